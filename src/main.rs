@@ -1,0 +1,3 @@
+fn main() {
+    println!("retryctl {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,634 @@
+//! Wire types shared by the server, the client, the console and the simulator.
+//!
+//! Field names follow the upstream smart-retry API (`../shared/UPSTREAM_API.md`) so a client
+//! written for it works unchanged; our additions are optional on input and extra on output.
+//! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
+
+mod duration;
+mod schedule;
+
+pub use duration::{WireDuration, parse_duration};
+pub use schedule::*;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A field of a request that failed validation: the service answers 400 naming `field`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The features of a failed attempt (upstream `RetryFeatures`, plus our optional fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RetryFeatures {
+    /// Ours: links the request to a job's episode (elapsed time since its first failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    pub job_type: String,
+    pub error_class: String,
+    pub error_code: String,
+    /// The attempt that just failed; 1 is the job's first run.
+    pub attempt_number: u32,
+    pub queue: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub payload_size: u64,
+    pub time_of_day: u8,
+    pub worker_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_last_failure: Option<WireDuration>,
+    pub recent_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg_processing_time: Option<WireDuration>,
+    /// Ours: a Retry-After / rate-limit reset hint from the failed call, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// Ours: when the job's episode began (its first failure), if the client knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failure_at: Option<DateTime<Utc>>,
+}
+
+impl RetryFeatures {
+    /// Checks what serde cannot: required strings present, ranges respected.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        require_text("job_type", &self.job_type)?;
+        require_text("error_class", &self.error_class)?;
+        check_hour("time_of_day", self.time_of_day)?;
+        check_health(self.health.as_ref())?;
+        if let Some(id) = &self.job_id {
+            require_text("job_id", id)?;
+        }
+        Ok(())
+    }
+
+    /// The attempt that failed; the upstream sends 0 when it does not know, which means 1.
+    pub fn failed_attempt(&self) -> u32 {
+        self.attempt_number.max(1)
+    }
+}
+
+/// One attempt of a job (upstream `AttemptHistory`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub job_id: String,
+    #[serde(default)]
+    pub job_type: String,
+    /// 1 is the job's first run.
+    #[serde(default = "one")]
+    pub attempt_number: u32,
+    #[serde(default)]
+    pub error_class: String,
+    #[serde(default)]
+    pub error_code: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub payload_size: u64,
+    #[serde(default)]
+    pub time_of_day: u8,
+    #[serde(default)]
+    pub worker_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<BTreeMap<String, f64>>,
+    /// The wait before this attempt (0 for the first).
+    #[serde(default)]
+    pub delay_ms: u64,
+    pub success: bool,
+    /// When the attempt ran; learning uses this, not the arrival time.
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_time: Option<WireDuration>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl AttemptRecord {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        require_text("job_id", &self.job_id)?;
+        if self.attempt_number == 0 {
+            return Err(FieldError::new(
+                "attempt_number",
+                "must be at least 1 (1 is the first run)",
+            ));
+        }
+        check_hour("time_of_day", self.time_of_day)?;
+        check_health(self.health.as_ref())?;
+        if !self.success && self.error_class.trim().is_empty() {
+            return Err(FieldError::new(
+                "error_class",
+                "required when success is false",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The features of this attempt, as a recommendation request would carry them.
+    pub fn features(&self) -> RetryFeatures {
+        RetryFeatures {
+            job_id: Some(self.job_id.clone()),
+            job_type: self.job_type.clone(),
+            error_class: self.error_class.clone(),
+            error_code: self.error_code.clone(),
+            attempt_number: self.attempt_number,
+            queue: self.queue.clone(),
+            tenant: self.tenant.clone(),
+            payload_size: self.payload_size,
+            time_of_day: self.time_of_day,
+            worker_version: self.worker_version.clone(),
+            health: self.health.clone(),
+            ..RetryFeatures::default()
+        }
+    }
+}
+
+/// Which tier produced a recommendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Rules,
+    Bayesian,
+    Ml,
+    /// Fixed exponential backoff used when every other tier failed.
+    Static,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [Method::Ml, Method::Bayesian, Method::Rules, Method::Static];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Rules => "rules",
+            Method::Bayesian => "bayesian",
+            Method::Ml => "ml",
+            Method::Static => "static",
+        }
+    }
+}
+
+/// The answer to "this attempt failed: what now?" (upstream `RetryRecommendation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecommendation {
+    pub should_retry: bool,
+    pub delay_ms: u64,
+    pub max_attempts: u32,
+    pub confidence: f64,
+    pub rationale: String,
+    pub method: Method,
+    pub estimated_success: f64,
+    pub next_evaluation: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_guardrails: Vec<String>,
+    /// Ours: the structured "why".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+/// Why a recommendation is what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Explanation {
+    /// Other delays the engine weighed, with their chance of success and expected cost.
+    pub alternatives: Vec<Alternative>,
+    /// Recent attempts of the same (job type, error class) and how they ended.
+    pub similar_cases: Vec<SimilarCase>,
+    /// The posterior behind the chosen delay, when a Bayesian model decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posterior: Option<Posterior>,
+    /// Each guardrail that changed the answer and what it changed.
+    pub guardrails: Vec<GuardrailEffect>,
+    /// Tiers that were tried and fell back, with the reason.
+    pub fallbacks: Vec<Fallback>,
+    /// The policy (rules tier) that matched, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The model key used: `job_type/error_class[/tenant]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_key: Option<String>,
+    /// Elapsed time since the episode's first failure, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub delay_ms: u64,
+    pub success_probability: f64,
+    pub expected_cost: f64,
+    pub chosen: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarCase {
+    pub job_id: String,
+    pub attempt_number: u32,
+    pub delay_ms: u64,
+    pub elapsed_ms: u64,
+    pub success: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Posterior {
+    pub bucket_min_ms: u64,
+    pub bucket_max_ms: u64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub mean: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub credibility: f64,
+    pub samples: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailEffect {
+    /// Guardrail name as in `policy_guardrails` and metrics: `max_attempts`, `min_delay`,
+    /// `max_delay`, `retry_budget`, `tenant_quota`, `circuit_breaker`, `emergency_stop`.
+    pub name: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fallback {
+    pub from: Method,
+    pub to: Method,
+    pub reason: String,
+}
+
+/// `POST /preview` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewRequest {
+    pub features: RetryFeatures,
+    #[serde(default)]
+    pub max_attempts: u32,
+}
+
+/// The whole planned schedule for a failed job (upstream `RetryPreview`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPreview {
+    pub job_id: String,
+    pub current_attempt: u32,
+    pub features: RetryFeatures,
+    pub recommendations: Vec<RetryRecommendation>,
+    pub timeline: Vec<TimelineEntry>,
+    pub generated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub attempt_number: u32,
+    pub scheduled_time: DateTime<Utc>,
+    pub estimated_success: f64,
+    pub delay_ms: u64,
+    pub method: Method,
+    pub rationale: String,
+}
+
+/// `GET /stats` answer (upstream `RetryStats`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryStats {
+    pub job_type: String,
+    pub error_class: String,
+    pub total_attempts: u64,
+    pub successful_retries: u64,
+    pub failed_retries: u64,
+    pub avg_delay_ms: f64,
+    pub success_rate: f64,
+    pub last_updated: DateTime<Utc>,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+}
+
+/// How a delay is randomised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterKind {
+    None,
+    /// ± `jitter_percent` around the computed delay (the upstream behaviour).
+    #[default]
+    Percent,
+    /// Uniform in [0, delay] (AWS "full jitter").
+    Full,
+    /// delay/2 + uniform in [0, delay/2] (AWS "equal jitter").
+    Equal,
+    /// min(cap, uniform in [base, previous × 3]) (AWS "decorrelated jitter").
+    Decorrelated,
+}
+
+/// A rules-tier policy (upstream `RetryPolicy`, plus our optional fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub name: String,
+    /// Matched against error_class and error_code (case-insensitive substring, or regex).
+    #[serde(default)]
+    pub error_patterns: Vec<String>,
+    /// Regexes matched against job_type; empty matches every job type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_type_patterns: Vec<String>,
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub base_delay_ms: u64,
+    #[serde(default)]
+    pub max_delay_ms: u64,
+    #[serde(default = "two")]
+    pub backoff_multiplier: f64,
+    #[serde(default)]
+    pub jitter_percent: f64,
+    #[serde(default)]
+    pub stop_on_validation: bool,
+    /// Higher is evaluated first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Ours: how the delay is randomised (default `percent`, using `jitter_percent`).
+    #[serde(default)]
+    pub jitter: JitterKind,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+/// Hard limits on every recommendation (upstream `PolicyGuardrails`, plus ours).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyGuardrails {
+    pub max_attempts: u32,
+    pub max_delay_ms: u64,
+    pub max_budget_percent: f64,
+    pub per_tenant_limits: bool,
+    pub emergency_stop: bool,
+    pub explainability_required: bool,
+    /// Ours: no retry sooner than this.
+    pub min_delay_ms: u64,
+    /// Ours: retry budget per queue, a token bucket.
+    pub retry_budget: RetryBudget,
+    /// Ours: retries a tenant may make per minute when `per_tenant_limits` is on.
+    pub tenant_quota_per_minute: u32,
+    /// Ours: per-tenant overrides of `tenant_quota_per_minute`.
+    pub tenant_quotas: BTreeMap<String, u32>,
+    /// Ours: circuit breaker per (queue, error class).
+    pub circuit_breaker: CircuitBreakerConfig,
+}
+
+impl Default for PolicyGuardrails {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            max_delay_ms: 300_000,
+            max_budget_percent: 20.0,
+            per_tenant_limits: false,
+            emergency_stop: false,
+            explainability_required: true,
+            min_delay_ms: 0,
+            retry_budget: RetryBudget::default(),
+            tenant_quota_per_minute: 600,
+            tenant_quotas: BTreeMap::new(),
+            circuit_breaker: CircuitBreakerConfig::default(),
+        }
+    }
+}
+
+/// A token bucket of retries per queue: `capacity` tokens, refilled at `refill_per_second`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryBudget {
+    pub enabled: bool,
+    pub capacity: f64,
+    pub refill_per_second: f64,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            capacity: 1000.0,
+            refill_per_second: 100.0,
+        }
+    }
+}
+
+/// Opens when the failure rate of retries into (queue, error class) stays above the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CircuitBreakerConfig {
+    pub enabled: bool,
+    /// Fraction of failed attempts in the window that opens the circuit.
+    pub failure_rate_threshold: f64,
+    /// Attempts needed in the window before the circuit may open.
+    pub min_samples: u32,
+    pub window_ms: u64,
+    /// How long the circuit stays open before a probe is allowed.
+    pub open_ms: u64,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failure_rate_threshold: 0.95,
+            min_samples: 50,
+            window_ms: 60_000,
+            open_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataCollection {
+    pub enabled: bool,
+    pub sample_rate: f64,
+    pub retention_days: u32,
+    pub aggregation_interval: WireDuration,
+    pub feature_extraction: bool,
+}
+
+impl Default for DataCollection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sample_rate: 1.0,
+            retention_days: 30,
+            aggregation_interval: WireDuration::from_millis(60_000),
+            feature_extraction: true,
+        }
+    }
+}
+
+/// The whole strategy (upstream `RetryStrategy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryStrategy {
+    pub name: String,
+    pub enabled: bool,
+    pub policies: Vec<RetryPolicy>,
+    pub bayesian_threshold: f64,
+    pub ml_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_model: Option<MLModel>,
+    #[serde(default)]
+    pub guardrails: PolicyGuardrails,
+    #[serde(default)]
+    pub data_collection: DataCollection,
+}
+
+/// A delay bucket of a Bayesian model (upstream shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DelayBucket {
+    pub delay_min_ms: u64,
+    pub delay_max_ms: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub probability: f64,
+    pub upper_bound: f64,
+    pub lower_bound: f64,
+}
+
+/// A Bayesian model of one (job type, error class[, tenant]) (upstream `BayesianModel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BayesianModel {
+    pub job_type: String,
+    pub error_class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub buckets: Vec<DelayBucket>,
+    pub last_updated: DateTime<Utc>,
+    pub sample_count: u64,
+    pub confidence: f64,
+}
+
+/// `POST /bayesian/update` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BayesianUpdateRequest {
+    pub job_type: String,
+    pub error_class: String,
+}
+
+/// `POST /ml/train` body (upstream `MLTrainingConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MLTrainingConfig {
+    pub model_type: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub training_period: Option<WireDuration>,
+    #[serde(default)]
+    pub validation_set: f64,
+    #[serde(default)]
+    pub cross_validation: u32,
+    #[serde(default)]
+    pub hyperparameters: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// A trained model (upstream `MLModel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MLModel {
+    pub version: String,
+    pub model_type: String,
+    pub features: Vec<String>,
+    /// Go encodes `[]byte` as base64 in JSON.
+    #[serde(default)]
+    pub model_data: String,
+    pub trained_at: DateTime<Utc>,
+    pub accuracy: f64,
+    pub f1_score: f64,
+    #[serde(default)]
+    pub validation_set: String,
+    pub enabled: bool,
+    pub canary_percent: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `{"status": "..."}` answers of the upstream API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    pub status: String,
+}
+
+impl StatusResponse {
+    pub fn new(status: &str) -> Self {
+        Self {
+            status: status.to_string(),
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: String,
+    pub timestamp: DateTime<Utc>,
+    pub service: String,
+    /// Ours: true when the store is failing and answers come from memory.
+    #[serde(default)]
+    pub degraded: bool,
+}
+
+/// The error shape of every 4xx/5xx (upstream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub status: u16,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+fn require_text(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "required and must not be empty"));
+    }
+    if value.len() > MAX_TEXT_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("longer than {MAX_TEXT_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest identifier (job id, job type, error class, tenant) the service accepts.
+pub const MAX_TEXT_LEN: usize = 512;
+
+fn check_hour(field: &str, hour: u8) -> Result<(), FieldError> {
+    if hour > 23 {
+        return Err(FieldError::new(
+            field,
+            format!("must be an hour 0–23 (got {hour})"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_health(health: Option<&BTreeMap<String, f64>>) -> Result<(), FieldError> {
+    for (name, value) in health.into_iter().flatten() {
+        if !value.is_finite() {
+            return Err(FieldError::new(
+                format!("health.{name}"),
+                "must be a finite number",
+            ));
+        }
+    }
+    Ok(())
+}

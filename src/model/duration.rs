@@ -1,0 +1,173 @@
+//! Durations on the wire.
+//!
+//! The upstream service (Go) encodes `time.Duration` as integer nanoseconds and its docs also show
+//! strings such as `"00:02:30"`. We accept integer nanoseconds, human strings (`"2m30s"`,
+//! `"1h 5m"`, `"250ms"`) and clock strings (`"00:02:30"`), and we write integer nanoseconds so an
+//! upstream client reads our answers unchanged.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use std::fmt;
+use std::time::Duration;
+
+/// A duration as the upstream API carries it (Go `time.Duration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct WireDuration(pub Duration);
+
+impl WireDuration {
+    pub fn from_millis(ms: u64) -> Self {
+        Self(Duration::from_millis(ms))
+    }
+
+    pub fn as_millis(&self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl From<Duration> for WireDuration {
+    fn from(d: Duration) -> Self {
+        Self(d)
+    }
+}
+
+impl Serialize for WireDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+impl<'de> Deserialize<'de> for WireDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WireDurationVisitor)
+    }
+}
+
+struct WireDurationVisitor;
+
+impl de::Visitor<'_> for WireDurationVisitor {
+    type Value = WireDuration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration: integer nanoseconds, a string like \"2m30s\", or \"HH:MM:SS\"")
+    }
+
+    fn visit_u64<E: de::Error>(self, ns: u64) -> Result<Self::Value, E> {
+        Ok(WireDuration(Duration::from_nanos(ns)))
+    }
+
+    fn visit_i64<E: de::Error>(self, ns: i64) -> Result<Self::Value, E> {
+        u64::try_from(ns)
+            .map(|ns| WireDuration(Duration::from_nanos(ns)))
+            .map_err(|_| E::custom(format!("duration must not be negative (got {ns} ns)")))
+    }
+
+    fn visit_f64<E: de::Error>(self, ns: f64) -> Result<Self::Value, E> {
+        if ns.is_finite() && ns >= 0.0 && ns.fract() == 0.0 && ns <= u64::MAX as f64 {
+            Ok(WireDuration(Duration::from_nanos(ns as u64)))
+        } else {
+            Err(E::custom(format!(
+                "duration in nanoseconds must be a non-negative whole number (got {ns})"
+            )))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        parse_duration(s).map(WireDuration).map_err(E::custom)
+    }
+}
+
+/// Parses a human duration: `"2m30s"`, `"1h 5m"`, `"250ms"`, `"1.5s"`, `"00:02:30"`, or a bare
+/// integer of nanoseconds (`"1500000000"`).
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty duration: use a value like \"30s\", \"2m30s\" or \"00:02:30\"".into());
+    }
+    if let Ok(ns) = s.parse::<u64>() {
+        return Ok(Duration::from_nanos(ns));
+    }
+    if s.contains(':') {
+        return parse_clock(s);
+    }
+    if let Some(secs) = fractional_seconds(s) {
+        return secs;
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "invalid duration {input:?}: {e}; use a value like \"30s\", \"2m30s\" or \"00:02:30\""
+        )
+    })
+}
+
+/// `"1.5s"` — humantime has no fractions, Go's `time.ParseDuration` does.
+fn fractional_seconds(s: &str) -> Option<Result<Duration, String>> {
+    let (number, unit_secs) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .iter()
+        .find_map(|(unit, scale)| s.strip_suffix(unit).map(|n| (n, *scale)))?;
+    if !number.contains('.') {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    Some(if value.is_finite() && value >= 0.0 {
+        Ok(Duration::from_secs_f64(value * unit_secs))
+    } else {
+        Err(format!(
+            "invalid duration {s:?}: must be a non-negative number"
+        ))
+    })
+}
+
+fn parse_clock(s: &str) -> Result<Duration, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || format!("invalid duration {s:?}: clock durations look like \"HH:MM:SS\"");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let hours: u64 = parts[0].parse().map_err(|_| bad())?;
+    let minutes: u64 = parts[1].parse().map_err(|_| bad())?;
+    let seconds: f64 = parts[2].parse().map_err(|_| bad())?;
+    if minutes >= 60 || !(0.0..60.0).contains(&seconds) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(hours * 3600 + minutes * 60) + Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_documented_form() {
+        let cases = [
+            ("2m30s", 150_000),
+            ("2m 30s", 150_000),
+            ("00:02:30", 150_000),
+            ("250ms", 250),
+            ("1.5s", 1_500),
+            ("1500000000", 1_500),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_nonsense_with_a_hint() {
+        for bad in ["", "soon", "-5s", "00:99:00", "1:2"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("duration"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_uses_go_nanoseconds() {
+        let d: WireDuration = serde_json::from_str("\"2m30s\"").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "150000000000");
+        let back: WireDuration = serde_json::from_str("150000000000").unwrap();
+        assert_eq!(back, d);
+        assert!(serde_json::from_str::<WireDuration>("-1").is_err());
+    }
+}

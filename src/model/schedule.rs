@@ -1,0 +1,437 @@
+//! Wire types of retryctl's own endpoints: the retry schedule, alerts, events, audit and the
+//! console's one-call summary.
+
+use super::{AttemptRecord, FieldError};
+use super::{MLModel, Method, PolicyGuardrails, RetryPolicy, RetryRecommendation, TimelineEntry};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a job is in its retry life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for `next_attempt_at`.
+    Scheduled,
+    /// Claimed by a worker whose lease has not expired.
+    Claimed,
+    /// A later attempt succeeded.
+    Succeeded,
+    /// The recommendation said stop (attempts exhausted, validation error, guardrail).
+    Exhausted,
+    /// An operator killed it.
+    Killed,
+}
+
+impl JobState {
+    pub fn is_pending(self) -> bool {
+        matches!(self, JobState::Scheduled | JobState::Claimed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Claimed => "claimed",
+            JobState::Succeeded => "succeeded",
+            JobState::Exhausted => "exhausted",
+            JobState::Killed => "killed",
+        }
+    }
+}
+
+/// An operator's override of a job's next attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobOverride {
+    pub delay_ms: u64,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One job on the retry schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledJob {
+    pub job_id: String,
+    pub job_type: String,
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub error_class: String,
+    pub error_code: String,
+    /// The last error message a worker reported, if any (untrusted text).
+    #[serde(default)]
+    pub last_error: String,
+    pub state: JobState,
+    /// The attempt that last failed.
+    pub attempt_number: u32,
+    pub max_attempts: u32,
+    /// When the next attempt is due (`None` once the job is finished).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub first_failure_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The recommendation that scheduled the next attempt.
+    pub recommendation: RetryRecommendation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#override: Option<JobOverride>,
+    /// Lease holder and expiry while claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+/// `POST /failures` body: an attempt record whose `success` is false by implication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureReport {
+    pub job_id: String,
+    #[serde(default)]
+    pub job_type: String,
+    #[serde(default = "one")]
+    pub attempt_number: u32,
+    #[serde(default)]
+    pub error_class: String,
+    #[serde(default)]
+    pub error_code: String,
+    /// Free-form error text shown to operators (sanitised by the console).
+    #[serde(default)]
+    pub error_message: String,
+    #[serde(default)]
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub payload_size: u64,
+    #[serde(default)]
+    pub time_of_day: u8,
+    #[serde(default)]
+    pub worker_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<BTreeMap<String, f64>>,
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Defaults to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FailureReport {
+    /// The attempt record this report stands for, stamped `now` if it carried no timestamp.
+    pub fn to_attempt(&self, now: DateTime<Utc>) -> AttemptRecord {
+        AttemptRecord {
+            job_id: self.job_id.clone(),
+            job_type: self.job_type.clone(),
+            attempt_number: self.attempt_number,
+            error_class: self.error_class.clone(),
+            error_code: self.error_code.clone(),
+            status: "failed".into(),
+            queue: self.queue.clone(),
+            tenant: self.tenant.clone(),
+            payload_size: self.payload_size,
+            time_of_day: self.time_of_day,
+            worker_version: self.worker_version.clone(),
+            health: self.health.clone(),
+            delay_ms: self.delay_ms,
+            success: false,
+            timestamp: self.timestamp.unwrap_or(now),
+            processing_time: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.job_type.trim().is_empty() {
+            return Err(FieldError::new(
+                "job_type",
+                "required and must not be empty",
+            ));
+        }
+        self.to_attempt(Utc::now()).validate()
+    }
+}
+
+/// `POST /failures` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureResponse {
+    #[serde(flatten)]
+    pub recommendation: RetryRecommendation,
+    pub job_id: String,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub state: JobState,
+}
+
+/// `GET /jobs` answer: one page, newest cursor first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    pub jobs: Vec<ScheduledJob>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Jobs matching the filter in all pages.
+    pub total: u64,
+}
+
+/// `GET /jobs/{id}` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    pub job: ScheduledJob,
+    pub attempts: Vec<AttemptRecord>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// `POST /jobs/{id}/override` body: either `delay_ms` (or `delay`, a duration string) from now,
+/// or an absolute `at`; a `reason` is required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct OverrideRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Body of the operator actions that only need a reason (apply, retry-now, kill).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ActionRequest {
+    #[serde(default)]
+    pub reason: String,
+    /// `POST /jobs/{id}/apply` only: use the static backoff instead of the smart recommendation.
+    #[serde(default)]
+    pub use_static: bool,
+}
+
+/// `POST /claim` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    pub worker: String,
+    #[serde(default = "default_claim_limit")]
+    pub limit: u32,
+    /// How long the claim holds before the job is due again (at-least-once).
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
+fn default_claim_limit() -> u32 {
+    10
+}
+
+fn default_lease_ms() -> u64 {
+    30_000
+}
+
+/// `POST /claim` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    pub jobs: Vec<ScheduledJob>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// An alert raised by the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    /// `retry_storm`, `guardrail_overrides`, `circuit_open`, `emergency_stop`, `fallback_tier`.
+    pub name: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub raised_at: DateTime<Utc>,
+    /// Still true while the condition holds.
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_by: Option<String>,
+}
+
+/// Something that happened, for the console's live stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic cursor: pass the last seen value as `since`.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// `failure`, `success`, `scheduled`, `override`, `kill`, `retry_now`, `alert`, `guardrail`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// The cursor to pass as `since` next time.
+    pub cursor: u64,
+}
+
+/// Who changed what, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    /// Role and token name of the caller, e.g. `operator:alice`.
+    pub actor: String,
+    /// `override`, `apply`, `retry_now`, `kill`, `policy_add`, `policy_remove`, `strategy`,
+    /// `guardrails`, `bayesian_update`, `alert_ack`, ...
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+/// Monotonic counters, identical to `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Counters {
+    pub recommendations_by_method: BTreeMap<String, u64>,
+    pub attempts_by_outcome: BTreeMap<String, u64>,
+    pub retries: u64,
+    pub guardrail_triggers: BTreeMap<String, u64>,
+    pub fallbacks: u64,
+    pub overrides: u64,
+}
+
+/// The console's status text `(errors - processed / total)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StatusCounts {
+    /// Jobs that ended without success (exhausted or killed).
+    pub errors: u64,
+    /// Jobs that reached an end state.
+    pub processed: u64,
+    /// Jobs the service has seen fail.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Rates {
+    pub recommendations_per_second: f64,
+    pub attempts_per_second: f64,
+    pub retries_per_minute: f64,
+    /// Success rate of retries over the last five minutes.
+    pub retry_success_rate_5m: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetUse {
+    pub queue: String,
+    pub tokens_available: f64,
+    pub capacity: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantUse {
+    pub tenant: String,
+    pub retries_last_minute: u32,
+    pub quota_per_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CircuitView {
+    pub queue: String,
+    pub error_class: String,
+    /// `closed`, `open`, `half_open`.
+    pub state: String,
+    pub failure_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorClassStats {
+    pub error_class: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub success_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ModelStatus {
+    pub bayesian_models: u64,
+    /// Models with enough samples to be used.
+    pub warm_models: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MLModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_trained: Option<DateTime<Utc>>,
+}
+
+/// Recommended backoff histogram, cumulative like Prometheus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    pub le_seconds: f64,
+    pub count: u64,
+}
+
+/// What the smart strategy did compared with the static backoff it replaced (shadow data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Comparison {
+    pub recommendations: u64,
+    pub smart_total_delay_ms: u64,
+    pub static_total_delay_ms: u64,
+    /// Mean estimated success of the smart choice and of the static choice.
+    pub smart_mean_success: f64,
+    pub static_mean_success: f64,
+    /// Retries the smart strategy stopped that static backoff would have made.
+    pub retries_avoided: u64,
+}
+
+/// `GET /summary`: everything the console needs for one refresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub service: String,
+    pub version: String,
+    pub generated_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub uptime_seconds: u64,
+    /// The caller's role: `worker`, `viewer` or `operator`.
+    pub role: String,
+    pub degraded: bool,
+    pub store: String,
+    /// The tier most recommendations come from right now.
+    pub active_tier: Method,
+    pub strategy_name: String,
+    pub bayesian_threshold: f64,
+    pub credibility: f64,
+    pub exploration_rate: f64,
+    pub ml_enabled: bool,
+    pub guardrails: PolicyGuardrails,
+    pub policies: Vec<RetryPolicy>,
+    pub counters: Counters,
+    pub status: StatusCounts,
+    pub rates: Rates,
+    pub jobs_by_state: BTreeMap<String, u64>,
+    pub budgets: Vec<BudgetUse>,
+    pub tenants: Vec<TenantUse>,
+    pub circuits: Vec<CircuitView>,
+    pub error_classes: Vec<ErrorClassStats>,
+    pub models: ModelStatus,
+    pub backoff_histogram: Vec<HistogramBucket>,
+    pub comparison: Comparison,
+    pub alerts: Vec<Alert>,
+    pub recent_errors: Vec<Event>,
+}
+
+/// The smallest set of method names, for counters keyed by method.
+pub fn method_names() -> impl Iterator<Item = &'static str> {
+    Method::ALL.into_iter().map(Method::as_str)
+}
