@@ -2,9 +2,11 @@
 //!
 //! - [`engine`]: the pure decision engine (rules → Bayesian → ML, guardrails, explanations).
 //! - [`store`]: persistence behind one trait (SQLite embedded by default).
+//! - [`sim`]: failure scenarios and the offline strategy evaluation (`retryctl eval`).
 //! - [`model`]: wire types shared by every part (upstream smart-retry field names).
 #![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod model;
+pub mod sim;
 pub mod store;
