@@ -8,4 +8,5 @@
 pub mod engine;
 pub mod model;
 pub mod store;
+pub mod client;
 pub mod tui;

@@ -8,3 +8,7 @@ pub mod action;
 pub mod keymap;
 pub mod sanitize;
 pub mod theme;
+pub mod app;
+pub mod export;
+pub mod state;
+pub mod view;
