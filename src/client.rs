@@ -5,9 +5,9 @@
 //! connection ([`ClientError::is_connection`]) from an answer the service refused.
 
 use crate::model::{
-    ActionRequest, Alert, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse,
-    JobDetail, JobPage, OverrideRequest, PreviewRequest, RetryPolicy, RetryPreview,
-    RetryStrategy, StatusResponse, Summary,
+    ActionRequest, Alert, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse, JobDetail,
+    JobPage, OverrideRequest, PreviewRequest, RetryPolicy, RetryPreview, RetryStrategy,
+    StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -124,22 +124,26 @@ impl Client {
 
     /// `POST /jobs/{id}/override`.
     pub async fn override_job(&self, id: &str, req: &OverrideRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "override"], req).await
+        self.send_ignoring(Method::POST, &["jobs", id, "override"], req)
+            .await
     }
 
     /// `POST /jobs/{id}/apply` (the smart recommendation, or static backoff with `use_static`).
     pub async fn apply(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "apply"], req).await
+        self.send_ignoring(Method::POST, &["jobs", id, "apply"], req)
+            .await
     }
 
     /// `POST /jobs/{id}/retry-now`.
     pub async fn retry_now(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "retry-now"], req).await
+        self.send_ignoring(Method::POST, &["jobs", id, "retry-now"], req)
+            .await
     }
 
     /// `POST /jobs/{id}/kill`.
     pub async fn kill(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "kill"], req).await
+        self.send_ignoring(Method::POST, &["jobs", id, "kill"], req)
+            .await
     }
 
     /// `POST /preview`: the planned schedule for a failed job.
@@ -155,13 +159,15 @@ impl Client {
     /// `POST /alerts/{id}/ack`.
     pub async fn ack_alert(&self, id: &str) -> ClientResult<()> {
         let body = ActionRequest::default();
-        self.send_ignoring(Method::POST, &["alerts", id, "ack"], &body).await
+        self.send_ignoring(Method::POST, &["alerts", id, "ack"], &body)
+            .await
     }
 
     /// `GET /events?since=`.
     pub async fn events(&self, since: u64) -> ClientResult<EventPage> {
         let since = since.to_string();
-        self.get(&["events"], &[("since", Some(since.as_str()))]).await
+        self.get(&["events"], &[("since", Some(since.as_str()))])
+            .await
     }
 
     /// `GET /strategy`.
@@ -181,7 +187,8 @@ impl Client {
 
     /// `POST /bayesian/update`: rebuild one model now.
     pub async fn bayesian_update(&self, req: &BayesianUpdateRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["bayesian", "update"], req).await
+        self.send_ignoring(Method::POST, &["bayesian", "update"], req)
+            .await
     }
 
     /// `GET /health`.
@@ -284,7 +291,10 @@ async fn refused(resp: reqwest::Response, url: &Url) -> ClientError {
     let text = resp.text().await.unwrap_or_default();
     let (error, details) = match serde_json::from_str::<ErrorBody>(&text) {
         Ok(body) => (body.error, body.details),
-        Err(_) => (reason(status), (!text.is_empty()).then(|| text.chars().take(200).collect())),
+        Err(_) => (
+            reason(status),
+            (!text.is_empty()).then(|| text.chars().take(200).collect()),
+        ),
     };
     ClientError::Api {
         path: url.path().to_string(),
@@ -322,10 +332,18 @@ mod tests {
     fn urls_join_the_prefix_and_escape_ids() {
         let c = client("http://127.0.0.1:7878");
         let url = c.url(&["jobs", "a/b c", "override"], &[]).unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:7878/api/v1/retry/jobs/a%2Fb%20c/override");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:7878/api/v1/retry/jobs/a%2Fb%20c/override"
+        );
         let c = client("http://host:1/prefix/");
-        let url = c.url(&["jobs"], &[("queue", Some("q 1")), ("state", None)]).unwrap();
-        assert_eq!(url.as_str(), "http://host:1/prefix/api/v1/retry/jobs?queue=q+1");
+        let url = c
+            .url(&["jobs"], &[("queue", Some("q 1")), ("state", None)])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://host:1/prefix/api/v1/retry/jobs?queue=q+1"
+        );
     }
 
     #[test]
@@ -340,7 +358,10 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let err = client(&format!("http://127.0.0.1:{port}")).summary().await.unwrap_err();
+        let err = client(&format!("http://127.0.0.1:{port}"))
+            .summary()
+            .await
+            .unwrap_err();
         assert!(err.is_connection(), "{err}");
     }
 }

@@ -5,8 +5,8 @@
 //! - [`model`]: wire types shared by every part (upstream smart-retry field names).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod engine;
 pub mod model;
 pub mod store;
-pub mod client;
 pub mod tui;

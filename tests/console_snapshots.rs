@@ -16,17 +16,31 @@ fn screen(app: &mut App, width: u16, height: u16, glyphs: &Glyphs) -> String {
     screen_at(app, width, height, glyphs, fixture::now())
 }
 
-fn screen_at(app: &mut App, width: u16, height: u16, glyphs: &Glyphs, now: DateTime<Utc>) -> String {
+fn screen_at(
+    app: &mut App,
+    width: u16,
+    height: u16,
+    glyphs: &Glyphs,
+    now: DateTime<Utc>,
+) -> String {
     app.wide = view::is_wide(width);
     let theme = Theme::dark(false);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    let ctx = Ctx { app, theme: &theme, glyphs, now };
+    let ctx = Ctx {
+        app,
+        theme: &theme,
+        glyphs,
+        now,
+    };
     terminal.draw(|f| view::render(f, &ctx)).unwrap();
     terminal.backend().to_string()
 }
 
 fn key(app: &mut App, c: char) {
-    app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), fixture::now());
+    app.on_key(
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+        fixture::now(),
+    );
 }
 
 #[test]
@@ -85,7 +99,10 @@ fn help_overlay_lists_the_live_keymap() {
     let mut app = fixture::app();
     key(&mut app, '?');
     let text = screen(&mut app, 120, 40, &Glyphs::unicode());
-    assert!(text.contains("ctrl+o/o") && text.contains("override the job's delay"), "{text}");
+    assert!(
+        text.contains("ctrl+o/o") && text.contains("override the job's delay"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -96,7 +113,10 @@ fn override_dialog() {
     for c in "90s".chars() {
         key(&mut app, c);
     }
-    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), fixture::now());
+    app.on_key(
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+        fixture::now(),
+    );
     insta::assert_snapshot!(screen(&mut app, 120, 40, &Glyphs::unicode()));
 }
 

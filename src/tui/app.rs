@@ -60,8 +60,13 @@ pub enum Conn {
 /// What needs confirming before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Kill { job_id: String },
-    Retrain { job_type: String, error_class: String },
+    Kill {
+        job_id: String,
+    },
+    Retrain {
+        job_type: String,
+        error_class: String,
+    },
 }
 
 /// The dialog or overlay on top of the panes, if any.
@@ -81,24 +86,50 @@ pub enum Mode {
 /// A call to the service that an action asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Retrain { job_type: String, error_class: String },
+    Retrain {
+        job_type: String,
+        error_class: String,
+    },
     Preview(Box<PreviewRequest>),
-    Override { job_id: String, req: OverrideRequest },
-    Apply { job_id: String, use_static: bool },
-    RetryNow { job_id: String },
-    Kill { job_id: String },
-    Ack { alert_id: String },
+    Override {
+        job_id: String,
+        req: OverrideRequest,
+    },
+    Apply {
+        job_id: String,
+        use_static: bool,
+    },
+    RetryNow {
+        job_id: String,
+    },
+    Kill {
+        job_id: String,
+    },
+    Ack {
+        alert_id: String,
+    },
 }
 
 impl Call {
     /// How the footer names this call.
     pub fn label(&self) -> String {
         match self {
-            Call::Retrain { job_type, error_class } => format!("retrain {job_type}/{error_class}"),
-            Call::Preview(req) => format!("preview {}", req.features.job_id.as_deref().unwrap_or("?")),
+            Call::Retrain {
+                job_type,
+                error_class,
+            } => format!("retrain {job_type}/{error_class}"),
+            Call::Preview(req) => {
+                format!("preview {}", req.features.job_id.as_deref().unwrap_or("?"))
+            }
             Call::Override { job_id, .. } => format!("override {job_id}"),
-            Call::Apply { job_id, use_static: false } => format!("apply {job_id}"),
-            Call::Apply { job_id, use_static: true } => format!("static backoff {job_id}"),
+            Call::Apply {
+                job_id,
+                use_static: false,
+            } => format!("apply {job_id}"),
+            Call::Apply {
+                job_id,
+                use_static: true,
+            } => format!("static backoff {job_id}"),
             Call::RetryNow { job_id } => format!("retry now {job_id}"),
             Call::Kill { job_id } => format!("kill {job_id}"),
             Call::Ack { alert_id } => format!("ack alert {alert_id}"),
@@ -114,7 +145,10 @@ pub enum Effect {
     /// Poll now.
     Refresh,
     Call(Call),
-    Export { path: PathBuf, format: ExportFormat },
+    Export {
+        path: PathBuf,
+        format: ExportFormat,
+    },
 }
 
 /// The result of the last action, shown in the footer.
@@ -202,7 +236,9 @@ impl App {
     /// Advances every spinner one step.
     pub fn on_tick(&mut self) {
         self.spinner.calc_next();
-        self.throbbers.values_mut().for_each(ThrobberState::calc_next);
+        self.throbbers
+            .values_mut()
+            .for_each(ThrobberState::calc_next);
     }
 
     /// The result of a call the loop made for us.
@@ -214,9 +250,9 @@ impl App {
     }
 
     /// A preview arrived (or failed).
-    pub fn on_preview(&mut self, preview: Result<RetryPreview, String>) {
+    pub fn on_preview(&mut self, preview: Result<Box<RetryPreview>, String>) {
         if matches!(self.mode, Mode::Loading(_)) {
-            self.mode = Mode::Preview(preview.map(Box::new));
+            self.mode = Mode::Preview(preview);
         }
     }
 
@@ -271,7 +307,10 @@ impl App {
     pub fn dispatch(&mut self, action: Action) -> Option<Effect> {
         if action.mutates() {
             if let Some(why) = self.refusal() {
-                self.last = Some(Outcome { ok: false, text: why });
+                self.last = Some(Outcome {
+                    ok: false,
+                    text: why,
+                });
                 return None;
             }
         }
@@ -338,14 +377,23 @@ impl App {
         };
         let job_id = job.job_id.clone();
         let call = match action {
-            Action::Apply => Call::Apply { job_id, use_static: false },
-            Action::UseStatic => Call::Apply { job_id, use_static: true },
+            Action::Apply => Call::Apply {
+                job_id,
+                use_static: false,
+            },
+            Action::UseStatic => Call::Apply {
+                job_id,
+                use_static: true,
+            },
             Action::RetryNow => Call::RetryNow { job_id },
             Action::Override => return self.open(Mode::Override(OverrideForm::new(&job_id))),
             Action::Kill => return self.open(Mode::Confirm(Confirm::Kill { job_id })),
             Action::Retrain => {
                 let (job_type, error_class) = (job.job_type, job.error_class);
-                return self.open(Mode::Confirm(Confirm::Retrain { job_type, error_class }));
+                return self.open(Mode::Confirm(Confirm::Retrain {
+                    job_type,
+                    error_class,
+                }));
             }
             Action::Preview => {
                 self.mode = Mode::Loading(format!("previewing {job_id}"));
@@ -357,7 +405,10 @@ impl App {
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Option<Effect> {
-        let yes = matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter);
+        let yes = matches!(
+            key.code,
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+        );
         let Mode::Confirm(what) = std::mem::replace(&mut self.mode, Mode::Normal) else {
             return None;
         };
@@ -370,7 +421,13 @@ impl App {
         }
         Some(Effect::Call(match what {
             Confirm::Kill { job_id } => Call::Kill { job_id },
-            Confirm::Retrain { job_type, error_class } => Call::Retrain { job_type, error_class },
+            Confirm::Retrain {
+                job_type,
+                error_class,
+            } => Call::Retrain {
+                job_type,
+                error_class,
+            },
         }))
     }
 
@@ -431,7 +488,9 @@ impl App {
                 None
             }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.current_input().map(|i| i.push(c));
+                if let Some(input) = self.current_input() {
+                    input.push(c);
+                }
                 None
             }
             _ => None,
@@ -454,16 +513,18 @@ impl App {
                 self.refilter();
                 Some(Effect::Refresh)
             }
-            Mode::Override(mut form) => match parse_override(&form.delay.text, &form.reason.text, now) {
-                Ok(req) => Some(Effect::Call(Call::Override {
-                    job_id: form.job_id,
-                    req,
-                })),
-                Err(why) => {
-                    form.error = Some(why);
-                    self.open(Mode::Override(form))
+            Mode::Override(mut form) => {
+                match parse_override(&form.delay.text, &form.reason.text, now) {
+                    Ok(req) => Some(Effect::Call(Call::Override {
+                        job_id: form.job_id,
+                        req,
+                    })),
+                    Err(why) => {
+                        form.error = Some(why);
+                        self.open(Mode::Override(form))
+                    }
                 }
-            },
+            }
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();

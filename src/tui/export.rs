@@ -17,7 +17,10 @@ pub const EXPORT_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("cannot encode the configuration as {format:?}: {message}")]
-    Encode { format: ExportFormat, message: String },
+    Encode {
+        format: ExportFormat,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Decode { path: String, message: String },
     #[error("{path}: {source}")]
@@ -45,7 +48,9 @@ fn clean_strategy(s: &mut RetryStrategy) {
     for p in &mut s.policies {
         p.name = sanitize(&p.name);
         p.error_patterns.iter_mut().for_each(|x| *x = sanitize(x));
-        p.job_type_patterns.iter_mut().for_each(|x| *x = sanitize(x));
+        p.job_type_patterns
+            .iter_mut()
+            .for_each(|x| *x = sanitize(x));
     }
     let quotas = std::mem::take(&mut s.guardrails.tenant_quotas);
     s.guardrails.tenant_quotas = quotas.into_iter().map(|(k, v)| (sanitize(&k), v)).collect();
@@ -137,7 +142,8 @@ mod tests {
         let export = build(&strategy(), "http://127.0.0.1:7878", now);
         for format in [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml] {
             let text = encode(&export, format).unwrap();
-            let back = decode(&text, format, "x").unwrap_or_else(|e| panic!("{format:?}: {e}\n{text}"));
+            let back =
+                decode(&text, format, "x").unwrap_or_else(|e| panic!("{format:?}: {e}\n{text}"));
             assert_eq!(back, export, "{format:?}");
         }
     }
@@ -149,7 +155,10 @@ mod tests {
         for format in [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml] {
             let text = encode(&export, format).unwrap();
             // JSON/TOML/YAML may escape, but the decoded value must be clean too.
-            assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+                "{text}"
+            );
             let back = decode(&text, format, "x").unwrap();
             assert_eq!(back.strategy.policies[0].name, "rate_limit␛]0;owned␇");
             assert_eq!(back.strategy.policies[0].error_patterns[1], "ratelimit");

@@ -5,8 +5,8 @@
 
 use super::sanitize::sanitize;
 use crate::model::{
-    Alert, Event, JobDetail, JobPage, RetryPolicy, RetryPreview, RetryRecommendation,
-    ScheduledJob, Summary, TimelineEntry,
+    Alert, Event, JobDetail, JobPage, RetryPolicy, RetryPreview, RetryRecommendation, ScheduledJob,
+    Summary, TimelineEntry,
 };
 use chrono::{DateTime, Utc};
 
@@ -61,7 +61,12 @@ fn opt(text: &mut Option<String>) {
 
 impl Clean for Summary {
     fn clean(&mut self) {
-        for t in [&mut self.service, &mut self.version, &mut self.role, &mut self.store] {
+        for t in [
+            &mut self.service,
+            &mut self.version,
+            &mut self.role,
+            &mut self.store,
+        ] {
             s(t);
         }
         s(&mut self.strategy_name);
@@ -75,7 +80,9 @@ impl Clean for Summary {
             s(&mut c.error_class);
             s(&mut c.state);
         }
-        self.error_classes.iter_mut().for_each(|e| s(&mut e.error_class));
+        self.error_classes
+            .iter_mut()
+            .for_each(|e| s(&mut e.error_class));
         self.jobs_by_state = std::mem::take(&mut self.jobs_by_state)
             .into_iter()
             .map(|(k, v)| (sanitize(&k), v))
@@ -166,7 +173,12 @@ impl Clean for JobDetail {
         self.job.clean();
         self.timeline.iter_mut().for_each(Clean::clean);
         for a in &mut self.attempts {
-            for t in [&mut a.job_id, &mut a.job_type, &mut a.error_class, &mut a.error_code] {
+            for t in [
+                &mut a.job_id,
+                &mut a.job_type,
+                &mut a.error_class,
+                &mut a.error_code,
+            ] {
                 s(t);
             }
             s(&mut a.status);

@@ -92,7 +92,11 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
 /// Rows of the job table for the given terminal size (page up/down).
 pub fn job_rows(width: u16, height: u16) -> usize {
     let body = height.saturating_sub(HEADER_HEIGHT + FOOTER_HEIGHT);
-    let body = if is_wide(width) { body } else { body.saturating_sub(TABS_HEIGHT) };
+    let body = if is_wide(width) {
+        body
+    } else {
+        body.saturating_sub(TABS_HEIGHT)
+    };
     usize::from(live::table_height(body).saturating_sub(3))
 }
 
@@ -150,12 +154,19 @@ pub fn short_key(ctx: &Ctx, action: super::action::Action) -> String {
 
 /// A pane's frame: title, focus shown by colour and bold (and `»` without colour).
 pub fn block<'a>(title: &'a str, focused: bool, ctx: &Ctx) -> Block<'a> {
-    let marker = if focused && ctx.theme.no_color { "» " } else { "" };
+    let marker = if focused && ctx.theme.no_color {
+        "» "
+    } else {
+        ""
+    };
     Block::default()
         .borders(Borders::ALL)
         .border_set(ctx.glyphs.border)
         .border_style(ctx.theme.border(focused))
-        .title(Span::styled(format!(" {marker}{title} "), ctx.theme.title()))
+        .title(Span::styled(
+            format!(" {marker}{title} "),
+            ctx.theme.title(),
+        ))
 }
 
 fn too_small(frame: &mut Frame, area: Rect, ctx: &Ctx) {

@@ -36,7 +36,11 @@ pub fn many_jobs(n: usize) -> JobPage {
             j
         })
         .collect();
-    JobPage { jobs, next_cursor: None, total: n as u64 }
+    JobPage {
+        jobs,
+        next_cursor: None,
+        total: n as u64,
+    }
 }
 
 pub fn app_with(summary: Summary, jobs: JobPage, detail: Option<JobDetail>) -> App {

@@ -80,7 +80,11 @@ impl OverrideForm {
 pub const DELAY_HINT: &str = "30s, 2m, 1h30m, 14:30 (UTC, next occurrence) or 2026-11-23T14:30:00Z";
 
 /// Checks the override dialog's input and builds the request, or says what to fix.
-pub fn parse_override(delay: &str, reason: &str, now: DateTime<Utc>) -> Result<OverrideRequest, String> {
+pub fn parse_override(
+    delay: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<OverrideRequest, String> {
     let reason = reason.trim();
     let mut req = OverrideRequest {
         reason: reason.to_string(),
@@ -118,8 +122,11 @@ fn parse_when(text: &str, now: DateTime<Utc>) -> Result<When, String> {
     if text.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("`{text}` has no unit: say `{text}s` or `{text}m`"));
     }
-    let d = parse_duration(text).map_err(|_| format!("`{text}` is not a delay or a time: {DELAY_HINT}"))?;
-    Ok(When::After(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    let d = parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a delay or a time: {DELAY_HINT}"))?;
+    Ok(When::After(
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+    ))
 }
 
 /// `HH:MM` or `HH:MM:SS` in UTC: today if still ahead, else tomorrow.
@@ -144,6 +151,15 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// `TOML`, `JSON`, `YAML`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Toml => "TOML",
+            ExportFormat::Json => "JSON",
+            ExportFormat::Yaml => "YAML",
+        }
+    }
+
     /// The format named on the command line (`toml`, `json`, `yaml`).
     pub fn from_name(name: &str) -> Option<ExportFormat> {
         match name.to_ascii_lowercase().as_str() {
@@ -185,26 +201,53 @@ mod tests {
     #[test]
     fn delays_and_times_are_understood() {
         let r = parse_override("30s", "db failover", now()).unwrap();
-        assert_eq!((r.delay_ms, r.at, r.reason.as_str()), (Some(30_000), None, "db failover"));
-        assert_eq!(parse_override("2m", "x", now()).unwrap().delay_ms, Some(120_000));
-        assert_eq!(parse_override("1h30m", "x", now()).unwrap().delay_ms, Some(5_400_000));
+        assert_eq!(
+            (r.delay_ms, r.at, r.reason.as_str()),
+            (Some(30_000), None, "db failover")
+        );
+        assert_eq!(
+            parse_override("2m", "x", now()).unwrap().delay_ms,
+            Some(120_000)
+        );
+        assert_eq!(
+            parse_override("1h30m", "x", now()).unwrap().delay_ms,
+            Some(5_400_000)
+        );
         let at = parse_override("14:30", "x", now()).unwrap().at.unwrap();
         assert_eq!(at.to_rfc3339(), "2026-11-23T14:30:00+00:00");
         let at = parse_override("09:00", "x", now()).unwrap().at.unwrap();
         assert_eq!(at.to_rfc3339(), "2026-11-24T09:00:00+00:00");
-        let at = parse_override("2026-11-23T12:00:00Z", "x", now()).unwrap().at;
+        let at = parse_override("2026-11-23T12:00:00Z", "x", now())
+            .unwrap()
+            .at;
         assert_eq!(at, Some("2026-11-23T12:00:00Z".parse().unwrap()));
     }
 
     #[test]
     fn bad_input_says_what_to_fix() {
         assert!(parse_override("", "x", now()).unwrap_err().contains("30s"));
-        assert!(parse_override("30", "x", now()).unwrap_err().contains("30s"));
-        assert!(parse_override("soon", "x", now()).unwrap_err().contains("not a delay"));
-        assert!(parse_override("25:99", "x", now()).unwrap_err().contains("HH:MM"));
+        assert!(
+            parse_override("30", "x", now())
+                .unwrap_err()
+                .contains("30s")
+        );
+        assert!(
+            parse_override("soon", "x", now())
+                .unwrap_err()
+                .contains("not a delay")
+        );
+        assert!(
+            parse_override("25:99", "x", now())
+                .unwrap_err()
+                .contains("HH:MM")
+        );
         let past = parse_override("2026-11-23T09:00:00Z", "x", now()).unwrap_err();
         assert!(past.contains("past"), "{past}");
-        assert!(parse_override("30s", "   ", now()).unwrap_err().contains("reason"));
+        assert!(
+            parse_override("30s", "   ", now())
+                .unwrap_err()
+                .contains("reason")
+        );
     }
 
     #[test]

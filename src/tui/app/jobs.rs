@@ -37,9 +37,16 @@ fn text_terms(filter: &str) -> Vec<String> {
 
 fn matches(job: &ScheduledJob, terms: &[String]) -> bool {
     terms.iter().all(|t| {
-        [&job.job_id, &job.job_type, &job.queue, &job.error_class, &job.error_code, &job.last_error]
-            .iter()
-            .any(|field| field.to_lowercase().contains(t.as_str()))
+        [
+            &job.job_id,
+            &job.job_type,
+            &job.queue,
+            &job.error_class,
+            &job.error_code,
+            &job.last_error,
+        ]
+        .iter()
+        .any(|field| field.to_lowercase().contains(t.as_str()))
     })
 }
 
@@ -63,7 +70,9 @@ pub fn preview_request(job: &ScheduledJob) -> PreviewRequest {
 
 /// A stable starting phase per job so neighbouring spinners do not move in lockstep.
 fn phase(job_id: &str) -> i8 {
-    let hash = job_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let hash = job_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     (hash % 8) as i8
 }
 
@@ -79,7 +88,9 @@ impl App {
             .filter(|&i| matches(&data.jobs.jobs[i], &terms))
             .collect();
         let keep = self.selected_id.as_ref().and_then(|id| {
-            self.visible.iter().position(|&i| &data.jobs.jobs[i].job_id == id)
+            self.visible
+                .iter()
+                .position(|&i| &data.jobs.jobs[i].job_id == id)
         });
         self.selected = keep.unwrap_or(self.selected.min(self.visible.len().saturating_sub(1)));
         self.remember_selection();
@@ -92,7 +103,8 @@ impl App {
     /// One throbber per job of the page; jobs that left the page lose theirs.
     pub(super) fn sync_throbbers(&mut self) {
         let Some(data) = &self.data else { return };
-        self.throbbers.retain(|id, _| data.jobs.jobs.iter().any(|j| &j.job_id == id));
+        self.throbbers
+            .retain(|id, _| data.jobs.jobs.iter().any(|j| &j.job_id == id));
         for job in &data.jobs.jobs {
             self.throbbers.entry(job.job_id.clone()).or_insert_with(|| {
                 let mut s = ThrobberState::default();
@@ -141,6 +153,9 @@ mod tests {
         assert_eq!(q.queue.as_deref(), Some("emails"));
         assert_eq!(q.state.as_deref(), Some("scheduled"));
         assert_eq!(q.error_class.as_deref(), Some("timeout"));
-        assert_eq!(text_terms("queue:emails Payment x:y"), vec!["payment", "x:y"]);
+        assert_eq!(
+            text_terms("queue:emails Payment x:y"),
+            vec!["payment", "x:y"]
+        );
     }
 }

@@ -50,7 +50,9 @@ fn override_validates_then_sends() {
     assert!(matches!(app.mode, Mode::Override(_)));
     typed(&mut app, "2m");
     assert!(press(&mut app, "enter").is_empty(), "no reason yet");
-    let Mode::Override(form) = &app.mode else { panic!("dialog closed") };
+    let Mode::Override(form) = &app.mode else {
+        panic!("dialog closed")
+    };
     assert!(form.error.as_deref().unwrap().contains("reason"));
     press(&mut app, "tab");
     typed(&mut app, "db failover");
@@ -74,7 +76,10 @@ fn esc_cancels_an_override() {
 
 #[test]
 fn read_only_refuses_and_sends_nothing() {
-    for (role, flag, why) in [("operator", true, "--read-only"), ("viewer", false, "viewer")] {
+    for (role, flag, why) in [
+        ("operator", true, "--read-only"),
+        ("viewer", false, "viewer"),
+    ] {
         let mut app = app(role, flag);
         for keys in ["enter", "x", "f", "s", "o", "R", "A", "ctrl+r"] {
             assert!(press(&mut app, keys).is_empty(), "{keys} sent something");
@@ -97,10 +102,17 @@ fn kill_and_retrain_ask_first() {
     assert_eq!(app.mode, Mode::Normal);
     press(&mut app, "x");
     let effects = press(&mut app, "y");
-    assert_eq!(effects, vec![Effect::Call(Call::Kill { job_id: "pay-1201".into() })]);
+    assert_eq!(
+        effects,
+        vec![Effect::Call(Call::Kill {
+            job_id: "pay-1201".into()
+        })]
+    );
     press(&mut app, "ctrl+r");
     let effects = press(&mut app, "enter");
-    assert!(matches!(&effects[..], [Effect::Call(Call::Retrain { job_type, .. })] if job_type == "payment"));
+    assert!(
+        matches!(&effects[..], [Effect::Call(Call::Retrain { job_type, .. })] if job_type == "payment")
+    );
 }
 
 #[test]
@@ -138,7 +150,11 @@ fn tabs_and_panes() {
     press(&mut app, "tab");
     assert_eq!(app.focus, Pane::Strategy);
     press(&mut app, "4");
-    assert_eq!(app.focus, Pane::Analytics, "alerts live in the analytics pane when wide");
+    assert_eq!(
+        app.focus,
+        Pane::Analytics,
+        "alerts live in the analytics pane when wide"
+    );
     app.wide = false;
     press(&mut app, "4");
     assert_eq!(app.focus, Pane::Alerts);
@@ -151,7 +167,12 @@ fn alerts_dialog_acks_the_selected_alert() {
     let mut app = app("operator", false);
     press(&mut app, "ctrl+a j");
     let effects = press(&mut app, "A");
-    assert_eq!(effects, vec![Effect::Call(Call::Ack { alert_id: "a-16".into() })]);
+    assert_eq!(
+        effects,
+        vec![Effect::Call(Call::Ack {
+            alert_id: "a-16".into()
+        })]
+    );
     press(&mut app, "esc");
     assert_eq!(app.mode, Mode::Normal);
 }
@@ -178,7 +199,10 @@ fn export_asks_for_a_path_with_a_known_extension() {
     let effects = press(&mut app, "enter");
     assert_eq!(
         effects,
-        vec![Effect::Export { path: "retryctl-config.yaml".into(), format: ExportFormat::Yaml }]
+        vec![Effect::Export {
+            path: "retryctl-config.yaml".into(),
+            format: ExportFormat::Yaml
+        }]
     );
 }
 

@@ -15,12 +15,20 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Some(d) => lines(&d.summary, ctx, Some(ctx.app.alert_selected), false),
         None => vec![Line::styled("no data yet", ctx.theme.dim())],
     };
-    frame.render_widget(Paragraph::new(lines).block(block("Alerts", focused, ctx)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(block("Alerts", focused, ctx)),
+        area,
+    );
 }
 
 /// One line per alert (active first as the service orders them); `selected` is highlighted,
 /// `active_only` hides resolved ones.
-pub fn lines<'a>(s: &'a Summary, ctx: &Ctx, selected: Option<usize>, active_only: bool) -> Vec<Line<'a>> {
+pub fn lines<'a>(
+    s: &'a Summary,
+    ctx: &Ctx,
+    selected: Option<usize>,
+    active_only: bool,
+) -> Vec<Line<'a>> {
     let shown: Vec<(usize, &Alert)> = s
         .alerts
         .iter()
@@ -53,7 +61,10 @@ fn line<'a>(a: &'a Alert, ctx: &Ctx) -> Line<'a> {
     let mut spans = vec![
         Span::styled(format!(" {mark} {label} "), style),
         Span::styled(a.message.as_str(), ctx.theme.text()),
-        Span::styled(format!("  {}", fmt::ago(a.raised_at, ctx.now)), ctx.theme.dim()),
+        Span::styled(
+            format!("  {}", fmt::ago(a.raised_at, ctx.now)),
+            ctx.theme.dim(),
+        ),
     ];
     if let Some(by) = &a.acked_by {
         spans.push(Span::styled(format!("  acked by {by}"), ctx.theme.dim()));

@@ -15,7 +15,10 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     let Some(data) = &ctx.app.data else {
-        frame.render_widget(Paragraph::new(Line::styled("no data yet", ctx.theme.dim())), inner);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no data yet", ctx.theme.dim())),
+            inner,
+        );
         return;
     };
     let s = &data.summary;
@@ -41,11 +44,29 @@ fn kv<'a>(label: &str, value: String, ctx: &Ctx) -> [Span<'a>; 2] {
 fn counters(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
     let c = &s.counters;
     let get = |k: &str| c.attempts_by_outcome.get(k).copied().unwrap_or(0);
-    lines.push(Line::styled("Counters (since start, as /metrics)", ctx.theme.title()));
+    lines.push(Line::styled(
+        "Counters (since start, as /metrics)",
+        ctx.theme.title(),
+    ));
     let rows = [
-        ("success", fmt::count(get("success")), "failures", fmt::count(get("failure"))),
-        ("retries", fmt::count(c.retries), "uptime", fmt::secs(s.uptime_seconds as f64)),
-        ("overrides", fmt::count(c.overrides), "fallbacks", fmt::count(c.fallbacks)),
+        (
+            "success",
+            fmt::count(get("success")),
+            "failures",
+            fmt::count(get("failure")),
+        ),
+        (
+            "retries",
+            fmt::count(c.retries),
+            "uptime",
+            fmt::secs(s.uptime_seconds as f64),
+        ),
+        (
+            "overrides",
+            fmt::count(c.overrides),
+            "fallbacks",
+            fmt::count(c.fallbacks),
+        ),
     ];
     for (a, av, b, bv) in rows {
         lines.push(Line::from([kv(a, av, ctx), kv(b, bv, ctx)].concat()));
@@ -87,7 +108,10 @@ fn comparison(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
     lines.push(Line::from(vec![
         Span::styled(" retries avoided ", ctx.theme.dim()),
         Span::styled(fmt::count(c.retries_avoided), ctx.theme.ok()),
-        Span::styled(format!(" of {} decisions", fmt::count(c.recommendations)), ctx.theme.dim()),
+        Span::styled(
+            format!(" of {} decisions", fmt::count(c.recommendations)),
+            ctx.theme.dim(),
+        ),
     ]));
 }
 
@@ -102,7 +126,11 @@ fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
             let n = b.count.saturating_sub(previous);
             previous = b.count;
             let le = if b.le_seconds.is_finite() && b.le_seconds < 1e12 {
-                format!("{}{}", ctx.glyphs.le, fmt::ms((b.le_seconds * 1000.0) as u64))
+                format!(
+                    "{}{}",
+                    ctx.glyphs.le,
+                    fmt::ms((b.le_seconds * 1000.0) as u64)
+                )
             } else {
                 "more".to_string()
             };
@@ -114,7 +142,10 @@ fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     for (le, n) in per_bucket {
         lines.push(Line::from(vec![
             Span::styled(format!(" {le:>6} "), ctx.theme.dim()),
-            Span::styled(ctx.glyphs.bar(n as f64 / max as f64, bar_width), ctx.theme.bar()),
+            Span::styled(
+                ctx.glyphs.bar(n as f64 / max as f64, bar_width),
+                ctx.theme.bar(),
+            ),
             Span::styled(format!(" {}", fmt::count(n)), ctx.theme.text()),
         ]));
     }
@@ -127,7 +158,10 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
     } else {
         Span::styled("off", ctx.theme.ok())
     };
-    lines.push(Line::from(vec![Span::styled(" emergency stop ", ctx.theme.dim()), stop]));
+    lines.push(Line::from(vec![
+        Span::styled(" emergency stop ", ctx.theme.dim()),
+        stop,
+    ]));
     for c in &s.circuits {
         let style = match c.state.as_str() {
             "closed" => ctx.theme.ok(),
@@ -142,7 +176,10 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
         lines.push(Line::from(vec![
             Span::styled(format!(" {}/{} ", c.queue, c.error_class), ctx.theme.dim()),
             Span::styled(c.state.to_uppercase(), style),
-            Span::styled(format!(" {} failing{probe}", fmt::pct(c.failure_rate)), ctx.theme.text()),
+            Span::styled(
+                format!(" {} failing{probe}", fmt::pct(c.failure_rate)),
+                ctx.theme.text(),
+            ),
         ]));
     }
 }

@@ -38,7 +38,10 @@ fn keys_line<'a>(ctx: &'a Ctx) -> Line<'a> {
         return Line::from(vec![
             Span::styled(" filter: ", t.title()),
             Span::styled(format!("{}_", input.text), t.text()),
-            Span::styled("  enter apply  esc cancel  (queue:X state:Y error:Z or text)", t.dim()),
+            Span::styled(
+                "  enter apply  esc cancel  (queue:X state:Y error:Z or text)",
+                t.dim(),
+            ),
         ]);
     }
     let mut spans = vec![Span::raw(" ")];
@@ -80,18 +83,30 @@ fn status_line<'a>(ctx: &'a Ctx) -> Line<'a> {
     if let Some(data) = &ctx.app.data {
         let s = data.summary.status;
         spans.push(Span::styled("remaining ", t.dim()));
-        spans.push(Span::styled(s.total.saturating_sub(s.processed).to_string(), t.title()));
+        spans.push(Span::styled(
+            s.total.saturating_sub(s.processed).to_string(),
+            t.title(),
+        ));
         spans.push(Span::styled(format!(" {} ", ctx.glyphs.dot), t.dim()));
     }
     if !ctx.app.filter.is_empty() {
-        spans.push(Span::styled(format!("filter \"{}\" ", ctx.app.filter), t.info()));
+        spans.push(Span::styled(
+            format!("filter \"{}\" ", ctx.app.filter),
+            t.info(),
+        ));
         spans.push(Span::styled(format!("{} ", ctx.glyphs.dot), t.dim()));
     }
     match &ctx.app.last {
         Some(o) if o.ok => {
-            spans.push(Span::styled(format!("{} {}", ctx.glyphs.ok, o.text), t.ok()));
+            spans.push(Span::styled(
+                format!("{} {}", ctx.glyphs.ok, o.text),
+                t.ok(),
+            ));
         }
-        Some(o) => spans.push(Span::styled(format!("{} {}", ctx.glyphs.fail, o.text), t.critical())),
+        Some(o) => spans.push(Span::styled(
+            format!("{} {}", ctx.glyphs.fail, o.text),
+            t.critical(),
+        )),
         None => spans.push(Span::styled("no action yet", t.dim())),
     }
     Line::from(spans)

@@ -90,7 +90,11 @@ impl Glyphs {
     /// A bar of `width` cells filled to `fraction` (0..=1).
     pub fn bar(&self, fraction: f64, width: usize) -> String {
         let full = ((fraction.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
-        format!("{}{}", self.bar_full.repeat(full), self.bar_empty.repeat(width - full))
+        format!(
+            "{}{}",
+            self.bar_full.repeat(full),
+            self.bar_empty.repeat(width - full)
+        )
     }
 }
 
@@ -112,8 +116,24 @@ mod tests {
     #[test]
     fn ascii_glyphs_are_ascii() {
         let g = Glyphs::ascii();
-        let all = [g.bar_full, g.bar_empty, g.ok, g.fail, g.critical, g.warning, g.info];
-        let more = [g.arrow, g.flag, g.dot, g.times, g.up_down, g.le, g.border.top_left];
+        let all = [
+            g.bar_full,
+            g.bar_empty,
+            g.ok,
+            g.fail,
+            g.critical,
+            g.warning,
+            g.info,
+        ];
+        let more = [
+            g.arrow,
+            g.flag,
+            g.dot,
+            g.times,
+            g.up_down,
+            g.le,
+            g.border.top_left,
+        ];
         assert!(all.iter().chain(more.iter()).all(|s| s.is_ascii()));
         assert!(g.spinner.symbols.iter().all(|s| s.is_ascii()));
     }

@@ -49,7 +49,10 @@ fn connection<'a>(ctx: &'a Ctx) -> Vec<Span<'a>> {
             .to_symbol_span(&ctx.app.spinner)
     };
     match &ctx.app.conn {
-        Conn::Connected => vec![Span::styled(format!("{} CONNECTED", ctx.glyphs.info), t.ok())],
+        Conn::Connected => vec![Span::styled(
+            format!("{} CONNECTED", ctx.glyphs.info),
+            t.ok(),
+        )],
         Conn::Connecting => vec![spinner(), Span::styled("CONNECTING", t.warn())],
         Conn::Reconnecting { retry_at, .. } => {
             let secs = fmt::until(*retry_at, ctx.now).max(0.0).ceil();

@@ -74,9 +74,8 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .block(block(&title, focused, ctx))
         .row_highlight_style(ctx.theme.selected())
         .column_spacing(1);
-    let mut state = TableState::default().with_selected(
-        (!ctx.app.visible.is_empty()).then_some(ctx.app.selected - offset),
-    );
+    let mut state = TableState::default()
+        .with_selected((!ctx.app.visible.is_empty()).then_some(ctx.app.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
@@ -104,15 +103,25 @@ fn columns<T>(all: [T; 7], with_queue: bool) -> Vec<T> {
 fn cells<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> [Cell<'a>; 7] {
     let (spin, next) = next_attempt(job, ctx);
     let error = format!("{} {}", job.error_class, job.error_code);
-    let flag = if job.r#override.is_some() { ctx.glyphs.flag } else { "" };
+    let flag = if job.r#override.is_some() {
+        ctx.glyphs.flag
+    } else {
+        ""
+    };
     [
         Cell::from(spin),
-        Cell::from(Span::styled(format!("{}{flag}", job.job_id), ctx.theme.text())),
+        Cell::from(Span::styled(
+            format!("{}{flag}", job.job_id),
+            ctx.theme.text(),
+        )),
         Cell::from(next),
         Cell::from(format!("{}/{}", job.attempt_number, job.max_attempts)),
         Cell::from(Span::styled(job.queue.as_str(), ctx.theme.dim())),
         Cell::from(Span::styled(error, ctx.theme.text())),
-        Cell::from(Span::styled(job.recommendation.method.as_str(), ctx.theme.info())),
+        Cell::from(Span::styled(
+            job.recommendation.method.as_str(),
+            ctx.theme.info(),
+        )),
     ]
 }
 
@@ -138,7 +147,10 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
             let who = job.claimed_by.as_deref().unwrap_or("a worker");
             (spinner(), Span::styled(format!("running: {who}"), t.ok()))
         }
-        JobState::Succeeded => (Span::styled(ctx.glyphs.ok, t.ok()), Span::styled("succeeded", t.ok())),
+        JobState::Succeeded => (
+            Span::styled(ctx.glyphs.ok, t.ok()),
+            Span::styled("succeeded", t.ok()),
+        ),
         JobState::Exhausted => (
             Span::styled(ctx.glyphs.fail, t.critical()),
             Span::styled("gave up", t.critical()),
@@ -159,7 +171,10 @@ fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .map(|e| {
             Line::from(vec![
                 Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), ctx.theme.dim()),
-                Span::styled(format!("{} ", e.job_id.as_deref().unwrap_or("-")), ctx.theme.text()),
+                Span::styled(
+                    format!("{} ", e.job_id.as_deref().unwrap_or("-")),
+                    ctx.theme.text(),
+                ),
                 Span::styled(e.message.as_str(), ctx.theme.critical()),
             ])
         })

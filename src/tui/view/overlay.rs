@@ -19,8 +19,20 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
         Mode::Preview(Ok(p)) => preview(frame, area, ctx, p),
-        Mode::Preview(Err(e)) => dialog(frame, area, ctx, "Preview failed", vec![Line::styled(e.as_str(), ctx.theme.critical())]),
-        Mode::Loading(what) => dialog(frame, area, ctx, "Working", vec![Line::from(format!("{what}…"))]),
+        Mode::Preview(Err(e)) => dialog(
+            frame,
+            area,
+            ctx,
+            "Preview failed",
+            vec![Line::styled(e.as_str(), ctx.theme.critical())],
+        ),
+        Mode::Loading(what) => dialog(
+            frame,
+            area,
+            ctx,
+            "Working",
+            vec![Line::from(format!("{what}…"))],
+        ),
     }
 }
 
@@ -36,10 +48,22 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line>) {
-    let width = lines.iter().map(Line::width).max().unwrap_or(20).max(title.len() + 6) as u16 + 4;
-    let rect = centred(area, width.min(area.width.saturating_sub(4)), lines.len() as u16 + 2);
+    let width = lines
+        .iter()
+        .map(Line::width)
+        .max()
+        .unwrap_or(20)
+        .max(title.len() + 6) as u16
+        + 4;
+    let rect = centred(
+        area,
+        width.min(area.width.saturating_sub(4)),
+        lines.len() as u16 + 2,
+    );
     frame.render_widget(Clear, rect);
-    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(title, true, ctx));
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block(title, true, ctx));
     frame.render_widget(p, rect);
 }
 
@@ -55,7 +79,11 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .collect();
     let key_width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
     let two_columns = area.width >= 100;
-    let rows = if two_columns { entries.len().div_ceil(2) } else { entries.len() };
+    let rows = if two_columns {
+        entries.len().div_ceil(2)
+    } else {
+        entries.len()
+    };
     let cell = |i: usize| -> Vec<Span> {
         entries.get(i).map_or(vec![], |(k, d)| {
             vec![
@@ -73,14 +101,20 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             Line::from(spans)
         })
         .collect();
-    lines.push(Line::styled(" any key closes this help; keys come from keymap.toml", ctx.theme.dim()));
+    lines.push(Line::styled(
+        " any key closes this help; keys come from keymap.toml",
+        ctx.theme.dim(),
+    ));
     dialog(frame, area, ctx, "Keys", lines);
 }
 
 fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
     let question = match what {
         Confirm::Kill { job_id } => format!("Kill {job_id}? It will not be retried again."),
-        Confirm::Retrain { job_type, error_class } => {
+        Confirm::Retrain {
+            job_type,
+            error_class,
+        } => {
             format!("Retrain the model for {job_type}/{error_class} now?")
         }
     };
@@ -93,7 +127,11 @@ fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
 
 fn field<'a>(label: &'a str, input: &'a Input, active: bool, ctx: &Ctx) -> Line<'a> {
     let cursor = if active { "_" } else { "" };
-    let style = if active { ctx.theme.selected() } else { ctx.theme.text() };
+    let style = if active {
+        ctx.theme.selected()
+    } else {
+        ctx.theme.text()
+    };
     Line::from(vec![
         Span::styled(format!("{label:>7} "), ctx.theme.dim()),
         Span::styled(format!("{}{cursor}", input.text), style),
@@ -102,26 +140,54 @@ fn field<'a>(label: &'a str, input: &'a Input, active: bool, ctx: &Ctx) -> Line<
 
 fn override_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &OverrideForm) {
     let mut lines = vec![
-        Line::styled(format!("Next attempt of {}", form.job_id), ctx.theme.title()),
-        field("delay", &form.delay, form.field == OverrideField::Delay, ctx),
+        Line::styled(
+            format!("Next attempt of {}", form.job_id),
+            ctx.theme.title(),
+        ),
+        field(
+            "delay",
+            &form.delay,
+            form.field == OverrideField::Delay,
+            ctx,
+        ),
         Line::styled(format!("        {DELAY_HINT}"), ctx.theme.dim()),
-        field("reason", &form.reason, form.field == OverrideField::Reason, ctx),
+        field(
+            "reason",
+            &form.reason,
+            form.field == OverrideField::Reason,
+            ctx,
+        ),
     ];
     if let Some(e) = &form.error {
-        lines.push(Line::styled(format!("{} {e}", ctx.glyphs.fail), ctx.theme.critical()));
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
     }
-    lines.push(Line::styled("tab next field  enter send  esc cancel", ctx.theme.dim()));
+    lines.push(Line::styled(
+        "tab next field  enter send  esc cancel",
+        ctx.theme.dim(),
+    ));
     dialog(frame, area, ctx, "Override delay", lines);
 }
 
 fn export(frame: &mut Frame, area: Rect, ctx: &Ctx, path: &Input, error: Option<&str>) {
     let mut lines = vec![
-        Line::styled("Export the service configuration (strategy, policies, guardrails)", ctx.theme.title()),
+        Line::styled(
+            "Export the service configuration (strategy, policies, guardrails)",
+            ctx.theme.title(),
+        ),
         field("file", path, true, ctx),
-        Line::styled("        .toml, .json or .yaml decides the format", ctx.theme.dim()),
+        Line::styled(
+            "        .toml, .json or .yaml decides the format",
+            ctx.theme.dim(),
+        ),
     ];
     if let Some(e) = error {
-        lines.push(Line::styled(format!("{} {e}", ctx.glyphs.fail), ctx.theme.critical()));
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
     }
     lines.push(Line::styled("enter write  esc cancel", ctx.theme.dim()));
     dialog(frame, area, ctx, "Export", lines);
@@ -149,20 +215,34 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview) {
         format!("{} after attempt {}", p.job_id, p.current_attempt),
         ctx.theme.title(),
     )];
-    for (step, rec) in p.timeline.iter().zip(p.recommendations.iter().map(Some).chain(std::iter::repeat(None))) {
+    for (step, rec) in p.timeline.iter().zip(
+        p.recommendations
+            .iter()
+            .map(Some)
+            .chain(std::iter::repeat(None)),
+    ) {
         let offset = fmt::until(step.scheduled_time, ctx.now);
         let reason = rec.map_or(step.rationale.as_str(), |r| r.rationale.as_str());
         lines.push(Line::from(vec![
             Span::styled(format!(" #{:<2} ", step.attempt_number), ctx.theme.text()),
             Span::styled(format!("+{:<8}", fmt::secs(offset)), ctx.theme.warn()),
-            Span::styled(format!(" wait {:<7}", fmt::ms(step.delay_ms)), ctx.theme.dim()),
-            Span::styled(format!(" {:>4} ", fmt::pct(step.estimated_success)), ctx.theme.ok()),
+            Span::styled(
+                format!(" wait {:<7}", fmt::ms(step.delay_ms)),
+                ctx.theme.dim(),
+            ),
+            Span::styled(
+                format!(" {:>4} ", fmt::pct(step.estimated_success)),
+                ctx.theme.ok(),
+            ),
             Span::styled(format!("{:<8} ", step.method.as_str()), ctx.theme.info()),
             Span::styled(reason, ctx.theme.dim()),
         ]));
     }
     if p.timeline.is_empty() {
-        lines.push(Line::styled(" no further attempts: the service would stop here", ctx.theme.critical()));
+        lines.push(Line::styled(
+            " no further attempts: the service would stop here",
+            ctx.theme.critical(),
+        ));
     }
     lines.push(Line::styled("any key closes", ctx.theme.dim()));
     dialog(frame, area, ctx, "Preview", lines);

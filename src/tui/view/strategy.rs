@@ -16,7 +16,10 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     let Some(data) = &ctx.app.data else {
-        frame.render_widget(Paragraph::new(Line::styled("no data yet", ctx.theme.dim())), inner);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no data yet", ctx.theme.dim())),
+            inner,
+        );
         return;
     };
     let width = usize::from(inner.width);
@@ -67,10 +70,18 @@ fn guardrails(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     lines.push(heading("Guardrails", ctx));
     lines.push(Line::from(
         [
-            pair("attempts", format!("{}{}", ctx.glyphs.le, g.max_attempts), ctx),
+            pair(
+                "attempts",
+                format!("{}{}", ctx.glyphs.le, g.max_attempts),
+                ctx,
+            ),
             pair(
                 "delay",
-                format!("{}{arrow}{}", fmt::ms(g.min_delay_ms), fmt::ms(g.max_delay_ms)),
+                format!(
+                    "{}{arrow}{}",
+                    fmt::ms(g.min_delay_ms),
+                    fmt::ms(g.max_delay_ms)
+                ),
                 ctx,
             ),
             pair("budget", format!("{:.0}%", g.max_budget_percent), ctx),
@@ -78,21 +89,34 @@ fn guardrails(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
         .concat(),
     ));
     if g.emergency_stop {
-        lines.push(Line::styled(" EMERGENCY STOP: no retries", ctx.theme.critical()));
+        lines.push(Line::styled(
+            " EMERGENCY STOP: no retries",
+            ctx.theme.critical(),
+        ));
     }
     let bar_width = width.saturating_sub(24).clamp(4, 20);
     for b in &s.budgets {
-        let frac = if b.capacity > 0.0 { b.tokens_available / b.capacity } else { 0.0 };
+        let frac = if b.capacity > 0.0 {
+            b.tokens_available / b.capacity
+        } else {
+            0.0
+        };
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<10.10} ", b.queue), ctx.theme.dim()),
             Span::styled(ctx.glyphs.bar(frac, bar_width), ctx.theme.bar()),
-            Span::styled(format!(" {:.0}/{:.0}", b.tokens_available, b.capacity), ctx.theme.text()),
+            Span::styled(
+                format!(" {:.0}/{:.0}", b.tokens_available, b.capacity),
+                ctx.theme.text(),
+            ),
         ]));
     }
     for tn in &s.tenants {
         lines.push(Line::from(pair(
             "tenant",
-            format!("{} {}/{} per min", tn.tenant, tn.retries_last_minute, tn.quota_per_minute),
+            format!(
+                "{} {}/{} per min",
+                tn.tenant, tn.retries_last_minute, tn.quota_per_minute
+            ),
             ctx,
         )));
     }
@@ -101,7 +125,7 @@ fn guardrails(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
 fn policies(lines: &mut Vec<Line>, policies: &[RetryPolicy], ctx: &Ctx) {
     lines.push(heading("Policies (priority order)", ctx));
     let mut sorted: Vec<&RetryPolicy> = policies.iter().collect();
-    sorted.sort_by(|a, b| b.priority.cmp(&a.priority));
+    sorted.sort_by_key(|p| std::cmp::Reverse(p.priority));
     let arrow = ctx.glyphs.arrow;
     for p in sorted {
         let shape = if p.stop_on_validation {
@@ -124,7 +148,10 @@ fn policies(lines: &mut Vec<Line>, policies: &[RetryPolicy], ctx: &Ctx) {
 }
 
 fn jitter(p: &RetryPolicy, plus_minus: &str) -> String {
-    match serde_json::to_value(p.jitter).ok().and_then(|v| v.as_str().map(str::to_string)) {
+    match serde_json::to_value(p.jitter)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+    {
         Some(kind) if kind == "percent" => format!("{plus_minus}{:.0}%", p.jitter_percent),
         Some(kind) => kind,
         None => String::new(),
@@ -135,11 +162,18 @@ fn error_classes(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     lines.push(heading("Success by error class", ctx));
     let bar_width = width.saturating_sub(20).clamp(4, 20);
     for e in &s.error_classes {
-        let style = if e.success_rate < 0.5 { ctx.theme.critical() } else { ctx.theme.bar() };
+        let style = if e.success_rate < 0.5 {
+            ctx.theme.critical()
+        } else {
+            ctx.theme.bar()
+        };
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<12.12} ", e.error_class), ctx.theme.dim()),
             Span::styled(ctx.glyphs.bar(e.success_rate, bar_width), style),
-            Span::styled(format!(" {:>4}", fmt::pct(e.success_rate)), ctx.theme.text()),
+            Span::styled(
+                format!(" {:>4}", fmt::pct(e.success_rate)),
+                ctx.theme.text(),
+            ),
         ]));
     }
 }
@@ -152,7 +186,11 @@ fn models(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
         .map_or("never".to_string(), |t| fmt::ago(t, ctx.now));
     lines.push(Line::from(
         [
-            pair("bayesian", format!("{} ({} warm)", m.bayesian_models, m.warm_models), ctx),
+            pair(
+                "bayesian",
+                format!("{} ({} warm)", m.bayesian_models, m.warm_models),
+                ctx,
+            ),
             pair("trained", trained, ctx),
         ]
         .concat(),
@@ -170,7 +208,10 @@ fn models(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
 fn actions(lines: &mut Vec<Line>, ctx: &Ctx) {
     let km = &ctx.app.keymap;
     lines.push(Line::from(vec![
-        Span::styled(format!(" {}", km.label(Action::Retrain)), ctx.theme.accent()),
+        Span::styled(
+            format!(" {}", km.label(Action::Retrain)),
+            ctx.theme.accent(),
+        ),
         Span::styled(" retrain  ", ctx.theme.dim()),
         Span::styled(km.label(Action::Export), ctx.theme.accent()),
         Span::styled(" export", ctx.theme.dim()),

@@ -54,7 +54,10 @@ fn identity<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
 fn recommendation<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
     let r = &job.recommendation;
     let verdict = if r.should_retry {
-        Span::styled(format!(" retry after {}", fmt::ms(r.delay_ms)), ctx.theme.title())
+        Span::styled(
+            format!(" retry after {}", fmt::ms(r.delay_ms)),
+            ctx.theme.title(),
+        )
     } else {
         Span::styled(" stop: no retry", ctx.theme.critical())
     };
@@ -76,10 +79,16 @@ fn timeline<'a>(detail: Option<&'a JobDetail>, ctx: &'a Ctx) -> Line<'a> {
         return Line::from(spans);
     };
     if detail.timeline.is_empty() {
-        spans.push(Span::styled(" no further attempts planned", ctx.theme.dim()));
+        spans.push(Span::styled(
+            " no further attempts planned",
+            ctx.theme.dim(),
+        ));
     }
     for step in &detail.timeline {
-        spans.push(Span::styled(format!(" {} ", ctx.glyphs.arrow), ctx.theme.dim()));
+        spans.push(Span::styled(
+            format!(" {} ", ctx.glyphs.arrow),
+            ctx.theme.dim(),
+        ));
         spans.extend(step_spans(step, ctx));
     }
     Line::from(spans)
@@ -94,7 +103,10 @@ fn step_spans<'a>(step: &TimelineEntry, ctx: &Ctx) -> [Span<'a>; 2] {
     };
     [
         Span::styled(when, ctx.theme.text()),
-        Span::styled(format!(" {}", fmt::pct(step.estimated_success)), ctx.theme.ok()),
+        Span::styled(
+            format!(" {}", fmt::pct(step.estimated_success)),
+            ctx.theme.ok(),
+        ),
     ]
 }
 
@@ -126,7 +138,12 @@ fn similar<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
             (ctx.glyphs.fail, ctx.theme.critical())
         };
         spans.push(Span::styled(
-            format!(" {} #{} after {} ", c.job_id, c.attempt_number, fmt::ms(c.delay_ms)),
+            format!(
+                " {} #{} after {} ",
+                c.job_id,
+                c.attempt_number,
+                fmt::ms(c.delay_ms)
+            ),
             ctx.theme.text(),
         ));
         spans.push(Span::styled(mark, style));
@@ -155,7 +172,10 @@ fn keys<'a>(ctx: &'a Ctx) -> Line<'a> {
         (Action::Kill, "kill"),
         (Action::Preview, "preview"),
     ] {
-        spans.push(Span::styled(super::super::short_key(ctx, action), ctx.theme.accent()));
+        spans.push(Span::styled(
+            super::super::short_key(ctx, action),
+            ctx.theme.accent(),
+        ));
         spans.push(Span::styled(format!(" {label}  "), ctx.theme.dim()));
     }
     Line::from(spans)
