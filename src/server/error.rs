@@ -61,8 +61,11 @@ impl ApiError {
 
     /// 503: the store failed; the service is degraded.
     pub fn unavailable(details: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service degraded: store unavailable")
-            .with_details(details)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service degraded: store unavailable",
+        )
+        .with_details(details)
     }
 
     /// 500 for a bug; details are logged, not leaked.
@@ -100,7 +103,12 @@ impl From<FieldError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::unavailable(e.to_string())
+        match e {
+            StoreError::Invalid { field, message } => {
+                Self::bad_request(format!("{field}: {message}"))
+            }
+            other => Self::unavailable(other.to_string()),
+        }
     }
 }
 
