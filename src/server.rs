@@ -1,0 +1,6 @@
+//! The HTTP service (temporary module list until the core skeleton lands).
+
+pub mod alert_rules;
+pub mod events;
+pub mod schedule;
+pub mod window;
