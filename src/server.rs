@@ -2,5 +2,6 @@
 
 pub mod alert_rules;
 pub mod events;
+pub mod ops;
 pub mod schedule;
 pub mod window;
