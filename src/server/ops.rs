@@ -69,6 +69,7 @@ impl Ops {
         now: DateTime<Utc>,
     ) {
         self.totals.add(RECS, 1, now);
+        self.totals.add(method_key(smart.method), 1, now);
         if smart.method == Method::Static {
             self.totals.add(STATIC, 1, now);
         }
@@ -165,11 +166,58 @@ impl Ops {
         }
     }
 
+    /// The tier that answered most recommendations in the last minute, if any were made.
+    pub fn active_tier(&self, now: DateTime<Utc>) -> Option<Method> {
+        let counts = self.totals.sums(60, now);
+        Method::ALL
+            .into_iter()
+            .filter_map(|m| counts.get(method_key(m)).map(|&n| (n, m)))
+            .max_by_key(|&(n, m)| (n, std::cmp::Reverse(m)))
+            .map(|(_, m)| m)
+    }
+
     /// Active alerts first, most severe first, then by id.
     pub fn alert_list(&self) -> Vec<Alert> {
         let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
         alerts.sort_by(|a, b| (b.active, b.severity, &a.id).cmp(&(a.active, a.severity, &b.id)));
         alerts
+    }
+}
+
+/// [`Ops`] behind its lock, the alert thresholds, and per-job locks that serialise the
+/// read-modify-write of one job on the schedule (a failure, a success and an operator action
+/// arriving together for the same job).
+#[derive(Debug)]
+pub struct OpsState {
+    ops: parking_lot::Mutex<Ops>,
+    job_locks: Vec<tokio::sync::Mutex<()>>,
+    pub alert_config: AlertConfig,
+}
+
+/// Stripes of job locks: jobs hashing to the same stripe wait for each other, briefly.
+const JOB_LOCK_STRIPES: usize = 64;
+
+impl OpsState {
+    pub fn new(alert_config: AlertConfig) -> Self {
+        Self {
+            ops: parking_lot::Mutex::new(Ops::default()),
+            job_locks: (0..JOB_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            alert_config,
+        }
+    }
+
+    /// The operational memory. Lock briefly; never hold across an `.await`.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Ops> {
+        self.ops.lock()
+    }
+
+    /// Serialises changes to one job (held across the store round trips of that change).
+    pub async fn lock_job(&self, job_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        job_id.hash(&mut h);
+        let stripe = (h.finish() % JOB_LOCK_STRIPES as u64) as usize;
+        self.job_locks[stripe].lock().await
     }
 }
 
@@ -180,6 +228,15 @@ pub struct EngineView {
     pub emergency_stop: bool,
     pub warm_models: u64,
     pub ml_enabled: bool,
+}
+
+fn method_key(method: Method) -> &'static str {
+    match method {
+        Method::Rules => "method:rules",
+        Method::Bayesian => "method:bayesian",
+        Method::Ml => "method:ml",
+        Method::Static => "method:static",
+    }
 }
 
 fn fallen_back_from(rec: &RetryRecommendation) -> impl Iterator<Item = Method> + '_ {

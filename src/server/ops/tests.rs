@@ -110,3 +110,15 @@ fn alert_list_puts_active_and_severe_first() {
     let ids: Vec<String> = ops.alert_list().into_iter().map(|a| a.id).collect();
     assert_eq!(ids, ["c", "b", "a"]);
 }
+
+#[test]
+fn active_tier_is_the_most_used_in_the_last_minute() {
+    let mut ops = Ops::default();
+    assert_eq!(ops.active_tier(t(0)), None);
+    let shadow = rec(Method::Static, true, 1, 0.0);
+    ops.record_recommendation(&rec(Method::Rules, true, 1, 0.0), &shadow, None, t(0));
+    ops.record_recommendation(&rec(Method::Bayesian, true, 1, 0.0), &shadow, None, t(1));
+    ops.record_recommendation(&rec(Method::Bayesian, true, 1, 0.0), &shadow, None, t(2));
+    assert_eq!(ops.active_tier(t(2)), Some(Method::Bayesian));
+    assert_eq!(ops.active_tier(t(200)), None);
+}
