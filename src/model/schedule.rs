@@ -219,6 +219,9 @@ pub struct ClaimRequest {
     pub lease_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The claimer's clock, for clients that run in virtual time; defaults to the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<DateTime<Utc>>,
 }
 
 fn default_claim_limit() -> u32 {
