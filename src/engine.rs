@@ -78,6 +78,9 @@ pub struct EngineSettings {
     pub tenant_min_samples: u64,
     pub cost: CostWeights,
     pub static_backoff: StaticBackoff,
+    /// When false the Bayesian tier is skipped and the rules tier decides (used by `eval` to
+    /// measure the rules tier on its own, and by operators to switch learning off).
+    pub bayesian_enabled: bool,
 }
 
 impl Default for EngineSettings {
@@ -89,6 +92,7 @@ impl Default for EngineSettings {
             tenant_min_samples: 50,
             cost: CostWeights::default(),
             static_backoff: StaticBackoff::default(),
+            bayesian_enabled: true,
         }
     }
 }
