@@ -11,13 +11,17 @@ use crate::model::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod memory;
+pub mod sqlite;
 
 /// Which backend `open` builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
+    /// SQLite (WAL) in `dir/retryctl.db`; the directory is created if missing.
+    Sqlite { dir: PathBuf },
     /// Everything in process memory, lost on exit (tests, throw-away demos).
     Memory,
 }
@@ -25,6 +29,7 @@ pub enum StoreConfig {
 /// Opens the configured backend. Errors name what failed (path, SQLite message).
 pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
+        StoreConfig::Sqlite { dir } => Ok(Arc::new(sqlite::SqliteStore::open(dir).await?)),
         StoreConfig::Memory => Ok(Arc::new(memory::MemoryStore::default())),
     }
 }

@@ -8,6 +8,8 @@
 mod cases;
 #[path = "store_contract/fixtures.rs"]
 mod fixtures;
+#[path = "store_contract/sqlite_only.rs"]
+mod sqlite_only;
 
 use retryctl::store::{Store, StoreConfig};
 use std::any::Any;
@@ -23,6 +25,17 @@ async fn memory_backend() -> Backend {
     Backend {
         store: retryctl::store::open(&StoreConfig::Memory).await.unwrap(),
         _guard: Box::new(()),
+    }
+}
+
+async fn sqlite_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::Sqlite {
+        dir: dir.path().join("data"),
+    };
+    Backend {
+        store: retryctl::store::open(&config).await.unwrap(),
+        _guard: Box::new(dir),
     }
 }
 
@@ -65,3 +78,4 @@ macro_rules! contract {
 }
 
 contract!(memory, memory_backend());
+contract!(sqlite, sqlite_backend());

@@ -329,8 +329,9 @@ pub async fn expired_lease_is_claimable_again(store: S) {
 }
 
 pub async fn claim_respects_queue_and_limit(store: S) {
-    for i in 0..6 {
-        let mut j = job(&format!("j{i}"), JobState::Scheduled, -(i as i64));
+    // Due times chosen so that neither id order nor insertion order is the due order.
+    for (i, due) in [-3, -9, -1, -5, -20, -30].into_iter().enumerate() {
+        let mut j = job(&format!("j{i}"), JobState::Scheduled, due);
         j.queue = if i < 4 { "mail" } else { "sms" }.into();
         store.put_job(j).await.unwrap();
     }
@@ -343,7 +344,7 @@ pub async fn claim_respects_queue_and_limit(store: S) {
         .into_iter()
         .map(|j| j.job_id)
         .collect();
-    assert_eq!(got, vec!["j3", "j2"], "the longest-due first");
+    assert_eq!(got, vec!["j1", "j3"], "the longest-due first");
     let rest = store.claim_due(claim("w", 0, 30, 100)).await.unwrap();
     assert_eq!(rest.len(), 4);
 }
