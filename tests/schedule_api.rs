@@ -26,7 +26,7 @@ impl Service {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::defaults(dir.path().to_path_buf());
-        let store = store::open(&StoreConfig::Memory).await.unwrap();
+        let store = store::open(&StoreConfig::Sqlite { dir: dir.path().join("data") }).await.unwrap();
         let state = server::start_state(config, store).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1/retry", listener.local_addr().unwrap());
