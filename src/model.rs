@@ -6,6 +6,7 @@
 
 mod duration;
 mod schedule;
+pub mod validate;
 
 pub use duration::{WireDuration, parse_duration};
 pub use schedule::*;
@@ -631,6 +632,16 @@ fn check_health(health: Option<&BTreeMap<String, f64>>) -> Result<(), FieldError
         }
     }
     Ok(())
+}
+
+/// `POST /attempts` answer (ours): how many attempts the batch recorded, durably.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BatchRecorded {
+    /// Always `recorded` (the upstream word for an accepted attempt).
+    pub status: String,
+    pub recorded: u64,
+    pub successes: u64,
+    pub failures: u64,
 }
 
 /// `GET /policies` answer (upstream shape).

@@ -1,14 +1,15 @@
 //! `GET /alerts`, `POST /alerts/{id}/ack`, and the loop that evaluates the alert rules
 //! ([`super::alert_rules`]) every `evaluate_every_ms` and persists what changed.
 
-use super::alert_rules::{self, Change};
+use super::alert_rules::{self, AlertConfig, Change};
 use super::auth::{Access, Caller};
 use super::error::{ApiError, ApiResult};
 use super::events::kind;
 use super::json::ApiJson;
 use super::ops::EngineView;
 use super::state::AppState;
-use crate::model::{Alert, ActionRequest, JobState};
+use crate::config::AlertThresholds;
+use crate::model::{ActionRequest, Alert, JobState};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -67,6 +68,16 @@ async fn ack(
     state.store_ok(state.store.put_alert(&acked).await)?;
     state.audit(&caller, "alert_ack", &id, &reason, json!({ "active": acked.active })).await?;
     Ok(ApiJson(acked))
+}
+
+/// The rule thresholds from the service config (`[alerts]`); the rest keep their defaults.
+pub fn config_of(thresholds: &AlertThresholds) -> AlertConfig {
+    AlertConfig {
+        retry_storm_per_minute: u64::from(thresholds.retry_storm_per_minute),
+        guardrail_overrides_max: u64::from(thresholds.guardrail_overrides),
+        guardrail_window_secs: u32::try_from(thresholds.guardrail_window.as_secs()).unwrap_or(u32::MAX),
+        ..AlertConfig::default()
+    }
 }
 
 /// Loads the alerts persisted by an earlier run, so ids, acks and resolutions carry over.
