@@ -228,15 +228,17 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
     }
     if let Some(value) = env.get("RETRYCTL_BAYESIAN_THRESHOLD") {
         config.strategy.bayesian_threshold = env_number(value, "RETRYCTL_BAYESIAN_THRESHOLD")?;
-        check_fraction("RETRYCTL_BAYESIAN_THRESHOLD", config.strategy.bayesian_threshold)?;
+        check_fraction(
+            "RETRYCTL_BAYESIAN_THRESHOLD",
+            config.strategy.bayesian_threshold,
+        )?;
     }
     if let Some(value) = env.get("RETRYCTL_RETENTION_DAYS") {
         config.strategy.data_collection.retention_days =
             env_number(value, "RETRYCTL_RETENTION_DAYS")?;
     }
     if let Some(value) = env.get("RETRYCTL_SNAPSHOT_INTERVAL") {
-        config.housekeeping.snapshot_interval =
-            env_duration(value, "RETRYCTL_SNAPSHOT_INTERVAL")?;
+        config.housekeeping.snapshot_interval = env_duration(value, "RETRYCTL_SNAPSHOT_INTERVAL")?;
     }
     Ok(())
 }

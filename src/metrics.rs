@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Content type of the OpenMetrics text exposition.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Guardrail names the engine reports in `policy_guardrails`; pre-registered so they show as 0.
 pub const GUARDRAILS: [&str; 7] = [
@@ -264,7 +265,8 @@ impl Metrics {
 
     /// Sets the number of jobs waiting on the schedule.
     pub fn set_scheduled_jobs(&self, n: u64) {
-        self.scheduled_jobs.set(i64::try_from(n).unwrap_or(i64::MAX));
+        self.scheduled_jobs
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Sets the number of open circuit breakers.
@@ -308,7 +310,10 @@ impl Metrics {
             guardrail_triggers: guardrail_names
                 .into_iter()
                 .map(|g| {
-                    let value = self.guardrail_triggers.get_or_create(&guardrail_label(&g)).get();
+                    let value = self
+                        .guardrail_triggers
+                        .get_or_create(&guardrail_label(&g))
+                        .get();
                     (g, value)
                 })
                 .collect(),
@@ -420,7 +425,10 @@ mod tests {
 
     fn never_below(before: &Counters, after: &Counters) -> bool {
         let maps = [
-            (&before.recommendations_by_method, &after.recommendations_by_method),
+            (
+                &before.recommendations_by_method,
+                &after.recommendations_by_method,
+            ),
             (&before.attempts_by_outcome, &after.attempts_by_outcome),
             (&before.guardrail_triggers, &after.guardrail_triggers),
         ];
@@ -460,9 +468,15 @@ mod tests {
         let counters = metrics.counters();
         assert_eq!(counters.recommendations_by_method["rules"], 1);
         assert_eq!(counters.guardrail_triggers["max_delay"], 1);
-        assert_eq!((counters.retries, counters.fallbacks, counters.overrides), (1, 1, 1));
+        assert_eq!(
+            (counters.retries, counters.fallbacks, counters.overrides),
+            (1, 1, 1)
+        );
         let text = metrics.encode();
-        assert!(text.contains("retryctl_recommendations_total{method=\"rules\"} 1"), "{text}");
+        assert!(
+            text.contains("retryctl_recommendations_total{method=\"rules\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("retryctl_guardrail_triggers_total{guardrail=\"max_delay\"} 1"));
         assert!(text.contains("retryctl_attempts_total{outcome=\"failure\"} 1"));
         assert!(text.contains("retryctl_retries_total 1"));

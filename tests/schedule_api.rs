@@ -26,7 +26,11 @@ impl Service {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::defaults(dir.path().to_path_buf());
-        let store = store::open(&StoreConfig::Sqlite { dir: dir.path().join("data") }).await.unwrap();
+        let store = store::open(&StoreConfig::Sqlite {
+            dir: dir.path().join("data"),
+        })
+        .await
+        .unwrap();
         let state = server::start_state(config, store).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1/retry", listener.local_addr().unwrap());
@@ -34,22 +38,53 @@ impl Service {
         tokio::spawn(server::run(state, listener, async {
             let _ = stopped.await;
         }));
-        Self { base, http: reqwest::Client::new(), _stop: stop, _dir: dir }
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            _stop: stop,
+            _dir: dir,
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self.http.put(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn get_ok<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
@@ -83,9 +118,15 @@ fn t0() -> DateTime<Utc> {
 fn assert_error(status: u16, body: &Value, expected: u16, field: &str) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["status"], expected);
-    assert!(body["error"].is_string() && body["timestamp"].is_string(), "{body}");
+    assert!(
+        body["error"].is_string() && body["timestamp"].is_string(),
+        "{body}"
+    );
     let details = body["details"].as_str().unwrap_or_default();
-    assert!(details.contains(field), "details {details:?} should name {field:?}");
+    assert!(
+        details.contains(field),
+        "details {details:?} should name {field:?}"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +151,12 @@ async fn a_failure_is_scheduled_at_its_timestamp_plus_the_delay() {
     assert_error(status, &body, 400, "state");
     let (status, body) = svc.get("/jobs?limit=0").await;
     assert_error(status, &body, 400, "limit");
-    let (status, body) = svc.post("/failures", json!({"job_id": "x", "error_class": "timeout"})).await;
+    let (status, body) = svc
+        .post(
+            "/failures",
+            json!({"job_id": "x", "error_class": "timeout"}),
+        )
+        .await;
     assert_error(status, &body, 400, "job_type");
 }
 
@@ -121,19 +167,33 @@ async fn override_errors_name_the_field() {
     let cases = [
         (json!({"delay_ms": 1000}), "reason"),
         (json!({"reason": "incident 42"}), "delay_ms"),
-        (json!({"delay": "in a bit", "reason": "incident 42"}), "delay"),
+        (
+            json!({"delay": "in a bit", "reason": "incident 42"}),
+            "delay",
+        ),
         (json!({"delay_ms": -5, "reason": "incident 42"}), "delay_ms"),
         (json!({"at": "tomorrow", "reason": "incident 42"}), "at"),
-        (json!({"delay_ms": 5, "at": "2026-01-01T00:00:00Z", "reason": "x"}), "delay_ms"),
+        (
+            json!({"delay_ms": 5, "at": "2026-01-01T00:00:00Z", "reason": "x"}),
+            "delay_ms",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = svc.post("/jobs/job-o/override", body.clone()).await;
         assert_error(status, &answer, 400, field);
     }
-    let (status, body) = svc.post("/jobs/nope/override", json!({"delay_ms": 1, "reason": "r"})).await;
+    let (status, body) = svc
+        .post("/jobs/nope/override", json!({"delay_ms": 1, "reason": "r"}))
+        .await;
     assert_error(status, &body, 404, "nope");
-    svc.post_ok::<ScheduledJob>("/jobs/job-o/kill", json!({"reason": "poison message"})).await;
-    let (status, body) = svc.post("/jobs/job-o/override", json!({"delay_ms": 1, "reason": "r"})).await;
+    svc.post_ok::<ScheduledJob>("/jobs/job-o/kill", json!({"reason": "poison message"}))
+        .await;
+    let (status, body) = svc
+        .post(
+            "/jobs/job-o/override",
+            json!({"delay_ms": 1, "reason": "r"}),
+        )
+        .await;
     assert_error(status, &body, 409, "killed");
 }
 
@@ -143,19 +203,29 @@ async fn operator_actions_change_the_job_and_are_audited() {
     svc.fail("job-a", 1, Utc::now()).await;
     let before = Utc::now();
     let job: ScheduledJob = svc
-        .post_ok("/jobs/job-a/override", json!({"delay": "2m", "reason": "dependency down"}))
+        .post_ok(
+            "/jobs/job-a/override",
+            json!({"delay": "2m", "reason": "dependency down"}),
+        )
         .await;
     let next = job.next_attempt_at.unwrap();
     assert!(next >= before + Duration::seconds(119) && next <= Utc::now() + Duration::seconds(121));
     assert_eq!(job.r#override.as_ref().unwrap().actor, "operator:local");
 
-    let job: ScheduledJob = svc.post_ok("/jobs/job-a/apply", json!({"use_static": true, "reason": "back to static"})).await;
+    let job: ScheduledJob = svc
+        .post_ok(
+            "/jobs/job-a/apply",
+            json!({"use_static": true, "reason": "back to static"}),
+        )
+        .await;
     assert!(job.r#override.is_none());
     assert_eq!(job.recommendation.method.as_str(), "static");
 
     let job: ScheduledJob = svc.post_ok("/jobs/job-a/retry-now", json!({})).await;
     assert!(job.next_attempt_at.unwrap() <= Utc::now());
-    let job: ScheduledJob = svc.post_ok("/jobs/job-a/kill", json!({"reason": "poison"})).await;
+    let job: ScheduledJob = svc
+        .post_ok("/jobs/job-a/kill", json!({"reason": "poison"}))
+        .await;
     assert_eq!((job.state, job.next_attempt_at), (JobState::Killed, None));
 
     let audit: Vec<AuditEntry> = svc.get_ok("/audit?after=0&limit=100").await;
@@ -189,20 +259,32 @@ async fn claims_are_exclusive_under_concurrency_and_expired_leases_come_back() {
         svc.post_ok::<ClaimResponse>("/claim", body)
     });
     let answers = futures::future::join_all(claims).await;
-    let ids: Vec<String> = answers.iter().flat_map(|a| a.jobs.iter().map(|j| j.job_id.clone())).collect();
+    let ids: Vec<String> = answers
+        .iter()
+        .flat_map(|a| a.jobs.iter().map(|j| j.job_id.clone()))
+        .collect();
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(ids.len(), 20, "every due job claimed once: {ids:?}");
     assert_eq!(unique.len(), 20);
 
-    let again: ClaimResponse = svc.post_ok("/claim", json!({"worker": "late", "limit": 50})).await;
+    let again: ClaimResponse = svc
+        .post_ok("/claim", json!({"worker": "late", "limit": 50}))
+        .await;
     assert!(again.jobs.is_empty(), "leases still hold");
     let after_lease = Utc::now() + Duration::minutes(2);
     let body = json!({"worker": "rescuer", "limit": 50, "now": after_lease});
     let rescued: ClaimResponse = svc.post_ok("/claim", body).await;
     assert_eq!(rescued.jobs.len(), 20, "expired leases are claimable again");
-    assert!(rescued.jobs.iter().all(|j| j.claimed_by.as_deref() == Some("rescuer")));
+    assert!(
+        rescued
+            .jobs
+            .iter()
+            .all(|j| j.claimed_by.as_deref() == Some("rescuer"))
+    );
 
-    let (status, body) = svc.post("/claim", json!({"worker": "w", "lease_ms": 0})).await;
+    let (status, body) = svc
+        .post("/claim", json!({"worker": "w", "lease_ms": 0}))
+        .await;
     assert_error(status, &body, 400, "lease_ms");
 }
 
@@ -218,16 +300,29 @@ async fn a_recorded_success_finishes_the_scheduled_job() {
     let (status, body) = svc.post("/attempt", success).await;
     assert_eq!(status, 200, "{body}");
     let detail: JobDetail = svc.get_ok("/jobs/job-s").await;
-    assert_eq!((detail.job.state, detail.job.next_attempt_at), (JobState::Succeeded, None));
+    assert_eq!(
+        (detail.job.state, detail.job.next_attempt_at),
+        (JobState::Succeeded, None)
+    );
     assert_eq!(detail.attempts.len(), 2);
     let summary: Summary = svc.get_ok("/summary").await;
-    assert_eq!((summary.status.processed, summary.status.errors, summary.status.total), (1, 0, 1));
+    assert_eq!(
+        (
+            summary.status.processed,
+            summary.status.errors,
+            summary.status.total
+        ),
+        (1, 0, 1)
+    );
 }
 
 async fn wait_for_alert(svc: &Service, id: &str, active: bool) -> Alert {
     for _ in 0..100 {
         let alerts: Vec<Alert> = svc.get_ok("/alerts").await;
-        if let Some(a) = alerts.into_iter().find(|a| a.id == id && a.active == active) {
+        if let Some(a) = alerts
+            .into_iter()
+            .find(|a| a.id == id && a.active == active)
+        {
             return a;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -238,25 +333,38 @@ async fn wait_for_alert(svc: &Service, id: &str, active: bool) -> Alert {
 #[tokio::test]
 async fn emergency_stop_raises_an_alert_that_resolves_when_released() {
     let svc = Service::start().await;
-    let (status, body) = svc.put("/guardrails", json!({"emergency_stop": true})).await;
+    let (status, body) = svc
+        .put("/guardrails", json!({"emergency_stop": true}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let raised = wait_for_alert(&svc, "emergency_stop", true).await;
     assert_eq!(raised.name, "emergency_stop");
     let summary: Summary = svc.get_ok("/summary").await;
     assert!(summary.alerts.iter().any(|a| a.id == "emergency_stop"));
 
-    let acked: Alert = svc.post_ok("/alerts/emergency_stop/ack", json!({"reason": "on it"})).await;
+    let acked: Alert = svc
+        .post_ok("/alerts/emergency_stop/ack", json!({"reason": "on it"}))
+        .await;
     assert_eq!(acked.acked_by.as_deref(), Some("operator:local"));
     let (status, body) = svc.post("/alerts/nope/ack", json!({})).await;
     assert_error(status, &body, 404, "nope");
 
-    svc.put("/guardrails", json!({"emergency_stop": false})).await;
+    svc.put("/guardrails", json!({"emergency_stop": false}))
+        .await;
     let resolved = wait_for_alert(&svc, "emergency_stop", false).await;
     assert!(resolved.resolved_at.is_some());
     let events: EventPage = svc.get_ok("/events?since=0&limit=1000").await;
-    let alert_events: Vec<&str> = events.events.iter().filter(|e| e.kind == "alert").map(|e| e.message.as_str()).collect();
+    let alert_events: Vec<&str> = events
+        .events
+        .iter()
+        .filter(|e| e.kind == "alert")
+        .map(|e| e.message.as_str())
+        .collect();
     assert_eq!(alert_events.len(), 2, "{alert_events:?}");
-    assert!(alert_events[0].starts_with("alert raised") && alert_events[1].starts_with("alert resolved"));
+    assert!(
+        alert_events[0].starts_with("alert raised")
+            && alert_events[1].starts_with("alert resolved")
+    );
 }
 
 #[tokio::test]
@@ -302,16 +410,31 @@ async fn summary_counters_equal_the_metrics_endpoint() {
     let svc = Service::start().await;
     svc.fail("m-1", 1, t0()).await;
     svc.fail("m-1", 2, t0() + Duration::seconds(3)).await;
-    svc.post_ok::<ScheduledJob>("/jobs/m-1/retry-now", json!({})).await;
+    svc.post_ok::<ScheduledJob>("/jobs/m-1/retry-now", json!({}))
+        .await;
     let summary: Summary = svc.get_ok("/summary").await;
-    let text = svc.http.get(format!("{}/metrics", svc.base)).send().await.unwrap().text().await.unwrap();
+    let text = svc
+        .http
+        .get(format!("{}/metrics", svc.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let metrics = metric_values(&text);
     let c = &summary.counters;
     for (method, n) in &c.recommendations_by_method {
-        assert_eq!(metrics[&format!("retryctl_recommendations_total{{method=\"{method}\"}}")], *n);
+        assert_eq!(
+            metrics[&format!("retryctl_recommendations_total{{method=\"{method}\"}}")],
+            *n
+        );
     }
     for (outcome, n) in &c.attempts_by_outcome {
-        assert_eq!(metrics[&format!("retryctl_attempts_total{{outcome=\"{outcome}\"}}")], *n);
+        assert_eq!(
+            metrics[&format!("retryctl_attempts_total{{outcome=\"{outcome}\"}}")],
+            *n
+        );
     }
     assert_eq!(metrics["retryctl_retries_total"], c.retries);
     assert_eq!(metrics["retryctl_overrides_total"], c.overrides);
@@ -333,7 +456,8 @@ async fn openapi_documents_every_route() {
     let svc = Service::start().await;
     let doc: Value = svc.get_ok("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)",\s*((?:\s*\.?\s*[a-z]+\([a-z_:]*\))+)"#).unwrap();
+    let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)",\s*((?:\s*\.?\s*[a-z]+\([a-z_:]*\))+)"#)
+        .unwrap();
     let method = regex::Regex::new(r"([a-z]+)\(").unwrap();
     let mut checked = 0;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server");
@@ -346,10 +470,17 @@ async fn openapi_documents_every_route() {
                 .or_else(|| paths.get(path))
                 .unwrap_or_else(|| panic!("{path} is routed but not in /openapi.json"));
             for m in method.captures_iter(&cap[2]) {
-                assert!(item.get(&m[1]).is_some(), "{} {path} is routed but not documented", &m[1]);
+                assert!(
+                    item.get(&m[1]).is_some(),
+                    "{} {path} is routed but not documented",
+                    &m[1]
+                );
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 30, "only {checked} routes found: is the pattern still right?");
+    assert!(
+        checked >= 30,
+        "only {checked} routes found: is the pattern still right?"
+    );
 }

@@ -20,7 +20,9 @@ pub enum ConfigError {
         message: String,
     },
     /// A key the schema does not know (a typo, most likely).
-    #[error("{path}: line {line}: unknown key `{key}`; see README.md \"Configuration\" for the keys")]
+    #[error(
+        "{path}: line {line}: unknown key `{key}`; see README.md \"Configuration\" for the keys"
+    )]
     UnknownKey {
         path: String,
         line: usize,

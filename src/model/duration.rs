@@ -38,7 +38,9 @@ impl utoipa::PartialSchema for WireDuration {
             .description(Some("integer nanoseconds (Go time.Duration)"));
         let text = ObjectBuilder::new()
             .schema_type(Type::String)
-            .description(Some("a duration such as \"2m30s\", \"250ms\" or \"00:02:30\""));
+            .description(Some(
+                "a duration such as \"2m30s\", \"250ms\" or \"00:02:30\"",
+            ));
         OneOfBuilder::new().item(nanos).item(text).into()
     }
 }

@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where a job is in its retry life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for `next_attempt_at`.
@@ -238,7 +250,19 @@ pub struct ClaimResponse {
     pub jobs: Vec<ScheduledJob>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -412,7 +436,9 @@ mod upper_bound {
         match Bound::deserialize(d)? {
             Bound::Number(n) => Ok(n),
             Bound::Text(t) if t == "+Inf" => Ok(f64::INFINITY),
-            Bound::Text(t) => Err(de::Error::custom(format!("expected a number or \"+Inf\", got {t:?}"))),
+            Bound::Text(t) => Err(de::Error::custom(format!(
+                "expected a number or \"+Inf\", got {t:?}"
+            ))),
         }
     }
 }
@@ -478,13 +504,24 @@ mod tests {
     #[test]
     fn histogram_bounds_round_trip_including_infinity() {
         let buckets = vec![
-            HistogramBucket { le_seconds: 0.5, count: 1 },
-            HistogramBucket { le_seconds: f64::INFINITY, count: 3 },
+            HistogramBucket {
+                le_seconds: 0.5,
+                count: 1,
+            },
+            HistogramBucket {
+                le_seconds: f64::INFINITY,
+                count: 3,
+            },
         ];
         let text = serde_json::to_string(&buckets).unwrap();
-        assert_eq!(text, r#"[{"le_seconds":0.5,"count":1},{"le_seconds":"+Inf","count":3}]"#);
+        assert_eq!(
+            text,
+            r#"[{"le_seconds":0.5,"count":1},{"le_seconds":"+Inf","count":3}]"#
+        );
         let back: Vec<HistogramBucket> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, buckets);
-        assert!(serde_json::from_str::<HistogramBucket>(r#"{"le_seconds":"lots","count":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<HistogramBucket>(r#"{"le_seconds":"lots","count":1}"#).is_err()
+        );
     }
 }

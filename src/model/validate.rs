@@ -42,7 +42,10 @@ pub fn policy(p: &RetryPolicy) -> Result<(), FieldError> {
     percent("jitter_percent", p.jitter_percent)?;
     for (i, pattern) in p.job_type_patterns.iter().enumerate() {
         regex::Regex::new(pattern).map_err(|e| {
-            FieldError::new(format!("job_type_patterns[{i}]"), format!("invalid regex: {e}"))
+            FieldError::new(
+                format!("job_type_patterns[{i}]"),
+                format!("invalid regex: {e}"),
+            )
         })?;
     }
     Ok(())
@@ -126,10 +129,19 @@ mod tests {
     fn bad_values_name_their_field() {
         let cases: [(fn(&mut RetryStrategy), &str); 5] = [
             (|s| s.bayesian_threshold = f64::NAN, "bayesian_threshold"),
-            (|s| s.policies[1].jitter_percent = -1.0, "policies[1].jitter_percent"),
-            (|s| s.policies[0].job_type_patterns = vec!["(".into()], "policies[0].job_type_patterns[0]"),
+            (
+                |s| s.policies[1].jitter_percent = -1.0,
+                "policies[1].jitter_percent",
+            ),
+            (
+                |s| s.policies[0].job_type_patterns = vec!["(".into()],
+                "policies[0].job_type_patterns[0]",
+            ),
             (|s| s.guardrails.max_attempts = 0, "guardrails.max_attempts"),
-            (|s| s.policies[2].name = s.policies[3].name.clone(), "policies"),
+            (
+                |s| s.policies[2].name = s.policies[3].name.clone(),
+                "policies",
+            ),
         ];
         for (spoil, field) in cases {
             let mut s = default_strategy();

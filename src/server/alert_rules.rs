@@ -191,13 +191,28 @@ fn fallbacks(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
         ));
     };
     if share(inputs.static_answers) >= cfg.static_share {
-        push("static", Severity::Critical, inputs.static_answers, "came from the static fall-back tier");
+        push(
+            "static",
+            Severity::Critical,
+            inputs.static_answers,
+            "came from the static fall-back tier",
+        );
     }
     if inputs.warm_models > 0 && share(inputs.bayesian_fallbacks) >= cfg.fallback_share {
-        push("bayesian", Severity::Warning, inputs.bayesian_fallbacks, "fell back from the Bayesian tier despite warm models");
+        push(
+            "bayesian",
+            Severity::Warning,
+            inputs.bayesian_fallbacks,
+            "fell back from the Bayesian tier despite warm models",
+        );
     }
     if inputs.ml_enabled && share(inputs.ml_fallbacks) >= cfg.fallback_share {
-        push("ml", Severity::Warning, inputs.ml_fallbacks, "fell back from the enabled ML tier");
+        push(
+            "ml",
+            Severity::Warning,
+            inputs.ml_fallbacks,
+            "fell back from the enabled ML tier",
+        );
     }
     out
 }
@@ -217,7 +232,13 @@ fn condition(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Condition { id, name, severity, message, labels }
+    Condition {
+        id,
+        name,
+        severity,
+        message,
+        labels,
+    }
 }
 
 /// How an alert changed in one evaluation.
@@ -242,15 +263,27 @@ pub fn reconcile(
         match known.get(&c.id) {
             Some(a) if a.active => {
                 if a.message != c.message || a.severity != c.severity {
-                    let updated = Alert { message: c.message, severity: c.severity, labels: c.labels, ..a.clone() };
+                    let updated = Alert {
+                        message: c.message,
+                        severity: c.severity,
+                        labels: c.labels,
+                        ..a.clone()
+                    };
                     changes.push((updated, Change::Updated));
                 }
             }
             _ => changes.push((raised(c, now), Change::Raised)),
         }
     }
-    for a in known.values().filter(|a| a.active && !holding.contains(&a.id)) {
-        let resolved = Alert { active: false, resolved_at: Some(now), ..a.clone() };
+    for a in known
+        .values()
+        .filter(|a| a.active && !holding.contains(&a.id))
+    {
+        let resolved = Alert {
+            active: false,
+            resolved_at: Some(now),
+            ..a.clone()
+        };
         changes.push((resolved, Change::Resolved));
     }
     changes
@@ -300,7 +333,10 @@ mod tests {
 
     #[test]
     fn retry_storm_uses_the_queue_threshold_and_escalates_at_twice_it() {
-        let mut cfg = AlertConfig { retry_storm_per_minute: 100, ..Default::default() };
+        let mut cfg = AlertConfig {
+            retry_storm_per_minute: 100,
+            ..Default::default()
+        };
         cfg.queue_thresholds.insert("emails".into(), 10);
         let inputs = AlertInputs {
             retries_last_minute: BTreeMap::from([
@@ -320,7 +356,10 @@ mod tests {
     #[test]
     fn guardrail_overrides_fire_above_ten_not_at_ten() {
         let cfg = AlertConfig::default();
-        let at = |n| AlertInputs { guardrail_overrides: n, ..Default::default() };
+        let at = |n| AlertInputs {
+            guardrail_overrides: n,
+            ..Default::default()
+        };
         assert!(evaluate(&cfg, &at(10)).is_empty());
         assert_eq!(ids(&evaluate(&cfg, &at(11))), ["guardrail_overrides"]);
     }
@@ -333,29 +372,61 @@ mod tests {
             ..Default::default()
         };
         let out = evaluate(&AlertConfig::default(), &inputs);
-        assert_eq!(ids(&out), ["circuit_open:payments/timeout", "emergency_stop"]);
+        assert_eq!(
+            ids(&out),
+            ["circuit_open:payments/timeout", "emergency_stop"]
+        );
         assert_eq!(out[0].severity, Severity::Critical);
     }
 
     #[test]
     fn fallback_needs_enough_recommendations_and_the_share() {
         let cfg = AlertConfig::default();
-        let base = AlertInputs { recommendations: 19, static_answers: 19, ..Default::default() };
-        assert!(evaluate(&cfg, &base).is_empty(), "too few recommendations to judge");
-        let statics = AlertInputs { recommendations: 100, static_answers: 5, ..Default::default() };
+        let base = AlertInputs {
+            recommendations: 19,
+            static_answers: 19,
+            ..Default::default()
+        };
+        assert!(
+            evaluate(&cfg, &base).is_empty(),
+            "too few recommendations to judge"
+        );
+        let statics = AlertInputs {
+            recommendations: 100,
+            static_answers: 5,
+            ..Default::default()
+        };
         assert_eq!(ids(&evaluate(&cfg, &statics)), ["fallback_tier:static"]);
-        let cold = AlertInputs { recommendations: 100, bayesian_fallbacks: 90, ..Default::default() };
-        assert!(evaluate(&cfg, &cold).is_empty(), "cold models falling back to rules is normal");
-        let warm = AlertInputs { warm_models: 3, ..cold };
+        let cold = AlertInputs {
+            recommendations: 100,
+            bayesian_fallbacks: 90,
+            ..Default::default()
+        };
+        assert!(
+            evaluate(&cfg, &cold).is_empty(),
+            "cold models falling back to rules is normal"
+        );
+        let warm = AlertInputs {
+            warm_models: 3,
+            ..cold
+        };
         assert_eq!(ids(&evaluate(&cfg, &warm)), ["fallback_tier:bayesian"]);
-        let ml = AlertInputs { recommendations: 100, ml_fallbacks: 60, ml_enabled: true, ..Default::default() };
+        let ml = AlertInputs {
+            recommendations: 100,
+            ml_fallbacks: 60,
+            ml_enabled: true,
+            ..Default::default()
+        };
         assert_eq!(ids(&evaluate(&cfg, &ml)), ["fallback_tier:ml"]);
     }
 
     #[test]
     fn reconcile_raises_keeps_updates_resolves_and_reraises() {
         let cfg = AlertConfig::default();
-        let stop = AlertInputs { emergency_stop: true, ..Default::default() };
+        let stop = AlertInputs {
+            emergency_stop: true,
+            ..Default::default()
+        };
         let mut known = BTreeMap::new();
         let first = reconcile(&known, evaluate(&cfg, &stop), now());
         assert_eq!(first.len(), 1);
@@ -364,7 +435,10 @@ mod tests {
         alert.acked_by = Some("operator:alice".into());
         known.insert(alert.id.clone(), alert);
 
-        assert!(reconcile(&known, evaluate(&cfg, &stop), now()).is_empty(), "unchanged");
+        assert!(
+            reconcile(&known, evaluate(&cfg, &stop), now()).is_empty(),
+            "unchanged"
+        );
 
         let later = now() + chrono::Duration::seconds(5);
         let cleared = reconcile(&known, evaluate(&cfg, &AlertInputs::default()), later);
@@ -381,7 +455,10 @@ mod tests {
 
     #[test]
     fn reconcile_updates_a_changed_message() {
-        let cfg = AlertConfig { retry_storm_per_minute: 1, ..Default::default() };
+        let cfg = AlertConfig {
+            retry_storm_per_minute: 1,
+            ..Default::default()
+        };
         let storm = |n| AlertInputs {
             retries_last_minute: BTreeMap::from([("q".into(), n)]),
             ..Default::default()

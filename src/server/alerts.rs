@@ -66,7 +66,15 @@ async fn ack(
         alert.clone()
     };
     state.store_ok(state.store.put_alert(&acked).await)?;
-    state.audit(&caller, "alert_ack", &id, &reason, json!({ "active": acked.active })).await?;
+    state
+        .audit(
+            &caller,
+            "alert_ack",
+            &id,
+            &reason,
+            json!({ "active": acked.active }),
+        )
+        .await?;
     Ok(ApiJson(acked))
 }
 
@@ -75,7 +83,8 @@ pub fn config_of(thresholds: &AlertThresholds) -> AlertConfig {
     AlertConfig {
         retry_storm_per_minute: u64::from(thresholds.retry_storm_per_minute),
         guardrail_overrides_max: u64::from(thresholds.guardrail_overrides),
-        guardrail_window_secs: u32::try_from(thresholds.guardrail_window.as_secs()).unwrap_or(u32::MAX),
+        guardrail_window_secs: u32::try_from(thresholds.guardrail_window.as_secs())
+            .unwrap_or(u32::MAX),
         ..AlertConfig::default()
     }
 }
@@ -107,8 +116,17 @@ pub async fn evaluate(state: AppState) {
         for (alert, change) in &changes {
             ops.alerts.insert(alert.id.clone(), alert.clone());
             if *change != Change::Updated {
-                let verb = if *change == Change::Raised { "raised" } else { "resolved" };
-                ops.events.push(now, kind::ALERT, None, format!("alert {verb}: {}", alert.message));
+                let verb = if *change == Change::Raised {
+                    "raised"
+                } else {
+                    "resolved"
+                };
+                ops.events.push(
+                    now,
+                    kind::ALERT,
+                    None,
+                    format!("alert {verb}: {}", alert.message),
+                );
             }
         }
         changes

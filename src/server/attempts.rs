@@ -41,9 +41,10 @@ async fn record_batch(
     let limit = state.config.limits.batch_max_records;
     if attempts.len() > limit {
         return Err(
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch too large").with_details(
-                format!("{} attempts in one batch; the limit (limits.batch_max_records) is {limit}", attempts.len()),
-            ),
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch too large").with_details(format!(
+                "{} attempts in one batch; the limit (limits.batch_max_records) is {limit}",
+                attempts.len()
+            )),
         );
     }
     let successes = attempts.iter().filter(|a| a.success).count() as u64;
@@ -107,7 +108,11 @@ mod tests {
         let e = parse_batch(format!("[{A},{bad}]").as_bytes()).unwrap_err();
         assert!(e.details.unwrap().starts_with("[1].success: invalid type"));
         let e = parse_batch(format!("{A}\n{bad}").as_bytes()).unwrap_err();
-        assert!(e.details.unwrap().starts_with("line 2: success: invalid type"));
+        assert!(
+            e.details
+                .unwrap()
+                .starts_with("line 2: success: invalid type")
+        );
         let e = parse_batch(b"  \n").unwrap_err();
         assert!(e.details.unwrap().starts_with("no attempts"));
     }

@@ -132,7 +132,8 @@ mod tests {
                 role,
                 name: "t".into(),
             };
-            let got = [Access::Work, Access::Read, Access::Any, Access::Operate].map(|a| caller.may(a));
+            let got =
+                [Access::Work, Access::Read, Access::Any, Access::Operate].map(|a| caller.may(a));
             assert_eq!(got, expected, "{role:?}");
         }
         assert!(constant_time_eq(b"secret", b"secret"));

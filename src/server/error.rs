@@ -61,8 +61,11 @@ impl ApiError {
 
     /// 503: the store failed; the service is degraded.
     pub fn unavailable(details: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service degraded: store unavailable")
-            .with_details(details)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service degraded: store unavailable",
+        )
+        .with_details(details)
     }
 
     /// 500 for a bug; details are logged, not leaked.

@@ -124,10 +124,16 @@ mod tests {
             log.push(now(), kind::FAILURE, Some("j"), format!("e{i}"));
         }
         let first = log.since(0, 3);
-        assert_eq!(first.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            first.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert_eq!(first.cursor, 3);
         let second = log.since(first.cursor, 3);
-        assert_eq!(second.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(
+            second.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [4, 5]
+        );
         let empty = log.since(second.cursor, 3);
         assert!(empty.events.is_empty());
         assert_eq!(empty.cursor, 5);
@@ -140,7 +146,10 @@ mod tests {
             log.push(now(), kind::SUCCESS, None, "ok");
         }
         let page = log.since(0, 10);
-        assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(
+            page.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
     }
 
     #[test]

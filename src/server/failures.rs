@@ -59,11 +59,20 @@ fn announce_schedule(state: &AppState, job: &ScheduledJob) {
         ),
         None => (
             kind::EXHAUSTED,
-            format!("no retry after attempt {} ({}): {}", job.attempt_number, job.state.as_str(), job.recommendation.rationale),
+            format!(
+                "no retry after attempt {} ({}): {}",
+                job.attempt_number,
+                job.state.as_str(),
+                job.recommendation.rationale
+            ),
         ),
     };
     let now = state.now();
-    state.ops.lock().events.push(now, event, Some(&job.job_id), message);
+    state
+        .ops
+        .lock()
+        .events
+        .push(now, event, Some(&job.job_id), message);
 }
 
 /// Notes recorded attempts in the live stream and windows; `error_text` is the worker's error
@@ -74,7 +83,15 @@ pub fn note_attempts(state: &AppState, attempts: &[AttemptRecord], error_text: O
     for a in attempts {
         ops.record_attempt(a, now);
         let (event, message) = if a.success {
-            (kind::SUCCESS, format!("attempt {} succeeded ({} on {})", a.attempt_number, a.job_type, queue_name(&a.queue)))
+            (
+                kind::SUCCESS,
+                format!(
+                    "attempt {} succeeded ({} on {})",
+                    a.attempt_number,
+                    a.job_type,
+                    queue_name(&a.queue)
+                ),
+            )
         } else {
             (kind::FAILURE, failure_text(a, error_text))
         };
@@ -83,12 +100,22 @@ pub fn note_attempts(state: &AppState, attempts: &[AttemptRecord], error_text: O
 }
 
 fn failure_text(a: &AttemptRecord, error_text: Option<&str>) -> String {
-    let code = if a.error_code.is_empty() { String::new() } else { format!(" {}", a.error_code) };
+    let code = if a.error_code.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", a.error_code)
+    };
     let text = match error_text {
         Some(t) if !t.is_empty() => format!(": {t}"),
         _ => String::new(),
     };
-    format!("attempt {} failed: {}{code} ({} on {}){text}", a.attempt_number, a.error_class, a.job_type, queue_name(&a.queue))
+    format!(
+        "attempt {} failed: {}{code} ({} on {}){text}",
+        a.attempt_number,
+        a.error_class,
+        a.job_type,
+        queue_name(&a.queue)
+    )
 }
 
 fn queue_name(queue: &str) -> &str {

@@ -36,7 +36,9 @@ async fn events(
     caller.require(Access::Read)?;
     let since = parse_cursor("since", q.since.as_deref())?;
     let limit = parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    Ok(ApiJson(state.ops.lock().events.since(since, limit as usize)))
+    Ok(ApiJson(
+        state.ops.lock().events.since(since, limit as usize),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +56,9 @@ async fn audit(
     caller.require(Access::Read)?;
     let after = parse_cursor("after", q.after.as_deref())?;
     let limit = parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    Ok(ApiJson(state.store_ok(state.store.list_audit(after, limit).await)?))
+    Ok(ApiJson(
+        state.store_ok(state.store.list_audit(after, limit).await)?,
+    ))
 }
 
 fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> {

@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 pub enum StartError {
     #[error("could not read the store: {0}")]
     Store(#[from] StoreError),
-    #[error("the stored strategy is invalid ({0}); fix it with PUT /strategy or remove the data dir")]
+    #[error(
+        "the stored strategy is invalid ({0}); fix it with PUT /strategy or remove the data dir"
+    )]
     Strategy(#[from] FieldError),
 }
 
@@ -31,7 +33,11 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         }
         None => config.strategy.clone(),
     };
-    let mut engine = Engine::new(config.strategy.clone(), config.engine.clone(), rand::random());
+    let mut engine = Engine::new(
+        config.strategy.clone(),
+        config.engine.clone(),
+        rand::random(),
+    );
     engine.set_strategy(strategy)?;
     let state = AppState::new(config, store, engine);
     let replayed = state.restore().await?;
@@ -48,8 +54,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tasks = [
-        spawn_every(state.config.housekeeping.snapshot_interval, state.clone(), snapshot),
-        spawn_every(state.config.housekeeping.prune_interval, state.clone(), prune),
+        spawn_every(
+            state.config.housekeeping.snapshot_interval,
+            state.clone(),
+            snapshot,
+        ),
+        spawn_every(
+            state.config.housekeeping.prune_interval,
+            state.clone(),
+            prune,
+        ),
         spawn_every(
             Duration::from_millis(state.ops.alert_config.evaluate_every_ms.max(100)),
             state.clone(),
@@ -90,7 +104,12 @@ async fn snapshot(state: AppState) {
 }
 
 async fn prune(state: AppState) {
-    let days = state.engine.lock().strategy().data_collection.retention_days;
+    let days = state
+        .engine
+        .lock()
+        .strategy()
+        .data_collection
+        .retention_days;
     if days == 0 {
         return;
     }

@@ -60,14 +60,18 @@ async fn list(
         cursor: q.cursor.filter(|s| !s.is_empty()),
         limit: parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
     };
-    Ok(ApiJson(state.store_ok(state.store.list_jobs(filter).await)?))
+    Ok(ApiJson(
+        state.store_ok(state.store.list_jobs(filter).await)?,
+    ))
 }
 
 fn parse_state(text: &str) -> Result<JobState, FieldError> {
     serde_json::from_value(json!(text)).map_err(|_| {
         FieldError::new(
             "state",
-            format!("unknown state {text:?}: one of scheduled, claimed, succeeded, exhausted, killed"),
+            format!(
+                "unknown state {text:?}: one of scheduled, claimed, succeeded, exhausted, killed"
+            ),
         )
     })
 }
@@ -77,7 +81,10 @@ pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, Fi
     let Some(text) = text else { return Ok(default) };
     match text.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(FieldError::new("limit", format!("must be a whole number 1–{max} (got {text:?})"))),
+        _ => Err(FieldError::new(
+            "limit",
+            format!("must be a whole number 1–{max} (got {text:?})"),
+        )),
     }
 }
 
@@ -93,13 +100,20 @@ async fn detail(
     let max = job.max_attempts.max(job.attempt_number + 1);
     let now = state.now();
     let timeline = state.engine.lock().preview(&features, max, now).timeline;
-    Ok(ApiJson(JobDetail { job, attempts, timeline }))
+    Ok(ApiJson(JobDetail {
+        job,
+        attempts,
+        timeline,
+    }))
 }
 
 async fn find_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
     state
         .store_ok(state.store.get_job(id).await)?
-        .ok_or_else(|| ApiError::not_found("no such job").with_details(format!("job_id: no job {id:?} on the schedule")))
+        .ok_or_else(|| {
+            ApiError::not_found("no such job")
+                .with_details(format!("job_id: no job {id:?} on the schedule"))
+        })
 }
 
 /// Loads a pending job for an operator action (404 unknown, 409 finished).
@@ -120,11 +134,32 @@ async fn override_delay(
     let (at, delay_ms) = schedule::resolve_override(&req, now)?;
     let _job_lock = state.ops.lock_job(&id).await;
     let job = pending_job(&state, &id).await?;
-    let ov = JobOverride { delay_ms, at, reason: req.reason.clone(), actor: caller.actor(), created_at: now };
+    let ov = JobOverride {
+        delay_ms,
+        at,
+        reason: req.reason.clone(),
+        actor: caller.actor(),
+        created_at: now,
+    };
     let updated = schedule::overridden(&job, ov);
     let detail = json!({ "delay_ms": delay_ms, "at": at, "previous": job.next_attempt_at });
-    let message = format!("{} overrode the next attempt to {at} ({delay_ms} ms): {}", caller.actor(), req.reason);
-    commit_action(&state, &caller, Action { name: kind::OVERRIDE, reason: &req.reason, detail, message }, updated).await
+    let message = format!(
+        "{} overrode the next attempt to {at} ({delay_ms} ms): {}",
+        caller.actor(),
+        req.reason
+    );
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::OVERRIDE,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
 }
 
 /// An operator action: its audit name, the caller's reason, what changed, the event text.
@@ -143,10 +178,22 @@ async fn commit_action(
     job: ScheduledJob,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
     state.store_ok(state.store.put_job(job.clone()).await)?;
-    state.audit(caller, action.name, &job.job_id, action.reason, action.detail).await?;
+    state
+        .audit(
+            caller,
+            action.name,
+            &job.job_id,
+            action.reason,
+            action.detail,
+        )
+        .await?;
     state.metrics.record_override();
     let now = state.now();
-    state.ops.lock().events.push(now, action.name, Some(&job.job_id), action.message);
+    state
+        .ops
+        .lock()
+        .events
+        .push(now, action.name, Some(&job.job_id), action.message);
     Ok(ApiJson(job))
 }
 
@@ -180,10 +227,25 @@ async fn apply(
         "{} applied the {} recommendation: {}",
         caller.actor(),
         rec.method.as_str(),
-        if rec.should_retry { format!("retry in {} ms", rec.delay_ms) } else { "stop".into() }
+        if rec.should_retry {
+            format!("retry in {} ms", rec.delay_ms)
+        } else {
+            "stop".into()
+        }
     );
     let updated = schedule::rescheduled(&job, rec, now);
-    commit_action(&state, &caller, Action { name: kind::APPLY, reason: &req.reason, detail, message }, updated).await
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::APPLY,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
 }
 
 async fn retry_now(
@@ -200,7 +262,18 @@ async fn retry_now(
     let detail = json!({ "previous": job.next_attempt_at });
     let message = format!("{} made the job due now", caller.actor());
     let updated = schedule::due_now(&job, now);
-    commit_action(&state, &caller, Action { name: kind::RETRY_NOW, reason: &req.reason, detail, message }, updated).await
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::RETRY_NOW,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
 }
 
 async fn kill(
@@ -217,7 +290,18 @@ async fn kill(
     let detail = json!({ "previous_state": job.state, "attempt_number": job.attempt_number });
     let message = format!("{} killed the job", caller.actor());
     let updated = schedule::killed(&job, now);
-    commit_action(&state, &caller, Action { name: kind::KILL, reason: &req.reason, detail, message }, updated).await
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::KILL,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
 }
 
 /// Workers take due retries with a lease; a job whose lease ran out is due again, so a worker
@@ -242,8 +326,13 @@ async fn claim(
         let mut ops = state.ops.lock();
         let wall = state.now();
         for job in &jobs {
-            let message = format!("claimed by {} (attempt {})", req.worker, job.attempt_number + 1);
-            ops.events.push(wall, kind::CLAIMED, Some(&job.job_id), message);
+            let message = format!(
+                "claimed by {} (attempt {})",
+                req.worker,
+                job.attempt_number + 1
+            );
+            ops.events
+                .push(wall, kind::CLAIMED, Some(&job.job_id), message);
         }
     }
     Ok(ApiJson(ClaimResponse { jobs }))

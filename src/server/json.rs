@@ -84,7 +84,10 @@ mod tests {
     use crate::model::{AttemptRecord, PreviewRequest};
 
     fn details<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> String {
-        parse_json::<T>(body.as_bytes()).unwrap_err().details.unwrap()
+        parse_json::<T>(body.as_bytes())
+            .unwrap_err()
+            .details
+            .unwrap()
     }
 
     #[test]
@@ -92,7 +95,10 @@ mod tests {
         let d = details::<AttemptRecord>(
             r#"{"job_id":"j","attempt_number":-1,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
         );
-        assert_eq!(d, "attempt_number: invalid value: integer `-1`, expected u32");
+        assert_eq!(
+            d,
+            "attempt_number: invalid value: integer `-1`, expected u32"
+        );
         let d = details::<PreviewRequest>(r#"{"features":{"job_type":7}}"#);
         assert!(d.starts_with("features.job_type: invalid type"), "{d}");
         let d = details::<AttemptRecord>(r#"{"job_id":"j"}"#);

@@ -21,9 +21,12 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
-    state
-        .metrics
-        .record_request(&method, &path, response.status().as_u16(), started.elapsed());
+    state.metrics.record_request(
+        &method,
+        &path,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -87,9 +90,8 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .unwrap_or("unknown panic");
     tracing::error!(panic = message, "handler panicked");
     let mut response = ApiError::internal("the service hit a bug; it was logged").into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

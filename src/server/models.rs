@@ -26,7 +26,10 @@ async fn bayesian_update(
     ApiJson(req): ApiJson<BayesianUpdateRequest>,
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
-    for (field, value) in [("job_type", &req.job_type), ("error_class", &req.error_class)] {
+    for (field, value) in [
+        ("job_type", &req.job_type),
+        ("error_class", &req.error_class),
+    ] {
         if value.trim().is_empty() {
             return Err(FieldError::new(field, "required and must not be empty").into());
         }

@@ -11,6 +11,7 @@ use super::state::AppState;
 use crate::model::*;
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, Schema};
@@ -18,7 +19,6 @@ use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr,
     Required, ResponseBuilder,
 };
-use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/openapi.json", get(document))
@@ -53,8 +53,21 @@ struct Op {
     query: &'static [(&'static str, &'static str)],
 }
 
-const fn op(method: HttpMethod, path: &'static str, summary: &'static str, request: Body, response: Body) -> Op {
-    Op { method, path, summary, request, response, query: &[] }
+const fn op(
+    method: HttpMethod,
+    path: &'static str,
+    summary: &'static str,
+    request: Body,
+    response: Body,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        request,
+        response,
+        query: &[],
+    }
 }
 
 use Body::{Array, Json as J, None as Empty, Text};
@@ -63,53 +76,261 @@ use HttpMethod::{Delete, Get, Post, Put};
 /// Every endpoint the service answers.
 fn table() -> Vec<Op> {
     vec![
-        op(Post, "/recommendation", "What to do after a failed attempt (worker)", J("RetryFeatures"), J("RetryRecommendation")),
-        op(Post, "/preview", "The whole planned retry schedule, consuming no budget", J("PreviewRequest"), J("RetryPreview")),
+        op(
+            Post,
+            "/recommendation",
+            "What to do after a failed attempt (worker)",
+            J("RetryFeatures"),
+            J("RetryRecommendation"),
+        ),
+        op(
+            Post,
+            "/preview",
+            "The whole planned retry schedule, consuming no budget",
+            J("PreviewRequest"),
+            J("RetryPreview"),
+        ),
         Op {
-            query: &[("job_type", "required"), ("error_class", "required"), ("window", "duration, default 24h")],
-            ..op(Get, "/stats", "Attempt statistics of one (job type, error class)", Empty, J("RetryStats"))
+            query: &[
+                ("job_type", "required"),
+                ("error_class", "required"),
+                ("window", "duration, default 24h"),
+            ],
+            ..op(
+                Get,
+                "/stats",
+                "Attempt statistics of one (job type, error class)",
+                Empty,
+                J("RetryStats"),
+            )
         },
-        op(Post, "/attempt", "Record one attempt (durable when answered)", J("AttemptRecord"), J("StatusResponse")),
-        op(Post, "/attempts", "Record a batch: a JSON array or NDJSON of attempts", Array("AttemptRecord"), J("BatchRecorded")),
-        op(Get, "/policies", "Policies in evaluation order: {\"policies\": [RetryPolicy]}", Empty, J("PolicyList")),
-        op(Post, "/policies", "Add or replace a policy by name (operator)", J("RetryPolicy"), J("StatusResponse")),
-        op(Delete, "/policies/{name}", "Remove a policy (operator)", Empty, J("StatusResponse")),
-        op(Post, "/bayesian/update", "Rebuild one Bayesian model now (operator)", J("BayesianUpdateRequest"), J("StatusResponse")),
-        op(Post, "/ml/train", "Train an ML model (not available yet: 404)", J("MLTrainingConfig"), J("ErrorBody")),
-        op(Post, "/ml/deploy", "Deploy an ML model (not available yet: 404)", Empty, J("ErrorBody")),
-        op(Post, "/ml/rollback", "Roll back the ML model (not available yet: 404)", Empty, J("ErrorBody")),
-        op(Get, "/strategy", "The active strategy", Empty, J("RetryStrategy")),
-        op(Put, "/strategy", "Replace the strategy (operator)", J("RetryStrategy"), J("StatusResponse")),
-        op(Put, "/guardrails", "Replace the guardrails (operator)", J("PolicyGuardrails"), J("StatusResponse")),
-        op(Get, "/health", "Liveness and the degraded flag", Empty, J("HealthResponse")),
-        op(Get, "/metrics", "Prometheus metrics (OpenMetrics text)", Empty, Text("application/openmetrics-text")),
-        op(Get, "//metrics", "Prometheus metrics (OpenMetrics text)", Empty, Text("application/openmetrics-text")),
-        op(Post, "/failures", "Record a failure, get the recommendation, schedule the retry (worker)", J("FailureReport"), J("FailureResponse")),
+        op(
+            Post,
+            "/attempt",
+            "Record one attempt (durable when answered)",
+            J("AttemptRecord"),
+            J("StatusResponse"),
+        ),
+        op(
+            Post,
+            "/attempts",
+            "Record a batch: a JSON array or NDJSON of attempts",
+            Array("AttemptRecord"),
+            J("BatchRecorded"),
+        ),
+        op(
+            Get,
+            "/policies",
+            "Policies in evaluation order: {\"policies\": [RetryPolicy]}",
+            Empty,
+            J("PolicyList"),
+        ),
+        op(
+            Post,
+            "/policies",
+            "Add or replace a policy by name (operator)",
+            J("RetryPolicy"),
+            J("StatusResponse"),
+        ),
+        op(
+            Delete,
+            "/policies/{name}",
+            "Remove a policy (operator)",
+            Empty,
+            J("StatusResponse"),
+        ),
+        op(
+            Post,
+            "/bayesian/update",
+            "Rebuild one Bayesian model now (operator)",
+            J("BayesianUpdateRequest"),
+            J("StatusResponse"),
+        ),
+        op(
+            Post,
+            "/ml/train",
+            "Train an ML model (not available yet: 404)",
+            J("MLTrainingConfig"),
+            J("ErrorBody"),
+        ),
+        op(
+            Post,
+            "/ml/deploy",
+            "Deploy an ML model (not available yet: 404)",
+            Empty,
+            J("ErrorBody"),
+        ),
+        op(
+            Post,
+            "/ml/rollback",
+            "Roll back the ML model (not available yet: 404)",
+            Empty,
+            J("ErrorBody"),
+        ),
+        op(
+            Get,
+            "/strategy",
+            "The active strategy",
+            Empty,
+            J("RetryStrategy"),
+        ),
+        op(
+            Put,
+            "/strategy",
+            "Replace the strategy (operator)",
+            J("RetryStrategy"),
+            J("StatusResponse"),
+        ),
+        op(
+            Put,
+            "/guardrails",
+            "Replace the guardrails (operator)",
+            J("PolicyGuardrails"),
+            J("StatusResponse"),
+        ),
+        op(
+            Get,
+            "/health",
+            "Liveness and the degraded flag",
+            Empty,
+            J("HealthResponse"),
+        ),
+        op(
+            Get,
+            "/metrics",
+            "Prometheus metrics (OpenMetrics text)",
+            Empty,
+            Text("application/openmetrics-text"),
+        ),
+        op(
+            Get,
+            "//metrics",
+            "Prometheus metrics (OpenMetrics text)",
+            Empty,
+            Text("application/openmetrics-text"),
+        ),
+        op(
+            Post,
+            "/failures",
+            "Record a failure, get the recommendation, schedule the retry (worker)",
+            J("FailureReport"),
+            J("FailureResponse"),
+        ),
         Op {
-            query: &[("queue", "filter"), ("state", "scheduled|claimed|succeeded|exhausted|killed"), ("error_class", "filter"), ("cursor", "next_cursor of the previous page"), ("limit", "1-1000, default 50")],
-            ..op(Get, "/jobs", "The retry schedule, one page", Empty, J("JobPage"))
+            query: &[
+                ("queue", "filter"),
+                ("state", "scheduled|claimed|succeeded|exhausted|killed"),
+                ("error_class", "filter"),
+                ("cursor", "next_cursor of the previous page"),
+                ("limit", "1-1000, default 50"),
+            ],
+            ..op(
+                Get,
+                "/jobs",
+                "The retry schedule, one page",
+                Empty,
+                J("JobPage"),
+            )
         },
-        op(Get, "/jobs/{id}", "One job: attempts and planned timeline", Empty, J("JobDetail")),
-        op(Post, "/jobs/{id}/override", "Set the next attempt's time (operator; reason required)", J("OverrideRequest"), J("ScheduledJob")),
-        op(Post, "/jobs/{id}/apply", "Apply the current (or static) recommendation (operator)", J("ActionRequest"), J("ScheduledJob")),
-        op(Post, "/jobs/{id}/retry-now", "Make the job due now (operator)", J("ActionRequest"), J("ScheduledJob")),
-        op(Post, "/jobs/{id}/kill", "Stop retrying the job (operator)", J("ActionRequest"), J("ScheduledJob")),
-        op(Post, "/claim", "Claim due retries with a lease (worker; at-least-once)", J("ClaimRequest"), J("ClaimResponse")),
+        op(
+            Get,
+            "/jobs/{id}",
+            "One job: attempts and planned timeline",
+            Empty,
+            J("JobDetail"),
+        ),
+        op(
+            Post,
+            "/jobs/{id}/override",
+            "Set the next attempt's time (operator; reason required)",
+            J("OverrideRequest"),
+            J("ScheduledJob"),
+        ),
+        op(
+            Post,
+            "/jobs/{id}/apply",
+            "Apply the current (or static) recommendation (operator)",
+            J("ActionRequest"),
+            J("ScheduledJob"),
+        ),
+        op(
+            Post,
+            "/jobs/{id}/retry-now",
+            "Make the job due now (operator)",
+            J("ActionRequest"),
+            J("ScheduledJob"),
+        ),
+        op(
+            Post,
+            "/jobs/{id}/kill",
+            "Stop retrying the job (operator)",
+            J("ActionRequest"),
+            J("ScheduledJob"),
+        ),
+        op(
+            Post,
+            "/claim",
+            "Claim due retries with a lease (worker; at-least-once)",
+            J("ClaimRequest"),
+            J("ClaimResponse"),
+        ),
         Op {
             query: &[("active", "true: only alerts that hold now")],
-            ..op(Get, "/alerts", "Alerts, active first", Empty, Array("Alert"))
+            ..op(
+                Get,
+                "/alerts",
+                "Alerts, active first",
+                Empty,
+                Array("Alert"),
+            )
         },
-        op(Post, "/alerts/{id}/ack", "Acknowledge an alert (operator)", J("ActionRequest"), J("Alert")),
+        op(
+            Post,
+            "/alerts/{id}/ack",
+            "Acknowledge an alert (operator)",
+            J("ActionRequest"),
+            J("Alert"),
+        ),
         Op {
-            query: &[("since", "cursor of the previous page"), ("limit", "1-1000, default 100")],
-            ..op(Get, "/events", "Recent events (live stream)", Empty, J("EventPage"))
+            query: &[
+                ("since", "cursor of the previous page"),
+                ("limit", "1-1000, default 100"),
+            ],
+            ..op(
+                Get,
+                "/events",
+                "Recent events (live stream)",
+                Empty,
+                J("EventPage"),
+            )
         },
         Op {
-            query: &[("after", "id of the last entry seen"), ("limit", "1-1000, default 100")],
-            ..op(Get, "/audit", "Who changed what, when and why", Empty, Array("AuditEntry"))
+            query: &[
+                ("after", "id of the last entry seen"),
+                ("limit", "1-1000, default 100"),
+            ],
+            ..op(
+                Get,
+                "/audit",
+                "Who changed what, when and why",
+                Empty,
+                Array("AuditEntry"),
+            )
         },
-        op(Get, "/summary", "Everything the console needs for one refresh", Empty, J("Summary")),
-        op(Get, "/openapi.json", "This document", Empty, Text("application/json")),
+        op(
+            Get,
+            "/summary",
+            "Everything the console needs for one refresh",
+            Empty,
+            J("Summary"),
+        ),
+        op(
+            Get,
+            "/openapi.json",
+            "This document",
+            Empty,
+            Text("application/json"),
+        ),
     ]
 }
 
@@ -125,30 +346,55 @@ fn full_path(path: &str) -> String {
 pub fn openapi() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for op in table() {
-        paths = paths.path(full_path(op.path), PathItem::new(op.method.clone(), operation(&op)));
+        paths = paths.path(
+            full_path(op.path),
+            PathItem::new(op.method.clone(), operation(&op)),
+        );
     }
     let info = InfoBuilder::new()
         .title("retryctl")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("Smart, visible retries. Errors answer {error, status, timestamp, details}."));
+        .description(Some(
+            "Smart, visible retries. Errors answer {error, status, timestamp, details}.",
+        ));
     OpenApiBuilder::new()
         .info(info)
         .paths(paths)
-        .components(Some(ComponentsBuilder::new().schemas_from_iter(schemas()).build()))
+        .components(Some(
+            ComponentsBuilder::new()
+                .schemas_from_iter(schemas())
+                .build(),
+        ))
         .build()
 }
 
 fn operation(op: &Op) -> utoipa::openapi::path::Operation {
     let mut builder = OperationBuilder::new()
         .summary(Some(op.summary))
-        .response("200", ResponseBuilder::new().description("success").content(media(op.response), content(op.response)))
-        .response("4XX", error_response("the request was wrong: details name the field"))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("success")
+                .content(media(op.response), content(op.response)),
+        )
+        .response(
+            "4XX",
+            error_response("the request was wrong: details name the field"),
+        )
         .response("503", error_response("the store is unavailable (degraded)"));
     for name in path_params(op.path) {
-        builder = builder.parameter(ParameterBuilder::new().name(name).parameter_in(ParameterIn::Path).required(Required::True));
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True),
+        );
     }
     for (name, description) in op.query {
-        let param = ParameterBuilder::new().name(*name).parameter_in(ParameterIn::Query).description(Some(*description));
+        let param = ParameterBuilder::new()
+            .name(*name)
+            .parameter_in(ParameterIn::Query)
+            .description(Some(*description));
         builder = builder.parameter(param);
     }
     if !matches!(op.request, Body::None) {
@@ -175,14 +421,20 @@ fn media(body: Body) -> &'static str {
 fn content(body: Body) -> utoipa::openapi::Content {
     let schema: Option<RefOr<Schema>> = match body {
         Body::Json(name) => Some(Ref::from_schema_name(name).into()),
-        Body::Array(name) => Some(ArrayBuilder::new().items(Ref::from_schema_name(name)).build().into()),
+        Body::Array(name) => Some(
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name(name))
+                .build()
+                .into(),
+        ),
         Body::Text(_) | Body::None => None,
     };
     ContentBuilder::new().schema(schema).build()
 }
 
 fn path_params(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
 }
 
 type Schemas = Vec<(String, RefOr<Schema>)>;
@@ -257,7 +509,11 @@ mod tests {
         let doc = serde_json::to_value(openapi()).unwrap();
         let components = doc["components"]["schemas"].as_object().unwrap();
         let text = doc.to_string();
-        let refs: Vec<&str> = text.split("\"$ref\":\"#/components/schemas/").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+        let refs: Vec<&str> = text
+            .split("\"$ref\":\"#/components/schemas/")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
         assert!(refs.len() > 30);
         for name in refs {
             assert!(components.contains_key(name), "missing component {name}");
@@ -267,7 +523,10 @@ mod tests {
     #[test]
     fn paths_are_absolute_and_params_declared() {
         let doc = serde_json::to_value(openapi()).unwrap();
-        assert_eq!(doc["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.")),
+            Some(true)
+        );
         let override_op = &doc["paths"]["/api/v1/retry/jobs/{id}/override"]["post"];
         assert_eq!(override_op["parameters"][0]["name"], "id");
         assert_eq!(override_op["parameters"][0]["in"], "path");

@@ -83,7 +83,12 @@ impl Ops {
         if !smart.policy_guardrails.is_empty() {
             self.totals.add(GUARDED, 1, now);
             let names = smart.policy_guardrails.join(", ");
-            self.events.push(now, kind::GUARDRAIL, job_id, format!("guardrails changed the recommendation: {names}"));
+            self.events.push(
+                now,
+                kind::GUARDRAIL,
+                job_id,
+                format!("guardrails changed the recommendation: {names}"),
+            );
         }
         self.compare(smart, shadow);
     }
@@ -111,11 +116,18 @@ impl Ops {
         self.totals.add(ATTEMPTS, 1, now);
         if attempt.attempt_number > 1 {
             self.retries_by_queue.add(&attempt.queue, 1, now);
-            let key = if attempt.success { RETRY_OK } else { RETRY_FAILED };
+            let key = if attempt.success {
+                RETRY_OK
+            } else {
+                RETRY_FAILED
+            };
             self.totals.add(key, 1, now);
         }
         if !attempt.error_class.is_empty() {
-            let entry = self.error_classes.entry(attempt.error_class.clone()).or_default();
+            let entry = self
+                .error_classes
+                .entry(attempt.error_class.clone())
+                .or_default();
             entry.0 += 1;
             entry.1 += u64::from(attempt.success);
         }
@@ -128,12 +140,15 @@ impl Ops {
 
     /// Attempts and successes per error class since the service started.
     pub fn error_classes(&self) -> Vec<ErrorClassStats> {
-        let stats = self.error_classes.iter().map(|(class, &(attempts, successes))| ErrorClassStats {
-            error_class: class.clone(),
-            attempts,
-            successes,
-            success_rate: ratio(successes, attempts),
-        });
+        let stats = self
+            .error_classes
+            .iter()
+            .map(|(class, &(attempts, successes))| ErrorClassStats {
+                error_class: class.clone(),
+                attempts,
+                successes,
+                success_rate: ratio(successes, attempts),
+            });
         stats.collect()
     }
 
@@ -150,7 +165,12 @@ impl Ops {
     }
 
     /// What the alert rules need, from these windows plus the engine's state.
-    pub fn alert_inputs(&self, cfg: &AlertConfig, engine: EngineView, now: DateTime<Utc>) -> AlertInputs {
+    pub fn alert_inputs(
+        &self,
+        cfg: &AlertConfig,
+        engine: EngineView,
+        now: DateTime<Utc>,
+    ) -> AlertInputs {
         let in_fallback_window = |key| self.totals.sum(key, cfg.fallback_window_secs, now);
         AlertInputs {
             retries_last_minute: self.retries_by_queue.sums(60, now),
@@ -201,7 +221,9 @@ impl OpsState {
     pub fn new(alert_config: AlertConfig) -> Self {
         Self {
             ops: parking_lot::Mutex::new(Ops::default()),
-            job_locks: (0..JOB_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            job_locks: (0..JOB_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             alert_config,
         }
     }
@@ -240,11 +262,17 @@ fn method_key(method: Method) -> &'static str {
 }
 
 fn fallen_back_from(rec: &RetryRecommendation) -> impl Iterator<Item = Method> + '_ {
-    rec.explanation.iter().flat_map(|e| e.fallbacks.iter().map(|f| f.from))
+    rec.explanation
+        .iter()
+        .flat_map(|e| e.fallbacks.iter().map(|f| f.from))
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 #[cfg(test)]

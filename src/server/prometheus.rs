@@ -21,5 +21,8 @@ pub fn top_level_routes() -> Router<AppState> {
 
 async fn metrics(caller: Caller, State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     caller.require(Access::Read)?;
-    Ok(([(CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], state.metrics.encode()))
+    Ok((
+        [(CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        state.metrics.encode(),
+    ))
 }

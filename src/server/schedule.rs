@@ -2,8 +2,8 @@
 //! returns the job as it should be stored. Handlers do the I/O around them.
 
 use crate::model::{
-    ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest,
-    RetryFeatures, RetryRecommendation, ScheduledJob, parse_duration,
+    ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest, RetryFeatures,
+    RetryRecommendation, ScheduledJob, parse_duration,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -131,21 +131,37 @@ pub fn resolve_override(
     req: &OverrideRequest,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, u64), FieldError> {
-    let given = [req.delay_ms.is_some(), req.delay.is_some(), req.at.is_some()];
+    let given = [
+        req.delay_ms.is_some(),
+        req.delay.is_some(),
+        req.at.is_some(),
+    ];
     if given.iter().filter(|g| **g).count() > 1 {
-        return Err(FieldError::new("delay_ms", "give only one of delay_ms, delay or at"));
+        return Err(FieldError::new(
+            "delay_ms",
+            "give only one of delay_ms, delay or at",
+        ));
     }
     let (field, delay_ms) = if let Some(ms) = req.delay_ms {
         ("delay_ms", ms)
     } else if let Some(text) = &req.delay {
         ("delay", parse_delay(text)?)
     } else if let Some(at) = req.at {
-        ("at", u64::try_from((at - now).num_milliseconds()).unwrap_or(0))
+        (
+            "at",
+            u64::try_from((at - now).num_milliseconds()).unwrap_or(0),
+        )
     } else {
-        return Err(FieldError::new("delay_ms", "one of delay_ms, delay or at is required"));
+        return Err(FieldError::new(
+            "delay_ms",
+            "one of delay_ms, delay or at is required",
+        ));
     };
     if req.reason.trim().is_empty() {
-        return Err(FieldError::new("reason", "required: say why the schedule is changed"));
+        return Err(FieldError::new(
+            "reason",
+            "required: say why the schedule is changed",
+        ));
     }
     if delay_ms > MAX_OVERRIDE_MS {
         return Err(FieldError::new(field, "must be at most 30 days from now"));
@@ -173,7 +189,11 @@ pub fn overridden(job: &ScheduledJob, ov: JobOverride) -> ScheduledJob {
 }
 
 /// The job rescheduled by a fresh recommendation made at `now` (apply / use static).
-pub fn rescheduled(job: &ScheduledJob, rec: RetryRecommendation, now: DateTime<Utc>) -> ScheduledJob {
+pub fn rescheduled(
+    job: &ScheduledJob,
+    rec: RetryRecommendation,
+    now: DateTime<Utc>,
+) -> ScheduledJob {
     let (state, next) = if rec.should_retry {
         (JobState::Scheduled, Some(after(now, rec.delay_ms)))
     } else {
@@ -222,10 +242,16 @@ pub fn validate_claim(req: &ClaimRequest) -> Result<(), FieldError> {
         return Err(FieldError::new("worker", "required and must not be empty"));
     }
     if req.limit == 0 || req.limit > MAX_CLAIM_LIMIT {
-        return Err(FieldError::new("limit", format!("must be 1–{MAX_CLAIM_LIMIT}")));
+        return Err(FieldError::new(
+            "limit",
+            format!("must be 1–{MAX_CLAIM_LIMIT}"),
+        ));
     }
     if req.lease_ms == 0 || req.lease_ms > MAX_LEASE_MS {
-        return Err(FieldError::new("lease_ms", format!("must be 1–{MAX_LEASE_MS} ms")));
+        return Err(FieldError::new(
+            "lease_ms",
+            format!("must be 1–{MAX_LEASE_MS} ms"),
+        ));
     }
     Ok(())
 }

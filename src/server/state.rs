@@ -110,7 +110,9 @@ impl AppState {
         self.metrics.record_recommendation(&rec, took);
         let wall = self.now();
         let job_id = features.job_id.as_deref();
-        self.ops.lock().record_recommendation(&rec, &shadow, job_id, wall);
+        self.ops
+            .lock()
+            .record_recommendation(&rec, &shadow, job_id, wall);
         rec
     }
 

@@ -17,7 +17,10 @@ pub fn routes() -> Router<AppState> {
         .route("/guardrails", put(guardrails))
 }
 
-async fn current(caller: Caller, State(state): State<AppState>) -> ApiResult<ApiJson<RetryStrategy>> {
+async fn current(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<ApiJson<RetryStrategy>> {
     caller.require(Access::Read)?;
     Ok(ApiJson(state.engine.lock().strategy().clone()))
 }

@@ -33,7 +33,10 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     let mut summary = engine_part(&state, now);
     summary.role = caller.role.as_str().to_string();
     summary.status = status_counts(&by_state);
-    summary.jobs_by_state = by_state.iter().map(|(s, n)| (s.as_str().to_string(), *n)).collect();
+    summary.jobs_by_state = by_state
+        .iter()
+        .map(|(s, n)| (s.as_str().to_string(), *n))
+        .collect();
     summary.counters = state.metrics.counters();
     summary.backoff_histogram = state.metrics.backoff_histogram();
     summary.degraded = state.is_degraded();
@@ -55,9 +58,13 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
     let settings = engine.settings();
     let models = engine.model_status();
     let (budgets, tenants, circuits) = engine.guardrail_status(now);
-    let idle_tier = if models.warm_models > 0 { Method::Bayesian } else { Method::Rules };
+    let idle_tier = if models.warm_models > 0 {
+        Method::Bayesian
+    } else {
+        Method::Rules
+    };
     let mut policies = strategy.policies.clone();
-    policies.sort_by(|a, b| b.priority.cmp(&a.priority));
+    policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
     Summary {
         service: "retryctl".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -117,7 +124,11 @@ mod tests {
         ]);
         assert_eq!(
             status_counts(&by_state),
-            StatusCounts { errors: 3, processed: 13, total: 18 }
+            StatusCounts {
+                errors: 3,
+                processed: 13,
+                total: 18
+            }
         );
         assert_eq!(status_counts(&BTreeMap::new()), StatusCounts::default());
     }

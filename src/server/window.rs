@@ -57,7 +57,11 @@ impl WindowCounter {
         totals
     }
 
-    fn in_range(&self, secs: u32, now: DateTime<Utc>) -> impl Iterator<Item = &BTreeMap<String, u64>> {
+    fn in_range(
+        &self,
+        secs: u32,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &BTreeMap<String, u64>> {
         let secs = i64::from(secs).min(self.span_secs);
         let newest = now.timestamp();
         let oldest = newest - secs + 1;
@@ -103,7 +107,11 @@ mod tests {
         let mut w = WindowCounter::new(10);
         w.add("q", 7, at(0));
         w.add("q", 1, at(10));
-        assert_eq!(w.sum("q", 300, at(10)), 1, "the window is capped at the span");
+        assert_eq!(
+            w.sum("q", 300, at(10)),
+            1,
+            "the window is capped at the span"
+        );
         assert_eq!(w.buckets.len(), 1);
     }
 

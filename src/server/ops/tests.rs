@@ -32,11 +32,19 @@ fn attempt(n: u32, queue: &str, class: &str, success: bool) -> AttemptRecord {
 fn shadow_comparison_accumulates_both_sides() {
     let mut ops = Ops::default();
     let shadow = rec(Method::Static, true, 4_000, 0.4);
-    ops.record_recommendation(&rec(Method::Bayesian, true, 1_000, 0.8), &shadow, None, t(0));
+    ops.record_recommendation(
+        &rec(Method::Bayesian, true, 1_000, 0.8),
+        &shadow,
+        None,
+        t(0),
+    );
     ops.record_recommendation(&rec(Method::Bayesian, false, 0, 0.2), &shadow, None, t(1));
     let c = ops.comparison();
     assert_eq!(c.recommendations, 2);
-    assert_eq!((c.smart_total_delay_ms, c.static_total_delay_ms), (1_000, 8_000));
+    assert_eq!(
+        (c.smart_total_delay_ms, c.static_total_delay_ms),
+        (1_000, 8_000)
+    );
     assert_eq!(c.retries_avoided, 1);
     assert!((c.smart_mean_success - 0.5).abs() < 1e-9);
     assert!((c.static_mean_success - 0.4).abs() < 1e-9);
@@ -47,7 +55,11 @@ fn fallbacks_and_guardrails_feed_the_alert_inputs() {
     let mut ops = Ops::default();
     let mut smart = rec(Method::Rules, true, 1_000, 0.5);
     smart.explanation = Some(Explanation {
-        fallbacks: vec![Fallback { from: Method::Bayesian, to: Method::Rules, reason: "x".into() }],
+        fallbacks: vec![Fallback {
+            from: Method::Bayesian,
+            to: Method::Rules,
+            reason: "x".into(),
+        }],
         ..Default::default()
     });
     smart.policy_guardrails = vec!["max_delay".into()];
