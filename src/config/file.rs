@@ -100,7 +100,7 @@ pub fn parse_file(path: &str, text: &str) -> Result<FileConfig, ConfigError> {
     let de = toml::Deserializer::parse(text).map_err(syntax)?;
     let mut unknown = Vec::new();
     let file: FileConfig =
-        serde_ignored::deserialize(de, |p| unknown.push(p.to_string())).map_err(syntax)?;
+        serde_ignored::deserialize(de, |p| unknown.push(key_path(&p))).map_err(syntax)?;
     if let Some(key) = unknown.into_iter().next() {
         let leaf = key.rsplit('.').next().unwrap_or(&key).to_string();
         return Err(ConfigError::UnknownKey {
@@ -110,6 +110,15 @@ pub fn parse_file(path: &str, text: &str) -> Result<FileConfig, ConfigError> {
         });
     }
     Ok(file)
+}
+
+/// `strategy.?.policies.?.0.jiter` (serde_ignored marks `Option`s with `?`) as written.
+fn key_path(path: &serde_ignored::Path) -> String {
+    path.to_string()
+        .split('.')
+        .filter(|segment| *segment != "?")
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn syntax_error(path: &str, text: &str, e: &toml::de::Error) -> ConfigError {

@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let cases: [(fn(&mut RetryStrategy), &str); 5] = [
+        type Spoil = fn(&mut RetryStrategy);
+        let cases: [(Spoil, &str); 5] = [
             (|s| s.bayesian_threshold = f64::NAN, "bayesian_threshold"),
             (
                 |s| s.policies[1].jitter_percent = -1.0,

@@ -103,7 +103,12 @@ impl From<FieldError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::unavailable(e.to_string())
+        match e {
+            StoreError::Invalid { field, message } => {
+                Self::bad_request(format!("{field}: {message}"))
+            }
+            other => Self::unavailable(other.to_string()),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub fn routes() -> Router<AppState> {
 async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Access::Read)?;
     let mut policies = state.engine.lock().strategy().policies.clone();
-    policies.sort_by(|a, b| b.priority.cmp(&a.priority));
+    policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
     Ok(Json(json!({ "policies": policies })))
 }
 

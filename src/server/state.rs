@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::model::{AttemptRecord, AuditEntry, RetryFeatures, RetryRecommendation, RetryStrategy};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -91,6 +91,7 @@ impl AppState {
                 self.degraded.store(false, Ordering::Relaxed);
                 Ok(value)
             }
+            Err(e @ StoreError::Invalid { .. }) => Err(ApiError::from(e)),
             Err(e) => {
                 self.degraded.store(true, Ordering::Relaxed);
                 Err(ApiError::from(e))
