@@ -181,7 +181,7 @@ impl Client {
     }
 
     /// `GET /policies`.
-    pub async fn policies(&self) -> ClientResult<Vec<RetryPolicy>> {
+    pub async fn policies(&self) -> ClientResult<PolicyList> {
         self.get(&["policies"], &[]).await
     }
 

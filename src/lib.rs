@@ -7,6 +7,7 @@
 //!   [`metrics`] its Prometheus metrics.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod engine;
