@@ -6,21 +6,32 @@
 //! `caller.require(Access::...)?`, parse bodies with [`ApiJson`], answer `ApiResult<...>`; then
 //! merge it in [`api_routes`].
 
+pub mod alert_rules;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod openapi;
 pub mod state;
 
+mod alerts;
 mod attempts;
+mod events;
+mod failures;
+mod feed;
 mod health;
 mod housekeeping;
+mod jobs;
 mod layers;
 mod models;
+mod ops;
 mod policies;
 mod prometheus;
 mod recommend;
+mod schedule;
 mod stats;
 mod strategy;
+mod summary;
+mod window;
 
 pub use auth::{Access, Caller};
 pub use error::{ApiError, ApiResult};
@@ -73,4 +84,10 @@ fn api_routes() -> Router<AppState> {
         .merge(models::routes())
         .merge(health::routes())
         .merge(prometheus::routes())
+        .merge(failures::routes())
+        .merge(jobs::routes())
+        .merge(alerts::routes())
+        .merge(feed::routes())
+        .merge(summary::routes())
+        .merge(openapi::routes())
 }

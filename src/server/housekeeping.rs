@@ -42,6 +42,8 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     let state = AppState::new(config, store, engine);
     let replayed = state.restore().await?;
     tracing::info!(replayed, "engine restored");
+    let alerts = super::alerts::restore(&state).await?;
+    tracing::info!(alerts, "alerts restored");
     Ok(state)
 }
 
@@ -61,6 +63,11 @@ pub async fn run(
             state.config.housekeeping.prune_interval,
             state.clone(),
             prune,
+        ),
+        spawn_every(
+            Duration::from_millis(state.ops.alert_config.evaluate_every_ms.max(100)),
+            state.clone(),
+            super::alerts::evaluate,
         ),
     ];
     let served = axum::serve(listener, super::app(state.clone()))

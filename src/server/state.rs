@@ -3,6 +3,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
+use super::ops::OpsState;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub started_at: DateTime<Utc>,
+    /// Events, rate windows, alerts and per-job locks of the retry schedule (`server::ops`).
+    pub ops: Arc<OpsState>,
     degraded: Arc<AtomicBool>,
     /// Held shared while an attempt batch is appended and observed, exclusively while a
     /// snapshot is taken, so a snapshot's watermark never skips an unobserved attempt.
@@ -61,6 +64,7 @@ impl AppState {
             engine: Arc::new(Mutex::new(engine)),
             store,
             metrics: Arc::new(Metrics::new()),
+            ops: Arc::new(OpsState::new(super::alerts::config_of(&config.alerts))),
             config: Arc::new(config),
             started_at: Utc::now(),
             degraded: Arc::new(AtomicBool::new(false)),
@@ -95,17 +99,37 @@ impl AppState {
         }
     }
 
-    /// Asks the engine, timing the call and counting the answer in the metrics.
+    /// Asks the engine, timing the call and counting the answer in the metrics. What the
+    /// static backoff would have said is noted beside it (the console's smart-vs-static view).
     pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
         let started = Instant::now();
-        let rec = self.engine.lock().recommend(features, now);
-        self.metrics.record_recommendation(&rec, started.elapsed());
+        let mut engine = self.engine.lock();
+        let rec = engine.recommend(features, now);
+        let took = started.elapsed();
+        let shadow = engine.static_recommendation(features, now);
+        drop(engine);
+        self.metrics.record_recommendation(&rec, took);
+        let wall = self.now();
+        let job_id = features.job_id.as_deref();
+        self.ops
+            .lock()
+            .record_recommendation(&rec, &shadow, job_id, wall);
         rec
     }
 
     /// Validates, appends durably (waits for the commit), then lets the engine learn. Returns
     /// the sequence numbers. Nothing is learned from a batch the store refused.
+    /// Also notes them in the live event stream and finishes scheduled jobs that succeeded.
     pub async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> ApiResult<Vec<u64>> {
+        self.record_attempts_noting(attempts, None).await
+    }
+
+    /// [`Self::record_attempts`], with the worker's error text for the event stream.
+    pub async fn record_attempts_noting(
+        &self,
+        attempts: Vec<AttemptRecord>,
+        error_text: Option<&str>,
+    ) -> ApiResult<Vec<u64>> {
         for (i, a) in attempts.iter().enumerate() {
             a.validate().map_err(|e| {
                 if attempts.len() == 1 {
@@ -115,12 +139,15 @@ impl AppState {
                 }
             })?;
         }
-        let _gate = self.ingest_gate.read().await;
+        let gate = self.ingest_gate.read().await;
         let seqs = self.store_ok(self.store.append_attempts(attempts.clone()).await)?;
         self.observe(&attempts);
         if let Some(&max) = seqs.iter().max() {
             self.watermark.fetch_max(max, Ordering::Relaxed);
         }
+        drop(gate);
+        super::failures::note_attempts(self, &attempts, error_text);
+        super::failures::finish_succeeded(self, &attempts).await;
         Ok(seqs)
     }
 
