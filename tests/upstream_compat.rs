@@ -28,7 +28,10 @@ fn features_strings() -> Value {
     f
 }
 
-fn assert_keys(value: &Value, keys: &[(&str, fn(&Value) -> bool)]) {
+/// A JSON type check such as `Value::is_string`.
+type IsType = fn(&Value) -> bool;
+
+fn assert_keys(value: &Value, keys: &[(&str, IsType)]) {
     for (key, is_type) in keys {
         let field = &value[*key];
         assert!(
