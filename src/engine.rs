@@ -7,13 +7,30 @@
 //! Tiers: ml (later) → bayesian → rules → static, then guardrails on the result, then the
 //! explanation.
 
+mod episodes;
+mod guardrails;
+mod preview;
+mod rules;
+mod tiers;
+
+pub use guardrails::{
+    CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
+};
+pub use rules::fmt_ms;
+
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, FieldError, JitterKind, Method,
-    ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation, RetryStrategy,
-    TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, Fallback, FieldError,
+    JitterKind, Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
+    RetryStrategy, TenantUse,
 };
 use chrono::{DateTime, Utc};
+use episodes::{Episode, Episodes};
+use guardrails::{GuardInput, GuardrailState, Verdict};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rules::RuleSet;
 use serde::{Deserialize, Serialize};
+use tiers::{Ctx, Draft, rules_draft, static_draft};
 
 /// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
 /// `per_second`; a job that never succeeds costs `give_up_penalty`.
@@ -97,6 +114,66 @@ impl Default for EngineSettings {
     }
 }
 
+impl EngineSettings {
+    /// Checks the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let unit = |name: &str, v: f64, open: bool| {
+            let ok = v.is_finite()
+                && if open {
+                    v > 0.0 && v < 1.0
+                } else {
+                    (0.0..=1.0).contains(&v)
+                };
+            if ok {
+                Ok(())
+            } else {
+                let range = if open { "(0, 1)" } else { "[0, 1]" };
+                Err(FieldError::new(
+                    name,
+                    format!("must be in {range} (got {v})"),
+                ))
+            }
+        };
+        unit("credibility", self.credibility, true)?;
+        unit("exploration_rate", self.exploration_rate, false)?;
+        let c = &self.cost;
+        for (name, v) in [
+            ("cost.per_attempt", c.per_attempt),
+            ("cost.per_second", c.per_second),
+            ("cost.give_up_penalty", c.give_up_penalty),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(FieldError::new(
+                    name,
+                    format!("must be a finite number ≥ 0 (got {v})"),
+                ));
+            }
+        }
+        if self.static_backoff.max_ms < self.static_backoff.base_ms {
+            return Err(FieldError::new(
+                "static_backoff.max_ms",
+                "must be at least static_backoff.base_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a strategy as `set_strategy` does, without an engine; the error names the field
+/// (e.g. `policies[2].job_type_patterns[0]`, `guardrails.min_delay_ms`).
+pub fn validate_strategy(strategy: &RetryStrategy) -> Result<(), FieldError> {
+    RuleSet::compile(&strategy.policies)?;
+    guardrails::validate(&strategy.guardrails)?;
+    let t = strategy.bayesian_threshold;
+    if !t.is_finite() || !(0.0..=1.0).contains(&t) {
+        return Err(FieldError::new(
+            "bayesian_threshold",
+            format!("must be between 0 and 1 (got {t})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Everything the engine has learned, for persistence and restore.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct EngineSnapshot {
@@ -110,12 +187,25 @@ pub struct EngineSnapshot {
 pub struct Engine {
     strategy: RetryStrategy,
     settings: EngineSettings,
+    rules: RuleSet,
+    rng: Xoshiro256PlusPlus,
+    guard: GuardrailState,
+    episodes: Episodes,
 }
 
 impl Engine {
     /// `seed` drives jitter and exploration, so equal seeds and inputs give equal answers.
-    pub fn new(strategy: RetryStrategy, settings: EngineSettings, _seed: u64) -> Self {
-        Self { strategy, settings }
+    /// An invalid strategy is used as far as it compiles; validate configuration first with
+    /// [`validate_strategy`].
+    pub fn new(strategy: RetryStrategy, settings: EngineSettings, seed: u64) -> Self {
+        Self {
+            rules: RuleSet::compile_lossy(&strategy.policies),
+            strategy,
+            settings,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            guard: GuardrailState::default(),
+            episodes: Episodes::default(),
+        }
     }
 
     pub fn strategy(&self) -> &RetryStrategy {
@@ -128,6 +218,8 @@ impl Engine {
 
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
+        validate_strategy(&strategy)?;
+        self.rules = RuleSet::compile(&strategy.policies)?;
         self.strategy = strategy;
         Ok(())
     }
@@ -139,7 +231,21 @@ impl Engine {
         features: &RetryFeatures,
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
-        self.static_recommendation(features, now)
+        let ctx = self.context(features, now);
+        let mut rng = self.rng.clone();
+        let draft = self.draft(&ctx, &mut rng);
+        self.rng = rng;
+        let input = guard_input(&ctx);
+        let verdict = self.guard.evaluate(
+            &self.strategy.guardrails,
+            input,
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        );
+        self.guard
+            .commit(&self.strategy.guardrails, input, &verdict);
+        finish(draft, verdict, &ctx)
     }
 
     /// The full planned schedule from `features` on, without consuming any budget.
@@ -149,20 +255,36 @@ impl Engine {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> RetryPreview {
-        let _ = max_attempts;
-        RetryPreview {
-            job_id: features.job_id.clone().unwrap_or_default(),
-            current_attempt: features.failed_attempt(),
-            features: features.clone(),
-            recommendations: vec![self.static_recommendation(features, now)],
-            timeline: Vec::new(),
-            generated_at: now,
-        }
+        preview::plan(self, features, max_attempts, now)
     }
 
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
-        let _ = attempt;
+        let episode = self.episodes.get(&attempt.job_id).cloned();
+        if attempt.attempt_number > 1 {
+            let class = episode
+                .as_ref()
+                .map(|e| e.error_class.as_str())
+                .filter(|_| attempt.success || attempt.error_class.is_empty())
+                .unwrap_or(&attempt.error_class);
+            if !class.is_empty() {
+                let queue = episode.as_ref().map_or(&attempt.queue, |e| &e.queue);
+                self.guard.observe_retry(
+                    &self.strategy.guardrails,
+                    queue,
+                    class,
+                    attempt.success,
+                    attempt.timestamp,
+                );
+            }
+        }
+        if attempt.success {
+            self.episodes.remove(&attempt.job_id);
+            self.episodes.tick(attempt.timestamp);
+            return;
+        }
+        let next = next_episode(episode, attempt);
+        self.episodes.put(&attempt.job_id, next);
     }
 
     /// What the static tier says, used as the last fall-back and as the shadow comparison.
@@ -171,28 +293,16 @@ impl Engine {
         features: &RetryFeatures,
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
-        let backoff = &self.settings.static_backoff;
-        let attempt = features.failed_attempt();
-        let should_retry = attempt < backoff.max_attempts;
-        let delay_ms = if should_retry {
-            backoff.delay_ms(attempt)
-        } else {
-            0
-        };
-        RetryRecommendation {
-            should_retry,
-            delay_ms,
-            max_attempts: backoff.max_attempts,
-            confidence: 0.0,
-            rationale: format!(
-                "static exponential backoff: attempt {attempt}, delay {delay_ms} ms"
-            ),
-            method: Method::Static,
-            estimated_success: 0.0,
-            next_evaluation: now + chrono::Duration::milliseconds(delay_ms as i64),
-            policy_guardrails: Vec::new(),
-            explanation: None,
-        }
+        let ctx = self.context(features, now);
+        let draft = static_draft(&self.settings.static_backoff, &ctx, Explanation::default());
+        let verdict = self.guard.evaluate(
+            &self.strategy.guardrails,
+            guard_input(&ctx),
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        );
+        finish(draft, verdict, &ctx)
     }
 
     /// Rebuilds the model of (job type, error class) from its aggregates now.
@@ -214,8 +324,12 @@ impl Engine {
         &self,
         now: DateTime<Utc>,
     ) -> (Vec<BudgetUse>, Vec<TenantUse>, Vec<CircuitView>) {
-        let _ = now;
-        (Vec::new(), Vec::new(), Vec::new())
+        self.guard.status(&self.strategy.guardrails, now)
+    }
+
+    /// Circuits open or half-open right now (for the `open circuits` gauge and alerts).
+    pub fn open_circuits(&self) -> usize {
+        self.guard.open_circuits()
     }
 
     pub fn snapshot(&self) -> EngineSnapshot {
@@ -225,6 +339,155 @@ impl Engine {
     pub fn restore(&mut self, snapshot: EngineSnapshot) -> Result<(), String> {
         let _ = snapshot;
         Ok(())
+    }
+
+    /// The request context: attempt, elapsed time since the episode began, previous delay.
+    fn context<'a>(&self, features: &'a RetryFeatures, now: DateTime<Utc>) -> Ctx<'a> {
+        let attempt = features.failed_attempt();
+        let episode = features
+            .job_id
+            .as_deref()
+            .and_then(|id| self.episodes.get(id));
+        let (elapsed_ms, previous_delay_ms) = match episode {
+            Some(e) if e.last_attempt == attempt => {
+                (Some(e.last_elapsed_ms), Some(e.last_delay_ms))
+            }
+            Some(e) => (Some(e.elapsed_at(now)), None),
+            None => {
+                let since_first = features
+                    .first_failure_at
+                    .map(|t| (now - t).num_milliseconds().max(0) as u64);
+                let since_last = features.since_last_failure.map(|d| d.as_millis());
+                (since_first.or(since_last), None)
+            }
+        };
+        let g = &self.strategy.guardrails;
+        Ctx {
+            features,
+            now,
+            attempt,
+            elapsed_ms,
+            previous_delay_ms,
+            max_delay_ms: g.max_delay_ms.max(g.min_delay_ms),
+            min_delay_ms: g.min_delay_ms,
+        }
+    }
+
+    /// The tiers in order (ML → Bayesian → rules → static), each falling back to the next.
+    fn draft<R: rand::Rng>(&self, ctx: &Ctx<'_>, rng: &mut R) -> Draft {
+        let f = ctx.features;
+        let mut explanation = Explanation {
+            elapsed_ms: ctx.elapsed_ms,
+            ..Explanation::default()
+        };
+        let backoff = &self.settings.static_backoff;
+        if !self.strategy.enabled {
+            let mut d = static_draft(backoff, ctx, explanation);
+            d.fallback(
+                Method::Rules,
+                Method::Static,
+                format!("strategy '{}' is disabled", self.strategy.name),
+            );
+            return d;
+        }
+        if self.strategy.ml_enabled {
+            explanation.fallbacks.push(Fallback {
+                from: Method::Ml,
+                to: Method::Rules,
+                reason: "no ML model is deployed in this build".into(),
+            });
+        }
+        match self
+            .rules
+            .matching(&f.job_type, &f.error_class, &f.error_code)
+        {
+            Some(policy) => rules_draft(policy, ctx, explanation, rng),
+            None => {
+                let mut d = static_draft(backoff, ctx, explanation);
+                d.fallback(
+                    Method::Rules,
+                    Method::Static,
+                    format!(
+                        "no policy matches error_class '{}' / error_code '{}'",
+                        f.error_class, f.error_code
+                    ),
+                );
+                d
+            }
+        }
+    }
+}
+
+fn guard_input<'a>(ctx: &Ctx<'a>) -> GuardInput<'a> {
+    GuardInput {
+        attempt: ctx.attempt,
+        queue: &ctx.features.queue,
+        tenant: ctx.features.tenant.as_deref(),
+        error_class: &ctx.features.error_class,
+        now: ctx.now,
+    }
+}
+
+/// The wire answer: the draft with the guardrails' verdict, named in `policy_guardrails`.
+fn finish(draft: Draft, verdict: Verdict, ctx: &Ctx<'_>) -> RetryRecommendation {
+    let mut rationale = draft.rationale;
+    let mut explanation = draft.explanation;
+    for effect in &verdict.effects {
+        rationale.push_str(&format!("; guardrail {}: {}", effect.name, effect.detail));
+    }
+    let policy_guardrails = verdict.effects.iter().map(|e| e.name.clone()).collect();
+    explanation.guardrails = verdict.effects;
+    let delay = if verdict.should_retry {
+        verdict.delay_ms
+    } else {
+        0
+    };
+    RetryRecommendation {
+        should_retry: verdict.should_retry,
+        delay_ms: delay,
+        max_attempts: verdict.max_attempts,
+        confidence: draft.confidence,
+        rationale,
+        method: draft.method,
+        estimated_success: draft.estimated_success,
+        next_evaluation: ctx.now + chrono::Duration::milliseconds(delay as i64),
+        policy_guardrails,
+        explanation: Some(explanation),
+    }
+}
+
+/// The episode after a failed attempt: a new one on the first failure (or when the job was
+/// unknown), else the old one advanced. A changed error class starts a new episode, since a
+/// different failure recovers on its own clock.
+fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
+    let fresh = |first: DateTime<Utc>| Episode {
+        job_type: a.job_type.clone(),
+        error_class: a.error_class.clone(),
+        tenant: a.tenant.clone(),
+        queue: a.queue.clone(),
+        first_failure: first,
+        last_attempt: a.attempt_number,
+        last_failure_at: a.timestamp,
+        last_elapsed_ms: (a.timestamp - first).num_milliseconds().max(0) as u64,
+        last_delay_ms: a.delay_ms,
+    };
+    match previous {
+        Some(mut e)
+            if a.attempt_number > 1
+                && e.error_class == a.error_class
+                && a.timestamp >= e.first_failure =>
+        {
+            e.last_attempt = a.attempt_number;
+            e.last_failure_at = a.timestamp;
+            e.last_elapsed_ms = e.elapsed_at(a.timestamp);
+            e.last_delay_ms = a.delay_ms;
+            e
+        }
+        // An unknown job's second attempt still places its first failure (`delay_ms` ago).
+        None if a.attempt_number == 2 => {
+            fresh(a.timestamp - chrono::Duration::milliseconds(a.delay_ms as i64))
+        }
+        _ => fresh(a.timestamp),
     }
 }
 
@@ -299,3 +562,6 @@ pub fn default_policies() -> Vec<RetryPolicy> {
         policy("default", &["*"], 3, 1_000, 30_000, 15.0, 0),
     ]
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,28 @@ use crate::model::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub mod memory;
+pub mod sqlite;
+
+/// Which backend `open` builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// SQLite (WAL) in `dir/retryctl.db`; the directory is created if missing.
+    Sqlite { dir: PathBuf },
+    /// Everything in process memory, lost on exit (tests, throw-away demos).
+    Memory,
+}
+
+/// Opens the configured backend. Errors name what failed (path, SQLite message).
+pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
+    match config {
+        StoreConfig::Sqlite { dir } => Ok(Arc::new(sqlite::SqliteStore::open(dir).await?)),
+        StoreConfig::Memory => Ok(Arc::new(memory::MemoryStore::default())),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,12 +42,17 @@ pub enum StoreError {
     /// Data on disk could not be read back.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// The caller passed something malformed (e.g. a `cursor` that no page handed out); the
+    /// server answers 400.
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which jobs `list_jobs` returns. Jobs come in order of `next_attempt_at` (finished jobs, which
-/// have none, by `updated_at`), then job id.
+/// Which jobs `list_jobs` returns. Jobs with a `next_attempt_at` come first, in order of it;
+/// then finished jobs (which have none) in order of `updated_at`; ties by job id. `limit` 0
+/// means 100; larger than 10,000 means 10,000.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobFilter {
     pub queue: Option<String>,
@@ -66,7 +93,7 @@ pub trait Store: Send + Sync {
 
     /// Appends attempts; returns each one's sequence number. Durable when it returns.
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>>;
-    /// Every attempt of one job, oldest first.
+    /// Every attempt of one job, oldest `timestamp` first (ties in arrival order).
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>>;
     /// Attempts with a sequence number above `after`, in order, at most `limit`: for replaying
     /// what a snapshot does not hold.
@@ -90,8 +117,10 @@ pub trait Store: Send + Sync {
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()>;
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>>;
     async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage>;
-    /// Atomically claims due jobs (no two claims get the same job while its lease holds).
+    /// Atomically claims due jobs (no two claims get the same job while its lease holds), the
+    /// longest-due first (see [`Claim::takes`] and [`Claim::apply`]).
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>>;
+    /// How many jobs are in each state; states with no job are absent.
     async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>>;
 
     async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()>;
@@ -108,8 +137,147 @@ pub trait Store: Send + Sync {
 
     /// Inserts or replaces an alert (by id).
     async fn put_alert(&self, alert: &Alert) -> StoreResult<()>;
+    /// Every alert, newest `raised_at` first (ties by id).
     async fn list_alerts(&self) -> StoreResult<Vec<Alert>>;
 
     /// Cheap round trip to the backend, for health and the degraded flag.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+impl Claim {
+    /// Whether `job` may be claimed now, and since when it has been due: a scheduled job at its
+    /// `next_attempt_at`, a claimed job once its lease ran out. Every backend uses this rule.
+    pub fn due_since(job: &ScheduledJob) -> Option<DateTime<Utc>> {
+        match job.state {
+            JobState::Scheduled => job.next_attempt_at,
+            JobState::Claimed => job.lease_until,
+            _ => None,
+        }
+    }
+
+    /// Whether this claim takes `job`.
+    pub fn takes(&self, job: &ScheduledJob) -> bool {
+        let due = Self::due_since(job).is_some_and(|at| at <= self.now);
+        due && self.queue.as_ref().is_none_or(|q| *q == job.queue)
+    }
+
+    /// What a claimed job looks like: `Claimed` by this worker until the lease ends.
+    pub fn apply(&self, job: &mut ScheduledJob) {
+        job.state = JobState::Claimed;
+        job.claimed_by = Some(self.worker.clone());
+        job.lease_until = Some(self.lease_until);
+        job.updated_at = self.now;
+    }
+}
+
+/// Page size when a filter says 0, and the most one page may hold.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 10_000;
+
+/// The page size a filter asks for, after applying the default and the cap.
+pub fn page_limit(limit: u32) -> u32 {
+    match limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// Where a job sits in `list_jobs` order: (0 = pending / 1 = finished, time in ns, job id).
+/// Every backend sorts by this key so cursors mean the same thing everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobSortKey {
+    pub finished: bool,
+    pub at_ns: i64,
+    pub job_id: String,
+}
+
+impl JobSortKey {
+    pub fn of(job: &ScheduledJob) -> Self {
+        let (finished, at) = match job.next_attempt_at {
+            Some(at) => (false, at),
+            None => (true, job.updated_at),
+        };
+        Self {
+            finished,
+            at_ns: nanos(at),
+            job_id: job.job_id.clone(),
+        }
+    }
+
+    /// The opaque, URL-safe cursor for the page that starts after this key.
+    pub fn encode(&self) -> String {
+        let raw = format!("{}:{}:{}", u8::from(self.finished), self.at_ns, self.job_id);
+        raw.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads a cursor made by [`JobSortKey::encode`].
+    pub fn decode(cursor: &str) -> StoreResult<Self> {
+        let bad = || StoreError::Invalid {
+            field: "cursor".into(),
+            message: "not a cursor this service handed out".into(),
+        };
+        let raw = hex_decode(cursor).ok_or_else(bad)?;
+        let mut parts = raw.splitn(3, ':');
+        let finished = match parts.next() {
+            Some("0") => false,
+            Some("1") => true,
+            _ => return Err(bad()),
+        };
+        let at_ns = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        let job_id = parts.next().ok_or_else(bad)?.to_string();
+        Ok(Self {
+            finished,
+            at_ns,
+            job_id,
+        })
+    }
+}
+
+fn hex_decode(text: &str) -> Option<String> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// A time as nanoseconds since the epoch, clamped to the i64 range (years 1677–2262) so that
+/// indexes keep their order for any time chrono can hold.
+pub fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let key = JobSortKey {
+            finished: true,
+            at_ns: -42,
+            job_id: "a:b/ü c".into(),
+        };
+        assert_eq!(JobSortKey::decode(&key.encode()).unwrap(), key);
+        for bad in ["", "zz", "abc", "303a", "323a313a61"] {
+            assert!(
+                matches!(JobSortKey::decode(bad), Err(StoreError::Invalid { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_limit_defaults_and_caps() {
+        assert_eq!(page_limit(0), DEFAULT_PAGE);
+        assert_eq!(page_limit(7), 7);
+        assert_eq!(page_limit(u32::MAX), MAX_PAGE);
+    }
 }

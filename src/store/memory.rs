@@ -1,0 +1,275 @@
+//! A `Store` in process memory: the reference the contract suite checks the others against,
+//! and the backend for unit tests. Nothing survives the process.
+
+use super::{AttemptAggregate, Claim, JobFilter, JobSortKey, Store, StoreResult, page_limit};
+use crate::engine::EngineSnapshot;
+use crate::model::{
+    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+
+/// Everything behind one mutex: operations are short and never await while holding it.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    attempts: BTreeMap<u64, AttemptRecord>,
+    by_job: HashMap<String, Vec<u64>>,
+    last_seq: u64,
+    jobs: BTreeMap<String, ScheduledJob>,
+    strategy: Option<RetryStrategy>,
+    snapshot: Option<(EngineSnapshot, u64)>,
+    audit: Vec<AuditEntry>,
+    alerts: BTreeMap<String, Alert>,
+}
+
+impl Inner {
+    fn append(&mut self, attempt: AttemptRecord) -> u64 {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        self.by_job
+            .entry(attempt.job_id.clone())
+            .or_default()
+            .push(seq);
+        self.attempts.insert(seq, attempt);
+        seq
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>) -> u64 {
+        let old: Vec<u64> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.timestamp < before)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in &old {
+            if let Some(a) = self.attempts.remove(seq) {
+                let seqs = self.by_job.entry(a.job_id.clone()).or_default();
+                seqs.retain(|s| s != seq);
+                if seqs.is_empty() {
+                    self.by_job.remove(&a.job_id);
+                }
+            }
+        }
+        old.len() as u64
+    }
+
+    /// Jobs matching the filter (cursor aside), in list order.
+    fn filtered(&self, filter: &JobFilter) -> Vec<(JobSortKey, &ScheduledJob)> {
+        let mut jobs: Vec<_> = self
+            .jobs
+            .values()
+            .filter(|j| filter.queue.as_ref().is_none_or(|q| *q == j.queue))
+            .filter(|j| filter.state.is_none_or(|s| s == j.state))
+            .filter(|j| {
+                filter
+                    .error_class
+                    .as_ref()
+                    .is_none_or(|e| *e == j.error_class)
+            })
+            .map(|j| (JobSortKey::of(j), j))
+            .collect();
+        jobs.sort_by(|a, b| a.0.cmp(&b.0));
+        jobs
+    }
+}
+
+fn aggregate<'a>(attempts: impl Iterator<Item = &'a AttemptRecord>) -> AttemptAggregate {
+    let mut agg = AttemptAggregate::default();
+    for a in attempts {
+        agg.total_attempts += 1;
+        if a.attempt_number > 1 {
+            if a.success {
+                agg.successful_retries += 1;
+            } else {
+                agg.failed_retries += 1;
+            }
+            agg.retry_delay_ms_sum = agg.retry_delay_ms_sum.saturating_add(a.delay_ms);
+        }
+        agg.last_attempt_at = agg.last_attempt_at.max(Some(a.timestamp));
+    }
+    agg
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
+        let mut inner = self.inner.lock();
+        Ok(attempts.into_iter().map(|a| inner.append(a)).collect())
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let inner = self.inner.lock();
+        let seqs = inner
+            .by_job
+            .get(job_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut found: Vec<(u64, &AttemptRecord)> =
+            seqs.iter().map(|s| (*s, &inner.attempts[s])).collect();
+        found.sort_by_key(|(seq, a)| (a.timestamp, *seq));
+        Ok(found.into_iter().map(|(_, a)| a.clone()).collect())
+    }
+
+    async fn attempts_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+        let inner = self.inner.lock();
+        let range = inner.attempts.range(after.saturating_add(1)..);
+        Ok(range
+            .take(limit as usize)
+            .map(|(s, a)| (*s, a.clone()))
+            .collect())
+    }
+
+    async fn attempt_aggregate(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<AttemptAggregate> {
+        let inner = self.inner.lock();
+        Ok(aggregate(inner.attempts.values().filter(|a| {
+            a.job_type == job_type
+                && a.error_class == error_class
+                && a.timestamp >= from
+                && a.timestamp < to
+        })))
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(self.inner.lock().prune(before))
+    }
+
+    async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
+        self.inner.lock().jobs.insert(job.job_id.clone(), job);
+        Ok(())
+    }
+
+    async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
+        Ok(self.inner.lock().jobs.get(job_id).cloned())
+    }
+
+    async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
+        let after = filter
+            .cursor
+            .as_deref()
+            .map(JobSortKey::decode)
+            .transpose()?;
+        let limit = page_limit(filter.limit) as usize;
+        let inner = self.inner.lock();
+        let matching = inner.filtered(&filter);
+        let total = matching.len() as u64;
+        let rest = matching
+            .into_iter()
+            .filter(|(key, _)| after.as_ref().is_none_or(|c| key > c));
+        let mut page: Vec<_> = rest.take(limit + 1).collect();
+        let next_cursor = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|(key, _)| key.encode())
+        } else {
+            None
+        };
+        let jobs = page.into_iter().map(|(_, j)| j.clone()).collect();
+        Ok(JobPage {
+            jobs,
+            next_cursor,
+            total,
+        })
+    }
+
+    async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
+        let mut inner = self.inner.lock();
+        let mut due: Vec<(DateTime<Utc>, String)> = inner
+            .jobs
+            .values()
+            .filter(|j| claim.takes(j))
+            .filter_map(|j| Claim::due_since(j).map(|at| (at, j.job_id.clone())))
+            .collect();
+        due.sort();
+        due.truncate(claim.limit as usize);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(job) = inner.jobs.get_mut(&id) {
+                claim.apply(job);
+                claimed.push(job.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
+        let mut counts = BTreeMap::new();
+        for job in self.inner.lock().jobs.values() {
+            *counts.entry(job.state).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
+    async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()> {
+        self.inner.lock().strategy = Some(strategy.clone());
+        Ok(())
+    }
+
+    async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>> {
+        Ok(self.inner.lock().strategy.clone())
+    }
+
+    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
+        self.inner.lock().snapshot = Some((snapshot.clone(), watermark));
+        Ok(())
+    }
+
+    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
+        Ok(self.inner.lock().snapshot.clone())
+    }
+
+    async fn append_audit(&self, mut entry: AuditEntry) -> StoreResult<u64> {
+        let mut inner = self.inner.lock();
+        entry.id = inner.audit.last().map_or(1, |e| e.id + 1);
+        let id = entry.id;
+        inner.audit.push(entry);
+        Ok(id)
+    }
+
+    async fn list_audit(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let inner = self.inner.lock();
+        let start = inner.audit.partition_point(|e| e.id <= after);
+        Ok(inner.audit[start..]
+            .iter()
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_alert(&self, alert: &Alert) -> StoreResult<()> {
+        self.inner
+            .lock()
+            .alerts
+            .insert(alert.id.clone(), alert.clone());
+        Ok(())
+    }
+
+    async fn list_alerts(&self) -> StoreResult<Vec<Alert>> {
+        let mut alerts: Vec<Alert> = self.inner.lock().alerts.values().cloned().collect();
+        alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(alerts)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,441 @@
+//! The embedded store: SQLite in WAL mode, `dir/retryctl.db`.
+//!
+//! Writes go through one writer thread that group-commits (see `writer`): a write's future
+//! resolves only after the transaction holding it is committed with `synchronous=FULL`, so an
+//! acknowledged attempt survives `kill -9` and power loss. Reads run on a small pool of
+//! separate connections on tokio's blocking threads; WAL lets them proceed during a commit.
+
+mod rows;
+mod schema;
+mod writer;
+
+use super::{AttemptAggregate, Claim, JobFilter, Store, StoreError, StoreResult, nanos};
+use crate::engine::EngineSnapshot;
+use crate::model::{
+    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use rows::{from_json, int, sql, to_json, uint};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use writer::Writer;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "retryctl.db";
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 4;
+/// Rows one retention step deletes, so pruning never holds the writer for long.
+const PRUNE_CHUNK: i64 = 10_000;
+
+/// SQLite behind the `Store` trait. Cheap to share (`Arc<dyn Store>`); dropping the last handle
+/// stops the writer thread after the writes already queued.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: Arc<PathBuf>,
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/retryctl.db`, migrating its schema. Fails with a message
+    /// naming the path when the directory cannot be created, the file is not a database, or
+    /// SQLite refuses it.
+    pub async fn open(dir: &Path) -> StoreResult<Self> {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening the store was cancelled: {e}")))?
+    }
+
+    fn open_blocking(dir: &Path) -> StoreResult<Self> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::Unavailable(format!(
+                "data directory {} exists but is not a directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let writer = Writer::spawn(schema::open_writer(&path)?)?;
+        let readers = Readers {
+            path: path.clone(),
+            idle: Mutex::new(vec![schema::open_reader(&path)?]),
+        };
+        Ok(Self {
+            path: Arc::new(path),
+            writer,
+            readers: Arc::new(readers),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Group commits so far; with many concurrent writers this grows slower than the number of
+    /// writes (a figure for metrics and for the group-commit test).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    /// Runs `f` inside the next group commit.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let result = self.writer.write(f).await;
+        result.map_err(|e| schema::locate(&self.path, e))
+    }
+
+    /// Runs `f` on a read connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let joined = tokio::task::spawn_blocking(move || readers.with(f)).await;
+        let result =
+            joined.map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
+        result.map_err(|e| schema::locate(&self.path, e))
+    }
+
+    async fn save_document(
+        &self,
+        name: &'static str,
+        body: String,
+        mark: Option<u64>,
+    ) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO documents (name, body, watermark) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![name, body, mark.map(int)]))
+            .map_err(sql("save document"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_document(
+        &self,
+        name: &'static str,
+    ) -> StoreResult<Option<(String, Option<i64>)>> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT body, watermark FROM documents WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("load document"))
+        })
+        .await
+    }
+}
+
+/// A few read connections, opened on demand and kept for reuse.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let reused = self.idle.lock().pop();
+        let mut conn = match reused {
+            Some(conn) => conn,
+            None => schema::open_reader(&self.path)?,
+        };
+        let result = f(&mut conn);
+        let mut idle = self.idle.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// Reads `(key, body)` rows and decodes the bodies.
+fn query_bodies<K: rusqlite::types::FromSql, T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    what: &'static str,
+    sql_text: &str,
+    args: impl rusqlite::Params,
+) -> StoreResult<Vec<(K, T)>> {
+    let raw: Vec<(K, String)> = conn
+        .prepare_cached(sql_text)
+        .and_then(|mut stmt| {
+            stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(sql(what))?;
+    raw.into_iter()
+        .map(|(k, body)| Ok((k, from_json(what, &body)?)))
+        .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Encode here, on the caller's task, to keep the single writer thread lean.
+        let rows = attempts
+            .into_iter()
+            .map(|a| to_json("attempt", &a).map(|body| (a, body)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(move |conn| rows::insert_attempts(conn, &rows))
+            .await
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let job_id = job_id.to_string();
+        self.read(move |conn| {
+            let found: Vec<(i64, AttemptRecord)> = query_bodies(
+                conn,
+                "attempts of a job",
+                "SELECT seq, body FROM attempts WHERE job_id = ?1 ORDER BY ts_ns, seq",
+                [job_id],
+            )?;
+            Ok(found.into_iter().map(|(_, a)| a).collect())
+        })
+        .await
+    }
+
+    async fn attempts_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+        self.read(move |conn| {
+            let found: Vec<(i64, AttemptRecord)> = query_bodies(
+                conn,
+                "attempts after a sequence number",
+                "SELECT seq, body FROM attempts WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                params![int(after), limit],
+            )?;
+            Ok(found.into_iter().map(|(seq, a)| (uint(seq), a)).collect())
+        })
+        .await
+    }
+
+    async fn attempt_aggregate(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<AttemptAggregate> {
+        let key = (job_type.to_string(), error_class.to_string());
+        self.read(move |conn| aggregate(conn, &key.0, &key.1, nanos(from), nanos(to)))
+            .await
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let cutoff = nanos(before);
+        let mut pruned = 0;
+        loop {
+            let deleted = self
+                .write(move |conn| {
+                    conn.prepare_cached(
+                        "DELETE FROM attempts WHERE seq IN \
+                         (SELECT seq FROM attempts WHERE ts_ns < ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![cutoff, PRUNE_CHUNK]))
+                    .map_err(sql("prune attempts"))
+                })
+                .await?;
+            pruned += deleted as u64;
+            if (deleted as i64) < PRUNE_CHUNK {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
+        let body = to_json("job", &job)?;
+        self.write(move |conn| rows::upsert_job(conn, &job, &body))
+            .await
+    }
+
+    async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
+        let job_id = job_id.to_string();
+        self.read(move |conn| {
+            let found: Vec<(String, ScheduledJob)> = query_bodies(
+                conn,
+                "job",
+                "SELECT job_id, body FROM jobs WHERE job_id = ?1",
+                [job_id],
+            )?;
+            Ok(found.into_iter().next().map(|(_, job)| job))
+        })
+        .await
+    }
+
+    async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
+        self.read(move |conn| rows::list_jobs(conn, &filter)).await
+    }
+
+    async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
+        self.write(move |conn| rows::claim_due(conn, &claim)).await
+    }
+
+    async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
+        self.read(|conn| {
+            let raw: Vec<(String, i64)> = conn
+                .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(sql("count jobs by state"))?;
+            raw.into_iter()
+                .map(|(state, n)| Ok((rows::parse_state(&state)?, uint(n))))
+                .collect()
+        })
+        .await
+    }
+
+    async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()> {
+        let body = to_json("strategy", strategy)?;
+        self.save_document("strategy", body, None).await
+    }
+
+    async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>> {
+        match self.load_document("strategy").await? {
+            Some((body, _)) => Ok(Some(from_json("strategy", &body)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
+        let body = to_json("engine snapshot", snapshot)?;
+        self.save_document("snapshot", body, Some(watermark)).await
+    }
+
+    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
+        match self.load_document("snapshot").await? {
+            Some((body, mark)) => {
+                let mark = mark.and_then(|m| u64::try_from(m).ok()).ok_or_else(|| {
+                    StoreError::Corrupt("the engine snapshot has no watermark".into())
+                })?;
+                Ok(Some((from_json("engine snapshot", &body)?, mark)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
+        let body = to_json("audit entry", &entry)?;
+        self.write(move |conn| {
+            let id = conn
+                .prepare_cached("INSERT INTO audit (body) VALUES (?1)")
+                .and_then(|mut stmt| stmt.insert([body]))
+                .map_err(sql("append audit entry"))?;
+            Ok(uint(id))
+        })
+        .await
+    }
+
+    async fn list_audit(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |conn| {
+            let found: Vec<(i64, AuditEntry)> = query_bodies(
+                conn,
+                "audit entry",
+                "SELECT id, body FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+                params![int(after), limit],
+            )?;
+            Ok(found
+                .into_iter()
+                .map(|(id, mut entry)| {
+                    entry.id = uint(id);
+                    entry
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn put_alert(&self, alert: &Alert) -> StoreResult<()> {
+        let body = to_json("alert", alert)?;
+        let (id, raised) = (alert.id.clone(), nanos(alert.raised_at));
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO alerts (id, raised_ns, body) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, raised, body]))
+            .map_err(sql("put alert"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_alerts(&self) -> StoreResult<Vec<Alert>> {
+        self.read(|conn| {
+            let found: Vec<(String, Alert)> = query_bodies(
+                conn,
+                "alert",
+                "SELECT id, body FROM alerts ORDER BY raised_ns DESC, id",
+                [],
+            )?;
+            Ok(found.into_iter().map(|(_, a)| a).collect())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql("ping"))
+        })
+        .await
+    }
+}
+
+fn aggregate(
+    conn: &Connection,
+    job_type: &str,
+    class: &str,
+    from: i64,
+    to: i64,
+) -> StoreResult<AttemptAggregate> {
+    // total() rather than sum(): it cannot overflow on absurd delays.
+    let sql_text = "SELECT count(*), \
+        coalesce(sum(attempt_number > 1 AND success), 0), \
+        coalesce(sum(attempt_number > 1 AND NOT success), 0), \
+        total(CASE WHEN attempt_number > 1 THEN delay_ms END), max(ts_ns) \
+        FROM attempts WHERE job_type = ?1 AND error_class = ?2 AND ts_ns >= ?3 AND ts_ns < ?4";
+    conn.prepare_cached(sql_text)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![job_type, class, from, to], |r| {
+                Ok(AttemptAggregate {
+                    total_attempts: uint(r.get(0)?),
+                    successful_retries: uint(r.get(1)?),
+                    failed_retries: uint(r.get(2)?),
+                    retry_delay_ms_sum: r.get::<_, f64>(3)? as u64,
+                    last_attempt_at: r
+                        .get::<_, Option<i64>>(4)?
+                        .map(DateTime::from_timestamp_nanos),
+                })
+            })
+        })
+        .map_err(sql("aggregate attempts"))
+}

@@ -1,0 +1,198 @@
+//! Rows: JSON bodies (the record as the API knows it) plus the indexed columns queries need.
+
+use super::schema::sql_error;
+
+use crate::model::{AttemptRecord, JobPage, JobState, ScheduledJob};
+use crate::store::{Claim, JobFilter, JobSortKey, StoreError, StoreResult, nanos, page_limit};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Maps a rusqlite error to a `StoreError` naming the operation.
+pub fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| sql_error(what, e)
+}
+
+pub fn to_json<T: Serialize>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode {what}: {e}")))
+}
+
+pub fn from_json<T: DeserializeOwned>(what: &str, body: &str) -> StoreResult<T> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
+}
+
+/// An unsigned value as SQLite's signed integer, saturating (SQLite has no u64).
+pub fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A count or id read back from SQLite (never negative in our tables).
+pub fn uint(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// Inserts attempts (with their encoded bodies); returns their sequence numbers.
+pub fn insert_attempts(
+    conn: &Connection,
+    rows: &[(AttemptRecord, String)],
+) -> StoreResult<Vec<u64>> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO attempts (job_id, job_type, error_class, attempt_number, success, \
+             delay_ms, ts_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(sql("append attempts"))?;
+    let mut seqs = Vec::with_capacity(rows.len());
+    for (a, body) in rows {
+        let seq = insert
+            .insert(params![
+                a.job_id,
+                a.job_type,
+                a.error_class,
+                a.attempt_number,
+                a.success,
+                int(a.delay_ms),
+                nanos(a.timestamp),
+                body
+            ])
+            .map_err(sql("append attempts"))?;
+        seqs.push(uint(seq));
+    }
+    Ok(seqs)
+}
+
+/// Inserts or replaces a job, keeping its order and due columns in step with its body.
+pub fn upsert_job(conn: &Connection, job: &ScheduledJob, body: &str) -> StoreResult<()> {
+    let key = JobSortKey::of(job);
+    let due = Claim::due_since(job).map(nanos);
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO jobs (job_id, queue, state, error_class, finished, sort_ns, \
+         due_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            job.job_id,
+            job.queue,
+            job.state.as_str(),
+            job.error_class,
+            key.finished,
+            key.at_ns,
+            due,
+            body
+        ])
+    })
+    .map_err(sql("put job"))?;
+    Ok(())
+}
+
+/// Claims due jobs inside the writer's transaction, so no other claim can interleave.
+pub fn claim_due(conn: &Connection, claim: &Claim) -> StoreResult<Vec<ScheduledJob>> {
+    let bodies: Vec<String> = conn
+        .prepare_cached(
+            "SELECT body FROM jobs WHERE due_ns <= ?1 AND (?2 IS NULL OR queue = ?2) \
+             ORDER BY due_ns, job_id LIMIT ?3",
+        )
+        .and_then(|mut stmt| {
+            let rows = stmt
+                .query_map(params![nanos(claim.now), claim.queue, claim.limit], |r| {
+                    r.get(0)
+                })?;
+            rows.collect()
+        })
+        .map_err(sql("find due jobs"))?;
+    let mut claimed = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let mut job: ScheduledJob = from_json("job", &body)?;
+        claim.apply(&mut job);
+        upsert_job(conn, &job, &to_json("job", &job)?)?;
+        claimed.push(job);
+    }
+    Ok(claimed)
+}
+
+/// One page of jobs plus the total for the filter, read in one transaction so they agree.
+pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPage> {
+    let after = filter
+        .cursor
+        .as_deref()
+        .map(JobSortKey::decode)
+        .transpose()?;
+    let limit = page_limit(filter.limit) as usize;
+    let (mut conds, mut args) = filter_conditions(filter);
+    let tx = conn.transaction().map_err(sql("list jobs"))?;
+    let total: i64 = tx
+        .query_row(
+            &format!("SELECT count(*) FROM jobs{}", where_clause(&conds)),
+            params_from_iter(args.iter()),
+            |r| r.get(0),
+        )
+        .map_err(sql("count jobs"))?;
+    if let Some(key) = after {
+        conds.push("(finished, sort_ns, job_id) > (?, ?, ?)");
+        args.extend([
+            Value::Integer(key.finished.into()),
+            Value::Integer(key.at_ns),
+            Value::Text(key.job_id),
+        ]);
+    }
+    let sql_text = format!(
+        "SELECT body FROM jobs{} ORDER BY finished, sort_ns, job_id LIMIT {}",
+        where_clause(&conds),
+        limit + 1
+    );
+    let bodies: Vec<String> = tx
+        .prepare(&sql_text)
+        .and_then(|mut stmt| {
+            stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql("list jobs"))?;
+    let mut jobs = bodies
+        .iter()
+        .map(|b| from_json::<ScheduledJob>("job", b))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let next_cursor = (jobs.len() > limit).then(|| {
+        jobs.truncate(limit);
+        jobs.last().map(|j| JobSortKey::of(j).encode())
+    });
+    Ok(JobPage {
+        jobs,
+        next_cursor: next_cursor.flatten(),
+        total: uint(total),
+    })
+}
+
+fn filter_conditions(filter: &JobFilter) -> (Vec<&'static str>, Vec<Value>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if let Some(queue) = &filter.queue {
+        conds.push("queue = ?");
+        args.push(Value::Text(queue.clone()));
+    }
+    if let Some(state) = filter.state {
+        conds.push("state = ?");
+        args.push(Value::Text(state.as_str().into()));
+    }
+    if let Some(class) = &filter.error_class {
+        conds.push("error_class = ?");
+        args.push(Value::Text(class.clone()));
+    }
+    (conds, args)
+}
+
+fn where_clause(conds: &[&str]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+/// Reads a state name stored by `upsert_job`.
+pub fn parse_state(name: &str) -> StoreResult<JobState> {
+    serde_json::from_value(serde_json::Value::String(name.into()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown job state {name:?} in the jobs table")))
+}

@@ -1,0 +1,137 @@
+//! Group commit: one thread owns the write connection. Callers queue a write and await its
+//! reply; the thread takes everything queued, applies it in one transaction (each write in its
+//! own savepoint, so one failing write does not undo the others), commits once (one fsync),
+//! and only then replies to every caller.
+
+use crate::store::{StoreError, StoreResult};
+use rusqlite::{Connection, TransactionBehavior};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Most writes one transaction takes, so one commit never grows without bound.
+const MAX_BATCH: usize = 4_096;
+
+/// Handle to the writer thread; the thread stops (and closes the database) when every handle
+/// is dropped.
+#[derive(Debug)]
+pub struct Writer {
+    queue: mpsc::Sender<Box<dyn PendingWrite>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn spawn(conn: Connection) -> StoreResult<Self> {
+        let (queue, incoming) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
+        std::thread::Builder::new()
+            .name("retryctl-sqlite-writer".into())
+            .spawn(move || run(conn, incoming, &counter))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { queue, commits })
+    }
+
+    /// Transactions committed so far (each is one fsync, whatever the number of writes in it).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `write` inside the next group commit; resolves after that commit is durable.
+    pub async fn write<T, F>(&self, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let op = Op {
+            write: Some(write),
+            result: None,
+            reply,
+        };
+        self.queue.send(Box::new(op)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite writer thread has stopped".into())
+}
+
+/// A queued write, type-erased so writes of any result type share one queue.
+trait PendingWrite: Send {
+    /// Applies the write; false when it failed (its savepoint is then rolled back).
+    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Replies once the transaction's fate is known (`commit` is its error, if it failed).
+    fn finish(self: Box<Self>, commit: Option<&str>);
+}
+
+struct Op<T, F> {
+    write: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> PendingWrite for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        let result = match self.write.take() {
+            Some(write) => write(conn),
+            None => Err(StoreError::Unavailable("write applied twice".into())),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Option<&str>) {
+        let answer = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(err)) => Err(StoreError::Unavailable(err.to_string())),
+            (Some(Ok(value)), None) => Ok(value),
+            (None, None) => Err(StoreError::Unavailable("write was not applied".into())),
+        };
+        // The caller may have gone away (request cancelled); the write stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn run(mut conn: Connection, incoming: mpsc::Receiver<Box<dyn PendingWrite>>, commits: &AtomicU64) {
+    while let Ok(first) = incoming.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match incoming.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&mut conn, &mut batch);
+        if outcome.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        let commit = outcome.as_ref().err().map(|e| e.to_string());
+        for op in batch {
+            op.finish(commit.as_deref());
+        }
+    }
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn PendingWrite>],
+) -> rusqlite::Result<()> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for op in batch.iter_mut() {
+        let savepoint = tx.savepoint()?;
+        if op.apply(&savepoint) {
+            savepoint.commit()?;
+        }
+        // A failed write's savepoint rolls back when dropped.
+    }
+    tx.commit()
+}

@@ -1,0 +1,81 @@
+//! The store contract: one suite of cases, run against every backend.
+//!
+//! Each case is an async fn taking an `Arc<dyn Store>` (in `cases`). The `contract!` macro turns
+//! every case into a `#[tokio::test]` for one backend; a new backend (Redis) joins the suite
+//! with one more `contract!(name, make_fn());` line below and a function that builds it.
+
+#[path = "store_contract/cases.rs"]
+mod cases;
+#[path = "store_contract/fixtures.rs"]
+mod fixtures;
+#[path = "store_contract/sqlite_only.rs"]
+mod sqlite_only;
+
+use retryctl::store::{Store, StoreConfig};
+use std::any::Any;
+use std::sync::Arc;
+
+/// A fresh, empty store plus whatever must live as long as it (a temp dir, a server process).
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub _guard: Box<dyn Any + Send>,
+}
+
+async fn memory_backend() -> Backend {
+    Backend {
+        store: retryctl::store::open(&StoreConfig::Memory).await.unwrap(),
+        _guard: Box::new(()),
+    }
+}
+
+async fn sqlite_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::Sqlite {
+        dir: dir.path().join("data"),
+    };
+    Backend {
+        store: retryctl::store::open(&config).await.unwrap(),
+        _guard: Box::new(dir),
+    }
+}
+
+macro_rules! contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            contract!(@cases $make;
+                append_returns_increasing_seqs,
+                job_attempts_are_the_jobs_oldest_first,
+                attempts_after_pages_in_sequence_order,
+                aggregate_counts_retries_in_half_open_window,
+                prune_drops_only_old_attempts,
+                put_get_replace_job,
+                list_jobs_filters_and_totals,
+                list_jobs_cursor_pages_have_no_gaps_or_duplicates,
+                list_jobs_rejects_a_forged_cursor,
+                claim_due_claims_each_due_job_exactly_once,
+                expired_lease_is_claimable_again,
+                claim_respects_queue_and_limit,
+                count_jobs_by_state_counts_present_states,
+                strategy_round_trips,
+                snapshot_round_trips_with_watermark,
+                audit_ids_increase_and_page,
+                alerts_upsert_and_list_newest_first,
+                concurrent_appenders_get_distinct_seqs,
+                ping_answers
+            );
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = $make.await;
+                cases::$case(backend.store.clone()).await;
+            }
+        )*
+    };
+}
+
+contract!(memory, memory_backend());
+contract!(sqlite, sqlite_backend());

@@ -1,0 +1,450 @@
+//! The contract cases: every backend must pass each of them on a fresh, empty store.
+
+use crate::fixtures::{alert, attempt, audit, job, secs, t0};
+use retryctl::engine::{EngineSnapshot, default_strategy};
+use retryctl::model::{AttemptRecord, JobState, ScheduledJob};
+use retryctl::store::{Claim, JobFilter, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+type S = Arc<dyn Store>;
+
+pub async fn append_returns_increasing_seqs(store: S) {
+    let first = store
+        .append_attempts(vec![attempt("a", 1, 0, false), attempt("b", 1, 1, false)])
+        .await
+        .unwrap();
+    let second = store
+        .append_attempts(vec![attempt("a", 2, 5, true)])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(second.len(), 1);
+    assert!(first[0] > 0 && first[0] < first[1] && first[1] < second[0]);
+    assert!(store.append_attempts(vec![]).await.unwrap().is_empty());
+}
+
+pub async fn job_attempts_are_the_jobs_oldest_first(store: S) {
+    let late = attempt("a", 3, 30, true);
+    let early = attempt("a", 1, 0, false);
+    let middle = attempt("a", 2, 10, false);
+    store
+        .append_attempts(vec![late.clone(), attempt("b", 1, 5, false), early.clone()])
+        .await
+        .unwrap();
+    store.append_attempts(vec![middle.clone()]).await.unwrap();
+    let got = store.job_attempts("a").await.unwrap();
+    assert_eq!(got, vec![early, middle, late]);
+    assert!(store.job_attempts("nobody").await.unwrap().is_empty());
+}
+
+pub async fn attempts_after_pages_in_sequence_order(store: S) {
+    let all: Vec<AttemptRecord> = (0..25)
+        .map(|i| attempt(&format!("j{i}"), 1, i, false))
+        .collect();
+    let seqs = store.append_attempts(all.clone()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.attempts_after(after, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        seen.extend(page);
+    }
+    let expected: Vec<(u64, AttemptRecord)> = seqs.into_iter().zip(all).collect();
+    assert_eq!(seen, expected);
+    let tail = store.attempts_after(expected[20].0, 100).await.unwrap();
+    assert_eq!(tail, expected[21..].to_vec());
+}
+
+pub async fn aggregate_counts_retries_in_half_open_window(store: S) {
+    let mut other_class = attempt("x", 2, 10, true);
+    other_class.error_class = "rate_limit".into();
+    let mut other_type = attempt("y", 2, 10, true);
+    other_type.job_type = "sms".into();
+    let records = vec![
+        attempt("a", 1, -1, false), // before the window
+        attempt("a", 1, 0, false),  // first run: counted, not a retry
+        attempt("a", 2, 10, false), // failed retry, delay 2000
+        attempt("a", 3, 20, true),  // successful retry, delay 3000
+        attempt("b", 2, 59, true),  // successful retry, delay 2000
+        attempt("b", 3, 60, true),  // at `to`: excluded
+        other_class,
+        other_type,
+    ];
+    store.append_attempts(records).await.unwrap();
+    let from = t0();
+    let to = t0() + secs(60);
+    let agg = store
+        .attempt_aggregate("email", "timeout", from, to)
+        .await
+        .unwrap();
+    assert_eq!(agg.total_attempts, 4);
+    assert_eq!(agg.successful_retries, 2);
+    assert_eq!(agg.failed_retries, 1);
+    assert_eq!(agg.retry_delay_ms_sum, 7_000);
+    assert_eq!(
+        agg.last_attempt_at,
+        Some(attempt("b", 2, 59, true).timestamp)
+    );
+    let empty = store
+        .attempt_aggregate("email", "none", from, to)
+        .await
+        .unwrap();
+    assert_eq!(empty, Default::default());
+}
+
+pub async fn prune_drops_only_old_attempts(store: S) {
+    let old = vec![attempt("a", 1, -100, false), attempt("b", 1, -50, false)];
+    let new = vec![attempt("a", 2, 0, true), attempt("c", 1, 10, false)];
+    store.append_attempts(old).await.unwrap();
+    let kept = store.append_attempts(new.clone()).await.unwrap();
+    assert_eq!(store.prune_attempts(t0()).await.unwrap(), 2);
+    assert_eq!(store.prune_attempts(t0()).await.unwrap(), 0);
+    assert_eq!(store.job_attempts("a").await.unwrap(), vec![new[0].clone()]);
+    assert!(store.job_attempts("b").await.unwrap().is_empty());
+    let rest = store.attempts_after(0, 100).await.unwrap();
+    assert_eq!(rest, kept.iter().copied().zip(new).collect::<Vec<_>>());
+    let later = store
+        .append_attempts(vec![attempt("d", 1, 20, false)])
+        .await
+        .unwrap();
+    assert!(later[0] > kept[1], "sequence numbers are never reused");
+}
+
+pub async fn put_get_replace_job(store: S) {
+    assert_eq!(store.get_job("j1").await.unwrap(), None);
+    let mut j = job("j1", JobState::Scheduled, 30);
+    j.tenant = Some("acme".into());
+    store.put_job(j.clone()).await.unwrap();
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(j.clone()));
+    j.state = JobState::Killed;
+    j.next_attempt_at = None;
+    store.put_job(j.clone()).await.unwrap();
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(j));
+    let page = store.list_jobs(JobFilter::default()).await.unwrap();
+    assert_eq!(page.total, 1);
+}
+
+pub async fn list_jobs_filters_and_totals(store: S) {
+    for i in 0..30 {
+        let state = [JobState::Scheduled, JobState::Succeeded, JobState::Claimed][i % 3];
+        let mut j = job(&format!("j{i:02}"), state, i as i64);
+        j.queue = if i % 2 == 0 { "even" } else { "odd" }.into();
+        j.error_class = if i < 10 { "rate_limit" } else { "timeout" }.into();
+        store.put_job(j).await.unwrap();
+    }
+    let count = |filter: JobFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.list_jobs(filter.clone()).await.unwrap();
+            assert!(page.jobs.iter().all(|j| matches(&filter, j)), "{filter:?}");
+            (page.total, page.jobs.len())
+        }
+    };
+    let by_queue = JobFilter {
+        queue: Some("even".into()),
+        ..Default::default()
+    };
+    assert_eq!(count(by_queue).await, (15, 15));
+    let by_state = JobFilter {
+        state: Some(JobState::Succeeded),
+        limit: 4,
+        ..Default::default()
+    };
+    assert_eq!(count(by_state).await, (10, 4));
+    let all_three = JobFilter {
+        queue: Some("odd".into()),
+        state: Some(JobState::Scheduled),
+        error_class: Some("timeout".into()),
+        ..Default::default()
+    };
+    // odd i in 10..30 with i % 3 == 0: 15, 21, 27
+    assert_eq!(count(all_three).await, (3, 3));
+}
+
+fn matches(filter: &JobFilter, job: &ScheduledJob) -> bool {
+    filter.queue.as_ref().is_none_or(|q| *q == job.queue)
+        && filter.state.is_none_or(|s| s == job.state)
+        && filter
+            .error_class
+            .as_ref()
+            .is_none_or(|e| *e == job.error_class)
+}
+
+pub async fn list_jobs_cursor_pages_have_no_gaps_or_duplicates(store: S) {
+    let mut expected_pending = Vec::new();
+    let mut expected_finished = Vec::new();
+    for i in 0..250 {
+        let id = format!("job-{i:03}");
+        // Many ties in time, so the job id must break them.
+        let state = if i % 5 == 0 {
+            JobState::Succeeded
+        } else {
+            JobState::Scheduled
+        };
+        let j = job(&id, state, 1_000 - (i % 40));
+        let key = (1_000 - (i % 40), id.clone());
+        if state.is_pending() {
+            expected_pending.push(key);
+        } else {
+            expected_finished.push(key);
+        }
+        store.put_job(j).await.unwrap();
+    }
+    expected_pending.sort();
+    expected_finished.sort();
+    let expected: Vec<String> = expected_pending
+        .into_iter()
+        .chain(expected_finished)
+        .map(|(_, id)| id)
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = JobFilter {
+            cursor: cursor.take(),
+            limit: 17,
+            ..Default::default()
+        };
+        let page = store.list_jobs(filter).await.unwrap();
+        assert_eq!(page.total, 250);
+        assert!(page.jobs.len() <= 17);
+        seen.extend(page.jobs.into_iter().map(|j| j.job_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+pub async fn list_jobs_rejects_a_forged_cursor(store: S) {
+    store
+        .put_job(job("j1", JobState::Scheduled, 0))
+        .await
+        .unwrap();
+    let filter = JobFilter {
+        cursor: Some("not-a-cursor".into()),
+        ..Default::default()
+    };
+    match store.list_jobs(filter).await {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "cursor"),
+        other => panic!("expected an invalid-cursor error, got {other:?}"),
+    }
+}
+
+fn claim(worker: &str, now_secs: i64, lease_secs: i64, limit: u32) -> Claim {
+    Claim {
+        worker: worker.into(),
+        now: t0() + secs(now_secs),
+        lease_until: t0() + secs(now_secs + lease_secs),
+        limit,
+        queue: None,
+    }
+}
+
+pub async fn claim_due_claims_each_due_job_exactly_once(store: S) {
+    for i in 0..60 {
+        store
+            .put_job(job(
+                &format!("due-{i:02}"),
+                JobState::Scheduled,
+                -(i as i64),
+            ))
+            .await
+            .unwrap();
+    }
+    for i in 0..10 {
+        let id = format!("future-{i}");
+        store
+            .put_job(job(&id, JobState::Scheduled, 5 + i))
+            .await
+            .unwrap();
+    }
+    store
+        .put_job(job("done", JobState::Succeeded, -500))
+        .await
+        .unwrap();
+    let claimers = (0..16).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .claim_due(claim(&format!("w{w}"), 0, 30, 3))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| (j.job_id.clone(), j, w)));
+            }
+        })
+    });
+    let mut claimed = BTreeMap::new();
+    for handle in claimers.collect::<Vec<_>>() {
+        for (id, j, w) in handle.await.unwrap() {
+            assert_eq!(j.state, JobState::Claimed);
+            assert_eq!(j.claimed_by.as_deref(), Some(format!("w{w}").as_str()));
+            assert_eq!(j.lease_until, Some(t0() + secs(30)));
+            assert!(
+                claimed.insert(id.clone(), w).is_none(),
+                "{id} claimed twice"
+            );
+        }
+    }
+    let expected: BTreeSet<String> = (0..60).map(|i| format!("due-{i:02}")).collect();
+    assert_eq!(claimed.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    let stored = store.get_job("due-07").await.unwrap().unwrap();
+    assert_eq!(
+        stored.claimed_by.as_deref(),
+        Some(format!("w{}", claimed["due-07"]).as_str())
+    );
+    assert_eq!(
+        store.get_job("future-0").await.unwrap().unwrap().state,
+        JobState::Scheduled
+    );
+}
+
+pub async fn expired_lease_is_claimable_again(store: S) {
+    store
+        .put_job(job("j", JobState::Scheduled, -1))
+        .await
+        .unwrap();
+    let first = store.claim_due(claim("w1", 0, 30, 10)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_due(claim("w2", 29, 30, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_due(claim("w2", 30, 30, 10)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].claimed_by.as_deref(), Some("w2"));
+    assert_eq!(again[0].lease_until, Some(t0() + secs(60)));
+}
+
+pub async fn claim_respects_queue_and_limit(store: S) {
+    // Due times chosen so that neither id order nor insertion order is the due order.
+    for (i, due) in [-3, -9, -1, -5, -20, -30].into_iter().enumerate() {
+        let mut j = job(&format!("j{i}"), JobState::Scheduled, due);
+        j.queue = if i < 4 { "mail" } else { "sms" }.into();
+        store.put_job(j).await.unwrap();
+    }
+    let mut only_mail = claim("w", 0, 30, 2);
+    only_mail.queue = Some("mail".into());
+    let got: Vec<String> = store
+        .claim_due(only_mail)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(got, vec!["j1", "j3"], "the longest-due first");
+    let rest = store.claim_due(claim("w", 0, 30, 100)).await.unwrap();
+    assert_eq!(rest.len(), 4);
+}
+
+pub async fn count_jobs_by_state_counts_present_states(store: S) {
+    assert!(store.count_jobs_by_state().await.unwrap().is_empty());
+    for (i, state) in [JobState::Scheduled, JobState::Scheduled, JobState::Killed]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .put_job(job(&format!("j{i}"), state, 0))
+            .await
+            .unwrap();
+    }
+    let counts = store.count_jobs_by_state().await.unwrap();
+    let expected = BTreeMap::from([(JobState::Scheduled, 2), (JobState::Killed, 1)]);
+    assert_eq!(counts, expected);
+}
+
+pub async fn strategy_round_trips(store: S) {
+    assert_eq!(store.load_strategy().await.unwrap(), None);
+    let mut strategy = default_strategy();
+    store.save_strategy(&strategy).await.unwrap();
+    assert_eq!(store.load_strategy().await.unwrap(), Some(strategy.clone()));
+    strategy.bayesian_threshold = 0.9;
+    strategy.name = "tuned".into();
+    store.save_strategy(&strategy).await.unwrap();
+    assert_eq!(store.load_strategy().await.unwrap(), Some(strategy));
+}
+
+pub async fn snapshot_round_trips_with_watermark(store: S) {
+    assert_eq!(store.load_snapshot().await.unwrap(), None);
+    let snap = EngineSnapshot {
+        version: 3,
+        data: serde_json::json!({"models": [{"key": "email/timeout", "alpha": 2.5}]}),
+    };
+    store.save_snapshot(&snap, 41).await.unwrap();
+    assert_eq!(
+        store.load_snapshot().await.unwrap(),
+        Some((snap.clone(), 41))
+    );
+    let newer = EngineSnapshot {
+        version: 3,
+        data: serde_json::json!({}),
+    };
+    store.save_snapshot(&newer, 99).await.unwrap();
+    assert_eq!(store.load_snapshot().await.unwrap(), Some((newer, 99)));
+}
+
+pub async fn audit_ids_increase_and_page(store: S) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(store.append_audit(audit(&format!("a{i}"))).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let all = store.list_audit(0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+    assert_eq!(all[2].action, "a2");
+    assert_eq!(all[2].detail, audit("x").detail);
+    let page = store.list_audit(ids[1], 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), ids[2..4]);
+}
+
+pub async fn alerts_upsert_and_list_newest_first(store: S) {
+    assert!(store.list_alerts().await.unwrap().is_empty());
+    store.put_alert(&alert("old", 0, true)).await.unwrap();
+    store.put_alert(&alert("new", 10, true)).await.unwrap();
+    let mut acked = alert("old", 0, false);
+    acked.acked_by = Some("operator:bob".into());
+    acked.acked_at = Some(t0() + secs(20));
+    store.put_alert(&acked).await.unwrap();
+    let alerts = store.list_alerts().await.unwrap();
+    assert_eq!(alerts, vec![alert("new", 10, true), acked]);
+}
+
+pub async fn concurrent_appenders_get_distinct_seqs(store: S) {
+    let writers = (0..200).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let batch = (0..5)
+                .map(|n| attempt(&format!("w{w}"), n + 1, i64::from(n), n == 4))
+                .collect();
+            store.append_attempts(batch).await.unwrap()
+        })
+    });
+    let mut all = BTreeSet::new();
+    for handle in writers.collect::<Vec<_>>() {
+        let seqs = handle.await.unwrap();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        all.extend(seqs);
+    }
+    assert_eq!(all.len(), 1_000);
+    let stored = store.attempts_after(0, 2_000).await.unwrap();
+    let stored_seqs: BTreeSet<u64> = stored.iter().map(|(s, _)| *s).collect();
+    assert_eq!(stored_seqs, all);
+    assert_eq!(store.job_attempts("w123").await.unwrap().len(), 5);
+}
+
+pub async fn ping_answers(store: S) {
+    store.ping().await.unwrap();
+    assert!(!store.name().is_empty());
+}

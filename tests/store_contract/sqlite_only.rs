@@ -1,0 +1,206 @@
+//! What only a persistent backend promises: data survives a reopen and a SIGKILL, concurrent
+//! writers share commits, and a bad data directory is a clear error, not a panic.
+
+use crate::fixtures::{alert, attempt, audit, job};
+use retryctl::engine::{EngineSnapshot, default_strategy};
+use retryctl::model::JobState;
+use retryctl::store::sqlite::{DB_FILE, SqliteStore};
+use retryctl::store::{Store, StoreConfig, StoreError};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = EngineSnapshot {
+        version: 1,
+        data: serde_json::json!({"k": 1}),
+    };
+    let seqs = {
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .put_job(job("j1", JobState::Scheduled, 5))
+            .await
+            .unwrap();
+        store.save_strategy(&default_strategy()).await.unwrap();
+        store.save_snapshot(&snapshot, 2).await.unwrap();
+        store.append_audit(audit("kill")).await.unwrap();
+        store.put_alert(&alert("a1", 0, true)).await.unwrap();
+        let batch = vec![attempt("j1", 1, 0, false), attempt("j1", 2, 3, false)];
+        store.append_attempts(batch).await.unwrap()
+    };
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let replay = store.attempts_after(0, 10).await.unwrap();
+    assert_eq!(replay.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs);
+    assert_eq!(
+        store.get_job("j1").await.unwrap(),
+        Some(job("j1", JobState::Scheduled, 5))
+    );
+    assert_eq!(
+        store.load_strategy().await.unwrap(),
+        Some(default_strategy())
+    );
+    assert_eq!(store.load_snapshot().await.unwrap(), Some((snapshot, 2)));
+    assert_eq!(store.list_audit(0, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_alerts().await.unwrap(),
+        vec![alert("a1", 0, true)]
+    );
+    let next = store
+        .append_attempts(vec![attempt("j2", 1, 9, true)])
+        .await
+        .unwrap();
+    assert!(next[0] > seqs[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let before = store.commits();
+    let writers: Vec<_> = (0..200)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append_attempts(vec![attempt(&format!("w{w}"), 1, w, false)])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    for writer in writers {
+        seqs.extend(writer.await.unwrap());
+    }
+    let commits = store.commits() - before;
+    assert_eq!(seqs.len(), 200);
+    assert!(
+        (1..200).contains(&commits),
+        "200 appends took {commits} commits"
+    );
+    assert_eq!(store.attempts_after(0, 1_000).await.unwrap().len(), 200);
+}
+
+fn open_error(dir: &std::path::Path) -> StoreError {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = StoreConfig::Sqlite {
+        dir: dir.to_path_buf(),
+    };
+    match runtime.block_on(retryctl::store::open(&config)) {
+        Ok(_) => panic!("opening {} should fail", dir.display()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_a_clear_error() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = open_error(file.path());
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(text.contains("is not a directory"), "{text}");
+    assert!(text.contains(&file.path().display().to_string()), "{text}");
+}
+
+#[test]
+fn a_damaged_database_file_is_reported_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = std::fs::File::create(dir.path().join(DB_FILE)).unwrap();
+    file.write_all(&[0x5a; 8192]).unwrap();
+    let err = open_error(dir.path());
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        text.contains(DB_FILE) && text.contains("not a database"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_database_path_that_is_a_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(DB_FILE)).unwrap();
+    let text = open_error(dir.path()).to_string();
+    assert!(
+        text.contains(DB_FILE) && text.contains("cannot open"),
+        "{text}"
+    );
+}
+
+const KILL_DIR_ENV: &str = "RETRYCTL_STORE_KILL_DIR";
+
+/// Child side of `acknowledged_attempts_survive_sigkill`: appends forever from 8 tasks and
+/// prints every acknowledged sequence number.
+#[test]
+#[ignore = "run in a child process by acknowledged_attempts_survive_sigkill"]
+fn sigkill_child_writer() {
+    let dir = std::env::var(KILL_DIR_ENV).expect("run by acknowledged_attempts_survive_sigkill");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let store = Arc::new(SqliteStore::open(dir.as_ref()).await.unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for round in 0.. {
+                        let batch =
+                            (0..10).map(|i| attempt(&format!("t{t}"), 1, round * 10 + i, false));
+                        let seqs = store.append_attempts(batch.collect()).await.unwrap();
+                        let line: Vec<String> = seqs.iter().map(u64::to_string).collect();
+                        println!("ACK {}", line.join(","));
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn acknowledged_attempts_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "sqlite_only::sigkill_child_writer",
+            "--nocapture",
+        ])
+        .env(KILL_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = BTreeSet::new();
+    while acked.len() < 3_000 {
+        let line = lines.next().expect("the child stopped early").unwrap();
+        if let Some(seqs) = line.strip_prefix("ACK ") {
+            acked.extend(seqs.split(',').map(|s| s.parse::<u64>().unwrap()));
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Lines already written before the kill were acknowledged too.
+    for line in lines.map_while(Result::ok) {
+        if let Some(seqs) = line.strip_prefix("ACK ") {
+            acked.extend(seqs.split(',').filter_map(|s| s.parse::<u64>().ok()));
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored: BTreeSet<u64> = runtime.block_on(async {
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let all = store.attempts_after(0, u32::MAX).await.unwrap();
+        all.into_iter().map(|(seq, _)| seq).collect()
+    });
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged attempts lost: {lost:?}",
+        lost.len()
+    );
+}
