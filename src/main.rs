@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use retryctl::cli::{Cli, Command, ServeArgs, StoreKind};
+use retryctl::cli::{Cli, Command, EvalArgs, ServeArgs, StoreKind};
 use retryctl::config::{self, Config};
 use retryctl::server;
 use retryctl::store::{self, StoreConfig};
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Eval(args) => eval(&args),
         }
     });
     match result {
@@ -71,6 +72,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.store.name()
     );
     server::run(state, listener, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Runs the offline evaluation and prints it on stdout.
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let out = retryctl::sim::eval_files(
+        &args.scenarios,
+        std::path::Path::new("./scenarios"),
+        &args.config(),
+        args.format(),
+    )?;
+    print!("{out}");
     Ok(())
 }
 

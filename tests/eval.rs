@@ -130,3 +130,49 @@ fn csv_has_one_row_per_strategy() {
     assert_eq!(csv.lines().count(), 1 + report.strategies.len());
     assert!(csv.starts_with("scenario,seed,strategy,"));
 }
+
+/// Runs the real binary: `retryctl eval <args>` from the repository root.
+fn retryctl_eval(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .arg("eval")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .output()
+        .expect("run retryctl eval")
+}
+
+#[test]
+fn the_eval_command_prints_a_table_per_scenario() {
+    let out = retryctl_eval(&["scenarios/validation.toml", "scenarios/payment-503.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("scenario validation"), "{text}");
+    assert!(text.contains("scenario payment-503"), "{text}");
+    for name in ["traditional", "full_jitter", "rules", "bayesian", "oracle"] {
+        let rows = text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(rows, 2, "{name} in\n{text}");
+    }
+}
+
+#[test]
+fn the_eval_command_refuses_a_malformed_scenario_with_key_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "duration = \"1m\"\n[[workload]]\nname = \"w\"\njob_type = \"j\"\nerror_class = \"e\"\n\
+         rate = 1.0\n[workload.failure.flaky]\nsuccess = 1.5\n",
+    )
+    .expect("write");
+    let out = retryctl_eval(&[path.to_str().expect("utf-8 path"), "--json"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:8:11"), "{err}");
+    assert!(err.contains("workload[0].failure.flaky.success"), "{err}");
+}
