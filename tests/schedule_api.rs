@@ -156,7 +156,10 @@ async fn a_failure_is_scheduled_at_its_timestamp_plus_the_delay() {
         .post_ok("/failures", json!({"job_id": "bad-input", "job_type": "email", "error_class": "validation", "error_code": "400"}))
         .await;
     assert!(!stop.recommendation.should_retry, "{stop:?}");
-    assert_eq!((stop.state, stop.next_attempt_at), (JobState::Exhausted, None));
+    assert_eq!(
+        (stop.state, stop.next_attempt_at),
+        (JobState::Exhausted, None)
+    );
 
     let (status, body) = svc.get("/jobs?state=sleeping").await;
     assert_error(status, &body, 400, "state");
@@ -380,7 +383,10 @@ async fn emergency_stop_raises_an_alert_that_resolves_when_released() {
 
 #[tokio::test]
 async fn a_retry_storm_on_a_queue_raises_its_alert() {
-    let svc = Service::start_with(|c| c.alerts.retry_storm_per_minute = 2).await;
+    let svc = Service::start_with(|c| {
+        c.alerts.retry_storm_queues.insert("mail".into(), 2);
+    })
+    .await;
     for attempt in 2..=4 {
         svc.fail("storm", attempt, Utc::now()).await;
     }
