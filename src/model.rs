@@ -661,3 +661,17 @@ pub struct BatchRecorded {
 pub struct PolicyList {
     pub policies: Vec<RetryPolicy>,
 }
+
+/// A configuration export: what `retryctl export` and the console's export write, and what
+/// `retryctl import` reads back (then `PUT /strategy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigExport {
+    /// Version of this file's layout (currently 1).
+    pub export_version: u32,
+    pub exported_at: DateTime<Utc>,
+    /// The service URL it was exported from.
+    #[serde(default)]
+    pub source: String,
+    /// The whole strategy: policies, guardrails, Bayesian threshold, data collection.
+    pub strategy: RetryStrategy,
+}
