@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(config.seed, 7);
         assert_eq!(config.cost.give_up_penalty, 10.0);
         assert_eq!(config.cost.per_second, 0.05);
-        let err = Cli::try_parse_from(["retryctl", "eval", "--cost-per-retry", "-1"]).unwrap_err();
+        let err = Cli::try_parse_from(["retryctl", "eval", "--cost-per-retry=-1"]).unwrap_err();
         assert!(err.to_string().contains("--cost-per-retry"), "{err}");
         assert!(Cli::try_parse_from(["retryctl", "eval", "--json", "--csv"]).is_err());
     }
