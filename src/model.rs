@@ -539,7 +539,7 @@ pub struct BayesianModel {
 }
 
 /// One point of a model's recovery curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoveryPoint {
     /// Elapsed time since the episode's first failure.
     pub elapsed_ms: u64,
