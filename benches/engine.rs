@@ -20,10 +20,20 @@ const ERROR_CLASSES: usize = 10;
 const EPISODES_PER_MODEL: u64 = 60;
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc()
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
-fn record(job: &str, job_type: &str, class: &str, n: u32, delay: u64, at: DateTime<Utc>, ok: bool) -> AttemptRecord {
+fn record(
+    job: &str,
+    job_type: &str,
+    class: &str,
+    n: u32,
+    delay: u64,
+    at: DateTime<Utc>,
+    ok: bool,
+) -> AttemptRecord {
     AttemptRecord {
         job_id: job.into(),
         job_type: job_type.into(),
@@ -59,7 +69,14 @@ fn warm_engine() -> (Engine, Vec<RetryFeatures>) {
             let recovery_ms = 2_000 + ((jt * ERROR_CLASSES + ec) as u64 * 181) % 18_000;
             for _ in 0..EPISODES_PER_MODEL {
                 job += 1;
-                teach(&mut engine, &format!("j{job}"), &job_type, &class, recovery_ms, t0() + Duration::seconds(job as i64 * 600));
+                teach(
+                    &mut engine,
+                    &format!("j{job}"),
+                    &job_type,
+                    &class,
+                    recovery_ms,
+                    t0() + Duration::seconds(job as i64 * 600),
+                );
             }
             requests.push(RetryFeatures {
                 job_type,
@@ -73,7 +90,14 @@ fn warm_engine() -> (Engine, Vec<RetryFeatures>) {
     (engine, requests)
 }
 
-fn teach(engine: &mut Engine, job: &str, job_type: &str, class: &str, recovery_ms: u64, first: DateTime<Utc>) {
+fn teach(
+    engine: &mut Engine,
+    job: &str,
+    job_type: &str,
+    class: &str,
+    recovery_ms: u64,
+    first: DateTime<Utc>,
+) {
     let mut last = record(job, job_type, class, 1, 0, first, false);
     engine.observe(&last);
     let mut at = first;
@@ -86,7 +110,15 @@ fn teach(engine: &mut Engine, job: &str, job_type: &str, class: &str, recovery_m
         }
         at += Duration::milliseconds(rec.delay_ms as i64);
         let ok = (at - first).num_milliseconds() as u64 >= recovery_ms;
-        last = record(job, job_type, class, last.attempt_number + 1, rec.delay_ms, at, ok);
+        last = record(
+            job,
+            job_type,
+            class,
+            last.attempt_number + 1,
+            rec.delay_ms,
+            at,
+            ok,
+        );
         engine.observe(&last);
         if ok {
             return;
@@ -129,7 +161,9 @@ fn percentiles(engine: &mut Engine, requests: &[RetryFeatures], now: DateTime<Ut
         samples.push(start.elapsed().as_nanos() as u64);
     }
     samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)] as f64 / 1000.0;
+    let at = |q: f64| {
+        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)] as f64 / 1000.0
+    };
     println!(
         "recommend latency over {runs} calls, 100 warm models: p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.2} µs",
         at(0.5),
