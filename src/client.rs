@@ -6,7 +6,7 @@
 
 use crate::model::{
     ActionRequest, Alert, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse, JobDetail,
-    JobPage, OverrideRequest, PreviewRequest, RetryPolicy, RetryPreview, RetryStrategy,
+    JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
     StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
