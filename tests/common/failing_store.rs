@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retryctl::engine::EngineSnapshot;
-use retryctl::model::{Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob};
+use retryctl::model::{
+    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+};
 use retryctl::store::memory::MemoryStore;
 use retryctl::store::{AttemptAggregate, Claim, JobFilter, Store, StoreError, StoreResult};
 use std::collections::BTreeMap;
@@ -23,7 +25,9 @@ impl FailingStore {
 
     fn check(&self) -> StoreResult<()> {
         if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("disk I/O error (injected by the test)".into()))
+            Err(StoreError::Unavailable(
+                "disk I/O error (injected by the test)".into(),
+            ))
         } else {
             Ok(())
         }
@@ -43,13 +47,25 @@ impl Store for FailingStore {
         self.check()?;
         self.inner.job_attempts(job_id).await
     }
-    async fn attempts_after(&self, after: u64, limit: u32) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+    async fn attempts_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
         self.check()?;
         self.inner.attempts_after(after, limit).await
     }
-    async fn attempt_aggregate(&self, job_type: &str, error_class: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<AttemptAggregate> {
+    async fn attempt_aggregate(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<AttemptAggregate> {
         self.check()?;
-        self.inner.attempt_aggregate(job_type, error_class, from, to).await
+        self.inner
+            .attempt_aggregate(job_type, error_class, from, to)
+            .await
     }
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.check()?;

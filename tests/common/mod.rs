@@ -64,7 +64,10 @@ impl Api {
         Self::with_store(config, open(&StoreConfig::Memory).await.unwrap()).await
     }
 
-    pub async fn with_store(config: Config, store: std::sync::Arc<dyn retryctl::store::Store>) -> Self {
+    pub async fn with_store(
+        config: Config,
+        store: std::sync::Arc<dyn retryctl::store::Store>,
+    ) -> Self {
         let state = start_state(config, store).await.unwrap();
         Self {
             app: app(state.clone()),
