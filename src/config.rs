@@ -90,6 +90,8 @@ pub struct AlertThresholds {
     /// Frequent guardrail overrides: more than this many within `guardrail_window`.
     pub guardrail_overrides: u32,
     pub guardrail_window: Duration,
+    /// Per-queue retry storm thresholds that replace `retry_storm_per_minute` for that queue.
+    pub retry_storm_queues: BTreeMap<String, u32>,
 }
 
 impl Default for AlertThresholds {
@@ -98,6 +100,7 @@ impl Default for AlertThresholds {
             retry_storm_per_minute: 600,
             guardrail_overrides: 10,
             guardrail_window: Duration::from_secs(300),
+            retry_storm_queues: BTreeMap::new(),
         }
     }
 }

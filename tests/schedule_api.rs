@@ -24,8 +24,13 @@ struct Service {
 
 impl Service {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::defaults(dir.path().to_path_buf());
+        let mut config = Config::defaults(dir.path().to_path_buf());
+        tune(&mut config);
         let store = store::open(&StoreConfig::Sqlite {
             dir: dir.path().join("data"),
         })
@@ -146,6 +151,15 @@ async fn a_failure_is_scheduled_at_its_timestamp_plus_the_delay() {
     let detail: JobDetail = svc.get_ok("/jobs/job-1").await;
     assert_eq!(detail.attempts.len(), 1);
     assert_eq!(detail.attempts[0].timestamp, t0());
+
+    let stop: FailureResponse = svc
+        .post_ok("/failures", json!({"job_id": "bad-input", "job_type": "email", "error_class": "validation", "error_code": "400"}))
+        .await;
+    assert!(!stop.recommendation.should_retry, "{stop:?}");
+    assert_eq!(
+        (stop.state, stop.next_attempt_at),
+        (JobState::Exhausted, None)
+    );
 
     let (status, body) = svc.get("/jobs?state=sleeping").await;
     assert_error(status, &body, 400, "state");
@@ -365,6 +379,22 @@ async fn emergency_stop_raises_an_alert_that_resolves_when_released() {
         alert_events[0].starts_with("alert raised")
             && alert_events[1].starts_with("alert resolved")
     );
+}
+
+#[tokio::test]
+async fn a_retry_storm_on_a_queue_raises_its_alert() {
+    let svc = Service::start_with(|c| {
+        c.alerts.retry_storm_queues.insert("mail".into(), 2);
+    })
+    .await;
+    for attempt in 2..=4 {
+        svc.fail("storm", attempt, Utc::now()).await;
+    }
+    let alert = wait_for_alert(&svc, "retry_storm:mail", true).await;
+    assert_eq!(alert.labels["queue"], "mail");
+    assert!(alert.message.contains("3 retries"), "{}", alert.message);
+    let alerts: Vec<Alert> = svc.get_ok("/alerts?active=true").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
 }
 
 #[tokio::test]

@@ -82,6 +82,8 @@ pub struct AlertsSection {
     pub retry_storm_per_minute: Option<u32>,
     pub guardrail_overrides: Option<u32>,
     pub guardrail_window: Option<String>,
+    /// `[alerts.retry_storm_queues]`: `queue = retries per minute`.
+    pub retry_storm_queues: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 /// `[retention]`.
@@ -280,6 +282,9 @@ impl AlertsSection {
         if let Some(w) = &self.guardrail_window {
             alerts.guardrail_window = duration("alerts.guardrail_window", w)?;
         }
+        alerts
+            .retry_storm_queues
+            .extend(self.retry_storm_queues.unwrap_or_default());
         Ok(())
     }
 }

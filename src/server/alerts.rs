@@ -85,6 +85,11 @@ pub fn config_of(thresholds: &AlertThresholds) -> AlertConfig {
         guardrail_overrides_max: u64::from(thresholds.guardrail_overrides),
         guardrail_window_secs: u32::try_from(thresholds.guardrail_window.as_secs())
             .unwrap_or(u32::MAX),
+        queue_thresholds: thresholds
+            .retry_storm_queues
+            .iter()
+            .map(|(queue, n)| (queue.clone(), u64::from(*n)))
+            .collect(),
         ..AlertConfig::default()
     }
 }
@@ -156,5 +161,31 @@ async fn refresh_gauges(state: &AppState) {
         let pending = [JobState::Scheduled, JobState::Claimed];
         let n = pending.iter().filter_map(|s| counts.get(s)).sum();
         state.metrics.set_scheduled_jobs(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides, parse_file, resolve};
+
+    #[test]
+    fn per_queue_storm_thresholds_come_from_the_config_file() {
+        let text =
+            "[alerts]\nretry_storm_per_minute = 50\n\n[alerts.retry_storm_queues]\npayments = 5\n";
+        let file = parse_file("retryctl.toml", text).unwrap();
+        let defaults = Config::defaults("/tmp/unused".into());
+        let config = resolve(
+            defaults,
+            Some(file),
+            &Default::default(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let rules = config_of(&config.alerts);
+        assert_eq!(rules.retry_storm_per_minute, 50);
+        assert_eq!(rules.queue_thresholds.get("payments"), Some(&5));
+        assert_eq!(rules.guardrail_overrides_max, 10);
+        assert_eq!(rules.guardrail_window_secs, 300);
     }
 }
