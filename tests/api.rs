@@ -345,3 +345,39 @@ fn assert_error_shape(body: &Value, status: u16) {
     let ts = body["timestamp"].as_str().expect("timestamp");
     chrono::DateTime::parse_from_rfc3339(ts).expect("RFC 3339 timestamp");
 }
+
+#[tokio::test]
+async fn a_failing_store_means_503_and_degraded_not_lost_answers() {
+    let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
+    let api = Api::with_store(common::test_config(), store.clone()).await;
+    store.fail(true);
+    let attempt = attempt_json("j", 1, false, chrono::Utc::now());
+    let (status, body) = api.post("/api/v1/retry/attempt", &attempt).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["details"].as_str().unwrap().contains("disk I/O error"),
+        "{body}"
+    );
+    let (_, health) = api.get("/api/v1/retry/health").await;
+    assert_eq!(
+        (health["status"].as_str(), health["degraded"].as_bool()),
+        (Some("degraded"), Some(true))
+    );
+    let features = r#"{"job_type":"email","error_class":"timeout","attempt_number":1}"#;
+    let (status, _) = api.post("/api/v1/retry/recommendation", features).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "recommendations keep coming from memory"
+    );
+    assert_eq!(
+        api.state.metrics.counters().attempts_by_outcome["failure"],
+        0,
+        "nothing learned from a refused write"
+    );
+    store.fail(false);
+    let (_, health) = api.get("/api/v1/retry/health").await;
+    assert_eq!(health["degraded"], false);
+    let (status, _) = api.post("/api/v1/retry/attempt", &attempt).await;
+    assert_eq!(status, StatusCode::OK);
+}

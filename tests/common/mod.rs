@@ -2,6 +2,8 @@
 //! and a server on a real loopback socket.
 #![allow(dead_code)]
 
+pub mod failing_store;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -59,7 +61,13 @@ impl Api {
     }
 
     pub async fn with_config(config: Config) -> Self {
-        let store = open(&StoreConfig::Memory).await.unwrap();
+        Self::with_store(config, open(&StoreConfig::Memory).await.unwrap()).await
+    }
+
+    pub async fn with_store(
+        config: Config,
+        store: std::sync::Arc<dyn retryctl::store::Store>,
+    ) -> Self {
         let state = start_state(config, store).await.unwrap();
         Self {
             app: app(state.clone()),
