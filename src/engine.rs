@@ -7,13 +7,37 @@
 //! Tiers: ml (later) → bayesian → rules → static, then guardrails on the result, then the
 //! explanation.
 
+mod bayes;
+mod bayes_tier;
+mod episodes;
+mod guardrails;
+mod models;
+mod pipeline;
+mod preview;
+mod rules;
+mod stats;
+mod tiers;
+
+pub use guardrails::{
+    CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
+};
+pub use rules::fmt_ms;
+
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, FieldError, JitterKind, Method,
-    ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation, RetryStrategy,
-    TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JitterKind,
+    Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
+    RetryStrategy, TenantUse,
 };
 use chrono::{DateTime, Utc};
+use episodes::Episodes;
+use guardrails::GuardrailState;
+use models::{Models, ModelsSnapshot};
+use pipeline::{finish, guard_input, next_episode, solve_params};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rules::RuleSet;
 use serde::{Deserialize, Serialize};
+use tiers::static_draft;
 
 /// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
 /// `per_second`; a job that never succeeds costs `give_up_penalty`.
@@ -97,6 +121,66 @@ impl Default for EngineSettings {
     }
 }
 
+impl EngineSettings {
+    /// Checks the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let unit = |name: &str, v: f64, open: bool| {
+            let ok = v.is_finite()
+                && if open {
+                    v > 0.0 && v < 1.0
+                } else {
+                    (0.0..=1.0).contains(&v)
+                };
+            if ok {
+                Ok(())
+            } else {
+                let range = if open { "(0, 1)" } else { "[0, 1]" };
+                Err(FieldError::new(
+                    name,
+                    format!("must be in {range} (got {v})"),
+                ))
+            }
+        };
+        unit("credibility", self.credibility, true)?;
+        unit("exploration_rate", self.exploration_rate, false)?;
+        let c = &self.cost;
+        for (name, v) in [
+            ("cost.per_attempt", c.per_attempt),
+            ("cost.per_second", c.per_second),
+            ("cost.give_up_penalty", c.give_up_penalty),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(FieldError::new(
+                    name,
+                    format!("must be a finite number ≥ 0 (got {v})"),
+                ));
+            }
+        }
+        if self.static_backoff.max_ms < self.static_backoff.base_ms {
+            return Err(FieldError::new(
+                "static_backoff.max_ms",
+                "must be at least static_backoff.base_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a strategy as `set_strategy` does, without an engine; the error names the field
+/// (e.g. `policies[2].job_type_patterns[0]`, `guardrails.min_delay_ms`).
+pub fn validate_strategy(strategy: &RetryStrategy) -> Result<(), FieldError> {
+    RuleSet::compile(&strategy.policies)?;
+    guardrails::validate(&strategy.guardrails)?;
+    let t = strategy.bayesian_threshold;
+    if !t.is_finite() || !(0.0..=1.0).contains(&t) {
+        return Err(FieldError::new(
+            "bayesian_threshold",
+            format!("must be between 0 and 1 (got {t})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Everything the engine has learned, for persistence and restore.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct EngineSnapshot {
@@ -105,17 +189,53 @@ pub struct EngineSnapshot {
     pub data: serde_json::Value,
 }
 
+/// Version of `EngineSnapshot::data`'s layout.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// What a snapshot holds: every learned count, open episodes and guardrail state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct SnapshotData {
+    models: ModelsSnapshot,
+    episodes: Episodes,
+    guardrails: GuardrailState,
+    explore: ExploreShare,
+}
+
+/// Bayesian retries recommended and how many of them explored (never more than the share).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct ExploreShare {
+    decided: u64,
+    explored: u64,
+}
+
 /// The engine. One instance per service (behind a mutex) or per evaluation run.
 #[derive(Debug)]
 pub struct Engine {
     strategy: RetryStrategy,
     settings: EngineSettings,
+    rules: RuleSet,
+    rng: Xoshiro256PlusPlus,
+    guard: GuardrailState,
+    episodes: Episodes,
+    models: Models,
+    explore: ExploreShare,
 }
 
 impl Engine {
     /// `seed` drives jitter and exploration, so equal seeds and inputs give equal answers.
-    pub fn new(strategy: RetryStrategy, settings: EngineSettings, _seed: u64) -> Self {
-        Self { strategy, settings }
+    /// An invalid strategy is used as far as it compiles; validate configuration first with
+    /// [`validate_strategy`].
+    pub fn new(strategy: RetryStrategy, settings: EngineSettings, seed: u64) -> Self {
+        Self {
+            rules: RuleSet::compile_lossy(&strategy.policies),
+            models: Models::new(solve_params(&strategy, &settings)),
+            strategy,
+            settings,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            guard: GuardrailState::default(),
+            episodes: Episodes::default(),
+            explore: ExploreShare::default(),
+        }
     }
 
     pub fn strategy(&self) -> &RetryStrategy {
@@ -128,6 +248,10 @@ impl Engine {
 
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
+        validate_strategy(&strategy)?;
+        self.rules = RuleSet::compile(&strategy.policies)?;
+        self.models
+            .set_params(solve_params(&strategy, &self.settings));
         self.strategy = strategy;
         Ok(())
     }
@@ -139,7 +263,25 @@ impl Engine {
         features: &RetryFeatures,
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
-        self.static_recommendation(features, now)
+        let ctx = self.context(features, now);
+        let mut rng = self.rng.clone();
+        let draft = self.draft(&ctx, &mut rng);
+        self.rng = rng;
+        if draft.method == Method::Bayesian && draft.should_retry {
+            self.explore.decided += 1;
+            self.explore.explored += u64::from(draft.explored);
+        }
+        let input = guard_input(&ctx);
+        let verdict = self.guard.evaluate(
+            &self.strategy.guardrails,
+            input,
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        );
+        self.guard
+            .commit(&self.strategy.guardrails, input, &verdict);
+        finish(draft, verdict, &ctx)
     }
 
     /// The full planned schedule from `features` on, without consuming any budget.
@@ -149,20 +291,21 @@ impl Engine {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> RetryPreview {
-        let _ = max_attempts;
-        RetryPreview {
-            job_id: features.job_id.clone().unwrap_or_default(),
-            current_attempt: features.failed_attempt(),
-            features: features.clone(),
-            recommendations: vec![self.static_recommendation(features, now)],
-            timeline: Vec::new(),
-            generated_at: now,
-        }
+        preview::plan(self, features, max_attempts, now)
     }
 
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
-        let _ = attempt;
+        let episode = self.episodes.get(&attempt.job_id).cloned();
+        self.feed_circuit(episode.as_ref(), attempt);
+        self.learn(episode.as_ref(), attempt);
+        if attempt.success {
+            self.episodes.remove(&attempt.job_id);
+            self.episodes.tick(attempt.timestamp);
+            return;
+        }
+        let next = next_episode(episode, attempt);
+        self.episodes.put(&attempt.job_id, next);
     }
 
     /// What the static tier says, used as the last fall-back and as the shadow comparison.
@@ -171,42 +314,39 @@ impl Engine {
         features: &RetryFeatures,
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
-        let backoff = &self.settings.static_backoff;
-        let attempt = features.failed_attempt();
-        let should_retry = attempt < backoff.max_attempts;
-        let delay_ms = if should_retry {
-            backoff.delay_ms(attempt)
-        } else {
-            0
-        };
-        RetryRecommendation {
-            should_retry,
-            delay_ms,
-            max_attempts: backoff.max_attempts,
-            confidence: 0.0,
-            rationale: format!(
-                "static exponential backoff: attempt {attempt}, delay {delay_ms} ms"
-            ),
-            method: Method::Static,
-            estimated_success: 0.0,
-            next_evaluation: now + chrono::Duration::milliseconds(delay_ms as i64),
-            policy_guardrails: Vec::new(),
-            explanation: None,
-        }
+        let ctx = self.context(features, now);
+        let mut draft = static_draft(&self.settings.static_backoff, &ctx, Explanation::default());
+        self.annotate(&mut draft, &ctx);
+        let verdict = self.guard.evaluate(
+            &self.strategy.guardrails,
+            guard_input(&ctx),
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        );
+        finish(draft, verdict, &ctx)
     }
 
-    /// Rebuilds the model of (job type, error class) from its aggregates now.
+    /// Re-solves the models of (job type, error class) from what they learned, now (they
+    /// also refresh on their own as samples arrive). False when there is no such model.
     pub fn refresh_model(&mut self, job_type: &str, error_class: &str) -> bool {
-        let _ = (job_type, error_class);
-        false
+        self.models.refresh(job_type, error_class)
     }
 
+    /// Every model in the upstream shape (buckets by elapsed time since the first failure),
+    /// with its recovery curve.
     pub fn bayesian_models(&self) -> Vec<BayesianModel> {
-        Vec::new()
+        self.models.export(self.settings.credibility)
     }
 
     pub fn model_status(&self) -> ModelStatus {
-        ModelStatus::default()
+        let (models, warm) = self.models.status(self.thresholds());
+        ModelStatus {
+            bayesian_models: models,
+            warm_models: warm,
+            ml: None,
+            last_trained: None,
+        }
     }
 
     /// Budget, quota and circuit state for the console at `now`.
@@ -214,16 +354,47 @@ impl Engine {
         &self,
         now: DateTime<Utc>,
     ) -> (Vec<BudgetUse>, Vec<TenantUse>, Vec<CircuitView>) {
-        let _ = now;
-        (Vec::new(), Vec::new(), Vec::new())
+        self.guard.status(&self.strategy.guardrails, now)
     }
 
+    /// Circuits open or half-open right now (for the `open circuits` gauge and alerts).
+    pub fn open_circuits(&self) -> usize {
+        self.guard.open_circuits()
+    }
+
+    /// Everything learned (model counts, similar cases, open episodes, budgets, quotas,
+    /// circuits), versioned, so a restarted service answers as before without replaying.
     pub fn snapshot(&self) -> EngineSnapshot {
-        EngineSnapshot::default()
+        let data = SnapshotData {
+            models: self.models.snapshot(),
+            episodes: self.episodes.clone(),
+            guardrails: self.guard.clone(),
+            explore: self.explore,
+        };
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            data: serde_json::to_value(data).unwrap_or_default(),
+        }
     }
 
+    /// Loads a snapshot taken by `snapshot`. An empty snapshot (version 0) means "nothing
+    /// learned yet"; an unknown version or malformed data is refused and nothing changes.
     pub fn restore(&mut self, snapshot: EngineSnapshot) -> Result<(), String> {
-        let _ = snapshot;
+        if snapshot.version == 0 && snapshot.data.is_null() {
+            return Ok(());
+        }
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "engine snapshot version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
+                snapshot.version
+            ));
+        }
+        let data: SnapshotData = serde_json::from_value(snapshot.data)
+            .map_err(|e| format!("engine snapshot data is malformed: {e}"))?;
+        self.models.restore(data.models);
+        self.episodes = data.episodes;
+        self.guard = data.guardrails;
+        self.explore = data.explore;
         Ok(())
     }
 }
@@ -299,3 +470,6 @@ pub fn default_policies() -> Vec<RetryPolicy> {
         policy("default", &["*"], 3, 1_000, 30_000, 15.0, 0),
     ]
 }
+
+#[cfg(test)]
+mod tests;

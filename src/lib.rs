@@ -3,9 +3,16 @@
 //! - [`engine`]: the pure decision engine (rules → Bayesian → ML, guardrails, explanations).
 //! - [`store`]: persistence behind one trait (SQLite embedded by default).
 //! - [`model`]: wire types shared by every part (upstream smart-retry field names).
+//! - [`server`]: the HTTP service (`retryctl serve`); [`config`] its configuration and
+//!   [`metrics`] its Prometheus metrics.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod client;
+pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod model;
+pub mod server;
 pub mod store;
 pub mod tui;

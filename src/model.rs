@@ -6,6 +6,7 @@
 
 mod duration;
 mod schedule;
+pub mod validate;
 
 pub use duration::{WireDuration, parse_duration};
 pub use schedule::*;
@@ -32,7 +33,7 @@ impl FieldError {
 }
 
 /// The features of a failed attempt (upstream `RetryFeatures`, plus our optional fields).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RetryFeatures {
     /// Ours: links the request to a job's episode (elapsed time since its first failure).
@@ -84,7 +85,7 @@ impl RetryFeatures {
 }
 
 /// One attempt of a job (upstream `AttemptHistory`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     pub job_id: String,
     #[serde(default)]
@@ -164,7 +165,19 @@ impl AttemptRecord {
 }
 
 /// Which tier produced a recommendation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Rules,
@@ -188,7 +201,7 @@ impl Method {
 }
 
 /// The answer to "this attempt failed: what now?" (upstream `RetryRecommendation`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryRecommendation {
     pub should_retry: bool,
     pub delay_ms: u64,
@@ -206,7 +219,7 @@ pub struct RetryRecommendation {
 }
 
 /// Why a recommendation is what it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Explanation {
     /// Other delays the engine weighed, with their chance of success and expected cost.
     pub alternatives: Vec<Alternative>,
@@ -230,7 +243,7 @@ pub struct Explanation {
     pub elapsed_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alternative {
     pub delay_ms: u64,
     pub success_probability: f64,
@@ -238,7 +251,7 @@ pub struct Alternative {
     pub chosen: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SimilarCase {
     pub job_id: String,
     pub attempt_number: u32,
@@ -248,9 +261,11 @@ pub struct SimilarCase {
     pub timestamp: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Posterior {
+    /// Elapsed time (since the first failure) the failure is known to have lasted.
     pub bucket_min_ms: u64,
+    /// Elapsed time of the planned attempt: the posterior is of "recovered by then".
     pub bucket_max_ms: u64,
     pub alpha: f64,
     pub beta: f64,
@@ -261,7 +276,7 @@ pub struct Posterior {
     pub samples: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GuardrailEffect {
     /// Guardrail name as in `policy_guardrails` and metrics: `max_attempts`, `min_delay`,
     /// `max_delay`, `retry_budget`, `tenant_quota`, `circuit_breaker`, `emergency_stop`.
@@ -269,7 +284,7 @@ pub struct GuardrailEffect {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fallback {
     pub from: Method,
     pub to: Method,
@@ -277,7 +292,7 @@ pub struct Fallback {
 }
 
 /// `POST /preview` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviewRequest {
     pub features: RetryFeatures,
     #[serde(default)]
@@ -285,7 +300,7 @@ pub struct PreviewRequest {
 }
 
 /// The whole planned schedule for a failed job (upstream `RetryPreview`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryPreview {
     pub job_id: String,
     pub current_attempt: u32,
@@ -295,10 +310,12 @@ pub struct RetryPreview {
     pub generated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub attempt_number: u32,
     pub scheduled_time: DateTime<Utc>,
+    /// Cumulative: the chance the job has succeeded by this attempt (the per-attempt figure
+    /// is the matching recommendation's `estimated_success`).
     pub estimated_success: f64,
     pub delay_ms: u64,
     pub method: Method,
@@ -306,7 +323,7 @@ pub struct TimelineEntry {
 }
 
 /// `GET /stats` answer (upstream `RetryStats`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryStats {
     pub job_type: String,
     pub error_class: String,
@@ -321,7 +338,7 @@ pub struct RetryStats {
 }
 
 /// How a delay is randomised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JitterKind {
     None,
@@ -337,7 +354,7 @@ pub enum JitterKind {
 }
 
 /// A rules-tier policy (upstream `RetryPolicy`, plus our optional fields).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryPolicy {
     pub name: String,
     /// Matched against error_class and error_code (case-insensitive substring, or regex).
@@ -370,7 +387,7 @@ fn two() -> f64 {
 }
 
 /// Hard limits on every recommendation (upstream `PolicyGuardrails`, plus ours).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PolicyGuardrails {
     pub max_attempts: u32,
@@ -410,7 +427,7 @@ impl Default for PolicyGuardrails {
 }
 
 /// A token bucket of retries per queue: `capacity` tokens, refilled at `refill_per_second`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RetryBudget {
     pub enabled: bool,
@@ -429,7 +446,7 @@ impl Default for RetryBudget {
 }
 
 /// Opens when the failure rate of retries into (queue, error class) stays above the threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct CircuitBreakerConfig {
     pub enabled: bool,
@@ -454,7 +471,7 @@ impl Default for CircuitBreakerConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct DataCollection {
     pub enabled: bool,
@@ -477,7 +494,7 @@ impl Default for DataCollection {
 }
 
 /// The whole strategy (upstream `RetryStrategy`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryStrategy {
     pub name: String,
     pub enabled: bool,
@@ -493,7 +510,7 @@ pub struct RetryStrategy {
 }
 
 /// A delay bucket of a Bayesian model (upstream shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DelayBucket {
     pub delay_min_ms: u64,
     pub delay_max_ms: u64,
@@ -505,7 +522,7 @@ pub struct DelayBucket {
 }
 
 /// A Bayesian model of one (job type, error class[, tenant]) (upstream `BayesianModel`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BayesianModel {
     pub job_type: String,
     pub error_class: String,
@@ -515,17 +532,32 @@ pub struct BayesianModel {
     pub last_updated: DateTime<Utc>,
     pub sample_count: u64,
     pub confidence: f64,
+    /// Ours: the learned recovery curve — the chance a failure has ended by each elapsed time
+    /// since the episode's first failure, with one-sided credible bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_curve: Vec<RecoveryPoint>,
+}
+
+/// One point of a model's recovery curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecoveryPoint {
+    /// Elapsed time since the episode's first failure.
+    pub elapsed_ms: u64,
+    /// Posterior mean chance the failure has ended by then.
+    pub probability: f64,
+    pub lower_bound: f64,
+    pub upper_bound: f64,
 }
 
 /// `POST /bayesian/update` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BayesianUpdateRequest {
     pub job_type: String,
     pub error_class: String,
 }
 
 /// `POST /ml/train` body (upstream `MLTrainingConfig`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MLTrainingConfig {
     pub model_type: String,
     #[serde(default)]
@@ -541,7 +573,7 @@ pub struct MLTrainingConfig {
 }
 
 /// A trained model (upstream `MLModel`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MLModel {
     pub version: String,
     pub model_type: String,
@@ -561,7 +593,7 @@ pub struct MLModel {
 }
 
 /// `{"status": "..."}` answers of the upstream API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     pub status: String,
 }
@@ -575,7 +607,7 @@ impl StatusResponse {
 }
 
 /// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthResponse {
     pub status: String,
     pub timestamp: DateTime<Utc>,
@@ -586,7 +618,7 @@ pub struct HealthResponse {
 }
 
 /// The error shape of every 4xx/5xx (upstream).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     pub status: u16,
@@ -631,4 +663,34 @@ fn check_health(health: Option<&BTreeMap<String, f64>>) -> Result<(), FieldError
         }
     }
     Ok(())
+}
+
+/// `POST /attempts` answer (ours): how many attempts the batch recorded, durably.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BatchRecorded {
+    /// Always `recorded` (the upstream word for an accepted attempt).
+    pub status: String,
+    pub recorded: u64,
+    pub successes: u64,
+    pub failures: u64,
+}
+
+/// `GET /policies` answer (upstream shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyList {
+    pub policies: Vec<RetryPolicy>,
+}
+
+/// A configuration export: what `retryctl export` and the console's export write, and what
+/// `retryctl import` reads back (then `PUT /strategy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigExport {
+    /// Version of this file's layout (currently 1).
+    pub export_version: u32,
+    pub exported_at: DateTime<Utc>,
+    /// The service URL it was exported from.
+    #[serde(default)]
+    pub source: String,
+    /// The whole strategy: policies, guardrails, Bayesian threshold, data collection.
+    pub strategy: RetryStrategy,
 }

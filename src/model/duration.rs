@@ -29,6 +29,24 @@ impl From<Duration> for WireDuration {
     }
 }
 
+/// OpenAPI: integer nanoseconds, or a string such as `"2m30s"` or `"00:02:30"`.
+impl utoipa::PartialSchema for WireDuration {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let nanos = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .description(Some("integer nanoseconds (Go time.Duration)"));
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "a duration such as \"2m30s\", \"250ms\" or \"00:02:30\"",
+            ));
+        OneOfBuilder::new().item(nanos).item(text).into()
+    }
+}
+
+impl utoipa::ToSchema for WireDuration {}
+
 impl Serialize for WireDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(self.0.as_nanos()).unwrap_or(u64::MAX))

@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where a job is in its retry life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for `next_attempt_at`.
@@ -40,7 +52,7 @@ impl JobState {
 }
 
 /// An operator's override of a job's next attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobOverride {
     pub delay_ms: u64,
     pub at: DateTime<Utc>,
@@ -50,7 +62,7 @@ pub struct JobOverride {
 }
 
 /// One job on the retry schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduledJob {
     pub job_id: String,
     pub job_type: String,
@@ -82,7 +94,7 @@ pub struct ScheduledJob {
 }
 
 /// `POST /failures` body: an attempt record whose `success` is false by implication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureReport {
     pub job_id: String,
     #[serde(default)]
@@ -156,7 +168,7 @@ impl FailureReport {
 }
 
 /// `POST /failures` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureResponse {
     #[serde(flatten)]
     pub recommendation: RetryRecommendation,
@@ -166,7 +178,7 @@ pub struct FailureResponse {
 }
 
 /// `GET /jobs` answer: one page, newest cursor first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
     pub jobs: Vec<ScheduledJob>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -177,7 +189,7 @@ pub struct JobPage {
 }
 
 /// `GET /jobs/{id}` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobDetail {
     pub job: ScheduledJob,
     pub attempts: Vec<AttemptRecord>,
@@ -186,7 +198,7 @@ pub struct JobDetail {
 
 /// `POST /jobs/{id}/override` body: either `delay_ms` (or `delay`, a duration string) from now,
 /// or an absolute `at`; a `reason` is required.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct OverrideRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
@@ -199,7 +211,7 @@ pub struct OverrideRequest {
 }
 
 /// Body of the operator actions that only need a reason (apply, retry-now, kill).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct ActionRequest {
     #[serde(default)]
     pub reason: String,
@@ -209,7 +221,7 @@ pub struct ActionRequest {
 }
 
 /// `POST /claim` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimRequest {
     pub worker: String,
     #[serde(default = "default_claim_limit")]
@@ -219,6 +231,9 @@ pub struct ClaimRequest {
     pub lease_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The claimer's clock, for clients that run in virtual time; defaults to the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<DateTime<Utc>>,
 }
 
 fn default_claim_limit() -> u32 {
@@ -230,12 +245,24 @@ fn default_lease_ms() -> u64 {
 }
 
 /// `POST /claim` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimResponse {
     pub jobs: Vec<ScheduledJob>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -244,7 +271,7 @@ pub enum Severity {
 }
 
 /// An alert raised by the service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: String,
     /// `retry_storm`, `guardrail_overrides`, `circuit_open`, `emergency_stop`, `fallback_tier`.
@@ -265,7 +292,7 @@ pub struct Alert {
 }
 
 /// Something that happened, for the console's live stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Monotonic cursor: pass the last seen value as `since`.
     pub seq: u64,
@@ -277,7 +304,7 @@ pub struct Event {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventPage {
     pub events: Vec<Event>,
     /// The cursor to pass as `since` next time.
@@ -285,7 +312,7 @@ pub struct EventPage {
 }
 
 /// Who changed what, when and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: u64,
     pub at: DateTime<Utc>,
@@ -301,7 +328,7 @@ pub struct AuditEntry {
 }
 
 /// Monotonic counters, identical to `/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Counters {
     pub recommendations_by_method: BTreeMap<String, u64>,
     pub attempts_by_outcome: BTreeMap<String, u64>,
@@ -312,7 +339,7 @@ pub struct Counters {
 }
 
 /// The console's status text `(errors - processed / total)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct StatusCounts {
     /// Jobs that ended without success (exhausted or killed).
     pub errors: u64,
@@ -322,7 +349,7 @@ pub struct StatusCounts {
     pub total: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Rates {
     pub recommendations_per_second: f64,
     pub attempts_per_second: f64,
@@ -331,21 +358,21 @@ pub struct Rates {
     pub retry_success_rate_5m: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BudgetUse {
     pub queue: String,
     pub tokens_available: f64,
     pub capacity: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantUse {
     pub tenant: String,
     pub retries_last_minute: u32,
     pub quota_per_minute: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CircuitView {
     pub queue: String,
     pub error_class: String,
@@ -356,7 +383,7 @@ pub struct CircuitView {
     pub probe_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorClassStats {
     pub error_class: String,
     pub attempts: u64,
@@ -364,7 +391,7 @@ pub struct ErrorClassStats {
     pub success_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct ModelStatus {
     pub bayesian_models: u64,
     /// Models with enough samples to be used.
@@ -376,14 +403,48 @@ pub struct ModelStatus {
 }
 
 /// Recommended backoff histogram, cumulative like Prometheus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistogramBucket {
+    /// Upper bound in seconds; the last bucket's is infinite, written `"+Inf"` (JSON has no
+    /// infinity) and read back from that string.
+    #[serde(with = "upper_bound")]
+    #[schema(value_type = Object)]
     pub le_seconds: f64,
     pub count: u64,
 }
 
+/// `f64` bucket bounds with `+Inf` as a string, as Prometheus writes it.
+mod upper_bound {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if value.is_infinite() && *value > 0.0 {
+            s.serialize_str("+Inf")
+        } else {
+            s.serialize_f64(*value)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Bound::deserialize(d)? {
+            Bound::Number(n) => Ok(n),
+            Bound::Text(t) if t == "+Inf" => Ok(f64::INFINITY),
+            Bound::Text(t) => Err(de::Error::custom(format!(
+                "expected a number or \"+Inf\", got {t:?}"
+            ))),
+        }
+    }
+}
+
 /// What the smart strategy did compared with the static backoff it replaced (shadow data).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Comparison {
     pub recommendations: u64,
     pub smart_total_delay_ms: u64,
@@ -396,7 +457,7 @@ pub struct Comparison {
 }
 
 /// `GET /summary`: everything the console needs for one refresh.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub service: String,
     pub version: String,
@@ -434,4 +495,33 @@ pub struct Summary {
 /// The smallest set of method names, for counters keyed by method.
 pub fn method_names() -> impl Iterator<Item = &'static str> {
     Method::ALL.into_iter().map(Method::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_bounds_round_trip_including_infinity() {
+        let buckets = vec![
+            HistogramBucket {
+                le_seconds: 0.5,
+                count: 1,
+            },
+            HistogramBucket {
+                le_seconds: f64::INFINITY,
+                count: 3,
+            },
+        ];
+        let text = serde_json::to_string(&buckets).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"le_seconds":0.5,"count":1},{"le_seconds":"+Inf","count":3}]"#
+        );
+        let back: Vec<HistogramBucket> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, buckets);
+        assert!(
+            serde_json::from_str::<HistogramBucket>(r#"{"le_seconds":"lots","count":1}"#).is_err()
+        );
+    }
 }

@@ -1,0 +1,367 @@
+//! Typed HTTP client of the retry service API, used by the console and the CLI subcommands.
+//!
+//! Talks only HTTP and shares only the wire types in [`crate::model`]. Every method maps one
+//! endpoint under `/api/v1/retry`; errors say which endpoint failed and why, and tell a lost
+//! connection ([`ClientError::is_connection`]) from an answer the service refused.
+
+use crate::model::{
+    ActionRequest, Alert, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse, JobDetail,
+    JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
+    StatusResponse, Summary,
+};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// The API's base path.
+pub const API_PREFIX: &str = "/api/v1/retry";
+
+/// Default service address (the local `retryctl serve`).
+pub const DEFAULT_API: &str = "http://127.0.0.1:7878";
+
+/// What went wrong talking to the service.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    #[error("`{url}` is not a usable service URL: {message}")]
+    BadUrl { url: String, message: String },
+    #[error("cannot reach the service at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{path}: {status} {error}{}", details.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Api {
+        path: String,
+        status: u16,
+        error: String,
+        details: Option<String>,
+    },
+    #[error("{path}: unexpected answer: {message}")]
+    Decode { path: String, message: String },
+}
+
+impl ClientError {
+    /// True when the service could not be reached (the console then reconnects).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// The HTTP status of a refused request.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Filter and page of `GET /jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    pub state: Option<String>,
+    pub queue: Option<String>,
+    pub error_class: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A client of one service.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the service at `api` (e.g. `http://127.0.0.1:7878`), sending `token` as a
+    /// bearer token; each request gives up after `timeout`.
+    pub fn new(api: &str, token: Option<String>, timeout: Duration) -> ClientResult<Client> {
+        let bad = |message: String| ClientError::BadUrl {
+            url: api.to_string(),
+            message,
+        };
+        let base = Url::parse(api).map_err(|e| bad(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(bad("use http:// or https://".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("retryctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Client { http, base, token })
+    }
+
+    /// The service URL as given.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /summary`: everything the console shows in one call.
+    pub async fn summary(&self) -> ClientResult<Summary> {
+        self.get(&["summary"], &[]).await
+    }
+
+    /// `GET /jobs` with a filter and page.
+    pub async fn jobs(&self, q: &JobQuery) -> ClientResult<JobPage> {
+        let limit = q.limit.map(|l| l.to_string());
+        let pairs = [
+            ("state", q.state.as_deref()),
+            ("queue", q.queue.as_deref()),
+            ("error_class", q.error_class.as_deref()),
+            ("cursor", q.cursor.as_deref()),
+            ("limit", limit.as_deref()),
+        ];
+        self.get(&["jobs"], &pairs).await
+    }
+
+    /// `GET /jobs/{id}`: history, recommendation and timeline of one job.
+    pub async fn job(&self, id: &str) -> ClientResult<JobDetail> {
+        self.get(&["jobs", id], &[]).await
+    }
+
+    /// `POST /jobs/{id}/override`.
+    pub async fn override_job(&self, id: &str, req: &OverrideRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["jobs", id, "override"], req)
+            .await
+    }
+
+    /// `POST /jobs/{id}/apply` (the smart recommendation, or static backoff with `use_static`).
+    pub async fn apply(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["jobs", id, "apply"], req)
+            .await
+    }
+
+    /// `POST /jobs/{id}/retry-now`.
+    pub async fn retry_now(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["jobs", id, "retry-now"], req)
+            .await
+    }
+
+    /// `POST /jobs/{id}/kill`.
+    pub async fn kill(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["jobs", id, "kill"], req)
+            .await
+    }
+
+    /// `POST /preview`: the planned schedule for a failed job.
+    pub async fn preview(&self, req: &PreviewRequest) -> ClientResult<RetryPreview> {
+        self.send(Method::POST, &["preview"], req).await
+    }
+
+    /// `GET /alerts`.
+    pub async fn alerts(&self) -> ClientResult<Vec<Alert>> {
+        self.get(&["alerts"], &[]).await
+    }
+
+    /// `POST /alerts/{id}/ack`.
+    pub async fn ack_alert(&self, id: &str) -> ClientResult<()> {
+        let body = ActionRequest::default();
+        self.send_ignoring(Method::POST, &["alerts", id, "ack"], &body)
+            .await
+    }
+
+    /// `GET /events?since=`.
+    pub async fn events(&self, since: u64) -> ClientResult<EventPage> {
+        let since = since.to_string();
+        self.get(&["events"], &[("since", Some(since.as_str()))])
+            .await
+    }
+
+    /// `GET /strategy`.
+    pub async fn strategy(&self) -> ClientResult<RetryStrategy> {
+        self.get(&["strategy"], &[]).await
+    }
+
+    /// `PUT /strategy`: replace the whole strategy.
+    pub async fn put_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StatusResponse> {
+        self.send(Method::PUT, &["strategy"], strategy).await
+    }
+
+    /// `GET /policies`.
+    pub async fn policies(&self) -> ClientResult<PolicyList> {
+        self.get(&["policies"], &[]).await
+    }
+
+    /// `POST /bayesian/update`: rebuild one model now.
+    pub async fn bayesian_update(&self, req: &BayesianUpdateRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["bayesian", "update"], req)
+            .await
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> ClientResult<HealthResponse> {
+        self.get(&["health"], &[]).await
+    }
+
+    /// `GET /audit`, as raw JSON (its shape is the service's `AuditEntry` list).
+    pub async fn audit(&self) -> ClientResult<serde_json::Value> {
+        self.get(&["audit"], &[]).await
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, Option<&str>)]) -> ClientResult<Url> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url.path_segments_mut().map_err(|()| ClientError::BadUrl {
+                url: self.base.to_string(),
+                message: "cannot be a base URL".into(),
+            })?;
+            path.pop_if_empty();
+            path.extend(API_PREFIX.trim_start_matches('/').split('/'));
+            path.extend(segments);
+        }
+        for (key, value) in query {
+            if let Some(v) = value {
+                url.query_pairs_mut().append_pair(key, v);
+            }
+        }
+        Ok(url)
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, Option<&str>)],
+    ) -> ClientResult<T> {
+        let url = self.url(segments, query)?;
+        let resp = self.execute(self.http.get(url.clone()), &url).await?;
+        decode(resp, &url).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &B,
+    ) -> ClientResult<T> {
+        let url = self.url(segments, &[])?;
+        let req = self.http.request(method, url.clone()).json(body);
+        let resp = self.execute(req, &url).await?;
+        decode(resp, &url).await
+    }
+
+    /// For actions whose answer the caller does not need (a refreshed snapshot shows it).
+    async fn send_ignoring<B: Serialize>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &B,
+    ) -> ClientResult<()> {
+        let _: serde_json::Value = self.send(method, segments, body).await?;
+        Ok(())
+    }
+
+    async fn execute(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> ClientResult<reqwest::Response> {
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.to_string(),
+            message: error_chain(&e),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(refused(resp, url).await)
+    }
+}
+
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response, url: &Url) -> ClientResult<T> {
+    let path = url.path().to_string();
+    let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
+        url: url.to_string(),
+        message: error_chain(&e),
+    })?;
+    // An empty body (204) reads as JSON null, so `()`-like callers still work.
+    let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
+        path,
+        message: e.to_string(),
+    })
+}
+
+async fn refused(resp: reqwest::Response, url: &Url) -> ClientError {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let (error, details) = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => (body.error, body.details),
+        Err(_) => (
+            reason(status),
+            (!text.is_empty()).then(|| text.chars().take(200).collect()),
+        ),
+    };
+    ClientError::Api {
+        path: url.path().to_string(),
+        status: status.as_u16(),
+        error,
+        details,
+    }
+}
+
+fn reason(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("error").to_string()
+}
+
+/// reqwest's top-level message is often just "error sending request"; the cause says why.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::new(base, None, Duration::from_secs(1)).unwrap()
+    }
+
+    #[test]
+    fn urls_join_the_prefix_and_escape_ids() {
+        let c = client("http://127.0.0.1:7878");
+        let url = c.url(&["jobs", "a/b c", "override"], &[]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:7878/api/v1/retry/jobs/a%2Fb%20c/override"
+        );
+        let c = client("http://host:1/prefix/");
+        let url = c
+            .url(&["jobs"], &[("queue", Some("q 1")), ("state", None)])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://host:1/prefix/api/v1/retry/jobs?queue=q+1"
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_named() {
+        let err = Client::new("ftp://x", None, Duration::from_secs(1)).unwrap_err();
+        assert!(err.to_string().contains("ftp://x"), "{err}");
+        assert!(Client::new("not a url", None, Duration::from_secs(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_connection_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = client(&format!("http://127.0.0.1:{port}"))
+            .summary()
+            .await
+            .unwrap_err();
+        assert!(err.is_connection(), "{err}");
+    }
+}

@@ -1,0 +1,288 @@
+//! Configuration of `retryctl serve`: built-in defaults < config file (TOML) < environment <
+//! command-line flags, resolved by one pure function ([`resolve`]) so the precedence is tested
+//! by a table of cases.
+//!
+//! A typo in the config file is an error naming the key and its line, never silently ignored.
+
+mod file;
+
+pub use file::{ConfigError, FileConfig, parse_file};
+
+use crate::engine::{EngineSettings, default_strategy};
+use crate::model::{RetryStrategy, parse_duration};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address: loopback only, so an unconfigured service is never exposed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// Who a caller is, from the token it presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Records attempts, asks for recommendations, claims due retries.
+    Worker,
+    /// Reads everything (console, dashboards, Prometheus).
+    Viewer,
+    /// Everything: overrides, policies, guardrails, strategy.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// An access token from the config file (or `RETRYCTL_<ROLE>_TOKEN`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Shown in the audit log as `role:name`.
+    pub name: String,
+    pub role: Role,
+    /// The secret callers send as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({}:{}, ****)", self.role.as_str(), self.name)
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest request body of single-item endpoints.
+    pub body_bytes: usize,
+    /// Largest request body of `POST /attempts`.
+    pub batch_body_bytes: usize,
+    /// Most attempts one `POST /attempts` may carry.
+    pub batch_max_records: usize,
+    /// A request that takes longer is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            batch_body_bytes: 16 * 1024 * 1024,
+            batch_max_records: 100_000,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// When the service raises alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertThresholds {
+    /// Retry storm: more retries than this per minute in one queue.
+    pub retry_storm_per_minute: u32,
+    /// Frequent guardrail overrides: more than this many within `guardrail_window`.
+    pub guardrail_overrides: u32,
+    pub guardrail_window: Duration,
+    /// Per-queue retry storm thresholds that replace `retry_storm_per_minute` for that queue.
+    pub retry_storm_queues: BTreeMap<String, u32>,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        Self {
+            retry_storm_per_minute: 600,
+            guardrail_overrides: 10,
+            guardrail_window: Duration::from_secs(300),
+            retry_storm_queues: BTreeMap::new(),
+        }
+    }
+}
+
+/// Background housekeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Housekeeping {
+    /// How often what the engine learned is snapshotted to the store.
+    pub snapshot_interval: Duration,
+    /// How often attempts older than `retention_days` are pruned.
+    pub prune_interval: Duration,
+}
+
+impl Default for Housekeeping {
+    fn default() -> Self {
+        Self {
+            snapshot_interval: Duration::from_secs(30),
+            prune_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The resolved configuration the service runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Allow a non-loopback bind without tokens.
+    pub insecure: bool,
+    pub tokens: Vec<Token>,
+    /// The strategy used when the store holds none yet (a stored one, changed through the API,
+    /// wins at start-up).
+    pub strategy: RetryStrategy,
+    pub engine: EngineSettings,
+    pub limits: Limits,
+    pub alerts: AlertThresholds,
+    pub housekeeping: Housekeeping,
+}
+
+impl Config {
+    /// Built-in defaults, with `data_dir` as given (the XDG data dir in the binary).
+    pub fn defaults(data_dir: PathBuf) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
+            data_dir,
+            insecure: false,
+            tokens: Vec::new(),
+            strategy: default_strategy(),
+            engine: EngineSettings::default(),
+            limits: Limits::default(),
+            alerts: AlertThresholds::default(),
+            housekeeping: Housekeeping::default(),
+        }
+    }
+
+    /// Whether callers must present a token (any is configured).
+    pub fn auth_required(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// Refuses an exposed bind without tokens unless `insecure` (DESIGN §4 "Access").
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if self.listen.ip().is_loopback() || self.auth_required() || self.insecure {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            key: "listen".into(),
+            message: format!(
+                "{} is not a loopback address and no tokens are configured: anyone who can reach \
+                 it could change the retry strategy. Add [[tokens]] to the config file (or set \
+                 RETRYCTL_OPERATOR_TOKEN), bind 127.0.0.1, or pass --insecure",
+                self.listen
+            ),
+        })
+    }
+}
+
+/// The values the command line (flags, or their `RETRYCTL_*` variables via clap) supplies.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+/// Environment variables read beyond the flags' own, for settings that have no flag.
+pub const ENV_KEYS: [&str; 6] = [
+    "RETRYCTL_OPERATOR_TOKEN",
+    "RETRYCTL_VIEWER_TOKEN",
+    "RETRYCTL_WORKER_TOKEN",
+    "RETRYCTL_BAYESIAN_THRESHOLD",
+    "RETRYCTL_RETENTION_DAYS",
+    "RETRYCTL_SNAPSHOT_INTERVAL",
+];
+
+/// Layers defaults < file < env < flags. Pure: the caller reads the file and the environment.
+pub fn resolve(
+    defaults: Config,
+    file: Option<FileConfig>,
+    env: &BTreeMap<String, String>,
+    flags: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut config = defaults;
+    if let Some(file) = file {
+        file.apply(&mut config)?;
+    }
+    apply_env(&mut config, env)?;
+    if let Some(listen) = flags.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = &flags.data_dir {
+        config.data_dir = dir.clone();
+    }
+    config.insecure |= flags.insecure;
+    Ok(config)
+}
+
+fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for role in [Role::Operator, Role::Viewer, Role::Worker] {
+        let key = format!("RETRYCTL_{}_TOKEN", role.as_str().to_uppercase());
+        if let Some(token) = env.get(&key).filter(|t| !t.is_empty()) {
+            config.tokens.push(Token {
+                name: format!("env-{}", role.as_str()),
+                role,
+                token: token.clone(),
+            });
+        }
+    }
+    if let Some(value) = env.get("RETRYCTL_BAYESIAN_THRESHOLD") {
+        config.strategy.bayesian_threshold = env_number(value, "RETRYCTL_BAYESIAN_THRESHOLD")?;
+        check_fraction(
+            "RETRYCTL_BAYESIAN_THRESHOLD",
+            config.strategy.bayesian_threshold,
+        )?;
+    }
+    if let Some(value) = env.get("RETRYCTL_RETENTION_DAYS") {
+        config.strategy.data_collection.retention_days =
+            env_number(value, "RETRYCTL_RETENTION_DAYS")?;
+    }
+    if let Some(value) = env.get("RETRYCTL_SNAPSHOT_INTERVAL") {
+        config.housekeeping.snapshot_interval = env_duration(value, "RETRYCTL_SNAPSHOT_INTERVAL")?;
+    }
+    Ok(())
+}
+
+fn env_number<T: std::str::FromStr>(value: &str, key: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e| ConfigError::Invalid {
+        key: key.into(),
+        message: format!("{value:?} is not a valid number: {e}"),
+    })
+}
+
+fn env_duration(value: &str, key: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration(value).map_err(|message| ConfigError::Invalid {
+        key: key.into(),
+        message,
+    })?;
+    positive(key, d)
+}
+
+pub(crate) fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            message: "must be longer than zero".into(),
+        });
+    }
+    Ok(d)
+}
+
+pub(crate) fn check_fraction(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        key: key.into(),
+        message: format!("must be a number between 0 and 1 (got {value})"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! The TOML config file: its schema, and errors that name the key and the line.
+
+use super::{Config, Token, check_fraction, positive};
+use crate::engine::EngineSettings;
+use crate::model::{PolicyGuardrails, RetryPolicy, parse_duration, validate};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong with the configuration; every variant names the key.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The file is not valid TOML or a value has the wrong type or an unknown key.
+    #[error("{path}: line {line}, column {column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A key the schema does not know (a typo, most likely).
+    #[error(
+        "{path}: line {line}: unknown key `{key}`; see README.md \"Configuration\" for the keys"
+    )]
+    UnknownKey {
+        path: String,
+        line: usize,
+        key: String,
+    },
+    /// A value of the right type that is not acceptable.
+    #[error("invalid `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// The config file as written (`deny_unknown_fields` everywhere we own the schema).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `host:port` to listen on.
+    pub listen: Option<String>,
+    /// Data directory (SQLite database, snapshots).
+    pub data: Option<PathBuf>,
+    /// Access tokens; with none, only a loopback bind is allowed.
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+    pub strategy: Option<StrategySection>,
+    pub engine: Option<EngineSettings>,
+    pub limits: Option<LimitsSection>,
+    pub alerts: Option<AlertsSection>,
+    pub retention: Option<RetentionSection>,
+    /// How often the engine's learning is snapshotted, e.g. `"30s"`.
+    pub snapshot_interval: Option<String>,
+}
+
+/// `[strategy]`: what a first start seeds the strategy with.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySection {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub bayesian_threshold: Option<f64>,
+    /// Replaces the shipped default policies when given.
+    pub policies: Option<Vec<RetryPolicy>>,
+    pub guardrails: Option<PolicyGuardrails>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub body_bytes: Option<usize>,
+    pub batch_body_bytes: Option<usize>,
+    pub batch_max_records: Option<usize>,
+    pub request_timeout: Option<String>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    pub retry_storm_per_minute: Option<u32>,
+    pub guardrail_overrides: Option<u32>,
+    pub guardrail_window: Option<String>,
+    /// `[alerts.retry_storm_queues]`: `queue = retries per minute`.
+    pub retry_storm_queues: Option<std::collections::BTreeMap<String, u32>>,
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Attempts older than this many days are dropped.
+    pub days: Option<u32>,
+    /// How often to prune, e.g. `"1h"`.
+    pub interval: Option<String>,
+}
+
+/// Parses config text; `path` is only used in messages.
+pub fn parse_file(path: &str, text: &str) -> Result<FileConfig, ConfigError> {
+    let syntax = |e: toml::de::Error| syntax_error(path, text, &e);
+    let de = toml::Deserializer::parse(text).map_err(syntax)?;
+    let mut unknown = Vec::new();
+    let file: FileConfig =
+        serde_ignored::deserialize(de, |p| unknown.push(key_path(&p))).map_err(syntax)?;
+    if let Some(key) = unknown.into_iter().next() {
+        let leaf = key.rsplit('.').next().unwrap_or(&key).to_string();
+        return Err(ConfigError::UnknownKey {
+            path: path.into(),
+            line: line_of_key(text, &leaf),
+            key,
+        });
+    }
+    Ok(file)
+}
+
+/// `strategy.?.policies.?.0.jiter` (serde_ignored marks `Option`s with `?`) as written.
+fn key_path(path: &serde_ignored::Path) -> String {
+    path.to_string()
+        .split('.')
+        .filter(|segment| *segment != "?")
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn syntax_error(path: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let offset = e.span().map_or(0, |s| s.start);
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let source_line = text.lines().nth(line - 1).unwrap_or("").trim();
+    ConfigError::Syntax {
+        path: path.into(),
+        line,
+        column,
+        message: format!("{} (in `{source_line}`)", e.message().trim()),
+    }
+}
+
+/// 1-based line where `key = ...` is written (0 if it cannot be found).
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration(text).map_err(|message| ConfigError::Invalid {
+        key: key.into(),
+        message,
+    })?;
+    positive(key, d)
+}
+
+impl FileConfig {
+    /// Writes what the file sets over `config`.
+    pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.listen {
+            config.listen = parse_listen(listen)?;
+        }
+        if let Some(data) = self.data {
+            config.data_dir = data;
+        }
+        check_tokens(&self.tokens)?;
+        config.tokens.extend(self.tokens);
+        if let Some(strategy) = self.strategy {
+            strategy.apply(config)?;
+        }
+        if let Some(engine) = self.engine {
+            config.engine = engine;
+        }
+        if let Some(limits) = self.limits {
+            limits.apply(config)?;
+        }
+        if let Some(alerts) = self.alerts {
+            alerts.apply(config)?;
+        }
+        if let Some(retention) = self.retention {
+            retention.apply(config)?;
+        }
+        if let Some(interval) = &self.snapshot_interval {
+            config.housekeeping.snapshot_interval = duration("snapshot_interval", interval)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a `host:port` listen address.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|e| ConfigError::Invalid {
+        key: "listen".into(),
+        message: format!("{text:?} is not an address like 127.0.0.1:7878 ({e})"),
+    })
+}
+
+fn check_tokens(tokens: &[Token]) -> Result<(), ConfigError> {
+    for (i, token) in tokens.iter().enumerate() {
+        if token.token.trim().len() < 8 {
+            return Err(ConfigError::Invalid {
+                key: format!("tokens[{i}].token"),
+                message: "must be at least 8 characters".into(),
+            });
+        }
+        if token.name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: format!("tokens[{i}].name"),
+                message: "must not be empty".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl StrategySection {
+    fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        let strategy = &mut config.strategy;
+        if let Some(name) = self.name {
+            strategy.name = name;
+        }
+        if let Some(enabled) = self.enabled {
+            strategy.enabled = enabled;
+        }
+        if let Some(threshold) = self.bayesian_threshold {
+            check_fraction("strategy.bayesian_threshold", threshold)?;
+            strategy.bayesian_threshold = threshold;
+        }
+        if let Some(policies) = self.policies {
+            strategy.policies = policies;
+        }
+        if let Some(guardrails) = self.guardrails {
+            strategy.guardrails = guardrails;
+        }
+        validate::strategy(strategy).map_err(|e| ConfigError::Invalid {
+            key: format!("strategy.{}", e.field),
+            message: e.message,
+        })
+    }
+}
+
+impl LimitsSection {
+    fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        let limits = &mut config.limits;
+        let nonzero = |key: &str, v: usize| {
+            if v == 0 {
+                Err(ConfigError::Invalid {
+                    key: format!("limits.{key}"),
+                    message: "must be greater than zero".into(),
+                })
+            } else {
+                Ok(v)
+            }
+        };
+        if let Some(v) = self.body_bytes {
+            limits.body_bytes = nonzero("body_bytes", v)?;
+        }
+        if let Some(v) = self.batch_body_bytes {
+            limits.batch_body_bytes = nonzero("batch_body_bytes", v)?;
+        }
+        if let Some(v) = self.batch_max_records {
+            limits.batch_max_records = nonzero("batch_max_records", v)?;
+        }
+        if let Some(t) = &self.request_timeout {
+            limits.request_timeout = duration("limits.request_timeout", t)?;
+        }
+        Ok(())
+    }
+}
+
+impl AlertsSection {
+    fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        let alerts = &mut config.alerts;
+        if let Some(v) = self.retry_storm_per_minute {
+            alerts.retry_storm_per_minute = v;
+        }
+        if let Some(v) = self.guardrail_overrides {
+            alerts.guardrail_overrides = v;
+        }
+        if let Some(w) = &self.guardrail_window {
+            alerts.guardrail_window = duration("alerts.guardrail_window", w)?;
+        }
+        alerts
+            .retry_storm_queues
+            .extend(self.retry_storm_queues.unwrap_or_default());
+        Ok(())
+    }
+}
+
+impl RetentionSection {
+    fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(days) = self.days {
+            config.strategy.data_collection.retention_days = days;
+        }
+        if let Some(i) = &self.interval {
+            config.housekeeping.prune_interval = duration("retention.interval", i)?;
+        }
+        Ok(())
+    }
+}

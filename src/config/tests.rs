@@ -1,0 +1,188 @@
+use super::*;
+use std::time::Duration;
+
+fn defaults() -> Config {
+    Config::defaults(PathBuf::from("/default/data"))
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const FILE: &str = r#"
+listen = "127.0.0.1:9000"
+data = "/file/data"
+snapshot_interval = "10s"
+
+[strategy]
+bayesian_threshold = 0.8
+
+[retention]
+days = 7
+"#;
+
+/// (case, file, env, flags) -> (listen, data dir, threshold, retention days, snapshot every)
+#[test]
+fn precedence_is_defaults_file_env_flags() {
+    let flags = Overrides {
+        listen: Some("127.0.0.1:9999".parse().unwrap()),
+        data_dir: Some("/flag/data".into()),
+        insecure: false,
+    };
+    let threshold_env = [
+        ("RETRYCTL_BAYESIAN_THRESHOLD", "0.9"),
+        ("RETRYCTL_SNAPSHOT_INTERVAL", "5s"),
+    ];
+    type Row<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        Overrides,
+        (&'a str, &'a str, f64, u32, u64),
+    );
+    let table: [Row; 4] = [
+        (
+            "defaults",
+            None,
+            &[],
+            Overrides::default(),
+            ("127.0.0.1:7878", "/default/data", 0.7, 30, 30),
+        ),
+        (
+            "file",
+            Some(FILE),
+            &[],
+            Overrides::default(),
+            ("127.0.0.1:9000", "/file/data", 0.8, 7, 10),
+        ),
+        (
+            "env over file",
+            Some(FILE),
+            &threshold_env,
+            Overrides::default(),
+            ("127.0.0.1:9000", "/file/data", 0.9, 7, 5),
+        ),
+        (
+            "flags over all",
+            Some(FILE),
+            &threshold_env,
+            flags,
+            ("127.0.0.1:9999", "/flag/data", 0.9, 7, 5),
+        ),
+    ];
+    for (case, file, vars, flags, expected) in table {
+        let file = file.map(|text| parse_file("test.toml", text).unwrap());
+        let c = resolve(defaults(), file, &env(vars), &flags).unwrap();
+        let got = (
+            c.listen.to_string(),
+            c.data_dir.display().to_string(),
+            c.strategy.bayesian_threshold,
+            c.strategy.data_collection.retention_days,
+            c.housekeeping.snapshot_interval.as_secs(),
+        );
+        let want = (
+            expected.0.to_string(),
+            expected.1.to_string(),
+            expected.2,
+            expected.3,
+            expected.4,
+        );
+        assert_eq!(got, want, "{case}");
+    }
+}
+
+#[test]
+fn errors_name_the_key_and_line() {
+    let cases = [
+        (
+            "listen = \"x\"\nlisen = 1\n",
+            "test.toml: line 2, column 1: unknown field `lisen`",
+        ),
+        (
+            "[strategy]\nbayesian_threshold = \"high\"\n",
+            "test.toml: line 2, column 22: invalid type",
+        ),
+        (
+            "[[strategy.policies]]\nname = \"p\"\nmax_attempts = 2\njiter = \"full\"\n",
+            "test.toml: line 4: unknown key `strategy.policies.0.jiter`",
+        ),
+        (
+            "[limits]\nrequest_timeout = \"soon\"\n",
+            "invalid `limits.request_timeout`: invalid duration",
+        ),
+        (
+            "[strategy]\nbayesian_threshold = 1.5\n",
+            "invalid `strategy.bayesian_threshold`",
+        ),
+        (
+            "[[strategy.policies]]\nname = \"p\"\nmax_attempts = 2\njitter_percent = -3.0\n",
+            "invalid `strategy.policies[0].jitter_percent`",
+        ),
+        (
+            "[[tokens]]\nname = \"a\"\nrole = \"root\"\ntoken = \"0123456789\"\n",
+            "test.toml: line 3, column 8: unknown variant `root`",
+        ),
+        (
+            "[[tokens]]\nname = \"a\"\nrole = \"viewer\"\ntoken = \"short\"\n",
+            "invalid `tokens[0].token`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let result = parse_file("test.toml", text).and_then(|file| {
+            resolve(
+                defaults(),
+                Some(file),
+                &BTreeMap::new(),
+                &Overrides::default(),
+            )
+        });
+        let message = result.unwrap_err().to_string();
+        assert!(message.starts_with(expected), "{text:?}\n got: {message}");
+    }
+}
+
+#[test]
+fn exposed_bind_needs_tokens_or_insecure() {
+    let mut config = defaults();
+    config.listen = "0.0.0.0:7878".parse().unwrap();
+    let message = config.check_exposure().unwrap_err().to_string();
+    assert!(message.contains("--insecure"), "{message}");
+    config.insecure = true;
+    assert!(config.check_exposure().is_ok());
+    let env = env(&[("RETRYCTL_OPERATOR_TOKEN", "op-token-123")]);
+    let flags = Overrides {
+        listen: Some("0.0.0.0:7878".parse().unwrap()),
+        ..Overrides::default()
+    };
+    let config = resolve(defaults(), None, &env, &flags).unwrap();
+    assert!(config.check_exposure().is_ok());
+    assert_eq!(config.tokens[0].role, Role::Operator);
+    assert_eq!(
+        defaults().housekeeping.prune_interval,
+        Duration::from_secs(3600)
+    );
+}
+
+#[test]
+fn the_sample_config_in_assets_is_valid() {
+    let text = include_str!("../../assets/retryctl.example.toml");
+    let file = parse_file("assets/retryctl.example.toml", text).unwrap();
+    let config = resolve(
+        defaults(),
+        Some(file),
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.tokens.len(), 3);
+    assert!(
+        config
+            .strategy
+            .policies
+            .iter()
+            .any(|p| p.name == "payments_declined")
+    );
+}

@@ -1,0 +1,663 @@
+//! Guardrails applied to every recommendation, in this order: emergency stop, max attempts,
+//! min delay, max delay, retry budget per queue (token bucket), per-tenant quota per minute,
+//! circuit breaker per (queue, error class).
+//!
+//! `evaluate` is read-only (preview uses it too); `commit` spends the budget, the tenant quota
+//! and the circuit's probe slot once a recommendation is final. Each guardrail that changed the
+//! answer is reported by name with a detail.
+
+use super::rules::fmt_ms;
+use crate::model::{BudgetUse, CircuitView, GuardrailEffect, PolicyGuardrails, TenantUse};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+pub const EMERGENCY_STOP: &str = "emergency_stop";
+pub const MAX_ATTEMPTS: &str = "max_attempts";
+pub const MIN_DELAY: &str = "min_delay";
+pub const MAX_DELAY: &str = "max_delay";
+pub const RETRY_BUDGET: &str = "retry_budget";
+pub const TENANT_QUOTA: &str = "tenant_quota";
+pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
+
+/// Sub-windows of a circuit breaker's sliding window.
+const SLOTS: usize = 10;
+/// Most (queue, error class) circuits and queues tracked; idle closed ones are dropped first.
+const MAX_KEYS: usize = 10_000;
+
+/// What the guardrails need to know about the failed attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardInput<'a> {
+    pub attempt: u32,
+    pub queue: &'a str,
+    pub tenant: Option<&'a str>,
+    pub error_class: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// The answer after the guardrails, and what to spend if it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub should_retry: bool,
+    pub delay_ms: u64,
+    pub max_attempts: u32,
+    pub effects: Vec<GuardrailEffect>,
+    spend: Spend,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Spend {
+    budget: bool,
+    tenant_minute: Option<i64>,
+    probe: bool,
+}
+
+/// A queue's token bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Bucket {
+    tokens: f64,
+    updated: DateTime<Utc>,
+}
+
+/// One sub-window of a circuit's failure-rate window (by record timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+struct Slot {
+    index: i64,
+    total: u32,
+    failures: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Breaker {
+    Closed,
+    /// Open until `probe_at`; then half-open: one retry (the probe) goes through.
+    Open {
+        opened_at: DateTime<Utc>,
+        probe_at: DateTime<Utc>,
+        probe_reserved: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Circuit {
+    slots: [Slot; SLOTS],
+    state: Breaker,
+    last_seen: DateTime<Utc>,
+}
+
+/// Mutable guardrail state: budgets, tenant quotas, circuits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailState {
+    budgets: HashMap<String, Bucket>,
+    /// tenant → minute index → retries scheduled in that minute.
+    tenants: HashMap<String, BTreeMap<i64, u32>>,
+    /// "queue\u{1f}error_class" → circuit.
+    circuits: HashMap<String, Circuit>,
+}
+
+fn circuit_key(queue: &str, error_class: &str) -> String {
+    format!("{queue}\u{1f}{error_class}")
+}
+
+fn ms(delay: u64) -> Duration {
+    Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX / 2))
+}
+
+fn minute_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis().div_euclid(60_000)
+}
+
+impl GuardrailState {
+    /// Applies every guardrail to a proposed answer without changing any state.
+    pub fn evaluate(
+        &self,
+        cfg: &PolicyGuardrails,
+        input: GuardInput<'_>,
+        should_retry: bool,
+        delay_ms: u64,
+        max_attempts: u32,
+    ) -> Verdict {
+        let mut v = Verdict {
+            should_retry,
+            delay_ms,
+            max_attempts: max_attempts.min(cfg.max_attempts.max(1)),
+            effects: Vec::new(),
+            spend: Spend::default(),
+        };
+        let max_delay = cfg.max_delay_ms.max(cfg.min_delay_ms);
+        emergency_stop(cfg, &mut v);
+        max_attempts_guard(cfg, input.attempt, &mut v);
+        delay_bounds(cfg.min_delay_ms, max_delay, &mut v);
+        if !v.should_retry {
+            v.delay_ms = 0;
+            return v;
+        }
+        self.retry_budget(cfg, input, max_delay, &mut v);
+        self.tenant_quota(cfg, input, max_delay, &mut v);
+        self.circuit_breaker(cfg, input, max_delay, &mut v);
+        if v.spend.probe && v.should_retry {
+            // The circuit may have moved the retry into a later minute: re-check the quota.
+            self.tenant_quota(cfg, input, max_delay, &mut v);
+        }
+        if !v.should_retry {
+            v.delay_ms = 0;
+            v.spend = Spend::default();
+        }
+        v
+    }
+
+    /// Spends what a kept verdict uses: a budget token, a tenant-minute slot, the probe.
+    pub fn commit(&mut self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &Verdict) {
+        if !v.should_retry {
+            return;
+        }
+        if v.spend.budget {
+            let tokens = self.tokens_at(cfg, input.queue, input.now);
+            self.bound_keys();
+            self.budgets.insert(
+                input.queue.to_string(),
+                Bucket {
+                    tokens: tokens - 1.0,
+                    updated: input.now,
+                },
+            );
+        }
+        if let (Some(minute), Some(tenant)) = (v.spend.tenant_minute, input.tenant) {
+            let slots = self.tenants.entry(tenant.to_string()).or_default();
+            *slots.entry(minute).or_insert(0) += 1;
+            let oldest = minute_of(input.now) - 1;
+            slots.retain(|m, _| *m >= oldest);
+        }
+        if v.spend.probe
+            && let Some(c) = self
+                .circuits
+                .get_mut(&circuit_key(input.queue, input.error_class))
+            && let Breaker::Open { probe_reserved, .. } = &mut c.state
+        {
+            *probe_reserved = true;
+        }
+    }
+
+    fn tokens_at(&self, cfg: &PolicyGuardrails, queue: &str, now: DateTime<Utc>) -> f64 {
+        let b = &cfg.retry_budget;
+        match self.budgets.get(queue) {
+            None => b.capacity,
+            Some(bucket) => {
+                let secs = (now - bucket.updated).num_milliseconds().max(0) as f64 / 1000.0;
+                (bucket.tokens + secs * b.refill_per_second).min(b.capacity)
+            }
+        }
+    }
+
+    fn retry_budget(
+        &self,
+        cfg: &PolicyGuardrails,
+        input: GuardInput<'_>,
+        max_delay: u64,
+        v: &mut Verdict,
+    ) {
+        let b = &cfg.retry_budget;
+        if !b.enabled || !v.should_retry {
+            return;
+        }
+        let tokens = self.tokens_at(cfg, input.queue, input.now);
+        v.spend.budget = true;
+        if tokens >= 1.0 {
+            return;
+        }
+        let wait_ms = if b.refill_per_second > 0.0 {
+            ((1.0 - tokens) / b.refill_per_second * 1000.0).ceil()
+        } else {
+            f64::INFINITY
+        };
+        if wait_ms <= v.delay_ms as f64 {
+            return;
+        }
+        if wait_ms > max_delay as f64 {
+            stop(
+                v,
+                RETRY_BUDGET,
+                format!(
+                    "retry budget of queue '{}' is exhausted and does not refill within the maximum delay {}: stop",
+                    input.queue,
+                    fmt_ms(max_delay)
+                ),
+            );
+        } else {
+            let wait = wait_ms as u64;
+            push(
+                v,
+                RETRY_BUDGET,
+                wait,
+                format!(
+                    "retry budget of queue '{}' is exhausted: delayed {} → {} until a token refills",
+                    input.queue,
+                    fmt_ms(v.delay_ms),
+                    fmt_ms(wait)
+                ),
+            );
+        }
+    }
+
+    fn tenant_quota(
+        &self,
+        cfg: &PolicyGuardrails,
+        input: GuardInput<'_>,
+        max_delay: u64,
+        v: &mut Verdict,
+    ) {
+        let Some(tenant) = input.tenant.filter(|_| cfg.per_tenant_limits) else {
+            return;
+        };
+        if !v.should_retry {
+            return;
+        }
+        let quota = quota_of(cfg, tenant);
+        let slots = self.tenants.get(tenant);
+        let used = |m: i64| slots.and_then(|s| s.get(&m)).copied().unwrap_or(0);
+        let mut minute = minute_of(input.now + ms(v.delay_ms));
+        let first = minute;
+        let last = minute_of(input.now + ms(max_delay));
+        while minute <= last && used(minute) >= quota {
+            minute += 1;
+        }
+        if minute > last || quota == 0 {
+            stop(
+                v,
+                TENANT_QUOTA,
+                format!(
+                    "tenant '{tenant}' has used its {quota} retries per minute up to the maximum delay: stop"
+                ),
+            );
+            return;
+        }
+        v.spend.tenant_minute = Some(minute);
+        if minute != first {
+            let at_ms = minute * 60_000 - input.now.timestamp_millis();
+            let delay = (at_ms.max(0) as u64).max(v.delay_ms);
+            push(
+                v,
+                TENANT_QUOTA,
+                delay,
+                format!(
+                    "tenant '{tenant}' used its {quota} retries this minute: delayed to the next minute with room ({})",
+                    fmt_ms(delay)
+                ),
+            );
+        }
+    }
+
+    fn circuit_breaker(
+        &self,
+        cfg: &PolicyGuardrails,
+        input: GuardInput<'_>,
+        max_delay: u64,
+        v: &mut Verdict,
+    ) {
+        if !cfg.circuit_breaker.enabled || !v.should_retry {
+            return;
+        }
+        let Some(c) = self
+            .circuits
+            .get(&circuit_key(input.queue, input.error_class))
+        else {
+            return;
+        };
+        let Breaker::Open {
+            probe_at,
+            probe_reserved,
+            ..
+        } = c.state
+        else {
+            return;
+        };
+        let at = input.now + ms(v.delay_ms);
+        let open_ms = cfg.circuit_breaker.open_ms;
+        let name = format!("'{}'/'{}'", input.queue, input.error_class);
+        if !probe_reserved {
+            v.spend.probe = true;
+            if at < probe_at {
+                let delay = (probe_at - input.now).num_milliseconds().max(0) as u64;
+                if delay > max_delay {
+                    stop(
+                        v,
+                        CIRCUIT_BREAKER,
+                        format!(
+                            "circuit {name} is open and its probe is beyond the maximum delay: stop"
+                        ),
+                    );
+                } else {
+                    push(
+                        v,
+                        CIRCUIT_BREAKER,
+                        delay,
+                        format!(
+                            "circuit {name} is open: this retry is the probe at {}",
+                            probe_at.format("%H:%M:%S")
+                        ),
+                    );
+                }
+            }
+            return;
+        }
+        let after_probe = probe_at + ms(open_ms);
+        if at >= after_probe {
+            return;
+        }
+        let delay = (after_probe - input.now).num_milliseconds().max(0) as u64;
+        if delay > max_delay {
+            stop(
+                v,
+                CIRCUIT_BREAKER,
+                format!("circuit {name} is open and a probe is already scheduled: stop"),
+            );
+        } else {
+            push(
+                v,
+                CIRCUIT_BREAKER,
+                delay,
+                format!(
+                    "circuit {name} is open and a probe is scheduled: delayed until after the probe's verdict ({})",
+                    fmt_ms(delay)
+                ),
+            );
+        }
+    }
+
+    /// Feeds a retry outcome (by its record timestamp) into the circuit of (queue, error class).
+    /// Only retries count (attempt ≥ 2): first runs say nothing about a dependency's recovery.
+    pub fn observe_retry(
+        &mut self,
+        cfg: &PolicyGuardrails,
+        queue: &str,
+        error_class: &str,
+        success: bool,
+        at: DateTime<Utc>,
+    ) {
+        let cb = &cfg.circuit_breaker;
+        if !cb.enabled || cb.window_ms == 0 {
+            return;
+        }
+        if self.circuits.len() >= MAX_KEYS {
+            self.evict_idle_circuits(at, cb.window_ms);
+        }
+        let circuit = self
+            .circuits
+            .entry(circuit_key(queue, error_class))
+            .or_insert_with(|| Circuit {
+                slots: [Slot::default(); SLOTS],
+                state: Breaker::Closed,
+                last_seen: at,
+            });
+        circuit.last_seen = circuit.last_seen.max(at);
+        let sub = (cb.window_ms / SLOTS as u64).max(1) as i64;
+        let index = at.timestamp_millis().div_euclid(sub);
+        let slot = &mut circuit.slots[index.rem_euclid(SLOTS as i64) as usize];
+        if slot.index != index {
+            *slot = Slot {
+                index,
+                total: 0,
+                failures: 0,
+            };
+        }
+        slot.total += 1;
+        slot.failures += u32::from(!success);
+        circuit.state = next_state(&circuit.state, circuit.rate_at(index), cfg, success, at);
+        if success && circuit.state == Breaker::Closed {
+            // A recovered dependency starts a fresh window.
+            circuit.slots = [Slot::default(); SLOTS];
+        }
+    }
+
+    fn evict_idle_circuits(&mut self, at: DateTime<Utc>, window_ms: u64) {
+        let horizon = at - ms(window_ms);
+        self.circuits
+            .retain(|_, c| c.state != Breaker::Closed || c.last_seen >= horizon);
+    }
+
+    fn bound_keys(&mut self) {
+        if self.budgets.len() >= MAX_KEYS {
+            // Full buckets carry no information: dropping them changes nothing.
+            self.budgets.retain(|_, b| b.tokens < 1.0);
+        }
+        if self.tenants.len() >= MAX_KEYS {
+            self.tenants.clear();
+        }
+    }
+
+    /// Budget, tenant and circuit views for the console, at `now`.
+    pub fn status(
+        &self,
+        cfg: &PolicyGuardrails,
+        now: DateTime<Utc>,
+    ) -> (Vec<BudgetUse>, Vec<TenantUse>, Vec<CircuitView>) {
+        let mut budgets: Vec<BudgetUse> = self
+            .budgets
+            .keys()
+            .map(|q| BudgetUse {
+                queue: q.clone(),
+                tokens_available: self.tokens_at(cfg, q, now).max(0.0),
+                capacity: cfg.retry_budget.capacity,
+            })
+            .collect();
+        budgets.sort_by(|a, b| a.queue.cmp(&b.queue));
+        let minute = minute_of(now);
+        let mut tenants: Vec<TenantUse> = self
+            .tenants
+            .iter()
+            .map(|(t, slots)| TenantUse {
+                tenant: t.clone(),
+                retries_last_minute: slots.get(&minute).copied().unwrap_or(0),
+                quota_per_minute: quota_of(cfg, t),
+            })
+            .collect();
+        tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        let mut circuits: Vec<CircuitView> = self
+            .circuits
+            .iter()
+            .map(|(key, c)| c.view(key, cfg, now))
+            .collect();
+        circuits.sort_by(|a, b| (&a.queue, &a.error_class).cmp(&(&b.queue, &b.error_class)));
+        (budgets, tenants, circuits)
+    }
+
+    /// Circuits currently open or half-open.
+    pub fn open_circuits(&self) -> usize {
+        self.circuits
+            .values()
+            .filter(|c| c.state != Breaker::Closed)
+            .count()
+    }
+}
+
+impl Circuit {
+    /// (failure rate, samples) over the window ending at slot `index`.
+    fn rate_at(&self, index: i64) -> (f64, u32) {
+        let (mut total, mut failures) = (0u32, 0u32);
+        for s in &self.slots {
+            if s.index > index - SLOTS as i64 && s.index <= index {
+                total += s.total;
+                failures += s.failures;
+            }
+        }
+        let rate = if total == 0 {
+            0.0
+        } else {
+            failures as f64 / total as f64
+        };
+        (rate, total)
+    }
+
+    fn view(&self, key: &str, cfg: &PolicyGuardrails, now: DateTime<Utc>) -> CircuitView {
+        let (queue, class) = key.split_once('\u{1f}').unwrap_or((key, ""));
+        let sub = (cfg.circuit_breaker.window_ms / SLOTS as u64).max(1) as i64;
+        let (rate, _) = self.rate_at(now.timestamp_millis().div_euclid(sub));
+        let (state, probe_at) = match &self.state {
+            Breaker::Closed => ("closed", None),
+            Breaker::Open { probe_at, .. } if now >= *probe_at => ("half_open", Some(*probe_at)),
+            Breaker::Open { probe_at, .. } => ("open", Some(*probe_at)),
+        };
+        CircuitView {
+            queue: queue.to_string(),
+            error_class: class.to_string(),
+            state: state.to_string(),
+            failure_rate: rate,
+            probe_at,
+        }
+    }
+}
+
+fn next_state(
+    state: &Breaker,
+    (rate, samples): (f64, u32),
+    cfg: &PolicyGuardrails,
+    success: bool,
+    at: DateTime<Utc>,
+) -> Breaker {
+    let cb = &cfg.circuit_breaker;
+    let open = || Breaker::Open {
+        opened_at: at,
+        probe_at: at + ms(cb.open_ms),
+        probe_reserved: false,
+    };
+    match state {
+        Breaker::Closed
+            if samples >= cb.min_samples.max(1) && rate >= cb.failure_rate_threshold =>
+        {
+            open()
+        }
+        Breaker::Closed => Breaker::Closed,
+        Breaker::Open { opened_at, .. } if success && at >= *opened_at => Breaker::Closed,
+        Breaker::Open { probe_at, .. } if !success && at >= *probe_at => open(),
+        other => other.clone(),
+    }
+}
+
+fn quota_of(cfg: &PolicyGuardrails, tenant: &str) -> u32 {
+    cfg.tenant_quotas
+        .get(tenant)
+        .copied()
+        .unwrap_or(cfg.tenant_quota_per_minute)
+}
+
+fn stop(v: &mut Verdict, name: &str, detail: String) {
+    v.should_retry = false;
+    v.delay_ms = 0;
+    v.effects.push(GuardrailEffect {
+        name: name.to_string(),
+        detail,
+    });
+}
+
+fn push(v: &mut Verdict, name: &str, delay_ms: u64, detail: String) {
+    v.delay_ms = delay_ms;
+    v.effects.push(GuardrailEffect {
+        name: name.to_string(),
+        detail,
+    });
+}
+
+fn emergency_stop(cfg: &PolicyGuardrails, v: &mut Verdict) {
+    if cfg.emergency_stop && v.should_retry {
+        stop(
+            v,
+            EMERGENCY_STOP,
+            "emergency stop engaged: no retries".into(),
+        );
+    }
+}
+
+fn max_attempts_guard(cfg: &PolicyGuardrails, attempt: u32, v: &mut Verdict) {
+    let max = cfg.max_attempts.max(1);
+    if v.should_retry && attempt >= max {
+        stop(
+            v,
+            MAX_ATTEMPTS,
+            format!(
+                "attempt {attempt} failed and the guardrail allows at most {max} attempts: stop"
+            ),
+        );
+    }
+}
+
+fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {
+    if !v.should_retry {
+        return;
+    }
+    if v.delay_ms < min_delay {
+        let detail = format!(
+            "raised {} to the minimum delay {}",
+            fmt_ms(v.delay_ms),
+            fmt_ms(min_delay)
+        );
+        push(v, MIN_DELAY, min_delay, detail);
+    }
+    if v.delay_ms > max_delay {
+        let detail = format!(
+            "lowered {} to the maximum delay {}",
+            fmt_ms(v.delay_ms),
+            fmt_ms(max_delay)
+        );
+        push(v, MAX_DELAY, max_delay, detail);
+    }
+}
+
+/// Checks guardrail settings; the error names the field under `guardrails.`.
+pub fn validate(cfg: &PolicyGuardrails) -> Result<(), crate::model::FieldError> {
+    use crate::model::FieldError;
+    let err = |f: &str, m: String| Err(FieldError::new(format!("guardrails.{f}"), m));
+    if cfg.max_attempts == 0 {
+        return err(
+            "max_attempts",
+            "must be at least 1 (1 = never retry)".into(),
+        );
+    }
+    if cfg.min_delay_ms > cfg.max_delay_ms {
+        return err(
+            "min_delay_ms",
+            format!(
+                "must not exceed max_delay_ms ({} > {})",
+                cfg.min_delay_ms, cfg.max_delay_ms
+            ),
+        );
+    }
+    if !cfg.max_budget_percent.is_finite() || !(0.0..=100.0).contains(&cfg.max_budget_percent) {
+        return err(
+            "max_budget_percent",
+            format!("must be between 0 and 100 (got {})", cfg.max_budget_percent),
+        );
+    }
+    let b = &cfg.retry_budget;
+    if !b.capacity.is_finite() || b.capacity < 0.0 {
+        return err(
+            "retry_budget.capacity",
+            format!("must be a finite number ≥ 0 (got {})", b.capacity),
+        );
+    }
+    if !b.refill_per_second.is_finite() || b.refill_per_second < 0.0 {
+        return err(
+            "retry_budget.refill_per_second",
+            format!("must be a finite number ≥ 0 (got {})", b.refill_per_second),
+        );
+    }
+    let c = &cfg.circuit_breaker;
+    let threshold = c.failure_rate_threshold;
+    if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
+        return err(
+            "circuit_breaker.failure_rate_threshold",
+            format!("must be in (0, 1] (got {})", c.failure_rate_threshold),
+        );
+    }
+    if c.enabled && (c.window_ms == 0 || c.open_ms == 0) {
+        let f = if c.window_ms == 0 {
+            "circuit_breaker.window_ms"
+        } else {
+            "circuit_breaker.open_ms"
+        };
+        return err(f, "must be greater than 0".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,313 @@
+use super::*;
+use crate::model::{CircuitBreakerConfig, RetryBudget};
+use proptest::prelude::*;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn input(attempt: u32, now: DateTime<Utc>) -> GuardInput<'static> {
+    GuardInput {
+        attempt,
+        queue: "payments",
+        tenant: Some("acme"),
+        error_class: "503",
+        now,
+    }
+}
+
+fn names(v: &Verdict) -> Vec<&str> {
+    v.effects.iter().map(|e| e.name.as_str()).collect()
+}
+
+#[test]
+fn emergency_stop_stops_everything() {
+    let cfg = PolicyGuardrails {
+        emergency_stop: true,
+        ..PolicyGuardrails::default()
+    };
+    let v = GuardrailState::default().evaluate(&cfg, input(1, t0()), true, 5_000, 3);
+    assert!(!v.should_retry);
+    assert_eq!(v.delay_ms, 0);
+    assert_eq!(names(&v), ["emergency_stop"]);
+}
+
+#[test]
+fn bounds_and_attempts_are_named_when_they_change_the_answer() {
+    let cfg = PolicyGuardrails {
+        min_delay_ms: 500,
+        max_delay_ms: 60_000,
+        max_attempts: 4,
+        ..PolicyGuardrails::default()
+    };
+    let s = GuardrailState::default();
+    let v = s.evaluate(&cfg, input(1, t0()), true, 100, 10);
+    assert_eq!((v.delay_ms, names(&v)), (500, vec!["min_delay"]));
+    assert_eq!(
+        v.max_attempts, 4,
+        "the guardrail caps the tier's max attempts"
+    );
+    let v = s.evaluate(&cfg, input(1, t0()), true, 90_000, 10);
+    assert_eq!((v.delay_ms, names(&v)), (60_000, vec!["max_delay"]));
+    let v = s.evaluate(&cfg, input(4, t0()), true, 1_000, 10);
+    assert_eq!((v.should_retry, names(&v)), (false, vec!["max_attempts"]));
+    let v = s.evaluate(&cfg, input(2, t0()), true, 1_000, 10);
+    assert!(
+        v.should_retry && v.effects.is_empty(),
+        "nothing changed, nothing named"
+    );
+}
+
+#[test]
+fn an_empty_budget_delays_until_a_token_refills_then_stops() {
+    let cfg = PolicyGuardrails {
+        retry_budget: RetryBudget {
+            enabled: true,
+            capacity: 2.0,
+            refill_per_second: 0.1,
+        },
+        max_delay_ms: 25_000,
+        ..PolicyGuardrails::default()
+    };
+    let mut s = GuardrailState::default();
+    let now = t0();
+    for _ in 0..2 {
+        let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+        assert_eq!(v.delay_ms, 1_000);
+        s.commit(&cfg, input(1, now), &v);
+    }
+    let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+    assert_eq!((v.delay_ms, names(&v)), (10_000, vec!["retry_budget"]));
+    s.commit(&cfg, input(1, now), &v);
+    let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+    assert_eq!(
+        (v.delay_ms, names(&v)),
+        (20_000, vec!["retry_budget"]),
+        "the borrowed token is spent"
+    );
+    s.commit(&cfg, input(1, now), &v);
+    let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+    assert!(!v.should_retry, "30s wait is beyond the 25s max delay");
+    let later = now + Duration::seconds(60);
+    let v = s.evaluate(&cfg, input(1, later), true, 1_000, 5);
+    assert!(v.should_retry && v.effects.is_empty(), "refilled by `now`");
+    let (budgets, _, _) = s.status(&cfg, later);
+    assert_eq!(budgets[0].queue, "payments");
+    assert!((budgets[0].tokens_available - 2.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_full_tenant_minute_moves_the_retry_to_the_next_minute() {
+    let cfg = PolicyGuardrails {
+        per_tenant_limits: true,
+        tenant_quota_per_minute: 100,
+        tenant_quotas: [("acme".to_string(), 2)].into(),
+        ..PolicyGuardrails::default()
+    };
+    let mut s = GuardrailState::default();
+    let now = t0() + Duration::seconds(10);
+    for _ in 0..2 {
+        let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+        s.commit(&cfg, input(1, now), &v);
+    }
+    let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+    assert_eq!((v.delay_ms, names(&v)), (50_000, vec!["tenant_quota"]));
+    let other = GuardInput {
+        tenant: Some("other"),
+        ..input(1, now)
+    };
+    assert!(
+        s.evaluate(&cfg, other, true, 1_000, 5).effects.is_empty(),
+        "quotas are per tenant"
+    );
+    let (_, tenants, _) = s.status(&cfg, now);
+    assert_eq!(
+        (tenants[0].retries_last_minute, tenants[0].quota_per_minute),
+        (2, 2)
+    );
+}
+
+fn breaker_cfg() -> PolicyGuardrails {
+    PolicyGuardrails {
+        circuit_breaker: CircuitBreakerConfig {
+            enabled: true,
+            failure_rate_threshold: 0.9,
+            min_samples: 10,
+            window_ms: 60_000,
+            open_ms: 30_000,
+        },
+        ..PolicyGuardrails::default()
+    }
+}
+
+#[test]
+fn the_circuit_opens_sends_one_probe_and_closes_on_success() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    let now = t0();
+    for i in 0..10 {
+        s.observe_retry(
+            &cfg,
+            "payments",
+            "503",
+            false,
+            now + Duration::milliseconds(i * 100),
+        );
+    }
+    let opened = now + Duration::milliseconds(900);
+    let (_, _, circuits) = s.status(&cfg, opened);
+    assert_eq!(circuits[0].state, "open");
+    assert_eq!(s.open_circuits(), 1);
+    let probe_at = opened + Duration::seconds(30);
+    let v = s.evaluate(&cfg, input(1, opened), true, 2_000, 5);
+    assert_eq!(
+        (v.delay_ms, names(&v)),
+        (30_000, vec!["circuit_breaker"]),
+        "the probe waits for probe time"
+    );
+    s.commit(&cfg, input(1, opened), &v);
+    let v = s.evaluate(&cfg, input(1, opened), true, 2_000, 5);
+    assert_eq!(
+        v.delay_ms, 60_000,
+        "others wait until after the probe's verdict"
+    );
+    let other_class = GuardInput {
+        error_class: "429",
+        ..input(1, opened)
+    };
+    assert!(
+        s.evaluate(&cfg, other_class, true, 2_000, 5)
+            .effects
+            .is_empty()
+    );
+    let (_, _, circuits) = s.status(&cfg, probe_at);
+    assert_eq!(circuits[0].state, "half_open");
+    s.observe_retry(
+        &cfg,
+        "payments",
+        "503",
+        true,
+        probe_at + Duration::seconds(1),
+    );
+    let (_, _, circuits) = s.status(&cfg, probe_at + Duration::seconds(1));
+    assert_eq!(circuits[0].state, "closed");
+    assert!(
+        s.evaluate(&cfg, input(1, probe_at), true, 2_000, 5)
+            .effects
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_failed_probe_reopens_the_circuit() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    let now = t0();
+    for _ in 0..10 {
+        s.observe_retry(&cfg, "payments", "503", false, now);
+    }
+    let probe = now + Duration::seconds(31);
+    s.observe_retry(&cfg, "payments", "503", false, probe);
+    let (_, _, circuits) = s.status(&cfg, probe);
+    assert_eq!(circuits[0].state, "open");
+    assert_eq!(circuits[0].probe_at, Some(probe + Duration::seconds(30)));
+}
+
+#[test]
+fn too_few_samples_keep_the_circuit_closed() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    for _ in 0..9 {
+        s.observe_retry(&cfg, "payments", "503", false, t0());
+    }
+    assert_eq!(s.open_circuits(), 0);
+}
+
+#[test]
+fn settings_errors_name_the_field() {
+    let bad = PolicyGuardrails {
+        min_delay_ms: 10,
+        max_delay_ms: 5,
+        ..PolicyGuardrails::default()
+    };
+    assert_eq!(validate(&bad).unwrap_err().field, "guardrails.min_delay_ms");
+    let mut bad = PolicyGuardrails::default();
+    bad.retry_budget.refill_per_second = f64::NAN;
+    assert_eq!(
+        validate(&bad).unwrap_err().field,
+        "guardrails.retry_budget.refill_per_second"
+    );
+    let mut bad = PolicyGuardrails::default();
+    bad.circuit_breaker.failure_rate_threshold = 0.0;
+    assert_eq!(
+        validate(&bad).unwrap_err().field,
+        "guardrails.circuit_breaker.failure_rate_threshold"
+    );
+}
+
+fn arb_cfg() -> impl Strategy<Value = PolicyGuardrails> {
+    (
+        1u32..12,
+        0u64..5_000,
+        0u64..400_000,
+        any::<bool>(),
+        any::<bool>(),
+        (0.0f64..5.0, 0.0f64..2.0),
+        0u32..4,
+    )
+        .prop_map(
+            |(max_attempts, min, extra, stop, tenants, (cap, refill), quota)| PolicyGuardrails {
+                max_attempts,
+                min_delay_ms: min,
+                max_delay_ms: min + extra,
+                emergency_stop: stop,
+                per_tenant_limits: tenants,
+                tenant_quota_per_minute: quota,
+                retry_budget: RetryBudget {
+                    enabled: true,
+                    capacity: cap,
+                    refill_per_second: refill,
+                },
+                circuit_breaker: CircuitBreakerConfig {
+                    min_samples: 3,
+                    failure_rate_threshold: 0.5,
+                    ..CircuitBreakerConfig::default()
+                },
+                ..PolicyGuardrails::default()
+            },
+        )
+}
+
+proptest! {
+    /// Whatever the tier proposed and whatever state the guardrails are in: a retry is always
+    /// within [min_delay, max_delay], never beyond max attempts, never under emergency stop.
+    #[test]
+    fn no_retry_ever_escapes_the_guardrails(
+        cfg in arb_cfg(),
+        steps in proptest::collection::vec((1u32..15, any::<bool>(), 0u64..1_000_000, 0i64..120_000, any::<bool>(), any::<bool>()), 1..40),
+    ) {
+        let mut s = GuardrailState::default();
+        let mut now = t0();
+        for (attempt, retry, delay, advance, observe, success) in steps {
+            now += Duration::milliseconds(advance);
+            if observe {
+                s.observe_retry(&cfg, "payments", "503", success, now);
+            }
+            let i = input(attempt, now);
+            let v = s.evaluate(&cfg, i, retry, delay, 20);
+            if v.should_retry {
+                prop_assert!(v.delay_ms >= cfg.min_delay_ms, "{} < min {}", v.delay_ms, cfg.min_delay_ms);
+                prop_assert!(v.delay_ms <= cfg.max_delay_ms, "{} > max {}", v.delay_ms, cfg.max_delay_ms);
+                prop_assert!(attempt < cfg.max_attempts);
+                prop_assert!(!cfg.emergency_stop);
+                prop_assert!(retry, "guardrails never turn a stop into a retry");
+            } else {
+                prop_assert_eq!(v.delay_ms, 0);
+            }
+            prop_assert!(v.max_attempts <= cfg.max_attempts);
+            s.commit(&cfg, i, &v);
+        }
+    }
+}

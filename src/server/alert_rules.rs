@@ -1,0 +1,473 @@
+//! Alert rules, pure: counts and time are passed in, the service's alert loop does the I/O.
+//!
+//! Each condition has a stable id, so one alert stays listed while its condition holds and is
+//! resolved (kept, `active: false`) when it clears:
+//!
+//! | id | severity | fires when |
+//! |---|---|---|
+//! | `retry_storm:<queue>` | warning, critical at 2× | retries recorded for the queue in the last 60 s exceed its threshold (`retry_storm_per_minute`, or `queue_thresholds[queue]`) |
+//! | `guardrail_overrides` | critical | more than `guardrail_overrides_max` recommendations were changed by a guardrail in the last `guardrail_window_secs` (the upstream `rate(guardrail_overrides[5m]) > 10`) |
+//! | `circuit_open:<queue>/<error_class>` | critical (open), warning (half open) | the engine reports that circuit not closed |
+//! | `emergency_stop` | critical | the emergency stop guardrail is engaged |
+//! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window_secs`, a share of `static_share` or more came from the static tier (it only answers when every other tier failed) |
+//! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
+//! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
+//!
+//! A "retry" is a recorded attempt with `attempt_number > 1`.
+
+use crate::model::{Alert, CircuitView, Severity};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Alert thresholds (`[alerts]` in the service config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Retries per minute per queue above which a retry storm is raised.
+    pub retry_storm_per_minute: u64,
+    /// Per-queue thresholds that replace `retry_storm_per_minute`.
+    pub queue_thresholds: BTreeMap<String, u64>,
+    /// Guardrail-changed recommendations tolerated in the window.
+    pub guardrail_overrides_max: u64,
+    pub guardrail_window_secs: u32,
+    pub fallback_window_secs: u32,
+    /// Recommendations needed in the window before a fall-back share means anything.
+    pub fallback_min_recommendations: u64,
+    /// Share of static-tier answers that raises `fallback_tier:static`.
+    pub static_share: f64,
+    /// Share of answers that fell back from Bayesian / ML that raises `fallback_tier:*`.
+    pub fallback_share: f64,
+    /// How often the service evaluates the rules.
+    pub evaluate_every_ms: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            retry_storm_per_minute: 600,
+            queue_thresholds: BTreeMap::new(),
+            guardrail_overrides_max: 10,
+            guardrail_window_secs: 300,
+            fallback_window_secs: 300,
+            fallback_min_recommendations: 20,
+            static_share: 0.05,
+            fallback_share: 0.5,
+            evaluate_every_ms: 1_000,
+        }
+    }
+}
+
+/// What the rules look at, gathered by the service at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct AlertInputs {
+    /// Retries recorded per queue in the last 60 s.
+    pub retries_last_minute: BTreeMap<String, u64>,
+    /// Recommendations a guardrail changed within `guardrail_window_secs`.
+    pub guardrail_overrides: u64,
+    pub circuits: Vec<CircuitView>,
+    pub emergency_stop: bool,
+    /// Recommendations within `fallback_window_secs`, and how many of them were static /
+    /// fell back from the Bayesian tier / fell back from ML.
+    pub recommendations: u64,
+    pub static_answers: u64,
+    pub bayesian_fallbacks: u64,
+    pub ml_fallbacks: u64,
+    pub warm_models: u64,
+    pub ml_enabled: bool,
+}
+
+/// A condition that holds now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub id: String,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The conditions that hold for `inputs`.
+pub fn evaluate(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+    let mut out = retry_storms(cfg, inputs);
+    if inputs.guardrail_overrides > cfg.guardrail_overrides_max {
+        out.push(condition(
+            "guardrail_overrides".into(),
+            "guardrail_overrides",
+            Severity::Critical,
+            format!(
+                "{} recommendations changed by guardrails in {} s (limit {}): check model recommendations",
+                inputs.guardrail_overrides, cfg.guardrail_window_secs, cfg.guardrail_overrides_max
+            ),
+            &[],
+        ));
+    }
+    out.extend(open_circuits(&inputs.circuits));
+    if inputs.emergency_stop {
+        out.push(condition(
+            "emergency_stop".into(),
+            "emergency_stop",
+            Severity::Critical,
+            "emergency stop engaged: no retries are being recommended".into(),
+            &[],
+        ));
+    }
+    out.extend(fallbacks(cfg, inputs));
+    out
+}
+
+fn retry_storms(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (queue, &retries) in &inputs.retries_last_minute {
+        let limit = cfg
+            .queue_thresholds
+            .get(queue)
+            .copied()
+            .unwrap_or(cfg.retry_storm_per_minute);
+        if retries <= limit {
+            continue;
+        }
+        let severity = if retries >= limit.saturating_mul(2) {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let queue = display_queue(queue);
+        out.push(condition(
+            format!("retry_storm:{queue}"),
+            "retry_storm",
+            severity,
+            format!("retry storm on queue {queue}: {retries} retries in the last minute (threshold {limit})"),
+            &[("queue", queue)],
+        ));
+    }
+    out
+}
+
+fn open_circuits(circuits: &[CircuitView]) -> Vec<Condition> {
+    let not_closed = circuits.iter().filter(|c| c.state != "closed");
+    not_closed
+        .map(|c| {
+            let queue = display_queue(&c.queue);
+            let severity = if c.state == "open" {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            condition(
+                format!("circuit_open:{queue}/{}", c.error_class),
+                "circuit_open",
+                severity,
+                format!(
+                    "circuit {} for queue {queue}, error class {} (failure rate {:.0}%): retries stopped",
+                    c.state,
+                    c.error_class,
+                    c.failure_rate * 100.0
+                ),
+                &[("queue", queue), ("error_class", &c.error_class), ("state", &c.state)],
+            )
+        })
+        .collect()
+}
+
+fn fallbacks(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+    let n = inputs.recommendations;
+    if n == 0 || n < cfg.fallback_min_recommendations {
+        return Vec::new();
+    }
+    let share = |k: u64| k as f64 / n as f64;
+    let mut out = Vec::new();
+    let mut push = |tier: &str, severity, count: u64, why: &str| {
+        out.push(condition(
+            format!("fallback_tier:{tier}"),
+            "fallback_tier",
+            severity,
+            format!(
+                "{count} of {n} recommendations in {} s {why} ({:.0}%)",
+                cfg.fallback_window_secs,
+                share(count) * 100.0
+            ),
+            &[("tier", tier)],
+        ));
+    };
+    if share(inputs.static_answers) >= cfg.static_share {
+        push(
+            "static",
+            Severity::Critical,
+            inputs.static_answers,
+            "came from the static fall-back tier",
+        );
+    }
+    if inputs.warm_models > 0 && share(inputs.bayesian_fallbacks) >= cfg.fallback_share {
+        push(
+            "bayesian",
+            Severity::Warning,
+            inputs.bayesian_fallbacks,
+            "fell back from the Bayesian tier despite warm models",
+        );
+    }
+    if inputs.ml_enabled && share(inputs.ml_fallbacks) >= cfg.fallback_share {
+        push(
+            "ml",
+            Severity::Warning,
+            inputs.ml_fallbacks,
+            "fell back from the enabled ML tier",
+        );
+    }
+    out
+}
+
+fn display_queue(queue: &str) -> &str {
+    if queue.is_empty() { "default" } else { queue }
+}
+
+fn condition(
+    id: String,
+    name: &'static str,
+    severity: Severity,
+    message: String,
+    labels: &[(&str, &str)],
+) -> Condition {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Condition {
+        id,
+        name,
+        severity,
+        message,
+        labels,
+    }
+}
+
+/// How an alert changed in one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Raised,
+    /// Still active; its message or severity changed.
+    Updated,
+    Resolved,
+}
+
+/// Applies the conditions holding at `now` to the known alerts (by id) and returns each alert
+/// that changed, with how. Unchanged alerts are not returned.
+pub fn reconcile(
+    known: &BTreeMap<String, Alert>,
+    conditions: Vec<Condition>,
+    now: DateTime<Utc>,
+) -> Vec<(Alert, Change)> {
+    let mut changes = Vec::new();
+    let holding: Vec<String> = conditions.iter().map(|c| c.id.clone()).collect();
+    for c in conditions {
+        match known.get(&c.id) {
+            Some(a) if a.active => {
+                if a.message != c.message || a.severity != c.severity {
+                    let updated = Alert {
+                        message: c.message,
+                        severity: c.severity,
+                        labels: c.labels,
+                        ..a.clone()
+                    };
+                    changes.push((updated, Change::Updated));
+                }
+            }
+            _ => changes.push((raised(c, now), Change::Raised)),
+        }
+    }
+    for a in known
+        .values()
+        .filter(|a| a.active && !holding.contains(&a.id))
+    {
+        let resolved = Alert {
+            active: false,
+            resolved_at: Some(now),
+            ..a.clone()
+        };
+        changes.push((resolved, Change::Resolved));
+    }
+    changes
+}
+
+fn raised(c: Condition, now: DateTime<Utc>) -> Alert {
+    Alert {
+        id: c.id,
+        name: c.name.to_string(),
+        severity: c.severity,
+        message: c.message,
+        labels: c.labels,
+        raised_at: now,
+        active: true,
+        resolved_at: None,
+        acked_at: None,
+        acked_by: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn ids(conditions: &[Condition]) -> Vec<&str> {
+        conditions.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    fn circuit(state: &str) -> CircuitView {
+        CircuitView {
+            queue: "payments".into(),
+            error_class: "timeout".into(),
+            state: state.into(),
+            failure_rate: 0.97,
+            probe_at: None,
+        }
+    }
+
+    #[test]
+    fn quiet_inputs_raise_nothing() {
+        assert!(evaluate(&AlertConfig::default(), &AlertInputs::default()).is_empty());
+    }
+
+    #[test]
+    fn retry_storm_uses_the_queue_threshold_and_escalates_at_twice_it() {
+        let mut cfg = AlertConfig {
+            retry_storm_per_minute: 100,
+            ..Default::default()
+        };
+        cfg.queue_thresholds.insert("emails".into(), 10);
+        let inputs = AlertInputs {
+            retries_last_minute: BTreeMap::from([
+                ("payments".into(), 100),
+                ("emails".into(), 25),
+                ("".into(), 150),
+            ]),
+            ..Default::default()
+        };
+        let out = evaluate(&cfg, &inputs);
+        assert_eq!(ids(&out), ["retry_storm:default", "retry_storm:emails"]);
+        assert_eq!(out[0].severity, Severity::Warning);
+        assert_eq!(out[1].severity, Severity::Critical);
+        assert_eq!(out[1].labels["queue"], "emails");
+    }
+
+    #[test]
+    fn guardrail_overrides_fire_above_ten_not_at_ten() {
+        let cfg = AlertConfig::default();
+        let at = |n| AlertInputs {
+            guardrail_overrides: n,
+            ..Default::default()
+        };
+        assert!(evaluate(&cfg, &at(10)).is_empty());
+        assert_eq!(ids(&evaluate(&cfg, &at(11))), ["guardrail_overrides"]);
+    }
+
+    #[test]
+    fn circuits_and_emergency_stop() {
+        let inputs = AlertInputs {
+            circuits: vec![circuit("closed"), circuit("open")],
+            emergency_stop: true,
+            ..Default::default()
+        };
+        let out = evaluate(&AlertConfig::default(), &inputs);
+        assert_eq!(
+            ids(&out),
+            ["circuit_open:payments/timeout", "emergency_stop"]
+        );
+        assert_eq!(out[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn fallback_needs_enough_recommendations_and_the_share() {
+        let cfg = AlertConfig::default();
+        let base = AlertInputs {
+            recommendations: 19,
+            static_answers: 19,
+            ..Default::default()
+        };
+        assert!(
+            evaluate(&cfg, &base).is_empty(),
+            "too few recommendations to judge"
+        );
+        let statics = AlertInputs {
+            recommendations: 100,
+            static_answers: 5,
+            ..Default::default()
+        };
+        assert_eq!(ids(&evaluate(&cfg, &statics)), ["fallback_tier:static"]);
+        let cold = AlertInputs {
+            recommendations: 100,
+            bayesian_fallbacks: 90,
+            ..Default::default()
+        };
+        assert!(
+            evaluate(&cfg, &cold).is_empty(),
+            "cold models falling back to rules is normal"
+        );
+        let warm = AlertInputs {
+            warm_models: 3,
+            ..cold
+        };
+        assert_eq!(ids(&evaluate(&cfg, &warm)), ["fallback_tier:bayesian"]);
+        let ml = AlertInputs {
+            recommendations: 100,
+            ml_fallbacks: 60,
+            ml_enabled: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&evaluate(&cfg, &ml)), ["fallback_tier:ml"]);
+    }
+
+    #[test]
+    fn reconcile_raises_keeps_updates_resolves_and_reraises() {
+        let cfg = AlertConfig::default();
+        let stop = AlertInputs {
+            emergency_stop: true,
+            ..Default::default()
+        };
+        let mut known = BTreeMap::new();
+        let first = reconcile(&known, evaluate(&cfg, &stop), now());
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].1, Change::Raised);
+        let mut alert = first[0].0.clone();
+        alert.acked_by = Some("operator:alice".into());
+        known.insert(alert.id.clone(), alert);
+
+        assert!(
+            reconcile(&known, evaluate(&cfg, &stop), now()).is_empty(),
+            "unchanged"
+        );
+
+        let later = now() + chrono::Duration::seconds(5);
+        let cleared = reconcile(&known, evaluate(&cfg, &AlertInputs::default()), later);
+        assert_eq!(cleared[0].1, Change::Resolved);
+        assert!(!cleared[0].0.active);
+        assert_eq!(cleared[0].0.resolved_at, Some(later));
+        known.insert("emergency_stop".into(), cleared[0].0.clone());
+
+        let again = reconcile(&known, evaluate(&cfg, &stop), later);
+        assert_eq!(again[0].1, Change::Raised);
+        assert_eq!(again[0].0.acked_by, None, "a new episode needs a new ack");
+        assert_eq!(again[0].0.resolved_at, None);
+    }
+
+    #[test]
+    fn reconcile_updates_a_changed_message() {
+        let cfg = AlertConfig {
+            retry_storm_per_minute: 1,
+            ..Default::default()
+        };
+        let storm = |n| AlertInputs {
+            retries_last_minute: BTreeMap::from([("q".into(), n)]),
+            ..Default::default()
+        };
+        let raised = reconcile(&BTreeMap::new(), evaluate(&cfg, &storm(3)), now());
+        let known = BTreeMap::from([(raised[0].0.id.clone(), raised[0].0.clone())]);
+        let next = reconcile(&known, evaluate(&cfg, &storm(5)), now());
+        assert_eq!(next[0].1, Change::Updated);
+        assert_eq!(next[0].0.raised_at, now());
+        assert!(next[0].0.message.contains("5 retries"));
+    }
+}

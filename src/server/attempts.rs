@@ -1,0 +1,119 @@
+//! `POST /attempt` (upstream, one record) and `POST /attempts` (ours: a JSON array or NDJSON).
+//! Both answer only after the store committed the attempts.
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, ApiResult};
+use super::json::{ApiJson, parse_json};
+use super::state::AppState;
+use crate::model::{AttemptRecord, BatchRecorded, StatusResponse};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/attempt", post(record_one))
+}
+
+/// `POST /attempts`, which gets the larger batch body limit.
+pub fn batch_routes() -> Router<AppState> {
+    Router::new().route("/attempts", post(record_batch))
+}
+
+async fn record_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(attempt): ApiJson<AttemptRecord>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Work)?;
+    state.record_attempts(vec![attempt]).await?;
+    Ok(ApiJson(StatusResponse::new("recorded")))
+}
+
+async fn record_batch(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<ApiJson<BatchRecorded>> {
+    caller.require(Access::Work)?;
+    let attempts = parse_batch(&body)?;
+    let limit = state.config.limits.batch_max_records;
+    if attempts.len() > limit {
+        return Err(
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "batch too large").with_details(format!(
+                "{} attempts in one batch; the limit (limits.batch_max_records) is {limit}",
+                attempts.len()
+            )),
+        );
+    }
+    let successes = attempts.iter().filter(|a| a.success).count() as u64;
+    let recorded = attempts.len() as u64;
+    state.record_attempts(attempts).await?;
+    Ok(ApiJson(BatchRecorded {
+        status: "recorded".into(),
+        recorded,
+        successes,
+        failures: recorded - successes,
+    }))
+}
+
+/// A JSON array when the body starts with `[`, otherwise one JSON object per line (NDJSON).
+fn parse_batch(body: &[u8]) -> ApiResult<Vec<AttemptRecord>> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let attempts: Vec<AttemptRecord> = match first {
+        None => Vec::new(),
+        Some(b'[') => parse_json(body)?,
+        Some(_) => parse_ndjson(body)?,
+    };
+    if attempts.is_empty() {
+        return Err(ApiError::bad_request(
+            "no attempts in the body: send a JSON array or one JSON object per line",
+        ));
+    }
+    Ok(attempts)
+}
+
+fn parse_ndjson(body: &[u8]) -> ApiResult<Vec<AttemptRecord>> {
+    body.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, line)| {
+            parse_json(line).map_err(|e| {
+                let details = e.details.clone().unwrap_or_default();
+                ApiError::bad_request(format!("line {}: {details}", i + 1))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = r#"{"job_id":"a","success":true,"timestamp":"2024-05-01T00:00:00Z"}"#;
+    const B: &str = r#"{"job_id":"b","attempt_number":2,"error_class":"timeout","success":false,"timestamp":"2024-05-01T00:00:01Z"}"#;
+
+    #[test]
+    fn array_and_ndjson_parse_alike() {
+        let array = parse_batch(format!("[{A},{B}]").as_bytes()).unwrap();
+        let lines = parse_batch(format!("{A}\n\n{B}\n").as_bytes()).unwrap();
+        assert_eq!(array, lines);
+        assert_eq!(array[1].attempt_number, 2);
+    }
+
+    #[test]
+    fn errors_name_the_record() {
+        let bad = r#"{"job_id":"c","success":"no","timestamp":"2024-05-01T00:00:00Z"}"#;
+        let e = parse_batch(format!("[{A},{bad}]").as_bytes()).unwrap_err();
+        assert!(e.details.unwrap().starts_with("[1].success: invalid type"));
+        let e = parse_batch(format!("{A}\n{bad}").as_bytes()).unwrap_err();
+        assert!(
+            e.details
+                .unwrap()
+                .starts_with("line 2: success: invalid type")
+        );
+        let e = parse_batch(b"  \n").unwrap_err();
+        assert!(e.details.unwrap().starts_with("no attempts"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Who is calling: `Authorization: Bearer <token>` mapped to a role from the config.
+//!
+//! Handlers take a [`Caller`] and say what they need: `caller.require(Access::Operate)?`.
+//! With no tokens configured (loopback only, see `Config::check_exposure`) every caller is an
+//! operator named `local`.
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::config::Role;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+/// What an endpoint needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Record attempts and failures, ask for recommendations, claim due retries (worker).
+    Work,
+    /// Read state: stats, strategy, jobs, alerts, summary, metrics (viewer).
+    Read,
+    /// Harmless for every role (e.g. a preview, which consumes no budget).
+    Any,
+    /// Change things: policies, guardrails, strategy, overrides (operator).
+    Operate,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    /// The token's name from the config (`local` without tokens).
+    pub name: String,
+}
+
+impl Caller {
+    /// The operator every request is when no tokens are configured.
+    pub fn local() -> Self {
+        Self {
+            role: Role::Operator,
+            name: "local".into(),
+        }
+    }
+
+    /// `role:name`, as written to the audit log.
+    pub fn actor(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.name)
+    }
+
+    /// Whether this caller's role allows `access`.
+    pub fn may(&self, access: Access) -> bool {
+        matches!(
+            (self.role, access),
+            (Role::Operator, _)
+                | (_, Access::Any)
+                | (Role::Worker, Access::Work)
+                | (Role::Viewer, Access::Read)
+        )
+    }
+
+    /// 403 unless the role allows `access`.
+    pub fn require(&self, access: Access) -> Result<(), ApiError> {
+        if self.may(access) {
+            return Ok(());
+        }
+        let needed = match access {
+            Access::Work => "a worker or operator token",
+            Access::Read => "a viewer or operator token",
+            Access::Any => "any token",
+            Access::Operate => "an operator token",
+        };
+        Err(ApiError::forbidden(format!(
+            "this endpoint needs {needed}; the token `{}` has role {}",
+            self.name,
+            self.role.as_str()
+        )))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !state.config.auth_required() {
+            return Ok(Caller::local());
+        }
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
+        let presented = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        state
+            .config
+            .tokens
+            .iter()
+            .find(|t| constant_time_eq(t.token.as_bytes(), presented.as_bytes()))
+            .map(|t| Caller {
+                role: t.role,
+                name: t.name.clone(),
+            })
+            .ok_or_else(|| ApiError::unauthorized("unknown token"))
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal a token's prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_allow_what_the_design_says() {
+        let table = [
+            (Role::Worker, [true, false, true, false]),
+            (Role::Viewer, [false, true, true, false]),
+            (Role::Operator, [true, true, true, true]),
+        ];
+        for (role, expected) in table {
+            let caller = Caller {
+                role,
+                name: "t".into(),
+            };
+            let got =
+                [Access::Work, Access::Read, Access::Any, Access::Operate].map(|a| caller.may(a));
+            assert_eq!(got, expected, "{role:?}");
+        }
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

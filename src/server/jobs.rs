@@ -1,0 +1,339 @@
+//! The retry schedule: `GET /jobs`, `GET /jobs/{id}`, the operator actions on one job
+//! (override, apply, retry-now, kill) and `POST /claim` for workers.
+//!
+//! Every operator action is audited with the caller as actor, counted in the metrics and sent
+//! to the event stream.
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, ApiResult};
+use super::events::kind;
+use super::json::{ApiJson, parse_json};
+use super::schedule::{self, lease_end};
+use super::state::AppState;
+use crate::model::{
+    ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
+    JobState, OverrideRequest, ScheduledJob,
+};
+use crate::store::{Claim, JobFilter};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Page size of `GET /jobs` when none is given, and the largest allowed.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 1_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list))
+        .route("/jobs/{id}", get(detail))
+        .route("/jobs/{id}/override", post(override_delay))
+        .route("/jobs/{id}/apply", post(apply))
+        .route("/jobs/{id}/retry-now", post(retry_now))
+        .route("/jobs/{id}/kill", post(kill))
+        .route("/claim", post(claim))
+}
+
+/// `GET /jobs` query; numbers and states are parsed by hand so a bad one is named.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    queue: Option<String>,
+    state: Option<String>,
+    error_class: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<ApiJson<JobPage>> {
+    caller.require(Access::Read)?;
+    let filter = JobFilter {
+        queue: q.queue.filter(|s| !s.is_empty()),
+        state: q.state.as_deref().map(parse_state).transpose()?,
+        error_class: q.error_class.filter(|s| !s.is_empty()),
+        cursor: q.cursor.filter(|s| !s.is_empty()),
+        limit: parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
+    };
+    Ok(ApiJson(
+        state.store_ok(state.store.list_jobs(filter).await)?,
+    ))
+}
+
+fn parse_state(text: &str) -> Result<JobState, FieldError> {
+    serde_json::from_value(json!(text)).map_err(|_| {
+        FieldError::new(
+            "state",
+            format!(
+                "unknown state {text:?}: one of scheduled, claimed, succeeded, exhausted, killed"
+            ),
+        )
+    })
+}
+
+/// A `limit` query parameter: a whole number in 1..=max (default when absent).
+pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, FieldError> {
+    let Some(text) = text else { return Ok(default) };
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(FieldError::new(
+            "limit",
+            format!("must be a whole number 1–{max} (got {text:?})"),
+        )),
+    }
+}
+
+async fn detail(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<JobDetail>> {
+    caller.require(Access::Read)?;
+    let job = find_job(&state, &id).await?;
+    let attempts = state.store_ok(state.store.job_attempts(&id).await)?;
+    let features = schedule::job_features(&job);
+    let max = job.max_attempts.max(job.attempt_number + 1);
+    let now = state.now();
+    let timeline = state.engine.lock().preview(&features, max, now).timeline;
+    Ok(ApiJson(JobDetail {
+        job,
+        attempts,
+        timeline,
+    }))
+}
+
+async fn find_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
+    state
+        .store_ok(state.store.get_job(id).await)?
+        .ok_or_else(|| {
+            ApiError::not_found("no such job")
+                .with_details(format!("job_id: no job {id:?} on the schedule"))
+        })
+}
+
+/// Loads a pending job for an operator action (404 unknown, 409 finished).
+async fn pending_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
+    let job = find_job(state, id).await?;
+    schedule::ensure_pending(&job).map_err(|e| ApiError::conflict(e.to_string()))?;
+    Ok(job)
+}
+
+async fn override_delay(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<OverrideRequest>,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    caller.require(Access::Operate)?;
+    let now = state.now();
+    let (at, delay_ms) = schedule::resolve_override(&req, now)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
+    let ov = JobOverride {
+        delay_ms,
+        at,
+        reason: req.reason.clone(),
+        actor: caller.actor(),
+        created_at: now,
+    };
+    let updated = schedule::overridden(&job, ov);
+    let detail = json!({ "delay_ms": delay_ms, "at": at, "previous": job.next_attempt_at });
+    let message = format!(
+        "{} overrode the next attempt to {at} ({delay_ms} ms): {}",
+        caller.actor(),
+        req.reason
+    );
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::OVERRIDE,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
+}
+
+/// An operator action: its audit name, the caller's reason, what changed, the event text.
+struct Action<'a> {
+    name: &'static str,
+    reason: &'a str,
+    detail: serde_json::Value,
+    message: String,
+}
+
+/// Stores the changed job, then audits, counts and announces the action.
+async fn commit_action(
+    state: &AppState,
+    caller: &Caller,
+    action: Action<'_>,
+    job: ScheduledJob,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    state.store_ok(state.store.put_job(job.clone()).await)?;
+    state
+        .audit(
+            caller,
+            action.name,
+            &job.job_id,
+            action.reason,
+            action.detail,
+        )
+        .await?;
+    state.metrics.record_override();
+    let now = state.now();
+    state
+        .ops
+        .lock()
+        .events
+        .push(now, action.name, Some(&job.job_id), action.message);
+    Ok(ApiJson(job))
+}
+
+/// The optional body of apply / retry-now / kill (an empty body is no reason).
+fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionRequest::default());
+    }
+    parse_json(body)
+}
+
+async fn apply(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    caller.require(Access::Operate)?;
+    let req = action_body(&body)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
+    let now = state.now();
+    let features = schedule::job_features(&job);
+    let rec = if req.use_static {
+        state.engine.lock().static_recommendation(&features, now)
+    } else {
+        state.recommend(&features, now)
+    };
+    let detail = json!({ "use_static": req.use_static, "method": rec.method, "delay_ms": rec.delay_ms, "should_retry": rec.should_retry });
+    let message = format!(
+        "{} applied the {} recommendation: {}",
+        caller.actor(),
+        rec.method.as_str(),
+        if rec.should_retry {
+            format!("retry in {} ms", rec.delay_ms)
+        } else {
+            "stop".into()
+        }
+    );
+    let updated = schedule::rescheduled(&job, rec, now);
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::APPLY,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
+}
+
+async fn retry_now(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    caller.require(Access::Operate)?;
+    let req = action_body(&body)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
+    let now = state.now();
+    let detail = json!({ "previous": job.next_attempt_at });
+    let message = format!("{} made the job due now", caller.actor());
+    let updated = schedule::due_now(&job, now);
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::RETRY_NOW,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
+}
+
+async fn kill(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    caller.require(Access::Operate)?;
+    let req = action_body(&body)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
+    let now = state.now();
+    let detail = json!({ "previous_state": job.state, "attempt_number": job.attempt_number });
+    let message = format!("{} killed the job", caller.actor());
+    let updated = schedule::killed(&job, now);
+    commit_action(
+        &state,
+        &caller,
+        Action {
+            name: kind::KILL,
+            reason: &req.reason,
+            detail,
+            message,
+        },
+        updated,
+    )
+    .await
+}
+
+/// Workers take due retries with a lease; a job whose lease ran out is due again, so a worker
+/// that died does not lose it (at-least-once).
+async fn claim(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ClaimRequest>,
+) -> ApiResult<ApiJson<ClaimResponse>> {
+    caller.require(Access::Work)?;
+    schedule::validate_claim(&req)?;
+    let now = req.now.unwrap_or_else(|| state.now());
+    let claim = Claim {
+        worker: req.worker.clone(),
+        now,
+        lease_until: lease_end(now, req.lease_ms),
+        limit: req.limit,
+        queue: req.queue.clone().filter(|q| !q.is_empty()),
+    };
+    let jobs = state.store_ok(state.store.claim_due(claim).await)?;
+    if !jobs.is_empty() {
+        let mut ops = state.ops.lock();
+        let wall = state.now();
+        for job in &jobs {
+            let message = format!(
+                "claimed by {} (attempt {})",
+                req.worker,
+                job.attempt_number + 1
+            );
+            ops.events
+                .push(wall, kind::CLAIMED, Some(&job.job_id), message);
+        }
+    }
+    Ok(ApiJson(ClaimResponse { jobs }))
+}

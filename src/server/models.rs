@@ -1,0 +1,58 @@
+//! `POST /bayesian/update` and the upstream `/ml/*` endpoints, which this version does not
+//! offer (404 in the error shape, as the upstream answers for unknown models).
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use super::state::AppState;
+use crate::model::{BayesianUpdateRequest, FieldError, StatusResponse};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/bayesian/update", post(bayesian_update))
+        .route("/ml/train", post(ml_unavailable))
+        .route("/ml/deploy", post(ml_unavailable))
+        .route("/ml/rollback", post(ml_unavailable))
+}
+
+/// Rebuilds one (job type, error class) model now instead of waiting for the next refresh.
+async fn bayesian_update(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<BayesianUpdateRequest>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Operate)?;
+    for (field, value) in [
+        ("job_type", &req.job_type),
+        ("error_class", &req.error_class),
+    ] {
+        if value.trim().is_empty() {
+            return Err(FieldError::new(field, "required and must not be empty").into());
+        }
+    }
+    let refreshed = state
+        .engine
+        .lock()
+        .refresh_model(&req.job_type, &req.error_class);
+    if !refreshed {
+        return Err(ApiError::not_found("no such model").with_details(format!(
+            "no attempts recorded yet for job_type {:?} and error_class {:?}",
+            req.job_type, req.error_class
+        )));
+    }
+    let target = format!("{}/{}", req.job_type, req.error_class);
+    state
+        .audit(&caller, "bayesian_update", &target, "", json!(req))
+        .await?;
+    Ok(ApiJson(StatusResponse::new("updated")))
+}
+
+async fn ml_unavailable() -> ApiError {
+    ApiError::not_found("ML tier not available in this version").with_details(
+        "the rules and Bayesian tiers decide; /ml/train, /ml/deploy and /ml/rollback come later",
+    )
+}

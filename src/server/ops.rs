@@ -1,0 +1,279 @@
+//! The service's operational memory: the event ring, sliding windows for rates and alerts, the
+//! smart-vs-static shadow comparison, success by error class and the current alerts.
+//!
+//! Everything here is synchronous and takes time as an argument; the handlers and the alert
+//! loop hold it behind a mutex for a few microseconds at a time.
+
+use super::alert_rules::{AlertConfig, AlertInputs};
+use super::events::{EventLog, kind};
+use super::window::WindowCounter;
+use crate::model::{
+    Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, Method, Rates,
+    RetryRecommendation,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// How many events the ring keeps.
+pub const EVENT_CAPACITY: usize = 10_000;
+/// The longest window any rate or rule looks at.
+const WINDOW_SECS: u32 = 300;
+
+// Keys of the sliding windows.
+const RECS: &str = "recommendations";
+const STATIC: &str = "static";
+const FROM_BAYES: &str = "from_bayesian";
+const FROM_ML: &str = "from_ml";
+const GUARDED: &str = "guardrail_changed";
+const ATTEMPTS: &str = "attempts";
+const RETRY_OK: &str = "retry_success";
+const RETRY_FAILED: &str = "retry_failure";
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Ops {
+    pub events: EventLog,
+    /// Current and resolved alerts by id.
+    pub alerts: BTreeMap<String, Alert>,
+    totals: WindowCounter,
+    retries_by_queue: WindowCounter,
+    comparison: Comparison,
+    smart_success_sum: f64,
+    static_success_sum: f64,
+    error_classes: BTreeMap<String, (u64, u64)>,
+}
+
+impl Default for Ops {
+    fn default() -> Self {
+        Self {
+            events: EventLog::new(EVENT_CAPACITY),
+            alerts: BTreeMap::new(),
+            totals: WindowCounter::new(WINDOW_SECS),
+            retries_by_queue: WindowCounter::new(60),
+            comparison: Comparison::default(),
+            smart_success_sum: 0.0,
+            static_success_sum: 0.0,
+            error_classes: BTreeMap::new(),
+        }
+    }
+}
+
+impl Ops {
+    /// Notes a recommendation the service gave at `now` and what the static backoff would have
+    /// said for the same failure (shadow comparison).
+    pub fn record_recommendation(
+        &mut self,
+        smart: &RetryRecommendation,
+        shadow: &RetryRecommendation,
+        job_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        self.totals.add(RECS, 1, now);
+        self.totals.add(method_key(smart.method), 1, now);
+        if smart.method == Method::Static {
+            self.totals.add(STATIC, 1, now);
+        }
+        for from in fallen_back_from(smart) {
+            match from {
+                Method::Bayesian => self.totals.add(FROM_BAYES, 1, now),
+                Method::Ml => self.totals.add(FROM_ML, 1, now),
+                Method::Rules | Method::Static => {}
+            }
+        }
+        if !smart.policy_guardrails.is_empty() {
+            self.totals.add(GUARDED, 1, now);
+            let names = smart.policy_guardrails.join(", ");
+            self.events.push(
+                now,
+                kind::GUARDRAIL,
+                job_id,
+                format!("guardrails changed the recommendation: {names}"),
+            );
+        }
+        self.compare(smart, shadow);
+    }
+
+    fn compare(&mut self, smart: &RetryRecommendation, shadow: &RetryRecommendation) {
+        let c = &mut self.comparison;
+        c.recommendations += 1;
+        if smart.should_retry {
+            c.smart_total_delay_ms = c.smart_total_delay_ms.saturating_add(smart.delay_ms);
+        }
+        if shadow.should_retry {
+            c.static_total_delay_ms = c.static_total_delay_ms.saturating_add(shadow.delay_ms);
+        }
+        if shadow.should_retry && !smart.should_retry {
+            c.retries_avoided += 1;
+        }
+        self.smart_success_sum += smart.estimated_success;
+        self.static_success_sum += shadow.estimated_success;
+        c.smart_mean_success = self.smart_success_sum / c.recommendations as f64;
+        c.static_mean_success = self.static_success_sum / c.recommendations as f64;
+    }
+
+    /// Notes an attempt recorded at `now` (service clock) for rates, storms and error classes.
+    pub fn record_attempt(&mut self, attempt: &AttemptRecord, now: DateTime<Utc>) {
+        self.totals.add(ATTEMPTS, 1, now);
+        if attempt.attempt_number > 1 {
+            self.retries_by_queue.add(&attempt.queue, 1, now);
+            let key = if attempt.success {
+                RETRY_OK
+            } else {
+                RETRY_FAILED
+            };
+            self.totals.add(key, 1, now);
+        }
+        if !attempt.error_class.is_empty() {
+            let entry = self
+                .error_classes
+                .entry(attempt.error_class.clone())
+                .or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(attempt.success);
+        }
+    }
+
+    /// The shadow comparison so far.
+    pub fn comparison(&self) -> Comparison {
+        self.comparison.clone()
+    }
+
+    /// Attempts and successes per error class since the service started.
+    pub fn error_classes(&self) -> Vec<ErrorClassStats> {
+        let stats = self
+            .error_classes
+            .iter()
+            .map(|(class, &(attempts, successes))| ErrorClassStats {
+                error_class: class.clone(),
+                attempts,
+                successes,
+                success_rate: ratio(successes, attempts),
+            });
+        stats.collect()
+    }
+
+    /// Rates over the last minute (retry success over five).
+    pub fn rates(&self, now: DateTime<Utc>) -> Rates {
+        let ok = self.totals.sum(RETRY_OK, WINDOW_SECS, now);
+        let failed = self.totals.sum(RETRY_FAILED, WINDOW_SECS, now);
+        Rates {
+            recommendations_per_second: self.totals.sum(RECS, 60, now) as f64 / 60.0,
+            attempts_per_second: self.totals.sum(ATTEMPTS, 60, now) as f64 / 60.0,
+            retries_per_minute: self.retries_by_queue.sums(60, now).values().sum::<u64>() as f64,
+            retry_success_rate_5m: ratio(ok, ok + failed),
+        }
+    }
+
+    /// What the alert rules need, from these windows plus the engine's state.
+    pub fn alert_inputs(
+        &self,
+        cfg: &AlertConfig,
+        engine: EngineView,
+        now: DateTime<Utc>,
+    ) -> AlertInputs {
+        let in_fallback_window = |key| self.totals.sum(key, cfg.fallback_window_secs, now);
+        AlertInputs {
+            retries_last_minute: self.retries_by_queue.sums(60, now),
+            guardrail_overrides: self.totals.sum(GUARDED, cfg.guardrail_window_secs, now),
+            circuits: engine.circuits,
+            emergency_stop: engine.emergency_stop,
+            recommendations: in_fallback_window(RECS),
+            static_answers: in_fallback_window(STATIC),
+            bayesian_fallbacks: in_fallback_window(FROM_BAYES),
+            ml_fallbacks: in_fallback_window(FROM_ML),
+            warm_models: engine.warm_models,
+            ml_enabled: engine.ml_enabled,
+        }
+    }
+
+    /// The tier that answered most recommendations in the last minute, if any were made.
+    pub fn active_tier(&self, now: DateTime<Utc>) -> Option<Method> {
+        let counts = self.totals.sums(60, now);
+        Method::ALL
+            .into_iter()
+            .filter_map(|m| counts.get(method_key(m)).map(|&n| (n, m)))
+            .max_by_key(|&(n, m)| (n, std::cmp::Reverse(m)))
+            .map(|(_, m)| m)
+    }
+
+    /// Active alerts first, most severe first, then by id.
+    pub fn alert_list(&self) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
+        alerts.sort_by(|a, b| (b.active, b.severity, &a.id).cmp(&(a.active, a.severity, &b.id)));
+        alerts
+    }
+}
+
+/// [`Ops`] behind its lock, the alert thresholds, and per-job locks that serialise the
+/// read-modify-write of one job on the schedule (a failure, a success and an operator action
+/// arriving together for the same job).
+#[derive(Debug)]
+pub struct OpsState {
+    ops: parking_lot::Mutex<Ops>,
+    job_locks: Vec<tokio::sync::Mutex<()>>,
+    pub alert_config: AlertConfig,
+}
+
+/// Stripes of job locks: jobs hashing to the same stripe wait for each other, briefly.
+const JOB_LOCK_STRIPES: usize = 64;
+
+impl OpsState {
+    pub fn new(alert_config: AlertConfig) -> Self {
+        Self {
+            ops: parking_lot::Mutex::new(Ops::default()),
+            job_locks: (0..JOB_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            alert_config,
+        }
+    }
+
+    /// The operational memory. Lock briefly; never hold across an `.await`.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, Ops> {
+        self.ops.lock()
+    }
+
+    /// Serialises changes to one job (held across the store round trips of that change).
+    pub async fn lock_job(&self, job_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        job_id.hash(&mut h);
+        let stripe = (h.finish() % JOB_LOCK_STRIPES as u64) as usize;
+        self.job_locks[stripe].lock().await
+    }
+}
+
+/// The engine's state the alert rules need, read under the engine lock.
+#[derive(Debug, Clone, Default)]
+pub struct EngineView {
+    pub circuits: Vec<CircuitView>,
+    pub emergency_stop: bool,
+    pub warm_models: u64,
+    pub ml_enabled: bool,
+}
+
+fn method_key(method: Method) -> &'static str {
+    match method {
+        Method::Rules => "method:rules",
+        Method::Bayesian => "method:bayesian",
+        Method::Ml => "method:ml",
+        Method::Static => "method:static",
+    }
+}
+
+fn fallen_back_from(rec: &RetryRecommendation) -> impl Iterator<Item = Method> + '_ {
+    rec.explanation
+        .iter()
+        .flat_map(|e| e.fallbacks.iter().map(|f| f.from))
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests;

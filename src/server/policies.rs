@@ -1,0 +1,72 @@
+//! `GET /policies`, `POST /policies` (add or replace by name), `DELETE /policies/{name}`.
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use super::state::{AppState, Change};
+use crate::model::{RetryPolicy, StatusResponse, validate};
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/policies", get(list).post(add))
+        .route("/policies/{name}", delete(remove))
+}
+
+/// The policies in evaluation order (highest priority first).
+async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Access::Read)?;
+    let mut policies = state.engine.lock().strategy().policies.clone();
+    policies.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    Ok(Json(json!({ "policies": policies })))
+}
+
+async fn add(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(policy): ApiJson<RetryPolicy>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Operate)?;
+    validate::policy(&policy)?;
+    state
+        .update_strategy(&caller, "", |strategy| {
+            let detail = serde_json::to_value(&policy).unwrap_or_default();
+            let target = policy.name.clone();
+            strategy.policies.retain(|p| p.name != policy.name);
+            strategy.policies.push(policy);
+            Ok(Change {
+                action: "policy_add",
+                target,
+                detail,
+            })
+        })
+        .await?;
+    Ok(ApiJson(StatusResponse::new("added")))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Operate)?;
+    state
+        .update_strategy(&caller, "", |strategy| {
+            let before = strategy.policies.len();
+            strategy.policies.retain(|p| p.name != name);
+            if strategy.policies.len() == before {
+                return Err(ApiError::not_found("no such policy")
+                    .with_details(format!("name: no policy named {name:?}")));
+            }
+            Ok(Change {
+                action: "policy_remove",
+                target: name.clone(),
+                detail: serde_json::Value::Null,
+            })
+        })
+        .await?;
+    Ok(ApiJson(StatusResponse::new("removed")))
+}

@@ -1,0 +1,28 @@
+//! `GET /metrics` (at the API base and at the top level, where Prometheus looks by default).
+
+use super::auth::{Access, Caller};
+use super::error::ApiResult;
+use super::state::AppState;
+use crate::metrics::OPENMETRICS_CONTENT_TYPE;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// `/metrics` outside the API base.
+pub fn top_level_routes() -> Router<AppState> {
+    routes()
+}
+
+async fn metrics(caller: Caller, State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    caller.require(Access::Read)?;
+    Ok((
+        [(CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        state.metrics.encode(),
+    ))
+}

@@ -1,0 +1,55 @@
+//! `POST /recommendation` and `POST /preview`.
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use super::state::AppState;
+use crate::model::{FieldError, PreviewRequest, RetryFeatures, RetryPreview, RetryRecommendation};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+
+/// Most attempts a preview plans (keeps one request's work bounded).
+pub const MAX_PREVIEW_ATTEMPTS: u32 = 100;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/recommendation", post(recommendation))
+        .route("/preview", post(preview))
+}
+
+/// What to do after the failed attempt in the body; consumes retry budget when it says retry.
+async fn recommendation(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(features): ApiJson<RetryFeatures>,
+) -> ApiResult<ApiJson<RetryRecommendation>> {
+    caller.require(Access::Work)?;
+    features.validate()?;
+    let now = state.now();
+    Ok(ApiJson(state.recommend(&features, now)))
+}
+
+/// The whole planned schedule; consumes nothing, so every role may ask.
+async fn preview(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> ApiResult<ApiJson<RetryPreview>> {
+    caller.require(Access::Any)?;
+    req.features
+        .validate()
+        .map_err(|e| FieldError::new(format!("features.{}", e.field), e.message))?;
+    if req.max_attempts > MAX_PREVIEW_ATTEMPTS {
+        return Err(ApiError::bad_request(format!(
+            "max_attempts: at most {MAX_PREVIEW_ATTEMPTS} (got {})",
+            req.max_attempts
+        )));
+    }
+    let now = state.now();
+    let preview = state
+        .engine
+        .lock()
+        .preview(&req.features, req.max_attempts, now);
+    Ok(ApiJson(preview))
+}

@@ -1,0 +1,95 @@
+//! `GET /strategy`, `PUT /strategy` (replace), `PUT /guardrails` (merge over the current ones,
+//! so an upstream client that knows only the upstream fields does not reset ours).
+
+use super::auth::{Access, Caller};
+use super::error::ApiResult;
+use super::json::{ApiJson, path_error};
+use super::state::{AppState, Change};
+use crate::model::{PolicyGuardrails, RetryStrategy, StatusResponse};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, put};
+use serde_json::Value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/strategy", get(current).put(replace))
+        .route("/guardrails", put(guardrails))
+}
+
+async fn current(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<ApiJson<RetryStrategy>> {
+    caller.require(Access::Read)?;
+    Ok(ApiJson(state.engine.lock().strategy().clone()))
+}
+
+async fn replace(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<RetryStrategy>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Operate)?;
+    state
+        .update_strategy(&caller, "", |strategy| {
+            let detail = serde_json::to_value(&new).unwrap_or_default();
+            let target = new.name.clone();
+            *strategy = new;
+            Ok(Change {
+                action: "strategy",
+                target,
+                detail,
+            })
+        })
+        .await?;
+    Ok(ApiJson(StatusResponse::new("updated")))
+}
+
+async fn guardrails(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(patch): ApiJson<Value>,
+) -> ApiResult<ApiJson<StatusResponse>> {
+    caller.require(Access::Operate)?;
+    state
+        .update_strategy(&caller, "", |strategy| {
+            let mut merged = serde_json::to_value(&strategy.guardrails).unwrap_or_default();
+            merge(&mut merged, patch.clone());
+            let guardrails: PolicyGuardrails =
+                serde_path_to_error::deserialize(merged).map_err(path_error)?;
+            strategy.guardrails = guardrails;
+            Ok(Change {
+                action: "guardrails",
+                target: "guardrails".into(),
+                detail: patch,
+            })
+        })
+        .await?;
+    Ok(ApiJson(StatusResponse::new("updated")))
+}
+
+/// Deep-merges JSON objects; any other value replaces what was there.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(base), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(base.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (base, patch) => *base = patch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_keeps_what_the_patch_does_not_name() {
+        let mut base = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        merge(&mut base, json!({"b": {"c": 9}, "e": [2, 3]}));
+        assert_eq!(base, json!({"a": 1, "b": {"c": 9, "d": 3}, "e": [2, 3]}));
+    }
+}

@@ -1,0 +1,549 @@
+//! UI state and what each action does to it.
+//!
+//! [`App::dispatch`] and [`App::on_key`] only change UI state; when something must happen
+//! outside (an API call, a file, quitting) they return an [`Effect`] that the loop in `tui.rs`
+//! performs. Nothing here does I/O, so every behaviour is testable without a terminal.
+
+mod form;
+mod jobs;
+
+pub use form::{
+    DELAY_HINT, ExportFormat, Input, OverrideField, OverrideForm, parse_export, parse_override,
+};
+
+use super::action::Action;
+use super::keymap::Keymap;
+use super::state::Snapshot;
+use crate::client::JobQuery;
+use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use throbber_widgets_tui::ThrobberState;
+
+/// The panes (wide layout) and tabs (narrow layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Strategy,
+    Live,
+    Analytics,
+    Alerts,
+}
+
+impl Pane {
+    pub const TABS: [Pane; 4] = [Pane::Strategy, Pane::Live, Pane::Analytics, Pane::Alerts];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Strategy => "Strategy",
+            Pane::Live => "Live recommendations",
+            Pane::Analytics => "Analytics",
+            Pane::Alerts => "Alerts",
+        }
+    }
+}
+
+/// Where the poller stands with the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// No answer yet.
+    Connecting,
+    Connected,
+    /// The last poll failed; the next try is at `retry_at`.
+    Reconnecting {
+        retry_at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+/// What needs confirming before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    Kill {
+        job_id: String,
+    },
+    Retrain {
+        job_type: String,
+        error_class: String,
+    },
+}
+
+/// The dialog or overlay on top of the panes, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    Filter(Input),
+    Override(OverrideForm),
+    Confirm(Confirm),
+    Alerts,
+    Preview(Result<Box<RetryPreview>, String>),
+    Loading(String),
+    Export { path: Input, error: Option<String> },
+}
+
+/// A call to the service that an action asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Retrain {
+        job_type: String,
+        error_class: String,
+    },
+    Preview(Box<PreviewRequest>),
+    Override {
+        job_id: String,
+        req: OverrideRequest,
+    },
+    Apply {
+        job_id: String,
+        use_static: bool,
+    },
+    RetryNow {
+        job_id: String,
+    },
+    Kill {
+        job_id: String,
+    },
+    Ack {
+        alert_id: String,
+    },
+}
+
+impl Call {
+    /// How the footer names this call.
+    pub fn label(&self) -> String {
+        match self {
+            Call::Retrain {
+                job_type,
+                error_class,
+            } => format!("retrain {job_type}/{error_class}"),
+            Call::Preview(req) => {
+                format!("preview {}", req.features.job_id.as_deref().unwrap_or("?"))
+            }
+            Call::Override { job_id, .. } => format!("override {job_id}"),
+            Call::Apply {
+                job_id,
+                use_static: false,
+            } => format!("apply {job_id}"),
+            Call::Apply {
+                job_id,
+                use_static: true,
+            } => format!("static backoff {job_id}"),
+            Call::RetryNow { job_id } => format!("retry now {job_id}"),
+            Call::Kill { job_id } => format!("kill {job_id}"),
+            Call::Ack { alert_id } => format!("ack alert {alert_id}"),
+        }
+    }
+}
+
+/// Something the loop must do for the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    Suspend,
+    /// Poll now.
+    Refresh,
+    Call(Call),
+    Export {
+        path: PathBuf,
+        format: ExportFormat,
+    },
+}
+
+/// The result of the last action, shown in the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// Settings the app starts with.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub api: String,
+    pub keymap: Keymap,
+    pub read_only: bool,
+    pub export_path: String,
+}
+
+/// The whole UI state.
+#[derive(Debug)]
+pub struct App {
+    pub api: String,
+    pub keymap: Keymap,
+    pub read_only: bool,
+    pub conn: Conn,
+    pub data: Option<Snapshot>,
+    pub focus: Pane,
+    pub mode: Mode,
+    /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
+    pub filter: String,
+    /// Index into `visible` of the selected job, and its id (kept across refreshes).
+    pub selected: usize,
+    pub selected_id: Option<String>,
+    /// Indices into the snapshot's jobs that pass the free-text filter.
+    pub visible: Vec<usize>,
+    pub alert_selected: usize,
+    pub last: Option<Outcome>,
+    /// One spinner per job in backoff, and the header's.
+    pub throbbers: HashMap<String, ThrobberState>,
+    pub spinner: ThrobberState,
+    /// Set by the loop from the terminal width: three panes or tabs.
+    pub wide: bool,
+    /// Rows of the job table, set by the loop from the layout (page up/down).
+    pub page_rows: usize,
+    export_path: String,
+}
+
+impl App {
+    pub fn new(cfg: AppConfig) -> App {
+        App {
+            api: cfg.api,
+            keymap: cfg.keymap,
+            read_only: cfg.read_only,
+            conn: Conn::Connecting,
+            data: None,
+            focus: Pane::Live,
+            mode: Mode::Normal,
+            filter: String::new(),
+            selected: 0,
+            selected_id: None,
+            visible: Vec::new(),
+            alert_selected: 0,
+            last: None,
+            throbbers: HashMap::new(),
+            spinner: ThrobberState::default(),
+            wide: true,
+            page_rows: 10,
+            export_path: cfg.export_path,
+        }
+    }
+
+    /// New data from the poller.
+    pub fn on_snapshot(&mut self, snap: Snapshot) {
+        self.data = Some(snap);
+        self.conn = Conn::Connected;
+        self.refilter();
+        self.sync_throbbers();
+    }
+
+    /// The poller could not reach the service; the last data stays, marked stale.
+    pub fn on_disconnected(&mut self, error: String, retry_at: DateTime<Utc>) {
+        self.conn = Conn::Reconnecting { retry_at, error };
+    }
+
+    /// Advances every spinner one step.
+    pub fn on_tick(&mut self) {
+        self.spinner.calc_next();
+        self.throbbers
+            .values_mut()
+            .for_each(ThrobberState::calc_next);
+    }
+
+    /// The result of a call the loop made for us.
+    pub fn on_outcome(&mut self, ok: bool, text: String) {
+        if matches!(self.mode, Mode::Loading(_)) {
+            self.mode = Mode::Normal;
+        }
+        self.last = Some(Outcome { ok, text });
+    }
+
+    /// A preview arrived (or failed).
+    pub fn on_preview(&mut self, preview: Result<Box<RetryPreview>, String>) {
+        if matches!(self.mode, Mode::Loading(_)) {
+            self.mode = Mode::Preview(preview);
+        }
+    }
+
+    /// What the poller should fetch: the server-side part of the filter and the selection.
+    pub fn watch(&self) -> (JobQuery, Option<String>) {
+        (jobs::server_query(&self.filter), self.selected_id.clone())
+    }
+
+    /// The selected job, if any.
+    pub fn selected_job(&self) -> Option<&ScheduledJob> {
+        let data = self.data.as_ref()?;
+        self.visible.get(self.selected).map(|&i| &data.jobs.jobs[i])
+    }
+
+    /// The role the service says our token has, when known.
+    pub fn role(&self) -> Option<&str> {
+        self.data.as_ref().map(|d| d.summary.role.as_str())
+    }
+
+    /// Why actions that change the service are refused, if they are.
+    pub fn refusal(&self) -> Option<String> {
+        if self.read_only {
+            return Some("read-only console (--read-only): nothing was sent".into());
+        }
+        match self.role() {
+            Some("operator") | None => None,
+            Some(role) => Some(format!(
+                "read-only: your token has the {role} role (operator needed); nothing was sent"
+            )),
+        }
+    }
+
+    /// Handles one key press in whatever mode the UI is in.
+    pub fn on_key(&mut self, key: KeyEvent, now: DateTime<Utc>) -> Option<Effect> {
+        let action = self.keymap.action(&key);
+        if is_ctrl_quit(action, &key) {
+            return Some(Effect::Quit);
+        }
+        match &mut self.mode {
+            Mode::Normal => action.and_then(|a| self.dispatch(a)),
+            Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
+            Mode::Confirm(_) => self.on_confirm_key(key),
+            Mode::Alerts => self.on_alerts_key(action),
+            Mode::Help | Mode::Preview(_) | Mode::Loading(_) => {
+                self.mode = Mode::Normal;
+                None
+            }
+        }
+    }
+
+    /// What an action does in the normal mode.
+    pub fn dispatch(&mut self, action: Action) -> Option<Effect> {
+        if action.mutates() {
+            if let Some(why) = self.refusal() {
+                self.last = Some(Outcome {
+                    ok: false,
+                    text: why,
+                });
+                return None;
+            }
+        }
+        match action {
+            Action::Quit => Some(Effect::Quit),
+            Action::Suspend => Some(Effect::Suspend),
+            Action::Refresh => Some(Effect::Refresh),
+            Action::Help => self.open(Mode::Help),
+            Action::Cancel => self.open(Mode::Normal),
+            Action::Alerts => self.open(Mode::Alerts),
+            Action::Filter => self.open(Mode::Filter(Input::with(&self.filter))),
+            Action::Export => self.open(Mode::Export {
+                path: Input::with(&self.export_path),
+                error: None,
+            }),
+            Action::NextPane => self.cycle_focus(1),
+            Action::PrevPane => self.cycle_focus(-1),
+            Action::TabStrategy => self.focus_pane(Pane::Strategy),
+            Action::TabLive => self.focus_pane(Pane::Live),
+            Action::TabAnalytics => self.focus_pane(Pane::Analytics),
+            Action::TabAlerts => self.focus_pane(Pane::Alerts),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_by(action),
+            Action::Top | Action::Bottom => self.move_by(action),
+            Action::AckAlert => self.ack_selected_alert(),
+            _ => self.job_action(action),
+        }
+    }
+
+    fn open(&mut self, mode: Mode) -> Option<Effect> {
+        self.mode = mode;
+        None
+    }
+
+    fn focus_pane(&mut self, pane: Pane) -> Option<Effect> {
+        // Alerts are part of the Analytics pane when all three panes are shown.
+        self.focus = if self.wide && pane == Pane::Alerts {
+            Pane::Analytics
+        } else {
+            pane
+        };
+        None
+    }
+
+    fn cycle_focus(&mut self, step: isize) -> Option<Effect> {
+        let panes: &[Pane] = if self.wide {
+            &Pane::TABS[..3]
+        } else {
+            &Pane::TABS
+        };
+        let at = panes.iter().position(|p| *p == self.focus).unwrap_or(0) as isize;
+        let n = panes.len() as isize;
+        self.focus = panes[((at + step).rem_euclid(n)) as usize];
+        None
+    }
+
+    /// Actions on the selected job.
+    fn job_action(&mut self, action: Action) -> Option<Effect> {
+        let Some(job) = self.selected_job().cloned() else {
+            self.last = Some(Outcome {
+                ok: false,
+                text: "no job selected".into(),
+            });
+            return None;
+        };
+        let job_id = job.job_id.clone();
+        let call = match action {
+            Action::Apply => Call::Apply {
+                job_id,
+                use_static: false,
+            },
+            Action::UseStatic => Call::Apply {
+                job_id,
+                use_static: true,
+            },
+            Action::RetryNow => Call::RetryNow { job_id },
+            Action::Override => return self.open(Mode::Override(OverrideForm::new(&job_id))),
+            Action::Kill => return self.open(Mode::Confirm(Confirm::Kill { job_id })),
+            Action::Retrain => {
+                let (job_type, error_class) = (job.job_type, job.error_class);
+                return self.open(Mode::Confirm(Confirm::Retrain {
+                    job_type,
+                    error_class,
+                }));
+            }
+            Action::Preview => {
+                self.mode = Mode::Loading(format!("previewing {job_id}"));
+                Call::Preview(Box::new(jobs::preview_request(&job)))
+            }
+            _ => return None,
+        };
+        Some(Effect::Call(call))
+    }
+
+    fn on_confirm_key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let yes = matches!(
+            key.code,
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+        );
+        let Mode::Confirm(what) = std::mem::replace(&mut self.mode, Mode::Normal) else {
+            return None;
+        };
+        if !yes {
+            self.last = Some(Outcome {
+                ok: true,
+                text: "cancelled".into(),
+            });
+            return None;
+        }
+        Some(Effect::Call(match what {
+            Confirm::Kill { job_id } => Call::Kill { job_id },
+            Confirm::Retrain {
+                job_type,
+                error_class,
+            } => Call::Retrain {
+                job_type,
+                error_class,
+            },
+        }))
+    }
+
+    fn on_alerts_key(&mut self, action: Option<Action>) -> Option<Effect> {
+        let count = self.data.as_ref().map_or(0, |d| d.summary.alerts.len());
+        match action? {
+            Action::Up => self.alert_selected = self.alert_selected.saturating_sub(1),
+            Action::Down => {
+                self.alert_selected = (self.alert_selected + 1).min(count.saturating_sub(1))
+            }
+            Action::AckAlert | Action::Apply => return self.dispatch(Action::AckAlert),
+            Action::Cancel | Action::Alerts => self.mode = Mode::Normal,
+            Action::Quit => return Some(Effect::Quit),
+            Action::Refresh => return Some(Effect::Refresh),
+            _ => {}
+        }
+        None
+    }
+
+    fn ack_selected_alert(&mut self) -> Option<Effect> {
+        let alert = self
+            .data
+            .as_ref()
+            .and_then(|d| d.summary.alerts.get(self.alert_selected));
+        match alert {
+            Some(a) => Some(Effect::Call(Call::Ack {
+                alert_id: a.id.clone(),
+            })),
+            None => {
+                self.last = Some(Outcome {
+                    ok: false,
+                    text: "no alert selected".into(),
+                });
+                None
+            }
+        }
+    }
+
+    fn on_text_key(&mut self, key: KeyEvent, now: DateTime<Utc>) -> Option<Effect> {
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                self.last = Some(Outcome {
+                    ok: true,
+                    text: "cancelled".into(),
+                });
+                None
+            }
+            KeyCode::Enter => self.submit_text(now),
+            KeyCode::Tab | KeyCode::BackTab => {
+                if let Mode::Override(form) = &mut self.mode {
+                    form.next_field();
+                }
+                None
+            }
+            KeyCode::Backspace => {
+                self.current_input().map(Input::pop);
+                None
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                if let Some(input) = self.current_input() {
+                    input.push(c);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn current_input(&mut self) -> Option<&mut Input> {
+        match &mut self.mode {
+            Mode::Filter(input) => Some(input),
+            Mode::Override(form) => Some(form.current()),
+            Mode::Export { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Filter(input) => {
+                self.filter = input.text.trim().to_string();
+                self.refilter();
+                Some(Effect::Refresh)
+            }
+            Mode::Override(mut form) => {
+                match parse_override(&form.delay.text, &form.reason.text, now) {
+                    Ok(req) => Some(Effect::Call(Call::Override {
+                        job_id: form.job_id,
+                        req,
+                    })),
+                    Err(why) => {
+                        form.error = Some(why);
+                        self.open(Mode::Override(form))
+                    }
+                }
+            }
+            Mode::Export { path, .. } => match parse_export(&path.text) {
+                Ok((file, format)) => {
+                    self.export_path = path.text.trim().to_string();
+                    Some(Effect::Export { path: file, format })
+                }
+                Err(why) => self.open(Mode::Export {
+                    path,
+                    error: Some(why),
+                }),
+            },
+            other => self.open(other),
+        }
+    }
+}
+
+/// Ctrl+C (or whatever ctrl key quits) works even while typing into a dialog.
+fn is_ctrl_quit(action: Option<Action>, key: &KeyEvent) -> bool {
+    action == Some(Action::Quit) && key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! The job list: filtering, selection that survives refreshes, one spinner per waiting job.
+
+use super::{App, Effect};
+use crate::client::JobQuery;
+use crate::model::{PreviewRequest, RetryFeatures, ScheduledJob};
+use crate::tui::action::Action;
+use throbber_widgets_tui::ThrobberState;
+
+/// Rows fetched per poll: enough for the tallest screen and some scrolling.
+pub const PAGE_LIMIT: u32 = 500;
+
+/// The `queue:`, `state:` and `error:` terms of a filter, which the service applies.
+pub fn server_query(filter: &str) -> JobQuery {
+    let mut q = JobQuery {
+        limit: Some(PAGE_LIMIT),
+        ..JobQuery::default()
+    };
+    for term in filter.split_whitespace() {
+        match term.split_once(':') {
+            Some(("queue", v)) => q.queue = Some(v.to_string()),
+            Some(("state", v)) => q.state = Some(v.to_string()),
+            Some(("error", v)) => q.error_class = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// The free-text terms of a filter (lower case), matched by the console against each row.
+fn text_terms(filter: &str) -> Vec<String> {
+    filter
+        .split_whitespace()
+        .filter(|t| !matches!(t.split_once(':'), Some(("queue" | "state" | "error", _))))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn matches(job: &ScheduledJob, terms: &[String]) -> bool {
+    terms.iter().all(|t| {
+        [
+            &job.job_id,
+            &job.job_type,
+            &job.queue,
+            &job.error_class,
+            &job.error_code,
+            &job.last_error,
+        ]
+        .iter()
+        .any(|field| field.to_lowercase().contains(t.as_str()))
+    })
+}
+
+/// What `POST /preview` needs to plan the rest of a job's schedule.
+pub fn preview_request(job: &ScheduledJob) -> PreviewRequest {
+    PreviewRequest {
+        features: RetryFeatures {
+            job_id: Some(job.job_id.clone()),
+            job_type: job.job_type.clone(),
+            error_class: job.error_class.clone(),
+            error_code: job.error_code.clone(),
+            attempt_number: job.attempt_number,
+            queue: job.queue.clone(),
+            tenant: job.tenant.clone(),
+            first_failure_at: Some(job.first_failure_at),
+            ..RetryFeatures::default()
+        },
+        max_attempts: job.max_attempts,
+    }
+}
+
+/// A stable starting phase per job so neighbouring spinners do not move in lockstep.
+fn phase(job_id: &str) -> i8 {
+    let hash = job_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (hash % 8) as i8
+}
+
+impl App {
+    /// Recomputes the visible rows and keeps the selected job selected if it is still there.
+    pub(super) fn refilter(&mut self) {
+        let terms = text_terms(&self.filter);
+        let Some(data) = &self.data else {
+            self.visible.clear();
+            return;
+        };
+        self.visible = (0..data.jobs.jobs.len())
+            .filter(|&i| matches(&data.jobs.jobs[i], &terms))
+            .collect();
+        let keep = self.selected_id.as_ref().and_then(|id| {
+            self.visible
+                .iter()
+                .position(|&i| &data.jobs.jobs[i].job_id == id)
+        });
+        self.selected = keep.unwrap_or(self.selected.min(self.visible.len().saturating_sub(1)));
+        self.remember_selection();
+    }
+
+    fn remember_selection(&mut self) {
+        self.selected_id = self.selected_job().map(|j| j.job_id.clone());
+    }
+
+    /// One throbber per job of the page; jobs that left the page lose theirs.
+    pub(super) fn sync_throbbers(&mut self) {
+        let Some(data) = &self.data else { return };
+        self.throbbers
+            .retain(|id, _| data.jobs.jobs.iter().any(|j| &j.job_id == id));
+        for job in &data.jobs.jobs {
+            self.throbbers.entry(job.job_id.clone()).or_insert_with(|| {
+                let mut s = ThrobberState::default();
+                s.calc_step(phase(&job.job_id));
+                s
+            });
+        }
+    }
+
+    pub(super) fn move_by(&mut self, action: Action) -> Option<Effect> {
+        if self.focus == super::Pane::Alerts || matches!(self.mode, super::Mode::Alerts) {
+            return self.move_alert(action);
+        }
+        let last = self.visible.len().saturating_sub(1);
+        let page = self.page_rows.max(1);
+        self.selected = match action {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::PageUp => self.selected.saturating_sub(page),
+            Action::PageDown => (self.selected + page).min(last),
+            Action::Top => 0,
+            _ => last,
+        };
+        self.remember_selection();
+        None
+    }
+
+    fn move_alert(&mut self, action: Action) -> Option<Effect> {
+        let count = self.data.as_ref().map_or(0, |d| d.summary.alerts.len());
+        self.alert_selected = match action {
+            Action::Up | Action::PageUp => self.alert_selected.saturating_sub(1),
+            Action::Top => 0,
+            _ => (self.alert_selected + 1).min(count.saturating_sub(1)),
+        };
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_terms_split_between_service_and_console() {
+        let q = server_query("queue:emails payment state:scheduled error:timeout");
+        assert_eq!(q.queue.as_deref(), Some("emails"));
+        assert_eq!(q.state.as_deref(), Some("scheduled"));
+        assert_eq!(q.error_class.as_deref(), Some("timeout"));
+        assert_eq!(
+            text_terms("queue:emails Payment x:y"),
+            vec!["payment", "x:y"]
+        );
+    }
+}

@@ -1,0 +1,215 @@
+use super::*;
+use crate::model::{JobDetail, JobPage, Summary};
+use ratatui::crossterm::event::KeyEvent;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+fn snapshot(role: &str) -> Snapshot {
+    let mut summary: Summary =
+        serde_json::from_str(include_str!("../../../tests/data/console/summary.json")).unwrap();
+    summary.role = role.to_string();
+    let jobs: JobPage =
+        serde_json::from_str(include_str!("../../../tests/data/console/jobs.json")).unwrap();
+    let detail: JobDetail =
+        serde_json::from_str(include_str!("../../../tests/data/console/detail.json")).unwrap();
+    Snapshot::new(summary, jobs, Some(detail), now())
+}
+
+fn app(role: &str, read_only: bool) -> App {
+    let mut app = App::new(AppConfig {
+        api: "http://127.0.0.1:7878".into(),
+        keymap: Keymap::defaults().unwrap(),
+        read_only,
+        export_path: "retryctl-config.toml".into(),
+    });
+    app.on_snapshot(snapshot(role));
+    app
+}
+
+fn press(app: &mut App, keys: &str) -> Vec<Effect> {
+    keys.split(' ')
+        .filter_map(|k| {
+            let key = crate::tui::keymap::Key::try_from(k).unwrap();
+            app.on_key(KeyEvent::new(key.code, key.mods), now())
+        })
+        .collect()
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), now());
+    }
+}
+
+#[test]
+fn override_validates_then_sends() {
+    let mut app = app("operator", false);
+    press(&mut app, "ctrl+o");
+    assert!(matches!(app.mode, Mode::Override(_)));
+    typed(&mut app, "2m");
+    assert!(press(&mut app, "enter").is_empty(), "no reason yet");
+    let Mode::Override(form) = &app.mode else {
+        panic!("dialog closed")
+    };
+    assert!(form.error.as_deref().unwrap().contains("reason"));
+    press(&mut app, "tab");
+    typed(&mut app, "db failover");
+    let effects = press(&mut app, "enter");
+    let Some(Effect::Call(Call::Override { job_id, req })) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!((job_id.as_str(), req.delay_ms), ("pay-1201", Some(120_000)));
+    assert_eq!(req.reason, "db failover");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn esc_cancels_an_override() {
+    let mut app = app("operator", false);
+    press(&mut app, "o");
+    typed(&mut app, "30s");
+    assert!(press(&mut app, "esc").is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn read_only_refuses_and_sends_nothing() {
+    for (role, flag, why) in [
+        ("operator", true, "--read-only"),
+        ("viewer", false, "viewer"),
+    ] {
+        let mut app = app(role, flag);
+        for keys in ["enter", "x", "f", "s", "o", "R", "A", "ctrl+r"] {
+            assert!(press(&mut app, keys).is_empty(), "{keys} sent something");
+            assert_eq!(app.mode, Mode::Normal, "{keys} opened a dialog");
+            let last = app.last.clone().unwrap();
+            assert!(!last.ok && last.text.contains(why), "{keys}: {}", last.text);
+        }
+        // Reading still works.
+        assert_eq!(press(&mut app, "space"), vec![Effect::Refresh]);
+        press(&mut app, "a");
+        assert_eq!(app.mode, Mode::Alerts);
+    }
+}
+
+#[test]
+fn kill_and_retrain_ask_first() {
+    let mut app = app("operator", false);
+    assert!(press(&mut app, "x").is_empty());
+    assert!(press(&mut app, "n").is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    press(&mut app, "x");
+    let effects = press(&mut app, "y");
+    assert_eq!(
+        effects,
+        vec![Effect::Call(Call::Kill {
+            job_id: "pay-1201".into()
+        })]
+    );
+    press(&mut app, "ctrl+r");
+    let effects = press(&mut app, "enter");
+    assert!(
+        matches!(&effects[..], [Effect::Call(Call::Retrain { job_type, .. })] if job_type == "payment")
+    );
+}
+
+#[test]
+fn selection_moves_and_survives_refresh() {
+    let mut app = app("operator", false);
+    press(&mut app, "j j");
+    assert_eq!(app.selected_job().unwrap().job_id, "pay-1199");
+    app.on_snapshot(snapshot("operator"));
+    assert_eq!(app.selected_job().unwrap().job_id, "pay-1199");
+    press(&mut app, "G");
+    assert_eq!(app.selected_job().unwrap().job_id, "img-42");
+    press(&mut app, "g k");
+    assert_eq!(app.selected_job().unwrap().job_id, "pay-1201");
+}
+
+#[test]
+fn filter_narrows_the_list() {
+    let mut app = app("operator", false);
+    press(&mut app, "/");
+    typed(&mut app, "email");
+    assert_eq!(press(&mut app, "enter"), vec![Effect::Refresh]);
+    assert_eq!(app.visible.len(), 1);
+    assert_eq!(app.selected_job().unwrap().job_id, "email-88");
+    press(&mut app, "/");
+    typed(&mut app, " queue:emails");
+    press(&mut app, "enter");
+    assert_eq!(app.watch().0.queue.as_deref(), Some("emails"));
+}
+
+#[test]
+fn tabs_and_panes() {
+    let mut app = app("operator", false);
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Analytics);
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Strategy);
+    press(&mut app, "4");
+    assert_eq!(
+        app.focus,
+        Pane::Analytics,
+        "alerts live in the analytics pane when wide"
+    );
+    app.wide = false;
+    press(&mut app, "4");
+    assert_eq!(app.focus, Pane::Alerts);
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Strategy);
+}
+
+#[test]
+fn alerts_dialog_acks_the_selected_alert() {
+    let mut app = app("operator", false);
+    press(&mut app, "ctrl+a j");
+    let effects = press(&mut app, "A");
+    assert_eq!(
+        effects,
+        vec![Effect::Call(Call::Ack {
+            alert_id: "a-16".into()
+        })]
+    );
+    press(&mut app, "esc");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn ctrl_c_quits_even_while_typing_and_help_closes() {
+    let mut app = app("operator", false);
+    press(&mut app, "?");
+    assert_eq!(app.mode, Mode::Help);
+    press(&mut app, "q");
+    assert_eq!(app.mode, Mode::Normal);
+    press(&mut app, "o");
+    assert_eq!(press(&mut app, "ctrl+c"), vec![Effect::Quit]);
+}
+
+#[test]
+fn export_asks_for_a_path_with_a_known_extension() {
+    let mut app = app("viewer", false);
+    press(&mut app, "e");
+    for _ in 0..4 {
+        press(&mut app, "backspace");
+    }
+    typed(&mut app, "yaml");
+    let effects = press(&mut app, "enter");
+    assert_eq!(
+        effects,
+        vec![Effect::Export {
+            path: "retryctl-config.yaml".into(),
+            format: ExportFormat::Yaml
+        }]
+    );
+}
+
+#[test]
+fn lost_connection_keeps_the_data() {
+    let mut app = app("operator", false);
+    app.on_disconnected("refused".into(), now());
+    assert!(app.data.is_some());
+    assert!(matches!(app.conn, Conn::Reconnecting { .. }));
+}

@@ -1,0 +1,175 @@
+//! Configuration export and import files (TOML, JSON, YAML).
+//!
+//! An export is a [`ConfigExport`]: the service's whole strategy plus where and when it came
+//! from. Its text fields go through the same [`sanitize`] as everything the console shows, so a
+//! policy name carrying escape sequences cannot reach a terminal through `cat` either.
+
+use super::app::ExportFormat;
+use super::sanitize::sanitize;
+use crate::model::{ConfigExport, RetryStrategy};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+
+/// Layout version written into every export.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// Why an export or import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot encode the configuration as {format:?}: {message}")]
+    Encode {
+        format: ExportFormat,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Decode { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The export of `strategy`, taken from `source` at `now`, with its text sanitised.
+pub fn build(strategy: &RetryStrategy, source: &str, now: DateTime<Utc>) -> ConfigExport {
+    let mut strategy = strategy.clone();
+    clean_strategy(&mut strategy);
+    ConfigExport {
+        export_version: EXPORT_VERSION,
+        exported_at: now,
+        source: sanitize(source),
+        strategy,
+    }
+}
+
+fn clean_strategy(s: &mut RetryStrategy) {
+    s.name = sanitize(&s.name);
+    for p in &mut s.policies {
+        p.name = sanitize(&p.name);
+        p.error_patterns.iter_mut().for_each(|x| *x = sanitize(x));
+        p.job_type_patterns
+            .iter_mut()
+            .for_each(|x| *x = sanitize(x));
+    }
+    let quotas = std::mem::take(&mut s.guardrails.tenant_quotas);
+    s.guardrails.tenant_quotas = quotas.into_iter().map(|(k, v)| (sanitize(&k), v)).collect();
+    if let Some(m) = s.ml_model.as_mut() {
+        m.version = sanitize(&m.version);
+        m.model_type = sanitize(&m.model_type);
+    }
+}
+
+/// The file text of an export.
+pub fn encode(export: &ConfigExport, format: ExportFormat) -> Result<String, ExportError> {
+    let err = |message: String| ExportError::Encode { format, message };
+    match format {
+        ExportFormat::Toml => toml::to_string_pretty(export).map_err(|e| err(e.to_string())),
+        ExportFormat::Json => serde_json::to_string_pretty(export)
+            .map(|s| s + "\n")
+            .map_err(|e| err(e.to_string())),
+        ExportFormat::Yaml => serde_norway::to_string(export).map_err(|e| err(e.to_string())),
+    }
+}
+
+/// Reads an export back; `path` names the file in errors.
+pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExport, ExportError> {
+    let err = |message: String| ExportError::Decode {
+        path: path.to_string(),
+        message,
+    };
+    match format {
+        ExportFormat::Toml => toml::from_str(text).map_err(|e| err(e.to_string())),
+        ExportFormat::Json => serde_json::from_str(text).map_err(|e| err(e.to_string())),
+        ExportFormat::Yaml => serde_norway::from_str(text).map_err(|e| err(e.to_string())),
+    }
+}
+
+/// Writes `text` to `path`, creating parent directories; returns the absolute path written.
+pub fn write(path: &Path, text: &str) -> Result<std::path::PathBuf, ExportError> {
+    let io = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)?;
+    Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// Reads and decodes an export file, the format from its extension.
+pub fn read(path: &Path) -> Result<ConfigExport, ExportError> {
+    let name = path.display().to_string();
+    let format = ExportFormat::from_path(&name).map_err(|message| ExportError::Decode {
+        path: name.clone(),
+        message,
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    decode(&text, format, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DataCollection, PolicyGuardrails, RetryPolicy};
+
+    fn strategy() -> RetryStrategy {
+        let policy: RetryPolicy = serde_json::from_value(serde_json::json!({
+            "name": "rate_limit\u{1b}]0;owned\u{7}", "error_patterns": ["429", "rate\u{202e}limit"],
+            "max_attempts": 5, "base_delay_ms": 5000, "max_delay_ms": 60000,
+            "jitter_percent": 25.0, "priority": 100
+        }))
+        .unwrap();
+        RetryStrategy {
+            name: "default".into(),
+            enabled: true,
+            policies: vec![policy],
+            bayesian_threshold: 0.75,
+            ml_enabled: false,
+            ml_model: None,
+            guardrails: PolicyGuardrails::default(),
+            data_collection: DataCollection::default(),
+        }
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let now = "2026-11-23T10:00:00Z".parse().unwrap();
+        let export = build(&strategy(), "http://127.0.0.1:7878", now);
+        for format in [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml] {
+            let text = encode(&export, format).unwrap();
+            let back =
+                decode(&text, format, "x").unwrap_or_else(|e| panic!("{format:?}: {e}\n{text}"));
+            assert_eq!(back, export, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn exports_carry_no_escape_sequences() {
+        let now = "2026-11-23T10:00:00Z".parse().unwrap();
+        let export = build(&strategy(), "src", now);
+        for format in [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml] {
+            let text = encode(&export, format).unwrap();
+            // JSON/TOML/YAML may escape, but the decoded value must be clean too.
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+                "{text}"
+            );
+            let back = decode(&text, format, "x").unwrap();
+            assert_eq!(back.strategy.policies[0].name, "rate_limit␛]0;owned␇");
+            assert_eq!(back.strategy.policies[0].error_patterns[1], "ratelimit");
+        }
+    }
+
+    #[test]
+    fn unknown_extension_and_bad_text_are_named() {
+        let e = read(Path::new("/tmp/x.txt")).unwrap_err();
+        assert!(e.to_string().contains(".toml"), "{e}");
+        let e = decode("strategy = 3", ExportFormat::Toml, "a.toml").unwrap_err();
+        assert!(e.to_string().starts_with("a.toml:"), "{e}");
+    }
+}

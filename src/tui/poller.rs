@@ -1,0 +1,124 @@
+//! The poller task: fetches `/summary`, the visible page of `/jobs` and the selected job's
+//! detail every refresh interval (or at once when asked) and sends snapshots to the UI.
+//!
+//! The connection is a small state machine: after a failure it waits a capped, doubling backoff
+//! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
+
+use super::state::Snapshot;
+use crate::client::{Client, ClientError, JobQuery};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+
+/// What the UI wants fetched: the job filter and the selected job.
+pub type Watch = (JobQuery, Option<String>);
+
+/// A message from the poller.
+#[derive(Debug)]
+pub enum PollMsg {
+    Snapshot(Box<Snapshot>),
+    /// The poll failed; the next attempt is at `retry_at`.
+    Down {
+        error: String,
+        retry_at: chrono::DateTime<Utc>,
+    },
+}
+
+/// Doubling delay between reconnection attempts, never above `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    /// The delay before the next attempt; doubles for the one after, up to the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        let current = self.next;
+        self.next = (self.next * 2).min(self.max);
+        current
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+/// Runs until the UI drops its receiver.
+pub async fn run(
+    client: Client,
+    interval: Duration,
+    mut wants: watch::Receiver<Watch>,
+    refresh: Arc<Notify>,
+    tx: mpsc::Sender<PollMsg>,
+) {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        let want = wants.borrow_and_update().clone();
+        let (msg, wait) = match fetch(&client, &want).await {
+            Ok(snap) => {
+                backoff.reset();
+                (PollMsg::Snapshot(Box::new(snap)), interval)
+            }
+            Err(e) => {
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "poll failed");
+                let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                (
+                    PollMsg::Down {
+                        error: e.to_string(),
+                        retry_at,
+                    },
+                    wait,
+                )
+            }
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = refresh.notified() => {}
+            changed = wants.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+async fn fetch(client: &Client, (query, selected): &Watch) -> Result<Snapshot, ClientError> {
+    let (summary, jobs) = tokio::join!(client.summary(), client.jobs(query));
+    let (summary, jobs) = (summary?, jobs?);
+    let detail = match selected {
+        Some(id) => match client.job(id).await {
+            Ok(d) => Some(d),
+            // The job may have finished and left the schedule between two polls.
+            Err(e) if e.status() == Some(404) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    Ok(Snapshot::new(summary, jobs, detail, Utc::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let delays: Vec<u64> = (0..5).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 5, 5]);
+        b.reset();
+        assert_eq!(b.next_delay().as_secs(), 1);
+    }
+}

@@ -1,0 +1,197 @@
+//! The data the console shows: snapshots of API answers, sanitised once on entry.
+//!
+//! Nothing here is computed by the console: every number comes from the service. The only
+//! derived values are for display (countdowns, the age of stale data) and live in the views.
+
+use super::sanitize::sanitize;
+use crate::model::{
+    Alert, Event, JobDetail, JobPage, RetryPolicy, RetryPreview, RetryRecommendation, ScheduledJob,
+    Summary, TimelineEntry,
+};
+use chrono::{DateTime, Utc};
+
+/// One poll of the service: the summary, the visible page of jobs, the selected job's detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub summary: Summary,
+    pub jobs: JobPage,
+    pub detail: Option<JobDetail>,
+    /// When the poll completed (the console's clock).
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl Snapshot {
+    /// A snapshot whose untrusted text has been made safe to print.
+    pub fn new(
+        mut summary: Summary,
+        mut jobs: JobPage,
+        mut detail: Option<JobDetail>,
+        fetched_at: DateTime<Utc>,
+    ) -> Snapshot {
+        summary.clean();
+        jobs.jobs.iter_mut().for_each(Clean::clean);
+        if let Some(d) = detail.as_mut() {
+            d.clean();
+        }
+        Snapshot {
+            summary,
+            jobs,
+            detail,
+            fetched_at,
+        }
+    }
+}
+
+/// Replaces every untrusted string of a wire value with its sanitised form.
+pub trait Clean {
+    fn clean(&mut self);
+}
+
+fn s(text: &mut String) {
+    if !super::sanitize::is_clean(text) {
+        *text = sanitize(text);
+    }
+}
+
+fn opt(text: &mut Option<String>) {
+    if let Some(t) = text.as_mut() {
+        s(t);
+    }
+}
+
+impl Clean for Summary {
+    fn clean(&mut self) {
+        for t in [
+            &mut self.service,
+            &mut self.version,
+            &mut self.role,
+            &mut self.store,
+        ] {
+            s(t);
+        }
+        s(&mut self.strategy_name);
+        self.policies.iter_mut().for_each(Clean::clean);
+        self.alerts.iter_mut().for_each(Clean::clean);
+        self.recent_errors.iter_mut().for_each(Clean::clean);
+        self.budgets.iter_mut().for_each(|b| s(&mut b.queue));
+        self.tenants.iter_mut().for_each(|t| s(&mut t.tenant));
+        for c in &mut self.circuits {
+            s(&mut c.queue);
+            s(&mut c.error_class);
+            s(&mut c.state);
+        }
+        self.error_classes
+            .iter_mut()
+            .for_each(|e| s(&mut e.error_class));
+        self.jobs_by_state = std::mem::take(&mut self.jobs_by_state)
+            .into_iter()
+            .map(|(k, v)| (sanitize(&k), v))
+            .collect();
+        if let Some(ml) = self.models.ml.as_mut() {
+            s(&mut ml.version);
+            s(&mut ml.model_type);
+        }
+    }
+}
+
+impl Clean for RetryPolicy {
+    fn clean(&mut self) {
+        s(&mut self.name);
+        self.error_patterns.iter_mut().for_each(s);
+        self.job_type_patterns.iter_mut().for_each(s);
+    }
+}
+
+impl Clean for Alert {
+    fn clean(&mut self) {
+        s(&mut self.id);
+        s(&mut self.name);
+        s(&mut self.message);
+        opt(&mut self.acked_by);
+        self.labels = std::mem::take(&mut self.labels)
+            .into_iter()
+            .map(|(k, v)| (sanitize(&k), sanitize(&v)))
+            .collect();
+    }
+}
+
+impl Clean for Event {
+    fn clean(&mut self) {
+        s(&mut self.kind);
+        s(&mut self.message);
+        opt(&mut self.job_id);
+    }
+}
+
+impl Clean for ScheduledJob {
+    fn clean(&mut self) {
+        for t in [
+            &mut self.job_id,
+            &mut self.job_type,
+            &mut self.queue,
+            &mut self.error_class,
+            &mut self.error_code,
+            &mut self.last_error,
+        ] {
+            s(t);
+        }
+        opt(&mut self.tenant);
+        opt(&mut self.claimed_by);
+        self.recommendation.clean();
+        if let Some(o) = self.r#override.as_mut() {
+            s(&mut o.reason);
+            s(&mut o.actor);
+        }
+    }
+}
+
+impl Clean for RetryRecommendation {
+    fn clean(&mut self) {
+        s(&mut self.rationale);
+        self.policy_guardrails.iter_mut().for_each(s);
+        if let Some(x) = self.explanation.as_mut() {
+            x.similar_cases.iter_mut().for_each(|c| s(&mut c.job_id));
+            for g in &mut x.guardrails {
+                s(&mut g.name);
+                s(&mut g.detail);
+            }
+            x.fallbacks.iter_mut().for_each(|f| s(&mut f.reason));
+            opt(&mut x.policy);
+            opt(&mut x.model_key);
+        }
+    }
+}
+
+impl Clean for TimelineEntry {
+    fn clean(&mut self) {
+        s(&mut self.rationale);
+    }
+}
+
+impl Clean for JobDetail {
+    fn clean(&mut self) {
+        self.job.clean();
+        self.timeline.iter_mut().for_each(Clean::clean);
+        for a in &mut self.attempts {
+            for t in [
+                &mut a.job_id,
+                &mut a.job_type,
+                &mut a.error_class,
+                &mut a.error_code,
+            ] {
+                s(t);
+            }
+            s(&mut a.status);
+            s(&mut a.queue);
+            opt(&mut a.tenant);
+        }
+    }
+}
+
+impl Clean for RetryPreview {
+    fn clean(&mut self) {
+        s(&mut self.job_id);
+        self.recommendations.iter_mut().for_each(Clean::clean);
+        self.timeline.iter_mut().for_each(Clean::clean);
+    }
+}

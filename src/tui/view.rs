@@ -1,0 +1,183 @@
+//! Drawing: pure functions of the UI state and a clock, one pane per file.
+//!
+//! Wide terminals (at least [`WIDE_MIN_WIDTH`] columns):
+//!
+//! ```text
+//! ┌ header: URL · connection · role · (errors - processed / total) ┐  HEADER_HEIGHT
+//! ├ Strategy ──────┬ Live recommendations ─────┬ Analytics & alerts ┤
+//! │ LEFT_PERCENT   │ fill (≥ CENTRE_MIN)       │ RIGHT_PERCENT      │
+//! ├────────────────┴───────────────────────────┴────────────────────┤
+//! └ footer: focused pane's keys · remaining work · last action     ┘  FOOTER_HEIGHT
+//! ```
+//!
+//! Narrower terminals show the same panes one at a time under a tab bar
+//! (`1 Strategy  2 Live  3 Analytics  4 Alerts`, [`TABS_HEIGHT`]). Below [`MIN_WIDTH`] ×
+//! [`MIN_HEIGHT`] only "terminal too small (need W×H)" is shown. Every render function has the
+//! signature `fn render(frame, area, &Ctx)`, reads state and never does I/O.
+
+mod alerts;
+mod analytics;
+pub mod fmt;
+mod footer;
+pub mod glyphs;
+mod header;
+mod live;
+mod overlay;
+mod strategy;
+
+pub use glyphs::Glyphs;
+
+use super::app::{App, Pane};
+use super::theme::Theme;
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Tabs, Wrap};
+
+/// Narrowest terminal the console draws in.
+pub const MIN_WIDTH: u16 = 60;
+/// Shortest terminal the console draws in.
+pub const MIN_HEIGHT: u16 = 16;
+/// From this width on, all three panes are shown side by side.
+pub const WIDE_MIN_WIDTH: u16 = 120;
+pub const HEADER_HEIGHT: u16 = 2;
+pub const FOOTER_HEIGHT: u16 = 2;
+pub const TABS_HEIGHT: u16 = 1;
+pub const LEFT_PERCENT: u16 = 22;
+pub const RIGHT_PERCENT: u16 = 25;
+pub const CENTRE_MIN: u16 = 50;
+
+/// Everything a render function may read.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub theme: &'a Theme,
+    pub glyphs: &'a Glyphs,
+    /// The clock used for countdowns and ages (fixed in tests).
+    pub now: DateTime<Utc>,
+}
+
+/// True when a terminal of this width shows the three panes.
+pub fn is_wide(width: u16) -> bool {
+    width >= WIDE_MIN_WIDTH
+}
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, ctx: &Ctx) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, ctx);
+        return;
+    }
+    let wide = is_wide(area.width);
+    let tabs = if wide { 0 } else { TABS_HEIGHT };
+    let [head, tab_bar, body, foot] = Layout::vertical([
+        Constraint::Length(HEADER_HEIGHT),
+        Constraint::Length(tabs),
+        Constraint::Min(0),
+        Constraint::Length(FOOTER_HEIGHT),
+    ])
+    .areas(area);
+    header::render(frame, head, ctx);
+    if wide {
+        three_panes(frame, body, ctx);
+    } else {
+        tab_row(frame, tab_bar, ctx);
+        pane(frame, body, ctx, ctx.app.focus);
+    }
+    footer::render(frame, foot, ctx);
+    overlay::render(frame, area, ctx);
+}
+
+/// Rows of the job table for the given terminal size (page up/down).
+pub fn job_rows(width: u16, height: u16) -> usize {
+    let body = height.saturating_sub(HEADER_HEIGHT + FOOTER_HEIGHT);
+    let body = if is_wide(width) {
+        body
+    } else {
+        body.saturating_sub(TABS_HEIGHT)
+    };
+    usize::from(live::table_height(body).saturating_sub(3))
+}
+
+fn three_panes(frame: &mut Frame, body: Rect, ctx: &Ctx) {
+    let [left, centre, right] = Layout::horizontal([
+        Constraint::Percentage(LEFT_PERCENT),
+        Constraint::Min(CENTRE_MIN),
+        Constraint::Percentage(RIGHT_PERCENT),
+    ])
+    .areas(body);
+    pane(frame, left, ctx, Pane::Strategy);
+    pane(frame, centre, ctx, Pane::Live);
+    pane(frame, right, ctx, Pane::Analytics);
+}
+
+fn pane(frame: &mut Frame, area: Rect, ctx: &Ctx, which: Pane) {
+    match which {
+        Pane::Strategy => strategy::render(frame, area, ctx),
+        Pane::Live => live::render(frame, area, ctx),
+        Pane::Analytics => analytics::render(frame, area, ctx),
+        Pane::Alerts => alerts::render(frame, area, ctx),
+    }
+}
+
+fn tab_row(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let titles = Pane::TABS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Line::from(format!("{} {}", i + 1, short_title(*p))));
+    let selected = Pane::TABS.iter().position(|p| *p == ctx.app.focus);
+    let tabs = Tabs::new(titles)
+        .select(selected)
+        .style(ctx.theme.dim())
+        .highlight_style(ctx.theme.selected())
+        .divider(Span::raw(" "));
+    frame.render_widget(tabs, area);
+}
+
+fn short_title(p: Pane) -> &'static str {
+    match p {
+        Pane::Live => "Live",
+        other => other.title(),
+    }
+}
+
+/// The shortest key of an action (the plain one, which also works under screen, tmux and
+/// `docker attach`), or an empty string when it is unbound.
+pub fn short_key(ctx: &Ctx, action: super::action::Action) -> String {
+    let keys = ctx.app.keymap.keys(action);
+    keys.iter()
+        .map(ToString::to_string)
+        .min_by_key(String::len)
+        .unwrap_or_default()
+}
+
+/// A pane's frame: title, focus shown by colour and bold (and `»` without colour).
+pub fn block<'a>(title: &'a str, focused: bool, ctx: &Ctx) -> Block<'a> {
+    let marker = if focused && ctx.theme.no_color {
+        "» "
+    } else {
+        ""
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_set(ctx.glyphs.border)
+        .border_style(ctx.theme.border(focused))
+        .title(Span::styled(
+            format!(" {marker}{title} "),
+            ctx.theme.title(),
+        ))
+}
+
+fn too_small(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let x = ctx.glyphs.times;
+    let text = vec![
+        Line::styled(
+            format!("terminal too small (need {MIN_WIDTH}{x}{MIN_HEIGHT})"),
+            ctx.theme.critical(),
+        ),
+        Line::from(format!("this one is {}{x}{}", area.width, area.height)),
+        Line::styled("enlarge the window, or q to quit", ctx.theme.dim()),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}

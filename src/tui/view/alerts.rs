@@ -1,0 +1,76 @@
+//! Alerts: severity by symbol and bold as well as colour, acknowledged ones marked.
+
+use super::{Ctx, block, fmt};
+use crate::model::{Alert, Severity, Summary};
+use crate::tui::app::Pane;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// The Alerts tab (narrow layout).
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let focused = ctx.app.focus == Pane::Alerts;
+    let lines = match &ctx.app.data {
+        Some(d) => lines(&d.summary, ctx, Some(ctx.app.alert_selected), false),
+        None => vec![Line::styled("no data yet", ctx.theme.dim())],
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(block("Alerts", focused, ctx)),
+        area,
+    );
+}
+
+/// One line per alert (active first as the service orders them); `selected` is highlighted,
+/// `active_only` hides resolved ones.
+pub fn lines<'a>(
+    s: &'a Summary,
+    ctx: &Ctx,
+    selected: Option<usize>,
+    active_only: bool,
+) -> Vec<Line<'a>> {
+    let shown: Vec<(usize, &Alert)> = s
+        .alerts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.active || !active_only)
+        .collect();
+    if shown.is_empty() {
+        return vec![Line::styled(" no active alerts", ctx.theme.ok())];
+    }
+    shown
+        .into_iter()
+        .map(|(i, a)| {
+            let line = line(a, ctx);
+            if selected == Some(i) {
+                line.style(ctx.theme.selected())
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+fn line<'a>(a: &'a Alert, ctx: &Ctx) -> Line<'a> {
+    let g = ctx.glyphs;
+    let (mark, label, style) = match a.severity {
+        Severity::Critical => (g.critical, "CRIT", ctx.theme.critical()),
+        Severity::Warning => (g.warning, "WARN", ctx.theme.warn()),
+        Severity::Info => (g.info, "INFO", ctx.theme.info()),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {mark} {label} "), style),
+        Span::styled(a.message.as_str(), ctx.theme.text()),
+        Span::styled(
+            format!("  {}", fmt::ago(a.raised_at, ctx.now)),
+            ctx.theme.dim(),
+        ),
+    ];
+    if let Some(by) = &a.acked_by {
+        spans.push(Span::styled(format!("  acked by {by}"), ctx.theme.dim()));
+    }
+    if !a.active {
+        spans.push(Span::styled("  resolved", ctx.theme.ok()));
+    }
+    Line::from(spans)
+}

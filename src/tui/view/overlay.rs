@@ -1,0 +1,249 @@
+//! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
+//! preview.
+
+use super::{Ctx, alerts, block, fmt};
+use crate::model::RetryPreview;
+use crate::tui::action::Action;
+use crate::tui::app::{Confirm, DELAY_HINT, Input, Mode, OverrideField, OverrideForm};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    match &ctx.app.mode {
+        Mode::Normal | Mode::Filter(_) => {}
+        Mode::Help => help(frame, area, ctx),
+        Mode::Confirm(c) => confirm(frame, area, ctx, c),
+        Mode::Override(form) => override_form(frame, area, ctx, form),
+        Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
+        Mode::Alerts => alerts_dialog(frame, area, ctx),
+        Mode::Preview(Ok(p)) => preview(frame, area, ctx, p),
+        Mode::Preview(Err(e)) => dialog(
+            frame,
+            area,
+            ctx,
+            "Preview failed",
+            vec![Line::styled(e.as_str(), ctx.theme.critical())],
+        ),
+        Mode::Loading(what) => dialog(
+            frame,
+            area,
+            ctx,
+            "Working",
+            vec![Line::from(format!("{what}…"))],
+        ),
+    }
+}
+
+/// A box of the given size (clamped to the screen) in the middle of `area`.
+fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line>) {
+    let width = lines
+        .iter()
+        .map(Line::width)
+        .max()
+        .unwrap_or(20)
+        .max(title.len() + 6) as u16
+        + 4;
+    let rect = centred(
+        area,
+        width.min(area.width.saturating_sub(4)),
+        lines.len() as u16 + 2,
+    );
+    frame.render_widget(Clear, rect);
+    let p = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block(title, true, ctx));
+    frame.render_widget(p, rect);
+}
+
+fn key(ctx: &Ctx, action: Action) -> String {
+    ctx.app.keymap.label(action)
+}
+
+/// Generated from the live keymap, so a rebinding shows up here.
+fn help(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let entries: Vec<(String, &str)> = Action::ALL
+        .iter()
+        .map(|a| (key(ctx, *a), a.describe()))
+        .collect();
+    let key_width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
+    let two_columns = area.width >= 100;
+    let rows = if two_columns {
+        entries.len().div_ceil(2)
+    } else {
+        entries.len()
+    };
+    let cell = |i: usize| -> Vec<Span> {
+        entries.get(i).map_or(vec![], |(k, d)| {
+            vec![
+                Span::styled(format!(" {k:>key_width$} "), ctx.theme.accent()),
+                Span::styled(format!("{d:<34}"), ctx.theme.text()),
+            ]
+        })
+    };
+    let mut lines: Vec<Line> = (0..rows)
+        .map(|r| {
+            let mut spans = cell(r);
+            if two_columns {
+                spans.extend(cell(r + rows));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    lines.push(Line::styled(
+        " any key closes this help; keys come from keymap.toml",
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, "Keys", lines);
+}
+
+fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
+    let question = match what {
+        Confirm::Kill { job_id } => format!("Kill {job_id}? It will not be retried again."),
+        Confirm::Retrain {
+            job_type,
+            error_class,
+        } => {
+            format!("Retrain the model for {job_type}/{error_class} now?")
+        }
+    };
+    let lines = vec![
+        Line::styled(question, ctx.theme.title()),
+        Line::styled("y / enter: yes    n / esc: no", ctx.theme.dim()),
+    ];
+    dialog(frame, area, ctx, "Confirm", lines);
+}
+
+fn field<'a>(label: &'a str, input: &'a Input, active: bool, ctx: &Ctx) -> Line<'a> {
+    let cursor = if active { "_" } else { "" };
+    let style = if active {
+        ctx.theme.selected()
+    } else {
+        ctx.theme.text()
+    };
+    Line::from(vec![
+        Span::styled(format!("{label:>7} "), ctx.theme.dim()),
+        Span::styled(format!("{}{cursor}", input.text), style),
+    ])
+}
+
+fn override_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &OverrideForm) {
+    let mut lines = vec![
+        Line::styled(
+            format!("Next attempt of {}", form.job_id),
+            ctx.theme.title(),
+        ),
+        field(
+            "delay",
+            &form.delay,
+            form.field == OverrideField::Delay,
+            ctx,
+        ),
+        Line::styled(format!("        {DELAY_HINT}"), ctx.theme.dim()),
+        field(
+            "reason",
+            &form.reason,
+            form.field == OverrideField::Reason,
+            ctx,
+        ),
+    ];
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
+    }
+    lines.push(Line::styled(
+        "tab next field  enter send  esc cancel",
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, "Override delay", lines);
+}
+
+fn export(frame: &mut Frame, area: Rect, ctx: &Ctx, path: &Input, error: Option<&str>) {
+    let mut lines = vec![
+        Line::styled(
+            "Export the service configuration (strategy, policies, guardrails)",
+            ctx.theme.title(),
+        ),
+        field("file", path, true, ctx),
+        Line::styled(
+            "        .toml, .json or .yaml decides the format",
+            ctx.theme.dim(),
+        ),
+    ];
+    if let Some(e) = error {
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
+    }
+    lines.push(Line::styled("enter write  esc cancel", ctx.theme.dim()));
+    dialog(frame, area, ctx, "Export", lines);
+}
+
+fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let Some(data) = &ctx.app.data else {
+        return dialog(frame, area, ctx, "Alerts", vec![Line::from("no data yet")]);
+    };
+    let mut lines = alerts::lines(&data.summary, ctx, Some(ctx.app.alert_selected), false);
+    lines.push(Line::styled(
+        format!(
+            "{} move  {} acknowledge  {} close",
+            ctx.glyphs.up_down,
+            key(ctx, Action::AckAlert),
+            key(ctx, Action::Cancel)
+        ),
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, "Alerts", lines);
+}
+
+fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview) {
+    let mut lines = vec![Line::styled(
+        format!("{} after attempt {}", p.job_id, p.current_attempt),
+        ctx.theme.title(),
+    )];
+    for (step, rec) in p.timeline.iter().zip(
+        p.recommendations
+            .iter()
+            .map(Some)
+            .chain(std::iter::repeat(None)),
+    ) {
+        let offset = fmt::until(step.scheduled_time, ctx.now);
+        let reason = rec.map_or(step.rationale.as_str(), |r| r.rationale.as_str());
+        lines.push(Line::from(vec![
+            Span::styled(format!(" #{:<2} ", step.attempt_number), ctx.theme.text()),
+            Span::styled(format!("+{:<8}", fmt::secs(offset)), ctx.theme.warn()),
+            Span::styled(
+                format!(" wait {:<7}", fmt::ms(step.delay_ms)),
+                ctx.theme.dim(),
+            ),
+            Span::styled(
+                format!(" {:>4} ", fmt::pct(step.estimated_success)),
+                ctx.theme.ok(),
+            ),
+            Span::styled(format!("{:<8} ", step.method.as_str()), ctx.theme.info()),
+            Span::styled(reason, ctx.theme.dim()),
+        ]));
+    }
+    if p.timeline.is_empty() {
+        lines.push(Line::styled(
+            " no further attempts: the service would stop here",
+            ctx.theme.critical(),
+        ));
+    }
+    lines.push(Line::styled("any key closes", ctx.theme.dim()));
+    dialog(frame, area, ctx, "Preview", lines);
+}

@@ -1,0 +1,383 @@
+//! The HTTP API through `app()` (tower `oneshot`, no socket) and over a real socket.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Api, attempt_json, config_with_tokens};
+use retryctl::config::Role;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_is_open_and_healthy() {
+    let api = Api::memory().await;
+    let (status, body) = api.get("/api/v1/retry/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["service"], "retryctl");
+    assert_eq!(body["degraded"], false);
+}
+
+#[tokio::test]
+async fn recorded_attempts_show_in_stats() {
+    let api = Api::memory().await;
+    let now = chrono::Utc::now();
+    for (n, success) in [(1, false), (2, false), (3, true)] {
+        let body = attempt_json("job-1", n, success, now);
+        let (status, answer) = api.post("/api/v1/retry/attempt", &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer, json!({"status": "recorded"}));
+    }
+    let (status, stats) = api
+        .get("/api/v1/retry/stats?job_type=email&error_class=timeout&window=1h")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["total_attempts"], 3);
+    assert_eq!(stats["successful_retries"], 1);
+    assert_eq!(stats["failed_retries"], 1);
+    assert_eq!(stats["success_rate"], 0.5);
+}
+
+#[tokio::test]
+async fn batch_accepts_arrays_and_ndjson() {
+    let api = Api::memory().await;
+    let now = chrono::Utc::now();
+    let records: Vec<String> = (1..=4)
+        .map(|n| attempt_json(&format!("b{n}"), 1, n % 2 == 0, now))
+        .collect();
+    let array = format!("[{}]", records.join(","));
+    let (status, body) = api.post("/api/v1/retry/attempts", &array).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recorded"], 4);
+    assert_eq!(body["successes"], 2);
+    let ndjson = records.join("\n");
+    let (status, body) = api.post("/api/v1/retry/attempts", &ndjson).await;
+    assert_eq!(
+        (status, body["recorded"].clone()),
+        (StatusCode::OK, json!(4))
+    );
+    let counters = api.state.metrics.counters();
+    assert_eq!(counters.attempts_by_outcome["success"], 4);
+    assert_eq!(counters.attempts_by_outcome["failure"], 4);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field() {
+    let api = Api::memory().await;
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            "/api/v1/retry/attempt",
+            r#"{"job_id":"j","attempt_number":-1,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
+            "attempt_number: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            "/api/v1/retry/attempt",
+            r#"{"job_id":"j","success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
+            "error_class: required when success is false",
+        ),
+        (
+            "/api/v1/retry/attempt",
+            r#"{"job_id":"j","success":true,"timestamp":"yesterday"}"#,
+            "timestamp: ",
+        ),
+        (
+            "/api/v1/retry/recommendation",
+            r#"{"job_type":"x","error_class":"e","time_of_day":25}"#,
+            "time_of_day: must be an hour",
+        ),
+        (
+            "/api/v1/retry/recommendation",
+            r#"{"job_type":"x","error_class":"e","since_last_failure":"soon"}"#,
+            "since_last_failure: invalid duration",
+        ),
+        (
+            "/api/v1/retry/recommendation",
+            r#"{"job_type":"x","error_class":"e","payload_size":1e999}"#,
+            "malformed JSON",
+        ),
+        (
+            "/api/v1/retry/recommendation",
+            r#"{"job_type":"x","#,
+            "malformed JSON",
+        ),
+        (
+            "/api/v1/retry/preview",
+            r#"{"features":{"job_type":"","error_class":"e"}}"#,
+            "features.job_type: required",
+        ),
+    ];
+    for (path, body, details) in cases {
+        let (status, answer) = api.post(path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_error_shape(&answer, 400);
+        let got = answer["details"].as_str().unwrap();
+        assert!(got.starts_with(details), "{body}: {got}");
+    }
+}
+
+#[tokio::test]
+async fn stats_requires_job_type_and_error_class() {
+    let api = Api::memory().await;
+    for (query, field) in [
+        ("error_class=timeout", "job_type"),
+        ("job_type=email", "error_class"),
+        ("job_type=email&error_class=t&window=forever", "window"),
+    ] {
+        let (status, body) = api.get(&format!("/api/v1/retry/stats?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body["details"].as_str().unwrap().starts_with(field),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn framework_errors_use_the_error_shape() {
+    let api = Api::memory().await;
+    let (status, body) = api.get("/api/v1/retry/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error_shape(&body, 404);
+    let (status, body) = api
+        .send("DELETE", "/api/v1/retry/recommendation", None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error_shape(&body, 405);
+    let huge = format!(
+        r#"{{"job_type":"{}","error_class":"e"}}"#,
+        "x".repeat(200_000)
+    );
+    let (status, body) = api.post("/api/v1/retry/recommendation", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error_shape(&body, 413);
+    for ml in ["train", "deploy", "rollback"] {
+        let (status, body) = api.post(&format!("/api/v1/retry/ml/{ml}"), "{}").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "ML tier not available in this version");
+    }
+}
+
+#[tokio::test]
+async fn roles_are_enforced() {
+    let api = Api::with_config(config_with_tokens()).await;
+    let attempt = attempt_json("j", 1, true, chrono::Utc::now());
+    let path = "/api/v1/retry/attempt";
+    let (status, _) = api.post(path, &attempt).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = api.post_as(Role::Viewer, path, &attempt).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = api.post_as(Role::Worker, path, &attempt).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.get_as(Role::Worker, "/api/v1/retry/strategy").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.get_as(Role::Viewer, "/api/v1/retry/strategy").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.get("/api/v1/retry/health").await;
+    assert_eq!(status, StatusCode::OK);
+    let policy = r#"{"name":"p","error_patterns":["x"],"max_attempts":2}"#;
+    let (status, _) = api
+        .post_as(Role::Viewer, "/api/v1/retry/policies", policy)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .post_as(Role::Operator, "/api/v1/retry/policies", policy)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn policy_changes_are_persisted_and_audited() {
+    let api = Api::memory().await;
+    let policy = json!({"name": "payments", "error_patterns": ["card_declined"], "max_attempts": 2,
+        "base_delay_ms": 500, "max_delay_ms": 4000, "backoff_multiplier": 2.0, "jitter_percent": 10.0,
+        "stop_on_validation": false, "priority": 250});
+    let (status, body) = api
+        .post("/api/v1/retry/policies", &policy.to_string())
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "added"})));
+    let (_, listed) = api.get("/api/v1/retry/policies").await;
+    let names: Vec<&str> = listed["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "validation",
+            "payments",
+            "rate_limit",
+            "service_unavailable",
+            "default"
+        ]
+    );
+    let stored = api.state.store.load_strategy().await.unwrap().unwrap();
+    assert!(stored.policies.iter().any(|p| p.name == "payments"));
+    let (status, body) = api
+        .send("DELETE", "/api/v1/retry/policies/payments", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "removed"}))
+    );
+    let (status, _) = api
+        .send("DELETE", "/api/v1/retry/policies/payments", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let audit = api.state.store.list_audit(0, 10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["policy_add", "policy_remove"]);
+    assert_eq!(audit[0].actor, "operator:local");
+    let bad =
+        json!({"name": "neg", "error_patterns": [], "max_attempts": 2, "jitter_percent": -5.0});
+    let (status, body) = api.post("/api/v1/retry/policies", &bad.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .starts_with("jitter_percent"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn guardrails_merge_and_strategy_round_trips() {
+    let api = Api::memory().await;
+    let (status, _) = api
+        .send(
+            "PUT",
+            "/api/v1/retry/guardrails",
+            Some(r#"{"max_attempts": 4, "emergency_stop": true}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, strategy) = api.get("/api/v1/retry/strategy").await;
+    assert_eq!(strategy["guardrails"]["max_attempts"], 4);
+    assert_eq!(strategy["guardrails"]["emergency_stop"], true);
+    assert_eq!(
+        strategy["guardrails"]["max_delay_ms"], 300_000,
+        "unnamed fields keep their values"
+    );
+    let mut changed = strategy.clone();
+    changed["bayesian_threshold"] = json!(0.9);
+    let (status, _) = api
+        .send("PUT", "/api/v1/retry/strategy", Some(&changed.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after) = api.get("/api/v1/retry/strategy").await;
+    assert_eq!(after, changed);
+    changed["bayesian_threshold"] = json!(1.5);
+    let (status, body) = api
+        .send("PUT", "/api/v1/retry/strategy", Some(&changed.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .starts_with("bayesian_threshold")
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_at_both_paths() {
+    let api = Api::memory().await;
+    let features = r#"{"job_type":"email","error_class":"timeout","attempt_number":1}"#;
+    let (status, rec) = api.post("/api/v1/retry/recommendation", features).await;
+    assert_eq!(status, StatusCode::OK, "{rec}");
+    for path in ["/metrics", "/api/v1/retry/metrics"] {
+        let (status, content_type, text) = api.raw("GET", path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, retryctl::metrics::OPENMETRICS_CONTENT_TYPE);
+        let method = rec["method"].as_str().unwrap();
+        let line = format!("retryctl_recommendations_total{{method=\"{method}\"}} 1");
+        assert!(text.contains(&line), "{text}");
+        assert!(text.contains("retryctl_http_requests_total{method=\"POST\",path=\"/api/v1/retry/recommendation\",status=\"200\"} 1"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn preview_plans_a_schedule() {
+    let api = Api::memory().await;
+    let body = r#"{"features":{"job_id":"j1","job_type":"email","error_class":"timeout","attempt_number":1},"max_attempts":4}"#;
+    let (status, preview) = api.post("/api/v1/retry/preview", body).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["job_id"], "j1");
+    assert!(!preview["recommendations"].as_array().unwrap().is_empty());
+    let (status, _) = api
+        .post(
+            "/api/v1/retry/preview",
+            r#"{"features":{"job_type":"a","error_class":"b"},"max_attempts":1000}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn serves_over_a_real_socket() {
+    let server = common::Served::start(Api::memory().await.state).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/retry/recommendation", server.base);
+    let features = json!({"job_type": "email", "error_class": "timeout", "attempt_number": 2});
+    let response = client.post(&url).json(&features).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let rec: Value = response.json().await.unwrap();
+    assert!(
+        rec["delay_ms"].is_u64() && rec["should_retry"].is_boolean(),
+        "{rec}"
+    );
+    let health: Value = client
+        .get(format!("{}/api/v1/retry/health", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy");
+    server.stop().await;
+}
+
+fn assert_error_shape(body: &Value, status: u16) {
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let ts = body["timestamp"].as_str().expect("timestamp");
+    chrono::DateTime::parse_from_rfc3339(ts).expect("RFC 3339 timestamp");
+}
+
+#[tokio::test]
+async fn a_failing_store_means_503_and_degraded_not_lost_answers() {
+    let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
+    let api = Api::with_store(common::test_config(), store.clone()).await;
+    store.fail(true);
+    let attempt = attempt_json("j", 1, false, chrono::Utc::now());
+    let (status, body) = api.post("/api/v1/retry/attempt", &attempt).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["details"].as_str().unwrap().contains("disk I/O error"),
+        "{body}"
+    );
+    let (_, health) = api.get("/api/v1/retry/health").await;
+    assert_eq!(
+        (health["status"].as_str(), health["degraded"].as_bool()),
+        (Some("degraded"), Some(true))
+    );
+    let features = r#"{"job_type":"email","error_class":"timeout","attempt_number":1}"#;
+    let (status, _) = api.post("/api/v1/retry/recommendation", features).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "recommendations keep coming from memory"
+    );
+    assert_eq!(
+        api.state.metrics.counters().attempts_by_outcome["failure"],
+        0,
+        "nothing learned from a refused write"
+    );
+    store.fail(false);
+    let (_, health) = api.get("/api/v1/retry/health").await;
+    assert_eq!(health["degraded"], false);
+    let (status, _) = api.post("/api/v1/retry/attempt", &attempt).await;
+    assert_eq!(status, StatusCode::OK);
+}

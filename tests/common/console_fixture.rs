@@ -1,0 +1,59 @@
+//! Fixed console data for snapshot tests and benches: the JSON answers in
+//! `tests/data/console/`, a fixed clock, and an `App` built from them.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use retryctl::model::{JobDetail, JobPage, ScheduledJob, Summary};
+use retryctl::tui::app::{App, AppConfig};
+use retryctl::tui::keymap::Keymap;
+use retryctl::tui::state::Snapshot;
+
+/// The clock every fixture is relative to.
+pub fn now() -> DateTime<Utc> {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+pub fn summary() -> Summary {
+    serde_json::from_str(include_str!("../data/console/summary.json")).unwrap()
+}
+
+pub fn jobs() -> JobPage {
+    serde_json::from_str(include_str!("../data/console/jobs.json")).unwrap()
+}
+
+pub fn detail() -> JobDetail {
+    serde_json::from_str(include_str!("../data/console/detail.json")).unwrap()
+}
+
+/// `n` jobs in backoff, copies of the fixture's first job with distinct ids and due times.
+pub fn many_jobs(n: usize) -> JobPage {
+    let template: ScheduledJob = jobs().jobs[0].clone();
+    let jobs = (0..n)
+        .map(|i| {
+            let mut j = template.clone();
+            j.job_id = format!("job-{i:06}");
+            j.next_attempt_at = Some(now() + chrono::Duration::milliseconds(500 + 37 * i as i64));
+            j
+        })
+        .collect();
+    JobPage {
+        jobs,
+        next_cursor: None,
+        total: n as u64,
+    }
+}
+
+pub fn app_with(summary: Summary, jobs: JobPage, detail: Option<JobDetail>) -> App {
+    let mut app = App::new(AppConfig {
+        api: "http://127.0.0.1:7878".into(),
+        keymap: Keymap::defaults().unwrap(),
+        read_only: false,
+        export_path: "retryctl-config.toml".into(),
+    });
+    app.on_snapshot(Snapshot::new(summary, jobs, detail, now()));
+    app
+}
+
+pub fn app() -> App {
+    app_with(summary(), jobs(), Some(detail()))
+}

@@ -1,0 +1,128 @@
+//! Rendered screens of the console from fixed data and a fixed clock, at each breakpoint.
+//! A change to the layout or the text shows up as a snapshot diff in review.
+
+#[path = "common/console_fixture.rs"]
+mod fixture;
+
+use chrono::{DateTime, Duration, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use retryctl::tui::app::{App, Conn};
+use retryctl::tui::theme::Theme;
+use retryctl::tui::view::{self, Ctx, Glyphs};
+
+fn screen(app: &mut App, width: u16, height: u16, glyphs: &Glyphs) -> String {
+    screen_at(app, width, height, glyphs, fixture::now())
+}
+
+fn screen_at(
+    app: &mut App,
+    width: u16,
+    height: u16,
+    glyphs: &Glyphs,
+    now: DateTime<Utc>,
+) -> String {
+    app.wide = view::is_wide(width);
+    let theme = Theme::dark(false);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let ctx = Ctx {
+        app,
+        theme: &theme,
+        glyphs,
+        now,
+    };
+    terminal.draw(|f| view::render(f, &ctx)).unwrap();
+    terminal.backend().to_string()
+}
+
+fn key(app: &mut App, c: char) {
+    app.on_key(
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+        fixture::now(),
+    );
+}
+
+#[test]
+fn wide_160x45() {
+    insta::assert_snapshot!(screen(&mut fixture::app(), 160, 45, &Glyphs::unicode()));
+}
+
+#[test]
+fn wide_120x40() {
+    insta::assert_snapshot!(screen(&mut fixture::app(), 120, 40, &Glyphs::unicode()));
+}
+
+#[test]
+fn tabs_100x30_live() {
+    insta::assert_snapshot!(screen(&mut fixture::app(), 100, 30, &Glyphs::unicode()));
+}
+
+#[test]
+fn tabs_80x24_each_tab() {
+    let mut app = fixture::app();
+    for tab in ['1', '2', '3', '4'] {
+        app.wide = false;
+        key(&mut app, tab);
+        let name = format!("tabs_80x24_tab{tab}");
+        insta::assert_snapshot!(name, screen(&mut app, 80, 24, &Glyphs::unicode()));
+    }
+}
+
+#[test]
+fn ascii_80x24() {
+    insta::assert_snapshot!(screen(&mut fixture::app(), 80, 24, &Glyphs::ascii()));
+}
+
+#[test]
+fn below_minimum_size() {
+    let text = screen(&mut fixture::app(), 50, 12, &Glyphs::unicode());
+    assert!(text.contains("terminal too small (need 60×16)"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn reconnecting_keeps_stale_data() {
+    let mut app = fixture::app();
+    let now = fixture::now() + Duration::seconds(12);
+    app.on_disconnected("connection refused".into(), now + Duration::seconds(3));
+    let text = screen_at(&mut app, 120, 40, &Glyphs::unicode(), now);
+    assert!(text.contains("RECONNECTING IN 3s"), "{text}");
+    assert!(text.contains("STALE: data from 12s ago"), "{text}");
+    assert!(text.contains("pay-1201"), "last data still shown");
+    insta::assert_snapshot!(text);
+    assert!(matches!(app.conn, Conn::Reconnecting { .. }));
+}
+
+#[test]
+fn help_overlay_lists_the_live_keymap() {
+    let mut app = fixture::app();
+    key(&mut app, '?');
+    let text = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(
+        text.contains("ctrl+o/o") && text.contains("override the job's delay"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn override_dialog() {
+    let mut app = fixture::app();
+    key(&mut app, 'o');
+    for c in "90s".chars() {
+        key(&mut app, c);
+    }
+    app.on_key(
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    insta::assert_snapshot!(screen(&mut app, 120, 40, &Glyphs::unicode()));
+}
+
+#[test]
+fn alerts_dialog() {
+    let mut app = fixture::app();
+    key(&mut app, 'a');
+    insta::assert_snapshot!(screen(&mut app, 100, 30, &Glyphs::unicode()));
+}
