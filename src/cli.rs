@@ -2,8 +2,11 @@
 //! environment variable. Add a subcommand as a variant of [`Command`] with its own `Args`
 //! struct, and dispatch it in `main.rs`.
 
+pub mod remote;
+
 use crate::config::Overrides;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,6 +39,27 @@ pub enum Command {
     /// Example: retryctl serve --listen 127.0.0.1:7878 --data ./retry-data
     #[command(after_long_help = SERVE_ENV_HELP)]
     Serve(ServeArgs),
+    /// Open the operator console: live retries, recommendations, alerts, overrides
+    ///
+    /// A full-screen terminal console polling a running service. Press ? inside for the keys.
+    /// Keeps running (and says RECONNECTING) while the service is unreachable.
+    ///
+    /// Example: retryctl tui --api http://127.0.0.1:7878 --token $RETRYCTL_TOKEN
+    Tui(crate::tui::TuiArgs),
+    /// Print a summary of a running service: status counts, jobs, counters, active alerts
+    Status(StatusArgs),
+    /// Show the planned retry schedule of a job, with estimated success per attempt
+    Preview(PreviewArgs),
+    /// Override when a job is retried next (recorded in the audit log with the reason)
+    ///
+    /// Example: retryctl override pay-1201 --delay 2m --reason "db failover in progress"
+    Override(OverrideArgs),
+    /// Export the configuration (strategy, policies, guardrails) as TOML, JSON or YAML
+    Export(ExportArgs),
+    /// Replace the service's strategy with a file written by `retryctl export`
+    Import(ImportArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
 }
 
 const SERVE_ENV_HELP: &str = "\
@@ -118,7 +142,9 @@ mod tests {
             "--insecure",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command")
+        };
         let o = args.overrides();
         assert_eq!(o.listen.unwrap().port(), 80);
         assert_eq!(o.data_dir.unwrap(), PathBuf::from("/d"));
