@@ -18,8 +18,9 @@ use tokio::sync::oneshot;
 struct Service {
     base: String,
     http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: tempfile::TempDir,
 }
 
 impl Service {
@@ -28,7 +29,17 @@ impl Service {
     }
 
     async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tune).await
+    }
+
+    /// Stops the service (gracefully) and starts a new one on the same data directory.
+    async fn restart(self) -> Self {
+        let _ = self.stop.send(());
+        self.served.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::defaults(dir.path().to_path_buf());
         tune(&mut config);
         let store = store::open(&StoreConfig::Sqlite {
@@ -40,14 +51,15 @@ impl Service {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1/retry", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server::run(state, listener, async {
+        let served = tokio::spawn(server::run(state, listener, async {
             let _ = stopped.await;
         }));
         Self {
             base,
             http: reqwest::Client::new(),
-            _stop: stop,
-            _dir: dir,
+            stop,
+            served,
+            dir,
         }
     }
 
@@ -327,6 +339,42 @@ async fn a_recorded_success_finishes_the_scheduled_job() {
             summary.status.total
         ),
         (1, 0, 1)
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_the_schedule_alerts_and_audit_are_still_there() {
+    let svc = Service::start().await;
+    svc.fail("job-r", 1, t0()).await;
+    svc.post_ok::<ScheduledJob>("/jobs/job-r/retry-now", json!({"reason": "test"}))
+        .await;
+    svc.put("/guardrails", json!({"emergency_stop": true}))
+        .await;
+    wait_for_alert(&svc, "emergency_stop", true).await;
+
+    let svc = svc.restart().await;
+    let alerts: Vec<Alert> = svc.get_ok("/alerts").await;
+    assert!(
+        alerts.iter().any(|a| a.id == "emergency_stop"),
+        "{alerts:?}"
+    );
+    let audit: Vec<AuditEntry> = svc.get_ok("/audit").await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "retry_now" && e.target == "job-r")
+    );
+    let success = json!({
+        "job_id": "job-r", "job_type": "email", "attempt_number": 2, "queue": "mail",
+        "delay_ms": 1000, "success": true, "timestamp": t0() + Duration::seconds(2),
+    });
+    let (status, body) = svc.post("/attempts", json!([success])).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: JobDetail = svc.get_ok("/jobs/job-r").await;
+    assert_eq!(
+        detail.job.state,
+        JobState::Succeeded,
+        "the restarted service knows the job is pending"
     );
 }
 
