@@ -2,7 +2,7 @@
 //! `retryctl serve` stack (`server::run` with its background tasks) on a loopback socket.
 
 use chrono::{DateTime, Duration, Utc};
-use retryctl::config::Config;
+use retryctl::config::{Config, Role, Token};
 use retryctl::model::{
     Alert, AuditEntry, ClaimResponse, EventPage, FailureResponse, JobDetail, JobPage, JobState,
     ScheduledJob, Summary,
@@ -376,6 +376,124 @@ async fn after_a_restart_the_schedule_alerts_and_audit_are_still_there() {
         JobState::Succeeded,
         "the restarted service knows the job is pending"
     );
+}
+
+/// Sends `body` to `path` with a bearer token; answers the status.
+async fn status_as(
+    svc: &Service,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> u16 {
+    let req = svc
+        .http
+        .request(method, format!("{}{path}", svc.base))
+        .bearer_auth(token);
+    req.json(&body).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn roles_limit_the_schedule_and_the_audit_names_the_token() {
+    let svc = Service::start_with(|c| {
+        for (name, role, token) in [
+            ("alice", Role::Operator, "op-secret"),
+            ("vic", Role::Viewer, "view-secret"),
+            ("wendy", Role::Worker, "work-secret"),
+        ] {
+            c.tokens.push(Token {
+                name: name.into(),
+                role,
+                token: token.into(),
+            });
+        }
+    })
+    .await;
+    use reqwest::Method as M;
+    let failure =
+        json!({"job_id": "r-1", "job_type": "email", "error_class": "timeout", "queue": "mail"});
+    assert_eq!(
+        status_as(&svc, "work-secret", M::POST, "/failures", failure.clone()).await,
+        200
+    );
+    assert_eq!(
+        status_as(&svc, "view-secret", M::POST, "/failures", failure).await,
+        403
+    );
+    let ov = json!({"delay_ms": 1000, "reason": "incident"});
+    assert_eq!(
+        status_as(
+            &svc,
+            "view-secret",
+            M::POST,
+            "/jobs/r-1/override",
+            ov.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "work-secret",
+            M::POST,
+            "/jobs/r-1/override",
+            ov.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(&svc, "work-secret", M::GET, "/jobs", Value::Null).await,
+        403
+    );
+    assert_eq!(
+        status_as(&svc, "view-secret", M::GET, "/jobs", Value::Null).await,
+        200
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "view-secret",
+            M::POST,
+            "/claim",
+            json!({"worker": "v"})
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "work-secret",
+            M::POST,
+            "/claim",
+            json!({"worker": "w"})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_as(&svc, "nobody", M::GET, "/summary", Value::Null).await,
+        401
+    );
+    assert_eq!(
+        status_as(&svc, "op-secret", M::POST, "/jobs/r-1/override", ov).await,
+        200
+    );
+    let audit = svc
+        .http
+        .get(format!("{}/audit", svc.base))
+        .bearer_auth("view-secret");
+    let audit: Vec<AuditEntry> = audit.send().await.unwrap().json().await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor, "operator:alice");
+    let summary = svc
+        .http
+        .get(format!("{}/summary", svc.base))
+        .bearer_auth("view-secret");
+    let summary: Summary = summary.send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary.role, "viewer");
 }
 
 async fn wait_for_alert(svc: &Service, id: &str, active: bool) -> Alert {
