@@ -7,10 +7,15 @@
 //! Tiers: ml (later) → bayesian → rules → static, then guardrails on the result, then the
 //! explanation.
 
+mod bayes;
+mod bayes_tier;
 mod episodes;
 mod guardrails;
+mod models;
+mod pipeline;
 mod preview;
 mod rules;
+mod stats;
 mod tiers;
 
 pub use guardrails::{
@@ -19,18 +24,20 @@ pub use guardrails::{
 pub use rules::fmt_ms;
 
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, Fallback, FieldError,
-    JitterKind, Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JitterKind,
+    Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
     RetryStrategy, TenantUse,
 };
 use chrono::{DateTime, Utc};
-use episodes::{Episode, Episodes};
-use guardrails::{GuardInput, GuardrailState, Verdict};
+use episodes::Episodes;
+use guardrails::GuardrailState;
+use models::{Models, ModelsSnapshot};
+use pipeline::{finish, guard_input, next_episode, solve_params};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rules::RuleSet;
 use serde::{Deserialize, Serialize};
-use tiers::{Ctx, Draft, rules_draft, static_draft};
+use tiers::static_draft;
 
 /// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
 /// `per_second`; a job that never succeeds costs `give_up_penalty`.
@@ -182,6 +189,25 @@ pub struct EngineSnapshot {
     pub data: serde_json::Value,
 }
 
+/// Version of `EngineSnapshot::data`'s layout.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// What a snapshot holds: every learned count, open episodes and guardrail state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct SnapshotData {
+    models: ModelsSnapshot,
+    episodes: Episodes,
+    guardrails: GuardrailState,
+    explore: ExploreShare,
+}
+
+/// Bayesian retries recommended and how many of them explored (never more than the share).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct ExploreShare {
+    decided: u64,
+    explored: u64,
+}
+
 /// The engine. One instance per service (behind a mutex) or per evaluation run.
 #[derive(Debug)]
 pub struct Engine {
@@ -191,6 +217,8 @@ pub struct Engine {
     rng: Xoshiro256PlusPlus,
     guard: GuardrailState,
     episodes: Episodes,
+    models: Models,
+    explore: ExploreShare,
 }
 
 impl Engine {
@@ -200,11 +228,13 @@ impl Engine {
     pub fn new(strategy: RetryStrategy, settings: EngineSettings, seed: u64) -> Self {
         Self {
             rules: RuleSet::compile_lossy(&strategy.policies),
+            models: Models::new(solve_params(&strategy, &settings)),
             strategy,
             settings,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             guard: GuardrailState::default(),
             episodes: Episodes::default(),
+            explore: ExploreShare::default(),
         }
     }
 
@@ -220,6 +250,8 @@ impl Engine {
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
         validate_strategy(&strategy)?;
         self.rules = RuleSet::compile(&strategy.policies)?;
+        self.models
+            .set_params(solve_params(&strategy, &self.settings));
         self.strategy = strategy;
         Ok(())
     }
@@ -235,6 +267,10 @@ impl Engine {
         let mut rng = self.rng.clone();
         let draft = self.draft(&ctx, &mut rng);
         self.rng = rng;
+        if draft.method == Method::Bayesian && draft.should_retry {
+            self.explore.decided += 1;
+            self.explore.explored += u64::from(draft.explored);
+        }
         let input = guard_input(&ctx);
         let verdict = self.guard.evaluate(
             &self.strategy.guardrails,
@@ -261,23 +297,8 @@ impl Engine {
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
         let episode = self.episodes.get(&attempt.job_id).cloned();
-        if attempt.attempt_number > 1 {
-            let class = episode
-                .as_ref()
-                .map(|e| e.error_class.as_str())
-                .filter(|_| attempt.success || attempt.error_class.is_empty())
-                .unwrap_or(&attempt.error_class);
-            if !class.is_empty() {
-                let queue = episode.as_ref().map_or(&attempt.queue, |e| &e.queue);
-                self.guard.observe_retry(
-                    &self.strategy.guardrails,
-                    queue,
-                    class,
-                    attempt.success,
-                    attempt.timestamp,
-                );
-            }
-        }
+        self.feed_circuit(episode.as_ref(), attempt);
+        self.learn(episode.as_ref(), attempt);
         if attempt.success {
             self.episodes.remove(&attempt.job_id);
             self.episodes.tick(attempt.timestamp);
@@ -294,7 +315,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
         let ctx = self.context(features, now);
-        let draft = static_draft(&self.settings.static_backoff, &ctx, Explanation::default());
+        let mut draft = static_draft(&self.settings.static_backoff, &ctx, Explanation::default());
+        self.annotate(&mut draft, &ctx);
         let verdict = self.guard.evaluate(
             &self.strategy.guardrails,
             guard_input(&ctx),
@@ -305,18 +327,26 @@ impl Engine {
         finish(draft, verdict, &ctx)
     }
 
-    /// Rebuilds the model of (job type, error class) from its aggregates now.
+    /// Re-solves the models of (job type, error class) from what they learned, now (they
+    /// also refresh on their own as samples arrive). False when there is no such model.
     pub fn refresh_model(&mut self, job_type: &str, error_class: &str) -> bool {
-        let _ = (job_type, error_class);
-        false
+        self.models.refresh(job_type, error_class)
     }
 
+    /// Every model in the upstream shape (buckets by elapsed time since the first failure),
+    /// with its recovery curve.
     pub fn bayesian_models(&self) -> Vec<BayesianModel> {
-        Vec::new()
+        self.models.export(self.settings.credibility)
     }
 
     pub fn model_status(&self) -> ModelStatus {
-        ModelStatus::default()
+        let (models, warm) = self.models.status(self.thresholds());
+        ModelStatus {
+            bayesian_models: models,
+            warm_models: warm,
+            ml: None,
+            last_trained: None,
+        }
     }
 
     /// Budget, quota and circuit state for the console at `now`.
@@ -332,162 +362,40 @@ impl Engine {
         self.guard.open_circuits()
     }
 
+    /// Everything learned (model counts, similar cases, open episodes, budgets, quotas,
+    /// circuits), versioned, so a restarted service answers as before without replaying.
     pub fn snapshot(&self) -> EngineSnapshot {
-        EngineSnapshot::default()
+        let data = SnapshotData {
+            models: self.models.snapshot(),
+            episodes: self.episodes.clone(),
+            guardrails: self.guard.clone(),
+            explore: self.explore,
+        };
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            data: serde_json::to_value(data).unwrap_or_default(),
+        }
     }
 
+    /// Loads a snapshot taken by `snapshot`. An empty snapshot (version 0) means "nothing
+    /// learned yet"; an unknown version or malformed data is refused and nothing changes.
     pub fn restore(&mut self, snapshot: EngineSnapshot) -> Result<(), String> {
-        let _ = snapshot;
+        if snapshot.version == 0 && snapshot.data.is_null() {
+            return Ok(());
+        }
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "engine snapshot version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
+                snapshot.version
+            ));
+        }
+        let data: SnapshotData = serde_json::from_value(snapshot.data)
+            .map_err(|e| format!("engine snapshot data is malformed: {e}"))?;
+        self.models.restore(data.models);
+        self.episodes = data.episodes;
+        self.guard = data.guardrails;
+        self.explore = data.explore;
         Ok(())
-    }
-
-    /// The request context: attempt, elapsed time since the episode began, previous delay.
-    fn context<'a>(&self, features: &'a RetryFeatures, now: DateTime<Utc>) -> Ctx<'a> {
-        let attempt = features.failed_attempt();
-        let episode = features
-            .job_id
-            .as_deref()
-            .and_then(|id| self.episodes.get(id));
-        let (elapsed_ms, previous_delay_ms) = match episode {
-            Some(e) if e.last_attempt == attempt => {
-                (Some(e.last_elapsed_ms), Some(e.last_delay_ms))
-            }
-            Some(e) => (Some(e.elapsed_at(now)), None),
-            None => {
-                let since_first = features
-                    .first_failure_at
-                    .map(|t| (now - t).num_milliseconds().max(0) as u64);
-                let since_last = features.since_last_failure.map(|d| d.as_millis());
-                (since_first.or(since_last), None)
-            }
-        };
-        let g = &self.strategy.guardrails;
-        Ctx {
-            features,
-            now,
-            attempt,
-            elapsed_ms,
-            previous_delay_ms,
-            max_delay_ms: g.max_delay_ms.max(g.min_delay_ms),
-            min_delay_ms: g.min_delay_ms,
-        }
-    }
-
-    /// The tiers in order (ML → Bayesian → rules → static), each falling back to the next.
-    fn draft<R: rand::Rng>(&self, ctx: &Ctx<'_>, rng: &mut R) -> Draft {
-        let f = ctx.features;
-        let mut explanation = Explanation {
-            elapsed_ms: ctx.elapsed_ms,
-            ..Explanation::default()
-        };
-        let backoff = &self.settings.static_backoff;
-        if !self.strategy.enabled {
-            let mut d = static_draft(backoff, ctx, explanation);
-            d.fallback(
-                Method::Rules,
-                Method::Static,
-                format!("strategy '{}' is disabled", self.strategy.name),
-            );
-            return d;
-        }
-        if self.strategy.ml_enabled {
-            explanation.fallbacks.push(Fallback {
-                from: Method::Ml,
-                to: Method::Rules,
-                reason: "no ML model is deployed in this build".into(),
-            });
-        }
-        match self
-            .rules
-            .matching(&f.job_type, &f.error_class, &f.error_code)
-        {
-            Some(policy) => rules_draft(policy, ctx, explanation, rng),
-            None => {
-                let mut d = static_draft(backoff, ctx, explanation);
-                d.fallback(
-                    Method::Rules,
-                    Method::Static,
-                    format!(
-                        "no policy matches error_class '{}' / error_code '{}'",
-                        f.error_class, f.error_code
-                    ),
-                );
-                d
-            }
-        }
-    }
-}
-
-fn guard_input<'a>(ctx: &Ctx<'a>) -> GuardInput<'a> {
-    GuardInput {
-        attempt: ctx.attempt,
-        queue: &ctx.features.queue,
-        tenant: ctx.features.tenant.as_deref(),
-        error_class: &ctx.features.error_class,
-        now: ctx.now,
-    }
-}
-
-/// The wire answer: the draft with the guardrails' verdict, named in `policy_guardrails`.
-fn finish(draft: Draft, verdict: Verdict, ctx: &Ctx<'_>) -> RetryRecommendation {
-    let mut rationale = draft.rationale;
-    let mut explanation = draft.explanation;
-    for effect in &verdict.effects {
-        rationale.push_str(&format!("; guardrail {}: {}", effect.name, effect.detail));
-    }
-    let policy_guardrails = verdict.effects.iter().map(|e| e.name.clone()).collect();
-    explanation.guardrails = verdict.effects;
-    let delay = if verdict.should_retry {
-        verdict.delay_ms
-    } else {
-        0
-    };
-    RetryRecommendation {
-        should_retry: verdict.should_retry,
-        delay_ms: delay,
-        max_attempts: verdict.max_attempts,
-        confidence: draft.confidence,
-        rationale,
-        method: draft.method,
-        estimated_success: draft.estimated_success,
-        next_evaluation: ctx.now + chrono::Duration::milliseconds(delay as i64),
-        policy_guardrails,
-        explanation: Some(explanation),
-    }
-}
-
-/// The episode after a failed attempt: a new one on the first failure (or when the job was
-/// unknown), else the old one advanced. A changed error class starts a new episode, since a
-/// different failure recovers on its own clock.
-fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
-    let fresh = |first: DateTime<Utc>| Episode {
-        job_type: a.job_type.clone(),
-        error_class: a.error_class.clone(),
-        tenant: a.tenant.clone(),
-        queue: a.queue.clone(),
-        first_failure: first,
-        last_attempt: a.attempt_number,
-        last_failure_at: a.timestamp,
-        last_elapsed_ms: (a.timestamp - first).num_milliseconds().max(0) as u64,
-        last_delay_ms: a.delay_ms,
-    };
-    match previous {
-        Some(mut e)
-            if a.attempt_number > 1
-                && e.error_class == a.error_class
-                && a.timestamp >= e.first_failure =>
-        {
-            e.last_attempt = a.attempt_number;
-            e.last_failure_at = a.timestamp;
-            e.last_elapsed_ms = e.elapsed_at(a.timestamp);
-            e.last_delay_ms = a.delay_ms;
-            e
-        }
-        // An unknown job's second attempt still places its first failure (`delay_ms` ago).
-        None if a.attempt_number == 2 => {
-            fresh(a.timestamp - chrono::Duration::milliseconds(a.delay_ms as i64))
-        }
-        _ => fresh(a.timestamp),
     }
 }
 

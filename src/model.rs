@@ -263,7 +263,9 @@ pub struct SimilarCase {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Posterior {
+    /// Elapsed time (since the first failure) the failure is known to have lasted.
     pub bucket_min_ms: u64,
+    /// Elapsed time of the planned attempt: the posterior is of "recovered by then".
     pub bucket_max_ms: u64,
     pub alpha: f64,
     pub beta: f64,
@@ -312,6 +314,8 @@ pub struct RetryPreview {
 pub struct TimelineEntry {
     pub attempt_number: u32,
     pub scheduled_time: DateTime<Utc>,
+    /// Cumulative: the chance the job has succeeded by this attempt (the per-attempt figure
+    /// is the matching recommendation's `estimated_success`).
     pub estimated_success: f64,
     pub delay_ms: u64,
     pub method: Method,
@@ -528,6 +532,21 @@ pub struct BayesianModel {
     pub last_updated: DateTime<Utc>,
     pub sample_count: u64,
     pub confidence: f64,
+    /// Ours: the learned recovery curve — the chance a failure has ended by each elapsed time
+    /// since the episode's first failure, with one-sided credible bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_curve: Vec<RecoveryPoint>,
+}
+
+/// One point of a model's recovery curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecoveryPoint {
+    /// Elapsed time since the episode's first failure.
+    pub elapsed_ms: u64,
+    /// Posterior mean chance the failure has ended by then.
+    pub probability: f64,
+    pub lower_bound: f64,
+    pub upper_bound: f64,
 }
 
 /// `POST /bayesian/update` body.

@@ -62,12 +62,15 @@ fn no_matching_policy_falls_back_to_static_and_says_so() {
     assert_eq!(r.method, Method::Static);
     assert_eq!(r.delay_ms, 2_000);
     let x = r.explanation.unwrap();
-    assert_eq!(x.fallbacks.len(), 1);
+    let tiers: Vec<_> = x.fallbacks.iter().map(|f| (f.from, f.to)).collect();
     assert_eq!(
-        (x.fallbacks[0].from, x.fallbacks[0].to),
-        (Method::Rules, Method::Static)
+        tiers,
+        [
+            (Method::Bayesian, Method::Rules),
+            (Method::Rules, Method::Static)
+        ]
     );
-    assert!(x.fallbacks[0].reason.contains("weird"));
+    assert!(x.fallbacks[1].reason.contains("weird"));
 }
 
 #[test]
@@ -234,3 +237,5 @@ proptest! {
         }
     }
 }
+
+mod learning;

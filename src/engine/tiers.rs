@@ -34,6 +34,8 @@ pub struct Draft {
     pub method: Method,
     pub rationale: String,
     pub explanation: Explanation,
+    /// The Bayesian tier tried a delay other than its optimum (bounded exploration).
+    pub explored: bool,
 }
 
 impl Draft {
@@ -78,6 +80,7 @@ pub fn static_draft(backoff: &StaticBackoff, ctx: &Ctx<'_>, explanation: Explana
         method: Method::Static,
         rationale,
         explanation,
+        explored: false,
     }
 }
 
@@ -108,5 +111,6 @@ pub fn rules_draft<R: rand::Rng>(
         method: Method::Rules,
         rationale: answer.rationale,
         explanation,
+        explored: false,
     }
 }

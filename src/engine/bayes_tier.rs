@@ -1,0 +1,284 @@
+//! The Bayesian tier's decision and its explanation: the cost-optimal next attempt from the
+//! survival model (or stop), Retry-After hints honoured, bounded exploration, and the
+//! rationale, alternatives, posterior and similar cases behind it.
+
+use super::bayes::{Candidate, GRID_MS, SurvivalModel, View};
+use super::models::{ModelKey, sample_confidence};
+use super::rules::fmt_ms;
+use super::tiers::{Ctx, Draft};
+use crate::model::{Alternative, Explanation, Method, Posterior};
+use rand::RngExt;
+
+/// Boundaries on each side of the optimum that exploration may try.
+const EXPLORE_SPAN: usize = 3;
+
+/// What the tier needs besides the model.
+#[derive(Debug, Clone, Copy)]
+pub struct BayesInput<'a> {
+    pub key: &'a ModelKey,
+    pub model: &'a SurvivalModel,
+    pub credibility: f64,
+    pub threshold: f64,
+    /// Attempts the guardrails allow in all.
+    pub max_attempts: u32,
+    /// Probability of exploring this time; 0 when the exploration share is used up.
+    pub explore_rate: f64,
+}
+
+/// The tier's draft, or `None` when the elapsed time is past the model's horizon.
+pub fn draft<R: rand::Rng>(
+    input: BayesInput<'_>,
+    ctx: &Ctx<'_>,
+    mut explanation: Explanation,
+    rng: &mut R,
+) -> Option<Draft> {
+    let model = input.model;
+    let elapsed = ctx.elapsed_ms.unwrap_or(0);
+    let attempts = input.max_attempts.saturating_sub(ctx.attempt) as usize;
+    explanation.model_key = Some(input.key.label());
+    let samples = model.samples();
+    if attempts == 0 {
+        let rationale = format!(
+            "bayesian ({}): attempt {} failed and at most {} attempts are allowed: stop; {samples} samples",
+            input.key.label(),
+            ctx.attempt,
+            input.max_attempts
+        );
+        return Some(stop_draft(input, 0.0, 1.0, rationale, explanation));
+    }
+    if let Some(hint) = ctx.features.retry_after_ms {
+        return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
+    }
+    let best = model.best(elapsed, attempts, 0)?;
+    explanation.alternatives = alternatives(model, elapsed, attempts, best.index);
+    if best.cost >= model.give_up_cost() {
+        let rationale = format!(
+            "bayesian ({}): stop: the best retry (at {} elapsed, {:.1}% success) has expected cost {:.2}, not less than giving up ({:.2}); {samples} samples",
+            input.key.label(),
+            fmt_ms(GRID_MS[best.index]),
+            best.success * 100.0,
+            best.cost,
+            model.give_up_cost()
+        );
+        let posterior = model.success_posterior(elapsed, best.index, input.credibility);
+        return Some(stop_draft(
+            input,
+            best.success,
+            1.0 - (posterior.upper - posterior.lower),
+            rationale,
+            explanation,
+        ));
+    }
+    let explored = explore(input, elapsed, best, rng);
+    let chosen = explored.unwrap_or(best);
+    for alt in &mut explanation.alternatives {
+        alt.chosen = alt.delay_ms == chosen.delay_ms;
+    }
+    let mut d = retry_draft(input, ctx, chosen, elapsed, explanation);
+    d.rationale.push_str(&format!(
+        "; expected cost {:.2} (giving up: {:.2})",
+        chosen.cost,
+        model.give_up_cost()
+    ));
+    if explored.is_some() {
+        d.rationale.push_str(&format!(
+            "; exploring: {} instead of the cost-optimal {} to keep that delay learning (at most {:.0}% of recommendations explore)",
+            fmt_ms(chosen.delay_ms),
+            fmt_ms(best.delay_ms),
+            input.explore_rate.max(0.0) * 100.0
+        ));
+        d.explored = true;
+    }
+    Some(d)
+}
+
+/// A Retry-After hint says when the limit resets: retry just after it.
+fn hinted(
+    input: BayesInput<'_>,
+    ctx: &Ctx<'_>,
+    hint: u64,
+    elapsed: u64,
+    attempts: usize,
+    explanation: Explanation,
+) -> Draft {
+    let margin = (hint / 50).clamp(50, 1_000);
+    let (delay, note) = if hint > ctx.max_delay_ms {
+        (
+            ctx.max_delay_ms,
+            format!(
+                "Retry-After {} exceeds the maximum delay {}: capped there",
+                fmt_ms(hint),
+                fmt_ms(ctx.max_delay_ms)
+            ),
+        )
+    } else {
+        (
+            (hint + margin).min(ctx.max_delay_ms),
+            format!(
+                "Retry-After {} honoured (+{} margin)",
+                fmt_ms(hint),
+                fmt_ms(margin)
+            ),
+        )
+    };
+    let target = elapsed + delay;
+    let j = GRID_MS
+        .partition_point(|&b| b < target)
+        .min(GRID_MS.len() - 1);
+    let mut c = input.model.candidate(elapsed, j, attempts);
+    c.delay_ms = delay;
+    let mut d = retry_draft(input, ctx, c, elapsed, explanation);
+    d.rationale.push_str(&format!("; {note}"));
+    // The hint is the server's word on when it recovers, stronger than the model.
+    d.confidence = d.confidence.max(0.9);
+    d
+}
+
+fn retry_draft(
+    input: BayesInput<'_>,
+    ctx: &Ctx<'_>,
+    c: Candidate,
+    elapsed: u64,
+    mut explanation: Explanation,
+) -> Draft {
+    let model = input.model;
+    let post = model.success_posterior(elapsed, c.index, input.credibility);
+    let samples = model.samples();
+    explanation.posterior = Some(Posterior {
+        bucket_min_ms: elapsed,
+        bucket_max_ms: elapsed + c.delay_ms,
+        alpha: post.alpha,
+        beta: post.beta,
+        mean: post.mean,
+        lower: post.lower,
+        upper: post.upper,
+        credibility: input.credibility,
+        samples,
+    });
+    let verdict = if post.lower >= input.threshold {
+        "clears"
+    } else {
+        "is below"
+    };
+    let claim = if model.view() == View::PerAttempt {
+        format!(
+            "'{}' failures of '{}' end independently of time: {:.0}% ({:.0}% credible ≥ {:.2}) of retries {} after the first failure succeed",
+            ctx.features.error_class,
+            ctx.features.job_type,
+            post.mean * 100.0,
+            input.credibility * 100.0,
+            post.lower,
+            fmt_ms(GRID_MS[c.index]),
+        )
+    } else {
+        let who = format!(
+            "'{}' failures of '{}'",
+            ctx.features.error_class, ctx.features.job_type
+        );
+        let scope = if elapsed == 0 {
+            who
+        } else {
+            format!("{who} still failing after {}", fmt_ms(elapsed))
+        };
+        format!(
+            "{:.0}% ({:.0}% credible ≥ {:.2}) of {scope} recover by {} after the first failure",
+            post.mean * 100.0,
+            input.credibility * 100.0,
+            post.lower,
+            fmt_ms(elapsed + c.delay_ms),
+        )
+    };
+    let rationale = format!(
+        "bayesian ({}): {claim}; retry in {}; {verdict} the {:.0}% threshold; {samples} samples",
+        input.key.label(),
+        fmt_ms(c.delay_ms),
+        input.threshold * 100.0,
+    );
+    Draft {
+        should_retry: true,
+        delay_ms: c.delay_ms,
+        max_attempts: input.max_attempts,
+        confidence: confidence(model, post.upper - post.lower),
+        estimated_success: c.success,
+        method: Method::Bayesian,
+        rationale,
+        explanation,
+        explored: false,
+    }
+}
+
+fn stop_draft(
+    input: BayesInput<'_>,
+    success: f64,
+    certainty: f64,
+    rationale: String,
+    explanation: Explanation,
+) -> Draft {
+    Draft {
+        should_retry: false,
+        delay_ms: 0,
+        max_attempts: input.max_attempts,
+        confidence: confidence(input.model, 1.0 - certainty),
+        estimated_success: success,
+        method: Method::Bayesian,
+        rationale,
+        explanation,
+        explored: false,
+    }
+}
+
+/// Narrow posteriors from many samples are confident; below 50 samples it is penalised.
+fn confidence(model: &SurvivalModel, width: f64) -> f64 {
+    ((1.0 - width).clamp(0.0, 1.0) * sample_confidence(model.effective_samples())).clamp(0.0, 1.0)
+}
+
+/// With probability `explore_rate`, the least-tried boundary near the optimum instead.
+fn explore<R: rand::Rng>(
+    input: BayesInput<'_>,
+    elapsed: u64,
+    best: Candidate,
+    rng: &mut R,
+) -> Option<Candidate> {
+    if input.explore_rate <= 0.0 || !rng.random_bool(input.explore_rate.min(1.0)) {
+        return None;
+    }
+    let model = input.model;
+    let reach = model.reachable(elapsed);
+    let lo = best.index.saturating_sub(EXPLORE_SPAN).max(reach.start);
+    let hi = (best.index + EXPLORE_SPAN + 1).min(reach.end);
+    let attempts = input.max_attempts as usize;
+    (lo..hi)
+        .filter(|&j| j != best.index)
+        .min_by(|&a, &b| model.attempts_at(a).total_cmp(&model.attempts_at(b)))
+        .map(|j| model.candidate(elapsed, j, attempts))
+}
+
+/// The chosen boundary and a few around it, by delay.
+fn alternatives(
+    model: &SurvivalModel,
+    elapsed: u64,
+    attempts: usize,
+    best: usize,
+) -> Vec<Alternative> {
+    let reach = model.reachable(elapsed);
+    let mut picks: Vec<usize> = vec![reach.start, best];
+    for offset in [1usize, 2, 4] {
+        picks.push(best.saturating_sub(offset).max(reach.start));
+        picks.push((best + offset).min(reach.end.saturating_sub(1)));
+    }
+    picks.sort_unstable();
+    picks.dedup();
+    picks.retain(|&j| reach.contains(&j));
+    picks
+        .into_iter()
+        .map(|j| {
+            let c = model.candidate(elapsed, j, attempts);
+            Alternative {
+                delay_ms: c.delay_ms,
+                success_probability: c.success,
+                expected_cost: c.cost,
+                chosen: j == best,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,335 @@
+//! The Bayesian models the engine keeps: one per (job type, error class), one per
+//! (job type, error class, tenant), and one per error class across job types, all fed by every
+//! retry outcome. A recommendation uses the most specific model with enough data: tenant →
+//! job type + error class → error class. Also keeps a small ring of recent outcomes per
+//! (job type, error class) for "similar cases", so explanations never query the store.
+
+use super::bayes::{GRID_MS, SolveParams, SurvivalModel};
+use super::stats::BetaSummary;
+use crate::model::{BayesianModel, DelayBucket, RecoveryPoint, SimilarCase};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// The job type of a model pooled over every job type.
+pub const ANY_JOB: &str = "*";
+/// Most models kept; the least recently updated goes first.
+const MAX_MODELS: usize = 5_000;
+/// Recent outcomes kept per (job type, error class).
+const CASES_PER_KEY: usize = 32;
+/// The upstream bucket edges (ms): 0–1 s, 1–5 s, 5–15 s, 15–30 s, 30–60 s, 1–5 min,
+/// 5–15 min, 15 min+.
+const UPSTREAM_BUCKETS: [u64; 9] = [
+    0,
+    1_000,
+    5_000,
+    15_000,
+    30_000,
+    60_000,
+    300_000,
+    900_000,
+    u64::MAX,
+];
+
+/// Which model: `job_type/error_class[/tenant]`, with job type `*` for the class-wide model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModelKey {
+    pub job_type: String,
+    pub error_class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+impl ModelKey {
+    pub fn new(job_type: &str, error_class: &str, tenant: Option<&str>) -> Self {
+        Self {
+            job_type: job_type.to_string(),
+            error_class: error_class.to_string(),
+            tenant: tenant.map(str::to_string),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match &self.tenant {
+            Some(t) => format!("{}/{}/{t}", self.job_type, self.error_class),
+            None => format!("{}/{}", self.job_type, self.error_class),
+        }
+    }
+}
+
+/// One retry outcome to learn from.
+#[derive(Debug, Clone)]
+pub struct Outcome<'a> {
+    pub job_type: &'a str,
+    pub error_class: &'a str,
+    pub tenant: Option<&'a str>,
+    /// Elapsed time of the last failed attempt before this one.
+    pub previous_ms: u64,
+    pub case: SimilarCase,
+}
+
+/// The minimum samples before a model is used.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub min_samples: u64,
+    pub tenant_min_samples: u64,
+}
+
+/// All models and similar-case rings.
+#[derive(Debug, Clone)]
+pub struct Models {
+    map: HashMap<ModelKey, SurvivalModel>,
+    cases: HashMap<(String, String), VecDeque<SimilarCase>>,
+    params: SolveParams,
+}
+
+/// The serialisable part of `Models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ModelsSnapshot {
+    pub models: Vec<(ModelKey, super::bayes::Counts)>,
+    pub cases: Vec<((String, String), Vec<SimilarCase>)>,
+}
+
+impl Models {
+    pub fn new(params: SolveParams) -> Self {
+        Self {
+            map: HashMap::new(),
+            cases: HashMap::new(),
+            params,
+        }
+    }
+
+    /// New cost weights or delay bounds: every plan is re-solved.
+    pub fn set_params(&mut self, params: SolveParams) {
+        if params != self.params {
+            self.params = params;
+            self.map.values_mut().for_each(|m| m.resolve(params));
+        }
+    }
+
+    /// Feeds one retry outcome to the tenant, job-type and class-wide models.
+    pub fn observe(&mut self, o: Outcome<'_>) {
+        let c = &o.case;
+        let mut keys = vec![
+            ModelKey::new(o.job_type, o.error_class, None),
+            ModelKey::new(ANY_JOB, o.error_class, None),
+        ];
+        if let Some(t) = o.tenant {
+            keys.push(ModelKey::new(o.job_type, o.error_class, Some(t)));
+        }
+        for key in keys {
+            if !self.map.contains_key(&key) && self.map.len() >= MAX_MODELS {
+                self.evict_stalest();
+            }
+            let params = self.params;
+            let model = self
+                .map
+                .entry(key)
+                .or_insert_with(|| SurvivalModel::new(params));
+            model.observe(o.previous_ms, c.elapsed_ms, c.success, c.timestamp);
+            if model.needs_refresh() {
+                model.refresh(params);
+            }
+        }
+        let ring = self
+            .cases
+            .entry((o.job_type.to_string(), o.error_class.to_string()))
+            .or_default();
+        if ring.len() >= CASES_PER_KEY {
+            ring.pop_front();
+        }
+        ring.push_back(o.case);
+    }
+
+    fn evict_stalest(&mut self) {
+        let stalest = self
+            .map
+            .iter()
+            .min_by_key(|(_, m)| m.last_updated())
+            .map(|(k, _)| k.clone());
+        if let Some(key) = stalest {
+            self.map.remove(&key);
+            self.cases.remove(&(key.job_type, key.error_class));
+        }
+    }
+
+    /// The most specific model with enough samples, or why there is none.
+    pub fn select(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        tenant: Option<&str>,
+        t: Thresholds,
+    ) -> Result<(ModelKey, &SurvivalModel), String> {
+        let mut tried = Vec::with_capacity(3);
+        let mut levels = Vec::with_capacity(3);
+        if let Some(tenant) = tenant {
+            levels.push((
+                ModelKey::new(job_type, error_class, Some(tenant)),
+                t.tenant_min_samples,
+            ));
+        }
+        levels.push((ModelKey::new(job_type, error_class, None), t.min_samples));
+        levels.push((ModelKey::new(ANY_JOB, error_class, None), t.min_samples));
+        for (key, needed) in levels {
+            let samples = self.map.get(&key).map_or(0, |m| m.samples());
+            if samples >= needed.max(1) {
+                let model = &self.map[&key];
+                return Ok((key, model));
+            }
+            tried.push(format!("{} has {samples} of {needed} samples", key.label()));
+        }
+        Err(format!(
+            "no model has enough data yet ({})",
+            tried.join("; ")
+        ))
+    }
+
+    /// Re-solves the models of (job type, error class) now; false when there is none.
+    pub fn refresh(&mut self, job_type: &str, error_class: &str) -> bool {
+        let params = self.params;
+        let mut found = false;
+        for (key, model) in self.map.iter_mut() {
+            let job_matches = key.job_type == job_type || key.job_type == ANY_JOB;
+            if job_matches && key.error_class == error_class {
+                model.refresh(params);
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// (models, warm models).
+    pub fn status(&self, t: Thresholds) -> (u64, u64) {
+        let warm = self
+            .map
+            .iter()
+            .filter(|(k, m)| {
+                m.samples()
+                    >= if k.tenant.is_some() {
+                        t.tenant_min_samples
+                    } else {
+                        t.min_samples
+                    }
+            })
+            .count();
+        (self.map.len() as u64, warm as u64)
+    }
+
+    /// Up to `n` recent outcomes of (job type, error class) closest in elapsed time to
+    /// `elapsed_ms`, most recent first among equals.
+    pub fn similar(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        elapsed_ms: u64,
+        n: usize,
+    ) -> Vec<SimilarCase> {
+        let Some(ring) = self
+            .cases
+            .get(&(job_type.to_string(), error_class.to_string()))
+        else {
+            return Vec::new();
+        };
+        let mut cases: Vec<&SimilarCase> = ring.iter().rev().collect();
+        cases.sort_by_key(|c| c.elapsed_ms.abs_diff(elapsed_ms));
+        cases.into_iter().take(n).cloned().collect()
+    }
+
+    /// Every model in the upstream `BayesianModel` shape plus its recovery curve.
+    pub fn export(&self, credibility: f64) -> Vec<BayesianModel> {
+        let mut out: Vec<BayesianModel> = self
+            .map
+            .iter()
+            .map(|(k, m)| export_one(k, m, credibility))
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.job_type, &a.error_class, &a.tenant).cmp(&(&b.job_type, &b.error_class, &b.tenant))
+        });
+        out
+    }
+
+    pub fn snapshot(&self) -> ModelsSnapshot {
+        let mut models: Vec<_> = self
+            .map
+            .iter()
+            .map(|(k, m)| (k.clone(), m.counts.clone()))
+            .collect();
+        models.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut cases: Vec<_> = self
+            .cases
+            .iter()
+            .map(|(k, r)| (k.clone(), r.iter().cloned().collect()))
+            .collect();
+        cases.sort_by(|a: &((String, String), Vec<SimilarCase>), b| a.0.cmp(&b.0));
+        ModelsSnapshot { models, cases }
+    }
+
+    pub fn restore(&mut self, snapshot: ModelsSnapshot) {
+        let params = self.params;
+        self.map = snapshot
+            .models
+            .into_iter()
+            .map(|(k, c)| (k, SurvivalModel::from_counts(c, params)))
+            .collect();
+        self.cases = snapshot
+            .cases
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().rev().take(CASES_PER_KEY).rev().collect()))
+            .collect();
+    }
+}
+
+/// Model confidence: penalised below 50 (effective) samples.
+pub fn sample_confidence(effective_samples: f64) -> f64 {
+    (effective_samples / 50.0).clamp(0.0, 1.0)
+}
+
+fn export_one(key: &ModelKey, m: &SurvivalModel, credibility: f64) -> BayesianModel {
+    let buckets = UPSTREAM_BUCKETS
+        .windows(2)
+        .map(|edge| {
+            let (mut s, mut f) = (0.0, 0.0);
+            for (j, &b) in GRID_MS.iter().enumerate() {
+                if b >= edge[0] && b < edge[1] {
+                    s += m.counts.attempt_successes[j];
+                    f += m.counts.attempt_failures[j];
+                }
+            }
+            let post = BetaSummary::new(1.0 + s, 1.0 + f, credibility);
+            DelayBucket {
+                delay_min_ms: edge[0],
+                delay_max_ms: if edge[1] == u64::MAX { 0 } else { edge[1] },
+                successes: s.round() as u64,
+                failures: f.round() as u64,
+                probability: post.mean,
+                upper_bound: post.upper,
+                lower_bound: post.lower,
+            }
+        })
+        .collect();
+    let recovery_curve = GRID_MS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(j, &b)| {
+            let post = m.success_posterior(0, j, credibility);
+            RecoveryPoint {
+                elapsed_ms: b,
+                probability: post.mean,
+                lower_bound: post.lower,
+                upper_bound: post.upper,
+            }
+        })
+        .collect();
+    BayesianModel {
+        job_type: key.job_type.clone(),
+        error_class: key.error_class.clone(),
+        tenant: key.tenant.clone(),
+        buckets,
+        last_updated: m.last_updated().unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        sample_count: m.samples(),
+        confidence: sample_confidence(m.effective_samples()),
+        recovery_curve,
+    }
+}
