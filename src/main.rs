@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use retryctl::cli::{Cli, Command, ServeArgs, StoreKind, remote};
+use retryctl::cli::{Cli, Command, EvalArgs, ServeArgs, StoreKind, remote};
 use retryctl::config::{self, Config};
 use retryctl::server;
 use retryctl::store::{self, StoreConfig};
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             Command::Export(args) => remote::export(args).await,
             Command::Import(args) => remote::import(args).await,
             Command::Completions(args) => remote::completions(args),
+            Command::Eval(args) => eval(&args),
         }
     });
     match result {
@@ -81,6 +82,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.store.name()
     );
     server::run(state, listener, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Runs the offline evaluation and prints it on stdout.
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let out = retryctl::sim::eval_files(
+        &args.scenarios,
+        std::path::Path::new("./scenarios"),
+        &args.config(),
+        args.format(),
+    )?;
+    print!("{out}");
     Ok(())
 }
 

@@ -536,6 +536,19 @@ mod tests {
     }
 
     #[test]
+    fn every_parameter_has_a_schema_and_every_operation_a_summary() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(op["summary"].is_string(), "{method} {path}");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    assert!(p["schema"]["type"].is_string(), "{method} {path}: {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn paths_are_absolute_and_params_declared() {
         let doc = serde_json::to_value(openapi()).unwrap();
         assert_eq!(

@@ -9,6 +9,9 @@ use std::time::Duration;
 /// How long a connection waits for another one's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Page cache of the writer connection, in KiB (negative `cache_size` means KiB).
+const WRITER_CACHE_KIB: i64 = -32_768;
+
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Append new
 /// steps, never edit old ones.
 const MIGRATIONS: &[&str] = &[r#"
@@ -76,6 +79,10 @@ pub fn open_writer(path: &Path) -> StoreResult<Connection> {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Savepoints (one per write in a group commit) journal pages to a temp store: keep it
+        // in memory. A larger page cache keeps the attempt indexes' hot pages resident.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         Ok(mode)
     };
     let mode = setup(&conn).map_err(|e| classify(path, "cannot configure", e))?;

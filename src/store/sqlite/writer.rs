@@ -126,6 +126,14 @@ fn commit_batch(
     batch: &mut [Box<dyn PendingWrite>],
 ) -> rusqlite::Result<()> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let [op] = batch {
+        // Alone in the batch: no savepoint needed, a failed write rolls the transaction back.
+        return if op.apply(&tx) {
+            tx.commit()
+        } else {
+            tx.rollback()
+        };
+    }
     for op in batch.iter_mut() {
         let savepoint = tx.savepoint()?;
         if op.apply(&savepoint) {
