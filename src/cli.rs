@@ -2,8 +2,14 @@
 //! environment variable. Add a subcommand as a variant of [`Command`] with its own `Args`
 //! struct, and dispatch it in `main.rs`.
 
+pub mod remote;
+
 use crate::config::Overrides;
+use crate::engine::CostWeights;
+use crate::sim::eval::EvalConfig;
+use crate::sim::report::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,6 +42,38 @@ pub enum Command {
     /// Example: retryctl serve --listen 127.0.0.1:7878 --data ./retry-data
     #[command(after_long_help = SERVE_ENV_HELP)]
     Serve(ServeArgs),
+    /// Open the operator console: live retries, recommendations, alerts, overrides
+    ///
+    /// A full-screen terminal console polling a running service. Press ? inside for the keys.
+    /// Keeps running (and says RECONNECTING) while the service is unreachable.
+    ///
+    /// Example: retryctl tui --api http://127.0.0.1:7878 --token $RETRYCTL_TOKEN
+    Tui(crate::tui::TuiArgs),
+    /// Print a summary of a running service: status counts, jobs, counters, active alerts
+    Status(StatusArgs),
+    /// Show the planned retry schedule of a job, with estimated success per attempt
+    Preview(PreviewArgs),
+    /// Override when a job is retried next (recorded in the audit log with the reason)
+    ///
+    /// Example: retryctl override pay-1201 --delay 2m --reason "db failover in progress"
+    Override(OverrideArgs),
+    /// Export the configuration (strategy, policies, guardrails) as TOML, JSON or YAML
+    Export(ExportArgs),
+    /// Replace the service's strategy with a file written by `retryctl export`
+    Import(ImportArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Compare retry strategies on failure scenarios, offline, in virtual time
+    ///
+    /// Runs each scenario file (TOML; format in README "Scenario files") through the seed's
+    /// traditional backoff (2s doubling to 32s, 5 attempts), AWS full jitter (1s base, 60s cap,
+    /// 8 attempts), the engine's rules tier, the full engine (Bayesian) and an oracle that knows
+    /// when each outage ends. Prints, per strategy, the success rate, retries per job, first-retry
+    /// success, time to success and a cost per job, with the ratio to the best static strategy.
+    /// The same --seed gives the same figures.
+    ///
+    /// Example: retryctl eval scenarios/payment-503.toml --seed 7 --json
+    Eval(EvalArgs),
 }
 
 const SERVE_ENV_HELP: &str = "\
@@ -78,6 +116,72 @@ pub struct ServeArgs {
     pub insecure: bool,
 }
 
+/// Options of `retryctl eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Scenario files [default: every *.toml in ./scenarios]
+    #[arg(value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+
+    /// Print JSON instead of a table
+    #[arg(long, conflicts_with = "csv", env = "RETRYCTL_EVAL_JSON")]
+    pub json: bool,
+
+    /// Print CSV (one row per scenario and strategy) instead of a table
+    #[arg(long, env = "RETRYCTL_EVAL_CSV")]
+    pub csv: bool,
+
+    /// Seed of the scenarios' randomness and of every strategy's own
+    #[arg(long, default_value_t = 42, env = "RETRYCTL_EVAL_SEED")]
+    pub seed: u64,
+
+    /// Cost of one retry
+    #[arg(long, value_name = "COST", default_value_t = 1.0, value_parser = non_negative,
+          env = "RETRYCTL_EVAL_COST_PER_RETRY")]
+    pub cost_per_retry: f64,
+
+    /// Cost of each second between a job's first failure and its success or abandonment
+    #[arg(long, value_name = "COST", default_value_t = 0.05, value_parser = non_negative,
+          env = "RETRYCTL_EVAL_COST_PER_SECOND")]
+    pub cost_per_second: f64,
+
+    /// Cost of a job that never succeeds
+    #[arg(long, value_name = "COST", default_value_t = 100.0, value_parser = non_negative,
+          env = "RETRYCTL_EVAL_COST_GIVE_UP")]
+    pub cost_give_up: f64,
+}
+
+impl EvalArgs {
+    /// The evaluation settings these flags ask for.
+    pub fn config(&self) -> EvalConfig {
+        EvalConfig {
+            seed: self.seed,
+            cost: CostWeights {
+                per_attempt: self.cost_per_retry,
+                per_second: self.cost_per_second,
+                give_up_penalty: self.cost_give_up,
+            },
+            ..EvalConfig::default()
+        }
+    }
+
+    /// The output format these flags ask for.
+    pub fn format(&self) -> Format {
+        match (self.json, self.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Table,
+        }
+    }
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number >= 0, got `{text}`")),
+    }
+}
+
 /// Storage backends selectable on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
@@ -118,12 +222,42 @@ mod tests {
             "--insecure",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         let o = args.overrides();
         assert_eq!(o.listen.unwrap().port(), 80);
         assert_eq!(o.data_dir.unwrap(), PathBuf::from("/d"));
         assert!(o.insecure);
         let err = Cli::try_parse_from(["retryctl", "serve", "--listen", "nowhere"]).unwrap_err();
         assert!(err.to_string().contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn eval_flags_become_a_config_and_a_format() {
+        let cli = Cli::try_parse_from([
+            "retryctl",
+            "eval",
+            "a.toml",
+            "b.toml",
+            "--csv",
+            "--seed",
+            "7",
+            "--cost-give-up",
+            "10",
+        ])
+        .unwrap();
+        let Command::Eval(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.scenarios.len(), 2);
+        assert_eq!(args.format(), Format::Csv);
+        let config = args.config();
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.cost.give_up_penalty, 10.0);
+        assert_eq!(config.cost.per_second, 0.05);
+        let err = Cli::try_parse_from(["retryctl", "eval", "--cost-per-retry=-1"]).unwrap_err();
+        assert!(err.to_string().contains("--cost-per-retry"), "{err}");
+        assert!(Cli::try_parse_from(["retryctl", "eval", "--json", "--csv"]).is_err());
     }
 }

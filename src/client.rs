@@ -5,8 +5,8 @@
 //! connection ([`ClientError::is_connection`]) from an answer the service refused.
 
 use crate::model::{
-    ActionRequest, Alert, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse, JobDetail,
-    JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
+    ActionRequest, Alert, AuditEntry, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse,
+    JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
     StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
@@ -196,8 +196,8 @@ impl Client {
         self.get(&["health"], &[]).await
     }
 
-    /// `GET /audit`, as raw JSON (its shape is the service's `AuditEntry` list).
-    pub async fn audit(&self) -> ClientResult<serde_json::Value> {
+    /// `GET /audit`: who changed what, when and why.
+    pub async fn audit(&self) -> ClientResult<Vec<AuditEntry>> {
         self.get(&["audit"], &[]).await
     }
 

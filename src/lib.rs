@@ -2,6 +2,7 @@
 //!
 //! - [`engine`]: the pure decision engine (rules → Bayesian → ML, guardrails, explanations).
 //! - [`store`]: persistence behind one trait (SQLite embedded by default).
+//! - [`sim`]: failure scenarios and the offline strategy evaluation (`retryctl eval`).
 //! - [`model`]: wire types shared by every part (upstream smart-retry field names).
 //! - [`server`]: the HTTP service (`retryctl serve`); [`config`] its configuration and
 //!   [`metrics`] its Prometheus metrics.
@@ -14,5 +15,6 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod tui;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use retryctl::cli::{Cli, Command, ServeArgs, StoreKind};
+use retryctl::cli::{Cli, Command, EvalArgs, ServeArgs, StoreKind, remote};
 use retryctl::config::{self, Config};
 use retryctl::server;
 use retryctl::store::{self, StoreConfig};
@@ -12,7 +12,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The console draws on the terminal and logs to a file instead (tui::run sets that up).
+    if !matches!(cli.command, Command::Tui(_)) {
+        init_logging();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -23,6 +26,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Tui(args) => Ok(retryctl::tui::run(args).await?),
+            Command::Status(args) => remote::status(args).await,
+            Command::Preview(args) => remote::preview(args).await,
+            Command::Override(args) => remote::override_job(args).await,
+            Command::Export(args) => remote::export(args).await,
+            Command::Import(args) => remote::import(args).await,
+            Command::Completions(args) => remote::completions(args),
+            Command::Eval(args) => eval(&args),
         }
     });
     match result {
@@ -71,6 +82,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.store.name()
     );
     server::run(state, listener, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Runs the offline evaluation and prints it on stdout.
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let out = retryctl::sim::eval_files(
+        &args.scenarios,
+        std::path::Path::new("./scenarios"),
+        &args.config(),
+        args.format(),
+    )?;
+    print!("{out}");
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! `retryctl serve` stack (`server::run` with its background tasks) on a loopback socket.
 
 use chrono::{DateTime, Duration, Utc};
-use retryctl::config::Config;
+use retryctl::config::{Config, Role, Token};
 use retryctl::model::{
     Alert, AuditEntry, ClaimResponse, EventPage, FailureResponse, JobDetail, JobPage, JobState,
     ScheduledJob, Summary,
@@ -18,8 +18,9 @@ use tokio::sync::oneshot;
 struct Service {
     base: String,
     http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: tempfile::TempDir,
 }
 
 impl Service {
@@ -28,7 +29,17 @@ impl Service {
     }
 
     async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tune).await
+    }
+
+    /// Stops the service (gracefully) and starts a new one on the same data directory.
+    async fn restart(self) -> Self {
+        let _ = self.stop.send(());
+        self.served.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::defaults(dir.path().to_path_buf());
         tune(&mut config);
         let store = store::open(&StoreConfig::Sqlite {
@@ -40,14 +51,15 @@ impl Service {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api/v1/retry", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server::run(state, listener, async {
+        let served = tokio::spawn(server::run(state, listener, async {
             let _ = stopped.await;
         }));
         Self {
             base,
             http: reqwest::Client::new(),
-            _stop: stop,
-            _dir: dir,
+            stop,
+            served,
+            dir,
         }
     }
 
@@ -328,6 +340,160 @@ async fn a_recorded_success_finishes_the_scheduled_job() {
         ),
         (1, 0, 1)
     );
+}
+
+#[tokio::test]
+async fn after_a_restart_the_schedule_alerts_and_audit_are_still_there() {
+    let svc = Service::start().await;
+    svc.fail("job-r", 1, t0()).await;
+    svc.post_ok::<ScheduledJob>("/jobs/job-r/retry-now", json!({"reason": "test"}))
+        .await;
+    svc.put("/guardrails", json!({"emergency_stop": true}))
+        .await;
+    wait_for_alert(&svc, "emergency_stop", true).await;
+
+    let svc = svc.restart().await;
+    let alerts: Vec<Alert> = svc.get_ok("/alerts").await;
+    assert!(
+        alerts.iter().any(|a| a.id == "emergency_stop"),
+        "{alerts:?}"
+    );
+    let audit: Vec<AuditEntry> = svc.get_ok("/audit").await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "retry_now" && e.target == "job-r")
+    );
+    let success = json!({
+        "job_id": "job-r", "job_type": "email", "attempt_number": 2, "queue": "mail",
+        "delay_ms": 1000, "success": true, "timestamp": t0() + Duration::seconds(2),
+    });
+    let (status, body) = svc.post("/attempts", json!([success])).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: JobDetail = svc.get_ok("/jobs/job-r").await;
+    assert_eq!(
+        detail.job.state,
+        JobState::Succeeded,
+        "the restarted service knows the job is pending"
+    );
+}
+
+/// Sends `body` to `path` with a bearer token; answers the status.
+async fn status_as(
+    svc: &Service,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> u16 {
+    let req = svc
+        .http
+        .request(method, format!("{}{path}", svc.base))
+        .bearer_auth(token);
+    req.json(&body).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn roles_limit_the_schedule_and_the_audit_names_the_token() {
+    let svc = Service::start_with(|c| {
+        for (name, role, token) in [
+            ("alice", Role::Operator, "op-secret"),
+            ("vic", Role::Viewer, "view-secret"),
+            ("wendy", Role::Worker, "work-secret"),
+        ] {
+            c.tokens.push(Token {
+                name: name.into(),
+                role,
+                token: token.into(),
+            });
+        }
+    })
+    .await;
+    use reqwest::Method as M;
+    let failure =
+        json!({"job_id": "r-1", "job_type": "email", "error_class": "timeout", "queue": "mail"});
+    assert_eq!(
+        status_as(&svc, "work-secret", M::POST, "/failures", failure.clone()).await,
+        200
+    );
+    assert_eq!(
+        status_as(&svc, "view-secret", M::POST, "/failures", failure).await,
+        403
+    );
+    let ov = json!({"delay_ms": 1000, "reason": "incident"});
+    assert_eq!(
+        status_as(
+            &svc,
+            "view-secret",
+            M::POST,
+            "/jobs/r-1/override",
+            ov.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "work-secret",
+            M::POST,
+            "/jobs/r-1/override",
+            ov.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(&svc, "work-secret", M::GET, "/jobs", Value::Null).await,
+        403
+    );
+    assert_eq!(
+        status_as(&svc, "view-secret", M::GET, "/jobs", Value::Null).await,
+        200
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "view-secret",
+            M::POST,
+            "/claim",
+            json!({"worker": "v"})
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_as(
+            &svc,
+            "work-secret",
+            M::POST,
+            "/claim",
+            json!({"worker": "w"})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_as(&svc, "nobody", M::GET, "/summary", Value::Null).await,
+        401
+    );
+    assert_eq!(
+        status_as(&svc, "op-secret", M::POST, "/jobs/r-1/override", ov).await,
+        200
+    );
+    let audit = svc
+        .http
+        .get(format!("{}/audit", svc.base))
+        .bearer_auth("view-secret");
+    let audit: Vec<AuditEntry> = audit.send().await.unwrap().json().await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor, "operator:alice");
+    let summary = svc
+        .http
+        .get(format!("{}/summary", svc.base))
+        .bearer_auth("view-secret");
+    let summary: Summary = summary.send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary.role, "viewer");
 }
 
 async fn wait_for_alert(svc: &Service, id: &str, active: bool) -> Alert {

@@ -8,7 +8,8 @@ use super::events::kind;
 use super::json::ApiJson;
 use super::schedule;
 use super::state::AppState;
-use crate::model::{AttemptRecord, FailureReport, FailureResponse, ScheduledJob};
+use crate::model::{AttemptRecord, FailureReport, FailureResponse, JobState, ScheduledJob};
+use crate::store::{JobFilter, MAX_PAGE};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -35,7 +36,7 @@ async fn record_failure(
     let features = schedule::failure_features(&report, previous.as_ref(), at);
     let rec = state.recommend(&features, at);
     let job = schedule::job_from_failure(&report, previous.as_ref(), &rec, at);
-    state.store_ok(state.store.put_job(job.clone()).await)?;
+    save_job(&state, job.clone()).await?;
     announce_schedule(&state, &job);
     Ok(ApiJson(FailureResponse {
         job_id: job.job_id,
@@ -80,8 +81,13 @@ fn announce_schedule(state: &AppState, job: &ScheduledJob) {
 pub fn note_attempts(state: &AppState, attempts: &[AttemptRecord], error_text: Option<&str>) {
     let now = state.now();
     let mut ops = state.ops.lock();
-    for a in attempts {
+    // The ring keeps only the newest events: of a large batch, only its tail would survive.
+    let first_event = attempts.len().saturating_sub(super::ops::EVENT_CAPACITY);
+    for (i, a) in attempts.iter().enumerate() {
         ops.record_attempt(a, now);
+        if i < first_event {
+            continue;
+        }
         let (event, message) = if a.success {
             (
                 kind::SUCCESS,
@@ -126,7 +132,10 @@ fn queue_name(queue: &str) -> &str {
 /// store failure here is logged (the job stays due and is retried: at-least-once), not
 /// answered as an error that would make the client send the attempts again.
 pub async fn finish_succeeded(state: &AppState, attempts: &[AttemptRecord]) {
-    for a in attempts.iter().filter(|a| a.success) {
+    let candidates = attempts
+        .iter()
+        .filter(|a| a.success && state.ops.may_be_pending(&a.job_id));
+    for a in candidates {
         if let Err(e) = finish_one(state, a).await {
             tracing::warn!(job_id = %a.job_id, error = %e, "could not mark the job succeeded");
         }
@@ -139,7 +148,42 @@ async fn finish_one(state: &AppState, attempt: &AttemptRecord) -> ApiResult<()> 
         return Ok(());
     };
     if let Some(done) = schedule::succeeded(&job, attempt.timestamp.max(job.updated_at)) {
-        state.store_ok(state.store.put_job(done).await)?;
+        save_job(state, done).await?;
     }
     Ok(())
+}
+
+/// Stores a job on the schedule and keeps the pending set in step.
+pub async fn save_job(state: &AppState, job: ScheduledJob) -> ApiResult<()> {
+    let pending = job.state.is_pending();
+    let id = job.job_id.clone();
+    state.store_ok(state.store.put_job(job).await)?;
+    state.ops.note_pending(&id, pending);
+    Ok(())
+}
+
+/// Loads the ids of the pending jobs at start-up (the set [`finish_succeeded`] consults).
+pub async fn restore_pending(state: &AppState) -> crate::store::StoreResult<u64> {
+    let mut n = 0;
+    for job_state in [JobState::Scheduled, JobState::Claimed] {
+        let mut cursor = None;
+        loop {
+            let filter = JobFilter {
+                state: Some(job_state),
+                cursor,
+                limit: MAX_PAGE,
+                ..JobFilter::default()
+            };
+            let page = state.store.list_jobs(filter).await?;
+            for job in &page.jobs {
+                state.ops.note_pending(&job.job_id, true);
+            }
+            n += page.jobs.len() as u64;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(n)
 }

@@ -44,6 +44,8 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     tracing::info!(replayed, "engine restored");
     let alerts = super::alerts::restore(&state).await?;
     tracing::info!(alerts, "alerts restored");
+    let pending = super::failures::restore_pending(&state).await?;
+    tracing::info!(pending, "pending jobs on the schedule");
     Ok(state)
 }
 

@@ -177,7 +177,7 @@ async fn commit_action(
     action: Action<'_>,
     job: ScheduledJob,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    state.store_ok(state.store.put_job(job.clone()).await)?;
+    super::failures::save_job(state, job.clone()).await?;
     state
         .audit(
             caller,

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr,
     Required, ResponseBuilder,
@@ -387,14 +387,16 @@ fn operation(op: &Op) -> utoipa::openapi::path::Operation {
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Path)
-                .required(Required::True),
+                .required(Required::True)
+                .schema(Some(scalar(Type::String))),
         );
     }
     for (name, description) in op.query {
         let param = ParameterBuilder::new()
             .name(*name)
             .parameter_in(ParameterIn::Query)
-            .description(Some(*description));
+            .description(Some(*description))
+            .schema(Some(scalar(query_type(name))));
         builder = builder.parameter(param);
     }
     if !matches!(op.request, Body::None) {
@@ -402,6 +404,19 @@ fn operation(op: &Op) -> utoipa::openapi::path::Operation {
         builder = builder.request_body(Some(body.build()));
     }
     builder.build()
+}
+
+/// The type of a query parameter, by name (cursors and page sizes are whole numbers).
+fn query_type(name: &str) -> Type {
+    match name {
+        "limit" | "since" | "after" => Type::Integer,
+        "active" => Type::Boolean,
+        _ => Type::String,
+    }
+}
+
+fn scalar(kind: Type) -> Schema {
+    Schema::Object(ObjectBuilder::new().schema_type(kind).build())
 }
 
 fn error_response(description: &str) -> utoipa::openapi::Response {
@@ -517,6 +532,19 @@ mod tests {
         assert!(refs.len() > 30);
         for name in refs {
             assert!(components.contains_key(name), "missing component {name}");
+        }
+    }
+
+    #[test]
+    fn every_parameter_has_a_schema_and_every_operation_a_summary() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(op["summary"].is_string(), "{method} {path}");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    assert!(p["schema"]["type"].is_string(), "{method} {path}: {p}");
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use crate::model::{
     RetryRecommendation,
 };
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// How many events the ring keeps.
 pub const EVENT_CAPACITY: usize = 10_000;
@@ -211,6 +211,9 @@ impl Ops {
 pub struct OpsState {
     ops: parking_lot::Mutex<Ops>,
     job_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Ids of the jobs on the schedule that are not finished, so a batch of successes only
+    /// looks up the jobs that can change (most recorded attempts belong to no scheduled job).
+    pending: parking_lot::Mutex<HashSet<String>>,
     pub alert_config: AlertConfig,
 }
 
@@ -224,6 +227,7 @@ impl OpsState {
             job_locks: (0..JOB_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            pending: parking_lot::Mutex::new(HashSet::new()),
             alert_config,
         }
     }
@@ -231,6 +235,21 @@ impl OpsState {
     /// The operational memory. Lock briefly; never hold across an `.await`.
     pub fn lock(&self) -> parking_lot::MutexGuard<'_, Ops> {
         self.ops.lock()
+    }
+
+    /// Keeps the pending set in step with a job just stored.
+    pub fn note_pending(&self, job_id: &str, pending: bool) {
+        let mut set = self.pending.lock();
+        if pending {
+            set.insert(job_id.to_string());
+        } else {
+            set.remove(job_id);
+        }
+    }
+
+    /// Whether the job may be pending on the schedule (false: it surely is not).
+    pub fn may_be_pending(&self, job_id: &str) -> bool {
+        self.pending.lock().contains(job_id)
     }
 
     /// Serialises changes to one job (held across the store round trips of that change).

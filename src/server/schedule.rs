@@ -9,6 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 
 /// Longest delay an operator may set (30 days): further out is almost surely a typo.
 pub const MAX_OVERRIDE_MS: u64 = 30 * 24 * 3_600_000;
+/// Longest error text kept on a job (the rest is in the worker's logs, not our database).
+pub const MAX_ERROR_TEXT: usize = 2_000;
 /// Longest claim lease (1 hour) and most jobs per claim.
 pub const MAX_LEASE_MS: u64 = 3_600_000;
 pub const MAX_CLAIM_LIMIT: u32 = 1_000;
@@ -72,7 +74,7 @@ pub fn job_from_failure(
         tenant: report.tenant.clone(),
         error_class: report.error_class.clone(),
         error_code: report.error_code.clone(),
-        last_error: report.error_message.clone(),
+        last_error: capped(&report.error_message, MAX_ERROR_TEXT),
         state,
         attempt_number: report.attempt_number,
         max_attempts: rec.max_attempts,
@@ -84,6 +86,17 @@ pub fn job_from_failure(
         claimed_by: None,
         lease_until: None,
     }
+}
+
+fn capped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// The features of a job's last failure, for re-recommending or previewing it.

@@ -29,9 +29,13 @@ impl WindowCounter {
         let second = now.timestamp();
         self.expire(second);
         match self.buckets.back_mut() {
-            Some((s, counts)) if *s == second => *counts.entry(key.to_string()).or_default() += n,
             // A timestamp older than the newest bucket (clock step back) joins the newest one.
-            Some((s, counts)) if *s > second => *counts.entry(key.to_string()).or_default() += n,
+            Some((s, counts)) if *s >= second => match counts.get_mut(key) {
+                Some(count) => *count += n,
+                None => {
+                    counts.insert(key.to_string(), n);
+                }
+            },
             _ => {
                 let counts = BTreeMap::from([(key.to_string(), n)]);
                 self.buckets.push_back((second, counts));

@@ -10,6 +10,7 @@ mod jobs;
 pub use form::{
     DELAY_HINT, ExportFormat, Input, OverrideField, OverrideForm, parse_export, parse_override,
 };
+pub use jobs::preview_request;
 
 use super::action::Action;
 use super::keymap::Keymap;

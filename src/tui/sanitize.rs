@@ -39,6 +39,15 @@ pub fn sanitize_capped(input: &str, max_chars: usize) -> String {
     out
 }
 
+/// Sanitises each line of a text built for printing (CLI output), keeping the line breaks.
+pub fn sanitize_multiline(input: &str) -> String {
+    input
+        .split('\n')
+        .map(|line| sanitize_capped(line, 4 * MAX_CHARS))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// True when [`sanitize`] would return `input` unchanged.
 pub fn is_clean(input: &str) -> bool {
     input.chars().count() <= MAX_CHARS && input.chars().all(|c| matches!(classify(c), Class::Keep))
@@ -110,6 +119,11 @@ mod tests {
         assert_eq!(sanitize(s), s);
         assert!(is_clean(s));
         assert!(!is_clean("\x1b"));
+    }
+
+    #[test]
+    fn multiline_keeps_line_breaks_only() {
+        assert_eq!(sanitize_multiline("a\x1b[1m\nb\r\n"), "a␛[1m\nb␍\n");
     }
 
     #[test]

@@ -41,6 +41,15 @@ fn a_failure_schedules_at_its_timestamp_plus_delay() {
 }
 
 #[test]
+fn a_huge_error_text_is_capped_on_the_job() {
+    let mut big = report(1);
+    big.error_message = "ü".repeat(3_000);
+    let job = job_from_failure(&big, None, &rec(true, 1), t("2026-01-01T00:00:00Z"));
+    assert!(job.last_error.len() <= MAX_ERROR_TEXT + '…'.len_utf8());
+    assert!(job.last_error.ends_with('…'));
+}
+
+#[test]
 fn stop_means_exhausted_and_killed_stays_killed() {
     let at = t("2026-01-01T00:00:00Z");
     let job = job_from_failure(&report(1), None, &rec(false, 0), at);

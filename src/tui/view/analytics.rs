@@ -141,7 +141,7 @@ fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     let bar_width = width.saturating_sub(16).clamp(4, 24);
     for (le, n) in per_bucket {
         lines.push(Line::from(vec![
-            Span::styled(format!(" {le:>6} "), ctx.theme.dim()),
+            Span::styled(format!(" {le:>7} "), ctx.theme.dim()),
             Span::styled(
                 ctx.glyphs.bar(n as f64 / max as f64, bar_width),
                 ctx.theme.bar(),

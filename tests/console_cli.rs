@@ -1,0 +1,129 @@
+//! The CLI subcommands for scripts, against a real `retryctl serve`: status, preview,
+//! override (validated, audited), export/import round trip, completions.
+
+#[path = "common/service.rs"]
+mod service;
+
+use retryctl::model::{ConfigExport, Summary};
+use service::Service;
+use std::process::{Command, Output};
+
+fn retryctl(api: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .args(args)
+        .args(["--api", api])
+        .env("RETRYCTL_LOG", "warn")
+        .output()
+        .expect("run retryctl")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_can_read_and_steer_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data")).await;
+    svc.fail(
+        "cli-1",
+        "payment",
+        "service_unavailable",
+        "503 from upstream",
+    )
+    .await;
+    let api = svc.api();
+
+    let text = ok(&retryctl(&api, &["status"]));
+    assert!(
+        text.contains("status (") && text.contains("role operator"),
+        "{text}"
+    );
+    let summary: Summary =
+        serde_json::from_str(&ok(&retryctl(&api, &["status", "--json"]))).unwrap();
+    assert!(summary.status.total >= 1);
+
+    let text = ok(&retryctl(&api, &["preview", "cli-1"]));
+    assert!(text.starts_with("cli-1 after attempt 1"), "{text}");
+
+    let out = retryctl(
+        &api,
+        &[
+            "override",
+            "cli-1",
+            "--delay",
+            "2m",
+            "--reason",
+            "runbook step 3",
+        ],
+    );
+    assert!(ok(&out).contains("next attempt in 2m00s"));
+    let audit = svc.get("/audit").await;
+    let audit = audit.as_array().unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "override" && e["reason"] == "runbook step 3"),
+        "{audit:?}"
+    );
+
+    let bad = retryctl(
+        &api,
+        &["override", "cli-1", "--delay", "30", "--reason", "x"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no unit"),
+        "{bad:?}"
+    );
+    let bad = retryctl(&api, &["preview", "no-such-job"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("404"),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_then_import_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data")).await;
+    let api = svc.api();
+    for format in ["toml", "json", "yaml"] {
+        let file = dir.path().join(format!("config.{format}"));
+        let path = file.to_str().unwrap();
+        ok(&retryctl(&api, &["export", "--format", format, "-o", path]));
+        let before = retryctl::tui::export::read(&file).unwrap();
+        let text = ok(&retryctl(&api, &["import", path]));
+        assert!(text.starts_with("imported strategy"), "{text}");
+        let again: ConfigExport =
+            serde_json::from_str(&ok(&retryctl(&api, &["export", "--format", "json"]))).unwrap();
+        assert_eq!(again.strategy, before.strategy, "{format}");
+    }
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "export_version = 1\n").unwrap();
+    let out = retryctl(&api, &["import", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.toml"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(
+        text.contains("retryctl") && text.contains("override"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+}

@@ -1,0 +1,257 @@
+//! The console in a real terminal: `retryctl serve` and `retryctl tui` inside tmux, driven
+//! with send-keys like an operator would (tabs, Ctrl+A, `?`, an override with a reason, an
+//! export, a resize from 160 to 80 columns, quit), checked through capture-pane, the service's
+//! audit log and the exported file; and with the service stopped and restarted under it.
+//!
+//! Needs tmux: `apt-get install -y tmux` (the test fails, not skips, without it).
+
+#[path = "common/service.rs"]
+mod service;
+
+use service::Service;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, cwd: &Path, width: u16, height: u16) -> Tmux {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "tmux is missing: install it with `apt-get install -y tmux`"
+        );
+        let tmux = Tmux {
+            socket: format!("retryctl-console-test-{}", std::process::id()),
+        };
+        let status = tmux
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "console",
+                "-x",
+                &width.to_string(),
+            ])
+            .args(["-y", &height.to_string(), "-c"])
+            .arg(cwd)
+            .arg(cmd)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux new-session failed");
+        // Esc followed quickly by a key would otherwise reach the console as Alt+key.
+        let _ = tmux.cmd().args(["set", "-s", "escape-time", "0"]).status();
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    /// Named keys (`Enter`, `C-a`, `Tab`, `q`).
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "console"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Literal text.
+    fn type_text(&self, text: &str) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "console", "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "console"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits (up to 15 s) until the screen satisfies `ok`; fails showing the last screen.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; the screen was:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn resize(&self, width: u16, height: u16) {
+        let status = self
+            .cmd()
+            .args(["resize-window", "-t", "console", "-x", &width.to_string()])
+            .args(["-y", &height.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_session_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(&dir.path().join("data")).await;
+    svc.fail(
+        "pay-1",
+        "payment",
+        "service_unavailable",
+        "503 from upstream",
+    )
+    .await;
+    svc.fail("pay-2", "payment", "service_unavailable", "503 again")
+        .await;
+    svc.fail(
+        "evil-1",
+        "email",
+        "timeout",
+        "boom\x1b[2J\x1b]0;owned\x07\u{202e}gnp.exe",
+    )
+    .await;
+    let home = dir.path();
+    let cmd = format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color HOME={h} XDG_STATE_HOME={h}/state \
+         XDG_CONFIG_HOME={h}/config {bin} tui --api {api} --refresh 300ms; echo EXITED $?; sleep 30",
+        h = home.display(),
+        bin = env!("CARGO_BIN_EXE_retryctl"),
+        api = svc.api()
+    );
+    let tmux = Tmux::start(&cmd, home, 160, 45);
+
+    let screen = tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("pay-2"));
+    assert!(
+        screen.contains("Strategy") && screen.contains("Analytics & alerts"),
+        "{screen}"
+    );
+    assert!(screen.contains("(0 - 0 / 3)"), "status text: {screen}");
+    // Hostile error text is visible, not executed (the title escape did not clear the screen).
+    assert!(screen.contains("boom␛[2J␛]0;owne"), "{screen}");
+
+    // Panes: Tab moves the focus, and the footer shows the focused pane's keys.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("analytics keys", |s| s.contains("A ack"));
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("live keys", |s| s.contains("o override"));
+
+    // Ctrl+A opens the alerts dialog (and tmux's own prefix is not Ctrl+A here).
+    tmux.keys(&["C-a"]);
+    tmux.wait_for("alerts dialog", |s| {
+        s.contains("acknowledge") && s.contains("close")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("alerts closed", |s| !s.contains("acknowledge"));
+    tmux.keys(&["?"]);
+    tmux.wait_for("help", |s| {
+        s.contains("override the job's delay") && s.contains("ctrl+o/o")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help closed", |s| !s.contains("override the job's delay"));
+
+    override_with_reason(&tmux, &svc).await;
+    export_yaml(&tmux, &svc, home).await;
+
+    // Resize to 80 columns: the tabbed layout.
+    tmux.resize(80, 24);
+    tmux.wait_for("tabs", |s| {
+        s.contains("1 Strategy") && s.contains("4 Alerts")
+    });
+    tmux.keys(&["4"]);
+    tmux.wait_for("alerts tab", |s| s.contains("╭ Alerts"));
+    tmux.keys(&["1"]);
+    tmux.wait_for("strategy tab", |s| s.contains("Policies (priority order)"));
+    tmux.resize(160, 45);
+    tmux.wait_for("three panes again", |s| s.contains("Analytics & alerts"));
+
+    // The service goes away and comes back: the console waits, shows why, and recovers.
+    svc.stop();
+    let s = tmux.wait_for("reconnecting", |s| {
+        s.contains("RECONNECTING IN") && s.contains("STALE")
+    });
+    assert!(s.contains("pay-2"), "last data stays visible: {s}");
+    svc.restart().await;
+    tmux.wait_for("recovered", |s| s.contains("● CONNECTED"));
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+    let log = std::fs::read_to_string(home.join("state/retryctl/console.log")).unwrap();
+    let first = log.lines().find(|l| l.contains("first frame with data"));
+    eprintln!("console log: {}", first.unwrap_or("no first-frame line"));
+    assert!(first.is_some(), "{log}");
+}
+
+async fn override_with_reason(tmux: &Tmux, svc: &Service) {
+    tmux.keys(&["/"]);
+    tmux.type_text("pay-1");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("filtered", |s| {
+        s.contains("1 of") && s.contains("Selected · pay-1")
+    });
+    tmux.keys(&["o"]);
+    tmux.wait_for("override dialog", |s| s.contains("Next attempt of pay-1"));
+    tmux.type_text("45");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("validation", |s| s.contains("has no unit"));
+    tmux.keys(&["BSpace", "BSpace"]);
+    tmux.type_text("45s");
+    tmux.keys(&["Tab"]);
+    tmux.type_text("incident 42: db failover");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("override result", |s| s.contains("override pay-1 sent"));
+    let audit = svc.get("/audit").await;
+    let found = audit.as_array().unwrap().iter().any(|e| {
+        e["action"] == "override"
+            && e["target"] == "pay-1"
+            && e["reason"] == "incident 42: db failover"
+    });
+    assert!(found, "audit log: {audit}");
+    tmux.keys(&["/"]);
+    for _ in 0.."pay-1".len() {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.keys(&["Enter"]);
+}
+
+async fn export_yaml(tmux: &Tmux, svc: &Service, home: &Path) {
+    tmux.keys(&["e"]);
+    tmux.wait_for("export dialog", |s| s.contains("retryctl-config.toml"));
+    for _ in 0..4 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text("yaml");
+    tmux.keys(&["Enter"]);
+    let path = home.join("retryctl-config.yaml");
+    tmux.wait_for("export result", |s| s.contains("exported YAML to"));
+    let exported = retryctl::tui::export::read(&path).unwrap();
+    let live: retryctl::model::RetryStrategy =
+        serde_json::from_value(svc.get("/strategy").await).unwrap();
+    assert_eq!(exported.strategy, live);
+}

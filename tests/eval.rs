@@ -1,0 +1,178 @@
+//! `eval` in virtual time: reproducible, scored consistently, the oracle is a true bound.
+
+use retryctl::sim::eval::{EvalConfig, ScenarioReport, StrategyResult, evaluate};
+use retryctl::sim::report::{Format, render};
+use retryctl::sim::scenario::Scenario;
+use std::path::Path;
+
+fn shipped(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn strategy<'a>(report: &'a ScenarioReport, name: &str) -> &'a StrategyResult {
+    report
+        .strategies
+        .iter()
+        .find(|s| s.strategy == name)
+        .unwrap_or_else(|| panic!("no strategy {name} in {}", report.scenario))
+}
+
+const SHIPPED: [&str; 8] = [
+    "payment-503",
+    "db-maintenance",
+    "rate-limit-hint",
+    "rate-limit-no-hint",
+    "mixed-day",
+    "noisy-neighbour",
+    "drift",
+    "validation",
+];
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let scenario = shipped("noisy-neighbour");
+    let config = EvalConfig::default();
+    let first = render(&[evaluate(&scenario, &config)], Format::Json).expect("json");
+    let second = render(&[evaluate(&scenario, &config)], Format::Json).expect("json");
+    assert_eq!(first, second);
+    let other = EvalConfig {
+        seed: config.seed + 1,
+        ..config
+    };
+    let third = render(&[evaluate(&scenario, &other)], Format::Json).expect("json");
+    assert_ne!(first, third, "a different seed must give different jobs");
+}
+
+#[test]
+fn the_oracle_costs_no_more_than_any_strategy() {
+    for name in SHIPPED {
+        let report = evaluate(&shipped(name), &EvalConfig::default());
+        let oracle = strategy(&report, "oracle");
+        for s in &report.strategies {
+            assert!(
+                oracle.cost_per_job <= s.cost_per_job + 1e-9,
+                "{name}: oracle {:.3} > {} {:.3}",
+                oracle.cost_per_job,
+                s.strategy,
+                s.cost_per_job
+            );
+        }
+        assert!(report.measured_jobs > 100, "{name}: too few jobs to judge");
+    }
+}
+
+#[test]
+fn on_validation_static_strategies_retry_and_the_oracle_does_not() {
+    let report = evaluate(&shipped("validation"), &EvalConfig::default());
+    for name in ["traditional", "full_jitter"] {
+        let s = strategy(&report, name);
+        assert!(
+            s.retries_per_job >= 1.0,
+            "{name} retried {}",
+            s.retries_per_job
+        );
+        assert_eq!(s.success_rate, 0.0);
+    }
+    let oracle = strategy(&report, "oracle");
+    assert_eq!(oracle.retries_per_job, 0.0);
+    assert_eq!(oracle.success_rate, 0.0);
+}
+
+#[test]
+fn the_oracle_recovers_every_recovering_job_with_one_retry() {
+    let report = evaluate(&shipped("payment-503"), &EvalConfig::default());
+    let oracle = strategy(&report, "oracle");
+    assert_eq!(oracle.success_rate, 1.0);
+    assert_eq!(oracle.retries_per_job, 1.0);
+    assert_eq!(oracle.first_retry_success, Some(1.0));
+}
+
+#[test]
+fn the_traditional_schedule_gives_up_after_five_attempts() {
+    let report = evaluate(&shipped("validation"), &EvalConfig::default());
+    let s = strategy(&report, "traditional");
+    assert_eq!(s.retries_per_job, 4.0);
+    let cost = 4.0 + (2.0 + 4.0 + 8.0 + 16.0) * 0.05 + 100.0;
+    assert!((s.cost_per_job - cost).abs() < 1e-6, "{}", s.cost_per_job);
+}
+
+#[test]
+fn the_ratio_is_against_the_best_static_strategy() {
+    let report = evaluate(&shipped("rate-limit-no-hint"), &EvalConfig::default());
+    let best = ["traditional", "full_jitter"]
+        .map(|n| strategy(&report, n).cost_per_job)
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    for s in &report.strategies {
+        let ratio = s.cost_vs_best_static.expect("ratio");
+        assert!((ratio - s.cost_per_job / best).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn a_drift_scenario_reports_cost_before_and_after_the_change() {
+    let config = EvalConfig::default();
+    let report = evaluate(&shipped("drift"), &config);
+    let oracle = strategy(&report, "oracle");
+    let curve = oracle.drift.as_ref().expect("drift curve");
+    assert!(curve.after_blocks.len() >= 5);
+    // The oracle pays one retry plus the wait: longer outages after the change cost more.
+    assert!(curve.after_blocks.iter().all(|c| *c > curve.before));
+}
+
+#[test]
+fn csv_has_one_row_per_strategy() {
+    let report = evaluate(&shipped("validation"), &EvalConfig::default());
+    let csv = render(std::slice::from_ref(&report), Format::Csv).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + report.strategies.len());
+    assert!(csv.starts_with("scenario,seed,strategy,"));
+}
+
+/// Runs the real binary: `retryctl eval <args>` from the repository root.
+fn retryctl_eval(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .arg("eval")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .output()
+        .expect("run retryctl eval")
+}
+
+#[test]
+fn the_eval_command_prints_a_table_per_scenario() {
+    let out = retryctl_eval(&["scenarios/validation.toml", "scenarios/payment-503.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("scenario validation"), "{text}");
+    assert!(text.contains("scenario payment-503"), "{text}");
+    for name in ["traditional", "full_jitter", "rules", "bayesian", "oracle"] {
+        let rows = text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(rows, 2, "{name} in\n{text}");
+    }
+}
+
+#[test]
+fn the_eval_command_refuses_a_malformed_scenario_with_key_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "duration = \"1m\"\n[[workload]]\nname = \"w\"\njob_type = \"j\"\nerror_class = \"e\"\n\
+         rate = 1.0\n[workload.failure.flaky]\nsuccess = 1.5\n",
+    )
+    .expect("write");
+    let out = retryctl_eval(&[path.to_str().expect("utf-8 path"), "--json"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:8:11"), "{err}");
+    assert!(err.contains("workload[0].failure.flaky.success"), "{err}");
+}
