@@ -97,7 +97,11 @@ pub async fn aggregate_counts_retries_in_half_open_window(store: S) {
         .attempt_aggregate("email", "timeout", to, from)
         .await
         .unwrap();
-    assert_eq!(inverted, Default::default(), "an empty window, not an error");
+    assert_eq!(
+        inverted,
+        Default::default(),
+        "an empty window, not an error"
+    );
 }
 
 pub async fn prune_drops_only_old_attempts(store: S) {
