@@ -84,6 +84,11 @@ impl AppState {
         self.degraded.load(Ordering::Relaxed)
     }
 
+    /// Highest attempt sequence number the engine has learned from (what a snapshot covers).
+    pub fn watermark(&self) -> u64 {
+        self.watermark.load(Ordering::Relaxed)
+    }
+
     /// Passes a store result through, keeping the degraded flag in step (503 on failure).
     pub fn store_ok<T>(&self, result: StoreResult<T>) -> ApiResult<T> {
         match result {
