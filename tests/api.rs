@@ -436,3 +436,24 @@ async fn a_batch_over_the_record_limit_is_413() {
             .contains("limits.batch_max_records")
     );
 }
+
+#[tokio::test]
+async fn a_strategy_change_the_store_refused_is_not_in_effect() {
+    let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
+    let api = Api::with_store(common::test_config(), store.clone()).await;
+    store.fail(true);
+    let (status, _) = api
+        .send(
+            "PUT",
+            "/api/v1/retry/guardrails",
+            Some(r#"{"emergency_stop": true}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    store.fail(false);
+    let (_, strategy) = api.get("/api/v1/retry/strategy").await;
+    assert_eq!(
+        strategy["guardrails"]["emergency_stop"], false,
+        "rolled back"
+    );
+}
