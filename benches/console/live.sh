@@ -6,7 +6,7 @@
 # Usage: benches/console/live.sh [JOBS] [COLSxROWS] [SECONDS]
 #   benches/console/live.sh 100000 200x60 10   # RSS with 100,000 pending jobs on the service
 #   benches/console/live.sh 50 120x40 30       # bytes/s at 120x40 with 50 jobs in backoff
-# Needs: cargo build --release; tmux; python3. Everything runs on 127.0.0.1 and stops itself.
+# Needs: cargo build --release (or RETRYCTL_BIN=path/to/retryctl); tmux; python3. Everything runs on 127.0.0.1 and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 JOBS=${1:-100000}
@@ -14,7 +14,7 @@ SIZE=${2:-200x60}
 SECONDS_STEADY=${3:-10}
 COLS=${SIZE%x*}
 ROWS=${SIZE#*x}
-BIN=target/release/retryctl
+BIN=${RETRYCTL_BIN:-target/release/retryctl}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "tmux is missing: apt-get install -y tmux" >&2; exit 1; }
 
