@@ -37,17 +37,21 @@ done
 
 echo "feeding $JOBS failures..."
 python3 - "$PORT" "$JOBS" <<'PY'
-import http.client, json, sys
+import http.client, json, sys, time
 port, jobs = int(sys.argv[1]), int(sys.argv[2])
 conn = http.client.HTTPConnection("127.0.0.1", port)
 for i in range(jobs):
     body = json.dumps({"job_id": f"bench-{i:06d}", "job_type": "payment",
                        "error_class": "rate_limit", "error_code": "429", "queue": "payments",
                        "error_message": "429 Too Many Requests", "retry_after_ms": 600000})
-    conn.request("POST", "/api/v1/retry/failures", body, {"content-type": "application/json"})
-    resp = conn.getresponse(); resp.read()
+    for attempt in range(50):
+        conn.request("POST", "/api/v1/retry/failures", body, {"content-type": "application/json"})
+        resp = conn.getresponse(); resp.read()
+        if resp.status != 503:  # 503: the service sheds load; wait and send again
+            break
+        time.sleep(0.1)
     if resp.status >= 300:
-        sys.exit(f"POST /failures answered {resp.status}")
+        sys.exit(f"POST /failures answered {resp.status} for job {i}")
 PY
 
 STATE="$WORK/state"
