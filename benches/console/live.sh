@@ -6,7 +6,7 @@
 # Usage: benches/console/live.sh [JOBS] [COLSxROWS] [SECONDS]
 #   benches/console/live.sh 100000 200x60 10   # RSS with 100,000 pending jobs on the service
 #   benches/console/live.sh 50 120x40 30       # bytes/s at 120x40 with 50 jobs in backoff
-# Needs: cargo build --release; tmux; python3. Everything runs on 127.0.0.1 and stops itself.
+# Needs: cargo build --release (or RETRYCTL_BIN=path/to/retryctl); tmux; python3. Everything runs on 127.0.0.1 and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 JOBS=${1:-100000}
@@ -14,7 +14,7 @@ SIZE=${2:-200x60}
 SECONDS_STEADY=${3:-10}
 COLS=${SIZE%x*}
 ROWS=${SIZE#*x}
-BIN=target/release/retryctl
+BIN=${RETRYCTL_BIN:-target/release/retryctl}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "tmux is missing: apt-get install -y tmux" >&2; exit 1; }
 
@@ -37,17 +37,21 @@ done
 
 echo "feeding $JOBS failures..."
 python3 - "$PORT" "$JOBS" <<'PY'
-import http.client, json, sys
+import http.client, json, sys, time
 port, jobs = int(sys.argv[1]), int(sys.argv[2])
 conn = http.client.HTTPConnection("127.0.0.1", port)
 for i in range(jobs):
     body = json.dumps({"job_id": f"bench-{i:06d}", "job_type": "payment",
                        "error_class": "rate_limit", "error_code": "429", "queue": "payments",
                        "error_message": "429 Too Many Requests", "retry_after_ms": 600000})
-    conn.request("POST", "/api/v1/retry/failures", body, {"content-type": "application/json"})
-    resp = conn.getresponse(); resp.read()
+    for attempt in range(50):
+        conn.request("POST", "/api/v1/retry/failures", body, {"content-type": "application/json"})
+        resp = conn.getresponse(); resp.read()
+        if resp.status != 503:  # 503: the service sheds load; wait and send again
+            break
+        time.sleep(0.1)
     if resp.status >= 300:
-        sys.exit(f"POST /failures answered {resp.status}")
+        sys.exit(f"POST /failures answered {resp.status} for job {i}")
 PY
 
 STATE="$WORK/state"
