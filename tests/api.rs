@@ -381,3 +381,79 @@ async fn a_failing_store_means_503_and_degraded_not_lost_answers() {
     let (status, _) = api.post("/api/v1/retry/attempt", &attempt).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn restart_restores_the_snapshot_and_replays_what_came_after() {
+    let store = retryctl::store::open(&retryctl::store::StoreConfig::Memory)
+        .await
+        .unwrap();
+    let first = Api::with_store(common::test_config(), store.clone()).await;
+    let now = chrono::Utc::now();
+    let record = |n: usize| attempt_json(&format!("r{n}"), 1 + (n % 3) as u32, n % 2 == 0, now);
+    for n in 0..5 {
+        assert_eq!(
+            first.post("/api/v1/retry/attempt", &record(n)).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(first.state.snapshot().await.unwrap(), 5);
+    for n in 5..8 {
+        assert_eq!(
+            first.post("/api/v1/retry/attempt", &record(n)).await.0,
+            StatusCode::OK
+        );
+    }
+    let (_, saved_at) = store.load_snapshot().await.unwrap().unwrap();
+    assert_eq!(
+        saved_at, 5,
+        "the snapshot covers what was observed when it was taken"
+    );
+    let second = Api::with_store(common::test_config(), store.clone()).await;
+    assert_eq!(
+        second.state.watermark(),
+        8,
+        "attempts after the snapshot were replayed"
+    );
+    let models = |api: &Api| api.state.engine.lock().bayesian_models();
+    assert_eq!(models(&second), models(&first));
+}
+
+#[tokio::test]
+async fn a_batch_over_the_record_limit_is_413() {
+    let mut config = common::test_config();
+    config.limits.batch_max_records = 3;
+    let api = Api::with_config(config).await;
+    let now = chrono::Utc::now();
+    let lines: Vec<String> = (0..4)
+        .map(|n| attempt_json(&format!("x{n}"), 1, true, now))
+        .collect();
+    let (status, body) = api.post("/api/v1/retry/attempts", &lines.join("\n")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("limits.batch_max_records")
+    );
+}
+
+#[tokio::test]
+async fn a_strategy_change_the_store_refused_is_not_in_effect() {
+    let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
+    let api = Api::with_store(common::test_config(), store.clone()).await;
+    store.fail(true);
+    let (status, _) = api
+        .send(
+            "PUT",
+            "/api/v1/retry/guardrails",
+            Some(r#"{"emergency_stop": true}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    store.fail(false);
+    let (_, strategy) = api.get("/api/v1/retry/strategy").await;
+    assert_eq!(
+        strategy["guardrails"]["emergency_stop"], false,
+        "rolled back"
+    );
+}

@@ -147,3 +147,43 @@ async fn acknowledged_attempts_survive_kill_9() {
         &lost[..lost.len().min(5)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_cleanly_and_keeps_everything() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path()).await;
+    let client = reqwest::Client::new();
+    let batch: Vec<Value> = (0..50).map(|i| attempt(99, i).1).collect();
+    let answer = client
+        .post(format!("{}/attempts", service.base))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let pid = service.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let status = service.child.wait();
+        (service, status)
+    });
+    let (service, status) = tokio::time::timeout(Duration::from_secs(20), status)
+        .await
+        .expect("retryctl serve exits after SIGTERM")
+        .unwrap();
+    assert!(status.unwrap().success(), "graceful shutdown exits 0");
+    drop(service);
+    let restarted = Service::start(data.path()).await;
+    let url = format!(
+        "{}/stats?job_type=durable-99-7&error_class=timeout",
+        restarted.base
+    );
+    let stats: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["total_attempts"], 1, "{stats}");
+}

@@ -9,9 +9,9 @@
 //! says recovery happened in `(e', e]`, split over those intervals in proportion to the
 //! current estimate (one online EM step) when it spans several.
 //!
-//! Intervals without data borrow strength from the model's pooled hazard (a weak prior of two
-//! pseudo-observations), so a class that never recovered where it was tried is not assumed
-//! to recover where it was not.
+//! Each hazard's prior says recovery is equally likely in any interval or never (about
+//! uniform in log-time), worth one observation: data decide where there are data, and
+//! intervals nobody tried stay plausible until they are tried.
 //!
 //! Failures that end independently of time (flaky ones: each attempt succeeds with some
 //! chance whenever it is made) are better described per attempt: the chance an attempt made
@@ -42,8 +42,10 @@ const K: usize = GRID_MS.len();
 const INTERVALS: usize = K - 1;
 /// Most attempts ahead the dynamic program plans for.
 pub const MAX_PLANNED_ATTEMPTS: usize = 20;
-/// Pseudo-observations of the pooled prior on each interval's hazard.
+/// Pseudo-observations of the pooled prior on each interval's attempt success.
 const PRIOR_STRENGTH: f64 = 2.0;
+/// Pseudo-observations of the elapsed view's prior on each interval's hazard.
+const ELAPSED_PRIOR_STRENGTH: f64 = 1.0;
 /// Observations after which old evidence weighs 1/e: the model follows drift.
 const MEMORY: f64 = 500.0;
 /// Below this many samples a success spanning several intervals is split evenly.
@@ -307,8 +309,8 @@ impl SurvivalModel {
 
     fn derive(&mut self) {
         let c = &self.counts;
-        let (a0, b0) = pooled_prior(c.events.iter().sum(), c.survived.iter().sum());
         for j in 0..INTERVALS {
+            let (a0, b0) = elapsed_prior(j);
             self.post_a[j] = a0 + c.events[j];
             self.post_b[j] = b0 + c.survived[j];
             let (m1, m2) = survival_factor_moments(self.post_a[j], self.post_b[j]);
@@ -464,6 +466,19 @@ impl SurvivalModel {
         self.counts.attempt_successes.iter().sum::<f64>()
             + self.counts.attempt_failures.iter().sum::<f64>()
     }
+}
+
+/// The elapsed view's prior on interval `j`'s hazard: recovery equally likely in any interval
+/// or never (beyond the horizon) — about uniform in log-time, since the grid is roughly
+/// geometric — worth one observation. Intervals nobody tried stay plausible, so a class whose
+/// early retries failed still gets tried later (a maintenance window) until later retries have
+/// failed too (a failure that never recovers).
+fn elapsed_prior(j: usize) -> (f64, f64) {
+    let h0 = 1.0 / (INTERVALS + 1 - j) as f64;
+    (
+        ELAPSED_PRIOR_STRENGTH * h0,
+        ELAPSED_PRIOR_STRENGTH * (1.0 - h0),
+    )
 }
 
 /// A weak Beta prior centred on the pooled rate (`hits` of `hits + misses`), so cells without

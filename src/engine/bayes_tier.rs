@@ -69,7 +69,7 @@ pub fn draft<R: rand::Rng>(
             explanation,
         ));
     }
-    let explored = explore(input, elapsed, best, rng);
+    let explored = explore(input, elapsed, attempts, best, rng);
     let chosen = explored.unwrap_or(best);
     for alt in &mut explanation.alternatives {
         alt.chosen = alt.delay_ms == chosen.delay_ms;
@@ -236,6 +236,7 @@ fn confidence(model: &SurvivalModel, width: f64) -> f64 {
 fn explore<R: rand::Rng>(
     input: BayesInput<'_>,
     elapsed: u64,
+    attempts: usize,
     best: Candidate,
     rng: &mut R,
 ) -> Option<Candidate> {
@@ -246,7 +247,6 @@ fn explore<R: rand::Rng>(
     let reach = model.reachable(elapsed);
     let lo = best.index.saturating_sub(EXPLORE_SPAN).max(reach.start);
     let hi = (best.index + EXPLORE_SPAN + 1).min(reach.end);
-    let attempts = input.max_attempts as usize;
     (lo..hi)
         .filter(|&j| j != best.index)
         .min_by(|&a, &b| model.attempts_at(a).total_cmp(&model.attempts_at(b)))

@@ -17,9 +17,7 @@ use tokio::task::JoinHandle;
 pub enum StartError {
     #[error("could not read the store: {0}")]
     Store(#[from] StoreError),
-    #[error(
-        "the stored strategy is invalid ({0}); fix it with PUT /strategy or remove the data dir"
-    )]
+    #[error("the configured strategy is invalid: {0}")]
     Strategy(#[from] FieldError),
 }
 
@@ -38,7 +36,12 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         config.engine.clone(),
         rand::random(),
     );
-    engine.set_strategy(strategy)?;
+    engine.set_strategy(config.strategy.clone())?;
+    if let Err(e) = engine.set_strategy(strategy) {
+        // An older version may have stored something this one refuses: keep serving with the
+        // configured strategy rather than refusing to start.
+        tracing::warn!(error = %e, "the stored strategy is invalid; using the configured one");
+    }
     let state = AppState::new(config, store, engine);
     let replayed = state.restore().await?;
     tracing::info!(replayed, "engine restored");

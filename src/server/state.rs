@@ -84,6 +84,11 @@ impl AppState {
         self.degraded.load(Ordering::Relaxed)
     }
 
+    /// Highest attempt sequence number the engine has learned from (what a snapshot covers).
+    pub fn watermark(&self) -> u64 {
+        self.watermark.load(Ordering::Relaxed)
+    }
+
     /// Passes a store result through, keeping the degraded flag in step (503 on failure).
     pub fn store_ok<T>(&self, result: StoreResult<T>) -> ApiResult<T> {
         match result {
@@ -174,8 +179,19 @@ impl AppState {
         let mut strategy = self.engine.lock().strategy().clone();
         let what = change(&mut strategy)?;
         crate::model::validate::strategy(&strategy)?;
-        self.store_ok(self.store.save_strategy(&strategy).await)?;
-        self.engine.lock().set_strategy(strategy.clone())?;
+        // The engine validates too; install first so the store never holds a strategy the
+        // engine refuses (it would be loaded at the next start), and roll back if saving fails.
+        let previous = {
+            let mut engine = self.engine.lock();
+            let previous = engine.strategy().clone();
+            engine.set_strategy(strategy.clone())?;
+            previous
+        };
+        if let Err(e) = self.store_ok(self.store.save_strategy(&strategy).await) {
+            // `previous` was accepted before, so putting it back cannot fail.
+            let _ = self.engine.lock().set_strategy(previous);
+            return Err(e);
+        }
         self.audit(caller, what.action, &what.target, reason, what.detail)
             .await?;
         Ok(strategy)

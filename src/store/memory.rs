@@ -9,7 +9,7 @@ use crate::model::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Everything behind one mutex: operations are short and never await while holding it.
 #[derive(Debug, Default)]
@@ -17,10 +17,16 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+/// An attempt's place in time: (timestamp, seq).
+type TimeKey = (DateTime<Utc>, u64);
+
 #[derive(Debug, Default)]
 struct Inner {
     attempts: BTreeMap<u64, AttemptRecord>,
+    // Indexes, so aggregates and retention touch only what they need.
     by_job: HashMap<String, Vec<u64>>,
+    by_key: HashMap<(String, String), BTreeSet<TimeKey>>,
+    by_time: BTreeSet<TimeKey>,
     last_seq: u64,
     jobs: BTreeMap<String, ScheduledJob>,
     strategy: Option<RetryStrategy>,
@@ -33,27 +39,36 @@ impl Inner {
     fn append(&mut self, attempt: AttemptRecord) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
+        let at = (attempt.timestamp, seq);
         self.by_job
             .entry(attempt.job_id.clone())
             .or_default()
             .push(seq);
+        let key = (attempt.job_type.clone(), attempt.error_class.clone());
+        self.by_key.entry(key).or_default().insert(at);
+        self.by_time.insert(at);
         self.attempts.insert(seq, attempt);
         seq
     }
 
     fn prune(&mut self, before: DateTime<Utc>) -> u64 {
-        let old: Vec<u64> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.timestamp < before)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in &old {
-            if let Some(a) = self.attempts.remove(seq) {
-                let seqs = self.by_job.entry(a.job_id.clone()).or_default();
+        let kept = self.by_time.split_off(&(before, 0));
+        let old = std::mem::replace(&mut self.by_time, kept);
+        for (at, seq) in &old {
+            let Some(a) = self.attempts.remove(seq) else {
+                continue;
+            };
+            if let Some(seqs) = self.by_job.get_mut(&a.job_id) {
                 seqs.retain(|s| s != seq);
                 if seqs.is_empty() {
                     self.by_job.remove(&a.job_id);
+                }
+            }
+            let key = (a.job_type, a.error_class);
+            if let Some(times) = self.by_key.get_mut(&key) {
+                times.remove(&(*at, *seq));
+                if times.is_empty() {
+                    self.by_key.remove(&key);
                 }
             }
         }
@@ -115,8 +130,10 @@ impl Store for MemoryStore {
             .get(job_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut found: Vec<(u64, &AttemptRecord)> =
-            seqs.iter().map(|s| (*s, &inner.attempts[s])).collect();
+        let mut found: Vec<(u64, &AttemptRecord)> = seqs
+            .iter()
+            .filter_map(|s| inner.attempts.get(s).map(|a| (*s, a)))
+            .collect();
         found.sort_by_key(|(seq, a)| (a.timestamp, *seq));
         Ok(found.into_iter().map(|(_, a)| a.clone()).collect())
     }
@@ -142,12 +159,14 @@ impl Store for MemoryStore {
         to: DateTime<Utc>,
     ) -> StoreResult<AttemptAggregate> {
         let inner = self.inner.lock();
-        Ok(aggregate(inner.attempts.values().filter(|a| {
-            a.job_type == job_type
-                && a.error_class == error_class
-                && a.timestamp >= from
-                && a.timestamp < to
-        })))
+        let key = (job_type.to_string(), error_class.to_string());
+        let Some(times) = inner.by_key.get(&key).filter(|_| from < to) else {
+            return Ok(AttemptAggregate::default());
+        };
+        let in_window = times.range((from, 0)..(to, 0));
+        Ok(aggregate(
+            in_window.filter_map(|(_, seq)| inner.attempts.get(seq)),
+        ))
     }
 
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
@@ -156,6 +175,14 @@ impl Store for MemoryStore {
 
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
         self.inner.lock().jobs.insert(job.job_id.clone(), job);
+        Ok(())
+    }
+
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        for job in jobs {
+            inner.jobs.insert(job.job_id.clone(), job);
+        }
         Ok(())
     }
 

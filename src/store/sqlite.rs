@@ -88,13 +88,13 @@ impl SqliteStore {
         self.writer.commits()
     }
 
-    /// Runs `f` inside the next group commit.
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    /// Runs `f`, touching about `rows` rows, inside the next group commit.
+    async fn write<T, F>(&self, rows: usize, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let result = self.writer.write(f).await;
+        let result = self.writer.write(rows, f).await;
         result.map_err(|e| schema::locate(&self.path, e))
     }
 
@@ -117,7 +117,7 @@ impl SqliteStore {
         body: String,
         mark: Option<u64>,
     ) -> StoreResult<()> {
-        self.write(move |conn| {
+        self.write(1, move |conn| {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO documents (name, body, watermark) VALUES (?1, ?2, ?3)",
             )
@@ -198,12 +198,14 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // Encode here, on the caller's task, to keep the single writer thread lean.
-        let rows = attempts
+        let encoded = attempts
             .into_iter()
             .map(|a| to_json("attempt", &a).map(|body| (a, body)))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.write(move |conn| rows::insert_attempts(conn, &rows))
-            .await
+        self.write(encoded.len(), move |conn| {
+            rows::insert_attempts(conn, &encoded)
+        })
+        .await
     }
 
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
@@ -254,7 +256,7 @@ impl Store for SqliteStore {
         let mut pruned = 0;
         loop {
             let deleted = self
-                .write(move |conn| {
+                .write(PRUNE_CHUNK as usize, move |conn| {
                     conn.prepare_cached(
                         "DELETE FROM attempts WHERE seq IN \
                          (SELECT seq FROM attempts WHERE ts_ns < ?1 LIMIT ?2)",
@@ -272,8 +274,22 @@ impl Store for SqliteStore {
 
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
         let body = to_json("job", &job)?;
-        self.write(move |conn| rows::upsert_job(conn, &job, &body))
+        self.write(1, move |conn| rows::upsert_job(conn, &job, &body))
             .await
+    }
+
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        let encoded = jobs
+            .into_iter()
+            .map(|job| to_json("job", &job).map(|body| (job, body)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(encoded.len(), move |conn| {
+            for (job, body) in &encoded {
+                rows::upsert_job(conn, job, body)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
@@ -295,7 +311,10 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
-        self.write(move |conn| rows::claim_due(conn, &claim)).await
+        self.write(claim.limit as usize, move |conn| {
+            rows::claim_due(conn, &claim)
+        })
+        .await
     }
 
     async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
@@ -345,7 +364,7 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
         let body = to_json("audit entry", &entry)?;
-        self.write(move |conn| {
+        self.write(1, move |conn| {
             let id = conn
                 .prepare_cached("INSERT INTO audit (body) VALUES (?1)")
                 .and_then(|mut stmt| stmt.insert([body]))
@@ -377,7 +396,7 @@ impl Store for SqliteStore {
     async fn put_alert(&self, alert: &Alert) -> StoreResult<()> {
         let body = to_json("alert", alert)?;
         let (id, raised) = (alert.id.clone(), nanos(alert.raised_at));
-        self.write(move |conn| {
+        self.write(1, move |conn| {
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO alerts (id, raised_ns, body) VALUES (?1, ?2, ?3)",
             )

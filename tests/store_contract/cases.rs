@@ -93,6 +93,15 @@ pub async fn aggregate_counts_retries_in_half_open_window(store: S) {
         .await
         .unwrap();
     assert_eq!(empty, Default::default());
+    let inverted = store
+        .attempt_aggregate("email", "timeout", to, from)
+        .await
+        .unwrap();
+    assert_eq!(
+        inverted,
+        Default::default(),
+        "an empty window, not an error"
+    );
 }
 
 pub async fn prune_drops_only_old_attempts(store: S) {
@@ -125,6 +134,29 @@ pub async fn put_get_replace_job(store: S) {
     assert_eq!(store.get_job("j1").await.unwrap(), Some(j));
     let page = store.list_jobs(JobFilter::default()).await.unwrap();
     assert_eq!(page.total, 1);
+}
+
+pub async fn put_jobs_stores_them_all(store: S) {
+    store
+        .put_job(job("a", JobState::Scheduled, 1))
+        .await
+        .unwrap();
+    let mut replaced = job("a", JobState::Succeeded, 2);
+    replaced.attempt_number = 3;
+    let jobs = vec![
+        replaced.clone(),
+        job("b", JobState::Claimed, 3),
+        job("c", JobState::Killed, 4),
+    ];
+    store.put_jobs(jobs.clone()).await.unwrap();
+    store.put_jobs(vec![]).await.unwrap();
+    for j in &jobs {
+        assert_eq!(store.get_job(&j.job_id).await.unwrap().as_ref(), Some(j));
+    }
+    assert_eq!(
+        store.list_jobs(JobFilter::default()).await.unwrap().total,
+        3
+    );
 }
 
 pub async fn list_jobs_filters_and_totals(store: S) {

@@ -79,14 +79,26 @@ fn an_outage_of_six_to_twelve_seconds_is_learned_from_static_schedules() {
 #[test]
 fn a_failure_that_never_recovers_is_given_up() {
     let mut m = SurvivalModel::new(params());
-    for _ in 0..60 {
-        episode(&mut m, u64::MAX, &[1_000, 3_000, 7_000]);
+    let schedule = [
+        1_000, 3_000, 7_000, 30_000, 120_000, 300_000, 600_000, 900_000, 1_200_000,
+    ];
+    for _ in 0..10 {
+        episode(&mut m, u64::MAX, &schedule[..3]);
+    }
+    m.refresh(params());
+    let early = m.best(0, 9, 0).unwrap();
+    assert!(
+        early.cost < m.give_up_cost(),
+        "only 7 s tried: later may still recover {early:?}"
+    );
+    for _ in 0..80 {
+        episode(&mut m, u64::MAX, &schedule);
     }
     m.refresh(params());
     let best = m.best(0, 9, 0).unwrap();
     assert!(best.cost >= m.give_up_cost(), "{best:?}");
-    let post = m.success_posterior(0, lo_index(7_000), 0.8);
-    assert!(post.upper < 0.05, "{post:?}");
+    let post = m.recovery_posterior(0, lo_index(300_000), 0.8);
+    assert!(post.upper < 0.1, "{post:?}");
 }
 
 #[test]

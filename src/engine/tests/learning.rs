@@ -37,10 +37,16 @@ struct Tally {
 }
 
 impl Tally {
-    /// The engine's own cost: retries × 1 + seconds × 0.05 + 100 per job that never succeeds.
+    /// The engine's default cost: retries × 1 + seconds × 0.05 + 100 per job that never
+    /// succeeds.
     fn cost(&self) -> f64 {
+        self.cost_with(&CostWeights::default())
+    }
+
+    fn cost_with(&self, w: &CostWeights) -> f64 {
         let failed = (self.jobs - self.succeeded) as f64;
-        (self.retries as f64 + self.waited_ms as f64 / 1000.0 * 0.05 + failed * 100.0)
+        let seconds = self.waited_ms as f64 / 1000.0;
+        (self.retries as f64 * w.per_attempt + seconds * w.per_second + failed * w.give_up_penalty)
             / self.jobs as f64
     }
 }
@@ -486,4 +492,124 @@ fn preview_of_a_learned_class_plans_with_the_model() {
         "cumulative"
     );
     assert!(p.timeline[0].estimated_success > 0.5, "{:?}", p.timeline[0]);
+}
+
+#[test]
+fn a_recovery_time_that_drifts_is_relearned() {
+    let mut e = smart_engine();
+    let mut rng = Lcg(12);
+    run(
+        &mut e,
+        Process::Outage {
+            from_ms: 6_000,
+            to_ms: 12_000,
+        },
+        300,
+        0,
+        &mut rng,
+        true,
+    );
+    let later = Process::Outage {
+        from_ms: 20_000,
+        to_ms: 30_000,
+    };
+    let first_window = run(&mut e, later, 100, 300, &mut rng, true);
+    run(&mut e, later, 200, 400, &mut rng, true);
+    let mut settled = run(&mut e, later, 100, 600, &mut rng, true);
+    let fixed = run(&mut smart_engine(), later, 100, 0, &mut Lcg(12), false);
+    assert_eq!(settled.succeeded, settled.jobs);
+    let first = median(&mut settled.first_delays);
+    assert!(
+        (20_000..=35_000).contains(&first),
+        "median first retry {first}ms after the drift"
+    );
+    assert!(
+        settled.cost() < first_window.cost(),
+        "{:.2} then {:.2}",
+        first_window.cost(),
+        settled.cost()
+    );
+    assert!(
+        settled.cost() < 0.75 * fixed.cost(),
+        "smart {:.2} vs static {:.2}",
+        settled.cost(),
+        fixed.cost()
+    );
+}
+
+#[test]
+fn a_maintenance_window_is_waited_out_where_static_backoff_gives_up() {
+    let mut e = smart_engine();
+    let mut rng = Lcg(21);
+    let window = Process::Outage {
+        from_ms: 0,
+        to_ms: 600_000,
+    };
+    run(&mut e, window, 300, 0, &mut rng, true);
+    let smart = run(&mut e, window, 200, 300, &mut rng, true);
+    let fixed = run(&mut smart_engine(), window, 200, 0, &mut Lcg(21), false);
+    assert!(
+        smart.succeeded > fixed.succeeded,
+        "{} vs {}",
+        smart.succeeded,
+        fixed.succeeded
+    );
+    assert!(
+        smart.cost() < 0.75 * fixed.cost(),
+        "smart {:.2} vs static {:.2}",
+        smart.cost(),
+        fixed.cost()
+    );
+}
+
+#[test]
+fn rate_limit_windows_without_a_hint_are_learned() {
+    let mut e = smart_engine();
+    let mut rng = Lcg(31);
+    let window = Process::Outage {
+        from_ms: 0,
+        to_ms: 60_000,
+    };
+    run(&mut e, window, 300, 0, &mut rng, true);
+    let smart = run(&mut e, window, 200, 300, &mut rng, true);
+    let fixed = run(&mut smart_engine(), window, 200, 0, &mut Lcg(31), false);
+    assert!(
+        smart.succeeded >= fixed.succeeded,
+        "{} vs {}",
+        smart.succeeded,
+        fixed.succeeded
+    );
+    assert!(
+        smart.cost() < 0.75 * fixed.cost(),
+        "smart {:.2} vs static {:.2}",
+        smart.cost(),
+        fixed.cost()
+    );
+}
+
+#[test]
+fn the_cost_weights_given_are_the_ones_minimised() {
+    // A caller that values time more (1 per second, as `eval` may) gets earlier retries.
+    let weights = CostWeights {
+        per_attempt: 1.0,
+        per_second: 1.0,
+        give_up_penalty: 100.0,
+    };
+    let settings = EngineSettings {
+        cost: weights.clone(),
+        ..EngineSettings::default()
+    };
+    let mut s = default_strategy();
+    s.guardrails.circuit_breaker.enabled = false;
+    let mut e = Engine::new(s, settings, 11);
+    let process = Process::Outage {
+        from_ms: 6_000,
+        to_ms: 12_000,
+    };
+    let mut rng = Lcg(5);
+    run(&mut e, process, 300, 0, &mut rng, true);
+    let smart = run(&mut e, process, 300, 300, &mut rng, true);
+    let fixed = run(&mut smart_engine(), process, 300, 0, &mut Lcg(5), false);
+    let (a, b) = (smart.cost_with(&weights), fixed.cost_with(&weights));
+    assert!(a < 0.75 * b, "smart {a:.2} vs static {b:.2}");
 }

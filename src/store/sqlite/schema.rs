@@ -14,7 +14,8 @@ const WRITER_CACHE_KIB: i64 = -32_768;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Append new
 /// steps, never edit old ones.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 -- AUTOINCREMENT: a sequence number is never reused, even after retention drops the newest.
 CREATE TABLE attempts (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,7 +65,16 @@ CREATE TABLE alerts (
     raised_ns INTEGER NOT NULL,
     body      TEXT    NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Filtered listings (by state, queue or error class) walk an index already in list order
+-- instead of scanning every job; the state one also serves the counts by state.
+DROP INDEX jobs_by_state;
+CREATE INDEX jobs_by_state_in_order ON jobs (state, finished, sort_ns, job_id);
+CREATE INDEX jobs_by_queue_in_order ON jobs (queue, finished, sort_ns, job_id);
+CREATE INDEX jobs_by_class_in_order ON jobs (error_class, finished, sort_ns, job_id);
+"#,
+];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
 ///
@@ -171,6 +181,38 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn an_older_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute(
+            "INSERT INTO jobs VALUES ('j', 'q', 'scheduled', 'timeout', 0, 5, 5, '{}')",
+            [],
+        )
+        .unwrap();
+        drop(old);
+        let conn = open_writer(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_by_state_in_order'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 1);
+        let jobs: i64 = conn
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jobs, 1);
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
-/// Most writes one transaction takes, so one commit never grows without bound.
-const MAX_BATCH: usize = 4_096;
+/// Most rows one transaction takes (a write counts as the rows it touches), so an early caller
+/// never waits for an unbounded commit; a single larger write still goes in whole.
+const MAX_BATCH_ROWS: usize = 20_000;
 
 /// Handle to the writer thread; the thread stops (and closes the database) when every handle
 /// is dropped.
@@ -39,14 +40,16 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Runs `write` inside the next group commit; resolves after that commit is durable.
-    pub async fn write<T, F>(&self, write: F) -> StoreResult<T>
+    /// Runs `write`, which touches about `rows` rows, inside the next group commit; resolves
+    /// after that commit is durable.
+    pub async fn write<T, F>(&self, rows: usize, write: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op = Op {
+            rows: rows.max(1),
             write: Some(write),
             result: None,
             reply,
@@ -62,6 +65,8 @@ fn stopped() -> StoreError {
 
 /// A queued write, type-erased so writes of any result type share one queue.
 trait PendingWrite: Send {
+    /// Rows the write touches, for sizing a group commit.
+    fn rows(&self) -> usize;
     /// Applies the write; false when it failed (its savepoint is then rolled back).
     fn apply(&mut self, conn: &Connection) -> bool;
     /// Replies once the transaction's fate is known (`commit` is its error, if it failed).
@@ -69,6 +74,7 @@ trait PendingWrite: Send {
 }
 
 struct Op<T, F> {
+    rows: usize,
     write: Option<F>,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
@@ -79,6 +85,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> StoreResult<T> + Send,
 {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
     fn apply(&mut self, conn: &Connection) -> bool {
         let result = match self.write.take() {
             Some(write) => write(conn),
@@ -103,10 +113,14 @@ where
 
 fn run(mut conn: Connection, incoming: mpsc::Receiver<Box<dyn PendingWrite>>, commits: &AtomicU64) {
     while let Ok(first) = incoming.recv() {
+        let mut rows = first.rows();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while rows < MAX_BATCH_ROWS {
             match incoming.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) => {
+                    rows += op.rows();
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
