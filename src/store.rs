@@ -115,6 +115,15 @@ pub trait Store: Send + Sync {
 
     /// Inserts or replaces a job on the schedule.
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()>;
+    /// Inserts or replaces many jobs at once: all or none in one commit where the backend
+    /// commits (cheaper than one `put_job` per job, each waiting for its own commit). The
+    /// default stores them one by one, for backends without a batch write.
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        for job in jobs {
+            self.put_job(job).await?;
+        }
+        Ok(())
+    }
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>>;
     async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage>;
     /// Atomically claims due jobs (no two claims get the same job while its lease holds), the

@@ -138,6 +138,8 @@ struct Console {
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     started: Instant,
+    /// When the first snapshot arrived, until the frame showing it is drawn.
+    first_data: Option<Instant>,
     first_data_drawn: bool,
 }
 
@@ -164,6 +166,7 @@ impl Console {
             done_tx,
             done_rx,
             started,
+            first_data: None,
             first_data_drawn: false,
         }
     }
@@ -223,10 +226,11 @@ impl Console {
             now: chrono::Utc::now(),
         };
         term.draw(|f| view::render(f, &ctx))?;
-        if !self.first_data_drawn && self.app.data.is_some() {
+        if let (false, Some(arrived)) = (self.first_data_drawn, self.first_data) {
             self.first_data_drawn = true;
-            let ms = self.started.elapsed().as_secs_f64() * 1000.0;
-            tracing::info!(ms, "first frame with data");
+            let since_start_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let after_answer_ms = arrived.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(since_start_ms, after_answer_ms, "first frame with data");
         }
         Ok(())
     }
@@ -243,7 +247,10 @@ impl Console {
 
     fn on_poll(&mut self, msg: PollMsg) {
         match msg {
-            PollMsg::Snapshot(snap) => self.app.on_snapshot(*snap),
+            PollMsg::Snapshot(snap) => {
+                self.first_data.get_or_insert_with(Instant::now);
+                self.app.on_snapshot(*snap);
+            }
             PollMsg::Down { error, retry_at } => self.app.on_disconnected(error, retry_at),
         }
     }

@@ -11,6 +11,7 @@ mod service;
 use service::Service;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct Tmux {
@@ -24,10 +25,12 @@ impl Tmux {
             version.is_ok_and(|o| o.status.success()),
             "tmux is missing: install it with `apt-get install -y tmux`"
         );
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let tmux = Tmux {
-            socket: format!("retryctl-console-test-{}", std::process::id()),
+            socket: format!("retryctl-console-test-{}-{n}", std::process::id()),
         };
-        let status = tmux
+        let out = tmux
             .cmd()
             .args([
                 "new-session",
@@ -40,9 +43,10 @@ impl Tmux {
             .args(["-y", &height.to_string(), "-c"])
             .arg(cwd)
             .arg(cmd)
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "tmux new-session failed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "tmux new-session failed: {stderr}");
         // Esc followed quickly by a key would otherwise reach the console as Alt+key.
         let _ = tmux.cmd().args(["set", "-s", "escape-time", "0"]).status();
         tmux
@@ -254,4 +258,43 @@ async fn export_yaml(tmux: &Tmux, svc: &Service, home: &Path) {
     let live: retryctl::model::RetryStrategy =
         serde_json::from_value(svc.get("/strategy").await).unwrap();
     assert_eq!(exported.strategy, live);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_token_gets_a_read_only_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = [
+        ("RETRYCTL_WORKER_TOKEN", "worker-secret-9"),
+        ("RETRYCTL_VIEWER_TOKEN", "viewer-secret-9"),
+        ("RETRYCTL_OPERATOR_TOKEN", "operator-secret-9"),
+    ];
+    let mut svc = Service::start_with(&dir.path().join("data"), &tokens).await;
+    svc.worker_token = Some("worker-secret-9".into());
+    svc.reader_token = Some("operator-secret-9".into());
+    svc.fail("view-1", "payment", "timeout", "gateway timeout")
+        .await;
+    let home = dir.path();
+    let cmd = format!(
+        "env LANG=C.UTF-8 HOME={h} XDG_STATE_HOME={h}/state XDG_CONFIG_HOME={h}/config \
+         RETRYCTL_TOKEN=viewer-secret-9 {bin} tui --api {api}; echo EXITED $?; sleep 30",
+        h = home.display(),
+        bin = env!("CARGO_BIN_EXE_retryctl"),
+        api = svc.api()
+    );
+    let tmux = Tmux::start(&cmd, home, 120, 40);
+    tmux.wait_for("read-only header", |s| {
+        s.contains("role viewer") && s.contains("READ-ONLY")
+    });
+    for key in ["Enter", "x", "f", "o"] {
+        tmux.keys(&[key]);
+        tmux.wait_for("refusal", |s| s.contains("your token has the viewer role"));
+    }
+    let audit = svc.get("/audit").await;
+    assert_eq!(
+        audit.as_array().map(Vec::len),
+        Some(0),
+        "nothing was sent: {audit}"
+    );
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }

@@ -50,6 +50,7 @@ macro_rules! contract {
                 aggregate_counts_retries_in_half_open_window,
                 prune_drops_only_old_attempts,
                 put_get_replace_job,
+                put_jobs_stores_them_all,
                 list_jobs_filters_and_totals,
                 list_jobs_cursor_pages_have_no_gaps_or_duplicates,
                 list_jobs_rejects_a_forged_cursor,

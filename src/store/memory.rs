@@ -178,6 +178,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        for job in jobs {
+            inner.jobs.insert(job.job_id.clone(), job);
+        }
+        Ok(())
+    }
+
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
         Ok(self.inner.lock().jobs.get(job_id).cloned())
     }

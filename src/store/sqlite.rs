@@ -278,6 +278,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        let encoded = jobs
+            .into_iter()
+            .map(|job| to_json("job", &job).map(|body| (job, body)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(encoded.len(), move |conn| {
+            for (job, body) in &encoded {
+                rows::upsert_job(conn, job, body)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
         let job_id = job_id.to_string();
         self.read(move |conn| {

@@ -11,6 +11,11 @@ pub struct Service {
     child: Option<Child>,
     pub port: u16,
     pub data: PathBuf,
+    /// Extra environment of `serve` (e.g. access tokens).
+    env: Vec<(String, String)>,
+    /// Sent as a bearer token by `fail` (worker) and `get` (reader).
+    pub worker_token: Option<String>,
+    pub reader_token: Option<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -24,10 +29,21 @@ pub fn free_port() -> u16 {
 impl Service {
     /// Starts the service on a free port with sqlite data in `data`, and waits until healthy.
     pub async fn start(data: &Path) -> Service {
+        Service::start_with(data, &[]).await
+    }
+
+    /// Starts with extra environment, e.g. `RETRYCTL_VIEWER_TOKEN`.
+    pub async fn start_with(data: &Path, env: &[(&str, &str)]) -> Service {
         let mut s = Service {
             child: None,
             port: free_port(),
             data: data.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            worker_token: None,
+            reader_token: None,
         };
         s.restart().await;
         s
@@ -47,6 +63,7 @@ impl Service {
             .arg(&self.data)
             .env("RETRYCTL_LOG", "warn")
             .env_remove("RETRYCTL_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -89,12 +106,13 @@ impl Service {
             "error_code": "503", "error_message": message, "queue": "default",
             "attempt_number": 1,
         });
-        let resp = reqwest::Client::new()
+        let mut req = reqwest::Client::new()
             .post(self.url("/failures"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .json(&body);
+        if let Some(t) = &self.worker_token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
         assert!(
             resp.status().is_success(),
             "POST /failures: {}",
@@ -104,12 +122,13 @@ impl Service {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        reqwest::get(self.url(path))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let mut req = reqwest::Client::new().get(self.url(path));
+        if let Some(t) = &self.reader_token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap()
     }
 
     /// Graceful stop (SIGTERM), as an operator would.

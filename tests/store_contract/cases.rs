@@ -136,6 +136,29 @@ pub async fn put_get_replace_job(store: S) {
     assert_eq!(page.total, 1);
 }
 
+pub async fn put_jobs_stores_them_all(store: S) {
+    store
+        .put_job(job("a", JobState::Scheduled, 1))
+        .await
+        .unwrap();
+    let mut replaced = job("a", JobState::Succeeded, 2);
+    replaced.attempt_number = 3;
+    let jobs = vec![
+        replaced.clone(),
+        job("b", JobState::Claimed, 3),
+        job("c", JobState::Killed, 4),
+    ];
+    store.put_jobs(jobs.clone()).await.unwrap();
+    store.put_jobs(vec![]).await.unwrap();
+    for j in &jobs {
+        assert_eq!(store.get_job(&j.job_id).await.unwrap().as_ref(), Some(j));
+    }
+    assert_eq!(
+        store.list_jobs(JobFilter::default()).await.unwrap().total,
+        3
+    );
+}
+
 pub async fn list_jobs_filters_and_totals(store: S) {
     for i in 0..30 {
         let state = [JobState::Scheduled, JobState::Succeeded, JobState::Claimed][i % 3];
