@@ -6,7 +6,7 @@
 
 mod file;
 
-pub use file::{ConfigError, FileConfig, parse_file};
+pub use file::{ConfigError, FileConfig, parse_file, parse_listen};
 
 use crate::engine::{EngineSettings, default_strategy};
 use crate::model::{RetryStrategy, parse_duration};

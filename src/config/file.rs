@@ -189,12 +189,19 @@ impl FileConfig {
     }
 }
 
-/// Parses a `host:port` listen address.
+/// Parses a `host:port` listen address; a host name (`localhost:7878`) is resolved.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
-    text.parse().map_err(|e| ConfigError::Invalid {
+    let invalid = |why: String| ConfigError::Invalid {
         key: "listen".into(),
-        message: format!("{text:?} is not an address like 127.0.0.1:7878 ({e})"),
-    })
+        message: format!("{text:?} is not an address like 127.0.0.1:7878 ({why})"),
+    };
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| invalid(e.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("the host name has no address".into()))
 }
 
 fn check_tokens(tokens: &[Token]) -> Result<(), ConfigError> {
