@@ -528,6 +528,9 @@ pub struct BayesianModel {
     pub error_class: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Ours: set on a model of the episodes that began in this hour of the day (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour_utc: Option<u8>,
     pub buckets: Vec<DelayBucket>,
     pub last_updated: DateTime<Utc>,
     pub sample_count: u64,

@@ -1,6 +1,8 @@
 //! The Bayesian models the engine keeps: one per (job type, error class), one per
-//! (job type, error class, tenant), and one per error class across job types, all fed by every
-//! retry outcome. A recommendation uses the most specific model with enough data: tenant →
+//! (job type, error class, tenant), one per (job type, error class, hour of the day the episode
+//! began, UTC) — maintenance windows and peaks recur by the clock — and one per error class
+//! across job types, all fed by every retry outcome. A recommendation uses the most specific
+//! model with enough data: tenant → hour →
 //! job type + error class → error class. Also keeps a small ring of recent outcomes per
 //! (job type, error class) for "similar cases", so explanations never query the store.
 
@@ -31,13 +33,17 @@ const UPSTREAM_BUCKETS: [u64; 9] = [
     u64::MAX,
 ];
 
-/// Which model: `job_type/error_class[/tenant]`, with job type `*` for the class-wide model.
+/// Which model: `job_type/error_class[/tenant][@HHh]`, with job type `*` for the class-wide
+/// model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ModelKey {
     pub job_type: String,
     pub error_class: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Hour of the day (UTC) the episodes began, for the hour-of-day model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u8>,
 }
 
 impl ModelKey {
@@ -46,13 +52,25 @@ impl ModelKey {
             job_type: job_type.to_string(),
             error_class: error_class.to_string(),
             tenant: tenant.map(str::to_string),
+            hour: None,
+        }
+    }
+
+    fn at_hour(job_type: &str, error_class: &str, hour: u8) -> Self {
+        Self {
+            hour: Some(hour),
+            ..Self::new(job_type, error_class, None)
         }
     }
 
     pub fn label(&self) -> String {
-        match &self.tenant {
+        let base = match &self.tenant {
             Some(t) => format!("{}/{}/{t}", self.job_type, self.error_class),
             None => format!("{}/{}", self.job_type, self.error_class),
+        };
+        match self.hour {
+            Some(h) => format!("{base}@{h:02}h"),
+            None => base,
         }
     }
 }
@@ -63,6 +81,8 @@ pub struct Outcome<'a> {
     pub job_type: &'a str,
     pub error_class: &'a str,
     pub tenant: Option<&'a str>,
+    /// Hour of the day (UTC) the episode began.
+    pub hour: u8,
     /// Elapsed time of the last failed attempt before this one.
     pub previous_ms: u64,
     pub case: SimilarCase,
@@ -114,6 +134,7 @@ impl Models {
             ModelKey::new(o.job_type, o.error_class, None),
             ModelKey::new(ANY_JOB, o.error_class, None),
         ];
+        keys.push(ModelKey::at_hour(o.job_type, o.error_class, o.hour));
         if let Some(t) = o.tenant {
             keys.push(ModelKey::new(o.job_type, o.error_class, Some(t)));
         }
@@ -159,13 +180,20 @@ impl Models {
         job_type: &str,
         error_class: &str,
         tenant: Option<&str>,
+        hour: Option<u8>,
         t: Thresholds,
     ) -> Result<(ModelKey, &SurvivalModel), String> {
-        let mut tried = Vec::with_capacity(3);
-        let mut levels = Vec::with_capacity(3);
+        let mut tried = Vec::with_capacity(4);
+        let mut levels = Vec::with_capacity(4);
         if let Some(tenant) = tenant {
             levels.push((
                 ModelKey::new(job_type, error_class, Some(tenant)),
+                t.tenant_min_samples,
+            ));
+        }
+        if let Some(hour) = hour {
+            levels.push((
+                ModelKey::at_hour(job_type, error_class, hour),
                 t.tenant_min_samples,
             ));
         }
@@ -206,7 +234,7 @@ impl Models {
             .iter()
             .filter(|(k, m)| {
                 m.samples()
-                    >= if k.tenant.is_some() {
+                    >= if k.tenant.is_some() || k.hour.is_some() {
                         t.tenant_min_samples
                     } else {
                         t.min_samples
@@ -244,7 +272,12 @@ impl Models {
             .map(|(k, m)| export_one(k, m, credibility))
             .collect();
         out.sort_by(|a, b| {
-            (&a.job_type, &a.error_class, &a.tenant).cmp(&(&b.job_type, &b.error_class, &b.tenant))
+            (&a.job_type, &a.error_class, &a.tenant, a.hour_utc).cmp(&(
+                &b.job_type,
+                &b.error_class,
+                &b.tenant,
+                b.hour_utc,
+            ))
         });
         out
     }
@@ -326,6 +359,7 @@ fn export_one(key: &ModelKey, m: &SurvivalModel, credibility: f64) -> BayesianMo
         job_type: key.job_type.clone(),
         error_class: key.error_class.clone(),
         tenant: key.tenant.clone(),
+        hour_utc: key.hour,
         buckets,
         last_updated: m.last_updated().unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         sample_count: m.samples(),

@@ -13,7 +13,7 @@ use crate::model::{
     AttemptRecord, Explanation, Fallback, Method, RetryFeatures, RetryRecommendation,
     RetryStrategy, SimilarCase,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 
 /// Similar cases shown in an explanation.
 const SIMILAR_CASES: usize = 5;
@@ -28,6 +28,9 @@ impl Engine {
             .job_id
             .as_deref()
             .and_then(|id| self.episodes.get(id));
+        let began = episode
+            .map(|e| e.first_failure)
+            .or(features.first_failure_at);
         let (elapsed_ms, previous_delay_ms) = match episode {
             Some(e) if e.last_attempt == attempt => {
                 (Some(e.last_elapsed_ms), Some(e.last_delay_ms))
@@ -50,6 +53,9 @@ impl Engine {
             previous_delay_ms,
             max_delay_ms: g.max_delay_ms.max(g.min_delay_ms),
             min_delay_ms: g.min_delay_ms,
+            hour: began
+                .unwrap_or_else(|| now - Duration::milliseconds(elapsed_ms.unwrap_or(0) as i64))
+                .hour() as u8,
         }
     }
 
@@ -113,6 +119,7 @@ impl Engine {
             &f.job_type,
             &f.error_class,
             f.tenant.as_deref(),
+            Some(ctx.hour),
             self.thresholds(),
         )?;
         let rate = self.settings.exploration_rate;
@@ -155,7 +162,10 @@ impl Engine {
             tenant_min_samples: u64::MAX,
         };
         let elapsed = ctx.elapsed_ms.unwrap_or(0);
-        if let Ok((key, model)) = self.models.select(&f.job_type, &f.error_class, None, any) {
+        if let Ok((key, model)) = self
+            .models
+            .select(&f.job_type, &f.error_class, None, None, any)
+        {
             if d.should_retry {
                 let j = GRID_MS
                     .partition_point(|&b| b < elapsed + d.delay_ms)
@@ -227,6 +237,10 @@ impl Engine {
         if a.attempt_number < 2 {
             return;
         }
+        let began = episode.map_or(
+            a.timestamp - Duration::milliseconds(a.delay_ms as i64),
+            |e| e.first_failure,
+        );
         let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {
             Some(e)
                 if a.attempt_number > e.last_attempt
@@ -261,6 +275,7 @@ impl Engine {
             job_type,
             error_class: class,
             tenant,
+            hour: began.hour() as u8,
             previous_ms,
             case,
         });

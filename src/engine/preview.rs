@@ -41,6 +41,7 @@ pub fn plan(
             previous_delay_ms,
             max_delay_ms,
             min_delay_ms,
+            hour: first.hour,
         };
         let draft = engine.draft(&ctx, &mut rng);
         let verdict = engine.guard.evaluate(

@@ -21,6 +21,8 @@ pub struct Ctx<'a> {
     pub max_delay_ms: u64,
     /// The smallest delay the guardrails allow.
     pub min_delay_ms: u64,
+    /// Hour of the day (UTC) the episode began.
+    pub hour: u8,
 }
 
 /// A tier's answer before the guardrails.
