@@ -205,18 +205,50 @@ fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
     parse_json(body)
 }
 
+/// What an operator action changes: the new job, the audit detail and the event text.
+type Change = (ScheduledJob, serde_json::Value, String);
+
+/// The shared path of apply / retry-now / kill: operators only, the job locked and still
+/// pending; `change` decides the new job and what to record.
+async fn act_on_pending(
+    caller: Caller,
+    state: AppState,
+    id: String,
+    body: Bytes,
+    name: &'static str,
+    change: impl FnOnce(&AppState, &Caller, &ScheduledJob, &ActionRequest) -> Change,
+) -> ApiResult<ApiJson<ScheduledJob>> {
+    caller.require(Access::Operate)?;
+    let req = action_body(&body)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
+    let (updated, detail, message) = change(&state, &caller, &job, &req);
+    let action = Action {
+        name,
+        reason: &req.reason,
+        detail,
+        message,
+    };
+    commit_action(&state, &caller, action, updated).await
+}
+
 async fn apply(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    caller.require(Access::Operate)?;
-    let req = action_body(&body)?;
-    let _job_lock = state.ops.lock_job(&id).await;
-    let job = pending_job(&state, &id).await?;
+    act_on_pending(caller, state, id, body, kind::APPLY, apply_change).await
+}
+
+fn apply_change(
+    state: &AppState,
+    caller: &Caller,
+    job: &ScheduledJob,
+    req: &ActionRequest,
+) -> Change {
     let now = state.now();
-    let features = schedule::job_features(&job);
+    let features = schedule::job_features(job);
     let rec = if req.use_static {
         state.engine.lock().static_recommendation(&features, now)
     } else {
@@ -233,19 +265,7 @@ async fn apply(
             "stop".into()
         }
     );
-    let updated = schedule::rescheduled(&job, rec, now);
-    commit_action(
-        &state,
-        &caller,
-        Action {
-            name: kind::APPLY,
-            reason: &req.reason,
-            detail,
-            message,
-        },
-        updated,
-    )
-    .await
+    (schedule::rescheduled(job, rec, now), detail, message)
 }
 
 async fn retry_now(
@@ -254,24 +274,17 @@ async fn retry_now(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    caller.require(Access::Operate)?;
-    let req = action_body(&body)?;
-    let _job_lock = state.ops.lock_job(&id).await;
-    let job = pending_job(&state, &id).await?;
-    let now = state.now();
-    let detail = json!({ "previous": job.next_attempt_at });
-    let message = format!("{} made the job due now", caller.actor());
-    let updated = schedule::due_now(&job, now);
-    commit_action(
-        &state,
-        &caller,
-        Action {
-            name: kind::RETRY_NOW,
-            reason: &req.reason,
-            detail,
-            message,
+    act_on_pending(
+        caller,
+        state,
+        id,
+        body,
+        kind::RETRY_NOW,
+        |state, caller, job, _| {
+            let detail = json!({ "previous": job.next_attempt_at });
+            let message = format!("{} made the job due now", caller.actor());
+            (schedule::due_now(job, state.now()), detail, message)
         },
-        updated,
     )
     .await
 }
@@ -282,24 +295,18 @@ async fn kill(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    caller.require(Access::Operate)?;
-    let req = action_body(&body)?;
-    let _job_lock = state.ops.lock_job(&id).await;
-    let job = pending_job(&state, &id).await?;
-    let now = state.now();
-    let detail = json!({ "previous_state": job.state, "attempt_number": job.attempt_number });
-    let message = format!("{} killed the job", caller.actor());
-    let updated = schedule::killed(&job, now);
-    commit_action(
-        &state,
-        &caller,
-        Action {
-            name: kind::KILL,
-            reason: &req.reason,
-            detail,
-            message,
+    act_on_pending(
+        caller,
+        state,
+        id,
+        body,
+        kind::KILL,
+        |state, caller, job, _| {
+            let detail =
+                json!({ "previous_state": job.state, "attempt_number": job.attempt_number });
+            let message = format!("{} killed the job", caller.actor());
+            (schedule::killed(job, state.now()), detail, message)
         },
-        updated,
     )
     .await
 }
