@@ -54,6 +54,8 @@ macro_rules! contract {
                 list_jobs_filters_and_totals,
                 list_jobs_cursor_pages_have_no_gaps_or_duplicates,
                 list_jobs_rejects_a_forged_cursor,
+                replaced_jobs_move_in_listings_counts_and_claims,
+                filtered_cursor_pages_cover_exactly_the_matches,
                 claim_due_claims_each_due_job_exactly_once,
                 expired_lease_is_claimable_again,
                 claim_respects_queue_and_limit,

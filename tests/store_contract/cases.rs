@@ -196,6 +196,80 @@ pub async fn list_jobs_filters_and_totals(store: S) {
     assert_eq!(count(all_three).await, (3, 3));
 }
 
+/// A job moved to another state, queue or time leaves its old place in every listing, count
+/// and claim (backends that keep indexes must move it in each of them).
+pub async fn replaced_jobs_move_in_listings_counts_and_claims(store: S) {
+    for i in 0..20 {
+        store
+            .put_job(job(&format!("j{i:02}"), JobState::Scheduled, 100 + i))
+            .await
+            .unwrap();
+    }
+    let mut moved = job("j05", JobState::Succeeded, 5);
+    moved.queue = "other".into();
+    let due_now = job("j07", JobState::Scheduled, -10);
+    store.put_jobs(vec![moved, due_now]).await.unwrap();
+    let counts = store.count_jobs_by_state().await.unwrap();
+    let expected = BTreeMap::from([(JobState::Scheduled, 19), (JobState::Succeeded, 1)]);
+    assert_eq!(counts, expected);
+    let first = store
+        .list_jobs(JobFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = first.jobs.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!((ids, first.total), (vec!["j07", "j00"], 20));
+    let other = JobFilter {
+        queue: Some("other".into()),
+        ..Default::default()
+    };
+    let page = store.list_jobs(other).await.unwrap();
+    assert_eq!((page.jobs.len(), page.total), (1, 1));
+    assert_eq!(page.jobs[0].job_id, "j05");
+    let claimed = store.claim_due(claim("w", 0, 30, 10)).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!(ids, vec!["j07"]);
+    let counts = store.count_jobs_by_state().await.unwrap();
+    assert_eq!(counts.get(&JobState::Claimed), Some(&1));
+    assert_eq!(counts.get(&JobState::Scheduled), Some(&18));
+}
+
+/// Cursor pages under a filter hold exactly the matching jobs, in order, with the filter's
+/// total on every page.
+pub async fn filtered_cursor_pages_cover_exactly_the_matches(store: S) {
+    let mut expected = Vec::new();
+    for i in 0..90 {
+        let mut j = job(&format!("f{i:02}"), JobState::Scheduled, 90 - i);
+        j.error_class = ["timeout", "rate_limit", "timeout"][i as usize % 3].into();
+        if j.error_class == "rate_limit" {
+            expected.push((90 - i, j.job_id.clone()));
+        }
+        store.put_job(j).await.unwrap();
+    }
+    expected.sort();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = JobFilter {
+            error_class: Some("rate_limit".into()),
+            cursor: cursor.take(),
+            limit: 7,
+            ..Default::default()
+        };
+        let page = store.list_jobs(filter).await.unwrap();
+        assert_eq!(page.total, 30);
+        seen.extend(page.jobs.into_iter().map(|j| j.job_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(seen, expected);
+}
+
 fn matches(filter: &JobFilter, job: &ScheduledJob) -> bool {
     filter.queue.as_ref().is_none_or(|q| *q == job.queue)
         && filter.state.is_none_or(|s| s == job.state)
