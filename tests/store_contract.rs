@@ -56,6 +56,8 @@ macro_rules! contract {
                 list_jobs_rejects_a_forged_cursor,
                 replaced_jobs_move_in_listings_counts_and_claims,
                 filtered_cursor_pages_cover_exactly_the_matches,
+                append_attempt_with_job_writes_both,
+                error_class_counts_follow_appends_and_outlive_pruning,
                 claim_due_claims_each_due_job_exactly_once,
                 expired_lease_is_claimable_again,
                 claim_respects_queue_and_limit,

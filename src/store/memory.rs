@@ -3,15 +3,17 @@
 
 mod jobs;
 
-use super::{AttemptAggregate, Claim, JobFilter, JobSortKey, Store, StoreResult, page_limit};
+use super::{
+    AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
+};
 use crate::engine::EngineSnapshot;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use jobs::JobIndex;
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Everything behind one mutex: operations are short and never await while holding it.
@@ -31,6 +33,7 @@ struct Inner {
     by_key: HashMap<(String, String), BTreeSet<TimeKey>>,
     by_time: BTreeSet<TimeKey>,
     last_seq: u64,
+    classes: BTreeMap<String, ClassTally>,
     jobs: JobIndex,
     strategy: Option<RetryStrategy>,
     snapshot: Option<(EngineSnapshot, u64)>,
@@ -50,6 +53,7 @@ impl Inner {
         let key = (attempt.job_type.clone(), attempt.error_class.clone());
         self.by_key.entry(key).or_default().insert(at);
         self.by_time.insert(at);
+        ClassTally::add_all(&mut self.classes, [&attempt]);
         self.attempts.insert(seq, attempt);
         seq
     }
@@ -153,8 +157,23 @@ impl Store for MemoryStore {
         ))
     }
 
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        Ok(self.inner.lock().classes.clone())
+    }
+
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(self.inner.lock().prune(before))
+    }
+
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64> {
+        let mut inner = self.inner.lock();
+        let seq = inner.append(attempt);
+        inner.jobs.put(job);
+        Ok(seq)
     }
 
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 use crate::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::{EngineSnapshot, default_strategy};
 use retryctl::model::{AttemptRecord, JobState, ScheduledJob};
-use retryctl::store::{Claim, JobFilter, Store, StoreError};
+use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -268,6 +268,69 @@ pub async fn filtered_cursor_pages_cover_exactly_the_matches(store: S) {
     }
     let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
     assert_eq!(seen, expected);
+}
+
+/// `POST /failures` writes the attempt and the job it scheduled together.
+pub async fn append_attempt_with_job_writes_both(store: S) {
+    let before = store
+        .append_attempts(vec![attempt("x", 1, 0, false)])
+        .await
+        .unwrap();
+    let failed = attempt("j1", 1, 5, false);
+    let scheduled = job("j1", JobState::Scheduled, 10);
+    let seq = store
+        .append_attempt_with_job(failed.clone(), scheduled.clone())
+        .await
+        .unwrap();
+    assert!(seq > before[0]);
+    assert_eq!(
+        store.job_attempts("j1").await.unwrap(),
+        vec![failed.clone()]
+    );
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(scheduled));
+    let replay = store.attempts_after(before[0], 10).await.unwrap();
+    assert_eq!(replay, vec![(seq, failed)]);
+    let mut exhausted = job("j1", JobState::Exhausted, 20);
+    exhausted.attempt_number = 2;
+    store
+        .append_attempt_with_job(attempt("j1", 2, 15, false), exhausted.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(exhausted));
+    let counts = store.count_jobs_by_state().await.unwrap();
+    assert_eq!(counts, BTreeMap::from([(JobState::Exhausted, 1)]));
+}
+
+/// Per-class tallies count every appended attempt with a class, by either write, and
+/// retention does not lower them.
+pub async fn error_class_counts_follow_appends_and_outlive_pruning(store: S) {
+    assert!(store.error_class_counts().await.unwrap().is_empty());
+    let mut classless = attempt("c", 2, 3, true);
+    classless.error_class.clear();
+    let mut limited = attempt("b", 1, 2, false);
+    limited.error_class = "rate_limit".into();
+    let batch = vec![
+        attempt("a", 1, 0, false),
+        attempt("a", 2, 1, true),
+        limited,
+        classless,
+    ];
+    store.append_attempts(batch).await.unwrap();
+    store
+        .append_attempt_with_job(attempt("d", 1, 4, false), job("d", JobState::Scheduled, 9))
+        .await
+        .unwrap();
+    let tally = |attempts, successes| ClassTally {
+        attempts,
+        successes,
+    };
+    let expected = BTreeMap::from([
+        ("rate_limit".to_string(), tally(1, 0)),
+        ("timeout".to_string(), tally(3, 1)),
+    ]);
+    assert_eq!(store.error_class_counts().await.unwrap(), expected);
+    assert_eq!(store.prune_attempts(t0() + secs(100)).await.unwrap(), 5);
+    assert_eq!(store.error_class_counts().await.unwrap(), expected);
 }
 
 fn matches(filter: &JobFilter, job: &ScheduledJob) -> bool {
