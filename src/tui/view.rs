@@ -89,6 +89,14 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     overlay::render(frame, area, ctx);
 }
 
+/// Tells the app what the layout of a terminal of this size holds: panes or tabs, the job
+/// table's rows, how much of the help fits. Called before each draw.
+pub fn fit(app: &mut App, width: u16, height: u16) {
+    app.wide = is_wide(width);
+    app.page_rows = job_rows(width, height);
+    app.help_fit = overlay::help_fit(width, height);
+}
+
 /// Rows of the job table for the given terminal size (page up/down).
 pub fn job_rows(width: u16, height: u16) -> usize {
     let body = height.saturating_sub(HEADER_HEIGHT + FOOTER_HEIGHT);
