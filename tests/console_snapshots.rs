@@ -70,6 +70,17 @@ fn tabs_80x24_each_tab() {
 }
 
 #[test]
+fn strategy_tab_at_minimum_size_elides_lists_with_a_count() {
+    let mut app = fixture::app();
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    key(&mut app, '1');
+    let text = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(text.contains("Policies (priority order) … 4 policies"), "{text}");
+    assert!(text.contains("Models") && text.contains("retrain"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn ascii_80x24() {
     insta::assert_snapshot!(screen(&mut fixture::app(), 80, 24, &Glyphs::ascii()));
 }

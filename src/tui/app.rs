@@ -84,7 +84,10 @@ pub enum Mode {
     Alerts,
     Preview(Result<Box<RetryPreview>, String>),
     Loading(String),
-    Export { path: Input, error: Option<String> },
+    Export {
+        path: Input,
+        error: Option<String>,
+    },
 }
 
 /// A call to the service that an action asks for.

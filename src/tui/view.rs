@@ -17,6 +17,7 @@
 
 mod alerts;
 mod analytics;
+pub mod flow;
 pub mod fmt;
 mod footer;
 pub mod glyphs;
@@ -44,8 +45,8 @@ pub const WIDE_MIN_WIDTH: u16 = 120;
 pub const HEADER_HEIGHT: u16 = 2;
 pub const FOOTER_HEIGHT: u16 = 2;
 pub const TABS_HEIGHT: u16 = 1;
-pub const LEFT_PERCENT: u16 = 22;
-pub const RIGHT_PERCENT: u16 = 25;
+pub const LEFT_PERCENT: u16 = 25;
+pub const RIGHT_PERCENT: u16 = 24;
 pub const CENTRE_MIN: u16 = 50;
 
 /// Everything a render function may read.

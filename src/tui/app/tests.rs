@@ -200,7 +200,11 @@ fn help_scrolls_within_what_fits_and_other_keys_close_it() {
     press(&mut app, "k pagedown");
     assert_eq!(app.mode, Mode::Help { scroll: 12 });
     press(&mut app, "pagedown");
-    assert_eq!(app.mode, Mode::Help { scroll: 18 }, "clamped to the last page");
+    assert_eq!(
+        app.mode,
+        Mode::Help { scroll: 18 },
+        "clamped to the last page"
+    );
     press(&mut app, "j end");
     assert_eq!(app.mode, Mode::Help { scroll: 18 });
     press(&mut app, "home");
