@@ -75,8 +75,14 @@ fn strategy_tab_at_minimum_size_elides_lists_with_a_count() {
     screen(&mut app, 60, 16, &Glyphs::unicode());
     key(&mut app, '1');
     let text = screen(&mut app, 60, 16, &Glyphs::unicode());
-    assert!(text.contains("Policies (priority order) … 4 policies"), "{text}");
-    assert!(text.contains("Models") && text.contains("retrain"), "{text}");
+    assert!(
+        text.contains("Policies (priority order) … 4 policies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Models") && text.contains("retrain"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
