@@ -217,8 +217,7 @@ impl Console {
         glyphs: &Glyphs,
     ) -> Result<(), TuiError> {
         let size = term.size()?;
-        self.app.wide = view::is_wide(size.width);
-        self.app.page_rows = view::job_rows(size.width, size.height);
+        view::fit(&mut self.app, size.width, size.height);
         let ctx = Ctx {
             app: &self.app,
             theme,

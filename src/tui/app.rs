@@ -74,14 +74,20 @@ pub enum Confirm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
-    Help,
+    /// The key list, scrolled down by `scroll` rows.
+    Help {
+        scroll: usize,
+    },
     Filter(Input),
     Override(OverrideForm),
     Confirm(Confirm),
     Alerts,
     Preview(Result<Box<RetryPreview>, String>),
     Loading(String),
-    Export { path: Input, error: Option<String> },
+    Export {
+        path: Input,
+        error: Option<String>,
+    },
 }
 
 /// A call to the service that an action asks for.
@@ -135,6 +141,20 @@ impl Call {
             Call::Kill { job_id } => format!("kill {job_id}"),
             Call::Ack { alert_id } => format!("ack alert {alert_id}"),
         }
+    }
+}
+
+/// How many rows of a scrolled list fit on screen, out of how many.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fit {
+    pub visible: usize,
+    pub total: usize,
+}
+
+impl Fit {
+    /// The furthest the list can scroll: its last row at the bottom.
+    pub fn max_scroll(self) -> usize {
+        self.total.saturating_sub(self.visible)
     }
 }
 
@@ -194,6 +214,8 @@ pub struct App {
     pub wide: bool,
     /// Rows of the job table, set by the loop from the layout (page up/down).
     pub page_rows: usize,
+    /// How much of the help list fits, set by the loop from the layout (scrolling).
+    pub help_fit: Fit,
     export_path: String,
 }
 
@@ -217,6 +239,7 @@ impl App {
             spinner: ThrobberState::default(),
             wide: true,
             page_rows: 10,
+            help_fit: Fit::default(),
             export_path: cfg.export_path,
         }
     }
@@ -297,7 +320,8 @@ impl App {
             Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
-            Mode::Help | Mode::Preview(_) | Mode::Loading(_) => {
+            Mode::Help { .. } => self.on_help_key(action),
+            Mode::Preview(_) | Mode::Loading(_) => {
                 self.mode = Mode::Normal;
                 None
             }
@@ -319,7 +343,7 @@ impl App {
             Action::Quit => Some(Effect::Quit),
             Action::Suspend => Some(Effect::Suspend),
             Action::Refresh => Some(Effect::Refresh),
-            Action::Help => self.open(Mode::Help),
+            Action::Help => self.open(Mode::Help { scroll: 0 }),
             Action::Cancel => self.open(Mode::Normal),
             Action::Alerts => self.open(Mode::Alerts),
             Action::Filter => self.open(Mode::Filter(Input::with(&self.filter))),
@@ -403,6 +427,28 @@ impl App {
             _ => return None,
         };
         Some(Effect::Call(call))
+    }
+
+    /// Movement keys scroll the help; any other key closes it.
+    fn on_help_key(&mut self, action: Option<Action>) -> Option<Effect> {
+        let fit = self.help_fit;
+        let Mode::Help { scroll } = &mut self.mode else {
+            return None;
+        };
+        match action {
+            Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+            Some(Action::Down) => *scroll += 1,
+            Some(Action::PageUp) => *scroll = scroll.saturating_sub(fit.visible.max(1)),
+            Some(Action::PageDown) => *scroll += fit.visible.max(1),
+            Some(Action::Top) => *scroll = 0,
+            Some(Action::Bottom) => *scroll = fit.max_scroll(),
+            _ => {
+                self.mode = Mode::Normal;
+                return None;
+            }
+        }
+        *scroll = (*scroll).min(fit.max_scroll());
+        None
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Option<Effect> {
