@@ -14,6 +14,7 @@ mod perform;
 pub mod poller;
 pub mod sanitize;
 pub mod state;
+pub mod stream;
 pub mod theme;
 pub mod view;
 
