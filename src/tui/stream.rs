@@ -131,6 +131,13 @@ mod tests {
         EventPage { events, cursor }
     }
 
+    fn empty(cursor: u64) -> EventPage {
+        EventPage {
+            events: vec![],
+            cursor,
+        }
+    }
+
     fn seqs(took: &Took) -> Vec<u64> {
         match took {
             Took::Events { events, .. } => events.iter().map(|e| e.seq).collect(),
@@ -142,14 +149,14 @@ mod tests {
     fn starts_a_little_before_the_newest_event_and_follows() {
         let mut c = EventCursor::default();
         assert_eq!(c.step(), Step::FindHead);
-        c.found_head(&page(1..=0, 5_000));
+        c.found_head(&empty(5_000));
         assert_eq!(c.step(), Step::Fetch(5_000 - BACKFILL));
         let took = c.take(4_950, page(4_951..=5_000, 5_000));
         assert_eq!(seqs(&took).len(), 50);
         assert_eq!(c.step(), Step::Fetch(5_000));
         // Nothing new: the service answers with the same cursor.
         assert_eq!(
-            c.take(5_000, page(1..=0, 5_000)),
+            c.take(5_000, empty(5_000)),
             Took::Events {
                 events: vec![],
                 more: false
@@ -161,19 +168,19 @@ mod tests {
     #[test]
     fn a_young_service_is_followed_from_its_first_event() {
         let mut c = EventCursor::default();
-        c.found_head(&page(1..=0, 3));
+        c.found_head(&empty(3));
         assert_eq!(c.step(), Step::Fetch(0));
     }
 
     #[test]
     fn a_cursor_ahead_of_a_restarted_service_is_placed_again() {
         let mut c = EventCursor::default();
-        c.found_head(&page(1..=0, 900));
+        c.found_head(&empty(900));
         c.take(850, page(851..=900, 900));
         // The restarted service has 4 events; it clamps our cursor to its newest.
-        assert_eq!(c.take(900, page(1..=0, 4)), Took::Reset);
+        assert_eq!(c.take(900, empty(4)), Took::Reset);
         assert_eq!(c.step(), Step::FindHead);
-        c.found_head(&page(1..=0, 4));
+        c.found_head(&empty(4));
         assert_eq!(seqs(&c.take(0, page(1..=4, 4))), [1, 2, 3, 4]);
     }
 
@@ -181,7 +188,7 @@ mod tests {
     fn a_new_start_time_means_a_restart_and_the_same_one_does_not() {
         let mut c = EventCursor::default();
         c.service_started(at("09:00:00"));
-        c.found_head(&page(1..=0, 10));
+        c.found_head(&empty(10));
         c.service_started(at("09:00:00"));
         assert_eq!(c.step(), Step::Fetch(0), "kept across reconnects");
         c.take(0, page(1..=10, 10));
@@ -192,7 +199,7 @@ mod tests {
     #[test]
     fn a_full_page_asks_for_more_and_lagging_skips_ahead() {
         let mut c = EventCursor::default();
-        c.found_head(&page(1..=0, 1_000));
+        c.found_head(&empty(1_000));
         let full = c.take(950, page(951..=1_050, 1_050));
         assert!(matches!(full, Took::Events { more: true, .. }));
         c.fell_behind();
