@@ -14,7 +14,7 @@ pub use jobs::preview_request;
 
 use super::action::Action;
 use super::keymap::Keymap;
-use super::state::Snapshot;
+use super::state::{EventRing, Snapshot};
 use crate::client::JobQuery;
 use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
 use chrono::{DateTime, Utc};
@@ -196,6 +196,8 @@ pub struct App {
     pub read_only: bool,
     pub conn: Conn,
     pub data: Option<Snapshot>,
+    /// The recent events of the live stream, kept across polls and reconnects.
+    pub events: EventRing,
     pub focus: Pane,
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
@@ -227,6 +229,7 @@ impl App {
             read_only: cfg.read_only,
             conn: Conn::Connecting,
             data: None,
+            events: EventRing::default(),
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
@@ -245,7 +248,8 @@ impl App {
     }
 
     /// New data from the poller.
-    pub fn on_snapshot(&mut self, snap: Snapshot) {
+    pub fn on_snapshot(&mut self, mut snap: Snapshot) {
+        self.events.extend(std::mem::take(&mut snap.events));
         self.data = Some(snap);
         self.conn = Conn::Connected;
         self.refilter();
