@@ -27,7 +27,7 @@ use std::path::PathBuf;
     name = "retryctl",
     version,
     max_term_width = 100,
-    after_help = "Quick start:\n  retryctl serve\n  curl -s localhost:7878/api/v1/retry/recommendation \\\n    -d '{\"job_type\":\"email\",\"error_class\":\"timeout\",\"attempt_number\":1}'\n\nMore: README.md (API, configuration) and `retryctl <COMMAND> --help`."
+    after_help = "Quick start:\n  retryctl demo                  (service + workload + console, one command)\n  retryctl serve\n  curl -s localhost:7878/api/v1/retry/recommendation \\\n    -d '{\"job_type\":\"email\",\"error_class\":\"timeout\",\"attempt_number\":1}'\n\nMore: README.md (API, configuration) and `retryctl <COMMAND> --help`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,8 +45,7 @@ pub enum Command {
     /// tenant) and opens the console on it. Within a minute the service has learned. Quit the
     /// console (q) to stop everything; the workload's report is printed on exit.
     ///
-    /// Example: retryctl demo                     (console)
-    ///          retryctl demo --headless --duration 60s
+    /// Without the console: retryctl demo --headless --duration 60s
     Demo(DemoArgs),
     /// Run the retry service: the HTTP API workers call when a job fails
     ///
@@ -98,8 +97,7 @@ pub enum Command {
     /// live summary on stderr and a final report on stdout, with what the service's /metrics
     /// counted over the run beside what the driver had acknowledged.
     ///
-    /// Example: retryctl simulate --api http://127.0.0.1:7878 --scenario
-    /// scenarios/payment-503.toml --rate 5 --duration 2m
+    /// Example: retryctl simulate --scenario scenarios/payment-503.toml --rate 5 --duration 2m
     Simulate(SimulateArgs),
 }
 

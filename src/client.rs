@@ -6,8 +6,8 @@
 
 use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BayesianUpdateRequest, ClaimRequest,
-    ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse, HealthResponse,
-    JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
+    ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse, HealthResponse, JobDetail,
+    JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
     StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};

@@ -23,6 +23,9 @@ use tokio::sync::{oneshot, watch};
 /// The built-in workload (a copy of scenarios/demo.toml, so `demo` runs from any directory).
 const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.toml");
 
+/// The service configuration of the demo unless `--config` names another.
+const DEMO_SERVICE_CONFIG: &str = include_str!("../../assets/demo-service.toml");
+
 /// How long a headless demo runs unless `--duration` says otherwise.
 const HEADLESS_DEFAULT: Duration = Duration::from_secs(60);
 
@@ -36,6 +39,11 @@ pub struct DemoArgs {
     /// Keep the service's data in DIR [default: a temporary directory, removed at exit]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+
+    /// Service config file (as for `retryctl serve`) [default: the built-in
+    /// assets/demo-service.toml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Scenario file for the workload [default: the built-in scenarios/demo.toml]
     #[arg(long, value_name = "FILE")]
@@ -95,7 +103,9 @@ impl DataDir {
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let scenario = load_scenario(args.scenario.as_deref())?;
     let data = DataDir::new(args.data.as_deref())?;
-    let service = Service::start(&serve_args(&args, data.path())).await?;
+    let default_config = ("assets/demo-service.toml (built in)", DEMO_SERVICE_CONFIG);
+    let service =
+        Service::start_with(&serve_args(&args, data.path()), Some(default_config)).await?;
     let url = service.url();
     let token = operator_token(&service.state.config);
     eprintln!(
@@ -160,7 +170,7 @@ fn serve_args(args: &DemoArgs, data: &Path) -> ServeArgs {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         ),
         data: Some(data.to_path_buf()),
-        config: None,
+        config: args.config.clone(),
         store: StoreKind::Sqlite,
         insecure: false,
     }

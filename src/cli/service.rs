@@ -21,7 +21,15 @@ pub struct Service {
 impl Service {
     /// Resolves the configuration, opens the store, binds the socket and restores the engine.
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Service> {
-        let config = load_config(args)?;
+        Self::start_with(args, None).await
+    }
+
+    /// [`Service::start`] with a config file's `(name, text)` used when `--config` names none.
+    pub async fn start_with(
+        args: &ServeArgs,
+        default_file: Option<(&str, &str)>,
+    ) -> anyhow::Result<Service> {
+        let config = load_config(args, default_file)?;
         config.check_exposure()?;
         let store_config = match args.store {
             StoreKind::Sqlite => StoreConfig::Sqlite {
@@ -58,7 +66,10 @@ impl Service {
     }
 
     /// Serves until `shutdown` resolves, then saves what was learned.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         server::run(self.state, self.listener, shutdown).await?;
         Ok(())
     }
@@ -73,14 +84,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Defaults < file < environment < flags.
-fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
-    let file = match &args.config {
-        Some(path) => {
+fn load_config(args: &ServeArgs, default_file: Option<(&str, &str)>) -> anyhow::Result<Config> {
+    let file = match (&args.config, default_file) {
+        (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the config file {}", path.display()))?;
             Some(config::parse_file(&path.display().to_string(), &text)?)
         }
-        None => None,
+        (None, Some((name, text))) => Some(config::parse_file(name, text)?),
+        (None, None) => None,
     };
     let env: BTreeMap<String, String> = std::env::vars()
         .filter(|(key, _)| config::ENV_KEYS.contains(&key.as_str()))

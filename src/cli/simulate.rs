@@ -23,8 +23,7 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// `claim`: workers poll POST /claim for due retries (an operator's override, retry-now
-    /// or kill takes effect); `sleep`: each job waits out its own recommended delay
+    /// How workers learn that a retry is due
     #[arg(long, value_enum, default_value_t = Mode::Claim)]
     pub mode: Mode,
 
@@ -43,7 +42,12 @@ pub struct WorkerArgs {
 
 impl WorkerArgs {
     /// The driver settings for `scenario`, running `duration` (default: the scenario's length).
-    pub fn driver(&self, scenario: Scenario, duration: Option<Duration>, live: bool) -> DriverConfig {
+    pub fn driver(
+        &self,
+        scenario: Scenario,
+        duration: Option<Duration>,
+        live: bool,
+    ) -> DriverConfig {
         let duration = duration.unwrap_or(Duration::from_millis(scenario.end_ms()));
         DriverConfig {
             scenario,

@@ -63,7 +63,7 @@ pub struct DriverConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     #[error("cannot read the service's /metrics before starting: {0}")]
-    Baseline(#[source] ClientError),
+    Baseline(ClientError),
     #[error("--rate must be a positive number of jobs per second (got {0})")]
     Rate(f64),
 }
@@ -105,7 +105,8 @@ pub async fn run(
     let scenario = scaled(&config.scenario, config.rate)?;
     let shared = Arc::new(Shared::new(client, &scenario, &config));
     let live = live::spawn(shared.clone(), config.live);
-    let claimer = (config.mode == Mode::Claim).then(|| tokio::spawn(claim_loop(shared.clone(), config.clone())));
+    let claimer = (config.mode == Mode::Claim)
+        .then(|| tokio::spawn(claim_loop(shared.clone(), config.clone())));
     let jobs = arrivals(&scenario, config.seed, config.duration);
     let end = shared.t0 + config.duration;
     let keep_retrying = config.keep_retrying;
@@ -159,7 +160,10 @@ impl Shared {
     fn new(client: Client, scenario: &Scenario, config: &DriverConfig) -> Self {
         let run_id = format!("{:04x}", rand::random::<u16>());
         let workers = config.workers.clamp(1, 10_000) as u32;
-        let warmup = scenario.warmup.0.min(config.duration.as_millis() as u64 / 2);
+        let warmup = scenario
+            .warmup
+            .0
+            .min(config.duration.as_millis() as u64 / 2);
         Self {
             client,
             workloads: scenario.workloads.clone(),
@@ -263,12 +267,18 @@ async fn report_failure(shared: &Arc<Shared>, run: Run, delay_ms: u64) {
     }
     let report = failure_report(shared, &run, delay_ms);
     // Known before the answer: a retry due at once may be claimed before it arrives.
-    shared.jobs.lock().insert(report.job_id.clone(), run.clone());
+    shared
+        .jobs
+        .lock()
+        .insert(report.job_id.clone(), run.clone());
     let answer = shared.client.record_failure(&report).await;
     let phase_ms = shared.now_ms();
     match answer {
         Ok(resp) => {
-            shared.tally.lock().failure_acked(run.attempt, &resp, phase_ms);
+            shared
+                .tally
+                .lock()
+                .failure_acked(run.attempt, &resp, phase_ms);
             after_failure(shared, run, resp);
         }
         Err(e) => {
@@ -401,9 +411,12 @@ fn failure_report(shared: &Shared, run: &Run, delay_ms: u64) -> FailureReport {
     let a = attempt_record(shared, run, delay_ms);
     let w = &shared.workloads[run.job.workload];
     FailureReport {
-        error_message: format!("{} {} from {} (simulated)", w.error_code, w.error_class, w.name)
-            .trim()
-            .to_string(),
+        error_message: format!(
+            "{} {} from {} (simulated)",
+            w.error_code, w.error_class, w.name
+        )
+        .trim()
+        .to_string(),
         retry_after_ms: run.job.truth.retry_after_ms(shared.now_ms()),
         job_id: a.job_id,
         job_type: a.job_type,

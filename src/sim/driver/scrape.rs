@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn reads_the_counters_it_needs() {
         let c = ServiceCounters::parse(TEXT);
-        assert_eq!((c.attempts_succeeded, c.attempts_failed, c.retries), (7, 12, 9));
+        assert_eq!(
+            (c.attempts_succeeded, c.attempts_failed, c.retries),
+            (7, 12, 9)
+        );
         assert_eq!(c.recommendations["bayesian"], 10);
         assert_eq!(c.recommendations_total(), 12);
         assert!(!c.recommendations.contains_key("POST"));
@@ -114,7 +117,10 @@ mod tests {
             ..ServiceCounters::default()
         };
         let d = after.since(&before);
-        assert_eq!((d.attempts_succeeded, d.attempts_failed, d.retries), (7, 10, 8));
+        assert_eq!(
+            (d.attempts_succeeded, d.attempts_failed, d.retries),
+            (7, 10, 8)
+        );
         assert_eq!(d.recommendations["rules"], 0);
         assert_eq!(d.recommendations["bayesian"], 10);
     }

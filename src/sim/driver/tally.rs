@@ -181,17 +181,31 @@ impl Report {
             *methods.entry(m.clone()).or_default() += n;
         }
         let mut pairs = vec![
-            ("failed attempts", self.failed_attempts, service.attempts_failed),
-            ("successful attempts", self.succeeded, service.attempts_succeeded),
+            (
+                "failed attempts",
+                self.failed_attempts,
+                service.attempts_failed,
+            ),
+            (
+                "successful attempts",
+                self.succeeded,
+                service.attempts_succeeded,
+            ),
             ("retries", self.retries, service.retries),
         ];
-        let names: std::collections::BTreeSet<&String> =
-            methods.keys().chain(service.recommendations.keys()).collect();
+        let names: std::collections::BTreeSet<&String> = methods
+            .keys()
+            .chain(service.recommendations.keys())
+            .collect();
         let by_method: Vec<(String, u64, u64)> = names
             .into_iter()
             .map(|m| {
                 let ours = methods.get(m).copied().unwrap_or(0);
-                (format!("{m} recommendations"), ours, service.recommendations.get(m).copied().unwrap_or(0))
+                (
+                    format!("{m} recommendations"),
+                    ours,
+                    service.recommendations.get(m).copied().unwrap_or(0),
+                )
             })
             .collect();
         pairs.extend(by_method.iter().map(|(n, a, b)| (n.as_str(), *a, *b)));
@@ -234,7 +248,11 @@ impl Report {
         );
         let _ = writeln!(out, "http errors {}", counts(&self.http_errors));
         if self.foreign_claims > 0 {
-            let _ = writeln!(out, "claimed other workers' jobs {} times (left to their lease)", self.foreign_claims);
+            let _ = writeln!(
+                out,
+                "claimed other workers' jobs {} times (left to their lease)",
+                self.foreign_claims
+            );
         }
         out.push_str(&self.service_text());
         out
@@ -276,5 +294,102 @@ fn counts(map: &BTreeMap<String, u64>) -> String {
         "none".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Method, RetryRecommendation};
+    use chrono::Utc;
+
+    fn answer(method: Method, retry: bool) -> FailureResponse {
+        FailureResponse {
+            recommendation: RetryRecommendation {
+                should_retry: retry,
+                delay_ms: 1_000,
+                max_attempts: 3,
+                confidence: 0.5,
+                rationale: String::new(),
+                method,
+                estimated_success: 0.5,
+                next_evaluation: Utc::now(),
+                policy_guardrails: Vec::new(),
+                explanation: None,
+            },
+            job_id: "j".into(),
+            next_attempt_at: retry.then(Utc::now),
+            state: crate::model::JobState::Scheduled,
+        }
+    }
+
+    fn tally() -> Tally {
+        let mut t = Tally::new(10_000);
+        t.failure_acked(1, &answer(Method::Rules, true), 5_000);
+        t.failure_acked(2, &answer(Method::Bayesian, true), 12_000);
+        t.failure_acked(1, &answer(Method::Rules, false), 13_000);
+        t.success_acked(3);
+        t
+    }
+
+    fn report(t: &Tally, service: ServiceCounters) -> Report {
+        let scenario = crate::sim::scenario::Scenario::parse(
+            "duration = \"1m\"\n[[workload]]\nname = \"a\"\njob_type = \"t\"\n\
+             error_class = \"x\"\nrate = 1.0\nfailure = \"permanent\"\n",
+            "<test>",
+        )
+        .unwrap();
+        let config = super::super::DriverConfig {
+            scenario: scenario.clone(),
+            rate: None,
+            duration: std::time::Duration::from_secs(60),
+            seed: 1,
+            mode: super::super::Mode::Claim,
+            workers: 1,
+            lease: std::time::Duration::from_secs(30),
+            poll: std::time::Duration::from_millis(200),
+            live: false,
+            keep_retrying: false,
+        };
+        t.report(ReportInput {
+            scenario: &scenario,
+            config: &config,
+            wall: std::time::Duration::from_secs(60),
+            pending: 1,
+            service: Ok(service),
+        })
+    }
+
+    #[test]
+    fn counts_jobs_retries_and_methods_by_phase() {
+        let r = report(&tally(), ServiceCounters::default());
+        assert_eq!((r.jobs, r.attempts, r.retries, r.gave_up), (2, 4, 2, 1));
+        assert_eq!(r.methods_warmup["rules"], 1);
+        assert_eq!(r.methods_after_warmup["bayesian"], 1);
+        assert!((r.bayesian_share_after_warmup - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn names_every_counter_the_service_disagrees_on() {
+        let agreeing = ServiceCounters {
+            attempts_failed: 3,
+            attempts_succeeded: 1,
+            retries: 2,
+            recommendations: [
+                ("rules".into(), 2),
+                ("bayesian".into(), 1),
+                ("ml".into(), 0),
+            ]
+            .into(),
+        };
+        assert!(report(&tally(), agreeing.clone()).mismatches.is_empty());
+        let off = ServiceCounters {
+            attempts_succeeded: 2,
+            recommendations: [("rules".into(), 3), ("bayesian".into(), 1)].into(),
+            ..agreeing
+        };
+        let r = report(&tally(), off);
+        assert_eq!(r.mismatches.len(), 2, "{:?}", r.mismatches);
+        assert!(r.text().contains("DISAGREES"), "{}", r.text());
     }
 }
