@@ -14,6 +14,7 @@ mod perform;
 pub mod poller;
 pub mod sanitize;
 pub mod state;
+pub mod stream;
 pub mod theme;
 pub mod view;
 
@@ -217,8 +218,7 @@ impl Console {
         glyphs: &Glyphs,
     ) -> Result<(), TuiError> {
         let size = term.size()?;
-        self.app.wide = view::is_wide(size.width);
-        self.app.page_rows = view::job_rows(size.width, size.height);
+        view::fit(&mut self.app, size.width, size.height);
         let ctx = Ctx {
             app: &self.app,
             theme,
