@@ -5,9 +5,10 @@
 //! connection ([`ClientError::is_connection`]) from an answer the service refused.
 
 use crate::model::{
-    ActionRequest, Alert, AuditEntry, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse,
-    JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
-    StatusResponse, Summary,
+    ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
+    ErrorBody, EventPage, FailureReport, FailureResponse, HealthResponse, JobDetail, JobPage,
+    OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy, StatusResponse,
+    Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -199,6 +200,18 @@ impl Client {
     /// `GET /audit`: who changed what, when and why.
     pub async fn audit(&self) -> ClientResult<Vec<AuditEntry>> {
         self.get(&["audit"], &[]).await
+    }
+
+    // Worker calls (what a job worker or a load driver sends).
+
+    /// `POST /failures`: record a failed attempt, get the recommendation, schedule the retry.
+    pub async fn report_failure(&self, report: &FailureReport) -> ClientResult<FailureResponse> {
+        self.send(Method::POST, &["failures"], report).await
+    }
+
+    /// `POST /attempts`: record a batch of attempts (answered after the store committed them).
+    pub async fn record_attempts(&self, attempts: &[AttemptRecord]) -> ClientResult<BatchRecorded> {
+        self.send(Method::POST, &["attempts"], &attempts).await
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, Option<&str>)]) -> ClientResult<Url> {

@@ -16,6 +16,11 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Tui(_)) {
         init_logging();
     }
+    // eval runs its own runtime when it talks to a service (--api), so it runs outside this one.
+    let command = match cli.command {
+        Command::Eval(args) => return exit_code(eval(&args)),
+        command => command,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -24,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve(args) => serve(args).await,
             Command::Tui(args) => Ok(retryctl::tui::run(args).await?),
             Command::Status(args) => remote::status(args).await,
@@ -33,9 +38,13 @@ fn main() -> ExitCode {
             Command::Export(args) => remote::export(args).await,
             Command::Import(args) => remote::import(args).await,
             Command::Completions(args) => remote::completions(args),
-            Command::Eval(args) => eval(&args),
+            Command::Eval(_) => unreachable!("eval runs before the runtime starts"),
         }
     });
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -85,14 +94,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the offline evaluation and prints it on stdout.
+/// Runs the evaluation (in process, or with the learners in a service) and prints it.
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let out = retryctl::sim::eval_files(
-        &args.scenarios,
-        std::path::Path::new("./scenarios"),
-        &args.config(),
-        args.format(),
-    )?;
+    let dir = std::path::Path::new("./scenarios");
+    let (config, format) = (args.config(), args.format());
+    let out = match &args.api {
+        Some(url) => retryctl::sim::eval_api_files(
+            &args.scenarios,
+            dir,
+            &config,
+            format,
+            url,
+            args.token.clone(),
+        )?,
+        None => retryctl::sim::eval_files(&args.scenarios, dir, &config, format)?,
+    };
     print!("{out}");
     Ok(())
 }
