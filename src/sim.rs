@@ -3,11 +3,13 @@
 //! - [`scenario`]: the TOML scenario format (README "Scenario files").
 //! - [`world`]: the hidden truth of a run — which jobs fail, when they would succeed.
 //! - [`policy`]: the strategies compared (static backoffs, the engine's tiers, an oracle).
+//! - [`driver`]: the real-time load driver of `retryctl simulate` and `retryctl demo`.
 //! - [`eval`]: runs every strategy over a scenario in virtual time and scores it.
 //! - [`report`]: the evaluation as a table, JSON or CSV.
 //! - [`api`]: the learning strategies of `eval` run in a live service instead (`--api`).
 
 pub mod api;
+pub mod driver;
 pub mod eval;
 pub mod policy;
 pub mod report;

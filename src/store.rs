@@ -75,6 +75,31 @@ pub struct AttemptAggregate {
     pub last_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// Attempts with one error class, and how many of them succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassTally {
+    pub attempts: u64,
+    pub successes: u64,
+}
+
+impl ClassTally {
+    /// Counts `attempts` into per-class tallies, by the rule [`Store::error_class_counts`]
+    /// states (attempts without an error class are left out).
+    pub fn add_all<'a>(
+        tallies: &mut BTreeMap<String, ClassTally>,
+        attempts: impl IntoIterator<Item = &'a AttemptRecord>,
+    ) {
+        for a in attempts {
+            if a.error_class.is_empty() {
+                continue;
+            }
+            let t = tallies.entry(a.error_class.clone()).or_default();
+            t.attempts += 1;
+            t.successes += u64::from(a.success);
+        }
+    }
+}
+
 /// A claim: jobs due at `now` (scheduled with `next_attempt_at <= now`, or claimed with an
 /// expired lease) move to `Claimed` with `lease_until`.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,8 +135,21 @@ pub trait Store: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<AttemptAggregate>;
+    /// Attempts and successes per error class over every attempt ever appended (retention
+    /// does not lower them); attempts without an error class are not counted. Kept up to date
+    /// on append, so reading them is cheap (the service seeds `/summary` from it at start-up).
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>>;
     /// Drops attempts with `timestamp` before `before`; returns how many.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Appends one attempt and inserts or replaces the job it (re)scheduled, atomically: both
+    /// or neither, in one commit (`POST /failures`). Returns the attempt's sequence number.
+    /// Durable when it returns, like [`Store::append_attempts`].
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64>;
 
     /// Inserts or replaces a job on the schedule.
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()>;

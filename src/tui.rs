@@ -14,6 +14,8 @@ mod perform;
 pub mod poller;
 pub mod sanitize;
 pub mod state;
+pub mod stream;
+mod terminal;
 pub mod theme;
 pub mod view;
 
@@ -28,7 +30,6 @@ use perform::Done;
 use poller::{PollMsg, Watch};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
-use ratatui::crossterm::{cursor, execute, terminal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use theme::Theme;
@@ -78,14 +79,13 @@ pub async fn run(args: TuiArgs) -> Result<(), TuiError> {
         export_path: cfg.export_path.clone(),
     });
     tracing::info!(api = %cfg.api, "console starting");
-    let mut term = ratatui::try_init()?;
+    let mut term = terminal::take()?;
     let result = Console::new(app, client, &cfg, started)
         .run(&mut term, &theme, &glyphs)
         .await;
-    ratatui::restore();
-    let _ = execute!(std::io::stdout(), cursor::Show);
+    let restored = terminal::give_back();
     tracing::info!("console stopped");
-    result
+    result.and(restored.map_err(TuiError::from))
 }
 
 fn load_keymap(cfg: &ConsoleConfig) -> Result<Keymap, TuiError> {
@@ -217,8 +217,7 @@ impl Console {
         glyphs: &Glyphs,
     ) -> Result<(), TuiError> {
         let size = term.size()?;
-        self.app.wide = view::is_wide(size.width);
-        self.app.page_rows = view::job_rows(size.width, size.height);
+        view::fit(&mut self.app, size.width, size.height);
         let ctx = Ctx {
             app: &self.app,
             theme,
@@ -276,12 +275,10 @@ impl Console {
 
 /// Ctrl+Z: give the terminal back, stop like any shell job, take it again on `fg`.
 fn suspend(term: &mut DefaultTerminal) -> Result<(), TuiError> {
-    ratatui::try_restore()?;
-    execute!(std::io::stdout(), cursor::Show)?;
+    terminal::give_back()?;
     signal_hook::low_level::raise(signal_hook::consts::SIGTSTP)?;
     // Execution continues here after SIGCONT.
-    terminal::enable_raw_mode()?;
-    execute!(std::io::stdout(), terminal::EnterAlternateScreen)?;
+    terminal::hold()?;
     term.clear()?;
     Ok(())
 }

@@ -23,7 +23,7 @@ fn screen_at(
     glyphs: &Glyphs,
     now: DateTime<Utc>,
 ) -> String {
-    app.wide = view::is_wide(width);
+    view::fit(app, width, height);
     let theme = Theme::dark(false);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let ctx = Ctx {
@@ -70,6 +70,23 @@ fn tabs_80x24_each_tab() {
 }
 
 #[test]
+fn strategy_tab_at_minimum_size_elides_lists_with_a_count() {
+    let mut app = fixture::app();
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    key(&mut app, '1');
+    let text = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(
+        text.contains("Policies (priority order) … 4 policies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Models") && text.contains("retrain"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn ascii_80x24() {
     insta::assert_snapshot!(screen(&mut fixture::app(), 80, 24, &Glyphs::ascii()));
 }
@@ -104,6 +121,29 @@ fn help_overlay_lists_the_live_keymap() {
         "{text}"
     );
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn help_overlay_scrolls_at_80x24() {
+    let mut app = fixture::app();
+    // Laid out once so the app knows how much of the help fits.
+    screen(&mut app, 80, 24, &Glyphs::unicode());
+    key(&mut app, '?');
+    let top = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(top.contains("quit") && top.contains("more below"), "{top}");
+    assert!(!top.contains("use static backoff"), "{top}");
+    insta::assert_snapshot!("help_80x24_top", top);
+    app.on_key(
+        KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    let bottom = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(bottom.contains("more above") && !bottom.contains("more below"));
+    assert!(bottom.contains("use static backoff"), "{bottom}");
+    insta::assert_snapshot!("help_80x24_bottom", bottom);
+    key(&mut app, 'k');
+    let up_one = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(up_one.contains("1 more below"), "{up_one}");
 }
 
 #[test]

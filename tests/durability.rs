@@ -187,3 +187,59 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
     let stats: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["total_attempts"], 1, "{stats}");
 }
+
+/// Success by error class in `/summary` is the same after a `kill -9` and a restart: it is
+/// kept by the store, not only in the process's memory. Failures reported through
+/// `/failures` (attempt and job in one write) count too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_by_error_class_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path()).await;
+    let client = reqwest::Client::new();
+    let batch: Vec<Value> = (0..40).map(|i| attempt(7, i).1).collect();
+    let answer = client
+        .post(format!("{}/attempts", service.base))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let failure = json!({"job_id": "f-1", "job_type": "email", "error_class": "rate_limit"});
+    let answer = client
+        .post(format!("{}/failures", service.base))
+        .json(&failure)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let before = error_classes(&client, &service.base).await;
+    assert_eq!(before["timeout"], (40, 10), "{before:?}");
+    assert_eq!(before["rate_limit"], (1, 0), "{before:?}");
+    service.kill_9();
+    let restarted = Service::start(data.path()).await;
+    assert_eq!(error_classes(&client, &restarted.base).await, before);
+}
+
+/// `/summary`'s error classes as class → (attempts, successes).
+async fn error_classes(
+    client: &reqwest::Client,
+    base: &str,
+) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let summary: Value = client
+        .get(format!("{base}/summary"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let classes = summary["error_classes"].as_array().expect("error_classes");
+    classes
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            let class = c["error_class"].as_str().unwrap().to_string();
+            (class, (n("attempts"), n("successes")))
+        })
+        .collect()
+}

@@ -342,6 +342,44 @@ async fn a_recorded_success_finishes_the_scheduled_job() {
     );
 }
 
+/// A batch of successes finishes every pending job it names (one store write for all of
+/// them), at each job's first success; jobs it does not name stay scheduled.
+#[tokio::test]
+async fn a_batch_of_successes_finishes_each_pending_job_once() {
+    let svc = Service::start().await;
+    for job in ["b-1", "b-2", "b-3"] {
+        svc.fail(job, 1, t0()).await;
+    }
+    let success = |job: &str, secs: i64| {
+        json!({
+            "job_id": job, "job_type": "email", "attempt_number": 2, "queue": "mail",
+            "error_class": "timeout", "delay_ms": 1000, "success": true,
+            "timestamp": t0() + Duration::seconds(secs),
+        })
+    };
+    let batch = json!([
+        success("b-1", 5),
+        success("b-2", 3),
+        success("b-1", 4),
+        success("x", 1)
+    ]);
+    let (status, body) = svc.post("/attempts", batch).await;
+    assert_eq!(status, 200, "{body}");
+    for (job, secs) in [("b-1", 4), ("b-2", 3)] {
+        let detail: JobDetail = svc.get_ok(&format!("/jobs/{job}")).await;
+        assert_eq!(detail.job.state, JobState::Succeeded, "{job}");
+        assert_eq!(
+            detail.job.updated_at,
+            t0() + Duration::seconds(secs),
+            "{job}"
+        );
+    }
+    let untouched: JobDetail = svc.get_ok("/jobs/b-3").await;
+    assert_eq!(untouched.job.state, JobState::Scheduled);
+    let summary: Summary = svc.get_ok("/summary").await;
+    assert_eq!((summary.status.processed, summary.status.total), (2, 3));
+}
+
 #[tokio::test]
 async fn after_a_restart_the_schedule_alerts_and_audit_are_still_there() {
     let svc = Service::start().await;

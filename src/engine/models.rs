@@ -101,6 +101,8 @@ pub struct Models {
     map: HashMap<ModelKey, SurvivalModel>,
     cases: HashMap<(String, String), VecDeque<SimilarCase>>,
     params: SolveParams,
+    /// A model with no data: what the engine believes before any retry was observed.
+    prior: SurvivalModel,
 }
 
 /// The serialisable part of `Models`.
@@ -116,13 +118,20 @@ impl Models {
             map: HashMap::new(),
             cases: HashMap::new(),
             params,
+            prior: SurvivalModel::new(params),
         }
+    }
+
+    /// The model before any data (its prior), for estimates where nothing was observed yet.
+    pub fn prior(&self) -> &SurvivalModel {
+        &self.prior
     }
 
     /// New cost weights or delay bounds: every plan is re-solved.
     pub fn set_params(&mut self, params: SolveParams) {
         if params != self.params {
             self.params = params;
+            self.prior.resolve(params);
             self.map.values_mut().for_each(|m| m.resolve(params));
         }
     }

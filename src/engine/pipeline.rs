@@ -154,24 +154,38 @@ impl Engine {
         )
     }
 
-    /// What a model, even one too young to decide, says about a rules/static delay.
+    /// What a model, even one too young to decide, says about a rules/static delay: the
+    /// chance that retry succeeds, from the retries of (job type, error class) observed so far,
+    /// else from the model's prior. The rationale says which.
     pub(super) fn annotate(&self, d: &mut Draft, ctx: &Ctx<'_>) {
         let f = ctx.features;
         let any = Thresholds {
             min_samples: 1,
             tenant_min_samples: u64::MAX,
         };
-        let elapsed = ctx.elapsed_ms.unwrap_or(0);
-        if let Ok((key, model)) = self
+        let found = self
             .models
-            .select(&f.job_type, &f.error_class, None, None, any)
-        {
-            if d.should_retry {
-                let j = GRID_MS
-                    .partition_point(|&b| b < elapsed + d.delay_ms)
-                    .min(GRID_MS.len() - 1);
-                d.estimated_success = model.candidate(elapsed, j, 1).success;
-            }
+            .select(&f.job_type, &f.error_class, None, None, any);
+        if d.should_retry {
+            let elapsed = ctx.elapsed_ms.unwrap_or(0);
+            let j = GRID_MS
+                .partition_point(|&b| b < elapsed + d.delay_ms)
+                .min(GRID_MS.len() - 1);
+            let model = found.as_ref().map_or(self.models.prior(), |(_, m)| *m);
+            d.estimated_success = model.candidate(elapsed, j, 1).success;
+            let source = match &found {
+                Ok((key, m)) => format!("observed: {} retries of {}", m.samples(), key.label()),
+                Err(_) => format!(
+                    "prior: no retry of {}/{} observed yet",
+                    f.job_type, f.error_class
+                ),
+            };
+            d.rationale.push_str(&format!(
+                " (P(success) {:.0}%, {source})",
+                d.estimated_success * 100.0
+            ));
+        }
+        if let Ok((key, _)) = found {
             d.explanation.model_key.get_or_insert(key.label());
         }
         d.explanation.similar_cases = self.similar(ctx, d.delay_ms);

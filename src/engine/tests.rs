@@ -54,6 +54,27 @@ fn rules_answer_with_the_matching_policy_and_say_why() {
 }
 
 #[test]
+fn rules_estimate_success_from_the_prior_until_retries_are_observed() {
+    let mut e = engine();
+    let r = e.recommend(&features("payment", "503", 1), t0());
+    assert_eq!(r.method, Method::Rules);
+    assert!(
+        r.estimated_success > 0.0 && r.estimated_success < 1.0,
+        "{}",
+        r.estimated_success
+    );
+    assert!(r.rationale.contains("prior"), "{}", r.rationale);
+    let p = e.preview(&features("payment", "503", 1), 0, t0());
+    assert!(!p.timeline.is_empty());
+    for pair in p.timeline.windows(2) {
+        assert!(pair[0].estimated_success > 0.0, "{:?}", p.timeline);
+        assert!(pair[1].estimated_success >= pair[0].estimated_success);
+    }
+    let stop = e.recommend(&features("payment", "validation", 1), t0());
+    assert_eq!(stop.estimated_success, 0.0, "no retry, no chance of one");
+}
+
+#[test]
 fn no_matching_policy_falls_back_to_static_and_says_so() {
     let mut strategy = default_strategy();
     strategy.policies.retain(|p| p.name != "default");

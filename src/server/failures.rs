@@ -13,6 +13,8 @@ use crate::store::{JobFilter, MAX_PAGE};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/failures", post(record_failure))
@@ -30,19 +32,20 @@ async fn record_failure(
     let at = report.timestamp.unwrap_or_else(|| state.now());
     let _job_lock = state.ops.lock_job(&report.job_id).await;
     let previous = state.store_ok(state.store.get_job(&report.job_id).await)?;
-    state
-        .record_attempts_noting(vec![report.to_attempt(at)], Some(&report.error_message))
+    let attempt = report.to_attempt(at);
+    let job = state
+        .record_failure(attempt, &report.error_message, |state| {
+            let features = schedule::failure_features(&report, previous.as_ref(), at);
+            let rec = state.recommend(&features, at);
+            schedule::job_from_failure(&report, previous.as_ref(), &rec, at)
+        })
         .await?;
-    let features = schedule::failure_features(&report, previous.as_ref(), at);
-    let rec = state.recommend(&features, at);
-    let job = schedule::job_from_failure(&report, previous.as_ref(), &rec, at);
-    save_job(&state, job.clone()).await?;
     announce_schedule(&state, &job);
     Ok(ApiJson(FailureResponse {
         job_id: job.job_id,
         next_attempt_at: job.next_attempt_at,
         state: job.state,
-        recommendation: rec,
+        recommendation: job.recommendation,
     }))
 }
 
@@ -128,27 +131,41 @@ fn queue_name(queue: &str) -> &str {
     if queue.is_empty() { "default" } else { queue }
 }
 
-/// Marks each job with a recorded success as succeeded. The attempts are already durable, so a
-/// store failure here is logged (the job stays due and is retried: at-least-once), not
-/// answered as an error that would make the client send the attempts again.
+/// Marks each job with a recorded success as succeeded, in one store write. The attempts are
+/// already durable, so a store failure here is logged (the jobs stay due and are retried:
+/// at-least-once), not answered as an error that would make the client send the attempts
+/// again.
 pub async fn finish_succeeded(state: &AppState, attempts: &[AttemptRecord]) {
-    let candidates = attempts
-        .iter()
-        .filter(|a| a.success && state.ops.may_be_pending(&a.job_id));
-    for a in candidates {
-        if let Err(e) = finish_one(state, a).await {
-            tracing::warn!(job_id = %a.job_id, error = %e, "could not mark the job succeeded");
+    // The first success of each job that may be pending (most attempts belong to none).
+    let mut first: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for a in attempts.iter().filter(|a| a.success) {
+        if state.ops.may_be_pending(&a.job_id) {
+            let at = first.entry(a.job_id.as_str()).or_insert(a.timestamp);
+            *at = (*at).min(a.timestamp);
         }
+    }
+    if first.is_empty() {
+        return;
+    }
+    let _job_locks = state.ops.lock_jobs(first.keys().copied()).await;
+    if let Err(e) = finish_all(state, &first).await {
+        let jobs = first.len();
+        tracing::warn!(jobs, error = %e, "could not mark the jobs succeeded");
     }
 }
 
-async fn finish_one(state: &AppState, attempt: &AttemptRecord) -> ApiResult<()> {
-    let _job_lock = state.ops.lock_job(&attempt.job_id).await;
-    let Some(job) = state.store_ok(state.store.get_job(&attempt.job_id).await)? else {
-        return Ok(());
-    };
-    if let Some(done) = schedule::succeeded(&job, attempt.timestamp.max(job.updated_at)) {
-        save_job(state, done).await?;
+async fn finish_all(state: &AppState, first: &BTreeMap<&str, DateTime<Utc>>) -> ApiResult<()> {
+    let mut done = Vec::with_capacity(first.len());
+    for (&id, &at) in first {
+        let Some(job) = state.store_ok(state.store.get_job(id).await)? else {
+            continue;
+        };
+        done.extend(schedule::succeeded(&job, at.max(job.updated_at)));
+    }
+    let finished: Vec<String> = done.iter().map(|j| j.job_id.clone()).collect();
+    state.store_ok(state.store.put_jobs(done).await)?;
+    for id in finished {
+        state.ops.note_pending(&id, false);
     }
     Ok(())
 }

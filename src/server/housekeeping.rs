@@ -47,6 +47,12 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     tracing::info!(replayed, "engine restored");
     let alerts = super::alerts::restore(&state).await?;
     tracing::info!(alerts, "alerts restored");
+    let classes = state.store.error_class_counts().await?;
+    tracing::info!(
+        error_classes = classes.len(),
+        "attempt counts by error class restored"
+    );
+    state.ops.lock().seed_error_classes(classes);
     let pending = super::failures::restore_pending(&state).await?;
     tracing::info!(pending, "pending jobs on the schedule");
     Ok(state)

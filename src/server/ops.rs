@@ -11,6 +11,7 @@ use crate::model::{
     Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, Method, Rates,
     RetryRecommendation,
 };
+use crate::store::ClassTally;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 
@@ -40,7 +41,9 @@ pub struct Ops {
     comparison: Comparison,
     smart_success_sum: f64,
     static_success_sum: f64,
-    error_classes: BTreeMap<String, (u64, u64)>,
+    /// Attempts and successes per error class: seeded from the store at start-up, so they
+    /// cover every attempt recorded, then counted as attempts arrive.
+    error_classes: BTreeMap<String, ClassTally>,
 }
 
 impl Default for Ops {
@@ -123,14 +126,12 @@ impl Ops {
             };
             self.totals.add(key, 1, now);
         }
-        if !attempt.error_class.is_empty() {
-            let entry = self
-                .error_classes
-                .entry(attempt.error_class.clone())
-                .or_default();
-            entry.0 += 1;
-            entry.1 += u64::from(attempt.success);
-        }
+        ClassTally::add_all(&mut self.error_classes, [attempt]);
+    }
+
+    /// Starts the per-class counts from what the store counted before this process started.
+    pub fn seed_error_classes(&mut self, stored: BTreeMap<String, ClassTally>) {
+        self.error_classes = stored;
     }
 
     /// The shadow comparison so far.
@@ -138,17 +139,14 @@ impl Ops {
         self.comparison.clone()
     }
 
-    /// Attempts and successes per error class since the service started.
+    /// Attempts and successes per error class (see the field's docs).
     pub fn error_classes(&self) -> Vec<ErrorClassStats> {
-        let stats = self
-            .error_classes
-            .iter()
-            .map(|(class, &(attempts, successes))| ErrorClassStats {
-                error_class: class.clone(),
-                attempts,
-                successes,
-                success_rate: ratio(successes, attempts),
-            });
+        let stats = self.error_classes.iter().map(|(class, t)| ErrorClassStats {
+            error_class: class.clone(),
+            attempts: t.attempts,
+            successes: t.successes,
+            success_rate: ratio(t.successes, t.attempts),
+        });
         stats.collect()
     }
 
@@ -254,12 +252,30 @@ impl OpsState {
 
     /// Serialises changes to one job (held across the store round trips of that change).
     pub async fn lock_job(&self, job_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        job_id.hash(&mut h);
-        let stripe = (h.finish() % JOB_LOCK_STRIPES as u64) as usize;
-        self.job_locks[stripe].lock().await
+        self.job_locks[stripe_of(job_id)].lock().await
     }
+
+    /// [`Self::lock_job`] for several jobs at once. Stripes are taken once each and in
+    /// ascending order, so two callers locking overlapping sets cannot deadlock.
+    pub async fn lock_jobs<'a>(
+        &self,
+        job_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let stripes: std::collections::BTreeSet<usize> =
+            job_ids.into_iter().map(stripe_of).collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.job_locks[stripe].lock().await);
+        }
+        guards
+    }
+}
+
+fn stripe_of(job_id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    job_id.hash(&mut h);
+    (h.finish() % JOB_LOCK_STRIPES as u64) as usize
 }
 
 /// The engine's state the alert rules need, read under the engine lock.

@@ -7,7 +7,9 @@ use super::ops::OpsState;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::model::{AttemptRecord, AuditEntry, RetryFeatures, RetryRecommendation, RetryStrategy};
+use crate::model::{
+    AttemptRecord, AuditEntry, RetryFeatures, RetryRecommendation, RetryStrategy, ScheduledJob,
+};
 use crate::store::{Store, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -126,15 +128,6 @@ impl AppState {
     /// the sequence numbers. Nothing is learned from a batch the store refused.
     /// Also notes them in the live event stream and finishes scheduled jobs that succeeded.
     pub async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> ApiResult<Vec<u64>> {
-        self.record_attempts_noting(attempts, None).await
-    }
-
-    /// [`Self::record_attempts`], with the worker's error text for the event stream.
-    pub async fn record_attempts_noting(
-        &self,
-        attempts: Vec<AttemptRecord>,
-        error_text: Option<&str>,
-    ) -> ApiResult<Vec<u64>> {
         for (i, a) in attempts.iter().enumerate() {
             a.validate().map_err(|e| {
                 if attempts.len() == 1 {
@@ -151,20 +144,56 @@ impl AppState {
             self.watermark.fetch_max(max, Ordering::Relaxed);
         }
         drop(gate);
-        super::failures::note_attempts(self, &attempts, error_text);
+        super::failures::note_attempts(self, &attempts, None);
         super::failures::finish_succeeded(self, &attempts).await;
         Ok(seqs)
     }
 
     fn observe(&self, attempts: &[AttemptRecord]) {
+        self.learn(attempts);
+        self.count(attempts);
+    }
+
+    fn learn(&self, attempts: &[AttemptRecord]) {
         let mut engine = self.engine.lock();
         for a in attempts {
             engine.observe(a);
         }
-        drop(engine);
+    }
+
+    fn count(&self, attempts: &[AttemptRecord]) {
         for a in attempts {
             self.metrics.record_attempt(a.success, a.attempt_number);
         }
+    }
+
+    /// Records one failed attempt and the job it schedules in ONE store write (both or
+    /// neither). The engine learns from the attempt first, because the recommendation that
+    /// `schedule` asks for depends on it (the episode, the circuit). So if that write fails
+    /// the engine has seen an attempt the store does not hold; the client's resend of the same
+    /// attempt number is learned once (episodes deduplicate repeated attempts).
+    pub async fn record_failure(
+        &self,
+        attempt: AttemptRecord,
+        error_text: &str,
+        schedule: impl FnOnce(&Self) -> ScheduledJob,
+    ) -> ApiResult<ScheduledJob> {
+        attempt.validate()?;
+        let gate = self.ingest_gate.read().await;
+        self.learn(std::slice::from_ref(&attempt));
+        let job = schedule(self);
+        let stored = self
+            .store
+            .append_attempt_with_job(attempt.clone(), job.clone())
+            .await;
+        let seq = self.store_ok(stored)?;
+        self.watermark.fetch_max(seq, Ordering::Relaxed);
+        drop(gate);
+        self.ops.note_pending(&job.job_id, job.state.is_pending());
+        let attempts = std::slice::from_ref(&attempt);
+        self.count(attempts);
+        super::failures::note_attempts(self, attempts, Some(error_text));
+        Ok(job)
     }
 
     /// Applies `change` to a copy of the current strategy, validates it, persists it, installs

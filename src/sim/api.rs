@@ -185,7 +185,7 @@ impl Policy for ApiPolicy<'_> {
                     report.job_id
                 )
             },
-            self.service.client.report_failure(&report),
+            self.service.client.record_failure(&report),
         )?;
         let rec = answer.recommendation;
         Ok(Decision {

@@ -1,13 +1,18 @@
 //! A `Store` in process memory: the reference the contract suite checks the others against,
 //! and the backend for unit tests. Nothing survives the process.
 
-use super::{AttemptAggregate, Claim, JobFilter, JobSortKey, Store, StoreResult, page_limit};
+mod jobs;
+
+use super::{
+    AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
+};
 use crate::engine::EngineSnapshot;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use jobs::JobIndex;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -28,7 +33,8 @@ struct Inner {
     by_key: HashMap<(String, String), BTreeSet<TimeKey>>,
     by_time: BTreeSet<TimeKey>,
     last_seq: u64,
-    jobs: BTreeMap<String, ScheduledJob>,
+    classes: BTreeMap<String, ClassTally>,
+    jobs: JobIndex,
     strategy: Option<RetryStrategy>,
     snapshot: Option<(EngineSnapshot, u64)>,
     audit: Vec<AuditEntry>,
@@ -47,6 +53,7 @@ impl Inner {
         let key = (attempt.job_type.clone(), attempt.error_class.clone());
         self.by_key.entry(key).or_default().insert(at);
         self.by_time.insert(at);
+        ClassTally::add_all(&mut self.classes, [&attempt]);
         self.attempts.insert(seq, attempt);
         seq
     }
@@ -73,25 +80,6 @@ impl Inner {
             }
         }
         old.len() as u64
-    }
-
-    /// Jobs matching the filter (cursor aside), in list order.
-    fn filtered(&self, filter: &JobFilter) -> Vec<(JobSortKey, &ScheduledJob)> {
-        let mut jobs: Vec<_> = self
-            .jobs
-            .values()
-            .filter(|j| filter.queue.as_ref().is_none_or(|q| *q == j.queue))
-            .filter(|j| filter.state.is_none_or(|s| s == j.state))
-            .filter(|j| {
-                filter
-                    .error_class
-                    .as_ref()
-                    .is_none_or(|e| *e == j.error_class)
-            })
-            .map(|j| (JobSortKey::of(j), j))
-            .collect();
-        jobs.sort_by(|a, b| a.0.cmp(&b.0));
-        jobs
     }
 }
 
@@ -169,19 +157,34 @@ impl Store for MemoryStore {
         ))
     }
 
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        Ok(self.inner.lock().classes.clone())
+    }
+
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(self.inner.lock().prune(before))
     }
 
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64> {
+        let mut inner = self.inner.lock();
+        let seq = inner.append(attempt);
+        inner.jobs.put(job);
+        Ok(seq)
+    }
+
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
-        self.inner.lock().jobs.insert(job.job_id.clone(), job);
+        self.inner.lock().jobs.put(job);
         Ok(())
     }
 
     async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
         let mut inner = self.inner.lock();
         for job in jobs {
-            inner.jobs.insert(job.job_id.clone(), job);
+            inner.jobs.put(job);
         }
         Ok(())
     }
@@ -198,12 +201,8 @@ impl Store for MemoryStore {
             .transpose()?;
         let limit = page_limit(filter.limit) as usize;
         let inner = self.inner.lock();
-        let matching = inner.filtered(&filter);
-        let total = matching.len() as u64;
-        let rest = matching
-            .into_iter()
-            .filter(|(key, _)| after.as_ref().is_none_or(|c| key > c));
-        let mut page: Vec<_> = rest.take(limit + 1).collect();
+        let total = inner.jobs.count(&filter);
+        let mut page = inner.jobs.page(&filter, after.as_ref(), limit + 1);
         let next_cursor = if page.len() > limit {
             page.truncate(limit);
             page.last().map(|(key, _)| key.encode())
@@ -219,31 +218,11 @@ impl Store for MemoryStore {
     }
 
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
-        let mut inner = self.inner.lock();
-        let mut due: Vec<(DateTime<Utc>, String)> = inner
-            .jobs
-            .values()
-            .filter(|j| claim.takes(j))
-            .filter_map(|j| Claim::due_since(j).map(|at| (at, j.job_id.clone())))
-            .collect();
-        due.sort();
-        due.truncate(claim.limit as usize);
-        let mut claimed = Vec::with_capacity(due.len());
-        for (_, id) in due {
-            if let Some(job) = inner.jobs.get_mut(&id) {
-                claim.apply(job);
-                claimed.push(job.clone());
-            }
-        }
-        Ok(claimed)
+        Ok(self.inner.lock().jobs.claim(&claim))
     }
 
     async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
-        let mut counts = BTreeMap::new();
-        for job in self.inner.lock().jobs.values() {
-            *counts.entry(job.state).or_insert(0) += 1;
-        }
-        Ok(counts)
+        Ok(self.inner.lock().jobs.count_by_state())
     }
 
     async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()> {

@@ -9,7 +9,9 @@ mod rows;
 mod schema;
 mod writer;
 
-use super::{AttemptAggregate, Claim, JobFilter, Store, StoreError, StoreResult, nanos};
+use super::{
+    AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
+};
 use crate::engine::EngineSnapshot;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
@@ -251,6 +253,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        self.read(|conn| {
+            let raw: Vec<(String, i64, i64)> = conn
+                .prepare_cached("SELECT error_class, attempts, successes FROM error_classes")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
+                .map_err(sql("count attempts by error class"))?;
+            Ok(raw
+                .into_iter()
+                .map(|(class, attempts, successes)| {
+                    let tally = ClassTally {
+                        attempts: uint(attempts),
+                        successes: uint(successes),
+                    };
+                    (class, tally)
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let cutoff = nanos(before);
         let mut pruned = 0;
@@ -270,6 +295,22 @@ impl Store for SqliteStore {
                 return Ok(pruned);
             }
         }
+    }
+
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64> {
+        let attempt_body = to_json("attempt", &attempt)?;
+        let job_body = to_json("job", &job)?;
+        // One write = one savepoint in the group commit: a failure undoes both rows.
+        self.write(2, move |conn| {
+            let seqs = rows::insert_attempts(conn, &[(attempt, attempt_body)])?;
+            rows::upsert_job(conn, &job, &job_body)?;
+            Ok(seqs[0])
+        })
+        .await
     }
 
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {

@@ -14,7 +14,7 @@ pub use jobs::preview_request;
 
 use super::action::Action;
 use super::keymap::Keymap;
-use super::state::Snapshot;
+use super::state::{EventRing, Snapshot};
 use crate::client::JobQuery;
 use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
 use chrono::{DateTime, Utc};
@@ -74,14 +74,20 @@ pub enum Confirm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
-    Help,
+    /// The key list, scrolled down by `scroll` rows.
+    Help {
+        scroll: usize,
+    },
     Filter(Input),
     Override(OverrideForm),
     Confirm(Confirm),
     Alerts,
     Preview(Result<Box<RetryPreview>, String>),
     Loading(String),
-    Export { path: Input, error: Option<String> },
+    Export {
+        path: Input,
+        error: Option<String>,
+    },
 }
 
 /// A call to the service that an action asks for.
@@ -138,6 +144,20 @@ impl Call {
     }
 }
 
+/// How many rows of a scrolled list fit on screen, out of how many.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fit {
+    pub visible: usize,
+    pub total: usize,
+}
+
+impl Fit {
+    /// The furthest the list can scroll: its last row at the bottom.
+    pub fn max_scroll(self) -> usize {
+        self.total.saturating_sub(self.visible)
+    }
+}
+
 /// Something the loop must do for the UI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -176,6 +196,8 @@ pub struct App {
     pub read_only: bool,
     pub conn: Conn,
     pub data: Option<Snapshot>,
+    /// The recent events of the live stream, kept across polls and reconnects.
+    pub events: EventRing,
     pub focus: Pane,
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
@@ -194,6 +216,8 @@ pub struct App {
     pub wide: bool,
     /// Rows of the job table, set by the loop from the layout (page up/down).
     pub page_rows: usize,
+    /// How much of the help list fits, set by the loop from the layout (scrolling).
+    pub help_fit: Fit,
     export_path: String,
 }
 
@@ -205,6 +229,7 @@ impl App {
             read_only: cfg.read_only,
             conn: Conn::Connecting,
             data: None,
+            events: EventRing::default(),
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
@@ -217,12 +242,14 @@ impl App {
             spinner: ThrobberState::default(),
             wide: true,
             page_rows: 10,
+            help_fit: Fit::default(),
             export_path: cfg.export_path,
         }
     }
 
     /// New data from the poller.
-    pub fn on_snapshot(&mut self, snap: Snapshot) {
+    pub fn on_snapshot(&mut self, mut snap: Snapshot) {
+        self.events.extend(std::mem::take(&mut snap.events));
         self.data = Some(snap);
         self.conn = Conn::Connected;
         self.refilter();
@@ -297,7 +324,8 @@ impl App {
             Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
-            Mode::Help | Mode::Preview(_) | Mode::Loading(_) => {
+            Mode::Help { .. } => self.on_help_key(action),
+            Mode::Preview(_) | Mode::Loading(_) => {
                 self.mode = Mode::Normal;
                 None
             }
@@ -319,7 +347,7 @@ impl App {
             Action::Quit => Some(Effect::Quit),
             Action::Suspend => Some(Effect::Suspend),
             Action::Refresh => Some(Effect::Refresh),
-            Action::Help => self.open(Mode::Help),
+            Action::Help => self.open(Mode::Help { scroll: 0 }),
             Action::Cancel => self.open(Mode::Normal),
             Action::Alerts => self.open(Mode::Alerts),
             Action::Filter => self.open(Mode::Filter(Input::with(&self.filter))),
@@ -403,6 +431,28 @@ impl App {
             _ => return None,
         };
         Some(Effect::Call(call))
+    }
+
+    /// Movement keys scroll the help; any other key closes it.
+    fn on_help_key(&mut self, action: Option<Action>) -> Option<Effect> {
+        let fit = self.help_fit;
+        let Mode::Help { scroll } = &mut self.mode else {
+            return None;
+        };
+        match action {
+            Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+            Some(Action::Down) => *scroll += 1,
+            Some(Action::PageUp) => *scroll = scroll.saturating_sub(fit.visible.max(1)),
+            Some(Action::PageDown) => *scroll += fit.visible.max(1),
+            Some(Action::Top) => *scroll = 0,
+            Some(Action::Bottom) => *scroll = fit.max_scroll(),
+            _ => {
+                self.mode = Mode::Normal;
+                return None;
+            }
+        }
+        *scroll = (*scroll).min(fit.max_scroll());
+        None
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Option<Effect> {

@@ -1,11 +1,14 @@
-//! The poller task: fetches `/summary`, the visible page of `/jobs` and the selected job's
-//! detail every refresh interval (or at once when asked) and sends snapshots to the UI.
+//! The poller task: fetches `/summary`, the visible page of `/jobs`, the selected job's detail
+//! and the new events of the live stream (see [`super::stream`]) every refresh interval (or at
+//! once when asked) and sends snapshots to the UI.
 //!
 //! The connection is a small state machine: after a failure it waits a capped, doubling backoff
 //! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
 
 use super::state::Snapshot;
+use super::stream::{self, EventCursor};
 use crate::client::{Client, ClientError, JobQuery};
+use crate::model::JobDetail;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,9 +66,11 @@ pub async fn run(
     tx: mpsc::Sender<PollMsg>,
 ) {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    // Kept across failed polls: the stream carries on where it stopped.
+    let mut cursor = EventCursor::default();
     loop {
         let want = wants.borrow_and_update().clone();
-        let (msg, wait) = match fetch(&client, &want).await {
+        let (msg, wait) = match fetch(&client, &want, &mut cursor).await {
             Ok(snap) => {
                 backoff.reset();
                 (PollMsg::Snapshot(Box::new(snap)), interval)
@@ -94,19 +99,32 @@ pub async fn run(
     }
 }
 
-async fn fetch(client: &Client, (query, selected): &Watch) -> Result<Snapshot, ClientError> {
+async fn fetch(
+    client: &Client,
+    (query, selected): &Watch,
+    cursor: &mut EventCursor,
+) -> Result<Snapshot, ClientError> {
     let (summary, jobs) = tokio::join!(client.summary(), client.jobs(query));
     let (summary, jobs) = (summary?, jobs?);
-    let detail = match selected {
-        Some(id) => match client.job(id).await {
-            Ok(d) => Some(d),
-            // The job may have finished and left the schedule between two polls.
-            Err(e) if e.status() == Some(404) => None,
-            Err(e) => return Err(e),
-        },
-        None => None,
+    // Before following the stream: a restarted service numbers its events from 1 again.
+    cursor.service_started(summary.started_at);
+    let (detail, events) = tokio::join!(detail(client, selected), stream::follow(client, cursor));
+    Ok(Snapshot::new(summary, jobs, detail?, Utc::now()).with_events(events?))
+}
+
+async fn detail(
+    client: &Client,
+    selected: &Option<String>,
+) -> Result<Option<JobDetail>, ClientError> {
+    let Some(id) = selected else {
+        return Ok(None);
     };
-    Ok(Snapshot::new(summary, jobs, detail, Utc::now()))
+    match client.job(id).await {
+        Ok(d) => Ok(Some(d)),
+        // The job may have finished and left the schedule between two polls.
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,13 @@ use crate::model::{
     Summary, TimelineEntry,
 };
 use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 
-/// One poll of the service: the summary, the visible page of jobs, the selected job's detail.
+/// How many recent events the console keeps (far more than any screen shows).
+pub const EVENT_RING: usize = 256;
+
+/// One poll of the service: the summary, the visible page of jobs, the selected job's detail,
+/// and the events that are new since the previous poll.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub summary: Summary,
@@ -18,6 +23,8 @@ pub struct Snapshot {
     pub detail: Option<JobDetail>,
     /// When the poll completed (the console's clock).
     pub fetched_at: DateTime<Utc>,
+    /// Events from `/events` new since the last poll, oldest first.
+    pub events: Vec<Event>,
 }
 
 impl Snapshot {
@@ -38,7 +45,46 @@ impl Snapshot {
             jobs,
             detail,
             fetched_at,
+            events: Vec::new(),
         }
+    }
+
+    /// The snapshot with the new events of the stream, made safe to print.
+    pub fn with_events(mut self, mut events: Vec<Event>) -> Snapshot {
+        events.iter_mut().for_each(Clean::clean);
+        self.events = events;
+        self
+    }
+}
+
+/// The most recent events of the stream, oldest first, at most [`EVENT_RING`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRing {
+    events: VecDeque<Event>,
+}
+
+impl EventRing {
+    /// Appends events (oldest first), dropping the oldest kept ones beyond the capacity.
+    pub fn extend(&mut self, events: impl IntoIterator<Item = Event>) {
+        for event in events {
+            if self.events.len() == EVENT_RING {
+                self.events.pop_front();
+            }
+            self.events.push_back(event);
+        }
+    }
+
+    /// Newest first.
+    pub fn newest(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().rev()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
     }
 }
 
@@ -193,5 +239,27 @@ impl Clean for RetryPreview {
         s(&mut self.job_id);
         self.recommendations.iter_mut().for_each(Clean::clean);
         self.timeline.iter_mut().for_each(Clean::clean);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_the_newest_events() {
+        let mut ring = EventRing::default();
+        let event = |seq| Event {
+            seq,
+            at: Utc::now(),
+            kind: "failure".into(),
+            job_id: None,
+            message: String::new(),
+        };
+        ring.extend((1..=EVENT_RING as u64 + 10).map(event));
+        assert_eq!(ring.len(), EVENT_RING);
+        let newest: Vec<u64> = ring.newest().take(2).map(|e| e.seq).collect();
+        assert_eq!(newest, [EVENT_RING as u64 + 10, EVENT_RING as u64 + 9]);
+        assert_eq!(ring.newest().last().map(|e| e.seq), Some(11));
     }
 }

@@ -17,6 +17,7 @@
 
 mod alerts;
 mod analytics;
+pub mod flow;
 pub mod fmt;
 mod footer;
 pub mod glyphs;
@@ -44,8 +45,8 @@ pub const WIDE_MIN_WIDTH: u16 = 120;
 pub const HEADER_HEIGHT: u16 = 2;
 pub const FOOTER_HEIGHT: u16 = 2;
 pub const TABS_HEIGHT: u16 = 1;
-pub const LEFT_PERCENT: u16 = 22;
-pub const RIGHT_PERCENT: u16 = 25;
+pub const LEFT_PERCENT: u16 = 25;
+pub const RIGHT_PERCENT: u16 = 24;
 pub const CENTRE_MIN: u16 = 50;
 
 /// Everything a render function may read.
@@ -87,6 +88,14 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     }
     footer::render(frame, foot, ctx);
     overlay::render(frame, area, ctx);
+}
+
+/// Tells the app what the layout of a terminal of this size holds: panes or tabs, the job
+/// table's rows, how much of the help fits. Called before each draw.
+pub fn fit(app: &mut App, width: u16, height: u16) {
+    app.wide = is_wide(width);
+    app.page_rows = job_rows(width, height);
+    app.help_fit = overlay::help_fit(width, height);
 }
 
 /// Rows of the job table for the given terminal size (page up/down).

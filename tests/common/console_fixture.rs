@@ -50,7 +50,9 @@ pub fn app_with(summary: Summary, jobs: JobPage, detail: Option<JobDetail>) -> A
         read_only: false,
         export_path: "retryctl-config.toml".into(),
     });
-    app.on_snapshot(Snapshot::new(summary, jobs, detail, now()));
+    // The live stream sends events oldest first; the fixture's summary lists them newest first.
+    let events = summary.recent_errors.iter().rev().cloned().collect();
+    app.on_snapshot(Snapshot::new(summary, jobs, detail, now()).with_events(events));
     app
 }
 

@@ -8,7 +8,9 @@ use retryctl::model::{
     Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
 };
 use retryctl::store::memory::MemoryStore;
-use retryctl::store::{AttemptAggregate, Claim, JobFilter, Store, StoreError, StoreResult};
+use retryctl::store::{
+    AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -70,6 +72,18 @@ impl Store for FailingStore {
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.check()?;
         self.inner.prune_attempts(before).await
+    }
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        self.check()?;
+        self.inner.error_class_counts().await
+    }
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.append_attempt_with_job(attempt, job).await
     }
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
         self.check()?;

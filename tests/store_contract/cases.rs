@@ -3,7 +3,7 @@
 use crate::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::{EngineSnapshot, default_strategy};
 use retryctl::model::{AttemptRecord, JobState, ScheduledJob};
-use retryctl::store::{Claim, JobFilter, Store, StoreError};
+use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -194,6 +194,143 @@ pub async fn list_jobs_filters_and_totals(store: S) {
     };
     // odd i in 10..30 with i % 3 == 0: 15, 21, 27
     assert_eq!(count(all_three).await, (3, 3));
+}
+
+/// A job moved to another state, queue or time leaves its old place in every listing, count
+/// and claim (backends that keep indexes must move it in each of them).
+pub async fn replaced_jobs_move_in_listings_counts_and_claims(store: S) {
+    for i in 0..20 {
+        store
+            .put_job(job(&format!("j{i:02}"), JobState::Scheduled, 100 + i))
+            .await
+            .unwrap();
+    }
+    let mut moved = job("j05", JobState::Succeeded, 5);
+    moved.queue = "other".into();
+    let due_now = job("j07", JobState::Scheduled, -10);
+    store.put_jobs(vec![moved, due_now]).await.unwrap();
+    let counts = store.count_jobs_by_state().await.unwrap();
+    let expected = BTreeMap::from([(JobState::Scheduled, 19), (JobState::Succeeded, 1)]);
+    assert_eq!(counts, expected);
+    let first = store
+        .list_jobs(JobFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = first.jobs.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!((ids, first.total), (vec!["j07", "j00"], 20));
+    let other = JobFilter {
+        queue: Some("other".into()),
+        ..Default::default()
+    };
+    let page = store.list_jobs(other).await.unwrap();
+    assert_eq!((page.jobs.len(), page.total), (1, 1));
+    assert_eq!(page.jobs[0].job_id, "j05");
+    let claimed = store.claim_due(claim("w", 0, 30, 10)).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|j| j.job_id.as_str()).collect();
+    assert_eq!(ids, vec!["j07"]);
+    let counts = store.count_jobs_by_state().await.unwrap();
+    assert_eq!(counts.get(&JobState::Claimed), Some(&1));
+    assert_eq!(counts.get(&JobState::Scheduled), Some(&18));
+}
+
+/// Cursor pages under a filter hold exactly the matching jobs, in order, with the filter's
+/// total on every page.
+pub async fn filtered_cursor_pages_cover_exactly_the_matches(store: S) {
+    let mut expected = Vec::new();
+    for i in 0..90 {
+        let mut j = job(&format!("f{i:02}"), JobState::Scheduled, 90 - i);
+        j.error_class = ["timeout", "rate_limit", "timeout"][i as usize % 3].into();
+        if j.error_class == "rate_limit" {
+            expected.push((90 - i, j.job_id.clone()));
+        }
+        store.put_job(j).await.unwrap();
+    }
+    expected.sort();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = JobFilter {
+            error_class: Some("rate_limit".into()),
+            cursor: cursor.take(),
+            limit: 7,
+            ..Default::default()
+        };
+        let page = store.list_jobs(filter).await.unwrap();
+        assert_eq!(page.total, 30);
+        seen.extend(page.jobs.into_iter().map(|j| j.job_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(seen, expected);
+}
+
+/// `POST /failures` writes the attempt and the job it scheduled together.
+pub async fn append_attempt_with_job_writes_both(store: S) {
+    let before = store
+        .append_attempts(vec![attempt("x", 1, 0, false)])
+        .await
+        .unwrap();
+    let failed = attempt("j1", 1, 5, false);
+    let scheduled = job("j1", JobState::Scheduled, 10);
+    let seq = store
+        .append_attempt_with_job(failed.clone(), scheduled.clone())
+        .await
+        .unwrap();
+    assert!(seq > before[0]);
+    assert_eq!(
+        store.job_attempts("j1").await.unwrap(),
+        vec![failed.clone()]
+    );
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(scheduled));
+    let replay = store.attempts_after(before[0], 10).await.unwrap();
+    assert_eq!(replay, vec![(seq, failed)]);
+    let mut exhausted = job("j1", JobState::Exhausted, 20);
+    exhausted.attempt_number = 2;
+    store
+        .append_attempt_with_job(attempt("j1", 2, 15, false), exhausted.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.get_job("j1").await.unwrap(), Some(exhausted));
+    let counts = store.count_jobs_by_state().await.unwrap();
+    assert_eq!(counts, BTreeMap::from([(JobState::Exhausted, 1)]));
+}
+
+/// Per-class tallies count every appended attempt with a class, by either write, and
+/// retention does not lower them.
+pub async fn error_class_counts_follow_appends_and_outlive_pruning(store: S) {
+    assert!(store.error_class_counts().await.unwrap().is_empty());
+    let mut classless = attempt("c", 2, 3, true);
+    classless.error_class.clear();
+    let mut limited = attempt("b", 1, 2, false);
+    limited.error_class = "rate_limit".into();
+    let batch = vec![
+        attempt("a", 1, 0, false),
+        attempt("a", 2, 1, true),
+        limited,
+        classless,
+    ];
+    store.append_attempts(batch).await.unwrap();
+    store
+        .append_attempt_with_job(attempt("d", 1, 4, false), job("d", JobState::Scheduled, 9))
+        .await
+        .unwrap();
+    let tally = |attempts, successes| ClassTally {
+        attempts,
+        successes,
+    };
+    let expected = BTreeMap::from([
+        ("rate_limit".to_string(), tally(1, 0)),
+        ("timeout".to_string(), tally(3, 1)),
+    ]);
+    assert_eq!(store.error_class_counts().await.unwrap(), expected);
+    assert_eq!(store.prune_attempts(t0() + secs(100)).await.unwrap(), 5);
+    assert_eq!(store.error_class_counts().await.unwrap(), expected);
 }
 
 fn matches(filter: &JobFilter, job: &ScheduledJob) -> bool {

@@ -204,3 +204,32 @@ fn acknowledged_attempts_survive_sigkill() {
         lost.len()
     );
 }
+
+/// The attempt and the job of `POST /failures` commit together: when the job's row is refused,
+/// the attempt (and its class tally) is not stored either.
+#[tokio::test]
+async fn a_failure_and_its_job_are_written_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs \
+         BEGIN SELECT RAISE(ABORT, 'jobs refused by the test'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let result = store
+        .append_attempt_with_job(
+            attempt("j1", 1, 0, false),
+            job("j1", JobState::Scheduled, 5),
+        )
+        .await;
+    assert!(
+        matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("jobs refused")),
+        "{result:?}"
+    );
+    assert!(store.attempts_after(0, 10).await.unwrap().is_empty());
+    assert!(store.job_attempts("j1").await.unwrap().is_empty());
+    assert!(store.error_class_counts().await.unwrap().is_empty());
+    assert_eq!(store.get_job("j1").await.unwrap(), None);
+}

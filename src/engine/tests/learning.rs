@@ -290,6 +290,12 @@ fn a_young_model_falls_back_to_rules_and_says_why() {
         "{}",
         why.fallbacks[0].reason
     );
+    assert!(
+        r.rationale.contains("observed") && r.estimated_success > 0.0,
+        "the rules answer carries what the young model observed: {} ({})",
+        r.rationale,
+        r.estimated_success
+    );
 }
 
 #[test]

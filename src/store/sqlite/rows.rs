@@ -3,11 +3,14 @@
 use super::schema::sql_error;
 
 use crate::model::{AttemptRecord, JobPage, JobState, ScheduledJob};
-use crate::store::{Claim, JobFilter, JobSortKey, StoreError, StoreResult, nanos, page_limit};
+use crate::store::{
+    Claim, ClassTally, JobFilter, JobSortKey, StoreError, StoreResult, nanos, page_limit,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 
 /// Maps a rusqlite error to a `StoreError` naming the operation.
 pub fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -61,7 +64,30 @@ pub fn insert_attempts(
             .map_err(sql("append attempts"))?;
         seqs.push(uint(seq));
     }
+    count_classes(conn, rows.iter().map(|(a, _)| a))?;
     Ok(seqs)
+}
+
+/// Adds attempts to the per-class tallies: one upsert per class in the batch.
+fn count_classes<'a>(
+    conn: &Connection,
+    attempts: impl Iterator<Item = &'a AttemptRecord>,
+) -> StoreResult<()> {
+    let mut tallies = BTreeMap::new();
+    ClassTally::add_all(&mut tallies, attempts);
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO error_classes (error_class, attempts, successes) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (error_class) DO UPDATE SET attempts = attempts + excluded.attempts, \
+             successes = successes + excluded.successes",
+        )
+        .map_err(sql("count attempts by error class"))?;
+    for (class, t) in tallies {
+        upsert
+            .execute(params![class, int(t.attempts), int(t.successes)])
+            .map_err(sql("count attempts by error class"))?;
+    }
+    Ok(())
 }
 
 /// Inserts or replaces a job, keeping its order and due columns in step with its body.

@@ -74,6 +74,18 @@ CREATE INDEX jobs_by_state_in_order ON jobs (state, finished, sort_ns, job_id);
 CREATE INDEX jobs_by_queue_in_order ON jobs (queue, finished, sort_ns, job_id);
 CREATE INDEX jobs_by_class_in_order ON jobs (error_class, finished, sort_ns, job_id);
 "#,
+    r#"
+-- Attempts and successes per error class, kept up to date on append (retention does not lower
+-- them), so the summary's success by error class survives a restart without a scan.
+CREATE TABLE error_classes (
+    error_class TEXT PRIMARY KEY,
+    attempts    INTEGER NOT NULL,
+    successes   INTEGER NOT NULL
+);
+INSERT INTO error_classes (error_class, attempts, successes)
+    SELECT error_class, count(*), sum(success) FROM attempts
+    WHERE error_class != '' GROUP BY error_class;
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
@@ -195,6 +207,12 @@ mod tests {
             [],
         )
         .unwrap();
+        old.execute_batch(
+            "INSERT INTO attempts VALUES (NULL, 'j', 'email', 'timeout', 1, 0, 0, 1, '{}'); \
+             INSERT INTO attempts VALUES (NULL, 'j', 'email', 'timeout', 2, 1, 9, 2, '{}'); \
+             INSERT INTO attempts VALUES (NULL, 'k', 'email', '', 2, 1, 9, 3, '{}');",
+        )
+        .unwrap();
         drop(old);
         let conn = open_writer(&path).unwrap();
         let version: i64 = conn
@@ -213,6 +231,16 @@ mod tests {
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(jobs, 1);
+        let tally: (String, i64, i64) = conn
+            .query_row("SELECT * FROM error_classes", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(
+            tally,
+            ("timeout".to_string(), 2, 1),
+            "existing attempts are counted"
+        );
     }
 
     #[test]

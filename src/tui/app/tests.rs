@@ -181,11 +181,38 @@ fn alerts_dialog_acks_the_selected_alert() {
 fn ctrl_c_quits_even_while_typing_and_help_closes() {
     let mut app = app("operator", false);
     press(&mut app, "?");
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
     press(&mut app, "q");
     assert_eq!(app.mode, Mode::Normal);
     press(&mut app, "o");
     assert_eq!(press(&mut app, "ctrl+c"), vec![Effect::Quit]);
+}
+
+#[test]
+fn help_scrolls_within_what_fits_and_other_keys_close_it() {
+    let mut app = app("operator", false);
+    app.help_fit = Fit {
+        visible: 10,
+        total: 28,
+    };
+    press(&mut app, "? j j down");
+    assert_eq!(app.mode, Mode::Help { scroll: 3 });
+    press(&mut app, "k pagedown");
+    assert_eq!(app.mode, Mode::Help { scroll: 12 });
+    press(&mut app, "pagedown");
+    assert_eq!(
+        app.mode,
+        Mode::Help { scroll: 18 },
+        "clamped to the last page"
+    );
+    press(&mut app, "j end");
+    assert_eq!(app.mode, Mode::Help { scroll: 18 });
+    press(&mut app, "home");
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
+    press(&mut app, "k");
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
+    press(&mut app, "esc");
+    assert_eq!(app.mode, Mode::Normal);
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub struct Glyphs {
     pub times: &'static str,
     pub up_down: &'static str,
     pub le: &'static str,
+    /// Ends text that was shortened to fit.
+    pub ellipsis: &'static str,
 }
 
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -54,6 +56,7 @@ impl Glyphs {
             times: "×",
             up_down: "↑↓",
             le: "≤",
+            ellipsis: "…",
         }
     }
 
@@ -75,6 +78,7 @@ impl Glyphs {
             times: "x",
             up_down: "up/dn",
             le: "<=",
+            ellipsis: "~",
         }
     }
 
@@ -132,6 +136,7 @@ mod tests {
             g.times,
             g.up_down,
             g.le,
+            g.ellipsis,
             g.border.top_left,
         ];
         assert!(all.iter().chain(more.iter()).all(|s| s.is_ascii()));

@@ -162,12 +162,18 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
     }
 }
 
+/// Kinds of stream events that are errors (the service's `/events` kinds).
+const ERROR_KINDS: [&str; 2] = ["failure", "exhausted"];
+
+/// The newest errors of the live stream (`/events`), newest first.
 fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let rows = usize::from(area.height.saturating_sub(2));
     let lines: Vec<Line> = ctx
         .app
-        .data
-        .iter()
-        .flat_map(|d| d.summary.recent_errors.iter())
+        .events
+        .newest()
+        .filter(|e| ERROR_KINDS.contains(&e.kind.as_str()))
+        .take(rows)
         .map(|e| {
             Line::from(vec![
                 Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), ctx.theme.dim()),

@@ -4,7 +4,7 @@
 use super::{Ctx, alerts, block, fmt};
 use crate::model::RetryPreview;
 use crate::tui::action::Action;
-use crate::tui::app::{Confirm, DELAY_HINT, Input, Mode, OverrideField, OverrideForm};
+use crate::tui::app::{Confirm, DELAY_HINT, Fit, Input, Mode, OverrideField, OverrideForm};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -13,7 +13,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     match &ctx.app.mode {
         Mode::Normal | Mode::Filter(_) => {}
-        Mode::Help => help(frame, area, ctx),
+        Mode::Help { scroll } => help(frame, area, ctx, *scroll),
         Mode::Confirm(c) => confirm(frame, area, ctx, c),
         Mode::Override(form) => override_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
@@ -71,19 +71,36 @@ fn key(ctx: &Ctx, action: Action) -> String {
     ctx.app.keymap.label(action)
 }
 
-/// Generated from the live keymap, so a rebinding shows up here.
-fn help(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+/// Rows around the help list: its border, the hint line and a margin above and below.
+const HELP_CHROME: u16 = 5;
+/// From this width on the help list is laid out in two columns.
+const HELP_TWO_COLUMNS: u16 = 100;
+
+/// How many rows of the help list fit in a terminal of this size, out of how many.
+pub fn help_fit(width: u16, height: u16) -> Fit {
+    let total = help_rows(width);
+    Fit {
+        visible: total.min(usize::from(height.saturating_sub(HELP_CHROME)).max(1)),
+        total,
+    }
+}
+
+fn help_rows(width: u16) -> usize {
+    if width >= HELP_TWO_COLUMNS {
+        Action::ALL.len().div_ceil(2)
+    } else {
+        Action::ALL.len()
+    }
+}
+
+/// Generated from the live keymap, so a rebinding shows up here; scrolls when it does not fit.
+fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
     let entries: Vec<(String, &str)> = Action::ALL
         .iter()
         .map(|a| (key(ctx, *a), a.describe()))
         .collect();
     let key_width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
-    let two_columns = area.width >= 100;
-    let rows = if two_columns {
-        entries.len().div_ceil(2)
-    } else {
-        entries.len()
-    };
+    let rows = help_rows(area.width);
     let cell = |i: usize| -> Vec<Span> {
         entries.get(i).map_or(vec![], |(k, d)| {
             vec![
@@ -92,20 +109,36 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             ]
         })
     };
-    let mut lines: Vec<Line> = (0..rows)
+    let fit = help_fit(area.width, area.height);
+    let scroll = scroll.min(fit.max_scroll());
+    let mut lines: Vec<Line> = (scroll..scroll + fit.visible)
         .map(|r| {
             let mut spans = cell(r);
-            if two_columns {
+            if rows < entries.len() {
                 spans.extend(cell(r + rows));
             }
             Line::from(spans)
         })
         .collect();
-    lines.push(Line::styled(
-        " any key closes this help; keys come from keymap.toml",
-        ctx.theme.dim(),
-    ));
+    lines.push(help_hint(ctx, fit, scroll));
     dialog(frame, area, ctx, "Keys", lines);
+}
+
+/// What is out of view and the keys that bring it in, or how to close when all fits.
+fn help_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize) -> Line<'a> {
+    let below = fit.max_scroll() - scroll;
+    let keys = |a: [Action; 3]| a.map(|a| key(ctx, a)).join(", ");
+    let dot = ctx.glyphs.dot;
+    let text = if below > 0 {
+        let how = keys([Action::Down, Action::PageDown, Action::Bottom]);
+        format!(" {below} more below ({how}) {dot} esc closes")
+    } else if scroll > 0 {
+        let how = keys([Action::Up, Action::PageUp, Action::Top]);
+        format!(" {scroll} more above ({how}) {dot} esc closes")
+    } else {
+        " any key closes this help; keys come from keymap.toml".to_string()
+    };
+    Line::styled(text, ctx.theme.dim())
 }
 
 fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {

@@ -1,150 +1,241 @@
 //! Strategy pane: active strategy and tier, parameters, guardrails and budget use, policies in
 //! priority order, success rate by error class, model status, actions.
+//!
+//! The pane fits any width and height rather than cutting text off at its edge: parameter
+//! groups wrap as whole units, long names end in an ellipsis, and the lists (queues, policies,
+//! error classes) share the rows left over, each ending in "… N more" when it does not fit.
 
+use super::flow::{column, elide, flow, share_rows};
 use super::{Ctx, block, fmt};
 use crate::model::{RetryPolicy, Summary};
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+
+/// The widest a bar gets, however wide the pane.
+const MAX_BAR: usize = 20;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = ctx.app.focus == Pane::Strategy;
     let outer = block("Strategy", focused, ctx);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
-    let Some(data) = &ctx.app.data else {
-        frame.render_widget(
-            Paragraph::new(Line::styled("no data yet", ctx.theme.dim())),
-            inner,
-        );
-        return;
+    let lines = match &ctx.app.data {
+        Some(data) => pane_lines(
+            &data.summary,
+            ctx,
+            usize::from(inner.width),
+            usize::from(inner.height),
+        ),
+        None => vec![Line::styled("no data yet", ctx.theme.dim())],
     };
-    let width = usize::from(inner.width);
-    let mut lines = Vec::new();
-    active(&mut lines, &data.summary, ctx);
-    guardrails(&mut lines, &data.summary, ctx, width);
-    policies(&mut lines, &data.summary.policies, ctx);
-    error_classes(&mut lines, &data.summary, ctx, width);
-    models(&mut lines, &data.summary, ctx);
-    actions(&mut lines, ctx);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn heading<'a>(text: &'a str, ctx: &Ctx) -> Line<'a> {
+/// Lines always shown, then a list that gives up rows when the pane is short.
+struct Section {
+    head: Vec<Line<'static>>,
+    items: Vec<Vec<Line<'static>>>,
+    noun: &'static str,
+}
+
+impl Section {
+    fn fixed(head: Vec<Line<'static>>) -> Section {
+        Section {
+            head,
+            items: Vec::new(),
+            noun: "",
+        }
+    }
+}
+
+fn pane_lines(s: &Summary, ctx: &Ctx, width: usize, height: usize) -> Vec<Line<'static>> {
+    let sections = [
+        Section::fixed(active(s, ctx, width)),
+        Section {
+            head: guardrails(s, ctx, width),
+            items: queues(s, ctx, width),
+            noun: "queues",
+        },
+        Section {
+            head: vec![heading("Policies (priority order)", ctx)],
+            items: policies(&s.policies, ctx, width),
+            noun: "policies",
+        },
+        Section {
+            head: vec![heading("Success by error class", ctx)],
+            items: error_classes(s, ctx, width),
+            noun: "classes",
+        },
+        Section::fixed(models(s, ctx, width)),
+        Section::fixed(actions(ctx, width)),
+    ];
+    let fixed: usize = sections.iter().map(|sec| sec.head.len()).sum();
+    let needs: Vec<usize> = sections
+        .iter()
+        .map(|sec| sec.items.iter().map(Vec::len).sum())
+        .collect();
+    let shares = share_rows(&needs, height.saturating_sub(fixed));
+    sections
+        .into_iter()
+        .zip(shares)
+        .flat_map(|(sec, rows)| section_lines(sec, rows, ctx))
+        .collect()
+}
+
+/// A section in `rows` rows besides its head; with no room at all the heading still says how
+/// many items there are.
+fn section_lines(sec: Section, rows: usize, ctx: &Ctx) -> Vec<Line<'static>> {
+    let (ellipsis, dim) = (ctx.glyphs.ellipsis, ctx.theme.dim());
+    let mut lines = sec.head;
+    if rows == 0 && !sec.items.is_empty() {
+        let count = format!(" {ellipsis} {} {}", sec.items.len(), sec.noun);
+        if let Some(heading) = lines.first_mut() {
+            heading.push_span(Span::styled(count, dim));
+        }
+        return lines;
+    }
+    lines.extend(elide(sec.items, rows, sec.noun, ellipsis, dim));
+    lines
+}
+
+fn heading(text: &'static str, ctx: &Ctx) -> Line<'static> {
     Line::styled(text, ctx.theme.title())
 }
 
-fn pair<'a>(label: &'a str, value: String, ctx: &Ctx) -> Vec<Span<'a>> {
+/// `label value`, wrapped as one unit.
+fn pair(label: &'static str, value: String, ctx: &Ctx) -> Vec<Span<'static>> {
     vec![
-        Span::styled(format!(" {label} "), ctx.theme.dim()),
+        Span::styled(format!("{label} "), ctx.theme.dim()),
         Span::styled(value, ctx.theme.text()),
     ]
 }
 
-fn active(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
-    let ml = if s.ml_enabled { "on" } else { "off" };
-    lines.push(Line::from(
-        [
-            pair("active", s.strategy_name.clone(), ctx),
-            pair("tier", s.active_tier.as_str().to_string(), ctx),
-            pair("ML", ml.to_string(), ctx),
-        ]
-        .concat(),
-    ));
-    lines.push(Line::from(
-        [
-            pair("threshold", format!("{:.2}", s.bayesian_threshold), ctx),
-            pair("cred", format!("{:.2}", s.credibility), ctx),
-            pair("explore", fmt::pct(s.exploration_rate), ctx),
-        ]
-        .concat(),
-    ));
+fn wrap(groups: Vec<Vec<Span<'static>>>, width: usize, ctx: &Ctx) -> Vec<Line<'static>> {
+    flow(groups, width, 1, ctx.glyphs.ellipsis)
 }
 
-fn guardrails(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
+fn active(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
+    let ml = if s.ml_enabled { "on" } else { "off" };
+    let groups = vec![
+        pair("active", s.strategy_name.clone(), ctx),
+        pair("tier", s.active_tier.as_str().to_string(), ctx),
+        pair("ML", ml.to_string(), ctx),
+        pair("threshold", format!("{:.2}", s.bayesian_threshold), ctx),
+        pair("cred", format!("{:.2}", s.credibility), ctx),
+        pair("explore", fmt::pct(s.exploration_rate), ctx),
+    ];
+    wrap(groups, width, ctx)
+}
+
+fn guardrails(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
     let g = &s.guardrails;
     let arrow = ctx.glyphs.arrow;
-    lines.push(heading("Guardrails", ctx));
-    lines.push(Line::from(
-        [
-            pair(
-                "attempts",
-                format!("{}{}", ctx.glyphs.le, g.max_attempts),
-                ctx,
-            ),
-            pair(
-                "delay",
-                format!(
-                    "{}{arrow}{}",
-                    fmt::ms(g.min_delay_ms),
-                    fmt::ms(g.max_delay_ms)
-                ),
-                ctx,
-            ),
-            pair("budget", format!("{:.0}%", g.max_budget_percent), ctx),
-        ]
-        .concat(),
-    ));
+    let delay = format!(
+        "{}{arrow}{}",
+        fmt::ms(g.min_delay_ms),
+        fmt::ms(g.max_delay_ms)
+    );
+    let groups = vec![
+        pair(
+            "attempts",
+            format!("{}{}", ctx.glyphs.le, g.max_attempts),
+            ctx,
+        ),
+        pair("delay", delay, ctx),
+        pair("budget", format!("{:.0}%", g.max_budget_percent), ctx),
+    ];
+    let mut lines = vec![heading("Guardrails", ctx)];
+    lines.extend(wrap(groups, width, ctx));
     if g.emergency_stop {
         lines.push(Line::styled(
             " EMERGENCY STOP: no retries",
             ctx.theme.critical(),
         ));
     }
-    let bar_width = width.saturating_sub(24).clamp(4, 20);
-    for b in &s.budgets {
+    lines
+}
+
+/// Budget use per queue (a bar) and tenant quotas: one item each.
+fn queues(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Vec<Line<'static>>> {
+    let longest = s.budgets.iter().map(|b| b.queue.len()).max().unwrap_or(0);
+    let name_width = longest.min(width / 3).max(1);
+    let budgets = s.budgets.iter().map(|b| {
         let frac = if b.capacity > 0.0 {
             b.tokens_available / b.capacity
         } else {
             0.0
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<10.10} ", b.queue), ctx.theme.dim()),
-            Span::styled(ctx.glyphs.bar(frac, bar_width), ctx.theme.bar()),
-            Span::styled(
-                format!(" {:.0}/{:.0}", b.tokens_available, b.capacity),
-                ctx.theme.text(),
-            ),
-        ]));
-    }
-    for tn in &s.tenants {
-        lines.push(Line::from(pair(
-            "tenant",
-            format!(
-                "{} {}/{} per min",
-                tn.tenant, tn.retries_last_minute, tn.quota_per_minute
-            ),
-            ctx,
-        )));
-    }
+        let count = format!(" {:.0}/{:.0}", b.tokens_available, b.capacity);
+        let name = column(&b.queue, name_width, ctx.glyphs.ellipsis);
+        bar_line(name, (frac, ctx.theme.bar()), count, width, ctx)
+    });
+    let tenants = s.tenants.iter().map(|t| {
+        let quota = format!(
+            "{} {}/{} per min",
+            t.tenant, t.retries_last_minute, t.quota_per_minute
+        );
+        wrap(vec![pair("tenant", quota, ctx)], width, ctx)
+    });
+    budgets.map(|line| vec![line]).chain(tenants).collect()
 }
 
-fn policies(lines: &mut Vec<Line>, policies: &[RetryPolicy], ctx: &Ctx) {
-    lines.push(heading("Policies (priority order)", ctx));
+/// ` name ███░░ value`: the bar takes what the name and value leave (none if too little).
+fn bar_line(
+    name: String,
+    (frac, style): (f64, Style),
+    value: String,
+    width: usize,
+    ctx: &Ctx,
+) -> Line<'static> {
+    let bar_width = width.saturating_sub(name.chars().count() + value.chars().count() + 2);
+    let bar = if bar_width >= 3 {
+        ctx.glyphs.bar(frac, bar_width.min(MAX_BAR))
+    } else {
+        String::new()
+    };
+    Line::from(vec![
+        Span::styled(format!(" {name} "), ctx.theme.dim()),
+        Span::styled(bar, style),
+        Span::styled(value, ctx.theme.text()),
+    ])
+}
+
+fn policies(policies: &[RetryPolicy], ctx: &Ctx, width: usize) -> Vec<Vec<Line<'static>>> {
     let mut sorted: Vec<&RetryPolicy> = policies.iter().collect();
     sorted.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    let longest = sorted.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let name_width = longest.min(width.saturating_sub(6) / 2).max(1);
     let arrow = ctx.glyphs.arrow;
-    for p in sorted {
-        let shape = if p.stop_on_validation {
-            "stop".to_string()
-        } else {
-            format!(
-                "{}{arrow}{} x{} {}",
-                fmt::ms(p.base_delay_ms),
-                fmt::ms(p.max_delay_ms),
-                p.max_attempts,
-                jitter(p, if ctx.glyphs.ascii { "+-" } else { "±" })
-            )
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:>3} ", p.priority), ctx.theme.dim()),
-            Span::styled(format!("{:<12.12}", p.name), ctx.theme.info()),
-            Span::styled(format!(" {shape}"), ctx.theme.text()),
-        ]));
-    }
+    sorted
+        .into_iter()
+        .map(|p| {
+            let name = column(&p.name, name_width, ctx.glyphs.ellipsis);
+            let mut groups = vec![vec![
+                Span::styled(format!("{:>3} ", p.priority), ctx.theme.dim()),
+                Span::styled(name, ctx.theme.info()),
+            ]];
+            let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+            if p.stop_on_validation {
+                groups.push(text("stop".into()));
+            } else {
+                let delays = format!(
+                    "{}{arrow}{}",
+                    fmt::ms(p.base_delay_ms),
+                    fmt::ms(p.max_delay_ms)
+                );
+                groups.push(text(delays));
+                groups.push(text(format!("x{}", p.max_attempts)));
+                groups.push(text(jitter(p, if ctx.glyphs.ascii { "+-" } else { "±" })));
+            }
+            // Continuation lines start under the name.
+            flow(groups, width, 5, ctx.glyphs.ellipsis)
+        })
+        .collect()
 }
 
 fn jitter(p: &RetryPolicy, plus_minus: &str) -> String {
@@ -158,62 +249,68 @@ fn jitter(p: &RetryPolicy, plus_minus: &str) -> String {
     }
 }
 
-fn error_classes(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
-    lines.push(heading("Success by error class", ctx));
-    let bar_width = width.saturating_sub(20).clamp(4, 20);
-    for e in &s.error_classes {
-        let style = if e.success_rate < 0.5 {
-            ctx.theme.critical()
-        } else {
-            ctx.theme.bar()
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<12.12} ", e.error_class), ctx.theme.dim()),
-            Span::styled(ctx.glyphs.bar(e.success_rate, bar_width), style),
-            Span::styled(
-                format!(" {:>4}", fmt::pct(e.success_rate)),
-                ctx.theme.text(),
-            ),
-        ]));
-    }
+fn error_classes(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Vec<Line<'static>>> {
+    let longest = s
+        .error_classes
+        .iter()
+        .map(|e| e.error_class.len())
+        .max()
+        .unwrap_or(0);
+    let name_width = longest.min(width * 2 / 5).max(1);
+    s.error_classes
+        .iter()
+        .map(|e| {
+            let name = column(&e.error_class, name_width, ctx.glyphs.ellipsis);
+            let pct = format!(" {:>4}", fmt::pct(e.success_rate));
+            // A class that fails more often than not stands out.
+            let style = if e.success_rate < 0.5 {
+                ctx.theme.critical()
+            } else {
+                ctx.theme.bar()
+            };
+            vec![bar_line(name, (e.success_rate, style), pct, width, ctx)]
+        })
+        .collect()
 }
 
-fn models(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
+fn models(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
     let m = &s.models;
-    lines.push(heading("Models", ctx));
     let trained = m
         .last_trained
         .map_or("never".to_string(), |t| fmt::ago(t, ctx.now));
-    lines.push(Line::from(
-        [
-            pair(
-                "bayesian",
-                format!("{} ({} warm)", m.bayesian_models, m.warm_models),
-                ctx,
-            ),
-            pair("trained", trained, ctx),
-        ]
-        .concat(),
-    ));
-    let ml = match &m.ml {
-        Some(ml) => format!(
-            "{} {} acc {:.2} f1 {:.2} canary {:.0}%",
-            ml.model_type, ml.version, ml.accuracy, ml.f1_score, ml.canary_percent
+    let mut groups = vec![
+        pair(
+            "bayesian",
+            format!("{} ({} warm)", m.bayesian_models, m.warm_models),
+            ctx,
         ),
-        None => "not deployed".to_string(),
-    };
-    lines.push(Line::from(pair("ML", ml, ctx)));
+        pair("trained", trained, ctx),
+    ];
+    match &m.ml {
+        Some(ml) => {
+            groups.push(pair("ML", format!("{} {}", ml.model_type, ml.version), ctx));
+            groups.push(pair("acc", format!("{:.2}", ml.accuracy), ctx));
+            groups.push(pair("f1", format!("{:.2}", ml.f1_score), ctx));
+            groups.push(pair("canary", format!("{:.0}%", ml.canary_percent), ctx));
+        }
+        None => groups.push(pair("ML", "not deployed".into(), ctx)),
+    }
+    let mut lines = vec![heading("Models", ctx)];
+    lines.extend(wrap(groups, width, ctx));
+    lines
 }
 
-fn actions(lines: &mut Vec<Line>, ctx: &Ctx) {
+fn actions(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
     let km = &ctx.app.keymap;
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!(" {}", km.label(Action::Retrain)),
-            ctx.theme.accent(),
-        ),
-        Span::styled(" retrain  ", ctx.theme.dim()),
-        Span::styled(km.label(Action::Export), ctx.theme.accent()),
-        Span::styled(" export", ctx.theme.dim()),
-    ]));
+    let action = |a: Action, what: &'static str| {
+        vec![
+            Span::styled(km.label(a), ctx.theme.accent()),
+            Span::styled(format!(" {what}"), ctx.theme.dim()),
+        ]
+    };
+    let groups = vec![
+        action(Action::Retrain, "retrain"),
+        action(Action::Export, "export"),
+    ];
+    wrap(groups, width, ctx)
 }

@@ -1,0 +1,202 @@
+//! Fitting text into narrow panes without cutting it off silently: groups of spans that wrap
+//! as whole units, text shortened with an ellipsis, and lists that give up rows by ending in
+//! "… N more" when the pane is short.
+
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
+
+/// Lays `groups` out left to right, one space before each, starting a new line (indented by
+/// `indent` spaces) when the next group would not fit in `width`. A group wider than a whole
+/// line is shortened with `ellipsis`.
+pub fn flow<'a>(
+    groups: Vec<Vec<Span<'a>>>,
+    width: usize,
+    indent: usize,
+    ellipsis: &str,
+) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for group in groups {
+        let group_width: usize = group.iter().map(Span::width).sum();
+        if !current.is_empty() && used + 1 + group_width > width {
+            lines.push(Line::from(std::mem::take(&mut current)));
+            used = 0;
+        }
+        let lead = if lines.is_empty() || used > 0 {
+            1
+        } else {
+            indent.max(1)
+        };
+        current.push(Span::raw(" ".repeat(lead)));
+        used += lead;
+        let room = width.saturating_sub(used);
+        let group = if group_width > room {
+            shorten(group, room, ellipsis)
+        } else {
+            group
+        };
+        used += group.iter().map(Span::width).sum::<usize>();
+        current.extend(group);
+    }
+    if !current.is_empty() {
+        lines.push(Line::from(current));
+    }
+    lines
+}
+
+/// The spans cut to at most `width` columns, ending in `ellipsis` when anything was cut.
+pub fn shorten<'a>(spans: Vec<Span<'a>>, width: usize, ellipsis: &str) -> Vec<Span<'a>> {
+    let total: usize = spans.iter().map(Span::width).sum();
+    if total <= width {
+        return spans;
+    }
+    let mark = Span::raw(ellipsis.to_string()).width();
+    let mut room = width.saturating_sub(mark);
+    let mut out = Vec::new();
+    let mut last_style = Style::default();
+    for span in spans {
+        last_style = span.style;
+        let text = cut(&span.content, room);
+        room -= Span::raw(text.as_str()).width();
+        let whole = text.len() == span.content.len();
+        out.push(Span::styled(text, span.style));
+        if !whole {
+            break;
+        }
+    }
+    if width >= mark {
+        out.push(Span::styled(ellipsis.to_string(), last_style));
+    }
+    out
+}
+
+/// `text` cut to the widest prefix of at most `width` columns.
+pub fn cut(text: &str, width: usize) -> String {
+    let mut used = 0;
+    text.chars()
+        .take_while(|c| {
+            used += c.width().unwrap_or(0);
+            used <= width
+        })
+        .collect()
+}
+
+/// `text` padded or shortened (with `ellipsis`) to exactly `width` columns.
+pub fn column(text: &str, width: usize, ellipsis: &str) -> String {
+    let shown = Span::raw(text).width();
+    if shown <= width {
+        return format!("{text}{}", " ".repeat(width - shown));
+    }
+    let mark = Span::raw(ellipsis).width();
+    let kept = cut(text, width.saturating_sub(mark));
+    let pad = width.saturating_sub(Span::raw(kept.as_str()).width() + mark);
+    format!("{kept}{ellipsis}{}", " ".repeat(pad))
+}
+
+/// Shares `room` rows between lists that need `needs` rows each: short lists get all they
+/// need, the rest split what is left evenly (earlier lists get the odd rows).
+pub fn share_rows(needs: &[usize], room: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..needs.len()).collect();
+    order.sort_by_key(|&i| needs[i]);
+    let mut shares = vec![0; needs.len()];
+    let mut left = room;
+    for (done, &i) in order.iter().enumerate() {
+        let lists_left = needs.len() - done;
+        let fair = left.div_ceil(lists_left);
+        shares[i] = needs[i].min(fair);
+        left -= shares[i];
+    }
+    shares
+}
+
+/// The items (each one or more lines) that fit in `rows`; when some do not, the last row says
+/// how many were left out ("… 3 more policies").
+pub fn elide<'a>(
+    items: Vec<Vec<Line<'a>>>,
+    rows: usize,
+    noun: &str,
+    ellipsis: &str,
+    style: Style,
+) -> Vec<Line<'a>> {
+    let needed: usize = items.iter().map(Vec::len).sum();
+    if needed <= rows {
+        return items.into_iter().flatten().collect();
+    }
+    if rows == 0 {
+        return Vec::new();
+    }
+    let total = items.len();
+    let mut out = Vec::new();
+    let mut shown = 0;
+    for item in items {
+        if out.len() + item.len() > rows - 1 {
+            break;
+        }
+        out.extend(item);
+        shown += 1;
+    }
+    out.push(Line::styled(
+        format!(" {ellipsis} {} more {noun}", total - shown),
+        style,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(ToString::to_string).collect()
+    }
+
+    fn groups(words: &[&'static str]) -> Vec<Vec<Span<'static>>> {
+        words.iter().map(|w| vec![Span::raw(*w)]).collect()
+    }
+
+    #[test]
+    fn groups_wrap_whole_and_long_ones_are_shortened() {
+        let lines = flow(
+            groups(&["active default", "tier bayesian", "ML off"]),
+            20,
+            2,
+            "…",
+        );
+        assert_eq!(
+            text(&lines),
+            [" active default", "  tier bayesian", "  ML off"]
+        );
+        let lines = flow(groups(&["a", "service_unavailable"]), 12, 1, "…");
+        assert_eq!(text(&lines), [" a", " service_un…"]);
+        assert!(lines.iter().all(|l| l.width() <= 12));
+    }
+
+    #[test]
+    fn columns_pad_or_end_in_an_ellipsis() {
+        assert_eq!(column("timeout", 9, "…"), "timeout  ");
+        assert_eq!(column("service_unavailable", 9, "…"), "service_…");
+        assert_eq!(column("service_unavailable", 9, "..."), "servic...");
+        assert_eq!(column("éééé", 3, "…"), "éé…");
+    }
+
+    #[test]
+    fn rows_go_to_short_lists_first_then_evenly() {
+        assert_eq!(share_rows(&[3, 4, 4], 20), [3, 4, 4]);
+        assert_eq!(share_rows(&[3, 4, 4], 9), [3, 3, 3]);
+        assert_eq!(share_rows(&[1, 10, 10], 9), [1, 4, 4]);
+        assert_eq!(share_rows(&[2, 2], 0), [0, 0]);
+        assert_eq!(share_rows(&[], 5), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_list_that_does_not_fit_ends_with_a_count() {
+        let items: Vec<Vec<Line>> = (0..5).map(|i| vec![Line::from(format!("p{i}"))]).collect();
+        let style = Style::default();
+        let lines = elide(items.clone(), 3, "policies", "…", style);
+        assert_eq!(text(&lines), ["p0", "p1", " … 3 more policies"]);
+        assert_eq!(elide(items.clone(), 5, "policies", "…", style).len(), 5);
+        assert!(elide(items, 0, "policies", "…", style).is_empty());
+    }
+}
