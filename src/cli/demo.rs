@@ -136,10 +136,10 @@ async fn drive(
     if args.headless {
         let duration = args.duration.unwrap_or(HEADLESS_DEFAULT);
         let config = args.workers.driver(scenario, Some(duration), true);
+        // Ctrl-C or SIGTERM ends the run early: the report still comes, the service stops cleanly.
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop_tx.send(true);
-            }
+            crate::server::shutdown_signal().await;
+            let _ = stop_tx.send(true);
         });
         return Ok(driver::run(client, config, stop).await?);
     }
