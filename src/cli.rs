@@ -85,9 +85,12 @@ pub enum Command {
     /// 8 attempts), the engine's rules tier, the full engine (Bayesian) and an oracle that knows
     /// when each outage ends. Prints, per strategy, the success rate, retries per job, first-retry
     /// success, time to success and a cost per job, with the ratio to the best static strategy.
-    /// The same --seed gives the same figures.
+    /// The same --seed gives the same figures. With --api, rules and Bayesian run in a live
+    /// `retryctl serve` instead, over HTTP in virtual time (use a service of its own: eval
+    /// switches its strategy while it runs and puts it back at the end).
     ///
     /// Example: retryctl eval scenarios/payment-503.toml --seed 7 --json
+    /// Example: retryctl eval --api http://127.0.0.1:7878 scenarios/payment-503.toml
     Eval(EvalArgs),
     /// Drive a running service with a scenario in real time, like a fleet of workers
     ///
@@ -174,6 +177,17 @@ pub struct EvalArgs {
     #[arg(long, value_name = "COST", default_value_t = 100.0, value_parser = non_negative,
           env = "RETRYCTL_EVAL_COST_GIVE_UP")]
     pub cost_give_up: f64,
+
+    /// Run the rules and Bayesian strategies in the service at this URL (records stamped with
+    /// virtual time) instead of in process; the service's own cost weights then steer its
+    /// engine
+    #[arg(long, value_name = "URL", env = "RETRYCTL_EVAL_API")]
+    pub api: Option<String>,
+
+    /// Bearer token for --api: an operator token when the service requires tokens (eval
+    /// switches the Bayesian tier off and on through PUT /strategy)
+    #[arg(long, env = "RETRYCTL_TOKEN", hide_env_values = true, requires = "api")]
+    pub token: Option<String>,
 }
 
 impl EvalArgs {

@@ -5,10 +5,10 @@
 //! connection ([`ClientError::is_connection`]) from an answer the service refused.
 
 use crate::model::{
-    ActionRequest, Alert, AttemptRecord, AuditEntry, BayesianUpdateRequest, ClaimRequest,
-    ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse, HealthResponse, JobDetail,
-    JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
-    StatusResponse, Summary,
+    ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
+    ClaimRequest, ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse,
+    HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview,
+    RetryStrategy, StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -213,6 +213,12 @@ impl Client {
     pub async fn record_attempt(&self, attempt: &AttemptRecord) -> ClientResult<()> {
         self.send_ignoring(Method::POST, &["attempt"], attempt)
             .await
+    }
+
+    /// `POST /attempts` (worker): record a batch of attempts (answered after the store
+    /// committed them).
+    pub async fn record_attempts(&self, attempts: &[AttemptRecord]) -> ClientResult<BatchRecorded> {
+        self.send(Method::POST, &["attempts"], &attempts).await
     }
 
     /// `POST /claim` (worker): take due retries with a lease.

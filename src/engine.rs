@@ -412,6 +412,7 @@ pub fn default_strategy() -> RetryStrategy {
         ml_model: None,
         guardrails: Default::default(),
         data_collection: Default::default(),
+        bayesian_enabled: true,
     }
 }
 

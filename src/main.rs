@@ -14,6 +14,11 @@ fn main() -> ExitCode {
         Command::Demo(_) | Command::Simulate(_) => init_logging("warn"),
         _ => init_logging("info"),
     }
+    // eval runs its own runtime when it talks to a service (--api), so it runs outside this one.
+    let command = match cli.command {
+        Command::Eval(args) => return exit_code(eval(&args)),
+        command => command,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -22,7 +27,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve(args) => service::serve(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::Simulate(args) => simulate::simulate(args).await,
@@ -33,9 +38,13 @@ fn main() -> ExitCode {
             Command::Export(args) => remote::export(args).await,
             Command::Import(args) => remote::import(args).await,
             Command::Completions(args) => remote::completions(args),
-            Command::Eval(args) => eval(&args),
+            Command::Eval(_) => unreachable!("eval runs before the runtime starts"),
         }
     });
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -56,14 +65,21 @@ fn init_logging(default: &str) {
         .init();
 }
 
-/// Runs the offline evaluation and prints it on stdout.
+/// Runs the evaluation (in process, or with the learners in a service) and prints it.
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let out = retryctl::sim::eval_files(
-        &args.scenarios,
-        std::path::Path::new("./scenarios"),
-        &args.config(),
-        args.format(),
-    )?;
+    let dir = std::path::Path::new("./scenarios");
+    let (config, format) = (args.config(), args.format());
+    let out = match &args.api {
+        Some(url) => retryctl::sim::eval_api_files(
+            &args.scenarios,
+            dir,
+            &config,
+            format,
+            url,
+            args.token.clone(),
+        )?,
+        None => retryctl::sim::eval_files(&args.scenarios, dir, &config, format)?,
+    };
     print!("{out}");
     Ok(())
 }
