@@ -5,9 +5,10 @@
 //! connection ([`ClientError::is_connection`]) from an answer the service refused.
 
 use crate::model::{
-    ActionRequest, Alert, AuditEntry, BayesianUpdateRequest, ErrorBody, EventPage, HealthResponse,
-    JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview, RetryStrategy,
-    StatusResponse, Summary,
+    ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
+    ClaimRequest, ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse,
+    HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview,
+    RetryStrategy, StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -199,6 +200,40 @@ impl Client {
     /// `GET /audit`: who changed what, when and why.
     pub async fn audit(&self) -> ClientResult<Vec<AuditEntry>> {
         self.get(&["audit"], &[]).await
+    }
+
+    /// `POST /failures` (worker): record a failed attempt, get the recommendation, and put
+    /// the job on the retry schedule.
+    pub async fn record_failure(&self, report: &FailureReport) -> ClientResult<FailureResponse> {
+        self.send(Method::POST, &["failures"], report).await
+    }
+
+    /// `POST /attempt` (worker): record one attempt, e.g. the retry that succeeded (which
+    /// also takes the job off the schedule).
+    pub async fn record_attempt(&self, attempt: &AttemptRecord) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["attempt"], attempt)
+            .await
+    }
+
+    /// `POST /attempts` (worker): record a batch of attempts (answered after the store
+    /// committed them).
+    pub async fn record_attempts(&self, attempts: &[AttemptRecord]) -> ClientResult<BatchRecorded> {
+        self.send(Method::POST, &["attempts"], &attempts).await
+    }
+
+    /// `POST /claim` (worker): take due retries with a lease.
+    pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
+        self.send(Method::POST, &["claim"], req).await
+    }
+
+    /// `GET /metrics`: the Prometheus (OpenMetrics) text exposition, as served.
+    pub async fn metrics_text(&self) -> ClientResult<String> {
+        let url = self.url(&["metrics"], &[])?;
+        let resp = self.execute(self.http.get(url.clone()), &url).await?;
+        resp.text().await.map_err(|e| ClientError::Unreachable {
+            url: url.to_string(),
+            message: error_chain(&e),
+        })
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, Option<&str>)]) -> ClientResult<Url> {

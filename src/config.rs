@@ -92,6 +92,15 @@ pub struct AlertThresholds {
     pub guardrail_window: Duration,
     /// Per-queue retry storm thresholds that replace `retry_storm_per_minute` for that queue.
     pub retry_storm_queues: BTreeMap<String, u32>,
+    /// The window the fall-back-tier alerts look at.
+    pub fallback_window: Duration,
+    /// Recommendations needed in `fallback_window` before a fall-back share means anything.
+    pub fallback_min_recommendations: u64,
+    /// Share (0–1] of static-tier answers in the window that raises `fallback_tier:static`.
+    pub fallback_static_share: f64,
+    /// Share (0–1] of answers that fell back from the Bayesian / ML tier that raises
+    /// `fallback_tier:bayesian` / `fallback_tier:ml`.
+    pub fallback_share: f64,
 }
 
 impl Default for AlertThresholds {
@@ -101,6 +110,10 @@ impl Default for AlertThresholds {
             guardrail_overrides: 10,
             guardrail_window: Duration::from_secs(300),
             retry_storm_queues: BTreeMap::new(),
+            fallback_window: Duration::from_secs(300),
+            fallback_min_recommendations: 20,
+            fallback_static_share: 0.05,
+            fallback_share: 0.5,
         }
     }
 }

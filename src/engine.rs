@@ -297,6 +297,8 @@ impl Engine {
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
         let episode = self.episodes.get(&attempt.job_id).cloned();
+        self.guard
+            .observe_attempt(&attempt.queue, attempt.timestamp);
         self.feed_circuit(episode.as_ref(), attempt);
         self.learn(episode.as_ref(), attempt);
         if attempt.success {
@@ -410,6 +412,7 @@ pub fn default_strategy() -> RetryStrategy {
         ml_model: None,
         guardrails: Default::default(),
         data_collection: Default::default(),
+        bayesian_enabled: true,
     }
 }
 

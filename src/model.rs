@@ -507,6 +507,19 @@ pub struct RetryStrategy {
     pub guardrails: PolicyGuardrails,
     #[serde(default)]
     pub data_collection: DataCollection,
+    /// Ours: false switches the Bayesian tier off, so the rules tier decides (an operator's
+    /// "stop learning" switch; `eval --api` uses it to measure the rules tier). Shown only when
+    /// false.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub bayesian_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// A delay bucket of a Bayesian model (upstream shape).

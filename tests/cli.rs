@@ -1,4 +1,5 @@
-//! Golden files of the help a newcomer reads: `retryctl --help` and `retryctl serve --help`.
+//! Golden files of the help a newcomer reads: `retryctl --help`, `serve`, `demo` and
+//! `simulate --help`.
 //! A change to them shows up in review as a snapshot diff (`tests/snapshots/`).
 
 use std::process::Command;
@@ -22,6 +23,16 @@ fn top_level_help() {
 #[test]
 fn serve_help() {
     insta::assert_snapshot!("serve_help", help(&["serve", "--help"]));
+}
+
+#[test]
+fn demo_help() {
+    insta::assert_snapshot!("demo_help", help(&["demo", "--help"]));
+}
+
+#[test]
+fn simulate_help() {
+    insta::assert_snapshot!("simulate_help", help(&["simulate", "--help"]));
 }
 
 #[test]

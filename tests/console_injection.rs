@@ -70,6 +70,7 @@ fn hostile_text_is_inert_in_an_export() {
         ml_model: None,
         guardrails: PolicyGuardrails::default(),
         data_collection: DataCollection::default(),
+        bayesian_enabled: true,
     };
     let doc = export::build(&strategy, EVIL_ERROR, fixture::now());
     for format in [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml] {

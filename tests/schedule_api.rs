@@ -585,6 +585,29 @@ async fn emergency_stop_raises_an_alert_that_resolves_when_released() {
     );
 }
 
+/// The fall-back-tier alert follows the configured thresholds: three static answers are
+/// enough when the config says so (the default needs 20).
+#[tokio::test]
+async fn fallback_alert_thresholds_come_from_the_config() {
+    let svc = Service::start_with(|c| {
+        c.strategy.policies.retain(|p| p.name == "rate_limit");
+        c.alerts.fallback_min_recommendations = 3;
+        c.alerts.fallback_static_share = 0.5;
+    })
+    .await;
+    let features = json!({"job_type": "email", "error_class": "timeout", "attempt_number": 1});
+    for _ in 0..3 {
+        let (status, body) = svc.post("/recommendation", features.clone()).await;
+        assert_eq!(
+            (status, body["method"].as_str()),
+            (200, Some("static")),
+            "{body}"
+        );
+    }
+    let alert = wait_for_alert(&svc, "fallback_tier:static", true).await;
+    assert!(alert.message.contains("3 of 3"), "{}", alert.message);
+}
+
 #[tokio::test]
 async fn a_retry_storm_on_a_queue_raises_its_alert() {
     let svc = Service::start_with(|c| {

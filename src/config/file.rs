@@ -84,6 +84,10 @@ pub struct AlertsSection {
     pub guardrail_window: Option<String>,
     /// `[alerts.retry_storm_queues]`: `queue = retries per minute`.
     pub retry_storm_queues: Option<std::collections::BTreeMap<String, u32>>,
+    pub fallback_window: Option<String>,
+    pub fallback_min_recommendations: Option<u64>,
+    pub fallback_static_share: Option<f64>,
+    pub fallback_share: Option<f64>,
 }
 
 /// `[retention]`.
@@ -292,7 +296,43 @@ impl AlertsSection {
         alerts
             .retry_storm_queues
             .extend(self.retry_storm_queues.unwrap_or_default());
+        if let Some(w) = &self.fallback_window {
+            alerts.fallback_window = at_most_5m("alerts.fallback_window", w)?;
+        }
+        if let Some(n) = self.fallback_min_recommendations {
+            alerts.fallback_min_recommendations = n;
+        }
+        if let Some(v) = self.fallback_static_share {
+            alerts.fallback_static_share = share("alerts.fallback_static_share", v)?;
+        }
+        if let Some(v) = self.fallback_share {
+            alerts.fallback_share = share("alerts.fallback_share", v)?;
+        }
         Ok(())
+    }
+}
+
+/// A duration the service's rate windows can cover (they keep five minutes).
+fn at_most_5m(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    let d = duration(key, text)?;
+    if d > Duration::from_secs(300) {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            message: format!("must be at most 5m (got {text:?})"),
+        });
+    }
+    Ok(d)
+}
+
+/// A share in (0, 1].
+fn share(key: &str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            key: key.into(),
+            message: format!("must be a share in (0, 1], e.g. 0.5 (got {value})"),
+        })
     }
 }
 

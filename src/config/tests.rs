@@ -129,6 +129,18 @@ fn errors_name_the_key_and_line() {
             "[[tokens]]\nname = \"a\"\nrole = \"viewer\"\ntoken = \"short\"\n",
             "invalid `tokens[0].token`",
         ),
+        (
+            "[alerts]\nfallback_share = 1.5\n",
+            "invalid `alerts.fallback_share`: must be a share in (0, 1]",
+        ),
+        (
+            "[alerts]\nfallback_window = \"1h\"\n",
+            "invalid `alerts.fallback_window`: must be at most 5m",
+        ),
+        (
+            "[alerts]\nfallback_shares = 0.5\n",
+            "test.toml: line 2, column 1: unknown field `fallback_shares`",
+        ),
     ];
     for (text, expected) in cases {
         let result = parse_file("test.toml", text).and_then(|file| {
@@ -185,4 +197,22 @@ fn the_sample_config_in_assets_is_valid() {
             .iter()
             .any(|p| p.name == "payments_declined")
     );
+}
+
+#[test]
+fn fallback_alert_thresholds_are_read_from_the_file() {
+    let text = "[alerts]\nfallback_window = \"2m\"\nfallback_min_recommendations = 5\nfallback_static_share = 0.25\nfallback_share = 0.75\n";
+    let file = parse_file("test.toml", text).unwrap();
+    let config = resolve(
+        defaults(),
+        Some(file),
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let a = &config.alerts;
+    assert_eq!(a.fallback_window, Duration::from_secs(120));
+    assert_eq!(a.fallback_min_recommendations, 5);
+    assert_eq!((a.fallback_static_share, a.fallback_share), (0.25, 0.75));
+    assert_eq!(defaults().alerts.fallback_min_recommendations, 20);
 }

@@ -1,5 +1,6 @@
 //! Guardrails applied to every recommendation, in this order: emergency stop, max attempts,
-//! min delay, max delay, retry budget per queue (token bucket), per-tenant quota per minute,
+//! min delay, max delay, retry budget per queue (token bucket), retry share per queue
+//! (`max_budget_percent` of the queue's traffic, see `share`), per-tenant quota per minute,
 //! circuit breaker per (queue, error class).
 //!
 //! `evaluate` is read-only (preview uses it too); `commit` spends the budget, the tenant quota
@@ -17,6 +18,8 @@ pub const MAX_ATTEMPTS: &str = "max_attempts";
 pub const MIN_DELAY: &str = "min_delay";
 pub const MAX_DELAY: &str = "max_delay";
 pub const RETRY_BUDGET: &str = "retry_budget";
+/// `max_budget_percent`: retries over their share of a queue's traffic.
+pub const MAX_BUDGET_PERCENT: &str = "max_budget_percent";
 pub const TENANT_QUOTA: &str = "tenant_quota";
 pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
 
@@ -48,6 +51,7 @@ pub struct Verdict {
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Spend {
     budget: bool,
+    share: bool,
     tenant_minute: Option<i64>,
     probe: bool,
 }
@@ -93,6 +97,9 @@ pub struct GuardrailState {
     tenants: HashMap<String, BTreeMap<i64, u32>>,
     /// "queue\u{1f}error_class" → circuit.
     circuits: HashMap<String, Circuit>,
+    /// queue → attempts and retries in the share's window (absent in older snapshots).
+    #[serde(default)]
+    traffic: HashMap<String, share::Traffic>,
 }
 
 fn circuit_key(queue: &str, error_class: &str) -> String {
@@ -133,6 +140,7 @@ impl GuardrailState {
             return v;
         }
         self.retry_budget(cfg, input, max_delay, &mut v);
+        self.retry_share(cfg, input, &mut v);
         self.tenant_quota(cfg, input, max_delay, &mut v);
         self.circuit_breaker(cfg, input, max_delay, &mut v);
         if v.spend.probe && v.should_retry {
@@ -161,6 +169,12 @@ impl GuardrailState {
                     updated: input.now,
                 },
             );
+        }
+        if v.spend.share {
+            self.traffic
+                .entry(input.queue.to_string())
+                .or_default()
+                .retry(input.now);
         }
         if let (Some(minute), Some(tenant)) = (v.spend.tenant_minute, input.tenant) {
             let slots = self.tenants.entry(tenant.to_string()).or_default();
@@ -237,6 +251,43 @@ impl GuardrailState {
                 ),
             );
         }
+    }
+
+    /// `max_budget_percent`: stops a retry that would take the queue's retries over their
+    /// share of its traffic in the window (see `share`).
+    fn retry_share(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
+        if !v.should_retry || cfg.max_budget_percent >= 100.0 {
+            return;
+        }
+        v.spend.share = true;
+        let (attempts, retries) = self
+            .traffic
+            .get(input.queue)
+            .map_or((0, 0), |t| t.sums(input.now));
+        if share::fits(cfg.max_budget_percent, attempts, retries) {
+            return;
+        }
+        stop(
+            v,
+            MAX_BUDGET_PERCENT,
+            format!(
+                "queue '{}' already retried {retries} times against {attempts} attempts in the last {}: retries may be at most {}% of its traffic: stop",
+                input.queue,
+                fmt_ms(share::WINDOW_MS as u64),
+                cfg.max_budget_percent
+            ),
+        );
+    }
+
+    /// Counts an observed attempt (by its record timestamp) in its queue's traffic.
+    pub fn observe_attempt(&mut self, queue: &str, at: DateTime<Utc>) {
+        if !self.traffic.contains_key(queue) && self.traffic.len() >= MAX_KEYS {
+            self.traffic.clear();
+        }
+        self.traffic
+            .entry(queue.to_string())
+            .or_default()
+            .attempt(at);
     }
 
     fn tenant_quota(
@@ -658,6 +709,8 @@ pub fn validate(cfg: &PolicyGuardrails) -> Result<(), crate::model::FieldError> 
     }
     Ok(())
 }
+
+mod share;
 
 #[cfg(test)]
 mod tests;

@@ -92,7 +92,7 @@ impl Engine {
                 to: Method::Rules,
                 reason: format!("policy '{}' stops this error at once", p.policy.name),
             });
-        } else if self.settings.bayesian_enabled {
+        } else if self.settings.bayesian_enabled && self.strategy.bayesian_enabled {
             match self.bayes_draft(ctx, &explanation, rng) {
                 Ok(d) => return d,
                 Err(reason) => explanation.fallbacks.push(Fallback {

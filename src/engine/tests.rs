@@ -169,6 +169,47 @@ fn preview_lists_the_schedule_without_spending_budget() {
 }
 
 #[test]
+fn max_budget_percent_caps_retries_per_queue_and_is_named() {
+    let mut s = default_strategy();
+    s.guardrails.retry_budget.enabled = false;
+    s.guardrails.max_budget_percent = 10.0;
+    let mut e = Engine::new(s, EngineSettings::default(), 5);
+    for i in 0..8_000 {
+        e.observe(&AttemptRecord {
+            job_id: format!("j{i}"),
+            job_type: "payment".into(),
+            attempt_number: 1,
+            error_class: "503".into(),
+            error_code: String::new(),
+            status: "failed".into(),
+            queue: "default".into(),
+            tenant: None,
+            payload_size: 0,
+            time_of_day: 12,
+            worker_version: String::new(),
+            health: None,
+            delay_ms: 0,
+            success: false,
+            timestamp: t0(),
+            processing_time: None,
+        });
+    }
+    let now = t0() + Duration::seconds(1);
+    let answers: Vec<_> = (0..900)
+        .map(|_| e.recommend(&features("payment", "503", 1), now))
+        .collect();
+    let kept = answers.iter().filter(|r| r.should_retry).count();
+    assert_eq!(kept, 800, "10% of 8,000 attempts");
+    let last = answers.last().unwrap();
+    assert_eq!(last.policy_guardrails, ["max_budget_percent"]);
+    assert!(
+        last.rationale.contains("max_budget_percent"),
+        "{}",
+        last.rationale
+    );
+}
+
+#[test]
 fn episodes_link_attempts_by_job_id() {
     let mut e = engine();
     let record = |n: u32, secs: i64, delay: u64| AttemptRecord {

@@ -90,6 +90,11 @@ pub fn config_of(thresholds: &AlertThresholds) -> AlertConfig {
             .iter()
             .map(|(queue, n)| (queue.clone(), u64::from(*n)))
             .collect(),
+        fallback_window_secs: u32::try_from(thresholds.fallback_window.as_secs())
+            .unwrap_or(u32::MAX),
+        fallback_min_recommendations: thresholds.fallback_min_recommendations,
+        static_share: thresholds.fallback_static_share,
+        fallback_share: thresholds.fallback_share,
         ..AlertConfig::default()
     }
 }

@@ -6,7 +6,7 @@
 //! `now + delay` whose outcome the hidden truth decides. Jobs arriving during the warm-up teach
 //! the learners and are not scored.
 
-use super::policy::{EnginePolicy, FullJitter, Oracle, Policy, Traditional};
+use super::policy::{EnginePolicy, FullJitter, Oracle, Policy, PolicyError, Traditional};
 use super::scenario::{Scenario, Workload};
 use super::world::{self, Job};
 use crate::engine::{CostWeights, EngineSettings};
@@ -88,48 +88,97 @@ pub struct ScenarioReport {
     pub strategies: Vec<StrategyResult>,
 }
 
-/// Runs every strategy on `scenario` and scores them.
+/// Runs every strategy on `scenario` in this process and scores them.
 pub fn evaluate(scenario: &Scenario, config: &EvalConfig) -> ScenarioReport {
-    let jobs = world::generate(scenario, config.seed);
-    let mut results: Vec<StrategyResult> = strategies(scenario, &jobs, config)
-        .into_iter()
-        .map(|mut policy| {
-            let outcomes = run(scenario, &jobs, policy.as_mut());
-            score(policy.name(), &jobs, &outcomes, config)
-        })
-        .collect();
-    let best_static = results
-        .iter()
-        .filter(|r| STATIC_STRATEGIES.contains(&r.strategy.as_str()))
-        .map(|r| r.cost_per_job)
-        .fold(f64::INFINITY, f64::min);
-    for r in &mut results {
-        r.cost_vs_best_static =
-            (best_static > 0.0 && best_static.is_finite()).then(|| r.cost_per_job / best_static);
+    match evaluate_with(scenario, config, &mut InProcess) {
+        Ok(report) => report,
+        // In-process strategies do no I/O: none of them has a way to fail.
+        Err(e) => unreachable!("an in-process strategy failed: {e}"),
     }
+}
+
+/// The strategies that learn, which `evaluate_with` takes from a [`Learners`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learner {
+    /// The engine with its Bayesian tier off.
+    Rules,
+    /// The full engine.
+    Bayesian,
+}
+
+/// Where the learning strategies run: in this process ([`InProcess`]) or in a live service
+/// (`sim::api`). Each call gives a fresh strategy for one run over one scenario.
+pub trait Learners {
+    fn learner(
+        &mut self,
+        kind: Learner,
+        config: &EvalConfig,
+    ) -> Result<Box<dyn Policy + '_>, PolicyError>;
+}
+
+/// The engine in this process, one fresh instance per run, seeded with the run's seed.
+#[derive(Debug, Default)]
+pub struct InProcess;
+
+impl Learners for InProcess {
+    fn learner(
+        &mut self,
+        kind: Learner,
+        config: &EvalConfig,
+    ) -> Result<Box<dyn Policy + '_>, PolicyError> {
+        let settings = EngineSettings {
+            cost: config.cost.clone(),
+            ..EngineSettings::default()
+        };
+        Ok(Box::new(match kind {
+            Learner::Rules => EnginePolicy::rules(settings, config.seed),
+            Learner::Bayesian => EnginePolicy::bayesian(settings, config.seed),
+        }))
+    }
+}
+
+/// Runs every strategy on `scenario` — the static ones and the oracle here, the learning ones
+/// from `learners` — and scores them.
+pub fn evaluate_with(
+    scenario: &Scenario,
+    config: &EvalConfig,
+    learners: &mut dyn Learners,
+) -> Result<ScenarioReport, PolicyError> {
+    let jobs = world::generate(scenario, config.seed);
+    let scored = |policy: &mut dyn Policy| -> Result<StrategyResult, PolicyError> {
+        let outcomes = run(scenario, &jobs, policy)?;
+        Ok(score(policy.name(), &jobs, &outcomes, config))
+    };
+    let mut results = vec![
+        scored(&mut Traditional::default())?,
+        scored(&mut FullJitter::new(config.seed))?,
+    ];
+    for kind in [Learner::Rules, Learner::Bayesian] {
+        results.push(scored(learners.learner(kind, config)?.as_mut())?);
+    }
+    results.push(scored(&mut Oracle::new(scenario.start, &jobs))?);
+    compare_to_best_static(&mut results);
     let measured = jobs.iter().filter(|j| j.measured).count() as u64;
-    ScenarioReport {
+    Ok(ScenarioReport {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
         seed: config.seed,
         warmup_jobs: jobs.len() as u64 - measured,
         measured_jobs: measured,
         strategies: results,
-    }
+    })
 }
 
-fn strategies(scenario: &Scenario, jobs: &[Job], config: &EvalConfig) -> Vec<Box<dyn Policy>> {
-    let settings = EngineSettings {
-        cost: config.cost.clone(),
-        ..EngineSettings::default()
-    };
-    vec![
-        Box::new(Traditional::default()),
-        Box::new(FullJitter::new(config.seed)),
-        Box::new(EnginePolicy::rules(settings.clone(), config.seed)),
-        Box::new(EnginePolicy::bayesian(settings, config.seed)),
-        Box::new(Oracle::new(scenario.start, jobs)),
-    ]
+fn compare_to_best_static(results: &mut [StrategyResult]) {
+    let best_static = results
+        .iter()
+        .filter(|r| STATIC_STRATEGIES.contains(&r.strategy.as_str()))
+        .map(|r| r.cost_per_job)
+        .fold(f64::INFINITY, f64::min);
+    for r in results {
+        r.cost_vs_best_static =
+            (best_static > 0.0 && best_static.is_finite()).then(|| r.cost_per_job / best_static);
+    }
 }
 
 /// How one job ended under one strategy.
@@ -154,7 +203,11 @@ struct Run<'a> {
 }
 
 /// Replays `jobs` against `policy` in virtual time; one outcome per job, in job order.
-pub fn run(scenario: &Scenario, jobs: &[Job], policy: &mut dyn Policy) -> Vec<Outcome> {
+pub fn run(
+    scenario: &Scenario,
+    jobs: &[Job],
+    policy: &mut dyn Policy,
+) -> Result<Vec<Outcome>, PolicyError> {
     let mut state = Run {
         scenario,
         jobs,
@@ -168,13 +221,20 @@ pub fn run(scenario: &Scenario, jobs: &[Job], policy: &mut dyn Policy) -> Vec<Ou
             .collect(),
     };
     while let Some(Reverse((t, job, attempt))) = state.queue.pop() {
-        state.attempt(policy, t, job, attempt);
+        state.attempt(policy, t, job, attempt)?;
     }
-    state.outcomes
+    policy.finish()?;
+    Ok(state.outcomes)
 }
 
 impl Run<'_> {
-    fn attempt(&mut self, policy: &mut dyn Policy, t: u64, index: usize, attempt: u32) {
+    fn attempt(
+        &mut self,
+        policy: &mut dyn Policy,
+        t: u64,
+        index: usize,
+        attempt: u32,
+    ) -> Result<(), PolicyError> {
         let job = &self.jobs[index];
         let success = attempt > 1 && job.truth.succeeds(attempt, t);
         let delay = t - if attempt == 1 {
@@ -184,7 +244,7 @@ impl Run<'_> {
         };
         let previous_ms = self.last_attempt_ms[index];
         self.last_attempt_ms[index] = t;
-        policy.observe(&self.record(job, attempt, t, delay, success));
+        policy.observe(&self.record(job, attempt, t, delay, success))?;
         let outcome = &mut self.outcomes[index];
         outcome.attempts = attempt;
         outcome.resolution_ms = t - job.arrival_ms;
@@ -193,18 +253,19 @@ impl Run<'_> {
         }
         if success {
             outcome.success = true;
-            return;
+            return Ok(());
         }
         self.note_failure(job.workload, t);
         let since = (attempt > 1).then(|| t - previous_ms);
         let features = self.features(job, attempt, t, since);
-        let decision = policy.decide(&features, self.at(t));
+        let decision = policy.decide(&features, self.at(t))?;
         let outcome = &mut self.outcomes[index];
         outcome.methods.extend(decision.method);
         if decision.retry && attempt < ATTEMPT_CAP {
             let at = t.saturating_add(decision.delay_ms);
             self.queue.push(Reverse((at, index, attempt + 1)));
         }
+        Ok(())
     }
 
     fn at(&self, t_ms: u64) -> DateTime<Utc> {

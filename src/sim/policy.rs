@@ -17,14 +17,36 @@ pub struct Decision {
     pub method: Option<Method>,
 }
 
+/// Why a strategy could not answer. Only a strategy behind the service API can fail.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the service at {url}: {what}: {error}")]
+pub struct PolicyError {
+    /// The service URL as given (`eval --api`).
+    pub url: String,
+    /// What was being done, e.g. "reporting the failure of job ...".
+    pub what: String,
+    /// What went wrong (the client's message: unreachable, refused with a status, ...).
+    pub error: String,
+}
+
 /// A retry decider: told about every attempt, asked after every failure.
 pub trait Policy {
     /// Name shown in reports.
     fn name(&self) -> &str;
     /// The attempt described by `features` failed at `now`: retry, and after how long?
-    fn decide(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Decision;
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError>;
     /// Learns from an attempt (successful or not). Static strategies ignore it.
-    fn observe(&mut self, _attempt: &AttemptRecord) {}
+    fn observe(&mut self, _attempt: &AttemptRecord) -> Result<(), PolicyError> {
+        Ok(())
+    }
+    /// The run is over: deliver anything still held back.
+    fn finish(&mut self) -> Result<(), PolicyError> {
+        Ok(())
+    }
 }
 
 /// The seed's "traditional" backoff: 2 s doubling to 32 s, 5 attempts in all.
@@ -38,13 +60,17 @@ impl Policy for Traditional {
         "traditional"
     }
 
-    fn decide(&mut self, features: &RetryFeatures, _now: DateTime<Utc>) -> Decision {
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        _now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
         let attempt = features.failed_attempt();
-        Decision {
+        Ok(Decision {
             retry: attempt < self.backoff.max_attempts,
             delay_ms: self.backoff.delay_ms(attempt),
             method: None,
-        }
+        })
     }
 }
 
@@ -76,15 +102,19 @@ impl Policy for FullJitter {
         "full_jitter"
     }
 
-    fn decide(&mut self, features: &RetryFeatures, _now: DateTime<Utc>) -> Decision {
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        _now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
         let attempt = features.failed_attempt();
         let doublings = attempt.saturating_sub(1).min(30);
         let ceiling = (FULL_JITTER_BASE_MS << doublings).min(FULL_JITTER_CAP_MS);
-        Decision {
+        Ok(Decision {
             retry: attempt < FULL_JITTER_MAX_ATTEMPTS,
             delay_ms: self.rng.random_range(0..=ceiling),
             method: None,
-        }
+        })
     }
 }
 
@@ -124,17 +154,22 @@ impl Policy for EnginePolicy {
         self.name
     }
 
-    fn decide(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Decision {
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
         let rec = self.engine.recommend(features, now);
-        Decision {
+        Ok(Decision {
             retry: rec.should_retry,
             delay_ms: rec.delay_ms,
             method: Some(rec.method),
-        }
+        })
     }
 
-    fn observe(&mut self, attempt: &AttemptRecord) {
+    fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {
         self.engine.observe(attempt);
+        Ok(())
     }
 }
 
@@ -158,10 +193,14 @@ impl Policy for Oracle {
         "oracle"
     }
 
-    fn decide(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Decision {
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
         let now_ms = u64::try_from((now - self.start).num_milliseconds()).unwrap_or(0);
         let truth = features.job_id.as_ref().and_then(|id| self.truths.get(id));
-        match truth.and_then(|t| t.earliest_success(now_ms)) {
+        Ok(match truth.and_then(|t| t.earliest_success(now_ms)) {
             Some(at_ms) => Decision {
                 retry: true,
                 delay_ms: at_ms - now_ms,
@@ -172,7 +211,7 @@ impl Policy for Oracle {
                 delay_ms: 0,
                 method: None,
             },
-        }
+        })
     }
 }
 
@@ -192,21 +231,22 @@ mod tests {
     fn traditional_follows_the_seed_schedule() {
         let mut p = Traditional::default();
         let delays: Vec<u64> = (1..5)
-            .map(|n| p.decide(&failed(n), Utc::now()).delay_ms)
+            .map(|n| p.decide(&failed(n), Utc::now()).unwrap().delay_ms)
             .collect();
         assert_eq!(delays, [2_000, 4_000, 8_000, 16_000]);
-        assert!(!p.decide(&failed(5), Utc::now()).retry);
+        assert!(!p.decide(&failed(5), Utc::now()).unwrap().retry);
     }
 
     #[test]
     fn full_jitter_stays_under_its_ceiling() {
         let mut p = FullJitter::new(1);
         for n in 1..FULL_JITTER_MAX_ATTEMPTS {
-            let d = p.decide(&failed(n), Utc::now());
+            let d = p.decide(&failed(n), Utc::now()).unwrap();
             assert!(d.retry && d.delay_ms <= (1_000u64 << (n - 1)).min(60_000));
         }
         assert!(
             !p.decide(&failed(FULL_JITTER_MAX_ATTEMPTS), Utc::now())
+                .unwrap()
                 .retry
         );
     }

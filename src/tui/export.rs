@@ -133,6 +133,7 @@ mod tests {
             ml_model: None,
             guardrails: PolicyGuardrails::default(),
             data_collection: DataCollection::default(),
+            bayesian_enabled: true,
         }
     }
 

@@ -311,3 +311,122 @@ proptest! {
         }
     }
 }
+
+/// A share config with the token bucket out of the way, so only `max_budget_percent` binds.
+fn share_cfg(percent: f64) -> PolicyGuardrails {
+    PolicyGuardrails {
+        max_budget_percent: percent,
+        retry_budget: RetryBudget {
+            enabled: false,
+            ..RetryBudget::default()
+        },
+        per_tenant_limits: false,
+        ..PolicyGuardrails::default()
+    }
+}
+
+#[test]
+fn retries_over_their_share_of_a_queues_traffic_are_stopped_and_named() {
+    let cfg = share_cfg(20.0);
+    let mut s = GuardrailState::default();
+    for _ in 0..5_000 {
+        s.observe_attempt("payments", t0());
+    }
+    let now = t0() + Duration::seconds(1);
+    for _ in 0..1_000 {
+        let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+        assert!(v.should_retry && v.effects.is_empty());
+        s.commit(&cfg, input(1, now), &v);
+    }
+    let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
+    assert_eq!(
+        (v.should_retry, names(&v)),
+        (false, vec!["max_budget_percent"])
+    );
+    assert!(
+        v.effects[0].detail.contains("1000"),
+        "{}",
+        v.effects[0].detail
+    );
+    let other = GuardInput {
+        queue: "emails",
+        ..input(1, now)
+    };
+    assert!(
+        s.evaluate(&cfg, other, true, 1_000, 5).should_retry,
+        "per queue"
+    );
+    let later = t0() + Duration::milliseconds(share::WINDOW_MS + 10_000);
+    assert!(
+        s.evaluate(&cfg, input(1, later), true, 1_000, 5)
+            .should_retry,
+        "the window moved on"
+    );
+    let all = share_cfg(100.0);
+    assert!(s.evaluate(&all, input(1, now), true, 1_000, 5).should_retry);
+}
+
+#[test]
+fn a_quiet_queue_may_always_retry_up_to_the_floor() {
+    let cfg = share_cfg(0.0);
+    let mut s = GuardrailState::default();
+    for i in 0..share::MIN_RETRIES {
+        let v = s.evaluate(&cfg, input(1, t0()), true, 1_000, 5);
+        assert!(v.should_retry, "retry {i}");
+        s.commit(&cfg, input(1, t0()), &v);
+    }
+    let v = s.evaluate(&cfg, input(1, t0()), true, 1_000, 5);
+    assert_eq!(names(&v), ["max_budget_percent"]);
+}
+
+/// Events inside the share's window ending at `now`, oldest dropped first (time only grows).
+fn in_window(events: &mut std::collections::VecDeque<DateTime<Utc>>, now: DateTime<Utc>) -> f64 {
+    let current = share::slot_index(now);
+    while events
+        .front()
+        .is_some_and(|t| share::slot_index(*t) <= current - 10)
+    {
+        events.pop_front();
+    }
+    events.len() as f64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Whatever the traffic: every retry let through keeps the queue's retries in the window
+    /// within `max_budget_percent` of its attempts there (or within the floor), counted
+    /// independently from the list of events. Busy enough that both the share and the floor
+    /// bind.
+    #[test]
+    fn no_retry_escapes_the_share_of_traffic(
+        percent in 0.0f64..100.0,
+        attempt_ratio in 0.2f64..0.9,
+        steps in proptest::collection::vec((0.0f64..1.0, 0i64..8), 1..6_000),
+    ) {
+        let cfg = share_cfg(percent);
+        let mut s = GuardrailState::default();
+        let mut attempts = std::collections::VecDeque::new();
+        let mut retries = std::collections::VecDeque::new();
+        let mut now = t0();
+        for (draw, advance) in steps {
+            now += Duration::milliseconds(advance);
+            if draw < attempt_ratio {
+                s.observe_attempt("payments", now);
+                attempts.push_back(now);
+                continue;
+            }
+            let i = input(1, now);
+            let v = s.evaluate(&cfg, i, true, 1_000, 5);
+            s.commit(&cfg, i, &v);
+            let allowed = (percent / 100.0 * in_window(&mut attempts, now))
+                .max(share::MIN_RETRIES as f64);
+            let taken = in_window(&mut retries, now);
+            if v.should_retry {
+                prop_assert!(taken + 1.0 <= allowed, "{taken} + 1 > {allowed}");
+                retries.push_back(now);
+            } else {
+                prop_assert!(taken + 1.0 > allowed, "stopped with room: {taken} + 1 <= {allowed}");
+            }
+        }
+    }
+}

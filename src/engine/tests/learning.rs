@@ -205,6 +205,22 @@ fn outages_ending_six_to_twelve_seconds_in_are_waited_out_and_beat_static_backof
 }
 
 #[test]
+fn a_strategy_with_the_bayesian_tier_off_decides_by_rules() {
+    let process = Process::Outage {
+        from_ms: 6_000,
+        to_ms: 12_000,
+    };
+    let mut e = smart_engine();
+    run(&mut e, process, 300, 0, &mut Lcg(5), true);
+    let probe = attempt_record("probe", 1, 0, t0(), false).features();
+    assert_eq!(e.recommend(&probe, t0()).method, Method::Bayesian);
+    let mut off = e.strategy().clone();
+    off.bayesian_enabled = false;
+    e.set_strategy(off).unwrap();
+    assert_eq!(e.recommend(&probe, t0()).method, Method::Rules);
+}
+
+#[test]
 fn flaky_failures_get_short_delays() {
     let mut e = smart_engine();
     let mut rng = Lcg(8);

@@ -1,0 +1,109 @@
+//! Starting the service: shared by `retryctl serve` and `retryctl demo` (which embeds it).
+
+use super::{ServeArgs, StoreKind};
+use crate::config::{self, Config};
+use crate::server::{self, AppState};
+use crate::store::{self, StoreConfig};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+/// A service ready to serve: its state (store open, engine restored) and its bound socket.
+pub struct Service {
+    pub state: AppState,
+    pub listener: TcpListener,
+    pub address: SocketAddr,
+}
+
+impl Service {
+    /// Resolves the configuration, opens the store, binds the socket and restores the engine.
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<Service> {
+        Self::start_with(args, None).await
+    }
+
+    /// [`Service::start`] with a config file's `(name, text)` used when `--config` names none.
+    pub async fn start_with(
+        args: &ServeArgs,
+        default_file: Option<(&str, &str)>,
+    ) -> anyhow::Result<Service> {
+        let config = load_config(args, default_file)?;
+        config.check_exposure()?;
+        let store_config = match args.store {
+            StoreKind::Sqlite => StoreConfig::Sqlite {
+                dir: config.data_dir.clone(),
+            },
+            StoreKind::Memory => StoreConfig::Memory,
+        };
+        let store = store::open(&store_config)
+            .await
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (is it in use?)", config.listen))?;
+        let address = listener.local_addr()?;
+        let data_dir = config.data_dir.clone();
+        let state = server::start_state(config, store).await?;
+        tracing::info!(
+            "retryctl {} listening on http://{address}{} (data: {}, store: {})",
+            env!("CARGO_PKG_VERSION"),
+            server::API_BASE,
+            data_dir.display(),
+            state.store.name()
+        );
+        Ok(Service {
+            state,
+            listener,
+            address,
+        })
+    }
+
+    /// The URL clients use (`http://ADDR`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Serves until `shutdown` resolves, then saves what was learned.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        server::run(self.state, self.listener, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// `retryctl serve`: until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    Service::start(&args)
+        .await?
+        .run(server::shutdown_signal())
+        .await
+}
+
+/// Defaults < file < environment < flags.
+fn load_config(args: &ServeArgs, default_file: Option<(&str, &str)>) -> anyhow::Result<Config> {
+    let file = match (&args.config, default_file) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            Some(config::parse_file(&path.display().to_string(), &text)?)
+        }
+        (None, Some((name, text))) => Some(config::parse_file(name, text)?),
+        (None, None) => None,
+    };
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(key, _)| config::ENV_KEYS.contains(&key.as_str()))
+        .collect();
+    let defaults = Config::defaults(default_data_dir());
+    Ok(config::resolve(defaults, file, &env, &args.overrides())?)
+}
+
+/// The XDG data directory (`~/.local/share/retryctl` on Linux), else `./retryctl-data`.
+fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "retryctl")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("retryctl-data"))
+}

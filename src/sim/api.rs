@@ -1,0 +1,309 @@
+//! `eval --api URL`: the learning strategies (`rules`, `bayesian`) run in a live
+//! `retryctl serve`, over HTTP, in virtual time. The static strategies and the oracle need no
+//! service and run in process as always.
+//!
+//! A run talks to the service as a worker would, with every record stamped with its virtual
+//! time (DESIGN §4: the service learns from record timestamps, not arrival time): a failure
+//! goes through `POST /failures` (recorded, then recommended at the record's time, then put
+//! on the retry schedule); successes are held back and sent as one `POST /attempts` batch just
+//! before the next failure, so the service has seen exactly what the in-process engine has
+//! seen when it decides.
+//!
+//! Isolation inside one service: each run (scenario × strategy) gets its own namespace, put in
+//! front of the job id, error class, queue and tenant (`sim-kqzjxv-j/timeout`). The engine keys
+//! its episodes, models, similar cases, circuits, budgets and quotas on those, so no run sees
+//! what another learned. Rule patterns still match, because the shipped error patterns search
+//! inside the class, and namespaces are made of letters that spell none of them. `rules` and
+//! `bayesian` are told apart by switching the service's strategy (`PUT /strategy` with
+//! `bayesian_enabled`); the strategy found at the start is put back at the end.
+
+use super::eval::{EvalConfig, Learner, Learners};
+use super::policy::{Decision, Policy, PolicyError};
+use crate::client::{Client, ClientResult};
+use crate::model::{AttemptRecord, FailureReport, RetryFeatures, RetryStrategy};
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use std::future::Future;
+use std::time::Duration;
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most successes sent in one `POST /attempts` (well under the service's batch limit).
+const BATCH: usize = 5_000;
+/// Namespace letters: none of the shipped error patterns (or any digit) can match them.
+const LETTERS: &[u8] = b"jkqvxz";
+
+/// The learning strategies of a live service, one namespaced run at a time.
+pub struct ApiLearners {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    url: String,
+    tag: String,
+    runs: u64,
+    original: RetryStrategy,
+    bayesian: Option<bool>,
+}
+
+impl std::fmt::Debug for ApiLearners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiLearners")
+            .field("url", &self.url)
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiLearners {
+    /// Connects to the service at `url` and reads its strategy (so it can be put back).
+    /// Runs its own single-threaded async runtime: call it outside any other.
+    pub fn connect(url: &str, token: Option<String>) -> Result<Self, PolicyError> {
+        let fail = |what: &str, error: String| PolicyError {
+            url: url.to_string(),
+            what: what.to_string(),
+            error,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail("starting the async runtime", e.to_string()))?;
+        let client = {
+            let _inside = runtime.enter();
+            Client::new(url, token, REQUEST_TIMEOUT)
+                .map_err(|e| fail("preparing the client", e.to_string()))?
+        };
+        let original = runtime
+            .block_on(client.strategy())
+            .map_err(|e| fail("reading the strategy (GET /strategy)", e.to_string()))?;
+        Ok(Self {
+            runtime,
+            client,
+            url: url.to_string(),
+            tag: random_tag(),
+            runs: 0,
+            original,
+            bayesian: None,
+        })
+    }
+
+    /// Puts back the strategy found at the start, if a run changed it.
+    pub fn restore(&mut self) -> Result<(), PolicyError> {
+        if self.bayesian.take().is_none() {
+            return Ok(());
+        }
+        let original = self.original.clone();
+        self.call(
+            || "putting the original strategy back (PUT /strategy)".into(),
+            self.client.put_strategy(&original),
+        )?;
+        Ok(())
+    }
+
+    /// Turns the service's Bayesian tier on or off, unless it already is.
+    fn switch(&mut self, bayesian: bool) -> Result<(), PolicyError> {
+        if self.bayesian == Some(bayesian) {
+            return Ok(());
+        }
+        let strategy = RetryStrategy {
+            bayesian_enabled: bayesian,
+            ..self.original.clone()
+        };
+        let tier = if bayesian { "on" } else { "off" };
+        self.call(
+            || format!("turning the Bayesian tier {tier} (PUT /strategy; needs an operator token)"),
+            self.client.put_strategy(&strategy),
+        )?;
+        self.bayesian = Some(bayesian);
+        Ok(())
+    }
+
+    /// Runs one request to completion; a failure says what was being done.
+    fn call<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        request: impl Future<Output = ClientResult<T>>,
+    ) -> Result<T, PolicyError> {
+        self.runtime.block_on(request).map_err(|e| PolicyError {
+            url: self.url.clone(),
+            what: what(),
+            error: e.to_string(),
+        })
+    }
+}
+
+impl Learners for ApiLearners {
+    fn learner(
+        &mut self,
+        kind: Learner,
+        _config: &EvalConfig,
+    ) -> Result<Box<dyn Policy + '_>, PolicyError> {
+        self.switch(kind == Learner::Bayesian)?;
+        self.runs += 1;
+        let namespace = format!("sim-{}-{}", self.tag, letters(self.runs));
+        Ok(Box::new(ApiPolicy {
+            service: self,
+            name: match kind {
+                Learner::Rules => "rules",
+                Learner::Bayesian => "bayesian",
+            },
+            namespace,
+            successes: Vec::new(),
+            failure: None,
+        }))
+    }
+}
+
+/// One run's strategy: the service, seen through the run's namespace.
+struct ApiPolicy<'a> {
+    service: &'a ApiLearners,
+    name: &'static str,
+    namespace: String,
+    /// Successes not yet sent.
+    successes: Vec<AttemptRecord>,
+    /// The failed attempt the next decision is about.
+    failure: Option<AttemptRecord>,
+}
+
+impl Policy for ApiPolicy<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        _now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
+        self.flush()?;
+        let report = match self.failure.take() {
+            Some(record) => failure_report(record, features.retry_after_ms),
+            None => return Err(self.out_of_order(features)),
+        };
+        let answer = self.service.call(
+            || {
+                format!(
+                    "reporting the failure of job {} (POST /failures)",
+                    report.job_id
+                )
+            },
+            self.service.client.record_failure(&report),
+        )?;
+        let rec = answer.recommendation;
+        Ok(Decision {
+            retry: rec.should_retry,
+            delay_ms: rec.delay_ms,
+            method: Some(rec.method),
+        })
+    }
+
+    fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {
+        let record = self.namespaced(attempt);
+        if record.success {
+            self.successes.push(record);
+        } else {
+            self.failure = Some(record);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), PolicyError> {
+        self.flush()
+    }
+}
+
+impl ApiPolicy<'_> {
+    /// Sends the held-back successes, in order.
+    fn flush(&mut self) -> Result<(), PolicyError> {
+        for batch in self.successes.chunks(BATCH) {
+            self.service.call(
+                || format!("recording {} attempts (POST /attempts)", batch.len()),
+                self.service.client.record_attempts(batch),
+            )?;
+        }
+        self.successes.clear();
+        Ok(())
+    }
+
+    fn namespaced(&self, attempt: &AttemptRecord) -> AttemptRecord {
+        let ns = |name: &str| format!("{}/{name}", self.namespace);
+        AttemptRecord {
+            job_id: ns(&attempt.job_id),
+            error_class: ns(&attempt.error_class),
+            queue: ns(&attempt.queue),
+            tenant: attempt.tenant.as_deref().map(ns),
+            ..attempt.clone()
+        }
+    }
+
+    /// The run loop asks only after telling the failure; anything else is a bug in it.
+    fn out_of_order(&self, features: &RetryFeatures) -> PolicyError {
+        PolicyError {
+            url: self.service.url.clone(),
+            what: format!(
+                "deciding on job {} (attempt {})",
+                features.job_id.as_deref().unwrap_or("?"),
+                features.attempt_number
+            ),
+            error: "asked for a decision before being told of the failure".into(),
+        }
+    }
+}
+
+/// The `POST /failures` body for a failed attempt record.
+fn failure_report(record: AttemptRecord, retry_after_ms: Option<u64>) -> FailureReport {
+    FailureReport {
+        job_id: record.job_id,
+        job_type: record.job_type,
+        attempt_number: record.attempt_number,
+        error_class: record.error_class,
+        error_code: record.error_code,
+        error_message: String::new(),
+        queue: record.queue,
+        tenant: record.tenant,
+        payload_size: record.payload_size,
+        time_of_day: record.time_of_day,
+        worker_version: record.worker_version,
+        health: record.health,
+        delay_ms: record.delay_ms,
+        timestamp: Some(record.timestamp),
+        retry_after_ms,
+    }
+}
+
+/// Six random namespace letters: a new namespace for every `eval --api` invocation.
+fn random_tag() -> String {
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| char::from(LETTERS[rng.random_range(0..LETTERS.len())]))
+        .collect()
+}
+
+/// `n` (≥ 1) written in namespace letters, least significant first.
+fn letters(mut n: u64) -> String {
+    let base = LETTERS.len() as u64;
+    let mut out = String::new();
+    while n > 0 {
+        out.push(char::from(LETTERS[(n % base) as usize]));
+        n /= base;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_are_distinct_and_match_no_shipped_pattern() {
+        let names: Vec<String> = (1..500).map(letters).collect();
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        let rules = crate::engine::default_policies();
+        let patterns = rules.iter().flat_map(|p| &p.error_patterns);
+        for pattern in patterns.filter(|p| p.as_str() != "*") {
+            let re = regex::Regex::new(&format!("(?i){pattern}")).unwrap();
+            for name in names.iter().chain([&random_tag()]) {
+                assert!(!re.is_match(&format!("sim-{name}")), "{pattern} in {name}");
+            }
+        }
+    }
+}

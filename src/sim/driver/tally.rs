@@ -1,0 +1,395 @@
+//! What the driver counted (only what the service acknowledged), and the final report that
+//! sets it beside the service's own `/metrics`.
+
+use super::ReportInput;
+use super::scrape::ServiceCounters;
+use crate::client::ClientError;
+use crate::model::FailureResponse;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Running counts of one driver run.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Scenario time (ms) before which recommendations count as warm-up.
+    warmup_ms: u64,
+    jobs: u64,
+    failed: u64,
+    succeeded: u64,
+    retries: u64,
+    gave_up: u64,
+    methods_warmup: BTreeMap<String, u64>,
+    methods_after: BTreeMap<String, u64>,
+    http_errors: BTreeMap<String, u64>,
+    /// Claimed jobs this driver did not create (another worker's; left to their lease).
+    pub foreign_claims: u64,
+}
+
+impl Tally {
+    pub fn new(warmup_ms: u64) -> Self {
+        Self {
+            warmup_ms,
+            ..Self::default()
+        }
+    }
+
+    /// Counts an acknowledged `/failures` of attempt `attempt`, answered at `at_ms`.
+    pub fn failure_acked(&mut self, attempt: u32, resp: &FailureResponse, at_ms: u64) {
+        self.failed += 1;
+        if attempt == 1 {
+            self.jobs += 1;
+        } else {
+            self.retries += 1;
+        }
+        if resp.next_attempt_at.is_none() {
+            self.gave_up += 1;
+        }
+        let phase = if at_ms < self.warmup_ms {
+            &mut self.methods_warmup
+        } else {
+            &mut self.methods_after
+        };
+        *phase
+            .entry(resp.recommendation.method.as_str().to_string())
+            .or_default() += 1;
+    }
+
+    /// Counts an acknowledged successful attempt.
+    pub fn success_acked(&mut self, attempt: u32) {
+        self.succeeded += 1;
+        if attempt > 1 {
+            self.retries += 1;
+        }
+    }
+
+    /// Counts a refused or failed request by its status (or kind).
+    pub fn http_error(&mut self, err: &ClientError) {
+        let key = match err {
+            ClientError::Api { status, .. } => status.to_string(),
+            ClientError::Unreachable { .. } => "unreachable".into(),
+            ClientError::Decode { .. } => "bad answer".into(),
+            ClientError::BadUrl { .. } => "bad url".into(),
+        };
+        *self.http_errors.entry(key).or_default() += 1;
+    }
+
+    /// The one-line live summary.
+    pub fn line(&self, elapsed_s: f64, pending: u64) -> String {
+        format!(
+            "{elapsed_s:6.1}s  jobs {}  attempts {} (ok {})  pending {pending}  gave up {}  \
+             bayesian {:.0}%  http errors {}",
+            self.jobs,
+            self.failed + self.succeeded,
+            self.succeeded,
+            self.gave_up,
+            100.0 * share(&self.methods_after, "bayesian"),
+            self.http_errors.values().sum::<u64>()
+        )
+    }
+
+    pub(crate) fn report(&self, input: ReportInput<'_>) -> Report {
+        let (service, service_error) = match input.service {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        };
+        let mut report = Report {
+            scenario: input.scenario.name.clone(),
+            mode: format!("{:?}", input.config.mode).to_lowercase(),
+            seed: input.config.seed,
+            seconds: input.wall.as_secs_f64(),
+            warmup_seconds: self.warmup_ms as f64 / 1000.0,
+            jobs: self.jobs,
+            succeeded: self.succeeded,
+            gave_up: self.gave_up,
+            pending: input.pending,
+            attempts: self.failed + self.succeeded,
+            failed_attempts: self.failed,
+            retries: self.retries,
+            retries_per_job: ratio(self.retries, self.jobs),
+            methods_warmup: self.methods_warmup.clone(),
+            methods_after_warmup: self.methods_after.clone(),
+            bayesian_share_after_warmup: share(&self.methods_after, "bayesian"),
+            http_errors: self.http_errors.clone(),
+            foreign_claims: self.foreign_claims,
+            service,
+            service_error,
+            mismatches: Vec::new(),
+        };
+        report.mismatches = report.compare();
+        report
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn share(methods: &BTreeMap<String, u64>, method: &str) -> f64 {
+    ratio(
+        methods.get(method).copied().unwrap_or(0),
+        methods.values().sum(),
+    )
+}
+
+/// The final report of a driver run (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub mode: String,
+    pub seed: u64,
+    /// Real seconds jobs kept arriving.
+    pub seconds: f64,
+    pub warmup_seconds: f64,
+    /// Jobs whose first failure the service acknowledged.
+    pub jobs: u64,
+    /// Jobs whose retry succeeded.
+    pub succeeded: u64,
+    /// Jobs the service said not to retry (validation, attempts exhausted, guardrails).
+    pub gave_up: u64,
+    /// Jobs still waiting for a retry when the run stopped.
+    pub pending: u64,
+    /// Attempts the service acknowledged (failed + succeeded).
+    pub attempts: u64,
+    pub failed_attempts: u64,
+    /// Acknowledged attempts after the first.
+    pub retries: u64,
+    pub retries_per_job: f64,
+    /// Recommendations the driver received, by method, before and after the warm-up.
+    pub methods_warmup: BTreeMap<String, u64>,
+    pub methods_after_warmup: BTreeMap<String, u64>,
+    pub bayesian_share_after_warmup: f64,
+    /// Requests that failed, by HTTP status (or `unreachable`).
+    pub http_errors: BTreeMap<String, u64>,
+    pub foreign_claims: u64,
+    /// What the service's `/metrics` counted over the run (end scrape minus start scrape).
+    pub service: Option<ServiceCounters>,
+    /// Why the final scrape failed, if it did.
+    pub service_error: Option<String>,
+    /// Where the driver's counts and the service's disagree (empty: they agree).
+    pub mismatches: Vec<String>,
+}
+
+impl Report {
+    /// Each counter the driver and `/metrics` should agree on, named where they do not.
+    fn compare(&self) -> Vec<String> {
+        let Some(service) = &self.service else {
+            return vec!["the service's /metrics could not be read at the end".into()];
+        };
+        let mut methods = self.methods_warmup.clone();
+        for (m, n) in &self.methods_after_warmup {
+            *methods.entry(m.clone()).or_default() += n;
+        }
+        let mut pairs = vec![
+            (
+                "failed attempts",
+                self.failed_attempts,
+                service.attempts_failed,
+            ),
+            (
+                "successful attempts",
+                self.succeeded,
+                service.attempts_succeeded,
+            ),
+            ("retries", self.retries, service.retries),
+        ];
+        let names: std::collections::BTreeSet<&String> = methods
+            .keys()
+            .chain(service.recommendations.keys())
+            .collect();
+        let by_method: Vec<(String, u64, u64)> = names
+            .into_iter()
+            .map(|m| {
+                let ours = methods.get(m).copied().unwrap_or(0);
+                (
+                    format!("{m} recommendations"),
+                    ours,
+                    service.recommendations.get(m).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        pairs.extend(by_method.iter().map(|(n, a, b)| (n.as_str(), *a, *b)));
+        pairs
+            .into_iter()
+            .filter(|(_, ours, theirs)| ours != theirs)
+            .map(|(name, ours, theirs)| format!("{name}: driver {ours}, /metrics {theirs}"))
+            .collect()
+    }
+
+    /// The report as text for a terminal.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "scenario {} ({} mode, seed {}), {:.1} s",
+            self.scenario, self.mode, self.seed, self.seconds
+        );
+        let _ = writeln!(
+            out,
+            "jobs        {} (succeeded {}, gave up {}, still pending {})",
+            self.jobs, self.succeeded, self.gave_up, self.pending
+        );
+        let _ = writeln!(
+            out,
+            "attempts    {} acknowledged ({} failed), {} retries = {:.2} per job",
+            self.attempts, self.failed_attempts, self.retries, self.retries_per_job
+        );
+        let _ = writeln!(
+            out,
+            "methods     warm-up (first {:.0} s): {}",
+            self.warmup_seconds,
+            counts(&self.methods_warmup)
+        );
+        let _ = writeln!(
+            out,
+            "            after warm-up: {} (bayesian {:.0}%)",
+            counts(&self.methods_after_warmup),
+            100.0 * self.bayesian_share_after_warmup
+        );
+        let _ = writeln!(out, "http errors {}", counts(&self.http_errors));
+        if self.foreign_claims > 0 {
+            let _ = writeln!(
+                out,
+                "claimed other workers' jobs {} times (left to their lease)",
+                self.foreign_claims
+            );
+        }
+        out.push_str(&self.service_text());
+        out
+    }
+
+    fn service_text(&self) -> String {
+        let Some(s) = &self.service else {
+            return format!(
+                "/metrics    unreadable at the end: {}\n",
+                self.service_error.as_deref().unwrap_or("unknown error")
+            );
+        };
+        let verdict = if self.mismatches.is_empty() {
+            "agrees with the driver".to_string()
+        } else {
+            format!(
+                "DISAGREES (other clients of the service count too): {}",
+                self.mismatches.join("; ")
+            )
+        };
+        format!(
+            "/metrics    over the run: {} attempts ({} failed), {} retries, {} recommendations: \
+             {verdict}\n",
+            s.attempts_failed + s.attempts_succeeded,
+            s.attempts_failed,
+            s.retries,
+            s.recommendations_total()
+        )
+    }
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Method, RetryRecommendation};
+    use chrono::Utc;
+
+    fn answer(method: Method, retry: bool) -> FailureResponse {
+        FailureResponse {
+            recommendation: RetryRecommendation {
+                should_retry: retry,
+                delay_ms: 1_000,
+                max_attempts: 3,
+                confidence: 0.5,
+                rationale: String::new(),
+                method,
+                estimated_success: 0.5,
+                next_evaluation: Utc::now(),
+                policy_guardrails: Vec::new(),
+                explanation: None,
+            },
+            job_id: "j".into(),
+            next_attempt_at: retry.then(Utc::now),
+            state: crate::model::JobState::Scheduled,
+        }
+    }
+
+    fn tally() -> Tally {
+        let mut t = Tally::new(10_000);
+        t.failure_acked(1, &answer(Method::Rules, true), 5_000);
+        t.failure_acked(2, &answer(Method::Bayesian, true), 12_000);
+        t.failure_acked(1, &answer(Method::Rules, false), 13_000);
+        t.success_acked(3);
+        t
+    }
+
+    fn report(t: &Tally, service: ServiceCounters) -> Report {
+        let scenario = crate::sim::scenario::Scenario::parse(
+            "duration = \"1m\"\n[[workload]]\nname = \"a\"\njob_type = \"t\"\n\
+             error_class = \"x\"\nrate = 1.0\nfailure = \"permanent\"\n",
+            "<test>",
+        )
+        .unwrap();
+        let config = super::super::DriverConfig {
+            scenario: scenario.clone(),
+            rate: None,
+            duration: std::time::Duration::from_secs(60),
+            seed: 1,
+            mode: super::super::Mode::Claim,
+            workers: 1,
+            lease: std::time::Duration::from_secs(30),
+            poll: std::time::Duration::from_millis(200),
+            live: false,
+            keep_retrying: false,
+        };
+        t.report(ReportInput {
+            scenario: &scenario,
+            config: &config,
+            wall: std::time::Duration::from_secs(60),
+            pending: 1,
+            service: Ok(service),
+        })
+    }
+
+    #[test]
+    fn counts_jobs_retries_and_methods_by_phase() {
+        let r = report(&tally(), ServiceCounters::default());
+        assert_eq!((r.jobs, r.attempts, r.retries, r.gave_up), (2, 4, 2, 1));
+        assert_eq!(r.methods_warmup["rules"], 1);
+        assert_eq!(r.methods_after_warmup["bayesian"], 1);
+        assert!((r.bayesian_share_after_warmup - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn names_every_counter_the_service_disagrees_on() {
+        let agreeing = ServiceCounters {
+            attempts_failed: 3,
+            attempts_succeeded: 1,
+            retries: 2,
+            recommendations: [
+                ("rules".into(), 2),
+                ("bayesian".into(), 1),
+                ("ml".into(), 0),
+            ]
+            .into(),
+        };
+        assert!(report(&tally(), agreeing.clone()).mismatches.is_empty());
+        let off = ServiceCounters {
+            attempts_succeeded: 2,
+            recommendations: [("rules".into(), 3), ("bayesian".into(), 1)].into(),
+            ..agreeing
+        };
+        let r = report(&tally(), off);
+        assert_eq!(r.mismatches.len(), 2, "{:?}", r.mismatches);
+        assert!(r.text().contains("DISAGREES"), "{}", r.text());
+    }
+}

@@ -1,0 +1,201 @@
+//! `eval --api` against the real `retryctl serve` (its own free port, a temporary SQLite data
+//! dir) ranks the strategies as in-process `eval` does on the same seed: the service learns
+//! from record timestamps in virtual time, runs stay isolated inside one service, and the
+//! strategy switch between `rules` and `bayesian` works.
+
+use retryctl::sim::api::ApiLearners;
+use retryctl::sim::eval::{EvalConfig, ScenarioReport, evaluate, evaluate_with};
+use retryctl::sim::scenario::{Scenario, SimDuration};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The real binary on a free loopback port; killed when dropped.
+struct Service {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Service {
+    fn start() -> Service {
+        Service::start_with(&[])
+    }
+
+    /// Starts with extra environment (e.g. access tokens).
+    fn start_with(env: &[(&str, &str)]) -> Service {
+        let data = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_retryctl"))
+            .args(["serve", "--store", "memory", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data")
+            .arg(data.path())
+            .env("RETRYCTL_LOG", "warn")
+            .env_remove("RETRYCTL_CONFIG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start retryctl serve");
+        let service = Service {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        };
+        service.wait_listening(port);
+        service
+    }
+
+    fn wait_listening(&self, port: u16) {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "retryctl serve did not listen on {}",
+                self.url
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A shipped scenario cut to `warmup` + `measured` minutes, so a debug build stays quick.
+fn cut(name: &str, warmup: u64, measured: u64) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"));
+    let mut scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    scenario.warmup = SimDuration(scenario.warmup.0.min(warmup * 60_000));
+    scenario.duration = SimDuration(scenario.duration.0.min(measured * 60_000));
+    scenario
+}
+
+/// Strategy names from cheapest to dearest (ties, e.g. three strategies that never retry a
+/// validation error, by name).
+fn ranking(report: &ScenarioReport) -> Vec<String> {
+    let mut by_cost: Vec<(f64, &str)> = report
+        .strategies
+        .iter()
+        .map(|s| (s.cost_per_job, s.strategy.as_str()))
+        .collect();
+    by_cost.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    by_cost
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+fn costs(report: &ScenarioReport) -> String {
+    report
+        .strategies
+        .iter()
+        .map(|s| format!("{} {:.2}", s.strategy, s.cost_per_job))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Share of a strategy's decisions made by `method`.
+fn decided_by(report: &ScenarioReport, strategy: &str, method: &str) -> f64 {
+    let s = report
+        .strategies
+        .iter()
+        .find(|s| s.strategy == strategy)
+        .expect("strategy in report");
+    let all: u64 = s.methods.values().sum();
+    s.methods.get(method).copied().unwrap_or(0) as f64 / all.max(1) as f64
+}
+
+#[test]
+fn eval_over_the_api_ranks_strategies_as_in_process_eval() {
+    let service = Service::start();
+    let config = EvalConfig::default();
+    let scenarios = [
+        cut("payment-503", 3, 4),
+        cut("rate-limit-no-hint", 4, 4),
+        cut("validation", 3, 3),
+    ];
+    let mut learners = ApiLearners::connect(&service.url, None).unwrap_or_else(|e| panic!("{e}"));
+    for scenario in &scenarios {
+        let started = Instant::now();
+        let local = evaluate(scenario, &config);
+        let remote = evaluate_with(scenario, &config, &mut learners)
+            .unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
+        assert_eq!(
+            ranking(&remote),
+            ranking(&local),
+            "{}: ranking over the API differs\n  api:        {}\n  in-process: {}",
+            scenario.name,
+            costs(&remote),
+            costs(&local)
+        );
+        assert_eq!(
+            decided_by(&remote, "rules", "rules"),
+            1.0,
+            "{}",
+            scenario.name
+        );
+        eprintln!(
+            "{}: {} jobs, same ranking in {:.1?}\n  api:        {}\n  in-process: {}",
+            scenario.name,
+            local.warmup_jobs + local.measured_jobs,
+            started.elapsed(),
+            costs(&remote),
+            costs(&local)
+        );
+    }
+    learners.restore().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `retryctl eval --api URL` with `args`: exit success and stderr.
+fn eval_cli(url: &str, args: &[&str]) -> (bool, String) {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .args(["eval", "--api", url])
+        .args(args)
+        .arg(scenario)
+        .env_remove("RETRYCTL_TOKEN")
+        .output()
+        .expect("run retryctl eval");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unreachable_service_or_a_refusal_is_a_clear_error() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let (ok, stderr) = eval_cli(&closed, &[]);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains(&closed) && stderr.contains("cannot reach"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let service = Service::start_with(&[
+        ("RETRYCTL_OPERATOR_TOKEN", "op-secret"),
+        ("RETRYCTL_VIEWER_TOKEN", "viewer-secret"),
+    ]);
+    let (ok, stderr) = eval_cli(&service.url, &["--token", "viewer-secret"]);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains(&service.url) && stderr.contains("PUT /strategy") && stderr.contains("403"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
