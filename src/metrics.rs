@@ -21,11 +21,12 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Guardrail names the engine reports in `policy_guardrails`; pre-registered so they show as 0.
-pub const GUARDRAILS: [&str; 7] = [
+pub const GUARDRAILS: [&str; 8] = [
     "max_attempts",
     "min_delay",
     "max_delay",
     "retry_budget",
+    "max_budget_percent",
     "tenant_quota",
     "circuit_breaker",
     "emergency_stop",

@@ -457,3 +457,41 @@ async fn a_strategy_change_the_store_refused_is_not_in_effect() {
         "rolled back"
     );
 }
+
+/// `POST /bayesian/update` re-solves a model that has samples it has not folded in yet: the
+/// answer is `updated`, the model changes, and the operator's action is audited.
+#[tokio::test]
+async fn bayesian_update_refreshes_a_known_model_and_is_audited() {
+    let api = Api::with_config(common::test_config()).await;
+    let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+    // 40 learned retries: at 40 samples a model refreshes every 2, so the 40th one waits.
+    let lines: Vec<String> = (0..40)
+        .flat_map(|i| {
+            let job = format!("b{i}");
+            let at = t0 + chrono::Duration::seconds(i * 10);
+            [
+                attempt_json(&job, 1, false, at),
+                attempt_json(&job, 2, i % 3 != 0, at + chrono::Duration::seconds(1)),
+            ]
+        })
+        .collect();
+    let (status, body) = api.post("/api/v1/retry/attempts", &lines.join("\n")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let models = |api: &Api| api.state.engine.lock().bayesian_models();
+    let before = models(&api);
+    let request = r#"{"job_type": "email", "error_class": "timeout"}"#;
+    let (status, body) = api.post("/api/v1/retry/bayesian/update", request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "updated", "{body}");
+    let after = models(&api);
+    assert_eq!(before.len(), after.len());
+    assert!(before != after, "the pending sample was folded in");
+    let (_, audit) = api.get("/api/v1/retry/audit").await;
+    let entries = audit.as_array().expect("audit entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "bayesian_update" && e["target"] == "email/timeout"),
+        "{audit}"
+    );
+}
