@@ -90,6 +90,7 @@ pub enum Command {
     /// switches its strategy while it runs and puts it back at the end).
     ///
     /// Example: retryctl eval scenarios/payment-503.toml --seed 7 --json
+    ///
     /// Example: retryctl eval --api http://127.0.0.1:7878 scenarios/payment-503.toml
     Eval(EvalArgs),
     /// Drive a running service with a scenario in real time, like a fleet of workers

@@ -121,7 +121,7 @@ fn eval_over_the_api_ranks_strategies_as_in_process_eval() {
     let service = Service::start();
     let config = EvalConfig::default();
     let scenarios = [
-        cut("payment-503", 3, 4),
+        cut("payment-503", 3, 3),
         cut("rate-limit-no-hint", 4, 4),
         cut("validation", 3, 3),
     ];

@@ -68,7 +68,8 @@ sleep "$SECONDS_STEADY"
 tmux -L "$SOCK" pipe-pane -t bench
 BYTES=$(stat -c %s "$WORK/pty.out")
 RSS=$(awk '/VmRSS/ {print $2, $3}' "/proc/$PID/status")
-FIRST=$(grep -o 'first frame with data.*' "$STATE/retryctl/console.log" | head -1)
+FIRST=$(grep -o 'first frame with data.*' "$STATE/retryctl/console.log" 2>/dev/null | head -1 || true)
+[ -n "$FIRST" ] || FIRST="first frame with data: not logged by the console"
 echo "console $SIZE, $JOBS jobs on the service"
 echo "  $FIRST"
 echo "  resident memory (VmRSS): $RSS"

@@ -148,11 +148,25 @@ async fn drive(
         ..args.workers.driver(scenario, args.duration, false)
     };
     let workload = tokio::spawn(driver::run(client, config, stop));
-    let console = crate::tui::run(console_args(args, url, token)).await;
+    let console = tokio::select! {
+        done = crate::tui::run(console_args(args, url, token)) => done,
+        // The terminal went away (SSH dropped): stop everything as on quit.
+        () = hangup() => Ok(()),
+    };
     let _ = stop_tx.send(true);
     let report = workload.await.context("the workload task failed")?;
     console?;
     Ok(report?)
+}
+
+async fn hangup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            hup.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
+    }
 }
 
 fn load_scenario(path: Option<&Path>) -> anyhow::Result<Scenario> {

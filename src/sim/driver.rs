@@ -108,18 +108,8 @@ pub async fn run(
     let claimer = (config.mode == Mode::Claim)
         .then(|| tokio::spawn(claim_loop(shared.clone(), config.clone())));
     let jobs = arrivals(&scenario, config.seed, config.duration);
-    let end = shared.t0 + config.duration;
-    let keep_retrying = config.keep_retrying;
-    let arriving = shared.clone();
-    let work = async move {
-        arrive(arriving, jobs).await;
-        if keep_retrying {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep_until(end.into()).await;
-    };
     tokio::select! {
-        () = work => {}
+        () = work(shared.clone(), jobs, &config) => {}
         _ = stop.wait_for(|s| *s) => {}
     }
     let wall = shared.t0.elapsed();
@@ -140,6 +130,17 @@ pub async fn run(
         pending,
         service: after.map(|a| a.since(&before)).map_err(|e| e.to_string()),
     }))
+}
+
+/// Jobs arrive; then the run lasts until its duration is over (or, keeping on retrying, until
+/// stopped).
+async fn work(shared: Arc<Shared>, jobs: Vec<Job>, config: &DriverConfig) {
+    let end = shared.t0 + config.duration;
+    arrive(shared, jobs).await;
+    if config.keep_retrying {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep_until(end.into()).await;
 }
 
 /// What the final report is made of besides the tally.

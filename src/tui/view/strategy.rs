@@ -6,7 +6,7 @@
 //! error classes) share the rows left over, each ending in "… N more" when it does not fit.
 
 use super::flow::{column, elide, flow, share_rows};
-use super::{Ctx, block, fmt};
+use super::{Ctx, fmt, summary_pane};
 use crate::model::{RetryPolicy, Summary};
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -14,26 +14,16 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 /// The widest a bar gets, however wide the pane.
 const MAX_BAR: usize = 20;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = ctx.app.focus == Pane::Strategy;
-    let outer = block("Strategy", focused, ctx);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    let lines = match &ctx.app.data {
-        Some(data) => pane_lines(
-            &data.summary,
-            ctx,
-            usize::from(inner.width),
-            usize::from(inner.height),
-        ),
-        None => vec![Line::styled("no data yet", ctx.theme.dim())],
-    };
-    frame.render_widget(Paragraph::new(lines), inner);
+    summary_pane(frame, area, ctx, ("Strategy", focused), |s, inner| {
+        let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+        pane_lines(s, ctx, width, height)
+    });
 }
 
 /// Lines always shown, then a list that gives up rows when the pane is short.
