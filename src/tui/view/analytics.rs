@@ -3,7 +3,7 @@
 
 use super::flow::flow;
 use super::{Ctx, alerts, fmt, summary_pane};
-use crate::model::Summary;
+use crate::model::{CircuitView, Summary};
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -150,30 +150,32 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
         stop,
     ]));
     for c in &s.circuits {
-        let style = match c.state.as_str() {
-            "closed" => ctx.theme.ok(),
-            "open" => ctx.theme.critical(),
-            _ => ctx.theme.warn(),
-        };
-        let probe = c
-            .probe_at
-            .filter(|p| *p > ctx.now)
-            .map(|p| format!(" probe in {}", fmt::whole_secs(fmt::until(p, ctx.now))));
-        let mut groups = vec![
-            vec![Span::styled(
-                format!("{}/{}", c.queue, c.error_class),
-                ctx.theme.dim(),
-            )],
-            vec![Span::styled(c.state.to_uppercase(), style)],
-            vec![Span::styled(
-                format!("{} failing", fmt::pct(c.failure_rate)),
-                ctx.theme.text(),
-            )],
-        ];
-        groups.extend(
-            probe.map(|p| vec![Span::styled(p.trim_start().to_string(), ctx.theme.text())]),
-        );
         // Continuation lines indented under the circuit's name.
-        lines.extend(flow(groups, width, 3, ctx.glyphs.ellipsis));
+        lines.extend(flow(circuit(c, ctx), width, 3, ctx.glyphs.ellipsis));
     }
+}
+
+/// `queue/class STATE 97% failing probe in 22s`, as groups that wrap whole.
+fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+    let style = match c.state.as_str() {
+        "closed" => ctx.theme.ok(),
+        "open" => ctx.theme.critical(),
+        _ => ctx.theme.warn(),
+    };
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+    let mut groups = vec![
+        vec![Span::styled(
+            format!("{}/{}", c.queue, c.error_class),
+            ctx.theme.dim(),
+        )],
+        vec![Span::styled(c.state.to_uppercase(), style)],
+        text(format!("{} failing", fmt::pct(c.failure_rate))),
+    ];
+    if let Some(p) = c.probe_at.filter(|p| *p > ctx.now) {
+        groups.push(text(format!(
+            "probe in {}",
+            fmt::whole_secs(fmt::until(p, ctx.now))
+        )));
+    }
+    groups
 }
