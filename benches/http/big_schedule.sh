@@ -61,3 +61,7 @@ for what in summary "jobs?limit=50" "jobs?limit=500"; do
 done
 curl -s "$URL/summary" | python3 -c 'import json,sys; s=json.load(sys.stdin); print("jobs_by_state:", s["jobs_by_state"])'
 echo "service RSS: $(ps -o rss= -p "$PID") KiB"
+if [ -r "/proc/$PID/smaps_rollup" ]; then
+  echo "anonymous vs file-backed (KiB):" \
+    $(grep -E '^(Rss|Anonymous|Pss_File):' "/proc/$PID/smaps_rollup" | tr -s ' ' | tr '\n' ' ')
+fi

@@ -7,21 +7,23 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Episodes with no attempt for this long (by record time) are dropped.
 pub const IDLE_MS: i64 = 6 * 3_600_000;
 /// Most episodes kept at once.
 pub const CAPACITY: usize = 200_000;
 
-/// One job's open episode.
+/// One job's open episode. The names are shared (interned by `Episodes`): a service with
+/// 100,000 pending jobs of a few kinds keeps a few copies of each name, not 100,000.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
-    pub job_type: String,
-    pub error_class: String,
+    pub job_type: Arc<str>,
+    pub error_class: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    pub queue: String,
+    pub tenant: Option<Arc<str>>,
+    pub queue: Arc<str>,
     pub first_failure: DateTime<Utc>,
     /// The last attempt that failed, its time and its elapsed time since the first failure.
     pub last_attempt: u32,
@@ -41,10 +43,46 @@ impl Episode {
 /// The bounded episode table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Episodes {
-    map: HashMap<String, Episode>,
+    map: HashMap<Box<str>, Episode>,
     /// The newest record time seen, the clock of eviction.
     newest: Option<DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
+    /// The one shared copy of each name the episodes use; rebuilt after a restore.
+    #[serde(skip)]
+    names: Names,
+}
+
+/// An interner of the names in episodes (job types, error classes, tenants, queues).
+#[derive(Debug, Clone, Default)]
+struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn intern(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.0.get(&**name) {
+            return shared.clone();
+        }
+        self.0.insert(name.clone());
+        name.clone()
+    }
+
+    fn share(&mut self, e: &mut Episode) {
+        e.job_type = self.intern(&e.job_type);
+        e.error_class = self.intern(&e.error_class);
+        e.tenant = e.tenant.as_ref().map(|t| self.intern(t));
+        e.queue = self.intern(&e.queue);
+    }
+
+    /// Forgets names no episode uses any more.
+    fn prune(&mut self) {
+        self.0.retain(|n| Arc::strong_count(n) > 1);
+    }
+}
+
+/// The interner is a cache: two tables with the same episodes are equal whatever it holds.
+impl PartialEq for Names {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Episodes {
@@ -57,12 +95,24 @@ impl Episodes {
     }
 
     /// Inserts or replaces a job's episode, keeping the table bounded.
-    pub fn put(&mut self, job_id: &str, episode: Episode) {
+    pub fn put(&mut self, job_id: &str, mut episode: Episode) {
         self.tick(episode.last_failure_at);
         if !self.map.contains_key(job_id) && self.map.len() >= CAPACITY {
             self.evict_oldest_tenth();
         }
-        self.map.insert(job_id.to_string(), episode);
+        self.names.share(&mut episode);
+        self.map.insert(job_id.into(), episode);
+    }
+
+    /// The same table with its names shared again (a deserialized table holds one copy of
+    /// each name per episode).
+    pub fn reinterned(mut self) -> Self {
+        let mut names = Names::default();
+        for e in self.map.values_mut() {
+            names.share(e);
+        }
+        self.names = names;
+        self
     }
 
     /// Advances the eviction clock to `at` (a record time) and sweeps idle episodes now and
@@ -76,6 +126,7 @@ impl Episodes {
         if due {
             let horizon = newest - Duration::milliseconds(IDLE_MS);
             self.map.retain(|_, e| e.last_failure_at >= horizon);
+            self.names.prune();
             self.last_sweep = Some(newest);
         }
     }
@@ -86,6 +137,7 @@ impl Episodes {
         let (_, cutoff, _) = times.select_nth_unstable(cut);
         let cutoff = *cutoff;
         self.map.retain(|_, e| e.last_failure_at > cutoff);
+        self.names.prune();
     }
 }
 
@@ -129,5 +181,26 @@ mod tests {
         let e = episode(t0);
         assert_eq!(e.elapsed_at(t0 + Duration::milliseconds(7_500)), 7_500);
         assert_eq!(e.elapsed_at(t0 - Duration::seconds(1)), 0);
+    }
+
+    #[test]
+    fn episodes_share_their_names_also_after_a_round_trip() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut eps = Episodes::default();
+        eps.put("a", episode(t0));
+        eps.put("b", episode(t0));
+        let shared = |eps: &Episodes| {
+            let (a, b) = (eps.get("a").unwrap(), eps.get("b").unwrap());
+            Arc::ptr_eq(&a.job_type, &b.job_type) && Arc::ptr_eq(&a.queue, &b.queue)
+        };
+        assert!(shared(&eps));
+        let json = serde_json::to_string(&eps).unwrap();
+        let back: Episodes = serde_json::from_str(&json).unwrap();
+        assert!(!shared(&back), "deserialized names are separate copies");
+        let back = back.reinterned();
+        assert!(shared(&back));
+        assert_eq!(back, eps);
     }
 }

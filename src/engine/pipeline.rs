@@ -239,13 +239,13 @@ impl Engine {
             return;
         }
         let class = episode
-            .map(|e| e.error_class.as_str())
+            .map(|e| &*e.error_class)
             .filter(|_| a.success || a.error_class.is_empty())
             .unwrap_or(&a.error_class);
         if class.is_empty() {
             return;
         }
-        let queue = episode.map_or(&a.queue, |e| &e.queue);
+        let queue = episode.map_or(a.queue.as_str(), |e| &e.queue);
         self.guard.observe_retry(
             &self.strategy.guardrails,
             queue,
@@ -270,11 +270,11 @@ impl Engine {
         let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {
             Some(e)
                 if a.attempt_number > e.last_attempt
-                    && (a.success || a.error_class == e.error_class) =>
+                    && (a.success || *a.error_class == *e.error_class) =>
             {
                 (
-                    e.job_type.as_str(),
-                    e.error_class.as_str(),
+                    &*e.job_type,
+                    &*e.error_class,
                     e.tenant.as_deref(),
                     e.last_elapsed_ms,
                     e.elapsed_at(a.timestamp),
@@ -378,10 +378,10 @@ pub(super) fn finish(draft: Draft, verdict: Verdict, ctx: &Ctx<'_>) -> RetryReco
 /// different failure recovers on its own clock.
 pub(super) fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
     let fresh = |first: DateTime<Utc>| Episode {
-        job_type: a.job_type.clone(),
-        error_class: a.error_class.clone(),
-        tenant: a.tenant.clone(),
-        queue: a.queue.clone(),
+        job_type: a.job_type.as_str().into(),
+        error_class: a.error_class.as_str().into(),
+        tenant: a.tenant.as_deref().map(Into::into),
+        queue: a.queue.as_str().into(),
         first_failure: first,
         last_attempt: a.attempt_number,
         last_failure_at: a.timestamp,
@@ -391,7 +391,7 @@ pub(super) fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Epis
     match previous {
         Some(mut e)
             if a.attempt_number > 1
-                && e.error_class == a.error_class
+                && *e.error_class == *a.error_class
                 && a.timestamp >= e.first_failure =>
         {
             e.last_attempt = a.attempt_number;

@@ -547,19 +547,17 @@ pub async fn strategy_round_trips(store: S) {
 
 pub async fn snapshot_round_trips_with_watermark(store: S) {
     assert_eq!(store.load_snapshot().await.unwrap(), None);
-    let snap = EngineSnapshot {
-        version: 3,
-        data: serde_json::json!({"models": [{"key": "email/timeout", "alpha": 2.5}]}),
-    };
+    let snap = EngineSnapshot::new(
+        3,
+        &serde_json::json!({"models": [{"key": "email/timeout", "alpha": 2.5}]}),
+    )
+    .unwrap();
     store.save_snapshot(&snap, 41).await.unwrap();
     assert_eq!(
         store.load_snapshot().await.unwrap(),
         Some((snap.clone(), 41))
     );
-    let newer = EngineSnapshot {
-        version: 3,
-        data: serde_json::json!({}),
-    };
+    let newer = EngineSnapshot::new(3, &serde_json::json!({})).unwrap();
     store.save_snapshot(&newer, 99).await.unwrap();
     assert_eq!(store.load_snapshot().await.unwrap(), Some((newer, 99)));
 }

@@ -14,10 +14,7 @@ use std::sync::Arc;
 #[tokio::test]
 async fn data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let snapshot = EngineSnapshot {
-        version: 1,
-        data: serde_json::json!({"k": 1}),
-    };
+    let snapshot = EngineSnapshot::new(1, &serde_json::json!({"k": 1})).unwrap();
     let seqs = {
         let store = SqliteStore::open(dir.path()).await.unwrap();
         store

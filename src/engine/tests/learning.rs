@@ -430,15 +430,9 @@ fn a_snapshot_restores_everything_learned() {
     f.queue = "default".into();
     let (a, b) = (e.preview(&f, 0, t0()), back.preview(&f, 0, t0()));
     assert!(a == b, "same model, same episode, same plan");
-    let bad = EngineSnapshot {
-        version: 99,
-        data: serde_json::Value::Null,
-    };
+    let bad = EngineSnapshot::new(99, &serde_json::Value::Null).unwrap();
     assert!(back.restore(bad).unwrap_err().contains("version 99"));
-    let garbage = EngineSnapshot {
-        version: 1,
-        data: serde_json::json!({"models": 3}),
-    };
+    let garbage = EngineSnapshot::new(1, &serde_json::json!({"models": 3})).unwrap();
     assert!(back.restore(garbage).unwrap_err().contains("malformed"));
     assert!(
         back.snapshot() == e.snapshot(),
