@@ -39,7 +39,7 @@ fn main() {
     let theme = Theme::dark(false);
     let glyphs = Glyphs::unicode();
     let mut app = fixture::app_with(fixture::summary(), fixture::many_jobs(50), None);
-    app.wide = true;
+    view::fit(&mut app, 120, 40);
     let options = TerminalOptions {
         viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)),
     };

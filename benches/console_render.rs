@@ -15,7 +15,7 @@ use std::hint::black_box;
 
 fn render(c: &mut Criterion) {
     let mut app = fixture::app_with(fixture::summary(), fixture::many_jobs(10_000), None);
-    app.wide = true;
+    view::fit(&mut app, 200, 60);
     let theme = Theme::dark(false);
     let glyphs = Glyphs::unicode();
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();

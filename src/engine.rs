@@ -329,6 +329,53 @@ impl Engine {
         finish(draft, verdict, &ctx)
     }
 
+    /// What the static tier would have said, in brief, for the smart-vs-static comparison
+    /// that runs beside every recommendation: the answer after the guardrails and its
+    /// estimated success, without rationale, explanation or similar cases (so it costs a
+    /// fraction of [`Self::static_recommendation`] while the engine is locked).
+    pub fn static_shadow(
+        &self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> RetryRecommendation {
+        let ctx = self.context(features, now);
+        let backoff = &self.settings.static_backoff;
+        let should_retry = ctx.attempt < backoff.max_attempts;
+        let delay_ms = if should_retry {
+            backoff.delay_ms(ctx.attempt)
+        } else {
+            0
+        };
+        let verdict = self.guard.evaluate(
+            &self.strategy.guardrails,
+            guard_input(&ctx),
+            should_retry,
+            delay_ms,
+            backoff.max_attempts,
+        );
+        let delay_ms = if verdict.should_retry {
+            verdict.delay_ms
+        } else {
+            0
+        };
+        RetryRecommendation {
+            should_retry: verdict.should_retry,
+            delay_ms,
+            max_attempts: verdict.max_attempts,
+            confidence: 0.0,
+            rationale: String::new(),
+            method: Method::Static,
+            estimated_success: if verdict.should_retry {
+                self.success_estimate(&ctx, delay_ms)
+            } else {
+                0.0
+            },
+            next_evaluation: now + chrono::Duration::milliseconds(delay_ms as i64),
+            policy_guardrails: Vec::new(),
+            explanation: None,
+        }
+    }
+
     /// Re-solves the models of (job type, error class) from what they learned, now (they
     /// also refresh on their own as samples arrive). False when there is no such model.
     pub fn refresh_model(&mut self, job_type: &str, error_class: &str) -> bool {

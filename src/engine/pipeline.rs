@@ -167,12 +167,8 @@ impl Engine {
             .models
             .select(&f.job_type, &f.error_class, None, None, any);
         if d.should_retry {
-            let elapsed = ctx.elapsed_ms.unwrap_or(0);
-            let j = GRID_MS
-                .partition_point(|&b| b < elapsed + d.delay_ms)
-                .min(GRID_MS.len() - 1);
             let model = found.as_ref().map_or(self.models.prior(), |(_, m)| *m);
-            d.estimated_success = model.candidate(elapsed, j, 1).success;
+            d.estimated_success = success_at(model, ctx, d.delay_ms);
             let source = match &found {
                 Ok((key, m)) => format!("observed: {} retries of {}", m.samples(), key.label()),
                 Err(_) => format!(
@@ -189,6 +185,22 @@ impl Engine {
             d.explanation.model_key.get_or_insert(key.label());
         }
         d.explanation.similar_cases = self.similar(ctx, d.delay_ms);
+    }
+
+    /// The chance a retry after `delay_ms` succeeds: from the retries of (job type, error
+    /// class) observed so far, else the prior (what [`Self::annotate`] reports, without the
+    /// text).
+    pub(super) fn success_estimate(&self, ctx: &Ctx<'_>, delay_ms: u64) -> f64 {
+        let f = ctx.features;
+        let any = Thresholds {
+            min_samples: 1,
+            tenant_min_samples: u64::MAX,
+        };
+        let found = self
+            .models
+            .select(&f.job_type, &f.error_class, None, None, any);
+        let model = found.map_or(self.models.prior(), |(_, m)| m);
+        success_at(model, ctx, delay_ms)
     }
 
     fn rules_or_static<R: rand::Rng>(
@@ -294,6 +306,15 @@ impl Engine {
             case,
         });
     }
+}
+
+/// A model's chance that the attempt `delay_ms` after the failure in `ctx` succeeds.
+fn success_at(model: &bayes::SurvivalModel, ctx: &Ctx<'_>, delay_ms: u64) -> f64 {
+    let elapsed = ctx.elapsed_ms.unwrap_or(0);
+    let j = GRID_MS
+        .partition_point(|&b| b < elapsed + delay_ms)
+        .min(GRID_MS.len() - 1);
+    model.candidate(elapsed, j, 1).success
 }
 
 /// The dynamic program's inputs from the strategy and settings.

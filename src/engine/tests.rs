@@ -210,6 +210,20 @@ fn max_budget_percent_caps_retries_per_queue_and_is_named() {
 }
 
 #[test]
+fn the_static_shadow_agrees_with_the_static_recommendation() {
+    let e = engine();
+    for (class, attempt) in [("503", 1), ("503", 3), ("429", 2), ("timeout", 9)] {
+        let f = features("payment", class, attempt);
+        let full = e.static_recommendation(&f, t0());
+        let brief = e.static_shadow(&f, t0());
+        let key = |r: &RetryRecommendation| (r.should_retry, r.delay_ms, r.max_attempts, r.method);
+        assert_eq!(key(&brief), key(&full), "{class} attempt {attempt}");
+        assert!((brief.estimated_success - full.estimated_success).abs() < 1e-12);
+        assert!(brief.explanation.is_none());
+    }
+}
+
+#[test]
 fn episodes_link_attempts_by_job_id() {
     let mut e = engine();
     let record = |n: u32, secs: i64, delay: u64| AttemptRecord {

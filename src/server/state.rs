@@ -113,7 +113,7 @@ impl AppState {
         let mut engine = self.engine.lock();
         let rec = engine.recommend(features, now);
         let took = started.elapsed();
-        let shadow = engine.static_recommendation(features, now);
+        let shadow = engine.static_shadow(features, now);
         drop(engine);
         self.metrics.record_recommendation(&rec, took);
         let wall = self.now();

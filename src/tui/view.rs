@@ -30,6 +30,7 @@ pub use glyphs::Glyphs;
 
 use super::app::{App, Pane};
 use super::theme::Theme;
+use crate::model::Summary;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -159,6 +160,29 @@ pub fn short_key(ctx: &Ctx, action: super::action::Action) -> String {
         .map(ToString::to_string)
         .min_by_key(String::len)
         .unwrap_or_default()
+}
+
+/// A pane of lines made from the service's summary: its frame, "no data yet" before the first
+/// answer, and every line too wide for the pane shortened with an ellipsis instead of cut off.
+pub fn summary_pane<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &Ctx<'a>,
+    (title, focused): (&str, bool),
+    lines: impl FnOnce(&'a Summary, Rect) -> Vec<Line<'a>>,
+) {
+    let outer = block(title, focused, ctx);
+    let inner = outer.inner(area);
+    let lines = match &ctx.app.data {
+        Some(data) => lines(&data.summary, inner),
+        None => vec![Line::styled(" no data yet", ctx.theme.dim())],
+    };
+    let width = usize::from(inner.width);
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .map(|l| flow::fit_line(l, width, ctx.glyphs.ellipsis))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(outer), area);
 }
 
 /// A pane's frame: title, focus shown by colour and bold (and `»` without colour).

@@ -4,6 +4,7 @@ use super::{App, Effect};
 use crate::client::JobQuery;
 use crate::model::{PreviewRequest, RetryFeatures, ScheduledJob};
 use crate::tui::action::Action;
+use std::collections::HashSet;
 use throbber_widgets_tui::ThrobberState;
 
 /// Rows fetched per poll: enough for the tallest screen and some scrolling.
@@ -103,8 +104,9 @@ impl App {
     /// One throbber per job of the page; jobs that left the page lose theirs.
     pub(super) fn sync_throbbers(&mut self) {
         let Some(data) = &self.data else { return };
-        self.throbbers
-            .retain(|id, _| data.jobs.jobs.iter().any(|j| &j.job_id == id));
+        // A set, not a scan per spinner: a page may hold thousands of jobs.
+        let ids: HashSet<&str> = data.jobs.jobs.iter().map(|j| j.job_id.as_str()).collect();
+        self.throbbers.retain(|id, _| ids.contains(id.as_str()));
         for job in &data.jobs.jobs {
             self.throbbers.entry(job.job_id.clone()).or_insert_with(|| {
                 let mut s = ThrobberState::default();

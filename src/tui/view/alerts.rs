@@ -1,24 +1,18 @@
 //! Alerts: severity by symbol and bold as well as colour, acknowledged ones marked.
 
-use super::{Ctx, block, fmt};
+use super::{Ctx, fmt, summary_pane};
 use crate::model::{Alert, Severity, Summary};
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 /// The Alerts tab (narrow layout).
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = ctx.app.focus == Pane::Alerts;
-    let lines = match &ctx.app.data {
-        Some(d) => lines(&d.summary, ctx, Some(ctx.app.alert_selected), false),
-        None => vec![Line::styled("no data yet", ctx.theme.dim())],
-    };
-    frame.render_widget(
-        Paragraph::new(lines).block(block("Alerts", focused, ctx)),
-        area,
-    );
+    summary_pane(frame, area, ctx, ("Alerts", focused), |s, _| {
+        lines(s, ctx, Some(ctx.app.alert_selected), false)
+    });
 }
 
 /// One line per alert (active first as the service orders them); `selected` is highlighted,

@@ -1,123 +1,110 @@
 //! Analytics & alerts: monotonic counters (as `/metrics` has them), rates, smart-vs-static,
 //! the backoff histogram, active alerts and global limits. Every number is the service's.
 
-use super::{Ctx, alerts, block, fmt};
-use crate::model::Summary;
+use super::flow::flow;
+use super::{Ctx, alerts, fmt, summary_pane};
+use crate::model::{CircuitView, Summary};
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = matches!(ctx.app.focus, Pane::Analytics | Pane::Alerts);
-    let outer = block("Analytics & alerts", focused, ctx);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    let Some(data) = &ctx.app.data else {
-        frame.render_widget(
-            Paragraph::new(Line::styled("no data yet", ctx.theme.dim())),
-            inner,
-        );
-        return;
-    };
-    let s = &data.summary;
-    let width = usize::from(inner.width);
-    let mut lines = Vec::new();
-    counters(&mut lines, s, ctx);
-    rates(&mut lines, s, ctx);
-    comparison(&mut lines, s, ctx);
-    histogram(&mut lines, s, ctx, width);
-    limits(&mut lines, s, ctx);
-    lines.push(Line::styled("Alerts", ctx.theme.title()));
-    lines.extend(alerts::lines(s, ctx, None, true));
-    frame.render_widget(Paragraph::new(lines), inner);
+    let title = ("Analytics & alerts", focused);
+    summary_pane(frame, area, ctx, title, |s, inner| {
+        let width = usize::from(inner.width);
+        let mut lines = Vec::new();
+        lines.push(heading("Counters (as /metrics)", ctx));
+        lines.extend(wrap(counters(s, ctx), width, ctx));
+        lines.push(heading("Rates", ctx));
+        lines.extend(wrap(rates(s, ctx), width, ctx));
+        lines.push(heading("Smart vs static (shadow)", ctx));
+        for sentence in comparison(s, ctx) {
+            lines.extend(wrap(sentence, width, ctx));
+        }
+        histogram(&mut lines, s, ctx, width);
+        limits(&mut lines, s, ctx, width);
+        lines.push(heading("Alerts", ctx));
+        lines.extend(alerts::lines(s, ctx, None, true));
+        lines
+    });
 }
 
-fn kv<'a>(label: &str, value: String, ctx: &Ctx) -> [Span<'a>; 2] {
-    [
-        Span::styled(format!(" {label:<9}"), ctx.theme.dim()),
+fn heading<'a>(text: &'static str, ctx: &Ctx) -> Line<'a> {
+    Line::styled(text, ctx.theme.title())
+}
+
+/// Groups side by side as far as the pane is wide, each whole on a line of its own if need be.
+fn wrap<'a>(groups: Vec<Vec<Span<'a>>>, width: usize, ctx: &Ctx) -> Vec<Line<'a>> {
+    flow(groups, width, 1, ctx.glyphs.ellipsis)
+}
+
+/// A counter or rate: label and right-aligned value, the same width for all so they line up.
+fn kv<'a>(label: &str, value: String, ctx: &Ctx) -> Vec<Span<'a>> {
+    vec![
+        Span::styled(format!("{label:<9}"), ctx.theme.dim()),
         Span::styled(format!("{value:>8}"), ctx.theme.text()),
     ]
 }
 
-fn counters(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
+fn counters<'a>(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
     let c = &s.counters;
     let get = |k: &str| c.attempts_by_outcome.get(k).copied().unwrap_or(0);
-    lines.push(Line::styled(
-        "Counters (since start, as /metrics)",
-        ctx.theme.title(),
-    ));
-    let rows = [
-        (
-            "success",
-            fmt::count(get("success")),
-            "failures",
-            fmt::count(get("failure")),
-        ),
-        (
-            "retries",
-            fmt::count(c.retries),
-            "uptime",
-            fmt::secs(s.uptime_seconds as f64),
-        ),
-        (
-            "overrides",
-            fmt::count(c.overrides),
-            "fallbacks",
-            fmt::count(c.fallbacks),
-        ),
-    ];
-    for (a, av, b, bv) in rows {
-        lines.push(Line::from([kv(a, av, ctx), kv(b, bv, ctx)].concat()));
-    }
+    vec![
+        kv("success", fmt::count(get("success")), ctx),
+        kv("failures", fmt::count(get("failure")), ctx),
+        kv("retries", fmt::count(c.retries), ctx),
+        kv("uptime", fmt::secs(s.uptime_seconds as f64), ctx),
+        kv("overrides", fmt::count(c.overrides), ctx),
+        kv("fallbacks", fmt::count(c.fallbacks), ctx),
+    ]
 }
 
-fn rates(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
+fn rates<'a>(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
     let r = &s.rates;
-    lines.push(Line::styled("Rates", ctx.theme.title()));
-    lines.push(Line::from(
-        [
-            kv("rec/s", format!("{:.1}", r.recommendations_per_second), ctx),
-            kv("att/s", format!("{:.1}", r.attempts_per_second), ctx),
-        ]
-        .concat(),
-    ));
-    lines.push(Line::from(
-        [
-            kv("retry/min", format!("{:.0}", r.retries_per_minute), ctx),
-            kv("ok 5m", fmt::pct(r.retry_success_rate_5m), ctx),
-        ]
-        .concat(),
-    ));
+    vec![
+        kv("rec/s", format!("{:.1}", r.recommendations_per_second), ctx),
+        kv("att/s", format!("{:.1}", r.attempts_per_second), ctx),
+        kv("retry/min", format!("{:.0}", r.retries_per_minute), ctx),
+        kv("ok 5m", fmt::pct(r.retry_success_rate_5m), ctx),
+    ]
 }
 
-fn comparison(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
+/// Two sentences (waiting and success; retries avoided), each wrapped on its own.
+fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
     let c = &s.comparison;
-    lines.push(Line::styled("Smart vs static (shadow)", ctx.theme.title()));
-    lines.push(Line::from(vec![
-        Span::styled(" wait ", ctx.theme.dim()),
-        Span::styled(fmt::ms(c.smart_total_delay_ms), ctx.theme.ok()),
-        Span::styled(" vs ", ctx.theme.dim()),
-        Span::styled(fmt::ms(c.static_total_delay_ms), ctx.theme.text()),
-        Span::styled("  P ", ctx.theme.dim()),
-        Span::styled(format!("{:.2}", c.smart_mean_success), ctx.theme.ok()),
-        Span::styled(" vs ", ctx.theme.dim()),
-        Span::styled(format!("{:.2}", c.static_mean_success), ctx.theme.text()),
-    ]));
-    lines.push(Line::from(vec![
-        Span::styled(" retries avoided ", ctx.theme.dim()),
-        Span::styled(fmt::count(c.retries_avoided), ctx.theme.ok()),
-        Span::styled(
-            format!(" of {} decisions", fmt::count(c.recommendations)),
-            ctx.theme.dim(),
-        ),
-    ]));
+    let (dim, ok, text) = (ctx.theme.dim(), ctx.theme.ok(), ctx.theme.text());
+    let wait = vec![
+        vec![
+            Span::styled("wait ", dim),
+            Span::styled(fmt::ms(c.smart_total_delay_ms), ok),
+            Span::styled(" vs ", dim),
+            Span::styled(fmt::ms(c.static_total_delay_ms), text),
+        ],
+        vec![
+            Span::styled("P ", dim),
+            Span::styled(format!("{:.2}", c.smart_mean_success), ok),
+            Span::styled(" vs ", dim),
+            Span::styled(format!("{:.2}", c.static_mean_success), text),
+        ],
+    ];
+    let avoided = vec![
+        vec![
+            Span::styled("retries avoided ", dim),
+            Span::styled(fmt::count(c.retries_avoided), ok),
+        ],
+        vec![Span::styled(
+            format!("of {} decisions", fmt::count(c.recommendations)),
+            dim,
+        )],
+    ];
+    [wait, avoided]
 }
 
 /// The service sends a cumulative histogram (like Prometheus); each bar is one bucket.
 fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
-    lines.push(Line::styled("Recommended backoff", ctx.theme.title()));
+    lines.push(heading("Recommended backoff", ctx));
     let mut previous = 0;
     let per_bucket: Vec<(String, u64)> = s
         .backoff_histogram
@@ -151,8 +138,8 @@ fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     }
 }
 
-fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
-    lines.push(Line::styled("Global limits", ctx.theme.title()));
+fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
+    lines.push(heading("Global limits", ctx));
     let stop = if s.guardrails.emergency_stop {
         Span::styled("ON", ctx.theme.critical())
     } else {
@@ -163,23 +150,32 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx) {
         stop,
     ]));
     for c in &s.circuits {
-        let style = match c.state.as_str() {
-            "closed" => ctx.theme.ok(),
-            "open" => ctx.theme.critical(),
-            _ => ctx.theme.warn(),
-        };
-        let probe = c
-            .probe_at
-            .filter(|p| *p > ctx.now)
-            .map(|p| format!(" probe in {}", fmt::whole_secs(fmt::until(p, ctx.now))))
-            .unwrap_or_default();
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {}/{} ", c.queue, c.error_class), ctx.theme.dim()),
-            Span::styled(c.state.to_uppercase(), style),
-            Span::styled(
-                format!(" {} failing{probe}", fmt::pct(c.failure_rate)),
-                ctx.theme.text(),
-            ),
-        ]));
+        // Continuation lines indented under the circuit's name.
+        lines.extend(flow(circuit(c, ctx), width, 3, ctx.glyphs.ellipsis));
     }
+}
+
+/// `queue/class STATE 97% failing probe in 22s`, as groups that wrap whole.
+fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+    let style = match c.state.as_str() {
+        "closed" => ctx.theme.ok(),
+        "open" => ctx.theme.critical(),
+        _ => ctx.theme.warn(),
+    };
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+    let mut groups = vec![
+        vec![Span::styled(
+            format!("{}/{}", c.queue, c.error_class),
+            ctx.theme.dim(),
+        )],
+        vec![Span::styled(c.state.to_uppercase(), style)],
+        text(format!("{} failing", fmt::pct(c.failure_rate))),
+    ];
+    if let Some(p) = c.probe_at.filter(|p| *p > ctx.now) {
+        groups.push(text(format!(
+            "probe in {}",
+            fmt::whole_secs(fmt::until(p, ctx.now))
+        )));
+    }
+    groups
 }

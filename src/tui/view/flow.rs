@@ -72,6 +72,15 @@ pub fn shorten<'a>(spans: Vec<Span<'a>>, width: usize, ellipsis: &str) -> Vec<Sp
     out
 }
 
+/// The line as it is when it fits in `width`, else shortened with `ellipsis` (style kept).
+pub fn fit_line<'a>(line: Line<'a>, width: usize, ellipsis: &str) -> Line<'a> {
+    if line.width() <= width {
+        return line;
+    }
+    let style = line.style;
+    Line::from(shorten(line.spans, width, ellipsis)).style(style)
+}
+
 /// `text` cut to the widest prefix of at most `width` columns.
 pub fn cut(text: &str, width: usize) -> String {
     let mut used = 0;
@@ -171,6 +180,19 @@ mod tests {
         let lines = flow(groups(&["a", "service_unavailable"]), 12, 1, "…");
         assert_eq!(text(&lines), [" a", " service_un…"]);
         assert!(lines.iter().all(|l| l.width() <= 12));
+    }
+
+    #[test]
+    fn a_line_too_wide_ends_in_an_ellipsis_and_keeps_its_style() {
+        let line = Line::from(vec![
+            Span::raw(" sync/"),
+            Span::raw("service_unavailable OPEN"),
+        ])
+        .style(Style::new().bold());
+        let fitted = fit_line(line.clone(), 16, "…");
+        assert_eq!(fitted.to_string(), " sync/service_u…");
+        assert_eq!(fitted.style, line.style);
+        assert_eq!(fit_line(line.clone(), 40, "…"), line);
     }
 
     #[test]

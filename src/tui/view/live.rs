@@ -2,7 +2,7 @@
 //! never a progress bar), the selected job's recommendation, timeline, rationale and similar
 //! cases, and the live error stream.
 
-use super::{Ctx, block, fmt};
+use super::{Ctx, block, flow, fmt};
 use crate::model::{JobState, ScheduledJob};
 use crate::tui::app::Pane;
 use ratatui::Frame;
@@ -168,6 +168,7 @@ const ERROR_KINDS: [&str; 2] = ["failure", "exhausted"];
 /// The newest errors of the live stream (`/events`), newest first.
 fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let rows = usize::from(area.height.saturating_sub(2));
+    let width = usize::from(area.width.saturating_sub(2));
     let lines: Vec<Line> = ctx
         .app
         .events
@@ -184,6 +185,7 @@ fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
                 Span::styled(e.message.as_str(), ctx.theme.critical()),
             ])
         })
+        .map(|line| flow::fit_line(line, width, ctx.glyphs.ellipsis))
         .collect();
     let p = Paragraph::new(lines).block(block("Live errors", false, ctx));
     frame.render_widget(p, area);

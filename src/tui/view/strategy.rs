@@ -6,7 +6,7 @@
 //! error classes) share the rows left over, each ending in "… N more" when it does not fit.
 
 use super::flow::{column, elide, flow, share_rows};
-use super::{Ctx, block, fmt};
+use super::{Ctx, fmt, summary_pane};
 use crate::model::{RetryPolicy, Summary};
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -14,26 +14,16 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 /// The widest a bar gets, however wide the pane.
 const MAX_BAR: usize = 20;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = ctx.app.focus == Pane::Strategy;
-    let outer = block("Strategy", focused, ctx);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    let lines = match &ctx.app.data {
-        Some(data) => pane_lines(
-            &data.summary,
-            ctx,
-            usize::from(inner.width),
-            usize::from(inner.height),
-        ),
-        None => vec![Line::styled("no data yet", ctx.theme.dim())],
-    };
-    frame.render_widget(Paragraph::new(lines), inner);
+    summary_pane(frame, area, ctx, ("Strategy", focused), |s, inner| {
+        let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+        pane_lines(s, ctx, width, height)
+    });
 }
 
 /// Lines always shown, then a list that gives up rows when the pane is short.
@@ -210,7 +200,6 @@ fn policies(policies: &[RetryPolicy], ctx: &Ctx, width: usize) -> Vec<Vec<Line<'
     sorted.sort_by_key(|p| std::cmp::Reverse(p.priority));
     let longest = sorted.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let name_width = longest.min(width.saturating_sub(6) / 2).max(1);
-    let arrow = ctx.glyphs.arrow;
     sorted
         .into_iter()
         .map(|p| {
@@ -219,23 +208,31 @@ fn policies(policies: &[RetryPolicy], ctx: &Ctx, width: usize) -> Vec<Vec<Line<'
                 Span::styled(format!("{:>3} ", p.priority), ctx.theme.dim()),
                 Span::styled(name, ctx.theme.info()),
             ]];
-            let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
-            if p.stop_on_validation {
-                groups.push(text("stop".into()));
-            } else {
-                let delays = format!(
-                    "{}{arrow}{}",
-                    fmt::ms(p.base_delay_ms),
-                    fmt::ms(p.max_delay_ms)
-                );
-                groups.push(text(delays));
-                groups.push(text(format!("x{}", p.max_attempts)));
-                groups.push(text(jitter(p, if ctx.glyphs.ascii { "+-" } else { "±" })));
-            }
+            groups.extend(shape(p, ctx));
             // Continuation lines start under the name.
             flow(groups, width, 5, ctx.glyphs.ellipsis)
         })
         .collect()
+}
+
+/// A policy's backoff: `stop`, or `5s→1m00s x5 ±25%` as groups that wrap whole.
+fn shape(p: &RetryPolicy, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+    if p.stop_on_validation {
+        return vec![text("stop".into())];
+    }
+    let arrow = ctx.glyphs.arrow;
+    let delays = format!(
+        "{}{arrow}{}",
+        fmt::ms(p.base_delay_ms),
+        fmt::ms(p.max_delay_ms)
+    );
+    let plus_minus = if ctx.glyphs.ascii { "+-" } else { "±" };
+    vec![
+        text(delays),
+        text(format!("x{}", p.max_attempts)),
+        text(jitter(p, plus_minus)),
+    ]
 }
 
 fn jitter(p: &RetryPolicy, plus_minus: &str) -> String {

@@ -1,7 +1,7 @@
 //! The selected job: recommendation, timeline of planned attempts, rationale, similar cases,
 //! override, and the keys that act on it.
 
-use super::super::{Ctx, block, fmt};
+use super::super::{Ctx, block, flow, fmt};
 use crate::model::{JobDetail, ScheduledJob, TimelineEntry};
 use crate::tui::action::Action;
 use ratatui::Frame;
@@ -23,16 +23,41 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .filter(|d| d.job.job_id == job.job_id);
     let mut lines = vec![identity(job, ctx), recommendation(job, ctx)];
     lines.push(timeline(detail, ctx));
-    lines.push(Line::from(vec![
-        Span::styled(" why ", ctx.theme.dim()),
-        Span::styled(job.recommendation.rationale.as_str(), ctx.theme.text()),
-    ]));
-    lines.extend(guardrails(job, ctx));
-    lines.push(similar(job, ctx));
-    lines.extend(override_line(job, ctx));
-    lines.push(keys(ctx));
+    let mut rest: Vec<Line> = guardrails(job, ctx).into_iter().collect();
+    rest.push(similar(job, ctx));
+    rest.extend(override_line(job, ctx));
+    rest.push(keys(ctx));
+    let outer = block("", false, ctx).inner(area);
+    let room = usize::from(outer.height).saturating_sub(lines.len() + rest.len());
+    lines.extend(why(job, ctx, usize::from(outer.width), room.max(1)));
+    lines.extend(rest);
+    let width = usize::from(outer.width);
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .map(|l| flow::fit_line(l, width, ctx.glyphs.ellipsis))
+        .collect();
     let title = format!("Selected {} {}", ctx.glyphs.dot, job.job_id);
     frame.render_widget(Paragraph::new(lines).block(block(&title, false, ctx)), area);
+}
+
+/// The rationale, wrapped by words over at most `rows` rows (the last ending in an ellipsis
+/// when there is more).
+fn why<'a>(job: &'a ScheduledJob, ctx: &Ctx, width: usize, rows: usize) -> Vec<Line<'a>> {
+    let mut groups = vec![vec![Span::styled("why", ctx.theme.dim())]];
+    groups.extend(
+        job.recommendation
+            .rationale
+            .split_whitespace()
+            .map(|w| vec![Span::styled(w, ctx.theme.text())]),
+    );
+    let mut lines = flow::flow(groups, width, 5, ctx.glyphs.ellipsis);
+    if lines.len() > rows {
+        lines.truncate(rows);
+        if let Some(last) = lines.last_mut() {
+            last.push_span(Span::raw(ctx.glyphs.ellipsis));
+        }
+    }
+    lines
 }
 
 fn identity<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
