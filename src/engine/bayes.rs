@@ -139,6 +139,8 @@ pub struct SurvivalModel {
     view: View,
     /// value[a * K + k]: expected cost at boundary k with a attempts left (deciding view).
     value: Vec<f64>,
+    /// The same in the elapsed view (equal to `value` when that view decides).
+    value_elapsed: Vec<f64>,
     params: SolveParams,
 }
 
@@ -182,6 +184,7 @@ impl SurvivalModel {
             att_b: vec![1.0; K],
             view: View::Elapsed,
             value: Vec::new(),
+            value_elapsed: Vec::new(),
             params,
         };
         model.derive();
@@ -341,14 +344,22 @@ impl SurvivalModel {
 
     /// Chance an attempt at boundary `j` fails, the failure having lasted to boundary `k`, in
     /// the deciding view. `alive` is the elapsed view's survival from `k` to `j`.
-    fn fails(&self, alive: f64, j: usize) -> f64 {
-        match self.view {
+    fn fails(&self, view: View, alive: f64, j: usize) -> f64 {
+        match view {
             View::Elapsed => alive,
             View::PerAttempt => self.att_b[j] / (self.att_a[j] + self.att_b[j]),
         }
     }
 
     fn solve(&mut self) {
+        self.value = self.solve_view(self.view);
+        self.value_elapsed = match self.view {
+            View::Elapsed => self.value.clone(),
+            View::PerAttempt => self.solve_view(View::Elapsed),
+        };
+    }
+
+    fn solve_view(&self, view: View) -> Vec<f64> {
         let p = self.params;
         let mut value = vec![p.give_up; (MAX_PLANNED_ATTEMPTS + 1) * K];
         for a in 1..=MAX_PLANNED_ATTEMPTS {
@@ -367,30 +378,38 @@ impl SurvivalModel {
                     let rest = value[(a - 1) * K + j];
                     let cost = p.per_attempt
                         + p.per_second * gap as f64 / 1000.0
-                        + self.fails(alive, j) * rest;
+                        + self.fails(view, alive, j) * rest;
                     best = best.min(cost);
                 }
                 value[a * K + k] = best;
             }
         }
-        self.value = value;
+        value
     }
 
-    /// Expected cost of the best plan from boundary `k` with `attempts` left.
-    fn value_at(&self, attempts: usize, k: usize) -> f64 {
-        self.value[attempts.min(MAX_PLANNED_ATTEMPTS) * K + k]
+    /// Expected cost of the best plan from boundary `k` with `attempts` left in `view`.
+    fn value_at(&self, view: View, attempts: usize, k: usize) -> f64 {
+        let table = match view {
+            View::Elapsed => &self.value_elapsed,
+            View::PerAttempt => &self.value,
+        };
+        table[attempts.min(MAX_PLANNED_ATTEMPTS) * K + k]
     }
 
     /// The candidate of attempting at boundary `j` from elapsed `elapsed_ms` with `attempts`
     /// left (this one included).
     pub fn candidate(&self, elapsed_ms: u64, j: usize, attempts: usize) -> Candidate {
+        self.candidate_in(self.view, elapsed_ms, j, attempts)
+    }
+
+    fn candidate_in(&self, view: View, elapsed_ms: u64, j: usize, attempts: usize) -> Candidate {
         let k = lo_index(elapsed_ms);
         let j = j.min(K - 1);
         let delay_ms = GRID_MS[j].saturating_sub(elapsed_ms);
-        let fails = self.fails(self.survive(k, j.max(k)), j);
+        let fails = self.fails(view, self.survive(k, j.max(k)), j);
         let p = self.params;
         let rest = if attempts > 1 {
-            self.value_at(attempts - 1, j)
+            self.value_at(view, attempts - 1, j)
         } else {
             p.give_up
         };
@@ -404,7 +423,32 @@ impl SurvivalModel {
 
     /// The best next attempt at or after `earliest_ms` of elapsed time, or `None` when no
     /// boundary is within reach. Stopping costs `give_up_cost()`.
+    ///
+    /// Giving up needs evidence at the elapsed times in question. The per-attempt view judges
+    /// an interval nobody tried by the attempts made at other times, so after many failed
+    /// early retries it calls an unexplored tail hopeless; the elapsed view counts those
+    /// failures as censored (the failure lasted at least that long) and keeps its prior for
+    /// the tail. So stopping needs both views to say so: when the per-attempt view would stop
+    /// and the elapsed view still sees a retry worth its cost, that retry is made.
     pub fn best(&self, elapsed_ms: u64, attempts: usize, earliest_ms: u64) -> Option<Candidate> {
+        let best = self.best_in(self.view, elapsed_ms, attempts, earliest_ms);
+        let stops = best.is_some_and(|b| b.cost >= self.params.give_up);
+        if self.view == View::PerAttempt && stops {
+            let elapsed = self.best_in(View::Elapsed, elapsed_ms, attempts, earliest_ms);
+            if let Some(c) = elapsed.filter(|c| c.cost < self.params.give_up) {
+                return Some(c);
+            }
+        }
+        best
+    }
+
+    fn best_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        attempts: usize,
+        earliest_ms: u64,
+    ) -> Option<Candidate> {
         let p = self.params;
         let mut best: Option<Candidate> = None;
         for j in self.reachable(elapsed_ms) {
@@ -412,7 +456,7 @@ impl SurvivalModel {
             if delay < p.min_delay_ms || GRID_MS[j] < earliest_ms {
                 continue;
             }
-            let c = self.candidate(elapsed_ms, j, attempts);
+            let c = self.candidate_in(view, elapsed_ms, j, attempts);
             if best.is_none_or(|b| c.cost < b.cost) {
                 best = Some(c);
             }

@@ -147,3 +147,47 @@ fn counts_survive_a_round_trip_and_bad_counts_are_reset() {
     assert_eq!(fixed.counts.events.len(), GRID_MS.len() - 1);
     assert!(fixed.best(0, 3, 0).is_some());
 }
+
+/// What the model knows when a class seen as flaky (a retry after 1 s nearly always worked,
+/// and the per-attempt view decides) meets a maintenance window: ten thousand failed
+/// attempts at each of 2, 6, 14, 30 and 60 s, none late enough to see the window end. `failed_late` adds that many failed attempts at every boundary after a minute.
+fn window_evidence(failed_late: f64) -> SurvivalModel {
+    let mut c = SurvivalModel::new(params()).counts;
+    c.attempt_successes[lo_index(1_000)] = 90.0;
+    c.events[lo_index(750)] = 90.0;
+    for e in [2_000, 6_000, 14_000, 30_000, 60_000] {
+        c.attempt_failures[lo_index(e)] = 10_000.0;
+    }
+    for j in lo_index(60_000) + 1..K {
+        c.attempt_failures[j] = failed_late;
+    }
+    let horizon = if failed_late > 0.0 {
+        INTERVALS
+    } else {
+        lo_index(60_000)
+    };
+    c.survived[..horizon].iter_mut().for_each(|x| *x = 1_000.0);
+    c.loglik_attempt = 0.0;
+    c.loglik_time = -2.0 * VIEW_MARGIN;
+    c.samples = 50_090;
+    SurvivalModel::from_counts(c, params())
+}
+
+#[test]
+fn elapsed_times_nobody_tried_are_no_evidence_that_a_failure_never_ends() {
+    let m = window_evidence(0.0);
+    assert_eq!(m.view(), View::PerAttempt);
+    let best = m.best(60_000, 5, 0).expect("a boundary in reach");
+    assert!(
+        best.cost < m.give_up_cost() && best.success >= 0.2,
+        "the unexplored tail is called hopeless: {best:?}"
+    );
+}
+
+#[test]
+fn failures_observed_at_those_times_are() {
+    let m = window_evidence(50.0);
+    assert_eq!(m.view(), View::PerAttempt);
+    let best = m.best(60_000, 5, 0).expect("a boundary in reach");
+    assert!(best.cost >= m.give_up_cost(), "keeps retrying: {best:?}");
+}
