@@ -4,12 +4,6 @@ use clap::Parser;
 use retryctl::cli::{Cli, Command, EvalArgs, demo, remote, service, simulate};
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc malloc: after a burst of requests on many threads glibc keeps
-/// each thread arena's freed memory (about 30 MiB of a service's resident memory after
-/// 100,000 failures arrived on 32 connections); mimalloc returns it.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The console draws on the terminal and logs to a file instead (tui::run sets that up).
