@@ -170,7 +170,12 @@ impl Engine {
             let model = found.as_ref().map_or(self.models.prior(), |(_, m)| *m);
             d.estimated_success = success_at(model, ctx, d.delay_ms);
             let source = match &found {
-                Ok((key, m)) => format!("observed: {} retries of {}", m.samples(), key.label()),
+                Ok((key, m)) => format!(
+                    "observed: {} {} of {}",
+                    m.samples(),
+                    if m.samples() == 1 { "retry" } else { "retries" },
+                    key.label()
+                ),
                 Err(_) => format!(
                     "prior: no retry of {}/{} observed yet",
                     f.job_type, f.error_class
