@@ -1,11 +1,11 @@
 //! The engine's insides: the request context, the tiers in order, learning from attempts,
 //! and turning a draft plus the guardrails' verdict into the wire answer.
 
-use super::bayes::{self, GRID_MS};
+use super::bayes::{self, GRID_MS, SurvivalModel};
 use super::bayes_tier;
 use super::episodes::Episode;
 use super::guardrails::{GuardInput, Verdict};
-use super::models::{Outcome, Thresholds};
+use super::models::{ModelKey, Outcome, Thresholds};
 use super::rules::{self, fmt_ms};
 use super::tiers::{Ctx, Draft, rules_draft, static_draft};
 use super::{Engine, EngineSettings};
@@ -159,13 +159,7 @@ impl Engine {
     /// else from the model's prior. The rationale says which.
     pub(super) fn annotate(&self, d: &mut Draft, ctx: &Ctx<'_>) {
         let f = ctx.features;
-        let any = Thresholds {
-            min_samples: 1,
-            tenant_min_samples: u64::MAX,
-        };
-        let found = self
-            .models
-            .select(&f.job_type, &f.error_class, None, None, any);
+        let found = self.observed_model(ctx);
         if d.should_retry {
             let model = found.as_ref().map_or(self.models.prior(), |(_, m)| *m);
             d.estimated_success = success_at(model, ctx, d.delay_ms);
@@ -196,16 +190,21 @@ impl Engine {
     /// class) observed so far, else the prior (what [`Self::annotate`] reports, without the
     /// text).
     pub(super) fn success_estimate(&self, ctx: &Ctx<'_>, delay_ms: u64) -> f64 {
+        let model = self
+            .observed_model(ctx)
+            .map_or(self.models.prior(), |(_, m)| m);
+        success_at(model, ctx, delay_ms)
+    }
+
+    /// The (job type, error class) model with at least one observed retry, whatever its age.
+    fn observed_model(&self, ctx: &Ctx<'_>) -> Result<(ModelKey, &SurvivalModel), String> {
         let f = ctx.features;
         let any = Thresholds {
             min_samples: 1,
             tenant_min_samples: u64::MAX,
         };
-        let found = self
-            .models
-            .select(&f.job_type, &f.error_class, None, None, any);
-        let model = found.map_or(self.models.prior(), |(_, m)| m);
-        success_at(model, ctx, delay_ms)
+        self.models
+            .select(&f.job_type, &f.error_class, None, None, any)
     }
 
     fn rules_or_static<R: rand::Rng>(
