@@ -86,6 +86,18 @@ fn attempt(writer: usize, i: usize) -> (String, Value) {
 }
 
 /// Writes until the connection fails; returns the job types the service acknowledged.
+/// Writes `count` attempts of writer `id` in one batch and checks they were acknowledged.
+async fn post_attempts(client: &reqwest::Client, base: &str, id: usize, count: usize) {
+    let batch: Vec<Value> = (0..count).map(|i| attempt(id, i).1).collect();
+    let answer = client
+        .post(format!("{base}/attempts"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+}
+
 async fn writer(base: String, id: usize, acked: Arc<Mutex<Vec<String>>>) {
     let client = reqwest::Client::new();
     for i in 0.. {
@@ -153,14 +165,7 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
     let data = tempfile::tempdir().unwrap();
     let mut service = Service::start(data.path()).await;
     let client = reqwest::Client::new();
-    let batch: Vec<Value> = (0..50).map(|i| attempt(99, i).1).collect();
-    let answer = client
-        .post(format!("{}/attempts", service.base))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success());
+    post_attempts(&client, &service.base, 99, 50).await;
     let pid = service.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -196,14 +201,7 @@ async fn success_by_error_class_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start(data.path()).await;
     let client = reqwest::Client::new();
-    let batch: Vec<Value> = (0..40).map(|i| attempt(7, i).1).collect();
-    let answer = client
-        .post(format!("{}/attempts", service.base))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success());
+    post_attempts(&client, &service.base, 7, 40).await;
     let failure = json!({"job_id": "f-1", "job_type": "email", "error_class": "rate_limit"});
     let answer = client
         .post(format!("{}/failures", service.base))
