@@ -29,7 +29,7 @@ fn ok(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn scripts_can_read_and_steer_the_service() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&dir.path().join("data")).await;
+    let svc = Service::start(&dir.path().join("data"));
     svc.fail(
         "cli-1",
         "payment",
@@ -91,7 +91,7 @@ async fn scripts_can_read_and_steer_the_service() {
 #[tokio::test(flavor = "multi_thread")]
 async fn export_then_import_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&dir.path().join("data")).await;
+    let svc = Service::start(&dir.path().join("data"));
     let api = svc.api();
     for format in ["toml", "json", "yaml"] {
         let file = dir.path().join(format!("config.{format}"));

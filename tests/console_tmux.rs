@@ -140,7 +140,7 @@ impl Drop for Tmux {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_session_in_tmux() {
     let dir = tempfile::tempdir().unwrap();
-    let mut svc = Service::start(&dir.path().join("data")).await;
+    let mut svc = Service::start(&dir.path().join("data"));
     svc.fail(
         "pay-1",
         "payment",
@@ -217,7 +217,7 @@ async fn an_operator_session_in_tmux() {
         s.contains("RECONNECTING IN") && s.contains("STALE")
     });
     assert!(s.contains("pay-2"), "last data stays visible: {s}");
-    svc.restart().await;
+    svc.restart();
     // The restarted service numbers its events from 1 again, and this failure comes before the
     // console is back (it is waiting out its reconnect backoff): its cursor, ahead of the new
     // events, must be placed again for the live error stream to show it.
@@ -295,7 +295,7 @@ fn children(pid: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_terminal_is_given_back_around_ctrl_z_and_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&dir.path().join("data")).await;
+    let svc = Service::start(&dir.path().join("data"));
     svc.fail("susp-1", "payment", "timeout", "gateway timeout")
         .await;
     let home = dir.path();
@@ -361,7 +361,7 @@ async fn a_viewer_token_gets_a_read_only_console() {
         ("RETRYCTL_VIEWER_TOKEN", "viewer-secret-9"),
         ("RETRYCTL_OPERATOR_TOKEN", "operator-secret-9"),
     ];
-    let mut svc = Service::start_with(&dir.path().join("data"), &tokens).await;
+    let mut svc = Service::start_with(&dir.path().join("data"), &tokens);
     svc.worker_token = Some("worker-secret-9".into());
     svc.reader_token = Some("operator-secret-9".into());
     svc.fail("view-1", "payment", "timeout", "gateway timeout")

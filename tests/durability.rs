@@ -2,8 +2,11 @@
 //! free port with a temporary `--data`, concurrent writers through the API, SIGKILL while they
 //! write, a restart on the same data, and every acknowledged attempt found again.
 
+#[path = "common/service.rs"]
+mod service;
+
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use service::Service;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -12,69 +15,6 @@ const WRITERS: usize = 8;
 /// Acknowledged attempts to wait for before the kill (the writers keep going meanwhile).
 const ACKED_BEFORE_KILL: usize = 300;
 
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Service {
-    async fn start(data: &std::path::Path) -> Service {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_retryctl"))
-            .args([
-                "serve",
-                "--store",
-                "sqlite",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data")
-            .arg(data)
-            .env("RETRYCTL_LOG", "warn")
-            .env_remove("RETRYCTL_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start retryctl serve");
-        let service = Service {
-            child,
-            base: format!("http://127.0.0.1:{port}/api/v1/retry"),
-        };
-        service.wait_healthy().await;
-        service
-    }
-
-    async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            let health = client.get(format!("{}/health", self.base)).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("retryctl serve did not become healthy at {}", self.base);
-    }
-
-    /// SIGKILL: no graceful shutdown, no final snapshot.
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL retryctl");
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Each attempt gets its own job type, so `/stats` tells exactly whether it survived.
 fn attempt(writer: usize, i: usize) -> (String, Value) {
     let job_type = format!("durable-{writer}-{i}");
     let body = json!({
@@ -123,10 +63,10 @@ async fn writer(base: String, id: usize, acked: Arc<Mutex<Vec<String>>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_attempts_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path()).await;
+    let mut service = Service::start(data.path());
     let acked = Arc::new(Mutex::new(Vec::new()));
     let writers: Vec<_> = (0..WRITERS)
-        .map(|id| tokio::spawn(writer(service.base.clone(), id, acked.clone())))
+        .map(|id| tokio::spawn(writer(service.url(""), id, acked.clone())))
         .collect();
     while acked.lock().await.len() < ACKED_BEFORE_KILL {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -138,13 +78,13 @@ async fn acknowledged_attempts_survive_kill_9() {
     let acked = acked.lock().await.clone();
     assert!(acked.len() >= ACKED_BEFORE_KILL);
 
-    let restarted = Service::start(data.path()).await;
+    let restarted = Service::start(data.path());
     let client = reqwest::Client::new();
     let mut lost = Vec::new();
     for job_type in &acked {
         let url = format!(
             "{}/stats?job_type={job_type}&error_class=timeout&window=1h",
-            restarted.base
+            restarted.url("")
         );
         let stats: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
         if stats["total_attempts"] != 1 {
@@ -163,31 +103,15 @@ async fn acknowledged_attempts_survive_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_cleanly_and_keeps_everything() {
     let data = tempfile::tempdir().unwrap();
-    let mut service = Service::start(data.path()).await;
+    let mut service = Service::start(data.path());
     let client = reqwest::Client::new();
-    post_attempts(&client, &service.base, 99, 50).await;
-    let pid = service.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::task::spawn_blocking(move || {
-        let status = service.child.wait();
-        (service, status)
-    });
-    let (service, status) = tokio::time::timeout(Duration::from_secs(20), status)
-        .await
-        .expect("retryctl serve exits after SIGTERM")
-        .unwrap();
-    assert!(status.unwrap().success(), "graceful shutdown exits 0");
+    post_attempts(&client, &service.url(""), 99, 50).await;
+    assert!(service.stop().success(), "graceful shutdown exits 0");
     drop(service);
-    let restarted = Service::start(data.path()).await;
+    let restarted = Service::start(data.path());
     let url = format!(
         "{}/stats?job_type=durable-99-7&error_class=timeout",
-        restarted.base
+        restarted.url("")
     );
     let stats: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["total_attempts"], 1, "{stats}");
@@ -199,23 +123,23 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_by_error_class_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path()).await;
+    let mut service = Service::start(data.path());
     let client = reqwest::Client::new();
-    post_attempts(&client, &service.base, 7, 40).await;
+    post_attempts(&client, &service.url(""), 7, 40).await;
     let failure = json!({"job_id": "f-1", "job_type": "email", "error_class": "rate_limit"});
     let answer = client
-        .post(format!("{}/failures", service.base))
+        .post(format!("{}/failures", service.url("")))
         .json(&failure)
         .send()
         .await
         .unwrap();
     assert!(answer.status().is_success());
-    let before = error_classes(&client, &service.base).await;
+    let before = error_classes(&client, &service.url("")).await;
     assert_eq!(before["timeout"], (40, 10), "{before:?}");
     assert_eq!(before["rate_limit"], (1, 0), "{before:?}");
     service.kill_9();
-    let restarted = Service::start(data.path()).await;
-    assert_eq!(error_classes(&client, &restarted.base).await, before);
+    let restarted = Service::start(data.path());
+    assert_eq!(error_classes(&client, &restarted.url("")).await, before);
 }
 
 /// `/summary`'s error classes as class → (attempts, successes).

@@ -1,74 +1,18 @@
-//! `eval --api` against the real `retryctl serve` (its own free port, a temporary SQLite data
+//! `eval --api` against the real `retryctl serve` (its own port, the memory store, a temporary data
 //! dir) ranks the strategies as in-process `eval` does on the same seed: the service learns
 //! from record timestamps in virtual time, runs stay isolated inside one service, and the
 //! strategy switch between `rules` and `bayesian` works.
 
+#[path = "common/service.rs"]
+mod service;
+
 use retryctl::sim::api::ApiLearners;
 use retryctl::sim::eval::{EvalConfig, ScenarioReport, evaluate, evaluate_with};
 use retryctl::sim::scenario::{Scenario, SimDuration};
+use service::Service;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The real binary on a free loopback port; killed when dropped.
-struct Service {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Service {
-    fn start() -> Service {
-        Service::start_with(&[])
-    }
-
-    /// Starts with extra environment (e.g. access tokens).
-    fn start_with(env: &[(&str, &str)]) -> Service {
-        let data = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_retryctl"))
-            .args(["serve", "--store", "memory", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data")
-            .arg(data.path())
-            .env("RETRYCTL_LOG", "warn")
-            .env_remove("RETRYCTL_CONFIG")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start retryctl serve");
-        let service = Service {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _data: data,
-        };
-        service.wait_listening(port);
-        service
-    }
-
-    fn wait_listening(&self, port: u16) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "retryctl serve did not listen on {}",
-                self.url
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Command;
+use std::time::Instant;
 
 /// A shipped scenario cut to `warmup` + `measured` minutes, so a debug build stays quick.
 fn cut(name: &str, warmup: u64, measured: u64) -> Scenario {
@@ -118,14 +62,15 @@ fn decided_by(report: &ScenarioReport, strategy: &str, method: &str) -> f64 {
 
 #[test]
 fn eval_over_the_api_ranks_strategies_as_in_process_eval() {
-    let service = Service::start();
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_in_memory(data.path(), &[]);
     let config = EvalConfig::default();
     let scenarios = [
         cut("payment-503", 3, 3),
         cut("rate-limit-no-hint", 4, 4),
         cut("validation", 3, 3),
     ];
-    let mut learners = ApiLearners::connect(&service.url, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut learners = ApiLearners::connect(&service.api(), None).unwrap_or_else(|e| panic!("{e}"));
     for scenario in &scenarios {
         let started = Instant::now();
         let local = evaluate(scenario, &config);
@@ -187,14 +132,20 @@ fn an_unreachable_service_or_a_refusal_is_a_clear_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let service = Service::start_with(&[
-        ("RETRYCTL_OPERATOR_TOKEN", "op-secret"),
-        ("RETRYCTL_VIEWER_TOKEN", "viewer-secret"),
-    ]);
-    let (ok, stderr) = eval_cli(&service.url, &["--token", "viewer-secret"]);
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_in_memory(
+        data.path(),
+        &[
+            ("RETRYCTL_OPERATOR_TOKEN", "op-secret"),
+            ("RETRYCTL_VIEWER_TOKEN", "viewer-secret"),
+        ],
+    );
+    let (ok, stderr) = eval_cli(&service.api(), &["--token", "viewer-secret"]);
     assert!(!ok, "{stderr}");
     assert!(
-        stderr.contains(&service.url) && stderr.contains("PUT /strategy") && stderr.contains("403"),
+        stderr.contains(&service.api())
+            && stderr.contains("PUT /strategy")
+            && stderr.contains("403"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

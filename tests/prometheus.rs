@@ -7,7 +7,11 @@
 //! Prometheus server (the Debian `prometheus` package) scraping the OpenMetrics endpoint.
 //! Missing Prometheus fails the test with the install command.
 
+#[path = "common/service.rs"]
+mod service;
+
 use serde_json::Value;
+use service::Service;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -27,6 +31,7 @@ impl Drop for Proc {
     }
 }
 
+/// A free port for Prometheus (retryctl picks its own; see `common/service.rs`).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,18 +48,6 @@ fn require_prometheus() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(found, "{INSTALL}");
-}
-
-fn start_retryctl(port: u16) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_retryctl"))
-        .args(["serve", "--store", "memory", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RETRYCTL_LOG", "warn")
-        .env_remove("RETRYCTL_CONFIG")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start retryctl serve");
-    Proc(child)
 }
 
 fn start_prometheus(dir: &Path, port: u16, target: u16) -> Proc {
@@ -131,11 +124,11 @@ async fn query(client: &reqwest::Client, prometheus: &str, query: &str) -> Vec<V
 async fn a_real_prometheus_scrapes_the_metrics() {
     require_prometheus();
     let dir = tempfile::tempdir().unwrap();
-    let (service_port, prometheus_port) = (free_port(), free_port());
-    let _service = start_retryctl(service_port);
-    let _prometheus = start_prometheus(dir.path(), prometheus_port, service_port);
+    let service = Service::start_in_memory(&dir.path().join("data"), &[]);
+    let prometheus_port = free_port();
+    let _prometheus = start_prometheus(dir.path(), prometheus_port, service.port);
     let client = reqwest::Client::new();
-    let api = format!("http://127.0.0.1:{service_port}/api/v1/retry");
+    let api = service.url("");
     poll(&client, &format!("{api}/health"), &[], |b| {
         b["status"].is_string()
     })
