@@ -121,6 +121,18 @@ pub struct Candidate {
     pub cost: f64,
 }
 
+/// The model's choice from some elapsed time, with the view whose figures it carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// The best next attempt (stopping is better when its cost is not below giving up).
+    pub best: Candidate,
+    /// The view whose success chances and costs `best` carries (and an explanation shows).
+    pub view: View,
+    /// When the per-attempt view decides but would stop and the elapsed view's cheaper retry
+    /// was taken instead: the per-attempt view's best, which said stop.
+    pub overridden: Option<Candidate>,
+}
+
 /// The model of one (job type, error class[, tenant]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SurvivalModel {
@@ -402,7 +414,14 @@ impl SurvivalModel {
         self.candidate_in(self.view, elapsed_ms, j, attempts)
     }
 
-    fn candidate_in(&self, view: View, elapsed_ms: u64, j: usize, attempts: usize) -> Candidate {
+    /// [`Self::candidate`] in the given view rather than the deciding one.
+    pub fn candidate_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        j: usize,
+        attempts: usize,
+    ) -> Candidate {
         let k = lo_index(elapsed_ms);
         let j = j.min(K - 1);
         let delay_ms = GRID_MS[j].saturating_sub(elapsed_ms);
@@ -421,8 +440,8 @@ impl SurvivalModel {
         }
     }
 
-    /// The best next attempt at or after `earliest_ms` of elapsed time, or `None` when no
-    /// boundary is within reach. Stopping costs `give_up_cost()`.
+    /// The best next attempt at or after `earliest_ms` of elapsed time and the view it comes
+    /// from, or `None` when no boundary is within reach. Stopping costs `give_up_cost()`.
     ///
     /// Giving up needs evidence at the elapsed times in question. The per-attempt view judges
     /// an interval nobody tried by the attempts made at other times, so after many failed
@@ -430,16 +449,25 @@ impl SurvivalModel {
     /// failures as censored (the failure lasted at least that long) and keeps its prior for
     /// the tail. So stopping needs both views to say so: when the per-attempt view would stop
     /// and the elapsed view still sees a retry worth its cost, that retry is made.
-    pub fn best(&self, elapsed_ms: u64, attempts: usize, earliest_ms: u64) -> Option<Candidate> {
-        let best = self.best_in(self.view, elapsed_ms, attempts, earliest_ms);
-        let stops = best.is_some_and(|b| b.cost >= self.params.give_up);
-        if self.view == View::PerAttempt && stops {
-            let elapsed = self.best_in(View::Elapsed, elapsed_ms, attempts, earliest_ms);
-            if let Some(c) = elapsed.filter(|c| c.cost < self.params.give_up) {
-                return Some(c);
-            }
+    pub fn best(&self, elapsed_ms: u64, attempts: usize, earliest_ms: u64) -> Option<Decision> {
+        let best = self.best_in(self.view, elapsed_ms, attempts, earliest_ms)?;
+        let decision = Decision {
+            best,
+            view: self.view,
+            overridden: None,
+        };
+        if self.view == View::Elapsed || best.cost < self.params.give_up {
+            return Some(decision);
         }
-        best
+        let elapsed = self.best_in(View::Elapsed, elapsed_ms, attempts, earliest_ms);
+        Some(match elapsed.filter(|c| c.cost < self.params.give_up) {
+            Some(c) => Decision {
+                best: c,
+                view: View::Elapsed,
+                overridden: Some(best),
+            },
+            None => decision,
+        })
     }
 
     fn best_in(
@@ -483,8 +511,19 @@ impl SurvivalModel {
     /// independent Betas, matched to a Beta by its first two moments. Bounds are exact
     /// quantiles of the Beta.
     pub fn success_posterior(&self, elapsed_ms: u64, j: usize, credibility: f64) -> BetaSummary {
+        self.success_posterior_in(self.view, elapsed_ms, j, credibility)
+    }
+
+    /// [`Self::success_posterior`] in the given view rather than the deciding one.
+    pub fn success_posterior_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        j: usize,
+        credibility: f64,
+    ) -> BetaSummary {
         let j = j.min(K - 1);
-        if self.view == View::PerAttempt {
+        if view == View::PerAttempt {
             return BetaSummary::new(self.att_a[j], self.att_b[j], credibility);
         }
         self.recovery_posterior(elapsed_ms, j, credibility)
@@ -533,4 +572,4 @@ fn pooled_prior(hits: f64, misses: f64) -> (f64, f64) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -2,9 +2,10 @@
 //! survival model (or stop), Retry-After hints honoured, bounded exploration, and the
 //! rationale, alternatives, posterior and similar cases behind it.
 
-use super::bayes::{Candidate, GRID_MS, SurvivalModel, View};
+use super::bayes::{Candidate, Decision, GRID_MS, SurvivalModel, View};
 use super::models::{ModelKey, sample_confidence};
 use super::rules::fmt_ms;
+use super::stats::BetaSummary;
 use super::tiers::{Ctx, Draft};
 use crate::model::{Alternative, Explanation, Method, Posterior};
 use rand::RngExt;
@@ -49,8 +50,9 @@ pub fn draft<R: rand::Rng>(
     if let Some(hint) = ctx.features.retry_after_ms {
         return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
     }
-    let best = model.best(elapsed, attempts, 0)?;
-    explanation.alternatives = alternatives(model, elapsed, attempts, best.index);
+    let decision = model.best(elapsed, attempts, 0)?;
+    let best = decision.best;
+    explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
         let rationale = format!(
             "bayesian ({}): stop: the best retry (at {} elapsed, {:.1}% success) has expected cost {:.2}, not less than giving up ({:.2}); {samples} samples",
@@ -60,7 +62,8 @@ pub fn draft<R: rand::Rng>(
             best.cost,
             model.give_up_cost()
         );
-        let posterior = model.success_posterior(elapsed, best.index, input.credibility);
+        let posterior =
+            model.success_posterior_in(decision.view, elapsed, best.index, input.credibility);
         return Some(stop_draft(
             input,
             best.success,
@@ -69,12 +72,16 @@ pub fn draft<R: rand::Rng>(
             explanation,
         ));
     }
-    let explored = explore(input, elapsed, attempts, best, rng);
+    let explored = explore(input, decision, elapsed, attempts, rng);
     let chosen = explored.unwrap_or(best);
     for alt in &mut explanation.alternatives {
         alt.chosen = alt.delay_ms == chosen.delay_ms;
     }
-    let mut d = retry_draft(input, ctx, chosen, elapsed, explanation);
+    let pick = Decision {
+        best: chosen,
+        ..decision
+    };
+    let mut d = retry_draft(input, ctx, pick, elapsed, explanation);
     d.rationale.push_str(&format!(
         "; expected cost {:.2} (giving up: {:.2})",
         chosen.cost,
@@ -127,22 +134,29 @@ fn hinted(
         .min(GRID_MS.len() - 1);
     let mut c = input.model.candidate(elapsed, j, attempts);
     c.delay_ms = delay;
-    let mut d = retry_draft(input, ctx, c, elapsed, explanation);
+    let pick = Decision {
+        best: c,
+        view: input.model.view(),
+        overridden: None,
+    };
+    let mut d = retry_draft(input, ctx, pick, elapsed, explanation);
     d.rationale.push_str(&format!("; {note}"));
     // The hint is the server's word on when it recovers, stronger than the model.
     d.confidence = d.confidence.max(0.9);
     d
 }
 
+/// The draft of retrying as `pick` says; its rationale, posterior and confidence come from the
+/// view whose figures `pick` carries.
 fn retry_draft(
     input: BayesInput<'_>,
     ctx: &Ctx<'_>,
-    c: Candidate,
+    pick: Decision,
     elapsed: u64,
     mut explanation: Explanation,
 ) -> Draft {
-    let model = input.model;
-    let post = model.success_posterior(elapsed, c.index, input.credibility);
+    let (model, c) = (input.model, pick.best);
+    let post = model.success_posterior_in(pick.view, elapsed, c.index, input.credibility);
     let samples = model.samples();
     explanation.posterior = Some(Posterior {
         bucket_min_ms: elapsed,
@@ -160,34 +174,10 @@ fn retry_draft(
     } else {
         "is below"
     };
-    let claim = if model.view() == View::PerAttempt {
-        format!(
-            "'{}' failures of '{}' end independently of time: {:.0}% ({:.0}% credible ≥ {:.2}) of retries {} after the first failure succeed",
-            ctx.features.error_class,
-            ctx.features.job_type,
-            post.mean * 100.0,
-            input.credibility * 100.0,
-            post.lower,
-            fmt_ms(GRID_MS[c.index]),
-        )
-    } else {
-        let who = format!(
-            "'{}' failures of '{}'",
-            ctx.features.error_class, ctx.features.job_type
-        );
-        let scope = if elapsed == 0 {
-            who
-        } else {
-            format!("{who} still failing after {}", fmt_ms(elapsed))
-        };
-        format!(
-            "{:.0}% ({:.0}% credible ≥ {:.2}) of {scope} recover by {} after the first failure",
-            post.mean * 100.0,
-            input.credibility * 100.0,
-            post.lower,
-            fmt_ms(elapsed + c.delay_ms),
-        )
-    };
+    let mut claim = claim(input, ctx, pick.view, &post, c, elapsed);
+    if let Some(stop) = pick.overridden {
+        claim = format!("{}{claim}", override_note(model, stop));
+    }
     let rationale = format!(
         "bayesian ({}): {claim}; retry in {}; {verdict} the {:.0}% threshold; {samples} samples",
         input.key.label(),
@@ -205,6 +195,54 @@ fn retry_draft(
         explanation,
         explored: false,
     }
+}
+
+/// What `view` says of the retry `c`, with the posterior `post` behind it.
+fn claim(
+    input: BayesInput<'_>,
+    ctx: &Ctx<'_>,
+    view: View,
+    post: &BetaSummary,
+    c: Candidate,
+    elapsed: u64,
+) -> String {
+    let who = format!(
+        "'{}' failures of '{}'",
+        ctx.features.error_class, ctx.features.job_type
+    );
+    let figures = format!(
+        "{:.0}% ({:.0}% credible ≥ {:.2})",
+        post.mean * 100.0,
+        input.credibility * 100.0,
+        post.lower
+    );
+    if view == View::PerAttempt {
+        return format!(
+            "{who} end independently of time: {figures} of retries {} after the first failure succeed",
+            fmt_ms(GRID_MS[c.index]),
+        );
+    }
+    let scope = if elapsed == 0 {
+        who
+    } else {
+        format!("{who} still failing after {}", fmt_ms(elapsed))
+    };
+    format!(
+        "{figures} of {scope} recover by {} after the first failure",
+        fmt_ms(elapsed + c.delay_ms),
+    )
+}
+
+/// Says that the per-attempt view would have stopped (its best retry `stop` costs at least
+/// giving up) and that the elapsed view, which follows, expects recovery.
+fn override_note(model: &SurvivalModel, stop: Candidate) -> String {
+    format!(
+        "the per-attempt view would give up (its best retry, at {} elapsed, {:.1}% success, has expected cost {:.2}, not less than giving up ({:.2})), but the elapsed view expects recovery: ",
+        fmt_ms(GRID_MS[stop.index]),
+        stop.success * 100.0,
+        stop.cost,
+        model.give_up_cost()
+    )
 }
 
 fn stop_draft(
@@ -235,11 +273,12 @@ fn confidence(model: &SurvivalModel, width: f64) -> f64 {
 /// With probability `explore_rate`, the least-tried boundary near the optimum instead.
 fn explore<R: rand::Rng>(
     input: BayesInput<'_>,
+    decision: Decision,
     elapsed: u64,
     attempts: usize,
-    best: Candidate,
     rng: &mut R,
 ) -> Option<Candidate> {
+    let best = decision.best;
     if input.explore_rate <= 0.0 || !rng.random_bool(input.explore_rate.min(1.0)) {
         return None;
     }
@@ -250,12 +289,13 @@ fn explore<R: rand::Rng>(
     (lo..hi)
         .filter(|&j| j != best.index)
         .min_by(|&a, &b| model.attempts_at(a).total_cmp(&model.attempts_at(b)))
-        .map(|j| model.candidate(elapsed, j, attempts))
+        .map(|j| model.candidate_in(decision.view, elapsed, j, attempts))
 }
 
-/// The chosen boundary and a few around it, by delay.
+/// The chosen boundary and a few around it, by delay, with `view`'s figures.
 fn alternatives(
     model: &SurvivalModel,
+    view: View,
     elapsed: u64,
     attempts: usize,
     best: usize,
@@ -272,7 +312,7 @@ fn alternatives(
     picks
         .into_iter()
         .map(|j| {
-            let c = model.candidate(elapsed, j, attempts);
+            let c = model.candidate_in(view, elapsed, j, attempts);
             Alternative {
                 delay_ms: c.delay_ms,
                 success_probability: c.success,
@@ -282,3 +322,6 @@ fn alternatives(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,37 @@ pub(crate) fn features(job_type: &str, class: &str, attempt: u32) -> RetryFeatur
     }
 }
 
+/// Attempt `n` of job `job` of (`job_type`, `class`) on queue `default`, run at `at` after a
+/// wait of `delay_ms`; a success carries no error class (it has none of its own).
+pub(crate) fn attempt(
+    job: &str,
+    job_type: &str,
+    class: &str,
+    n: u32,
+    delay_ms: u64,
+    at: DateTime<Utc>,
+    success: bool,
+) -> AttemptRecord {
+    AttemptRecord {
+        job_id: job.into(),
+        job_type: job_type.into(),
+        attempt_number: n,
+        error_class: if success { "" } else { class }.into(),
+        error_code: String::new(),
+        status: if success { "succeeded" } else { "failed" }.into(),
+        queue: "default".into(),
+        tenant: None,
+        payload_size: 0,
+        time_of_day: 12,
+        worker_version: String::new(),
+        health: None,
+        delay_ms,
+        success,
+        timestamp: at,
+        processing_time: None,
+    }
+}
+
 fn engine() -> Engine {
     Engine::new(default_strategy(), EngineSettings::default(), 42)
 }
@@ -175,24 +206,15 @@ fn max_budget_percent_caps_retries_per_queue_and_is_named() {
     s.guardrails.max_budget_percent = 10.0;
     let mut e = Engine::new(s, EngineSettings::default(), 5);
     for i in 0..8_000 {
-        e.observe(&AttemptRecord {
-            job_id: format!("j{i}"),
-            job_type: "payment".into(),
-            attempt_number: 1,
-            error_class: "503".into(),
-            error_code: String::new(),
-            status: "failed".into(),
-            queue: "default".into(),
-            tenant: None,
-            payload_size: 0,
-            time_of_day: 12,
-            worker_version: String::new(),
-            health: None,
-            delay_ms: 0,
-            success: false,
-            timestamp: t0(),
-            processing_time: None,
-        });
+        e.observe(&attempt(
+            &format!("j{i}"),
+            "payment",
+            "503",
+            1,
+            0,
+            t0(),
+            false,
+        ));
     }
     let now = t0() + Duration::seconds(1);
     let answers: Vec<_> = (0..900)
@@ -226,23 +248,9 @@ fn the_static_shadow_agrees_with_the_static_recommendation() {
 #[test]
 fn episodes_link_attempts_by_job_id() {
     let mut e = engine();
-    let record = |n: u32, secs: i64, delay: u64| AttemptRecord {
-        job_id: "job-1".into(),
-        job_type: "payment".into(),
-        attempt_number: n,
-        error_class: "503".into(),
-        error_code: String::new(),
-        status: "failed".into(),
-        queue: "default".into(),
-        tenant: None,
-        payload_size: 0,
-        time_of_day: 12,
-        worker_version: String::new(),
-        health: None,
-        delay_ms: delay,
-        success: false,
-        timestamp: t0() + Duration::seconds(secs),
-        processing_time: None,
+    let record = |n: u32, secs: i64, delay: u64| {
+        let at = t0() + Duration::seconds(secs);
+        attempt("job-1", "payment", "503", n, delay, at, false)
     };
     e.observe(&record(1, 0, 0));
     e.observe(&record(2, 3, 3_000));
@@ -315,3 +323,4 @@ proptest! {
 }
 
 mod learning;
+mod maintenance;

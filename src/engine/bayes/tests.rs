@@ -71,7 +71,7 @@ fn an_outage_of_six_to_twelve_seconds_is_learned_from_static_schedules() {
     assert!(by(5_000) < 0.05, "by 5s: {}", by(5_000));
     // An attempt at 14 s says "recovered by 15 s" (it ran between boundaries).
     assert!(by(15_000) > 0.95, "by 15s: {}", by(15_000));
-    let best = m.best(0, 9, 0).unwrap();
+    let best = m.best(0, 9, 0).unwrap().best;
     assert!((6_000..=15_000).contains(&best.delay_ms), "{best:?}");
     assert!(best.cost < m.give_up_cost());
 }
@@ -86,7 +86,7 @@ fn a_failure_that_never_recovers_is_given_up() {
         episode(&mut m, u64::MAX, &schedule[..3]);
     }
     m.refresh(params());
-    let early = m.best(0, 9, 0).unwrap();
+    let early = m.best(0, 9, 0).unwrap().best;
     assert!(
         early.cost < m.give_up_cost(),
         "only 7 s tried: later may still recover {early:?}"
@@ -95,7 +95,7 @@ fn a_failure_that_never_recovers_is_given_up() {
         episode(&mut m, u64::MAX, &schedule);
     }
     m.refresh(params());
-    let best = m.best(0, 9, 0).unwrap();
+    let best = m.best(0, 9, 0).unwrap().best;
     assert!(best.cost >= m.give_up_cost(), "{best:?}");
     let post = m.recovery_posterior(0, lo_index(300_000), 0.8);
     assert!(post.upper < 0.1, "{post:?}");
@@ -130,7 +130,7 @@ fn flaky_failures_are_retried_soon() {
     }
     m.refresh(params());
     assert_eq!(m.view(), View::PerAttempt);
-    let best = m.best(0, 9, 0).unwrap();
+    let best = m.best(0, 9, 0).unwrap().best;
     assert!(best.delay_ms <= 1_000, "{best:?}");
     assert!((0.35..0.65).contains(&best.success), "{best:?}");
 }
@@ -151,7 +151,7 @@ fn counts_survive_a_round_trip_and_bad_counts_are_reset() {
 /// What the model knows when a class seen as flaky (a retry after 1 s nearly always worked,
 /// and the per-attempt view decides) meets a maintenance window: ten thousand failed
 /// attempts at each of 2, 6, 14, 30 and 60 s, none late enough to see the window end. `failed_late` adds that many failed attempts at every boundary after a minute.
-fn window_evidence(failed_late: f64) -> SurvivalModel {
+pub(crate) fn window_evidence(failed_late: f64) -> SurvivalModel {
     let mut c = SurvivalModel::new(params()).counts;
     c.attempt_successes[lo_index(1_000)] = 90.0;
     c.events[lo_index(750)] = 90.0;
@@ -177,17 +177,33 @@ fn window_evidence(failed_late: f64) -> SurvivalModel {
 fn elapsed_times_nobody_tried_are_no_evidence_that_a_failure_never_ends() {
     let m = window_evidence(0.0);
     assert_eq!(m.view(), View::PerAttempt);
-    let best = m.best(60_000, 5, 0).expect("a boundary in reach");
+    let decision = m.best(60_000, 5, 0).expect("a boundary in reach");
+    let best = decision.best;
     assert!(
         best.cost < m.give_up_cost() && best.success >= 0.2,
         "the unexplored tail is called hopeless: {best:?}"
     );
+    assert_eq!(
+        decision.view,
+        View::Elapsed,
+        "the figures are the elapsed view's"
+    );
+    let stop = decision
+        .overridden
+        .expect("the per-attempt view's stop is kept");
+    assert!(stop.cost >= m.give_up_cost(), "{stop:?}");
+    assert_eq!(best, m.candidate_in(View::Elapsed, 60_000, best.index, 5));
 }
 
 #[test]
 fn failures_observed_at_those_times_are() {
     let m = window_evidence(50.0);
     assert_eq!(m.view(), View::PerAttempt);
-    let best = m.best(60_000, 5, 0).expect("a boundary in reach");
+    let decision = m.best(60_000, 5, 0).expect("a boundary in reach");
+    let best = decision.best;
     assert!(best.cost >= m.give_up_cost(), "keeps retrying: {best:?}");
+    assert_eq!(
+        (decision.view, decision.overridden),
+        (View::PerAttempt, None)
+    );
 }

@@ -1,0 +1,235 @@
+//! The nightly maintenance window of `scenarios/db-maintenance.toml`, through the facade: a
+//! class of timeouts that is flaky all day (the next try nearly always works) but lasts until
+//! the window ends for every job that fails in the twenty minutes from 02:00 UTC. Jobs overlap
+//! in virtual time as they do in `eval`: an event queue of attempts, ordered by time.
+
+use super::*;
+use chrono::Timelike;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+const JOB_TYPE: &str = "ledger.sync";
+const CLASS: &str = "timeout";
+/// The window: from 02:00 UTC, twenty minutes, every night.
+const WINDOW_START_H: i64 = 2;
+const WINDOW_MIN: i64 = 20;
+/// Jobs per second failing in the window, and flaky ones all day (the scenario's rates).
+const WINDOW_RATE: f64 = 0.3;
+const FLAKY_RATE: f64 = 0.01;
+/// Chance a retry of a flaky timeout succeeds.
+const FLAKY_SUCCESS: f64 = 0.9;
+
+/// How a job's failure ends.
+#[derive(Debug, Clone, Copy)]
+enum Truth {
+    /// Every attempt from this time on succeeds (the end of the window).
+    Until(DateTime<Utc>),
+    /// Each retry succeeds with this chance.
+    Flaky(f64),
+}
+
+struct Job {
+    id: String,
+    arrival: DateTime<Utc>,
+    truth: Truth,
+}
+
+/// What the engine did with one job.
+#[derive(Debug, Default, Clone)]
+struct Outcome {
+    succeeded: bool,
+    attempts: u32,
+    /// The recommendation that stopped the job, if one did.
+    stopped_by: Option<RetryRecommendation>,
+    /// When it stopped.
+    stopped_at: Option<DateTime<Utc>>,
+    /// The rationale of every recommendation made for it.
+    rationales: Vec<String>,
+}
+
+/// Midnight UTC of the scenario's `day`.
+fn midnight(day: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z")
+        .unwrap()
+        .to_utc()
+        + Duration::days(day)
+}
+
+/// The window of `day`: (start, end).
+fn window(day: i64) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = midnight(day) + Duration::hours(WINDOW_START_H);
+    (start, start + Duration::minutes(WINDOW_MIN))
+}
+
+/// Arrival times from `from` to `until` of a Poisson process with `per_second`.
+fn poisson(
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    per_second: f64,
+    rng: &mut StdRng,
+) -> Vec<DateTime<Utc>> {
+    let mut times = Vec::new();
+    let mut t = from;
+    loop {
+        let gap = -(1.0 - rng.random::<f64>()).ln() / per_second;
+        t += Duration::milliseconds((gap * 1000.0) as i64);
+        if t >= until {
+            return times;
+        }
+        times.push(t);
+    }
+}
+
+/// Every failing job of `day`, by arrival: the window's, then the flaky ones all day.
+fn jobs_of(day: i64, rng: &mut StdRng) -> Vec<Job> {
+    let (start, end) = window(day);
+    let job = |kind: &str, i: usize, arrival, truth| Job {
+        id: format!("d{day}-{kind}{i}"),
+        arrival,
+        truth,
+    };
+    let in_window = poisson(start, end, WINDOW_RATE, rng)
+        .into_iter()
+        .enumerate()
+        .map(|(i, at)| job("w", i, at, Truth::Until(end)));
+    let flaky = poisson(midnight(day), midnight(day + 1), FLAKY_RATE, rng)
+        .into_iter()
+        .enumerate()
+        .map(|(i, at)| job("f", i, at, Truth::Flaky(FLAKY_SUCCESS)));
+    let mut jobs: Vec<Job> = in_window.chain(flaky).collect();
+    jobs.sort_by_key(|j| j.arrival);
+    jobs
+}
+
+fn record(job: &Job, n: u32, delay_ms: u64, at: DateTime<Utc>, success: bool) -> AttemptRecord {
+    AttemptRecord {
+        queue: "db".into(),
+        time_of_day: at.hour() as u8,
+        ..attempt(&job.id, JOB_TYPE, CLASS, n, delay_ms, at, success)
+    }
+}
+
+/// Replays `jobs` in virtual time: each failure is observed, then a recommendation is asked
+/// for (with `first_failure_at`, as workers send it) and its retry queued.
+fn replay(e: &mut Engine, jobs: &[Job], rng: &mut StdRng) -> Vec<Outcome> {
+    let mut outcomes = vec![Outcome::default(); jobs.len()];
+    let mut queue: BinaryHeap<Reverse<(DateTime<Utc>, usize, u32, u64)>> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| Reverse((j.arrival, i, 1, 0)))
+        .collect();
+    while let Some(Reverse((at, i, n, delay))) = queue.pop() {
+        let job = &jobs[i];
+        let success = n > 1
+            && match job.truth {
+                Truth::Until(end) => at >= end,
+                Truth::Flaky(p) => rng.random_bool(p),
+            };
+        e.observe(&record(job, n, delay, at, success));
+        let outcome = &mut outcomes[i];
+        (outcome.attempts, outcome.succeeded) = (n, success);
+        if success {
+            continue;
+        }
+        let mut f = record(job, n, delay, at, false).features();
+        f.first_failure_at = Some(job.arrival);
+        let rec = e.recommend(&f, at);
+        outcome.rationales.push(rec.rationale.clone());
+        if rec.should_retry {
+            let next = at + Duration::milliseconds(rec.delay_ms as i64);
+            queue.push(Reverse((next, i, n + 1, rec.delay_ms)));
+        } else {
+            outcome.stopped_at = Some(at);
+            outcome.stopped_by = Some(rec);
+        }
+    }
+    outcomes
+}
+
+/// The jobs of the window that were stopped before it ended, with what stopped them.
+fn given_up_in_window(jobs: &[Job], outcomes: &[Outcome]) -> Vec<String> {
+    jobs.iter()
+        .zip(outcomes)
+        .filter_map(|(job, o)| match (job.truth, o.stopped_at) {
+            (Truth::Until(end), Some(at)) if at < end => {
+                let why = o.stopped_by.as_ref().map_or("", |r| r.rationale.as_str());
+                Some(format!(
+                    "{} at {at} (attempt {}): {why}",
+                    job.id, o.attempts
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Three days of the workload on a fresh engine seeded with `seed`: each night's jobs and
+/// what happened to them.
+fn three_nights(seed: u64) -> Vec<(Vec<Job>, Vec<Outcome>)> {
+    let mut e = Engine::new(default_strategy(), EngineSettings::default(), seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..3)
+        .map(|day| {
+            let jobs = jobs_of(day, &mut rng);
+            let outcomes = replay(&mut e, &jobs, &mut rng);
+            (jobs, outcomes)
+        })
+        .collect()
+}
+
+/// The rationales given to the window's jobs that say the per-attempt view was overruled.
+fn overruled(jobs: &[Job], outcomes: &[Outcome]) -> Vec<String> {
+    jobs.iter()
+        .zip(outcomes)
+        .filter(|(j, _)| matches!(j.truth, Truth::Until(_)))
+        .flat_map(|(_, o)| &o.rationales)
+        .filter(|r| r.contains("the per-attempt view would give up"))
+        .cloned()
+        .collect()
+}
+
+/// On the first night the class is known as flaky (the per-attempt view decides) and that view
+/// would give up inside the window after the failed early retries: the elapsed view's retry is
+/// taken instead, and the recommendation says so. So the window's tail gets tried and learned,
+/// and on the third night its jobs are waited out. Before 2eb6bdc the first night's jobs were
+/// given up, the tail stayed unexplored, and on this seed 384 jobs of the third night's window
+/// were given up too. A few jobs may still run out of attempts inside the window (the defect of
+/// the next test), hence the bound of 5 %.
+#[test]
+fn a_nightly_maintenance_window_is_waited_out_not_given_up() {
+    let nights = three_nights(1);
+    let (jobs, outcomes) = &nights[0];
+    let notes = overruled(jobs, outcomes);
+    let note = notes
+        .first()
+        .expect("the per-attempt view would stop on night 1");
+    assert!(
+        note.contains("but the elapsed view expects recovery") && note.contains("recover by"),
+        "{note}"
+    );
+    let (jobs, outcomes) = &nights[2];
+    let stopped = given_up_in_window(jobs, outcomes);
+    let window = jobs.iter().filter(|j| matches!(j.truth, Truth::Until(_)));
+    let total = window.count();
+    assert!(
+        stopped.len() * 20 <= total,
+        "{} of {total} window jobs given up on night 3 while the window was still on: {:#?}",
+        stopped.len(),
+        &stopped[..stopped.len().min(5)]
+    );
+}
+
+/// Known defect (not fixed by 2eb6bdc): when the per-attempt view decides as the window opens
+/// (after the flaky jobs of the hour before), it plans quick retries that each look likely to
+/// work, and a job can spend all its attempts long before the window ends. On this seed 14 of
+/// the third night's window jobs run out of attempts that way.
+#[test]
+#[ignore = "known defect: quick per-attempt retries exhaust max_attempts inside the window"]
+fn no_window_job_runs_out_of_attempts_before_the_window_ends() {
+    let nights = three_nights(4);
+    let (jobs, outcomes) = &nights[2];
+    let stopped = given_up_in_window(jobs, outcomes);
+    assert!(stopped.is_empty(), "{stopped:#?}");
+}
