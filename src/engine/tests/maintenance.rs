@@ -30,6 +30,10 @@ enum Truth {
     Flaky(f64),
 }
 
+/// An attempt due: (when, job index, attempt number, the wait before it in ms).
+type Due = Reverse<(DateTime<Utc>, usize, u32, u64)>;
+
+/// A failing job: its first attempt fails on arrival.
 struct Job {
     id: String,
     arrival: DateTime<Utc>,
@@ -39,7 +43,7 @@ struct Job {
 /// What the engine did with one job.
 #[derive(Debug, Default, Clone)]
 struct Outcome {
-    succeeded: bool,
+    /// Attempts made so far (the first run included).
     attempts: u32,
     /// The recommendation that stopped the job, if one did.
     stopped_by: Option<RetryRecommendation>,
@@ -115,7 +119,7 @@ fn record(job: &Job, n: u32, delay_ms: u64, at: DateTime<Utc>, success: bool) ->
 /// for (with `first_failure_at`, as workers send it) and its retry queued.
 fn replay(e: &mut Engine, jobs: &[Job], rng: &mut StdRng) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::default(); jobs.len()];
-    let mut queue: BinaryHeap<Reverse<(DateTime<Utc>, usize, u32, u64)>> = jobs
+    let mut queue: BinaryHeap<Due> = jobs
         .iter()
         .enumerate()
         .map(|(i, j)| Reverse((j.arrival, i, 1, 0)))
@@ -129,7 +133,7 @@ fn replay(e: &mut Engine, jobs: &[Job], rng: &mut StdRng) -> Vec<Outcome> {
             };
         e.observe(&record(job, n, delay, at, success));
         let outcome = &mut outcomes[i];
-        (outcome.attempts, outcome.succeeded) = (n, success);
+        outcome.attempts = n;
         if success {
             continue;
         }
