@@ -134,9 +134,19 @@ impl Learners for ApiLearners {
     fn learner(
         &mut self,
         kind: Learner,
-        _config: &EvalConfig,
+        config: &EvalConfig,
     ) -> Result<Box<dyn Policy + '_>, PolicyError> {
         self.switch(kind == Learner::Bayesian)?;
+        // The in-process engine of a run starts from the run's seed: so does the service's.
+        self.call(
+            || {
+                format!(
+                    "seeding the engine with {} (POST /engine/seed)",
+                    config.seed
+                )
+            },
+            self.client.reseed_engine(config.seed),
+        )?;
         self.runs += 1;
         let namespace = format!("sim-{}-{}", self.tag, letters(self.runs));
         Ok(Box::new(ApiPolicy {
