@@ -138,6 +138,10 @@ fn errors_name_the_key_and_line() {
             "invalid `alerts.fallback_window`: must be at most 5m",
         ),
         (
+            "[engine]\nseed = -1\n",
+            "test.toml: line 2, column 8: invalid value: integer `-1`",
+        ),
+        (
             "[alerts]\nfallback_shares = 0.5\n",
             "test.toml: line 2, column 1: unknown field `fallback_shares`",
         ),
@@ -215,4 +219,18 @@ fn fallback_alert_thresholds_are_read_from_the_file() {
     assert_eq!(a.fallback_min_recommendations, 5);
     assert_eq!((a.fallback_static_share, a.fallback_share), (0.25, 0.75));
     assert_eq!(defaults().alerts.fallback_min_recommendations, 20);
+}
+
+#[test]
+fn the_engine_seed_is_read_from_the_file() {
+    let file = parse_file("test.toml", "[engine]\nseed = 42\n").unwrap();
+    let config = resolve(
+        defaults(),
+        Some(file),
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.engine.seed, Some(42));
+    assert_eq!(defaults().engine.seed, None, "random at each start by default");
 }
