@@ -16,6 +16,10 @@
 //! inside the class, and namespaces are made of letters that spell none of them. `rules` and
 //! `bayesian` are told apart by switching the service's strategy (`PUT /strategy` with
 //! `bayesian_enabled`); the strategy found at the start is put back at the end.
+//!
+//! Each run first sends `POST /engine/seed` with the run's seed, so the service's random stream
+//! (jitter, exploration) starts where the in-process engine's does: with the namespaces, the
+//! service's answers, and so the report, equal the in-process ones figure for figure.
 
 use super::eval::{EvalConfig, Learner, Learners};
 use super::policy::{Decision, Policy, PolicyError};
