@@ -194,3 +194,21 @@ fn alerts_dialog() {
     key(&mut app, 'a');
     insta::assert_snapshot!(screen(&mut app, 100, 30, &Glyphs::unicode()));
 }
+
+/// A finished job has no plan: the selected-job pane says how it ended instead of previewing an
+/// attempt it will never get.
+#[test]
+fn a_finished_job_shows_no_plan() {
+    let mut app = fixture::app();
+    let mut text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for _ in 0..6 {
+        if text.contains("Selected · img-42") {
+            break;
+        }
+        key(&mut app, 'j');
+        text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    }
+    assert!(text.contains("Selected · img-42"), "{text}");
+    assert!(text.contains("plan none: it gave up"), "{text}");
+    assert!(!text.contains("plan now"), "{text}");
+}

@@ -214,5 +214,9 @@ fn fallback_alert_thresholds_are_read_from_the_file() {
 fn the_engine_seed_is_read_from_the_file() {
     let config = from_file("test.toml", "[engine]\nseed = 42\n").unwrap();
     assert_eq!(config.engine.seed, Some(42));
-    assert_eq!(defaults().engine.seed, None, "random at each start by default");
+    assert_eq!(
+        defaults().engine.seed,
+        None,
+        "random at each start by default"
+    );
 }
