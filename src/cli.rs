@@ -99,7 +99,9 @@ pub enum Command {
     /// says (claimed through POST /claim, or after sleeping the recommended delay), and its
     /// outcome recorded; the scenario's hidden truth decides which retry succeeds. Prints a
     /// live summary on stderr and a final report on stdout, with what the service's /metrics
-    /// counted over the run beside what the driver had acknowledged.
+    /// counted over the run beside what the driver had acknowledged; its last line is the
+    /// verdict. With --check, a run whose counts disagree or whose requests failed exits with
+    /// status 3 (for CI).
     ///
     /// Example: retryctl simulate --scenario scenarios/payment-503.toml --rate 5 --duration 2m
     Simulate(SimulateArgs),

@@ -6,7 +6,7 @@
 
 use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
-    ClaimRequest, ClaimResponse, ErrorBody, EventPage, FailureReport, FailureResponse,
+    ClaimRequest, ClaimResponse, EngineSeed, ErrorBody, EventPage, FailureReport, FailureResponse,
     HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview,
     RetryStrategy, StatusResponse, Summary,
 };
@@ -189,6 +189,12 @@ impl Client {
     /// `POST /bayesian/update`: rebuild one model now.
     pub async fn bayesian_update(&self, req: &BayesianUpdateRequest) -> ClientResult<()> {
         self.send_ignoring(Method::POST, &["bayesian", "update"], req)
+            .await
+    }
+
+    /// `POST /engine/seed`: restart the engine's random stream from `seed`.
+    pub async fn reseed_engine(&self, seed: u64) -> ClientResult<EngineSeed> {
+        self.send(Method::POST, &["engine", "seed"], &EngineSeed { seed })
             .await
     }
 

@@ -105,6 +105,9 @@ pub struct EngineSettings {
     /// When false the Bayesian tier is skipped and the rules tier decides (used by `eval` to
     /// measure the rules tier on its own, and by operators to switch learning off).
     pub bayesian_enabled: bool,
+    /// Seed of the service's random stream (jitter, exploration) at start-up; absent, a new
+    /// random one each start. `POST /engine/seed` restarts the stream while it runs.
+    pub seed: Option<u64>,
 }
 
 impl Default for EngineSettings {
@@ -117,6 +120,7 @@ impl Default for EngineSettings {
             cost: CostWeights::default(),
             static_backoff: StaticBackoff::default(),
             bayesian_enabled: true,
+            seed: None,
         }
     }
 }
@@ -281,6 +285,15 @@ impl Engine {
 
     pub fn strategy(&self) -> &RetryStrategy {
         &self.strategy
+    }
+
+    /// Restarts the random stream (jitter, exploration) from `seed` and the count behind the
+    /// exploration share. From here on the engine answers as a fresh `Engine::new(.., seed)`
+    /// that had learned the same would: a run that keeps its keys (queues, classes, tenants)
+    /// apart from earlier ones is reproducible, e.g. `eval --api` against a long-lived service.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        self.explore = ExploreShare::default();
     }
 
     pub fn settings(&self) -> &EngineSettings {

@@ -49,7 +49,11 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
-            ExitCode::FAILURE
+            if e.downcast_ref::<simulate::CheckFailed>().is_some() {
+                ExitCode::from(simulate::CHECK_FAILED_EXIT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

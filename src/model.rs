@@ -572,6 +572,14 @@ pub struct BayesianUpdateRequest {
     pub error_class: String,
 }
 
+/// `POST /engine/seed` body and answer: the seed the engine's random stream (jitter,
+/// exploration) restarts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSeed {
+    pub seed: u64,
+}
+
 /// `POST /ml/train` body (upstream `MLTrainingConfig`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MLTrainingConfig {

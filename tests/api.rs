@@ -495,3 +495,49 @@ async fn bayesian_update_refreshes_a_known_model_and_is_audited() {
         "{audit}"
     );
 }
+
+/// `POST /engine/seed` restarts the random stream: after the same seed the same failure gets
+/// the same jittered delay; only an operator may do it, and a bad seed is a 400 naming it.
+#[tokio::test]
+async fn engine_seed_makes_jitter_reproducible() {
+    let api = Api::with_config(config_with_tokens()).await;
+    let seed = |n: &str| format!(r#"{{"seed": {n}}}"#);
+    let failure =
+        r#"{"job_type": "payment", "error_class": "service_unavailable", "attempt_number": 1}"#;
+    let delay_after = |n: &'static str| {
+        let (api, body) = (&api, seed(n));
+        async move {
+            let (status, answer) = api
+                .post_as(Role::Operator, "/api/v1/retry/engine/seed", &body)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            assert_eq!(answer["seed"].to_string(), n);
+            let path = "/api/v1/retry/recommendation";
+            let mut out = Vec::new();
+            for _ in 0..3 {
+                let (status, rec) = api.post_as(Role::Worker, path, failure).await;
+                assert_eq!(status, StatusCode::OK, "{rec}");
+                out.push(rec["delay_ms"].as_u64().unwrap());
+            }
+            out
+        }
+    };
+    let first = delay_after("7").await;
+    assert_eq!(delay_after("7").await, first, "same seed, same jitter");
+    assert_ne!(delay_after("8").await, first, "another seed, other jitter");
+
+    let path = "/api/v1/retry/engine/seed";
+    let (status, _) = api.post_as(Role::Viewer, path, &seed("7")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in ["-1", "\"x\"", "1.5"] {
+        let (status, body) = api.post_as(Role::Operator, path, &seed(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["details"].to_string().contains("seed"),
+            "{bad}: {body}"
+        );
+    }
+    let (_, audit) = api.get_as(Role::Operator, "/api/v1/retry/audit").await;
+    let seeds = audit.as_array().unwrap().iter();
+    assert_eq!(seeds.filter(|e| e["action"] == "engine_seed").count(), 3);
+}

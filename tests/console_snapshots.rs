@@ -91,6 +91,34 @@ fn ascii_80x24() {
     insta::assert_snapshot!(screen(&mut fixture::app(), 80, 24, &Glyphs::ascii()));
 }
 
+/// What the console said when an override reached a job that had just succeeded (seen at
+/// 80×24 in tmux against a real service).
+const REFUSED: &str = "override pay-1201 refused: job pay-1201 is succeeded and can no longer \
+                       be changed (409 conflict, /api/v1/retry/jobs/pay-1201/override)";
+
+#[test]
+fn a_long_failure_wraps_over_two_footer_lines_at_80x24() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '2');
+    app.on_outcome(false, REFUSED.into());
+    let text = screen(&mut app, 80, 24, &Glyphs::unicode());
+    let footer: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(
+        footer[1].contains("refused: job pay-1201 is succeeded")
+            && footer[0].contains("be changed (409 conflict"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    // A short result keeps the footer at two lines.
+    app.on_outcome(true, "killed pay-1201".into());
+    let text = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        text.lines().rev().nth(1).unwrap().contains(" enter apply"),
+        "{text}"
+    );
+}
+
 #[test]
 fn below_minimum_size() {
     let text = screen(&mut fixture::app(), 50, 12, &Glyphs::unicode());
@@ -165,4 +193,22 @@ fn alerts_dialog() {
     let mut app = fixture::app();
     key(&mut app, 'a');
     insta::assert_snapshot!(screen(&mut app, 100, 30, &Glyphs::unicode()));
+}
+
+/// A finished job has no plan: the selected-job pane says how it ended instead of previewing an
+/// attempt it will never get.
+#[test]
+fn a_finished_job_shows_no_plan() {
+    let mut app = fixture::app();
+    let mut text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for _ in 0..6 {
+        if text.contains("Selected · img-42") {
+            break;
+        }
+        key(&mut app, 'j');
+        text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    }
+    assert!(text.contains("Selected · img-42"), "{text}");
+    assert!(text.contains("plan none: it gave up"), "{text}");
+    assert!(!text.contains("plan now"), "{text}");
 }

@@ -318,6 +318,8 @@ async fn claims_are_exclusive_under_concurrency_and_expired_leases_come_back() {
 async fn a_recorded_success_finishes_the_scheduled_job() {
     let svc = Service::start().await;
     svc.fail("job-s", 1, t0()).await;
+    let pending: JobDetail = svc.get_ok("/jobs/job-s").await;
+    assert!(!pending.timeline.is_empty(), "a pending job has a plan");
     let success = json!({
         "job_id": "job-s", "job_type": "email", "attempt_number": 2, "queue": "mail",
         "error_class": "timeout", "delay_ms": 1000, "success": true,
@@ -331,6 +333,7 @@ async fn a_recorded_success_finishes_the_scheduled_job() {
         (JobState::Succeeded, None)
     );
     assert_eq!(detail.attempts.len(), 2);
+    assert_eq!(detail.timeline, vec![], "a finished job plans nothing");
     let summary: Summary = svc.get_ok("/summary").await;
     assert_eq!(
         (

@@ -121,7 +121,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let stopped = server.await.context("the service task failed")?;
     let report = outcome?;
     stopped.context("the service stopped with an error")?;
-    args.workers.print(&report)
+    args.workers.finish(&report)
 }
 
 /// Runs the workload (and the console unless headless) against the service at `url`.

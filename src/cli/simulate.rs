@@ -38,6 +38,26 @@ pub struct WorkerArgs {
     /// Print the final report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// Fail the run (exit status 3, after the report) when a counter of the driver differs
+    /// from what the service's /metrics counted over the run, /metrics cannot be read at the
+    /// end, or a request failed; stderr names each. For CI and smoke tests
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Exit status of `simulate --check` and `demo --check` when the run does not check out
+/// (1 is any other error, 2 a usage error).
+pub const CHECK_FAILED_EXIT: u8 = 3;
+
+/// `--check` found the run wanting: each counter that disagreed, each kind of failed request.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--check: the run does not check out (exit status {CHECK_FAILED_EXIT}):\n  {}",
+    .problems.join("\n  ")
+)]
+pub struct CheckFailed {
+    pub problems: Vec<String>,
 }
 
 impl WorkerArgs {
@@ -63,8 +83,18 @@ impl WorkerArgs {
         }
     }
 
+    /// Prints the report, then with `--check` fails with [`CheckFailed`] if it has problems.
+    pub fn finish(&self, report: &Report) -> anyhow::Result<()> {
+        self.print(report)?;
+        let problems = report.problems();
+        if self.check && !problems.is_empty() {
+            return Err(CheckFailed { problems }.into());
+        }
+        Ok(())
+    }
+
     /// Prints the report as text or JSON on stdout.
-    pub fn print(&self, report: &Report) -> anyhow::Result<()> {
+    fn print(&self, report: &Report) -> anyhow::Result<()> {
         let text = if self.json {
             serde_json::to_string_pretty(report)? + "\n"
         } else {
@@ -116,7 +146,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         }
     });
     let report = driver::run(client, config, stop).await?;
-    args.workers.print(&report)
+    args.workers.finish(&report)
 }
 
 /// A duration flag: `30s`, `2m30s`, `1500ms`.

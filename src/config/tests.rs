@@ -5,6 +5,17 @@ fn defaults() -> Config {
     Config::defaults(PathBuf::from("/default/data"))
 }
 
+/// The configuration `text` gives over the defaults, with no environment or flags.
+fn from_file(path: &str, text: &str) -> Result<Config, ConfigError> {
+    let file = parse_file(path, text)?;
+    resolve(
+        defaults(),
+        Some(file),
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+}
+
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -138,20 +149,16 @@ fn errors_name_the_key_and_line() {
             "invalid `alerts.fallback_window`: must be at most 5m",
         ),
         (
+            "[engine]\nseed = -1\n",
+            "test.toml: line 2, column 8: invalid value: integer `-1`",
+        ),
+        (
             "[alerts]\nfallback_shares = 0.5\n",
             "test.toml: line 2, column 1: unknown field `fallback_shares`",
         ),
     ];
     for (text, expected) in cases {
-        let result = parse_file("test.toml", text).and_then(|file| {
-            resolve(
-                defaults(),
-                Some(file),
-                &BTreeMap::new(),
-                &Overrides::default(),
-            )
-        });
-        let message = result.unwrap_err().to_string();
+        let message = from_file("test.toml", text).unwrap_err().to_string();
         assert!(message.starts_with(expected), "{text:?}\n got: {message}");
     }
 }
@@ -181,14 +188,7 @@ fn exposed_bind_needs_tokens_or_insecure() {
 #[test]
 fn the_sample_config_in_assets_is_valid() {
     let text = include_str!("../../assets/retryctl.example.toml");
-    let file = parse_file("assets/retryctl.example.toml", text).unwrap();
-    let config = resolve(
-        defaults(),
-        Some(file),
-        &BTreeMap::new(),
-        &Overrides::default(),
-    )
-    .unwrap();
+    let config = from_file("assets/retryctl.example.toml", text).unwrap();
     assert_eq!(config.tokens.len(), 3);
     assert!(
         config
@@ -202,17 +202,21 @@ fn the_sample_config_in_assets_is_valid() {
 #[test]
 fn fallback_alert_thresholds_are_read_from_the_file() {
     let text = "[alerts]\nfallback_window = \"2m\"\nfallback_min_recommendations = 5\nfallback_static_share = 0.25\nfallback_share = 0.75\n";
-    let file = parse_file("test.toml", text).unwrap();
-    let config = resolve(
-        defaults(),
-        Some(file),
-        &BTreeMap::new(),
-        &Overrides::default(),
-    )
-    .unwrap();
+    let config = from_file("test.toml", text).unwrap();
     let a = &config.alerts;
     assert_eq!(a.fallback_window, Duration::from_secs(120));
     assert_eq!(a.fallback_min_recommendations, 5);
     assert_eq!((a.fallback_static_share, a.fallback_share), (0.25, 0.75));
     assert_eq!(defaults().alerts.fallback_min_recommendations, 20);
+}
+
+#[test]
+fn the_engine_seed_is_read_from_the_file() {
+    let config = from_file("test.toml", "[engine]\nseed = 42\n").unwrap();
+    assert_eq!(config.engine.seed, Some(42));
+    assert_eq!(
+        defaults().engine.seed,
+        None,
+        "random at each start by default"
+    );
 }

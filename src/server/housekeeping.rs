@@ -34,7 +34,7 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     let mut engine = Engine::new(
         config.strategy.clone(),
         config.engine.clone(),
-        rand::random(),
+        config.engine.seed.unwrap_or_else(rand::random),
     );
     engine.set_strategy(config.strategy.clone())?;
     if let Err(e) = engine.set_strategy(strategy) {

@@ -96,10 +96,15 @@ async fn detail(
     caller.require(Access::Read)?;
     let job = find_job(&state, &id).await?;
     let attempts = state.store_ok(state.store.job_attempts(&id).await)?;
-    let features = schedule::job_features(&job);
-    let max = job.max_attempts.max(job.attempt_number + 1);
-    let now = state.now();
-    let timeline = state.engine.lock().preview(&features, max, now).timeline;
+    let timeline = if job.state.is_pending() {
+        let features = schedule::job_features(&job);
+        let max = job.max_attempts.max(job.attempt_number + 1);
+        let now = state.now();
+        state.engine.lock().preview(&features, max, now).timeline
+    } else {
+        // A finished job has no next attempt: a preview would plan one it will never get.
+        Vec::new()
+    };
     Ok(ApiJson(JobDetail {
         job,
         attempts,

@@ -1,11 +1,11 @@
-//! `POST /bayesian/update` and the upstream `/ml/*` endpoints, which this version does not
-//! offer (404 in the error shape, as the upstream answers for unknown models).
+//! `POST /bayesian/update`, `POST /engine/seed`, and the upstream `/ml/*` endpoints, which this
+//! version does not offer (404 in the error shape, as the upstream answers for unknown models).
 
 use super::auth::{Access, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::state::AppState;
-use crate::model::{BayesianUpdateRequest, FieldError, StatusResponse};
+use crate::model::{BayesianUpdateRequest, EngineSeed, FieldError, StatusResponse};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -14,6 +14,7 @@ use serde_json::json;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/bayesian/update", post(bayesian_update))
+        .route("/engine/seed", post(reseed))
         .route("/ml/train", post(ml_unavailable))
         .route("/ml/deploy", post(ml_unavailable))
         .route("/ml/rollback", post(ml_unavailable))
@@ -49,6 +50,21 @@ async fn bayesian_update(
         .audit(&caller, "bayesian_update", &target, "", json!(req))
         .await?;
     Ok(ApiJson(StatusResponse::new("updated")))
+}
+
+/// Restarts the engine's random stream from the given seed (see `Engine::reseed`), so that a
+/// run in its own namespace (`eval --api`) decides as the in-process engine with that seed.
+async fn reseed(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EngineSeed>,
+) -> ApiResult<ApiJson<EngineSeed>> {
+    caller.require(Access::Operate)?;
+    state.engine.lock().reseed(req.seed);
+    state
+        .audit(&caller, "engine_seed", "engine", "", json!(req))
+        .await?;
+    Ok(ApiJson(req))
 }
 
 async fn ml_unavailable() -> ApiError {

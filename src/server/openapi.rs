@@ -148,6 +148,13 @@ fn table() -> Vec<Op> {
         ),
         op(
             Post,
+            "/engine/seed",
+            "Restart the engine's random stream (jitter, exploration) from a seed (operator)",
+            J("EngineSeed"),
+            J("EngineSeed"),
+        ),
+        op(
+            Post,
             "/ml/train",
             "Train an ML model (not available yet: 404)",
             J("MLTrainingConfig"),
@@ -473,6 +480,7 @@ fn schemas() -> Schemas {
     add::<PolicyList>(&mut out);
     add::<RetryPolicy>(&mut out);
     add::<BayesianUpdateRequest>(&mut out);
+    add::<EngineSeed>(&mut out);
     add::<MLTrainingConfig>(&mut out);
     add::<RetryStrategy>(&mut out);
     add::<PolicyGuardrails>(&mut out);

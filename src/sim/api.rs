@@ -16,6 +16,10 @@
 //! inside the class, and namespaces are made of letters that spell none of them. `rules` and
 //! `bayesian` are told apart by switching the service's strategy (`PUT /strategy` with
 //! `bayesian_enabled`); the strategy found at the start is put back at the end.
+//!
+//! Each run first sends `POST /engine/seed` with the run's seed, so the service's random stream
+//! (jitter, exploration) starts where the in-process engine's does: with the namespaces, the
+//! service's answers, and so the report, equal the in-process ones figure for figure.
 
 use super::eval::{EvalConfig, Learner, Learners};
 use super::policy::{Decision, Policy, PolicyError};
@@ -134,9 +138,19 @@ impl Learners for ApiLearners {
     fn learner(
         &mut self,
         kind: Learner,
-        _config: &EvalConfig,
+        config: &EvalConfig,
     ) -> Result<Box<dyn Policy + '_>, PolicyError> {
         self.switch(kind == Learner::Bayesian)?;
+        // The in-process engine of a run starts from the run's seed: so does the service's.
+        self.call(
+            || {
+                format!(
+                    "seeding the engine with {} (POST /engine/seed)",
+                    config.seed
+                )
+            },
+            self.client.reseed_engine(config.seed),
+        )?;
         self.runs += 1;
         let namespace = format!("sim-{}-{}", self.tag, letters(self.runs));
         Ok(Box::new(ApiPolicy {

@@ -205,6 +205,9 @@ pub struct App {
     /// Index into `visible` of the selected job, and its id (kept across refreshes).
     pub selected: usize,
     pub selected_id: Option<String>,
+    /// Whether the selected job was pending when last seen (a job that finishes under the
+    /// selection hands it on to the first pending row).
+    selected_pending: bool,
     /// Indices into the snapshot's jobs that pass the free-text filter.
     pub visible: Vec<usize>,
     pub alert_selected: usize,
@@ -235,6 +238,7 @@ impl App {
             filter: String::new(),
             selected: 0,
             selected_id: None,
+            selected_pending: false,
             visible: Vec::new(),
             alert_selected: 0,
             last: None,

@@ -3,7 +3,7 @@
 
 use super::app::{Call, ExportFormat};
 use super::export;
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::model::{ActionRequest, BayesianUpdateRequest, RetryPreview};
 use chrono::Utc;
 use std::path::PathBuf;
@@ -33,10 +33,13 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
             ),
             other => match send(&client, other).await {
                 Ok(text) => Done::Outcome { ok: true, text },
-                Err(e) => Done::Outcome {
-                    ok: false,
-                    text: format!("{label}: {e}"),
-                },
+                Err(e) => {
+                    tracing::warn!(action = %label, error = %e, "action failed");
+                    Done::Outcome {
+                        ok: false,
+                        text: failure_text(&label, &e),
+                    }
+                }
             },
         };
         tracing::info!(action = %label, "action finished: {done:?}");
@@ -44,7 +47,31 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
     });
 }
 
-async fn send(client: &Client, call: Call) -> Result<String, crate::client::ClientError> {
+/// A failed call for the footer: what went wrong first, where last, so that on a narrow
+/// terminal the reason is what stays readable ("override refused: job x already succeeded
+/// (409 conflict, /api/v1/retry/jobs/x/override)"). The log has the error as it came.
+fn failure_text(label: &str, e: &ClientError) -> String {
+    match e {
+        ClientError::Api {
+            path,
+            status,
+            error,
+            details,
+        } => match details {
+            Some(cause) => format!("{label} refused: {cause} ({status} {error}, {path})"),
+            None => format!("{label} refused: {status} {error} ({path})"),
+        },
+        ClientError::Unreachable { url, message } => {
+            format!("{label} not sent: service unreachable: {message} ({url})")
+        }
+        ClientError::Decode { path, message } => {
+            format!("{label}: unexpected answer: {message} ({path})")
+        }
+        ClientError::BadUrl { .. } => format!("{label} not sent: {e}"),
+    }
+}
+
+async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
     let reason = ActionRequest {
         reason: CONSOLE_REASON.into(),
         use_static: false,
@@ -124,4 +151,33 @@ async fn export_to(
     let doc = export::build(&strategy, client.base().as_str(), Utc::now());
     let text = export::encode(&doc, format).map_err(|e| e.to_string())?;
     export::write(path, &text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_cause_first() {
+        let e = ClientError::Api {
+            path: "/api/v1/retry/jobs/pay-1201/override".into(),
+            status: 409,
+            error: "conflict".into(),
+            details: Some("job pay-1201 already succeeded".into()),
+        };
+        let text = failure_text("override", &e);
+        assert_eq!(
+            text,
+            "override refused: job pay-1201 already succeeded \
+             (409 conflict, /api/v1/retry/jobs/pay-1201/override)"
+        );
+        let unreachable = ClientError::Unreachable {
+            url: "http://127.0.0.1:9/".into(),
+            message: "connection refused".into(),
+        };
+        assert!(
+            failure_text("kill", &unreachable)
+                .starts_with("kill not sent: service unreachable: connection refused")
+        );
+    }
 }

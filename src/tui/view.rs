@@ -44,6 +44,7 @@ pub const MIN_HEIGHT: u16 = 16;
 /// From this width on, all three panes are shown side by side.
 pub const WIDE_MIN_WIDTH: u16 = 120;
 pub const HEADER_HEIGHT: u16 = 2;
+/// Footer rows; one more while a failed action's message needs a second line.
 pub const FOOTER_HEIGHT: u16 = 2;
 pub const TABS_HEIGHT: u16 = 1;
 pub const LEFT_PERCENT: u16 = 25;
@@ -77,7 +78,7 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
         Constraint::Length(HEADER_HEIGHT),
         Constraint::Length(tabs),
         Constraint::Min(0),
-        Constraint::Length(FOOTER_HEIGHT),
+        Constraint::Length(footer::height(ctx.app, area.width)),
     ])
     .areas(area);
     header::render(frame, head, ctx);
@@ -95,7 +96,8 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
 /// table's rows, how much of the help fits. Called before each draw.
 pub fn fit(app: &mut App, width: u16, height: u16) {
     app.wide = is_wide(width);
-    app.page_rows = job_rows(width, height);
+    let footer_grows = footer::height(app, width) - FOOTER_HEIGHT;
+    app.page_rows = job_rows(width, height).saturating_sub(usize::from(footer_grows));
     app.help_fit = overlay::help_fit(width, height);
 }
 

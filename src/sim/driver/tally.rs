@@ -216,6 +216,21 @@ impl Report {
             .collect()
     }
 
+    /// What makes the run fail `--check`: every counter that differs from `/metrics` (or an
+    /// unreadable `/metrics`), and the requests that failed. Empty: the run checks out.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.mismatches.clone();
+        let failed: u64 = self.http_errors.values().sum();
+        if failed > 0 {
+            out.push(format!(
+                "{failed} request{} failed (by status: {})",
+                if failed == 1 { "" } else { "s" },
+                counts(&self.http_errors)
+            ));
+        }
+        out
+    }
+
     /// The report as text for a terminal.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -255,7 +270,24 @@ impl Report {
             );
         }
         out.push_str(&self.service_text());
+        out.push_str(&self.verdict());
         out
+    }
+
+    /// The last line: whether the run checks out, and if not, each reason.
+    fn verdict(&self) -> String {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return "verdict     ok: every counter equals the service's /metrics over the run, \
+                    no request failed\n"
+                .into();
+        }
+        let hint = if self.mismatches.is_empty() {
+            ""
+        } else {
+            " (other clients of the same service count in /metrics too)"
+        };
+        format!("verdict     NOT OK: {}{hint}\n", problems.join("; "))
     }
 
     fn service_text(&self) -> String {
@@ -266,12 +298,9 @@ impl Report {
             );
         };
         let verdict = if self.mismatches.is_empty() {
-            "agrees with the driver".to_string()
+            "agrees with the driver"
         } else {
-            format!(
-                "DISAGREES (other clients of the service count too): {}",
-                self.mismatches.join("; ")
-            )
+            "DISAGREES with the driver"
         };
         format!(
             "/metrics    over the run: {} attempts ({} failed), {} retries, {} recommendations: \
@@ -369,9 +398,8 @@ mod tests {
         assert!((r.bayesian_share_after_warmup - 0.5).abs() < 1e-9);
     }
 
-    #[test]
-    fn names_every_counter_the_service_disagrees_on() {
-        let agreeing = ServiceCounters {
+    fn agreeing() -> ServiceCounters {
+        ServiceCounters {
             attempts_failed: 3,
             attempts_succeeded: 1,
             retries: 2,
@@ -381,15 +409,63 @@ mod tests {
                 ("ml".into(), 0),
             ]
             .into(),
-        };
-        assert!(report(&tally(), agreeing.clone()).mismatches.is_empty());
+        }
+    }
+
+    fn last_line(r: &Report) -> String {
+        r.text().lines().last().unwrap().to_string()
+    }
+
+    #[test]
+    fn names_every_counter_the_service_disagrees_on() {
+        let r = report(&tally(), agreeing());
+        assert!(r.mismatches.is_empty() && r.problems().is_empty());
+        assert!(last_line(&r).starts_with("verdict     ok"), "{}", r.text());
         let off = ServiceCounters {
             attempts_succeeded: 2,
             recommendations: [("rules".into(), 3), ("bayesian".into(), 1)].into(),
-            ..agreeing
+            ..agreeing()
         };
         let r = report(&tally(), off);
-        assert_eq!(r.mismatches.len(), 2, "{:?}", r.mismatches);
+        assert_eq!(
+            r.problems(),
+            [
+                "successful attempts: driver 1, /metrics 2",
+                "rules recommendations: driver 2, /metrics 3"
+            ]
+        );
         assert!(r.text().contains("DISAGREES"), "{}", r.text());
+        let last = last_line(&r);
+        assert!(last.contains("NOT OK: successful attempts: driver 1, /metrics 2; rules"));
+    }
+
+    #[test]
+    fn failed_requests_fail_the_check_even_when_counters_agree() {
+        let mut t = tally();
+        let refused = ClientError::Api {
+            path: "/failures".into(),
+            status: 403,
+            error: "forbidden".into(),
+            details: None,
+        };
+        t.http_error(&refused);
+        t.http_error(&refused);
+        let r = report(&t, agreeing());
+        assert!(r.mismatches.is_empty());
+        assert_eq!(r.problems(), ["2 requests failed (by status: 403 2)"]);
+        assert!(
+            last_line(&r).contains("NOT OK: 2 requests failed"),
+            "{}",
+            r.text()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_metrics_fails_the_check() {
+        let mut r = report(&tally(), agreeing());
+        r.service = None;
+        r.mismatches = r.compare();
+        assert_eq!(r.problems().len(), 1);
+        assert!(last_line(&r).contains("could not be read"), "{}", r.text());
     }
 }

@@ -69,6 +69,23 @@ pub fn preview_request(job: &ScheduledJob) -> PreviewRequest {
     }
 }
 
+/// The row to select among `rows` (the visible jobs, in order), given the job selected before
+/// and whether it was pending then. The selection stays on that job while it is listed, unless
+/// it finished since (an operator who chose a finished row keeps it). Otherwise, and at
+/// start-up, it goes to the first pending row: the console is for what still waits. With no
+/// pending row it stays on the job if listed, else the first row.
+fn reselect(rows: &[&ScheduledJob], before: Option<(&str, bool)>) -> usize {
+    let first_pending = rows.iter().position(|j| j.state.is_pending());
+    let Some((id, was_pending)) = before else {
+        return first_pending.unwrap_or(0);
+    };
+    let at = rows.iter().position(|j| j.job_id == id);
+    match at {
+        Some(i) if rows[i].state.is_pending() || !was_pending => i,
+        _ => first_pending.or(at).unwrap_or(0),
+    }
+}
+
 /// A stable starting phase per job so neighbouring spinners do not move in lockstep.
 fn phase(job_id: &str) -> i8 {
     let hash = job_id
@@ -88,17 +105,20 @@ impl App {
         self.visible = (0..data.jobs.jobs.len())
             .filter(|&i| matches(&data.jobs.jobs[i], &terms))
             .collect();
-        let keep = self.selected_id.as_ref().and_then(|id| {
-            self.visible
-                .iter()
-                .position(|&i| &data.jobs.jobs[i].job_id == id)
-        });
-        self.selected = keep.unwrap_or(self.selected.min(self.visible.len().saturating_sub(1)));
+        let rows: Vec<&ScheduledJob> = self.visible.iter().map(|&i| &data.jobs.jobs[i]).collect();
+        let before = self
+            .selected_id
+            .as_deref()
+            .map(|id| (id, self.selected_pending));
+        self.selected = reselect(&rows, before);
         self.remember_selection();
     }
 
     fn remember_selection(&mut self) {
-        self.selected_id = self.selected_job().map(|j| j.job_id.clone());
+        let (id, pending) = self.selected_job().map_or((None, false), |j| {
+            (Some(j.job_id.clone()), j.state.is_pending())
+        });
+        (self.selected_id, self.selected_pending) = (id, pending);
     }
 
     /// One throbber per job of the page; jobs that left the page lose theirs.

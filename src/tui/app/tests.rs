@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{JobDetail, JobPage, Summary};
+use crate::model::{JobDetail, JobPage, JobState, Summary};
 use ratatui::crossterm::event::KeyEvent;
 
 fn now() -> DateTime<Utc> {
@@ -17,13 +17,18 @@ fn snapshot(role: &str) -> Snapshot {
     Snapshot::new(summary, jobs, Some(detail), now())
 }
 
-fn app(role: &str, read_only: bool) -> App {
-    let mut app = App::new(AppConfig {
+/// An app that has not heard from the service yet.
+fn blank(read_only: bool) -> App {
+    App::new(AppConfig {
         api: "http://127.0.0.1:7878".into(),
         keymap: Keymap::defaults().unwrap(),
         read_only,
         export_path: "retryctl-config.toml".into(),
-    });
+    })
+}
+
+fn app(role: &str, read_only: bool) -> App {
+    let mut app = blank(read_only);
     app.on_snapshot(snapshot(role));
     app
 }
@@ -126,6 +131,93 @@ fn selection_moves_and_survives_refresh() {
     assert_eq!(app.selected_job().unwrap().job_id, "img-42");
     press(&mut app, "g k");
     assert_eq!(app.selected_job().unwrap().job_id, "pay-1201");
+}
+
+/// The fixture with the given jobs in the given states (the others unchanged), in the given
+/// order when `order` is not empty.
+fn snapshot_with(states: &[(&str, JobState)], order: &[&str]) -> Snapshot {
+    let mut snap = snapshot("operator");
+    for job in &mut snap.jobs.jobs {
+        if let Some((_, state)) = states.iter().find(|(id, _)| *id == job.job_id) {
+            job.state = *state;
+        }
+    }
+    if !order.is_empty() {
+        snap.jobs
+            .jobs
+            .retain(|j| order.contains(&j.job_id.as_str()));
+        snap.jobs
+            .jobs
+            .sort_by_key(|j| order.iter().position(|id| *id == j.job_id));
+    }
+    snap
+}
+
+fn selected(app: &App) -> &str {
+    app.selected_job().map_or("", |j| j.job_id.as_str())
+}
+
+#[test]
+fn start_up_selects_the_first_pending_row() {
+    // A console opened on a list that starts with finished jobs.
+    let first_done = [
+        ("pay-1201", JobState::Succeeded),
+        ("email-88", JobState::Killed),
+    ];
+    let mut app = blank(false);
+    app.on_snapshot(snapshot_with(&first_done, &[]));
+    assert_eq!(selected(&app), "pay-1199");
+}
+
+#[test]
+fn a_job_that_finishes_under_the_selection_hands_it_to_the_first_pending_row() {
+    let mut app = app("operator", false);
+    press(&mut app, "j j j");
+    assert_eq!(selected(&app), "sync-7");
+    // The service lists finished jobs last: sync-7 moves down, the selection does not follow.
+    let order = [
+        "pay-1201", "email-88", "pay-1199", "report-3", "img-42", "sync-7",
+    ];
+    app.on_snapshot(snapshot_with(&[("sync-7", JobState::Succeeded)], &order));
+    assert_eq!(selected(&app), "pay-1201");
+    // Killed, with the first rows finished too: the first row that still waits.
+    press(&mut app, "j");
+    assert_eq!(selected(&app), "email-88");
+    let done = [
+        ("pay-1201", JobState::Succeeded),
+        ("email-88", JobState::Killed),
+    ];
+    app.on_snapshot(snapshot_with(&done, &[]));
+    assert_eq!(selected(&app), "pay-1199");
+}
+
+#[test]
+fn a_job_gone_from_the_list_hands_the_selection_to_the_first_pending_row() {
+    let mut app = app("operator", false);
+    press(&mut app, "G k");
+    assert_eq!(selected(&app), "report-3");
+    let order = ["img-42", "pay-1201", "email-88"];
+    app.on_snapshot(snapshot_with(&[], &order));
+    assert_eq!(selected(&app), "pay-1201", "not the row at the old index");
+}
+
+#[test]
+fn a_finished_row_the_operator_chose_keeps_the_selection() {
+    let mut app = app("operator", false);
+    press(&mut app, "G");
+    assert_eq!(selected(&app), "img-42");
+    app.on_snapshot(snapshot("operator"));
+    assert_eq!(selected(&app), "img-42");
+    // With nothing pending, a job that just finished stays selected.
+    app = self::app("operator", false);
+    let all_done: Vec<(&str, JobState)> =
+        ["pay-1201", "email-88", "pay-1199", "sync-7", "report-3"]
+            .into_iter()
+            .map(|id| (id, JobState::Succeeded))
+            .collect();
+    press(&mut app, "j");
+    app.on_snapshot(snapshot_with(&all_done, &[]));
+    assert_eq!(selected(&app), "email-88");
 }
 
 #[test]

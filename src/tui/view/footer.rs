@@ -1,16 +1,44 @@
 //! Footer: the keys that matter in the focused pane, remaining work, the last action's result.
+//!
+//! A failed action's message (cause first, see `tui::perform`) that does not fit on the status
+//! line gets a second row: the footer grows by one line rather than cut the reason off.
 
-use super::Ctx;
+use super::{Ctx, FOOTER_HEIGHT, Glyphs};
 use crate::tui::action::Action;
-use crate::tui::app::{Mode, Pane};
+use crate::tui::app::{App, Mode, Pane};
+use crate::tui::theme::Theme;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
-    let lines = vec![keys_line(ctx), status_line(ctx)];
-    frame.render_widget(Paragraph::new(lines), area);
+    let [keys, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(keys_line(ctx)), keys);
+    let status_line = Paragraph::new(status_line(ctx));
+    let status_line = if status.height > 1 {
+        status_line.wrap(Wrap { trim: false })
+    } else {
+        status_line
+    };
+    frame.render_widget(status_line, status);
+}
+
+/// Rows of the footer on a terminal `width` columns wide: [`FOOTER_HEIGHT`], plus one while a
+/// failed action's message is too long for one line. Glyph sets have equal widths, so the
+/// Unicode set measures for both.
+pub fn height(app: &App, width: u16) -> u16 {
+    let failed = app.last.as_ref().is_some_and(|o| !o.ok);
+    let text: usize = status_segments(app, &Glyphs::unicode())
+        .iter()
+        .map(|(text, _)| Span::raw(text.as_str()).width())
+        .sum();
+    if failed && text > usize::from(width) {
+        FOOTER_HEIGHT + 1
+    } else {
+        FOOTER_HEIGHT
+    }
 }
 
 /// The actions worth listing for the focused pane, most useful first.
@@ -77,37 +105,56 @@ fn short(action: Action) -> &'static str {
     }
 }
 
-fn status_line<'a>(ctx: &'a Ctx) -> Line<'a> {
-    let t = ctx.theme;
-    let mut spans = vec![Span::raw(" ")];
-    if let Some(data) = &ctx.app.data {
-        let s = data.summary.status;
-        spans.push(Span::styled("remaining ", t.dim()));
-        spans.push(Span::styled(
-            s.total.saturating_sub(s.processed).to_string(),
-            t.title(),
-        ));
-        spans.push(Span::styled(format!(" {} ", ctx.glyphs.dot), t.dim()));
-    }
-    if !ctx.app.filter.is_empty() {
-        spans.push(Span::styled(
-            format!("filter \"{}\" ", ctx.app.filter),
-            t.info(),
-        ));
-        spans.push(Span::styled(format!("{} ", ctx.glyphs.dot), t.dim()));
-    }
-    match &ctx.app.last {
-        Some(o) if o.ok => {
-            spans.push(Span::styled(
-                format!("{} {}", ctx.glyphs.ok, o.text),
-                t.ok(),
-            ));
+/// How a part of the status line is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Tone {
+    Dim,
+    Strong,
+    Info,
+    Ok,
+    Bad,
+}
+
+impl Tone {
+    fn style(self, t: &Theme) -> Style {
+        match self {
+            Tone::Dim => t.dim(),
+            Tone::Strong => t.title(),
+            Tone::Info => t.info(),
+            Tone::Ok => t.ok(),
+            Tone::Bad => t.critical(),
         }
-        Some(o) => spans.push(Span::styled(
-            format!("{} {}", ctx.glyphs.fail, o.text),
-            t.critical(),
-        )),
-        None => spans.push(Span::styled("no action yet", t.dim())),
     }
+}
+
+fn status_line<'a>(ctx: &'a Ctx) -> Line<'a> {
+    let spans: Vec<Span> = status_segments(ctx.app, ctx.glyphs)
+        .into_iter()
+        .map(|(text, tone)| Span::styled(text, tone.style(ctx.theme)))
+        .collect();
     Line::from(spans)
+}
+
+/// Remaining work, the filter, the last action's result.
+fn status_segments(app: &App, glyphs: &Glyphs) -> Vec<(String, Tone)> {
+    let mut parts = vec![(" ".to_string(), Tone::Dim)];
+    if let Some(data) = &app.data {
+        let s = data.summary.status;
+        parts.push(("remaining ".into(), Tone::Dim));
+        parts.push((
+            s.total.saturating_sub(s.processed).to_string(),
+            Tone::Strong,
+        ));
+        parts.push((format!(" {} ", glyphs.dot), Tone::Dim));
+    }
+    if !app.filter.is_empty() {
+        parts.push((format!("filter \"{}\" ", app.filter), Tone::Info));
+        parts.push((format!("{} ", glyphs.dot), Tone::Dim));
+    }
+    parts.push(match &app.last {
+        Some(o) if o.ok => (format!("{} {}", glyphs.ok, o.text), Tone::Ok),
+        Some(o) => (format!("{} {}", glyphs.fail, o.text), Tone::Bad),
+        None => ("no action yet".into(), Tone::Dim),
+    });
+    parts
 }

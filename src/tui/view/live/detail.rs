@@ -2,7 +2,7 @@
 //! override, and the keys that act on it.
 
 use super::super::{Ctx, block, flow, fmt};
-use crate::model::{JobDetail, ScheduledJob, TimelineEntry};
+use crate::model::{JobDetail, JobState, ScheduledJob, TimelineEntry};
 use crate::tui::action::Action;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -22,7 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .and_then(|d| d.detail.as_ref())
         .filter(|d| d.job.job_id == job.job_id);
     let mut lines = vec![identity(job, ctx), recommendation(job, ctx)];
-    lines.push(timeline(detail, ctx));
+    lines.push(timeline(job, detail, ctx));
     let mut rest: Vec<Line> = guardrails(job, ctx).into_iter().collect();
     rest.push(similar(job, ctx));
     rest.extend(override_line(job, ctx));
@@ -97,7 +97,17 @@ fn recommendation<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
 }
 
 /// `now → #3 +4.2s 79% → #4 +20.2s 91%`: each planned attempt with its estimated success.
-fn timeline<'a>(detail: Option<&'a JobDetail>, ctx: &'a Ctx) -> Line<'a> {
+/// A finished job has no plan: it says how it ended instead.
+fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx) -> Line<'a> {
+    let ended = match job.state {
+        JobState::Scheduled | JobState::Claimed => None,
+        JobState::Succeeded => Some("it succeeded"),
+        JobState::Exhausted => Some("it gave up"),
+        JobState::Killed => Some("it was killed"),
+    };
+    if let Some(ended) = ended {
+        return Line::styled(format!(" plan none: {ended}"), ctx.theme.dim());
+    }
     let mut spans = vec![Span::styled(" plan now", ctx.theme.dim())];
     let Some(detail) = detail else {
         spans.push(Span::styled(" (loading timeline)", ctx.theme.dim()));
