@@ -15,7 +15,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let [keys, status] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(keys_line(ctx)), keys);
+    frame.render_widget(Paragraph::new(keys_line(ctx, keys.width)), keys);
     let status_line = Paragraph::new(status_line(ctx));
     let status_line = if status.height > 1 {
         status_line.wrap(Wrap { trim: false })
@@ -60,7 +60,9 @@ fn pane_actions(pane: Pane) -> &'static [Action] {
 
 const ALWAYS: [Action; 3] = [Action::NextPane, Action::Help, Action::Quit];
 
-fn keys_line<'a>(ctx: &'a Ctx) -> Line<'a> {
+/// The focused pane's keys, most useful first, then pane / help / quit, which always show: on a
+/// narrow terminal the pane's least useful keys are left out whole (`?` lists them all).
+fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
     let t = ctx.theme;
     if let Mode::Filter(input) = &ctx.app.mode {
         return Line::from(vec![
@@ -72,14 +74,30 @@ fn keys_line<'a>(ctx: &'a Ctx) -> Line<'a> {
             ),
         ]);
     }
+    let hints = |actions: &[Action]| -> Vec<(String, &'static str)> {
+        actions
+            .iter()
+            .map(|a| (super::short_key(ctx, *a), short(*a)))
+            .filter(|(key, _)| !key.is_empty())
+            .collect()
+    };
+    let hint_width = |(key, name): &(String, &str)| Span::raw(format!("{key} {name}  ")).width();
+    let always = hints(&ALWAYS);
+    let mut room = usize::from(width)
+        .saturating_sub(1)
+        .saturating_sub(always.iter().map(hint_width).sum());
+    let pane: Vec<_> = hints(pane_actions(ctx.app.focus))
+        .into_iter()
+        .take_while(|hint| {
+            let fits = hint_width(hint) <= room;
+            room = room.saturating_sub(hint_width(hint));
+            fits
+        })
+        .collect();
     let mut spans = vec![Span::raw(" ")];
-    for action in pane_actions(ctx.app.focus).iter().chain(ALWAYS.iter()) {
-        let key = super::short_key(ctx, *action);
-        if key.is_empty() {
-            continue;
-        }
+    for (key, name) in pane.into_iter().chain(always) {
         spans.push(Span::styled(key, t.accent()));
-        spans.push(Span::styled(format!(" {}  ", short(*action)), t.dim()));
+        spans.push(Span::styled(format!(" {name}  "), t.dim()));
     }
     Line::from(spans)
 }
