@@ -496,35 +496,45 @@ async fn bayesian_update_refreshes_a_known_model_and_is_audited() {
     );
 }
 
+/// Seeds the engine with `seed` (as an operator), then the delays of three recommendations for
+/// the same first failure.
+async fn delays_after_seed(api: &Api, seed: &str) -> Vec<u64> {
+    let body = format!(r#"{{"seed": {seed}}}"#);
+    let (status, answer) = api
+        .post_as(Role::Operator, "/api/v1/retry/engine/seed", &body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["seed"].to_string(), seed);
+    let failure =
+        r#"{"job_type": "payment", "error_class": "service_unavailable", "attempt_number": 1}"#;
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let (status, rec) = api
+            .post_as(Role::Worker, "/api/v1/retry/recommendation", failure)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rec}");
+        delays.push(rec["delay_ms"].as_u64().unwrap());
+    }
+    delays
+}
+
 /// `POST /engine/seed` restarts the random stream: after the same seed the same failure gets
 /// the same jittered delay; only an operator may do it, and a bad seed is a 400 naming it.
 #[tokio::test]
 async fn engine_seed_makes_jitter_reproducible() {
     let api = Api::with_config(config_with_tokens()).await;
     let seed = |n: &str| format!(r#"{{"seed": {n}}}"#);
-    let failure =
-        r#"{"job_type": "payment", "error_class": "service_unavailable", "attempt_number": 1}"#;
-    let delay_after = |n: &'static str| {
-        let (api, body) = (&api, seed(n));
-        async move {
-            let (status, answer) = api
-                .post_as(Role::Operator, "/api/v1/retry/engine/seed", &body)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{answer}");
-            assert_eq!(answer["seed"].to_string(), n);
-            let path = "/api/v1/retry/recommendation";
-            let mut out = Vec::new();
-            for _ in 0..3 {
-                let (status, rec) = api.post_as(Role::Worker, path, failure).await;
-                assert_eq!(status, StatusCode::OK, "{rec}");
-                out.push(rec["delay_ms"].as_u64().unwrap());
-            }
-            out
-        }
-    };
-    let first = delay_after("7").await;
-    assert_eq!(delay_after("7").await, first, "same seed, same jitter");
-    assert_ne!(delay_after("8").await, first, "another seed, other jitter");
+    let first = delays_after_seed(&api, "7").await;
+    assert_eq!(
+        delays_after_seed(&api, "7").await,
+        first,
+        "same seed, same jitter"
+    );
+    assert_ne!(
+        delays_after_seed(&api, "8").await,
+        first,
+        "another seed, other jitter"
+    );
 
     let path = "/api/v1/retry/engine/seed";
     let (status, _) = api.post_as(Role::Viewer, path, &seed("7")).await;
