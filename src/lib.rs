@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod present;
 pub mod server;
 pub mod sim;
 pub mod store;

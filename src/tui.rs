@@ -8,11 +8,9 @@
 pub mod action;
 pub mod app;
 pub mod config;
-pub mod export;
 pub mod keymap;
 mod perform;
 pub mod poller;
-pub mod sanitize;
 pub mod state;
 pub mod stream;
 mod terminal;

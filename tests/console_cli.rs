@@ -97,7 +97,7 @@ async fn export_then_import_round_trips() {
         let file = dir.path().join(format!("config.{format}"));
         let path = file.to_str().unwrap();
         ok(&retryctl(&api, &["export", "--format", format, "-o", path]));
-        let before = retryctl::tui::export::read(&file).unwrap();
+        let before = retryctl::present::export::read(&file).unwrap();
         let text = ok(&retryctl(&api, &["import", path]));
         assert!(text.starts_with("imported strategy"), "{text}");
         let again: ConfigExport =

@@ -7,8 +7,8 @@ mod fixture;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use retryctl::model::{DataCollection, PolicyGuardrails, RetryStrategy};
-use retryctl::tui::app::ExportFormat;
-use retryctl::tui::export;
+use retryctl::present::export;
+use retryctl::present::export::ExportFormat;
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 

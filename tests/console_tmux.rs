@@ -277,7 +277,7 @@ async fn export_yaml(tmux: &Tmux, svc: &Service, home: &Path) {
     tmux.keys(&["Enter"]);
     let path = home.join("retryctl-config.yaml");
     tmux.wait_for("export result", |s| s.contains("exported YAML to"));
-    let exported = retryctl::tui::export::read(&path).unwrap();
+    let exported = retryctl::present::export::read(&path).unwrap();
     let live: retryctl::model::RetryStrategy =
         serde_json::from_value(svc.get("/strategy").await).unwrap();
     assert_eq!(exported.strategy, live);

@@ -4,10 +4,10 @@
 
 use crate::client::{Client, DEFAULT_API};
 use crate::model::{Summary, TimelineEntry};
-use crate::tui::app::{ExportFormat, parse_override, preview_request};
-use crate::tui::export;
-use crate::tui::sanitize::sanitize_multiline;
-use crate::tui::view::fmt;
+use crate::present::export::{self, ExportFormat};
+use crate::present::fmt;
+use crate::present::overrides::parse_override;
+use crate::present::sanitize::sanitize_multiline;
 use chrono::Utc;
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -186,7 +186,7 @@ pub fn status_text(s: &Summary) -> String {
 pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let client = args.conn.client()?;
     let job = client.job(&args.job).await?.job;
-    let req = preview_request(&job);
+    let req = job.preview_request();
     let preview = client.preview(&req).await?;
     if args.json {
         return print(&(serde_json::to_string_pretty(&preview)? + "\n"));

@@ -1,7 +1,7 @@
 //! Wire types of retryctl's own endpoints: the retry schedule, alerts, events, audit and the
 //! console's one-call summary.
 
-use super::{AttemptRecord, FieldError};
+use super::{AttemptRecord, FieldError, PreviewRequest, RetryFeatures};
 use super::{MLModel, Method, PolicyGuardrails, RetryPolicy, RetryRecommendation, TimelineEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,32 @@ pub struct ScheduledJob {
     pub claimed_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl ScheduledJob {
+    /// The features of the job's last failure: what the engine needs to re-recommend the job
+    /// (the service) or to plan the rest of its schedule (the console and `retryctl preview`).
+    pub fn features(&self) -> RetryFeatures {
+        RetryFeatures {
+            job_id: Some(self.job_id.clone()),
+            job_type: self.job_type.clone(),
+            error_class: self.error_class.clone(),
+            error_code: self.error_code.clone(),
+            attempt_number: self.attempt_number,
+            queue: self.queue.clone(),
+            tenant: self.tenant.clone(),
+            first_failure_at: Some(self.first_failure_at),
+            ..RetryFeatures::default()
+        }
+    }
+
+    /// What `POST /preview` needs to plan the rest of the job's schedule.
+    pub fn preview_request(&self) -> PreviewRequest {
+        PreviewRequest {
+            features: self.features(),
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 /// `POST /failures` body: an attempt record whose `success` is false by implication.

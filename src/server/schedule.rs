@@ -101,17 +101,7 @@ fn capped(text: &str, max: usize) -> String {
 
 /// The features of a job's last failure, for re-recommending or previewing it.
 pub fn job_features(job: &ScheduledJob) -> RetryFeatures {
-    RetryFeatures {
-        job_id: Some(job.job_id.clone()),
-        job_type: job.job_type.clone(),
-        error_class: job.error_class.clone(),
-        error_code: job.error_code.clone(),
-        attempt_number: job.attempt_number,
-        queue: job.queue.clone(),
-        tenant: job.tenant.clone(),
-        first_failure_at: Some(job.first_failure_at),
-        ..RetryFeatures::default()
-    }
+    job.features()
 }
 
 /// Refuses an action on a finished job.

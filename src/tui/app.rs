@@ -7,16 +7,15 @@
 mod form;
 mod jobs;
 
-pub use form::{
-    DELAY_HINT, ExportFormat, Input, OverrideField, OverrideForm, parse_export, parse_override,
-};
-pub use jobs::preview_request;
+pub use form::{Input, OverrideField, OverrideForm};
 
 use super::action::Action;
 use super::keymap::Keymap;
 use super::state::{EventRing, Snapshot};
 use crate::client::JobQuery;
 use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
+use crate::present::export::{ExportFormat, parse_export};
+use crate::present::overrides::parse_override;
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::HashMap;
@@ -430,7 +429,7 @@ impl App {
             }
             Action::Preview => {
                 self.mode = Mode::Loading(format!("previewing {job_id}"));
-                Call::Preview(Box::new(jobs::preview_request(&job)))
+                Call::Preview(Box::new(job.preview_request()))
             }
             _ => return None,
         };

@@ -1,10 +1,10 @@
 //! Performs the effects the UI asks for: API calls and exports, each in its own task, each
 //! reporting one line back for the footer.
 
-use super::app::{Call, ExportFormat};
-use super::export;
+use super::app::Call;
 use crate::client::{Client, ClientError};
 use crate::model::{ActionRequest, BayesianUpdateRequest, RetryPreview};
+use crate::present::export::{self, ExportFormat};
 use chrono::Utc;
 use std::path::PathBuf;
 use tokio::sync::mpsc;

@@ -3,11 +3,11 @@
 //! Nothing here is computed by the console: every number comes from the service. The only
 //! derived values are for display (countdowns, the age of stale data) and live in the views.
 
-use super::sanitize::sanitize;
 use crate::model::{
     Alert, Event, JobDetail, JobPage, RetryPolicy, RetryPreview, RetryRecommendation, ScheduledJob,
     Summary, TimelineEntry,
 };
+use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 
@@ -94,7 +94,7 @@ pub trait Clean {
 }
 
 fn s(text: &mut String) {
-    if !super::sanitize::is_clean(text) {
+    if !is_clean(text) {
         *text = sanitize(text);
     }
 }

@@ -18,7 +18,6 @@
 mod alerts;
 mod analytics;
 pub mod flow;
-pub mod fmt;
 mod footer;
 pub mod glyphs;
 mod header;

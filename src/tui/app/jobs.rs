@@ -2,7 +2,7 @@
 
 use super::{App, Effect};
 use crate::client::JobQuery;
-use crate::model::{PreviewRequest, RetryFeatures, ScheduledJob};
+use crate::model::ScheduledJob;
 use crate::tui::action::Action;
 use std::collections::HashSet;
 use throbber_widgets_tui::ThrobberState;
@@ -49,24 +49,6 @@ fn matches(job: &ScheduledJob, terms: &[String]) -> bool {
         .iter()
         .any(|field| field.to_lowercase().contains(t.as_str()))
     })
-}
-
-/// What `POST /preview` needs to plan the rest of a job's schedule.
-pub fn preview_request(job: &ScheduledJob) -> PreviewRequest {
-    PreviewRequest {
-        features: RetryFeatures {
-            job_id: Some(job.job_id.clone()),
-            job_type: job.job_type.clone(),
-            error_class: job.error_class.clone(),
-            error_code: job.error_code.clone(),
-            attempt_number: job.attempt_number,
-            queue: job.queue.clone(),
-            tenant: job.tenant.clone(),
-            first_failure_at: Some(job.first_failure_at),
-            ..RetryFeatures::default()
-        },
-        max_attempts: job.max_attempts,
-    }
 }
 
 /// The row to select among `rows` (the visible jobs, in order), given the job selected before

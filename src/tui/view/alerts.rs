@@ -1,7 +1,8 @@
 //! Alerts: severity by symbol and bold as well as colour, acknowledged ones marked.
 
-use super::{Ctx, fmt, summary_pane};
+use super::{Ctx, summary_pane};
 use crate::model::{Alert, Severity, Summary};
+use crate::present::fmt;
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -2,8 +2,9 @@
 //! the backoff histogram, active alerts and global limits. Every number is the service's.
 
 use super::flow::flow;
-use super::{Ctx, alerts, fmt, summary_pane};
+use super::{Ctx, alerts, summary_pane};
 use crate::model::{CircuitView, Summary};
+use crate::present::fmt;
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::Rect;

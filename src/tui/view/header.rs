@@ -1,6 +1,7 @@
 //! Header: service URL, connection state, role, status text `(errors - processed / total)`.
 
-use super::{Ctx, fmt};
+use super::Ctx;
+use crate::present::fmt;
 use crate::tui::app::Conn;
 use ratatui::Frame;
 use ratatui::layout::Rect;

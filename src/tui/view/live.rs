@@ -2,8 +2,9 @@
 //! never a progress bar), the selected job's recommendation, timeline, rationale and similar
 //! cases, and the live error stream.
 
-use super::{Ctx, block, flow, fmt};
+use super::{Ctx, block, flow};
 use crate::model::{JobState, ScheduledJob};
+use crate::present::fmt;
 use crate::tui::app::Pane;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,10 +1,12 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, block, fmt};
+use super::{Ctx, alerts, block};
 use crate::model::RetryPreview;
+use crate::present::fmt;
+use crate::present::overrides::DELAY_HINT;
 use crate::tui::action::Action;
-use crate::tui::app::{Confirm, DELAY_HINT, Fit, Input, Mode, OverrideField, OverrideForm};
+use crate::tui::app::{Confirm, Fit, Input, Mode, OverrideField, OverrideForm};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};

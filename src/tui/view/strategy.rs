@@ -6,8 +6,9 @@
 //! error classes) share the rows left over, each ending in "… N more" when it does not fit.
 
 use super::flow::{column, elide, flow, share_rows};
-use super::{Ctx, fmt, summary_pane};
+use super::{Ctx, summary_pane};
 use crate::model::{RetryPolicy, Summary};
+use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
 use ratatui::Frame;

@@ -1,8 +1,9 @@
 //! The selected job: recommendation, timeline of planned attempts, rationale, similar cases,
 //! override, and the keys that act on it.
 
-use super::super::{Ctx, block, flow, fmt};
+use super::super::{Ctx, block, flow};
 use crate::model::{JobDetail, JobState, ScheduledJob, TimelineEntry};
+use crate::present::fmt;
 use crate::tui::action::Action;
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -3,7 +3,8 @@
 //! Job ids, error messages, tenant names and rationales come from workers we do not control.
 //! Printed raw they could move the cursor, change the window title (OSC), hide text behind bidi
 //! overrides or smuggle invisible characters into an export. [`sanitize`] is applied once where
-//! API data enters the console (`state.rs`) and by exports, so every later use is safe.
+//! API data enters the console (its snapshot of the service), by exports and on every line the
+//! CLI verbs print, so every later use is safe.
 
 /// Longest text (in characters) kept from one untrusted field; the rest becomes `…`.
 pub const MAX_CHARS: usize = 256;

@@ -1,17 +1,66 @@
-//! Configuration export and import files (TOML, JSON, YAML).
+//! Configuration export and import files (TOML, JSON, YAML), written by the console's export
+//! dialog and by `retryctl export`, read back by `retryctl import`.
 //!
 //! An export is a [`ConfigExport`]: the service's whole strategy plus where and when it came
 //! from. Its text fields go through the same [`sanitize`] as everything the console shows, so a
-//! policy name carrying escape sequences cannot reach a terminal through `cat` either.
+//! policy name carrying escape sequences cannot reach a terminal through `cat` either. The
+//! file's extension names its format ([`ExportFormat::from_path`]).
 
-use super::app::ExportFormat;
 use super::sanitize::sanitize;
 use crate::model::{ConfigExport, RetryStrategy};
 use chrono::{DateTime, Utc};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Layout version written into every export.
 pub const EXPORT_VERSION: u32 = 1;
+
+/// File formats of a configuration export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Toml,
+    Json,
+    Yaml,
+}
+
+impl ExportFormat {
+    /// `TOML`, `JSON`, `YAML`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Toml => "TOML",
+            ExportFormat::Json => "JSON",
+            ExportFormat::Yaml => "YAML",
+        }
+    }
+
+    /// The format named on the command line (`toml`, `json`, `yaml`).
+    pub fn from_name(name: &str) -> Option<ExportFormat> {
+        match name.to_ascii_lowercase().as_str() {
+            "toml" => Some(ExportFormat::Toml),
+            "json" => Some(ExportFormat::Json),
+            "yaml" | "yml" => Some(ExportFormat::Yaml),
+            _ => None,
+        }
+    }
+
+    /// The format a path's extension names.
+    pub fn from_path(path: &str) -> Result<ExportFormat, String> {
+        let ext = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        ExportFormat::from_name(ext)
+            .ok_or_else(|| format!("`{path}`: end the file name in .toml, .json or .yaml"))
+    }
+}
+
+/// Checks the export dialog's path.
+pub fn parse_export(path: &str) -> Result<(PathBuf, ExportFormat), String> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Err("enter a file name ending in .toml, .json or .yaml".into());
+    }
+    Ok((PathBuf::from(path), ExportFormat::from_path(path)?))
+}
 
 /// Why an export or import failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +135,7 @@ pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExpo
 }
 
 /// Writes `text` to `path`, creating parent directories; returns the absolute path written.
-pub fn write(path: &Path, text: &str) -> Result<std::path::PathBuf, ExportError> {
+pub fn write(path: &Path, text: &str) -> Result<PathBuf, ExportError> {
     let io = |source| ExportError::Io {
         path: path.display().to_string(),
         source,
@@ -172,5 +221,13 @@ mod tests {
         assert!(e.to_string().contains(".toml"), "{e}");
         let e = decode("strategy = 3", ExportFormat::Toml, "a.toml").unwrap_err();
         assert!(e.to_string().starts_with("a.toml:"), "{e}");
+    }
+
+    #[test]
+    fn export_paths_name_their_format() {
+        assert_eq!(parse_export("a.yml").unwrap().1, ExportFormat::Yaml);
+        assert_eq!(parse_export(" out/c.json ").unwrap().1, ExportFormat::Json);
+        assert!(parse_export("c.txt").unwrap_err().contains(".toml"));
+        assert!(parse_export("").is_err());
     }
 }
