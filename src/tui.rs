@@ -5,15 +5,18 @@
 //! (ratatui sends only the cells that changed). Views only read state; `App` only changes UI
 //! state and returns the [`app::Effect`] that this loop performs.
 
-pub mod action;
-pub mod app;
-pub mod config;
-pub mod keymap;
+mod action;
+mod config;
 mod perform;
-pub mod poller;
-pub mod state;
-pub mod stream;
+mod poller;
+mod stream;
 mod terminal;
+
+// Public for the console's snapshot tests and render benches, which build an `App` from fixed
+// data (`Keymap`, `Snapshot`), draw it with `view::render` in a `Theme` and compare the screen.
+pub mod app;
+pub mod keymap;
+pub mod state;
 pub mod theme;
 pub mod view;
 

@@ -17,9 +17,9 @@
 
 mod alerts;
 mod analytics;
-pub mod flow;
+mod flow;
 mod footer;
-pub mod glyphs;
+mod glyphs;
 mod header;
 mod live;
 mod overlay;
