@@ -3,16 +3,15 @@
 //! struct, and dispatch it in `main.rs`.
 
 pub mod demo;
+pub mod eval;
 pub mod remote;
 pub mod service;
 pub mod simulate;
 
 use crate::config::Overrides;
-use crate::engine::CostWeights;
-use crate::sim::eval::EvalConfig;
-use crate::sim::report::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use demo::DemoArgs;
+use eval::EvalArgs;
 use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
 use simulate::SimulateArgs;
 use std::net::SocketAddr;
@@ -145,83 +144,6 @@ pub struct ServeArgs {
     /// the port could then change the retry strategy
     #[arg(long, env = "RETRYCTL_INSECURE")]
     pub insecure: bool,
-}
-
-/// Options of `retryctl eval`.
-#[derive(Debug, Clone, Args)]
-pub struct EvalArgs {
-    /// Scenario files [default: every *.toml in ./scenarios]
-    #[arg(value_name = "SCENARIO")]
-    pub scenarios: Vec<PathBuf>,
-
-    /// Print JSON instead of a table
-    #[arg(long, conflicts_with = "csv", env = "RETRYCTL_EVAL_JSON")]
-    pub json: bool,
-
-    /// Print CSV (one row per scenario and strategy) instead of a table
-    #[arg(long, env = "RETRYCTL_EVAL_CSV")]
-    pub csv: bool,
-
-    /// Seed of the scenarios' randomness and of every strategy's own
-    #[arg(long, default_value_t = 42, env = "RETRYCTL_EVAL_SEED")]
-    pub seed: u64,
-
-    /// Cost of one retry
-    #[arg(long, value_name = "COST", default_value_t = 1.0, value_parser = non_negative,
-          env = "RETRYCTL_EVAL_COST_PER_RETRY")]
-    pub cost_per_retry: f64,
-
-    /// Cost of each second between a job's first failure and its success or abandonment
-    #[arg(long, value_name = "COST", default_value_t = 0.05, value_parser = non_negative,
-          env = "RETRYCTL_EVAL_COST_PER_SECOND")]
-    pub cost_per_second: f64,
-
-    /// Cost of a job that never succeeds
-    #[arg(long, value_name = "COST", default_value_t = 100.0, value_parser = non_negative,
-          env = "RETRYCTL_EVAL_COST_GIVE_UP")]
-    pub cost_give_up: f64,
-
-    /// Run the rules and Bayesian strategies in the service at this URL (records stamped with
-    /// virtual time) instead of in process; the service's own cost weights then steer its
-    /// engine
-    #[arg(long, value_name = "URL", env = "RETRYCTL_EVAL_API")]
-    pub api: Option<String>,
-
-    /// Bearer token for --api: an operator token when the service requires tokens (eval
-    /// switches the Bayesian tier off and on through PUT /strategy)
-    #[arg(long, env = "RETRYCTL_TOKEN", hide_env_values = true, requires = "api")]
-    pub token: Option<String>,
-}
-
-impl EvalArgs {
-    /// The evaluation settings these flags ask for.
-    pub fn config(&self) -> EvalConfig {
-        EvalConfig {
-            seed: self.seed,
-            cost: CostWeights {
-                per_attempt: self.cost_per_retry,
-                per_second: self.cost_per_second,
-                give_up_penalty: self.cost_give_up,
-            },
-            ..EvalConfig::default()
-        }
-    }
-
-    /// The output format these flags ask for.
-    pub fn format(&self) -> Format {
-        match (self.json, self.csv) {
-            (true, _) => Format::Json,
-            (_, true) => Format::Csv,
-            _ => Format::Table,
-        }
-    }
-}
-
-fn non_negative(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("expected a number >= 0, got `{text}`")),
-    }
 }
 
 pub(crate) fn listen_address(text: &str) -> Result<SocketAddr, String> {

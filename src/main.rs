@@ -1,7 +1,7 @@
 //! The `retryctl` binary: parse the command line, dispatch, turn errors into messages.
 
 use clap::Parser;
-use retryctl::cli::{Cli, Command, EvalArgs, demo, remote, service, simulate};
+use retryctl::cli::{Cli, Command, demo, eval, remote, service, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     }
     // eval runs its own runtime when it talks to a service (--api), so it runs outside this one.
     let command = match cli.command {
-        Command::Eval(args) => return exit_code(eval(&args)),
+        Command::Eval(args) => return exit_code(eval::eval(&args)),
         command => command,
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -83,23 +83,4 @@ fn init_logging(default: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-}
-
-/// Runs the evaluation (in process, or with the learners in a service) and prints it.
-fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let dir = std::path::Path::new("./scenarios");
-    let (config, format) = (args.config(), args.format());
-    let out = match &args.api {
-        Some(url) => retryctl::sim::eval_api_files(
-            &args.scenarios,
-            dir,
-            &config,
-            format,
-            url,
-            args.token.clone(),
-        )?,
-        None => retryctl::sim::eval_files(&args.scenarios, dir, &config, format)?,
-    };
-    print!("{out}");
-    Ok(())
 }

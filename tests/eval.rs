@@ -141,13 +141,66 @@ fn csv_has_one_row_per_strategy() {
 
 /// Runs the real binary: `retryctl eval <args>` from the repository root.
 fn retryctl_eval(args: &[&str]) -> std::process::Output {
+    retryctl_eval_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// Runs the real binary: `retryctl eval <args>` from `dir`.
+fn retryctl_eval_in(dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_retryctl"))
         .arg("eval")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .env_clear()
         .output()
         .expect("run retryctl eval")
+}
+
+/// The scenario column of `eval --csv` output, each name once, in order.
+fn csv_scenarios(out: &std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8");
+    let mut names: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    names.dedup();
+    names
+}
+
+#[test]
+fn eval_outside_a_checkout_runs_the_shipped_scenarios() {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let names = csv_scenarios(&retryctl_eval_in(elsewhere.path(), &["--csv"]));
+    let mut expected: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
+            .expect("scenarios/")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .map(|p| shipped(&p.file_stem().unwrap().to_string_lossy()).name)
+            .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn eval_runs_every_scenario_of_the_scenario_dir() {
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let dir = elsewhere.path().join("mine");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/validation.toml");
+    std::fs::copy(source, dir.join("only.toml")).expect("copy");
+    let flag = ["--csv", "--scenario-dir", dir.to_str().expect("utf-8 path")];
+    let names = csv_scenarios(&retryctl_eval_in(elsewhere.path(), &flag));
+    assert_eq!(names, vec![shipped("validation").name]);
+    let empty = retryctl_eval_in(elsewhere.path(), &["--scenario-dir", "."]);
+    assert!(!empty.status.success());
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(err.contains("holds no *.toml file"), "{err}");
 }
 
 #[test]
