@@ -1,4 +1,5 @@
-//! Synthetic failure workloads (DESIGN §1, issue 4).
+//! Synthetic failure workloads: what `retryctl eval` scores strategies on and what
+//! `retryctl simulate` and `retryctl demo` drive a live service with.
 //!
 //! - [`scenario`]: the TOML scenario format (README "Scenario files").
 //! - [`world`]: the hidden truth of a run — which jobs fail, when they would succeed.
