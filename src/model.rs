@@ -6,10 +6,12 @@
 
 mod duration;
 mod schedule;
+mod snapshot;
 pub mod validate;
 
 pub use duration::{WireDuration, parse_duration};
 pub use schedule::*;
+pub use snapshot::EngineSnapshot;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

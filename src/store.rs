@@ -4,9 +4,9 @@
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
-use crate::engine::EngineSnapshot;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
