@@ -19,11 +19,12 @@ mod stats;
 mod tiers;
 
 pub use crate::model::EngineSnapshot;
-pub use guardrails::{
+pub use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
 pub use rules::fmt_ms;
 
+use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JitterKind,
     Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
@@ -171,21 +172,6 @@ impl EngineSettings {
     }
 }
 
-/// Checks a strategy as `set_strategy` does, without an engine; the error names the field
-/// (e.g. `policies[2].job_type_patterns[0]`, `guardrails.min_delay_ms`).
-pub fn validate_strategy(strategy: &RetryStrategy) -> Result<(), FieldError> {
-    RuleSet::compile(&strategy.policies)?;
-    guardrails::validate(&strategy.guardrails)?;
-    let t = strategy.bayesian_threshold;
-    if !t.is_finite() || !(0.0..=1.0).contains(&t) {
-        return Err(FieldError::new(
-            "bayesian_threshold",
-            format!("must be between 0 and 1 (got {t})"),
-        ));
-    }
-    Ok(())
-}
-
 /// Version of `EngineSnapshot::data`'s layout.
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -230,10 +216,10 @@ pub struct Engine {
 impl Engine {
     /// `seed` drives jitter and exploration, so equal seeds and inputs give equal answers.
     /// An invalid strategy is used as far as it compiles; validate configuration first with
-    /// [`validate_strategy`].
+    /// [`validate::strategy`].
     pub fn new(strategy: RetryStrategy, settings: EngineSettings, seed: u64) -> Self {
         Self {
-            rules: RuleSet::compile_lossy(&strategy.policies),
+            rules: RuleSet::compile(&strategy.policies),
             models: Models::new(solve_params(&strategy, &settings)),
             strategy,
             settings,
@@ -263,8 +249,8 @@ impl Engine {
 
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
-        validate_strategy(&strategy)?;
-        self.rules = RuleSet::compile(&strategy.policies)?;
+        validate::strategy(&strategy)?;
+        self.rules = RuleSet::compile(&strategy.policies);
         self.models
             .set_params(solve_params(&strategy, &self.settings));
         self.strategy = strategy;

@@ -5,6 +5,7 @@
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 
 mod duration;
+pub mod guardrail;
 mod schedule;
 mod snapshot;
 pub mod validate;

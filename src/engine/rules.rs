@@ -4,7 +4,7 @@
 //! Patterns are compiled once, when the strategy is set, so a recommendation only runs
 //! prepared regexes.
 
-use crate::model::{FieldError, JitterKind, RetryPolicy};
+use crate::model::{JitterKind, RetryPolicy};
 use rand::RngExt;
 use regex::Regex;
 
@@ -71,26 +71,12 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Validates and compiles; the error names the offending field, e.g.
-    /// `policies[2].job_type_patterns[0]`.
-    pub fn compile(policies: &[RetryPolicy]) -> Result<Self, FieldError> {
-        let mut compiled = Vec::with_capacity(policies.len());
-        for (i, policy) in policies.iter().enumerate() {
-            validate_policy(i, policy, &policies[..i])?;
-            compiled.push(compile_policy(i, policy)?);
-        }
-        compiled.sort_by_key(|p| std::cmp::Reverse(p.policy.priority));
-        Ok(Self { policies: compiled })
-    }
-
-    /// Compiles what can be compiled, skipping invalid policies (used by `Engine::new`, which
-    /// cannot fail; callers validate configuration with `validate_strategy` first).
-    pub fn compile_lossy(policies: &[RetryPolicy]) -> Self {
-        let mut compiled: Vec<CompiledPolicy> = policies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| compile_policy(i, p).ok())
-            .collect();
+    /// Compiles the policies. A policy whose job-type pattern is not a regex is left out:
+    /// `model::validate::strategy` refuses such a strategy before it is set, and
+    /// `Engine::new`, which cannot fail, uses what compiles.
+    pub fn compile(policies: &[RetryPolicy]) -> Self {
+        let mut compiled: Vec<CompiledPolicy> =
+            policies.iter().filter_map(compile_policy).collect();
         compiled.sort_by_key(|p| std::cmp::Reverse(p.policy.priority));
         Self { policies: compiled }
     }
@@ -108,81 +94,22 @@ impl RuleSet {
     }
 }
 
-fn compile_policy(index: usize, policy: &RetryPolicy) -> Result<CompiledPolicy, FieldError> {
+fn compile_policy(policy: &RetryPolicy) -> Option<CompiledPolicy> {
     let errors = policy
         .error_patterns
         .iter()
         .map(|p| ErrorMatcher::compile(p))
         .collect();
-    let mut job_types = Vec::with_capacity(policy.job_type_patterns.len());
-    for (j, pattern) in policy.job_type_patterns.iter().enumerate() {
-        let re = Regex::new(pattern).map_err(|e| {
-            FieldError::new(
-                format!("policies[{index}].job_type_patterns[{j}]"),
-                format!("not a valid regex: {}", first_line(&e.to_string())),
-            )
-        })?;
-        job_types.push(re);
-    }
-    Ok(CompiledPolicy {
+    let job_types = policy
+        .job_type_patterns
+        .iter()
+        .map(|pattern| Regex::new(pattern).ok())
+        .collect::<Option<_>>()?;
+    Some(CompiledPolicy {
         policy: policy.clone(),
         errors,
         job_types,
     })
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
-        .to_string()
-}
-
-fn validate_policy(i: usize, p: &RetryPolicy, earlier: &[RetryPolicy]) -> Result<(), FieldError> {
-    let field = |name: &str| format!("policies[{i}].{name}");
-    if p.name.trim().is_empty() {
-        return Err(FieldError::new(
-            field("name"),
-            "required and must not be empty",
-        ));
-    }
-    if earlier.iter().any(|e| e.name == p.name) {
-        return Err(FieldError::new(
-            field("name"),
-            format!("duplicate policy name {:?}", p.name),
-        ));
-    }
-    for (j, pattern) in p.error_patterns.iter().enumerate() {
-        if pattern.trim().is_empty() {
-            return Err(FieldError::new(
-                field(&format!("error_patterns[{j}]")),
-                "must not be empty (use \"*\" to match every error)",
-            ));
-        }
-    }
-    if !p.backoff_multiplier.is_finite() || p.backoff_multiplier < 1.0 {
-        return Err(FieldError::new(
-            field("backoff_multiplier"),
-            format!("must be a finite number ≥ 1 (got {})", p.backoff_multiplier),
-        ));
-    }
-    if !p.jitter_percent.is_finite() || !(0.0..=100.0).contains(&p.jitter_percent) {
-        return Err(FieldError::new(
-            field("jitter_percent"),
-            format!("must be between 0 and 100 (got {})", p.jitter_percent),
-        ));
-    }
-    if p.max_attempts > 1 && p.max_delay_ms < p.base_delay_ms {
-        return Err(FieldError::new(
-            field("max_delay_ms"),
-            format!(
-                "must be at least base_delay_ms ({} < {})",
-                p.max_delay_ms, p.base_delay_ms
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The exponential delay before the retry that follows failed attempt `attempt` (1-based),
@@ -370,7 +297,7 @@ mod tests {
     use rand::rngs::Xoshiro256PlusPlus;
 
     fn rules() -> RuleSet {
-        RuleSet::compile(&default_policies()).unwrap()
+        RuleSet::compile(&default_policies())
     }
 
     fn input(attempt: u32) -> RulesInput<'static> {
@@ -405,7 +332,7 @@ mod tests {
         special.job_type_patterns = vec!["^payment".into()];
         special.priority = 1000;
         policies.push(special);
-        let r = RuleSet::compile(&policies).unwrap();
+        let r = RuleSet::compile(&policies);
         assert_eq!(
             r.matching("payment_capture", "x", "503")
                 .unwrap()
@@ -428,47 +355,10 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_job_type_regex_names_the_field() {
-        let mut policies = default_policies();
-        policies[2].job_type_patterns = vec!["ok".into(), "(unclosed".into()];
-        let err = RuleSet::compile(&policies).unwrap_err();
-        assert_eq!(err.field, "policies[2].job_type_patterns[1]");
-        assert!(err.message.contains("regex"), "{}", err.message);
-    }
-
-    #[test]
-    fn invalid_numbers_name_the_field() {
-        let mut policies = default_policies();
-        policies[1].backoff_multiplier = f64::NAN;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[1].backoff_multiplier"
-        );
-        let mut policies = default_policies();
-        policies[3].jitter_percent = 150.0;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].jitter_percent"
-        );
-        let mut policies = default_policies();
-        policies[3].max_delay_ms = 10;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].max_delay_ms"
-        );
-        let mut policies = default_policies();
-        policies[0].name = "default".into();
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].name"
-        );
-    }
-
-    #[test]
     fn a_pattern_that_is_not_a_regex_is_literal() {
         let mut policy = default_policies().remove(3);
         policy.error_patterns = vec!["(503".into()];
-        let r = RuleSet::compile(&[policy]).unwrap();
+        let r = RuleSet::compile(&[policy]);
         assert!(r.matching("j", "upstream (503) error", "").is_some());
         assert!(r.matching("j", "upstream 503 error", "").is_none());
     }
