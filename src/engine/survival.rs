@@ -1,5 +1,6 @@
-//! The Bayesian tier's model: recovery as a discrete-time survival process over the ELAPSED
-//! time since an episode's first failure (DESIGN §3, note on the time axis).
+//! The survival model the Bayesian tier decides from: recovery as a discrete-time survival
+//! process over the ELAPSED time since an episode's first failure (not the attempt number,
+//! nor the time since the last attempt: an outage ends on its own clock).
 //!
 //! Elapsed time is cut into intervals by `GRID_MS` (roughly exponentially spaced, finer than
 //! the upstream buckets). Interval `j` is `(GRID_MS[j], GRID_MS[j+1]]`; its hazard `h_j` — the
