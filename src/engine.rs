@@ -36,9 +36,8 @@ pub use static_backoff::StaticBackoff;
 
 use crate::model::validate;
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, Fallback, FieldError,
-    Method, ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy,
-    TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, Method,
+    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
@@ -50,7 +49,7 @@ use registry::{Models, Thresholds};
 use rules::RuleSet;
 use settings::solve_params;
 use snapshot::SnapshotRef;
-use tier::{Ctx, Draft, guard_input};
+use tier::{Ctx, Draft, fall_back, guard_input};
 
 /// The engine. One instance per service (behind a mutex) or per evaluation run.
 #[derive(Debug)]
@@ -359,14 +358,6 @@ impl Engine {
             );
         }
     }
-}
-
-fn fall_back(explanation: &mut Explanation, from: Method, to: Method, reason: impl Into<String>) {
-    explanation.fallbacks.push(Fallback {
-        from,
-        to,
-        reason: reason.into(),
-    });
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The Bayesian tier's decision and its explanation: the cost-optimal next attempt from the
-//! survival model (or stop), Retry-After hints honoured, bounded exploration, and the
-//! rationale, alternatives, posterior and similar cases behind it.
+//! The Bayesian tier: the most specific model in the registry with enough data, and its
+//! decision — the cost-optimal next attempt from the survival model (or stop), Retry-After
+//! hints honoured, bounded exploration within a share of the decisions — with the rationale,
+//! alternatives, posterior and similar cases behind it.
 
 use super::explain;
 use super::registry::{ModelKey, sample_confidence};

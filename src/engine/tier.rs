@@ -47,12 +47,22 @@ pub struct Draft {
 
 impl Draft {
     pub fn fallback(&mut self, from: Method, to: Method, reason: impl Into<String>) {
-        self.explanation.fallbacks.push(Fallback {
-            from,
-            to,
-            reason: reason.into(),
-        });
+        fall_back(&mut self.explanation, from, to, reason);
     }
+}
+
+/// Records in `explanation` that tier `from` gave way to `to`, and why.
+pub fn fall_back(
+    explanation: &mut Explanation,
+    from: Method,
+    to: Method,
+    reason: impl Into<String>,
+) {
+    explanation.fallbacks.push(Fallback {
+        from,
+        to,
+        reason: reason.into(),
+    });
 }
 
 /// The request context: attempt, elapsed time since the episode began, previous delay.
