@@ -1,257 +1,55 @@
-//! The retry engine: pure, synchronous, time passed in (DESIGN §3).
+//! The retry engine: pure and synchronous, with time passed in.
 //!
-//! `Engine` is the facade the server and the simulator use. It never reads a clock, a socket or
-//! a file; randomness (jitter, exploration) comes from a seeded generator it owns, so a run with
-//! the same seed and inputs gives the same answers.
+//! `Engine` is the facade the server and the simulator use, and the only `impl Engine`. It
+//! never reads a clock, a socket or a file; randomness (jitter, exploration) comes from a
+//! seeded generator it owns, so a run with the same seed and inputs gives the same answers.
 //!
-//! Tiers: ml (later) → bayesian → rules → static, then guardrails on the result, then the
-//! explanation.
+//! A recommendation goes through the tiers in order — ML (not built yet; an `ml` file would sit
+//! beside `bayes` and `rules`) → Bayesian (`bayes`, deciding from the `survival` models kept in
+//! the `registry`) → rules (`rules`) → static (`static_backoff`) — each drafting an answer on
+//! the shared `tier::Ctx`, then the `guardrails` bound it and `explain` turns it into the wire
+//! answer. `learn` and `episodes` say what an attempt teaches; `snapshot` is the persisted
+//! layout of everything learned; `preview` plans a whole schedule.
 
 mod bayes;
-mod bayes_tier;
 mod episodes;
+mod explain;
 mod guardrails;
-mod models;
-mod pipeline;
+mod learn;
 mod preview;
+mod registry;
 mod rules;
+mod settings;
+mod snapshot;
+mod static_backoff;
 mod stats;
-mod tiers;
+mod survival;
+mod tier;
 
-pub use guardrails::{
+pub use crate::model::EngineSnapshot;
+pub use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
-pub use rules::fmt_ms;
+pub use rules::{default_policies, default_strategy, fmt_ms};
+pub use settings::{CostWeights, EngineSettings};
+pub use static_backoff::StaticBackoff;
 
+use crate::model::validate;
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JitterKind,
-    Method, ModelStatus, RetryFeatures, RetryPolicy, RetryPreview, RetryRecommendation,
-    RetryStrategy, TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, Method,
+    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, TenantUse,
 };
+use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
-use episodes::Episodes;
-use guardrails::GuardrailState;
-use models::{Models, ModelsSnapshot};
-use pipeline::{finish, guard_input, next_episode, solve_params};
+use episodes::{Episode, Episodes};
+use guardrails::{GuardrailState, Verdict};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
+use registry::{Models, Thresholds};
 use rules::RuleSet;
-use serde::{Deserialize, Serialize};
-use tiers::static_draft;
-
-/// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
-/// `per_second`; a job that never succeeds costs `give_up_penalty`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CostWeights {
-    pub per_attempt: f64,
-    pub per_second: f64,
-    pub give_up_penalty: f64,
-}
-
-impl Default for CostWeights {
-    fn default() -> Self {
-        Self {
-            per_attempt: 1.0,
-            per_second: 0.05,
-            give_up_penalty: 100.0,
-        }
-    }
-}
-
-/// The fixed exponential backoff of the last tier.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StaticBackoff {
-    pub base_ms: u64,
-    pub max_ms: u64,
-    pub max_attempts: u32,
-}
-
-impl Default for StaticBackoff {
-    fn default() -> Self {
-        Self {
-            base_ms: 2_000,
-            max_ms: 32_000,
-            max_attempts: 5,
-        }
-    }
-}
-
-impl StaticBackoff {
-    /// Delay before the retry that follows failed attempt `attempt` (1-based).
-    pub fn delay_ms(&self, attempt: u32) -> u64 {
-        let doublings = attempt.saturating_sub(1).min(40);
-        self.base_ms
-            .saturating_mul(1u64 << doublings)
-            .min(self.max_ms)
-    }
-}
-
-/// Engine tuning that is not part of the upstream `RetryStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineSettings {
-    /// Credibility of the lower Beta quantile used to decide (0.8 = 80 % credible).
-    pub credibility: f64,
-    /// Share of recommendations that try an under-sampled delay bucket (bounded exploration).
-    pub exploration_rate: f64,
-    /// Samples a (job type, error class) model needs before it is used.
-    pub min_samples: u64,
-    /// Samples a tenant needs before it gets a model of its own.
-    pub tenant_min_samples: u64,
-    pub cost: CostWeights,
-    pub static_backoff: StaticBackoff,
-    /// When false the Bayesian tier is skipped and the rules tier decides (used by `eval` to
-    /// measure the rules tier on its own, and by operators to switch learning off).
-    pub bayesian_enabled: bool,
-    /// Seed of the service's random stream (jitter, exploration) at start-up; absent, a new
-    /// random one each start. `POST /engine/seed` restarts the stream while it runs.
-    pub seed: Option<u64>,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            credibility: 0.8,
-            exploration_rate: 0.05,
-            min_samples: 10,
-            tenant_min_samples: 50,
-            cost: CostWeights::default(),
-            static_backoff: StaticBackoff::default(),
-            bayesian_enabled: true,
-            seed: None,
-        }
-    }
-}
-
-impl EngineSettings {
-    /// Checks the settings; the error names the field.
-    pub fn validate(&self) -> Result<(), FieldError> {
-        let unit = |name: &str, v: f64, open: bool| {
-            let ok = v.is_finite()
-                && if open {
-                    v > 0.0 && v < 1.0
-                } else {
-                    (0.0..=1.0).contains(&v)
-                };
-            if ok {
-                Ok(())
-            } else {
-                let range = if open { "(0, 1)" } else { "[0, 1]" };
-                Err(FieldError::new(
-                    name,
-                    format!("must be in {range} (got {v})"),
-                ))
-            }
-        };
-        unit("credibility", self.credibility, true)?;
-        unit("exploration_rate", self.exploration_rate, false)?;
-        let c = &self.cost;
-        for (name, v) in [
-            ("cost.per_attempt", c.per_attempt),
-            ("cost.per_second", c.per_second),
-            ("cost.give_up_penalty", c.give_up_penalty),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(FieldError::new(
-                    name,
-                    format!("must be a finite number ≥ 0 (got {v})"),
-                ));
-            }
-        }
-        if self.static_backoff.max_ms < self.static_backoff.base_ms {
-            return Err(FieldError::new(
-                "static_backoff.max_ms",
-                "must be at least static_backoff.base_ms",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Checks a strategy as `set_strategy` does, without an engine; the error names the field
-/// (e.g. `policies[2].job_type_patterns[0]`, `guardrails.min_delay_ms`).
-pub fn validate_strategy(strategy: &RetryStrategy) -> Result<(), FieldError> {
-    RuleSet::compile(&strategy.policies)?;
-    guardrails::validate(&strategy.guardrails)?;
-    let t = strategy.bayesian_threshold;
-    if !t.is_finite() || !(0.0..=1.0).contains(&t) {
-        return Err(FieldError::new(
-            "bayesian_threshold",
-            format!("must be between 0 and 1 (got {t})"),
-        ));
-    }
-    Ok(())
-}
-
-/// Everything the engine has learned, for persistence and restore.
-///
-/// `data` is the JSON text itself, not a `serde_json::Value` tree: with 100,000 open episodes
-/// a tree was about 100 MB of short-lived allocations every snapshot; the text is a quarter
-/// of that. It is written into the stored document verbatim, so the stored form is the same.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EngineSnapshot {
-    /// Opaque to callers; versioned by the engine.
-    pub version: u32,
-    pub data: Box<serde_json::value::RawValue>,
-}
-
-impl EngineSnapshot {
-    /// A snapshot of `data` encoded as JSON text (never through a `Value` tree).
-    pub fn new<T: Serialize>(version: u32, data: &T) -> Result<Self, serde_json::Error> {
-        let data = serde_json::value::to_raw_value(data)?;
-        Ok(Self { version, data })
-    }
-}
-
-/// The empty snapshot: version 0, data `null` ("nothing learned yet").
-impl Default for EngineSnapshot {
-    fn default() -> Self {
-        Self {
-            version: 0,
-            data: serde_json::value::to_raw_value(&()).expect("null encodes"),
-        }
-    }
-}
-
-/// Equal when the versions match and the data is the same JSON (key order and spacing aside:
-/// hash maps serialize in any order).
-impl PartialEq for EngineSnapshot {
-    fn eq(&self, other: &Self) -> bool {
-        let value = |s: &Self| serde_json::from_str::<serde_json::Value>(s.data.get()).ok();
-        self.version == other.version
-            && (self.data.get() == other.data.get() || value(self) == value(other))
-    }
-}
-
-/// Version of `EngineSnapshot::data`'s layout.
-const SNAPSHOT_VERSION: u32 = 1;
-
-/// What a snapshot holds: every learned count, open episodes and guardrail state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct SnapshotData {
-    models: ModelsSnapshot,
-    episodes: Episodes,
-    guardrails: GuardrailState,
-    explore: ExploreShare,
-}
-
-/// `SnapshotData` by reference, for writing a snapshot without copying the episode table.
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    models: ModelsSnapshot,
-    episodes: &'a Episodes,
-    guardrails: &'a GuardrailState,
-    explore: ExploreShare,
-}
-
-/// Bayesian retries recommended and how many of them explored (never more than the share).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-struct ExploreShare {
-    decided: u64,
-    explored: u64,
-}
+use settings::solve_params;
+use snapshot::SnapshotRef;
+use tier::{Ctx, Draft, fall_back, guard_input};
 
 /// The engine. One instance per service (behind a mutex) or per evaluation run.
 #[derive(Debug)]
@@ -269,10 +67,10 @@ pub struct Engine {
 impl Engine {
     /// `seed` drives jitter and exploration, so equal seeds and inputs give equal answers.
     /// An invalid strategy is used as far as it compiles; validate configuration first with
-    /// [`validate_strategy`].
+    /// [`validate::strategy`].
     pub fn new(strategy: RetryStrategy, settings: EngineSettings, seed: u64) -> Self {
         Self {
-            rules: RuleSet::compile_lossy(&strategy.policies),
+            rules: RuleSet::compile(&strategy.policies),
             models: Models::new(solve_params(&strategy, &settings)),
             strategy,
             settings,
@@ -302,8 +100,8 @@ impl Engine {
 
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
-        validate_strategy(&strategy)?;
-        self.rules = RuleSet::compile(&strategy.policies)?;
+        validate::strategy(&strategy)?;
+        self.rules = RuleSet::compile(&strategy.policies);
         self.models
             .set_params(solve_params(&strategy, &self.settings));
         self.strategy = strategy;
@@ -321,21 +119,11 @@ impl Engine {
         let mut rng = self.rng.clone();
         let draft = self.draft(&ctx, &mut rng);
         self.rng = rng;
-        if draft.method == Method::Bayesian && draft.should_retry {
-            self.explore.decided += 1;
-            self.explore.explored += u64::from(draft.explored);
-        }
-        let input = guard_input(&ctx);
-        let verdict = self.guard.evaluate(
-            &self.strategy.guardrails,
-            input,
-            draft.should_retry,
-            draft.delay_ms,
-            draft.max_attempts,
-        );
+        self.explore.record(&draft);
+        let verdict = self.verdict(&ctx, &draft);
         self.guard
-            .commit(&self.strategy.guardrails, input, &verdict);
-        finish(draft, verdict, &ctx)
+            .commit(&self.strategy.guardrails, guard_input(&ctx), &verdict);
+        explain::finish(draft, verdict, &ctx)
     }
 
     /// The full planned schedule from `features` on, without consuming any budget.
@@ -354,13 +142,15 @@ impl Engine {
         self.guard
             .observe_attempt(&attempt.queue, attempt.timestamp);
         self.feed_circuit(episode.as_ref(), attempt);
-        self.learn(episode.as_ref(), attempt);
+        if let Some(outcome) = learn::outcome(episode.as_ref(), attempt) {
+            self.models.observe(outcome);
+        }
         if attempt.success {
             self.episodes.remove(&attempt.job_id);
             self.episodes.tick(attempt.timestamp);
             return;
         }
-        let next = next_episode(episode, attempt);
+        let next = learn::next_episode(episode, attempt);
         self.episodes.put(&attempt.job_id, next);
     }
 
@@ -371,16 +161,11 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> RetryRecommendation {
         let ctx = self.context(features, now);
-        let mut draft = static_draft(&self.settings.static_backoff, &ctx, Explanation::default());
-        self.annotate(&mut draft, &ctx);
-        let verdict = self.guard.evaluate(
-            &self.strategy.guardrails,
-            guard_input(&ctx),
-            draft.should_retry,
-            draft.delay_ms,
-            draft.max_attempts,
-        );
-        finish(draft, verdict, &ctx)
+        let backoff = &self.settings.static_backoff;
+        let mut draft = static_backoff::draft(backoff, &ctx, Explanation::default());
+        explain::annotate(&self.models, &mut draft, &ctx);
+        let verdict = self.verdict(&ctx, &draft);
+        explain::finish(draft, verdict, &ctx)
     }
 
     /// What the static tier would have said, in brief, for the smart-vs-static comparison
@@ -394,12 +179,7 @@ impl Engine {
     ) -> RetryRecommendation {
         let ctx = self.context(features, now);
         let backoff = &self.settings.static_backoff;
-        let should_retry = ctx.attempt < backoff.max_attempts;
-        let delay_ms = if should_retry {
-            backoff.delay_ms(ctx.attempt)
-        } else {
-            0
-        };
+        let (should_retry, delay_ms) = backoff.decide(ctx.attempt);
         let verdict = self.guard.evaluate(
             &self.strategy.guardrails,
             guard_input(&ctx),
@@ -407,27 +187,12 @@ impl Engine {
             delay_ms,
             backoff.max_attempts,
         );
-        let delay_ms = if verdict.should_retry {
-            verdict.delay_ms
+        let estimate = if verdict.should_retry {
+            explain::success_estimate(&self.models, &ctx, verdict.delay_ms)
         } else {
-            0
+            0.0
         };
-        RetryRecommendation {
-            should_retry: verdict.should_retry,
-            delay_ms,
-            max_attempts: verdict.max_attempts,
-            confidence: 0.0,
-            rationale: String::new(),
-            method: Method::Static,
-            estimated_success: if verdict.should_retry {
-                self.success_estimate(&ctx, delay_ms)
-            } else {
-                0.0
-            },
-            next_evaluation: now + chrono::Duration::milliseconds(delay_ms as i64),
-            policy_guardrails: Vec::new(),
-            explanation: None,
-        }
+        explain::brief(&verdict, estimate, now)
     }
 
     /// Re-solves the models of (job type, error class) from what they learned, now (they
@@ -468,108 +233,131 @@ impl Engine {
     /// Everything learned (model counts, similar cases, open episodes, budgets, quotas,
     /// circuits), versioned, so a restarted service answers as before without replaying.
     pub fn snapshot(&self) -> EngineSnapshot {
-        let data = SnapshotRef {
+        snapshot::encode(&SnapshotRef {
             models: self.models.snapshot(),
             episodes: &self.episodes,
             guardrails: &self.guard,
             explore: self.explore,
-        };
-        EngineSnapshot::new(SNAPSHOT_VERSION, &data).unwrap_or_default()
+        })
     }
 
     /// Loads a snapshot taken by `snapshot`. An empty snapshot (version 0) means "nothing
     /// learned yet"; an unknown version or malformed data is refused and nothing changes.
     pub fn restore(&mut self, snapshot: EngineSnapshot) -> Result<(), String> {
-        if snapshot.version == 0 && snapshot.data.get() == "null" {
+        let Some(data) = snapshot::decode(&snapshot)? else {
             return Ok(());
-        }
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "engine snapshot version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
-                snapshot.version
-            ));
-        }
-        let data: SnapshotData = serde_json::from_str(snapshot.data.get())
-            .map_err(|e| format!("engine snapshot data is malformed: {e}"))?;
+        };
         self.models.restore(data.models);
         self.episodes = data.episodes.reinterned();
         self.guard = data.guardrails;
         self.explore = data.explore;
         Ok(())
     }
-}
 
-/// The strategy shipped by default: the upstream policies, threshold 0.70, upstream guardrails.
-pub fn default_strategy() -> RetryStrategy {
-    RetryStrategy {
-        name: "smart".into(),
-        enabled: true,
-        policies: default_policies(),
-        bayesian_threshold: 0.70,
-        ml_enabled: false,
-        ml_model: None,
-        guardrails: Default::default(),
-        data_collection: Default::default(),
-        bayesian_enabled: true,
+    /// The request context, from the job's open episode and the guardrails' delay bounds.
+    fn context<'a>(&self, features: &'a RetryFeatures, now: DateTime<Utc>) -> Ctx<'a> {
+        let episode = features
+            .job_id
+            .as_deref()
+            .and_then(|id| self.episodes.get(id));
+        tier::context(features, now, episode, &self.strategy.guardrails)
     }
-}
 
-fn policy(
-    name: &str,
-    patterns: &[&str],
-    attempts: u32,
-    base_ms: u64,
-    max_ms: u64,
-    jitter: f64,
-    priority: i32,
-) -> RetryPolicy {
-    RetryPolicy {
-        name: name.into(),
-        error_patterns: patterns.iter().map(|p| p.to_string()).collect(),
-        job_type_patterns: Vec::new(),
-        max_attempts: attempts,
-        base_delay_ms: base_ms,
-        max_delay_ms: max_ms,
-        backoff_multiplier: 2.0,
-        jitter_percent: jitter,
-        stop_on_validation: attempts <= 1,
-        priority,
-        jitter: JitterKind::Percent,
+    /// The tiers in order (ML → Bayesian → rules → static), each falling back to the next
+    /// with the reason recorded.
+    fn draft<R: rand::Rng>(&self, ctx: &Ctx<'_>, rng: &mut R) -> Draft {
+        let f = ctx.features;
+        let mut explanation = Explanation {
+            elapsed_ms: ctx.elapsed_ms,
+            ..Explanation::default()
+        };
+        if !self.strategy.enabled {
+            let mut d = static_backoff::draft(&self.settings.static_backoff, ctx, explanation);
+            let reason = format!("strategy '{}' is disabled", self.strategy.name);
+            d.fallback(Method::Rules, Method::Static, reason);
+            return d;
+        }
+        if self.strategy.ml_enabled {
+            let reason = "no ML model is deployed in this build";
+            fall_back(&mut explanation, Method::Ml, Method::Bayesian, reason);
+        }
+        let policy = self
+            .rules
+            .matching(&f.job_type, &f.error_class, &f.error_code);
+        if let Some(p) = policy.filter(|p| p.stops_at_once()) {
+            let reason = format!("policy '{}' stops this error at once", p.policy.name);
+            fall_back(&mut explanation, Method::Bayesian, Method::Rules, reason);
+        } else if self.settings.bayesian_enabled && self.strategy.bayesian_enabled {
+            match bayes::tier(&self.models, self.bayes_setup(), ctx, &explanation, rng) {
+                Ok(d) => return d,
+                Err(reason) => fall_back(&mut explanation, Method::Bayesian, Method::Rules, reason),
+            }
+        }
+        let mut d = self.rules_or_static(policy, ctx, explanation, rng);
+        explain::annotate(&self.models, &mut d, ctx);
+        d
     }
-}
 
-/// The upstream defaults (UPSTREAM_API.md "Defaults shipped upstream").
-pub fn default_policies() -> Vec<RetryPolicy> {
-    vec![
-        policy(
-            "validation",
-            &["400", "validation", "invalid_input"],
-            1,
-            0,
-            0,
-            0.0,
-            300,
-        ),
-        policy(
-            "rate_limit",
-            &["429", "rate_limit", "too_many_requests"],
-            5,
-            5_000,
-            60_000,
-            25.0,
-            200,
-        ),
-        policy(
-            "service_unavailable",
-            &["503", "service_unavailable", "timeout"],
-            3,
-            2_000,
-            30_000,
-            20.0,
-            100,
-        ),
-        policy("default", &["*"], 3, 1_000, 30_000, 15.0, 0),
-    ]
+    fn rules_or_static<R: rand::Rng>(
+        &self,
+        policy: Option<&rules::CompiledPolicy>,
+        ctx: &Ctx<'_>,
+        explanation: Explanation,
+        rng: &mut R,
+    ) -> Draft {
+        let Some(policy) = policy else {
+            let f = ctx.features;
+            let mut d = static_backoff::draft(&self.settings.static_backoff, ctx, explanation);
+            let reason = format!(
+                "no policy matches error_class '{}' / error_code '{}'",
+                f.error_class, f.error_code
+            );
+            d.fallback(Method::Rules, Method::Static, reason);
+            return d;
+        };
+        rules::draft(policy, ctx, explanation, rng)
+    }
+
+    fn bayes_setup(&self) -> bayes::Setup {
+        bayes::Setup {
+            thresholds: self.thresholds(),
+            credibility: self.settings.credibility,
+            threshold: self.strategy.bayesian_threshold,
+            max_attempts: self.strategy.guardrails.max_attempts.max(1),
+            explore_rate: self.explore.rate_now(self.settings.exploration_rate),
+        }
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            min_samples: self.settings.min_samples,
+            tenant_min_samples: self.settings.tenant_min_samples,
+        }
+    }
+
+    /// The guardrails' verdict on a draft, without spending anything.
+    fn verdict(&self, ctx: &Ctx<'_>, draft: &Draft) -> Verdict {
+        self.guard.evaluate(
+            &self.strategy.guardrails,
+            guard_input(ctx),
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        )
+    }
+
+    /// Retry outcomes feed the circuit of (queue, error class).
+    fn feed_circuit(&mut self, episode: Option<&Episode>, a: &AttemptRecord) {
+        if let Some((queue, class)) = learn::circuit(episode, a) {
+            self.guard.observe_retry(
+                &self.strategy.guardrails,
+                queue,
+                class,
+                a.success,
+                a.timestamp,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

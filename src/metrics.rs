@@ -4,7 +4,7 @@
 //! Every counter here is monotonic. `Metrics::counters()` reads the very same counter objects the
 //! exporter encodes, so `/summary` and `/metrics` can never disagree.
 
-use crate::model::{Counters, HistogramBucket, Method, RetryRecommendation};
+use crate::model::{Counters, HistogramBucket, Method, RetryRecommendation, guardrail};
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -19,18 +19,6 @@ use std::time::Duration;
 /// Content type of the OpenMetrics text exposition.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Guardrail names the engine reports in `policy_guardrails`; pre-registered so they show as 0.
-pub const GUARDRAILS: [&str; 8] = [
-    "max_attempts",
-    "min_delay",
-    "max_delay",
-    "retry_budget",
-    "max_budget_percent",
-    "tenant_quota",
-    "circuit_breaker",
-    "emergency_stop",
-];
 
 /// Upper bounds (seconds) of the recommended-backoff histogram.
 pub const BACKOFF_BUCKETS: [f64; 12] = [
@@ -112,7 +100,7 @@ impl Metrics {
             attempts: Family::default(),
             retries: Counter::default(),
             guardrail_triggers: Family::default(),
-            guardrail_names: Mutex::new(GUARDRAILS.iter().map(|g| g.to_string()).collect()),
+            guardrail_names: Mutex::new(guardrail::ALL.iter().map(|g| g.to_string()).collect()),
             fallbacks: Counter::default(),
             overrides: Counter::default(),
             recommendation_latency: latency_histogram(),
@@ -204,7 +192,7 @@ impl Metrics {
         for outcome in ["success", "failure"] {
             let _ = self.attempts.get_or_create(&outcome_label(outcome));
         }
-        for guardrail in GUARDRAILS {
+        for guardrail in guardrail::ALL {
             let _ = self
                 .guardrail_triggers
                 .get_or_create(&guardrail_label(guardrail));
@@ -414,7 +402,7 @@ mod tests {
     fn apply(metrics: &Metrics, op: &Op) {
         match op {
             Op::Recommend(m, delay, g) => {
-                let guardrails: Vec<&str> = GUARDRAILS.iter().take(*g).copied().collect();
+                let guardrails: Vec<&str> = guardrail::ALL.iter().take(*g).copied().collect();
                 let r = rec(Method::ALL[*m], *delay, &guardrails);
                 metrics.record_recommendation(&r, Duration::from_micros(5));
             }

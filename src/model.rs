@@ -5,11 +5,14 @@
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 
 mod duration;
+pub mod guardrail;
 mod schedule;
+mod snapshot;
 pub mod validate;
 
 pub use duration::{WireDuration, parse_duration};
 pub use schedule::*;
+pub use snapshot::EngineSnapshot;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

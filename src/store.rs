@@ -1,12 +1,13 @@
-//! Storage behind one trait (DESIGN §5). `sqlite` is the embedded default; `memory` serves unit
-//! tests. Every backend passes the same contract suite (`tests/store_contract.rs`).
+//! Storage behind one trait, chosen by config. It depends on `model` only: the engine's
+//! snapshot is an opaque, versioned document to it. `sqlite` is the embedded default; `memory`
+//! serves unit tests. Every backend passes the same contract suite (`tests/store_contract.rs`).
 //!
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
-use crate::engine::EngineSnapshot;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -8,20 +8,14 @@
 //! answer is reported by name with a detail.
 
 use super::rules::fmt_ms;
+use crate::model::guardrail::{
+    CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_BUDGET_PERCENT, MAX_DELAY, MIN_DELAY,
+    RETRY_BUDGET, TENANT_QUOTA,
+};
 use crate::model::{BudgetUse, CircuitView, GuardrailEffect, PolicyGuardrails, TenantUse};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-
-pub const EMERGENCY_STOP: &str = "emergency_stop";
-pub const MAX_ATTEMPTS: &str = "max_attempts";
-pub const MIN_DELAY: &str = "min_delay";
-pub const MAX_DELAY: &str = "max_delay";
-pub const RETRY_BUDGET: &str = "retry_budget";
-/// `max_budget_percent`: retries over their share of a queue's traffic.
-pub const MAX_BUDGET_PERCENT: &str = "max_budget_percent";
-pub const TENANT_QUOTA: &str = "tenant_quota";
-pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
 
 /// Sub-windows of a circuit breaker's sliding window.
 const SLOTS: usize = 10;
@@ -651,63 +645,6 @@ fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {
         );
         push(v, MAX_DELAY, max_delay, detail);
     }
-}
-
-/// Checks guardrail settings; the error names the field under `guardrails.`.
-pub fn validate(cfg: &PolicyGuardrails) -> Result<(), crate::model::FieldError> {
-    use crate::model::FieldError;
-    let err = |f: &str, m: String| Err(FieldError::new(format!("guardrails.{f}"), m));
-    if cfg.max_attempts == 0 {
-        return err(
-            "max_attempts",
-            "must be at least 1 (1 = never retry)".into(),
-        );
-    }
-    if cfg.min_delay_ms > cfg.max_delay_ms {
-        return err(
-            "min_delay_ms",
-            format!(
-                "must not exceed max_delay_ms ({} > {})",
-                cfg.min_delay_ms, cfg.max_delay_ms
-            ),
-        );
-    }
-    if !cfg.max_budget_percent.is_finite() || !(0.0..=100.0).contains(&cfg.max_budget_percent) {
-        return err(
-            "max_budget_percent",
-            format!("must be between 0 and 100 (got {})", cfg.max_budget_percent),
-        );
-    }
-    let b = &cfg.retry_budget;
-    if !b.capacity.is_finite() || b.capacity < 0.0 {
-        return err(
-            "retry_budget.capacity",
-            format!("must be a finite number ≥ 0 (got {})", b.capacity),
-        );
-    }
-    if !b.refill_per_second.is_finite() || b.refill_per_second < 0.0 {
-        return err(
-            "retry_budget.refill_per_second",
-            format!("must be a finite number ≥ 0 (got {})", b.refill_per_second),
-        );
-    }
-    let c = &cfg.circuit_breaker;
-    let threshold = c.failure_rate_threshold;
-    if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
-        return err(
-            "circuit_breaker.failure_rate_threshold",
-            format!("must be in (0, 1] (got {})", c.failure_rate_threshold),
-        );
-    }
-    if c.enabled && (c.window_ms == 0 || c.open_ms == 0) {
-        let f = if c.window_ms == 0 {
-            "circuit_breaker.window_ms"
-        } else {
-            "circuit_breaker.open_ms"
-        };
-        return err(f, "must be greater than 0".into());
-    }
-    Ok(())
 }
 
 mod share;

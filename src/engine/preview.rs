@@ -4,8 +4,9 @@
 //! Each timeline entry's `estimated_success` is CUMULATIVE: the chance that the job has
 //! succeeded by that attempt. The per-attempt figure is in the matching recommendation.
 
-use super::tiers::Ctx;
-use super::{Engine, finish, guard_input};
+use super::Engine;
+use super::explain::finish;
+use super::tier::Ctx;
 use crate::model::{RetryFeatures, RetryPreview, TimelineEntry};
 use chrono::{DateTime, Duration, Utc};
 
@@ -44,13 +45,7 @@ pub fn plan(
             hour: first.hour,
         };
         let draft = engine.draft(&ctx, &mut rng);
-        let verdict = engine.guard.evaluate(
-            &engine.strategy.guardrails,
-            guard_input(&ctx),
-            draft.should_retry,
-            draft.delay_ms,
-            draft.max_attempts,
-        );
+        let verdict = engine.verdict(&ctx, &draft);
         let rec = finish(draft, verdict, &ctx);
         let next_attempt = ctx.attempt + 1;
         let keep_going = rec.should_retry && next_attempt <= limit;

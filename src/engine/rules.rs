@@ -2,9 +2,11 @@
 //! exponential backoff with a choice of jitter, and Retry-After hints honoured.
 //!
 //! Patterns are compiled once, when the strategy is set, so a recommendation only runs
-//! prepared regexes.
+//! prepared regexes. The default strategy and its policies (those shipped upstream) are here
+//! too.
 
-use crate::model::{FieldError, JitterKind, RetryPolicy};
+use super::tier::{Ctx, Draft};
+use crate::model::{Explanation, JitterKind, Method, RetryPolicy, RetryStrategy};
 use rand::RngExt;
 use regex::Regex;
 
@@ -71,26 +73,12 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Validates and compiles; the error names the offending field, e.g.
-    /// `policies[2].job_type_patterns[0]`.
-    pub fn compile(policies: &[RetryPolicy]) -> Result<Self, FieldError> {
-        let mut compiled = Vec::with_capacity(policies.len());
-        for (i, policy) in policies.iter().enumerate() {
-            validate_policy(i, policy, &policies[..i])?;
-            compiled.push(compile_policy(i, policy)?);
-        }
-        compiled.sort_by_key(|p| std::cmp::Reverse(p.policy.priority));
-        Ok(Self { policies: compiled })
-    }
-
-    /// Compiles what can be compiled, skipping invalid policies (used by `Engine::new`, which
-    /// cannot fail; callers validate configuration with `validate_strategy` first).
-    pub fn compile_lossy(policies: &[RetryPolicy]) -> Self {
-        let mut compiled: Vec<CompiledPolicy> = policies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| compile_policy(i, p).ok())
-            .collect();
+    /// Compiles the policies. A policy whose job-type pattern is not a regex is left out:
+    /// `model::validate::strategy` refuses such a strategy before it is set, and
+    /// `Engine::new`, which cannot fail, uses what compiles.
+    pub fn compile(policies: &[RetryPolicy]) -> Self {
+        let mut compiled: Vec<CompiledPolicy> =
+            policies.iter().filter_map(compile_policy).collect();
         compiled.sort_by_key(|p| std::cmp::Reverse(p.policy.priority));
         Self { policies: compiled }
     }
@@ -108,81 +96,22 @@ impl RuleSet {
     }
 }
 
-fn compile_policy(index: usize, policy: &RetryPolicy) -> Result<CompiledPolicy, FieldError> {
+fn compile_policy(policy: &RetryPolicy) -> Option<CompiledPolicy> {
     let errors = policy
         .error_patterns
         .iter()
         .map(|p| ErrorMatcher::compile(p))
         .collect();
-    let mut job_types = Vec::with_capacity(policy.job_type_patterns.len());
-    for (j, pattern) in policy.job_type_patterns.iter().enumerate() {
-        let re = Regex::new(pattern).map_err(|e| {
-            FieldError::new(
-                format!("policies[{index}].job_type_patterns[{j}]"),
-                format!("not a valid regex: {}", first_line(&e.to_string())),
-            )
-        })?;
-        job_types.push(re);
-    }
-    Ok(CompiledPolicy {
+    let job_types = policy
+        .job_type_patterns
+        .iter()
+        .map(|pattern| Regex::new(pattern).ok())
+        .collect::<Option<_>>()?;
+    Some(CompiledPolicy {
         policy: policy.clone(),
         errors,
         job_types,
     })
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
-        .to_string()
-}
-
-fn validate_policy(i: usize, p: &RetryPolicy, earlier: &[RetryPolicy]) -> Result<(), FieldError> {
-    let field = |name: &str| format!("policies[{i}].{name}");
-    if p.name.trim().is_empty() {
-        return Err(FieldError::new(
-            field("name"),
-            "required and must not be empty",
-        ));
-    }
-    if earlier.iter().any(|e| e.name == p.name) {
-        return Err(FieldError::new(
-            field("name"),
-            format!("duplicate policy name {:?}", p.name),
-        ));
-    }
-    for (j, pattern) in p.error_patterns.iter().enumerate() {
-        if pattern.trim().is_empty() {
-            return Err(FieldError::new(
-                field(&format!("error_patterns[{j}]")),
-                "must not be empty (use \"*\" to match every error)",
-            ));
-        }
-    }
-    if !p.backoff_multiplier.is_finite() || p.backoff_multiplier < 1.0 {
-        return Err(FieldError::new(
-            field("backoff_multiplier"),
-            format!("must be a finite number ≥ 1 (got {})", p.backoff_multiplier),
-        ));
-    }
-    if !p.jitter_percent.is_finite() || !(0.0..=100.0).contains(&p.jitter_percent) {
-        return Err(FieldError::new(
-            field("jitter_percent"),
-            format!("must be between 0 and 100 (got {})", p.jitter_percent),
-        ));
-    }
-    if p.max_attempts > 1 && p.max_delay_ms < p.base_delay_ms {
-        return Err(FieldError::new(
-            field("max_delay_ms"),
-            format!(
-                "must be at least base_delay_ms ({} < {})",
-                p.max_delay_ms, p.base_delay_ms
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The exponential delay before the retry that follows failed attempt `attempt` (1-based),
@@ -362,198 +291,110 @@ pub fn fmt_ms(ms: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::default_policies;
-    use rand::SeedableRng;
-    use rand::rngs::Xoshiro256PlusPlus;
-
-    fn rules() -> RuleSet {
-        RuleSet::compile(&default_policies()).unwrap()
-    }
-
-    fn input(attempt: u32) -> RulesInput<'static> {
-        RulesInput {
-            attempt,
-            error_class: "x",
-            retry_after_ms: None,
-            previous_delay_ms: None,
-            max_delay_ms: 300_000,
-        }
-    }
-
-    #[test]
-    fn default_policies_match_by_class_and_code_case_insensitively() {
-        let r = rules();
-        let name =
-            |class: &str, code: &str| r.matching("job", class, code).unwrap().policy.name.clone();
-        assert_eq!(name("Rate_Limit", ""), "rate_limit");
-        assert_eq!(name("http", "429"), "rate_limit");
-        assert_eq!(name("SERVICE_UNAVAILABLE", ""), "service_unavailable");
-        assert_eq!(name("db_timeout", ""), "service_unavailable");
-        assert_eq!(name("validation", "400"), "validation");
-        assert_eq!(name("connection_reset", "ECONNRESET"), "default");
-    }
-
-    #[test]
-    fn priority_decides_between_matching_policies() {
-        let mut policies = default_policies();
-        let mut special = policies[3].clone();
-        special.name = "payments_first".into();
-        special.error_patterns = vec!["^5\\d\\d$".into()];
-        special.job_type_patterns = vec!["^payment".into()];
-        special.priority = 1000;
-        policies.push(special);
-        let r = RuleSet::compile(&policies).unwrap();
-        assert_eq!(
-            r.matching("payment_capture", "x", "503")
-                .unwrap()
-                .policy
-                .name,
-            "payments_first"
-        );
-        assert_eq!(
-            r.matching("email", "x", "503").unwrap().policy.name,
-            "service_unavailable"
-        );
-        // Regex anchors apply: "5031" is not a 5xx code.
-        assert_eq!(
-            r.matching("payment_capture", "x", "5031")
-                .unwrap()
-                .policy
-                .name,
-            "service_unavailable"
-        );
-    }
-
-    #[test]
-    fn a_bad_job_type_regex_names_the_field() {
-        let mut policies = default_policies();
-        policies[2].job_type_patterns = vec!["ok".into(), "(unclosed".into()];
-        let err = RuleSet::compile(&policies).unwrap_err();
-        assert_eq!(err.field, "policies[2].job_type_patterns[1]");
-        assert!(err.message.contains("regex"), "{}", err.message);
-    }
-
-    #[test]
-    fn invalid_numbers_name_the_field() {
-        let mut policies = default_policies();
-        policies[1].backoff_multiplier = f64::NAN;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[1].backoff_multiplier"
-        );
-        let mut policies = default_policies();
-        policies[3].jitter_percent = 150.0;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].jitter_percent"
-        );
-        let mut policies = default_policies();
-        policies[3].max_delay_ms = 10;
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].max_delay_ms"
-        );
-        let mut policies = default_policies();
-        policies[0].name = "default".into();
-        assert_eq!(
-            RuleSet::compile(&policies).unwrap_err().field,
-            "policies[3].name"
-        );
-    }
-
-    #[test]
-    fn a_pattern_that_is_not_a_regex_is_literal() {
-        let mut policy = default_policies().remove(3);
-        policy.error_patterns = vec!["(503".into()];
-        let r = RuleSet::compile(&[policy]).unwrap();
-        assert!(r.matching("j", "upstream (503) error", "").is_some());
-        assert!(r.matching("j", "upstream 503 error", "").is_none());
-    }
-
-    #[test]
-    fn validation_stops_and_default_backs_off_exponentially() {
-        let r = rules();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
-        let v = decide(
-            r.matching("j", "validation", "").unwrap(),
-            input(1),
-            &mut rng,
-        );
-        assert!(!v.should_retry);
-        let mut p = r.matching("j", "weird", "").unwrap().clone();
-        p.policy.jitter = JitterKind::None;
-        assert_eq!(decide(&p, input(1), &mut rng).delay_ms, 1_000);
-        assert_eq!(decide(&p, input(2), &mut rng).delay_ms, 2_000);
-        assert!(
-            !decide(&p, input(3), &mut rng).should_retry,
-            "3 attempts allowed"
-        );
-        p.policy.max_attempts = 20;
-        assert_eq!(decide(&p, input(10), &mut rng).delay_ms, 30_000, "capped");
-    }
-
-    #[test]
-    fn jitter_kinds_stay_within_their_bounds() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        let mut p = default_policies()[3].clone();
-        p.max_delay_ms = 100_000;
-        for kind in [
-            JitterKind::Percent,
-            JitterKind::Full,
-            JitterKind::Equal,
-            JitterKind::Decorrelated,
-        ] {
-            p.jitter = kind;
-            p.jitter_percent = 15.0;
-            for _ in 0..2_000 {
-                let d = jittered_ms(&p, 8_000.0, 4_000.0, &mut rng);
-                let (lo, hi) = match kind {
-                    JitterKind::Percent => (6_800.0, 9_200.0),
-                    JitterKind::Full => (0.0, 8_000.0),
-                    JitterKind::Equal => (4_000.0, 8_000.0),
-                    JitterKind::Decorrelated => (1_000.0, 12_000.0),
-                    JitterKind::None => unreachable!(),
-                };
-                assert!((lo..=hi).contains(&d), "{kind:?}: {d} not in [{lo}, {hi}]");
-            }
-        }
-        p.jitter = JitterKind::Decorrelated;
-        p.max_delay_ms = 5_000;
-        assert!(jittered_ms(&p, 8_000.0, 40_000.0, &mut rng) <= 5_000.0);
-    }
-
-    #[test]
-    fn retry_after_is_honoured_within_bounds() {
-        let r = rules();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-        let policy = r.matching("j", "rate_limit", "429").unwrap();
-        let mut i = input(1);
-        i.retry_after_ms = Some(42_000);
-        let a = decide(policy, i, &mut rng);
-        assert_eq!(a.delay_ms, 42_000);
-        assert!(
-            a.rationale.contains("Retry-After 42s honoured"),
-            "{}",
-            a.rationale
-        );
-        i.retry_after_ms = Some(900_000);
-        let a = decide(policy, i, &mut rng);
-        assert_eq!(a.delay_ms, 300_000);
-        assert!(
-            a.rationale.contains("exceeds the maximum delay"),
-            "{}",
-            a.rationale
-        );
-    }
-
-    #[test]
-    fn durations_read_like_a_person_writes_them() {
-        assert_eq!(fmt_ms(850), "850ms");
-        assert_eq!(fmt_ms(7_500), "7.5s");
-        assert_eq!(fmt_ms(30_000), "30s");
-        assert_eq!(fmt_ms(150_000), "2m30s");
+/// The rules tier for a matched policy.
+pub fn draft<R: rand::Rng>(
+    policy: &CompiledPolicy,
+    ctx: &Ctx<'_>,
+    explanation: Explanation,
+    rng: &mut R,
+) -> Draft {
+    let input = RulesInput {
+        attempt: ctx.attempt,
+        error_class: &ctx.features.error_class,
+        retry_after_ms: ctx.features.retry_after_ms,
+        previous_delay_ms: ctx.previous_delay_ms,
+        max_delay_ms: ctx.max_delay_ms,
+    };
+    let answer = decide(policy, input, rng);
+    let mut explanation = explanation;
+    explanation.policy = Some(answer.policy);
+    Draft {
+        should_retry: answer.should_retry,
+        delay_ms: answer.delay_ms,
+        max_attempts: answer.max_attempts,
+        // A fixed policy is certain of what it says, not of the outcome.
+        confidence: if answer.should_retry { 0.5 } else { 1.0 },
+        estimated_success: 0.0,
+        method: Method::Rules,
+        rationale: answer.rationale,
+        explanation,
+        explored: false,
     }
 }
+
+/// The strategy shipped by default: the upstream policies, threshold 0.70, upstream guardrails.
+pub fn default_strategy() -> RetryStrategy {
+    RetryStrategy {
+        name: "smart".into(),
+        enabled: true,
+        policies: default_policies(),
+        bayesian_threshold: 0.70,
+        ml_enabled: false,
+        ml_model: None,
+        guardrails: Default::default(),
+        data_collection: Default::default(),
+        bayesian_enabled: true,
+    }
+}
+
+fn policy(
+    name: &str,
+    patterns: &[&str],
+    attempts: u32,
+    base_ms: u64,
+    max_ms: u64,
+    jitter: f64,
+    priority: i32,
+) -> RetryPolicy {
+    RetryPolicy {
+        name: name.into(),
+        error_patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        job_type_patterns: Vec::new(),
+        max_attempts: attempts,
+        base_delay_ms: base_ms,
+        max_delay_ms: max_ms,
+        backoff_multiplier: 2.0,
+        jitter_percent: jitter,
+        stop_on_validation: attempts <= 1,
+        priority,
+        jitter: JitterKind::Percent,
+    }
+}
+
+/// The policies shipped upstream: validation errors stop at once; rate limits, unavailability
+/// and everything else back off exponentially with jitter.
+pub fn default_policies() -> Vec<RetryPolicy> {
+    vec![
+        policy(
+            "validation",
+            &["400", "validation", "invalid_input"],
+            1,
+            0,
+            0,
+            0.0,
+            300,
+        ),
+        policy(
+            "rate_limit",
+            &["429", "rate_limit", "too_many_requests"],
+            5,
+            5_000,
+            60_000,
+            25.0,
+            200,
+        ),
+        policy(
+            "service_unavailable",
+            &["503", "service_unavailable", "timeout"],
+            3,
+            2_000,
+            30_000,
+            20.0,
+            100,
+        ),
+        policy("default", &["*"], 3, 1_000, 30_000, 15.0, 0),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

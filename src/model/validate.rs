@@ -1,5 +1,6 @@
 //! Checks on strategy, policy and guardrail values that serde cannot express (ranges, finite
-//! numbers, valid regexes). Used by the API and the config file alike, so both name the field.
+//! numbers, valid regexes, unique policy names). The only validation of these values: the API,
+//! the config file and `Engine::set_strategy` all call it, so each names the field the same way.
 
 use super::{FieldError, PolicyGuardrails, RetryPolicy, RetryStrategy};
 
@@ -11,14 +12,12 @@ pub fn strategy(s: &RetryStrategy) -> Result<(), FieldError> {
     fraction("bayesian_threshold", s.bayesian_threshold)?;
     for (i, p) in s.policies.iter().enumerate() {
         policy(p).map_err(|e| prefixed(&format!("policies[{i}]"), e))?;
-    }
-    let mut names: Vec<&str> = s.policies.iter().map(|p| p.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(FieldError::new(
-            "policies",
-            format!("policy name {:?} appears twice", w[0]),
-        ));
+        if s.policies[..i].iter().any(|earlier| earlier.name == p.name) {
+            return Err(FieldError::new(
+                format!("policies[{i}].name"),
+                format!("duplicate policy name {:?}", p.name),
+            ));
+        }
     }
     guardrails(&s.guardrails).map_err(|e| prefixed("guardrails", e))?;
     fraction("data_collection.sample_rate", s.data_collection.sample_rate)
@@ -29,32 +28,58 @@ pub fn policy(p: &RetryPolicy) -> Result<(), FieldError> {
     if p.name.trim().is_empty() {
         return Err(FieldError::new("name", "required and must not be empty"));
     }
-    if p.max_delay_ms > 0 && p.base_delay_ms > p.max_delay_ms {
+    for (j, pattern) in p.error_patterns.iter().enumerate() {
+        if pattern.trim().is_empty() {
+            return Err(FieldError::new(
+                format!("error_patterns[{j}]"),
+                "must not be empty (use \"*\" to match every error)",
+            ));
+        }
+    }
+    // A policy that never retries needs no delays, so it may leave max_delay_ms at 0.
+    let no_delays = p.max_attempts <= 1 && p.max_delay_ms == 0;
+    if p.max_delay_ms < p.base_delay_ms && !no_delays {
         return Err(FieldError::new(
-            "base_delay_ms",
+            "max_delay_ms",
             format!(
-                "must not exceed max_delay_ms ({} > {})",
-                p.base_delay_ms, p.max_delay_ms
+                "must be at least base_delay_ms ({} < {})",
+                p.max_delay_ms, p.base_delay_ms
             ),
         ));
     }
     finite_at_least("backoff_multiplier", p.backoff_multiplier, 1.0)?;
     percent("jitter_percent", p.jitter_percent)?;
-    for (i, pattern) in p.job_type_patterns.iter().enumerate() {
+    job_type_patterns(&p.job_type_patterns)
+}
+
+fn job_type_patterns(patterns: &[String]) -> Result<(), FieldError> {
+    for (j, pattern) in patterns.iter().enumerate() {
         regex::Regex::new(pattern).map_err(|e| {
             FieldError::new(
-                format!("job_type_patterns[{i}]"),
-                format!("invalid regex: {e}"),
+                format!("job_type_patterns[{j}]"),
+                format!("not a valid regex: {}", last_line(&e.to_string())),
             )
         })?;
     }
     Ok(())
 }
 
-/// Checks the guardrails.
+/// The line of a regex error that says what is wrong (the others draw the pattern).
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .to_string()
+}
+
+/// Checks the guardrails; field names are relative to them (`retry_budget.capacity`).
 pub fn guardrails(g: &PolicyGuardrails) -> Result<(), FieldError> {
     if g.max_attempts == 0 {
-        return Err(FieldError::new("max_attempts", "must be at least 1"));
+        return Err(FieldError::new(
+            "max_attempts",
+            "must be at least 1 (1 = never retry)",
+        ));
     }
     if g.min_delay_ms > g.max_delay_ms {
         return Err(FieldError::new(
@@ -72,10 +97,27 @@ pub fn guardrails(g: &PolicyGuardrails) -> Result<(), FieldError> {
         g.retry_budget.refill_per_second,
         0.0,
     )?;
-    fraction(
-        "circuit_breaker.failure_rate_threshold",
-        g.circuit_breaker.failure_rate_threshold,
-    )
+    circuit_breaker(g)
+}
+
+fn circuit_breaker(g: &PolicyGuardrails) -> Result<(), FieldError> {
+    let c = &g.circuit_breaker;
+    let threshold = c.failure_rate_threshold;
+    if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
+        return Err(FieldError::new(
+            "circuit_breaker.failure_rate_threshold",
+            format!("must be in (0, 1] (got {threshold})"),
+        ));
+    }
+    for (field, ms) in [
+        ("circuit_breaker.window_ms", c.window_ms),
+        ("circuit_breaker.open_ms", c.open_ms),
+    ] {
+        if c.enabled && ms == 0 {
+            return Err(FieldError::new(field, "must be greater than 0"));
+        }
+    }
+    Ok(())
 }
 
 fn prefixed(prefix: &str, e: FieldError) -> FieldError {
@@ -110,44 +152,10 @@ fn finite_at_least(field: &str, v: f64, min: f64) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("must be a finite number of at least {min} (got {v})"),
+            format!("must be a finite number ≥ {min} (got {v})"),
         ))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::default_strategy;
-
-    #[test]
-    fn default_strategy_is_valid() {
-        assert_eq!(strategy(&default_strategy()), Ok(()));
-    }
-
-    #[test]
-    fn bad_values_name_their_field() {
-        type Spoil = fn(&mut RetryStrategy);
-        let cases: [(Spoil, &str); 5] = [
-            (|s| s.bayesian_threshold = f64::NAN, "bayesian_threshold"),
-            (
-                |s| s.policies[1].jitter_percent = -1.0,
-                "policies[1].jitter_percent",
-            ),
-            (
-                |s| s.policies[0].job_type_patterns = vec!["(".into()],
-                "policies[0].job_type_patterns[0]",
-            ),
-            (|s| s.guardrails.max_attempts = 0, "guardrails.max_attempts"),
-            (
-                |s| s.policies[2].name = s.policies[3].name.clone(),
-                "policies",
-            ),
-        ];
-        for (spoil, field) in cases {
-            let mut s = default_strategy();
-            spoil(&mut s);
-            assert_eq!(strategy(&s).unwrap_err().field, field);
-        }
-    }
-}
+mod tests;

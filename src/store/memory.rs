@@ -6,9 +6,9 @@ mod jobs;
 use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
-use crate::engine::EngineSnapshot;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -12,9 +12,9 @@ mod writer;
 use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
-use crate::engine::EngineSnapshot;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use retryctl::engine::EngineSnapshot;
 use retryctl::model::{
-    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    ScheduledJob,
 };
 use retryctl::store::memory::MemoryStore;
 use retryctl::store::{

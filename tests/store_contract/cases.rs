@@ -1,8 +1,8 @@
 //! The contract cases: every backend must pass each of them on a fresh, empty store.
 
 use crate::fixtures::{alert, attempt, audit, job, secs, t0};
-use retryctl::engine::{EngineSnapshot, default_strategy};
-use retryctl::model::{AttemptRecord, JobState, ScheduledJob};
+use retryctl::engine::default_strategy;
+use retryctl::model::{AttemptRecord, EngineSnapshot, JobState, ScheduledJob};
 use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! writers share commits, and a bad data directory is a clear error, not a panic.
 
 use crate::fixtures::{alert, attempt, audit, job};
-use retryctl::engine::{EngineSnapshot, default_strategy};
-use retryctl::model::JobState;
+use retryctl::engine::default_strategy;
+use retryctl::model::{EngineSnapshot, JobState};
 use retryctl::store::sqlite::{DB_FILE, SqliteStore};
 use retryctl::store::{Store, StoreConfig, StoreError};
 use std::collections::BTreeSet;

@@ -1,209 +1,105 @@
+//! The tier's explanation when the elapsed view overrules the per-attempt view's stop.
+
 use super::*;
-use chrono::DateTime;
+use crate::engine::survival::tests::window_evidence;
+use crate::model::RetryFeatures;
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
-fn params() -> SolveParams {
-    SolveParams {
-        per_attempt: 1.0,
-        per_second: 0.05,
-        give_up: 100.0,
-        min_delay_ms: 0,
+/// One minute into an episode of `ledger.sync` timeouts, attempt 5 of 10 just failed.
+fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
+    let features = RetryFeatures {
+        job_type: "ledger.sync".into(),
+        error_class: "timeout".into(),
+        attempt_number: 5,
+        ..RetryFeatures::default()
+    };
+    let ctx = Ctx {
+        features: &features,
+        now: DateTime::<Utc>::UNIX_EPOCH,
+        attempt: 5,
+        elapsed_ms: Some(60_000),
+        previous_delay_ms: None,
         max_delay_ms: 300_000,
-    }
-}
-
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .unwrap()
-        .to_utc()
-}
-
-/// Feeds an episode with recovery at `t_ms` tried at `schedule` (elapsed times).
-fn episode(m: &mut SurvivalModel, t_ms: u64, schedule: &[u64]) {
-    let mut previous = 0;
-    for &e in schedule {
-        let success = e >= t_ms;
-        m.observe(previous, e, success, at());
-        if m.needs_refresh() {
-            m.refresh(params());
-        }
-        if success {
-            return;
-        }
-        previous = e;
-    }
+        min_delay_ms: 0,
+        hour: 2,
+    };
+    let key = ModelKey::new("ledger.sync", "timeout", None);
+    let input = BayesInput {
+        key: &key,
+        model,
+        credibility: 0.8,
+        threshold: 0.7,
+        max_attempts: 10,
+        explore_rate: 0.0,
+    };
+    let mut rng = StdRng::seed_from_u64(1);
+    draft(input, &ctx, Explanation::default(), &mut rng).expect("within the horizon")
 }
 
 #[test]
-fn grid_indices_snap_late_attempts_to_their_boundary() {
-    assert_eq!(lo_index(0), 0);
-    assert_eq!(lo_index(99), 0);
-    assert_eq!(
-        lo_index(12_200),
-        GRID_MS.iter().position(|&b| b == 12_000).unwrap()
+fn an_overruled_stop_is_explained_with_the_figures_of_the_view_that_decided() {
+    let model = window_evidence(0.0);
+    let decision = model.best(60_000, 5, 0).unwrap();
+    let (best, stop) = (decision.best, decision.overridden.unwrap());
+    let d = draft_at_a_minute(&model);
+    assert!(d.should_retry && d.delay_ms == best.delay_ms, "{d:?}");
+    let said = format!(
+        "bayesian (ledger.sync/timeout): the per-attempt view would give up (its best retry, at {} elapsed, {:.1}% success, has expected cost {:.2}, not less than giving up (100.00)), but the elapsed view expects recovery: ",
+        fmt_ms(GRID_MS[stop.index]),
+        stop.success * 100.0,
+        stop.cost
     );
-    assert_eq!(
-        hi_index(12_200),
-        GRID_MS.iter().position(|&b| b == 12_000).unwrap(),
-        "200ms late still counts"
+    assert!(d.rationale.starts_with(&said), "{}", d.rationale);
+    assert!(
+        d.rationale
+            .contains("of 'timeout' failures of 'ledger.sync' still failing after 1m recover by")
+            && !d.rationale.contains("independently of time"),
+        "{}",
+        d.rationale
     );
-    assert_eq!(
-        hi_index(12_900),
-        GRID_MS.iter().position(|&b| b == 13_500).unwrap()
+    let x = &d.explanation;
+    let post = x.posterior.as_ref().unwrap();
+    let elapsed = model.recovery_posterior(60_000, best.index, 0.8);
+    assert!(
+        (post.mean - elapsed.mean).abs() < 1e-12,
+        "{post:?} vs {elapsed:?}"
     );
-    assert_eq!(hi_index(u64::MAX), GRID_MS.len() - 1);
-    assert_eq!(lo_index(u64::MAX), GRID_MS.len() - 1);
-}
-
-#[test]
-fn an_outage_of_six_to_twelve_seconds_is_learned_from_static_schedules() {
-    let mut m = SurvivalModel::new(params());
-    // Static backoff: attempts at 2, 6, 14, 30 s elapsed; recovery uniform in 6–12 s.
-    for i in 0..300u64 {
-        episode(
-            &mut m,
-            6_000 + (i * 7_919) % 6_000,
-            &[2_000, 6_000, 14_000, 30_000],
+    assert!((d.estimated_success - best.success).abs() < 1e-12);
+    let chosen: Vec<_> = x.alternatives.iter().filter(|a| a.chosen).collect();
+    assert_eq!(chosen.len(), 1, "{:?}", x.alternatives);
+    assert_eq!(chosen[0].expected_cost, best.cost);
+    assert_eq!(chosen[0].success_probability, best.success);
+    for alt in &x.alternatives {
+        let j = GRID_MS
+            .iter()
+            .position(|&b| b == 60_000 + alt.delay_ms)
+            .unwrap();
+        let c = model.candidate_in(View::Elapsed, 60_000, j, 5);
+        assert_eq!(
+            (alt.expected_cost, alt.success_probability),
+            (c.cost, c.success)
         );
     }
-    m.refresh(params());
-    assert_eq!(m.view(), View::Elapsed);
-    let by = |ms: u64| m.recovery_posterior(0, lo_index(ms), 0.8).mean;
-    assert!(by(5_000) < 0.05, "by 5s: {}", by(5_000));
-    // An attempt at 14 s says "recovered by 15 s" (it ran between boundaries).
-    assert!(by(15_000) > 0.95, "by 15s: {}", by(15_000));
-    let best = m.best(0, 9, 0).unwrap().best;
-    assert!((6_000..=15_000).contains(&best.delay_ms), "{best:?}");
-    assert!(best.cost < m.give_up_cost());
 }
 
 #[test]
-fn a_failure_that_never_recovers_is_given_up() {
-    let mut m = SurvivalModel::new(params());
-    let schedule = [
-        1_000, 3_000, 7_000, 30_000, 120_000, 300_000, 600_000, 900_000, 1_200_000,
-    ];
-    for _ in 0..10 {
-        episode(&mut m, u64::MAX, &schedule[..3]);
-    }
-    m.refresh(params());
-    let early = m.best(0, 9, 0).unwrap().best;
+fn a_stop_both_views_agree_on_says_only_stop() {
+    let model = window_evidence(50.0);
+    let d = draft_at_a_minute(&model);
+    assert!(!d.should_retry, "{d:?}");
     assert!(
-        early.cost < m.give_up_cost(),
-        "only 7 s tried: later may still recover {early:?}"
+        d.rationale
+            .starts_with("bayesian (ledger.sync/timeout): stop: the best retry")
+            && !d.rationale.contains("elapsed view"),
+        "{}",
+        d.rationale
     );
-    for _ in 0..80 {
-        episode(&mut m, u64::MAX, &schedule);
-    }
-    m.refresh(params());
-    let best = m.best(0, 9, 0).unwrap().best;
-    assert!(best.cost >= m.give_up_cost(), "{best:?}");
-    let post = m.recovery_posterior(0, lo_index(300_000), 0.8);
-    assert!(post.upper < 0.1, "{post:?}");
-}
-
-#[test]
-fn flaky_failures_are_retried_soon() {
-    let mut m = SurvivalModel::new(params());
-    let mut state = 17u64;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 33
-    };
-    for _ in 0..400 {
-        // Each attempt succeeds with p = 0.5 whatever the time; delays vary (jitter,
-        // exploration), which is what tells the two views apart.
-        let mut previous = 0;
-        for _ in 0..5 {
-            let e = previous + [100u64, 250, 500, 1_000, 2_000, 4_000][(next() % 6) as usize];
-            let success = next() % 2 == 0;
-            m.observe(previous, e, success, at());
-            if m.needs_refresh() {
-                m.refresh(params());
-            }
-            if success {
-                break;
-            }
-            previous = e;
-        }
-    }
-    m.refresh(params());
-    assert_eq!(m.view(), View::PerAttempt);
-    let best = m.best(0, 9, 0).unwrap().best;
-    assert!(best.delay_ms <= 1_000, "{best:?}");
-    assert!((0.35..0.65).contains(&best.success), "{best:?}");
-}
-
-#[test]
-fn counts_survive_a_round_trip_and_bad_counts_are_reset() {
-    let mut m = SurvivalModel::new(params());
-    episode(&mut m, 8_000, &[2_000, 6_000, 14_000]);
-    let back = SurvivalModel::from_counts(m.counts.clone(), params());
-    assert_eq!(back.counts, m.counts);
-    let mut bad = m.counts.clone();
-    bad.events = vec![f64::NAN; 3];
-    let fixed = SurvivalModel::from_counts(bad, params());
-    assert_eq!(fixed.counts.events.len(), GRID_MS.len() - 1);
-    assert!(fixed.best(0, 3, 0).is_some());
-}
-
-/// What the model knows when a class seen as flaky (a retry after 1 s nearly always worked,
-/// and the per-attempt view decides) meets a maintenance window: ten thousand failed
-/// attempts at each of 2, 6, 14, 30 and 60 s, none late enough to see the window end. `failed_late` adds that many failed attempts at every boundary after a minute.
-pub(crate) fn window_evidence(failed_late: f64) -> SurvivalModel {
-    let mut c = SurvivalModel::new(params()).counts;
-    c.attempt_successes[lo_index(1_000)] = 90.0;
-    c.events[lo_index(750)] = 90.0;
-    for e in [2_000, 6_000, 14_000, 30_000, 60_000] {
-        c.attempt_failures[lo_index(e)] = 10_000.0;
-    }
-    for j in lo_index(60_000) + 1..K {
-        c.attempt_failures[j] = failed_late;
-    }
-    let horizon = if failed_late > 0.0 {
-        INTERVALS
-    } else {
-        lo_index(60_000)
-    };
-    c.survived[..horizon].iter_mut().for_each(|x| *x = 1_000.0);
-    c.loglik_attempt = 0.0;
-    c.loglik_time = -2.0 * VIEW_MARGIN;
-    c.samples = 50_090;
-    SurvivalModel::from_counts(c, params())
-}
-
-#[test]
-fn elapsed_times_nobody_tried_are_no_evidence_that_a_failure_never_ends() {
-    let m = window_evidence(0.0);
-    assert_eq!(m.view(), View::PerAttempt);
-    let decision = m.best(60_000, 5, 0).expect("a boundary in reach");
-    let best = decision.best;
+    let x = &d.explanation;
     assert!(
-        best.cost < m.give_up_cost() && best.success >= 0.2,
-        "the unexplored tail is called hopeless: {best:?}"
-    );
-    assert_eq!(
-        decision.view,
-        View::Elapsed,
-        "the figures are the elapsed view's"
-    );
-    let stop = decision
-        .overridden
-        .expect("the per-attempt view's stop is kept");
-    assert!(stop.cost >= m.give_up_cost(), "{stop:?}");
-    assert_eq!(best, m.candidate_in(View::Elapsed, 60_000, best.index, 5));
-}
-
-#[test]
-fn failures_observed_at_those_times_are() {
-    let m = window_evidence(50.0);
-    assert_eq!(m.view(), View::PerAttempt);
-    let decision = m.best(60_000, 5, 0).expect("a boundary in reach");
-    let best = decision.best;
-    assert!(best.cost >= m.give_up_cost(), "keeps retrying: {best:?}");
-    assert_eq!(
-        (decision.view, decision.overridden),
-        (View::PerAttempt, None)
+        x.alternatives.iter().all(|a| a.expected_cost >= 100.0),
+        "{:?}",
+        x.alternatives
     );
 }

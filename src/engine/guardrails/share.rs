@@ -1,5 +1,5 @@
-//! The retry budget as a share of traffic (`max_budget_percent`; DESIGN §3 "a retry budget
-//! (token bucket or percentage of traffic, per queue)"): in each queue, the retries the engine
+//! The retry budget as a share of traffic (`max_budget_percent`, the percentage form of a
+//! queue's retry budget beside the token bucket): in each queue, the retries the engine
 //! lets through in the last [`WINDOW_MS`] may be at most `max_budget_percent` of the attempts
 //! it observed there in the same window (by record timestamps). Once a queue is over its
 //! share, further retries are stopped, as retry budgets do (Finagle, Envoy, gRPC throttling):

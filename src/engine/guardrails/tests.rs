@@ -225,28 +225,6 @@ fn too_few_samples_keep_the_circuit_closed() {
     assert_eq!(s.open_circuits(), 0);
 }
 
-#[test]
-fn settings_errors_name_the_field() {
-    let bad = PolicyGuardrails {
-        min_delay_ms: 10,
-        max_delay_ms: 5,
-        ..PolicyGuardrails::default()
-    };
-    assert_eq!(validate(&bad).unwrap_err().field, "guardrails.min_delay_ms");
-    let mut bad = PolicyGuardrails::default();
-    bad.retry_budget.refill_per_second = f64::NAN;
-    assert_eq!(
-        validate(&bad).unwrap_err().field,
-        "guardrails.retry_budget.refill_per_second"
-    );
-    let mut bad = PolicyGuardrails::default();
-    bad.circuit_breaker.failure_rate_threshold = 0.0;
-    assert_eq!(
-        validate(&bad).unwrap_err().field,
-        "guardrails.circuit_breaker.failure_rate_threshold"
-    );
-}
-
 fn arb_cfg() -> impl Strategy<Value = PolicyGuardrails> {
     (
         1u32..12,

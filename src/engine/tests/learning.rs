@@ -163,8 +163,8 @@ fn learned_and_static(
     (smart, fixed)
 }
 
-/// Asserts the learned strategy costs less than `ratio` × the static one (issue 4's target
-/// on recovering scenarios is 0.75) at an equal or better success rate.
+/// Asserts the learned strategy costs less than `ratio` × the static one (the target on
+/// recovering scenarios is 0.75) at an equal or better success rate.
 fn assert_cheaper(smart: &Tally, fixed: &Tally, ratio: f64) {
     assert!(
         smart.succeeded >= fixed.succeeded,

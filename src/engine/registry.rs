@@ -6,8 +6,8 @@
 //! job type + error class → error class. Also keeps a small ring of recent outcomes per
 //! (job type, error class) for "similar cases", so explanations never query the store.
 
-use super::bayes::{GRID_MS, SolveParams, SurvivalModel};
 use super::stats::BetaSummary;
+use super::survival::{GRID_MS, SolveParams, SurvivalModel};
 use crate::model::{BayesianModel, DelayBucket, RecoveryPoint, SimilarCase};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,7 +108,7 @@ pub struct Models {
 /// The serialisable part of `Models`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ModelsSnapshot {
-    pub models: Vec<(ModelKey, super::bayes::Counts)>,
+    pub models: Vec<(ModelKey, super::survival::Counts)>,
     pub cases: Vec<((String, String), Vec<SimilarCase>)>,
 }
 

@@ -1,0 +1,114 @@
+//! What an attempt teaches: the job's episode after it, the outcome the models learn from a
+//! retry, and the circuit a retry's outcome feeds.
+
+use super::episodes::Episode;
+use super::registry::Outcome;
+use crate::model::{AttemptRecord, SimilarCase};
+use chrono::{DateTime, Duration, Timelike, Utc};
+
+/// The episode after a failed attempt: a new one on the first failure (or when the job was
+/// unknown), else the old one advanced. A changed error class starts a new episode, since a
+/// different failure recovers on its own clock.
+pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
+    let fresh = |first: DateTime<Utc>| Episode {
+        job_type: a.job_type.as_str().into(),
+        error_class: a.error_class.as_str().into(),
+        tenant: a.tenant.as_deref().map(Into::into),
+        queue: a.queue.as_str().into(),
+        first_failure: first,
+        last_attempt: a.attempt_number,
+        last_failure_at: a.timestamp,
+        last_elapsed_ms: (a.timestamp - first).num_milliseconds().max(0) as u64,
+        last_delay_ms: a.delay_ms,
+    };
+    match previous {
+        Some(mut e)
+            if a.attempt_number > 1
+                && *e.error_class == *a.error_class
+                && a.timestamp >= e.first_failure =>
+        {
+            e.last_attempt = a.attempt_number;
+            e.last_failure_at = a.timestamp;
+            e.last_elapsed_ms = e.elapsed_at(a.timestamp);
+            e.last_delay_ms = a.delay_ms;
+            e
+        }
+        // An unknown job's second attempt still places its first failure (`delay_ms` ago).
+        None if a.attempt_number == 2 => {
+            fresh(a.timestamp - Duration::milliseconds(a.delay_ms as i64))
+        }
+        _ => fresh(a.timestamp),
+    }
+}
+
+/// What a retry teaches the models of its episode, if anything. A first run teaches nothing
+/// about recovery; a retry of an unknown job is usable only as a second attempt (its
+/// `delay_ms` places the first failure); a repeated attempt number (at-least-once delivery) is
+/// learned once; a failure with another error class starts a new episode instead.
+pub fn outcome<'a>(episode: Option<&'a Episode>, a: &'a AttemptRecord) -> Option<Outcome<'a>> {
+    if a.attempt_number < 2 {
+        return None;
+    }
+    let began = episode.map_or(
+        a.timestamp - Duration::milliseconds(a.delay_ms as i64),
+        |e| e.first_failure,
+    );
+    let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {
+        Some(e)
+            if a.attempt_number > e.last_attempt
+                && (a.success || *a.error_class == *e.error_class) =>
+        {
+            (
+                &*e.job_type,
+                &*e.error_class,
+                e.tenant.as_deref(),
+                e.last_elapsed_ms,
+                e.elapsed_at(a.timestamp),
+            )
+        }
+        None if a.attempt_number == 2 && !a.error_class.is_empty() => (
+            a.job_type.as_str(),
+            a.error_class.as_str(),
+            a.tenant.as_deref(),
+            0,
+            a.delay_ms,
+        ),
+        _ => return None,
+    };
+    let case = SimilarCase {
+        job_id: a.job_id.clone(),
+        attempt_number: a.attempt_number,
+        delay_ms: a.delay_ms,
+        elapsed_ms,
+        success: a.success,
+        timestamp: a.timestamp,
+    };
+    Some(Outcome {
+        job_type,
+        error_class: class,
+        tenant,
+        hour: began.hour() as u8,
+        previous_ms,
+        case,
+    })
+}
+
+/// The (queue, error class) circuit a retry's outcome feeds, if any. A success carries no
+/// class of its own, so it takes its episode's.
+pub fn circuit<'a>(
+    episode: Option<&'a Episode>,
+    a: &'a AttemptRecord,
+) -> Option<(&'a str, &'a str)> {
+    if a.attempt_number < 2 {
+        return None;
+    }
+    let class = episode
+        .map(|e| &*e.error_class)
+        .filter(|_| a.success || a.error_class.is_empty())
+        .unwrap_or(&a.error_class);
+    if class.is_empty() {
+        return None;
+    }
+    let queue = episode.map_or(a.queue.as_str(), |e| &e.queue);
+    Some((queue, class))
+}

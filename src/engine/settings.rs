@@ -1,0 +1,121 @@
+//! The engine's tuning that is not part of the upstream `RetryStrategy`: the cost the Bayesian
+//! tier minimises, its credibility and exploration, sample thresholds, and the static backoff.
+
+use super::static_backoff::StaticBackoff;
+use super::survival::SolveParams;
+use crate::model::{FieldError, RetryStrategy};
+use serde::{Deserialize, Serialize};
+
+/// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
+/// `per_second`; a job that never succeeds costs `give_up_penalty`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostWeights {
+    pub per_attempt: f64,
+    pub per_second: f64,
+    pub give_up_penalty: f64,
+}
+
+impl Default for CostWeights {
+    fn default() -> Self {
+        Self {
+            per_attempt: 1.0,
+            per_second: 0.05,
+            give_up_penalty: 100.0,
+        }
+    }
+}
+
+/// Engine tuning that is not part of the upstream `RetryStrategy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Credibility of the lower Beta quantile used to decide (0.8 = 80 % credible).
+    pub credibility: f64,
+    /// Share of recommendations that try an under-sampled delay bucket (bounded exploration).
+    pub exploration_rate: f64,
+    /// Samples a (job type, error class) model needs before it is used.
+    pub min_samples: u64,
+    /// Samples a tenant needs before it gets a model of its own.
+    pub tenant_min_samples: u64,
+    pub cost: CostWeights,
+    pub static_backoff: StaticBackoff,
+    /// When false the Bayesian tier is skipped and the rules tier decides (used by `eval` to
+    /// measure the rules tier on its own, and by operators to switch learning off).
+    pub bayesian_enabled: bool,
+    /// Seed of the service's random stream (jitter, exploration) at start-up; absent, a new
+    /// random one each start. `POST /engine/seed` restarts the stream while it runs.
+    pub seed: Option<u64>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            credibility: 0.8,
+            exploration_rate: 0.05,
+            min_samples: 10,
+            tenant_min_samples: 50,
+            cost: CostWeights::default(),
+            static_backoff: StaticBackoff::default(),
+            bayesian_enabled: true,
+            seed: None,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// Checks the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let unit = |name: &str, v: f64, open: bool| {
+            let ok = v.is_finite()
+                && if open {
+                    v > 0.0 && v < 1.0
+                } else {
+                    (0.0..=1.0).contains(&v)
+                };
+            if ok {
+                Ok(())
+            } else {
+                let range = if open { "(0, 1)" } else { "[0, 1]" };
+                Err(FieldError::new(
+                    name,
+                    format!("must be in {range} (got {v})"),
+                ))
+            }
+        };
+        unit("credibility", self.credibility, true)?;
+        unit("exploration_rate", self.exploration_rate, false)?;
+        let c = &self.cost;
+        for (name, v) in [
+            ("cost.per_attempt", c.per_attempt),
+            ("cost.per_second", c.per_second),
+            ("cost.give_up_penalty", c.give_up_penalty),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(FieldError::new(
+                    name,
+                    format!("must be a finite number ≥ 0 (got {v})"),
+                ));
+            }
+        }
+        if self.static_backoff.max_ms < self.static_backoff.base_ms {
+            return Err(FieldError::new(
+                "static_backoff.max_ms",
+                "must be at least static_backoff.base_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The dynamic program's inputs from the strategy and settings.
+pub fn solve_params(strategy: &RetryStrategy, settings: &EngineSettings) -> SolveParams {
+    let g = &strategy.guardrails;
+    SolveParams {
+        per_attempt: settings.cost.per_attempt,
+        per_second: settings.cost.per_second,
+        give_up: settings.cost.give_up_penalty,
+        min_delay_ms: g.min_delay_ms,
+        max_delay_ms: g.max_delay_ms.max(g.min_delay_ms),
+    }
+}

@@ -1,0 +1,53 @@
+//! The layout of the engine's snapshot: every learned count, open episodes, guardrail state
+//! and the exploration share, as the JSON inside an `EngineSnapshot` of version
+//! [`SNAPSHOT_VERSION`]. Version 0 with data `null` is the empty snapshot.
+
+use super::bayes::ExploreShare;
+use super::episodes::Episodes;
+use super::guardrails::GuardrailState;
+use super::registry::ModelsSnapshot;
+use crate::model::EngineSnapshot;
+use serde::{Deserialize, Serialize};
+
+/// Version of `EngineSnapshot::data`'s layout.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotData {
+    pub models: ModelsSnapshot,
+    pub episodes: Episodes,
+    pub guardrails: GuardrailState,
+    pub explore: ExploreShare,
+}
+
+/// `SnapshotData` by reference, for writing a snapshot without copying the episode table.
+#[derive(Serialize)]
+pub struct SnapshotRef<'a> {
+    pub models: ModelsSnapshot,
+    pub episodes: &'a Episodes,
+    pub guardrails: &'a GuardrailState,
+    pub explore: ExploreShare,
+}
+
+/// The snapshot of `data` (the empty one if it cannot be encoded).
+pub fn encode(data: &SnapshotRef<'_>) -> EngineSnapshot {
+    EngineSnapshot::new(SNAPSHOT_VERSION, data).unwrap_or_default()
+}
+
+/// What `snapshot` holds: `None` for the empty snapshot; an unknown version or malformed data
+/// is an error that says which.
+pub fn decode(snapshot: &EngineSnapshot) -> Result<Option<SnapshotData>, String> {
+    if snapshot.version == 0 && snapshot.data.get() == "null" {
+        return Ok(None);
+    }
+    if snapshot.version != SNAPSHOT_VERSION {
+        return Err(format!(
+            "engine snapshot version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
+            snapshot.version
+        ));
+    }
+    serde_json::from_str(snapshot.data.get())
+        .map(Some)
+        .map_err(|e| format!("engine snapshot data is malformed: {e}"))
+}

@@ -1,0 +1,576 @@
+//! The survival model the Bayesian tier decides from: recovery as a discrete-time survival
+//! process over the ELAPSED time since an episode's first failure (not the attempt number,
+//! nor the time since the last attempt: an outage ends on its own clock).
+//!
+//! Elapsed time is cut into intervals by `GRID_MS` (roughly exponentially spaced, finer than
+//! the upstream buckets). Interval `j` is `(GRID_MS[j], GRID_MS[j+1]]`; its hazard `h_j` — the
+//! chance a failure that lasted to the start of the interval ends within it — has a Beta
+//! posterior. A failed attempt at elapsed `e` is a censored observation (the failure lasted
+//! past `e`: every interval before `e` was survived); a success at `e` after a failure at `e'`
+//! says recovery happened in `(e', e]`, split over those intervals in proportion to the
+//! current estimate (one online EM step) when it spans several.
+//!
+//! Each hazard's prior says recovery is equally likely in any interval or never (about
+//! uniform in log-time), worth one observation: data decide where there are data, and
+//! intervals nobody tried stay plausible until they are tried.
+//!
+//! Failures that end independently of time (flaky ones: each attempt succeeds with some
+//! chance whenever it is made) are better described per attempt: the chance an attempt made
+//! in interval `j` succeeds, a Beta per interval whatever happened before. Both views learn
+//! from every outcome; each predicts every outcome before it is learned, and the view with the
+//! better (decayed) predictive log-likelihood decides — Bayesian model comparison, so a flaky
+//! class retries soon and an outage waits for its recovery time.
+//!
+//! Decisions minimise expected cost: attempts × `per_attempt` + seconds waited × `per_second`,
+//! or `give_up_penalty` for stopping. A dynamic program over the grid, solved when the model is
+//! refreshed, gives the value of being at each boundary with `a` attempts left, so a
+//! recommendation only scans the boundaries ahead of the current elapsed time.
+
+use super::stats::{BetaSummary, survival_factor_moments};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Boundaries of the elapsed-time grid in milliseconds; attempts are planned at boundaries.
+pub const GRID_MS: [u64; 53] = [
+    0, 100, 250, 500, 750, 1_000, 1_250, 1_500, 2_000, 2_500, 3_000, 3_500, 4_000, 5_000, 6_000,
+    7_000, 8_000, 9_000, 10_000, 11_000, 12_000, 13_500, 15_000, 17_500, 20_000, 22_500, 25_000,
+    30_000, 35_000, 40_000, 45_000, 50_000, 60_000, 70_000, 80_000, 90_000, 105_000, 120_000,
+    150_000, 180_000, 210_000, 240_000, 300_000, 360_000, 450_000, 600_000, 750_000, 900_000,
+    1_200_000, 1_500_000, 1_800_000, 2_700_000, 3_600_000,
+];
+const K: usize = GRID_MS.len();
+/// Finite intervals (the last boundary is the model's horizon).
+const INTERVALS: usize = K - 1;
+/// Most attempts ahead the dynamic program plans for.
+pub const MAX_PLANNED_ATTEMPTS: usize = 20;
+/// Pseudo-observations of the pooled prior on each interval's attempt success.
+const PRIOR_STRENGTH: f64 = 2.0;
+/// Pseudo-observations of the elapsed view's prior on each interval's hazard.
+const ELAPSED_PRIOR_STRENGTH: f64 = 1.0;
+/// Observations after which old evidence weighs 1/e: the model follows drift.
+const MEMORY: f64 = 500.0;
+/// Below this many samples a success spanning several intervals is split evenly.
+const EM_WARMUP: u64 = 20;
+/// Log-likelihood (nats) the per-attempt view must gain over the time view to decide.
+const VIEW_MARGIN: f64 = 3.0;
+
+/// The largest boundary index `j` with `GRID_MS[j] <= elapsed`.
+pub fn lo_index(elapsed_ms: u64) -> usize {
+    GRID_MS
+        .partition_point(|&b| b <= elapsed_ms)
+        .saturating_sub(1)
+}
+
+/// The smallest boundary index at or after `elapsed` (an attempt planned for a boundary runs a
+/// little late: within 3 % or 50 ms it still counts as that boundary).
+pub fn hi_index(elapsed_ms: u64) -> usize {
+    let tolerance = (elapsed_ms / 33).max(50);
+    let target = elapsed_ms.saturating_sub(tolerance);
+    GRID_MS.partition_point(|&b| b < target).min(K - 1)
+}
+
+/// Everything learned, serialisable; the rest of the model is derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Counts {
+    /// Recoveries attributed to each interval (fractional after splitting).
+    pub events: Vec<f64>,
+    /// Failures known to have lasted through each interval.
+    pub survived: Vec<f64>,
+    /// Attempt outcomes by the interval their elapsed time fell in (the per-attempt view).
+    pub attempt_successes: Vec<f64>,
+    pub attempt_failures: Vec<f64>,
+    /// Decayed predictive log-likelihood of each view.
+    #[serde(default)]
+    pub loglik_time: f64,
+    #[serde(default)]
+    pub loglik_attempt: f64,
+    /// Retry outcomes observed (not decayed).
+    pub samples: u64,
+    /// Observations since the last refresh.
+    pub pending: u32,
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+/// Which description of recovery decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Recovery happens at some time after the first failure (outages, rate-limit windows).
+    Elapsed,
+    /// Each attempt succeeds with a chance that depends only on when it is made (flaky).
+    PerAttempt,
+}
+
+/// What the dynamic program depends on besides the data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolveParams {
+    pub per_attempt: f64,
+    pub per_second: f64,
+    pub give_up: f64,
+    pub min_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+/// A candidate next attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Boundary index of the attempt.
+    pub index: usize,
+    pub delay_ms: u64,
+    /// Chance the attempt succeeds given the failure lasted until now.
+    pub success: f64,
+    /// Expected cost from now on if the attempt is made there (then acting optimally).
+    pub cost: f64,
+}
+
+/// The model's choice from some elapsed time, with the view whose figures it carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// The best next attempt (stopping is better when its cost is not below giving up).
+    pub best: Candidate,
+    /// The view whose success chances and costs `best` carries (and an explanation shows).
+    pub view: View,
+    /// When the per-attempt view decides but would stop and the elapsed view's cheaper retry
+    /// was taken instead: the per-attempt view's best, which said stop.
+    pub overridden: Option<Candidate>,
+}
+
+/// The model of one (job type, error class[, tenant]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurvivalModel {
+    pub counts: Counts,
+    /// Hazard posteriors Beta(post_a, post_b) per interval (elapsed view).
+    post_a: Vec<f64>,
+    post_b: Vec<f64>,
+    /// E[1 - h_j]: the chance a failure alive at boundary j is still failing at j + 1.
+    keep: Vec<f64>,
+    /// Prefix sums of ln E[1 - h] and ln E[(1 - h)^2]: survival moments between boundaries.
+    log_keep: Vec<f64>,
+    log_keep2: Vec<f64>,
+    /// Attempt-success posteriors Beta(att_a, att_b) per interval (per-attempt view).
+    att_a: Vec<f64>,
+    att_b: Vec<f64>,
+    view: View,
+    /// value[a * K + k]: expected cost at boundary k with a attempts left (deciding view).
+    value: Vec<f64>,
+    /// The same in the elapsed view (equal to `value` when that view decides).
+    value_elapsed: Vec<f64>,
+    params: SolveParams,
+}
+
+impl SurvivalModel {
+    pub fn new(params: SolveParams) -> Self {
+        let counts = Counts {
+            events: vec![0.0; INTERVALS],
+            survived: vec![0.0; INTERVALS],
+            attempt_successes: vec![0.0; K],
+            attempt_failures: vec![0.0; K],
+            ..Counts::default()
+        };
+        Self::from_counts(counts, params)
+    }
+
+    /// Rebuilds a model from stored counts (wrong-sized or invalid vectors are reset).
+    pub fn from_counts(mut counts: Counts, params: SolveParams) -> Self {
+        for (v, n) in [
+            (&mut counts.events, INTERVALS),
+            (&mut counts.survived, INTERVALS),
+            (&mut counts.attempt_successes, K),
+            (&mut counts.attempt_failures, K),
+        ] {
+            if v.len() != n || v.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                *v = vec![0.0; n];
+            }
+        }
+        for ll in [&mut counts.loglik_time, &mut counts.loglik_attempt] {
+            if !ll.is_finite() {
+                *ll = 0.0;
+            }
+        }
+        let mut model = Self {
+            counts,
+            post_a: vec![1.0; INTERVALS],
+            post_b: vec![1.0; INTERVALS],
+            keep: vec![0.5; INTERVALS],
+            log_keep: vec![0.0; K],
+            log_keep2: vec![0.0; K],
+            att_a: vec![1.0; K],
+            att_b: vec![1.0; K],
+            view: View::Elapsed,
+            value: Vec::new(),
+            value_elapsed: Vec::new(),
+            params,
+        };
+        model.derive();
+        model
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.counts.samples
+    }
+
+    pub fn last_updated(&self) -> Option<DateTime<Utc>> {
+        self.counts.last_updated
+    }
+
+    /// The view that decides right now.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Learns from one retry: the failure lasted past `previous_ms` (the last failed attempt's
+    /// elapsed time) and the attempt at `elapsed_ms` ended with `success`.
+    pub fn observe(&mut self, previous_ms: u64, elapsed_ms: u64, success: bool, at: DateTime<Utc>) {
+        self.score(previous_ms, elapsed_ms, success);
+        let c = &mut self.counts;
+        c.samples += 1;
+        c.pending = c.pending.saturating_add(1);
+        c.last_updated = Some(c.last_updated.map_or(at, |t| t.max(at)));
+        let slot = lo_index(elapsed_ms);
+        let first = lo_index(previous_ms);
+        if !success {
+            c.attempt_failures[slot] += 1.0;
+            for j in first..slot.min(INTERVALS) {
+                c.survived[j] += 1.0;
+            }
+            return;
+        }
+        c.attempt_successes[slot] += 1.0;
+        let last = hi_index(elapsed_ms).max(first + 1).min(INTERVALS);
+        self.attribute_recovery(first, last);
+    }
+
+    /// Adds each view's predictive log-likelihood of this outcome (before learning it).
+    fn score(&mut self, previous_ms: u64, elapsed_ms: u64, success: bool) {
+        let first = lo_index(previous_ms);
+        let last = hi_index(elapsed_ms).max(first + 1).min(INTERVALS);
+        let p_time = 1.0 - self.survive(first, last);
+        let slot = lo_index(elapsed_ms);
+        let p_attempt = self.att_a[slot] / (self.att_a[slot] + self.att_b[slot]);
+        let ll = |p: f64| {
+            let p = p.clamp(0.01, 0.99);
+            if success { p.ln() } else { (1.0 - p).ln() }
+        };
+        let decay = 1.0 - 1.0 / MEMORY;
+        let c = &mut self.counts;
+        c.loglik_time = c.loglik_time * decay + ll(p_time);
+        c.loglik_attempt = c.loglik_attempt * decay + ll(p_attempt);
+    }
+
+    /// Splits one recovery over intervals `first..last` (one online EM step).
+    fn attribute_recovery(&mut self, first: usize, last: usize) {
+        let cold = self.counts.samples < EM_WARMUP;
+        let mut weights = [0.0f64; INTERVALS];
+        let mut alive = 1.0;
+        for (j, w) in weights.iter_mut().enumerate().take(last).skip(first) {
+            let h = if cold {
+                1.0 / (last - j) as f64
+            } else {
+                self.hazard(j)
+            };
+            *w = alive * h;
+            alive *= 1.0 - h;
+        }
+        let total: f64 = weights[first..last].iter().sum();
+        if total <= 0.0 {
+            return;
+        }
+        let mut later = 1.0;
+        let c = &mut self.counts;
+        let spans = weights[first..last]
+            .iter()
+            .zip(&mut c.events[first..last])
+            .zip(&mut c.survived[first..last]);
+        for ((w, events), survived) in spans {
+            let w = w / total;
+            *events += w;
+            later -= w;
+            *survived += later.max(0.0);
+        }
+    }
+
+    /// The posterior mean hazard of interval `j`.
+    pub fn hazard(&self, j: usize) -> f64 {
+        self.post_a[j] / (self.post_a[j] + self.post_b[j])
+    }
+
+    /// True when enough has been observed since the last refresh (every new sample while
+    /// young, then every 5 % of the samples, at most every 20).
+    pub fn needs_refresh(&self) -> bool {
+        let every = (self.counts.samples / 20).clamp(1, 20) as u32;
+        self.counts.pending >= every
+    }
+
+    /// Ages old evidence, recomputes posteriors and re-solves the plan.
+    pub fn refresh(&mut self, params: SolveParams) {
+        let keep = (1.0 - 1.0 / MEMORY).powi(self.counts.pending as i32);
+        let c = &mut self.counts;
+        for v in [
+            &mut c.events,
+            &mut c.survived,
+            &mut c.attempt_successes,
+            &mut c.attempt_failures,
+        ] {
+            v.iter_mut().for_each(|x| *x *= keep);
+        }
+        c.pending = 0;
+        self.params = params;
+        self.derive();
+    }
+
+    /// Re-solves the plan for new parameters without ageing the data.
+    pub fn resolve(&mut self, params: SolveParams) {
+        self.params = params;
+        self.derive();
+    }
+
+    fn derive(&mut self) {
+        let c = &self.counts;
+        for j in 0..INTERVALS {
+            let (a0, b0) = elapsed_prior(j);
+            self.post_a[j] = a0 + c.events[j];
+            self.post_b[j] = b0 + c.survived[j];
+            let (m1, m2) = survival_factor_moments(self.post_a[j], self.post_b[j]);
+            self.keep[j] = m1;
+            self.log_keep[j + 1] = self.log_keep[j] + m1.ln();
+            self.log_keep2[j + 1] = self.log_keep2[j] + m2.ln();
+        }
+        let (s0, f0) = pooled_prior(
+            c.attempt_successes.iter().sum(),
+            c.attempt_failures.iter().sum(),
+        );
+        for j in 0..K {
+            self.att_a[j] = s0 + c.attempt_successes[j];
+            self.att_b[j] = f0 + c.attempt_failures[j];
+        }
+        self.view = if c.loglik_attempt > c.loglik_time + VIEW_MARGIN {
+            View::PerAttempt
+        } else {
+            View::Elapsed
+        };
+        self.solve();
+    }
+
+    /// Chance the failure lasts from boundary `k` through boundary `j` (elapsed view).
+    fn survive(&self, k: usize, j: usize) -> f64 {
+        (self.log_keep[j] - self.log_keep[k]).exp()
+    }
+
+    /// Chance an attempt at boundary `j` fails, the failure having lasted to boundary `k`, in
+    /// the deciding view. `alive` is the elapsed view's survival from `k` to `j`.
+    fn fails(&self, view: View, alive: f64, j: usize) -> f64 {
+        match view {
+            View::Elapsed => alive,
+            View::PerAttempt => self.att_b[j] / (self.att_a[j] + self.att_b[j]),
+        }
+    }
+
+    fn solve(&mut self) {
+        self.value = self.solve_view(self.view);
+        self.value_elapsed = match self.view {
+            View::Elapsed => self.value.clone(),
+            View::PerAttempt => self.solve_view(View::Elapsed),
+        };
+    }
+
+    fn solve_view(&self, view: View) -> Vec<f64> {
+        let p = self.params;
+        let mut value = vec![p.give_up; (MAX_PLANNED_ATTEMPTS + 1) * K];
+        for a in 1..=MAX_PLANNED_ATTEMPTS {
+            for k in 0..K {
+                let mut best = p.give_up;
+                let mut alive = 1.0;
+                for j in k + 1..K {
+                    alive *= self.keep[j - 1];
+                    let gap = GRID_MS[j] - GRID_MS[k];
+                    if gap > p.max_delay_ms {
+                        break;
+                    }
+                    if gap < p.min_delay_ms {
+                        continue;
+                    }
+                    let rest = value[(a - 1) * K + j];
+                    let cost = p.per_attempt
+                        + p.per_second * gap as f64 / 1000.0
+                        + self.fails(view, alive, j) * rest;
+                    best = best.min(cost);
+                }
+                value[a * K + k] = best;
+            }
+        }
+        value
+    }
+
+    /// Expected cost of the best plan from boundary `k` with `attempts` left in `view`.
+    fn value_at(&self, view: View, attempts: usize, k: usize) -> f64 {
+        let table = match view {
+            View::Elapsed => &self.value_elapsed,
+            View::PerAttempt => &self.value,
+        };
+        table[attempts.min(MAX_PLANNED_ATTEMPTS) * K + k]
+    }
+
+    /// The candidate of attempting at boundary `j` from elapsed `elapsed_ms` with `attempts`
+    /// left (this one included).
+    pub fn candidate(&self, elapsed_ms: u64, j: usize, attempts: usize) -> Candidate {
+        self.candidate_in(self.view, elapsed_ms, j, attempts)
+    }
+
+    /// [`Self::candidate`] in the given view rather than the deciding one.
+    pub fn candidate_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        j: usize,
+        attempts: usize,
+    ) -> Candidate {
+        let k = lo_index(elapsed_ms);
+        let j = j.min(K - 1);
+        let delay_ms = GRID_MS[j].saturating_sub(elapsed_ms);
+        let fails = self.fails(view, self.survive(k, j.max(k)), j);
+        let p = self.params;
+        let rest = if attempts > 1 {
+            self.value_at(view, attempts - 1, j)
+        } else {
+            p.give_up
+        };
+        Candidate {
+            index: j,
+            delay_ms,
+            success: 1.0 - fails,
+            cost: p.per_attempt + p.per_second * delay_ms as f64 / 1000.0 + fails * rest,
+        }
+    }
+
+    /// The best next attempt at or after `earliest_ms` of elapsed time and the view it comes
+    /// from, or `None` when no boundary is within reach. Stopping costs `give_up_cost()`.
+    ///
+    /// Giving up needs evidence at the elapsed times in question. The per-attempt view judges
+    /// an interval nobody tried by the attempts made at other times, so after many failed
+    /// early retries it calls an unexplored tail hopeless; the elapsed view counts those
+    /// failures as censored (the failure lasted at least that long) and keeps its prior for
+    /// the tail. So stopping needs both views to say so: when the per-attempt view would stop
+    /// and the elapsed view still sees a retry worth its cost, that retry is made.
+    pub fn best(&self, elapsed_ms: u64, attempts: usize, earliest_ms: u64) -> Option<Decision> {
+        let best = self.best_in(self.view, elapsed_ms, attempts, earliest_ms)?;
+        let decision = Decision {
+            best,
+            view: self.view,
+            overridden: None,
+        };
+        if self.view == View::Elapsed || best.cost < self.params.give_up {
+            return Some(decision);
+        }
+        let elapsed = self.best_in(View::Elapsed, elapsed_ms, attempts, earliest_ms);
+        Some(match elapsed.filter(|c| c.cost < self.params.give_up) {
+            Some(c) => Decision {
+                best: c,
+                view: View::Elapsed,
+                overridden: Some(best),
+            },
+            None => decision,
+        })
+    }
+
+    fn best_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        attempts: usize,
+        earliest_ms: u64,
+    ) -> Option<Candidate> {
+        let p = self.params;
+        let mut best: Option<Candidate> = None;
+        for j in self.reachable(elapsed_ms) {
+            let delay = GRID_MS[j].saturating_sub(elapsed_ms);
+            if delay < p.min_delay_ms || GRID_MS[j] < earliest_ms {
+                continue;
+            }
+            let c = self.candidate_in(view, elapsed_ms, j, attempts);
+            if best.is_none_or(|b| c.cost < b.cost) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    pub fn give_up_cost(&self) -> f64 {
+        self.params.give_up
+    }
+
+    /// Boundaries reachable from `elapsed_ms` within the maximum delay.
+    pub fn reachable(&self, elapsed_ms: u64) -> std::ops::Range<usize> {
+        let from = lo_index(elapsed_ms) + 1;
+        let mut to = from;
+        while to < K && GRID_MS[to].saturating_sub(elapsed_ms) <= self.params.max_delay_ms {
+            to += 1;
+        }
+        from..to
+    }
+
+    /// Posterior of "an attempt at boundary `j` succeeds, the failure having lasted until
+    /// `elapsed_ms`". Per-attempt view: that interval's Beta. Elapsed view: a product of
+    /// independent Betas, matched to a Beta by its first two moments. Bounds are exact
+    /// quantiles of the Beta.
+    pub fn success_posterior(&self, elapsed_ms: u64, j: usize, credibility: f64) -> BetaSummary {
+        self.success_posterior_in(self.view, elapsed_ms, j, credibility)
+    }
+
+    /// [`Self::success_posterior`] in the given view rather than the deciding one.
+    pub fn success_posterior_in(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        j: usize,
+        credibility: f64,
+    ) -> BetaSummary {
+        let j = j.min(K - 1);
+        if view == View::PerAttempt {
+            return BetaSummary::new(self.att_a[j], self.att_b[j], credibility);
+        }
+        self.recovery_posterior(elapsed_ms, j, credibility)
+    }
+
+    /// Elapsed view: posterior of "recovered by boundary `j`, given still failing at
+    /// `elapsed_ms`" (moment-matched Beta, exact quantiles).
+    pub fn recovery_posterior(&self, elapsed_ms: u64, j: usize, credibility: f64) -> BetaSummary {
+        let k = lo_index(elapsed_ms);
+        let j = j.clamp(k, K - 1);
+        let keep = (self.log_keep[j] - self.log_keep[k]).exp();
+        let keep2 = (self.log_keep2[j] - self.log_keep2[k]).exp();
+        BetaSummary::matched(1.0 - keep, (keep2 - keep * keep).max(0.0), credibility)
+    }
+
+    /// Attempts observed at boundary interval `j` (decayed).
+    pub fn attempts_at(&self, j: usize) -> f64 {
+        self.counts.attempt_successes[j] + self.counts.attempt_failures[j]
+    }
+
+    /// Effective (decayed) number of retry outcomes behind the model.
+    pub fn effective_samples(&self) -> f64 {
+        self.counts.attempt_successes.iter().sum::<f64>()
+            + self.counts.attempt_failures.iter().sum::<f64>()
+    }
+}
+
+/// The elapsed view's prior on interval `j`'s hazard: recovery equally likely in any interval
+/// or never (beyond the horizon) — about uniform in log-time, since the grid is roughly
+/// geometric — worth one observation. Intervals nobody tried stay plausible, so a class whose
+/// early retries failed still gets tried later (a maintenance window) until later retries have
+/// failed too (a failure that never recovers).
+fn elapsed_prior(j: usize) -> (f64, f64) {
+    let h0 = 1.0 / (INTERVALS + 1 - j) as f64;
+    (
+        ELAPSED_PRIOR_STRENGTH * h0,
+        ELAPSED_PRIOR_STRENGTH * (1.0 - h0),
+    )
+}
+
+/// A weak Beta prior centred on the pooled rate (`hits` of `hits + misses`), so cells without
+/// data borrow the model's overall behaviour.
+fn pooled_prior(hits: f64, misses: f64) -> (f64, f64) {
+    let pooled = (hits + 0.5) / (hits + misses + 1.0);
+    (PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1.0 - pooled))
+}
+
+#[cfg(test)]
+pub(super) mod tests;
