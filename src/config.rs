@@ -174,7 +174,8 @@ impl Config {
         !self.tokens.is_empty()
     }
 
-    /// Refuses an exposed bind without tokens unless `insecure` (DESIGN §4 "Access").
+    /// Refuses a non-loopback bind without tokens unless `insecure`: without tokens every caller
+    /// is an operator, so anyone who could reach the port could change the strategy.
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
         if self.listen.ip().is_loopback() || self.auth_required() || self.insecure {
             return Ok(());

@@ -1,12 +1,12 @@
 //! `GET /events?since=N&limit=M` (the live stream, from memory) and
 //! `GET /audit?after=N&limit=M` (who changed what, from the store).
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::jobs::parse_limit;
-use super::json::ApiJson;
-use super::state::AppState;
-use crate::model::{AuditEntry, EventPage, FieldError};
+use crate::model::{AuditEntry, EventPage};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
+use crate::server::edge::json::ApiJson;
+use crate::server::edge::query::{parse_cursor, parse_limit};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -59,13 +59,4 @@ async fn audit(
     Ok(ApiJson(
         state.store_ok(state.store.list_audit(after, limit).await)?,
     ))
-}
-
-fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> {
-    match text {
-        None | Some("") => Ok(0),
-        Some(t) => t
-            .parse()
-            .map_err(|_| FieldError::new(field, format!("must be a whole number ≥ 0 (got {t:?})"))),
-    }
 }

@@ -1,10 +1,10 @@
 //! `GET /stats?job_type=&error_class=&window=24h` (upstream `RetryStats`).
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{RetryStats, parse_duration};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use crate::store::AttemptAggregate;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;

@@ -6,12 +6,12 @@
 //! still answered (with `degraded: true` and no job counts), because that is exactly when an
 //! operator is looking.
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::events::kind;
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{JobState, Method, StatusCounts, Summary};
+use crate::server::core::events::kind;
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
+use crate::server::edge::json::ApiJson;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;

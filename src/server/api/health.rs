@@ -1,7 +1,7 @@
 //! `GET /health`: liveness plus the degraded flag (upstream `{status, timestamp, service}`).
 
-use super::state::AppState;
 use crate::model::HealthResponse;
+use crate::server::core::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};

@@ -1,11 +1,11 @@
 //! `POST /attempt` (upstream, one record) and `POST /attempts` (ours: a JSON array or NDJSON).
 //! Both answer only after the store committed the attempts.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::{ApiJson, parse_json};
-use super::state::AppState;
 use crate::model::{AttemptRecord, BatchRecorded, StatusResponse};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::{ApiJson, parse_json};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,11 +1,11 @@
 //! `GET /strategy`, `PUT /strategy` (replace), `PUT /guardrails` (merge over the current ones,
 //! so an upstream client that knows only the upstream fields does not reset ours).
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::json::{ApiJson, path_error};
-use super::state::{AppState, Change};
 use crate::model::{PolicyGuardrails, RetryStrategy, StatusResponse};
+use crate::server::core::state::{AppState, Change};
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
+use crate::server::edge::json::{ApiJson, path_error};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, put};
@@ -32,7 +32,7 @@ async fn replace(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let detail = serde_json::to_value(&new).unwrap_or_default();
             let target = new.name.clone();
             *strategy = new;
@@ -53,7 +53,7 @@ async fn guardrails(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let mut merged = serde_json::to_value(&strategy.guardrails).unwrap_or_default();
             merge(&mut merged, patch.clone());
             let guardrails: PolicyGuardrails =

@@ -4,16 +4,17 @@
 //! Every operator action is audited with the caller as actor, counted in the metrics and sent
 //! to the event stream.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::events::kind;
-use super::json::{ApiJson, parse_json};
-use super::schedule::{self, lease_end};
-use super::state::AppState;
 use crate::model::{
     ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
     JobState, OverrideRequest, ScheduledJob,
 };
+use crate::server::core::events::kind;
+use crate::server::core::schedule::{self, lease_end};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::{ApiJson, parse_json};
+use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
 use axum::Router;
 use axum::body::Bytes;
@@ -74,18 +75,6 @@ fn parse_state(text: &str) -> Result<JobState, FieldError> {
             ),
         )
     })
-}
-
-/// A `limit` query parameter: a whole number in 1..=max (default when absent).
-pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, FieldError> {
-    let Some(text) = text else { return Ok(default) };
-    match text.parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(FieldError::new(
-            "limit",
-            format!("must be a whole number 1–{max} (got {text:?})"),
-        )),
-    }
 }
 
 async fn detail(
@@ -182,10 +171,10 @@ async fn commit_action(
     action: Action<'_>,
     job: ScheduledJob,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    super::failures::save_job(state, job.clone()).await?;
+    state.save_job(job.clone()).await?;
     state
         .audit(
-            caller,
+            &caller.actor(),
             action.name,
             &job.job_id,
             action.reason,

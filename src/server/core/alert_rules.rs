@@ -15,6 +15,7 @@
 //!
 //! A "retry" is a recorded attempt with `attempt_number > 1`.
 
+use crate::config::AlertThresholds;
 use crate::model::{Alert, CircuitView, Severity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,27 @@ impl Default for AlertConfig {
             fallback_share: 0.5,
             evaluate_every_ms: 1_000,
         }
+    }
+}
+
+/// The rule thresholds from the service config (`[alerts]`); the rest keep their defaults.
+pub fn config_of(thresholds: &AlertThresholds) -> AlertConfig {
+    AlertConfig {
+        retry_storm_per_minute: u64::from(thresholds.retry_storm_per_minute),
+        guardrail_overrides_max: u64::from(thresholds.guardrail_overrides),
+        guardrail_window_secs: u32::try_from(thresholds.guardrail_window.as_secs())
+            .unwrap_or(u32::MAX),
+        queue_thresholds: thresholds
+            .retry_storm_queues
+            .iter()
+            .map(|(queue, n)| (queue.clone(), u64::from(*n)))
+            .collect(),
+        fallback_window_secs: u32::try_from(thresholds.fallback_window.as_secs())
+            .unwrap_or(u32::MAX),
+        fallback_min_recommendations: thresholds.fallback_min_recommendations,
+        static_share: thresholds.fallback_static_share,
+        fallback_share: thresholds.fallback_share,
+        ..AlertConfig::default()
     }
 }
 
@@ -307,6 +329,7 @@ fn raised(c: Condition, now: DateTime<Utc>) -> Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Overrides, parse_file, resolve};
 
     fn now() -> DateTime<Utc> {
         "2026-01-01T00:00:00Z".parse().unwrap()
@@ -469,5 +492,25 @@ mod tests {
         assert_eq!(next[0].1, Change::Updated);
         assert_eq!(next[0].0.raised_at, now());
         assert!(next[0].0.message.contains("5 retries"));
+    }
+
+    #[test]
+    fn per_queue_storm_thresholds_come_from_the_config_file() {
+        let text =
+            "[alerts]\nretry_storm_per_minute = 50\n\n[alerts.retry_storm_queues]\npayments = 5\n";
+        let file = parse_file("retryctl.toml", text).unwrap();
+        let defaults = Config::defaults("/tmp/unused".into());
+        let config = resolve(
+            defaults,
+            Some(file),
+            &Default::default(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let rules = config_of(&config.alerts);
+        assert_eq!(rules.retry_storm_per_minute, 50);
+        assert_eq!(rules.queue_thresholds.get("payments"), Some(&5));
+        assert_eq!(rules.guardrail_overrides_max, 10);
+        assert_eq!(rules.guardrail_window_secs, 300);
     }
 }

@@ -1,9 +1,9 @@
 //! `GET /metrics` (at the API base and at the top level, where Prometheus looks by default).
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::state::AppState;
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;

@@ -4,11 +4,11 @@
 //! The table is checked against the router's source by `tests/schedule_api.rs`
 //! (`openapi_documents_every_route`), so a new route without an entry fails the tests.
 
-use super::API_BASE;
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::state::AppState;
+use crate::model::API_BASE;
 use crate::model::*;
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::ToSchema;

@@ -1,10 +1,10 @@
 //! `POST /recommendation` and `POST /preview`.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{FieldError, PreviewRequest, RetryFeatures, RetryPreview, RetryRecommendation};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;

@@ -1,10 +1,10 @@
 //! `GET /policies`, `POST /policies` (add or replace by name), `DELETE /policies/{name}`.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::{AppState, Change};
 use crate::model::{RetryPolicy, StatusResponse, validate};
+use crate::server::core::state::{AppState, Change};
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -32,7 +32,7 @@ async fn add(
     caller.require(Access::Operate)?;
     validate::policy(&policy)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let detail = serde_json::to_value(&policy).unwrap_or_default();
             let target = policy.name.clone();
             strategy.policies.retain(|p| p.name != policy.name);
@@ -54,7 +54,7 @@ async fn remove(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let before = strategy.policies.len();
             strategy.policies.retain(|p| p.name != name);
             if strategy.policies.len() == before {

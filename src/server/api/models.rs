@@ -1,11 +1,11 @@
 //! `POST /bayesian/update`, `POST /engine/seed`, and the upstream `/ml/*` endpoints, which this
 //! version does not offer (404 in the error shape, as the upstream answers for unknown models).
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{BayesianUpdateRequest, EngineSeed, FieldError, StatusResponse};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -47,7 +47,7 @@ async fn bayesian_update(
     }
     let target = format!("{}/{}", req.job_type, req.error_class);
     state
-        .audit(&caller, "bayesian_update", &target, "", json!(req))
+        .audit(&caller.actor(), "bayesian_update", &target, "", json!(req))
         .await?;
     Ok(ApiJson(StatusResponse::new("updated")))
 }
@@ -62,7 +62,7 @@ async fn reseed(
     caller.require(Access::Operate)?;
     state.engine.lock().reseed(req.seed);
     state
-        .audit(&caller, "engine_seed", "engine", "", json!(req))
+        .audit(&caller.actor(), "engine_seed", "engine", "", json!(req))
         .await?;
     Ok(ApiJson(req))
 }
