@@ -1,5 +1,5 @@
 //! The service side of alerts: the loop that evaluates the alert rules
-//! ([`super::alert_rules`]) every `evaluate_every_ms`, persists what changed and announces it
+//! ([`super::alert_rules`]) every `evaluate_every`, persists what changed and announces it
 //! in the event stream; and the start-up restore of the alerts an earlier run persisted.
 
 use super::alert_rules::{self, Change};

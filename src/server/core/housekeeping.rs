@@ -74,7 +74,11 @@ impl Background {
             spawn_every(housekeeping.snapshot_interval, state.clone(), snapshot),
             spawn_every(housekeeping.prune_interval, state.clone(), prune),
             spawn_every(
-                Duration::from_millis(state.ops.alert_config.evaluate_every_ms.max(100)),
+                state
+                    .ops
+                    .alert_config
+                    .evaluate_every
+                    .max(Duration::from_millis(100)),
                 state.clone(),
                 super::alerts::evaluate,
             ),

@@ -78,7 +78,7 @@ impl AppState {
             engine: Arc::new(Mutex::new(engine)),
             store,
             metrics: Arc::new(Metrics::new()),
-            ops: Arc::new(OpsState::new(super::alert_rules::config_of(&config.alerts))),
+            ops: Arc::new(OpsState::new(config.alerts.clone())),
             config: Arc::new(config),
             started_at: Utc::now(),
             degraded: Arc::new(AtomicBool::new(false)),
