@@ -15,31 +15,26 @@ pub use crate::model::API_BASE;
 pub use edge::{Access, ApiError, ApiJson, ApiResult, Caller};
 
 use self::core::Background;
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::{Extension, Router};
 use edge::layers;
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 /// The service's router, ready to serve (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn app(state: AppState) -> Router {
     let limits = state.config.limits.clone();
-    let single = api::routes().layer(RequestBodyLimitLayer::new(limits.body_bytes));
-    let batch = api::batch_routes()
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.batch_body_bytes));
-    Router::new()
-        .nest(API_BASE, single.merge(batch))
-        .merge(api::top_level_routes())
+    let (routes, doc) = api::split(&limits);
+    routes
         .fallback(layers::no_such_endpoint)
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             layers::track_requests,
         ))
+        .layer(Extension(Arc::new(doc)))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,

@@ -5,26 +5,32 @@ use crate::model::{ActionRequest, Alert};
 use crate::server::core::AppState;
 use crate::server::edge::json::parse_json;
 use crate::server::edge::{Access, ApiError, ApiJson, ApiResult, Caller};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/alerts", get(list))
-        .route("/alerts/{id}/ack", post(ack))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(ack))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// `true`: only alerts whose condition holds now.
     active: Option<bool>,
 }
 
 /// Active alerts first (most severe first), then resolved ones.
+#[utoipa::path(get, path = "/alerts",
+    summary = "Alerts, active first (viewer)",
+    params(ListQuery),
+    responses((status = 200, description = "the alerts", body = Vec<Alert>)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -38,6 +44,11 @@ async fn list(
     Ok(ApiJson(alerts))
 }
 
+#[utoipa::path(post, path = "/alerts/{id}/ack",
+    summary = "Acknowledge an alert (operator)",
+    params(("id" = String, Path, description = "the alert's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: the reason"),
+    responses((status = 200, description = "the acknowledged alert", body = Alert)))]
 async fn ack(
     caller: Caller,
     State(state): State<AppState>,

@@ -6,16 +6,20 @@ use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::ApiJson;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/failures", post(record_failure))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_failure))
 }
 
 /// The report's `timestamp` (or now) places the failure in time, so a client in virtual time
 /// gets `next_attempt_at` on its own clock.
+#[utoipa::path(post, path = "/failures",
+    summary = "Record a failure, get the recommendation, schedule the retry (worker)",
+    request_body = FailureReport,
+    responses((status = 200, description = "the job as scheduled", body = FailureResponse)))]
 async fn record_failure(
     caller: Caller,
     State(state): State<AppState>,

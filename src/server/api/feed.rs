@@ -7,27 +7,37 @@ use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::ApiJson;
 use crate::server::edge::query::{parse_cursor, parse_limit};
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Default and largest page of events / audit entries.
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(events))
-        .route("/audit", get(audit))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(audit))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// The `next` cursor of the previous page (0 or absent: from the oldest event held).
+    #[param(value_type = Option<u64>, minimum = 0)]
     since: Option<String>,
+    /// Page size, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/events",
+    summary = "Recent events, the live stream (viewer)",
+    params(EventsQuery),
+    responses((status = 200, description = "one page of events", body = EventPage)))]
 async fn events(
     caller: Caller,
     State(state): State<AppState>,
@@ -41,13 +51,22 @@ async fn events(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// The `id` of the last entry seen (0 or absent: from the first).
+    #[param(value_type = Option<u64>, minimum = 0)]
     after: Option<String>,
+    /// Page size, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// Oldest first; pass the last entry's `id` as `after` for the next page.
+#[utoipa::path(get, path = "/audit",
+    summary = "Who changed what, when and why (viewer)",
+    params(AuditQuery),
+    responses((status = 200, description = "one page, oldest first", body = Vec<AuditEntry>)))]
 async fn audit(
     caller: Caller,
     State(state): State<AppState>,

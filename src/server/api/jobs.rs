@@ -16,38 +16,51 @@ use crate::server::edge::error::{ApiError, ApiResult};
 use crate::server::edge::json::{ApiJson, parse_json};
 use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Page size of `GET /jobs` when none is given, and the largest allowed.
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list))
-        .route("/jobs/{id}", get(detail))
-        .route("/jobs/{id}/override", post(override_delay))
-        .route("/jobs/{id}/apply", post(apply))
-        .route("/jobs/{id}/retry-now", post(retry_now))
-        .route("/jobs/{id}/kill", post(kill))
-        .route("/claim", post(claim))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail))
+        .routes(routes!(override_delay))
+        .routes(routes!(apply))
+        .routes(routes!(retry_now))
+        .routes(routes!(kill))
+        .routes(routes!(claim))
 }
 
 /// `GET /jobs` query; numbers and states are parsed by hand so a bad one is named.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only jobs of this queue.
     queue: Option<String>,
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobState>, inline)]
     state: Option<String>,
+    /// Only jobs whose last failure had this error class.
     error_class: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/jobs",
+    summary = "The retry schedule, one page (viewer)",
+    params(ListQuery),
+    responses((status = 200, description = "one page of jobs", body = JobPage)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -77,6 +90,10 @@ fn parse_state(text: &str) -> Result<JobState, FieldError> {
     })
 }
 
+#[utoipa::path(get, path = "/jobs/{id}",
+    summary = "One job: attempts and planned timeline (viewer)",
+    params(("id" = String, Path, description = "the job's id")),
+    responses((status = 200, description = "the job", body = JobDetail)))]
 async fn detail(
     caller: Caller,
     State(state): State<AppState>,
@@ -117,6 +134,11 @@ async fn pending_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
     Ok(job)
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/override",
+    summary = "Set the next attempt's time (operator; reason required)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body = OverrideRequest,
+    responses((status = 200, description = "the job as rescheduled", body = ScheduledJob)))]
 async fn override_delay(
     caller: Caller,
     State(state): State<AppState>,
@@ -226,6 +248,11 @@ async fn act_on_pending(
     commit_action(&state, &caller, action, updated).await
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/apply",
+    summary = "Apply the current (or static) recommendation (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: reason, use_static"),
+    responses((status = 200, description = "the job as rescheduled", body = ScheduledJob)))]
 async fn apply(
     caller: Caller,
     State(state): State<AppState>,
@@ -262,6 +289,11 @@ fn apply_change(
     (schedule::rescheduled(job, rec, now), detail, message)
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/retry-now",
+    summary = "Make the job due now (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: the reason"),
+    responses((status = 200, description = "the job, due now", body = ScheduledJob)))]
 async fn retry_now(
     caller: Caller,
     State(state): State<AppState>,
@@ -283,6 +315,11 @@ async fn retry_now(
     .await
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/kill",
+    summary = "Stop retrying the job (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: the reason"),
+    responses((status = 200, description = "the job, killed", body = ScheduledJob)))]
 async fn kill(
     caller: Caller,
     State(state): State<AppState>,
@@ -307,6 +344,10 @@ async fn kill(
 
 /// Workers take due retries with a lease; a job whose lease ran out is due again, so a worker
 /// that died does not lose it (at-least-once).
+#[utoipa::path(post, path = "/claim",
+    summary = "Claim due retries with a lease (worker; at-least-once)",
+    request_body = ClaimRequest,
+    responses((status = 200, description = "the claimed jobs", body = ClaimResponse)))]
 async fn claim(
     caller: Caller,
     State(state): State<AppState>,

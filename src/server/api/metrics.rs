@@ -4,21 +4,25 @@ use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
-use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// `/metrics` outside the API base.
-pub fn top_level_routes() -> Router<AppState> {
+pub fn top_level_routes() -> OpenApiRouter<AppState> {
     routes()
 }
 
+#[utoipa::path(get, path = "/metrics",
+    summary = "Prometheus metrics in the OpenMetrics text format (viewer)",
+    responses((status = 200, description = "the metrics", body = String,
+        content_type = "application/openmetrics-text")))]
 async fn metrics(caller: Caller, State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     caller.require(Access::Read)?;
     Ok((

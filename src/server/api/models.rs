@@ -1,26 +1,32 @@
 //! `POST /bayesian/update`, `POST /engine/seed`, and the upstream `/ml/*` endpoints, which this
 //! version does not offer (404 in the error shape, as the upstream answers for unknown models).
 
-use crate::model::{BayesianUpdateRequest, EngineSeed, FieldError, StatusResponse};
+use crate::model::{
+    BayesianUpdateRequest, EngineSeed, ErrorBody, FieldError, MLTrainingConfig, StatusResponse,
+};
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
 use crate::server::edge::json::ApiJson;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/bayesian/update", post(bayesian_update))
-        .route("/engine/seed", post(reseed))
-        .route("/ml/train", post(ml_unavailable))
-        .route("/ml/deploy", post(ml_unavailable))
-        .route("/ml/rollback", post(ml_unavailable))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bayesian_update))
+        .routes(routes!(reseed))
+        .routes(routes!(ml_train))
+        .routes(routes!(ml_deploy))
+        .routes(routes!(ml_rollback))
 }
 
 /// Rebuilds one (job type, error class) model now instead of waiting for the next refresh.
+#[utoipa::path(post, path = "/bayesian/update",
+    summary = "Rebuild one Bayesian model now (operator)",
+    request_body = BayesianUpdateRequest,
+    responses((status = 200, description = "updated", body = StatusResponse)))]
 async fn bayesian_update(
     caller: Caller,
     State(state): State<AppState>,
@@ -54,6 +60,10 @@ async fn bayesian_update(
 
 /// Restarts the engine's random stream from the given seed (see `Engine::reseed`), so that a
 /// run in its own namespace (`eval --api`) decides as the in-process engine with that seed.
+#[utoipa::path(post, path = "/engine/seed",
+    summary = "Restart the engine's random stream (jitter, exploration) from a seed (operator)",
+    request_body = EngineSeed,
+    responses((status = 200, description = "the seed now in use", body = EngineSeed)))]
 async fn reseed(
     caller: Caller,
     State(state): State<AppState>,
@@ -67,7 +77,29 @@ async fn reseed(
     Ok(ApiJson(req))
 }
 
-async fn ml_unavailable() -> ApiError {
+#[utoipa::path(post, path = "/ml/train",
+    summary = "Train an ML model (not available yet: 404)",
+    request_body = MLTrainingConfig,
+    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
+async fn ml_train() -> ApiError {
+    ml_unavailable()
+}
+
+#[utoipa::path(post, path = "/ml/deploy",
+    summary = "Deploy an ML model (not available yet: 404)",
+    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
+async fn ml_deploy() -> ApiError {
+    ml_unavailable()
+}
+
+#[utoipa::path(post, path = "/ml/rollback",
+    summary = "Roll back the ML model (not available yet: 404)",
+    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
+async fn ml_rollback() -> ApiError {
+    ml_unavailable()
+}
+
+fn ml_unavailable() -> ApiError {
     ApiError::not_found("ML tier not available in this version").with_details(
         "the rules and Bayesian tiers decide; /ml/train, /ml/deploy and /ml/rollback come later",
     )

@@ -6,17 +6,20 @@ use crate::server::core::state::{AppState, Change};
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::{ApiJson, path_error};
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, put};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/strategy", get(current).put(replace))
-        .route("/guardrails", put(guardrails))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(current, replace))
+        .routes(routes!(guardrails))
 }
 
+#[utoipa::path(get, path = "/strategy",
+    summary = "The active strategy (viewer)",
+    responses((status = 200, description = "the strategy", body = RetryStrategy)))]
 async fn current(
     caller: Caller,
     State(state): State<AppState>,
@@ -25,6 +28,10 @@ async fn current(
     Ok(ApiJson(state.engine.lock().strategy().clone()))
 }
 
+#[utoipa::path(put, path = "/strategy",
+    summary = "Replace the strategy (operator)",
+    request_body = RetryStrategy,
+    responses((status = 200, description = "updated", body = StatusResponse)))]
 async fn replace(
     caller: Caller,
     State(state): State<AppState>,
@@ -46,6 +53,10 @@ async fn replace(
     Ok(ApiJson(StatusResponse::new("updated")))
 }
 
+#[utoipa::path(put, path = "/guardrails",
+    summary = "Change the guardrails: the fields sent are merged over the current ones (operator)",
+    request_body = PolicyGuardrails,
+    responses((status = 200, description = "updated", body = StatusResponse)))]
 async fn guardrails(
     caller: Caller,
     State(state): State<AppState>,
