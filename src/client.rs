@@ -15,9 +15,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
-/// The API's base path.
-pub const API_PREFIX: &str = "/api/v1/retry";
-
 /// Default service address (the local `retryctl serve`).
 pub const DEFAULT_API: &str = "http://127.0.0.1:7878";
 
@@ -250,7 +247,7 @@ impl Client {
                 message: "cannot be a base URL".into(),
             })?;
             path.pop_if_empty();
-            path.extend(API_PREFIX.trim_start_matches('/').split('/'));
+            path.extend(crate::model::API_BASE.trim_start_matches('/').split('/'));
             path.extend(segments);
         }
         for (key, value) in query {

@@ -82,7 +82,7 @@ impl Default for Limits {
     }
 }
 
-/// When the service raises alerts.
+/// When the service raises alerts (`[alerts]`): the thresholds the alert rules read directly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertThresholds {
     /// Retry storm: more retries than this per minute in one queue.
@@ -101,6 +101,8 @@ pub struct AlertThresholds {
     /// Share (0–1] of answers that fell back from the Bayesian / ML tier that raises
     /// `fallback_tier:bayesian` / `fallback_tier:ml`.
     pub fallback_share: f64,
+    /// How often the service evaluates the rules (not in the file: 1 s).
+    pub evaluate_every: Duration,
 }
 
 impl Default for AlertThresholds {
@@ -114,6 +116,7 @@ impl Default for AlertThresholds {
             fallback_min_recommendations: 20,
             fallback_static_share: 0.05,
             fallback_share: 0.5,
+            evaluate_every: Duration::from_secs(1),
         }
     }
 }
@@ -174,7 +177,8 @@ impl Config {
         !self.tokens.is_empty()
     }
 
-    /// Refuses an exposed bind without tokens unless `insecure` (DESIGN §4 "Access").
+    /// Refuses a non-loopback bind without tokens unless `insecure`: without tokens every caller
+    /// is an operator, so anyone who could reach the port could change the strategy.
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
         if self.listen.ip().is_loopback() || self.auth_required() || self.insecure {
             return Ok(());

@@ -18,6 +18,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Base path of the API (the upstream smart-retry API's, so its clients work unchanged).
+pub const API_BASE: &str = "/api/v1/retry";
+
 /// A field of a request that failed validation: the service answers 400 naming `field`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {message}")]

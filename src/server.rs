@@ -1,69 +1,40 @@
 //! The HTTP service (`retryctl serve`): `app()` builds the router, `run()` serves it with
 //! background housekeeping and a graceful shutdown.
 //!
-//! Adding a resource: create `server/<resource>.rs` with `pub fn routes() -> Router<AppState>`
-//! (paths relative to [`API_BASE`]), handlers that take a [`Caller`] and call
-//! `caller.require(Access::...)?`, parse bodies with [`ApiJson`], answer `ApiResult<...>`; then
-//! merge it in [`api_routes`].
+//! Three layers, each in its folder: [`edge`] (auth, the error type, JSON and query parsing,
+//! middleware), [`api`] (one file per resource: thin handlers) and [`core`] (state, the ingest
+//! path, the schedule, alerts, lifecycle). The API uses the edge and the core; the core uses
+//! only the edge's error type; the edge uses neither.
 
-pub mod alert_rules;
-pub mod auth;
-pub mod error;
-pub mod json;
-pub mod openapi;
-pub mod state;
+pub mod api;
+pub mod core;
+pub mod edge;
 
-mod alerts;
-mod attempts;
-mod events;
-mod failures;
-mod feed;
-mod health;
-mod housekeeping;
-mod jobs;
-mod layers;
-mod models;
-mod ops;
-mod policies;
-mod prometheus;
-mod recommend;
-mod schedule;
-mod stats;
-mod strategy;
-mod summary;
-mod window;
+pub use self::core::{AppState, Change, StartError, shutdown_signal, start_state};
+pub use crate::model::API_BASE;
+pub use edge::{Access, ApiError, ApiJson, ApiResult, Caller};
 
-pub use auth::{Access, Caller};
-pub use error::{ApiError, ApiResult};
-pub use housekeeping::{StartError, run, shutdown_signal, start_state};
-pub use json::ApiJson;
-pub use state::{AppState, Change};
-
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use self::core::Background;
 use axum::http::StatusCode;
+use axum::{Extension, Router};
+use edge::layers;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-
-/// Base path of the API (upstream compatible).
-pub const API_BASE: &str = "/api/v1/retry";
 
 /// The service's router, ready to serve (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn app(state: AppState) -> Router {
     let limits = state.config.limits.clone();
-    let single = api_routes().layer(RequestBodyLimitLayer::new(limits.body_bytes));
-    let batch = attempts::batch_routes()
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(limits.batch_body_bytes));
-    Router::new()
-        .nest(API_BASE, single.merge(batch))
-        .merge(prometheus::top_level_routes())
+    let (routes, doc) = api::split(&limits);
+    routes
         .fallback(layers::no_such_endpoint)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             layers::track_requests,
         ))
+        .layer(Extension(Arc::new(doc)))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
@@ -73,21 +44,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every resource of the API except batch ingestion (which has its own body limit).
-fn api_routes() -> Router<AppState> {
-    Router::new()
-        .merge(recommend::routes())
-        .merge(attempts::routes())
-        .merge(stats::routes())
-        .merge(policies::routes())
-        .merge(strategy::routes())
-        .merge(models::routes())
-        .merge(health::routes())
-        .merge(prometheus::routes())
-        .merge(failures::routes())
-        .merge(jobs::routes())
-        .merge(alerts::routes())
-        .merge(feed::routes())
-        .merge(summary::routes())
-        .merge(openapi::routes())
+/// Serves `state` on `listener` until `shutdown` resolves, with the background housekeeping
+/// running alongside; then flushes a final snapshot.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = Background::start(&state);
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    background.stop().await;
+    served
 }

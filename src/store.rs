@@ -282,7 +282,7 @@ impl JobSortKey {
 }
 
 fn hex_decode(text: &str) -> Option<String> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..text.len())

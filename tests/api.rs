@@ -389,7 +389,14 @@ async fn restart_restores_the_snapshot_and_replays_what_came_after() {
         .unwrap();
     let first = Api::with_store(common::test_config(), store.clone()).await;
     let now = chrono::Utc::now();
-    let record = |n: usize| attempt_json(&format!("r{n}"), 1 + (n % 3) as u32, n % 2 == 0, now);
+    let record = |n: usize| {
+        attempt_json(
+            &format!("r{n}"),
+            1 + (n % 3) as u32,
+            n.is_multiple_of(2),
+            now,
+        )
+    };
     for n in 0..5 {
         assert_eq!(
             first.post("/api/v1/retry/attempt", &record(n)).await.0,
@@ -550,4 +557,38 @@ async fn engine_seed_makes_jitter_reproducible() {
     let (_, audit) = api.get_as(Role::Operator, "/api/v1/retry/audit").await;
     let seeds = audit.as_array().unwrap().iter();
     assert_eq!(seeds.filter(|e| e["action"] == "engine_seed").count(), 3);
+}
+
+/// The OpenAPI document and the router come from the same registrations: every documented
+/// operation is answered by a handler (not the router's 404 or 405), and every other method on
+/// a documented path is refused with 405, so no undocumented handler hides beside them.
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routed_operations() {
+    let api = Api::memory().await;
+    let (status, doc) = api.get("/api/v1/retry/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let uri = with_path_params(path);
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let (status, _, body) = api.raw(method, &uri, Some(("{}", None))).await;
+            let routed =
+                status != StatusCode::METHOD_NOT_ALLOWED && !body.contains("\"no such endpoint\"");
+            let is_documented = item.get(method.to_lowercase()).is_some();
+            assert_eq!(routed, is_documented, "{method} {path}: {status} {body}");
+            documented += usize::from(is_documented);
+        }
+    }
+    assert!(documented >= 33, "only {documented} operations documented");
+    let (status, _, body) = api.raw("GET", "/api/v1/retry/nothing-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("\"no such endpoint\""), "{body}");
+}
+
+/// A documented path with its `{param}` segments filled in.
+fn with_path_params(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -19,7 +19,7 @@ fn attempt(writer: usize, i: usize) -> (String, Value) {
     let job_type = format!("durable-{writer}-{i}");
     let body = json!({
         "job_id": format!("job-{writer}-{i}"), "job_type": job_type, "attempt_number": 1 + i % 3,
-        "error_class": "timeout", "queue": "q", "delay_ms": 100, "success": i % 4 == 0,
+        "error_class": "timeout", "queue": "q", "delay_ms": 100, "success": i.is_multiple_of(4),
         "timestamp": chrono::Utc::now().to_rfc3339(),
     });
     (job_type, body)

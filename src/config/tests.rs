@@ -220,3 +220,14 @@ fn the_engine_seed_is_read_from_the_file() {
         "random at each start by default"
     );
 }
+
+#[test]
+fn per_queue_storm_thresholds_are_read_from_the_file() {
+    let text =
+        "[alerts]\nretry_storm_per_minute = 50\n\n[alerts.retry_storm_queues]\npayments = 5\n";
+    let a = from_file("retryctl.toml", text).unwrap().alerts;
+    assert_eq!(a.retry_storm_per_minute, 50);
+    assert_eq!(a.retry_storm_queues.get("payments"), Some(&5));
+    assert_eq!(a.guardrail_overrides, 10);
+    assert_eq!(a.guardrail_window, Duration::from_secs(300));
+}

@@ -20,7 +20,7 @@ pub fn secs(s: f64) -> String {
 pub fn ms(ms: u64) -> String {
     match ms {
         0..1000 => format!("{ms}ms"),
-        1000..60_000 if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        1000..60_000 if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
         _ => secs(ms as f64 / 1000.0),
     }
 }

@@ -337,14 +337,14 @@ impl App {
 
     /// What an action does in the normal mode.
     pub fn dispatch(&mut self, action: Action) -> Option<Effect> {
-        if action.mutates() {
-            if let Some(why) = self.refusal() {
-                self.last = Some(Outcome {
-                    ok: false,
-                    text: why,
-                });
-                return None;
-            }
+        if action.mutates()
+            && let Some(why) = self.refusal()
+        {
+            self.last = Some(Outcome {
+                ok: false,
+                text: why,
+            });
+            return None;
         }
         match action {
             Action::Quit => Some(Effect::Quit),

@@ -1,5 +1,6 @@
-//! Start-up (strategy, engine restore), serving with background housekeeping (snapshots,
-//! retention) and a graceful shutdown that writes a final snapshot.
+//! The service's lifecycle: start-up (strategy, engine restore, alerts, pending jobs), the
+//! background housekeeping while it serves (snapshots, retention, alert evaluation), and the
+//! shutdown signal.
 
 use super::state::AppState;
 use crate::config::Config;
@@ -9,7 +10,6 @@ use crate::store::{Store, StoreError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Why the service could not start.
@@ -53,42 +53,49 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         "attempt counts by error class restored"
     );
     state.ops.lock().seed_error_classes(classes);
-    let pending = super::failures::restore_pending(&state).await?;
+    let pending = state.restore_pending().await?;
     tracing::info!(pending, "pending jobs on the schedule");
     Ok(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then flushes a final snapshot.
-pub async fn run(
+/// The background tasks of a running service: snapshots, retention pruning and the alert
+/// loop. [`Background::stop`] ends them and writes a final snapshot.
+#[derive(Debug)]
+pub struct Background {
     state: AppState,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let tasks = [
-        spawn_every(
-            state.config.housekeeping.snapshot_interval,
-            state.clone(),
-            snapshot,
-        ),
-        spawn_every(
-            state.config.housekeeping.prune_interval,
-            state.clone(),
-            prune,
-        ),
-        spawn_every(
-            Duration::from_millis(state.ops.alert_config.evaluate_every_ms.max(100)),
-            state.clone(),
-            super::alerts::evaluate,
-        ),
-    ];
-    let served = axum::serve(listener, super::app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    for task in tasks {
-        task.abort();
+    tasks: [JoinHandle<()>; 3],
+}
+
+impl Background {
+    /// Starts the tasks, each on its own interval from the config.
+    pub fn start(state: &AppState) -> Self {
+        let housekeeping = &state.config.housekeeping;
+        let tasks = [
+            spawn_every(housekeeping.snapshot_interval, state.clone(), snapshot),
+            spawn_every(housekeeping.prune_interval, state.clone(), prune),
+            spawn_every(
+                state
+                    .ops
+                    .alert_config
+                    .evaluate_every
+                    .max(Duration::from_millis(100)),
+                state.clone(),
+                super::alerts::evaluate,
+            ),
+        ];
+        Self {
+            state: state.clone(),
+            tasks,
+        }
     }
-    snapshot(state).await;
-    served
+
+    /// Ends the tasks, then saves what the engine learned since the last snapshot.
+    pub async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        snapshot(self.state).await;
+    }
 }
 
 fn spawn_every<F, Fut>(period: Duration, state: AppState, job: F) -> JoinHandle<()>

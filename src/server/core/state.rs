@@ -1,21 +1,19 @@
-//! Shared state of the service and the operations that combine engine and store (so handlers
-//! stay thin and every path records, learns and audits the same way).
+//! Shared state of the service: engine, store, metrics, config and operational memory, with
+//! the operations that change the strategy, audit, snapshot and restore. The ingest path
+//! (attempts, failures, the schedule they feed) is in [`super::ingest`].
 
-use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
 use super::ops::OpsState;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::model::{
-    AttemptRecord, AuditEntry, RetryFeatures, RetryRecommendation, RetryStrategy, ScheduledJob,
-};
+use crate::model::{AuditEntry, RetryStrategy};
+use crate::server::edge::{ApiError, ApiResult};
 use crate::store::{Store, StoreError, StoreResult};
+use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
 
 /// Attempts replayed per store round trip when restoring.
 const REPLAY_PAGE: u32 = 10_000;
@@ -29,14 +27,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub started_at: DateTime<Utc>,
-    /// Events, rate windows, alerts and per-job locks of the retry schedule (`server::ops`).
+    /// Events, rate windows, alerts and per-job locks of the retry schedule.
     pub ops: Arc<OpsState>,
     degraded: Arc<AtomicBool>,
     /// Held shared while an attempt batch is appended and observed, exclusively while a
     /// snapshot is taken, so a snapshot's watermark never skips an unobserved attempt.
-    ingest_gate: Arc<tokio::sync::RwLock<()>>,
+    pub(super) ingest_gate: Arc<tokio::sync::RwLock<()>>,
     /// Highest attempt sequence number the engine has observed.
-    watermark: Arc<AtomicU64>,
+    pub(super) watermark: Arc<AtomicU64>,
     /// Serialises strategy changes so the store and the engine end in the same order.
     strategy_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -50,6 +48,19 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Handlers and the edge read the config and the metrics through the router state.
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
 /// What a strategy change is, for the audit log.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -60,13 +71,14 @@ pub struct Change {
 }
 
 impl AppState {
-    /// Builds the state around an engine and a store (see `server::build_state` for start-up).
+    /// Builds the state around an engine and a store (`start_state` also restores what an
+    /// earlier run learned).
     pub fn new(config: Config, store: Arc<dyn Store>, engine: Engine) -> Self {
         Self {
             engine: Arc::new(Mutex::new(engine)),
             store,
             metrics: Arc::new(Metrics::new()),
-            ops: Arc::new(OpsState::new(super::alerts::config_of(&config.alerts))),
+            ops: Arc::new(OpsState::new(config.alerts.clone())),
             config: Arc::new(config),
             started_at: Utc::now(),
             degraded: Arc::new(AtomicBool::new(false)),
@@ -106,101 +118,11 @@ impl AppState {
         }
     }
 
-    /// Asks the engine, timing the call and counting the answer in the metrics. What the
-    /// static backoff would have said is noted beside it (the console's smart-vs-static view).
-    pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
-        let started = Instant::now();
-        let mut engine = self.engine.lock();
-        let rec = engine.recommend(features, now);
-        let took = started.elapsed();
-        let shadow = engine.static_shadow(features, now);
-        drop(engine);
-        self.metrics.record_recommendation(&rec, took);
-        let wall = self.now();
-        let job_id = features.job_id.as_deref();
-        self.ops
-            .lock()
-            .record_recommendation(&rec, &shadow, job_id, wall);
-        rec
-    }
-
-    /// Validates, appends durably (waits for the commit), then lets the engine learn. Returns
-    /// the sequence numbers. Nothing is learned from a batch the store refused.
-    /// Also notes them in the live event stream and finishes scheduled jobs that succeeded.
-    pub async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> ApiResult<Vec<u64>> {
-        for (i, a) in attempts.iter().enumerate() {
-            a.validate().map_err(|e| {
-                if attempts.len() == 1 {
-                    ApiError::from(e)
-                } else {
-                    ApiError::bad_request(format!("[{i}].{e}"))
-                }
-            })?;
-        }
-        let gate = self.ingest_gate.read().await;
-        let seqs = self.store_ok(self.store.append_attempts(attempts.clone()).await)?;
-        self.observe(&attempts);
-        if let Some(&max) = seqs.iter().max() {
-            self.watermark.fetch_max(max, Ordering::Relaxed);
-        }
-        drop(gate);
-        super::failures::note_attempts(self, &attempts, None);
-        super::failures::finish_succeeded(self, &attempts).await;
-        Ok(seqs)
-    }
-
-    fn observe(&self, attempts: &[AttemptRecord]) {
-        self.learn(attempts);
-        self.count(attempts);
-    }
-
-    fn learn(&self, attempts: &[AttemptRecord]) {
-        let mut engine = self.engine.lock();
-        for a in attempts {
-            engine.observe(a);
-        }
-    }
-
-    fn count(&self, attempts: &[AttemptRecord]) {
-        for a in attempts {
-            self.metrics.record_attempt(a.success, a.attempt_number);
-        }
-    }
-
-    /// Records one failed attempt and the job it schedules in ONE store write (both or
-    /// neither). The engine learns from the attempt first, because the recommendation that
-    /// `schedule` asks for depends on it (the episode, the circuit). So if that write fails
-    /// the engine has seen an attempt the store does not hold; the client's resend of the same
-    /// attempt number is learned once (episodes deduplicate repeated attempts).
-    pub async fn record_failure(
-        &self,
-        attempt: AttemptRecord,
-        error_text: &str,
-        schedule: impl FnOnce(&Self) -> ScheduledJob,
-    ) -> ApiResult<ScheduledJob> {
-        attempt.validate()?;
-        let gate = self.ingest_gate.read().await;
-        self.learn(std::slice::from_ref(&attempt));
-        let job = schedule(self);
-        let stored = self
-            .store
-            .append_attempt_with_job(attempt.clone(), job.clone())
-            .await;
-        let seq = self.store_ok(stored)?;
-        self.watermark.fetch_max(seq, Ordering::Relaxed);
-        drop(gate);
-        self.ops.note_pending(&job.job_id, job.state.is_pending());
-        let attempts = std::slice::from_ref(&attempt);
-        self.count(attempts);
-        super::failures::note_attempts(self, attempts, Some(error_text));
-        Ok(job)
-    }
-
     /// Applies `change` to a copy of the current strategy, validates it, persists it, installs
-    /// it in the engine and writes the audit entry (actor from the caller's token).
+    /// it in the engine and writes the audit entry naming `actor` (`role:name`).
     pub async fn update_strategy(
         &self,
-        caller: &Caller,
+        actor: &str,
         reason: &str,
         change: impl FnOnce(&mut RetryStrategy) -> ApiResult<Change>,
     ) -> ApiResult<RetryStrategy> {
@@ -221,15 +143,15 @@ impl AppState {
             let _ = self.engine.lock().set_strategy(previous);
             return Err(e);
         }
-        self.audit(caller, what.action, &what.target, reason, what.detail)
+        self.audit(actor, what.action, &what.target, reason, what.detail)
             .await?;
         Ok(strategy)
     }
 
-    /// Appends an audit entry for an operator action.
+    /// Appends an audit entry for an action of `actor` (`role:name`).
     pub async fn audit(
         &self,
-        caller: &Caller,
+        actor: &str,
         action: &str,
         target: &str,
         reason: &str,
@@ -238,7 +160,7 @@ impl AppState {
         let entry = AuditEntry {
             id: 0,
             at: self.now(),
-            actor: caller.actor(),
+            actor: actor.to_string(),
             action: action.to_string(),
             target: target.to_string(),
             reason: reason.to_string(),

@@ -2,7 +2,8 @@
 //! did not come from a handler (404, 405, 413, timeouts, panics).
 
 use super::error::ApiError;
-use super::state::AppState;
+use crate::metrics::Metrics;
+use crate::model::API_BASE;
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
@@ -10,10 +11,15 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Counts requests and their latency per matched route (`/api/v1/retry/jobs/{id}`, not ids).
-pub async fn track_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track_requests(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -21,7 +27,7 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.record_request(
+    metrics.record_request(
         &method,
         &path,
         response.status().as_u16(),
@@ -77,7 +83,7 @@ pub async fn no_such_endpoint(req: Request) -> ApiError {
         "{} {} is not part of the API; see GET {}/openapi.json",
         req.method(),
         req.uri().path(),
-        super::API_BASE
+        API_BASE
     ))
 }
 

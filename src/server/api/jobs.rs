@@ -4,49 +4,63 @@
 //! Every operator action is audited with the caller as actor, counted in the metrics and sent
 //! to the event stream.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::events::kind;
-use super::json::{ApiJson, parse_json};
-use super::schedule::{self, lease_end};
-use super::state::AppState;
 use crate::model::{
     ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
     JobState, OverrideRequest, ScheduledJob,
 };
+use crate::server::core::events::kind;
+use crate::server::core::schedule::{self, lease_end};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::{ApiJson, parse_json};
+use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Page size of `GET /jobs` when none is given, and the largest allowed.
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list))
-        .route("/jobs/{id}", get(detail))
-        .route("/jobs/{id}/override", post(override_delay))
-        .route("/jobs/{id}/apply", post(apply))
-        .route("/jobs/{id}/retry-now", post(retry_now))
-        .route("/jobs/{id}/kill", post(kill))
-        .route("/claim", post(claim))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail))
+        .routes(routes!(override_delay))
+        .routes(routes!(apply))
+        .routes(routes!(retry_now))
+        .routes(routes!(kill))
+        .routes(routes!(claim))
 }
 
 /// `GET /jobs` query; numbers and states are parsed by hand so a bad one is named.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only jobs of this queue.
     queue: Option<String>,
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobState>, inline)]
     state: Option<String>,
+    /// Only jobs whose last failure had this error class.
     error_class: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/jobs",
+    summary = "The retry schedule, one page (viewer)",
+    params(ListQuery),
+    responses((status = 200, description = "one page of jobs", body = JobPage)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -76,18 +90,10 @@ fn parse_state(text: &str) -> Result<JobState, FieldError> {
     })
 }
 
-/// A `limit` query parameter: a whole number in 1..=max (default when absent).
-pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, FieldError> {
-    let Some(text) = text else { return Ok(default) };
-    match text.parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(FieldError::new(
-            "limit",
-            format!("must be a whole number 1–{max} (got {text:?})"),
-        )),
-    }
-}
-
+#[utoipa::path(get, path = "/jobs/{id}",
+    summary = "One job: attempts and planned timeline (viewer)",
+    params(("id" = String, Path, description = "the job's id")),
+    responses((status = 200, description = "the job", body = JobDetail)))]
 async fn detail(
     caller: Caller,
     State(state): State<AppState>,
@@ -128,6 +134,11 @@ async fn pending_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
     Ok(job)
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/override",
+    summary = "Set the next attempt's time (operator; reason required)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body = OverrideRequest,
+    responses((status = 200, description = "the job as rescheduled", body = ScheduledJob)))]
 async fn override_delay(
     caller: Caller,
     State(state): State<AppState>,
@@ -182,10 +193,10 @@ async fn commit_action(
     action: Action<'_>,
     job: ScheduledJob,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    super::failures::save_job(state, job.clone()).await?;
+    state.save_job(job.clone()).await?;
     state
         .audit(
-            caller,
+            &caller.actor(),
             action.name,
             &job.job_id,
             action.reason,
@@ -237,6 +248,11 @@ async fn act_on_pending(
     commit_action(&state, &caller, action, updated).await
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/apply",
+    summary = "Apply the current (or static) recommendation (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: reason, use_static"),
+    responses((status = 200, description = "the job as rescheduled", body = ScheduledJob)))]
 async fn apply(
     caller: Caller,
     State(state): State<AppState>,
@@ -273,6 +289,11 @@ fn apply_change(
     (schedule::rescheduled(job, rec, now), detail, message)
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/retry-now",
+    summary = "Make the job due now (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: the reason"),
+    responses((status = 200, description = "the job, due now", body = ScheduledJob)))]
 async fn retry_now(
     caller: Caller,
     State(state): State<AppState>,
@@ -294,6 +315,11 @@ async fn retry_now(
     .await
 }
 
+#[utoipa::path(post, path = "/jobs/{id}/kill",
+    summary = "Stop retrying the job (operator)",
+    params(("id" = String, Path, description = "the job's id")),
+    request_body(content = Option<ActionRequest>, description = "optional: the reason"),
+    responses((status = 200, description = "the job, killed", body = ScheduledJob)))]
 async fn kill(
     caller: Caller,
     State(state): State<AppState>,
@@ -318,6 +344,10 @@ async fn kill(
 
 /// Workers take due retries with a lease; a job whose lease ran out is due again, so a worker
 /// that died does not lose it (at-least-once).
+#[utoipa::path(post, path = "/claim",
+    summary = "Claim due retries with a lease (worker; at-least-once)",
+    request_body = ClaimRequest,
+    responses((status = 200, description = "the claimed jobs", body = ClaimResponse)))]
 async fn claim(
     caller: Caller,
     State(state): State<AppState>,

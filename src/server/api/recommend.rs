@@ -1,24 +1,28 @@
 //! `POST /recommendation` and `POST /preview`.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{FieldError, PreviewRequest, RetryFeatures, RetryPreview, RetryRecommendation};
-use axum::Router;
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use axum::extract::State;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most attempts a preview plans (keeps one request's work bounded).
 pub const MAX_PREVIEW_ATTEMPTS: u32 = 100;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/recommendation", post(recommendation))
-        .route("/preview", post(preview))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(recommendation))
+        .routes(routes!(preview))
 }
 
 /// What to do after the failed attempt in the body; consumes retry budget when it says retry.
+#[utoipa::path(post, path = "/recommendation",
+    summary = "What to do after a failed attempt (worker)",
+    request_body = RetryFeatures,
+    responses((status = 200, description = "the recommendation", body = RetryRecommendation)))]
 async fn recommendation(
     caller: Caller,
     State(state): State<AppState>,
@@ -31,6 +35,10 @@ async fn recommendation(
 }
 
 /// The whole planned schedule; consumes nothing, so every role may ask.
+#[utoipa::path(post, path = "/preview",
+    summary = "The whole planned retry schedule, consuming no budget (any role)",
+    request_body(content = PreviewRequest, description = "`max_attempts` at most 100"),
+    responses((status = 200, description = "the planned timeline", body = RetryPreview)))]
 async fn preview(
     caller: Caller,
     State(state): State<AppState>,

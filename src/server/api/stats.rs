@@ -1,32 +1,43 @@
 //! `GET /stats?job_type=&error_class=&window=24h` (upstream `RetryStats`).
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{RetryStats, parse_duration};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
 use crate::store::AttemptAggregate;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest window accepted (ten years): beyond it the arithmetic on timestamps overflows.
 const MAX_WINDOW_DAYS: u64 = 3650;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/stats", get(stats))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stats))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatsQuery {
+    /// Required.
+    #[param(required = true)]
     job_type: Option<String>,
+    /// Required.
+    #[param(required = true)]
     error_class: Option<String>,
+    /// A duration (`90m`, `24h`, `7d`) longer than zero and at most 3650 days; default 24h.
     window: Option<String>,
 }
 
+#[utoipa::path(get, path = "/stats",
+    summary = "Attempt statistics of one (job type, error class) (viewer)",
+    params(StatsQuery),
+    responses((status = 200, description = "the statistics", body = RetryStats)))]
 async fn stats(
     caller: Caller,
     State(state): State<AppState>,

@@ -4,9 +4,10 @@
 //! Everything here is synchronous and takes time as an argument; the handlers and the alert
 //! loop hold it behind a mutex for a few microseconds at a time.
 
-use super::alert_rules::{AlertConfig, AlertInputs};
+use super::alert_rules::{AlertInputs, window_secs};
 use super::events::{EventLog, kind};
 use super::window::WindowCounter;
+use crate::config::AlertThresholds;
 use crate::model::{
     Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, Method, Rates,
     RetryRecommendation,
@@ -165,14 +166,16 @@ impl Ops {
     /// What the alert rules need, from these windows plus the engine's state.
     pub fn alert_inputs(
         &self,
-        cfg: &AlertConfig,
+        cfg: &AlertThresholds,
         engine: EngineView,
         now: DateTime<Utc>,
     ) -> AlertInputs {
-        let in_fallback_window = |key| self.totals.sum(key, cfg.fallback_window_secs, now);
+        let in_fallback_window = |key| self.totals.sum(key, window_secs(cfg.fallback_window), now);
         AlertInputs {
             retries_last_minute: self.retries_by_queue.sums(60, now),
-            guardrail_overrides: self.totals.sum(GUARDED, cfg.guardrail_window_secs, now),
+            guardrail_overrides: self
+                .totals
+                .sum(GUARDED, window_secs(cfg.guardrail_window), now),
             circuits: engine.circuits,
             emergency_stop: engine.emergency_stop,
             recommendations: in_fallback_window(RECS),
@@ -212,14 +215,14 @@ pub struct OpsState {
     /// Ids of the jobs on the schedule that are not finished, so a batch of successes only
     /// looks up the jobs that can change (most recorded attempts belong to no scheduled job).
     pending: parking_lot::Mutex<HashSet<String>>,
-    pub alert_config: AlertConfig,
+    pub alert_config: AlertThresholds,
 }
 
 /// Stripes of job locks: jobs hashing to the same stripe wait for each other, briefly.
 const JOB_LOCK_STRIPES: usize = 64;
 
 impl OpsState {
-    pub fn new(alert_config: AlertConfig) -> Self {
+    pub fn new(alert_config: AlertThresholds) -> Self {
         Self {
             ops: parking_lot::Mutex::new(Ops::default()),
             job_locks: (0..JOB_LOCK_STRIPES)

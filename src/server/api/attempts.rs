@@ -1,26 +1,30 @@
 //! `POST /attempt` (upstream, one record) and `POST /attempts` (ours: a JSON array or NDJSON).
 //! Both answer only after the store committed the attempts.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::{ApiJson, parse_json};
-use super::state::AppState;
-use crate::model::{AttemptRecord, BatchRecorded, StatusResponse};
-use axum::Router;
+use crate::model::{AttemptRecord, BatchRecorded, ErrorBody, StatusResponse};
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::{ApiJson, parse_json};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/attempt", post(record_one))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_one))
 }
 
 /// `POST /attempts`, which gets the larger batch body limit.
-pub fn batch_routes() -> Router<AppState> {
-    Router::new().route("/attempts", post(record_batch))
+pub fn batch_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_batch))
 }
 
+#[utoipa::path(post, path = "/attempt",
+    summary = "Record one attempt, durable when answered (worker)",
+    request_body = AttemptRecord,
+    responses((status = 200, description = "recorded", body = StatusResponse)))]
 async fn record_one(
     caller: Caller,
     State(state): State<AppState>,
@@ -31,6 +35,13 @@ async fn record_one(
     Ok(ApiJson(StatusResponse::new("recorded")))
 }
 
+#[utoipa::path(post, path = "/attempts",
+    summary = "Record a batch: a JSON array or NDJSON of attempts (worker)",
+    request_body(content = Vec<AttemptRecord>,
+        description = "a JSON array, or one JSON object per line (NDJSON); at most `limits.batch_max_records` attempts"),
+    responses(
+        (status = 200, description = "recorded", body = BatchRecorded),
+        (status = 413, description = "too many attempts or too large a body", body = ErrorBody)))]
 async fn record_batch(
     caller: Caller,
     State(state): State<AppState>,

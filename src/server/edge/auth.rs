@@ -5,11 +5,11 @@
 //! operator named `local`.
 
 use super::error::ApiError;
-use super::state::AppState;
-use crate::config::Role;
-use axum::extract::FromRequestParts;
+use crate::config::{Config, Role};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use std::sync::Arc;
 
 /// What an endpoint needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +76,18 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// Any router state that holds the service config (`Arc<Config>: FromRef<S>`) can identify
+/// callers.
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Config>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if !state.config.auth_required() {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let config = Arc::<Config>::from_ref(state);
+        if !config.auth_required() {
             return Ok(Caller::local());
         }
         let header = parts
@@ -95,8 +102,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        state
-            .config
+        config
             .tokens
             .iter()
             .find(|t| constant_time_eq(t.token.as_bytes(), presented.as_bytes()))

@@ -5,69 +5,33 @@
 //!
 //! | id | severity | fires when |
 //! |---|---|---|
-//! | `retry_storm:<queue>` | warning, critical at 2× | retries recorded for the queue in the last 60 s exceed its threshold (`retry_storm_per_minute`, or `queue_thresholds[queue]`) |
-//! | `guardrail_overrides` | critical | more than `guardrail_overrides_max` recommendations were changed by a guardrail in the last `guardrail_window_secs` (the upstream `rate(guardrail_overrides[5m]) > 10`) |
+//! | `retry_storm:<queue>` | warning, critical at 2× | retries recorded for the queue in the last 60 s exceed its threshold (`retry_storm_per_minute`, or `retry_storm_queues[queue]`) |
+//! | `guardrail_overrides` | critical | more than `guardrail_overrides` recommendations were changed by a guardrail in the last `guardrail_window` (the upstream `rate(guardrail_overrides[5m]) > 10`) |
 //! | `circuit_open:<queue>/<error_class>` | critical (open), warning (half open) | the engine reports that circuit not closed |
 //! | `emergency_stop` | critical | the emergency stop guardrail is engaged |
-//! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window_secs`, a share of `static_share` or more came from the static tier (it only answers when every other tier failed) |
+//! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window`, a share of `fallback_static_share` or more came from the static tier (it only answers when every other tier failed) |
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //!
-//! A "retry" is a recorded attempt with `attempt_number > 1`.
+//! A "retry" is a recorded attempt with `attempt_number > 1`. The thresholds are the
+//! service config's [`AlertThresholds`] (`[alerts]`).
 
+use crate::config::AlertThresholds;
 use crate::model::{Alert, CircuitView, Severity};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Alert thresholds (`[alerts]` in the service config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertConfig {
-    /// Retries per minute per queue above which a retry storm is raised.
-    pub retry_storm_per_minute: u64,
-    /// Per-queue thresholds that replace `retry_storm_per_minute`.
-    pub queue_thresholds: BTreeMap<String, u64>,
-    /// Guardrail-changed recommendations tolerated in the window.
-    pub guardrail_overrides_max: u64,
-    pub guardrail_window_secs: u32,
-    pub fallback_window_secs: u32,
-    /// Recommendations needed in the window before a fall-back share means anything.
-    pub fallback_min_recommendations: u64,
-    /// Share of static-tier answers that raises `fallback_tier:static`.
-    pub static_share: f64,
-    /// Share of answers that fell back from Bayesian / ML that raises `fallback_tier:*`.
-    pub fallback_share: f64,
-    /// How often the service evaluates the rules.
-    pub evaluate_every_ms: u64,
-}
-
-impl Default for AlertConfig {
-    fn default() -> Self {
-        Self {
-            retry_storm_per_minute: 600,
-            queue_thresholds: BTreeMap::new(),
-            guardrail_overrides_max: 10,
-            guardrail_window_secs: 300,
-            fallback_window_secs: 300,
-            fallback_min_recommendations: 20,
-            static_share: 0.05,
-            fallback_share: 0.5,
-            evaluate_every_ms: 1_000,
-        }
-    }
-}
+use std::time::Duration;
 
 /// What the rules look at, gathered by the service at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct AlertInputs {
     /// Retries recorded per queue in the last 60 s.
     pub retries_last_minute: BTreeMap<String, u64>,
-    /// Recommendations a guardrail changed within `guardrail_window_secs`.
+    /// Recommendations a guardrail changed within `guardrail_window`.
     pub guardrail_overrides: u64,
     pub circuits: Vec<CircuitView>,
     pub emergency_stop: bool,
-    /// Recommendations within `fallback_window_secs`, and how many of them were static /
+    /// Recommendations within `fallback_window`, and how many of them were static /
     /// fell back from the Bayesian tier / fell back from ML.
     pub recommendations: u64,
     pub static_answers: u64,
@@ -88,16 +52,16 @@ pub struct Condition {
 }
 
 /// The conditions that hold for `inputs`.
-pub fn evaluate(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let mut out = retry_storms(cfg, inputs);
-    if inputs.guardrail_overrides > cfg.guardrail_overrides_max {
+    if inputs.guardrail_overrides > u64::from(cfg.guardrail_overrides) {
         out.push(condition(
             "guardrail_overrides".into(),
             "guardrail_overrides",
             Severity::Critical,
             format!(
                 "{} recommendations changed by guardrails in {} s (limit {}): check model recommendations",
-                inputs.guardrail_overrides, cfg.guardrail_window_secs, cfg.guardrail_overrides_max
+                inputs.guardrail_overrides, cfg.guardrail_window.as_secs(), cfg.guardrail_overrides
             ),
             &[],
         ));
@@ -116,14 +80,15 @@ pub fn evaluate(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
     out
 }
 
-fn retry_storms(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+fn retry_storms(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let mut out = Vec::new();
     for (queue, &retries) in &inputs.retries_last_minute {
-        let limit = cfg
-            .queue_thresholds
-            .get(queue)
-            .copied()
-            .unwrap_or(cfg.retry_storm_per_minute);
+        let limit = u64::from(
+            cfg.retry_storm_queues
+                .get(queue)
+                .copied()
+                .unwrap_or(cfg.retry_storm_per_minute),
+        );
         if retries <= limit {
             continue;
         }
@@ -170,7 +135,7 @@ fn open_circuits(circuits: &[CircuitView]) -> Vec<Condition> {
         .collect()
 }
 
-fn fallbacks(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
+fn fallbacks(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let n = inputs.recommendations;
     if n == 0 || n < cfg.fallback_min_recommendations {
         return Vec::new();
@@ -184,13 +149,13 @@ fn fallbacks(cfg: &AlertConfig, inputs: &AlertInputs) -> Vec<Condition> {
             severity,
             format!(
                 "{count} of {n} recommendations in {} s {why} ({:.0}%)",
-                cfg.fallback_window_secs,
+                cfg.fallback_window.as_secs(),
                 share(count) * 100.0
             ),
             &[("tier", tier)],
         ));
     };
-    if share(inputs.static_answers) >= cfg.static_share {
+    if share(inputs.static_answers) >= cfg.fallback_static_share {
         push(
             "static",
             Severity::Critical,
@@ -304,6 +269,11 @@ fn raised(c: Condition, now: DateTime<Utc>) -> Alert {
     }
 }
 
+/// Whole seconds of a rate window (the config keeps windows at most five minutes long).
+pub fn window_secs(window: Duration) -> u32 {
+    u32::try_from(window.as_secs()).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,16 +298,16 @@ mod tests {
 
     #[test]
     fn quiet_inputs_raise_nothing() {
-        assert!(evaluate(&AlertConfig::default(), &AlertInputs::default()).is_empty());
+        assert!(evaluate(&AlertThresholds::default(), &AlertInputs::default()).is_empty());
     }
 
     #[test]
     fn retry_storm_uses_the_queue_threshold_and_escalates_at_twice_it() {
-        let mut cfg = AlertConfig {
+        let mut cfg = AlertThresholds {
             retry_storm_per_minute: 100,
             ..Default::default()
         };
-        cfg.queue_thresholds.insert("emails".into(), 10);
+        cfg.retry_storm_queues.insert("emails".into(), 10);
         let inputs = AlertInputs {
             retries_last_minute: BTreeMap::from([
                 ("payments".into(), 100),
@@ -355,7 +325,7 @@ mod tests {
 
     #[test]
     fn guardrail_overrides_fire_above_ten_not_at_ten() {
-        let cfg = AlertConfig::default();
+        let cfg = AlertThresholds::default();
         let at = |n| AlertInputs {
             guardrail_overrides: n,
             ..Default::default()
@@ -371,7 +341,7 @@ mod tests {
             emergency_stop: true,
             ..Default::default()
         };
-        let out = evaluate(&AlertConfig::default(), &inputs);
+        let out = evaluate(&AlertThresholds::default(), &inputs);
         assert_eq!(
             ids(&out),
             ["circuit_open:payments/timeout", "emergency_stop"]
@@ -381,7 +351,7 @@ mod tests {
 
     #[test]
     fn fallback_needs_enough_recommendations_and_the_share() {
-        let cfg = AlertConfig::default();
+        let cfg = AlertThresholds::default();
         let base = AlertInputs {
             recommendations: 19,
             static_answers: 19,
@@ -422,7 +392,7 @@ mod tests {
 
     #[test]
     fn reconcile_raises_keeps_updates_resolves_and_reraises() {
-        let cfg = AlertConfig::default();
+        let cfg = AlertThresholds::default();
         let stop = AlertInputs {
             emergency_stop: true,
             ..Default::default()
@@ -455,7 +425,7 @@ mod tests {
 
     #[test]
     fn reconcile_updates_a_changed_message() {
-        let cfg = AlertConfig {
+        let cfg = AlertThresholds {
             retry_storm_per_minute: 1,
             ..Default::default()
         };

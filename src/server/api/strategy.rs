@@ -1,22 +1,25 @@
 //! `GET /strategy`, `PUT /strategy` (replace), `PUT /guardrails` (merge over the current ones,
 //! so an upstream client that knows only the upstream fields does not reset ours).
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::json::{ApiJson, path_error};
-use super::state::{AppState, Change};
 use crate::model::{PolicyGuardrails, RetryStrategy, StatusResponse};
-use axum::Router;
+use crate::server::core::state::{AppState, Change};
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
+use crate::server::edge::json::{ApiJson, path_error};
 use axum::extract::State;
-use axum::routing::{get, put};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/strategy", get(current).put(replace))
-        .route("/guardrails", put(guardrails))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(current, replace))
+        .routes(routes!(guardrails))
 }
 
+#[utoipa::path(get, path = "/strategy",
+    summary = "The active strategy (viewer)",
+    responses((status = 200, description = "the strategy", body = RetryStrategy)))]
 async fn current(
     caller: Caller,
     State(state): State<AppState>,
@@ -25,6 +28,10 @@ async fn current(
     Ok(ApiJson(state.engine.lock().strategy().clone()))
 }
 
+#[utoipa::path(put, path = "/strategy",
+    summary = "Replace the strategy (operator)",
+    request_body = RetryStrategy,
+    responses((status = 200, description = "updated", body = StatusResponse)))]
 async fn replace(
     caller: Caller,
     State(state): State<AppState>,
@@ -32,7 +39,7 @@ async fn replace(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let detail = serde_json::to_value(&new).unwrap_or_default();
             let target = new.name.clone();
             *strategy = new;
@@ -46,6 +53,10 @@ async fn replace(
     Ok(ApiJson(StatusResponse::new("updated")))
 }
 
+#[utoipa::path(put, path = "/guardrails",
+    summary = "Change the guardrails: the fields sent are merged over the current ones (operator)",
+    request_body = PolicyGuardrails,
+    responses((status = 200, description = "updated", body = StatusResponse)))]
 async fn guardrails(
     caller: Caller,
     State(state): State<AppState>,
@@ -53,7 +64,7 @@ async fn guardrails(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let mut merged = serde_json::to_value(&strategy.guardrails).unwrap_or_default();
             merge(&mut merged, patch.clone());
             let guardrails: PolicyGuardrails =

@@ -1,22 +1,26 @@
 //! `GET /policies`, `POST /policies` (add or replace by name), `DELETE /policies/{name}`.
 
-use super::auth::{Access, Caller};
-use super::error::{ApiError, ApiResult};
-use super::json::ApiJson;
-use super::state::{AppState, Change};
-use crate::model::{RetryPolicy, StatusResponse, validate};
+use crate::model::{PolicyList, RetryPolicy, StatusResponse, validate};
+use crate::server::core::state::{AppState, Change};
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::{ApiError, ApiResult};
+use crate::server::edge::json::ApiJson;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/policies", get(list).post(add))
-        .route("/policies/{name}", delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
 }
 
 /// The policies in evaluation order (highest priority first).
+#[utoipa::path(get, path = "/policies",
+    summary = "Policies in evaluation order (viewer)",
+    responses((status = 200, description = "`{\"policies\": [RetryPolicy]}`", body = PolicyList)))]
 async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Access::Read)?;
     let mut policies = state.engine.lock().strategy().policies.clone();
@@ -24,6 +28,10 @@ async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<s
     Ok(Json(json!({ "policies": policies })))
 }
 
+#[utoipa::path(post, path = "/policies",
+    summary = "Add or replace a policy by name (operator)",
+    request_body = RetryPolicy,
+    responses((status = 200, description = "added", body = StatusResponse)))]
 async fn add(
     caller: Caller,
     State(state): State<AppState>,
@@ -32,7 +40,7 @@ async fn add(
     caller.require(Access::Operate)?;
     validate::policy(&policy)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let detail = serde_json::to_value(&policy).unwrap_or_default();
             let target = policy.name.clone();
             strategy.policies.retain(|p| p.name != policy.name);
@@ -47,6 +55,10 @@ async fn add(
     Ok(ApiJson(StatusResponse::new("added")))
 }
 
+#[utoipa::path(delete, path = "/policies/{name}",
+    summary = "Remove a policy (operator)",
+    params(("name" = String, Path, description = "the policy's name")),
+    responses((status = 200, description = "removed", body = StatusResponse)))]
 async fn remove(
     caller: Caller,
     State(state): State<AppState>,
@@ -54,7 +66,7 @@ async fn remove(
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
     state
-        .update_strategy(&caller, "", |strategy| {
+        .update_strategy(&caller.actor(), "", |strategy| {
             let before = strategy.policies.len();
             strategy.policies.retain(|p| p.name != name);
             if strategy.policies.len() == before {

@@ -68,13 +68,13 @@ fn fallbacks_and_guardrails_feed_the_alert_inputs() {
         ops.record_recommendation(&smart, &shadow, Some("j"), t(i));
     }
     ops.record_recommendation(&rec(Method::Static, true, 1, 0.1), &shadow, None, t(12));
-    let inputs = ops.alert_inputs(&AlertConfig::default(), EngineView::default(), t(12));
+    let inputs = ops.alert_inputs(&AlertThresholds::default(), EngineView::default(), t(12));
     assert_eq!(inputs.recommendations, 13);
     assert_eq!(inputs.bayesian_fallbacks, 12);
     assert_eq!(inputs.static_answers, 1);
     assert_eq!(inputs.guardrail_overrides, 12);
     assert_eq!(ops.events.recent(kind::GUARDRAIL, 100).len(), 12);
-    let later = ops.alert_inputs(&AlertConfig::default(), EngineView::default(), t(400));
+    let later = ops.alert_inputs(&AlertThresholds::default(), EngineView::default(), t(400));
     assert_eq!(later.guardrail_overrides, 0, "outside the 5-minute window");
 }
 
@@ -85,7 +85,7 @@ fn attempts_feed_rates_storms_and_error_classes() {
     ops.record_attempt(&attempt(2, "mail", "timeout", true), t(1));
     ops.record_attempt(&attempt(3, "mail", "timeout", false), t(2));
     ops.record_attempt(&attempt(2, "pay", "429", false), t(2));
-    let inputs = ops.alert_inputs(&AlertConfig::default(), EngineView::default(), t(2));
+    let inputs = ops.alert_inputs(&AlertThresholds::default(), EngineView::default(), t(2));
     assert_eq!(inputs.retries_last_minute.get("mail"), Some(&2));
     assert_eq!(inputs.retries_last_minute.get("pay"), Some(&1));
     let rates = ops.rates(t(2));

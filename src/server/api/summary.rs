@@ -6,24 +6,27 @@
 //! still answered (with `degraded: true` and no job counts), because that is exactly when an
 //! operator is looking.
 
-use super::auth::{Access, Caller};
-use super::error::ApiResult;
-use super::events::kind;
-use super::json::ApiJson;
-use super::state::AppState;
 use crate::model::{JobState, Method, StatusCounts, Summary};
-use axum::Router;
+use crate::server::core::events::kind;
+use crate::server::core::state::AppState;
+use crate::server::edge::auth::{Access, Caller};
+use crate::server::edge::error::ApiResult;
+use crate::server::edge::json::ApiJson;
 use axum::extract::State;
-use axum::routing::get;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Errors listed in the summary's `recent_errors`.
 pub const RECENT_ERRORS: usize = 20;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/summary", get(summary))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(summary))
 }
 
+#[utoipa::path(get, path = "/summary",
+    summary = "Everything the console needs for one refresh (viewer)",
+    responses((status = 200, description = "the summary", body = Summary)))]
 async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<ApiJson<Summary>> {
     caller.require(Access::Read)?;
     let now = state.now();

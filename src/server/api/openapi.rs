@@ -1,0 +1,167 @@
+//! `GET /openapi.json`: the OpenAPI 3 document of every endpoint. It is generated from the
+//! routes: each handler carries `#[utoipa::path]` and is registered with `routes!`, so a route
+//! cannot exist without its documentation; bodies are the `ToSchema` wire types of `model`.
+//!
+//! [`base`] states what every operation shares (info, the error body, the bearer scheme);
+//! [`finish`] adds the answers every operation can give (4XX and 503 in the error shape) and
+//! the bearer requirement to each operation that does not state its own.
+
+use crate::model::ErrorBody;
+use crate::server::edge::{Access, ApiResult, Caller};
+use axum::{Extension, Json};
+use std::sync::Arc;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Response, ResponseBuilder,
+};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Name of the bearer-token security scheme.
+const BEARER: &str = "bearer";
+
+pub fn routes() -> OpenApiRouter<crate::server::core::AppState> {
+    OpenApiRouter::new().routes(routes!(document))
+}
+
+/// The document, as generated when the router was built.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    summary = "This document (any role)",
+    responses((status = 200, description = "the OpenAPI 3 document of this service", content_type = "application/json"))
+)]
+async fn document(
+    caller: Caller,
+    Extension(doc): Extension<Arc<OpenApi>>,
+) -> ApiResult<Json<OpenApi>> {
+    caller.require(Access::Any)?;
+    Ok(Json(OpenApi::clone(&doc)))
+}
+
+/// What every operation shares: info, the error body schema and the bearer scheme.
+pub fn base() -> OpenApi {
+    let info = InfoBuilder::new()
+        .title("retryctl")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Smart, visible retries. Errors answer {error, status, timestamp, details}. \
+             Send `Authorization: Bearer <token>` when the service has tokens configured; \
+             each operation's summary names the roles it needs (worker, viewer, operator; \
+             an operator may do everything).",
+        ));
+    let mut doc = OpenApiBuilder::new().info(info).build();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert(ErrorBody::name().into_owned(), ErrorBody::schema());
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    doc
+}
+
+/// Completes every operation of the generated document (see [`complete`]).
+pub fn finish(mut doc: OpenApi) -> OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            complete(op);
+        }
+    }
+    doc
+}
+
+/// The error answers every operation can give, and the bearer requirement unless the
+/// operation states its own (`/health` states that it needs none).
+fn complete(op: &mut Operation) {
+    let answers = [
+        ("4XX", "the request was wrong: details name the field"),
+        ("503", "the store is unavailable (degraded)"),
+    ];
+    for (status, description) in answers {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_response(description));
+    }
+    if op.security.is_none() {
+        op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BEARER, [])]);
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    let schema = Ref::from_schema_name(ErrorBody::name());
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
+        .build()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Limits;
+
+    fn document() -> serde_json::Value {
+        let (_, doc) = super::super::split(&Limits::default());
+        serde_json::to_value(doc).unwrap()
+    }
+
+    #[test]
+    fn every_reference_resolves_to_a_component() {
+        let doc = document();
+        let components = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        let refs: Vec<&str> = text
+            .split("\"$ref\":\"#/components/schemas/")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
+        assert!(refs.len() > 30);
+        for name in refs {
+            assert!(components.contains_key(name), "missing component {name}");
+        }
+    }
+
+    #[test]
+    fn every_parameter_has_a_schema_and_every_operation_a_summary() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(op["summary"].is_string(), "{method} {path}");
+                assert!(op["responses"]["4XX"].is_object(), "{method} {path}");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    assert!(p["schema"]["type"].is_string(), "{method} {path}: {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paths_are_absolute_and_params_declared() {
+        let doc = document();
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.")),
+            Some(true)
+        );
+        let override_op = &doc["paths"]["/api/v1/retry/jobs/{id}/override"]["post"];
+        assert_eq!(override_op["parameters"][0]["name"], "id");
+        assert_eq!(override_op["parameters"][0]["in"], "path");
+        assert!(doc["paths"]["/metrics"]["get"].is_object());
+        let override_schema = &doc["components"]["schemas"]["OverrideRequest"]["properties"];
+        assert!(override_schema["delay_ms"].is_object() && override_schema["reason"].is_object());
+    }
+}

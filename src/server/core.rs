@@ -1,0 +1,21 @@
+//! The service core: the shared state ([`state`]), the ingest path that records attempts and
+//! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
+//! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
+//! alerts), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
+//! ([`housekeeping`]: start-up, background tasks, shutdown).
+//!
+//! The core knows no route and no handler: the API calls it, never the reverse. Its errors
+//! are the edge's [`ApiError`](super::edge::ApiError), so a handler passes them on with `?`.
+
+pub mod alert_rules;
+pub mod alerts;
+pub mod events;
+pub mod housekeeping;
+pub mod ingest;
+pub mod ops;
+pub mod schedule;
+pub mod state;
+pub mod window;
+
+pub use housekeeping::{Background, StartError, shutdown_signal, start_state};
+pub use state::{AppState, Change};

@@ -1,0 +1,79 @@
+//! The service side of alerts: the loop that evaluates the alert rules
+//! ([`super::alert_rules`]) every `evaluate_every`, persists what changed and announces it
+//! in the event stream; and the start-up restore of the alerts an earlier run persisted.
+
+use super::alert_rules::{self, Change};
+use super::events::kind;
+use super::ops::EngineView;
+use super::state::AppState;
+use crate::model::JobState;
+
+/// Loads the alerts persisted by an earlier run, so ids, acks and resolutions carry over.
+pub async fn restore(state: &AppState) -> crate::store::StoreResult<usize> {
+    let alerts = state.store.list_alerts().await?;
+    let n = alerts.len();
+    let mut ops = state.ops.lock();
+    for alert in alerts {
+        ops.alerts.insert(alert.id.clone(), alert);
+    }
+    Ok(n)
+}
+
+/// One evaluation: gather the inputs, apply the rules, persist and announce what changed.
+/// Also refreshes the schedule gauges.
+pub async fn evaluate(state: AppState) {
+    let now = state.now();
+    let engine = engine_view(&state, now);
+    state
+        .metrics
+        .set_open_circuits(engine.circuits.iter().filter(|c| c.state == "open").count() as u64);
+    let changes = {
+        let mut ops = state.ops.lock();
+        let inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);
+        let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
+        let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
+        for (alert, change) in &changes {
+            ops.alerts.insert(alert.id.clone(), alert.clone());
+            if *change != Change::Updated {
+                let verb = if *change == Change::Raised {
+                    "raised"
+                } else {
+                    "resolved"
+                };
+                ops.events.push(
+                    now,
+                    kind::ALERT,
+                    None,
+                    format!("alert {verb}: {}", alert.message),
+                );
+            }
+        }
+        changes
+    };
+    for (alert, _) in changes {
+        if let Err(e) = state.store_ok(state.store.put_alert(&alert).await) {
+            tracing::warn!(id = %alert.id, error = %e, "could not persist the alert");
+        }
+    }
+    refresh_gauges(&state).await;
+}
+
+fn engine_view(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> EngineView {
+    let engine = state.engine.lock();
+    let (_, _, circuits) = engine.guardrail_status(now);
+    let strategy = engine.strategy();
+    EngineView {
+        circuits,
+        emergency_stop: strategy.guardrails.emergency_stop,
+        warm_models: engine.model_status().warm_models,
+        ml_enabled: strategy.ml_enabled,
+    }
+}
+
+async fn refresh_gauges(state: &AppState) {
+    if let Ok(counts) = state.store_ok(state.store.count_jobs_by_state().await) {
+        let pending = [JobState::Scheduled, JobState::Claimed];
+        let n = pending.iter().filter_map(|s| counts.get(s)).sum();
+        state.metrics.set_scheduled_jobs(n);
+    }
+}

@@ -1,0 +1,270 @@
+//! The ingest path: every way an attempt reaches the service (`/attempt`, `/attempts`,
+//! `/failures`) records it durably, lets the engine learn from it, counts it, notes it in the
+//! live stream and keeps the retry schedule in step. Handlers call these methods; nothing here
+//! knows a handler.
+
+use super::events::kind;
+use super::ops::EVENT_CAPACITY;
+use super::schedule;
+use super::state::AppState;
+use crate::model::{
+    AttemptRecord, FailureReport, JobState, RetryFeatures, RetryRecommendation, ScheduledJob,
+};
+use crate::server::edge::{ApiError, ApiResult};
+use crate::store::{JobFilter, MAX_PAGE, StoreResult};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::slice;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+impl AppState {
+    /// Asks the engine, timing the call and counting the answer in the metrics. What the
+    /// static backoff would have said is noted beside it (the console's smart-vs-static view).
+    pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
+        let started = Instant::now();
+        let mut engine = self.engine.lock();
+        let rec = engine.recommend(features, now);
+        let took = started.elapsed();
+        let shadow = engine.static_shadow(features, now);
+        drop(engine);
+        self.metrics.record_recommendation(&rec, took);
+        let wall = self.now();
+        let job_id = features.job_id.as_deref();
+        self.ops
+            .lock()
+            .record_recommendation(&rec, &shadow, job_id, wall);
+        rec
+    }
+
+    /// Validates, appends durably (waits for the commit), then lets the engine learn. Returns
+    /// the sequence numbers. Nothing is learned from a batch the store refused.
+    /// Also notes them in the live event stream and finishes scheduled jobs that succeeded.
+    pub async fn record_attempts(&self, attempts: Vec<AttemptRecord>) -> ApiResult<Vec<u64>> {
+        for (i, a) in attempts.iter().enumerate() {
+            a.validate().map_err(|e| {
+                if attempts.len() == 1 {
+                    ApiError::from(e)
+                } else {
+                    ApiError::bad_request(format!("[{i}].{e}"))
+                }
+            })?;
+        }
+        let gate = self.ingest_gate.read().await;
+        let seqs = self.store_ok(self.store.append_attempts(attempts.clone()).await)?;
+        self.learn(&attempts);
+        self.count(&attempts);
+        if let Some(&max) = seqs.iter().max() {
+            self.watermark.fetch_max(max, Ordering::Relaxed);
+        }
+        drop(gate);
+        self.note_attempts(&attempts, None);
+        self.finish_succeeded(&attempts).await;
+        Ok(seqs)
+    }
+
+    /// Records a failure reported through `/failures` and puts the job's next attempt on the
+    /// schedule: the attempt and the job in ONE store write (both or neither). The report's
+    /// `timestamp` (or now) places the failure in time, so a client in virtual time gets
+    /// `next_attempt_at` on its own clock.
+    ///
+    /// The engine learns from the attempt first, because the recommendation depends on it
+    /// (the episode, the circuit). So if the write fails the engine has seen an attempt the
+    /// store does not hold; the client's resend of the same attempt number is learned once
+    /// (episodes deduplicate repeated attempts).
+    pub async fn record_failure(&self, report: &FailureReport) -> ApiResult<ScheduledJob> {
+        let at = report.timestamp.unwrap_or_else(|| self.now());
+        let _job_lock = self.ops.lock_job(&report.job_id).await;
+        let previous = self.store_ok(self.store.get_job(&report.job_id).await)?;
+        let attempt = report.to_attempt(at);
+        attempt.validate()?;
+        let gate = self.ingest_gate.read().await;
+        self.learn(slice::from_ref(&attempt));
+        let features = schedule::failure_features(report, previous.as_ref(), at);
+        let rec = self.recommend(&features, at);
+        let job = schedule::job_from_failure(report, previous.as_ref(), &rec, at);
+        let stored = self
+            .store
+            .append_attempt_with_job(attempt.clone(), job.clone())
+            .await;
+        let seq = self.store_ok(stored)?;
+        self.watermark.fetch_max(seq, Ordering::Relaxed);
+        drop(gate);
+        self.ops.note_pending(&job.job_id, job.state.is_pending());
+        let attempts = slice::from_ref(&attempt);
+        self.count(attempts);
+        self.note_attempts(attempts, Some(&report.error_message));
+        self.announce_schedule(&job);
+        Ok(job)
+    }
+
+    /// Stores a job on the schedule and keeps the pending set in step.
+    pub async fn save_job(&self, job: ScheduledJob) -> ApiResult<()> {
+        let pending = job.state.is_pending();
+        let id = job.job_id.clone();
+        self.store_ok(self.store.put_job(job).await)?;
+        self.ops.note_pending(&id, pending);
+        Ok(())
+    }
+
+    /// Loads the ids of the pending jobs at start-up (the set a recorded success consults to
+    /// find the scheduled job it finishes).
+    pub async fn restore_pending(&self) -> StoreResult<u64> {
+        let mut n = 0;
+        for job_state in [JobState::Scheduled, JobState::Claimed] {
+            let mut cursor = None;
+            loop {
+                let filter = JobFilter {
+                    state: Some(job_state),
+                    cursor,
+                    limit: MAX_PAGE,
+                    ..JobFilter::default()
+                };
+                let page = self.store.list_jobs(filter).await?;
+                for job in &page.jobs {
+                    self.ops.note_pending(&job.job_id, true);
+                }
+                n += page.jobs.len() as u64;
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn learn(&self, attempts: &[AttemptRecord]) {
+        let mut engine = self.engine.lock();
+        for a in attempts {
+            engine.observe(a);
+        }
+    }
+
+    fn count(&self, attempts: &[AttemptRecord]) {
+        for a in attempts {
+            self.metrics.record_attempt(a.success, a.attempt_number);
+        }
+    }
+
+    /// Notes recorded attempts in the live stream and windows; `error_text` is the worker's
+    /// error message for a single failure reported through `/failures`.
+    fn note_attempts(&self, attempts: &[AttemptRecord], error_text: Option<&str>) {
+        let now = self.now();
+        let mut ops = self.ops.lock();
+        // The ring keeps only the newest events: of a large batch, only its tail would survive.
+        let first_event = attempts.len().saturating_sub(EVENT_CAPACITY);
+        for (i, a) in attempts.iter().enumerate() {
+            ops.record_attempt(a, now);
+            if i < first_event {
+                continue;
+            }
+            let (event, message) = if a.success {
+                (kind::SUCCESS, success_text(a))
+            } else {
+                (kind::FAILURE, failure_text(a, error_text))
+            };
+            ops.events.push(now, event, Some(&a.job_id), message);
+        }
+    }
+
+    fn announce_schedule(&self, job: &ScheduledJob) {
+        let (event, message) = match job.next_attempt_at {
+            Some(next) => (
+                kind::SCHEDULED,
+                format!(
+                    "attempt {}/{} at {next} ({} ms, {})",
+                    job.attempt_number + 1,
+                    job.max_attempts,
+                    job.recommendation.delay_ms,
+                    job.recommendation.method.as_str()
+                ),
+            ),
+            None => (
+                kind::EXHAUSTED,
+                format!(
+                    "no retry after attempt {} ({}): {}",
+                    job.attempt_number,
+                    job.state.as_str(),
+                    job.recommendation.rationale
+                ),
+            ),
+        };
+        let now = self.now();
+        self.ops
+            .lock()
+            .events
+            .push(now, event, Some(&job.job_id), message);
+    }
+
+    /// Marks each job with a recorded success as succeeded, in one store write. The attempts
+    /// are already durable, so a store failure here is logged (the jobs stay due and are
+    /// retried: at-least-once), not answered as an error that would make the client send the
+    /// attempts again.
+    async fn finish_succeeded(&self, attempts: &[AttemptRecord]) {
+        // The first success of each job that may be pending (most attempts belong to none).
+        let mut first: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+        for a in attempts.iter().filter(|a| a.success) {
+            if self.ops.may_be_pending(&a.job_id) {
+                let at = first.entry(a.job_id.as_str()).or_insert(a.timestamp);
+                *at = (*at).min(a.timestamp);
+            }
+        }
+        if first.is_empty() {
+            return;
+        }
+        let _job_locks = self.ops.lock_jobs(first.keys().copied()).await;
+        if let Err(e) = self.finish_all(&first).await {
+            let jobs = first.len();
+            tracing::warn!(jobs, error = %e, "could not mark the jobs succeeded");
+        }
+    }
+
+    async fn finish_all(&self, first: &BTreeMap<&str, DateTime<Utc>>) -> ApiResult<()> {
+        let mut done = Vec::with_capacity(first.len());
+        for (&id, &at) in first {
+            let Some(job) = self.store_ok(self.store.get_job(id).await)? else {
+                continue;
+            };
+            done.extend(schedule::succeeded(&job, at.max(job.updated_at)));
+        }
+        let finished: Vec<String> = done.iter().map(|j| j.job_id.clone()).collect();
+        self.store_ok(self.store.put_jobs(done).await)?;
+        for id in finished {
+            self.ops.note_pending(&id, false);
+        }
+        Ok(())
+    }
+}
+
+fn success_text(a: &AttemptRecord) -> String {
+    format!(
+        "attempt {} succeeded ({} on {})",
+        a.attempt_number,
+        a.job_type,
+        queue_name(&a.queue)
+    )
+}
+
+fn failure_text(a: &AttemptRecord, error_text: Option<&str>) -> String {
+    let code = if a.error_code.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", a.error_code)
+    };
+    let text = match error_text {
+        Some(t) if !t.is_empty() => format!(": {t}"),
+        _ => String::new(),
+    };
+    format!(
+        "attempt {} failed: {}{code} ({} on {}){text}",
+        a.attempt_number,
+        a.error_class,
+        a.job_type,
+        queue_name(&a.queue)
+    )
+}
+
+fn queue_name(queue: &str) -> &str {
+    if queue.is_empty() { "default" } else { queue }
+}

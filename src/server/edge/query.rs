@@ -1,0 +1,26 @@
+//! Query parameters parsed by hand, so a bad value is answered 400 naming the parameter
+//! (`limit: must be a whole number 1–1000 (got "0")`).
+
+use crate::model::FieldError;
+
+/// A `limit` query parameter: a whole number in 1..=max (default when absent).
+pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, FieldError> {
+    let Some(text) = text else { return Ok(default) };
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(FieldError::new(
+            "limit",
+            format!("must be a whole number 1–{max} (got {text:?})"),
+        )),
+    }
+}
+
+/// A cursor query parameter (`since`, `after`): a whole number, 0 when absent or empty.
+pub fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> {
+    match text {
+        None | Some("") => Ok(0),
+        Some(t) => t
+            .parse()
+            .map_err(|_| FieldError::new(field, format!("must be a whole number ≥ 0 (got {t:?})"))),
+    }
+}
