@@ -1,6 +1,6 @@
 //! Wire types shared by the server, the client, the console and the simulator.
 //!
-//! Field names follow the upstream smart-retry API (`../shared/UPSTREAM_API.md`) so a client
+//! Field names follow the upstream smart-retry API (the Redis work queue this API grew from) so a client
 //! written for it works unchanged; our additions are optional on input and extra on output.
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 

@@ -3,7 +3,7 @@
 //! service and run in process as always.
 //!
 //! A run talks to the service as a worker would, with every record stamped with its virtual
-//! time (DESIGN §4: the service learns from record timestamps, not arrival time): a failure
+//! time (the service learns from the records' timestamps, not their arrival time): a failure
 //! goes through `POST /failures` (recorded, then recommended at the record's time, then put
 //! on the retry schedule); successes are held back and sent as one `POST /attempts` batch just
 //! before the next failure, so the service has seen exactly what the in-process engine has

@@ -129,9 +129,8 @@ impl AppState {
         let _serial = self.strategy_lock.lock().await;
         let mut strategy = self.engine.lock().strategy().clone();
         let what = change(&mut strategy)?;
-        crate::model::validate::strategy(&strategy)?;
-        // The engine validates too; install first so the store never holds a strategy the
-        // engine refuses (it would be loaded at the next start), and roll back if saving fails.
+        // Installing validates (one check, `model::validate::strategy`); install first so the
+        // store never holds a strategy the engine refuses, and roll back if saving fails.
         let previous = {
             let mut engine = self.engine.lock();
             let previous = engine.strategy().clone();
