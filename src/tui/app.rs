@@ -201,12 +201,14 @@ pub struct App {
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
     pub filter: String,
-    /// Index into `visible` of the selected job, and its id (kept across refreshes).
+    /// The last filter the service answered; a refused filter falls back to it.
+    filter_good: String,
+    /// Why the service refused the filter the operator typed last, shown by the filter.
+    pub filter_error: Option<String>,
+    /// Index into `visible` of the selected job, and its id: the selection follows the id
+    /// across refreshes until the operator moves it or the job leaves the list.
     pub selected: usize,
     pub selected_id: Option<String>,
-    /// Whether the selected job was pending when last seen (a job that finishes under the
-    /// selection hands it on to the first pending row).
-    selected_pending: bool,
     /// Indices into the snapshot's jobs that pass the free-text filter.
     pub visible: Vec<usize>,
     pub alert_selected: usize,
@@ -235,9 +237,10 @@ impl App {
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
+            filter_good: String::new(),
+            filter_error: None,
             selected: 0,
             selected_id: None,
-            selected_pending: false,
             visible: Vec::new(),
             alert_selected: 0,
             last: None,
@@ -351,7 +354,7 @@ impl App {
             Action::Suspend => Some(Effect::Suspend),
             Action::Refresh => Some(Effect::Refresh),
             Action::Help => self.open(Mode::Help { scroll: 0 }),
-            Action::Cancel => self.open(Mode::Normal),
+            Action::Cancel => self.clear_filter(),
             Action::Alerts => self.open(Mode::Alerts),
             Action::Filter => self.open(Mode::Filter(Input::with(&self.filter))),
             Action::Export => self.open(Mode::Export {
@@ -541,6 +544,10 @@ impl App {
                 self.current_input().map(Input::pop);
                 None
             }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.current_input().map(Input::clear);
+                None
+            }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                 if let Some(input) = self.current_input() {
                     input.push(c);
@@ -562,11 +569,7 @@ impl App {
 
     fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
-            Mode::Filter(input) => {
-                self.filter = input.text.trim().to_string();
-                self.refilter();
-                Some(Effect::Refresh)
-            }
+            Mode::Filter(input) => self.apply_filter(input.text.trim()),
             Mode::Override(mut form) => {
                 match parse_override(&form.delay.text, &form.reason.text, now) {
                     Ok(req) => Some(Effect::Call(Call::Override {

@@ -73,8 +73,14 @@ fn key(ctx: &Ctx, action: Action) -> String {
     ctx.app.keymap.label(action)
 }
 
-/// Rows around the help list: its border, the hint line and a margin above and below.
-const HELP_CHROME: u16 = 5;
+/// What the keys alone do not say: the filter's matching rule and the header's status text.
+const HELP_NOTES: [&str; 3] = [
+    " filter queue:X state:Y error:Z: exact match",
+    " other filter words: part of id/type/queue/error",
+    " header (E - P / T): failed - ended / seen failing",
+];
+/// Rows around the help list: its border, the notes, the hint line and a margin above and below.
+const HELP_CHROME: u16 = 5 + HELP_NOTES.len() as u16;
 /// From this width on the help list is laid out in two columns.
 const HELP_TWO_COLUMNS: u16 = 100;
 
@@ -122,6 +128,7 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
             Line::from(spans)
         })
         .collect();
+    lines.extend(HELP_NOTES.map(|n| Line::styled(n, ctx.theme.dim())));
     lines.push(help_hint(ctx, fit, scroll));
     dialog(frame, area, ctx, "Keys", lines);
 }
