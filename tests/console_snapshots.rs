@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use retryctl::tui::app::{App, Conn};
+use retryctl::model::{Method, RetryPreview, TimelineEntry};
+use retryctl::tui::app::{App, Conn, Mode};
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 
@@ -211,4 +212,53 @@ fn a_finished_job_shows_no_plan() {
     assert!(text.contains("Selected · img-42"), "{text}");
     assert!(text.contains("plan none: it gave up"), "{text}");
     assert!(!text.contains("plan now"), "{text}");
+}
+
+/// A plan of `steps` attempts after the first, for the fixture's first job.
+fn plan(steps: u32) -> RetryPreview {
+    let job = fixture::jobs().jobs[0].clone();
+    let timeline = (2..2 + steps)
+        .map(|n| TimelineEntry {
+            attempt_number: n,
+            scheduled_time: fixture::now() + Duration::seconds(30 * i64::from(n)),
+            estimated_success: 0.05 * f64::from(n),
+            delay_ms: 30_000 * u64::from(n),
+            method: Method::Bayesian,
+            rationale: format!("step {n}: the posterior says wait a little longer than before"),
+        })
+        .collect();
+    RetryPreview {
+        job_id: job.job_id.clone(),
+        current_attempt: 1,
+        features: job.preview_request().features,
+        recommendations: vec![],
+        timeline,
+        generated_at: fixture::now(),
+    }
+}
+
+#[test]
+fn preview_scrolls_with_a_more_below_marker_at_60x16() {
+    let mut app = fixture::app();
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    key(&mut app, 'p');
+    app.on_preview(Ok(Box::new(plan(14))));
+    let top = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(top.contains("#2 ") && top.contains("more below"), "{top}");
+    assert!(!top.contains("#15"), "{top}");
+    insta::assert_snapshot!("preview_60x16_top", top);
+    key(&mut app, 'j');
+    assert!(matches!(app.mode, Mode::Preview { scroll: 1, .. }), "j scrolls, not closes");
+    app.on_key(
+        KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    app.on_key(
+        KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    let bottom = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(bottom.contains("#15") && bottom.contains("more above"), "{bottom}");
+    key(&mut app, 'q');
+    assert_eq!(app.mode, Mode::Normal);
 }

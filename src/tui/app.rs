@@ -81,7 +81,11 @@ pub enum Mode {
     Override(OverrideForm),
     Confirm(Confirm),
     Alerts,
-    Preview(Result<Box<RetryPreview>, String>),
+    /// A job's planned attempts (or why there are none), scrolled down by `scroll` rows.
+    Preview {
+        result: Result<Box<RetryPreview>, String>,
+        scroll: usize,
+    },
     Loading(String),
     Export {
         path: Input,
@@ -222,6 +226,8 @@ pub struct App {
     pub page_rows: usize,
     /// How much of the help list fits, set by the loop from the layout (scrolling).
     pub help_fit: Fit,
+    /// How much of the open preview's plan fits, set by the loop from the layout.
+    pub preview_fit: Fit,
     export_path: String,
 }
 
@@ -249,6 +255,7 @@ impl App {
             wide: true,
             page_rows: 10,
             help_fit: Fit::default(),
+            preview_fit: Fit::default(),
             export_path: cfg.export_path,
         }
     }
@@ -286,7 +293,10 @@ impl App {
     /// A preview arrived (or failed).
     pub fn on_preview(&mut self, preview: Result<Box<RetryPreview>, String>) {
         if matches!(self.mode, Mode::Loading(_)) {
-            self.mode = Mode::Preview(preview);
+            self.mode = Mode::Preview {
+                result: preview,
+                scroll: 0,
+            };
         }
     }
 
@@ -330,8 +340,8 @@ impl App {
             Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
-            Mode::Help { .. } => self.on_help_key(action),
-            Mode::Preview(_) | Mode::Loading(_) => {
+            Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
+            Mode::Loading(_) => {
                 self.mode = Mode::Normal;
                 None
             }
@@ -439,11 +449,12 @@ impl App {
         Some(Effect::Call(call))
     }
 
-    /// Movement keys scroll the help; any other key closes it.
-    fn on_help_key(&mut self, action: Option<Action>) -> Option<Effect> {
-        let fit = self.help_fit;
-        let Mode::Help { scroll } = &mut self.mode else {
-            return None;
+    /// Movement keys scroll the help or the preview; any other key closes it.
+    fn on_scroll_key(&mut self, action: Option<Action>) -> Option<Effect> {
+        let (scroll, fit) = match &mut self.mode {
+            Mode::Help { scroll } => (scroll, self.help_fit),
+            Mode::Preview { scroll, .. } => (scroll, self.preview_fit),
+            _ => return None,
         };
         match action {
             Some(Action::Up) => *scroll = scroll.saturating_sub(1),

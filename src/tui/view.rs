@@ -98,6 +98,7 @@ pub fn fit(app: &mut App, width: u16, height: u16) {
     let footer_grows = footer::height(app, width) - FOOTER_HEIGHT;
     app.page_rows = job_rows(width, height).saturating_sub(usize::from(footer_grows));
     app.help_fit = overlay::help_fit(width, height);
+    app.preview_fit = overlay::preview_fit(&app.mode, height);
 }
 
 /// Rows of the job table for the given terminal size (page up/down).
