@@ -262,3 +262,17 @@ fn preview_scrolls_with_a_more_below_marker_at_60x16() {
     key(&mut app, 'q');
     assert_eq!(app.mode, Mode::Normal);
 }
+
+/// `--ascii` prints ASCII only, text from the service (`≥` in a rationale) included.
+#[test]
+fn ascii_prints_only_ascii_on_every_tab_and_size() {
+    let mut app = fixture::app();
+    for (width, height) in [(160, 45), (100, 30), (80, 24), (60, 16)] {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, width, height, &Glyphs::ascii());
+            key(&mut app, tab);
+            let text = screen(&mut app, width, height, &Glyphs::ascii());
+            assert!(text.is_ascii(), "{width}x{height} tab {tab}:\n{text}");
+        }
+    }
+}

@@ -69,6 +69,7 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, ctx);
+        ctx.glyphs.ascii_only(frame.buffer_mut());
         return;
     }
     let wide = is_wide(area.width);
@@ -89,6 +90,7 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     }
     footer::render(frame, foot, ctx);
     overlay::render(frame, area, ctx);
+    ctx.glyphs.ascii_only(frame.buffer_mut());
 }
 
 /// Tells the app what the layout of a terminal of this size holds: panes or tabs, the job
