@@ -248,7 +248,10 @@ fn preview_scrolls_with_a_more_below_marker_at_60x16() {
     assert!(!top.contains("#15"), "{top}");
     insta::assert_snapshot!("preview_60x16_top", top);
     key(&mut app, 'j');
-    assert!(matches!(app.mode, Mode::Preview { scroll: 1, .. }), "j scrolls, not closes");
+    assert!(
+        matches!(app.mode, Mode::Preview { scroll: 1, .. }),
+        "j scrolls, not closes"
+    );
     app.on_key(
         KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE),
         fixture::now(),
@@ -258,7 +261,10 @@ fn preview_scrolls_with_a_more_below_marker_at_60x16() {
         fixture::now(),
     );
     let bottom = screen(&mut app, 60, 16, &Glyphs::unicode());
-    assert!(bottom.contains("#15") && bottom.contains("more above"), "{bottom}");
+    assert!(
+        bottom.contains("#15") && bottom.contains("more above"),
+        "{bottom}"
+    );
     key(&mut app, 'q');
     assert_eq!(app.mode, Mode::Normal);
 }
@@ -275,4 +281,64 @@ fn ascii_prints_only_ascii_on_every_tab_and_size() {
             assert!(text.is_ascii(), "{width}x{height} tab {tab}:\n{text}");
         }
     }
+}
+
+/// The first screen line at each size.
+fn header_at(app: &mut App, width: u16, height: u16, now: DateTime<Utc>) -> String {
+    let text = screen_at(app, width, height, &Glyphs::unicode(), now);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+const SIZES: [(u16, u16); 4] = [(160, 45), (100, 30), (80, 24), (60, 16)];
+
+/// The connection state and the status text are on the header at every size, even while
+/// reconnecting; the URL and the role go first.
+#[test]
+fn the_header_keeps_connection_and_status_text_at_every_size() {
+    let mut app = fixture::app();
+    for (w, h) in SIZES {
+        let head = header_at(&mut app, w, h, fixture::now());
+        assert!(
+            head.contains("●") && head.contains("(17 - 961 / 1012)"),
+            "{w}x{h}: {head}"
+        );
+    }
+    let now = fixture::now() + Duration::seconds(12);
+    app.on_disconnected("connection refused".into(), now + Duration::seconds(3));
+    for (w, h) in SIZES {
+        let head = header_at(&mut app, w, h, now);
+        assert!(
+            head.contains("RECONN") && head.contains("3s"),
+            "{w}x{h}: {head}"
+        );
+        assert!(
+            head.contains("STALE") && head.contains("12s"),
+            "{w}x{h}: {head}"
+        );
+        assert!(head.contains("(17 - 961 / 1012)"), "{w}x{h}: {head}");
+    }
+    insta::assert_snapshot!(
+        "header_reconnecting_60x16",
+        header_at(&mut app, 60, 16, now)
+    );
+}
+
+/// An emergency stop is a badge on the header, so every tab at every size shows it.
+#[test]
+fn emergency_stop_is_a_header_badge_at_every_size() {
+    let mut summary = fixture::summary();
+    summary.guardrails.emergency_stop = true;
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    for (w, h) in SIZES {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, w, h, &Glyphs::unicode());
+            key(&mut app, tab);
+            let head = header_at(&mut app, w, h, fixture::now());
+            assert!(head.contains("E-STOP"), "{w}x{h} tab {tab}: {head}");
+        }
+    }
+    insta::assert_snapshot!(
+        "emergency_stop_60x16",
+        screen(&mut app, 60, 16, &Glyphs::unicode())
+    );
 }

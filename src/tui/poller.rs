@@ -83,7 +83,13 @@ pub async fn run(
             Err(Failure::Filter(e)) => {
                 backoff.reset();
                 let error = e.to_string();
-                (PollMsg::FilterRefused { query: want.0, error }, interval)
+                (
+                    PollMsg::FilterRefused {
+                        query: want.0,
+                        error,
+                    },
+                    interval,
+                )
             }
             Err(Failure::Down(e)) => {
                 let wait = backoff.next_delay();

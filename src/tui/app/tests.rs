@@ -180,7 +180,10 @@ fn a_job_that_finishes_under_the_selection_keeps_it() {
     ];
     app.on_snapshot(snapshot_with(&[("sync-7", JobState::Succeeded)], &order));
     assert_eq!(selected(&app), "sync-7");
-    assert_eq!(app.last, None, "nothing to report: the selection did not move");
+    assert_eq!(
+        app.last, None,
+        "nothing to report: the selection did not move"
+    );
     // Polls that reorder the rows do not move it either.
     app.on_snapshot(snapshot_with(&[("sync-7", JobState::Succeeded)], &[]));
     assert_eq!(selected(&app), "sync-7");
@@ -356,9 +359,16 @@ fn a_refused_filter_falls_back_to_the_last_one_that_worked() {
     let refused = app.watch().0;
     app.on_filter_refused(&refused, "/jobs: 400 bad_request".into());
     assert_eq!(app.filter, "state:scheduled");
-    assert_eq!(app.conn, Conn::Connected, "the service answered: not a lost connection");
+    assert_eq!(
+        app.conn,
+        Conn::Connected,
+        "the service answered: not a lost connection"
+    );
     let error = app.filter_error.clone().unwrap();
-    assert!(error.contains("\"state:bogus\" refused: /jobs: 400"), "{error}");
+    assert!(
+        error.contains("\"state:bogus\" refused: /jobs: 400"),
+        "{error}"
+    );
     // A late refusal of a query no longer wanted changes nothing.
     app.on_filter_refused(&refused, "late".into());
     assert_eq!(app.filter, "state:scheduled");

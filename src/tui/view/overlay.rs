@@ -282,7 +282,11 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: u
     let fit = preview_fit(&ctx.app.mode, area.height);
     let scroll = scroll.min(fit.max_scroll());
     let room = usize::from(area.width.saturating_sub(DIALOG_MARGIN + 2));
-    let recs = p.recommendations.iter().map(Some).chain(std::iter::repeat(None));
+    let recs = p
+        .recommendations
+        .iter()
+        .map(Some)
+        .chain(std::iter::repeat(None));
     for (step, rec) in p.timeline.iter().zip(recs).skip(scroll).take(fit.visible) {
         let offset = fmt::until(step.scheduled_time, ctx.now);
         let reason = rec.map_or(step.rationale.as_str(), |r| r.rationale.as_str());
