@@ -180,7 +180,7 @@ impl Report {
         for (m, n) in &self.methods_after_warmup {
             *methods.entry(m.clone()).or_default() += n;
         }
-        let mut pairs = vec![
+        let pairs = vec![
             (
                 "failed attempts",
                 self.failed_attempts,
