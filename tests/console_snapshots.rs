@@ -342,3 +342,38 @@ fn emergency_stop_is_a_header_badge_at_every_size() {
         screen(&mut app, 60, 16, &Glyphs::unicode())
     );
 }
+
+/// Ids that differ only at the end stay apart (cut in the middle) and every cut is marked.
+#[test]
+fn long_job_ids_are_cut_in_the_middle_and_marked() {
+    let mut jobs = fixture::jobs();
+    for (i, job) in jobs.jobs.iter_mut().enumerate().take(4) {
+        job.job_id = format!("newsletter-batch-2026-11-23-000{i}-recipient-shard");
+        job.queue = "notifications-high".into();
+    }
+    let mut app = fixture::app_with(fixture::summary(), jobs, Some(fixture::detail()));
+    for (w, h) in [(100, 30), (80, 24)] {
+        app.wide = false;
+        key(&mut app, '2');
+        let text = screen(&mut app, w, h, &Glyphs::unicode());
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("recipient") && l.contains("/5"))
+            .collect();
+        assert_eq!(rows.len(), 4, "{text}");
+        for row in &rows {
+            assert!(row.contains('…'), "{w}x{h}: {row}");
+        }
+        let distinct: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|r| r.split_whitespace().nth(1).unwrap_or("").to_string())
+            .collect();
+        assert_eq!(distinct.len(), 4, "{w}x{h}: ids must stay apart:\n{text}");
+        if w >= 100 {
+            assert!(
+                text.contains("notific…"),
+                "queue cut with a marker:\n{text}"
+            );
+        }
+    }
+}
