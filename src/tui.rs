@@ -247,10 +247,12 @@ impl Console {
 
     fn on_poll(&mut self, msg: PollMsg) {
         match msg {
-            PollMsg::Snapshot(snap) => {
+            PollMsg::Snapshot(snap, query) => {
                 self.first_data.get_or_insert_with(Instant::now);
                 self.app.on_snapshot(*snap);
+                self.app.on_filter_answered(&query);
             }
+            PollMsg::FilterRefused { query, error } => self.app.on_filter_refused(&query, error),
             PollMsg::Down { error, retry_at } => self.app.on_disconnected(error, retry_at),
         }
     }

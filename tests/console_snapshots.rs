@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use retryctl::tui::app::{App, Conn};
+use retryctl::model::{Method, RetryPreview, TimelineEntry};
+use retryctl::tui::app::{App, Conn, Mode};
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 
@@ -211,4 +212,168 @@ fn a_finished_job_shows_no_plan() {
     assert!(text.contains("Selected · img-42"), "{text}");
     assert!(text.contains("plan none: it gave up"), "{text}");
     assert!(!text.contains("plan now"), "{text}");
+}
+
+/// A plan of `steps` attempts after the first, for the fixture's first job.
+fn plan(steps: u32) -> RetryPreview {
+    let job = fixture::jobs().jobs[0].clone();
+    let timeline = (2..2 + steps)
+        .map(|n| TimelineEntry {
+            attempt_number: n,
+            scheduled_time: fixture::now() + Duration::seconds(30 * i64::from(n)),
+            estimated_success: 0.05 * f64::from(n),
+            delay_ms: 30_000 * u64::from(n),
+            method: Method::Bayesian,
+            rationale: format!("step {n}: the posterior says wait a little longer than before"),
+        })
+        .collect();
+    RetryPreview {
+        job_id: job.job_id.clone(),
+        current_attempt: 1,
+        features: job.preview_request().features,
+        recommendations: vec![],
+        timeline,
+        generated_at: fixture::now(),
+    }
+}
+
+#[test]
+fn preview_scrolls_with_a_more_below_marker_at_60x16() {
+    let mut app = fixture::app();
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    key(&mut app, 'p');
+    app.on_preview(Ok(Box::new(plan(14))));
+    let top = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(top.contains("#2 ") && top.contains("more below"), "{top}");
+    assert!(!top.contains("#15"), "{top}");
+    insta::assert_snapshot!("preview_60x16_top", top);
+    key(&mut app, 'j');
+    assert!(
+        matches!(app.mode, Mode::Preview { scroll: 1, .. }),
+        "j scrolls, not closes"
+    );
+    app.on_key(
+        KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    app.on_key(
+        KeyEvent::new(KeyCode::End, KeyModifiers::NONE),
+        fixture::now(),
+    );
+    let bottom = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(
+        bottom.contains("#15") && bottom.contains("more above"),
+        "{bottom}"
+    );
+    key(&mut app, 'q');
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+/// `--ascii` prints ASCII only, text from the service (`≥` in a rationale) included.
+#[test]
+fn ascii_prints_only_ascii_on_every_tab_and_size() {
+    let mut app = fixture::app();
+    for (width, height) in [(160, 45), (100, 30), (80, 24), (60, 16)] {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, width, height, &Glyphs::ascii());
+            key(&mut app, tab);
+            let text = screen(&mut app, width, height, &Glyphs::ascii());
+            assert!(text.is_ascii(), "{width}x{height} tab {tab}:\n{text}");
+        }
+    }
+}
+
+/// The first screen line at each size.
+fn header_at(app: &mut App, width: u16, height: u16, now: DateTime<Utc>) -> String {
+    let text = screen_at(app, width, height, &Glyphs::unicode(), now);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+const SIZES: [(u16, u16); 4] = [(160, 45), (100, 30), (80, 24), (60, 16)];
+
+/// The connection state and the status text are on the header at every size, even while
+/// reconnecting; the URL and the role go first.
+#[test]
+fn the_header_keeps_connection_and_status_text_at_every_size() {
+    let mut app = fixture::app();
+    for (w, h) in SIZES {
+        let head = header_at(&mut app, w, h, fixture::now());
+        assert!(
+            head.contains("●") && head.contains("(17 - 961 / 1012)"),
+            "{w}x{h}: {head}"
+        );
+    }
+    let now = fixture::now() + Duration::seconds(12);
+    app.on_disconnected("connection refused".into(), now + Duration::seconds(3));
+    for (w, h) in SIZES {
+        let head = header_at(&mut app, w, h, now);
+        assert!(
+            head.contains("RECONN") && head.contains("3s"),
+            "{w}x{h}: {head}"
+        );
+        assert!(
+            head.contains("STALE") && head.contains("12s"),
+            "{w}x{h}: {head}"
+        );
+        assert!(head.contains("(17 - 961 / 1012)"), "{w}x{h}: {head}");
+    }
+    insta::assert_snapshot!(
+        "header_reconnecting_60x16",
+        header_at(&mut app, 60, 16, now)
+    );
+}
+
+/// An emergency stop is a badge on the header, so every tab at every size shows it.
+#[test]
+fn emergency_stop_is_a_header_badge_at_every_size() {
+    let mut summary = fixture::summary();
+    summary.guardrails.emergency_stop = true;
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    for (w, h) in SIZES {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, w, h, &Glyphs::unicode());
+            key(&mut app, tab);
+            let head = header_at(&mut app, w, h, fixture::now());
+            assert!(head.contains("E-STOP"), "{w}x{h} tab {tab}: {head}");
+        }
+    }
+    insta::assert_snapshot!(
+        "emergency_stop_60x16",
+        screen(&mut app, 60, 16, &Glyphs::unicode())
+    );
+}
+
+/// Ids that differ only at the end stay apart (cut in the middle) and every cut is marked.
+#[test]
+fn long_job_ids_are_cut_in_the_middle_and_marked() {
+    let mut jobs = fixture::jobs();
+    for (i, job) in jobs.jobs.iter_mut().enumerate().take(4) {
+        job.job_id = format!("newsletter-batch-2026-11-23-000{i}-recipient-shard");
+        job.queue = "notifications-high".into();
+    }
+    let mut app = fixture::app_with(fixture::summary(), jobs, Some(fixture::detail()));
+    for (w, h) in [(100, 30), (80, 24)] {
+        app.wide = false;
+        key(&mut app, '2');
+        let text = screen(&mut app, w, h, &Glyphs::unicode());
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("recipient") && l.contains("/5"))
+            .collect();
+        assert_eq!(rows.len(), 4, "{text}");
+        for row in &rows {
+            assert!(row.contains('…'), "{w}x{h}: {row}");
+        }
+        let distinct: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|r| r.split_whitespace().nth(1).unwrap_or("").to_string())
+            .collect();
+        assert_eq!(distinct.len(), 4, "{w}x{h}: ids must stay apart:\n{text}");
+        if w >= 100 {
+            assert!(
+                text.contains("notific…"),
+                "queue cut with a marker:\n{text}"
+            );
+        }
+    }
 }

@@ -81,7 +81,11 @@ pub enum Mode {
     Override(OverrideForm),
     Confirm(Confirm),
     Alerts,
-    Preview(Result<Box<RetryPreview>, String>),
+    /// A job's planned attempts (or why there are none), scrolled down by `scroll` rows.
+    Preview {
+        result: Result<Box<RetryPreview>, String>,
+        scroll: usize,
+    },
     Loading(String),
     Export {
         path: Input,
@@ -201,12 +205,14 @@ pub struct App {
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
     pub filter: String,
-    /// Index into `visible` of the selected job, and its id (kept across refreshes).
+    /// The last filter the service answered; a refused filter falls back to it.
+    filter_good: String,
+    /// Why the service refused the filter the operator typed last, shown by the filter.
+    pub filter_error: Option<String>,
+    /// Index into `visible` of the selected job, and its id: the selection follows the id
+    /// across refreshes until the operator moves it or the job leaves the list.
     pub selected: usize,
     pub selected_id: Option<String>,
-    /// Whether the selected job was pending when last seen (a job that finishes under the
-    /// selection hands it on to the first pending row).
-    selected_pending: bool,
     /// Indices into the snapshot's jobs that pass the free-text filter.
     pub visible: Vec<usize>,
     pub alert_selected: usize,
@@ -220,6 +226,8 @@ pub struct App {
     pub page_rows: usize,
     /// How much of the help list fits, set by the loop from the layout (scrolling).
     pub help_fit: Fit,
+    /// How much of the open preview's plan fits, set by the loop from the layout.
+    pub preview_fit: Fit,
     export_path: String,
 }
 
@@ -235,9 +243,10 @@ impl App {
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
+            filter_good: String::new(),
+            filter_error: None,
             selected: 0,
             selected_id: None,
-            selected_pending: false,
             visible: Vec::new(),
             alert_selected: 0,
             last: None,
@@ -246,6 +255,7 @@ impl App {
             wide: true,
             page_rows: 10,
             help_fit: Fit::default(),
+            preview_fit: Fit::default(),
             export_path: cfg.export_path,
         }
     }
@@ -283,7 +293,10 @@ impl App {
     /// A preview arrived (or failed).
     pub fn on_preview(&mut self, preview: Result<Box<RetryPreview>, String>) {
         if matches!(self.mode, Mode::Loading(_)) {
-            self.mode = Mode::Preview(preview);
+            self.mode = Mode::Preview {
+                result: preview,
+                scroll: 0,
+            };
         }
     }
 
@@ -327,8 +340,8 @@ impl App {
             Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
-            Mode::Help { .. } => self.on_help_key(action),
-            Mode::Preview(_) | Mode::Loading(_) => {
+            Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
+            Mode::Loading(_) => {
                 self.mode = Mode::Normal;
                 None
             }
@@ -351,7 +364,7 @@ impl App {
             Action::Suspend => Some(Effect::Suspend),
             Action::Refresh => Some(Effect::Refresh),
             Action::Help => self.open(Mode::Help { scroll: 0 }),
-            Action::Cancel => self.open(Mode::Normal),
+            Action::Cancel => self.clear_filter(),
             Action::Alerts => self.open(Mode::Alerts),
             Action::Filter => self.open(Mode::Filter(Input::with(&self.filter))),
             Action::Export => self.open(Mode::Export {
@@ -436,11 +449,12 @@ impl App {
         Some(Effect::Call(call))
     }
 
-    /// Movement keys scroll the help; any other key closes it.
-    fn on_help_key(&mut self, action: Option<Action>) -> Option<Effect> {
-        let fit = self.help_fit;
-        let Mode::Help { scroll } = &mut self.mode else {
-            return None;
+    /// Movement keys scroll the help or the preview; any other key closes it.
+    fn on_scroll_key(&mut self, action: Option<Action>) -> Option<Effect> {
+        let (scroll, fit) = match &mut self.mode {
+            Mode::Help { scroll } => (scroll, self.help_fit),
+            Mode::Preview { scroll, .. } => (scroll, self.preview_fit),
+            _ => return None,
         };
         match action {
             Some(Action::Up) => *scroll = scroll.saturating_sub(1),
@@ -541,6 +555,10 @@ impl App {
                 self.current_input().map(Input::pop);
                 None
             }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.current_input().map(Input::clear);
+                None
+            }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                 if let Some(input) = self.current_input() {
                     input.push(c);
@@ -562,11 +580,7 @@ impl App {
 
     fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
-            Mode::Filter(input) => {
-                self.filter = input.text.trim().to_string();
-                self.refilter();
-                Some(Effect::Refresh)
-            }
+            Mode::Filter(input) => self.apply_filter(input.text.trim()),
             Mode::Override(mut form) => {
                 match parse_override(&form.delay.text, &form.reason.text, now) {
                     Ok(req) => Some(Effect::Call(Call::Override {

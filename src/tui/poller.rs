@@ -4,6 +4,8 @@
 //!
 //! The connection is a small state machine: after a failure it waits a capped, doubling backoff
 //! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
+//! A `/jobs` answer of 400 or 422 is not a lost connection: the service refused the operator's
+//! filter, so the poller reports the refusal and keeps its normal interval.
 
 use super::state::Snapshot;
 use super::stream::{self, EventCursor};
@@ -20,7 +22,10 @@ pub type Watch = (JobQuery, Option<String>);
 /// A message from the poller.
 #[derive(Debug)]
 pub enum PollMsg {
-    Snapshot(Box<Snapshot>),
+    /// A complete poll, and the job query it was fetched with.
+    Snapshot(Box<Snapshot>, JobQuery),
+    /// The service refused this job query (the operator's filter); everything else answered.
+    FilterRefused { query: JobQuery, error: String },
     /// The poll failed; the next attempt is at `retry_at`.
     Down {
         error: String,
@@ -73,9 +78,20 @@ pub async fn run(
         let (msg, wait) = match fetch(&client, &want, &mut cursor).await {
             Ok(snap) => {
                 backoff.reset();
-                (PollMsg::Snapshot(Box::new(snap)), interval)
+                (PollMsg::Snapshot(Box::new(snap), want.0), interval)
             }
-            Err(e) => {
+            Err(Failure::Filter(e)) => {
+                backoff.reset();
+                let error = e.to_string();
+                (
+                    PollMsg::FilterRefused {
+                        query: want.0,
+                        error,
+                    },
+                    interval,
+                )
+            }
+            Err(Failure::Down(e)) => {
                 let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?wait, "poll failed");
                 let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
@@ -99,13 +115,38 @@ pub async fn run(
     }
 }
 
+/// Why a poll failed: the operator's filter was refused, or the service did not answer.
+#[derive(Debug)]
+enum Failure {
+    Filter(ClientError),
+    Down(ClientError),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        Failure::Down(e)
+    }
+}
+
+/// Whether a `/jobs` error is the service refusing the query itself (bad state name, …).
+fn refuses_query(e: &ClientError) -> bool {
+    matches!(e.status(), Some(400 | 422))
+}
+
 async fn fetch(
     client: &Client,
     (query, selected): &Watch,
     cursor: &mut EventCursor,
-) -> Result<Snapshot, ClientError> {
+) -> Result<Snapshot, Failure> {
     let (summary, jobs) = tokio::join!(client.summary(), client.jobs(query));
-    let (summary, jobs) = (summary?, jobs?);
+    let summary = summary?;
+    let jobs = jobs.map_err(|e| {
+        if refuses_query(&e) {
+            Failure::Filter(e)
+        } else {
+            Failure::Down(e)
+        }
+    })?;
     // Before following the stream: a restarted service numbers its events from 1 again.
     cursor.service_started(summary.started_at);
     let (detail, events) = tokio::join!(detail(client, selected), stream::follow(client, cursor));

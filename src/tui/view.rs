@@ -69,6 +69,7 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, ctx);
+        ctx.glyphs.ascii_only(frame.buffer_mut());
         return;
     }
     let wide = is_wide(area.width);
@@ -89,6 +90,7 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
     }
     footer::render(frame, foot, ctx);
     overlay::render(frame, area, ctx);
+    ctx.glyphs.ascii_only(frame.buffer_mut());
 }
 
 /// Tells the app what the layout of a terminal of this size holds: panes or tabs, the job
@@ -98,6 +100,7 @@ pub fn fit(app: &mut App, width: u16, height: u16) {
     let footer_grows = footer::height(app, width) - FOOTER_HEIGHT;
     app.page_rows = job_rows(width, height).saturating_sub(usize::from(footer_grows));
     app.help_fit = overlay::help_fit(width, height);
+    app.preview_fit = overlay::preview_fit(&app.mode, height);
 }
 
 /// Rows of the job table for the given terminal size (page up/down).

@@ -14,6 +14,20 @@ pub struct ServiceCounters {
     pub retries: u64,
     /// `retryctl_recommendations_total{method=...}`
     pub recommendations: BTreeMap<String, u64>,
+    /// Answered requests that make a recommendation without a failure: an operator applying
+    /// one (`POST …/jobs/{id}/apply`) or anyone asking (`POST …/recommendation`).
+    pub other_recommending: u64,
+}
+
+/// Matched paths (suffixes) whose answered POSTs make a recommendation outside `/failures`.
+const OTHER_RECOMMENDING: [&str; 2] = ["/jobs/{id}/apply", "/recommendation"];
+
+/// Whether an `http_requests_total` sample is an answered request that made a recommendation.
+fn other_recommending(labels: &str) -> bool {
+    let path = label(labels, "path").unwrap_or_default();
+    label(labels, "method") == Some("POST")
+        && label(labels, "status").is_some_and(|s| s.starts_with('2'))
+        && OTHER_RECOMMENDING.iter().any(|p| path.ends_with(p))
 }
 
 impl ServiceCounters {
@@ -27,6 +41,9 @@ impl ServiceCounters {
                 ("retryctl_retries_total", _, _) => out.retries = value,
                 ("retryctl_recommendations_total", _, Some(method)) => {
                     out.recommendations.insert(method.to_string(), value);
+                }
+                ("retryctl_http_requests_total", _, _) if other_recommending(labels) => {
+                    out.other_recommending += value;
                 }
                 _ => {}
             }
@@ -51,6 +68,9 @@ impl ServiceCounters {
                 .saturating_sub(before.attempts_succeeded),
             retries: self.retries.saturating_sub(before.retries),
             recommendations,
+            other_recommending: self
+                .other_recommending
+                .saturating_sub(before.other_recommending),
         }
     }
 
@@ -93,6 +113,8 @@ mod tests {
         retryctl_recommendations_total{method=\"bayesian\"} 10\n\
         retryctl_recommendations_total{method=\"rules\"} 2\n\
         retryctl_http_requests_total{method=\"POST\",path=\"/x\",status=\"200\"} 99\n\
+        retryctl_http_requests_total{method=\"POST\",path=\"/api/v1/retry/jobs/{id}/apply\",status=\"200\"} 2\n\
+        retryctl_http_requests_total{method=\"POST\",path=\"/api/v1/retry/jobs/{id}/apply\",status=\"409\"} 5\n\
         # EOF\n";
 
     #[test]
@@ -105,6 +127,7 @@ mod tests {
         assert_eq!(c.recommendations["bayesian"], 10);
         assert_eq!(c.recommendations_total(), 12);
         assert!(!c.recommendations.contains_key("POST"));
+        assert_eq!(c.other_recommending, 2, "answered applies only");
     }
 
     #[test]

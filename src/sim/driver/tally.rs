@@ -180,7 +180,7 @@ impl Report {
         for (m, n) in &self.methods_after_warmup {
             *methods.entry(m.clone()).or_default() += n;
         }
-        let mut pairs = vec![
+        let pairs = vec![
             (
                 "failed attempts",
                 self.failed_attempts,
@@ -193,27 +193,26 @@ impl Report {
             ),
             ("retries", self.retries, service.retries),
         ];
-        let names: std::collections::BTreeSet<&String> = methods
-            .keys()
-            .chain(service.recommendations.keys())
-            .collect();
-        let by_method: Vec<(String, u64, u64)> = names
-            .into_iter()
-            .map(|m| {
-                let ours = methods.get(m).copied().unwrap_or(0);
-                (
-                    format!("{m} recommendations"),
-                    ours,
-                    service.recommendations.get(m).copied().unwrap_or(0),
-                )
-            })
-            .collect();
-        pairs.extend(by_method.iter().map(|(n, a, b)| (n.as_str(), *a, *b)));
-        pairs
+        let mut out: Vec<String> = pairs
             .into_iter()
             .filter(|(_, ours, theirs)| ours != theirs)
             .map(|(name, ours, theirs)| format!("{name}: driver {ours}, /metrics {theirs}"))
-            .collect()
+            .collect();
+        out.extend(method_mismatches(&methods, service));
+        out
+    }
+
+    /// Recommendations `/metrics` counted beyond the driver's, made by operators applying one
+    /// in the console (or anyone calling `/recommendation`) during the run.
+    fn others_recommendations(&self) -> u64 {
+        let ours: u64 = self
+            .methods_warmup
+            .values()
+            .chain(self.methods_after_warmup.values())
+            .sum();
+        self.service
+            .as_ref()
+            .map_or(0, |s| s.recommendations_total().saturating_sub(ours))
     }
 
     /// What makes the run fail `--check`: every counter that differs from `/metrics` (or an
@@ -302,8 +301,12 @@ impl Report {
         } else {
             "DISAGREES with the driver"
         };
+        let others = match self.others_recommendations() {
+            0 => String::new(),
+            n => format!(" ({n} from operator actions, not the driver)"),
+        };
         format!(
-            "/metrics    over the run: {} attempts ({} failed), {} retries, {} recommendations: \
+            "/metrics    over the run: {} attempts ({} failed), {} retries, {} recommendations{others}: \
              {verdict}\n",
             s.attempts_failed + s.attempts_succeeded,
             s.attempts_failed,
@@ -311,6 +314,32 @@ impl Report {
             s.recommendations_total()
         )
     }
+}
+
+/// The recommendation counts by method where the driver and `/metrics` disagree. Only what the
+/// driver caused is compared: `/metrics` may count more of a method than the driver did, as
+/// long as all of its surplus is explained by answered requests that recommend without a
+/// failure (an operator pressing apply in the console during the demo).
+fn method_mismatches(ours: &BTreeMap<String, u64>, service: &ServiceCounters) -> Vec<String> {
+    let theirs = &service.recommendations;
+    let names: std::collections::BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    let pairs: Vec<(&String, u64, u64)> = names
+        .into_iter()
+        .map(|m| {
+            let get = |map: &BTreeMap<String, u64>| map.get(m).copied().unwrap_or(0);
+            (m, get(ours), get(theirs))
+        })
+        .collect();
+    let surplus: u64 = pairs.iter().map(|(_, o, t)| t.saturating_sub(*o)).sum();
+    let explained = pairs.iter().all(|(_, o, t)| t >= o) && surplus <= service.other_recommending;
+    if explained {
+        return Vec::new();
+    }
+    pairs
+        .into_iter()
+        .filter(|(_, o, t)| o != t)
+        .map(|(m, o, t)| format!("{m} recommendations: driver {o}, /metrics {t}"))
+        .collect()
 }
 
 fn counts(map: &BTreeMap<String, u64>) -> String {
@@ -409,7 +438,37 @@ mod tests {
                 ("ml".into(), 0),
             ]
             .into(),
+            other_recommending: 0,
         }
+    }
+
+    /// An operator pressed apply in the console once during the demo: /metrics counts one
+    /// bayesian recommendation the driver never saw, and one answered apply explains it.
+    #[test]
+    fn an_operator_apply_during_the_run_is_not_a_mismatch() {
+        let applied = ServiceCounters {
+            recommendations: [("rules".into(), 2), ("bayesian".into(), 2)].into(),
+            other_recommending: 1,
+            ..agreeing()
+        };
+        let r = report(&tally(), applied.clone());
+        assert!(r.problems().is_empty(), "{}", r.text());
+        assert!(
+            r.text()
+                .contains("(1 from operator actions, not the driver)"),
+            "{}",
+            r.text()
+        );
+        // Without the apply request to explain it, the same surplus is a mismatch.
+        let unexplained = ServiceCounters {
+            other_recommending: 0,
+            ..applied
+        };
+        let r = report(&tally(), unexplained);
+        assert_eq!(
+            r.problems(),
+            ["bayesian recommendations: driver 1, /metrics 2"]
+        );
     }
 
     fn last_line(r: &Report) -> String {

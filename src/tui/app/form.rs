@@ -4,7 +4,7 @@
 /// Longest text an input accepts.
 const MAX_INPUT: usize = 200;
 
-/// A one-line text input (typing appends, Backspace removes the last character).
+/// A one-line text input (typing appends, Backspace removes the last character, Ctrl+U all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Input {
     pub text: String,
@@ -25,6 +25,11 @@ impl Input {
 
     pub fn pop(&mut self) {
         self.text.pop();
+    }
+
+    /// Ctrl+U: empties the input.
+    pub fn clear(&mut self) {
+        self.text.clear();
     }
 }
 

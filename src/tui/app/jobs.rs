@@ -1,6 +1,6 @@
 //! The job list: filtering, selection that survives refreshes, one spinner per waiting job.
 
-use super::{App, Effect};
+use super::{App, Effect, Outcome};
 use crate::client::JobQuery;
 use crate::model::ScheduledJob;
 use crate::tui::action::Action;
@@ -51,20 +51,26 @@ fn matches(job: &ScheduledJob, terms: &[String]) -> bool {
     })
 }
 
-/// The row to select among `rows` (the visible jobs, in order), given the job selected before
-/// and whether it was pending then. The selection stays on that job while it is listed, unless
-/// it finished since (an operator who chose a finished row keeps it). Otherwise, and at
-/// start-up, it goes to the first pending row: the console is for what still waits. With no
-/// pending row it stays on the job if listed, else the first row.
-fn reselect(rows: &[&ScheduledJob], before: Option<(&str, bool)>) -> usize {
-    let first_pending = rows.iter().position(|j| j.state.is_pending());
-    let Some((id, was_pending)) = before else {
-        return first_pending.unwrap_or(0);
+/// Where the selection goes among `rows` (the visible jobs, in order) on new data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reselect {
+    /// The selected job is still listed at this row (or nothing was selected yet).
+    Stay(usize),
+    /// The selected job left the list; its neighbour at this row takes the selection.
+    Neighbour(usize),
+}
+
+/// The selection stays on the job the operator chose, by id, for as long as it is listed,
+/// whatever its state: rows must not change under a key that acts on them. A job that left
+/// the list hands the selection to the row that took its place (`row` was its index). At
+/// start-up the first pending row is selected: the console is for what still waits.
+fn reselect(rows: &[&ScheduledJob], before: Option<&str>, row: usize) -> Reselect {
+    let Some(id) = before else {
+        return Reselect::Stay(rows.iter().position(|j| j.state.is_pending()).unwrap_or(0));
     };
-    let at = rows.iter().position(|j| j.job_id == id);
-    match at {
-        Some(i) if rows[i].state.is_pending() || !was_pending => i,
-        _ => first_pending.or(at).unwrap_or(0),
+    match rows.iter().position(|j| j.job_id == id) {
+        Some(i) => Reselect::Stay(i),
+        None => Reselect::Neighbour(row.min(rows.len().saturating_sub(1))),
     }
 }
 
@@ -88,19 +94,66 @@ impl App {
             .filter(|&i| matches(&data.jobs.jobs[i], &terms))
             .collect();
         let rows: Vec<&ScheduledJob> = self.visible.iter().map(|&i| &data.jobs.jobs[i]).collect();
-        let before = self
-            .selected_id
-            .as_deref()
-            .map(|id| (id, self.selected_pending));
-        self.selected = reselect(&rows, before);
+        let before = self.selected_id.take();
+        match reselect(&rows, before.as_deref(), self.selected) {
+            Reselect::Stay(i) => self.selected = i,
+            Reselect::Neighbour(i) => {
+                self.selected = i;
+                let gone = before.unwrap_or_default();
+                self.remember_selection();
+                self.last = Some(Outcome {
+                    ok: true,
+                    text: match &self.selected_id {
+                        Some(now) => format!("{gone} left the list; selected {now}"),
+                        None => format!("{gone} left the list"),
+                    },
+                });
+            }
+        }
         self.remember_selection();
     }
 
     fn remember_selection(&mut self) {
-        let (id, pending) = self.selected_job().map_or((None, false), |j| {
-            (Some(j.job_id.clone()), j.state.is_pending())
+        self.selected_id = self.selected_job().map(|j| j.job_id.clone());
+    }
+
+    /// Applies a filter typed by the operator; the poller fetches with it at once.
+    pub(super) fn apply_filter(&mut self, filter: &str) -> Option<Effect> {
+        self.filter = filter.to_string();
+        self.filter_error = None;
+        self.refilter();
+        Some(Effect::Refresh)
+    }
+
+    /// Esc in the normal mode: drops an applied filter (nothing happens without one).
+    pub(super) fn clear_filter(&mut self) -> Option<Effect> {
+        self.mode = super::Mode::Normal;
+        if self.filter.is_empty() && self.filter_error.is_none() {
+            return None;
+        }
+        self.last = Some(Outcome {
+            ok: true,
+            text: "filter cleared".into(),
         });
-        (self.selected_id, self.selected_pending) = (id, pending);
+        self.apply_filter("")
+    }
+
+    /// The service answered this job query: if it is the current filter's, that filter works.
+    pub fn on_filter_answered(&mut self, query: &JobQuery) {
+        if server_query(&self.filter) == *query {
+            self.filter_good = self.filter.clone();
+        }
+    }
+
+    /// The service refused this job query: when it is the current filter's, the last filter
+    /// that worked comes back and the refusal is shown by the filter. The connection is fine.
+    pub fn on_filter_refused(&mut self, query: &JobQuery, error: String) {
+        if server_query(&self.filter) != *query {
+            return;
+        }
+        let refused = std::mem::replace(&mut self.filter, self.filter_good.clone());
+        self.filter_error = Some(format!("filter \"{refused}\" refused: {error}"));
+        self.refilter();
     }
 
     /// One throbber per job of the page; jobs that left the page lose theirs.

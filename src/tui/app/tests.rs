@@ -170,35 +170,48 @@ fn start_up_selects_the_first_pending_row() {
 }
 
 #[test]
-fn a_job_that_finishes_under_the_selection_hands_it_to_the_first_pending_row() {
+fn a_job_that_finishes_under_the_selection_keeps_it() {
     let mut app = app("operator", false);
     press(&mut app, "j j j");
     assert_eq!(selected(&app), "sync-7");
-    // The service lists finished jobs last: sync-7 moves down, the selection does not follow.
+    // The service lists finished jobs last: sync-7 moves down and the selection follows it.
     let order = [
         "pay-1201", "email-88", "pay-1199", "report-3", "img-42", "sync-7",
     ];
     app.on_snapshot(snapshot_with(&[("sync-7", JobState::Succeeded)], &order));
-    assert_eq!(selected(&app), "pay-1201");
-    // Killed, with the first rows finished too: the first row that still waits.
-    press(&mut app, "j");
-    assert_eq!(selected(&app), "email-88");
-    let done = [
-        ("pay-1201", JobState::Succeeded),
-        ("email-88", JobState::Killed),
-    ];
-    app.on_snapshot(snapshot_with(&done, &[]));
-    assert_eq!(selected(&app), "pay-1199");
+    assert_eq!(selected(&app), "sync-7");
+    assert_eq!(
+        app.last, None,
+        "nothing to report: the selection did not move"
+    );
+    // Polls that reorder the rows do not move it either.
+    app.on_snapshot(snapshot_with(&[("sync-7", JobState::Succeeded)], &[]));
+    assert_eq!(selected(&app), "sync-7");
 }
 
 #[test]
-fn a_job_gone_from_the_list_hands_the_selection_to_the_first_pending_row() {
+fn a_job_gone_from_the_list_hands_the_selection_to_its_neighbour_once() {
     let mut app = app("operator", false);
     press(&mut app, "G k");
     assert_eq!(selected(&app), "report-3");
     let order = ["img-42", "pay-1201", "email-88"];
     app.on_snapshot(snapshot_with(&[], &order));
-    assert_eq!(selected(&app), "pay-1201", "not the row at the old index");
+    assert_eq!(selected(&app), "email-88", "the row that took its place");
+    let said = app.last.clone().unwrap();
+    assert!(said.ok && said.text == "report-3 left the list; selected email-88");
+    // From then on it follows email-88, wherever it is listed.
+    app.on_snapshot(snapshot_with(&[], &["email-88", "img-42", "pay-1201"]));
+    assert_eq!(selected(&app), "email-88");
+}
+
+#[test]
+fn bottom_stays_at_the_bottom_across_polls() {
+    let mut app = app("operator", false);
+    press(&mut app, "G");
+    for _ in 0..3 {
+        app.on_snapshot(snapshot("operator"));
+    }
+    assert_eq!(selected(&app), "img-42");
 }
 
 #[test]
@@ -331,4 +344,51 @@ fn lost_connection_keeps_the_data() {
     app.on_disconnected("refused".into(), now());
     assert!(app.data.is_some());
     assert!(matches!(app.conn, Conn::Reconnecting { .. }));
+}
+
+#[test]
+fn a_refused_filter_falls_back_to_the_last_one_that_worked() {
+    let mut app = app("operator", false);
+    press(&mut app, "/");
+    typed(&mut app, "state:scheduled");
+    press(&mut app, "enter");
+    app.on_filter_answered(&app.watch().0);
+    press(&mut app, "/ ctrl+u");
+    typed(&mut app, "state:bogus");
+    assert_eq!(press(&mut app, "enter"), [Effect::Refresh]);
+    let refused = app.watch().0;
+    app.on_filter_refused(&refused, "/jobs: 400 bad_request".into());
+    assert_eq!(app.filter, "state:scheduled");
+    assert_eq!(
+        app.conn,
+        Conn::Connected,
+        "the service answered: not a lost connection"
+    );
+    let error = app.filter_error.clone().unwrap();
+    assert!(
+        error.contains("\"state:bogus\" refused: /jobs: 400"),
+        "{error}"
+    );
+    // A late refusal of a query no longer wanted changes nothing.
+    app.on_filter_refused(&refused, "late".into());
+    assert_eq!(app.filter, "state:scheduled");
+}
+
+#[test]
+fn esc_clears_an_applied_filter_and_ctrl_u_the_typed_one() {
+    let mut app = app("operator", false);
+    press(&mut app, "/");
+    typed(&mut app, "pay");
+    press(&mut app, "enter");
+    assert_eq!(app.visible.len(), 2);
+    press(&mut app, "/ ctrl+u");
+    let Mode::Filter(input) = &app.mode else {
+        panic!("filter closed")
+    };
+    assert_eq!(input.text, "");
+    press(&mut app, "esc");
+    assert_eq!(app.filter, "pay", "esc in the input cancels the input only");
+    assert_eq!(press(&mut app, "esc"), [Effect::Refresh]);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.visible.len(), 6);
 }

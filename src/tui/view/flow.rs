@@ -104,6 +104,47 @@ pub fn column(text: &str, width: usize, ellipsis: &str) -> String {
     format!("{kept}{ellipsis}{}", " ".repeat(pad))
 }
 
+/// `text` in at most `width` columns, cut in the middle (`newsl…ter-b1`): ids that differ
+/// only at the end stay distinguishable.
+pub fn middle(text: &str, width: usize, ellipsis: &str) -> String {
+    if Span::raw(text).width() <= width {
+        return text.to_string();
+    }
+    let room = width.saturating_sub(Span::raw(ellipsis).width());
+    let head = cut(text, room / 2);
+    let reversed: String = text.chars().rev().collect();
+    let tail: String = cut(&reversed, room - room / 2).chars().rev().collect();
+    format!("{head}{ellipsis}{tail}")
+}
+
+/// `text` in at most `width` columns, keeping what tells it apart from `others` (ids with a
+/// long shared start such as `newsletter-batch-…-0001-…`): the shared start is cut to a few
+/// characters and an ellipsis, and a too long rest ends in one.
+pub fn distinct(text: &str, others: &[&str], width: usize, ellipsis: &str) -> String {
+    if Span::raw(text).width() <= width {
+        return text.to_string();
+    }
+    let shared = others
+        .iter()
+        .filter(|o| **o != text)
+        .map(|o| {
+            text.chars()
+                .zip(o.chars())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    if shared < width / 2 {
+        return middle(text, width, ellipsis);
+    }
+    let head = cut(text, 3);
+    let rest: String = text.chars().skip(shared.saturating_sub(1)).collect();
+    let room = width.saturating_sub(Span::raw(head.as_str()).width() + Span::raw(ellipsis).width());
+    let rest = column(&rest, room, ellipsis);
+    format!("{head}{ellipsis}{}", rest.trim_end())
+}
+
 /// Shares `room` rows between lists that need `needs` rows each: short lists get all they
 /// need, the rest split what is left evenly (earlier lists get the odd rows).
 pub fn share_rows(needs: &[usize], room: usize) -> Vec<usize> {
@@ -201,6 +242,11 @@ mod tests {
         assert_eq!(column("service_unavailable", 9, "…"), "service_…");
         assert_eq!(column("service_unavailable", 9, "..."), "servic...");
         assert_eq!(column("éééé", 3, "…"), "éé…");
+        assert_eq!(middle("newsletter-b17", 12, "…"), "newsl…er-b17");
+        assert_eq!(middle("short", 12, "…"), "short");
+        let ids = ["newsletter-batch-0001-shard", "newsletter-batch-0002-shard"];
+        assert_eq!(distinct(ids[0], &ids, 12, "…"), "new…01-shard");
+        assert_eq!(distinct("pay-1201-long-id", &ids, 12, "…"), "pay-1…ong-id");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
 /// failed action's message is too long for one line. Glyph sets have equal widths, so the
 /// Unicode set measures for both.
 pub fn height(app: &App, width: u16) -> u16 {
-    let failed = app.last.as_ref().is_some_and(|o| !o.ok);
+    let failed = app.last.as_ref().is_some_and(|o| !o.ok) || app.filter_error.is_some();
     let text: usize = status_segments(app, &Glyphs::unicode())
         .iter()
         .map(|(text, _)| Span::raw(text.as_str()).width())
@@ -69,7 +69,7 @@ fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
             Span::styled(" filter: ", t.title()),
             Span::styled(format!("{}_", input.text), t.text()),
             Span::styled(
-                "  enter apply  esc cancel  (queue:X state:Y error:Z or text)",
+                "  enter apply  esc cancel  ctrl+u clear  queue:/state:/error: exact, words: part",
                 t.dim(),
             ),
         ]);
@@ -167,6 +167,10 @@ fn status_segments(app: &App, glyphs: &Glyphs) -> Vec<(String, Tone)> {
     }
     if !app.filter.is_empty() {
         parts.push((format!("filter \"{}\" ", app.filter), Tone::Info));
+        parts.push((format!("{} ", glyphs.dot), Tone::Dim));
+    }
+    if let Some(e) = &app.filter_error {
+        parts.push((format!("{} {e} ", glyphs.fail), Tone::Bad));
         parts.push((format!("{} ", glyphs.dot), Tone::Dim));
     }
     parts.push(match &app.last {

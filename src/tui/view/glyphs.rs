@@ -1,5 +1,6 @@
 //! Symbols for UTF-8 terminals and their ASCII stand-ins (`--ascii`, non-UTF-8 locales).
 
+use ratatui::buffer::Buffer;
 use ratatui::symbols::border;
 use throbber_widgets_tui::symbols::throbber::{self, Set};
 
@@ -82,6 +83,19 @@ impl Glyphs {
         }
     }
 
+    /// Replaces every non-ASCII cell left in `buf` (text from the service such as `≥`, the
+    /// sanitiser's `…`) with a one-column ASCII stand-in, so `--ascii` prints ASCII only.
+    pub fn ascii_only(&self, buf: &mut Buffer) {
+        if !self.ascii {
+            return;
+        }
+        for cell in &mut buf.content {
+            if !cell.symbol().is_ascii() {
+                cell.set_symbol(ascii_stand_in(cell.symbol()));
+            }
+        }
+    }
+
     /// ASCII when asked for, or when the locale is not UTF-8.
     pub fn choose(ascii_flag: bool) -> Glyphs {
         if ascii_flag || !locale_is_utf8() {
@@ -111,6 +125,22 @@ pub fn locale_is_utf8() -> bool {
         .unwrap_or_default()
         .to_ascii_lowercase();
     value.contains("utf-8") || value.contains("utf8")
+}
+
+/// One ASCII column for a non-ASCII symbol: the nearest look-alike, else `?`.
+fn ascii_stand_in(symbol: &str) -> &'static str {
+    match symbol {
+        "≥" | "→" | "›" | "»" => ">",
+        "≤" | "←" | "‹" | "«" => "<",
+        "…" | "≈" | "∼" => "~",
+        "·" | "│" | "┃" => "|",
+        "×" => "x",
+        "±" => "+",
+        "–" | "—" | "─" => "-",
+        "‘" | "’" => "'",
+        "“" | "”" => "\"",
+        _ => "?",
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
-//! Header: service URL, connection state, role, status text `(errors - processed / total)`.
+//! Header: service URL, connection state, role, emergency stop, status text
+//! `(errors - processed / total)`.
+//!
+//! The connection state, the emergency stop and the status text show at every width; the
+//! rest of the first line is dropped, least useful first, until they fit.
 
-use super::Ctx;
+use super::{Ctx, flow};
 use crate::present::fmt;
 use crate::tui::app::Conn;
 use ratatui::Frame;
@@ -10,38 +14,100 @@ use ratatui::widgets::Paragraph;
 use throbber_widgets_tui::Throbber;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
-    let lines = vec![first_line(ctx), second_line(ctx)];
+    let width = usize::from(area.width);
+    let second = flow::fit_line(second_line(ctx), width, ctx.glyphs.ellipsis);
+    let lines = vec![first_line(ctx, width), second];
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-fn first_line<'a>(ctx: &'a Ctx) -> Line<'a> {
-    let t = ctx.theme;
-    let mut spans = vec![
-        Span::styled(" retryctl ", t.title()),
-        Span::styled(ctx.app.api.as_str(), t.info()),
-        Span::raw("  "),
-    ];
-    spans.extend(connection(ctx));
-    if let Some(role) = ctx.app.role() {
-        spans.push(Span::styled("  role ", t.dim()));
-        spans.push(Span::styled(role, t.text()));
-    }
-    if ctx.app.refusal().is_some() {
-        spans.push(Span::styled("  READ-ONLY", t.warn()));
-    }
-    if let Some(data) = &ctx.app.data {
-        let s = data.summary.status;
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            format!("({} - {} / {})", s.errors, s.processed, s.total),
-            t.title(),
-        ));
-    }
-    Line::from(spans)
+/// A part of the first line and the rank it is dropped in (0: never; higher goes first).
+struct Part<'a> {
+    spans: Vec<Span<'a>>,
+    drop_rank: u8,
 }
 
-/// `● CONNECTED`, or a spinner and `RECONNECTING IN 3s` with the age of the data kept.
-fn connection<'a>(ctx: &'a Ctx) -> Vec<Span<'a>> {
+fn part(drop_rank: u8, spans: Vec<Span<'_>>) -> Part<'_> {
+    Part { spans, drop_rank }
+}
+
+fn first_line<'a>(ctx: &'a Ctx, width: usize) -> Line<'a> {
+    let mut parts = without_extras(parts(ctx, false), width);
+    if used(&parts) > width {
+        parts = without_extras(self::parts(ctx, true), width);
+    }
+    Line::from(parts.into_iter().flat_map(|p| p.spans).collect::<Vec<_>>())
+}
+
+fn used(parts: &[Part]) -> usize {
+    parts.iter().flat_map(|p| &p.spans).map(Span::width).sum()
+}
+
+/// Drops optional parts, highest rank first, until the line fits (or only the kept ones remain).
+fn without_extras(mut parts: Vec<Part<'_>>, width: usize) -> Vec<Part<'_>> {
+    while used(&parts) > width {
+        let worst = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.drop_rank > 0)
+            .max_by_key(|(_, p)| p.drop_rank)
+            .map(|(i, _)| i);
+        let Some(worst) = worst else { break };
+        parts.remove(worst);
+    }
+    parts
+}
+
+/// The first line's parts in screen order; `short` uses the terse forms of the kept ones.
+fn parts<'a>(ctx: &'a Ctx, short: bool) -> Vec<Part<'a>> {
+    let t = ctx.theme;
+    let gap = if short { " " } else { "  " };
+    let mut parts = vec![
+        part(4, vec![Span::styled(" retryctl", t.title())]),
+        part(
+            5,
+            vec![Span::raw(" "), Span::styled(ctx.app.api.as_str(), t.info())],
+        ),
+        part(0, connection(ctx, short)),
+    ];
+    if let Some(role) = ctx.app.role() {
+        parts.push(part(
+            3,
+            vec![
+                Span::styled(format!("{gap}role "), t.dim()),
+                Span::styled(role, t.text()),
+            ],
+        ));
+    }
+    if ctx.app.refusal().is_some() {
+        parts.push(part(
+            2,
+            vec![Span::styled(format!("{gap}READ-ONLY"), t.warn())],
+        ));
+    }
+    if let Some(data) = &ctx.app.data {
+        let s = &data.summary;
+        if s.guardrails.emergency_stop {
+            let badge = format!(" {} E-STOP ", ctx.glyphs.critical);
+            parts.push(part(
+                0,
+                vec![Span::raw(gap), Span::styled(badge, t.critical().reversed())],
+            ));
+        }
+        let status = format!(
+            "({} - {} / {})",
+            s.status.errors, s.status.processed, s.status.total
+        );
+        parts.push(part(
+            0,
+            vec![Span::raw(gap), Span::styled(status, t.title())],
+        ));
+    }
+    parts
+}
+
+/// `● CONNECTED`, or a spinner and `RECONNECTING IN 3s` with the age of the data kept; the
+/// `short` form is `● OK` / `RECONN 3s STALE 2s`.
+fn connection<'a>(ctx: &'a Ctx, short: bool) -> Vec<Span<'a>> {
     let t = ctx.theme;
     let spinner = || {
         Throbber::default()
@@ -49,27 +115,36 @@ fn connection<'a>(ctx: &'a Ctx) -> Vec<Span<'a>> {
             .throbber_style(t.accent())
             .to_symbol_span(&ctx.app.spinner)
     };
+    let mut spans = vec![Span::raw(if short { " " } else { "  " })];
     match &ctx.app.conn {
-        Conn::Connected => vec![Span::styled(
-            format!("{} CONNECTED", ctx.glyphs.info),
-            t.ok(),
-        )],
-        Conn::Connecting => vec![spinner(), Span::styled("CONNECTING", t.warn())],
+        Conn::Connected => {
+            let word = if short { "OK" } else { "CONNECTED" };
+            spans.push(Span::styled(format!("{} {word}", ctx.glyphs.info), t.ok()));
+        }
+        Conn::Connecting => spans.extend([spinner(), Span::styled("CONNECTING", t.warn())]),
         Conn::Reconnecting { retry_at, .. } => {
             let secs = fmt::until(*retry_at, ctx.now).max(0.0).ceil();
-            let mut spans = vec![
+            let (retry, stale) = if short {
+                ("RECONN", " STALE")
+            } else {
+                ("RECONNECTING IN", "  STALE: data from")
+            };
+            spans.extend([
                 spinner(),
-                Span::styled(format!("RECONNECTING IN {secs:.0}s"), t.warn()),
-            ];
+                Span::styled(format!("{retry} {secs:.0}s"), t.warn()),
+            ]);
             if let Some(data) = &ctx.app.data {
-                spans.push(Span::styled(
-                    format!("  STALE: data from {}", fmt::ago(data.fetched_at, ctx.now)),
-                    t.critical(),
-                ));
+                let age = -fmt::until(data.fetched_at, ctx.now);
+                let age = if short {
+                    fmt::whole_secs(age)
+                } else {
+                    fmt::ago(data.fetched_at, ctx.now)
+                };
+                spans.push(Span::styled(format!("{stale} {age}"), t.critical()));
             }
-            spans
         }
     }
+    spans
 }
 
 fn second_line<'a>(ctx: &'a Ctx) -> Line<'a> {

@@ -62,15 +62,19 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     // Only the rows that fit are built: the page may hold thousands of jobs.
     let rows_fit = usize::from(area.height.saturating_sub(3)).max(1);
     let offset = ctx.app.selected.saturating_sub(rows_fit - 1);
-    let rows = ctx.app.visible[offset..]
+    let shown: Vec<&ScheduledJob> = ctx.app.visible[offset..]
         .iter()
         .take(rows_fit)
-        .map(|&i| cells(&data.jobs.jobs[i], ctx));
+        .map(|&i| &data.jobs.jobs[i])
+        .collect();
     let with_queue = area.width >= 72;
+    let w = Widths::fit(&shown, area.width, with_queue);
+    let ids: Vec<&str> = shown.iter().map(|j| j.job_id.as_str()).collect();
+    let rows = shown.iter().map(|job| cells(job, &ids, ctx, w));
     let header = ["", "job", "next attempt", "try", "queue", "error", "method"];
     let header = Row::new(columns(header.map(Cell::from), with_queue)).style(ctx.theme.dim());
     let rows = rows.map(|cells| Row::new(columns(cells, with_queue)));
-    let table = Table::new(rows, columns(widths(), with_queue))
+    let table = Table::new(rows, columns(w.constraints(), with_queue))
         .header(header)
         .block(block(&title, focused, ctx))
         .row_highlight_style(ctx.theme.selected())
@@ -80,16 +84,61 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn widths() -> [Constraint; 7] {
-    [
-        Constraint::Length(2),
-        Constraint::Length(12),
-        Constraint::Length(18),
-        Constraint::Length(4),
-        Constraint::Length(8),
-        Constraint::Fill(1),
-        Constraint::Length(8),
-    ]
+/// Columns of the fixed-width cells; the job and error columns share what is left.
+const SPIN: u16 = 2;
+const NEXT: u16 = 18;
+const TRY: u16 = 4;
+const QUEUE: u16 = 8;
+const METHOD: u16 = 8;
+/// The job column grows to the longest id shown, between these; the error column keeps
+/// at least `ERROR_MIN`.
+const JOB_MIN: u16 = 8;
+const JOB_MAX: u16 = 28;
+const ERROR_MIN: u16 = 12;
+
+/// Widths of the job and error columns for a table `width` columns wide (with its border).
+#[derive(Debug, Clone, Copy)]
+struct Widths {
+    job: u16,
+    queue: u16,
+    error: u16,
+}
+
+impl Widths {
+    fn fit(shown: &[&ScheduledJob], width: u16, with_queue: bool) -> Widths {
+        let queue = if with_queue { QUEUE } else { 0 };
+        let gaps = if with_queue { 6 } else { 5 };
+        let fixed = 2 + SPIN + NEXT + TRY + queue + METHOD + gaps;
+        let ids: Vec<&str> = shown.iter().map(|j| j.job_id.as_str()).collect();
+        let max = usize::from(JOB_MAX);
+        let longest = shown
+            .iter()
+            .map(|j| {
+                let id = flow::distinct(&j.job_id, &ids, max, "…");
+                Span::raw(id.as_str()).width() + usize::from(j.r#override.is_some())
+            })
+            .max()
+            .unwrap_or(0);
+        let wanted = u16::try_from(longest)
+            .unwrap_or(JOB_MAX)
+            .clamp(JOB_MIN, JOB_MAX);
+        let room = width.saturating_sub(fixed);
+        let job = wanted.min(room.saturating_sub(ERROR_MIN)).max(JOB_MIN);
+        let error = room.saturating_sub(job).max(1);
+        Widths { job, queue, error }
+    }
+
+    fn constraints(self) -> [Constraint; 7] {
+        [
+            Constraint::Length(SPIN),
+            Constraint::Length(self.job),
+            Constraint::Length(NEXT),
+            Constraint::Length(TRY),
+            Constraint::Length(QUEUE),
+            Constraint::Length(self.error),
+            Constraint::Length(METHOD),
+        ]
+    }
 }
 
 /// Drops the queue column (index 4) on narrow panes.
@@ -101,23 +150,29 @@ fn columns<T>(all: [T; 7], with_queue: bool) -> Vec<T> {
         .collect()
 }
 
-fn cells<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> [Cell<'a>; 7] {
+/// A row's cells; every text cut to its column is marked with the ellipsis (job ids keep the
+/// part that tells them apart from the other rows' ids).
+fn cells<'a>(job: &'a ScheduledJob, ids: &[&str], ctx: &'a Ctx, w: Widths) -> [Cell<'a>; 7] {
     let (spin, next) = next_attempt(job, ctx);
+    let dots = ctx.glyphs.ellipsis;
     let error = format!("{} {}", job.error_class, job.error_code);
+    let error = flow::column(&error, usize::from(w.error), dots);
     let flag = if job.r#override.is_some() {
         ctx.glyphs.flag
     } else {
         ""
     };
+    let id_room = usize::from(w.job).saturating_sub(Span::raw(flag).width());
+    let id = flow::distinct(&job.job_id, ids, id_room, dots);
     [
         Cell::from(spin),
-        Cell::from(Span::styled(
-            format!("{}{flag}", job.job_id),
-            ctx.theme.text(),
-        )),
+        Cell::from(Span::styled(format!("{id}{flag}"), ctx.theme.text())),
         Cell::from(next),
         Cell::from(format!("{}/{}", job.attempt_number, job.max_attempts)),
-        Cell::from(Span::styled(job.queue.as_str(), ctx.theme.dim())),
+        Cell::from(Span::styled(
+            flow::column(&job.queue, usize::from(w.queue), dots),
+            ctx.theme.dim(),
+        )),
         Cell::from(Span::styled(error, ctx.theme.text())),
         Cell::from(Span::styled(
             job.recommendation.method.as_str(),

@@ -1,7 +1,7 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, block};
+use super::{Ctx, alerts, block, flow};
 use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
@@ -20,8 +20,11 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Override(form) => override_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
-        Mode::Preview(Ok(p)) => preview(frame, area, ctx, p),
-        Mode::Preview(Err(e)) => dialog(
+        Mode::Preview {
+            result: Ok(p),
+            scroll,
+        } => preview(frame, area, ctx, p, *scroll),
+        Mode::Preview { result: Err(e), .. } => dialog(
             frame,
             area,
             ctx,
@@ -49,6 +52,9 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
     h
 }
 
+/// Columns a dialog leaves free at the screen's edges.
+const DIALOG_MARGIN: u16 = 4;
+
 fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line>) {
     let width = lines
         .iter()
@@ -59,7 +65,7 @@ fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line
         + 4;
     let rect = centred(
         area,
-        width.min(area.width.saturating_sub(4)),
+        width.min(area.width.saturating_sub(DIALOG_MARGIN)),
         lines.len() as u16 + 2,
     );
     frame.render_widget(Clear, rect);
@@ -73,8 +79,14 @@ fn key(ctx: &Ctx, action: Action) -> String {
     ctx.app.keymap.label(action)
 }
 
-/// Rows around the help list: its border, the hint line and a margin above and below.
-const HELP_CHROME: u16 = 5;
+/// What the keys alone do not say: the filter's matching rule and the header's status text.
+const HELP_NOTES: [&str; 3] = [
+    " filter queue:X state:Y error:Z: exact match",
+    " other filter words: part of id/type/queue/error",
+    " header (E - P / T): failed - ended / seen failing",
+];
+/// Rows around the help list: its border, the notes, the hint line and a margin above and below.
+const HELP_CHROME: u16 = 5 + HELP_NOTES.len() as u16;
 /// From this width on the help list is laid out in two columns.
 const HELP_TWO_COLUMNS: u16 = 100;
 
@@ -122,12 +134,14 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
             Line::from(spans)
         })
         .collect();
-    lines.push(help_hint(ctx, fit, scroll));
+    lines.extend(HELP_NOTES.map(|n| Line::styled(n, ctx.theme.dim())));
+    let all_fits = "any key closes this help; keys come from keymap.toml";
+    lines.push(scroll_hint(ctx, fit, scroll, all_fits));
     dialog(frame, area, ctx, "Keys", lines);
 }
 
 /// What is out of view and the keys that bring it in, or how to close when all fits.
-fn help_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize) -> Line<'a> {
+fn scroll_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize, all_fits: &str) -> Line<'a> {
     let below = fit.max_scroll() - scroll;
     let keys = |a: [Action; 3]| a.map(|a| key(ctx, a)).join(", ");
     let dot = ctx.glyphs.dot;
@@ -138,7 +152,7 @@ fn help_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize) -> Line<'a> {
         let how = keys([Action::Up, Action::PageUp, Action::Top]);
         format!(" {scroll} more above ({how}) {dot} esc closes")
     } else {
-        " any key closes this help; keys come from keymap.toml".to_string()
+        format!(" {all_fits}")
     };
     Line::styled(text, ctx.theme.dim())
 }
@@ -245,20 +259,38 @@ fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     dialog(frame, area, ctx, "Alerts", lines);
 }
 
-fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview) {
+/// Rows around the preview's plan: its border, title and hint lines and a margin.
+const PREVIEW_CHROME: u16 = 6;
+
+/// How many planned attempts of the open preview fit in a terminal this tall, out of how many.
+pub fn preview_fit(mode: &Mode, height: u16) -> Fit {
+    let total = match mode {
+        Mode::Preview { result: Ok(p), .. } => p.timeline.len(),
+        _ => 0,
+    };
+    Fit {
+        visible: total.min(usize::from(height.saturating_sub(PREVIEW_CHROME)).max(1)),
+        total,
+    }
+}
+
+fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: usize) {
     let mut lines = vec![Line::styled(
         format!("{} after attempt {}", p.job_id, p.current_attempt),
         ctx.theme.title(),
     )];
-    for (step, rec) in p.timeline.iter().zip(
-        p.recommendations
-            .iter()
-            .map(Some)
-            .chain(std::iter::repeat(None)),
-    ) {
+    let fit = preview_fit(&ctx.app.mode, area.height);
+    let scroll = scroll.min(fit.max_scroll());
+    let room = usize::from(area.width.saturating_sub(DIALOG_MARGIN + 2));
+    let recs = p
+        .recommendations
+        .iter()
+        .map(Some)
+        .chain(std::iter::repeat(None));
+    for (step, rec) in p.timeline.iter().zip(recs).skip(scroll).take(fit.visible) {
         let offset = fmt::until(step.scheduled_time, ctx.now);
         let reason = rec.map_or(step.rationale.as_str(), |r| r.rationale.as_str());
-        lines.push(Line::from(vec![
+        let row = Line::from(vec![
             Span::styled(format!(" #{:<2} ", step.attempt_number), ctx.theme.text()),
             Span::styled(format!("+{:<8}", fmt::secs(offset)), ctx.theme.warn()),
             Span::styled(
@@ -271,7 +303,9 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview) {
             ),
             Span::styled(format!("{:<8} ", step.method.as_str()), ctx.theme.info()),
             Span::styled(reason, ctx.theme.dim()),
-        ]));
+        ]);
+        // One row per attempt, so the rows counted for scrolling are the rows drawn.
+        lines.push(flow::fit_line(row, room, ctx.glyphs.ellipsis));
     }
     if p.timeline.is_empty() {
         lines.push(Line::styled(
@@ -279,6 +313,6 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview) {
             ctx.theme.critical(),
         ));
     }
-    lines.push(Line::styled("any key closes", ctx.theme.dim()));
+    lines.push(scroll_hint(ctx, fit, scroll, "any key closes"));
     dialog(frame, area, ctx, "Preview", lines);
 }
