@@ -111,5 +111,6 @@ pub fn guard_input<'a>(ctx: &Ctx<'a>) -> GuardInput<'a> {
         tenant: ctx.features.tenant.as_deref(),
         error_class: &ctx.features.error_class,
         now: ctx.now,
+        elapsed_ms: ctx.elapsed_ms,
     }
 }
