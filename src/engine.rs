@@ -142,15 +142,14 @@ impl Engine {
         self.guard
             .observe_attempt(&attempt.queue, attempt.timestamp);
         self.feed_circuit(episode.as_ref(), attempt);
-        if let Some(outcome) = learn::outcome(episode.as_ref(), attempt) {
-            self.models.observe(outcome);
-        }
+        let evidence = learn::outcome(episode.as_ref(), attempt)
+            .map_or(0.0, |outcome| self.models.observe(outcome));
         if attempt.success {
             self.episodes.remove(&attempt.job_id);
             self.episodes.tick(attempt.timestamp);
             return;
         }
-        let next = learn::next_episode(episode, attempt);
+        let next = learn::next_episode(episode, attempt, evidence);
         self.episodes.put(&attempt.job_id, next);
     }
 

@@ -404,6 +404,9 @@ pub struct PolicyGuardrails {
     pub explainability_required: bool,
     /// Ours: no retry sooner than this.
     pub min_delay_ms: u64,
+    /// Ours: no retry later than this after the job's first failure (default 24 h); the
+    /// answer names `max_retry_age` when it ends a job.
+    pub max_retry_age: WireDuration,
     /// Ours: retry budget per queue, a token bucket.
     pub retry_budget: RetryBudget,
     /// Ours: retries a tenant may make per minute when `per_tenant_limits` is on.
@@ -424,6 +427,7 @@ impl Default for PolicyGuardrails {
             emergency_stop: false,
             explainability_required: true,
             min_delay_ms: 0,
+            max_retry_age: WireDuration::from_millis(24 * 3_600_000),
             retry_budget: RetryBudget::default(),
             tenant_quota_per_minute: 600,
             tenant_quotas: BTreeMap::new(),

@@ -22,6 +22,11 @@ const SHIPPED: &[(&str, &str)] = &[
     ),
     ("demo", include_str!("../../scenarios/demo.toml")),
     ("drift", include_str!("../../scenarios/drift.toml")),
+    ("flaky", include_str!("../../scenarios/flaky.toml")),
+    (
+        "incident-burst",
+        include_str!("../../scenarios/incident-burst.toml"),
+    ),
     ("mixed-day", include_str!("../../scenarios/mixed-day.toml")),
     (
         "noisy-neighbour",
@@ -86,6 +91,11 @@ pub struct EvalArgs {
           env = "RETRYCTL_EVAL_COST_GIVE_UP")]
     pub cost_give_up: f64,
 
+    /// All three cost weights at once, e.g. `per_attempt=2,per_second=1,give_up=600`; a key
+    /// given here wins over --cost-per-retry, --cost-per-second and --cost-give-up
+    #[arg(long, value_name = "WEIGHTS", value_parser = cost_weights, env = "RETRYCTL_EVAL_COST")]
+    pub cost: Option<CostOverride>,
+
     /// Run the rules and Bayesian strategies in the service at this URL (records stamped with
     /// virtual time) instead of in process; the service's own cost weights then steer its
     /// engine
@@ -101,12 +111,13 @@ pub struct EvalArgs {
 impl EvalArgs {
     /// The evaluation settings these flags ask for.
     pub fn config(&self) -> EvalConfig {
+        let o = self.cost.clone().unwrap_or_default();
         EvalConfig {
             seed: self.seed,
             cost: CostWeights {
-                per_attempt: self.cost_per_retry,
-                per_second: self.cost_per_second,
-                give_up_penalty: self.cost_give_up,
+                per_attempt: o.per_attempt.unwrap_or(self.cost_per_retry),
+                per_second: o.per_second.unwrap_or(self.cost_per_second),
+                give_up_penalty: o.give_up.unwrap_or(self.cost_give_up),
             },
             ..EvalConfig::default()
         }
@@ -120,6 +131,35 @@ impl EvalArgs {
             _ => Format::Table,
         }
     }
+}
+
+/// The weights `--cost` names; the others come from their own flags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostOverride {
+    pub per_attempt: Option<f64>,
+    pub per_second: Option<f64>,
+    pub give_up: Option<f64>,
+}
+
+fn cost_weights(text: &str) -> Result<CostOverride, String> {
+    let mut o = CostOverride::default();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got `{pair}`"))?;
+        let value = Some(non_negative(value.trim())?);
+        match key.trim() {
+            "per_attempt" => o.per_attempt = value,
+            "per_second" => o.per_second = value,
+            "give_up" => o.give_up = value,
+            other => {
+                return Err(format!(
+                    "unknown cost weight `{other}`: use per_attempt, per_second or give_up"
+                ));
+            }
+        }
+    }
+    Ok(o)
 }
 
 fn non_negative(text: &str) -> Result<f64, String> {
@@ -213,5 +253,22 @@ mod tests {
         let loaded = load(&scenario_files(&dir).unwrap()).unwrap();
         let names = |s: &[Scenario]| s.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&shipped().unwrap()), names(&loaded));
+    }
+
+    #[test]
+    fn cost_weights_parse_by_name_and_refuse_unknown_keys() {
+        let o = cost_weights("per_attempt=2, per_second=1,give_up=600").unwrap();
+        assert_eq!(
+            (o.per_attempt, o.per_second, o.give_up),
+            (Some(2.0), Some(1.0), Some(600.0))
+        );
+        assert_eq!(cost_weights("per_second=0.5").unwrap().per_attempt, None);
+        assert!(
+            cost_weights("per_try=1")
+                .unwrap_err()
+                .contains("per_attempt")
+        );
+        assert!(cost_weights("give_up=-1").is_err());
+        assert!(cost_weights("give_up").is_err());
     }
 }

@@ -8,7 +8,7 @@ use super::registry::{ModelKey, sample_confidence};
 use super::registry::{Models, Thresholds};
 use super::rules::fmt_ms;
 use super::stats::BetaSummary;
-use super::survival::{Candidate, Decision, GRID_MS, SurvivalModel, View};
+use super::survival::{Candidate, Decision, GRID_MS, SurvivalModel, View, job_view};
 use super::tier::{Ctx, Draft};
 use crate::model::{Alternative, Explanation, Method, Posterior};
 use rand::RngExt;
@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 /// Boundaries on each side of the optimum that exploration may try.
 const EXPLORE_SPAN: usize = 3;
+/// Exploration tries only delays whose expected cost is within this factor of the optimum's.
+const EXPLORE_SLACK: f64 = 1.1;
 
 /// Bayesian retries recommended and how many of them explored (never more than the share).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -125,7 +127,11 @@ pub fn draft<R: rand::Rng>(
     if let Some(hint) = ctx.features.retry_after_ms {
         return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
     }
-    let decision = model.best(elapsed, attempts, 0)?;
+    let own = job_view(ctx.view_evidence).filter(|v| *v != model.view());
+    let decision = match own {
+        Some(view) => model.best_as(view, elapsed, attempts, 0)?,
+        None => model.best(elapsed, attempts, 0)?,
+    };
     let best = decision.best;
     explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
@@ -162,6 +168,13 @@ pub fn draft<R: rand::Rng>(
         chosen.cost,
         model.give_up_cost()
     ));
+    if let Some(view) = own {
+        d.rationale.push_str(&format!(
+            "; this job's own retries favour the {} view (log-likelihood ratio {:+.1})",
+            view_name(view),
+            ctx.view_evidence
+        ));
+    }
     if explored.is_some() {
         d.rationale.push_str(&format!(
             "; exploring: {} instead of the cost-optimal {} to keep that delay learning (at most {:.0}% of recommendations explore)",
@@ -172,6 +185,13 @@ pub fn draft<R: rand::Rng>(
         d.explored = true;
     }
     Some(d)
+}
+
+fn view_name(view: View) -> &'static str {
+    match view {
+        View::Elapsed => "elapsed-time",
+        View::PerAttempt => "per-attempt",
+    }
 }
 
 /// A Retry-After hint says when the limit resets: retry just after it.
@@ -361,10 +381,16 @@ fn explore<R: rand::Rng>(
     let reach = model.reachable(elapsed);
     let lo = best.index.saturating_sub(EXPLORE_SPAN).max(reach.start);
     let hi = (best.index + EXPLORE_SPAN + 1).min(reach.end);
+    // Only near-optimal delays are tried: exploring must not cost a job its recovery.
     (lo..hi)
         .filter(|&j| j != best.index)
-        .min_by(|&a, &b| model.attempts_at(a).total_cmp(&model.attempts_at(b)))
         .map(|j| model.candidate_in(decision.view, elapsed, j, attempts))
+        .filter(|c| c.cost <= best.cost * EXPLORE_SLACK)
+        .min_by(|a, b| {
+            model
+                .attempts_at(a.index)
+                .total_cmp(&model.attempts_at(b.index))
+        })
 }
 
 /// The chosen boundary and a few around it, by delay, with `view`'s figures.

@@ -31,6 +31,11 @@ pub struct Episode {
     pub last_elapsed_ms: u64,
     /// The wait before the last failed attempt (its record's `delay_ms`).
     pub last_delay_ms: u64,
+    /// The job's own evidence on how its failure ends: the summed log-likelihood ratio of
+    /// its retries' outcomes, elapsed-time view over per-attempt view (positive: its failure
+    /// behaves like an outage that ends on its own clock).
+    #[serde(default)]
+    pub view_evidence: f64,
 }
 
 impl Episode {
@@ -155,6 +160,7 @@ mod tests {
             last_attempt: 1,
             last_failure_at: at,
             last_elapsed_ms: 0,
+            view_evidence: 0.0,
             last_delay_ms: 0,
         }
     }

@@ -1,16 +1,22 @@
 //! Guardrails applied to every recommendation, in this order: emergency stop, max attempts,
-//! min delay, max delay, retry budget per queue (token bucket), retry share per queue
-//! (`max_budget_percent` of the queue's traffic, see `share`), per-tenant quota per minute,
-//! circuit breaker per (queue, error class).
+//! max retry age, min delay, max delay, then the pacing guardrails: retry budget per queue
+//! (token bucket), retry share per queue (`max_budget_percent` of the queue's traffic, see
+//! `share`), per-tenant quota per minute, circuit breaker per (queue, error class).
 //!
-//! `evaluate` is read-only (preview uses it too); `commit` spends the budget, the tenant quota
-//! and the circuit's probe slot once a recommendation is final. Each guardrail that changed the
-//! answer is reported by name with a detail.
+//! Guardrails shape, they never drop: the pacing guardrails only delay a retry, also past
+//! `max_delay_ms` (the answer then names `max_delay` and says the job keeps its place in line).
+//! Only these end a job: the emergency stop, `max_attempts`, `max_retry_age` (also when pacing
+//! would run the retry after it), a tenant quota of 0 (the operator's kill of that tenant's
+//! retries), and, before the guardrails, a tier's non-retryable answer.
+//!
+//! `evaluate` is read-only (preview uses it too); `commit` spends the budget, the share, the
+//! tenant quota and the circuit's probe slot once a recommendation is final. Each guardrail that
+//! changed the answer is reported by name with a detail.
 
 use super::rules::fmt_ms;
 use crate::model::guardrail::{
-    CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_BUDGET_PERCENT, MAX_DELAY, MIN_DELAY,
-    RETRY_BUDGET, TENANT_QUOTA,
+    CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_BUDGET_PERCENT, MAX_DELAY, MAX_RETRY_AGE,
+    MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
 use crate::model::{BudgetUse, CircuitView, GuardrailEffect, PolicyGuardrails, TenantUse};
 use chrono::{DateTime, Duration, Utc};
@@ -30,6 +36,8 @@ pub struct GuardInput<'a> {
     pub tenant: Option<&'a str>,
     pub error_class: &'a str,
     pub now: DateTime<Utc>,
+    /// Milliseconds since the job's first failure, when known.
+    pub elapsed_ms: Option<u64>,
 }
 
 /// The answer after the guardrails, and what to spend if it is kept.
@@ -128,19 +136,22 @@ impl GuardrailState {
         let max_delay = cfg.max_delay_ms.max(cfg.min_delay_ms);
         emergency_stop(cfg, &mut v);
         max_attempts_guard(cfg, input.attempt, &mut v);
+        max_retry_age(cfg, input, &mut v);
         delay_bounds(cfg.min_delay_ms, max_delay, &mut v);
         if !v.should_retry {
             v.delay_ms = 0;
             return v;
         }
-        self.retry_budget(cfg, input, max_delay, &mut v);
+        self.retry_budget(cfg, input, &mut v);
         self.retry_share(cfg, input, &mut v);
-        self.tenant_quota(cfg, input, max_delay, &mut v);
-        self.circuit_breaker(cfg, input, max_delay, &mut v);
+        self.tenant_quota(cfg, input, &mut v);
+        self.circuit_breaker(cfg, input, &mut v);
         if v.spend.probe && v.should_retry {
             // The circuit may have moved the retry into a later minute: re-check the quota.
-            self.tenant_quota(cfg, input, max_delay, &mut v);
+            self.tenant_quota(cfg, input, &mut v);
         }
+        paced_past_max_delay(max_delay, &mut v);
+        max_retry_age(cfg, input, &mut v);
         if !v.should_retry {
             v.delay_ms = 0;
             v.spend = Spend::default();
@@ -168,7 +179,7 @@ impl GuardrailState {
             self.traffic
                 .entry(input.queue.to_string())
                 .or_default()
-                .retry(input.now);
+                .retry(input.now, input.now + ms(v.delay_ms));
         }
         if let (Some(minute), Some(tenant)) = (v.spend.tenant_minute, input.tenant) {
             let slots = self.tenants.entry(tenant.to_string()).or_default();
@@ -197,13 +208,7 @@ impl GuardrailState {
         }
     }
 
-    fn retry_budget(
-        &self,
-        cfg: &PolicyGuardrails,
-        input: GuardInput<'_>,
-        max_delay: u64,
-        v: &mut Verdict,
-    ) {
+    fn retry_budget(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
         let b = &cfg.retry_budget;
         if !b.enabled || !v.should_retry {
             return;
@@ -213,64 +218,58 @@ impl GuardrailState {
         if tokens >= 1.0 {
             return;
         }
-        let wait_ms = if b.refill_per_second > 0.0 {
-            ((1.0 - tokens) / b.refill_per_second * 1000.0).ceil()
-        } else {
-            f64::INFINITY
-        };
-        if wait_ms <= v.delay_ms as f64 {
-            return;
-        }
-        if wait_ms > max_delay as f64 {
+        if b.refill_per_second <= 0.0 {
             stop(
                 v,
-                RETRY_BUDGET,
+                MAX_RETRY_AGE,
                 format!(
-                    "retry budget of queue '{}' is exhausted and does not refill within the maximum delay {}: stop",
-                    input.queue,
-                    fmt_ms(max_delay)
+                    "retry budget of queue '{}' is exhausted and never refills (refill_per_second 0), so no retry can run before the maximum retry age: stop",
+                    input.queue
                 ),
             );
-        } else {
-            let wait = wait_ms as u64;
-            push(
-                v,
-                RETRY_BUDGET,
-                wait,
-                format!(
-                    "retry budget of queue '{}' is exhausted: delayed {} → {} until a token refills",
-                    input.queue,
-                    fmt_ms(v.delay_ms),
-                    fmt_ms(wait)
-                ),
-            );
+            return;
         }
+        let wait = ((1.0 - tokens) / b.refill_per_second * 1000.0).ceil() as u64;
+        if wait <= v.delay_ms {
+            return;
+        }
+        let detail = format!(
+            "retry budget of queue '{}' is exhausted: delayed {} → {} until a token refills",
+            input.queue,
+            fmt_ms(v.delay_ms),
+            fmt_ms(wait)
+        );
+        push(v, RETRY_BUDGET, wait, detail);
     }
 
-    /// `max_budget_percent`: stops a retry that would take the queue's retries over their
-    /// share of its traffic in the window (see `share`).
+    /// `max_budget_percent`: paces a retry that would take the queue's retries over their
+    /// share of its traffic in some window to the first sub-window where it fits (see `share`).
     fn retry_share(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
         if !v.should_retry || cfg.max_budget_percent >= 100.0 {
             return;
         }
         v.spend.share = true;
-        let (attempts, retries) = self
-            .traffic
-            .get(input.queue)
-            .map_or((0, 0), |t| t.sums(input.now));
-        if share::fits(cfg.max_budget_percent, attempts, retries) {
+        let Some(traffic) = self.traffic.get(input.queue) else {
+            return;
+        };
+        let attempts = traffic.attempts(input.now);
+        let allowed = share::allowed(cfg.max_budget_percent, attempts);
+        let at = input.now + ms(v.delay_ms);
+        let paced = traffic.pace(allowed, at);
+        if paced == at {
             return;
         }
-        stop(
-            v,
-            MAX_BUDGET_PERCENT,
-            format!(
-                "queue '{}' already retried {retries} times against {attempts} attempts in the last {}: retries may be at most {}% of its traffic: stop",
-                input.queue,
-                fmt_ms(share::WINDOW_MS as u64),
-                cfg.max_budget_percent
-            ),
+        let delay = (paced - input.now).num_milliseconds().max(0) as u64;
+        let detail = format!(
+            "queue '{}' has {} retries scheduled against {attempts} attempts in a {} window: retries may be at most {}% of its traffic ({allowed} per window): paced {} → {}",
+            input.queue,
+            traffic.retries(at),
+            fmt_ms(share::WINDOW_MS as u64),
+            cfg.max_budget_percent,
+            fmt_ms(v.delay_ms),
+            fmt_ms(delay)
         );
+        push(v, MAX_BUDGET_PERCENT, delay, detail);
     }
 
     /// Counts an observed attempt (by its record timestamp) in its queue's traffic.
@@ -284,13 +283,7 @@ impl GuardrailState {
             .attempt(at);
     }
 
-    fn tenant_quota(
-        &self,
-        cfg: &PolicyGuardrails,
-        input: GuardInput<'_>,
-        max_delay: u64,
-        v: &mut Verdict,
-    ) {
+    fn tenant_quota(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
         let Some(tenant) = input.tenant.filter(|_| cfg.per_tenant_limits) else {
             return;
         };
@@ -298,24 +291,16 @@ impl GuardrailState {
             return;
         }
         let quota = quota_of(cfg, tenant);
-        let slots = self.tenants.get(tenant);
-        let used = |m: i64| slots.and_then(|s| s.get(&m)).copied().unwrap_or(0);
-        let mut minute = minute_of(input.now + ms(v.delay_ms));
-        let first = minute;
-        let last = minute_of(input.now + ms(max_delay));
-        while minute <= last && used(minute) >= quota {
-            minute += 1;
-        }
-        if minute > last || quota == 0 {
-            stop(
-                v,
-                TENANT_QUOTA,
-                format!(
-                    "tenant '{tenant}' has used its {quota} retries per minute up to the maximum delay: stop"
-                ),
-            );
+        if quota == 0 {
+            let detail = format!("tenant '{tenant}' has a quota of 0 retries per minute: stop");
+            stop(v, TENANT_QUOTA, detail);
             return;
         }
+        let slots = self.tenants.get(tenant);
+        let used = |m: i64| slots.and_then(|s| s.get(&m)).copied().unwrap_or(0);
+        let first = minute_of(input.now + ms(v.delay_ms));
+        // Only minutes already holding retries can be full, so this ends.
+        let minute = (first..).find(|m| used(*m) < quota).unwrap_or(first);
         v.spend.tenant_minute = Some(minute);
         if minute != first {
             let at_ms = minute * 60_000 - input.now.timestamp_millis();
@@ -332,13 +317,7 @@ impl GuardrailState {
         }
     }
 
-    fn circuit_breaker(
-        &self,
-        cfg: &PolicyGuardrails,
-        input: GuardInput<'_>,
-        max_delay: u64,
-        v: &mut Verdict,
-    ) {
+    fn circuit_breaker(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
         if !cfg.circuit_breaker.enabled || !v.should_retry {
             return;
         }
@@ -357,56 +336,29 @@ impl GuardrailState {
             return;
         };
         let at = input.now + ms(v.delay_ms);
-        let open_ms = cfg.circuit_breaker.open_ms;
         let name = format!("'{}'/'{}'", input.queue, input.error_class);
         if !probe_reserved {
             v.spend.probe = true;
             if at < probe_at {
                 let delay = (probe_at - input.now).num_milliseconds().max(0) as u64;
-                if delay > max_delay {
-                    stop(
-                        v,
-                        CIRCUIT_BREAKER,
-                        format!(
-                            "circuit {name} is open and its probe is beyond the maximum delay: stop"
-                        ),
-                    );
-                } else {
-                    push(
-                        v,
-                        CIRCUIT_BREAKER,
-                        delay,
-                        format!(
-                            "circuit {name} is open: this retry is the probe at {}",
-                            probe_at.format("%H:%M:%S")
-                        ),
-                    );
-                }
+                let detail = format!(
+                    "circuit {name} is open: this retry is the probe at {}",
+                    probe_at.format("%H:%M:%S")
+                );
+                push(v, CIRCUIT_BREAKER, delay, detail);
             }
             return;
         }
-        let after_probe = probe_at + ms(open_ms);
+        let after_probe = probe_at + ms(cfg.circuit_breaker.open_ms);
         if at >= after_probe {
             return;
         }
         let delay = (after_probe - input.now).num_milliseconds().max(0) as u64;
-        if delay > max_delay {
-            stop(
-                v,
-                CIRCUIT_BREAKER,
-                format!("circuit {name} is open and a probe is already scheduled: stop"),
-            );
-        } else {
-            push(
-                v,
-                CIRCUIT_BREAKER,
-                delay,
-                format!(
-                    "circuit {name} is open and a probe is scheduled: delayed until after the probe's verdict ({})",
-                    fmt_ms(delay)
-                ),
-            );
-        }
+        let detail = format!(
+            "circuit {name} is open and a probe is scheduled: delayed until after the probe's verdict ({})",
+            fmt_ms(delay)
+        );
+        push(v, CIRCUIT_BREAKER, delay, detail);
     }
 
     /// Feeds a retry outcome (by its record timestamp) into the circuit of (queue, error class).
@@ -623,6 +575,38 @@ fn max_attempts_guard(cfg: &PolicyGuardrails, attempt: u32, v: &mut Verdict) {
             ),
         );
     }
+}
+
+/// Ends a job whose retry would run after its maximum retry age (its first failure plus
+/// `max_retry_age`).
+fn max_retry_age(cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
+    let max = cfg.max_retry_age.as_millis();
+    let elapsed = input.elapsed_ms.unwrap_or(0);
+    if !v.should_retry || elapsed.saturating_add(v.delay_ms) <= max {
+        return;
+    }
+    let detail = format!(
+        "the job first failed {} ago; a retry in {} would run after its maximum retry age {}: stop",
+        fmt_ms(elapsed),
+        fmt_ms(v.delay_ms),
+        fmt_ms(max)
+    );
+    stop(v, MAX_RETRY_AGE, detail);
+}
+
+/// Says so when pacing moved a retry past the maximum delay: the job keeps its place in line.
+fn paced_past_max_delay(max_delay: u64, v: &mut Verdict) {
+    if !v.should_retry || v.delay_ms <= max_delay {
+        return;
+    }
+    v.effects.push(GuardrailEffect {
+        name: MAX_DELAY.to_string(),
+        detail: format!(
+            "paced to {}, past the maximum delay {}: the job keeps its place in line",
+            fmt_ms(v.delay_ms),
+            fmt_ms(max_delay)
+        ),
+    });
 }
 
 fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {

@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 
 /// The episode after a failed attempt: a new one on the first failure (or when the job was
 /// unknown), else the old one advanced. A changed error class starts a new episode, since a
-/// different failure recovers on its own clock.
-pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
+/// different failure recovers on its own clock. `evidence` is what this attempt's outcome said
+/// about the job's view (see [`Episode::view_evidence`]).
+pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord, evidence: f64) -> Episode {
     let fresh = |first: DateTime<Utc>| Episode {
         job_type: a.job_type.as_str().into(),
         error_class: a.error_class.as_str().into(),
@@ -20,6 +21,7 @@ pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
         last_failure_at: a.timestamp,
         last_elapsed_ms: (a.timestamp - first).num_milliseconds().max(0) as u64,
         last_delay_ms: a.delay_ms,
+        view_evidence: 0.0,
     };
     match previous {
         Some(mut e)
@@ -31,12 +33,14 @@ pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord) -> Episode {
             e.last_failure_at = a.timestamp;
             e.last_elapsed_ms = e.elapsed_at(a.timestamp);
             e.last_delay_ms = a.delay_ms;
+            e.view_evidence += evidence;
             e
         }
         // An unknown job's second attempt still places its first failure (`delay_ms` ago).
-        None if a.attempt_number == 2 => {
-            fresh(a.timestamp - Duration::milliseconds(a.delay_ms as i64))
-        }
+        None if a.attempt_number == 2 => Episode {
+            view_evidence: evidence,
+            ..fresh(a.timestamp - Duration::milliseconds(a.delay_ms as i64))
+        },
         _ => fresh(a.timestamp),
     }
 }

@@ -43,6 +43,7 @@ pub fn plan(
             max_delay_ms,
             min_delay_ms,
             hour: first.hour,
+            view_evidence: first.view_evidence,
         };
         let draft = engine.draft(&ctx, &mut rng);
         let verdict = engine.verdict(&ctx, &draft);

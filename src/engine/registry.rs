@@ -136,9 +136,18 @@ impl Models {
         }
     }
 
-    /// Feeds one retry outcome to the tenant, job-type and class-wide models.
-    pub fn observe(&mut self, o: Outcome<'_>) {
+    /// Feeds one retry outcome to the tenant, job-type and class-wide models. Returns the
+    /// outcome's log-likelihood ratio, elapsed view over per-attempt view, under the
+    /// (job type, error class) model before it learned the outcome (0 for a new model).
+    pub fn observe(&mut self, o: Outcome<'_>) -> f64 {
         let c = &o.case;
+        let ratio = self
+            .map
+            .get(&ModelKey::new(o.job_type, o.error_class, None))
+            .map_or(0.0, |m| {
+                let (time, attempt) = m.log_likelihoods(o.previous_ms, c.elapsed_ms, c.success);
+                time - attempt
+            });
         let mut keys = vec![
             ModelKey::new(o.job_type, o.error_class, None),
             ModelKey::new(ANY_JOB, o.error_class, None),
@@ -169,6 +178,7 @@ impl Models {
             ring.pop_front();
         }
         ring.push_back(o.case);
+        ratio
     }
 
     fn evict_stalest(&mut self) {

@@ -19,7 +19,10 @@
 //! in interval `j` succeeds, a Beta per interval whatever happened before. Both views learn
 //! from every outcome; each predicts every outcome before it is learned, and the view with the
 //! better (decayed) predictive log-likelihood decides — Bayesian model comparison, so a flaky
-//! class retries soon and an outage waits for its recovery time.
+//! class retries soon and an outage waits for its recovery time. A class can hold both kinds
+//! (flaky timeouts and a maintenance window), so each job also sums the log-likelihood ratio
+//! of its own retries' outcomes ([`job_view`]): once that passes a margin, the job's own view
+//! decides for it.
 //!
 //! Decisions minimise expected cost: attempts × `per_attempt` + seconds waited × `per_second`,
 //! or `give_up_penalty` for stopping. A dynamic program over the grid, solved when the model is
@@ -53,6 +56,21 @@ const MEMORY: f64 = 500.0;
 const EM_WARMUP: u64 = 20;
 /// Log-likelihood (nats) the per-attempt view must gain over the time view to decide.
 const VIEW_MARGIN: f64 = 3.0;
+/// Log-likelihood (nats) a job's own retries must give one view over the other to choose it
+/// for that job.
+const JOB_VIEW_MARGIN: f64 = 1.5;
+
+/// The view a job's own evidence chooses (its summed log-likelihood ratio, elapsed view over
+/// per-attempt view), when that evidence passes the margin either way.
+pub fn job_view(evidence: f64) -> Option<View> {
+    if evidence > JOB_VIEW_MARGIN {
+        Some(View::Elapsed)
+    } else if evidence < -JOB_VIEW_MARGIN {
+        Some(View::PerAttempt)
+    } else {
+        None
+    }
+}
 
 /// The largest boundary index `j` with `GRID_MS[j] <= elapsed`.
 pub fn lo_index(elapsed_ms: u64) -> usize {
@@ -241,6 +259,16 @@ impl SurvivalModel {
 
     /// Adds each view's predictive log-likelihood of this outcome (before learning it).
     fn score(&mut self, previous_ms: u64, elapsed_ms: u64, success: bool) {
+        let (time, attempt) = self.log_likelihoods(previous_ms, elapsed_ms, success);
+        let decay = 1.0 - 1.0 / MEMORY;
+        let c = &mut self.counts;
+        c.loglik_time = c.loglik_time * decay + time;
+        c.loglik_attempt = c.loglik_attempt * decay + attempt;
+    }
+
+    /// Each view's predictive log-likelihood (elapsed, per-attempt) of a retry at
+    /// `elapsed_ms` after a failure at `previous_ms` ending with `success`.
+    pub fn log_likelihoods(&self, previous_ms: u64, elapsed_ms: u64, success: bool) -> (f64, f64) {
         let first = lo_index(previous_ms);
         let last = hi_index(elapsed_ms).max(first + 1).min(INTERVALS);
         let p_time = 1.0 - self.survive(first, last);
@@ -250,10 +278,7 @@ impl SurvivalModel {
             let p = p.clamp(0.01, 0.99);
             if success { p.ln() } else { (1.0 - p).ln() }
         };
-        let decay = 1.0 - 1.0 / MEMORY;
-        let c = &mut self.counts;
-        c.loglik_time = c.loglik_time * decay + ll(p_time);
-        c.loglik_attempt = c.loglik_attempt * decay + ll(p_attempt);
+        (ll(p_time), ll(p_attempt))
     }
 
     /// Splits one recovery over intervals `first..last` (one online EM step).
@@ -451,13 +476,24 @@ impl SurvivalModel {
     /// the tail. So stopping needs both views to say so: when the per-attempt view would stop
     /// and the elapsed view still sees a retry worth its cost, that retry is made.
     pub fn best(&self, elapsed_ms: u64, attempts: usize, earliest_ms: u64) -> Option<Decision> {
-        let best = self.best_in(self.view, elapsed_ms, attempts, earliest_ms)?;
+        self.best_as(self.view, elapsed_ms, attempts, earliest_ms)
+    }
+
+    /// [`Self::best`] with `view` deciding (a job's own evidence may choose it).
+    pub fn best_as(
+        &self,
+        view: View,
+        elapsed_ms: u64,
+        attempts: usize,
+        earliest_ms: u64,
+    ) -> Option<Decision> {
+        let best = self.best_in(view, elapsed_ms, attempts, earliest_ms)?;
         let decision = Decision {
             best,
-            view: self.view,
+            view,
             overridden: None,
         };
-        if self.view == View::Elapsed || best.cost < self.params.give_up {
+        if view == View::Elapsed || best.cost < self.params.give_up {
             return Some(decision);
         }
         let elapsed = self.best_in(View::Elapsed, elapsed_ms, attempts, earliest_ms);

@@ -200,7 +200,7 @@ fn preview_lists_the_schedule_without_spending_budget() {
 }
 
 #[test]
-fn max_budget_percent_caps_retries_per_queue_and_is_named() {
+fn max_budget_percent_paces_retries_per_queue_and_is_named() {
     let mut s = default_strategy();
     s.guardrails.retry_budget.enabled = false;
     s.guardrails.max_budget_percent = 10.0;
@@ -220,10 +220,26 @@ fn max_budget_percent_caps_retries_per_queue_and_is_named() {
     let answers: Vec<_> = (0..900)
         .map(|_| e.recommend(&features("payment", "503", 1), now))
         .collect();
-    let kept = answers.iter().filter(|r| r.should_retry).count();
-    assert_eq!(kept, 800, "10% of 8,000 attempts");
+    assert!(answers.iter().all(|r| r.should_retry), "pacing never drops");
+    let paced = answers
+        .iter()
+        .filter(|r| {
+            r.policy_guardrails
+                .iter()
+                .any(|g| g == "max_budget_percent")
+        })
+        .count();
+    assert_eq!(
+        paced, 100,
+        "10% of 8,000 attempts run at once, the rest are paced"
+    );
     let last = answers.last().unwrap();
-    assert_eq!(last.policy_guardrails, ["max_budget_percent"]);
+    assert!(
+        last.delay_ms >= 54_000,
+        "into the next window: {}",
+        last.delay_ms
+    );
+    assert_eq!(last.policy_guardrails[0], "max_budget_percent");
     assert!(
         last.rationale.contains("max_budget_percent"),
         "{}",
@@ -312,7 +328,8 @@ proptest! {
             f.retry_after_ms = hint;
             let r = e.recommend(&f, now);
             if r.should_retry {
-                prop_assert!(r.delay_ms >= g.min_delay_ms && r.delay_ms <= g.max_delay_ms, "{} outside [{}, {}]", r.delay_ms, g.min_delay_ms, g.max_delay_ms);
+                let paced = r.policy_guardrails.iter().any(|n| n == "max_delay");
+                prop_assert!(r.delay_ms >= g.min_delay_ms && (r.delay_ms <= g.max_delay_ms || paced), "{} outside [{}, {}]", r.delay_ms, g.min_delay_ms, g.max_delay_ms);
                 prop_assert!(attempt < g.max_attempts);
                 prop_assert!(!g.emergency_stop);
             }

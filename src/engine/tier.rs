@@ -28,6 +28,8 @@ pub struct Ctx<'a> {
     pub min_delay_ms: u64,
     /// Hour of the day (UTC) the episode began.
     pub hour: u8,
+    /// The job's own evidence on its view (`Episode::view_evidence`; 0 when unknown).
+    pub view_evidence: f64,
 }
 
 /// A tier's answer before the guardrails.
@@ -100,6 +102,7 @@ pub fn context<'a>(
         hour: began
             .unwrap_or_else(|| now - Duration::milliseconds(elapsed_ms.unwrap_or(0) as i64))
             .hour() as u8,
+        view_evidence: episode.map_or(0.0, |e| e.view_evidence),
     }
 }
 
@@ -111,5 +114,6 @@ pub fn guard_input<'a>(ctx: &Ctx<'a>) -> GuardInput<'a> {
         tenant: ctx.features.tenant.as_deref(),
         error_class: &ctx.features.error_class,
         now: ctx.now,
+        elapsed_ms: ctx.elapsed_ms,
     }
 }

@@ -90,6 +90,12 @@ pub fn guardrails(g: &PolicyGuardrails) -> Result<(), FieldError> {
             ),
         ));
     }
+    if g.max_retry_age.as_millis() == 0 {
+        return Err(FieldError::new(
+            "max_retry_age",
+            "must be greater than 0 (set max_attempts = 1 to never retry)",
+        ));
+    }
     percent("max_budget_percent", g.max_budget_percent)?;
     finite_at_least("retry_budget.capacity", g.retry_budget.capacity, 0.0)?;
     finite_at_least(

@@ -62,6 +62,8 @@ pub struct StrategyResult {
     pub cost_per_job: f64,
     /// `cost_per_job` divided by the best static strategy's.
     pub cost_vs_best_static: Option<f64>,
+    /// `cost_per_job` divided by the oracle's (the lower bound).
+    pub cost_vs_oracle: Option<f64>,
     /// How many decisions each engine tier made (engine-backed strategies only).
     pub methods: BTreeMap<String, u64>,
     /// For drift scenarios: mean cost per job before the change, then per block of
@@ -157,7 +159,7 @@ pub fn evaluate_with(
         results.push(scored(learners.learner(kind, config)?.as_mut())?);
     }
     results.push(scored(&mut Oracle::new(scenario.start, &jobs))?);
-    compare_to_best_static(&mut results);
+    compare_costs(&mut results);
     let measured = jobs.iter().filter(|j| j.measured).count() as u64;
     Ok(ScenarioReport {
         scenario: scenario.name.clone(),
@@ -169,15 +171,21 @@ pub fn evaluate_with(
     })
 }
 
-fn compare_to_best_static(results: &mut [StrategyResult]) {
-    let best_static = results
-        .iter()
-        .filter(|r| STATIC_STRATEGIES.contains(&r.strategy.as_str()))
-        .map(|r| r.cost_per_job)
-        .fold(f64::INFINITY, f64::min);
+/// Each strategy's cost against the best static strategy's and against the oracle's.
+fn compare_costs(results: &mut [StrategyResult]) {
+    let lowest = |names: &[&str], results: &[StrategyResult]| {
+        results
+            .iter()
+            .filter(|r| names.contains(&r.strategy.as_str()))
+            .map(|r| r.cost_per_job)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let best_static = lowest(&STATIC_STRATEGIES, results);
+    let oracle = lowest(&["oracle"], results);
+    let ratio = |base: f64, cost: f64| (base > 0.0 && base.is_finite()).then(|| cost / base);
     for r in results {
-        r.cost_vs_best_static =
-            (best_static > 0.0 && best_static.is_finite()).then(|| r.cost_per_job / best_static);
+        r.cost_vs_best_static = ratio(best_static, r.cost_per_job);
+        r.cost_vs_oracle = ratio(oracle, r.cost_per_job);
     }
 }
 
@@ -377,6 +385,7 @@ fn score(name: &str, jobs: &[Job], outcomes: &[Outcome], config: &EvalConfig) ->
         p90_time_to_success_s: percentile(&tts, 0.9),
         cost_per_job: cost / n,
         cost_vs_best_static: None,
+        cost_vs_oracle: None,
         methods: method_counts(&measured),
         drift: drift_curve(&measured, config),
     }

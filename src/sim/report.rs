@@ -32,7 +32,7 @@ pub enum ReportError {
     CsvBuffer(String),
 }
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 10] = [
     "strategy",
     "success",
     "retries/job",
@@ -41,6 +41,7 @@ const HEADER: [&str; 9] = [
     "p90 TTS",
     "cost/job",
     "vs best static",
+    "vs oracle",
     "decided by",
 ];
 
@@ -55,7 +56,7 @@ pub fn table(report: &ScenarioReport) -> String {
         "\nseed {}, {} measured jobs (after {} warm-up jobs)\n",
         report.seed, report.measured_jobs, report.warmup_jobs
     );
-    let rows: Vec<[String; 9]> = report.strategies.iter().map(row).collect();
+    let rows: Vec<[String; 10]> = report.strategies.iter().map(row).collect();
     let widths: Vec<usize> = (0..HEADER.len())
         .map(|c| {
             rows.iter()
@@ -70,7 +71,7 @@ pub fn table(report: &ScenarioReport) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(c, (cell, w))| match c {
-                0 | 8 => format!("{cell:<w$}"),
+                0 | 9 => format!("{cell:<w$}"),
                 _ => format!("{cell:>w$}"),
             })
             .collect();
@@ -91,7 +92,8 @@ pub fn table(report: &ScenarioReport) -> String {
     out
 }
 
-fn row(r: &StrategyResult) -> [String; 9] {
+fn row(r: &StrategyResult) -> [String; 10] {
+    let ratio = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}"));
     let secs = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.1}s"));
     [
         r.strategy.clone(),
@@ -102,8 +104,8 @@ fn row(r: &StrategyResult) -> [String; 9] {
         secs(r.mean_time_to_success_s),
         secs(r.p90_time_to_success_s),
         format!("{:.2}", r.cost_per_job),
-        r.cost_vs_best_static
-            .map_or("-".into(), |x| format!("{x:.2}")),
+        ratio(r.cost_vs_best_static),
+        ratio(r.cost_vs_oracle),
         decided_by(r),
     ]
 }
@@ -137,6 +139,7 @@ struct CsvRow<'a> {
     p90_time_to_success_s: Option<f64>,
     cost_per_job: f64,
     cost_vs_best_static: Option<f64>,
+    cost_vs_oracle: Option<f64>,
 }
 
 fn csv(reports: &[ScenarioReport]) -> Result<String, ReportError> {
@@ -156,6 +159,7 @@ fn csv(reports: &[ScenarioReport]) -> Result<String, ReportError> {
                 p90_time_to_success_s: r.p90_time_to_success_s,
                 cost_per_job: r.cost_per_job,
                 cost_vs_best_static: r.cost_vs_best_static,
+                cost_vs_oracle: r.cost_vs_oracle,
             })?;
         }
     }

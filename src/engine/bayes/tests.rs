@@ -24,6 +24,7 @@ fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
         max_delay_ms: 300_000,
         min_delay_ms: 0,
         hour: 2,
+        view_evidence: 0.0,
     };
     let key = ModelKey::new("ledger.sync", "timeout", None);
     let input = BayesInput {

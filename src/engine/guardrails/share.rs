@@ -1,86 +1,121 @@
 //! The retry budget as a share of traffic (`max_budget_percent`, the percentage form of a
-//! queue's retry budget beside the token bucket): in each queue, the retries the engine
-//! lets through in the last [`WINDOW_MS`] may be at most `max_budget_percent` of the attempts
-//! it observed there in the same window (by record timestamps). Once a queue is over its
-//! share, further retries are stopped, as retry budgets do (Finagle, Envoy, gRPC throttling):
-//! a failing dependency then sees at most that much extra load from retries.
+//! queue's retry budget beside the token bucket): in each queue, the retries scheduled to run
+//! in any [`WINDOW_MS`] may be at most `max_budget_percent` of the attempts observed there in
+//! the window ending at the decision (by record timestamps). The share paces, it never drops:
+//! a retry that does not fit where its tier put it is scheduled for the first sub-window in
+//! which it fits, so a failing dependency sees at most that much extra load from retries and
+//! every job keeps its place in line.
 //!
-//! A quiet queue may always retry a little: below [`MIN_RETRIES`] retries in the window the
+//! A quiet queue may always retry a little: below [`MIN_RETRIES`] retries in a window the
 //! share does not apply (Finagle's "minimum retries per second", 10/s here).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The sliding window the share is measured over.
 pub const WINDOW_MS: i64 = 60_000;
 /// Sub-windows of the sliding window.
-const SLOTS: usize = 10;
+const SLOTS: i64 = 10;
+/// The length of one sub-window.
+const SLOT_MS: i64 = WINDOW_MS / SLOTS;
 /// Retries per window a queue may always make, whatever its traffic (10 per second).
 pub const MIN_RETRIES: u64 = 600;
 
-/// One sub-window: attempts observed and retries let through in it.
+/// One sub-window: attempts observed in it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 struct Slot {
     index: i64,
     attempts: u64,
-    retries: u64,
 }
 
-/// A queue's traffic over the sliding window.
+/// A queue's traffic: attempts over the sliding window, retries by when they are scheduled.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Traffic {
-    slots: [Slot; SLOTS],
+    slots: [Slot; SLOTS as usize],
+    /// Sub-window index → retries scheduled to run in it.
+    #[serde(default)]
+    scheduled: BTreeMap<i64, u64>,
 }
 
 pub(super) fn slot_index(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis().div_euclid(WINDOW_MS / SLOTS as i64)
+    at.timestamp_millis().div_euclid(SLOT_MS)
 }
 
 impl Traffic {
-    /// The slot of time `at`, emptied if it held an older sub-window; `None` when `at` is
-    /// older than what the slot holds (it fell out of the window already).
-    fn slot(&mut self, at: DateTime<Utc>) -> Option<&mut Slot> {
+    /// An attempt observed at `at` (its record timestamp); ignored when `at` is older than
+    /// the sub-window its slot holds (it fell out of the window already).
+    pub fn attempt(&mut self, at: DateTime<Utc>) {
         let index = slot_index(at);
-        let slot = &mut self.slots[index.rem_euclid(SLOTS as i64) as usize];
+        let slot = &mut self.slots[index.rem_euclid(SLOTS) as usize];
         if slot.index > index {
-            return None;
+            return;
         }
         if slot.index < index {
-            *slot = Slot {
-                index,
-                ..Slot::default()
-            };
+            *slot = Slot { index, attempts: 0 };
         }
-        Some(slot)
+        slot.attempts += 1;
     }
 
-    /// An attempt observed at `at` (its record timestamp).
-    pub fn attempt(&mut self, at: DateTime<Utc>) {
-        if let Some(slot) = self.slot(at) {
-            slot.attempts += 1;
-        }
-    }
-
-    /// A retry let through at `at`.
-    pub fn retry(&mut self, at: DateTime<Utc>) {
-        if let Some(slot) = self.slot(at) {
-            slot.retries += 1;
+    /// A retry decided at `now` that runs at `at`.
+    pub fn retry(&mut self, now: DateTime<Utc>, at: DateTime<Utc>) {
+        *self.scheduled.entry(slot_index(at)).or_insert(0) += 1;
+        let oldest = slot_index(now) - SLOTS;
+        while let Some(entry) = self.scheduled.first_entry() {
+            if *entry.key() >= oldest {
+                break;
+            }
+            entry.remove();
         }
     }
 
-    /// (attempts, retries) in the window ending at `now`.
-    pub fn sums(&self, now: DateTime<Utc>) -> (u64, u64) {
+    /// Attempts observed in the window ending at `now`.
+    pub fn attempts(&self, now: DateTime<Utc>) -> u64 {
         let current = slot_index(now);
         self.slots
             .iter()
-            .filter(|s| s.index > current - SLOTS as i64 && s.index <= current)
-            .fold((0, 0), |(a, r), s| (a + s.attempts, r + s.retries))
+            .filter(|s| s.index > current - SLOTS && s.index <= current)
+            .map(|s| s.attempts)
+            .sum()
+    }
+
+    /// Retries scheduled to run in the window ending at `at`.
+    pub fn retries(&self, at: DateTime<Utc>) -> u64 {
+        let current = slot_index(at);
+        self.scheduled
+            .range(current - SLOTS + 1..=current)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The earliest time at or after `at` at which one more retry keeps every window within
+    /// `allowed` retries (`at` itself when it fits there).
+    pub fn pace(&self, allowed: u64, at: DateTime<Utc>) -> DateTime<Utc> {
+        let first = slot_index(at);
+        let last = self.scheduled.last_key_value().map_or(first, |(k, _)| *k);
+        // counts[i] holds sub-window `base + i`; windows touching `first` start at `base`.
+        let base = first - SLOTS + 1;
+        // Past `last + SLOTS` every window is empty, so the scan below ends by then.
+        let len = (last.max(first) - base + 2 * SLOTS) as usize;
+        let mut counts = vec![0u64; len];
+        for (k, n) in self.scheduled.range(base..) {
+            counts[(k - base) as usize] = *n;
+        }
+        let window = |end: usize| counts[end + 1 - SLOTS as usize..=end].iter().sum::<u64>();
+        let fits = |s: usize| (s..s + SLOTS as usize).all(|w| window(w) < allowed);
+        let mut s = (SLOTS - 1) as usize;
+        while !fits(s) {
+            s += 1;
+        }
+        if s == (SLOTS - 1) as usize {
+            return at;
+        }
+        let start = (base + s as i64) * SLOT_MS;
+        at.max(DateTime::<Utc>::UNIX_EPOCH + Duration::milliseconds(start))
     }
 }
 
-/// Whether one more retry fits: `retries + 1` within `percent` of `attempts`, or within the
-/// floor of [`MIN_RETRIES`].
-pub fn fits(percent: f64, attempts: u64, retries: u64) -> bool {
-    let allowed = (percent / 100.0 * attempts as f64).max(MIN_RETRIES as f64);
-    (retries + 1) as f64 <= allowed
+/// Retries allowed per window: `percent` of `attempts`, at least [`MIN_RETRIES`].
+pub fn allowed(percent: f64, attempts: u64) -> u64 {
+    (percent / 100.0 * attempts as f64).max(MIN_RETRIES as f64) as u64
 }

@@ -15,6 +15,7 @@ fn input(attempt: u32, now: DateTime<Utc>) -> GuardInput<'static> {
         tenant: Some("acme"),
         error_class: "503",
         now,
+        elapsed_ms: None,
     }
 }
 
@@ -61,7 +62,7 @@ fn bounds_and_attempts_are_named_when_they_change_the_answer() {
 }
 
 #[test]
-fn an_empty_budget_delays_until_a_token_refills_then_stops() {
+fn an_empty_budget_delays_until_a_token_refills_also_past_the_max_delay() {
     let cfg = PolicyGuardrails {
         retry_budget: RetryBudget {
             enabled: true,
@@ -89,7 +90,16 @@ fn an_empty_budget_delays_until_a_token_refills_then_stops() {
     );
     s.commit(&cfg, input(1, now), &v);
     let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
-    assert!(!v.should_retry, "30s wait is beyond the 25s max delay");
+    assert_eq!(
+        (v.should_retry, v.delay_ms, names(&v)),
+        (true, 30_000, vec!["retry_budget", "max_delay"]),
+        "a 30s wait beyond the 25s max delay paces, it does not stop"
+    );
+    assert!(
+        v.effects[1].detail.contains("keeps its place"),
+        "{}",
+        v.effects[1].detail
+    );
     let later = now + Duration::seconds(60);
     let v = s.evaluate(&cfg, input(1, later), true, 1_000, 5);
     assert!(v.should_retry && v.effects.is_empty(), "refilled by `now`");
@@ -260,7 +270,9 @@ fn arb_cfg() -> impl Strategy<Value = PolicyGuardrails> {
 
 proptest! {
     /// Whatever the tier proposed and whatever state the guardrails are in: a retry is always
-    /// within [min_delay, max_delay], never beyond max attempts, never under emergency stop.
+    /// at least min_delay, past max_delay only when the answer says so, never beyond max
+    /// attempts, never under emergency stop; a retry is only ever ended by the emergency
+    /// stop, max attempts, max retry age or a tenant quota of 0.
     #[test]
     fn no_retry_ever_escapes_the_guardrails(
         cfg in arb_cfg(),
@@ -277,12 +289,20 @@ proptest! {
             let v = s.evaluate(&cfg, i, retry, delay, 20);
             if v.should_retry {
                 prop_assert!(v.delay_ms >= cfg.min_delay_ms, "{} < min {}", v.delay_ms, cfg.min_delay_ms);
-                prop_assert!(v.delay_ms <= cfg.max_delay_ms, "{} > max {}", v.delay_ms, cfg.max_delay_ms);
+                prop_assert!(
+                    v.delay_ms <= cfg.max_delay_ms || names(&v).contains(&"max_delay"),
+                    "{} > max {} unnamed", v.delay_ms, cfg.max_delay_ms
+                );
                 prop_assert!(attempt < cfg.max_attempts);
                 prop_assert!(!cfg.emergency_stop);
                 prop_assert!(retry, "guardrails never turn a stop into a retry");
             } else {
                 prop_assert_eq!(v.delay_ms, 0);
+                let enders = ["emergency_stop", "max_attempts", "max_retry_age", "tenant_quota"];
+                prop_assert!(!retry || names(&v).iter().any(|n| enders.contains(n)), "{:?}", names(&v));
+                if names(&v).contains(&"tenant_quota") {
+                    prop_assert_eq!(cfg.tenant_quota_per_minute, 0);
+                }
             }
             prop_assert!(v.max_attempts <= cfg.max_attempts);
             s.commit(&cfg, i, &v);
@@ -304,7 +324,7 @@ fn share_cfg(percent: f64) -> PolicyGuardrails {
 }
 
 #[test]
-fn retries_over_their_share_of_a_queues_traffic_are_stopped_and_named() {
+fn retries_over_their_share_of_a_queues_traffic_are_paced_and_named() {
     let cfg = share_cfg(20.0);
     let mut s = GuardrailState::default();
     for _ in 0..5_000 {
@@ -317,9 +337,13 @@ fn retries_over_their_share_of_a_queues_traffic_are_stopped_and_named() {
         s.commit(&cfg, input(1, now), &v);
     }
     let v = s.evaluate(&cfg, input(1, now), true, 1_000, 5);
-    assert_eq!(
-        (v.should_retry, names(&v)),
-        (false, vec!["max_budget_percent"])
+    assert!(v.should_retry, "the share paces, it never drops");
+    assert_eq!(names(&v), ["max_budget_percent"]);
+    let at = now + Duration::milliseconds(v.delay_ms as i64);
+    assert!(
+        share::slot_index(at) >= share::slot_index(now + Duration::seconds(1)) + 10,
+        "scheduled once the first window's retries are out of its window: {}",
+        v.delay_ms
     );
     assert!(
         v.effects[0].detail.contains("1000"),
@@ -331,17 +355,15 @@ fn retries_over_their_share_of_a_queues_traffic_are_stopped_and_named() {
         ..input(1, now)
     };
     assert!(
-        s.evaluate(&cfg, other, true, 1_000, 5).should_retry,
+        s.evaluate(&cfg, other, true, 1_000, 5).effects.is_empty(),
         "per queue"
     );
-    let later = t0() + Duration::milliseconds(share::WINDOW_MS + 10_000);
-    assert!(
-        s.evaluate(&cfg, input(1, later), true, 1_000, 5)
-            .should_retry,
-        "the window moved on"
-    );
     let all = share_cfg(100.0);
-    assert!(s.evaluate(&all, input(1, now), true, 1_000, 5).should_retry);
+    assert!(
+        s.evaluate(&all, input(1, now), true, 1_000, 5)
+            .effects
+            .is_empty()
+    );
 }
 
 #[test]
@@ -350,61 +372,76 @@ fn a_quiet_queue_may_always_retry_up_to_the_floor() {
     let mut s = GuardrailState::default();
     for i in 0..share::MIN_RETRIES {
         let v = s.evaluate(&cfg, input(1, t0()), true, 1_000, 5);
-        assert!(v.should_retry, "retry {i}");
+        assert!(v.should_retry && v.effects.is_empty(), "retry {i}");
         s.commit(&cfg, input(1, t0()), &v);
     }
     let v = s.evaluate(&cfg, input(1, t0()), true, 1_000, 5);
-    assert_eq!(names(&v), ["max_budget_percent"]);
+    assert_eq!(
+        (v.should_retry, names(&v)),
+        (true, vec!["max_budget_percent"])
+    );
 }
 
-/// Events inside the share's window ending at `now`, oldest dropped first (time only grows).
-fn in_window(events: &mut std::collections::VecDeque<DateTime<Utc>>, now: DateTime<Utc>) -> f64 {
-    let current = share::slot_index(now);
-    while events
-        .front()
-        .is_some_and(|t| share::slot_index(*t) <= current - 10)
-    {
-        events.pop_front();
-    }
-    events.len() as f64
+#[test]
+fn a_job_past_its_maximum_retry_age_ends_and_says_so() {
+    let cfg = PolicyGuardrails {
+        max_retry_age: crate::model::WireDuration::from_millis(3_600_000),
+        ..PolicyGuardrails::default()
+    };
+    let s = GuardrailState::default();
+    let aged = |elapsed| GuardInput {
+        elapsed_ms: Some(elapsed),
+        ..input(2, t0())
+    };
+    assert!(
+        s.evaluate(&cfg, aged(3_000_000), true, 60_000, 5)
+            .effects
+            .is_empty()
+    );
+    let v = s.evaluate(&cfg, aged(3_590_000), true, 60_000, 5);
+    assert_eq!((v.should_retry, names(&v)), (false, vec!["max_retry_age"]));
+    assert!(
+        v.effects[0].detail.contains("60m"),
+        "{}",
+        v.effects[0].detail
+    );
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
-    /// Whatever the traffic: every retry let through keeps the queue's retries in the window
-    /// within `max_budget_percent` of its attempts there (or within the floor), counted
-    /// independently from the list of events. Busy enough that both the share and the floor
-    /// bind.
+    /// Whatever the traffic: every retry is scheduled, and no window holds more scheduled
+    /// retries than `max_budget_percent` of the attempts seen when each was decided (or the
+    /// floor), counted independently from the list of scheduled times.
     #[test]
-    fn no_retry_escapes_the_share_of_traffic(
+    fn paced_retries_keep_every_window_within_the_share(
         percent in 0.0f64..100.0,
         attempt_ratio in 0.2f64..0.9,
-        steps in proptest::collection::vec((0.0f64..1.0, 0i64..8), 1..6_000),
+        steps in proptest::collection::vec((0.0f64..1.0, 0i64..8, 0u64..90_000), 1..4_000),
     ) {
         let cfg = share_cfg(percent);
         let mut s = GuardrailState::default();
-        let mut attempts = std::collections::VecDeque::new();
-        let mut retries = std::collections::VecDeque::new();
+        let mut attempts = 0u64;
+        let mut scheduled: Vec<(i64, u64)> = Vec::new();
         let mut now = t0();
-        for (draw, advance) in steps {
+        for (draw, advance, delay) in steps {
             now += Duration::milliseconds(advance);
             if draw < attempt_ratio {
                 s.observe_attempt("payments", now);
-                attempts.push_back(now);
+                attempts += 1;
                 continue;
             }
             let i = input(1, now);
-            let v = s.evaluate(&cfg, i, true, 1_000, 5);
+            let v = s.evaluate(&cfg, i, true, delay, 5);
+            prop_assert!(v.should_retry && v.delay_ms >= delay);
             s.commit(&cfg, i, &v);
-            let allowed = (percent / 100.0 * in_window(&mut attempts, now))
-                .max(share::MIN_RETRIES as f64);
-            let taken = in_window(&mut retries, now);
-            if v.should_retry {
-                prop_assert!(taken + 1.0 <= allowed, "{taken} + 1 > {allowed}");
-                retries.push_back(now);
-            } else {
-                prop_assert!(taken + 1.0 > allowed, "stopped with room: {taken} + 1 <= {allowed}");
-            }
+            let at = share::slot_index(now + Duration::milliseconds(v.delay_ms as i64));
+            // The attempts seen so far bound what any decision was allowed.
+            scheduled.push((at, share::allowed(percent, attempts)));
+        }
+        for &(end, _) in &scheduled {
+            let within: Vec<_> = scheduled.iter().filter(|(k, _)| *k > end - 10 && *k <= end).collect();
+            let most = within.iter().map(|(_, a)| *a).max().unwrap_or(0);
+            prop_assert!(within.len() as u64 <= most, "{} retries in a window allowing {most}", within.len());
         }
     }
 }
