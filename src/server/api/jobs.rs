@@ -103,7 +103,7 @@ async fn detail(
     let job = find_job(&state, &id).await?;
     let attempts = state.store_ok(state.store.job_attempts(&id).await)?;
     let timeline = if job.state.is_pending() {
-        let features = schedule::job_features(&job);
+        let features = job.features();
         let max = job.max_attempts.max(job.attempt_number + 1);
         let now = state.now();
         state.engine.lock().preview(&features, max, now).timeline
@@ -269,7 +269,7 @@ fn apply_change(
     req: &ActionRequest,
 ) -> Change {
     let now = state.now();
-    let features = schedule::job_features(job);
+    let features = job.features();
     let rec = if req.use_static {
         state.engine.lock().static_recommendation(&features, now)
     } else {

@@ -99,11 +99,6 @@ fn capped(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// The features of a job's last failure, for re-recommending or previewing it.
-pub fn job_features(job: &ScheduledJob) -> RetryFeatures {
-    job.features()
-}
-
 /// Refuses an action on a finished job.
 pub fn ensure_pending(job: &ScheduledJob) -> Result<(), Finished> {
     if job.state.is_pending() {
