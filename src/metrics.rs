@@ -4,6 +4,11 @@
 //! Every counter here is monotonic. `Metrics::counters()` reads the very same counter objects the
 //! exporter encodes, so `/summary` and `/metrics` can never disagree.
 
+pub mod log_sink;
+mod store;
+
+pub use store::{StoreMetrics, StoreOp};
+
 use crate::model::{Counters, HistogramBucket, Method, RetryRecommendation, guardrail};
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -77,6 +82,8 @@ pub struct Metrics {
     open_circuits: Gauge,
     requests: Family<RequestLabel, Counter>,
     request_latency: Family<RouteLabel, Histogram>,
+    /// The store's health: up, errors by operation and kind, last successful write.
+    pub store: StoreMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,6 +117,7 @@ impl Metrics {
             open_circuits: Gauge::default(),
             requests: Family::default(),
             request_latency: Family::new_with_constructor(latency_histogram),
+            store: StoreMetrics::default(),
         };
         metrics.register_all();
         metrics.preset_labels();
@@ -149,6 +157,12 @@ impl Metrics {
             self.overrides.clone(),
         );
         self.register_distributions();
+        self.store.register(&mut self.registry);
+        self.registry.register(
+            "log_write_errors",
+            "Log lines dropped because the log sink (stderr) refused them",
+            log_sink::LOG_WRITE_ERRORS.clone(),
+        );
     }
 
     fn register_distributions(&mut self) {

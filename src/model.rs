@@ -6,11 +6,13 @@
 
 mod duration;
 pub mod guardrail;
+mod health;
 mod schedule;
 mod snapshot;
 pub mod validate;
 
 pub use duration::{WireDuration, parse_duration};
+pub use health::{Degradation, HealthResponse, StoreFailureKind};
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
 
@@ -638,17 +640,6 @@ impl StatusResponse {
             status: status.to_string(),
         }
     }
-}
-
-/// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HealthResponse {
-    pub status: String,
-    pub timestamp: DateTime<Utc>,
-    pub service: String,
-    /// Ours: true when the store is failing and answers come from memory.
-    #[serde(default)]
-    pub degraded: bool,
 }
 
 /// The error shape of every 4xx/5xx (upstream).

@@ -7,7 +7,7 @@
 
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
-    ScheduledJob,
+    ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,11 +35,15 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// The backend cannot be reached or refused the write; the service reports itself degraded.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The backend cannot be reached or refused the operation; `kind` says why (each backend
+    /// classifies its own errors). A failed write makes the service report itself degraded.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        kind: StoreFailureKind,
+        message: String,
+    },
     /// Data on disk could not be read back.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
@@ -50,6 +54,26 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// An `Unavailable` error of kind `other` (for failures no backend code classifies).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            kind: StoreFailureKind::Other,
+            message: message.into(),
+        }
+    }
+
+    /// Why the store failed, or `None` when the caller is at fault (`Invalid`). Damaged data
+    /// counts as an I/O failure.
+    pub fn kind(&self) -> Option<StoreFailureKind> {
+        match self {
+            Self::Unavailable { kind, .. } => Some(*kind),
+            Self::Corrupt(_) => Some(StoreFailureKind::Io),
+            Self::Invalid { .. } => None,
+        }
+    }
+}
 
 /// Which jobs `list_jobs` returns. Jobs with a `next_attempt_at` come first, in order of it;
 /// then finished jobs (which have none) in order of `updated_at`; ties by job id. `limit` 0
@@ -188,8 +212,10 @@ pub trait Store: Send + Sync {
     /// Every alert, newest `raised_at` first (ties by id).
     async fn list_alerts(&self) -> StoreResult<Vec<Alert>>;
 
-    /// Cheap round trip to the backend, for health and the degraded flag.
-    async fn ping(&self) -> StoreResult<()>;
+    /// A tiny real write (one row replaced, committed like any other write): the service
+    /// probes with it while degraded, to learn without waiting for traffic that writes work
+    /// again.
+    async fn probe_write(&self) -> StoreResult<()>;
 }
 
 impl Claim {

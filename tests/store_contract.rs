@@ -67,7 +67,7 @@ macro_rules! contract {
                 audit_ids_increase_and_page,
                 alerts_upsert_and_list_newest_first,
                 concurrent_appenders_get_distinct_seqs,
-                ping_answers
+                the_write_probe_succeeds_and_repeats
             );
         }
     };

@@ -493,6 +493,9 @@ pub struct Summary {
     /// The caller's role: `worker`, `viewer` or `operator`.
     pub role: String,
     pub degraded: bool,
+    /// While degraded: why and since when (the same facts `/health` gives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degradation: Option<super::Degradation>,
     pub store: String,
     /// The tier most recommendations come from right now.
     pub active_tier: Method,

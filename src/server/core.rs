@@ -1,7 +1,8 @@
 //! The service core: the shared state ([`state`]), the ingest path that records attempts and
 //! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
 //! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
-//! alerts), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
+//! alerts), whether the store takes writes ([`store_health`]: the degraded state and the
+//! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
 //! ([`housekeeping`]: start-up, background tasks, shutdown).
 //!
 //! The core knows no route and no handler: the API calls it, never the reverse. Its errors
@@ -15,6 +16,7 @@ pub mod ingest;
 pub mod ops;
 pub mod schedule;
 pub mod state;
+pub mod store_health;
 pub mod window;
 
 pub use housekeeping::{Background, StartError, shutdown_signal, start_state};

@@ -275,7 +275,7 @@ impl Store for MemoryStore {
         Ok(alerts)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
+    async fn probe_write(&self) -> StoreResult<()> {
         Ok(())
     }
 }

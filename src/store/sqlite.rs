@@ -28,6 +28,8 @@ use writer::Writer;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "retryctl.db";
+/// The document the write probe replaces (it holds the time of the last probe).
+const PROBE_DOCUMENT: &str = "health_probe";
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 4;
 /// Rows one retention step deletes, so pruning never holds the writer for long.
@@ -50,18 +52,18 @@ impl SqliteStore {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("opening the store was cancelled: {e}")))?
+            .map_err(|e| StoreError::unavailable(format!("opening the store was cancelled: {e}")))?
     }
 
     fn open_blocking(dir: &Path) -> StoreResult<Self> {
         if dir.exists() && !dir.is_dir() {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "data directory {} exists but is not a directory",
                 dir.display()
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!(
+            StoreError::unavailable(format!(
                 "cannot create data directory {}: {e}",
                 dir.display()
             ))
@@ -109,7 +111,7 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let joined = tokio::task::spawn_blocking(move || readers.with(f)).await;
         let result =
-            joined.map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
+            joined.map_err(|e| StoreError::unavailable(format!("read task failed: {e}")))?;
         result.map_err(|e| schema::locate(&self.path, e))
     }
 
@@ -461,12 +463,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(sql("ping"))
-        })
-        .await
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.save_document(PROBE_DOCUMENT, Utc::now().to_rfc3339(), None)
+            .await
     }
 }
 

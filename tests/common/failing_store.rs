@@ -1,37 +1,53 @@
-//! A store that can be switched to fail, to see how the service behaves when its backend is
-//! down (a test double: delegates to the memory store until `fail(true)`).
+//! A store whose writes can be made to fail on command, to see how the service behaves when
+//! its backend refuses writes (a disk full, a read-only file): it wraps a real store (memory by
+//! default, or SQLite) and, while failing, refuses every write with the chosen kind; reads
+//! still reach the real store, as they do on a full disk.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use retryctl::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
-    ScheduledJob,
+    ScheduledJob, StoreFailureKind,
 };
 use retryctl::store::memory::MemoryStore;
 use retryctl::store::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult,
 };
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-#[derive(Default)]
 pub struct FailingStore {
-    inner: MemoryStore,
-    failing: AtomicBool,
+    inner: Arc<dyn Store>,
+    failing: Mutex<Option<StoreFailureKind>>,
+}
+
+impl Default for FailingStore {
+    fn default() -> Self {
+        Self::wrapping(Arc::new(MemoryStore::default()))
+    }
 }
 
 impl FailingStore {
-    pub fn fail(&self, on: bool) {
-        self.failing.store(on, Ordering::SeqCst);
+    pub fn wrapping(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            failing: Mutex::new(None),
+        }
+    }
+
+    /// From now on every write fails with `kind` (`None`: writes work again).
+    pub fn fail_writes(&self, kind: Option<StoreFailureKind>) {
+        *self.failing.lock() = kind;
     }
 
     fn check(&self) -> StoreResult<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable(
-                "disk I/O error (injected by the test)".into(),
-            ))
-        } else {
-            Ok(())
+        match *self.failing.lock() {
+            Some(kind) => Err(StoreError::Unavailable {
+                kind,
+                message: format!("{} (injected by the test)", kind.reason()),
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -46,7 +62,6 @@ impl Store for FailingStore {
         self.inner.append_attempts(attempts).await
     }
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
-        self.check()?;
         self.inner.job_attempts(job_id).await
     }
     async fn attempts_after(
@@ -54,7 +69,6 @@ impl Store for FailingStore {
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
-        self.check()?;
         self.inner.attempts_after(after, limit).await
     }
     async fn attempt_aggregate(
@@ -64,7 +78,6 @@ impl Store for FailingStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<AttemptAggregate> {
-        self.check()?;
         self.inner
             .attempt_aggregate(job_type, error_class, from, to)
             .await
@@ -74,7 +87,6 @@ impl Store for FailingStore {
         self.inner.prune_attempts(before).await
     }
     async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
-        self.check()?;
         self.inner.error_class_counts().await
     }
     async fn append_attempt_with_job(
@@ -90,11 +102,9 @@ impl Store for FailingStore {
         self.inner.put_job(job).await
     }
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
-        self.check()?;
         self.inner.get_job(job_id).await
     }
     async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
-        self.check()?;
         self.inner.list_jobs(filter).await
     }
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
@@ -102,7 +112,6 @@ impl Store for FailingStore {
         self.inner.claim_due(claim).await
     }
     async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
-        self.check()?;
         self.inner.count_jobs_by_state().await
     }
     async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()> {
@@ -110,7 +119,6 @@ impl Store for FailingStore {
         self.inner.save_strategy(strategy).await
     }
     async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>> {
-        self.check()?;
         self.inner.load_strategy().await
     }
     async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
@@ -118,7 +126,6 @@ impl Store for FailingStore {
         self.inner.save_snapshot(snapshot, watermark).await
     }
     async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
-        self.check()?;
         self.inner.load_snapshot().await
     }
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
@@ -126,7 +133,6 @@ impl Store for FailingStore {
         self.inner.append_audit(entry).await
     }
     async fn list_audit(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        self.check()?;
         self.inner.list_audit(after, limit).await
     }
     async fn put_alert(&self, alert: &Alert) -> StoreResult<()> {
@@ -134,10 +140,10 @@ impl Store for FailingStore {
         self.inner.put_alert(alert).await
     }
     async fn list_alerts(&self) -> StoreResult<Vec<Alert>> {
-        self.check()?;
         self.inner.list_alerts().await
     }
-    async fn ping(&self) -> StoreResult<()> {
-        self.check()
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.check()?;
+        self.inner.probe_write().await
     }
 }

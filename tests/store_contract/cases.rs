@@ -611,7 +611,8 @@ pub async fn concurrent_appenders_get_distinct_seqs(store: S) {
     assert_eq!(store.job_attempts("w123").await.unwrap().len(), 5);
 }
 
-pub async fn ping_answers(store: S) {
-    store.ping().await.unwrap();
+pub async fn the_write_probe_succeeds_and_repeats(store: S) {
+    store.probe_write().await.unwrap();
+    store.probe_write().await.unwrap();
     assert!(!store.name().is_empty());
 }

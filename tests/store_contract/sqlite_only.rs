@@ -97,7 +97,7 @@ fn a_data_dir_that_is_a_file_is_a_clear_error() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let err = open_error(file.path());
     let text = err.to_string();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, StoreError::unavailable(_)), "{err:?}");
     assert!(text.contains("is not a directory"), "{text}");
     assert!(text.contains(&file.path().display().to_string()), "{text}");
 }
@@ -222,7 +222,7 @@ async fn a_failure_and_its_job_are_written_atomically() {
         )
         .await;
     assert!(
-        matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("jobs refused")),
+        matches!(&result, Err(StoreError::unavailable(m)) if m.contains("jobs refused")),
         "{result:?}"
     );
     assert!(store.attempts_after(0, 10).await.unwrap().is_empty());

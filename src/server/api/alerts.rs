@@ -71,7 +71,7 @@ async fn ack(
         alert.acked_by = Some(caller.actor());
         alert.clone()
     };
-    state.store_ok(state.store.put_alert(&acked).await)?;
+    state.store_write(state.store.put_alert(&acked).await)?;
     state
         .audit(
             &caller.actor(),

@@ -76,6 +76,6 @@ async fn audit(
     let after = parse_cursor("after", q.after.as_deref())?;
     let limit = parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
     Ok(ApiJson(
-        state.store_ok(state.store.list_audit(after, limit).await)?,
+        state.store_read(state.store.list_audit(after, limit).await)?,
     ))
 }

@@ -1,9 +1,15 @@
-//! `GET /health`: liveness plus the degraded flag (upstream `{status, timestamp, service}`).
+//! `GET /health`: liveness plus whether the store takes writes (upstream
+//! `{status, timestamp, service}`; `degraded`, `kind`, `reason`, `detail` and `since` are ours).
 
-use crate::model::HealthResponse;
+use crate::model::{ErrorBody, HealthResponse};
 use crate::server::core::state::AppState;
+use crate::server::edge::{ApiError, ApiResult};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -11,20 +17,43 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-/// Open to everyone (load balancers carry no token). Always 200 while the process answers:
-/// with a failing store the service still recommends from memory, and says `degraded`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HealthQuery {
+    /// `true`: answer 503 while degraded (for load balancers and readiness probes). Default
+    /// `false`: 200 while the process answers.
+    strict: Option<bool>,
+}
+
+/// Open to everyone (load balancers carry no token). While writes to the store fail the
+/// service still recommends from memory and says `degraded` with the reason and since when;
+/// only the last write decides (a read or a probe never hides a failing write).
 #[utoipa::path(get, path = "/health",
-    summary = "Liveness and the degraded flag (no token needed)",
+    summary = "Liveness and whether the store takes writes (no token needed)",
     security(()),
-    responses((status = 200, description = "always, while the process answers", body = HealthResponse)))]
-async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
-    // The result only feeds the degraded flag.
-    let _ = state.store_ok(state.store.ping().await);
-    let degraded = state.is_degraded();
-    Json(HealthResponse {
+    params(HealthQuery),
+    responses(
+        (status = 200, description = "the process answers (with `strict=true`: and the store takes writes)", body = HealthResponse),
+        (status = 400, description = "`strict` is not `true` or `false`", body = ErrorBody),
+        (status = 503, description = "with `strict=true` only: degraded, writes to the store fail", body = HealthResponse)))]
+async fn health(
+    State(state): State<AppState>,
+    query: Result<Query<HealthQuery>, QueryRejection>,
+) -> ApiResult<(StatusCode, Json<HealthResponse>)> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let degradation = state.degradation();
+    let degraded = degradation.is_some();
+    let code = if degraded && q.strict.unwrap_or(false) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = HealthResponse {
         status: if degraded { "degraded" } else { "healthy" }.into(),
         timestamp: state.now(),
         service: "retryctl".into(),
         degraded,
-    })
+        degradation,
+    };
+    Ok((code, Json(body)))
 }

@@ -75,7 +75,7 @@ async fn list(
         limit: parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
     };
     Ok(ApiJson(
-        state.store_ok(state.store.list_jobs(filter).await)?,
+        state.store_read(state.store.list_jobs(filter).await)?,
     ))
 }
 
@@ -101,7 +101,7 @@ async fn detail(
 ) -> ApiResult<ApiJson<JobDetail>> {
     caller.require(Access::Read)?;
     let job = find_job(&state, &id).await?;
-    let attempts = state.store_ok(state.store.job_attempts(&id).await)?;
+    let attempts = state.store_read(state.store.job_attempts(&id).await)?;
     let timeline = if job.state.is_pending() {
         let features = job.features();
         let max = job.max_attempts.max(job.attempt_number + 1);
@@ -120,7 +120,7 @@ async fn detail(
 
 async fn find_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {
     state
-        .store_ok(state.store.get_job(id).await)?
+        .store_read(state.store.get_job(id).await)?
         .ok_or_else(|| {
             ApiError::not_found("no such job")
                 .with_details(format!("job_id: no job {id:?} on the schedule"))
@@ -363,7 +363,7 @@ async fn claim(
         limit: req.limit,
         queue: req.queue.clone().filter(|q| !q.is_empty()),
     };
-    let jobs = state.store_ok(state.store.claim_due(claim).await)?;
+    let jobs = state.store_write(state.store.claim_due(claim).await)?;
     if !jobs.is_empty() {
         let mut ops = state.ops.lock();
         let wall = state.now();

@@ -50,7 +50,7 @@ async fn stats(
     let window = parse_window(q.window.as_deref().unwrap_or("24h"))?;
     let window_end = state.now();
     let window_start = window_end - window;
-    let aggregate = state.store_ok(
+    let aggregate = state.store_read(
         state
             .store
             .attempt_aggregate(&job_type, &error_class, window_start, window_end)

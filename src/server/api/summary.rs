@@ -3,7 +3,7 @@
 //! Polled every second by every console, so it is cheap: counters come from the metrics
 //! registry (the same values `/metrics` exports), rates and the comparison from in-memory
 //! windows, job counts from one `count_jobs_by_state` call. If the store fails the summary is
-//! still answered (with `degraded: true` and no job counts), because that is exactly when an
+//! still answered (with no job counts; `degraded` and its reason follow the last write), because that is exactly when an
 //! operator is looking.
 
 use crate::model::{JobState, Method, StatusCounts, Summary};
@@ -31,7 +31,7 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     caller.require(Access::Read)?;
     let now = state.now();
     let by_state = state
-        .store_ok(state.store.count_jobs_by_state().await)
+        .store_read(state.store.count_jobs_by_state().await)
         .unwrap_or_default();
     let mut summary = engine_part(&state, now);
     summary.role = caller.role.as_str().to_string();
@@ -42,7 +42,8 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
         .collect();
     summary.counters = state.metrics.counters();
     summary.backoff_histogram = state.metrics.backoff_histogram();
-    summary.degraded = state.is_degraded();
+    summary.degradation = state.degradation();
+    summary.degraded = summary.degradation.is_some();
     let ops = state.ops.lock();
     summary.rates = ops.rates(now);
     summary.comparison = ops.comparison();
@@ -76,6 +77,7 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
         uptime_seconds: u64::try_from((now - state.started_at).num_seconds()).unwrap_or(0),
         role: String::new(),
         degraded: false,
+        degradation: None,
         store: state.store.name().into(),
         active_tier: idle_tier,
         strategy_name: strategy.name.clone(),

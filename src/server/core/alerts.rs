@@ -51,7 +51,7 @@ pub async fn evaluate(state: AppState) {
         changes
     };
     for (alert, _) in changes {
-        if let Err(e) = state.store_ok(state.store.put_alert(&alert).await) {
+        if let Err(e) = state.store_write(state.store.put_alert(&alert).await) {
             tracing::warn!(id = %alert.id, error = %e, "could not persist the alert");
         }
     }
@@ -71,7 +71,7 @@ fn engine_view(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> EngineVi
 }
 
 async fn refresh_gauges(state: &AppState) {
-    if let Ok(counts) = state.store_ok(state.store.count_jobs_by_state().await) {
+    if let Ok(counts) = state.store_read(state.store.count_jobs_by_state().await) {
         let pending = [JobState::Scheduled, JobState::Claimed];
         let n = pending.iter().filter_map(|s| counts.get(s)).sum();
         state.metrics.set_scheduled_jobs(n);

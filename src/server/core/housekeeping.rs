@@ -1,8 +1,9 @@
 //! The service's lifecycle: start-up (strategy, engine restore, alerts, pending jobs), the
-//! background housekeeping while it serves (snapshots, retention, alert evaluation), and the
-//! shutdown signal.
+//! background housekeeping while it serves (snapshots, retention, alert evaluation, the store's
+//! write probe), and the shutdown signal.
 
 use super::state::AppState;
+use super::store_health::PROBE_EVERY;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::model::FieldError;
@@ -58,12 +59,12 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     Ok(state)
 }
 
-/// The background tasks of a running service: snapshots, retention pruning and the alert
-/// loop. [`Background::stop`] ends them and writes a final snapshot.
+/// The background tasks of a running service: snapshots, retention pruning, the alert loop
+/// and the store's write probe. [`Background::stop`] ends them and writes a final snapshot.
 #[derive(Debug)]
 pub struct Background {
     state: AppState,
-    tasks: [JoinHandle<()>; 3],
+    tasks: [JoinHandle<()>; 4],
 }
 
 impl Background {
@@ -82,6 +83,7 @@ impl Background {
                 state.clone(),
                 super::alerts::evaluate,
             ),
+            spawn_every(PROBE_EVERY, state.clone(), probe),
         ];
         Self {
             state: state.clone(),
@@ -121,6 +123,10 @@ async fn snapshot(state: AppState) {
     }
 }
 
+async fn probe(state: AppState) {
+    state.probe_store().await;
+}
+
 async fn prune(state: AppState) {
     let days = state
         .engine
@@ -132,7 +138,7 @@ async fn prune(state: AppState) {
         return;
     }
     let before = state.now() - chrono::Duration::days(i64::from(days));
-    match state.store_ok(state.store.prune_attempts(before).await) {
+    match state.store_write(state.store.prune_attempts(before).await) {
         Ok(n) => tracing::info!(pruned = n, days, "retention: old attempts dropped"),
         Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
     }

@@ -51,7 +51,7 @@ impl AppState {
             })?;
         }
         let gate = self.ingest_gate.read().await;
-        let seqs = self.store_ok(self.store.append_attempts(attempts.clone()).await)?;
+        let seqs = self.store_write(self.store.append_attempts(attempts.clone()).await)?;
         self.learn(&attempts);
         self.count(&attempts);
         if let Some(&max) = seqs.iter().max() {
@@ -75,7 +75,7 @@ impl AppState {
     pub async fn record_failure(&self, report: &FailureReport) -> ApiResult<ScheduledJob> {
         let at = report.timestamp.unwrap_or_else(|| self.now());
         let _job_lock = self.ops.lock_job(&report.job_id).await;
-        let previous = self.store_ok(self.store.get_job(&report.job_id).await)?;
+        let previous = self.store_read(self.store.get_job(&report.job_id).await)?;
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
@@ -87,7 +87,7 @@ impl AppState {
             .store
             .append_attempt_with_job(attempt.clone(), job.clone())
             .await;
-        let seq = self.store_ok(stored)?;
+        let seq = self.store_write(stored)?;
         self.watermark.fetch_max(seq, Ordering::Relaxed);
         drop(gate);
         self.ops.note_pending(&job.job_id, job.state.is_pending());
@@ -102,7 +102,7 @@ impl AppState {
     pub async fn save_job(&self, job: ScheduledJob) -> ApiResult<()> {
         let pending = job.state.is_pending();
         let id = job.job_id.clone();
-        self.store_ok(self.store.put_job(job).await)?;
+        self.store_write(self.store.put_job(job).await)?;
         self.ops.note_pending(&id, pending);
         Ok(())
     }
@@ -223,13 +223,13 @@ impl AppState {
     async fn finish_all(&self, first: &BTreeMap<&str, DateTime<Utc>>) -> ApiResult<()> {
         let mut done = Vec::with_capacity(first.len());
         for (&id, &at) in first {
-            let Some(job) = self.store_ok(self.store.get_job(id).await)? else {
+            let Some(job) = self.store_read(self.store.get_job(id).await)? else {
                 continue;
             };
             done.extend(schedule::succeeded(&job, at.max(job.updated_at)));
         }
         let finished: Vec<String> = done.iter().map(|j| j.job_id.clone()).collect();
-        self.store_ok(self.store.put_jobs(done).await)?;
+        self.store_write(self.store.put_jobs(done).await)?;
         for id in finished {
             self.ops.note_pending(&id, false);
         }

@@ -3,17 +3,18 @@
 //! (attempts, failures, the schedule they feed) is in [`super::ingest`].
 
 use super::ops::OpsState;
+use super::store_health::StoreHealth;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::model::{AuditEntry, RetryStrategy};
-use crate::server::edge::{ApiError, ApiResult};
-use crate::store::{Store, StoreError, StoreResult};
+use crate::server::edge::ApiResult;
+use crate::store::{Store, StoreResult};
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Attempts replayed per store round trip when restoring.
 const REPLAY_PAGE: u32 = 10_000;
@@ -29,7 +30,8 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Events, rate windows, alerts and per-job locks of the retry schedule.
     pub ops: Arc<OpsState>,
-    degraded: Arc<AtomicBool>,
+    /// Whether writes to the store work (the degraded state).
+    pub(super) store_health: Arc<StoreHealth>,
     /// Held shared while an attempt batch is appended and observed, exclusively while a
     /// snapshot is taken, so a snapshot's watermark never skips an unobserved attempt.
     pub(super) ingest_gate: Arc<tokio::sync::RwLock<()>>,
@@ -81,7 +83,7 @@ impl AppState {
             ops: Arc::new(OpsState::new(config.alerts.clone())),
             config: Arc::new(config),
             started_at: Utc::now(),
-            degraded: Arc::new(AtomicBool::new(false)),
+            store_health: Arc::default(),
             ingest_gate: Arc::new(tokio::sync::RwLock::new(())),
             watermark: Arc::new(AtomicU64::new(0)),
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -93,29 +95,9 @@ impl AppState {
         Utc::now()
     }
 
-    /// True after a store operation failed, until one succeeds again.
-    pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
-    }
-
     /// Highest attempt sequence number the engine has learned from (what a snapshot covers).
     pub fn watermark(&self) -> u64 {
         self.watermark.load(Ordering::Relaxed)
-    }
-
-    /// Passes a store result through, keeping the degraded flag in step (503 on failure).
-    pub fn store_ok<T>(&self, result: StoreResult<T>) -> ApiResult<T> {
-        match result {
-            Ok(value) => {
-                self.degraded.store(false, Ordering::Relaxed);
-                Ok(value)
-            }
-            Err(e @ StoreError::Invalid { .. }) => Err(ApiError::from(e)),
-            Err(e) => {
-                self.degraded.store(true, Ordering::Relaxed);
-                Err(ApiError::from(e))
-            }
-        }
     }
 
     /// Applies `change` to a copy of the current strategy, validates it, persists it, installs
@@ -137,7 +119,7 @@ impl AppState {
             engine.set_strategy(strategy.clone())?;
             previous
         };
-        if let Err(e) = self.store_ok(self.store.save_strategy(&strategy).await) {
+        if let Err(e) = self.store_write(self.store.save_strategy(&strategy).await) {
             // `previous` was accepted before, so putting it back cannot fail.
             let _ = self.engine.lock().set_strategy(previous);
             return Err(e);
@@ -165,7 +147,7 @@ impl AppState {
             reason: reason.to_string(),
             detail,
         };
-        self.store_ok(self.store.append_audit(entry).await)
+        self.store_write(self.store.append_audit(entry).await)
     }
 
     /// Snapshots what the engine learned, with the attempt watermark it covers.
@@ -175,7 +157,7 @@ impl AppState {
             let snapshot = self.engine.lock().snapshot();
             (snapshot, self.watermark.load(Ordering::Relaxed))
         };
-        self.store_ok(self.store.save_snapshot(&snapshot, watermark).await)?;
+        self.store_write(self.store.save_snapshot(&snapshot, watermark).await)?;
         Ok(watermark)
     }
 

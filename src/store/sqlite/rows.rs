@@ -19,7 +19,7 @@ pub fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 
 pub fn to_json<T: Serialize>(what: &str, value: &T) -> StoreResult<String> {
     serde_json::to_string(value)
-        .map_err(|e| StoreError::Unavailable(format!("cannot encode {what}: {e}")))
+        .map_err(|e| StoreError::unavailable(format!("cannot encode {what}: {e}")))
 }
 
 pub fn from_json<T: DeserializeOwned>(what: &str, body: &str) -> StoreResult<T> {

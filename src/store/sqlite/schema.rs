@@ -1,6 +1,7 @@
 //! Opening connections, the pragmas that make commits durable, schema migrations, and the
 //! mapping of SQLite errors to `StoreError`.
 
+use crate::model::StoreFailureKind;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::Path;
@@ -110,7 +111,7 @@ pub fn open_writer(path: &Path) -> StoreResult<Connection> {
     };
     let mode = setup(&conn).map_err(|e| classify(path, "cannot configure", e))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Unavailable(format!(
+        return Err(StoreError::unavailable(format!(
             "{}: cannot switch to WAL mode (journal_mode is {mode})",
             path.display()
         )));
@@ -137,7 +138,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         .map_err(fail)?;
     let version = usize::try_from(stored).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
-        return Err(StoreError::Unavailable(format!(
+        return Err(StoreError::unavailable(format!(
             "{}: schema version {version} was written by a newer retryctl (this one knows {})",
             path.display(),
             MIGRATIONS.len()
@@ -158,19 +159,36 @@ pub fn classify(path: &Path, what: &str, err: rusqlite::Error) -> StoreError {
 }
 
 /// Turns a SQLite error into a `StoreError` that says what failed: damaged files are `Corrupt`,
-/// everything else (locks, I/O, full disk) `Unavailable`.
+/// everything else `Unavailable` with its [`failure_kind`].
 pub fn sql_error(what: &str, err: rusqlite::Error) -> StoreError {
     let message = format!("{what}: {err}");
     match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(message),
-        _ => StoreError::Unavailable(message),
+        code => StoreError::Unavailable {
+            kind: failure_kind(code),
+            message,
+        },
+    }
+}
+
+/// The class of a SQLite result code: the one mapping from SQLite to [`StoreFailureKind`].
+pub fn failure_kind(code: Option<ErrorCode>) -> StoreFailureKind {
+    match code {
+        Some(ErrorCode::DiskFull) => StoreFailureKind::Full,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreFailureKind::Locked,
+        Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => StoreFailureKind::Io,
+        Some(ErrorCode::ReadOnly) => StoreFailureKind::ReadOnly,
+        _ => StoreFailureKind::Other,
     }
 }
 
 /// Prefixes the database path to a backend error, so an operator knows which file failed.
 pub fn locate(path: &Path, err: StoreError) -> StoreError {
     match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{}: {m}", path.display())),
+        StoreError::Unavailable { kind, message } => StoreError::Unavailable {
+            kind,
+            message: format!("{}: {message}", path.display()),
+        },
         StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
         invalid @ StoreError::Invalid { .. } => invalid,
     }

@@ -3,6 +3,7 @@
 //! own savepoint, so one failing write does not undo the others), commits once (one fsync),
 //! and only then replies to every caller.
 
+use super::schema::sql_error;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::Arc;
@@ -31,7 +32,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("retryctl-sqlite-writer".into())
             .spawn(move || run(conn, incoming, &counter))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { queue, commits })
     }
 
@@ -60,7 +61,7 @@ impl Writer {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the SQLite writer thread has stopped".into())
+    StoreError::unavailable("the SQLite writer thread has stopped")
 }
 
 /// A queued write, type-erased so writes of any result type share one queue.
@@ -70,7 +71,7 @@ trait PendingWrite: Send {
     /// Applies the write; false when it failed (its savepoint is then rolled back).
     fn apply(&mut self, conn: &Connection) -> bool;
     /// Replies once the transaction's fate is known (`commit` is its error, if it failed).
-    fn finish(self: Box<Self>, commit: Option<&str>);
+    fn finish(self: Box<Self>, commit: Option<&StoreError>);
 }
 
 struct Op<T, F> {
@@ -92,19 +93,19 @@ where
     fn apply(&mut self, conn: &Connection) -> bool {
         let result = match self.write.take() {
             Some(write) => write(conn),
-            None => Err(StoreError::Unavailable("write applied twice".into())),
+            None => Err(StoreError::unavailable("write applied twice")),
         };
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Option<&str>) {
+    fn finish(self: Box<Self>, commit: Option<&StoreError>) {
         let answer = match (self.result, commit) {
             (Some(Err(e)), _) => Err(e),
-            (_, Some(err)) => Err(StoreError::Unavailable(err.to_string())),
+            (_, Some(err)) => Err(err.clone()),
             (Some(Ok(value)), None) => Ok(value),
-            (None, None) => Err(StoreError::Unavailable("write was not applied".into())),
+            (None, None) => Err(StoreError::unavailable("write was not applied")),
         };
         // The caller may have gone away (request cancelled); the write stands regardless.
         let _ = self.reply.send(answer);
@@ -128,9 +129,9 @@ fn run(mut conn: Connection, incoming: mpsc::Receiver<Box<dyn PendingWrite>>, co
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
         }
-        let commit = outcome.as_ref().err().map(|e| e.to_string());
+        let commit = outcome.err().map(|e| sql_error("commit", e));
         for op in batch {
-            op.finish(commit.as_deref());
+            op.finish(commit.as_ref());
         }
     }
 }
