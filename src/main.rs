@@ -2,6 +2,8 @@
 
 use clap::Parser;
 use retryctl::cli::{Cli, Command, demo, eval, remote, service, simulate};
+use retryctl::metrics::log_sink::LogSink;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -48,7 +50,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            say(&format!("error: {}", error_text(&e)));
             if e.downcast_ref::<simulate::CheckFailed>().is_some() {
                 ExitCode::from(simulate::CHECK_FAILED_EXIT)
             } else {
@@ -56,6 +58,11 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             }
         }
     }
+}
+
+/// Writes a line to stderr; if stderr fails there is no one to tell, and `eprintln!` would panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// The error and its causes joined by `: `, skipping a cause whose text the message already
@@ -74,13 +81,16 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// Logs to stderr; `RETRYCTL_LOG` takes a filter like `info` or `retryctl=debug`.
+/// Logs to stderr; `RETRYCTL_LOG` takes a filter like `info` or `retryctl=debug`. A line stderr
+/// refuses (full disk, closed pipe) is dropped and counted, never an error (see `LogSink`).
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RETRYCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(LogSink::stderr())
+        // Its report of a failed write is an `eprintln!`, which panics when stderr fails.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -64,6 +64,14 @@ impl StoreError {
         }
     }
 
+    /// The backend's message, without the variant's prefix.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Unavailable { message, .. } | Self::Corrupt(message) => message.clone(),
+            Self::Invalid { field, message } => format!("{field}: {message}"),
+        }
+    }
+
     /// Why the store failed, or `None` when the caller is at fault (`Invalid`). Damaged data
     /// counts as an I/O failure.
     pub fn kind(&self) -> Option<StoreFailureKind> {

@@ -30,6 +30,9 @@ use writer::Writer;
 pub const DB_FILE: &str = "retryctl.db";
 /// The document the write probe replaces (it holds the time of the last probe).
 const PROBE_DOCUMENT: &str = "health_probe";
+/// Space the write probe wants available on the data directory's file system: room for a few
+/// large attempt batches.
+const PROBE_FREE_BYTES: u64 = 1024 * 1024;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 4;
 /// Rows one retention step deletes, so pruning never holds the writer for long.
@@ -463,7 +466,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// Also fails, as `full`, while the data directory's file system has less than
+    /// [`PROBE_FREE_BYTES`] available: a row of a few bytes still fits in a page's free space
+    /// long after attempt batches stopped fitting.
     async fn probe_write(&self) -> StoreResult<()> {
+        if let Some(dir) = self.path.parent() {
+            schema::check_free_space(dir, PROBE_FREE_BYTES)?;
+        }
         self.save_document(PROBE_DOCUMENT, Utc::now().to_rfc3339(), None)
             .await
     }

@@ -12,12 +12,13 @@
 //! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window`, a share of `fallback_static_share` or more came from the static tier (it only answers when every other tier failed) |
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
+//! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
 //! A "retry" is a recorded attempt with `attempt_number > 1`. The thresholds are the
 //! service config's [`AlertThresholds`] (`[alerts]`).
 
 use crate::config::AlertThresholds;
-use crate::model::{Alert, CircuitView, Severity};
+use crate::model::{Alert, CircuitView, Degradation, Severity};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct AlertInputs {
     pub ml_fallbacks: u64,
     pub warm_models: u64,
     pub ml_enabled: bool,
+    /// Set while writes to the store fail.
+    pub store_degraded: Option<Degradation>,
 }
 
 /// A condition that holds now.
@@ -77,7 +80,23 @@ pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
         ));
     }
     out.extend(fallbacks(cfg, inputs));
+    out.extend(inputs.store_degraded.as_ref().map(store_degraded));
     out
+}
+
+fn store_degraded(d: &Degradation) -> Condition {
+    condition(
+        "store_degraded".into(),
+        "store_degraded",
+        Severity::Critical,
+        format!(
+            "{}: writes fail since {} ({}); attempts are refused with 503, recommendations come from memory",
+            d.reason,
+            d.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            d.detail
+        ),
+        &[("kind", d.kind.as_str())],
+    )
 }
 
 fn retry_storms(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
@@ -347,6 +366,26 @@ mod tests {
             ["circuit_open:payments/timeout", "emergency_stop"]
         );
         assert_eq!(out[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn a_degraded_store_is_critical_with_its_reason() {
+        let degraded = Degradation {
+            kind: crate::model::StoreFailureKind::Full,
+            reason: "store full".into(),
+            detail: "database or disk is full".into(),
+            since: Utc::now(),
+        };
+        let inputs = AlertInputs {
+            store_degraded: Some(degraded),
+            ..Default::default()
+        };
+        let out = evaluate(&AlertThresholds::default(), &inputs);
+        assert_eq!(ids(&out), ["store_degraded"]);
+        assert_eq!(out[0].severity, Severity::Critical);
+        assert!(out[0].message.starts_with("store full: writes fail since"), "{}", out[0].message);
+        assert_eq!(out[0].labels["kind"], "full");
+        assert!(evaluate(&AlertThresholds::default(), &AlertInputs::default()).is_empty());
     }
 
     #[test]

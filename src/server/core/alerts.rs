@@ -29,7 +29,8 @@ pub async fn evaluate(state: AppState) {
         .set_open_circuits(engine.circuits.iter().filter(|c| c.state == "open").count() as u64);
     let changes = {
         let mut ops = state.ops.lock();
-        let inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);
+        let mut inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);
+        inputs.store_degraded = state.degradation();
         let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
         let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
         for (alert, change) in &changes {

@@ -184,6 +184,7 @@ impl Ops {
             ml_fallbacks: in_fallback_window(FROM_ML),
             warm_models: engine.warm_models,
             ml_enabled: engine.ml_enabled,
+            store_degraded: None,
         }
     }
 

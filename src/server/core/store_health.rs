@@ -1,12 +1,14 @@
 //! Whether the store takes writes, as the service tells it in `/health`, `/summary`, metrics
 //! and the `store_degraded` alert.
 //!
-//! Only writes decide: the service is degraded from a failed write until a later write
-//! succeeds. Reads never clear it (a full disk still reads), and while degraded the service
-//! probes with a tiny real write every [`PROBE_EVERY`], so it recovers without waiting for
-//! traffic. A probe clears the state only when no write failed within the last probe period,
-//! so a small probe row fitting where big batches do not cannot hide their failures. Failed
-//! reads are counted, and answered 503, but do not make the service degraded.
+//! Only writes decide. A failed write makes the service degraded; while degraded it probes the
+//! store every [`PROBE_EVERY`] with a real write of its own (the backend's
+//! `Store::probe_write`; SQLite's also wants free space on the file system), and the first
+//! probe that succeeds with no write failed during the probe period before it ends the
+//! degradation. Other successful writes do not end it: on a full disk small writes (an alert
+//! row, a job) still fit while attempt batches do not, and letting them clear it made the state
+//! flap. Reads never clear it (a full disk still reads). Failed reads are counted, and answered
+//! 503, but do not make the service degraded.
 
 use super::state::AppState;
 use crate::metrics::StoreOp;
@@ -55,21 +57,21 @@ impl StoreHealth {
         started
     }
 
-    /// A write succeeded at `now`; returns the degradation it ended, if any.
-    pub fn write_succeeded(&self, now: DateTime<Utc>) -> Option<Degradation> {
-        let mut inner = self.inner.lock();
-        inner.last_success = Some(now);
-        inner.degraded.take()
+    /// A write succeeded at `now` (it does not end a degradation: only the probe does).
+    pub fn write_succeeded(&self, now: DateTime<Utc>) {
+        self.inner.lock().last_success = Some(now);
     }
 
-    /// The probe wrote at `now`: ends the degradation unless a write failed within `period`.
+    /// The probe wrote at `now`: ends the degradation, and returns it, unless a write failed
+    /// within `period` before.
     pub fn probe_succeeded(&self, now: DateTime<Utc>, period: Duration) -> Option<Degradation> {
-        let recent = {
-            let inner = self.inner.lock();
-            let period = chrono::Duration::from_std(period).unwrap_or(chrono::Duration::MAX);
-            inner.last_failure.is_some_and(|at| now - at < period)
-        };
-        if recent { None } else { self.write_succeeded(now) }
+        let mut inner = self.inner.lock();
+        inner.last_success = Some(now);
+        let period = chrono::Duration::from_std(period).unwrap_or(chrono::Duration::MAX);
+        if inner.last_failure.is_some_and(|at| now - at < period) {
+            return None;
+        }
+        inner.degraded.take()
     }
 
     /// Whether the probe should run: while degraded, or before any write has succeeded.
@@ -101,14 +103,14 @@ impl AppState {
         })
     }
 
-    /// Passes a write's result through, keeping the degraded state in step with it (503 on
-    /// failure).
+    /// Passes a write's result through: a failure makes the service degraded (and is
+    /// answered 503).
     pub fn store_write<T>(&self, result: StoreResult<T>) -> ApiResult<T> {
         match result {
             Ok(value) => {
                 let now = self.now();
-                let ended = self.store_health.write_succeeded(now);
-                self.wrote(now, ended);
+                self.store_health.write_succeeded(now);
+                self.wrote(now, None);
                 Ok(value)
             }
             Err(e) => {
@@ -126,11 +128,8 @@ impl AppState {
         match self.store.probe_write().await {
             Ok(()) => {
                 let now = self.now();
-                if let Some(ended) = self.store_health.probe_succeeded(now, PROBE_EVERY) {
-                    self.wrote(now, Some(ended));
-                } else if !self.is_degraded() {
-                    self.wrote(now, None);
-                }
+                let ended = self.store_health.probe_succeeded(now, PROBE_EVERY);
+                self.wrote(now, ended);
             }
             Err(e) => self.write_failed(StoreOp::Probe, &e),
         }
@@ -151,7 +150,7 @@ impl AppState {
         };
         self.metrics.store.failed(op, kind);
         self.metrics.store.set_up(false);
-        if self.store_health.write_failed(kind, e.to_string(), self.now()) {
+        if self.store_health.write_failed(kind, e.detail(), self.now()) {
             tracing::warn!(reason = kind.reason(), error = %e, "store writes fail: degraded");
         }
     }
@@ -166,14 +165,16 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_degrades_until_a_write_succeeds() {
+    fn a_failed_write_degrades_until_the_probe_succeeds() {
         let health = StoreHealth::default();
         assert!(health.wants_probe(), "no write has succeeded yet");
         assert!(health.write_failed(StoreFailureKind::Full, "disk full".into(), at(0)));
         assert!(!health.write_failed(StoreFailureKind::Io, "I/O".into(), at(5)));
         let d = health.current().unwrap();
         assert_eq!((d.kind, d.reason.as_str(), d.since), (StoreFailureKind::Io, "store I/O error", at(0)));
-        assert_eq!(health.write_succeeded(at(6)).unwrap().since, at(0));
+        health.write_succeeded(at(6));
+        assert!(health.current().is_some(), "a small write fitting is no recovery");
+        assert_eq!(health.probe_succeeded(at(8), PROBE_EVERY).unwrap().since, at(0));
         assert_eq!(health.current(), None);
         assert!(!health.wants_probe());
     }

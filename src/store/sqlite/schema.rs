@@ -182,6 +182,26 @@ pub fn failure_kind(code: Option<ErrorCode>) -> StoreFailureKind {
     }
 }
 
+/// Fails as `full` when the file system holding `dir` has less than `wanted` bytes available
+/// to this process.
+pub fn check_free_space(dir: &Path, wanted: u64) -> StoreResult<()> {
+    let stat = rustix::fs::statvfs(dir).map_err(|e| StoreError::Unavailable {
+        kind: StoreFailureKind::Io,
+        message: format!("cannot read the free space of {}: {e}", dir.display()),
+    })?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < wanted {
+        return Err(StoreError::Unavailable {
+            kind: StoreFailureKind::Full,
+            message: format!(
+                "the file system of {} has {free} bytes available (the write probe wants {wanted})",
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Prefixes the database path to a backend error, so an operator knows which file failed.
 pub fn locate(path: &Path, err: StoreError) -> StoreError {
     match err {
