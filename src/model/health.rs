@@ -9,7 +9,17 @@ use serde::{Deserialize, Serialize};
 /// `SQLITE_LOCKED` after the busy timeout is `locked`, `SQLITE_IOERR` and `SQLITE_CANTOPEN`
 /// are `io`, `SQLITE_READONLY` is `read_only`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum StoreFailureKind {

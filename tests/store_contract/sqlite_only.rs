@@ -97,7 +97,7 @@ fn a_data_dir_that_is_a_file_is_a_clear_error() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let err = open_error(file.path());
     let text = err.to_string();
-    assert!(matches!(err, StoreError::unavailable(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     assert!(text.contains("is not a directory"), "{text}");
     assert!(text.contains(&file.path().display().to_string()), "{text}");
 }
@@ -222,11 +222,35 @@ async fn a_failure_and_its_job_are_written_atomically() {
         )
         .await;
     assert!(
-        matches!(&result, Err(StoreError::unavailable(m)) if m.contains("jobs refused")),
+        matches!(&result, Err(StoreError::Unavailable { message: m, .. }) if m.contains("jobs refused")),
         "{result:?}"
     );
     assert!(store.attempts_after(0, 10).await.unwrap().is_empty());
     assert!(store.job_attempts("j1").await.unwrap().is_empty());
     assert!(store.error_class_counts().await.unwrap().is_empty());
     assert_eq!(store.get_job("j1").await.unwrap(), None);
+}
+
+/// Another process holding the write lock beyond the busy timeout: the write fails as
+/// `locked`, and works again once the lock is gone.
+#[tokio::test]
+async fn a_write_lock_held_too_long_fails_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let other = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = store
+        .put_job(job("j1", JobState::Scheduled, 5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        Some(retryctl::model::StoreFailureKind::Locked),
+        "{err}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    store
+        .put_job(job("j1", JobState::Scheduled, 5))
+        .await
+        .unwrap();
 }

@@ -383,7 +383,11 @@ mod tests {
         let out = evaluate(&AlertThresholds::default(), &inputs);
         assert_eq!(ids(&out), ["store_degraded"]);
         assert_eq!(out[0].severity, Severity::Critical);
-        assert!(out[0].message.starts_with("store full: writes fail since"), "{}", out[0].message);
+        assert!(
+            out[0].message.starts_with("store full: writes fail since"),
+            "{}",
+            out[0].message
+        );
         assert_eq!(out[0].labels["kind"], "full");
         assert!(evaluate(&AlertThresholds::default(), &AlertInputs::default()).is_empty());
     }

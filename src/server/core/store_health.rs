@@ -136,7 +136,9 @@ impl AppState {
     }
 
     fn wrote(&self, now: DateTime<Utc>, ended: Option<Degradation>) {
-        self.metrics.store.wrote(now.timestamp_millis() as f64 / 1000.0);
+        self.metrics
+            .store
+            .wrote(now.timestamp_millis() as f64 / 1000.0);
         if let Some(d) = ended {
             self.metrics.store.set_up(true);
             let lasted = (now - d.since).num_milliseconds() as f64 / 1000.0;
@@ -171,10 +173,19 @@ mod tests {
         assert!(health.write_failed(StoreFailureKind::Full, "disk full".into(), at(0)));
         assert!(!health.write_failed(StoreFailureKind::Io, "I/O".into(), at(5)));
         let d = health.current().unwrap();
-        assert_eq!((d.kind, d.reason.as_str(), d.since), (StoreFailureKind::Io, "store I/O error", at(0)));
+        assert_eq!(
+            (d.kind, d.reason.as_str(), d.since),
+            (StoreFailureKind::Io, "store I/O error", at(0))
+        );
         health.write_succeeded(at(6));
-        assert!(health.current().is_some(), "a small write fitting is no recovery");
-        assert_eq!(health.probe_succeeded(at(8), PROBE_EVERY).unwrap().since, at(0));
+        assert!(
+            health.current().is_some(),
+            "a small write fitting is no recovery"
+        );
+        assert_eq!(
+            health.probe_succeeded(at(8), PROBE_EVERY).unwrap().since,
+            at(0)
+        );
         assert_eq!(health.current(), None);
         assert!(!health.wants_probe());
     }

@@ -292,4 +292,53 @@ mod tests {
         let err = open_writer(&path).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
     }
+
+    /// A database capped by `max_page_count` fails like a full disk: SQLITE_FULL, kind `full`.
+    #[test]
+    fn a_database_at_its_size_limit_fails_as_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("t.db")).unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .unwrap();
+        let body = "x".repeat(64 * 1024);
+        let err = conn
+            .execute(
+                "INSERT INTO documents (name, body) VALUES ('big', ?1)",
+                [body],
+            )
+            .unwrap_err();
+        let err = sql_error("save document", err);
+        assert_eq!(err.kind(), Some(StoreFailureKind::Full), "{err}");
+        assert!(err.to_string().contains("full"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_codes_map_to_the_kinds_operators_act_on() {
+        let cases = [
+            (Some(ErrorCode::DiskFull), StoreFailureKind::Full),
+            (Some(ErrorCode::DatabaseBusy), StoreFailureKind::Locked),
+            (Some(ErrorCode::DatabaseLocked), StoreFailureKind::Locked),
+            (Some(ErrorCode::SystemIoFailure), StoreFailureKind::Io),
+            (Some(ErrorCode::ReadOnly), StoreFailureKind::ReadOnly),
+            (
+                Some(ErrorCode::ConstraintViolation),
+                StoreFailureKind::Other,
+            ),
+            (None, StoreFailureKind::Other),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(failure_kind(code), kind, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn too_little_free_space_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        check_free_space(dir.path(), 1).unwrap();
+        let err = check_free_space(dir.path(), u64::MAX).unwrap_err();
+        assert_eq!(err.kind(), Some(StoreFailureKind::Full), "{err}");
+    }
 }
