@@ -5,6 +5,8 @@
 //! recovers on its own.
 
 mod common;
+#[path = "common/service.rs"]
+mod service;
 
 use axum::http::StatusCode;
 use common::failing_store::FailingStore;
@@ -137,4 +139,139 @@ async fn strict_must_be_true_or_false() {
     );
     let (status, _) = api.get("/api/v1/retry/health?strict=false").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+mod real_process {
+    use super::service::Service;
+    use serde_json::Value;
+    use std::time::{Duration, Instant};
+
+    fn batch(tag: &str) -> String {
+        let now = chrono::Utc::now();
+        (0..3)
+            .map(|i| super::attempt_json(&format!("{tag}-{i}"), 1, false, now))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Status and body of one request; a request that got no answer fails the test.
+    async fn send(req: reqwest::RequestBuilder) -> (u16, String) {
+        let resp = req
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("every request gets an answer");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("a whole body"))
+    }
+
+    async fn get(svc: &Service, path: &str) -> (u16, String) {
+        send(reqwest::Client::new().get(svc.url(path))).await
+    }
+
+    async fn post_batch(svc: &Service, tag: &str) -> (u16, String) {
+        let req = reqwest::Client::new()
+            .post(svc.url("/attempts"))
+            .header("content-type", "application/x-ndjson")
+            .body(batch(tag));
+        send(req).await
+    }
+
+    async fn json(svc: &Service, path: &str) -> Value {
+        serde_json::from_str(&get(svc, path).await.1).unwrap()
+    }
+
+    async fn metric(svc: &Service, name: &str) -> f64 {
+        let url = format!("{}/metrics", svc.api());
+        let (_, text) = send(reqwest::Client::new().get(url)).await;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// Polls `path` until `done` holds for its JSON, for at most `within`.
+    async fn wait_for(svc: &Service, path: &str, within: Duration, done: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = json(svc, path).await;
+            if done(&value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} after {within:?}: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn store_alert_active(alerts: &Value) -> Option<bool> {
+        super::store_degraded_alert(alerts).map(|a| a["active"] == true)
+    }
+
+    /// The database locked by another process beyond the busy timeout, and `serve`'s log pipe
+    /// closed: every request is answered, the state shows everywhere, and once the lock is gone
+    /// the service recovers by itself (its probe), with no request needed.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_locked_store_and_a_closed_log_pipe_cost_no_answer_and_recover_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = Service::start_with_closed_log(&dir.path().join("data"));
+        assert_eq!(post_batch(&svc, "before").await.0, 200);
+        let lock = rusqlite::Connection::open(svc.data.join("retryctl.db")).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+        let tags: Vec<String> = (0..4).map(|i| format!("locked{i}")).collect();
+        let refused = futures::future::join_all(tags.iter().map(|t| post_batch(&svc, t))).await;
+        // Writes queue behind the lock, so later ones may hit the request timeout first: an
+        // answer all the same.
+        for (status, body) in &refused {
+            assert_eq!(*status, 503, "{body}");
+            assert!(
+                body.contains("locked") || body.contains("timed out"),
+                "{body}"
+            );
+        }
+        assert!(
+            refused
+                .iter()
+                .any(|(_, b)| b.contains("database is locked")),
+            "{refused:?}"
+        );
+        let health = json(&svc, "/health").await;
+        assert_eq!(
+            (&health["kind"], &health["reason"]),
+            (&"locked".into(), &"store locked".into()),
+            "{health}"
+        );
+        assert_eq!(get(&svc, "/health?strict=true").await.0, 503);
+        assert_eq!(metric(&svc, "retryctl_store_up").await, 0.0);
+        assert!(
+            metric(&svc, "retryctl_log_write_errors_total").await >= 4.0,
+            "each 503 logs a line the closed pipe refuses"
+        );
+        wait_for(&svc, "/alerts", Duration::from_secs(5), |a| {
+            store_alert_active(a) == Some(true)
+        })
+        .await;
+        let summary = json(&svc, "/summary").await;
+        assert_eq!(
+            summary["degradation"]["reason"], "store locked",
+            "{summary}"
+        );
+
+        lock.execute_batch("ROLLBACK").unwrap();
+        wait_for(&svc, "/health", Duration::from_secs(20), |h| {
+            h["degraded"] == false
+        })
+        .await;
+        assert_eq!(get(&svc, "/health?strict=true").await.0, 200);
+        assert_eq!(metric(&svc, "retryctl_store_up").await, 1.0);
+        wait_for(&svc, "/alerts", Duration::from_secs(5), |a| {
+            store_alert_active(a) == Some(false)
+        })
+        .await;
+        assert_eq!(post_batch(&svc, "after").await.0, 200);
+    }
 }

@@ -27,6 +27,9 @@ pub struct Service {
     /// Sent as a bearer token by `fail` (worker) and `get` (reader).
     pub worker_token: Option<String>,
     pub reader_token: Option<String>,
+    /// Close the read end of `serve`'s stderr once it listens, so every later log write fails
+    /// (a closed pipe).
+    pub close_log: bool,
 }
 
 impl Service {
@@ -45,8 +48,22 @@ impl Service {
         Service::launch(data, "memory", env)
     }
 
+    /// SQLite, with its stderr closed once it listens: every later log line fails to write.
+    pub fn start_with_closed_log(data: &Path) -> Service {
+        let mut s = Service::new(data, "sqlite", &[]);
+        s.close_log = true;
+        s.restart();
+        s
+    }
+
     fn launch(data: &Path, store: &'static str, env: &[(&str, &str)]) -> Service {
-        let mut s = Service {
+        let mut s = Service::new(data, store, env);
+        s.restart();
+        s
+    }
+
+    fn new(data: &Path, store: &'static str, env: &[(&str, &str)]) -> Service {
+        Service {
             child: None,
             port: 0,
             data: data.to_path_buf(),
@@ -57,9 +74,8 @@ impl Service {
                 .collect(),
             worker_token: None,
             reader_token: None,
-        };
-        s.restart();
-        s
+            close_log: false,
+        }
     }
 
     /// (Re)starts on the same port and data; returns once it listens.
@@ -78,7 +94,7 @@ impl Service {
             .expect("start retryctl serve");
         let stderr = child.stderr.take().expect("piped stderr");
         self.child = Some(child);
-        match listening_port(stderr) {
+        match listening_port(stderr, self.close_log) {
             Ok(port) => self.port = port,
             Err(log) => panic!("retryctl serve did not start: {log}"),
         }
@@ -170,8 +186,9 @@ impl Drop for Service {
 
 /// Reads `serve`'s log until its "listening on http://ADDR" line and returns the port; the
 /// rest of the log goes on to the test's stderr. `Err` holds the log when `serve` exited (or
-/// stayed silent) without listening, e.g. because the port was taken.
-fn listening_port(stderr: ChildStderr) -> Result<u16, String> {
+/// stayed silent) without listening, e.g. because the port was taken. With `close`, the pipe is
+/// closed right after that line instead.
+fn listening_port(stderr: ChildStderr, close: bool) -> Result<u16, String> {
     let (found, wait) = mpsc::channel();
     std::thread::spawn(move || {
         let mut found = Some(found);
@@ -180,6 +197,9 @@ fn listening_port(stderr: ChildStderr) -> Result<u16, String> {
             match (&found, port_in(&line)) {
                 (Some(tx), Some(port)) => {
                     let _ = tx.send(Ok(port));
+                    if close {
+                        return;
+                    }
                     found = None;
                 }
                 (Some(_), None) => before.push_str(&format!("{line}\n")),
