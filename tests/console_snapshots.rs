@@ -343,6 +343,40 @@ fn emergency_stop_is_a_header_badge_at_every_size() {
     );
 }
 
+/// A store refusing writes shows as `DEGRADED: <reason>` next to the connection state on every
+/// tab at every size, with the emergency stop and the status text beside it.
+#[test]
+fn a_degraded_store_is_on_the_header_at_every_size() {
+    let mut summary = fixture::summary();
+    summary.degraded = true;
+    summary.degradation = Some(retryctl::model::Degradation {
+        kind: retryctl::model::StoreFailureKind::Full,
+        reason: "store full".into(),
+        detail: "database or disk is full".into(),
+        since: fixture::now(),
+    });
+    summary.guardrails.emergency_stop = true;
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    for (w, h) in SIZES {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, w, h, &Glyphs::unicode());
+            key(&mut app, tab);
+            let head = header_at(&mut app, w, h, fixture::now());
+            for shown in ["●", "DEGRADED: store full", "E-STOP", "(17 - 961 / 1012)"] {
+                assert!(head.contains(shown), "{w}x{h} tab {tab}: {shown} in {head}");
+            }
+        }
+    }
+    insta::assert_snapshot!(
+        "header_degraded_60x16",
+        header_at(&mut app, 60, 16, fixture::now())
+    );
+    insta::assert_snapshot!(
+        "header_degraded_160x45",
+        header_at(&mut app, 160, 45, fixture::now())
+    );
+}
+
 /// Ids that differ only at the end stay apart (cut in the middle) and every cut is marked.
 #[test]
 fn long_job_ids_are_cut_in_the_middle_and_marked() {

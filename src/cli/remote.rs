@@ -133,6 +133,15 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     print(&text)
 }
 
+/// `, DEGRADED: store full` while the store refuses writes, else nothing.
+fn degraded_text(s: &Summary) -> String {
+    match (&s.degradation, s.degraded) {
+        (Some(d), _) => format!(", DEGRADED: {}", d.reason),
+        (None, true) => ", DEGRADED".into(),
+        (None, false) => String::new(),
+    }
+}
+
 /// The human form of `retryctl status`.
 pub fn status_text(s: &Summary) -> String {
     let st = s.status;
@@ -141,7 +150,7 @@ pub fn status_text(s: &Summary) -> String {
         s.service,
         s.version,
         s.store,
-        if s.degraded { ", DEGRADED" } else { "" },
+        degraded_text(s),
         fmt::secs(s.uptime_seconds as f64),
         s.role,
         st.errors,

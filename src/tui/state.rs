@@ -116,6 +116,10 @@ impl Clean for Summary {
             s(t);
         }
         s(&mut self.strategy_name);
+        if let Some(d) = self.degradation.as_mut() {
+            s(&mut d.reason);
+            s(&mut d.detail);
+        }
         self.policies.iter_mut().for_each(Clean::clean);
         self.alerts.iter_mut().for_each(Clean::clean);
         self.recent_errors.iter_mut().for_each(Clean::clean);

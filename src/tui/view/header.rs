@@ -1,10 +1,11 @@
-//! Header: service URL, connection state, role, emergency stop, status text
-//! `(errors - processed / total)`.
+//! Header: service URL, connection state, `DEGRADED: <reason>` while the store refuses writes,
+//! role, emergency stop, status text `(errors - processed / total)`.
 //!
-//! The connection state, the emergency stop and the status text show at every width; the
-//! rest of the first line is dropped, least useful first, until they fit.
+//! The connection state, the degraded state, the emergency stop and the status text show at
+//! every width; the rest of the first line is dropped, least useful first, until they fit.
 
 use super::{Ctx, flow};
+use crate::model::Summary;
 use crate::present::fmt;
 use crate::tui::app::Conn;
 use ratatui::Frame;
@@ -69,6 +70,9 @@ fn parts<'a>(ctx: &'a Ctx, short: bool) -> Vec<Part<'a>> {
         ),
         part(0, connection(ctx, short)),
     ];
+    if let Some(data) = &ctx.app.data {
+        parts.extend(degraded(&data.summary, ctx, short).map(|spans| part(0, spans)));
+    }
     if let Some(role) = ctx.app.role() {
         parts.push(part(
             3,
@@ -147,6 +151,23 @@ fn connection<'a>(ctx: &'a Ctx, short: bool) -> Vec<Span<'a>> {
     spans
 }
 
+/// `DEGRADED: store full` while the service's store refuses writes (the reason from the service;
+/// a bare `DEGRADED` from a service that gives none).
+fn degraded<'a>(s: &'a Summary, ctx: &Ctx, short: bool) -> Option<Vec<Span<'a>>> {
+    if !s.degraded {
+        return None;
+    }
+    let text = match &s.degradation {
+        Some(d) => format!("DEGRADED: {}", d.reason),
+        None => "DEGRADED".into(),
+    };
+    let gap = if short { " " } else { "  " };
+    Some(vec![
+        Span::raw(gap),
+        Span::styled(text, ctx.theme.critical().reversed()),
+    ])
+}
+
 fn second_line<'a>(ctx: &'a Ctx) -> Line<'a> {
     let t = ctx.theme;
     let d = ctx.glyphs.dot;
@@ -157,7 +178,7 @@ fn second_line<'a>(ctx: &'a Ctx) -> Line<'a> {
         return Line::styled(" waiting for the first answer from the service", t.dim());
     };
     let s = &data.summary;
-    let mut text = format!(
+    let text = format!(
         " {} {} {d} strategy {} {d} tier {} {d} store {} {d} up {}",
         s.service,
         s.version,
@@ -166,8 +187,5 @@ fn second_line<'a>(ctx: &'a Ctx) -> Line<'a> {
         s.store,
         fmt::secs(s.uptime_seconds as f64)
     );
-    if s.degraded {
-        text.push_str(&format!(" {d} DEGRADED"));
-    }
     Line::styled(text, t.dim())
 }
