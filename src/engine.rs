@@ -110,6 +110,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces the cost weights the Bayesian tier minimises after validating them; every
+    /// model re-solves its plan under them.
+    pub fn set_cost(&mut self, cost: CostWeights) -> Result<(), FieldError> {
+        validate::cost_weights(&cost)?;
+        self.settings.cost = cost;
+        self.models
+            .set_params(solve_params(&self.strategy, &self.settings));
+        Ok(())
+    }
+
     /// Recommends what to do after the failed attempt described by `features`. Consumes retry
     /// budget and tenant quota when it says retry.
     pub fn recommend(
