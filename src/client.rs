@@ -6,9 +6,9 @@
 
 use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
-    ClaimRequest, ClaimResponse, EngineSeed, ErrorBody, EventPage, FailureReport, FailureResponse,
-    HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview,
-    RetryStrategy, StatusResponse, Summary,
+    ClaimRequest, ClaimResponse, CostWeights, EngineSeed, ErrorBody, EventPage, FailureReport,
+    FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList,
+    PreviewRequest, RetryPreview, RetryStrategy, StatusResponse, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -193,6 +193,16 @@ impl Client {
     pub async fn reseed_engine(&self, seed: u64) -> ClientResult<EngineSeed> {
         self.send(Method::POST, &["engine", "seed"], &EngineSeed { seed })
             .await
+    }
+
+    /// `GET /engine/cost`: the cost weights the Bayesian tier minimises.
+    pub async fn cost(&self) -> ClientResult<CostWeights> {
+        self.get(&["engine", "cost"], &[]).await
+    }
+
+    /// `PUT /engine/cost`: set the cost weights (operator), until the service restarts.
+    pub async fn put_cost(&self, cost: &CostWeights) -> ClientResult<CostWeights> {
+        self.send(Method::PUT, &["engine", "cost"], cost).await
     }
 
     /// `GET /health`.

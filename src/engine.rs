@@ -12,6 +12,7 @@
 //! layout of everything learned; `preview` plans a whole schedule.
 
 mod bayes;
+mod compare;
 mod episodes;
 mod explain;
 mod guardrails;
@@ -36,8 +37,9 @@ pub use static_backoff::StaticBackoff;
 
 use crate::model::validate;
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, Method,
-    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JobExpectation,
+    Method, ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy,
+    TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
@@ -105,6 +107,16 @@ impl Engine {
         self.models
             .set_params(solve_params(&strategy, &self.settings));
         self.strategy = strategy;
+        Ok(())
+    }
+
+    /// Replaces the cost weights the Bayesian tier minimises after validating them; every
+    /// model re-solves its plan under them.
+    pub fn set_cost(&mut self, cost: CostWeights) -> Result<(), FieldError> {
+        validate::cost_weights(&cost)?;
+        self.settings.cost = cost;
+        self.models
+            .set_params(solve_params(&self.strategy, &self.settings));
         Ok(())
     }
 
@@ -192,6 +204,27 @@ impl Engine {
             0.0
         };
         explain::brief(&verdict, estimate, now)
+    }
+
+    /// What a job failing as in `features` can expect from here on under the smart plan (the
+    /// preview's schedule) and under the static backoff, both judged by the same models.
+    pub fn shadow_expectations(
+        &self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> (JobExpectation, JobExpectation) {
+        let ctx = self.context(features, now);
+        let plan = preview::plan(self, features, 0, now);
+        let smart: Vec<u64> = plan.timeline.iter().map(|t| t.delay_ms).collect();
+        let backoff = &self.settings.static_backoff;
+        let last = backoff
+            .max_attempts
+            .min(self.strategy.guardrails.max_attempts.max(1));
+        let fixed: Vec<u64> = (ctx.attempt..last).map(|a| backoff.delay_ms(a)).collect();
+        (
+            compare::expectation(&self.models, &ctx, &smart),
+            compare::expectation(&self.models, &ctx, &fixed),
+        )
     }
 
     /// Re-solves the models of (job type, error class) from what they learned, now (they

@@ -4,6 +4,7 @@
 //! written for it works unchanged; our additions are optional on input and extra on output.
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 
+mod cost;
 mod duration;
 pub mod guardrail;
 mod health;
@@ -11,6 +12,7 @@ mod schedule;
 mod snapshot;
 pub mod validate;
 
+pub use cost::CostWeights;
 pub use duration::{WireDuration, parse_duration};
 pub use health::{Degradation, HealthResponse, StoreFailureKind};
 pub use schedule::*;

@@ -593,3 +593,40 @@ fn with_path_params(path: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// `PUT /engine/cost` sets the weights the Bayesian tier minimises, refuses weights that make
+/// no sense (naming the field), and audits the change with the weights before and after.
+#[tokio::test]
+async fn cost_weights_are_set_validated_and_audited() {
+    let api = Api::memory().await;
+    let path = "/api/v1/retry/engine/cost";
+    let (status, cost) = api.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{cost}");
+    assert_eq!(cost["per_attempt"], 1.0);
+    let dear = r#"{"per_attempt": 2, "per_second": 1, "give_up_penalty": 600}"#;
+    let (status, body) = api.send("PUT", path, Some(dear)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(api.get(path).await.1["per_second"], 1.0);
+    for (bad, field) in [
+        (r#"{"per_attempt": -1}"#, "per_attempt"),
+        (r#"{"per_attempt": 0, "per_second": 0}"#, "per_attempt"),
+        (r#"{"give_up": 5}"#, "give_up"),
+    ] {
+        let (status, body) = api.send("PUT", path, Some(bad)).await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+        assert!(
+            body["details"].as_str().unwrap_or_default().contains(field),
+            "{bad}: {body}"
+        );
+    }
+    assert_eq!(
+        api.get(path).await.1["give_up_penalty"],
+        600.0,
+        "a refused change changes nothing"
+    );
+    let audit = api.state.store.list_audit(0, 10).await.unwrap();
+    let entry = audit.iter().find(|a| a.action == "engine_cost").unwrap();
+    assert_eq!(entry.target, "engine.cost");
+    assert_eq!(entry.detail["after"]["per_attempt"], 2.0);
+    assert_eq!(entry.detail["before"]["per_attempt"], 1.0);
+}

@@ -6,6 +6,7 @@
 #[path = "common/service.rs"]
 mod service;
 
+use retryctl::model::CostWeights;
 use retryctl::sim::api::ApiLearners;
 use retryctl::sim::eval::{EvalConfig, ScenarioReport, evaluate, evaluate_with};
 use retryctl::sim::scenario::{Scenario, SimDuration};
@@ -129,7 +130,30 @@ fn eval_over_the_api_reports_what_in_process_eval_reports() {
     // A second `eval --api` on the same, now experienced, service: still the same report.
     let mut again = ApiLearners::connect(&service.api(), None).unwrap_or_else(|e| panic!("{e}"));
     same_as_in_process(&scenarios[0], &config, &mut again);
+
+    // The operator's own cost (`--cost per_attempt=2,per_second=1,give_up=600`) becomes the
+    // service's for the run, and the service's weights are put back at the end.
+    let dear_waiting = EvalConfig {
+        cost: CostWeights {
+            per_attempt: 2.0,
+            per_second: 1.0,
+            give_up_penalty: 600.0,
+        },
+        ..EvalConfig::default()
+    };
+    same_as_in_process(&scenarios[1], &dear_waiting, &mut again);
     again.restore().unwrap_or_else(|e| panic!("{e}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cost = runtime.block_on(async {
+        let timeout = std::time::Duration::from_secs(10);
+        let client = retryctl::client::Client::new(&service.api(), None, timeout).unwrap();
+        client.cost().await.unwrap()
+    });
+    assert_eq!(
+        cost,
+        CostWeights::default(),
+        "the service's weights are put back"
+    );
 }
 
 /// `retryctl eval --api URL` with `args`: exit success and stderr.

@@ -97,8 +97,8 @@ pub struct EvalArgs {
     pub cost: Option<CostOverride>,
 
     /// Run the rules and Bayesian strategies in the service at this URL (records stamped with
-    /// virtual time) instead of in process; the service's own cost weights then steer its
-    /// engine
+    /// virtual time) instead of in process; the run's cost weights become the service's for the
+    /// run (PUT /engine/cost, put back at the end)
     #[arg(long, value_name = "URL", env = "RETRYCTL_EVAL_API")]
     pub api: Option<String>,
 

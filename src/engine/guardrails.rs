@@ -9,6 +9,9 @@
 //! would run the retry after it), a tenant quota of 0 (the operator's kill of that tenant's
 //! retries), and, before the guardrails, a tier's non-retryable answer.
 //!
+//! Every window is counted on one clock, the decision's time (see `clock`): records far from it
+//! count at it, so another clock's timestamps cannot distort a count.
+//!
 //! `evaluate` is read-only (preview uses it too); `commit` spends the budget, the share, the
 //! tenant quota and the circuit's probe slot once a recommendation is final. Each guardrail that
 //! changed the answer is reported by name with a detail.
@@ -102,6 +105,9 @@ pub struct GuardrailState {
     /// queue → attempts and retries in the share's window (absent in older snapshots).
     #[serde(default)]
     traffic: HashMap<String, share::Traffic>,
+    /// The time of the latest decision, where far-off records are counted.
+    #[serde(default)]
+    clock: clock::DecisionClock,
 }
 
 fn circuit_key(queue: &str, error_class: &str) -> String {
@@ -159,8 +165,10 @@ impl GuardrailState {
         v
     }
 
-    /// Spends what a kept verdict uses: a budget token, a tenant-minute slot, the probe.
+    /// Spends what a kept verdict uses: a budget token, a tenant-minute slot, the probe; and
+    /// moves the decision clock to the decision's time.
     pub fn commit(&mut self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &Verdict) {
+        self.clock.decided(input.now);
         if !v.should_retry {
             return;
         }
@@ -171,7 +179,11 @@ impl GuardrailState {
                 input.queue.to_string(),
                 Bucket {
                     tokens: tokens - 1.0,
-                    updated: input.now,
+                    // A decision dated before the last one (a late report) refills nothing.
+                    updated: self
+                        .budgets
+                        .get(input.queue)
+                        .map_or(input.now, |b| b.updated.max(input.now)),
                 },
             );
         }
@@ -272,8 +284,10 @@ impl GuardrailState {
         push(v, MAX_BUDGET_PERCENT, delay, detail);
     }
 
-    /// Counts an observed attempt (by its record timestamp) in its queue's traffic.
+    /// Counts an observed attempt in its queue's traffic, at its record timestamp or, when
+    /// that is far from the decision clock, at the decision clock.
     pub fn observe_attempt(&mut self, queue: &str, at: DateTime<Utc>) {
+        let at = self.clock.place(at);
         if !self.traffic.contains_key(queue) && self.traffic.len() >= MAX_KEYS {
             self.traffic.clear();
         }
@@ -361,8 +375,9 @@ impl GuardrailState {
         push(v, CIRCUIT_BREAKER, delay, detail);
     }
 
-    /// Feeds a retry outcome (by its record timestamp) into the circuit of (queue, error class).
-    /// Only retries count (attempt ≥ 2): first runs say nothing about a dependency's recovery.
+    /// Feeds a retry outcome into the circuit of (queue, error class), at its record timestamp
+    /// or, when that is far from the decision clock, at the decision clock. Only retries count
+    /// (attempt ≥ 2): first runs say nothing about a dependency's recovery.
     pub fn observe_retry(
         &mut self,
         cfg: &PolicyGuardrails,
@@ -375,6 +390,7 @@ impl GuardrailState {
         if !cb.enabled || cb.window_ms == 0 {
             return;
         }
+        let at = self.clock.place(at);
         if self.circuits.len() >= MAX_KEYS {
             self.evict_idle_circuits(at, cb.window_ms);
         }
@@ -631,6 +647,7 @@ fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {
     }
 }
 
+mod clock;
 mod share;
 
 #[cfg(test)]

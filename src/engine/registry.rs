@@ -216,15 +216,29 @@ impl Models {
                 t.tenant_min_samples,
             ));
         }
-        levels.push((ModelKey::new(job_type, error_class, None), t.min_samples));
+        let refinements = levels.len();
+        let class = ModelKey::new(job_type, error_class, None);
+        let class_view = self.map.get(&class).map(SurvivalModel::view);
+        levels.push((class, t.min_samples));
         levels.push((ModelKey::new(ANY_JOB, error_class, None), t.min_samples));
-        for (key, needed) in levels {
+        for (i, (key, needed)) in levels.into_iter().enumerate() {
             let samples = self.map.get(&key).map_or(0, |m| m.samples());
-            if samples >= needed.max(1) {
-                let model = &self.map[&key];
-                return Ok((key, model));
+            if samples < needed.max(1) {
+                tried.push(format!("{} has {samples} of {needed} samples", key.label()));
+                continue;
             }
-            tried.push(format!("{} has {samples} of {needed} samples", key.label()));
+            let model = &self.map[&key];
+            // A tenant's or an hour's model has fewer outcomes than its class: until its own
+            // outcomes tell the views apart, the class's choice of view stands.
+            let undecided = !model.view_decided() && class_view.is_some_and(|v| v != model.view());
+            if i < refinements && undecided {
+                tried.push(format!(
+                    "{} has not yet told the elapsed and per-attempt views apart",
+                    key.label()
+                ));
+                continue;
+            }
+            return Ok((key, model));
         }
         Err(format!(
             "no model has enough data yet ({})",

@@ -3,28 +3,9 @@
 
 use super::static_backoff::StaticBackoff;
 use super::survival::SolveParams;
-use crate::model::{FieldError, RetryStrategy};
+pub use crate::model::CostWeights;
+use crate::model::{FieldError, RetryStrategy, validate};
 use serde::{Deserialize, Serialize};
-
-/// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
-/// `per_second`; a job that never succeeds costs `give_up_penalty`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CostWeights {
-    pub per_attempt: f64,
-    pub per_second: f64,
-    pub give_up_penalty: f64,
-}
-
-impl Default for CostWeights {
-    fn default() -> Self {
-        Self {
-            per_attempt: 1.0,
-            per_second: 0.05,
-            give_up_penalty: 100.0,
-        }
-    }
-}
 
 /// Engine tuning that is not part of the upstream `RetryStrategy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,19 +66,8 @@ impl EngineSettings {
         };
         unit("credibility", self.credibility, true)?;
         unit("exploration_rate", self.exploration_rate, false)?;
-        let c = &self.cost;
-        for (name, v) in [
-            ("cost.per_attempt", c.per_attempt),
-            ("cost.per_second", c.per_second),
-            ("cost.give_up_penalty", c.give_up_penalty),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(FieldError::new(
-                    name,
-                    format!("must be a finite number ≥ 0 (got {v})"),
-                ));
-            }
-        }
+        validate::cost_weights(&self.cost)
+            .map_err(|e| FieldError::new(format!("cost.{}", e.field), e.message))?;
         if self.static_backoff.max_ms < self.static_backoff.base_ms {
             return Err(FieldError::new(
                 "static_backoff.max_ms",

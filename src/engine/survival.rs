@@ -235,6 +235,13 @@ impl SurvivalModel {
         self.view
     }
 
+    /// True when the model's own outcomes favour one view by more than the margin (the
+    /// elapsed view is also the default of a model that has not told the views apart).
+    pub fn view_decided(&self) -> bool {
+        let c = &self.counts;
+        (c.loglik_attempt - c.loglik_time).abs() > VIEW_MARGIN
+    }
+
     /// Learns from one retry: the failure lasted past `previous_ms` (the last failed attempt's
     /// elapsed time) and the attempt at `elapsed_ms` ended with `success`.
     pub fn observe(&mut self, previous_ms: u64, elapsed_ms: u64, success: bool, at: DateTime<Utc>) {

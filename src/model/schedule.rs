@@ -471,15 +471,33 @@ mod upper_bound {
 
 /// What the smart strategy did compared with the static backoff it replaced (shadow data).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
 pub struct Comparison {
     pub recommendations: u64,
-    pub smart_total_delay_ms: u64,
-    pub static_total_delay_ms: u64,
+    /// Jobs compared: each job once, at its first failure, under the models of that moment.
+    pub jobs: u64,
+    /// Estimated per job (mean over `jobs`) when the smart strategy plans its retries.
+    pub smart: JobExpectation,
+    /// Estimated per job when the static backoff plans them, judged by the same models.
+    pub static_backoff: JobExpectation,
     /// Mean estimated success of the smart choice and of the static choice.
     pub smart_mean_success: f64,
     pub static_mean_success: f64,
     /// Retries the smart strategy stopped that static backoff would have made.
     pub retries_avoided: u64,
+}
+
+/// What a job can expect from its first failure on under one strategy, estimated from the
+/// engine's recovery models.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
+pub struct JobExpectation {
+    /// Retries made, on average.
+    pub attempts: f64,
+    /// Milliseconds from the first failure to success, for the jobs that succeed.
+    pub time_to_success_ms: f64,
+    /// The chance the job gives up (every planned retry fails).
+    pub give_up: f64,
 }
 
 /// `GET /summary`: everything the console needs for one refresh.

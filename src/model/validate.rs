@@ -1,8 +1,8 @@
-//! Checks on strategy, policy and guardrail values that serde cannot express (ranges, finite
+//! Checks on strategy, policy, guardrail and cost values that serde cannot express (ranges, finite
 //! numbers, valid regexes, unique policy names). The only validation of these values: the API,
 //! the config file and `Engine::set_strategy` all call it, so each names the field the same way.
 
-use super::{FieldError, PolicyGuardrails, RetryPolicy, RetryStrategy};
+use super::{CostWeights, FieldError, PolicyGuardrails, RetryPolicy, RetryStrategy};
 
 /// Checks a whole strategy; field names are relative to it (`policies[1].jitter_percent`).
 pub fn strategy(s: &RetryStrategy) -> Result<(), FieldError> {
@@ -122,6 +122,21 @@ fn circuit_breaker(g: &PolicyGuardrails) -> Result<(), FieldError> {
         if c.enabled && ms == 0 {
             return Err(FieldError::new(field, "must be greater than 0"));
         }
+    }
+    Ok(())
+}
+
+/// The cost weights: each a finite number ≥ 0, and retrying or waiting must cost something
+/// (with both at 0 every schedule is free and no delay is better than another).
+pub fn cost_weights(c: &CostWeights) -> Result<(), FieldError> {
+    finite_at_least("per_attempt", c.per_attempt, 0.0)?;
+    finite_at_least("per_second", c.per_second, 0.0)?;
+    finite_at_least("give_up_penalty", c.give_up_penalty, 0.0)?;
+    if c.per_attempt == 0.0 && c.per_second == 0.0 {
+        return Err(FieldError::new(
+            "per_attempt",
+            "per_attempt and per_second are both 0: give a retry or a second of waiting a cost",
+        ));
     }
     Ok(())
 }

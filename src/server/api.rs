@@ -11,6 +11,7 @@
 
 mod alerts;
 mod attempts;
+mod cost;
 mod failures;
 mod feed;
 mod health;
@@ -56,6 +57,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(policies::routes())
         .merge(strategy::routes())
         .merge(models::routes())
+        .merge(cost::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(failures::routes())

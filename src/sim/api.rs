@@ -17,6 +17,10 @@
 //! `bayesian` are told apart by switching the service's strategy (`PUT /strategy` with
 //! `bayesian_enabled`); the strategy found at the start is put back at the end.
 //!
+//! The run's cost weights (`eval --cost`) are the service's for the run: `PUT /engine/cost` sets
+//! them when they differ from what the service has, and the weights found at the start are put
+//! back at the end, as the strategy is.
+//!
 //! Each run first sends `POST /engine/seed` with the run's seed, so the service's random stream
 //! (jitter, exploration) starts where the in-process engine's does: with the namespaces, the
 //! service's answers, and so the report, equal the in-process ones figure for figure.
@@ -24,7 +28,7 @@
 use super::eval::{EvalConfig, Learner, Learners};
 use super::policy::{Decision, Policy, PolicyError};
 use crate::client::{Client, ClientResult};
-use crate::model::{AttemptRecord, FailureReport, RetryFeatures, RetryStrategy};
+use crate::model::{AttemptRecord, CostWeights, FailureReport, RetryFeatures, RetryStrategy};
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use std::future::Future;
@@ -46,6 +50,9 @@ pub struct ApiLearners {
     runs: u64,
     original: RetryStrategy,
     bayesian: Option<bool>,
+    /// The service's cost weights found at the start, and those set for the runs.
+    original_cost: CostWeights,
+    cost: Option<CostWeights>,
 }
 
 impl std::fmt::Debug for ApiLearners {
@@ -78,6 +85,9 @@ impl ApiLearners {
         let original = runtime
             .block_on(client.strategy())
             .map_err(|e| fail("reading the strategy (GET /strategy)", e.to_string()))?;
+        let original_cost = runtime
+            .block_on(client.cost())
+            .map_err(|e| fail("reading the cost weights (GET /engine/cost)", e.to_string()))?;
         Ok(Self {
             runtime,
             client,
@@ -86,11 +96,20 @@ impl ApiLearners {
             runs: 0,
             original,
             bayesian: None,
+            original_cost,
+            cost: None,
         })
     }
 
-    /// Puts back the strategy found at the start, if a run changed it.
+    /// Puts back the strategy and the cost weights found at the start, if a run changed them.
     pub fn restore(&mut self) -> Result<(), PolicyError> {
+        if self.cost.take().is_some_and(|c| c != self.original_cost) {
+            let original = self.original_cost.clone();
+            self.call(
+                || "putting the original cost weights back (PUT /engine/cost)".into(),
+                self.client.put_cost(&original),
+            )?;
+        }
         if self.bayesian.take().is_none() {
             return Ok(());
         }
@@ -99,6 +118,20 @@ impl ApiLearners {
             || "putting the original strategy back (PUT /strategy)".into(),
             self.client.put_strategy(&original),
         )?;
+        Ok(())
+    }
+
+    /// Sets the service's cost weights to the run's (`eval --cost`), unless they already are.
+    fn use_cost(&mut self, cost: &CostWeights) -> Result<(), PolicyError> {
+        let current = self.cost.as_ref().unwrap_or(&self.original_cost);
+        if current == cost {
+            return Ok(());
+        }
+        self.call(
+            || "setting the run's cost weights (PUT /engine/cost; needs an operator token)".into(),
+            self.client.put_cost(cost),
+        )?;
+        self.cost = Some(cost.clone());
         Ok(())
     }
 
@@ -141,6 +174,7 @@ impl Learners for ApiLearners {
         config: &EvalConfig,
     ) -> Result<Box<dyn Policy + '_>, PolicyError> {
         self.switch(kind == Learner::Bayesian)?;
+        self.use_cost(&config.cost)?;
         // The in-process engine of a run starts from the run's seed: so does the service's.
         self.call(
             || {

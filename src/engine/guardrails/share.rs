@@ -1,7 +1,7 @@
 //! The retry budget as a share of traffic (`max_budget_percent`, the percentage form of a
 //! queue's retry budget beside the token bucket): in each queue, the retries scheduled to run
 //! in any [`WINDOW_MS`] may be at most `max_budget_percent` of the attempts observed there in
-//! the window ending at the decision (by record timestamps). The share paces, it never drops:
+//! the window ending at the decision (on the decision clock, see `clock`). The share paces, it never drops:
 //! a retry that does not fit where its tier put it is scheduled for the first sub-window in
 //! which it fits, so a failing dependency sees at most that much extra load from retries and
 //! every job keeps its place in line.

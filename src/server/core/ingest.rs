@@ -27,13 +27,18 @@ impl AppState {
         let rec = engine.recommend(features, now);
         let took = started.elapsed();
         let shadow = engine.static_shadow(features, now);
+        // Each job is compared once, from its first failure.
+        let expectations =
+            (features.failed_attempt() == 1).then(|| engine.shadow_expectations(features, now));
         drop(engine);
         self.metrics.record_recommendation(&rec, took);
         let wall = self.now();
         let job_id = features.job_id.as_deref();
-        self.ops
-            .lock()
-            .record_recommendation(&rec, &shadow, job_id, wall);
+        let mut ops = self.ops.lock();
+        ops.record_recommendation(&rec, &shadow, job_id, wall);
+        if let Some((smart, fixed)) = expectations {
+            ops.compare_job(smart, fixed);
+        }
         rec
     }
 

@@ -9,7 +9,7 @@ use super::events::{EventLog, kind};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
 use crate::model::{
-    Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, Method, Rates,
+    Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, JobExpectation, Method, Rates,
     RetryRecommendation,
 };
 use crate::store::ClassTally;
@@ -100,12 +100,6 @@ impl Ops {
     fn compare(&mut self, smart: &RetryRecommendation, shadow: &RetryRecommendation) {
         let c = &mut self.comparison;
         c.recommendations += 1;
-        if smart.should_retry {
-            c.smart_total_delay_ms = c.smart_total_delay_ms.saturating_add(smart.delay_ms);
-        }
-        if shadow.should_retry {
-            c.static_total_delay_ms = c.static_total_delay_ms.saturating_add(shadow.delay_ms);
-        }
         if shadow.should_retry && !smart.should_retry {
             c.retries_avoided += 1;
         }
@@ -113,6 +107,19 @@ impl Ops {
         self.static_success_sum += shadow.estimated_success;
         c.smart_mean_success = self.smart_success_sum / c.recommendations as f64;
         c.static_mean_success = self.static_success_sum / c.recommendations as f64;
+    }
+
+    /// Adds one job's expectations (smart, static) from its first failure to the running
+    /// means of the comparison.
+    pub fn compare_job(&mut self, smart: JobExpectation, fixed: JobExpectation) {
+        let c = &mut self.comparison;
+        c.jobs += 1;
+        let n = c.jobs as f64;
+        for (mean, job) in [(&mut c.smart, smart), (&mut c.static_backoff, fixed)] {
+            mean.attempts += (job.attempts - mean.attempts) / n;
+            mean.give_up += (job.give_up - mean.give_up) / n;
+            mean.time_to_success_ms += (job.time_to_success_ms - mean.time_to_success_ms) / n;
+        }
     }
 
     /// Notes an attempt recorded at `now` (service clock) for rates, storms and error classes.

@@ -72,23 +72,36 @@ fn rates<'a>(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
     ]
 }
 
-/// Two sentences (waiting and success; retries avoided), each wrapped on its own.
+/// Two sentences: what a job can expect (estimated by the service, smart vs static) and the
+/// retries avoided, each wrapped on its own.
 fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
     let c = &s.comparison;
     let (dim, ok, text) = (ctx.theme.dim(), ctx.theme.ok(), ctx.theme.text());
+    let versus = |label: &str, smart: String, fixed: String| {
+        vec![
+            Span::styled(format!("{label} "), dim),
+            Span::styled(smart, ok),
+            Span::styled(" vs ", dim),
+            Span::styled(fixed, text),
+        ]
+    };
+    let (smart, fixed) = (&c.smart, &c.static_backoff);
     let wait = vec![
-        vec![
-            Span::styled("wait ", dim),
-            Span::styled(fmt::ms(c.smart_total_delay_ms), ok),
-            Span::styled(" vs ", dim),
-            Span::styled(fmt::ms(c.static_total_delay_ms), text),
-        ],
-        vec![
-            Span::styled("P ", dim),
-            Span::styled(format!("{:.2}", c.smart_mean_success), ok),
-            Span::styled(" vs ", dim),
-            Span::styled(format!("{:.2}", c.static_mean_success), text),
-        ],
+        vec![Span::styled(
+            format!("per job, estimated ({}):", fmt::count(c.jobs)),
+            dim,
+        )],
+        versus(
+            "retries",
+            format!("{:.1}", smart.attempts),
+            format!("{:.1}", fixed.attempts),
+        ),
+        versus(
+            "success in",
+            fmt::ms(smart.time_to_success_ms as u64),
+            fmt::ms(fixed.time_to_success_ms as u64),
+        ),
+        versus("give up", fmt::pct(smart.give_up), fmt::pct(fixed.give_up)),
     ];
     let avoided = vec![
         vec![

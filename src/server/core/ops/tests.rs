@@ -41,13 +41,27 @@ fn shadow_comparison_accumulates_both_sides() {
     ops.record_recommendation(&rec(Method::Bayesian, false, 0, 0.2), &shadow, None, t(1));
     let c = ops.comparison();
     assert_eq!(c.recommendations, 2);
-    assert_eq!(
-        (c.smart_total_delay_ms, c.static_total_delay_ms),
-        (1_000, 8_000)
-    );
     assert_eq!(c.retries_avoided, 1);
     assert!((c.smart_mean_success - 0.5).abs() < 1e-9);
     assert!((c.static_mean_success - 0.4).abs() < 1e-9);
+}
+
+#[test]
+fn per_job_expectations_are_means_over_the_jobs() {
+    let mut ops = Ops::default();
+    let job = |attempts, time_to_success_ms, give_up| JobExpectation {
+        attempts,
+        time_to_success_ms,
+        give_up,
+    };
+    ops.compare_job(job(1.0, 2_000.0, 0.0), job(3.0, 10_000.0, 0.2));
+    ops.compare_job(job(2.0, 4_000.0, 0.1), job(4.0, 20_000.0, 0.4));
+    let c = ops.comparison();
+    assert_eq!(c.jobs, 2);
+    assert_eq!(c.smart, job(1.5, 3_000.0, 0.05));
+    assert_eq!(c.static_backoff.attempts, 3.5);
+    assert_eq!(c.static_backoff.time_to_success_ms, 15_000.0);
+    assert!((c.static_backoff.give_up - 0.3).abs() < 1e-12);
 }
 
 #[test]

@@ -1,0 +1,24 @@
+//! The operator's cost: what a retry costs against a second of waiting and a lost job.
+
+use serde::{Deserialize, Serialize};
+
+/// Weights of the cost the Bayesian tier minimises: attempts × `per_attempt` + seconds waited ×
+/// `per_second`; a job that never succeeds costs `give_up_penalty` (`[engine.cost]`, and
+/// `GET|PUT /engine/cost` while the service runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostWeights {
+    pub per_attempt: f64,
+    pub per_second: f64,
+    pub give_up_penalty: f64,
+}
+
+impl Default for CostWeights {
+    fn default() -> Self {
+        Self {
+            per_attempt: 1.0,
+            per_second: 0.05,
+            give_up_penalty: 100.0,
+        }
+    }
+}
