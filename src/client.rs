@@ -120,6 +120,11 @@ impl Client {
         self.get(&["jobs", id], &[]).await
     }
 
+    /// `GET /jobs/{id}/preview`: the job's plan from its scheduled next attempt on.
+    pub async fn job_plan(&self, id: &str) -> ClientResult<RetryPreview> {
+        self.get(&["jobs", id, "preview"], &[]).await
+    }
+
     /// `POST /jobs/{id}/override`.
     pub async fn override_job(&self, id: &str, req: &OverrideRequest) -> ClientResult<()> {
         self.send_ignoring(Method::POST, &["jobs", id, "override"], req)

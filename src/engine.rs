@@ -37,7 +37,7 @@ pub use static_backoff::StaticBackoff;
 use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, Method,
-    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, TenantUse,
+    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, ScheduledJob, TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
@@ -134,6 +134,13 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> RetryPreview {
         preview::plan(self, features, max_attempts, now)
+    }
+
+    /// The plan of a pending job from its scheduled next attempt on, without consuming any
+    /// budget: that attempt as it was decided (recommendation, static backoff or override),
+    /// then what the engine would recommend after each further failure.
+    pub fn job_plan(&self, job: &ScheduledJob) -> RetryPreview {
+        preview::job_plan(self, job)
     }
 
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).

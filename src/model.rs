@@ -326,6 +326,10 @@ pub struct TimelineEntry {
     pub delay_ms: u64,
     pub method: Method,
     pub rationale: String,
+    /// True when an operator's override set this attempt's time (its delay and rationale are
+    /// the override's; `method` is the tier whose recommendation it replaced).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overridden: bool,
 }
 
 /// `GET /stats` answer (upstream `RetryStats`).

@@ -63,6 +63,19 @@ async fn scripts_can_read_and_steer_the_service() {
         ],
     );
     assert!(ok(&out).contains("next attempt in 2m00s"));
+    let job = svc.get("/jobs/cli-1").await;
+    let next: chrono::DateTime<chrono::Utc> = job["job"]["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let text = ok(&retryctl(&api, &["preview", "cli-1"]));
+    let first = text.lines().nth(1).unwrap_or_default();
+    let at = next.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert!(
+        first.starts_with("#2") && first.contains(&at) && first.contains("override"),
+        "the plan starts at the override ({at}): {text}"
+    );
     let audit = svc.get("/audit").await;
     let audit = audit.as_array().unwrap();
     assert!(
@@ -80,6 +93,18 @@ async fn scripts_can_read_and_steer_the_service() {
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("no unit"),
         "{bad:?}"
+    );
+    let killed = reqwest::Client::new()
+        .post(svc.url("/jobs/cli-1/kill"))
+        .json(&serde_json::json!({"reason": "poison"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(killed.status().is_success(), "{killed:?}");
+    let text = ok(&retryctl(&api, &["preview", "cli-1"]));
+    assert!(
+        text.starts_with("cli-1 was killed at") && text.contains("nothing is planned"),
+        "{text}"
     );
     let bad = retryctl(&api, &["preview", "no-such-job"]);
     assert!(

@@ -210,8 +210,8 @@ fn a_finished_job_shows_no_plan() {
         text = screen(&mut app, 160, 45, &Glyphs::unicode());
     }
     assert!(text.contains("Selected · img-42"), "{text}");
-    assert!(text.contains("plan none: it gave up"), "{text}");
-    assert!(!text.contains("plan now"), "{text}");
+    assert!(text.contains("plan none: it was given up"), "{text}");
+    assert!(!text.contains("plan #"), "{text}");
 }
 
 /// A plan of `steps` attempts after the first, for the fixture's first job.
@@ -225,12 +225,13 @@ fn plan(steps: u32) -> RetryPreview {
             delay_ms: 30_000 * u64::from(n),
             method: Method::Bayesian,
             rationale: format!("step {n}: the posterior says wait a little longer than before"),
+            overridden: false,
         })
         .collect();
     RetryPreview {
         job_id: job.job_id.clone(),
         current_attempt: 1,
-        features: job.preview_request().features,
+        features: job.features(),
         recommendations: vec![],
         timeline,
         generated_at: fixture::now(),

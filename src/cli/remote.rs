@@ -3,7 +3,7 @@
 //! They print plain text (or JSON with `--json`) and exit non-zero with a message on failure.
 
 use crate::client::{Client, DEFAULT_API};
-use crate::model::{Summary, TimelineEntry};
+use crate::model::{ScheduledJob, Summary, TimelineEntry};
 use crate::present::export::{self, ExportFormat};
 use crate::present::fmt;
 use crate::present::overrides::parse_override;
@@ -182,18 +182,21 @@ pub fn status_text(s: &Summary) -> String {
     sanitize_multiline(&out)
 }
 
-/// `retryctl preview JOB`: the planned schedule of a job on the retry schedule.
+/// `retryctl preview JOB`: the plan of a job on the retry schedule, from its scheduled next
+/// attempt on; a finished job says how it ended instead.
 pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let client = args.conn.client()?;
     let job = client.job(&args.job).await?.job;
-    let req = job.preview_request();
-    let preview = client.preview(&req).await?;
+    let preview = client.job_plan(&args.job).await?;
     if args.json {
         return print(&(serde_json::to_string_pretty(&preview)? + "\n"));
     }
+    if let Some(ended) = ended_text(&job) {
+        return print(&sanitize_multiline(&format!("{ended}\n")));
+    }
     let mut out = format!(
-        "{} after attempt {}\n",
-        preview.job_id, preview.current_attempt
+        "{} after attempt {} ({} of at most {})\n",
+        preview.job_id, preview.current_attempt, job.state.as_str(), job.max_attempts
     );
     for step in &preview.timeline {
         out.push_str(&timeline_line(step));
@@ -204,14 +207,25 @@ pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     print(&sanitize_multiline(&out))
 }
 
+/// How a finished job ended, in one line; `None` while it is pending.
+fn ended_text(job: &ScheduledJob) -> Option<String> {
+    let ended = fmt::job_end(job.state)?;
+    Some(format!(
+        "{} {ended} at {} after attempt {}: nothing is planned",
+        job.job_id,
+        job.updated_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        job.attempt_number
+    ))
+}
+
 fn timeline_line(step: &TimelineEntry) -> String {
     format!(
-        "#{:<3} {}  wait {:<8} P(success) {:>4}  {:<8} {}\n",
+        "#{:<3} {}  wait {:<8} P(success by then) {:>4}  {:<8} {}\n",
         step.attempt_number,
         step.scheduled_time.format("%Y-%m-%dT%H:%M:%SZ"),
         fmt::ms(step.delay_ms),
         fmt::pct(step.estimated_success),
-        step.method.as_str(),
+        fmt::step_method(step),
         step.rationale
     )
 }

@@ -1,7 +1,7 @@
 //! Wire types of retryctl's own endpoints: the retry schedule, alerts, events, audit and the
 //! console's one-call summary.
 
-use super::{AttemptRecord, FieldError, PreviewRequest, RetryFeatures};
+use super::{AttemptRecord, FieldError, RetryFeatures};
 use super::{MLModel, Method, PolicyGuardrails, RetryPolicy, RetryRecommendation, TimelineEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ pub struct ScheduledJob {
 
 impl ScheduledJob {
     /// The features of the job's last failure: what the engine needs to re-recommend the job
-    /// (the service) or to plan the rest of its schedule (the console and `retryctl preview`).
+    /// or to plan the rest of its schedule.
     pub fn features(&self) -> RetryFeatures {
         RetryFeatures {
             job_id: Some(self.job_id.clone()),
@@ -107,14 +107,6 @@ impl ScheduledJob {
             tenant: self.tenant.clone(),
             first_failure_at: Some(self.first_failure_at),
             ..RetryFeatures::default()
-        }
-    }
-
-    /// What `POST /preview` needs to plan the rest of the job's schedule.
-    pub fn preview_request(&self) -> PreviewRequest {
-        PreviewRequest {
-            features: self.features(),
-            max_attempts: self.max_attempts,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::action::Action;
 use super::keymap::Keymap;
 use super::state::{EventRing, Snapshot};
 use crate::client::JobQuery;
-use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
+use crate::model::{OverrideRequest, RetryPreview, ScheduledJob};
 use crate::present::export::{ExportFormat, parse_export};
 use crate::present::overrides::parse_override;
 use chrono::{DateTime, Utc};
@@ -100,7 +100,8 @@ pub enum Call {
         job_type: String,
         error_class: String,
     },
-    Preview(Box<PreviewRequest>),
+    /// The plan of the job with this id.
+    Preview(String),
     Override {
         job_id: String,
         req: OverrideRequest,
@@ -128,9 +129,7 @@ impl Call {
                 job_type,
                 error_class,
             } => format!("retrain {job_type}/{error_class}"),
-            Call::Preview(req) => {
-                format!("preview {}", req.features.job_id.as_deref().unwrap_or("?"))
-            }
+            Call::Preview(job_id) => format!("preview {job_id}"),
             Call::Override { job_id, .. } => format!("override {job_id}"),
             Call::Apply {
                 job_id,
@@ -442,7 +441,7 @@ impl App {
             }
             Action::Preview => {
                 self.mode = Mode::Loading(format!("previewing {job_id}"));
-                Call::Preview(Box::new(job.preview_request()))
+                Call::Preview(job_id)
             }
             _ => return None,
         };

@@ -24,9 +24,9 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
     tokio::spawn(async move {
         let label = call.label();
         let done = match call {
-            Call::Preview(req) => Done::Preview(
+            Call::Preview(job_id) => Done::Preview(
                 client
-                    .preview(&req)
+                    .job_plan(&job_id)
                     .await
                     .map(Box::new)
                     .map_err(|e| e.to_string()),

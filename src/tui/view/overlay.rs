@@ -301,7 +301,7 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: u
                 format!(" {:>4} ", fmt::pct(step.estimated_success)),
                 ctx.theme.ok(),
             ),
-            Span::styled(format!("{:<8} ", step.method.as_str()), ctx.theme.info()),
+            Span::styled(format!("{:<8} ", fmt::step_method(step)), ctx.theme.info()),
             Span::styled(reason, ctx.theme.dim()),
         ]);
         // One row per attempt, so the rows counted for scrolling are the rows drawn.
