@@ -201,10 +201,10 @@ impl Engine {
         explain::brief(&verdict, estimate, now)
     }
 
-    /// Re-solves the models of (job type, error class) from what they learned, now (they
+    /// Re-solves the models of (job type, error class) from what they learned, at `now` (they
     /// also refresh on their own as samples arrive). False when there is no such model.
-    pub fn refresh_model(&mut self, job_type: &str, error_class: &str) -> bool {
-        self.models.refresh(job_type, error_class)
+    pub fn refresh_model(&mut self, job_type: &str, error_class: &str, now: DateTime<Utc>) -> bool {
+        self.models.refresh(job_type, error_class, now)
     }
 
     /// Every model in the upstream shape (buckets by elapsed time since the first failure),
@@ -219,7 +219,7 @@ impl Engine {
             bayesian_models: models,
             warm_models: warm,
             ml: None,
-            last_trained: None,
+            last_trained: self.models.last_trained(),
         }
     }
 

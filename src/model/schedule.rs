@@ -416,6 +416,8 @@ pub struct ModelStatus {
     pub warm_models: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ml: Option<MLModel>,
+    /// When a Bayesian model was last trained (recomputed from its data: on its own as
+    /// samples arrive, or by `POST /bayesian/update`); absent if never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trained: Option<DateTime<Utc>>,
 }

@@ -417,7 +417,7 @@ fn a_snapshot_restores_everything_learned() {
     );
     e.observe(&attempt_record("open-job", 1, 0, t0(), false));
     // Settle pending samples so both sides derive from the same counts.
-    assert!(e.refresh_model("payment", "upstream_503"));
+    assert!(e.refresh_model("payment", "upstream_503", t0()));
     let text = serde_json::to_string(&e.snapshot()).unwrap();
     let mut back = quiet();
     back.restore(serde_json::from_str(&text).unwrap()).unwrap();
@@ -487,8 +487,12 @@ fn models_are_exported_in_the_upstream_shape() {
             .all(|w| w[0].probability <= w[1].probability + 1e-12),
         "monotone"
     );
-    assert!(e.refresh_model("payment", "upstream_503"));
-    assert!(!e.refresh_model("payment", "nope"));
+    let trained = e.model_status().last_trained;
+    let trained = trained.expect("models train on their own as samples arrive");
+    let later = trained + chrono::Duration::hours(3);
+    assert!(e.refresh_model("payment", "upstream_503", later));
+    assert!(!e.refresh_model("payment", "nope", later));
+    assert_eq!(e.model_status().last_trained, Some(later), "a retrain is when it was trained");
 }
 
 #[test]

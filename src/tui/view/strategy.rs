@@ -307,7 +307,7 @@ fn actions(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
         ]
     };
     let groups = vec![
-        action(Action::Retrain, "retrain"),
+        action(Action::Retrain, "retrain job model"),
         action(Action::Export, "export"),
     ];
     wrap(groups, width, ctx)
