@@ -8,7 +8,7 @@ use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
     ClaimRequest, ClaimResponse, EngineSeed, ErrorBody, EventPage, FailureReport, FailureResponse,
     HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList, PreviewRequest, RetryPreview,
-    RetryStrategy, StatusResponse, Summary,
+    RetryStrategy, StrategyUpdate, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -179,8 +179,17 @@ impl Client {
     }
 
     /// `PUT /strategy`: replace the whole strategy.
-    pub async fn put_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StatusResponse> {
+    pub async fn put_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StrategyUpdate> {
         self.send(Method::PUT, &["strategy"], strategy).await
+    }
+
+    /// `PUT /strategy?dry_run=true`: the service validates `strategy` as it would for a real
+    /// update and answers what would change, applying nothing.
+    pub async fn check_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StrategyUpdate> {
+        let url = self.url(&["strategy"], &[("dry_run", Some("true"))])?;
+        let req = self.http.put(url.clone()).json(strategy);
+        let resp = self.execute(req, &url).await?;
+        decode(resp, &url).await
     }
 
     /// `GET /policies`.

@@ -37,7 +37,8 @@ pub use static_backoff::StaticBackoff;
 use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, Method,
-    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, ScheduledJob, TenantUse,
+    ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy, ScheduledJob,
+    TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};

@@ -4,6 +4,7 @@
 //! written for it works unchanged; our additions are optional on input and extra on output.
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 
+pub mod diff;
 mod duration;
 pub mod guardrail;
 mod schedule;
@@ -365,6 +366,7 @@ pub enum JitterKind {
 
 /// A rules-tier policy (upstream `RetryPolicy`, plus our optional fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub name: String,
     /// Matched against error_class and error_code (case-insensitive substring, or regex).
@@ -398,7 +400,7 @@ fn two() -> f64 {
 
 /// Hard limits on every recommendation (upstream `PolicyGuardrails`, plus ours).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyGuardrails {
     pub max_attempts: u32,
     pub max_delay_ms: u64,
@@ -486,7 +488,7 @@ impl Default for CircuitBreakerConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DataCollection {
     pub enabled: bool,
     pub sample_rate: f64,
@@ -509,6 +511,7 @@ impl Default for DataCollection {
 
 /// The whole strategy (upstream `RetryStrategy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RetryStrategy {
     pub name: String,
     pub enabled: bool,
@@ -644,6 +647,17 @@ impl StatusResponse {
     }
 }
 
+/// `PUT /strategy` answer: `{"status": "updated"}` (upstream), or for a dry run `valid` with
+/// the fields that would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StrategyUpdate {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<diff::FieldChange>,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthResponse {
@@ -722,6 +736,7 @@ pub struct PolicyList {
 /// A configuration export: what `retryctl export` and the console's export write, and what
 /// `retryctl import` reads back (then `PUT /strategy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigExport {
     /// Version of this file's layout (currently 1).
     pub export_version: u32,

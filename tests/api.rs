@@ -495,8 +495,7 @@ async fn bayesian_update_refreshes_a_known_model_and_is_audited() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "updated", "{body}");
     let (_, summary) = api.get("/api/v1/retry/summary").await;
-    let trained_after: chrono::DateTime<chrono::Utc> =
-        trained(&summary).unwrap().parse().unwrap();
+    let trained_after: chrono::DateTime<chrono::Utc> = trained(&summary).unwrap().parse().unwrap();
     assert!(
         trained_after >= asked - chrono::Duration::seconds(1),
         "/summary says when the retrain ran: {trained_after} (was {trained_before})"

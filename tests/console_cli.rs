@@ -139,6 +139,64 @@ async fn export_then_import_round_trips() {
     );
 }
 
+/// `import --dry-run` asks the service: it refuses what the service would refuse, names a
+/// misspelt key, and lists what a valid file would change, applying nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_dry_run_validates_on_the_service_and_prints_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    let api = svc.api();
+    let exported = ok(&retryctl(&api, &["export", "--format", "json"]));
+    let doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    let write = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = doc.clone();
+        edit(&mut doc);
+        let path = dir.path().join(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let dry = |path: &str| retryctl(&api, &["import", "--dry-run", path]);
+
+    let bad = write("bad.json", &|d| {
+        d["strategy"]["bayesian_threshold"] = 7.into()
+    });
+    let out = dry(&bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("bayesian_threshold") && err.contains("400"),
+        "{err}"
+    );
+
+    let typo = write("typo.json", &|d| {
+        let s = d["strategy"].as_object_mut().unwrap();
+        let v = s.remove("bayesian_threshold").unwrap();
+        s.insert("bayesian_treshold".into(), v);
+    });
+    let out = dry(&typo);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(err.contains("unknown field `bayesian_treshold`"), "{err}");
+
+    let change = write("change.json", &|d| {
+        d["strategy"]["bayesian_threshold"] = 0.6.into()
+    });
+    let text = ok(&dry(&change));
+    assert!(text.contains("valid (dry run"), "{text}");
+    let was = &doc["strategy"]["bayesian_threshold"];
+    assert!(
+        text.contains(&format!("bayesian_threshold: {was} -> 0.6")),
+        "{text}"
+    );
+    let strategy = svc.get("/strategy").await;
+    assert_eq!(
+        &strategy["bayesian_threshold"], was,
+        "a dry run applies nothing"
+    );
+    let text = ok(&dry(&write("same.json", &|_| {})));
+    assert!(text.contains("no field changes"), "{text}");
+}
+
 #[test]
 fn completions_are_generated() {
     let out = Command::new(env!("CARGO_BIN_EXE_retryctl"))

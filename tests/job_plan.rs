@@ -17,9 +17,7 @@ async fn fail(api: &Api, job: &str) -> Value {
         "job_id": job, "job_type": "email", "attempt_number": 1,
         "error_class": "timeout", "error_code": "504", "queue": "mail",
     });
-    let (status, answer) = api
-        .post("/api/v1/retry/failures", &body.to_string())
-        .await;
+    let (status, answer) = api.post("/api/v1/retry/failures", &body.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer
 }
@@ -44,7 +42,10 @@ async fn plan_of(api: &Api, job: &ScheduledJob) -> RetryPreview {
     assert_eq!(detail.timeline, preview.timeline);
     let first = &preview.timeline[0];
     let next: DateTime<Utc> = job.next_attempt_at.unwrap();
-    assert_eq!(first.scheduled_time, next, "the plan starts at next_attempt_at");
+    assert_eq!(
+        first.scheduled_time, next,
+        "the plan starts at next_attempt_at"
+    );
     assert_eq!(first.attempt_number, job.attempt_number + 1);
     preview
 }
@@ -60,7 +61,10 @@ async fn an_overridden_job_is_planned_from_its_override() {
     assert!(first.overridden);
     assert_eq!(first.delay_ms, 300_000);
     assert!(first.rationale.contains("dependency down"), "{first:?}");
-    assert!(plan.timeline.len() > 1, "attempts after the override are planned");
+    assert!(
+        plan.timeline.len() > 1,
+        "attempts after the override are planned"
+    );
     for pair in plan.timeline.windows(2) {
         assert!(pair[1].scheduled_time > pair[0].scheduled_time);
         assert!(pair[1].estimated_success >= pair[0].estimated_success);
@@ -98,7 +102,12 @@ async fn the_plan_of_a_job_does_not_move_between_reads() {
 async fn a_finished_job_has_an_empty_plan_and_an_unknown_one_is_404() {
     let api = Api::memory().await;
     fail(&api, "job-k").await;
-    act(&api, &format!("{JOBS}/job-k/kill"), json!({"reason": "poison"})).await;
+    act(
+        &api,
+        &format!("{JOBS}/job-k/kill"),
+        json!({"reason": "poison"}),
+    )
+    .await;
     let plan: RetryPreview = read(&api, &format!("{JOBS}/job-k/preview")).await;
     assert!(plan.timeline.is_empty());
     let (status, body) = api.get(&format!("{JOBS}/nope/preview")).await;

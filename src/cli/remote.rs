@@ -3,6 +3,7 @@
 //! They print plain text (or JSON with `--json`) and exit non-zero with a message on failure.
 
 use crate::client::{Client, DEFAULT_API};
+use crate::model::diff::FieldChange;
 use crate::model::{ScheduledJob, Summary, TimelineEntry};
 use crate::present::export::{self, ExportFormat};
 use crate::present::fmt;
@@ -110,7 +111,8 @@ pub struct ImportArgs {
     pub conn: ConnArgs,
     /// A file written by `retryctl export` (.toml, .json or .yaml)
     pub file: PathBuf,
-    /// Check the file and show what would be sent, without sending it
+    /// Ask the service to validate the file as it would for a real import and show what
+    /// would change, applying nothing
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -196,7 +198,10 @@ pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     }
     let mut out = format!(
         "{} after attempt {} ({} of at most {})\n",
-        preview.job_id, preview.current_attempt, job.state.as_str(), job.max_attempts
+        preview.job_id,
+        preview.current_attempt,
+        job.state.as_str(),
+        job.max_attempts
     );
     for step in &preview.timeline {
         out.push_str(&timeline_line(step));
@@ -275,11 +280,35 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     let s = &doc.strategy;
     let what = format!("strategy {} with {} policies", s.name, s.policies.len());
-    if args.dry_run {
-        return print(&format!("would import {what} (dry run, nothing sent)\n"));
+    let client = args.conn.client()?;
+    let check = client.check_strategy(s).await?;
+    let head = if args.dry_run {
+        format!("would import {what}: valid (dry run, nothing applied)\n")
+    } else {
+        client.put_strategy(s).await?;
+        format!("imported {what}\n")
+    };
+    print(&sanitize_multiline(&(head + &changes_text(&check.changes))))
+}
+
+/// `  path: before -> after`, one line per changed field, or that nothing changes.
+fn changes_text(changes: &[FieldChange]) -> String {
+    if changes.is_empty() {
+        return "no field changes\n".to_string();
     }
-    args.conn.client()?.put_strategy(s).await?;
-    print(&format!("imported {what}\n"))
+    let shown = |v: &Option<serde_json::Value>| {
+        v.as_ref().map_or("(absent)".to_string(), |v| v.to_string())
+    };
+    let mut out = format!("{} field(s) change:\n", changes.len());
+    for c in changes {
+        out.push_str(&format!(
+            "  {}: {} -> {}\n",
+            c.path,
+            shown(&c.before),
+            shown(&c.after)
+        ));
+    }
+    out
 }
 
 /// `retryctl completions SHELL`.

@@ -234,7 +234,10 @@ impl Models {
 
     /// When any model was last trained (refreshed from its data), if ever.
     pub fn last_trained(&self) -> Option<DateTime<Utc>> {
-        self.map.values().filter_map(SurvivalModel::last_refreshed).max()
+        self.map
+            .values()
+            .filter_map(SurvivalModel::last_refreshed)
+            .max()
     }
 
     /// Re-solves the models of (job type, error class) at `now`; false when there is none.

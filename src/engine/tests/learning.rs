@@ -492,7 +492,11 @@ fn models_are_exported_in_the_upstream_shape() {
     let later = trained + chrono::Duration::hours(3);
     assert!(e.refresh_model("payment", "upstream_503", later));
     assert!(!e.refresh_model("payment", "nope", later));
-    assert_eq!(e.model_status().last_trained, Some(later), "a retrain is when it was trained");
+    assert_eq!(
+        e.model_status().last_trained,
+        Some(later),
+        "a retrain is when it was trained"
+    );
 }
 
 #[test]

@@ -130,11 +130,7 @@ fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx)
 
 fn step_spans<'a>(step: &TimelineEntry, ctx: &Ctx) -> [Span<'a>; 2] {
     let offset = fmt::until(step.scheduled_time, ctx.now);
-    let how = if step.overridden {
-        " override"
-    } else {
-        ""
-    };
+    let how = if step.overridden { " override" } else { "" };
     let when = if offset > 0.0 {
         format!("#{} +{}{how}", step.attempt_number, fmt::secs(offset))
     } else {
