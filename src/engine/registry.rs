@@ -279,6 +279,7 @@ impl Models {
         error_class: &str,
         elapsed_ms: u64,
         n: usize,
+        exclude_job: Option<&str>,
     ) -> Vec<SimilarCase> {
         let Some(ring) = self
             .cases
@@ -286,7 +287,11 @@ impl Models {
         else {
             return Vec::new();
         };
-        let mut cases: Vec<&SimilarCase> = ring.iter().rev().collect();
+        let mut cases: Vec<&SimilarCase> = ring
+            .iter()
+            .rev()
+            .filter(|c| exclude_job != Some(c.job_id.as_str()))
+            .collect();
         cases.sort_by_key(|c| c.elapsed_ms.abs_diff(elapsed_ms));
         cases.into_iter().take(n).cloned().collect()
     }

@@ -608,3 +608,22 @@ fn the_cost_weights_given_are_the_ones_minimised() {
     let (a, b) = (smart.cost_with(&weights), fixed.cost_with(&weights));
     assert!(a < 0.75 * b, "smart {a:.2} vs static {b:.2}");
 }
+
+/// The similar cases of a job's recommendation are other jobs' retries: its own earlier
+/// attempts are its history, not evidence from a similar case.
+#[test]
+fn similar_cases_leave_out_the_jobs_own_attempts() {
+    let mut e = smart_engine();
+    let s = chrono::Duration::seconds;
+    for (job, start) in [("mine", t0()), ("other", t0() + s(1))] {
+        e.observe(&attempt_record(job, 1, 0, start, false));
+        e.observe(&attempt_record(job, 2, 2_000, start + s(2), false));
+    }
+    let mut features = attempt_record("mine", 2, 2_000, t0() + s(2), false).features();
+    features.job_id = Some("mine".into());
+    let rec = e.recommend(&features, t0() + s(3));
+    let cases = rec.explanation.unwrap().similar_cases;
+    let ids: Vec<&str> = cases.iter().map(|c| c.job_id.as_str()).collect();
+    assert!(ids.contains(&"other"), "{ids:?}");
+    assert!(!ids.contains(&"mine"), "{ids:?}");
+}
