@@ -189,6 +189,35 @@ fn override_dialog() {
     insta::assert_snapshot!(screen(&mut app, 120, 40, &Glyphs::unicode()));
 }
 
+/// `--read-only` lists no key that would be refused: not in the footer, the selected job's
+/// keys, the Strategy pane or the help; export (it only reads) stays.
+#[test]
+fn read_only_offers_no_action_keys() {
+    let mut app = fixture::app();
+    app.read_only = true;
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for hidden in [
+        "enter apply",
+        "x kill",
+        "retrain",
+        "o override",
+        "f retry now",
+    ] {
+        assert!(!text.contains(hidden), "{hidden:?} offered:\n{text}");
+    }
+    assert!(
+        text.contains("p preview") && text.contains("export"),
+        "{text}"
+    );
+    key(&mut app, '?');
+    let help = screen(&mut app, 100, 45, &Glyphs::unicode());
+    assert!(
+        !help.contains("kill") && !help.contains("retrain"),
+        "{help}"
+    );
+    assert!(help.contains("export configuration"), "{help}");
+}
+
 #[test]
 fn alerts_dialog() {
     let mut app = fixture::app();

@@ -263,6 +263,11 @@ impl App {
     pub fn on_snapshot(&mut self, mut snap: Snapshot) {
         self.events.extend(std::mem::take(&mut snap.events));
         self.data = Some(snap);
+        // A failure from while the service was unreachable is stale once it answers again.
+        let reconnected = matches!(self.conn, Conn::Reconnecting { .. });
+        if reconnected && self.last.as_ref().is_some_and(|o| !o.ok) {
+            self.last = None;
+        }
         self.conn = Conn::Connected;
         self.refilter();
         self.sync_throbbers();
@@ -326,6 +331,20 @@ impl App {
                 "read-only: your token has the {role} role (operator needed); nothing was sent"
             )),
         }
+    }
+
+    /// Whether the console offers `action` (lists it in the footer, help and panes): actions
+    /// that change the service are hidden while they would be refused.
+    pub fn offers(&self, action: Action) -> bool {
+        !action.mutates() || self.refusal().is_none()
+    }
+
+    /// The actions this console offers, in the keymap's order.
+    pub fn offered(&self) -> Vec<Action> {
+        Action::ALL
+            .into_iter()
+            .filter(|a| self.offers(*a))
+            .collect()
     }
 
     /// Handles one key press in whatever mode the UI is in.

@@ -92,11 +92,32 @@ fn read_only_refuses_and_sends_nothing() {
             let last = app.last.clone().unwrap();
             assert!(!last.ok && last.text.contains(why), "{keys}: {}", last.text);
         }
-        // Reading still works.
+        // Reading still works, exporting too (it only reads the strategy).
         assert_eq!(press(&mut app, "space"), vec![Effect::Refresh]);
         press(&mut app, "a");
         assert_eq!(app.mode, Mode::Alerts);
+        press(&mut app, "esc e");
+        assert!(matches!(app.mode, Mode::Export { .. }), "{role}: e exports");
+        press(&mut app, "esc");
+        // What would be refused is not offered.
+        let offered = app.offered();
+        assert!(offered.iter().all(|a| !a.mutates()), "{offered:?}");
+        assert!(offered.contains(&Action::Export) && offered.contains(&Action::Preview));
     }
+    assert!(app("operator", false).offered().contains(&Action::Kill));
+}
+
+#[test]
+fn an_action_error_from_while_disconnected_clears_when_the_service_answers() {
+    let mut app = app("operator", false);
+    app.on_disconnected("refused".into(), now());
+    app.on_outcome(false, "apply refused: connection refused".into());
+    app.on_snapshot(snapshot("operator"));
+    assert_eq!(app.last, None);
+    // While connected, a refusal stays until the next action.
+    app.on_outcome(false, "kill refused: 409".into());
+    app.on_snapshot(snapshot("operator"));
+    assert!(app.last.is_some());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
 use crate::tui::action::Action;
-use crate::tui::app::{Confirm, Fit, Input, Mode, OverrideField, OverrideForm};
+use crate::tui::app::{App, Confirm, Fit, Input, Mode, OverrideField, OverrideForm};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -91,30 +91,34 @@ const HELP_CHROME: u16 = 5 + HELP_NOTES.len() as u16;
 const HELP_TWO_COLUMNS: u16 = 100;
 
 /// How many rows of the help list fit in a terminal of this size, out of how many.
-pub fn help_fit(width: u16, height: u16) -> Fit {
-    let total = help_rows(width);
+pub fn help_fit(app: &App, width: u16, height: u16) -> Fit {
+    let total = help_rows(app.offered().len(), width);
     Fit {
         visible: total.min(usize::from(height.saturating_sub(HELP_CHROME)).max(1)),
         total,
     }
 }
 
-fn help_rows(width: u16) -> usize {
+/// Rows the help takes for `entries` keys: two columns when wide enough.
+fn help_rows(entries: usize, width: u16) -> usize {
     if width >= HELP_TWO_COLUMNS {
-        Action::ALL.len().div_ceil(2)
+        entries.div_ceil(2)
     } else {
-        Action::ALL.len()
+        entries
     }
 }
 
 /// Generated from the live keymap, so a rebinding shows up here; scrolls when it does not fit.
+/// A console that may not change the service lists only what it offers.
 fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
-    let entries: Vec<(String, &str)> = Action::ALL
-        .iter()
-        .map(|a| (key(ctx, *a), a.describe()))
+    let entries: Vec<(String, &str)> = ctx
+        .app
+        .offered()
+        .into_iter()
+        .map(|a| (key(ctx, a), a.describe()))
         .collect();
     let key_width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
-    let rows = help_rows(area.width);
+    let rows = help_rows(entries.len(), area.width);
     let cell = |i: usize| -> Vec<Span> {
         entries.get(i).map_or(vec![], |(k, d)| {
             vec![
@@ -123,7 +127,7 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
             ]
         })
     };
-    let fit = help_fit(area.width, area.height);
+    let fit = help_fit(ctx.app, area.width, area.height);
     let scroll = scroll.min(fit.max_scroll());
     let mut lines: Vec<Line> = (scroll..scroll + fit.visible)
         .map(|r| {

@@ -206,7 +206,10 @@ fn keys<'a>(ctx: &'a Ctx) -> Line<'a> {
         (Action::Override, "custom delay"),
         (Action::Kill, "kill"),
         (Action::Preview, "preview"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(a, _)| ctx.app.offers(*a))
+    {
         spans.push(Span::styled(
             super::super::short_key(ctx, action),
             ctx.theme.accent(),
