@@ -259,7 +259,8 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let text = export::encode(&doc, args.format.into())?;
     match &args.output {
         Some(path) => {
-            let written = export::write(path, &text)?;
+            // `-o FILE` names the file on purpose: it is replaced, as a shell redirect would.
+            let written = export::write(path, &text, true)?;
             eprintln!("exported to {}", written.display());
             Ok(())
         }

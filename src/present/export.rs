@@ -72,6 +72,8 @@ pub enum ExportError {
     },
     #[error("{path}: {message}")]
     Decode { path: String, message: String },
+    #[error("{path} already exists")]
+    Exists { path: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -134,16 +136,29 @@ pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExpo
     }
 }
 
-/// Writes `text` to `path`, creating parent directories; returns the absolute path written.
-pub fn write(path: &Path, text: &str) -> Result<PathBuf, ExportError> {
+/// Writes `text` to `path`, creating parent directories; an existing file is replaced only
+/// with `replace` (else [`ExportError::Exists`]). Returns the absolute path written.
+pub fn write(path: &Path, text: &str, replace: bool) -> Result<PathBuf, ExportError> {
+    let name = path.display().to_string();
     let io = |source| ExportError::Io {
-        path: path.display().to_string(),
+        path: name.clone(),
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, text).map_err(io)?;
+    // Without `replace`, the file must not exist yet: checked and created in one step.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .create_new(!replace)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => ExportError::Exists { path: name.clone() },
+            _ => io(source),
+        })?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
     Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
@@ -165,6 +180,21 @@ pub fn read(path: &Path) -> Result<ConfigExport, ExportError> {
 mod tests {
     use super::*;
     use crate::model::{DataCollection, PolicyGuardrails, RetryPolicy};
+
+    #[test]
+    fn an_existing_file_is_replaced_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg.toml");
+        write(&path, "one", false).unwrap();
+        let again = write(&path, "two", false);
+        assert!(
+            matches!(again, Err(ExportError::Exists { .. })),
+            "{again:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        write(&path, "two", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+    }
 
     fn strategy() -> RetryStrategy {
         let policy: RetryPolicy = serde_json::from_value(serde_json::json!({

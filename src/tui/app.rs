@@ -67,6 +67,8 @@ pub enum Confirm {
         job_type: String,
         error_class: String,
     },
+    /// The export's file exists: replace it?
+    Overwrite(Export),
 }
 
 /// The dialog or overlay on top of the panes, if any.
@@ -168,10 +170,15 @@ pub enum Effect {
     /// Poll now.
     Refresh,
     Call(Call),
-    Export {
-        path: PathBuf,
-        format: ExportFormat,
-    },
+    Export(Export),
+}
+
+/// Writing the strategy to a file; an existing file is replaced only with `replace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub path: PathBuf,
+    pub format: ExportFormat,
+    pub replace: bool,
 }
 
 /// The result of the last action, shown in the footer.
@@ -292,6 +299,15 @@ impl App {
             self.mode = Mode::Normal;
         }
         self.last = Some(Outcome { ok, text });
+    }
+
+    /// The export's file exists: ask before replacing it.
+    pub fn on_export_exists(&mut self, path: PathBuf, format: ExportFormat) {
+        self.mode = Mode::Confirm(Confirm::Overwrite(Export {
+            path,
+            format,
+            replace: true,
+        }));
     }
 
     /// A preview arrived (or failed).
@@ -514,6 +530,7 @@ impl App {
                 job_type,
                 error_class,
             },
+            Confirm::Overwrite(export) => return Some(Effect::Export(export)),
         }))
     }
 
@@ -614,7 +631,11 @@ impl App {
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();
-                    Some(Effect::Export { path: file, format })
+                    Some(Effect::Export(Export {
+                        path: file,
+                        format,
+                        replace: false,
+                    }))
                 }
                 Err(why) => self.open(Mode::Export {
                     path,

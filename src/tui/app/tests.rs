@@ -352,10 +352,28 @@ fn export_asks_for_a_path_with_a_known_extension() {
     let effects = press(&mut app, "enter");
     assert_eq!(
         effects,
-        vec![Effect::Export {
+        vec![Effect::Export(Export {
             path: "retryctl-config.yaml".into(),
-            format: ExportFormat::Yaml
-        }]
+            format: ExportFormat::Yaml,
+            replace: false,
+        })]
+    );
+}
+
+#[test]
+fn an_existing_export_file_is_replaced_only_when_confirmed() {
+    let mut app = app("viewer", false);
+    app.on_export_exists("cfg.toml".into(), ExportFormat::Toml);
+    assert!(press(&mut app, "n").is_empty(), "no keeps the file");
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_export_exists("cfg.toml".into(), ExportFormat::Toml);
+    assert_eq!(
+        press(&mut app, "y"),
+        vec![Effect::Export(Export {
+            path: "cfg.toml".into(),
+            format: ExportFormat::Toml,
+            replace: true,
+        })]
     );
 }
 

@@ -170,6 +170,9 @@ fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
         } => {
             format!("Retrain the model for {job_type}/{error_class} now?")
         }
+        Confirm::Overwrite(export) => {
+            format!("{} exists. Replace it?", export.path.display())
+        }
     };
     let lines = vec![
         Line::styled(question, ctx.theme.title()),
