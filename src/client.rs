@@ -160,9 +160,8 @@ impl Client {
     }
 
     /// `POST /alerts/{id}/ack`.
-    pub async fn ack_alert(&self, id: &str) -> ClientResult<()> {
-        let body = ActionRequest::default();
-        self.send_ignoring(Method::POST, &["alerts", id, "ack"], &body)
+    pub async fn ack_alert(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["alerts", id, "ack"], req)
             .await
     }
 

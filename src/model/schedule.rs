@@ -238,6 +238,16 @@ pub struct ActionRequest {
     pub use_static: bool,
 }
 
+impl ActionRequest {
+    /// An action explained by `reason`.
+    pub fn because(reason: &str) -> ActionRequest {
+        ActionRequest {
+            reason: reason.to_string(),
+            use_static: false,
+        }
+    }
+}
+
 /// `POST /claim` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimRequest {

@@ -7,7 +7,7 @@
 mod form;
 mod jobs;
 
-pub use form::{Input, OverrideField, OverrideForm};
+pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
 
 use super::action::Action;
 use super::keymap::Keymap;
@@ -60,9 +60,6 @@ pub enum Conn {
 /// What needs confirming before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Kill {
-        job_id: String,
-    },
     Retrain {
         job_type: String,
         error_class: String,
@@ -81,6 +78,8 @@ pub enum Mode {
     },
     Filter(Input),
     Override(OverrideForm),
+    /// A reason for the audit log, asked before a kill or an acknowledgement.
+    Reason(ReasonForm),
     Confirm(Confirm),
     Alerts,
     /// A job's planned attempts (or why there are none), scrolled down by `scroll` rows.
@@ -117,9 +116,11 @@ pub enum Call {
     },
     Kill {
         job_id: String,
+        reason: String,
     },
     Ack {
         alert_id: String,
+        reason: String,
     },
 }
 
@@ -132,7 +133,7 @@ impl Call {
                 error_class,
             } => format!("retrain {job_type}/{error_class}"),
             Call::Preview(job_id) => format!("preview {job_id}"),
-            Call::Override { job_id, .. } => format!("override {job_id}"),
+            Call::Override { job_id, .. } => override_label(job_id),
             Call::Apply {
                 job_id,
                 use_static: false,
@@ -142,10 +143,15 @@ impl Call {
                 use_static: true,
             } => format!("static backoff {job_id}"),
             Call::RetryNow { job_id } => format!("retry now {job_id}"),
-            Call::Kill { job_id } => format!("kill {job_id}"),
-            Call::Ack { alert_id } => format!("ack alert {alert_id}"),
+            Call::Kill { job_id, .. } => format!("kill {job_id}"),
+            Call::Ack { alert_id, .. } => format!("ack alert {alert_id}"),
         }
     }
+}
+
+/// How the footer names an override of `job_id` (its outcome starts with this).
+fn override_label(job_id: &str) -> String {
+    format!("override {job_id}")
 }
 
 /// How many rows of a scrolled list fit on screen, out of how many.
@@ -235,6 +241,8 @@ pub struct App {
     /// How much of the open preview's plan fits, set by the loop from the layout.
     pub preview_fit: Fit,
     export_path: String,
+    /// The override dialog as sent, reopened with the service's answer if it refuses.
+    sent_override: Option<OverrideForm>,
 }
 
 impl App {
@@ -263,6 +271,7 @@ impl App {
             help_fit: Fit::default(),
             preview_fit: Fit::default(),
             export_path: cfg.export_path,
+            sent_override: None,
         }
     }
 
@@ -297,6 +306,14 @@ impl App {
     pub fn on_outcome(&mut self, ok: bool, text: String) {
         if matches!(self.mode, Mode::Loading(_)) {
             self.mode = Mode::Normal;
+        }
+        let answers = |f: &mut OverrideForm| text.starts_with(&override_label(&f.job_id));
+        if let Some(mut form) = self.sent_override.take_if(answers) {
+            // A refused override comes back with what was typed, so it can be corrected.
+            if !ok {
+                form.error = Some(text.clone());
+                self.mode = Mode::Override(form);
+            }
         }
         self.last = Some(Outcome { ok, text });
     }
@@ -371,7 +388,9 @@ impl App {
         }
         match &mut self.mode {
             Mode::Normal => action.and_then(|a| self.dispatch(a)),
-            Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
+            Mode::Filter(_) | Mode::Override(_) | Mode::Reason(_) | Mode::Export { .. } => {
+                self.on_text_key(key, now)
+            }
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
             Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
@@ -466,7 +485,10 @@ impl App {
             },
             Action::RetryNow => Call::RetryNow { job_id },
             Action::Override => return self.open(Mode::Override(OverrideForm::new(&job_id))),
-            Action::Kill => return self.open(Mode::Confirm(Confirm::Kill { job_id })),
+            Action::Kill => {
+                let form = ReasonForm::new(Reasoned::Kill { job_id });
+                return self.open(Mode::Reason(form));
+            }
             Action::Retrain => {
                 let (job_type, error_class) = (job.job_type, job.error_class);
                 return self.open(Mode::Confirm(Confirm::Retrain {
@@ -522,7 +544,6 @@ impl App {
             return None;
         }
         Some(Effect::Call(match what {
-            Confirm::Kill { job_id } => Call::Kill { job_id },
             Confirm::Retrain {
                 job_type,
                 error_class,
@@ -556,9 +577,13 @@ impl App {
             .as_ref()
             .and_then(|d| d.summary.alerts.get(self.alert_selected));
         match alert {
-            Some(a) => Some(Effect::Call(Call::Ack {
-                alert_id: a.id.clone(),
-            })),
+            Some(a) => {
+                let what = Reasoned::Ack {
+                    alert_id: a.id.clone(),
+                    message: a.message.clone(),
+                };
+                self.open(Mode::Reason(ReasonForm::new(what)))
+            }
             None => {
                 self.last = Some(Outcome {
                     ok: false,
@@ -608,9 +633,23 @@ impl App {
         match &mut self.mode {
             Mode::Filter(input) => Some(input),
             Mode::Override(form) => Some(form.current()),
+            Mode::Reason(form) => Some(&mut form.reason),
             Mode::Export { path, .. } => Some(path),
             _ => None,
         }
+    }
+
+    /// Sends the kill or acknowledgement with its reason; an empty reason is refused.
+    fn submit_reason(&mut self, mut form: ReasonForm) -> Option<Effect> {
+        let reason = form.reason.text.trim().to_string();
+        if reason.is_empty() {
+            form.error = Some("a reason is required: it goes to the audit log".into());
+            return self.open(Mode::Reason(form));
+        }
+        Some(Effect::Call(match form.what {
+            Reasoned::Kill { job_id } => Call::Kill { job_id, reason },
+            Reasoned::Ack { alert_id, .. } => Call::Ack { alert_id, reason },
+        }))
     }
 
     fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
@@ -618,16 +657,19 @@ impl App {
             Mode::Filter(input) => self.apply_filter(input.text.trim()),
             Mode::Override(mut form) => {
                 match parse_override(&form.delay.text, &form.reason.text, now) {
-                    Ok(req) => Some(Effect::Call(Call::Override {
-                        job_id: form.job_id,
-                        req,
-                    })),
+                    Ok(req) => {
+                        self.mode = Mode::Loading(format!("sending override {}", form.job_id));
+                        let job_id = form.job_id.clone();
+                        self.sent_override = Some(form);
+                        Some(Effect::Call(Call::Override { job_id, req }))
+                    }
                     Err(why) => {
                         form.error = Some(why);
                         self.open(Mode::Override(form))
                     }
                 }
             }
+            Mode::Reason(form) => self.submit_reason(form),
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();

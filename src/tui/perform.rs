@@ -110,13 +110,21 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.retry_now(&job_id, &reason).await?;
             format!("{job_id} will retry now")
         }
-        Call::Kill { job_id } => {
-            client.kill(&job_id, &reason).await?;
-            format!("killed {job_id}")
+        Call::Kill {
+            job_id,
+            reason: why,
+        } => {
+            client.kill(&job_id, &ActionRequest::because(&why)).await?;
+            format!("killed {job_id} ({why})")
         }
-        Call::Ack { alert_id } => {
-            client.ack_alert(&alert_id).await?;
-            format!("acknowledged alert {alert_id}")
+        Call::Ack {
+            alert_id,
+            reason: why,
+        } => {
+            client
+                .ack_alert(&alert_id, &ActionRequest::because(&why))
+                .await?;
+            format!("acknowledged alert {alert_id} ({why})")
         }
         Call::Retrain {
             job_type,

@@ -6,7 +6,9 @@ use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Confirm, Fit, Input, Mode, OverrideField, OverrideForm};
+use crate::tui::app::{
+    App, Confirm, Fit, Input, Mode, OverrideField, OverrideForm, ReasonForm, Reasoned,
+};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -18,6 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Help { scroll } => help(frame, area, ctx, *scroll),
         Mode::Confirm(c) => confirm(frame, area, ctx, c),
         Mode::Override(form) => override_form(frame, area, ctx, form),
+        Mode::Reason(form) => reason_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
         Mode::Preview {
@@ -163,7 +166,6 @@ fn scroll_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize, all_fits: &str) -> Line<'
 
 fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
     let question = match what {
-        Confirm::Kill { job_id } => format!("Kill {job_id}? It will not be retried again."),
         Confirm::Retrain {
             job_type,
             error_class,
@@ -225,6 +227,33 @@ fn override_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &OverrideForm) 
         ctx.theme.dim(),
     ));
     dialog(frame, area, ctx, "Override delay", lines);
+}
+
+fn reason_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &ReasonForm) {
+    let (title, question) = match &form.what {
+        Reasoned::Kill { job_id } => (
+            "Kill",
+            format!("Kill {job_id}? It will not be retried again."),
+        ),
+        Reasoned::Ack { alert_id, message } => {
+            ("Acknowledge", format!("Acknowledge {alert_id}: {message}"))
+        }
+    };
+    let mut lines = vec![
+        Line::styled(question, ctx.theme.title()),
+        field("reason", &form.reason, true, ctx),
+    ];
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
+    }
+    lines.push(Line::styled(
+        "the reason goes to the audit log  enter send  esc cancel",
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, title, lines);
 }
 
 fn export(frame: &mut Frame, area: Rect, ctx: &Ctx, path: &Input, error: Option<&str>) {
