@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use retryctl::model::{Method, RetryPreview, TimelineEntry};
 use retryctl::tui::app::{App, Conn, Mode};
+use retryctl::tui::state::Snapshot;
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 
@@ -216,6 +217,25 @@ fn read_only_offers_no_action_keys() {
         "{help}"
     );
     assert!(help.contains("export configuration"), "{help}");
+}
+
+/// Counters are the running service's; when the console sees the service restart (its
+/// `started_at` changes), the Analytics heading says they were reset instead of dropping silently.
+#[test]
+fn counters_say_they_were_reset_after_a_service_restart() {
+    let mut app = fixture::app();
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(text.contains("Counters since start 08:57"), "{text}");
+    let mut summary = fixture::summary();
+    summary.started_at = fixture::now() - Duration::seconds(30);
+    app.on_snapshot(Snapshot::new(
+        summary,
+        fixture::jobs(),
+        Some(fixture::detail()),
+        fixture::now(),
+    ));
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(text.contains("Counters since restart 09:59"), "{text}");
 }
 
 #[test]

@@ -243,6 +243,9 @@ pub struct App {
     export_path: String,
     /// The override dialog as sent, reopened with the service's answer if it refuses.
     sent_override: Option<OverrideForm>,
+    /// Set when the service restarted while the console watched it (its `started_at`
+    /// changed): its counters started again from zero.
+    pub restart_seen: bool,
 }
 
 impl App {
@@ -272,12 +275,21 @@ impl App {
             preview_fit: Fit::default(),
             export_path: cfg.export_path,
             sent_override: None,
+            restart_seen: false,
         }
     }
 
     /// New data from the poller.
     pub fn on_snapshot(&mut self, mut snap: Snapshot) {
         self.events.extend(std::mem::take(&mut snap.events));
+        let started = |d: &Snapshot| d.summary.started_at;
+        if self
+            .data
+            .as_ref()
+            .is_some_and(|d| started(d) != started(&snap))
+        {
+            self.restart_seen = true;
+        }
         self.data = Some(snap);
         // A failure from while the service was unreachable is stale once it answers again.
         let reconnected = matches!(self.conn, Conn::Reconnecting { .. });

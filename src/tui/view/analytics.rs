@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     summary_pane(frame, area, ctx, title, |s, inner| {
         let width = usize::from(inner.width);
         let mut lines = Vec::new();
-        lines.push(heading("Counters (as /metrics)", ctx));
+        lines.push(counters_heading(s, ctx));
         lines.extend(wrap(counters(s, ctx), width, ctx));
         lines.push(heading("Rates", ctx));
         lines.extend(wrap(rates(s, ctx), width, ctx));
@@ -30,6 +30,21 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         lines.extend(alerts::lines(s, ctx, None, true));
         lines
     });
+}
+
+/// The counters are the running service's: they start from zero when it starts. The heading
+/// says since when, and says so loudly once the console has seen the service restart (so a
+/// drop is never silent while the header's status text, read from the store, carries on).
+fn counters_heading<'a>(s: &Summary, ctx: &Ctx) -> Line<'a> {
+    let since = s.started_at.format("%H:%M");
+    if ctx.app.restart_seen {
+        Line::from(vec![
+            Span::styled("Counters ", ctx.theme.title()),
+            Span::styled(format!("since restart {since}"), ctx.theme.warn()),
+        ])
+    } else {
+        Line::styled(format!("Counters since start {since}"), ctx.theme.title())
+    }
 }
 
 fn heading<'a>(text: &'static str, ctx: &Ctx) -> Line<'a> {
