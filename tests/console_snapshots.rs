@@ -71,6 +71,25 @@ fn tabs_80x24_each_tab() {
     }
 }
 
+/// The Analytics tab marks what does not fit and scrolls to it.
+#[test]
+fn analytics_tab_marks_and_scrolls_to_what_does_not_fit() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '3');
+    let top = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(top.contains("more below") && !top.contains("CRIT"), "{top}");
+    key(&mut app, 'G');
+    let bottom = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        bottom.contains("more above") && bottom.contains("CRIT circuit open"),
+        "{bottom}"
+    );
+    key(&mut app, 'k');
+    let between = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(between.contains("above, 1 below"), "{between}");
+}
+
 #[test]
 fn strategy_tab_at_minimum_size_elides_lists_with_a_count() {
     let mut app = fixture::app();

@@ -246,6 +246,10 @@ pub struct App {
     /// Set when the service restarted while the console watched it (its `started_at`
     /// changed): its counters started again from zero.
     pub restart_seen: bool,
+    /// Rows the Analytics pane is scrolled down, and the furthest it can go (set by the
+    /// view when it draws, since only the view knows how many rows the pane's text takes).
+    pub analytics_scroll: usize,
+    pub analytics_max: std::cell::Cell<usize>,
 }
 
 impl App {
@@ -276,6 +280,8 @@ impl App {
             export_path: cfg.export_path,
             sent_override: None,
             restart_seen: false,
+            analytics_scroll: 0,
+            analytics_max: std::cell::Cell::new(0),
         }
     }
 

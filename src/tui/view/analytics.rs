@@ -28,8 +28,35 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         limits(&mut lines, s, ctx, width);
         lines.push(heading("Alerts", ctx));
         lines.extend(alerts::lines(s, ctx, None, true));
-        lines
+        scrolled(lines, usize::from(inner.height), ctx)
     });
+}
+
+/// The rows that fit from the pane's scroll position on; when some do not fit, the last row
+/// says how many are above and below and which keys scroll.
+fn scrolled<'a>(mut lines: Vec<Line<'a>>, height: usize, ctx: &Ctx) -> Vec<Line<'a>> {
+    if lines.len() <= height || height < 2 {
+        ctx.app.analytics_max.set(0);
+        return lines;
+    }
+    let room = height - 1;
+    let max = lines.len() - room;
+    ctx.app.analytics_max.set(max);
+    let at = ctx.app.analytics_scroll.min(max);
+    let below = max - at;
+    let mut shown: Vec<Line> = lines.drain(at..at + room).collect();
+    let more = match (at, below) {
+        (0, b) => format!("{b} more below"),
+        (a, 0) => format!("{a} more above"),
+        (a, b) => format!("{a} above, {b} below"),
+    };
+    let keys = if ctx.app.focus == Pane::Analytics {
+        format!(" ({} scroll)", ctx.glyphs.up_down)
+    } else {
+        " (focus to scroll)".to_string()
+    };
+    shown.push(Line::styled(format!(" {more}{keys}"), ctx.theme.dim()));
+    shown
 }
 
 /// The counters are the running service's: they start from zero when it starts. The heading
