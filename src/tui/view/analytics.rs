@@ -3,7 +3,7 @@
 
 use super::flow::flow;
 use super::{Ctx, alerts, summary_pane};
-use crate::model::{CircuitView, Summary};
+use crate::model::{CircuitView, PolicyGuardrails, Summary};
 use crate::present::fmt;
 use crate::tui::app::Pane;
 use ratatui::Frame;
@@ -50,10 +50,11 @@ fn scrolled<'a>(mut lines: Vec<Line<'a>>, height: usize, ctx: &Ctx) -> Vec<Line<
         (a, 0) => format!("{a} more above"),
         (a, b) => format!("{a} above, {b} below"),
     };
+    // Focused, the movement keys scroll; otherwise Tab brings the focus here first.
     let keys = if ctx.app.focus == Pane::Analytics {
-        format!(" ({} scroll)", ctx.glyphs.up_down)
+        format!(" ({})", ctx.glyphs.up_down)
     } else {
-        " (focus to scroll)".to_string()
+        " (tab)".to_string()
     };
     shown.push(Line::styled(format!(" {more}{keys}"), ctx.theme.dim()));
     shown
@@ -194,12 +195,18 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     ]));
     for c in &s.circuits {
         // Continuation lines indented under the circuit's name.
-        lines.extend(flow(circuit(c, ctx), width, 3, ctx.glyphs.ellipsis));
+        lines.extend(flow(
+            circuit(c, &s.guardrails, ctx),
+            width,
+            3,
+            ctx.glyphs.ellipsis,
+        ));
     }
 }
 
-/// `queue/class STATE 97% failing probe in 22s`, as groups that wrap whole.
-fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+/// `queue/class STATE 97% failing probe in 22s` (a closed one: `opens at 95% of 50+`, the
+/// failure rate and attempts in the window that open it), as groups that wrap whole.
+fn circuit<'a>(c: &CircuitView, guardrails: &PolicyGuardrails, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
     let style = match c.state.as_str() {
         "closed" => ctx.theme.ok(),
         "open" => ctx.theme.critical(),
@@ -214,6 +221,17 @@ fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
         vec![Span::styled(c.state.to_uppercase(), style)],
         text(format!("{} failing", fmt::pct(c.failure_rate))),
     ];
+    if c.state == "closed" {
+        let cb = &guardrails.circuit_breaker;
+        groups.push(vec![Span::styled(
+            format!(
+                "opens at {} of {}+",
+                fmt::pct(cb.failure_rate_threshold),
+                cb.min_samples
+            ),
+            ctx.theme.dim(),
+        )]);
+    }
     if let Some(p) = c.probe_at.filter(|p| *p > ctx.now) {
         groups.push(text(format!(
             "probe in {}",

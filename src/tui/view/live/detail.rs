@@ -92,7 +92,7 @@ fn recommendation<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
         Span::styled(format!(" ({})", r.method.as_str()), ctx.theme.info()),
         Span::styled("  confidence ", ctx.theme.dim()),
         Span::styled(format!("{:.2}", r.confidence), ctx.theme.text()),
-        Span::styled("  P(success) ", ctx.theme.dim()),
+        Span::styled("  P(this attempt) ", ctx.theme.dim()),
         Span::styled(fmt::pct(r.estimated_success), ctx.theme.text()),
     ])
 }
@@ -103,7 +103,7 @@ fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx)
     if let Some(ended) = fmt::job_end(job.state) {
         return Line::styled(format!(" plan none: it {ended}"), ctx.theme.dim());
     }
-    let mut spans = vec![Span::styled(" plan", ctx.theme.dim())];
+    let mut spans = vec![Span::styled(" plan (P by then)", ctx.theme.dim())];
     let Some(detail) = detail else {
         spans.push(Span::styled(" (loading timeline)", ctx.theme.dim()));
         return Line::from(spans);
