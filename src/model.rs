@@ -366,7 +366,6 @@ pub enum JitterKind {
 
 /// A rules-tier policy (upstream `RetryPolicy`, plus our optional fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub name: String,
     /// Matched against error_class and error_code (case-insensitive substring, or regex).
@@ -400,7 +399,7 @@ fn two() -> f64 {
 
 /// Hard limits on every recommendation (upstream `PolicyGuardrails`, plus ours).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct PolicyGuardrails {
     pub max_attempts: u32,
     pub max_delay_ms: u64,
@@ -488,7 +487,7 @@ impl Default for CircuitBreakerConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct DataCollection {
     pub enabled: bool,
     pub sample_rate: f64,
@@ -511,7 +510,6 @@ impl Default for DataCollection {
 
 /// The whole strategy (upstream `RetryStrategy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RetryStrategy {
     pub name: String,
     pub enabled: bool,
@@ -736,7 +734,6 @@ pub struct PolicyList {
 /// A configuration export: what `retryctl export` and the console's export write, and what
 /// `retryctl import` reads back (then `PUT /strategy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ConfigExport {
     /// Version of this file's layout (currently 1).
     pub export_version: u32,

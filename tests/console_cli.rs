@@ -176,7 +176,10 @@ async fn import_dry_run_validates_on_the_service_and_prints_a_diff() {
     let out = dry(&typo);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{out:?}");
-    assert!(err.contains("unknown field `bayesian_treshold`"), "{err}");
+    assert!(
+        err.contains("unknown key `strategy.bayesian_treshold`"),
+        "{err}"
+    );
 
     let change = write("change.json", &|d| {
         d["strategy"]["bayesian_threshold"] = 0.6.into()

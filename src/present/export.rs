@@ -123,16 +123,38 @@ pub fn encode(export: &ConfigExport, format: ExportFormat) -> Result<String, Exp
     }
 }
 
-/// Reads an export back; `path` names the file in errors.
+/// Reads an export back; `path` names the file in errors. A key the export does not have (a
+/// typo, most likely) is an error naming it, not silently dropped.
 pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExport, ExportError> {
-    let err = |message: String| ExportError::Decode {
+    let decoded = match format {
+        ExportFormat::Toml => toml::Deserializer::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(strict),
+        ExportFormat::Json => strict(&mut serde_json::Deserializer::from_str(text)),
+        ExportFormat::Yaml => strict(serde_norway::Deserializer::from_str(text)),
+    };
+    decoded.map_err(|message| ExportError::Decode {
         path: path.to_string(),
         message,
-    };
-    match format {
-        ExportFormat::Toml => toml::from_str(text).map_err(|e| err(e.to_string())),
-        ExportFormat::Json => serde_json::from_str(text).map_err(|e| err(e.to_string())),
-        ExportFormat::Yaml => serde_norway::from_str(text).map_err(|e| err(e.to_string())),
+    })
+}
+
+/// Decodes an export, refusing the first key it does not know by its path.
+fn strict<'de, D>(de: D) -> Result<ConfigExport, String>
+where
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    let mut unknown = None;
+    let doc = serde_ignored::deserialize(de, |key| {
+        unknown.get_or_insert_with(|| key.to_string());
+    });
+    // A misspelt key also leaves the right one missing: the unknown key is the cause to name.
+    match (doc, unknown) {
+        (Ok(doc), None) => Ok(doc),
+        (Ok(_), Some(key)) => Err(format!("unknown key `{key}`")),
+        (Err(e), Some(key)) => Err(format!("unknown key `{key}` ({e})")),
+        (Err(e), None) => Err(e.to_string()),
     }
 }
 
@@ -180,6 +202,17 @@ pub fn read(path: &Path) -> Result<ConfigExport, ExportError> {
 mod tests {
     use super::*;
     use crate::model::{DataCollection, PolicyGuardrails, RetryPolicy};
+
+    #[test]
+    fn a_misspelt_key_is_named_with_its_path() {
+        let doc = build(&strategy(), "http://x", chrono::Utc::now());
+        let text = encode(&doc, ExportFormat::Toml).unwrap();
+        let typo = text.replacen("max_attempts", "max_atempts", 1);
+        let e = decode(&typo, ExportFormat::Toml, "cfg.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown key `strategy."), "{e}");
+        assert!(e.to_string().contains("max_atempts`"), "{e}");
+        assert!(decode(&text, ExportFormat::Toml, "cfg.toml").is_ok());
+    }
 
     #[test]
     fn an_existing_file_is_replaced_only_when_asked() {

@@ -45,8 +45,7 @@ struct ReplaceQuery {
 
 #[utoipa::path(put, path = "/strategy",
     summary = "Replace the strategy (operator); with dry_run=true only validate and diff",
-    description = "Unknown keys are refused by name. With `dry_run=true` the body is validated \
-        exactly as for a real update, nothing is applied or audited, and the answer is `valid` \
+    description = "With `dry_run=true` the body is validated exactly as for a real update, nothing is applied or audited, and the answer is `valid` \
         with the fields that would change (`path`, `before`, `after`); a real update answers \
         `{\"status\": \"updated\"}` as upstream.",
     params(ReplaceQuery),
