@@ -262,7 +262,9 @@ async fn override_with_reason(tmux: &Tmux, svc: &Service) {
     });
     let plan = plan_line(&screen).unwrap();
     let first = seconds_after(plan, "#2 +").expect("first planned attempt in seconds");
-    let row = screen.lines().find(|l| l.contains("pay-1") && l.contains("retrying in"));
+    let row = screen
+        .lines()
+        .find(|l| l.contains("pay-1") && l.contains("retrying in"));
     let countdown = row.and_then(|r| seconds_after(r, "retrying in "));
     let countdown = countdown.expect("the row's countdown");
     assert!(

@@ -197,7 +197,7 @@ pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
         return print(&sanitize_multiline(&format!("{ended}\n")));
     }
     let mut out = format!(
-        "{} after attempt {} ({} of at most {})\n",
+        "{} after attempt {} ({}, at most {} attempts)\n",
         preview.job_id,
         preview.current_attempt,
         job.state.as_str(),

@@ -166,7 +166,7 @@ fn first_step(engine: &Engine, job: &ScheduledJob) -> RetryRecommendation {
     RetryRecommendation {
         delay_ms: ov.delay_ms,
         estimated_success: super::explain::success_estimate(&engine.models, &ctx, ov.delay_ms),
-        rationale: format!("override by {}: {}", ov.actor, ov.reason),
+        rationale: format!("set by {}: {}", ov.actor, ov.reason),
         ..rec
     }
 }

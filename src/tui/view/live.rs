@@ -59,12 +59,12 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .iter()
         .filter(|&&i| data.jobs.jobs[i].state.is_pending())
         .count();
+    // The rest of the rows shown are finished jobs.
     let title = format!(
-        "Live recommendations {} {} of {} jobs: {pending} pending, {} finished",
+        "Live recommendations {} {} of {} jobs, {pending} pending",
         ctx.glyphs.dot,
         ctx.app.visible.len(),
         data.jobs.total,
-        ctx.app.visible.len() - pending
     );
     // Only the rows that fit are built: the page may hold thousands of jobs.
     let rows_fit = usize::from(area.height.saturating_sub(3)).max(1);
