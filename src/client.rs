@@ -8,7 +8,7 @@ use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
     ClaimRequest, ClaimResponse, CostWeights, EngineSeed, ErrorBody, EventPage, FailureReport,
     FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList,
-    PreviewRequest, RetryPreview, RetryStrategy, StatusResponse, Summary,
+    PreviewRequest, RetryPreview, RetryStrategy, StrategyUpdate, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -120,6 +120,11 @@ impl Client {
         self.get(&["jobs", id], &[]).await
     }
 
+    /// `GET /jobs/{id}/preview`: the job's plan from its scheduled next attempt on.
+    pub async fn job_plan(&self, id: &str) -> ClientResult<RetryPreview> {
+        self.get(&["jobs", id, "preview"], &[]).await
+    }
+
     /// `POST /jobs/{id}/override`.
     pub async fn override_job(&self, id: &str, req: &OverrideRequest) -> ClientResult<()> {
         self.send_ignoring(Method::POST, &["jobs", id, "override"], req)
@@ -155,9 +160,8 @@ impl Client {
     }
 
     /// `POST /alerts/{id}/ack`.
-    pub async fn ack_alert(&self, id: &str) -> ClientResult<()> {
-        let body = ActionRequest::default();
-        self.send_ignoring(Method::POST, &["alerts", id, "ack"], &body)
+    pub async fn ack_alert(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
+        self.send_ignoring(Method::POST, &["alerts", id, "ack"], req)
             .await
     }
 
@@ -174,8 +178,17 @@ impl Client {
     }
 
     /// `PUT /strategy`: replace the whole strategy.
-    pub async fn put_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StatusResponse> {
+    pub async fn put_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StrategyUpdate> {
         self.send(Method::PUT, &["strategy"], strategy).await
+    }
+
+    /// `PUT /strategy?dry_run=true`: the service validates `strategy` as it would for a real
+    /// update and answers what would change, applying nothing.
+    pub async fn check_strategy(&self, strategy: &RetryStrategy) -> ClientResult<StrategyUpdate> {
+        let url = self.url(&["strategy"], &[("dry_run", Some("true"))])?;
+        let req = self.http.put(url.clone()).json(strategy);
+        let resp = self.execute(req, &url).await?;
+        decode(resp, &url).await
     }
 
     /// `GET /policies`.

@@ -39,7 +39,7 @@ use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JobExpectation,
     Method, ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy,
-    TenantUse,
+    ScheduledJob, TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
@@ -148,6 +148,13 @@ impl Engine {
         preview::plan(self, features, max_attempts, now)
     }
 
+    /// The plan of a pending job from its scheduled next attempt on, without consuming any
+    /// budget: that attempt as it was decided (recommendation, static backoff or override),
+    /// then what the engine would recommend after each further failure.
+    pub fn job_plan(&self, job: &ScheduledJob) -> RetryPreview {
+        preview::job_plan(self, job)
+    }
+
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
         let episode = self.episodes.get(&attempt.job_id).cloned();
@@ -227,10 +234,10 @@ impl Engine {
         )
     }
 
-    /// Re-solves the models of (job type, error class) from what they learned, now (they
+    /// Re-solves the models of (job type, error class) from what they learned, at `now` (they
     /// also refresh on their own as samples arrive). False when there is no such model.
-    pub fn refresh_model(&mut self, job_type: &str, error_class: &str) -> bool {
-        self.models.refresh(job_type, error_class)
+    pub fn refresh_model(&mut self, job_type: &str, error_class: &str, now: DateTime<Utc>) -> bool {
+        self.models.refresh(job_type, error_class, now)
     }
 
     /// Every model in the upstream shape (buckets by elapsed time since the first failure),
@@ -245,7 +252,7 @@ impl Engine {
             bayesian_models: models,
             warm_models: warm,
             ml: None,
-            last_trained: None,
+            last_trained: self.models.last_trained(),
         }
     }
 

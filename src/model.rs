@@ -5,6 +5,7 @@
 //! `schedule` holds the types of our own endpoints (jobs, alerts, events, audit, summary).
 
 mod cost;
+pub mod diff;
 mod duration;
 pub mod guardrail;
 mod health;
@@ -330,6 +331,10 @@ pub struct TimelineEntry {
     pub delay_ms: u64,
     pub method: Method,
     pub rationale: String,
+    /// True when an operator's override set this attempt's time (its delay and rationale are
+    /// the override's; `method` is the tier whose recommendation it replaced).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overridden: bool,
 }
 
 /// `GET /stats` answer (upstream `RetryStats`).
@@ -642,6 +647,17 @@ impl StatusResponse {
             status: status.to_string(),
         }
     }
+}
+
+/// `PUT /strategy` answer: `{"status": "updated"}` (upstream), or for a dry run `valid` with
+/// the fields that would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StrategyUpdate {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<diff::FieldChange>,
 }
 
 /// The error shape of every 4xx/5xx (upstream).

@@ -261,6 +261,7 @@ impl Console {
         match done {
             Done::Outcome { ok, text } => self.app.on_outcome(ok, text),
             Done::Preview(p) => self.app.on_preview(p),
+            Done::ExportExists { path, format } => self.app.on_export_exists(path, format),
         }
         self.refresh.notify_one();
     }
@@ -270,7 +271,7 @@ impl Console {
         match effect {
             Effect::Refresh => self.refresh.notify_one(),
             Effect::Call(call) => perform::spawn_call(client, call, tx),
-            Effect::Export { path, format } => perform::spawn_export(client, path, format, tx),
+            Effect::Export(export) => perform::spawn_export(client, export, tx),
             Effect::Quit | Effect::Suspend => {}
         }
     }

@@ -487,10 +487,20 @@ async fn bayesian_update_refreshes_a_known_model_and_is_audited() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let models = |api: &Api| api.state.engine.lock().bayesian_models();
     let before = models(&api);
+    let trained = |summary: &Value| summary["models"]["last_trained"].as_str().map(String::from);
+    let (_, summary) = api.get("/api/v1/retry/summary").await;
+    let trained_before = trained(&summary).expect("models trained on their own as samples came");
     let request = r#"{"job_type": "email", "error_class": "timeout"}"#;
+    let asked = chrono::Utc::now();
     let (status, body) = api.post("/api/v1/retry/bayesian/update", request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "updated", "{body}");
+    let (_, summary) = api.get("/api/v1/retry/summary").await;
+    let trained_after: chrono::DateTime<chrono::Utc> = trained(&summary).unwrap().parse().unwrap();
+    assert!(
+        trained_after >= asked - chrono::Duration::seconds(1),
+        "/summary says when the retrain ran: {trained_after} (was {trained_before})"
+    );
     let after = models(&api);
     assert_eq!(before.len(), after.len());
     assert!(before != after, "the pending sample was folded in");

@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use retryctl::model::{Method, RetryPreview, TimelineEntry};
 use retryctl::tui::app::{App, Conn, Mode};
+use retryctl::tui::state::Snapshot;
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 
@@ -68,6 +69,25 @@ fn tabs_80x24_each_tab() {
         let name = format!("tabs_80x24_tab{tab}");
         insta::assert_snapshot!(name, screen(&mut app, 80, 24, &Glyphs::unicode()));
     }
+}
+
+/// The Analytics tab marks what does not fit and scrolls to it.
+#[test]
+fn analytics_tab_marks_and_scrolls_to_what_does_not_fit() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '3');
+    let top = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(top.contains("more below") && !top.contains("CRIT"), "{top}");
+    key(&mut app, 'G');
+    let bottom = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        bottom.contains("more above") && bottom.contains("CRIT circuit open"),
+        "{bottom}"
+    );
+    key(&mut app, 'k');
+    let between = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(between.contains("above, 1 below"), "{between}");
 }
 
 #[test]
@@ -189,6 +209,54 @@ fn override_dialog() {
     insta::assert_snapshot!(screen(&mut app, 120, 40, &Glyphs::unicode()));
 }
 
+/// `--read-only` lists no key that would be refused: not in the footer, the selected job's
+/// keys, the Strategy pane or the help; export (it only reads) stays.
+#[test]
+fn read_only_offers_no_action_keys() {
+    let mut app = fixture::app();
+    app.read_only = true;
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for hidden in [
+        "enter apply",
+        "x kill",
+        "retrain",
+        "o override",
+        "f retry now",
+    ] {
+        assert!(!text.contains(hidden), "{hidden:?} offered:\n{text}");
+    }
+    assert!(
+        text.contains("p preview") && text.contains("export"),
+        "{text}"
+    );
+    key(&mut app, '?');
+    let help = screen(&mut app, 100, 45, &Glyphs::unicode());
+    assert!(
+        !help.contains("kill") && !help.contains("retrain"),
+        "{help}"
+    );
+    assert!(help.contains("export configuration"), "{help}");
+}
+
+/// Counters are the running service's; when the console sees the service restart (its
+/// `started_at` changes), the Analytics heading says they were reset instead of dropping silently.
+#[test]
+fn counters_say_they_were_reset_after_a_service_restart() {
+    let mut app = fixture::app();
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(text.contains("Counters since start 08:57"), "{text}");
+    let mut summary = fixture::summary();
+    summary.started_at = fixture::now() - Duration::seconds(30);
+    app.on_snapshot(Snapshot::new(
+        summary,
+        fixture::jobs(),
+        Some(fixture::detail()),
+        fixture::now(),
+    ));
+    let text = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(text.contains("Counters since restart 09:59"), "{text}");
+}
+
 #[test]
 fn alerts_dialog() {
     let mut app = fixture::app();
@@ -210,8 +278,8 @@ fn a_finished_job_shows_no_plan() {
         text = screen(&mut app, 160, 45, &Glyphs::unicode());
     }
     assert!(text.contains("Selected · img-42"), "{text}");
-    assert!(text.contains("plan none: it gave up"), "{text}");
-    assert!(!text.contains("plan now"), "{text}");
+    assert!(text.contains("plan none: it was given up"), "{text}");
+    assert!(!text.contains("plan #"), "{text}");
 }
 
 /// A plan of `steps` attempts after the first, for the fixture's first job.
@@ -225,12 +293,13 @@ fn plan(steps: u32) -> RetryPreview {
             delay_ms: 30_000 * u64::from(n),
             method: Method::Bayesian,
             rationale: format!("step {n}: the posterior says wait a little longer than before"),
+            overridden: false,
         })
         .collect();
     RetryPreview {
         job_id: job.job_id.clone(),
         current_attempt: 1,
-        features: job.preview_request().features,
+        features: job.features(),
         recommendations: vec![],
         timeline,
         generated_at: fixture::now(),

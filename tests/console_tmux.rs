@@ -1,6 +1,7 @@
 //! The console in a real terminal: `retryctl serve` and `retryctl tui` inside tmux, driven
-//! with send-keys like an operator would (tabs, Ctrl+A, `?`, an override with a reason, an
-//! export, a resize from 160 to 80 columns, quit), checked through capture-pane, the service's
+//! with send-keys like an operator would (tabs, Ctrl+A, `?`, an override with a reason and the
+//! plan that follows it, an export, a filter typo, a resize from 160 to 80 and 60 columns with
+//! the emergency stop on, quit), checked through capture-pane, the service's
 //! audit log and the exported file; and with the service stopped and restarted under it.
 //!
 //! Needs tmux: `apt-get install -y tmux` (the test fails, not skips, without it).
@@ -198,6 +199,7 @@ async fn an_operator_session_in_tmux() {
 
     override_with_reason(&tmux, &svc).await;
     export_yaml(&tmux, &svc, home).await;
+    filter_typo(&tmux, &svc).await;
 
     // Resize to 80 columns: the tabbed layout.
     tmux.resize(80, 24);
@@ -208,6 +210,7 @@ async fn an_operator_session_in_tmux() {
     tmux.wait_for("alerts tab", |s| s.contains("╭ Alerts"));
     tmux.keys(&["1"]);
     tmux.wait_for("strategy tab", |s| s.contains("Policies (priority order)"));
+    emergency_stop_on_narrow_screens(&tmux, &svc).await;
     tmux.resize(160, 45);
     tmux.wait_for("three panes again", |s| s.contains("Analytics & alerts"));
 
@@ -253,6 +256,21 @@ async fn override_with_reason(tmux: &Tmux, svc: &Service) {
     tmux.type_text("incident 42: db failover");
     tmux.keys(&["Enter"]);
     tmux.wait_for("override result", |s| s.contains("override pay-1 sent"));
+    // The plan starts at the overridden attempt, where the row's countdown is.
+    let screen = tmux.wait_for("plan from the override", |s| {
+        plan_line(s).is_some_and(|l| l.contains("#2 +") && l.contains("override"))
+    });
+    let plan = plan_line(&screen).unwrap();
+    let first = seconds_after(plan, "#2 +").expect("first planned attempt in seconds");
+    let row = screen
+        .lines()
+        .find(|l| l.contains("pay-1") && l.contains("retrying in"));
+    let countdown = row.and_then(|r| seconds_after(r, "retrying in "));
+    let countdown = countdown.expect("the row's countdown");
+    assert!(
+        (first - countdown).abs() <= 1.0 && first <= 45.0,
+        "plan {plan:?} vs row countdown {countdown}s"
+    );
     let audit = svc.get("/audit").await;
     let found = audit.as_array().unwrap().iter().any(|e| {
         e["action"] == "override"
@@ -265,6 +283,56 @@ async fn override_with_reason(tmux: &Tmux, svc: &Service) {
         tmux.keys(&["BSpace"]);
     }
     tmux.keys(&["Enter"]);
+}
+
+/// The Selected pane's plan line.
+fn plan_line(screen: &str) -> Option<&str> {
+    screen.lines().find(|l| l.contains(" plan ("))
+}
+
+/// The `12.3` of `…{marker}12.3s…`.
+fn seconds_after(text: &str, marker: &str) -> Option<f64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest[..rest.find('s')?].parse().ok()
+}
+
+/// A filter the service refuses is shown by the filter; the connection stays up and the
+/// list keeps updating under the last filter that worked.
+async fn filter_typo(tmux: &Tmux, svc: &Service) {
+    tmux.keys(&["/"]);
+    tmux.type_text("state:bogus");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("filter refused", |s| s.contains("unknown state \"bogus\""));
+    assert!(s.contains("● CONNECTED") && !s.contains("STALE"), "{s}");
+    svc.fail("fresh-1", "payment", "timeout", "after the typo")
+        .await;
+    tmux.wait_for("polling goes on", |s| s.contains("fresh-1"));
+    tmux.keys(&["Escape"]);
+}
+
+/// The emergency stop shows in the header at 80×24 and 60×16, whatever tab is open.
+async fn emergency_stop_on_narrow_screens(tmux: &Tmux, svc: &Service) {
+    let put = |on: bool| {
+        reqwest::Client::new()
+            .put(svc.url("/guardrails"))
+            .json(&serde_json::json!({ "emergency_stop": on }))
+            .send()
+    };
+    assert!(put(true).await.unwrap().status().is_success());
+    tmux.keys(&["2"]);
+    tmux.wait_for("E-STOP at 80x24", |s| {
+        s.lines().next().is_some_and(|l| l.contains("E-STOP"))
+    });
+    tmux.resize(60, 16);
+    tmux.keys(&["4"]);
+    tmux.wait_for("E-STOP at 60x16", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains("E-STOP") && l.contains("CONNECTED"))
+    });
+    assert!(put(false).await.unwrap().status().is_success());
+    tmux.wait_for("E-STOP released", |s| !s.contains("E-STOP"));
+    tmux.resize(80, 24);
 }
 
 async fn export_yaml(tmux: &Tmux, svc: &Service, home: &Path) {

@@ -3,7 +3,8 @@
 //! They print plain text (or JSON with `--json`) and exit non-zero with a message on failure.
 
 use crate::client::{Client, DEFAULT_API};
-use crate::model::{Summary, TimelineEntry};
+use crate::model::diff::FieldChange;
+use crate::model::{ScheduledJob, Summary, TimelineEntry};
 use crate::present::export::{self, ExportFormat};
 use crate::present::fmt;
 use crate::present::overrides::parse_override;
@@ -110,7 +111,8 @@ pub struct ImportArgs {
     pub conn: ConnArgs,
     /// A file written by `retryctl export` (.toml, .json or .yaml)
     pub file: PathBuf,
-    /// Check the file and show what would be sent, without sending it
+    /// Ask the service to validate the file as it would for a real import and show what
+    /// would change, applying nothing
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -191,18 +193,24 @@ pub fn status_text(s: &Summary) -> String {
     sanitize_multiline(&out)
 }
 
-/// `retryctl preview JOB`: the planned schedule of a job on the retry schedule.
+/// `retryctl preview JOB`: the plan of a job on the retry schedule, from its scheduled next
+/// attempt on; a finished job says how it ended instead.
 pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let client = args.conn.client()?;
     let job = client.job(&args.job).await?.job;
-    let req = job.preview_request();
-    let preview = client.preview(&req).await?;
+    let preview = client.job_plan(&args.job).await?;
     if args.json {
         return print(&(serde_json::to_string_pretty(&preview)? + "\n"));
     }
+    if let Some(ended) = ended_text(&job) {
+        return print(&sanitize_multiline(&format!("{ended}\n")));
+    }
     let mut out = format!(
-        "{} after attempt {}\n",
-        preview.job_id, preview.current_attempt
+        "{} after attempt {} ({}, at most {} attempts)\n",
+        preview.job_id,
+        preview.current_attempt,
+        job.state.as_str(),
+        job.max_attempts
     );
     for step in &preview.timeline {
         out.push_str(&timeline_line(step));
@@ -213,14 +221,25 @@ pub async fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     print(&sanitize_multiline(&out))
 }
 
+/// How a finished job ended, in one line; `None` while it is pending.
+fn ended_text(job: &ScheduledJob) -> Option<String> {
+    let ended = fmt::job_end(job.state)?;
+    Some(format!(
+        "{} {ended} at {} after attempt {}: nothing is planned",
+        job.job_id,
+        job.updated_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        job.attempt_number
+    ))
+}
+
 fn timeline_line(step: &TimelineEntry) -> String {
     format!(
-        "#{:<3} {}  wait {:<8} P(success) {:>4}  {:<8} {}\n",
+        "#{:<3} {}  wait {:<8} P(success by then) {:>4}  {:<8} {}\n",
         step.attempt_number,
         step.scheduled_time.format("%Y-%m-%dT%H:%M:%SZ"),
         fmt::ms(step.delay_ms),
         fmt::pct(step.estimated_success),
-        step.method.as_str(),
+        fmt::step_method(step),
         step.rationale
     )
 }
@@ -249,7 +268,8 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     let text = export::encode(&doc, args.format.into())?;
     match &args.output {
         Some(path) => {
-            let written = export::write(path, &text)?;
+            // `-o FILE` names the file on purpose: it is replaced, as a shell redirect would.
+            let written = export::write(path, &text, true)?;
             eprintln!("exported to {}", written.display());
             Ok(())
         }
@@ -270,11 +290,35 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     let s = &doc.strategy;
     let what = format!("strategy {} with {} policies", s.name, s.policies.len());
-    if args.dry_run {
-        return print(&format!("would import {what} (dry run, nothing sent)\n"));
+    let client = args.conn.client()?;
+    let check = client.check_strategy(s).await?;
+    let head = if args.dry_run {
+        format!("would import {what}: valid (dry run, nothing applied)\n")
+    } else {
+        client.put_strategy(s).await?;
+        format!("imported {what}\n")
+    };
+    print(&sanitize_multiline(&(head + &changes_text(&check.changes))))
+}
+
+/// `  path: before -> after`, one line per changed field, or that nothing changes.
+fn changes_text(changes: &[FieldChange]) -> String {
+    if changes.is_empty() {
+        return "no field changes\n".to_string();
     }
-    args.conn.client()?.put_strategy(s).await?;
-    print(&format!("imported {what}\n"))
+    let shown = |v: &Option<serde_json::Value>| {
+        v.as_ref().map_or("(absent)".to_string(), |v| v.to_string())
+    };
+    let mut out = format!("{} field(s) change:\n", changes.len());
+    for c in changes {
+        out.push_str(&format!(
+            "  {}: {} -> {}\n",
+            c.path,
+            shown(&c.before),
+            shown(&c.after)
+        ));
+    }
+    out
 }
 
 /// `retryctl completions SHELL`.

@@ -21,6 +21,8 @@ pub fn similar(models: &Models, ctx: &Ctx<'_>, delay_ms: u64) -> Vec<SimilarCase
         &ctx.features.error_class,
         target,
         SIMILAR_CASES,
+        // A job's own earlier attempts are its history, not a similar case.
+        ctx.features.job_id.as_deref(),
     )
 }
 

@@ -3,12 +3,18 @@
 //!
 //! Each timeline entry's `estimated_success` is CUMULATIVE: the chance that the job has
 //! succeeded by that attempt. The per-attempt figure is in the matching recommendation.
+//!
+//! A job on the schedule already has its next attempt fixed (`next_attempt_at`, set by the
+//! recommendation it got, by applying the static backoff, or by an operator's override):
+//! [`job_plan`] starts there, with that step as it was decided, and plans the rest from it.
 
 use super::Engine;
 use super::explain::finish;
 use super::tier::Ctx;
-use crate::model::{RetryFeatures, RetryPreview, TimelineEntry};
+use crate::model::{RetryFeatures, RetryPreview, RetryRecommendation, ScheduledJob, TimelineEntry};
 use chrono::{DateTime, Duration, Utc};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 
 /// Attempts a preview lists at most, whatever the request says.
 const MAX_PREVIEW_ATTEMPTS: u32 = 50;
@@ -19,7 +25,17 @@ pub fn plan(
     max_attempts: u32,
     now: DateTime<Utc>,
 ) -> RetryPreview {
-    let mut rng = engine.rng.clone();
+    plan_with(engine, features, max_attempts, now, engine.rng.clone())
+}
+
+/// [`plan`] drawing jitter and exploration from `rng`.
+fn plan_with(
+    engine: &Engine,
+    features: &RetryFeatures,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+    mut rng: Xoshiro256PlusPlus,
+) -> RetryPreview {
     let first = engine.context(features, now);
     let (min_delay_ms, max_delay_ms) = (first.min_delay_ms, first.max_delay_ms);
     let limit = if max_attempts == 0 {
@@ -61,6 +77,7 @@ pub fn plan(
                 delay_ms: delay,
                 method: rec.method,
                 rationale: rec.rationale.clone(),
+                overridden: false,
             });
         }
         recommendations.push(rec);
@@ -80,5 +97,76 @@ pub fn plan(
         recommendations,
         timeline,
         generated_at: now,
+    }
+}
+
+/// The plan of a pending job: its next attempt where the schedule has it, decided as it was
+/// (the recommendation it got, the static backoff applied to it, or an operator's override),
+/// then what the engine would recommend if that attempt failed too, and so on.
+pub fn job_plan(engine: &Engine, job: &ScheduledJob) -> RetryPreview {
+    let at = job.next_attempt_at.unwrap_or(job.updated_at);
+    let first = first_step(engine, job);
+    let limit = job.max_attempts.max(job.attempt_number + 1);
+    let next_attempt = job.attempt_number + 1;
+    let mut timeline = vec![TimelineEntry {
+        attempt_number: next_attempt,
+        scheduled_time: at,
+        estimated_success: first.estimated_success.clamp(0.0, 1.0),
+        delay_ms: first.delay_ms,
+        method: first.method,
+        rationale: first.rationale.clone(),
+        overridden: job.r#override.is_some(),
+    }];
+    let mut recommendations = vec![first];
+    if next_attempt < limit {
+        let mut after = job.features();
+        after.attempt_number = next_attempt;
+        let rest = plan_with(engine, &after, limit, at, job_rng(job));
+        let missed = 1.0 - timeline[0].estimated_success;
+        timeline.extend(rest.timeline.into_iter().map(|step| TimelineEntry {
+            estimated_success: 1.0 - missed * (1.0 - step.estimated_success),
+            ..step
+        }));
+        recommendations.extend(rest.recommendations);
+    }
+    RetryPreview {
+        job_id: job.job_id.clone(),
+        current_attempt: job.attempt_number,
+        features: job.features(),
+        recommendations,
+        timeline,
+        generated_at: job.updated_at,
+    }
+}
+
+/// Jitter and exploration for a job's plan come from the job itself (id and attempt), not
+/// from the engine's generator, which every recommendation advances: the plan shown for a job
+/// stays the same between polls unless what the engine learned changes it.
+fn job_rng(job: &ScheduledJob) -> Xoshiro256PlusPlus {
+    // FNV-1a: stable across runs and Rust versions, unlike the standard hasher.
+    let seed = job
+        .job_id
+        .bytes()
+        .chain(job.attempt_number.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    Xoshiro256PlusPlus::seed_from_u64(seed)
+}
+
+/// The decision behind the job's next attempt: its recommendation, or the override that
+/// replaced its delay (with the success estimate at the overridden delay).
+fn first_step(engine: &Engine, job: &ScheduledJob) -> RetryRecommendation {
+    let rec = job.recommendation.clone();
+    let Some(ov) = &job.r#override else {
+        return rec;
+    };
+    let features = job.features();
+    let ctx = engine.context(&features, ov.created_at);
+    RetryRecommendation {
+        delay_ms: ov.delay_ms,
+        estimated_success: super::explain::success_estimate(&engine.models, &ctx, ov.delay_ms),
+        rationale: format!("set by {}: {}", ov.actor, ov.reason),
+        ..rec
     }
 }

@@ -167,7 +167,7 @@ impl Models {
                 .or_insert_with(|| SurvivalModel::new(params));
             model.observe(o.previous_ms, c.elapsed_ms, c.success, c.timestamp);
             if model.needs_refresh() {
-                model.refresh(params);
+                model.refresh_at(params, c.timestamp);
             }
         }
         let ring = self
@@ -246,14 +246,22 @@ impl Models {
         ))
     }
 
-    /// Re-solves the models of (job type, error class) now; false when there is none.
-    pub fn refresh(&mut self, job_type: &str, error_class: &str) -> bool {
+    /// When any model was last trained (refreshed from its data), if ever.
+    pub fn last_trained(&self) -> Option<DateTime<Utc>> {
+        self.map
+            .values()
+            .filter_map(SurvivalModel::last_refreshed)
+            .max()
+    }
+
+    /// Re-solves the models of (job type, error class) at `now`; false when there is none.
+    pub fn refresh(&mut self, job_type: &str, error_class: &str, now: DateTime<Utc>) -> bool {
         let params = self.params;
         let mut found = false;
         for (key, model) in self.map.iter_mut() {
             let job_matches = key.job_type == job_type || key.job_type == ANY_JOB;
             if job_matches && key.error_class == error_class {
-                model.refresh(params);
+                model.refresh_at(params, now);
                 found = true;
             }
         }
@@ -285,6 +293,7 @@ impl Models {
         error_class: &str,
         elapsed_ms: u64,
         n: usize,
+        exclude_job: Option<&str>,
     ) -> Vec<SimilarCase> {
         let Some(ring) = self
             .cases
@@ -292,7 +301,11 @@ impl Models {
         else {
             return Vec::new();
         };
-        let mut cases: Vec<&SimilarCase> = ring.iter().rev().collect();
+        let mut cases: Vec<&SimilarCase> = ring
+            .iter()
+            .rev()
+            .filter(|c| exclude_job != Some(c.job_id.as_str()))
+            .collect();
         cases.sort_by_key(|c| c.elapsed_ms.abs_diff(elapsed_ms));
         cases.into_iter().take(n).cloned().collect()
     }

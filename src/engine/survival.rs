@@ -107,6 +107,9 @@ pub struct Counts {
     /// Observations since the last refresh.
     pub pending: u32,
     pub last_updated: Option<DateTime<Utc>>,
+    /// When the posteriors were last recomputed from the data (a refresh).
+    #[serde(default)]
+    pub last_refreshed: Option<DateTime<Utc>>,
 }
 
 /// Which description of recovery decides.
@@ -228,6 +231,17 @@ impl SurvivalModel {
 
     pub fn last_updated(&self) -> Option<DateTime<Utc>> {
         self.counts.last_updated
+    }
+
+    pub fn last_refreshed(&self) -> Option<DateTime<Utc>> {
+        self.counts.last_refreshed
+    }
+
+    /// [`Self::refresh`], recording `at` as the time it was trained.
+    pub fn refresh_at(&mut self, params: SolveParams, at: DateTime<Utc>) {
+        self.refresh(params);
+        let last = &mut self.counts.last_refreshed;
+        *last = Some(last.map_or(at, |t| t.max(at)));
     }
 
     /// The view that decides right now.

@@ -1,7 +1,7 @@
 //! Wire types of retryctl's own endpoints: the retry schedule, alerts, events, audit and the
 //! console's one-call summary.
 
-use super::{AttemptRecord, FieldError, PreviewRequest, RetryFeatures};
+use super::{AttemptRecord, FieldError, RetryFeatures};
 use super::{MLModel, Method, PolicyGuardrails, RetryPolicy, RetryRecommendation, TimelineEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ pub struct ScheduledJob {
 
 impl ScheduledJob {
     /// The features of the job's last failure: what the engine needs to re-recommend the job
-    /// (the service) or to plan the rest of its schedule (the console and `retryctl preview`).
+    /// or to plan the rest of its schedule.
     pub fn features(&self) -> RetryFeatures {
         RetryFeatures {
             job_id: Some(self.job_id.clone()),
@@ -107,14 +107,6 @@ impl ScheduledJob {
             tenant: self.tenant.clone(),
             first_failure_at: Some(self.first_failure_at),
             ..RetryFeatures::default()
-        }
-    }
-
-    /// What `POST /preview` needs to plan the rest of the job's schedule.
-    pub fn preview_request(&self) -> PreviewRequest {
-        PreviewRequest {
-            features: self.features(),
-            max_attempts: self.max_attempts,
         }
     }
 }
@@ -244,6 +236,16 @@ pub struct ActionRequest {
     /// `POST /jobs/{id}/apply` only: use the static backoff instead of the smart recommendation.
     #[serde(default)]
     pub use_static: bool,
+}
+
+impl ActionRequest {
+    /// An action explained by `reason`.
+    pub fn because(reason: &str) -> ActionRequest {
+        ActionRequest {
+            reason: reason.to_string(),
+            use_static: false,
+        }
+    }
 }
 
 /// `POST /claim` body.
@@ -424,6 +426,8 @@ pub struct ModelStatus {
     pub warm_models: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ml: Option<MLModel>,
+    /// When a Bayesian model was last trained (recomputed from its data: on its own as
+    /// samples arrive, or by `POST /bayesian/update`); absent if never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trained: Option<DateTime<Utc>>,
 }

@@ -72,6 +72,8 @@ pub enum ExportError {
     },
     #[error("{path}: {message}")]
     Decode { path: String, message: String },
+    #[error("{path} already exists")]
+    Exists { path: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -121,29 +123,64 @@ pub fn encode(export: &ConfigExport, format: ExportFormat) -> Result<String, Exp
     }
 }
 
-/// Reads an export back; `path` names the file in errors.
+/// Reads an export back; `path` names the file in errors. A key the export does not have (a
+/// typo, most likely) is an error naming it, not silently dropped.
 pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExport, ExportError> {
-    let err = |message: String| ExportError::Decode {
+    let decoded = match format {
+        ExportFormat::Toml => toml::Deserializer::parse(text)
+            .map_err(|e| e.to_string())
+            .and_then(strict),
+        ExportFormat::Json => strict(&mut serde_json::Deserializer::from_str(text)),
+        ExportFormat::Yaml => strict(serde_norway::Deserializer::from_str(text)),
+    };
+    decoded.map_err(|message| ExportError::Decode {
         path: path.to_string(),
         message,
-    };
-    match format {
-        ExportFormat::Toml => toml::from_str(text).map_err(|e| err(e.to_string())),
-        ExportFormat::Json => serde_json::from_str(text).map_err(|e| err(e.to_string())),
-        ExportFormat::Yaml => serde_norway::from_str(text).map_err(|e| err(e.to_string())),
+    })
+}
+
+/// Decodes an export, refusing the first key it does not know by its path.
+fn strict<'de, D>(de: D) -> Result<ConfigExport, String>
+where
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    let mut unknown = None;
+    let doc = serde_ignored::deserialize(de, |key| {
+        unknown.get_or_insert_with(|| key.to_string());
+    });
+    // A misspelt key also leaves the right one missing: the unknown key is the cause to name.
+    match (doc, unknown) {
+        (Ok(doc), None) => Ok(doc),
+        (Ok(_), Some(key)) => Err(format!("unknown key `{key}`")),
+        (Err(e), Some(key)) => Err(format!("unknown key `{key}` ({e})")),
+        (Err(e), None) => Err(e.to_string()),
     }
 }
 
-/// Writes `text` to `path`, creating parent directories; returns the absolute path written.
-pub fn write(path: &Path, text: &str) -> Result<PathBuf, ExportError> {
+/// Writes `text` to `path`, creating parent directories; an existing file is replaced only
+/// with `replace` (else [`ExportError::Exists`]). Returns the absolute path written.
+pub fn write(path: &Path, text: &str, replace: bool) -> Result<PathBuf, ExportError> {
+    let name = path.display().to_string();
     let io = |source| ExportError::Io {
-        path: path.display().to_string(),
+        path: name.clone(),
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    std::fs::write(path, text).map_err(io)?;
+    // Without `replace`, the file must not exist yet: checked and created in one step.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .create_new(!replace)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => ExportError::Exists { path: name.clone() },
+            _ => io(source),
+        })?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
     Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
@@ -165,6 +202,32 @@ pub fn read(path: &Path) -> Result<ConfigExport, ExportError> {
 mod tests {
     use super::*;
     use crate::model::{DataCollection, PolicyGuardrails, RetryPolicy};
+
+    #[test]
+    fn a_misspelt_key_is_named_with_its_path() {
+        let doc = build(&strategy(), "http://x", chrono::Utc::now());
+        let text = encode(&doc, ExportFormat::Toml).unwrap();
+        let typo = text.replacen("max_attempts", "max_atempts", 1);
+        let e = decode(&typo, ExportFormat::Toml, "cfg.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown key `strategy."), "{e}");
+        assert!(e.to_string().contains("max_atempts`"), "{e}");
+        assert!(decode(&text, ExportFormat::Toml, "cfg.toml").is_ok());
+    }
+
+    #[test]
+    fn an_existing_file_is_replaced_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg.toml");
+        write(&path, "one", false).unwrap();
+        let again = write(&path, "two", false);
+        assert!(
+            matches!(again, Err(ExportError::Exists { .. })),
+            "{again:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        write(&path, "two", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+    }
 
     fn strategy() -> RetryStrategy {
         let policy: RetryPolicy = serde_json::from_value(serde_json::json!({

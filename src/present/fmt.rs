@@ -1,6 +1,26 @@
 //! Display formatting of durations, ages, ratios and counts.
 
+use crate::model::{JobState, TimelineEntry};
 use chrono::{DateTime, Utc};
+
+/// How a finished job ended (`succeeded`, `was given up`, `was killed`); `None` while pending.
+pub fn job_end(state: JobState) -> Option<&'static str> {
+    match state {
+        JobState::Scheduled | JobState::Claimed => None,
+        JobState::Succeeded => Some("succeeded"),
+        JobState::Exhausted => Some("was given up"),
+        JobState::Killed => Some("was killed"),
+    }
+}
+
+/// What decided a planned attempt: `override` when an operator set its time, else the tier.
+pub fn step_method(step: &TimelineEntry) -> &'static str {
+    if step.overridden {
+        "override"
+    } else {
+        step.method.as_str()
+    }
+}
 
 /// `4.2s`, `2m05s`, `1h02m`, `3d04h`.
 pub fn secs(s: f64) -> String {

@@ -7,13 +7,13 @@
 mod form;
 mod jobs;
 
-pub use form::{Input, OverrideField, OverrideForm};
+pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
 
 use super::action::Action;
 use super::keymap::Keymap;
 use super::state::{EventRing, Snapshot};
 use crate::client::JobQuery;
-use crate::model::{OverrideRequest, PreviewRequest, RetryPreview, ScheduledJob};
+use crate::model::{OverrideRequest, RetryPreview, ScheduledJob};
 use crate::present::export::{ExportFormat, parse_export};
 use crate::present::overrides::parse_override;
 use chrono::{DateTime, Utc};
@@ -60,13 +60,12 @@ pub enum Conn {
 /// What needs confirming before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Kill {
-        job_id: String,
-    },
     Retrain {
         job_type: String,
         error_class: String,
     },
+    /// The export's file exists: replace it?
+    Overwrite(Export),
 }
 
 /// The dialog or overlay on top of the panes, if any.
@@ -79,6 +78,8 @@ pub enum Mode {
     },
     Filter(Input),
     Override(OverrideForm),
+    /// A reason for the audit log, asked before a kill or an acknowledgement.
+    Reason(ReasonForm),
     Confirm(Confirm),
     Alerts,
     /// A job's planned attempts (or why there are none), scrolled down by `scroll` rows.
@@ -100,7 +101,8 @@ pub enum Call {
         job_type: String,
         error_class: String,
     },
-    Preview(Box<PreviewRequest>),
+    /// The plan of the job with this id.
+    Preview(String),
     Override {
         job_id: String,
         req: OverrideRequest,
@@ -114,9 +116,11 @@ pub enum Call {
     },
     Kill {
         job_id: String,
+        reason: String,
     },
     Ack {
         alert_id: String,
+        reason: String,
     },
 }
 
@@ -128,10 +132,8 @@ impl Call {
                 job_type,
                 error_class,
             } => format!("retrain {job_type}/{error_class}"),
-            Call::Preview(req) => {
-                format!("preview {}", req.features.job_id.as_deref().unwrap_or("?"))
-            }
-            Call::Override { job_id, .. } => format!("override {job_id}"),
+            Call::Preview(job_id) => format!("preview {job_id}"),
+            Call::Override { job_id, .. } => override_label(job_id),
             Call::Apply {
                 job_id,
                 use_static: false,
@@ -141,10 +143,15 @@ impl Call {
                 use_static: true,
             } => format!("static backoff {job_id}"),
             Call::RetryNow { job_id } => format!("retry now {job_id}"),
-            Call::Kill { job_id } => format!("kill {job_id}"),
-            Call::Ack { alert_id } => format!("ack alert {alert_id}"),
+            Call::Kill { job_id, .. } => format!("kill {job_id}"),
+            Call::Ack { alert_id, .. } => format!("ack alert {alert_id}"),
         }
     }
+}
+
+/// How the footer names an override of `job_id` (its outcome starts with this).
+fn override_label(job_id: &str) -> String {
+    format!("override {job_id}")
 }
 
 /// How many rows of a scrolled list fit on screen, out of how many.
@@ -169,10 +176,15 @@ pub enum Effect {
     /// Poll now.
     Refresh,
     Call(Call),
-    Export {
-        path: PathBuf,
-        format: ExportFormat,
-    },
+    Export(Export),
+}
+
+/// Writing the strategy to a file; an existing file is replaced only with `replace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub path: PathBuf,
+    pub format: ExportFormat,
+    pub replace: bool,
 }
 
 /// The result of the last action, shown in the footer.
@@ -229,6 +241,15 @@ pub struct App {
     /// How much of the open preview's plan fits, set by the loop from the layout.
     pub preview_fit: Fit,
     export_path: String,
+    /// The override dialog as sent, reopened with the service's answer if it refuses.
+    sent_override: Option<OverrideForm>,
+    /// Set when the service restarted while the console watched it (its `started_at`
+    /// changed): its counters started again from zero.
+    pub restart_seen: bool,
+    /// Rows the Analytics pane is scrolled down, and the furthest it can go (set by the
+    /// view when it draws, since only the view knows how many rows the pane's text takes).
+    pub analytics_scroll: usize,
+    pub analytics_max: std::cell::Cell<usize>,
 }
 
 impl App {
@@ -257,13 +278,30 @@ impl App {
             help_fit: Fit::default(),
             preview_fit: Fit::default(),
             export_path: cfg.export_path,
+            sent_override: None,
+            restart_seen: false,
+            analytics_scroll: 0,
+            analytics_max: std::cell::Cell::new(0),
         }
     }
 
     /// New data from the poller.
     pub fn on_snapshot(&mut self, mut snap: Snapshot) {
         self.events.extend(std::mem::take(&mut snap.events));
+        let started = |d: &Snapshot| d.summary.started_at;
+        if self
+            .data
+            .as_ref()
+            .is_some_and(|d| started(d) != started(&snap))
+        {
+            self.restart_seen = true;
+        }
         self.data = Some(snap);
+        // A failure from while the service was unreachable is stale once it answers again.
+        let reconnected = matches!(self.conn, Conn::Reconnecting { .. });
+        if reconnected && self.last.as_ref().is_some_and(|o| !o.ok) {
+            self.last = None;
+        }
         self.conn = Conn::Connected;
         self.refilter();
         self.sync_throbbers();
@@ -287,7 +325,24 @@ impl App {
         if matches!(self.mode, Mode::Loading(_)) {
             self.mode = Mode::Normal;
         }
+        let answers = |f: &mut OverrideForm| text.starts_with(&override_label(&f.job_id));
+        if let Some(mut form) = self.sent_override.take_if(answers) {
+            // A refused override comes back with what was typed, so it can be corrected.
+            if !ok {
+                form.error = Some(text.clone());
+                self.mode = Mode::Override(form);
+            }
+        }
         self.last = Some(Outcome { ok, text });
+    }
+
+    /// The export's file exists: ask before replacing it.
+    pub fn on_export_exists(&mut self, path: PathBuf, format: ExportFormat) {
+        self.mode = Mode::Confirm(Confirm::Overwrite(Export {
+            path,
+            format,
+            replace: true,
+        }));
     }
 
     /// A preview arrived (or failed).
@@ -329,6 +384,20 @@ impl App {
         }
     }
 
+    /// Whether the console offers `action` (lists it in the footer, help and panes): actions
+    /// that change the service are hidden while they would be refused.
+    pub fn offers(&self, action: Action) -> bool {
+        !action.mutates() || self.refusal().is_none()
+    }
+
+    /// The actions this console offers, in the keymap's order.
+    pub fn offered(&self) -> Vec<Action> {
+        Action::ALL
+            .into_iter()
+            .filter(|a| self.offers(*a))
+            .collect()
+    }
+
     /// Handles one key press in whatever mode the UI is in.
     pub fn on_key(&mut self, key: KeyEvent, now: DateTime<Utc>) -> Option<Effect> {
         let action = self.keymap.action(&key);
@@ -337,7 +406,9 @@ impl App {
         }
         match &mut self.mode {
             Mode::Normal => action.and_then(|a| self.dispatch(a)),
-            Mode::Filter(_) | Mode::Override(_) | Mode::Export { .. } => self.on_text_key(key, now),
+            Mode::Filter(_) | Mode::Override(_) | Mode::Reason(_) | Mode::Export { .. } => {
+                self.on_text_key(key, now)
+            }
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
             Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
@@ -432,7 +503,10 @@ impl App {
             },
             Action::RetryNow => Call::RetryNow { job_id },
             Action::Override => return self.open(Mode::Override(OverrideForm::new(&job_id))),
-            Action::Kill => return self.open(Mode::Confirm(Confirm::Kill { job_id })),
+            Action::Kill => {
+                let form = ReasonForm::new(Reasoned::Kill { job_id });
+                return self.open(Mode::Reason(form));
+            }
             Action::Retrain => {
                 let (job_type, error_class) = (job.job_type, job.error_class);
                 return self.open(Mode::Confirm(Confirm::Retrain {
@@ -442,7 +516,7 @@ impl App {
             }
             Action::Preview => {
                 self.mode = Mode::Loading(format!("previewing {job_id}"));
-                Call::Preview(Box::new(job.preview_request()))
+                Call::Preview(job_id)
             }
             _ => return None,
         };
@@ -488,7 +562,6 @@ impl App {
             return None;
         }
         Some(Effect::Call(match what {
-            Confirm::Kill { job_id } => Call::Kill { job_id },
             Confirm::Retrain {
                 job_type,
                 error_class,
@@ -496,6 +569,7 @@ impl App {
                 job_type,
                 error_class,
             },
+            Confirm::Overwrite(export) => return Some(Effect::Export(export)),
         }))
     }
 
@@ -521,9 +595,13 @@ impl App {
             .as_ref()
             .and_then(|d| d.summary.alerts.get(self.alert_selected));
         match alert {
-            Some(a) => Some(Effect::Call(Call::Ack {
-                alert_id: a.id.clone(),
-            })),
+            Some(a) => {
+                let what = Reasoned::Ack {
+                    alert_id: a.id.clone(),
+                    message: a.message.clone(),
+                };
+                self.open(Mode::Reason(ReasonForm::new(what)))
+            }
             None => {
                 self.last = Some(Outcome {
                     ok: false,
@@ -573,9 +651,23 @@ impl App {
         match &mut self.mode {
             Mode::Filter(input) => Some(input),
             Mode::Override(form) => Some(form.current()),
+            Mode::Reason(form) => Some(&mut form.reason),
             Mode::Export { path, .. } => Some(path),
             _ => None,
         }
+    }
+
+    /// Sends the kill or acknowledgement with its reason; an empty reason is refused.
+    fn submit_reason(&mut self, mut form: ReasonForm) -> Option<Effect> {
+        let reason = form.reason.text.trim().to_string();
+        if reason.is_empty() {
+            form.error = Some("a reason is required: it goes to the audit log".into());
+            return self.open(Mode::Reason(form));
+        }
+        Some(Effect::Call(match form.what {
+            Reasoned::Kill { job_id } => Call::Kill { job_id, reason },
+            Reasoned::Ack { alert_id, .. } => Call::Ack { alert_id, reason },
+        }))
     }
 
     fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
@@ -583,20 +675,27 @@ impl App {
             Mode::Filter(input) => self.apply_filter(input.text.trim()),
             Mode::Override(mut form) => {
                 match parse_override(&form.delay.text, &form.reason.text, now) {
-                    Ok(req) => Some(Effect::Call(Call::Override {
-                        job_id: form.job_id,
-                        req,
-                    })),
+                    Ok(req) => {
+                        self.mode = Mode::Loading(format!("sending override {}", form.job_id));
+                        let job_id = form.job_id.clone();
+                        self.sent_override = Some(form);
+                        Some(Effect::Call(Call::Override { job_id, req }))
+                    }
                     Err(why) => {
                         form.error = Some(why);
                         self.open(Mode::Override(form))
                     }
                 }
             }
+            Mode::Reason(form) => self.submit_reason(form),
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();
-                    Some(Effect::Export { path: file, format })
+                    Some(Effect::Export(Export {
+                        path: file,
+                        format,
+                        replace: false,
+                    }))
                 }
                 Err(why) => self.open(Mode::Export {
                     path,

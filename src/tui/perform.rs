@@ -1,10 +1,10 @@
 //! Performs the effects the UI asks for: API calls and exports, each in its own task, each
 //! reporting one line back for the footer.
 
-use super::app::Call;
+use super::app::{Call, Export};
 use crate::client::{Client, ClientError};
 use crate::model::{ActionRequest, BayesianUpdateRequest, RetryPreview};
-use crate::present::export::{self, ExportFormat};
+use crate::present::export::{self, ExportError, ExportFormat};
 use chrono::Utc;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
@@ -12,8 +12,16 @@ use tokio::sync::mpsc;
 /// The result of an effect, for the UI.
 #[derive(Debug)]
 pub enum Done {
-    Outcome { ok: bool, text: String },
+    Outcome {
+        ok: bool,
+        text: String,
+    },
     Preview(Result<Box<RetryPreview>, String>),
+    /// The export's file exists; nothing was written.
+    ExportExists {
+        path: PathBuf,
+        format: ExportFormat,
+    },
 }
 
 /// Reason recorded in the audit log for actions that do not ask for one.
@@ -24,9 +32,9 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
     tokio::spawn(async move {
         let label = call.label();
         let done = match call {
-            Call::Preview(req) => Done::Preview(
+            Call::Preview(job_id) => Done::Preview(
                 client
-                    .preview(&req)
+                    .job_plan(&job_id)
                     .await
                     .map(Box::new)
                     .map_err(|e| e.to_string()),
@@ -102,13 +110,21 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.retry_now(&job_id, &reason).await?;
             format!("{job_id} will retry now")
         }
-        Call::Kill { job_id } => {
-            client.kill(&job_id, &reason).await?;
-            format!("killed {job_id}")
+        Call::Kill {
+            job_id,
+            reason: why,
+        } => {
+            client.kill(&job_id, &ActionRequest::because(&why)).await?;
+            format!("killed {job_id} ({why})")
         }
-        Call::Ack { alert_id } => {
-            client.ack_alert(&alert_id).await?;
-            format!("acknowledged alert {alert_id}")
+        Call::Ack {
+            alert_id,
+            reason: why,
+        } => {
+            client
+                .ack_alert(&alert_id, &ActionRequest::because(&why))
+                .await?;
+            format!("acknowledged alert {alert_id} ({why})")
         }
         Call::Retrain {
             job_type,
@@ -125,14 +141,21 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
     })
 }
 
-/// Fetches the strategy and writes it to `path`; reports the absolute path written.
-pub fn spawn_export(client: Client, path: PathBuf, format: ExportFormat, tx: mpsc::Sender<Done>) {
+/// Fetches the strategy and writes it to `path` (replacing a file there only with `replace`);
+/// reports the absolute path written, or that the file exists.
+pub fn spawn_export(client: Client, export: Export, tx: mpsc::Sender<Done>) {
     tokio::spawn(async move {
-        let done = match export_to(&client, &path, format).await {
+        let Export {
+            path,
+            format,
+            replace,
+        } = export;
+        let done = match export_to(&client, &path, format, replace).await {
             Ok(written) => Done::Outcome {
                 ok: true,
                 text: format!("exported {} to {}", format.name(), written.display()),
             },
+            Err(ExportError::Exists { .. }) => Done::ExportExists { path, format },
             Err(e) => Done::Outcome {
                 ok: false,
                 text: format!("export failed: {e}"),
@@ -146,11 +169,15 @@ async fn export_to(
     client: &Client,
     path: &std::path::Path,
     format: ExportFormat,
-) -> Result<PathBuf, String> {
-    let strategy = client.strategy().await.map_err(|e| e.to_string())?;
+    replace: bool,
+) -> Result<PathBuf, ExportError> {
+    let strategy = client.strategy().await.map_err(|e| ExportError::Encode {
+        format,
+        message: format!("cannot read the strategy: {e}"),
+    })?;
     let doc = export::build(&strategy, client.base().as_str(), Utc::now());
-    let text = export::encode(&doc, format).map_err(|e| e.to_string())?;
-    export::write(path, &text).map_err(|e| e.to_string())
+    let text = export::encode(&doc, format)?;
+    export::write(path, &text, replace)
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub fn fit(app: &mut App, width: u16, height: u16) {
     app.wide = is_wide(width);
     let footer_grows = footer::height(app, width) - FOOTER_HEIGHT;
     app.page_rows = job_rows(width, height).saturating_sub(usize::from(footer_grows));
-    app.help_fit = overlay::help_fit(width, height);
+    app.help_fit = overlay::help_fit(app, width, height);
     app.preview_fit = overlay::preview_fit(&app.mode, height);
 }
 

@@ -417,7 +417,7 @@ fn a_snapshot_restores_everything_learned() {
     );
     e.observe(&attempt_record("open-job", 1, 0, t0(), false));
     // Settle pending samples so both sides derive from the same counts.
-    assert!(e.refresh_model("payment", "upstream_503"));
+    assert!(e.refresh_model("payment", "upstream_503", t0()));
     let text = serde_json::to_string(&e.snapshot()).unwrap();
     let mut back = quiet();
     back.restore(serde_json::from_str(&text).unwrap()).unwrap();
@@ -487,8 +487,16 @@ fn models_are_exported_in_the_upstream_shape() {
             .all(|w| w[0].probability <= w[1].probability + 1e-12),
         "monotone"
     );
-    assert!(e.refresh_model("payment", "upstream_503"));
-    assert!(!e.refresh_model("payment", "nope"));
+    let trained = e.model_status().last_trained;
+    let trained = trained.expect("models train on their own as samples arrive");
+    let later = trained + chrono::Duration::hours(3);
+    assert!(e.refresh_model("payment", "upstream_503", later));
+    assert!(!e.refresh_model("payment", "nope", later));
+    assert_eq!(
+        e.model_status().last_trained,
+        Some(later),
+        "a retrain is when it was trained"
+    );
 }
 
 #[test]
@@ -599,4 +607,23 @@ fn the_cost_weights_given_are_the_ones_minimised() {
     let (smart, fixed) = learned_and_static(&mut e, process, 300, 300, 5);
     let (a, b) = (smart.cost_with(&weights), fixed.cost_with(&weights));
     assert!(a < 0.75 * b, "smart {a:.2} vs static {b:.2}");
+}
+
+/// The similar cases of a job's recommendation are other jobs' retries: its own earlier
+/// attempts are its history, not evidence from a similar case.
+#[test]
+fn similar_cases_leave_out_the_jobs_own_attempts() {
+    let mut e = smart_engine();
+    let s = chrono::Duration::seconds;
+    for (job, start) in [("mine", t0()), ("other", t0() + s(1))] {
+        e.observe(&attempt_record(job, 1, 0, start, false));
+        e.observe(&attempt_record(job, 2, 2_000, start + s(2), false));
+    }
+    let mut features = attempt_record("mine", 2, 2_000, t0() + s(2), false).features();
+    features.job_id = Some("mine".into());
+    let rec = e.recommend(&features, t0() + s(3));
+    let cases = rec.explanation.unwrap().similar_cases;
+    let ids: Vec<&str> = cases.iter().map(|c| c.job_id.as_str()).collect();
+    assert!(ids.contains(&"other"), "{ids:?}");
+    assert!(!ids.contains(&"mine"), "{ids:?}");
 }

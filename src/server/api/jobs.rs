@@ -6,7 +6,7 @@
 
 use crate::model::{
     ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
-    JobState, OverrideRequest, ScheduledJob,
+    JobState, OverrideRequest, RetryPreview, ScheduledJob,
 };
 use crate::server::core::events::kind;
 use crate::server::core::schedule::{self, lease_end};
@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(detail))
+        .routes(routes!(plan))
         .routes(routes!(override_delay))
         .routes(routes!(apply))
         .routes(routes!(retry_now))
@@ -102,20 +103,45 @@ async fn detail(
     caller.require(Access::Read)?;
     let job = find_job(&state, &id).await?;
     let attempts = state.store_read(state.store.job_attempts(&id).await)?;
-    let timeline = if job.state.is_pending() {
-        let features = job.features();
-        let max = job.max_attempts.max(job.attempt_number + 1);
-        let now = state.now();
-        state.engine.lock().preview(&features, max, now).timeline
-    } else {
-        // A finished job has no next attempt: a preview would plan one it will never get.
-        Vec::new()
-    };
+    let timeline = job_plan(&state, &job).timeline;
     Ok(ApiJson(JobDetail {
         job,
         attempts,
         timeline,
     }))
+}
+
+#[utoipa::path(get, path = "/jobs/{id}/preview",
+    summary = "One job's plan from its scheduled next attempt on (viewer)",
+    description = "The first step is the job's next attempt as scheduled (its recommendation, \
+        the static backoff applied to it, or an operator's override, marked `overridden`); the \
+        rest is what the engine would recommend after each further failure. A finished job \
+        has an empty timeline.",
+    params(("id" = String, Path, description = "the job's id")),
+    responses((status = 200, description = "the job's plan", body = RetryPreview)))]
+async fn plan(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<RetryPreview>> {
+    caller.require(Access::Read)?;
+    let job = find_job(&state, &id).await?;
+    Ok(ApiJson(job_plan(&state, &job)))
+}
+
+/// The job's plan; a finished job has no next attempt, so nothing is planned.
+fn job_plan(state: &AppState, job: &ScheduledJob) -> RetryPreview {
+    if job.state.is_pending() {
+        return state.engine.lock().job_plan(job);
+    }
+    RetryPreview {
+        job_id: job.job_id.clone(),
+        current_attempt: job.attempt_number,
+        features: job.features(),
+        recommendations: Vec::new(),
+        timeline: Vec::new(),
+        generated_at: job.updated_at,
+    }
 }
 
 async fn find_job(state: &AppState, id: &str) -> ApiResult<ScheduledJob> {

@@ -41,10 +41,11 @@ async fn bayesian_update(
             return Err(FieldError::new(field, "required and must not be empty").into());
         }
     }
+    let now = state.now();
     let refreshed = state
         .engine
         .lock()
-        .refresh_model(&req.job_type, &req.error_class);
+        .refresh_model(&req.job_type, &req.error_class, now);
     if !refreshed {
         return Err(ApiError::not_found("no such model").with_details(format!(
             "no attempts recorded yet for job_type {:?} and error_class {:?}",

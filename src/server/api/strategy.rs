@@ -1,13 +1,19 @@
-//! `GET /strategy`, `PUT /strategy` (replace), `PUT /guardrails` (merge over the current ones,
+//! `GET /strategy`, `PUT /strategy` (replace, or with `dry_run=true` validate and diff only),
+//! `PUT /guardrails` (merge over the current ones,
 //! so an upstream client that knows only the upstream fields does not reset ours).
 
-use crate::model::{PolicyGuardrails, RetryStrategy, StatusResponse};
+use crate::model::{
+    PolicyGuardrails, RetryStrategy, StatusResponse, StrategyUpdate, diff, validate,
+};
 use crate::server::core::state::{AppState, Change};
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::{ApiJson, path_error};
-use axum::extract::State;
+use crate::server::edge::query::parse_flag;
+use axum::extract::{Query, State};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,16 +34,40 @@ async fn current(
     Ok(ApiJson(state.engine.lock().strategy().clone()))
 }
 
+/// `PUT /strategy` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReplaceQuery {
+    /// `true`: validate and answer what would change, without applying anything.
+    #[param(value_type = Option<bool>)]
+    dry_run: Option<String>,
+}
+
 #[utoipa::path(put, path = "/strategy",
-    summary = "Replace the strategy (operator)",
+    summary = "Replace the strategy (operator); with dry_run=true only validate and diff",
+    description = "With `dry_run=true` the body is validated exactly as for a real update, nothing is applied or audited, and the answer is `valid` \
+        with the fields that would change (`path`, `before`, `after`); a real update answers \
+        `{\"status\": \"updated\"}` as upstream.",
+    params(ReplaceQuery),
     request_body = RetryStrategy,
-    responses((status = 200, description = "updated", body = StatusResponse)))]
+    responses((status = 200, description = "updated, or valid (dry run)", body = StrategyUpdate)))]
 async fn replace(
     caller: Caller,
     State(state): State<AppState>,
+    Query(q): Query<ReplaceQuery>,
     ApiJson(new): ApiJson<RetryStrategy>,
-) -> ApiResult<ApiJson<StatusResponse>> {
+) -> ApiResult<ApiJson<StrategyUpdate>> {
     caller.require(Access::Operate)?;
+    if parse_flag("dry_run", q.dry_run.as_deref())? {
+        validate::strategy(&new)?;
+        let current = serde_json::to_value(state.engine.lock().strategy()).unwrap_or_default();
+        let changes = diff::changes(&current, &serde_json::to_value(&new).unwrap_or_default());
+        return Ok(ApiJson(StrategyUpdate {
+            status: "valid".into(),
+            dry_run: true,
+            changes,
+        }));
+    }
     state
         .update_strategy(&caller.actor(), "", |strategy| {
             let detail = serde_json::to_value(&new).unwrap_or_default();
@@ -50,7 +80,11 @@ async fn replace(
             })
         })
         .await?;
-    Ok(ApiJson(StatusResponse::new("updated")))
+    Ok(ApiJson(StrategyUpdate {
+        status: "updated".into(),
+        dry_run: false,
+        changes: Vec::new(),
+    }))
 }
 
 #[utoipa::path(put, path = "/guardrails",

@@ -24,3 +24,15 @@ pub fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> 
             .map_err(|_| FieldError::new(field, format!("must be a whole number ≥ 0 (got {t:?})"))),
     }
 }
+
+/// A yes/no query parameter (`true`/`false`, `1`/`0`); `false` when absent or empty.
+pub fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, FieldError> {
+    match text {
+        None | Some("" | "false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(t) => Err(FieldError::new(
+            field,
+            format!("must be true or false (got {t:?})"),
+        )),
+    }
+}

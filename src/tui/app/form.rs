@@ -78,6 +78,32 @@ impl OverrideForm {
     }
 }
 
+/// What a reason is asked for: actions the audit log should explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reasoned {
+    Kill { job_id: String },
+    Ack { alert_id: String, message: String },
+}
+
+/// The dialog asking why, before a kill or an acknowledgement is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonForm {
+    pub what: Reasoned,
+    pub reason: Input,
+    /// Why the last Enter was refused.
+    pub error: Option<String>,
+}
+
+impl ReasonForm {
+    pub fn new(what: Reasoned) -> ReasonForm {
+        ReasonForm {
+            what,
+            reason: Input::default(),
+            error: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

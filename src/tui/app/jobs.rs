@@ -175,6 +175,9 @@ impl App {
         if self.focus == super::Pane::Alerts || matches!(self.mode, super::Mode::Alerts) {
             return self.move_alert(action);
         }
+        if self.focus == super::Pane::Analytics {
+            return self.scroll_analytics(action);
+        }
         let last = self.visible.len().saturating_sub(1);
         let page = self.page_rows.max(1);
         self.selected = match action {
@@ -186,6 +189,22 @@ impl App {
             _ => last,
         };
         self.remember_selection();
+        None
+    }
+
+    /// Movement keys scroll the Analytics pane while it has the focus.
+    fn scroll_analytics(&mut self, action: Action) -> Option<Effect> {
+        let (at, page) = (self.analytics_scroll, self.page_rows.max(1));
+        let max = self.analytics_max.get();
+        self.analytics_scroll = match action {
+            Action::Up => at.saturating_sub(1),
+            Action::Down => at + 1,
+            Action::PageUp => at.saturating_sub(page),
+            Action::PageDown => at + page,
+            Action::Top => 0,
+            _ => max,
+        }
+        .min(max);
         None
     }
 

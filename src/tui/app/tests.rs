@@ -67,7 +67,31 @@ fn override_validates_then_sends() {
     };
     assert_eq!((job_id.as_str(), req.delay_ms), ("pay-1201", Some(120_000)));
     assert_eq!(req.reason, "db failover");
+    assert!(matches!(app.mode, Mode::Loading(_)), "{:?}", app.mode);
+    app.on_outcome(true, "override pay-1201 sent (db failover)".into());
     assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_refused_override_reopens_the_dialog_with_what_was_typed() {
+    let mut app = app("operator", false);
+    press(&mut app, "o");
+    typed(&mut app, "2m");
+    press(&mut app, "tab");
+    typed(&mut app, "db failover");
+    assert_eq!(press(&mut app, "enter").len(), 1);
+    // Another call's answer does not touch the sent override.
+    app.on_outcome(false, "kill img-42 refused: 409".into());
+    let refusal = "override pay-1201 refused: job pay-1201 already succeeded (409 conflict)";
+    app.on_outcome(false, refusal.into());
+    let Mode::Override(form) = &app.mode else {
+        panic!("dialog not reopened: {:?}", app.mode)
+    };
+    assert_eq!(
+        (form.delay.text.as_str(), form.reason.text.as_str()),
+        ("2m", "db failover")
+    );
+    assert_eq!(form.error.as_deref(), Some(refusal));
 }
 
 #[test]
@@ -92,25 +116,61 @@ fn read_only_refuses_and_sends_nothing() {
             let last = app.last.clone().unwrap();
             assert!(!last.ok && last.text.contains(why), "{keys}: {}", last.text);
         }
-        // Reading still works.
+        // Reading still works, exporting too (it only reads the strategy).
         assert_eq!(press(&mut app, "space"), vec![Effect::Refresh]);
         press(&mut app, "a");
         assert_eq!(app.mode, Mode::Alerts);
+        press(&mut app, "esc e");
+        assert!(matches!(app.mode, Mode::Export { .. }), "{role}: e exports");
+        press(&mut app, "esc");
+        // What would be refused is not offered.
+        let offered = app.offered();
+        assert!(offered.iter().all(|a| !a.mutates()), "{offered:?}");
+        assert!(offered.contains(&Action::Export) && offered.contains(&Action::Preview));
     }
+    assert!(app("operator", false).offered().contains(&Action::Kill));
 }
 
 #[test]
-fn kill_and_retrain_ask_first() {
+fn an_action_error_from_while_disconnected_clears_when_the_service_answers() {
+    let mut app = app("operator", false);
+    app.on_disconnected("refused".into(), now());
+    app.on_outcome(false, "apply refused: connection refused".into());
+    app.on_snapshot(snapshot("operator"));
+    assert_eq!(app.last, None);
+    // While connected, a refusal stays until the next action.
+    app.on_outcome(false, "kill refused: 409".into());
+    app.on_snapshot(snapshot("operator"));
+    assert!(app.last.is_some());
+}
+
+#[test]
+fn kill_asks_for_a_reason_and_retrain_asks_first() {
     let mut app = app("operator", false);
     assert!(press(&mut app, "x").is_empty());
-    assert!(press(&mut app, "n").is_empty());
+    assert!(press(&mut app, "esc").is_empty());
     assert_eq!(app.mode, Mode::Normal);
     press(&mut app, "x");
-    let effects = press(&mut app, "y");
+    assert!(
+        press(&mut app, "enter").is_empty(),
+        "no reason, nothing sent"
+    );
+    let Mode::Reason(form) = &app.mode else {
+        panic!("the reason dialog closed: {:?}", app.mode)
+    };
+    assert!(
+        form.error
+            .as_deref()
+            .unwrap()
+            .contains("reason is required")
+    );
+    typed(&mut app, "poison message");
+    let effects = press(&mut app, "enter");
     assert_eq!(
         effects,
         vec![Effect::Call(Call::Kill {
-            job_id: "pay-1201".into()
+            job_id: "pay-1201".into(),
+            reason: "poison message".into(),
         })]
     );
     press(&mut app, "ctrl+r");
@@ -271,15 +331,17 @@ fn tabs_and_panes() {
 fn alerts_dialog_acks_the_selected_alert() {
     let mut app = app("operator", false);
     press(&mut app, "ctrl+a j");
-    let effects = press(&mut app, "A");
+    assert!(press(&mut app, "A").is_empty(), "asks why first");
+    assert!(matches!(app.mode, Mode::Reason(_)), "{:?}", app.mode);
+    typed(&mut app, "on it");
+    let effects = press(&mut app, "enter");
     assert_eq!(
         effects,
         vec![Effect::Call(Call::Ack {
-            alert_id: "a-16".into()
+            alert_id: "a-16".into(),
+            reason: "on it".into(),
         })]
     );
-    press(&mut app, "esc");
-    assert_eq!(app.mode, Mode::Normal);
 }
 
 #[test]
@@ -331,10 +393,28 @@ fn export_asks_for_a_path_with_a_known_extension() {
     let effects = press(&mut app, "enter");
     assert_eq!(
         effects,
-        vec![Effect::Export {
+        vec![Effect::Export(Export {
             path: "retryctl-config.yaml".into(),
-            format: ExportFormat::Yaml
-        }]
+            format: ExportFormat::Yaml,
+            replace: false,
+        })]
+    );
+}
+
+#[test]
+fn an_existing_export_file_is_replaced_only_when_confirmed() {
+    let mut app = app("viewer", false);
+    app.on_export_exists("cfg.toml".into(), ExportFormat::Toml);
+    assert!(press(&mut app, "n").is_empty(), "no keeps the file");
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_export_exists("cfg.toml".into(), ExportFormat::Toml);
+    assert_eq!(
+        press(&mut app, "y"),
+        vec![Effect::Export(Export {
+            path: "cfg.toml".into(),
+            format: ExportFormat::Toml,
+            replace: true,
+        })]
     );
 }
 

@@ -53,8 +53,17 @@ fn line<'a>(a: &'a Alert, ctx: &Ctx) -> Line<'a> {
         Severity::Warning => (g.warning, "WARN", ctx.theme.warn()),
         Severity::Info => (g.info, "INFO", ctx.theme.info()),
     };
+    // An acknowledged alert is being handled: it keeps its severity as a word, not the alarm.
+    let badge = if a.acked_at.is_some() {
+        Span::styled(
+            format!(" {} ACK {} ", g.ok, label.to_lowercase()),
+            ctx.theme.dim(),
+        )
+    } else {
+        Span::styled(format!(" {mark} {label} "), style)
+    };
     let mut spans = vec![
-        Span::styled(format!(" {mark} {label} "), style),
+        badge,
         Span::styled(a.message.as_str(), ctx.theme.text()),
         Span::styled(
             format!("  {}", fmt::ago(a.raised_at, ctx.now)),

@@ -3,7 +3,7 @@
 
 use super::flow::flow;
 use super::{Ctx, alerts, summary_pane};
-use crate::model::{CircuitView, Summary};
+use crate::model::{CircuitView, PolicyGuardrails, Summary};
 use crate::present::fmt;
 use crate::tui::app::Pane;
 use ratatui::Frame;
@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     summary_pane(frame, area, ctx, title, |s, inner| {
         let width = usize::from(inner.width);
         let mut lines = Vec::new();
-        lines.push(heading("Counters (as /metrics)", ctx));
+        lines.push(counters_heading(s, ctx));
         lines.extend(wrap(counters(s, ctx), width, ctx));
         lines.push(heading("Rates", ctx));
         lines.extend(wrap(rates(s, ctx), width, ctx));
@@ -28,8 +28,51 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         limits(&mut lines, s, ctx, width);
         lines.push(heading("Alerts", ctx));
         lines.extend(alerts::lines(s, ctx, None, true));
-        lines
+        scrolled(lines, usize::from(inner.height), ctx)
     });
+}
+
+/// The rows that fit from the pane's scroll position on; when some do not fit, the last row
+/// says how many are above and below and which keys scroll.
+fn scrolled<'a>(mut lines: Vec<Line<'a>>, height: usize, ctx: &Ctx) -> Vec<Line<'a>> {
+    if lines.len() <= height || height < 2 {
+        ctx.app.analytics_max.set(0);
+        return lines;
+    }
+    let room = height - 1;
+    let max = lines.len() - room;
+    ctx.app.analytics_max.set(max);
+    let at = ctx.app.analytics_scroll.min(max);
+    let below = max - at;
+    let mut shown: Vec<Line> = lines.drain(at..at + room).collect();
+    let more = match (at, below) {
+        (0, b) => format!("{b} more below"),
+        (a, 0) => format!("{a} more above"),
+        (a, b) => format!("{a} above, {b} below"),
+    };
+    // Focused, the movement keys scroll; otherwise Tab brings the focus here first.
+    let keys = if ctx.app.focus == Pane::Analytics {
+        format!(" ({})", ctx.glyphs.up_down)
+    } else {
+        " (tab)".to_string()
+    };
+    shown.push(Line::styled(format!(" {more}{keys}"), ctx.theme.dim()));
+    shown
+}
+
+/// The counters are the running service's: they start from zero when it starts. The heading
+/// says since when, and says so loudly once the console has seen the service restart (so a
+/// drop is never silent while the header's status text, read from the store, carries on).
+fn counters_heading<'a>(s: &Summary, ctx: &Ctx) -> Line<'a> {
+    let since = s.started_at.format("%H:%M");
+    if ctx.app.restart_seen {
+        Line::from(vec![
+            Span::styled("Counters ", ctx.theme.title()),
+            Span::styled(format!("since restart {since}"), ctx.theme.warn()),
+        ])
+    } else {
+        Line::styled(format!("Counters since start {since}"), ctx.theme.title())
+    }
 }
 
 fn heading<'a>(text: &'static str, ctx: &Ctx) -> Line<'a> {
@@ -165,12 +208,18 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     ]));
     for c in &s.circuits {
         // Continuation lines indented under the circuit's name.
-        lines.extend(flow(circuit(c, ctx), width, 3, ctx.glyphs.ellipsis));
+        lines.extend(flow(
+            circuit(c, &s.guardrails, ctx),
+            width,
+            3,
+            ctx.glyphs.ellipsis,
+        ));
     }
 }
 
-/// `queue/class STATE 97% failing probe in 22s`, as groups that wrap whole.
-fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+/// `queue/class STATE 97% failing probe in 22s` (a closed one: `opens at 95% of 50+`, the
+/// failure rate and attempts in the window that open it), as groups that wrap whole.
+fn circuit<'a>(c: &CircuitView, guardrails: &PolicyGuardrails, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
     let style = match c.state.as_str() {
         "closed" => ctx.theme.ok(),
         "open" => ctx.theme.critical(),
@@ -185,6 +234,17 @@ fn circuit<'a>(c: &CircuitView, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
         vec![Span::styled(c.state.to_uppercase(), style)],
         text(format!("{} failing", fmt::pct(c.failure_rate))),
     ];
+    if c.state == "closed" {
+        let cb = &guardrails.circuit_breaker;
+        groups.push(vec![Span::styled(
+            format!(
+                "opens at {} of {}+",
+                fmt::pct(cb.failure_rate_threshold),
+                cb.min_samples
+            ),
+            ctx.theme.dim(),
+        )]);
+    }
     if let Some(p) = c.probe_at.filter(|p| *p > ctx.now) {
         groups.push(text(format!(
             "probe in {}",

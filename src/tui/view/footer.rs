@@ -77,6 +77,7 @@ fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
     let hints = |actions: &[Action]| -> Vec<(String, &'static str)> {
         actions
             .iter()
+            .filter(|a| ctx.app.offers(**a))
             .map(|a| (super::short_key(ctx, *a), short(*a)))
             .filter(|(key, _)| !key.is_empty())
             .collect()

@@ -5,7 +5,7 @@
 use super::{Ctx, block, flow};
 use crate::model::{JobState, ScheduledJob};
 use crate::present::fmt;
-use crate::tui::app::Pane;
+use crate::tui::app::{Conn, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -53,11 +53,18 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         frame.render_widget(p.block(block("Live recommendations", focused, ctx)), area);
         return;
     };
+    let pending = ctx
+        .app
+        .visible
+        .iter()
+        .filter(|&&i| data.jobs.jobs[i].state.is_pending())
+        .count();
+    // The rest of the rows shown are finished jobs.
     let title = format!(
-        "Live recommendations {} {} of {} jobs",
+        "Live recommendations {} {} of {} jobs, {pending} pending",
         ctx.glyphs.dot,
         ctx.app.visible.len(),
-        data.jobs.total
+        data.jobs.total,
     );
     // Only the rows that fit are built: the page may hold thousands of jobs.
     let rows_fit = usize::from(area.height.saturating_sub(3)).max(1);
@@ -196,6 +203,10 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
             Some(at) if at > ctx.now => {
                 let text = format!("retrying in {}", fmt::secs(fmt::until(at, ctx.now)));
                 (spinner(), Span::styled(text, t.warn()))
+            }
+            // With stale data nobody knows whether a worker took it: say that, not "no worker".
+            _ if ctx.app.conn != Conn::Connected => {
+                (spinner(), Span::styled("due (stale)", t.dim()))
             }
             _ => (spinner(), Span::styled("due, no worker yet", t.info())),
         },

@@ -6,7 +6,9 @@ use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
 use crate::tui::action::Action;
-use crate::tui::app::{Confirm, Fit, Input, Mode, OverrideField, OverrideForm};
+use crate::tui::app::{
+    App, Confirm, Fit, Input, Mode, OverrideField, OverrideForm, ReasonForm, Reasoned,
+};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -18,6 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Help { scroll } => help(frame, area, ctx, *scroll),
         Mode::Confirm(c) => confirm(frame, area, ctx, c),
         Mode::Override(form) => override_form(frame, area, ctx, form),
+        Mode::Reason(form) => reason_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
         Mode::Preview {
@@ -91,30 +94,34 @@ const HELP_CHROME: u16 = 5 + HELP_NOTES.len() as u16;
 const HELP_TWO_COLUMNS: u16 = 100;
 
 /// How many rows of the help list fit in a terminal of this size, out of how many.
-pub fn help_fit(width: u16, height: u16) -> Fit {
-    let total = help_rows(width);
+pub fn help_fit(app: &App, width: u16, height: u16) -> Fit {
+    let total = help_rows(app.offered().len(), width);
     Fit {
         visible: total.min(usize::from(height.saturating_sub(HELP_CHROME)).max(1)),
         total,
     }
 }
 
-fn help_rows(width: u16) -> usize {
+/// Rows the help takes for `entries` keys: two columns when wide enough.
+fn help_rows(entries: usize, width: u16) -> usize {
     if width >= HELP_TWO_COLUMNS {
-        Action::ALL.len().div_ceil(2)
+        entries.div_ceil(2)
     } else {
-        Action::ALL.len()
+        entries
     }
 }
 
 /// Generated from the live keymap, so a rebinding shows up here; scrolls when it does not fit.
+/// A console that may not change the service lists only what it offers.
 fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
-    let entries: Vec<(String, &str)> = Action::ALL
-        .iter()
-        .map(|a| (key(ctx, *a), a.describe()))
+    let entries: Vec<(String, &str)> = ctx
+        .app
+        .offered()
+        .into_iter()
+        .map(|a| (key(ctx, a), a.describe()))
         .collect();
     let key_width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
-    let rows = help_rows(area.width);
+    let rows = help_rows(entries.len(), area.width);
     let cell = |i: usize| -> Vec<Span> {
         entries.get(i).map_or(vec![], |(k, d)| {
             vec![
@@ -123,7 +130,7 @@ fn help(frame: &mut Frame, area: Rect, ctx: &Ctx, scroll: usize) {
             ]
         })
     };
-    let fit = help_fit(area.width, area.height);
+    let fit = help_fit(ctx.app, area.width, area.height);
     let scroll = scroll.min(fit.max_scroll());
     let mut lines: Vec<Line> = (scroll..scroll + fit.visible)
         .map(|r| {
@@ -159,12 +166,14 @@ fn scroll_hint<'a>(ctx: &Ctx, fit: Fit, scroll: usize, all_fits: &str) -> Line<'
 
 fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
     let question = match what {
-        Confirm::Kill { job_id } => format!("Kill {job_id}? It will not be retried again."),
         Confirm::Retrain {
             job_type,
             error_class,
         } => {
             format!("Retrain the model for {job_type}/{error_class} now?")
+        }
+        Confirm::Overwrite(export) => {
+            format!("{} exists. Replace it?", export.path.display())
         }
     };
     let lines = vec![
@@ -218,6 +227,33 @@ fn override_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &OverrideForm) 
         ctx.theme.dim(),
     ));
     dialog(frame, area, ctx, "Override delay", lines);
+}
+
+fn reason_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &ReasonForm) {
+    let (title, question) = match &form.what {
+        Reasoned::Kill { job_id } => (
+            "Kill",
+            format!("Kill {job_id}? It will not be retried again."),
+        ),
+        Reasoned::Ack { alert_id, message } => {
+            ("Acknowledge", format!("Acknowledge {alert_id}: {message}"))
+        }
+    };
+    let mut lines = vec![
+        Line::styled(question, ctx.theme.title()),
+        field("reason", &form.reason, true, ctx),
+    ];
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(
+            format!("{} {e}", ctx.glyphs.fail),
+            ctx.theme.critical(),
+        ));
+    }
+    lines.push(Line::styled(
+        "the reason goes to the audit log  enter send  esc cancel",
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, title, lines);
 }
 
 fn export(frame: &mut Frame, area: Rect, ctx: &Ctx, path: &Input, error: Option<&str>) {
@@ -301,7 +337,7 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: u
                 format!(" {:>4} ", fmt::pct(step.estimated_success)),
                 ctx.theme.ok(),
             ),
-            Span::styled(format!("{:<8} ", step.method.as_str()), ctx.theme.info()),
+            Span::styled(format!("{:<8} ", fmt::step_method(step)), ctx.theme.info()),
             Span::styled(reason, ctx.theme.dim()),
         ]);
         // One row per attempt, so the rows counted for scrolling are the rows drawn.

@@ -306,9 +306,13 @@ fn actions(ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
             Span::styled(format!(" {what}"), ctx.theme.dim()),
         ]
     };
-    let groups = vec![
-        action(Action::Retrain, "retrain"),
-        action(Action::Export, "export"),
-    ];
+    let groups = [
+        (Action::Retrain, "retrain job model"),
+        (Action::Export, "export"),
+    ]
+    .into_iter()
+    .filter(|(a, _)| ctx.app.offers(*a))
+    .map(|(a, what)| action(a, what))
+    .collect();
     wrap(groups, width, ctx)
 }

@@ -2,7 +2,7 @@
 //! override, and the keys that act on it.
 
 use super::super::{Ctx, block, flow};
-use crate::model::{JobDetail, JobState, ScheduledJob, TimelineEntry};
+use crate::model::{JobDetail, ScheduledJob, TimelineEntry};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use ratatui::Frame;
@@ -92,7 +92,7 @@ fn recommendation<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
         Span::styled(format!(" ({})", r.method.as_str()), ctx.theme.info()),
         Span::styled("  confidence ", ctx.theme.dim()),
         Span::styled(format!("{:.2}", r.confidence), ctx.theme.text()),
-        Span::styled("  P(success) ", ctx.theme.dim()),
+        Span::styled("  P(this attempt) ", ctx.theme.dim()),
         Span::styled(fmt::pct(r.estimated_success), ctx.theme.text()),
     ])
 }
@@ -100,16 +100,10 @@ fn recommendation<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> Line<'a> {
 /// `now → #3 +4.2s 79% → #4 +20.2s 91%`: each planned attempt with its estimated success.
 /// A finished job has no plan: it says how it ended instead.
 fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx) -> Line<'a> {
-    let ended = match job.state {
-        JobState::Scheduled | JobState::Claimed => None,
-        JobState::Succeeded => Some("it succeeded"),
-        JobState::Exhausted => Some("it gave up"),
-        JobState::Killed => Some("it was killed"),
-    };
-    if let Some(ended) = ended {
-        return Line::styled(format!(" plan none: {ended}"), ctx.theme.dim());
+    if let Some(ended) = fmt::job_end(job.state) {
+        return Line::styled(format!(" plan none: it {ended}"), ctx.theme.dim());
     }
-    let mut spans = vec![Span::styled(" plan now", ctx.theme.dim())];
+    let mut spans = vec![Span::styled(" plan (P by then)", ctx.theme.dim())];
     let Some(detail) = detail else {
         spans.push(Span::styled(" (loading timeline)", ctx.theme.dim()));
         return Line::from(spans);
@@ -120,11 +114,15 @@ fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx)
             ctx.theme.dim(),
         ));
     }
-    for step in &detail.timeline {
-        spans.push(Span::styled(
-            format!(" {} ", ctx.glyphs.arrow),
-            ctx.theme.dim(),
-        ));
+    for (n, step) in detail.timeline.iter().enumerate() {
+        if n > 0 {
+            spans.push(Span::styled(
+                format!(" {} ", ctx.glyphs.arrow),
+                ctx.theme.dim(),
+            ));
+        } else {
+            spans.push(Span::raw(" "));
+        }
         spans.extend(step_spans(step, ctx));
     }
     Line::from(spans)
@@ -132,10 +130,11 @@ fn timeline<'a>(job: &ScheduledJob, detail: Option<&'a JobDetail>, ctx: &'a Ctx)
 
 fn step_spans<'a>(step: &TimelineEntry, ctx: &Ctx) -> [Span<'a>; 2] {
     let offset = fmt::until(step.scheduled_time, ctx.now);
+    let how = if step.overridden { " override" } else { "" };
     let when = if offset > 0.0 {
-        format!("#{} +{}", step.attempt_number, fmt::secs(offset))
+        format!("#{} +{}{how}", step.attempt_number, fmt::secs(offset))
     } else {
-        format!("#{} due", step.attempt_number)
+        format!("#{} due{how}", step.attempt_number)
     };
     [
         Span::styled(when, ctx.theme.text()),
@@ -207,7 +206,10 @@ fn keys<'a>(ctx: &'a Ctx) -> Line<'a> {
         (Action::Override, "custom delay"),
         (Action::Kill, "kill"),
         (Action::Preview, "preview"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(a, _)| ctx.app.offers(*a))
+    {
         spans.push(Span::styled(
             super::super::short_key(ctx, action),
             ctx.theme.accent(),
