@@ -87,7 +87,8 @@ impl Default for Limits {
 pub struct AlertThresholds {
     /// Retry storm: more retries than this per minute in one queue.
     pub retry_storm_per_minute: u32,
-    /// Frequent guardrail overrides: more than this many within `guardrail_window`.
+    /// Frequent guardrail overrides: more than this many per second, averaged over
+    /// `guardrail_window` (the upstream rule is `rate(guardrail_overrides[5m]) > 10`).
     pub guardrail_overrides: u32,
     pub guardrail_window: Duration,
     /// Per-queue retry storm thresholds that replace `retry_storm_per_minute` for that queue.

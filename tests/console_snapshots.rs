@@ -140,6 +140,19 @@ fn a_long_failure_wraps_over_two_footer_lines_at_80x24() {
     );
 }
 
+/// A long success (seen at 60 columns: "… (check pla" cut with no marker) wraps as a failure does.
+#[test]
+fn a_long_success_is_not_cut_at_60x16() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '2');
+    let said = "override pay-1201: next attempt in 5m (check plan: #2 +5m00s override)";
+    app.on_outcome(true, said.into());
+    let text = screen(&mut app, 60, 16, &Glyphs::unicode());
+    let footer: String = text.lines().rev().take(2).collect::<Vec<_>>().join("");
+    assert!(footer.contains("override)"), "{text}");
+}
+
 #[test]
 fn below_minimum_size() {
     let text = screen(&mut fixture::app(), 50, 12, &Glyphs::unicode());

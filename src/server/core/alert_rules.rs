@@ -6,7 +6,7 @@
 //! | id | severity | fires when |
 //! |---|---|---|
 //! | `retry_storm:<queue>` | warning, critical at 2× | retries recorded for the queue in the last 60 s exceed its threshold (`retry_storm_per_minute`, or `retry_storm_queues[queue]`) |
-//! | `guardrail_overrides` | critical | more than `guardrail_overrides` recommendations were changed by a guardrail in the last `guardrail_window` (the upstream `rate(guardrail_overrides[5m]) > 10`) |
+//! | `guardrail_overrides` | critical | recommendations changed by a guardrail average more than `guardrail_overrides` per second over the last `guardrail_window` (the upstream `rate(guardrail_overrides[5m]) > 10`) |
 //! | `circuit_open:<queue>/<error_class>` | critical (open), warning (half open) | the engine reports that circuit not closed |
 //! | `emergency_stop` | critical | the emergency stop guardrail is engaged |
 //! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window`, a share of `fallback_static_share` or more came from the static tier (it only answers when every other tier failed) |
@@ -57,14 +57,17 @@ pub struct Condition {
 /// The conditions that hold for `inputs`.
 pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let mut out = retry_storms(cfg, inputs);
-    if inputs.guardrail_overrides > u64::from(cfg.guardrail_overrides) {
+    let window_secs = cfg.guardrail_window.as_secs().max(1);
+    let overrides_per_second = inputs.guardrail_overrides as f64 / window_secs as f64;
+    if overrides_per_second > f64::from(cfg.guardrail_overrides) {
         out.push(condition(
             "guardrail_overrides".into(),
             "guardrail_overrides",
             Severity::Critical,
             format!(
-                "{} recommendations changed by guardrails in {} s (limit {}): check model recommendations",
-                inputs.guardrail_overrides, cfg.guardrail_window.as_secs(), cfg.guardrail_overrides
+                "{overrides_per_second:.1}/s recommendations changed by guardrails over the last {window_secs} s \
+                 ({} in all; limit {}/s): check model recommendations",
+                inputs.guardrail_overrides, cfg.guardrail_overrides
             ),
             &[],
         ));
@@ -343,14 +346,21 @@ mod tests {
     }
 
     #[test]
-    fn guardrail_overrides_fire_above_ten_not_at_ten() {
+    fn guardrail_overrides_fire_above_ten_per_second_over_the_window() {
         let cfg = AlertThresholds::default();
+        let window = cfg.guardrail_window.as_secs();
+        assert_eq!(window, 300, "the default window is 5 minutes");
         let at = |n| AlertInputs {
             guardrail_overrides: n,
             ..Default::default()
         };
-        assert!(evaluate(&cfg, &at(10)).is_empty());
-        assert_eq!(ids(&evaluate(&cfg, &at(11))), ["guardrail_overrides"]);
+        // A handful of shaped retries (a demo's first seconds) is no alarm.
+        assert!(evaluate(&cfg, &at(11)).is_empty());
+        assert!(evaluate(&cfg, &at(10 * window)).is_empty(), "exactly 10/s");
+        assert_eq!(
+            ids(&evaluate(&cfg, &at(10 * window + 1))),
+            ["guardrail_overrides"]
+        );
     }
 
     #[test]

@@ -25,16 +25,15 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     frame.render_widget(status_line, status);
 }
 
-/// Rows of the footer on a terminal `width` columns wide: [`FOOTER_HEIGHT`], plus one while a
-/// failed action's message is too long for one line. Glyph sets have equal widths, so the
+/// Rows of the footer on a terminal `width` columns wide: [`FOOTER_HEIGHT`], plus one while the
+/// status line (remaining work, filter, last action's result) is too long for one line. Glyph sets have equal widths, so the
 /// Unicode set measures for both.
 pub fn height(app: &App, width: u16) -> u16 {
-    let failed = app.last.as_ref().is_some_and(|o| !o.ok) || app.filter_error.is_some();
     let text: usize = status_segments(app, &Glyphs::unicode())
         .iter()
         .map(|(text, _)| Span::raw(text.as_str()).width())
         .sum();
-    if failed && text > usize::from(width) {
+    if text > usize::from(width) {
         FOOTER_HEIGHT + 1
     } else {
         FOOTER_HEIGHT

@@ -138,7 +138,11 @@ fn guardrails(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
             ctx,
         ),
         pair("delay", delay, ctx),
-        pair("budget", format!("{:.0}%", g.max_budget_percent), ctx),
+        pair(
+            "retry share",
+            format!("{}{:.0}%", ctx.glyphs.le, g.max_budget_percent),
+            ctx,
+        ),
     ];
     let mut lines = vec![heading("Guardrails", ctx)];
     lines.extend(wrap(groups, width, ctx));
@@ -151,7 +155,8 @@ fn guardrails(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
     lines
 }
 
-/// Budget use per queue (a bar) and tenant quotas: one item each.
+/// Retry tokens per queue (a bar) and tenant quotas: one item each. The first bar carries a
+/// caption, because the token buckets are a separate limit from the retry share above them.
 fn queues(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Vec<Line<'static>>> {
     let longest = s.budgets.iter().map(|b| b.queue.len()).max().unwrap_or(0);
     let name_width = longest.min(width / 3).max(1);
@@ -172,7 +177,15 @@ fn queues(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Vec<Line<'static>>> {
         );
         wrap(vec![pair("tenant", quota, ctx)], width, ctx)
     });
-    budgets.map(|line| vec![line]).chain(tenants).collect()
+    let caption = Line::styled(" retry tokens now/capacity", ctx.theme.dim());
+    budgets
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => vec![caption.clone(), line],
+            _ => vec![line],
+        })
+        .chain(tenants)
+        .collect()
 }
 
 /// ` name ███░░ value`: the bar takes what the name and value leave (none if too little).
