@@ -11,6 +11,7 @@
 
 mod alerts;
 mod attempts;
+mod bulk;
 mod cost;
 mod failures;
 mod feed;
@@ -62,6 +63,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
         .merge(failures::routes())
         .merge(jobs::routes())
+        .merge(bulk::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

@@ -201,7 +201,12 @@ pub async fn list_jobs_filters_by_type_tenant_and_text(store: S) {
         let mut j = job(&format!("t{i:02}"), JobState::Scheduled, i as i64);
         j.job_type = if i % 2 == 0 { "email" } else { "webhook" }.into();
         j.tenant = (i % 3 == 0).then(|| "acme".to_string());
-        j.last_error = if i < 4 { "connection refused by 10.0.0.1" } else { "timed out" }.into();
+        j.last_error = if i < 4 {
+            "connection refused by 10.0.0.1"
+        } else {
+            "timed out"
+        }
+        .into();
         store.put_job(j).await.unwrap();
     }
     let listed = |filter: JobFilter| {
@@ -218,7 +223,10 @@ pub async fn list_jobs_filters_by_type_tenant_and_text(store: S) {
         tenant: Some("acme".into()),
         ..Default::default()
     };
-    assert_eq!(listed(webhooks_of_acme).await, (2, vec!["t03".into(), "t09".into()]));
+    assert_eq!(
+        listed(webhooks_of_acme).await,
+        (2, vec!["t03".into(), "t09".into()])
+    );
     let refused = JobFilter {
         text: Some("refused".into()),
         limit: 3,
