@@ -228,3 +228,81 @@ async fn jobs_list_filters_by_job_type_tenant_and_text() {
         .await;
     assert_eq!(page["total"], 0);
 }
+
+#[tokio::test]
+async fn emergency_stop_engages_with_a_reason_and_shows_in_changes() {
+    let api = Api::with_config(config_with_tokens()).await;
+    let (status, _) = api
+        .post_as(
+            Role::Viewer,
+            &format!("{BASE}/emergency-stop"),
+            r#"{"engaged": true, "reason": "x"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = estop(&api, json!({"engaged": true})).await;
+    assert_names(status, &body, 400, "reason");
+    let (status, body) = estop(
+        &api,
+        json!({"engaged": true, "reason": "payments double-charging"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"engaged": true, "changed": true}))
+    );
+    let (_, rec) = api
+        .post_as(Role::Operator, &format!("{BASE}/recommendation"), r#"{"job_id": "j", "job_type": "email", "attempt_number": 1, "error_class": "timeout"}"#)
+        .await;
+    assert_eq!(rec["should_retry"], false, "{rec}");
+    let (_, again) = estop(&api, json!({"engaged": true, "reason": "again"})).await;
+    assert_eq!(again["changed"], false);
+    fail(&api, "k", "q", "timeout").await;
+    bulk(
+        &api,
+        Role::Operator,
+        json!({"filter": {}, "action": "kill", "reason": "stop all"}),
+    )
+    .await;
+
+    let (status, changes) = api
+        .get_as(
+            Role::Viewer,
+            &format!("{BASE}/changes?kind=emergency_stop,bulk"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changes}");
+    let actions: Vec<&str> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["bulk_kill", "emergency_stop"], "newest first");
+    assert_eq!(changes[1]["reason"], "payments double-charging");
+    assert_eq!(changes[1]["target"], "engaged");
+    let (status, body) = api
+        .get_as(Role::Viewer, &format!("{BASE}/changes?kind=weather"))
+        .await;
+    assert_names(status, &body, 400, "kind");
+    let (status, body) = api
+        .get_as(Role::Viewer, &format!("{BASE}/changes?since=yesterday"))
+        .await;
+    assert_names(status, &body, 400, "since");
+    let (_, none) = api
+        .get_as(
+            Role::Viewer,
+            &format!("{BASE}/changes?since=2999-01-01T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(none, json!([]));
+}
+
+async fn estop(api: &Api, body: Value) -> (StatusCode, Value) {
+    api.post_as(
+        Role::Operator,
+        &format!("{BASE}/emergency-stop"),
+        &body.to_string(),
+    )
+    .await
+}

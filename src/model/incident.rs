@@ -94,3 +94,22 @@ pub struct BulkResult {
     /// Whether the matched count is over `bulk_confirm_over` (then `confirm` must equal it).
     pub needs_confirm: bool,
 }
+
+/// `POST /emergency-stop` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyStopRequest {
+    /// `true`: every recommendation says stop until released.
+    pub engaged: bool,
+    /// Required: why (goes to the audit log).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /emergency-stop` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmergencyStopState {
+    pub engaged: bool,
+    /// Whether this request changed it (false: it already was so).
+    pub changed: bool,
+}

@@ -16,6 +16,7 @@ mod cost;
 mod failures;
 mod feed;
 mod health;
+mod incident;
 mod jobs;
 mod metrics;
 mod models;
@@ -64,6 +65,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(failures::routes())
         .merge(jobs::routes())
         .merge(bulk::routes())
+        .merge(incident::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())
