@@ -69,6 +69,8 @@ pub struct Limits {
     pub batch_max_records: usize,
     /// A request that takes longer is answered 503.
     pub request_timeout: Duration,
+    /// A bulk action matching more jobs than this needs `confirm` equal to the matched count.
+    pub bulk_confirm_over: u64,
 }
 
 impl Default for Limits {
@@ -78,6 +80,7 @@ impl Default for Limits {
             batch_body_bytes: 16 * 1024 * 1024,
             batch_max_records: 100_000,
             request_timeout: Duration::from_secs(10),
+            bulk_confirm_over: 100,
         }
     }
 }

@@ -91,6 +91,10 @@ pub struct JobFilter {
     pub queue: Option<String>,
     pub state: Option<JobState>,
     pub error_class: Option<String>,
+    pub job_type: Option<String>,
+    pub tenant: Option<String>,
+    /// Jobs whose id or last error contains this text (case-sensitive).
+    pub text: Option<String>,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
     pub limit: u32,
@@ -224,6 +228,31 @@ pub trait Store: Send + Sync {
     /// probes with it while degraded, to learn without waiting for traffic that writes work
     /// again.
     async fn probe_write(&self) -> StoreResult<()>;
+}
+
+impl JobFilter {
+    /// Whether the job matches every field given (cursor and limit aside). Backends that
+    /// filter in code use this; SQL backends state the same conditions.
+    pub fn matches(&self, job: &ScheduledJob) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.queue, &job.queue)
+            && self.state.is_none_or(|s| s == job.state)
+            && eq(&self.error_class, &job.error_class)
+            && eq(&self.job_type, &job.job_type)
+            && self
+                .tenant
+                .as_deref()
+                .is_none_or(|t| job.tenant.as_deref() == Some(t))
+            && self
+                .text
+                .as_deref()
+                .is_none_or(|t| job.job_id.contains(t) || job.last_error.contains(t))
+    }
+
+    /// Whether only the fields the per-group counts know (queue, state, error class) are set.
+    pub fn by_group_only(&self) -> bool {
+        self.job_type.is_none() && self.tenant.is_none() && self.text.is_none()
+    }
 }
 
 impl Claim {

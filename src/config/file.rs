@@ -73,6 +73,7 @@ pub struct LimitsSection {
     pub batch_body_bytes: Option<usize>,
     pub batch_max_records: Option<usize>,
     pub request_timeout: Option<String>,
+    pub bulk_confirm_over: Option<u64>,
 }
 
 /// `[alerts]`.
@@ -276,6 +277,9 @@ impl LimitsSection {
         }
         if let Some(t) = &self.request_timeout {
             limits.request_timeout = duration("limits.request_timeout", t)?;
+        }
+        if let Some(v) = self.bulk_confirm_over {
+            limits.bulk_confirm_over = v;
         }
         Ok(())
     }

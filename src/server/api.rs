@@ -11,10 +11,12 @@
 
 mod alerts;
 mod attempts;
+mod bulk;
 mod cost;
 mod failures;
 mod feed;
 mod health;
+mod incident;
 mod jobs;
 mod metrics;
 mod models;
@@ -62,6 +64,8 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
         .merge(failures::routes())
         .merge(jobs::routes())
+        .merge(bulk::routes())
+        .merge(incident::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

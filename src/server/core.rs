@@ -1,4 +1,4 @@
-//! The service core: the shared state ([`state`]), the ingest path that records attempts and
+//! The service core: the shared state ([`state`]), bulk actions on a job filter ([`bulk`]), the ingest path that records attempts and
 //! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
 //! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
 //! alerts), whether the store takes writes ([`store_health`]: the degraded state and the
@@ -10,6 +10,7 @@
 
 pub mod alert_rules;
 pub mod alerts;
+pub mod bulk;
 pub mod events;
 pub mod housekeeping;
 pub mod ingest;

@@ -196,6 +196,50 @@ pub async fn list_jobs_filters_and_totals(store: S) {
     assert_eq!(count(all_three).await, (3, 3));
 }
 
+pub async fn list_jobs_filters_by_type_tenant_and_text(store: S) {
+    for i in 0..12 {
+        let mut j = job(&format!("t{i:02}"), JobState::Scheduled, i as i64);
+        j.job_type = if i % 2 == 0 { "email" } else { "webhook" }.into();
+        j.tenant = (i % 3 == 0).then(|| "acme".to_string());
+        j.last_error = if i < 4 {
+            "connection refused by 10.0.0.1"
+        } else {
+            "timed out"
+        }
+        .into();
+        store.put_job(j).await.unwrap();
+    }
+    let listed = |filter: JobFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.list_jobs(filter.clone()).await.unwrap();
+            assert!(page.jobs.iter().all(|j| filter.matches(j)), "{filter:?}");
+            let ids: Vec<String> = page.jobs.iter().map(|j| j.job_id.clone()).collect();
+            (page.total, ids)
+        }
+    };
+    let webhooks_of_acme = JobFilter {
+        job_type: Some("webhook".into()),
+        tenant: Some("acme".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        listed(webhooks_of_acme).await,
+        (2, vec!["t03".into(), "t09".into()])
+    );
+    let refused = JobFilter {
+        text: Some("refused".into()),
+        limit: 3,
+        ..Default::default()
+    };
+    assert_eq!(listed(refused).await.0, 4);
+    let by_id = JobFilter {
+        text: Some("t1".into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(by_id).await.0, 2);
+}
+
 /// A job moved to another state, queue or time leaves its old place in every listing, count
 /// and claim (backends that keep indexes must move it in each of them).
 pub async fn replaced_jobs_move_in_listings_counts_and_claims(store: S) {
@@ -334,12 +378,7 @@ pub async fn error_class_counts_follow_appends_and_outlive_pruning(store: S) {
 }
 
 fn matches(filter: &JobFilter, job: &ScheduledJob) -> bool {
-    filter.queue.as_ref().is_none_or(|q| *q == job.queue)
-        && filter.state.is_none_or(|s| s == job.state)
-        && filter
-            .error_class
-            .as_ref()
-            .is_none_or(|e| *e == job.error_class)
+    filter.matches(job)
 }
 
 pub async fn list_jobs_cursor_pages_have_no_gaps_or_duplicates(store: S) {

@@ -51,6 +51,12 @@ struct ListQuery {
     state: Option<String>,
     /// Only jobs whose last failure had this error class.
     error_class: Option<String>,
+    /// Only jobs of this job type.
+    job_type: Option<String>,
+    /// Only jobs of this tenant.
+    tenant: Option<String>,
+    /// Only jobs whose id or last error contains this text.
+    text: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, default 50.
@@ -72,6 +78,9 @@ async fn list(
         queue: q.queue.filter(|s| !s.is_empty()),
         state: q.state.as_deref().map(parse_state).transpose()?,
         error_class: q.error_class.filter(|s| !s.is_empty()),
+        job_type: q.job_type.filter(|s| !s.is_empty()),
+        tenant: q.tenant.filter(|s| !s.is_empty()),
+        text: q.text.filter(|s| !s.is_empty()),
         cursor: q.cursor.filter(|s| !s.is_empty()),
         limit: parse_limit(q.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
     };
@@ -80,7 +89,7 @@ async fn list(
     ))
 }
 
-fn parse_state(text: &str) -> Result<JobState, FieldError> {
+pub(super) fn parse_state(text: &str) -> Result<JobState, FieldError> {
     serde_json::from_value(json!(text)).map_err(|_| {
         FieldError::new(
             "state",

@@ -266,6 +266,15 @@ impl OpsState {
         self.job_locks[stripe_of(job_id)].lock().await
     }
 
+    /// Every job lock, in ascending order (a bulk action over the whole schedule).
+    pub async fn lock_all_jobs(&self) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut guards = Vec::with_capacity(self.job_locks.len());
+        for lock in &self.job_locks {
+            guards.push(lock.lock().await);
+        }
+        guards
+    }
+
     /// [`Self::lock_job`] for several jobs at once. Stripes are taken once each and in
     /// ascending order, so two callers locking overlapping sets cannot deadlock.
     pub async fn lock_jobs<'a>(

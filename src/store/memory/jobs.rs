@@ -66,6 +66,9 @@ impl JobIndex {
 
     /// How many jobs match the filter (its cursor and limit aside).
     pub fn count(&self, filter: &JobFilter) -> u64 {
+        if !filter.by_group_only() {
+            return self.jobs.values().filter(|j| filter.matches(j)).count() as u64;
+        }
         self.counts
             .iter()
             .filter(|((q, s, c), _)| matches(filter, q, *s, c))
@@ -96,7 +99,7 @@ impl JobIndex {
         self.order
             .range((from, Bound::Unbounded))
             .filter_map(|key| self.jobs.get(&key.job_id).map(|job| (key, job)))
-            .filter(|(_, j)| matches(filter, &j.queue, j.state, &j.error_class))
+            .filter(|(_, j)| filter.matches(j))
             .take(take)
             .collect()
     }

@@ -206,6 +206,18 @@ fn filter_conditions(filter: &JobFilter) -> (Vec<&'static str>, Vec<Value>) {
         conds.push("error_class = ?");
         args.push(Value::Text(class.clone()));
     }
+    if let Some(job_type) = &filter.job_type {
+        conds.push("json_extract(body, '$.job_type') = ?");
+        args.push(Value::Text(job_type.clone()));
+    }
+    if let Some(tenant) = &filter.tenant {
+        conds.push("json_extract(body, '$.tenant') = ?");
+        args.push(Value::Text(tenant.clone()));
+    }
+    if let Some(text) = &filter.text {
+        conds.push("(instr(job_id, ?) > 0 OR instr(json_extract(body, '$.last_error'), ?) > 0)");
+        args.extend([Value::Text(text.clone()), Value::Text(text.clone())]);
+    }
     (conds, args)
 }
 
