@@ -9,6 +9,7 @@ pub mod diff;
 mod duration;
 pub mod guardrail;
 mod health;
+mod patterns;
 mod schedule;
 mod snapshot;
 pub mod validate;
@@ -16,6 +17,7 @@ pub mod validate;
 pub use cost::CostWeights;
 pub use duration::{WireDuration, parse_duration};
 pub use health::{Degradation, HealthResponse, StoreFailureKind};
+pub use patterns::*;
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
 

@@ -19,6 +19,7 @@ mod jobs;
 mod metrics;
 mod models;
 pub mod openapi;
+mod patterns;
 mod policies;
 mod recommend;
 mod stats;
@@ -65,5 +66,6 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())
+        .merge(patterns::routes())
         .merge(openapi::routes())
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod housekeeping;
 pub mod ingest;
 pub mod ops;
+pub mod patterns;
 pub mod schedule;
 pub mod state;
 pub mod store_health;
