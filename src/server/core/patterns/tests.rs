@@ -122,7 +122,7 @@ fn patterns_query_cost() {
     let mut book = PatternBook::default();
     let start = t0() - Duration::hours(24);
     for i in 0..1_000_000u64 {
-        let at = start + Duration::milliseconds((i * 86_400) as i64);
+        let at = start + Duration::microseconds((i * 86_400) as i64);
         let mut a = attempt(&format!("j{}", i / 2), 1 + (i % 2) as u32, i % 2 == 1, at);
         a.job_type = format!("type{}", (i / 2) % 200);
         a.error_class = if a.success {
