@@ -13,6 +13,7 @@ mod patterns;
 mod schedule;
 mod snapshot;
 pub mod validate;
+mod views;
 
 pub use cost::CostWeights;
 pub use duration::{WireDuration, parse_duration};
@@ -20,6 +21,7 @@ pub use health::{Degradation, HealthResponse, StoreFailureKind};
 pub use patterns::*;
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
+pub use views::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -155,3 +155,43 @@ async fn bad_patterns_parameters_are_named() {
     assert_eq!(status, 401);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn summary_has_queue_status_lines_and_today_at_a_glance() {
+    let (server, client) = served().await;
+    let t = Utc::now();
+    for attempt in 1..=2 {
+        let mut report = failure("q1", "timeout", "acme", t);
+        report["attempt_number"] = json!(attempt);
+        client.post("/failures", report).await;
+    }
+    let url = format!("{}/api/v1/retry/summary", client.base);
+    let summary: Value = client
+        .http
+        .get(url)
+        .bearer_auth(Client::token(Role::Viewer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines = &summary["queue_status"];
+    assert_eq!(lines["window_seconds"], 300, "{lines}");
+    let mail = &lines["queues"][0];
+    assert_eq!(mail["queue"], "mail");
+    assert_eq!(mail["strategy"], "rules", "{mail}");
+    assert_eq!(
+        (mail["recommendations"].as_u64(), mail["mark"].as_str()),
+        (Some(2), Some("normal"))
+    );
+    let today = &summary["today"];
+    assert_eq!(today["retries"], 1, "{today}");
+    assert_eq!(today["delays"], 2, "{today}");
+    assert!(today["mean_delay_ms"].as_f64().unwrap() > 0.0, "{today}");
+    assert!(today["sd_delay_ms"].as_f64().is_some(), "{today}");
+    assert_eq!(today["comparison_jobs"], 1, "{today}");
+    assert!(today["retries_vs_static"].is_number(), "{today}");
+    assert!(today["from"].is_string(), "{today}");
+    server.stop().await;
+}

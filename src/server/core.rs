@@ -18,6 +18,7 @@ pub mod patterns;
 pub mod schedule;
 pub mod state;
 pub mod store_health;
+pub mod views;
 pub mod window;
 
 pub use housekeeping::{Background, StartError, shutdown_signal, start_state};

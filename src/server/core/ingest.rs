@@ -37,6 +37,8 @@ impl AppState {
         let job_id = features.job_id.as_deref();
         let mut ops = self.ops.lock();
         ops.record_recommendation(&rec, &shadow, job_id, wall);
+        ops.queues.note(&features.queue, &rec, wall);
+        ops.today.note_recommendation(&rec, wall);
         if let Some((smart, fixed)) = expectations {
             ops.compare_job(smart, fixed);
         }

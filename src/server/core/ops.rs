@@ -8,6 +8,7 @@
 use super::alert_rules::{AlertInputs, window_secs};
 use super::events::{EventLog, kind};
 use super::patterns::PatternBook;
+use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
 use crate::model::{
@@ -49,6 +50,10 @@ pub struct Ops {
     error_classes: BTreeMap<String, ClassTally>,
     /// How failures ended, per (job type, error class, tenant), over the last 24 hours.
     pub patterns: PatternBook,
+    /// Which tier decides each queue's retries, over the last five minutes.
+    pub queues: QueueBook,
+    /// Today's retries and recommended delays.
+    pub today: Today,
 }
 
 impl Default for Ops {
@@ -63,6 +68,8 @@ impl Default for Ops {
             static_success_sum: 0.0,
             error_classes: BTreeMap::new(),
             patterns: PatternBook::default(),
+            queues: QueueBook::default(),
+            today: Today::default(),
         }
     }
 }
@@ -141,6 +148,7 @@ impl Ops {
         }
         ClassTally::add_all(&mut self.error_classes, [attempt]);
         self.patterns.record_attempt(attempt, now);
+        self.today.note_attempt(attempt, now);
     }
 
     /// Starts the per-class counts from what the store counted before this process started.
