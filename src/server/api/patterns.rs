@@ -55,6 +55,9 @@ async fn patterns(
     let now = state.now();
     let mut answer = state.ops.lock().patterns.query(&query, now);
     answer.from = answer.from.max(state.started_at);
+    if let Some(peak) = answer.peak_failures.as_mut() {
+        peak.from = peak.from.max(state.started_at);
+    }
     Ok(ApiJson(answer))
 }
 

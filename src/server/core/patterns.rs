@@ -167,7 +167,7 @@ impl PatternBook {
             given_up: total.given_up,
             hit_max_attempts: total.hit_max_attempts,
             recovery: total.recovery_times(),
-            peak_failures: peak(&failures, first),
+            peak_failures: peak(&failures, first, now),
         }
     }
 
@@ -287,8 +287,9 @@ fn quantile(bins: &BTreeMap<u16, u64>, count: u64, q: f64) -> f64 {
     bins.keys().next_back().map_or(0.0, |&b| bin_value(b))
 }
 
-/// The three consecutive steps with the most failures (the earliest on a tie).
-fn peak(failures: &[u64], first: i64) -> Option<PeakWindow> {
+/// The three consecutive steps with the most failures (the earliest on a tie), ending no
+/// later than `now`.
+fn peak(failures: &[u64], first: i64, now: DateTime<Utc>) -> Option<PeakWindow> {
     let width = 3.min(failures.len());
     let (start, count) = failures
         .windows(width)
@@ -300,7 +301,7 @@ fn peak(failures: &[u64], first: i64) -> Option<PeakWindow> {
         );
     (count > 0).then(|| PeakWindow {
         from: step_start(first + start as i64),
-        to: step_start(first + (start + width) as i64),
+        to: step_start(first + (start + width) as i64).min(now),
         failures: count,
     })
 }

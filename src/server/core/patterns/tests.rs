@@ -109,7 +109,12 @@ fn the_peak_is_the_busiest_thirty_minutes() {
     assert_eq!(peak.failures, 12);
     assert_eq!(peak.from, t0() + Duration::minutes(20));
     assert_eq!(peak.to, t0() + Duration::minutes(50));
-    assert!(book.query(&query(1), t0()).peak_failures.is_some());
+    let current = book.query(&query(1), t0()).peak_failures.unwrap();
+    assert_eq!(
+        (current.to, current.failures),
+        (t0(), 1),
+        "ends at now, not in the future"
+    );
     let empty = PatternBook::default().query(&query(144), now);
     assert!(empty.peak_failures.is_none());
 }
