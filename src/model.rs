@@ -10,16 +10,20 @@ mod duration;
 pub mod guardrail;
 mod health;
 mod incident;
+mod patterns;
 mod schedule;
 mod snapshot;
 pub mod validate;
+mod views;
 
 pub use cost::CostWeights;
 pub use duration::{WireDuration, parse_duration};
 pub use health::{Degradation, HealthResponse, StoreFailureKind};
 pub use incident::*;
+pub use patterns::*;
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
+pub use views::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -541,6 +541,12 @@ pub struct Summary {
     pub comparison: Comparison,
     pub alerts: Vec<Alert>,
     pub recent_errors: Vec<Event>,
+    /// Per-queue status lines: the deciding tier and a status mark with its reason.
+    #[serde(default)]
+    pub queue_status: super::QueueStatusLines,
+    /// Today's retries against static backoff and the recommended delays.
+    #[serde(default)]
+    pub today: super::TodayAtAGlance,
 }
 
 /// The smallest set of method names, for counters keyed by method.

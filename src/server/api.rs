@@ -21,6 +21,7 @@ mod jobs;
 mod metrics;
 mod models;
 pub mod openapi;
+mod patterns;
 mod policies;
 mod recommend;
 mod stats;
@@ -69,5 +70,6 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())
+        .merge(patterns::routes())
         .merge(openapi::routes())
 }

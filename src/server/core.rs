@@ -15,9 +15,11 @@ pub mod events;
 pub mod housekeeping;
 pub mod ingest;
 pub mod ops;
+pub mod patterns;
 pub mod schedule;
 pub mod state;
 pub mod store_health;
+pub mod views;
 pub mod window;
 
 pub use housekeeping::{Background, StartError, shutdown_signal, start_state};

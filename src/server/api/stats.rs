@@ -64,7 +64,7 @@ async fn stats(
     )))
 }
 
-fn required(value: Option<String>, field: &str) -> ApiResult<String> {
+pub(super) fn required(value: Option<String>, field: &str) -> ApiResult<String> {
     value
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request(format!("{field}: required query parameter")))

@@ -9,6 +9,7 @@
 use crate::model::{JobState, Method, StatusCounts, Summary};
 use crate::server::core::events::kind;
 use crate::server::core::state::AppState;
+use crate::server::core::views::QueueFacts;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::ApiJson;
@@ -51,6 +52,13 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     summary.alerts = ops.alert_list().into_iter().filter(|a| a.active).collect();
     summary.recent_errors = ops.events.recent(kind::FAILURE, RECENT_ERRORS);
     summary.active_tier = ops.active_tier(now).unwrap_or(summary.active_tier);
+    let facts = QueueFacts {
+        circuits: &summary.circuits,
+        alerts: &summary.alerts,
+        ml: summary.models.ml.as_ref(),
+    };
+    summary.queue_status = ops.queues.lines(&facts, now);
+    summary.today = ops.today.glance(&summary.comparison, state.started_at, now);
     Ok(ApiJson(summary))
 }
 
@@ -100,6 +108,8 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
         comparison: Default::default(),
         alerts: Vec::new(),
         recent_errors: Vec::new(),
+        queue_status: Default::default(),
+        today: Default::default(),
     }
 }
 

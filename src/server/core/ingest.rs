@@ -5,6 +5,7 @@
 
 use super::events::kind;
 use super::ops::EVENT_CAPACITY;
+use super::patterns::Ending;
 use super::schedule;
 use super::state::AppState;
 use crate::model::{
@@ -36,6 +37,8 @@ impl AppState {
         let job_id = features.job_id.as_deref();
         let mut ops = self.ops.lock();
         ops.record_recommendation(&rec, &shadow, job_id, wall);
+        ops.queues.note(&features.queue, &rec, wall);
+        ops.today.note_recommendation(&rec, wall);
         if let Some((smart, fixed)) = expectations {
             ops.compare_job(smart, fixed);
         }
@@ -100,6 +103,7 @@ impl AppState {
         self.count(attempts);
         self.note_attempts(attempts, Some(&report.error_message));
         self.announce_schedule(&job);
+        self.note_ending(&job);
         Ok(job)
     }
 
@@ -171,6 +175,19 @@ impl AppState {
             };
             ops.events.push(now, event, Some(&a.job_id), message);
         }
+    }
+
+    /// Notes in the pattern analysis a job the service stopped retrying.
+    fn note_ending(&self, job: &ScheduledJob) {
+        if job.state != JobState::Exhausted {
+            return;
+        }
+        let now = self.now();
+        let ending = Ending::of(job);
+        self.ops
+            .lock()
+            .patterns
+            .record_end(&job.job_id, ending, now);
     }
 
     fn announce_schedule(&self, job: &ScheduledJob) {

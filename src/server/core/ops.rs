@@ -1,11 +1,14 @@
 //! The service's operational memory: the event ring, sliding windows for rates and alerts, the
-//! smart-vs-static shadow comparison, success by error class and the current alerts.
+//! smart-vs-static shadow comparison, success by error class, the pattern analysis and the
+//! current alerts.
 //!
 //! Everything here is synchronous and takes time as an argument; the handlers and the alert
 //! loop hold it behind a mutex for a few microseconds at a time.
 
 use super::alert_rules::{AlertInputs, window_secs};
 use super::events::{EventLog, kind};
+use super::patterns::PatternBook;
+use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
 use crate::model::{
@@ -45,6 +48,12 @@ pub struct Ops {
     /// Attempts and successes per error class: seeded from the store at start-up, so they
     /// cover every attempt recorded, then counted as attempts arrive.
     error_classes: BTreeMap<String, ClassTally>,
+    /// How failures ended, per (job type, error class, tenant), over the last 24 hours.
+    pub patterns: PatternBook,
+    /// Which tier decides each queue's retries, over the last five minutes.
+    pub queues: QueueBook,
+    /// Today's retries and recommended delays.
+    pub today: Today,
 }
 
 impl Default for Ops {
@@ -58,6 +67,9 @@ impl Default for Ops {
             smart_success_sum: 0.0,
             static_success_sum: 0.0,
             error_classes: BTreeMap::new(),
+            patterns: PatternBook::default(),
+            queues: QueueBook::default(),
+            today: Today::default(),
         }
     }
 }
@@ -135,6 +147,8 @@ impl Ops {
             self.totals.add(key, 1, now);
         }
         ClassTally::add_all(&mut self.error_classes, [attempt]);
+        self.patterns.record_attempt(attempt, now);
+        self.today.note_attempt(attempt, now);
     }
 
     /// Starts the per-class counts from what the store counted before this process started.

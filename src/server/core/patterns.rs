@@ -1,0 +1,320 @@
+//! Pattern analysis kept incrementally: for every (job type, error class, tenant), fixed
+//! 10-minute steps over the last 24 hours, each holding the failures, the jobs that recovered
+//! (by time to recovery), gave up or hit max attempts, and the recovery times as a sum, a sum of
+//! squares and a sparse log-scale histogram. A query merges at most 144 steps per tenant, so
+//! its cost does not grow with the history stored.
+//!
+//! Steps are placed on the service's clock (when it heard of the event); recovery times are
+//! measured on the workers' clock (first failure's timestamp to the success's timestamp).
+//! A job's recovery is timed only when its attempt 1 failure was seen; at most
+//! [`MAX_OPEN_EPISODES`] jobs are followed at once (jobs beyond that are counted as failures
+//! only).
+
+use crate::model::{
+    AttemptRecord, FAST_RECOVERY_MS, PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS, Patterns,
+    PeakWindow, RecoveredCounts, RecoveryTimes, SLOW_RECOVERY_MS, ScheduledJob, guardrail,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Jobs followed from their first failure at once.
+pub const MAX_OPEN_EPISODES: usize = 200_000;
+const STEP: i64 = PATTERN_STEP_SECS as i64;
+const STEPS: i64 = (PATTERN_WINDOW_MAX_SECS / PATTERN_STEP_SECS) as i64;
+/// Histogram bins per doubling of the recovery time.
+const BINS_PER_DOUBLING: f64 = 8.0;
+
+/// How a followed job ended without success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    GaveUp,
+    HitMaxAttempts,
+}
+
+impl Ending {
+    /// Why the service stopped retrying `job` (an exhausted job): its last allowed attempt
+    /// failed (the max-attempts guardrail, or the policy's limit after at least one retry), or
+    /// it gave up early (not retryable, maximum retry age, emergency stop).
+    pub fn of(job: &ScheduledJob) -> Self {
+        let named = |g: &str| job.recommendation.policy_guardrails.iter().any(|n| n == g);
+        let early = named(guardrail::EMERGENCY_STOP) || named(guardrail::MAX_RETRY_AGE);
+        let at_limit = job.attempt_number > 1 && job.attempt_number >= job.max_attempts;
+        if named(guardrail::MAX_ATTEMPTS) || (at_limit && !early) {
+            Self::HitMaxAttempts
+        } else {
+            Self::GaveUp
+        }
+    }
+}
+
+/// What `/patterns` asks for.
+#[derive(Debug, Clone)]
+pub struct PatternQuery {
+    pub job_type: String,
+    pub error_class: String,
+    pub tenant: Option<String>,
+    /// Whole 10-minute steps, 1..=144.
+    pub steps: u32,
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct PatternBook {
+    /// (job type, error class) → tenant ("" for none) → steps.
+    series: HashMap<(String, String), BTreeMap<String, Steps>>,
+    /// Jobs whose first failure was seen and that have not ended, by job id.
+    open: HashMap<String, Episode>,
+}
+
+#[derive(Debug)]
+struct Episode {
+    key: Key,
+    first_failure: DateTime<Utc>,
+    opened_step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    job_type: String,
+    error_class: String,
+    tenant: String,
+}
+
+impl Key {
+    fn of(a: &AttemptRecord) -> Self {
+        Self {
+            job_type: a.job_type.clone(),
+            error_class: a.error_class.clone(),
+            tenant: a.tenant.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The non-empty steps of one key, oldest first, none older than 24 hours.
+#[derive(Debug, Default)]
+struct Steps(VecDeque<Step>);
+
+#[derive(Debug, Default, Clone)]
+struct Step {
+    index: i64,
+    failures: u64,
+    recovered: RecoveredCounts,
+    given_up: u64,
+    hit_max_attempts: u64,
+    sum_ms: f64,
+    sum_sq_ms: f64,
+    bins: BTreeMap<u16, u64>,
+}
+
+impl PatternBook {
+    /// Notes an attempt the service heard of at `now`.
+    pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) {
+        let step = step_of(now);
+        if a.success {
+            if let Some(ep) = self.open.remove(&a.job_id) {
+                let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
+                self.step_mut(&ep.key, step).add_recovery(ms);
+            }
+            return;
+        }
+        let key = Key::of(a);
+        self.step_mut(&key, step).failures += 1;
+        if a.attempt_number == 1 {
+            self.open_episode(&a.job_id, key, a.timestamp, step);
+        }
+    }
+
+    /// Notes that a job ended without success at `now`.
+    pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) {
+        if let Some(ep) = self.open.remove(job_id) {
+            let s = self.step_mut(&ep.key, step_of(now));
+            match ending {
+                Ending::GaveUp => s.given_up += 1,
+                Ending::HitMaxAttempts => s.hit_max_attempts += 1,
+            }
+        }
+    }
+
+    /// The figures of `q` over its window up to `now`.
+    pub fn query(&self, q: &PatternQuery, now: DateTime<Utc>) -> Patterns {
+        let last = step_of(now);
+        let first = last - i64::from(q.steps.clamp(1, STEPS as u32)) + 1;
+        let mut total = Step::default();
+        let mut failures = vec![0u64; (last - first + 1) as usize];
+        let pair = (q.job_type.clone(), q.error_class.clone());
+        let tenants = self.series.get(&pair).into_iter().flatten();
+        for (tenant, steps) in tenants {
+            if q.tenant.as_ref().is_some_and(|t| t != tenant) {
+                continue;
+            }
+            for s in steps
+                .0
+                .iter()
+                .filter(|s| s.index >= first && s.index <= last)
+            {
+                total.merge(s);
+                failures[(s.index - first) as usize] += s.failures;
+            }
+        }
+        Patterns {
+            job_type: q.job_type.clone(),
+            error_class: q.error_class.clone(),
+            tenant: q.tenant.clone(),
+            from: step_start(first),
+            to: now,
+            failures: total.failures,
+            recovered: total.recovered,
+            given_up: total.given_up,
+            hit_max_attempts: total.hit_max_attempts,
+            recovery: total.recovery_times(),
+            peak_failures: peak(&failures, first, now),
+        }
+    }
+
+    fn open_episode(&mut self, job_id: &str, key: Key, at: DateTime<Utc>, step: i64) {
+        if self.open.len() >= MAX_OPEN_EPISODES && !self.open.contains_key(job_id) {
+            self.open.retain(|_, ep| ep.opened_step > step - STEPS);
+            if self.open.len() >= MAX_OPEN_EPISODES {
+                return;
+            }
+        }
+        let episode = Episode {
+            key,
+            first_failure: at,
+            opened_step: step,
+        };
+        self.open.insert(job_id.to_string(), episode);
+    }
+
+    fn step_mut(&mut self, key: &Key, step: i64) -> &mut Step {
+        let pair = (key.job_type.clone(), key.error_class.clone());
+        let tenants = self.series.entry(pair).or_default();
+        let steps = tenants.entry(key.tenant.clone()).or_default();
+        steps.at(step)
+    }
+}
+
+impl Steps {
+    /// The step `index`, created if needed; steps older than 24 hours are dropped. An index
+    /// older than the newest step (the clock stepped back) joins the newest one.
+    fn at(&mut self, index: i64) -> &mut Step {
+        while self.0.front().is_some_and(|s| s.index <= index - STEPS) {
+            self.0.pop_front();
+        }
+        if self.0.back().is_none_or(|s| s.index < index) {
+            self.0.push_back(Step {
+                index,
+                ..Step::default()
+            });
+        }
+        self.0.back_mut().expect("a step was just ensured")
+    }
+}
+
+impl Step {
+    fn add_recovery(&mut self, ms: u64) {
+        if ms <= FAST_RECOVERY_MS {
+            self.recovered.within_5s += 1;
+        } else if ms <= SLOW_RECOVERY_MS {
+            self.recovered.within_30s += 1;
+        } else {
+            self.recovered.later += 1;
+        }
+        let x = ms as f64;
+        self.sum_ms += x;
+        self.sum_sq_ms += x * x;
+        *self.bins.entry(bin_of(ms)).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: &Step) {
+        self.failures += other.failures;
+        self.recovered.within_5s += other.recovered.within_5s;
+        self.recovered.within_30s += other.recovered.within_30s;
+        self.recovered.later += other.recovered.later;
+        self.given_up += other.given_up;
+        self.hit_max_attempts += other.hit_max_attempts;
+        self.sum_ms += other.sum_ms;
+        self.sum_sq_ms += other.sum_sq_ms;
+        for (&bin, &n) in &other.bins {
+            *self.bins.entry(bin).or_default() += n;
+        }
+    }
+
+    fn recovery_times(&self) -> Option<RecoveryTimes> {
+        let count = self.recovered.total();
+        if count == 0 {
+            return None;
+        }
+        let n = count as f64;
+        let mean = self.sum_ms / n;
+        let variance = (self.sum_sq_ms / n - mean * mean).max(0.0);
+        Some(RecoveryTimes {
+            count,
+            mean_ms: mean,
+            sd_ms: variance.sqrt(),
+            median_ms: quantile(&self.bins, count, 0.5),
+            p90_ms: quantile(&self.bins, count, 0.9),
+        })
+    }
+}
+
+/// Bin 0 holds recoveries under 1 ms; bin b ≥ 1 holds [2^((b-1)/8), 2^(b/8)) ms.
+fn bin_of(ms: u64) -> u16 {
+    if ms == 0 {
+        return 0;
+    }
+    ((ms as f64).log2() * BINS_PER_DOUBLING).floor() as u16 + 1
+}
+
+/// The geometric middle of a bin, in milliseconds.
+fn bin_value(bin: u16) -> f64 {
+    if bin == 0 {
+        return 0.0;
+    }
+    ((f64::from(bin) - 0.5) / BINS_PER_DOUBLING).exp2()
+}
+
+/// The value at rank ⌈q·count⌉ of the histogram.
+fn quantile(bins: &BTreeMap<u16, u64>, count: u64, q: f64) -> f64 {
+    let rank = ((q * count as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (&bin, &n) in bins {
+        seen += n;
+        if seen >= rank {
+            return bin_value(bin);
+        }
+    }
+    bins.keys().next_back().map_or(0.0, |&b| bin_value(b))
+}
+
+/// The three consecutive steps with the most failures (the earliest on a tie), ending no
+/// later than `now`.
+fn peak(failures: &[u64], first: i64, now: DateTime<Utc>) -> Option<PeakWindow> {
+    let width = 3.min(failures.len());
+    let (start, count) = failures
+        .windows(width)
+        .map(|w| w.iter().sum::<u64>())
+        .enumerate()
+        .fold(
+            (0, 0),
+            |best, (i, n)| if n > best.1 { (i, n) } else { best },
+        );
+    (count > 0).then(|| PeakWindow {
+        from: step_start(first + start as i64),
+        to: step_start(first + (start + width) as i64).min(now),
+        failures: count,
+    })
+}
+
+fn step_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(STEP)
+}
+
+fn step_start(index: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(index * STEP, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+use chrono::Duration;
+
+fn attempt(job: &str, n: u32, success: bool, at: DateTime<Utc>) -> AttemptRecord {
+    let json = serde_json::json!({
+        "job_id": job, "job_type": "email", "attempt_number": n,
+        "error_class": if success { "" } else { "timeout" },
+        "success": success, "timestamp": at.to_rfc3339(),
+    });
+    serde_json::from_value(json).unwrap()
+}
+
+fn query(steps: u32) -> PatternQuery {
+    PatternQuery {
+        job_type: "email".into(),
+        error_class: "timeout".into(),
+        tenant: None,
+        steps,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
+}
+
+/// One job per recovery time: fails (attempt 1) at t0, succeeds `ms` later.
+fn book_with_recoveries(ms: &[i64]) -> PatternBook {
+    let mut book = PatternBook::default();
+    for (i, &ms) in ms.iter().enumerate() {
+        let job = format!("j{i}");
+        book.record_attempt(&attempt(&job, 1, false, t0()), t0());
+        let done = t0() + Duration::milliseconds(ms);
+        book.record_attempt(&attempt(&job, 2, true, done), t0());
+    }
+    book
+}
+
+#[test]
+fn recoveries_are_counted_by_time_and_summarised() {
+    let book = book_with_recoveries(&[1_000, 3_000, 5_000, 20_000, 60_000]);
+    let p = book.query(&query(144), t0());
+    assert_eq!(p.failures, 5);
+    let r = p.recovered;
+    assert_eq!((r.within_5s, r.within_30s, r.later), (3, 1, 1));
+    let times = p.recovery.unwrap();
+    assert_eq!(times.count, 5);
+    assert!((times.mean_ms - 17_800.0).abs() < 1e-6, "{times:?}");
+    // Population sd of the five values.
+    assert!((times.sd_ms - 22_139.56).abs() < 0.01, "{times:?}");
+    assert!((times.median_ms / 5_000.0 - 1.0).abs() < 0.05, "{times:?}");
+    assert!((times.p90_ms / 60_000.0 - 1.0).abs() < 0.05, "{times:?}");
+}
+
+#[test]
+fn endings_count_only_followed_jobs() {
+    let mut book = PatternBook::default();
+    book.record_attempt(&attempt("a", 1, false, t0()), t0());
+    book.record_attempt(&attempt("b", 1, false, t0()), t0());
+    book.record_end("a", Ending::GaveUp, t0());
+    book.record_end("b", Ending::HitMaxAttempts, t0());
+    book.record_end("never-seen", Ending::GaveUp, t0());
+    // A success after the end is not a recovery.
+    book.record_attempt(&attempt("a", 2, true, t0()), t0());
+    let p = book.query(&query(144), t0());
+    assert_eq!((p.given_up, p.hit_max_attempts), (1, 1));
+    assert_eq!(p.recovered.total(), 0);
+    assert!(p.recovery.is_none());
+}
+
+#[test]
+fn the_window_and_the_filters_select_steps() {
+    let mut book = PatternBook::default();
+    let old = t0() - Duration::hours(3);
+    book.record_attempt(&attempt("old", 1, false, old), old);
+    let mut other = attempt("t", 1, false, t0());
+    other.tenant = Some("acme".into());
+    book.record_attempt(&other, t0());
+    assert_eq!(book.query(&query(144), t0()).failures, 2);
+    assert_eq!(book.query(&query(6), t0()).failures, 1, "the last hour");
+    let mut acme = query(144);
+    acme.tenant = Some("acme".into());
+    assert_eq!(book.query(&acme, t0()).failures, 1);
+    acme.error_class = "rate_limit".into();
+    assert_eq!(book.query(&acme, t0()).failures, 0);
+}
+
+#[test]
+fn steps_older_than_a_day_are_dropped() {
+    let mut book = PatternBook::default();
+    let day_ago = t0() - Duration::hours(24);
+    book.record_attempt(&attempt("old", 1, false, day_ago), day_ago);
+    book.record_attempt(&attempt("new", 1, false, t0()), t0());
+    assert_eq!(book.query(&query(144), t0()).failures, 1);
+}
+
+#[test]
+fn the_peak_is_the_busiest_thirty_minutes() {
+    let mut book = PatternBook::default();
+    let counts = [(0, 1), (20, 4), (30, 5), (40, 3), (90, 6)];
+    for (minutes, n) in counts {
+        let at = t0() + Duration::minutes(minutes);
+        for i in 0..n {
+            let job = format!("{minutes}-{i}");
+            book.record_attempt(&attempt(&job, 1, false, at), at);
+        }
+    }
+    let now = t0() + Duration::minutes(100);
+    let peak = book.query(&query(144), now).peak_failures.unwrap();
+    assert_eq!(peak.failures, 12);
+    assert_eq!(peak.from, t0() + Duration::minutes(20));
+    assert_eq!(peak.to, t0() + Duration::minutes(50));
+    let current = book.query(&query(1), t0()).peak_failures.unwrap();
+    assert_eq!(
+        (current.to, current.failures),
+        (t0(), 1),
+        "ends at now, not in the future"
+    );
+    let empty = PatternBook::default().query(&query(144), now);
+    assert!(empty.peak_failures.is_none());
+}
+
+/// The cost measured over 10⁶ attempts: 1000 keys, 5 tenants, spread over 24 hours. Run with
+/// `cargo test --release patterns_query_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; slow in debug builds"]
+fn patterns_query_cost() {
+    let mut book = PatternBook::default();
+    let start = t0() - Duration::hours(24);
+    for i in 0..1_000_000u64 {
+        let at = start + Duration::microseconds((i * 86_400) as i64);
+        let mut a = attempt(&format!("j{}", i / 2), 1 + (i % 2) as u32, i % 2 == 1, at);
+        a.job_type = format!("type{}", (i / 2) % 200);
+        a.error_class = if a.success {
+            String::new()
+        } else {
+            format!("e{}", (i / 2) % 5)
+        };
+        a.tenant = Some(format!("t{}", (i / 400) % 5));
+        book.record_attempt(&a, at);
+    }
+    let mut took = Vec::new();
+    for k in 0..1_000 {
+        let mut q = query(144);
+        q.job_type = format!("type{}", k % 200);
+        q.error_class = format!("e{}", k % 5);
+        let started = std::time::Instant::now();
+        let p = book.query(&q, t0());
+        took.push(started.elapsed());
+        assert!(p.failures > 0);
+    }
+    took.sort();
+    println!(
+        "p50 {:?} p99 {:?} max {:?}",
+        took[500], took[990], took[999]
+    );
+    assert!(took[990] < std::time::Duration::from_millis(20));
+}
