@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod events;
 pub mod housekeeping;
 pub mod ingest;
+pub mod job_locks;
 pub mod ops;
 pub mod schedule;
 pub mod state;
