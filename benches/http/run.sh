@@ -1,25 +1,53 @@
 #!/usr/bin/env bash
 # HTTP load test of `retryctl serve` on loopback (README "Performance").
 # Usage: benches/http/run.sh [DURATION=30s] [CONNECTIONS=64]
-# Needs wrk (apt-get install -y wrk). Starts a release build on a free port with a fresh
-# SQLite data dir, runs the recommendation load, then the batch-ingestion load, and stops it.
+# Needs wrk (apt-get install -y wrk). Builds the release binary (or uses $RETRYCTL_BIN) and
+# starts it on a free port with a fresh data dir for each part: the recommendation load and
+# the batch-ingestion load (SQLite), the worker path POST /failures at 16 and 64 connections
+# (SQLite) and at 16 on the memory store. Each part ends with one RESULT line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-30s}
 CONNECTIONS=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release --locked --bin retryctl
-DATA=$(mktemp -d)
-PORT=${PORT:-$((20000 + RANDOM % 20000))}
-URL="http://127.0.0.1:$PORT"
-RETRYCTL_LOG=warn target/release/retryctl serve --listen "127.0.0.1:$PORT" --data "$DATA" &
-PID=$!
-trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do
-  curl -fs "$URL/api/v1/retry/health" >/dev/null && break
-  sleep 0.1
-done
+if [ -z "${RETRYCTL_BIN:-}" ]; then
+  cargo build --release --locked --bin retryctl
+fi
+BIN=${RETRYCTL_BIN:-target/release/retryctl}
+PID=
+DATA=
+stop() {
+  [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; }
+  [ -n "$DATA" ] && rm -rf "$DATA"
+  PID= DATA=
+}
+trap stop EXIT
+
+# start STORE: a fresh service on a free port; sets URL.
+start() {
+  stop
+  DATA=$(mktemp -d)
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  URL="http://127.0.0.1:$port"
+  RETRYCTL_LOG=warn "$BIN" serve --store "$1" --listen "127.0.0.1:$port" --data "$DATA" &
+  PID=$!
+  for _ in $(seq 100); do
+    curl -fs "$URL/api/v1/retry/health" >/dev/null && return
+    sleep 0.1
+  done
+  echo "the service did not start" >&2
+  exit 1
+}
+
+start sqlite
 echo "== recommendations: $CONNECTIONS connections, $DURATION"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/http/recommendation.lua "$URL"
 echo "== batch ingestion: 8 connections x 1000-attempt NDJSON batches, $DURATION"
 wrk -t2 -c8 -d"$DURATION" --timeout 10s -s benches/http/attempts.lua "$URL"
+for part in "sqlite 16" "sqlite 64" "memory 16"; do
+  set -- $part
+  start "$1"
+  echo "== failures (POST /failures, a new job each): $1 store, $2 connections, $DURATION"
+  wrk -t2 -c"$2" -d"$DURATION" --latency -s benches/http/failures.lua "$URL"
+done

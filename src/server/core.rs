@@ -14,6 +14,7 @@ pub mod bulk;
 pub mod events;
 pub mod housekeeping;
 pub mod ingest;
+pub mod job_locks;
 pub mod ops;
 pub mod patterns;
 pub mod schedule;

@@ -8,6 +8,7 @@
 //! job lock and are not held up.
 
 use super::events::kind;
+use super::job_locks::JobGuard;
 use super::schedule::{self, MAX_OVERRIDE_MS};
 use super::state::AppState;
 use crate::model::{
@@ -18,6 +19,7 @@ use crate::server::edge::error::{ApiError, ApiResult};
 use crate::store::{JobFilter, MAX_PAGE};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use std::collections::HashSet;
 
 /// Most skipped jobs listed in an answer (the count is always complete).
 pub const MAX_SKIPS_LISTED: usize = 100;
@@ -98,8 +100,7 @@ fn store_filter(f: &BulkFilter) -> Result<JobFilter, FieldError> {
 
 /// Runs the plan for `actor` at `now`: dry runs only count.
 pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<BulkResult> {
-    let _all_jobs = state.ops.lock_all_jobs().await;
-    let matched = matching_jobs(state, &plan.filter).await?;
+    let (_locked, matched) = lock_matching_jobs(state, &plan.filter).await?;
     let count = matched.len() as u64;
     let req = &plan.request;
     let needs_confirm = count > state.config.limits.bulk_confirm_over;
@@ -143,6 +144,24 @@ pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<Bul
             .await?,
     );
     Ok(result)
+}
+
+/// The jobs the filter matches, each locked and read again under its lock, so a failure or
+/// an operator action on one of them meanwhile is not overwritten. Jobs that start to match
+/// after the first read are left out: they arrived after the command.
+async fn lock_matching_jobs(
+    state: &AppState,
+    filter: &JobFilter,
+) -> ApiResult<(Vec<JobGuard>, Vec<ScheduledJob>)> {
+    let first = matching_jobs(state, filter).await?;
+    let locked = state
+        .ops
+        .lock_jobs(first.iter().map(|j| j.job_id.as_str()))
+        .await;
+    let ids: HashSet<&str> = first.iter().map(|j| j.job_id.as_str()).collect();
+    let mut fresh = matching_jobs(state, filter).await?;
+    fresh.retain(|j| ids.contains(j.job_id.as_str()));
+    Ok((locked, fresh))
 }
 
 /// Every job the filter matches, page by page (10,000 a page).

@@ -7,6 +7,7 @@
 
 use super::alert_rules::{AlertInputs, window_secs};
 use super::events::{EventLog, kind};
+use super::job_locks::{JobGuard, JobLocks};
 use super::patterns::PatternBook;
 use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
@@ -233,23 +234,18 @@ impl Ops {
 #[derive(Debug)]
 pub struct OpsState {
     ops: parking_lot::Mutex<Ops>,
-    job_locks: Vec<tokio::sync::Mutex<()>>,
+    job_locks: JobLocks,
     /// Ids of the jobs on the schedule that are not finished, so a batch of successes only
     /// looks up the jobs that can change (most recorded attempts belong to no scheduled job).
     pending: parking_lot::Mutex<HashSet<String>>,
     pub alert_config: AlertThresholds,
 }
 
-/// Stripes of job locks: jobs hashing to the same stripe wait for each other, briefly.
-const JOB_LOCK_STRIPES: usize = 64;
-
 impl OpsState {
     pub fn new(alert_config: AlertThresholds) -> Self {
         Self {
             ops: parking_lot::Mutex::new(Ops::default()),
-            job_locks: (0..JOB_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            job_locks: JobLocks::default(),
             pending: parking_lot::Mutex::new(HashSet::new()),
             alert_config,
         }
@@ -275,41 +271,16 @@ impl OpsState {
         self.pending.lock().contains(job_id)
     }
 
-    /// Serialises changes to one job (held across the store round trips of that change).
-    pub async fn lock_job(&self, job_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.job_locks[stripe_of(job_id)].lock().await
+    /// Serialises changes to one job (held across the store round trips of that change; other
+    /// jobs do not wait for it).
+    pub async fn lock_job(&self, job_id: &str) -> JobGuard {
+        self.job_locks.lock(job_id).await
     }
 
-    /// Every job lock, in ascending order (a bulk action over the whole schedule).
-    pub async fn lock_all_jobs(&self) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let mut guards = Vec::with_capacity(self.job_locks.len());
-        for lock in &self.job_locks {
-            guards.push(lock.lock().await);
-        }
-        guards
+    /// [`Self::lock_job`] for several jobs at once, without deadlock between overlapping sets.
+    pub async fn lock_jobs<'a>(&self, job_ids: impl IntoIterator<Item = &'a str>) -> Vec<JobGuard> {
+        self.job_locks.lock_all(job_ids).await
     }
-
-    /// [`Self::lock_job`] for several jobs at once. Stripes are taken once each and in
-    /// ascending order, so two callers locking overlapping sets cannot deadlock.
-    pub async fn lock_jobs<'a>(
-        &self,
-        job_ids: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let stripes: std::collections::BTreeSet<usize> =
-            job_ids.into_iter().map(stripe_of).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.job_locks[stripe].lock().await);
-        }
-        guards
-    }
-}
-
-fn stripe_of(job_id: &str) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    job_id.hash(&mut h);
-    (h.finish() % JOB_LOCK_STRIPES as u64) as usize
 }
 
 /// The engine's state the alert rules need, read under the engine lock.
