@@ -80,6 +80,7 @@ pub struct Metrics {
     backoff_counts: [AtomicU64; BACKOFF_BUCKETS.len() + 1],
     scheduled_jobs: Gauge,
     open_circuits: Gauge,
+    pauses_active: Gauge,
     requests: Family<RequestLabel, Counter>,
     request_latency: Family<RouteLabel, Histogram>,
     /// The store's health: up, errors by operation and kind, last successful write.
@@ -115,6 +116,7 @@ impl Metrics {
             backoff_counts: Default::default(),
             scheduled_jobs: Gauge::default(),
             open_circuits: Gauge::default(),
+            pauses_active: Gauge::default(),
             requests: Family::default(),
             request_latency: Family::new_with_constructor(latency_histogram),
             store: StoreMetrics::default(),
@@ -186,6 +188,11 @@ impl Metrics {
             "open_circuits",
             "Circuit breakers currently open",
             self.open_circuits.clone(),
+        );
+        r.register(
+            "pauses_active",
+            "Operator pauses in force (paused queues or error classes)",
+            self.pauses_active.clone(),
         );
         r.register(
             "http_requests",
@@ -275,6 +282,11 @@ impl Metrics {
     /// Sets the number of open circuit breakers.
     pub fn set_open_circuits(&self, n: u64) {
         self.open_circuits.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of operator pauses in force.
+    pub fn set_pauses_active(&self, n: u64) {
+        self.pauses_active.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts one HTTP request by its matched route (never the raw path: ids would explode it).

@@ -296,7 +296,8 @@ pub struct Posterior {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GuardrailEffect {
     /// Guardrail name as in `policy_guardrails` and metrics: `max_attempts`, `min_delay`,
-    /// `max_delay`, `retry_budget`, `tenant_quota`, `circuit_breaker`, `emergency_stop`.
+    /// `max_delay`, `retry_budget`, `tenant_quota`, `circuit_breaker`, `emergency_stop`, and
+    /// `pause` (an operator pause of the queue or error class).
     pub name: String,
     pub detail: String,
 }

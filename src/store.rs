@@ -6,8 +6,8 @@
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
-    ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, PauseScope,
+    RetryStrategy, ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -146,6 +146,8 @@ pub struct Claim {
     pub lease_until: DateTime<Utc>,
     pub limit: u32,
     pub queue: Option<String>,
+    /// Scopes whose jobs are not handed out (the pauses active now).
+    pub paused: Vec<PauseScope>,
 }
 
 #[async_trait]
@@ -224,6 +226,13 @@ pub trait Store: Send + Sync {
     /// Every alert, newest `raised_at` first (ties by id).
     async fn list_alerts(&self) -> StoreResult<Vec<Alert>>;
 
+    /// Inserts or replaces a pause (by id).
+    async fn put_pause(&self, pause: &Pause) -> StoreResult<()>;
+    /// Every stored pause, oldest `created_at` first (ties by id).
+    async fn list_pauses(&self) -> StoreResult<Vec<Pause>>;
+    /// Removes a pause; whether it was there.
+    async fn remove_pause(&self, id: &str) -> StoreResult<bool>;
+
     /// A tiny real write (one row replaced, committed like any other write): the service
     /// probes with it while degraded, to learn without waiting for traffic that writes work
     /// again.
@@ -270,6 +279,10 @@ impl Claim {
     pub fn takes(&self, job: &ScheduledJob) -> bool {
         let due = Self::due_since(job).is_some_and(|at| at <= self.now);
         due && self.queue.as_ref().is_none_or(|q| *q == job.queue)
+            && !self
+                .paused
+                .iter()
+                .any(|p| p.covers(&job.queue, &job.error_class, &job.job_type))
     }
 
     /// What a claimed job looks like: `Claimed` by this worker until the lease ends.

@@ -547,6 +547,9 @@ pub struct Summary {
     /// Today's retries against static backoff and the recommended delays.
     #[serde(default)]
     pub today: super::TodayAtAGlance,
+    /// Operator pauses in force, oldest first.
+    #[serde(default)]
+    pub pauses: Vec<super::Pause>,
 }
 
 /// The smallest set of method names, for counters keyed by method.

@@ -22,6 +22,7 @@ mod metrics;
 mod models;
 pub mod openapi;
 mod patterns;
+mod pauses;
 mod policies;
 mod recommend;
 mod stats;
@@ -67,6 +68,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(bulk::routes())
         .merge(incident::routes())
+        .merge(pauses::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

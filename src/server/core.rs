@@ -1,7 +1,7 @@
 //! The service core: the shared state ([`state`]), bulk actions on a job filter ([`bulk`]), the ingest path that records attempts and
 //! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
 //! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
-//! alerts), whether the store takes writes ([`store_health`]: the degraded state and the
+//! alerts), operator pauses of a queue or error class ([`pauses`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
 //! ([`housekeeping`]: start-up, background tasks, shutdown).
 //!
@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod job_locks;
 pub mod ops;
 pub mod patterns;
+pub mod pauses;
 pub mod schedule;
 pub mod state;
 pub mod store_health;

@@ -7,7 +7,7 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, RetryStrategy,
     ScheduledJob,
 };
 use async_trait::async_trait;
@@ -39,6 +39,7 @@ struct Inner {
     snapshot: Option<(EngineSnapshot, u64)>,
     audit: Vec<AuditEntry>,
     alerts: BTreeMap<String, Alert>,
+    pauses: BTreeMap<String, Pause>,
 }
 
 impl Inner {
@@ -273,6 +274,22 @@ impl Store for MemoryStore {
         let mut alerts: Vec<Alert> = self.inner.lock().alerts.values().cloned().collect();
         alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
         Ok(alerts)
+    }
+
+    async fn put_pause(&self, pause: &Pause) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        inner.pauses.insert(pause.id.clone(), pause.clone());
+        Ok(())
+    }
+
+    async fn list_pauses(&self) -> StoreResult<Vec<Pause>> {
+        let mut pauses: Vec<Pause> = self.inner.lock().pauses.values().cloned().collect();
+        pauses.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(pauses)
+    }
+
+    async fn remove_pause(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.inner.lock().pauses.remove(id).is_some())
     }
 
     async fn probe_write(&self) -> StoreResult<()> {

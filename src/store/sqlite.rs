@@ -13,7 +13,7 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, RetryStrategy,
     ScheduledJob,
 };
 use async_trait::async_trait;
@@ -462,6 +462,45 @@ impl Store for SqliteStore {
                 [],
             )?;
             Ok(found.into_iter().map(|(_, a)| a).collect())
+        })
+        .await
+    }
+
+    async fn put_pause(&self, pause: &Pause) -> StoreResult<()> {
+        let body = to_json("pause", pause)?;
+        let (id, created) = (pause.id.clone(), nanos(pause.created_at));
+        self.write(1, move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO pauses (id, created_ns, body) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, created, body]))
+            .map_err(sql("put pause"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_pauses(&self) -> StoreResult<Vec<Pause>> {
+        self.read(|conn| {
+            let found: Vec<(String, Pause)> = query_bodies(
+                conn,
+                "pause",
+                "SELECT id, body FROM pauses ORDER BY created_ns, id",
+                [],
+            )?;
+            Ok(found.into_iter().map(|(_, p)| p).collect())
+        })
+        .await
+    }
+
+    async fn remove_pause(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(1, move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM pauses WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([id]))
+                .map_err(sql("remove pause"))?;
+            Ok(n > 0)
         })
         .await
     }

@@ -2,7 +2,7 @@
 
 use crate::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::default_strategy;
-use retryctl::model::{AttemptRecord, EngineSnapshot, JobState, ScheduledJob};
+use retryctl::model::{AttemptRecord, EngineSnapshot, JobState, Pause, PauseScope, ScheduledJob};
 use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -450,6 +450,7 @@ fn claim(worker: &str, now_secs: i64, lease_secs: i64, limit: u32) -> Claim {
         lease_until: t0() + secs(now_secs + lease_secs),
         limit,
         queue: None,
+        paused: Vec::new(),
     }
 }
 
@@ -555,6 +556,70 @@ pub async fn claim_respects_queue_and_limit(store: S) {
     assert_eq!(got, vec!["j1", "j3"], "the longest-due first");
     let rest = store.claim_due(claim("w", 0, 30, 100)).await.unwrap();
     assert_eq!(rest.len(), 4);
+}
+
+fn scope(queue: &str, error_class: Option<&str>, job_type: Option<&str>) -> PauseScope {
+    PauseScope {
+        queue: queue.into(),
+        error_class: error_class.map(String::from),
+        job_type: job_type.map(String::from),
+    }
+}
+
+pub async fn claim_leaves_out_paused_scopes(store: S) {
+    let shapes = [
+        ("mail", "timeout", "email"),
+        ("mail", "dns", "email"),
+        ("mail", "dns", "digest"),
+        ("sms", "timeout", "email"),
+    ];
+    for (i, (queue, class, job_type)) in shapes.into_iter().enumerate() {
+        let mut j = job(&format!("j{i}"), JobState::Scheduled, -10 + i as i64);
+        (j.queue, j.error_class, j.job_type) = (queue.into(), class.into(), job_type.into());
+        store.put_job(j).await.unwrap();
+    }
+    let mut paused = claim("w", 0, 30, 100);
+    paused.paused = vec![
+        scope("mail", Some("timeout"), None),
+        scope("mail", None, Some("digest")),
+    ];
+    let ids = |jobs: Vec<ScheduledJob>| jobs.into_iter().map(|j| j.job_id).collect::<Vec<_>>();
+    let got = ids(store.claim_due(paused).await.unwrap());
+    assert_eq!(got, vec!["j1", "j3"], "paused scopes are left out");
+    let mut whole_queue = claim("w", 0, 30, 100);
+    whole_queue.paused = vec![scope("mail", None, None)];
+    assert!(store.claim_due(whole_queue).await.unwrap().is_empty());
+    let resumed = ids(store.claim_due(claim("w", 0, 30, 100)).await.unwrap());
+    assert_eq!(resumed, vec!["j0", "j2"]);
+}
+
+fn pause(id: &str, created_secs: i64) -> Pause {
+    Pause {
+        id: id.into(),
+        scope: scope("mail", Some("timeout"), None),
+        until: Some(t0() + secs(600)),
+        reason: "provider down".into(),
+        actor: "operator:ann".into(),
+        created_at: t0() + secs(created_secs),
+    }
+}
+
+pub async fn pauses_put_list_and_remove(store: S) {
+    assert!(store.list_pauses().await.unwrap().is_empty());
+    store.put_pause(&pause("p-b", 5)).await.unwrap();
+    store.put_pause(&pause("p-a", 9)).await.unwrap();
+    let mut replaced = pause("p-b", 5);
+    replaced.until = None;
+    store.put_pause(&replaced).await.unwrap();
+    let listed = store.list_pauses().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![replaced, pause("p-a", 9)],
+        "oldest first, replaced by id"
+    );
+    assert!(store.remove_pause("p-b").await.unwrap());
+    assert!(!store.remove_pause("p-b").await.unwrap());
+    assert_eq!(store.list_pauses().await.unwrap(), vec![pause("p-a", 9)]);
 }
 
 pub async fn count_jobs_by_state_counts_present_states(store: S) {

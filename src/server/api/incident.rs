@@ -21,7 +21,7 @@ const DEFAULT_CHANGES: u32 = 100;
 const MAX_CHANGES: u32 = 1_000;
 
 /// The kinds of change `GET /changes?kind=` knows, and the audit actions each covers.
-const KINDS: [(&str, &[&str]); 6] = [
+const KINDS: [(&str, &[&str]); 7] = [
     (
         "strategy",
         &[
@@ -45,6 +45,7 @@ const KINDS: [(&str, &[&str]); 6] = [
     ),
     ("job", &["override", "apply", "retry_now", "kill"]),
     ("alert", &["alert_ack"]),
+    ("pause", &["pause", "resume", "pause_expired"]),
 ];
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -98,7 +99,7 @@ struct ChangesQuery {
     /// Only changes at or after this time (RFC 3339).
     #[param(value_type = Option<String>)]
     since: Option<String>,
-    /// Comma-separated kinds: strategy, guardrails, emergency_stop, bulk, job, alert.
+    /// Comma-separated kinds: strategy, guardrails, emergency_stop, bulk, job, alert, pause.
     kind: Option<String>,
     /// Most entries answered (newest kept), default 100.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]

@@ -59,6 +59,8 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     };
     summary.queue_status = ops.queues.lines(&facts, now);
     summary.today = ops.today.glance(&summary.comparison, state.started_at, now);
+    drop(ops);
+    summary.pauses = state.ops.pauses.active(now);
     Ok(ApiJson(summary))
 }
 
@@ -110,6 +112,7 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
         recent_errors: Vec::new(),
         queue_status: Default::default(),
         today: Default::default(),
+        pauses: Vec::new(),
     }
 }
 

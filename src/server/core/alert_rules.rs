@@ -12,13 +12,14 @@
 //! | `fallback_tier:static` | critical | of at least `fallback_min_recommendations` recommendations in the last `fallback_window`, a share of `fallback_static_share` or more came from the static tier (it only answers when every other tier failed) |
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
+//! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
 //! A "retry" is a recorded attempt with `attempt_number > 1`. The thresholds are the
 //! service config's [`AlertThresholds`] (`[alerts]`).
 
 use crate::config::AlertThresholds;
-use crate::model::{Alert, CircuitView, Degradation, Severity};
+use crate::model::{Alert, CircuitView, Degradation, Pause, Severity};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct AlertInputs {
     pub ml_enabled: bool,
     /// Set while writes to the store fail.
     pub store_degraded: Option<Degradation>,
+    /// Operator pauses in force.
+    pub pauses: Vec<Pause>,
 }
 
 /// A condition that holds now.
@@ -84,7 +87,29 @@ pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     }
     out.extend(fallbacks(cfg, inputs));
     out.extend(inputs.store_degraded.as_ref().map(store_degraded));
+    out.extend(inputs.pauses.iter().map(paused));
     out
+}
+
+fn paused(p: &Pause) -> Condition {
+    let end = match p.until {
+        Some(until) => format!("until {}", until.format("%Y-%m-%d %H:%M:%S UTC")),
+        None => "until resumed".into(),
+    };
+    let mut labels = vec![("queue", p.scope.queue.as_str()), ("pause", p.id.as_str())];
+    labels.extend(p.scope.error_class.as_deref().map(|c| ("error_class", c)));
+    condition(
+        format!("pause:{}", p.id),
+        "pause",
+        Severity::Info,
+        format!(
+            "{} paused {end} by {}: {}",
+            p.scope.label(),
+            p.actor,
+            p.reason
+        ),
+        &labels,
+    )
 }
 
 fn store_degraded(d: &Degradation) -> Condition {

@@ -20,8 +20,11 @@ pub async fn restore(state: &AppState) -> crate::store::StoreResult<usize> {
 }
 
 /// One evaluation: gather the inputs, apply the rules, persist and announce what changed.
-/// Also refreshes the schedule gauges.
+/// Also refreshes the schedule gauges, after ending the pauses that reached their end.
 pub async fn evaluate(state: AppState) {
+    if let Err(e) = state.expire_pauses().await {
+        tracing::warn!(error = %e, "could not end the expired pauses");
+    }
     let now = state.now();
     let engine = engine_view(&state, now);
     state
@@ -31,6 +34,7 @@ pub async fn evaluate(state: AppState) {
         let mut ops = state.ops.lock();
         let mut inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);
         inputs.store_degraded = state.degradation();
+        inputs.pauses = state.ops.pauses.active(now);
         let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
         let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
         for (alert, change) in &changes {

@@ -1,4 +1,4 @@
-//! The service's lifecycle: start-up (strategy, engine restore, alerts, pending jobs), the
+//! The service's lifecycle: start-up (strategy, engine restore, alerts, pauses, pending jobs), the
 //! background housekeeping while it serves (snapshots, retention, alert evaluation, the store's
 //! write probe), and the shutdown signal.
 
@@ -54,6 +54,8 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         "attempt counts by error class restored"
     );
     state.ops.lock().seed_error_classes(classes);
+    let pauses = state.restore_pauses().await?;
+    tracing::info!(pauses, "operator pauses restored");
     let pending = state.restore_pending().await?;
     tracing::info!(pending, "pending jobs on the schedule");
     Ok(state)

@@ -6,6 +6,7 @@
 use super::events::kind;
 use super::ops::EVENT_CAPACITY;
 use super::patterns::Ending;
+use super::pauses;
 use super::schedule;
 use super::state::AppState;
 use crate::model::{
@@ -25,7 +26,7 @@ impl AppState {
     pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
         let started = Instant::now();
         let mut engine = self.engine.lock();
-        let rec = engine.recommend(features, now);
+        let mut rec = engine.recommend(features, now);
         let took = started.elapsed();
         let shadow = engine.static_shadow(features, now);
         // Each job is compared once, from its first failure.
@@ -41,6 +42,13 @@ impl AppState {
         ops.today.note_recommendation(&rec, wall);
         if let Some((smart, fixed)) = expectations {
             ops.compare_job(smart, fixed);
+        }
+        drop(ops);
+        // After the counting: a pause is the operator's choice, not a guardrail overriding the
+        // model, so it does not feed the `guardrail_overrides` alert.
+        let (queue, class, job_type) = (&features.queue, &features.error_class, &features.job_type);
+        if let Some(pause) = self.ops.pauses.covering(queue, class, job_type, wall) {
+            pauses::apply(&mut rec, &pause, now);
         }
         rec
     }

@@ -9,6 +9,7 @@ use super::alert_rules::{AlertInputs, window_secs};
 use super::events::{EventLog, kind};
 use super::job_locks::{JobGuard, JobLocks};
 use super::patterns::PatternBook;
+use super::pauses::PauseBook;
 use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
@@ -207,6 +208,7 @@ impl Ops {
             warm_models: engine.warm_models,
             ml_enabled: engine.ml_enabled,
             store_degraded: None,
+            pauses: Vec::new(),
         }
     }
 
@@ -239,6 +241,8 @@ pub struct OpsState {
     /// looks up the jobs that can change (most recorded attempts belong to no scheduled job).
     pending: parking_lot::Mutex<HashSet<String>>,
     pub alert_config: AlertThresholds,
+    /// Operator pauses in force (stored too; this is the copy claims and failures consult).
+    pub pauses: PauseBook,
 }
 
 impl OpsState {
@@ -248,6 +252,7 @@ impl OpsState {
             job_locks: JobLocks::default(),
             pending: parking_lot::Mutex::new(HashSet::new()),
             alert_config,
+            pauses: PauseBook::default(),
         }
     }
 

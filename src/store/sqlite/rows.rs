@@ -2,7 +2,7 @@
 
 use super::schema::sql_error;
 
-use crate::model::{AttemptRecord, JobPage, JobState, ScheduledJob};
+use crate::model::{AttemptRecord, JobPage, JobState, PauseScope, ScheduledJob};
 use crate::store::{
     Claim, ClassTally, JobFilter, JobSortKey, StoreError, StoreResult, nanos, page_limit,
 };
@@ -116,16 +116,20 @@ pub fn upsert_job(conn: &Connection, job: &ScheduledJob, body: &str) -> StoreRes
 
 /// Claims due jobs inside the writer's transaction, so no other claim can interleave.
 pub fn claim_due(conn: &Connection, claim: &Claim) -> StoreResult<Vec<ScheduledJob>> {
+    let mut args = vec![
+        Value::Integer(nanos(claim.now)),
+        claim.queue.clone().map_or(Value::Null, Value::Text),
+    ];
+    let mut text =
+        String::from("SELECT body FROM jobs WHERE due_ns <= ?1 AND (?2 IS NULL OR queue = ?2)");
+    for scope in &claim.paused {
+        text.push_str(&paused_condition(scope, &mut args));
+    }
+    text.push_str(&format!(" ORDER BY due_ns, job_id LIMIT {}", claim.limit));
     let bodies: Vec<String> = conn
-        .prepare_cached(
-            "SELECT body FROM jobs WHERE due_ns <= ?1 AND (?2 IS NULL OR queue = ?2) \
-             ORDER BY due_ns, job_id LIMIT ?3",
-        )
+        .prepare_cached(&text)
         .and_then(|mut stmt| {
-            let rows = stmt
-                .query_map(params![nanos(claim.now), claim.queue, claim.limit], |r| {
-                    r.get(0)
-                })?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?;
             rows.collect()
         })
         .map_err(sql("find due jobs"))?;
@@ -137,6 +141,26 @@ pub fn claim_due(conn: &Connection, claim: &Claim) -> StoreResult<Vec<ScheduledJ
         claimed.push(job);
     }
     Ok(claimed)
+}
+
+/// ` AND NOT (…)`: leaves out the jobs of one paused scope (the job type is read from the
+/// body: it has no column, and only due rows are looked at).
+fn paused_condition(scope: &PauseScope, args: &mut Vec<Value>) -> String {
+    args.push(Value::Text(scope.queue.clone()));
+    let mut cond = format!(" AND NOT (queue = ?{}", args.len());
+    if let Some(class) = &scope.error_class {
+        args.push(Value::Text(class.clone()));
+        cond.push_str(&format!(" AND error_class = ?{}", args.len()));
+    }
+    if let Some(job_type) = &scope.job_type {
+        args.push(Value::Text(job_type.clone()));
+        cond.push_str(&format!(
+            " AND json_extract(body, '$.job_type') = ?{}",
+            args.len()
+        ));
+    }
+    cond.push(')');
+    cond
 }
 
 /// One page of jobs plus the total for the filter, read in one transaction so they agree.

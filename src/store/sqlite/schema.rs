@@ -87,6 +87,14 @@ INSERT INTO error_classes (error_class, attempts, successes)
     SELECT error_class, count(*), sum(success) FROM attempts
     WHERE error_class != '' GROUP BY error_class;
 "#,
+    r#"
+-- Paused scopes (operator pauses), until resumed or expired.
+CREATE TABLE pauses (
+    id         TEXT PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+);
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
