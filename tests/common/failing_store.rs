@@ -142,6 +142,17 @@ impl Store for FailingStore {
     async fn list_alerts(&self) -> StoreResult<Vec<Alert>> {
         self.inner.list_alerts().await
     }
+    async fn put_pause(&self, pause: &retryctl::model::Pause) -> StoreResult<()> {
+        self.check()?;
+        self.inner.put_pause(pause).await
+    }
+    async fn list_pauses(&self) -> StoreResult<Vec<retryctl::model::Pause>> {
+        self.inner.list_pauses().await
+    }
+    async fn remove_pause(&self, id: &str) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.remove_pause(id).await
+    }
     async fn probe_write(&self) -> StoreResult<()> {
         self.check()?;
         self.inner.probe_write().await
