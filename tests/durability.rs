@@ -165,3 +165,34 @@ async fn error_classes(
         })
         .collect()
 }
+
+/// A pause answered 200 is stored: after a `kill -9` and a restart it is still in force, with
+/// the same id and end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_survives_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path());
+    let client = reqwest::Client::new();
+    let body = json!({"queue": "webhooks", "for": "1h", "reason": "provider down"});
+    let created: Value = client
+        .post(service.url("/pauses"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+    service.kill_9();
+    let restarted = Service::start(data.path());
+    let listed: Value = client
+        .get(restarted.url("/pauses"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([created]));
+}
