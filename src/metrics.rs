@@ -9,7 +9,9 @@ mod store;
 
 pub use store::{StoreMetrics, StoreOp};
 
-use crate::model::{AttemptRecord, Counters, HistogramBucket, Method, RetryRecommendation, guardrail};
+use crate::model::{
+    AttemptRecord, Counters, HistogramBucket, Method, RetryRecommendation, guardrail,
+};
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -491,7 +493,9 @@ mod tests {
                 let r = rec(Method::ALL[*m], *delay, &guardrails);
                 metrics.record_recommendation(&r, Duration::from_micros(5));
             }
-            Op::Attempt(success, n) => metrics.record_attempt(&attempt(*success, *n, "q", "timeout")),
+            Op::Attempt(success, n) => {
+                metrics.record_attempt(&attempt(*success, *n, "q", "timeout"))
+            }
             Op::Override => metrics.record_override(),
             Op::Gauge(n) => metrics.set_scheduled_jobs(*n),
         }
