@@ -9,7 +9,9 @@ mod store;
 
 pub use store::{StoreMetrics, StoreOp};
 
-use crate::model::{Counters, HistogramBucket, Method, RetryRecommendation, guardrail};
+use crate::model::{
+    AttemptRecord, Counters, HistogramBucket, Method, RetryRecommendation, guardrail,
+};
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -39,6 +41,17 @@ struct MethodLabel {
 struct OutcomeLabel {
     outcome: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabel {
+    queue: String,
+    error_class: String,
+    outcome: String,
+}
+
+/// Distinct `queue` / `error_class` label values kept before new ones count as `other`: the
+/// values come from clients, and every distinct one is a series held for the process's life.
+pub const MAX_LABEL_VALUES: usize = 100;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuardrailLabel {
@@ -71,6 +84,10 @@ pub struct Metrics {
     recommendations: Family<MethodLabel, Counter>,
     attempts: Family<OutcomeLabel, Counter>,
     retries: Counter,
+    retry_attempts: Family<RetryLabel, Counter>,
+    retry_label_values: Mutex<(BTreeSet<String>, BTreeSet<String>)>,
+    guarded: Counter,
+    emergency_stop: Gauge,
     guardrail_triggers: Family<GuardrailLabel, Counter>,
     guardrail_names: Mutex<BTreeSet<String>>,
     fallbacks: Counter,
@@ -107,6 +124,10 @@ impl Metrics {
             recommendations: Family::default(),
             attempts: Family::default(),
             retries: Counter::default(),
+            retry_attempts: Family::default(),
+            retry_label_values: Mutex::default(),
+            guarded: Counter::default(),
+            emergency_stop: Gauge::default(),
             guardrail_triggers: Family::default(),
             guardrail_names: Mutex::new(guardrail::ALL.iter().map(|g| g.to_string()).collect()),
             fallbacks: Counter::default(),
@@ -142,6 +163,21 @@ impl Metrics {
             "retries",
             "Recorded attempts that were retries (attempt_number > 1)",
             self.retries.clone(),
+        );
+        r.register(
+            "retry_attempts",
+            "Recorded retries (attempt_number > 1), by queue, error class and outcome",
+            self.retry_attempts.clone(),
+        );
+        r.register(
+            "guarded_recommendations",
+            "Recommendations changed by at least one guardrail",
+            self.guarded.clone(),
+        );
+        r.register(
+            "emergency_stop",
+            "1 while the emergency stop is engaged (no retries are recommended), else 0",
+            self.emergency_stop.clone(),
         );
         r.register(
             "guardrail_triggers",
@@ -228,6 +264,9 @@ impl Metrics {
         for name in &rec.policy_guardrails {
             self.record_guardrail(name);
         }
+        if !rec.policy_guardrails.is_empty() {
+            self.guarded.inc();
+        }
         let fell_back = rec
             .explanation
             .as_ref()
@@ -259,13 +298,30 @@ impl Metrics {
         self.backoff_counts[slot].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one recorded attempt (outcome, and whether it was a retry).
-    pub fn record_attempt(&self, success: bool, attempt_number: u32) {
-        let outcome = if success { "success" } else { "failure" };
+    /// Counts one recorded attempt (outcome, and whether it was a retry, by queue and class).
+    pub fn record_attempt(&self, a: &AttemptRecord) {
+        let outcome = if a.success { "success" } else { "failure" };
         self.attempts.get_or_create(&outcome_label(outcome)).inc();
-        if attempt_number > 1 {
+        if a.attempt_number > 1 {
             self.retries.inc();
+            let label = self.retry_label(&a.queue, &a.error_class, outcome);
+            self.retry_attempts.get_or_create(&label).inc();
         }
+    }
+
+    fn retry_label(&self, queue: &str, error_class: &str, outcome: &str) -> RetryLabel {
+        let mut seen = self.retry_label_values.lock();
+        let (queues, classes) = &mut *seen;
+        RetryLabel {
+            queue: capped(queues, if queue.is_empty() { "default" } else { queue }),
+            error_class: capped(classes, error_class),
+            outcome: outcome.to_string(),
+        }
+    }
+
+    /// Sets whether the emergency stop is engaged.
+    pub fn set_emergency_stop(&self, engaged: bool) {
+        self.emergency_stop.set(i64::from(engaged));
     }
 
     /// Counts one operator override (override, apply, retry-now, kill of a scheduled job).
@@ -369,6 +425,15 @@ impl Metrics {
     }
 }
 
+/// `value` if it is known or there is room for it, else `other`.
+fn capped(seen: &mut BTreeSet<String>, value: &str) -> String {
+    if seen.contains(value) || seen.len() < MAX_LABEL_VALUES && seen.insert(value.to_string()) {
+        value.to_string()
+    } else {
+        "other".to_string()
+    }
+}
+
 fn method_label(method: Method) -> MethodLabel {
     MethodLabel {
         method: method.as_str().to_string(),
@@ -408,6 +473,14 @@ mod tests {
         }
     }
 
+    fn attempt(success: bool, attempt_number: u32, queue: &str, class: &str) -> AttemptRecord {
+        serde_json::from_value(serde_json::json!({
+            "job_id": "j1", "attempt_number": attempt_number, "queue": queue,
+            "error_class": class, "success": success, "timestamp": "2026-01-01T00:00:00Z",
+        }))
+        .expect("a valid attempt")
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Recommend(usize, u64, usize),
@@ -432,7 +505,9 @@ mod tests {
                 let r = rec(Method::ALL[*m], *delay, &guardrails);
                 metrics.record_recommendation(&r, Duration::from_micros(5));
             }
-            Op::Attempt(success, n) => metrics.record_attempt(*success, *n),
+            Op::Attempt(success, n) => {
+                metrics.record_attempt(&attempt(*success, *n, "q", "timeout"))
+            }
             Op::Override => metrics.record_override(),
             Op::Gauge(n) => metrics.set_scheduled_jobs(*n),
         }
@@ -478,7 +553,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.record_recommendation(&rec(Method::Rules, 2_000, &["max_delay"]), Duration::ZERO);
         metrics.record_recommendation(&rec(Method::Static, 1_000, &[]), Duration::ZERO);
-        metrics.record_attempt(false, 2);
+        metrics.record_attempt(&attempt(false, 2, "", "timeout"));
         metrics.record_override();
         let counters = metrics.counters();
         assert_eq!(counters.recommendations_by_method["rules"], 1);
@@ -495,9 +570,31 @@ mod tests {
         assert!(text.contains("retryctl_guardrail_triggers_total{guardrail=\"max_delay\"} 1"));
         assert!(text.contains("retryctl_attempts_total{outcome=\"failure\"} 1"));
         assert!(text.contains("retryctl_retries_total 1"));
+        assert!(text.contains("retryctl_guarded_recommendations_total 1"));
+        assert!(text.contains(
+            "retryctl_retry_attempts_total{queue=\"default\",error_class=\"timeout\",outcome=\"failure\"} 1"
+        ));
         assert!(text.contains("retryctl_overrides_total 1"));
         assert!(text.ends_with("# EOF\n"));
         let le_2s = metrics.backoff_histogram()[3].clone();
         assert_eq!((le_2s.le_seconds, le_2s.count), (2.0, 2));
+    }
+
+    #[test]
+    fn retry_labels_are_capped_so_clients_cannot_grow_series_without_bound() {
+        let metrics = Metrics::new();
+        metrics.record_attempt(&attempt(true, 1, "first-run", "timeout"));
+        for i in 0..MAX_LABEL_VALUES + 5 {
+            metrics.record_attempt(&attempt(true, 2, &format!("q{i}"), "timeout"));
+        }
+        metrics.set_emergency_stop(true);
+        let text = metrics.encode();
+        assert!(!text.contains("first-run"), "a first run is no retry");
+        assert!(text.contains("queue=\"q99\""));
+        assert!(!text.contains("queue=\"q100\""), "{text}");
+        assert!(text.contains(
+            "retryctl_retry_attempts_total{queue=\"other\",error_class=\"timeout\",outcome=\"success\"} 5"
+        ));
+        assert!(text.contains("retryctl_emergency_stop 1"));
     }
 }

@@ -30,6 +30,7 @@ pub async fn evaluate(state: AppState) {
     state
         .metrics
         .set_open_circuits(engine.circuits.iter().filter(|c| c.state == "open").count() as u64);
+    state.metrics.set_emergency_stop(engine.emergency_stop);
     let changes = {
         let mut ops = state.ops.lock();
         let mut inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);

@@ -160,7 +160,7 @@ impl AppState {
 
     fn count(&self, attempts: &[AttemptRecord]) {
         for a in attempts {
-            self.metrics.record_attempt(a.success, a.attempt_number);
+            self.metrics.record_attempt(a);
         }
     }
 
