@@ -7,7 +7,7 @@
 use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
     ClaimRequest, ClaimResponse, CostWeights, EngineSeed, ErrorBody, EventPage, FailureReport,
-    FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, PolicyList,
+    FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, Patterns, PolicyList,
     PreviewRequest, RetryPreview, RetryStrategy, StrategyUpdate, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
@@ -118,6 +118,15 @@ impl Client {
     /// `GET /jobs/{id}`: history, recommendation and timeline of one job.
     pub async fn job(&self, id: &str) -> ClientResult<JobDetail> {
         self.get(&["jobs", id], &[]).await
+    }
+
+    /// `GET /patterns` for one (job type, error class) over the default window (24 h).
+    pub async fn patterns(&self, job_type: &str, error_class: &str) -> ClientResult<Patterns> {
+        let pairs = [
+            ("job_type", Some(job_type)),
+            ("error_class", Some(error_class)),
+        ];
+        self.get(&["patterns"], &pairs).await
     }
 
     /// `GET /jobs/{id}/preview`: the job's plan from its scheduled next attempt on.

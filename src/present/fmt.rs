@@ -65,6 +65,16 @@ pub fn whole_secs(s: f64) -> String {
     }
 }
 
+/// The length of a window whose figures are shown: `24h`, `3h`, `1h02m`, `40m00s`.
+pub fn window(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let whole = (to - from).num_seconds().max(0);
+    if whole >= 3600 && whole % 3600 == 0 {
+        format!("{}h", whole / 3600)
+    } else {
+        secs(whole as f64)
+    }
+}
+
 /// `78%`.
 pub fn pct(ratio: f64) -> String {
     format!("{:.0}%", ratio * 100.0)

@@ -2,6 +2,11 @@
 //! and the new events of the live stream (see [`super::stream`]) every refresh interval (or at
 //! once when asked) and sends snapshots to the UI.
 //!
+//! The selected job's pattern analysis (`/patterns` for its job type and error class) is kept
+//! in a small cache and fetched again only when it is older than [`PATTERNS_TTL`], so moving
+//! the selection between jobs of the same kind costs no extra call; a service that cannot
+//! answer it (an older version) leaves it out instead of failing the poll.
+//!
 //! The connection is a small state machine: after a failure it waits a capped, doubling backoff
 //! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
 //! A `/jobs` answer of 400 or 422 is not a lost connection: the service refused the operator's
@@ -10,10 +15,11 @@
 use super::state::Snapshot;
 use super::stream::{self, EventCursor};
 use crate::client::{Client, ClientError, JobQuery};
-use crate::model::JobDetail;
+use crate::model::{JobDetail, Patterns};
 use chrono::Utc;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, watch};
 
 /// What the UI wants fetched: the job filter and the selected job.
@@ -62,6 +68,43 @@ impl Backoff {
     }
 }
 
+/// How long a pattern analysis is shown before it is fetched again (its figures cover hours).
+pub const PATTERNS_TTL: Duration = Duration::from_secs(30);
+/// At most this many (job type, error class) analyses are cached.
+const PATTERNS_KEPT: usize = 64;
+
+/// Pattern analyses by (job type, error class), with when each was fetched.
+#[derive(Debug, Default)]
+struct PatternCache {
+    entries: HashMap<(String, String), (Instant, Patterns)>,
+}
+
+impl PatternCache {
+    /// The analysis for the selected job's kind, from the cache or the service.
+    async fn get(&mut self, client: &Client, detail: Option<&JobDetail>) -> Option<Patterns> {
+        let job = &detail?.job;
+        let key = (job.job_type.clone(), job.error_class.clone());
+        if let Some((at, p)) = self.entries.get(&key)
+            && at.elapsed() < PATTERNS_TTL
+        {
+            return Some(p.clone());
+        }
+        match client.patterns(&key.0, &key.1).await {
+            Ok(p) => {
+                if self.entries.len() >= PATTERNS_KEPT {
+                    self.entries.clear();
+                }
+                self.entries.insert(key, (Instant::now(), p.clone()));
+                Some(p)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no pattern analysis");
+                None
+            }
+        }
+    }
+}
+
 /// Runs until the UI drops its receiver.
 pub async fn run(
     client: Client,
@@ -73,9 +116,10 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     // Kept across failed polls: the stream carries on where it stopped.
     let mut cursor = EventCursor::default();
+    let mut patterns = PatternCache::default();
     loop {
         let want = wants.borrow_and_update().clone();
-        let (msg, wait) = match fetch(&client, &want, &mut cursor).await {
+        let (msg, wait) = match fetch(&client, &want, &mut cursor, &mut patterns).await {
             Ok(snap) => {
                 backoff.reset();
                 (PollMsg::Snapshot(Box::new(snap), want.0), interval)
@@ -137,6 +181,7 @@ async fn fetch(
     client: &Client,
     (query, selected): &Watch,
     cursor: &mut EventCursor,
+    patterns: &mut PatternCache,
 ) -> Result<Snapshot, Failure> {
     let (summary, jobs) = tokio::join!(client.summary(), client.jobs(query));
     let summary = summary?;
@@ -150,7 +195,11 @@ async fn fetch(
     // Before following the stream: a restarted service numbers its events from 1 again.
     cursor.service_started(summary.started_at);
     let (detail, events) = tokio::join!(detail(client, selected), stream::follow(client, cursor));
-    Ok(Snapshot::new(summary, jobs, detail?, Utc::now()).with_events(events?))
+    let detail = detail?;
+    let patterns = patterns.get(client, detail.as_ref()).await;
+    Ok(Snapshot::new(summary, jobs, detail, Utc::now())
+        .with_events(events?)
+        .with_patterns(patterns))
 }
 
 async fn detail(

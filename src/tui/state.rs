@@ -4,8 +4,8 @@
 //! derived values are for display (countdowns, the age of stale data) and live in the views.
 
 use crate::model::{
-    Alert, Event, JobDetail, JobPage, RetryPolicy, RetryPreview, RetryRecommendation, ScheduledJob,
-    Summary, TimelineEntry,
+    Alert, Event, JobDetail, JobPage, Patterns, RetryPolicy, RetryPreview, RetryRecommendation,
+    ScheduledJob, Summary, TimelineEntry,
 };
 use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub fetched_at: DateTime<Utc>,
     /// Events from `/events` new since the last poll, oldest first.
     pub events: Vec<Event>,
+    /// `/patterns` for the selected job's (job type, error class), when the service answered.
+    pub patterns: Option<Patterns>,
 }
 
 impl Snapshot {
@@ -46,6 +48,7 @@ impl Snapshot {
             detail,
             fetched_at,
             events: Vec::new(),
+            patterns: None,
         }
     }
 
@@ -53,6 +56,17 @@ impl Snapshot {
     pub fn with_events(mut self, mut events: Vec<Event>) -> Snapshot {
         events.iter_mut().for_each(Clean::clean);
         self.events = events;
+        self
+    }
+
+    /// The snapshot with the selected job's pattern analysis, made safe to print.
+    pub fn with_patterns(mut self, mut patterns: Option<Patterns>) -> Snapshot {
+        if let Some(p) = patterns.as_mut() {
+            s(&mut p.job_type);
+            s(&mut p.error_class);
+            opt(&mut p.tenant);
+        }
+        self.patterns = patterns;
         self
     }
 }

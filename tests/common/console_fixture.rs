@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use retryctl::model::{JobDetail, JobPage, ScheduledJob, Summary};
+use retryctl::model::{JobDetail, JobPage, Patterns, ScheduledJob, Summary};
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
 use retryctl::tui::state::Snapshot;
@@ -23,6 +23,11 @@ pub fn jobs() -> JobPage {
 
 pub fn detail() -> JobDetail {
     serde_json::from_str(include_str!("../data/console/detail.json")).unwrap()
+}
+
+/// `/patterns` for the fixture's selected job (payment, timeout).
+pub fn patterns() -> Patterns {
+    serde_json::from_str(include_str!("../data/console/patterns.json")).unwrap()
 }
 
 /// `n` jobs in backoff, copies of the fixture's first job with distinct ids and due times.
@@ -52,7 +57,16 @@ pub fn app_with(summary: Summary, jobs: JobPage, detail: Option<JobDetail>) -> A
     });
     // The live stream sends events oldest first; the fixture's summary lists them newest first.
     let events = summary.recent_errors.iter().rev().cloned().collect();
-    app.on_snapshot(Snapshot::new(summary, jobs, detail, now()).with_events(events));
+    // The poller fetches the analysis for the selected job's kind only.
+    let p = patterns();
+    let patterns = detail
+        .as_ref()
+        .filter(|d| d.job.job_type == p.job_type && d.job.error_class == p.error_class)
+        .map(|_| p);
+    let snap = Snapshot::new(summary, jobs, detail, now())
+        .with_events(events)
+        .with_patterns(patterns);
+    app.on_snapshot(snap);
     app
 }
 

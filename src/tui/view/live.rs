@@ -13,9 +13,13 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use throbber_widgets_tui::Throbber;
 
 mod detail;
+mod patterns;
 
-/// Height of the selected job's detail block and of the error stream, when there is room.
+/// Height of the selected job's detail block and of the error stream, when there is room; the
+/// detail grows by two rows (the pattern analysis) in a pane at least `TALL` rows high.
 const DETAIL_HEIGHT: u16 = 10;
+const DETAIL_EXTRA: u16 = 2;
+const TALL: u16 = 30;
 const STREAM_HEIGHT: u16 = 5;
 
 /// Rows given to the job table (with its border and header) out of a pane `height`.
@@ -26,7 +30,11 @@ pub fn table_height(height: u16) -> u16 {
 
 fn split(area: Rect) -> [Rect; 3] {
     let stream = if area.height >= 24 { STREAM_HEIGHT } else { 0 };
-    let detail = if area.height >= 16 { DETAIL_HEIGHT } else { 0 };
+    let detail = match area.height {
+        TALL.. => DETAIL_HEIGHT + DETAIL_EXTRA,
+        16.. => DETAIL_HEIGHT,
+        _ => 0,
+    };
     Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(detail),

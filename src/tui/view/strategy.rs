@@ -1,9 +1,11 @@
-//! Strategy pane: active strategy and tier, parameters, guardrails and budget use, policies in
+//! Strategy pane: today at a glance, per-queue status lines, active strategy and tier, parameters, guardrails and budget use, policies in
 //! priority order, success rate by error class, model status, actions.
 //!
 //! The pane fits any width and height rather than cutting text off at its edge: parameter
 //! groups wrap as whole units, long names end in an ellipsis, and the lists (queues, policies,
 //! error classes) share the rows left over, each ending in "… N more" when it does not fit.
+
+mod glance;
 
 use super::flow::{column, elide, flow, share_rows};
 use super::{Ctx, summary_pane};
@@ -46,6 +48,12 @@ impl Section {
 
 fn pane_lines(s: &Summary, ctx: &Ctx, width: usize, height: usize) -> Vec<Line<'static>> {
     let sections = [
+        Section::fixed(glance::today(s, ctx, width)),
+        Section {
+            head: glance::queues_heading(s, ctx),
+            items: glance::queues(s, ctx, width),
+            noun: "queues",
+        },
         Section::fixed(active(s, ctx, width)),
         Section {
             head: guardrails(s, ctx, width),
@@ -65,6 +73,8 @@ fn pane_lines(s: &Summary, ctx: &Ctx, width: usize, height: usize) -> Vec<Line<'
         Section::fixed(models(s, ctx, width)),
         Section::fixed(actions(ctx, width)),
     ];
+    let mut sections = sections;
+    shrink_heads(&mut sections, height, ctx);
     let fixed: usize = sections.iter().map(|sec| sec.head.len()).sum();
     let needs: Vec<usize> = sections
         .iter()
@@ -76,6 +86,27 @@ fn pane_lines(s: &Summary, ctx: &Ctx, width: usize, height: usize) -> Vec<Line<'
         .zip(shares)
         .flat_map(|(sec, rows)| section_lines(sec, rows, ctx))
         .collect()
+}
+
+/// Which heads give up all but their first line (ending in an ellipsis) when the heads alone do
+/// not fit, in this order: today's figures, the active strategy, models, guardrails.
+const SHRINK_ORDER: [usize; 4] = [0, 2, 6, 3];
+
+fn shrink_heads(sections: &mut [Section], height: usize, ctx: &Ctx) {
+    for i in SHRINK_ORDER {
+        let fixed: usize = sections.iter().map(|sec| sec.head.len()).sum();
+        if fixed <= height {
+            return;
+        }
+        let head = &mut sections[i].head;
+        if head.len() > 1 {
+            head.truncate(1);
+            head[0].push_span(Span::styled(
+                format!(" {}", ctx.glyphs.ellipsis),
+                ctx.theme.dim(),
+            ));
+        }
+    }
 }
 
 /// A section in `rows` rows besides its head; with no room at all the heading still says how

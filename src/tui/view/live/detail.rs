@@ -1,5 +1,6 @@
-//! The selected job: recommendation, timeline of planned attempts, rationale, similar cases,
-//! override, and the keys that act on it.
+//! The selected job: recommendation, timeline of planned attempts, the pattern analysis of its
+//! kind, rationale, similar cases, override, and the keys that act on it. When rows are short
+//! the rationale keeps one row and the pattern analysis gives up its rows first.
 
 use super::super::{Ctx, block, flow};
 use crate::model::{JobDetail, ScheduledJob, TimelineEntry};
@@ -30,6 +31,16 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     rest.push(keys(ctx));
     let outer = block("", false, ctx).inner(area);
     let room = usize::from(outer.height).saturating_sub(lines.len() + rest.len());
+    let mut pattern = super::patterns::lines(job, ctx, usize::from(outer.width));
+    let keep = room.saturating_sub(1);
+    if pattern.len() > keep {
+        pattern.truncate(keep);
+        if let Some(last) = pattern.last_mut() {
+            last.push_span(Span::raw(ctx.glyphs.ellipsis));
+        }
+    }
+    let room = room.saturating_sub(pattern.len());
+    lines.extend(pattern);
     lines.extend(why(job, ctx, usize::from(outer.width), room.max(1)));
     lines.extend(rest);
     let width = usize::from(outer.width);
