@@ -1,6 +1,6 @@
 //! The HTTP API through `app()` (tower `oneshot`, no socket) and over a real socket.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Api, attempt_json, config_with_tokens};

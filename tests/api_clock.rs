@@ -3,7 +3,7 @@
 //! current timestamps, through `POST /failures` and through the upstream pair `POST /attempt`
 //! + `POST /recommendation`, each on a real HTTP socket.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use common::{Api, Served};

@@ -1,8 +1,7 @@
 //! The CLI subcommands for scripts, against a real `retryctl serve`: status, preview,
 //! override (validated, audited), export/import round trip, completions.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use retryctl::model::{ConfigExport, Summary};
 use service::Service;

@@ -1,8 +1,7 @@
 //! Hostile text from workers (escape sequences, OSC strings, bidi overrides, zero-width
 //! characters) renders as harmless visible text on screen and in an export.
 
-#[path = "common/console_fixture.rs"]
-mod fixture;
+use crate::common::console_fixture as fixture;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

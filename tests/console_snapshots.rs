@@ -1,8 +1,7 @@
 //! Rendered screens of the console from fixed data and a fixed clock, at each breakpoint.
 //! A change to the layout or the text shows up as a snapshot diff in review.
 
-#[path = "common/console_fixture.rs"]
-mod fixture;
+use crate::common::console_fixture as fixture;
 
 use chrono::{DateTime, Duration, Utc};
 use ratatui::Terminal;

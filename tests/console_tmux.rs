@@ -6,8 +6,7 @@
 //!
 //! Needs tmux: `apt-get install -y tmux` (the test fails, not skips, without it).
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use service::Service;
 use std::path::Path;

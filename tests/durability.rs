@@ -2,8 +2,7 @@
 //! free port with a temporary `--data`, concurrent writers through the API, SIGKILL while they
 //! write, a restart on the same data, and every acknowledged attempt found again.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use serde_json::{Value, json};
 use service::Service;

@@ -3,8 +3,7 @@
 //! learns from record timestamps in virtual time, is seeded with the run's seed, runs stay
 //! isolated inside one service, and the strategy switch between `rules` and `bayesian` works.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use retryctl::model::CostWeights;
 use retryctl::sim::api::ApiLearners;

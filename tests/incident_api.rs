@@ -1,7 +1,7 @@
 //! Incident operations through the API (tower `oneshot` on the memory store): bulk actions on
 //! a filter, pauses, the emergency stop and forced circuits, the series and the change log.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Api, config_with_tokens};

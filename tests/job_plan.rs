@@ -2,7 +2,7 @@
 //! job's actual `next_attempt_at`, follows the method applied to that attempt (recommendation,
 //! static backoff or override), and does not move between two reads.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

@@ -4,8 +4,7 @@
 //! queries is one a running `retryctl serve` exports. A missing tool fails with the command
 //! that installs it.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};

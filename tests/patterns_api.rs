@@ -1,7 +1,7 @@
 //! `GET /patterns` over a real socket: failures reported through `/failures`, successes
 //! through `/attempts`, and the pattern analysis they make.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{Api, Served, TOKENS, config_with_tokens};

@@ -2,7 +2,7 @@
 //! claim leaving the paused scope out, failures scheduled after the end, audit, metric,
 //! summary and alert.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Api, config_with_tokens, token_of};

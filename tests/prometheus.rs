@@ -7,8 +7,7 @@
 //! Prometheus server (the Debian `prometheus` package) scraping the OpenMetrics endpoint.
 //! Missing Prometheus fails the test with the install command.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use serde_json::Value;
 use service::Service;

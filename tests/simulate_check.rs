@@ -7,8 +7,7 @@
 //!   is 0 and the report's last line says NOT OK;
 //! - requests the service refuses (a viewer token cannot report failures) fail the check too.
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 use retryctl::client::Client;
 use retryctl::sim::driver::scrape::ServiceCounters;

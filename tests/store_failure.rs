@@ -4,9 +4,8 @@
 //! real `retryctl serve` with a locked database and a closed log pipe answers every request and
 //! recovers on its own.
 
-mod common;
-#[path = "common/service.rs"]
-mod service;
+use crate::common;
+use crate::common::service;
 
 use axum::http::StatusCode;
 use common::failing_store::FailingStore;

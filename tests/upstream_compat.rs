@@ -2,7 +2,7 @@
 //! as in UPSTREAM_API.md (Go-style durations as integer nanoseconds and as strings), responses
 //! checked for the upstream field names and JSON types.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::Api;

@@ -2,7 +2,9 @@
 //! and a server on a real loopback socket.
 #![allow(dead_code)]
 
+pub mod console_fixture;
 pub mod failing_store;
+pub mod service;
 
 use axum::Router;
 use axum::body::Body;

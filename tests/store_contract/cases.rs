@@ -1,6 +1,6 @@
 //! The contract cases: every backend must pass each of them on a fresh, empty store.
 
-use crate::fixtures::{alert, attempt, audit, job, secs, t0};
+use super::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::default_strategy;
 use retryctl::model::{AttemptRecord, EngineSnapshot, JobState, Pause, PauseScope, ScheduledJob};
 use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};

@@ -1,7 +1,7 @@
 //! What only a persistent backend promises: data survives a reopen and a SIGKILL, concurrent
 //! writers share commits, and a bad data directory is a clear error, not a panic.
 
-use crate::fixtures::{alert, attempt, audit, job};
+use super::fixtures::{alert, attempt, audit, job};
 use retryctl::engine::default_strategy;
 use retryctl::model::{EngineSnapshot, JobState};
 use retryctl::store::sqlite::{DB_FILE, SqliteStore};

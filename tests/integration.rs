@@ -1,0 +1,30 @@
+//! Every integration test, linked into one test binary: one file in `tests/` per area, each a
+//! module here. One binary instead of one per file keeps a clean `cargo test` within a few
+//! hundred MB of disk and links the library once.
+
+mod common;
+
+mod api;
+mod api_clock;
+mod architecture;
+mod cli;
+mod console_cli;
+mod console_injection;
+mod console_snapshots;
+mod console_tmux;
+mod demo;
+mod durability;
+mod eval;
+mod eval_api;
+mod incident_api;
+mod job_plan;
+mod operator_stack;
+mod patterns_api;
+mod pauses_api;
+mod prometheus;
+mod scenarios;
+mod schedule_api;
+mod simulate_check;
+mod store_contract;
+mod store_failure;
+mod upstream_compat;
