@@ -208,14 +208,39 @@ pub struct Overrides {
 }
 
 /// Environment variables read beyond the flags' own, for settings that have no flag.
-pub const ENV_KEYS: [&str; 6] = [
+pub const ENV_KEYS: [&str; 9] = [
     "RETRYCTL_OPERATOR_TOKEN",
     "RETRYCTL_VIEWER_TOKEN",
     "RETRYCTL_WORKER_TOKEN",
+    "RETRYCTL_OPERATOR_TOKEN_FILE",
+    "RETRYCTL_VIEWER_TOKEN_FILE",
+    "RETRYCTL_WORKER_TOKEN_FILE",
     "RETRYCTL_BAYESIAN_THRESHOLD",
     "RETRYCTL_RETENTION_DAYS",
     "RETRYCTL_SNAPSHOT_INTERVAL",
 ];
+
+/// Replaces each `RETRYCTL_<ROLE>_TOKEN_FILE` in `env` with `RETRYCTL_<ROLE>_TOKEN` holding
+/// the file's content, so a token can come from a mounted secret instead of the environment.
+/// Setting both for one role is an error.
+pub fn read_env_token_files(env: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for role in [Role::Operator, Role::Viewer, Role::Worker] {
+        let key = format!("RETRYCTL_{}_TOKEN", role.as_str().to_uppercase());
+        let file_key = format!("{key}_FILE");
+        let Some(path) = env.remove(&file_key).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        if env.get(&key).is_some_and(|t| !t.is_empty()) {
+            return Err(ConfigError::Invalid {
+                key: file_key,
+                message: format!("set {key} or {key}_FILE, not both"),
+            });
+        }
+        let secret = file::read_secret_file(&file_key, std::path::Path::new(&path))?;
+        env.insert(key, secret);
+    }
+    Ok(())
+}
 
 /// Layers defaults < file < env < flags. Pure: the caller reads the file and the environment.
 pub fn resolve(

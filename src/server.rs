@@ -17,8 +17,10 @@ pub use edge::{Access, ApiError, ApiJson, ApiResult, Caller};
 use self::core::Background;
 use axum::http::StatusCode;
 use axum::{Extension, Router};
+use edge::auth_failures::{self, AuthFailures};
 use edge::layers;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -39,6 +41,10 @@ pub fn app(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(AuthFailures::default()),
+            auth_failures::limit_auth_failures,
+        ))
         .layer(CatchPanicLayer::custom(layers::panic_response))
         .layer(axum::middleware::from_fn(layers::error_shape))
         .with_state(state)
@@ -52,7 +58,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = Background::start(&state);
-    let served = axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     background.stop().await;

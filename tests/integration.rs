@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod api_clock;
 mod architecture;
+mod auth_abuse;
 mod cli;
 mod console_cli;
 mod console_injection;

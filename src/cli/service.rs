@@ -89,14 +89,17 @@ fn load_config(args: &ServeArgs, default_file: Option<(&str, &str)>) -> anyhow::
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            Some(config::parse_file(&path.display().to_string(), &text)?)
+            let mut file = config::parse_file(&path.display().to_string(), &text)?;
+            file.read_token_files()?;
+            Some(file)
         }
         (None, Some((name, text))) => Some(config::parse_file(name, text)?),
         (None, None) => None,
     };
-    let env: BTreeMap<String, String> = std::env::vars()
+    let mut env: BTreeMap<String, String> = std::env::vars()
         .filter(|(key, _)| config::ENV_KEYS.contains(&key.as_str()))
         .collect();
+    config::read_env_token_files(&mut env)?;
     let defaults = Config::defaults(default_data_dir());
     Ok(config::resolve(defaults, file, &env, &args.overrides())?)
 }

@@ -1,6 +1,6 @@
 //! The TOML config file: its schema, and errors that name the key and the line.
 
-use super::{Config, Token, check_fraction, positive};
+use super::{Config, Role, Token, check_fraction, positive};
 use crate::engine::EngineSettings;
 use crate::model::{PolicyGuardrails, RetryPolicy, parse_duration, validate};
 use serde::Deserialize;
@@ -43,7 +43,7 @@ pub struct FileConfig {
     pub data: Option<PathBuf>,
     /// Access tokens; with none, only a loopback bind is allowed.
     #[serde(default)]
-    pub tokens: Vec<Token>,
+    pub tokens: Vec<FileToken>,
     pub strategy: Option<StrategySection>,
     pub engine: Option<EngineSettings>,
     pub limits: Option<LimitsSection>,
@@ -51,6 +51,34 @@ pub struct FileConfig {
     pub retention: Option<RetentionSection>,
     /// How often the engine's learning is snapshotted, e.g. `"30s"`.
     pub snapshot_interval: Option<String>,
+}
+
+/// `[[tokens]]` as written: the secret inline (`token`) or in a file of its own (`token_file`,
+/// read at start-up by [`FileConfig::read_token_files`], so the secret need not sit in the
+/// config file, the environment or argv).
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileToken {
+    pub name: String,
+    pub role: Role,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for FileToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileToken({}:{}, ****)", self.role.as_str(), self.name)
+    }
+}
+
+/// Reads a secret from a file: surrounding whitespace (the trailing newline editors and
+/// `echo` add) is not part of it.
+pub fn read_secret_file(key: &str, path: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        key: key.into(),
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    Ok(text.trim().to_string())
 }
 
 /// `[strategy]`: what a first start seeds the strategy with.
@@ -162,6 +190,21 @@ fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
 }
 
 impl FileConfig {
+    /// Replaces each `token_file` with the secret it holds. The only step that reads files;
+    /// [`FileConfig::apply`] stays pure.
+    pub fn read_token_files(&mut self) -> Result<(), ConfigError> {
+        for (i, token) in self.tokens.iter_mut().enumerate() {
+            if token.token.is_some() {
+                continue;
+            }
+            if let Some(path) = token.token_file.take() {
+                let key = format!("tokens[{i}].token_file");
+                token.token = Some(read_secret_file(&key, &path)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes what the file sets over `config`.
     pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
         if let Some(listen) = &self.listen {
@@ -170,8 +213,7 @@ impl FileConfig {
         if let Some(data) = self.data {
             config.data_dir = data;
         }
-        check_tokens(&self.tokens)?;
-        config.tokens.extend(self.tokens);
+        config.tokens.extend(check_tokens(self.tokens)?);
         if let Some(strategy) = self.strategy {
             strategy.apply(config)?;
         }
@@ -209,22 +251,54 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| invalid("the host name has no address".into()))
 }
 
-fn check_tokens(tokens: &[Token]) -> Result<(), ConfigError> {
-    for (i, token) in tokens.iter().enumerate() {
-        if token.token.trim().len() < 8 {
-            return Err(ConfigError::Invalid {
-                key: format!("tokens[{i}].token"),
-                message: "must be at least 8 characters".into(),
-            });
-        }
-        if token.name.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: format!("tokens[{i}].name"),
-                message: "must not be empty".into(),
-            });
-        }
+fn check_tokens(tokens: Vec<FileToken>) -> Result<Vec<Token>, ConfigError> {
+    tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| check_token(i, token))
+        .collect()
+}
+
+fn check_token(i: usize, written: FileToken) -> Result<Token, ConfigError> {
+    let invalid = |field: &str, message: &str| ConfigError::Invalid {
+        key: format!("tokens[{i}].{field}"),
+        message: message.into(),
+    };
+    if written.name.trim().is_empty() {
+        return Err(invalid("name", "must not be empty"));
     }
-    Ok(())
+    let secret = match (written.token, written.token_file) {
+        (Some(secret), None) => secret,
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "token_file",
+                "set `token` or `token_file`, not both",
+            ));
+        }
+        (None, Some(path)) => {
+            return Err(invalid(
+                "token_file",
+                &format!(
+                    "{} was not read (FileConfig::read_token_files)",
+                    path.display()
+                ),
+            ));
+        }
+        (None, None) => {
+            return Err(invalid(
+                "token",
+                "missing: set `token` or `token_file` (a file holding the token)",
+            ));
+        }
+    };
+    if secret.trim().len() < 8 {
+        return Err(invalid("token", "must be at least 8 characters"));
+    }
+    Ok(Token {
+        name: written.name,
+        role: written.role,
+        token: secret,
+    })
 }
 
 impl StrategySection {

@@ -231,3 +231,97 @@ fn per_queue_storm_thresholds_are_read_from_the_file() {
     assert_eq!(a.guardrail_overrides, 10);
     assert_eq!(a.guardrail_window, Duration::from_secs(300));
 }
+
+/// A temporary directory holding `secret` in a file named `name`.
+fn secret_file(name: &str, secret: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, secret).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_token_can_come_from_a_file_named_in_the_config() {
+    let (_dir, path) = secret_file("op.token", "file-secret-123\n");
+    let text = format!(
+        "[[tokens]]\nname = \"ops\"\nrole = \"operator\"\ntoken_file = {:?}\n",
+        path.display().to_string()
+    );
+    let mut file = parse_file("t.toml", &text).unwrap();
+    file.read_token_files().unwrap();
+    let config = resolve(
+        defaults(),
+        Some(file),
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.tokens[0].token, "file-secret-123", "newline trimmed");
+    assert_eq!(config.tokens[0].role, Role::Operator);
+}
+
+#[test]
+fn token_files_that_are_missing_short_or_doubled_are_named() {
+    let (_dir, short) = secret_file("short.token", "abc\n");
+    let cases = [
+        (
+            "token_file = \"/nonexistent/retryctl.token\"".to_string(),
+            "invalid `tokens[0].token_file`: cannot read /nonexistent/retryctl.token",
+        ),
+        (
+            format!("token_file = {:?}", short.display().to_string()),
+            "invalid `tokens[0].token`: must be at least 8 characters",
+        ),
+        (
+            format!(
+                "token = \"inline-secret-1\"\ntoken_file = {:?}",
+                short.display().to_string()
+            ),
+            "invalid `tokens[0].token_file`: set `token` or `token_file`, not both",
+        ),
+        (
+            String::new(),
+            "invalid `tokens[0].token`: missing: set `token` or `token_file`",
+        ),
+    ];
+    for (line, expected) in cases {
+        let text = format!("[[tokens]]\nname = \"a\"\nrole = \"viewer\"\n{line}\n");
+        let message = parse_file("t.toml", &text)
+            .and_then(|mut file| {
+                file.read_token_files()?;
+                resolve(
+                    defaults(),
+                    Some(file),
+                    &BTreeMap::new(),
+                    &Overrides::default(),
+                )
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with(expected), "{line:?}\n got: {message}");
+    }
+}
+
+#[test]
+fn a_token_can_come_from_a_file_named_in_the_environment() {
+    let (_dir, path) = secret_file("viewer.token", "viewer-secret-9\n");
+    let path = path.display().to_string();
+    let mut vars = env(&[("RETRYCTL_VIEWER_TOKEN_FILE", &path)]);
+    read_env_token_files(&mut vars).unwrap();
+    let config = resolve(defaults(), None, &vars, &Overrides::default()).unwrap();
+    assert_eq!(config.tokens[0].token, "viewer-secret-9");
+    assert_eq!(config.tokens[0].role, Role::Viewer);
+
+    let mut both = env(&[
+        ("RETRYCTL_VIEWER_TOKEN_FILE", &path),
+        ("RETRYCTL_VIEWER_TOKEN", "inline-secret-1"),
+    ]);
+    let message = read_env_token_files(&mut both).unwrap_err().to_string();
+    assert!(message.contains("not both"), "{message}");
+    let mut missing = env(&[("RETRYCTL_WORKER_TOKEN_FILE", "/nonexistent/w.token")]);
+    let message = read_env_token_files(&mut missing).unwrap_err().to_string();
+    assert!(
+        message.contains("RETRYCTL_WORKER_TOKEN_FILE") && message.contains("/nonexistent"),
+        "{message}"
+    );
+}

@@ -79,7 +79,9 @@ pub struct Degradation {
     pub kind: StoreFailureKind,
     /// Short, for a header or a page: `store full`.
     pub reason: String,
-    /// The backend's own message of the latest failed write.
+    /// The backend's own message of the latest failed write; left out for callers without a
+    /// viewer or operator token when tokens are configured.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
     /// When the first failed write of this episode happened.
     pub since: DateTime<Utc>,

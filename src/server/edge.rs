@@ -1,4 +1,4 @@
-//! The HTTP edge: who is calling ([`auth`]), the one error type and its JSON shape
+//! The HTTP edge: who is calling ([`auth`]) and who keeps failing to say ([`auth_failures`]), the one error type and its JSON shape
 //! ([`error`]), body and query parsing whose errors name the field ([`json`], [`query`]), and
 //! the middleware every request passes ([`layers`]).
 //!
@@ -6,6 +6,7 @@
 //! tokens) and the metrics registry (for request counts), taken from the router state.
 
 pub mod auth;
+pub mod auth_failures;
 pub mod error;
 pub mod json;
 pub mod layers;

@@ -3,7 +3,7 @@
 
 use crate::model::{ErrorBody, HealthResponse};
 use crate::server::core::state::AppState;
-use crate::server::edge::{ApiError, ApiResult};
+use crate::server::edge::{Access, ApiError, ApiResult, Caller};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -27,7 +27,9 @@ struct HealthQuery {
 
 /// Open to everyone (load balancers carry no token). While writes to the store fail the
 /// service still recommends from memory and says `degraded` with the reason and since when;
-/// only the last write decides (a read or a probe never hides a failing write).
+/// only the last write decides (a read or a probe never hides a failing write). The backend's
+/// own message (`detail`: file paths, host names) is shown only to callers with a viewer or
+/// operator token when tokens are configured.
 #[utoipa::path(get, path = "/health",
     summary = "Liveness and whether the store takes writes (no token needed)",
     security(()),
@@ -37,11 +39,18 @@ struct HealthQuery {
         (status = 400, description = "`strict` is not `true` or `false`", body = ErrorBody),
         (status = 503, description = "with `strict=true` only: degraded, writes to the store fail", body = HealthResponse)))]
 async fn health(
+    caller: Result<Caller, ApiError>,
     State(state): State<AppState>,
     query: Result<Query<HealthQuery>, QueryRejection>,
 ) -> ApiResult<(StatusCode, Json<HealthResponse>)> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let degradation = state.degradation();
+    let may_read_detail = caller.is_ok_and(|c| c.may(Access::Read));
+    let degradation = state.degradation().map(|mut d| {
+        if !may_read_detail {
+            d.detail.clear();
+        }
+        d
+    });
     let degraded = degradation.is_some();
     let code = if degraded && q.strict.unwrap_or(false) {
         StatusCode::SERVICE_UNAVAILABLE
