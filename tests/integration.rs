@@ -8,6 +8,7 @@ mod api;
 mod api_clock;
 mod architecture;
 mod cli;
+mod cli_verbs;
 mod console_cli;
 mod console_injection;
 mod console_snapshots;
