@@ -77,7 +77,7 @@ pub enum Command {
     ///
     /// Example: retryctl override pay-1201 --delay 2m --reason "db failover in progress"
     Override(OverrideArgs),
-    /// List jobs on the retry schedule, filtered (queue, state, error class, type, tenant, text)
+    /// List jobs on the retry schedule, filtered by queue, state, error class, type, tenant
     ///
     /// Example: retryctl jobs --queue webhooks --error-class connection_refused --limit 200
     #[command(after_help = EXIT_HELP)]
@@ -103,8 +103,7 @@ pub enum Command {
     /// must be confirmed: by typing it on a terminal, or with --yes (without a terminal the
     /// action is refused). With --dry-run only the count is printed.
     ///
-    /// Example: retryctl bulk kill --queue webhooks --error-class connection_refused --reason
-    /// "vendor gone, INC-42" --dry-run
+    /// Example: retryctl bulk kill --queue webhooks --reason "vendor gone" --dry-run
     #[command(after_help = EXIT_HELP)]
     Bulk(BulkArgs),
     /// Pause a queue (or one error class or job type on it): hold its retries, give none up
@@ -113,8 +112,7 @@ pub enum Command {
     /// scheduled no earlier than the pause's end. Without --for or --until it lasts until
     /// `retryctl resume`.
     ///
-    /// Example: retryctl pause --queue webhooks --error-class connection_refused --for 10m
-    /// --reason "vendor outage INC-42"
+    /// Example: retryctl pause --queue webhooks --for 10m --reason "vendor outage INC-42"
     #[command(after_help = EXIT_HELP)]
     Pause(PauseArgs),
     /// List the pauses in force
@@ -127,7 +125,7 @@ pub enum Command {
     /// Example: retryctl resume --queue webhooks --reason "vendor recovered"
     #[command(after_help = EXIT_HELP)]
     Resume(ResumeArgs),
-    /// Engage (on) or release (off) the emergency stop: while on, every recommendation is stop
+    /// Engage (on) or release (off) the emergency stop: no retries while it is on
     ///
     /// Example: retryctl estop on --reason "retries are hurting the db, INC-42"
     #[command(after_help = EXIT_HELP)]
