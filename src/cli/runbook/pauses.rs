@@ -78,7 +78,7 @@ pub async fn pause(args: PauseArgs) -> anyhow::Result<()> {
     let until = args
         .until
         .as_deref()
-        .map(|t| parse_time(t, now).map(|at| super::stamp(at)))
+        .map(|t| parse_time(t, now).map(super::stamp))
         .transpose()
         .map_err(|e| Refused(format!("pause: --until: {e}")))?;
     if let Some(d) = &args.duration
