@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod eval;
 pub mod remote;
+pub mod runbook;
 pub mod service;
 pub mod simulate;
 
@@ -13,6 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use demo::DemoArgs;
 use eval::EvalArgs;
 use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
+use runbook::EXIT_HELP;
+use runbook::bulk::BulkArgs;
+use runbook::controls::{AckArgs, ChangesArgs, EstopArgs};
+use runbook::jobs::{ActArgs, JobArgs, JobsArgs};
+use runbook::pauses::{PauseArgs, PausesArgs, ResumeArgs};
 use simulate::SimulateArgs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +77,69 @@ pub enum Command {
     ///
     /// Example: retryctl override pay-1201 --delay 2m --reason "db failover in progress"
     Override(OverrideArgs),
+    /// List jobs on the retry schedule, filtered by queue, state, error class, type, tenant
+    ///
+    /// Example: retryctl jobs --queue webhooks --error-class connection_refused --limit 200
+    #[command(after_help = EXIT_HELP)]
+    Jobs(JobsArgs),
+    /// Show one job: its state, attempts, planned retries and the operator actions on it
+    ///
+    /// Example: retryctl job pay-1201
+    #[command(after_help = EXIT_HELP)]
+    Job(JobArgs),
+    /// Stop retrying jobs (operator; recorded in the audit log with the reason)
+    ///
+    /// Example: retryctl kill pay-1201 pay-1202 --reason "poison payload, see INC-42"
+    #[command(after_help = EXIT_HELP)]
+    Kill(ActArgs),
+    /// Make jobs due now (operator; recorded in the audit log with the reason)
+    ///
+    /// Example: retryctl retry-now pay-1201 --reason "db is back"
+    #[command(name = "retry-now", after_help = EXIT_HELP)]
+    RetryNow(ActArgs),
+    /// Act on every job a filter matches: retry-now, kill, override or apply-static
+    ///
+    /// Runs on the service in one pass, with one audit entry. A dry run comes first; its count
+    /// must be confirmed: by typing it on a terminal, or with --yes (without a terminal the
+    /// action is refused). With --dry-run only the count is printed.
+    ///
+    /// Example: retryctl bulk kill --queue webhooks --reason "vendor gone" --dry-run
+    #[command(after_help = EXIT_HELP)]
+    Bulk(BulkArgs),
+    /// Pause a queue (or one error class or job type on it): hold its retries, give none up
+    ///
+    /// While paused, workers are not handed the scope's due jobs and new failures in it are
+    /// scheduled no earlier than the pause's end. Without --for or --until it lasts until
+    /// `retryctl resume`.
+    ///
+    /// Example: retryctl pause --queue webhooks --for 10m --reason "vendor outage INC-42"
+    #[command(after_help = EXIT_HELP)]
+    Pause(PauseArgs),
+    /// List the pauses in force
+    ///
+    /// Example: retryctl pauses
+    #[command(after_help = EXIT_HELP)]
+    Pauses(PausesArgs),
+    /// Resume a paused scope: by pause id, or every pause in force on --queue
+    ///
+    /// Example: retryctl resume --queue webhooks --reason "vendor recovered"
+    #[command(after_help = EXIT_HELP)]
+    Resume(ResumeArgs),
+    /// Engage (on) or release (off) the emergency stop: no retries while it is on
+    ///
+    /// Example: retryctl estop on --reason "retries are hurting the db, INC-42"
+    #[command(after_help = EXIT_HELP)]
+    Estop(EstopArgs),
+    /// Acknowledge an alert (recorded in the audit log with the reason)
+    ///
+    /// Example: retryctl ack circuit_open:webhooks/connection_refused --reason "known, INC-42"
+    #[command(after_help = EXIT_HELP)]
+    Ack(AckArgs),
+    /// What operators changed, newest first, with who and why
+    ///
+    /// Example: retryctl changes --since 1h --kind pause,bulk,emergency_stop
+    #[command(after_help = EXIT_HELP)]
+    Changes(ChangesArgs),
     /// Export the configuration (strategy, policies, guardrails) as TOML, JSON or YAML
     Export(ExportArgs),
     /// Replace the service's strategy with a file written by `retryctl export`

@@ -8,12 +8,16 @@ use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
     ClaimRequest, ClaimResponse, CostWeights, EngineSeed, ErrorBody, EventPage, FailureReport,
     FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, Patterns, PolicyList,
-    PreviewRequest, RetryPreview, RetryStrategy, StrategyUpdate, Summary,
+    PreviewRequest, RetryPreview, RetryStrategy, ScheduledJob, StrategyUpdate, Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+
+mod incident;
+
+pub use incident::ChangesQuery;
 
 /// Default service address (the local `retryctl serve`).
 pub const DEFAULT_API: &str = "http://127.0.0.1:7878";
@@ -59,6 +63,10 @@ pub struct JobQuery {
     pub state: Option<String>,
     pub queue: Option<String>,
     pub error_class: Option<String>,
+    pub job_type: Option<String>,
+    pub tenant: Option<String>,
+    /// Jobs whose id or last error contains this text.
+    pub text: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -109,6 +117,9 @@ impl Client {
             ("state", q.state.as_deref()),
             ("queue", q.queue.as_deref()),
             ("error_class", q.error_class.as_deref()),
+            ("job_type", q.job_type.as_deref()),
+            ("tenant", q.tenant.as_deref()),
+            ("text", q.text.as_deref()),
             ("cursor", q.cursor.as_deref()),
             ("limit", limit.as_deref()),
         ];
@@ -146,16 +157,15 @@ impl Client {
             .await
     }
 
-    /// `POST /jobs/{id}/retry-now`.
-    pub async fn retry_now(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "retry-now"], req)
+    /// `POST /jobs/{id}/retry-now`: the job, due now.
+    pub async fn retry_now(&self, id: &str, req: &ActionRequest) -> ClientResult<ScheduledJob> {
+        self.send(Method::POST, &["jobs", id, "retry-now"], req)
             .await
     }
 
-    /// `POST /jobs/{id}/kill`.
-    pub async fn kill(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["jobs", id, "kill"], req)
-            .await
+    /// `POST /jobs/{id}/kill`: the job, killed.
+    pub async fn kill(&self, id: &str, req: &ActionRequest) -> ClientResult<ScheduledJob> {
+        self.send(Method::POST, &["jobs", id, "kill"], req).await
     }
 
     /// `POST /preview`: the planned schedule for a failed job.
@@ -168,10 +178,9 @@ impl Client {
         self.get(&["alerts"], &[]).await
     }
 
-    /// `POST /alerts/{id}/ack`.
-    pub async fn ack_alert(&self, id: &str, req: &ActionRequest) -> ClientResult<()> {
-        self.send_ignoring(Method::POST, &["alerts", id, "ack"], req)
-            .await
+    /// `POST /alerts/{id}/ack`: the acknowledged alert.
+    pub async fn ack_alert(&self, id: &str, req: &ActionRequest) -> ClientResult<Alert> {
+        self.send(Method::POST, &["alerts", id, "ack"], req).await
     }
 
     /// `GET /events?since=`.

@@ -1,6 +1,7 @@
 //! The `retryctl` binary: parse the command line, dispatch, turn errors into messages.
 
 use clap::Parser;
+use retryctl::cli::runbook::{self, bulk, controls, jobs, pauses};
 use retryctl::cli::{Cli, Command, demo, eval, remote, service, simulate};
 use retryctl::metrics::log_sink::LogSink;
 use std::io::Write;
@@ -37,6 +38,17 @@ fn main() -> ExitCode {
             Command::Status(args) => remote::status(args).await,
             Command::Preview(args) => remote::preview(args).await,
             Command::Override(args) => remote::override_job(args).await,
+            Command::Jobs(args) => jobs::jobs(args).await,
+            Command::Job(args) => jobs::job(args).await,
+            Command::Kill(args) => jobs::act(jobs::JobAction::Kill, args).await,
+            Command::RetryNow(args) => jobs::act(jobs::JobAction::RetryNow, args).await,
+            Command::Bulk(args) => bulk::bulk(args).await,
+            Command::Pause(args) => pauses::pause(args).await,
+            Command::Pauses(args) => pauses::pauses(args).await,
+            Command::Resume(args) => pauses::resume(args).await,
+            Command::Estop(args) => controls::estop(args).await,
+            Command::Ack(args) => controls::ack(args).await,
+            Command::Changes(args) => controls::changes(args).await,
             Command::Export(args) => remote::export(args).await,
             Command::Import(args) => remote::import(args).await,
             Command::Completions(args) => remote::completions(args),
@@ -53,6 +65,8 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             say(&format!("error: {}", error_text(&e)));
             if e.downcast_ref::<simulate::CheckFailed>().is_some() {
                 ExitCode::from(simulate::CHECK_FAILED_EXIT)
+            } else if runbook::is_refusal(&e) {
+                ExitCode::from(runbook::REFUSED_EXIT)
             } else {
                 ExitCode::FAILURE
             }

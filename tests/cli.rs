@@ -1,5 +1,5 @@
-//! Golden files of the help a newcomer reads: `retryctl --help`, `serve`, `demo` and
-//! `simulate --help`.
+//! Golden files of the help a newcomer reads: `retryctl --help`, `serve`, `demo`,
+//! `simulate` and `bulk --help`.
 //! A change to them shows up in review as a snapshot diff (`tests/snapshots/`).
 
 use std::process::Command;
@@ -33,6 +33,11 @@ fn demo_help() {
 #[test]
 fn simulate_help() {
     insta::assert_snapshot!("simulate_help", help(&["simulate", "--help"]));
+}
+
+#[test]
+fn bulk_help() {
+    insta::assert_snapshot!("bulk_help", help(&["bulk", "--help"]));
 }
 
 #[test]

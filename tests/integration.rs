@@ -9,6 +9,7 @@ mod api_clock;
 mod architecture;
 mod auth_abuse;
 mod cli;
+mod cli_verbs;
 mod console_cli;
 mod console_injection;
 mod console_snapshots;

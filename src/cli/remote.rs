@@ -27,7 +27,7 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         Ok(Client::new(
             &self.api,
             self.token.clone(),
@@ -330,7 +330,8 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
+/// Writes `text` (already made safe) to standard output.
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;

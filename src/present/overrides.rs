@@ -28,6 +28,19 @@ pub fn parse_override(
     Ok(req)
 }
 
+/// An absolute time from the same input as [`parse_override`] (a delay counts from `now`),
+/// e.g. `retryctl pause --until`.
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    match parse_when(text.trim(), now)? {
+        When::After(ms) => i64::try_from(ms)
+            .ok()
+            .and_then(ChronoDuration::try_milliseconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(|| format!("`{}` is too far ahead", text.trim())),
+        When::At(at) => Ok(at),
+    }
+}
+
 enum When {
     After(u64),
     At(DateTime<Utc>),
@@ -101,6 +114,14 @@ mod tests {
             .unwrap()
             .at;
         assert_eq!(at, Some("2026-11-23T12:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn times_are_absolute() {
+        let at = |t: &str| parse_time(t, now()).unwrap().to_rfc3339();
+        assert_eq!(at("10m"), "2026-11-23T10:10:00+00:00");
+        assert_eq!(at("09:00"), "2026-11-24T09:00:00+00:00");
+        assert!(parse_time("99999999999999h", now()).is_err());
     }
 
     #[test]
