@@ -440,3 +440,35 @@ fn an_unreachable_service_is_named() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("pauses") && err.contains(&url), "{err}");
 }
+
+#[test]
+fn tokens_can_come_from_files_for_the_service_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("operator.token");
+    std::fs::write(&token_file, format!("{OPERATOR}\n")).unwrap();
+    let path = token_file.to_str().unwrap();
+    let svc = Service::start_with(
+        &dir.path().join("data"),
+        &[("RETRYCTL_OPERATOR_TOKEN_FILE", path)],
+    );
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_retryctl"))
+            .args(args)
+            .env("RETRYCTL_API", svc.api())
+            .env_remove("RETRYCTL_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run retryctl")
+    };
+    let pauses: Vec<Pause> = parse(&cli(&["pauses", "--json", "--token-file", path]));
+    assert!(pauses.is_empty());
+    let stderr = refused(&cli(&["pauses", "--token", "wrong-token-1"]));
+    assert!(stderr.contains("401"), "{stderr}");
+    let missing = cli(&["pauses", "--token-file", "/nonexistent/op.token"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        stderr.contains("cannot read the token file /nonexistent/op.token"),
+        "{stderr}"
+    );
+}

@@ -24,16 +24,33 @@ pub struct ConnArgs {
     /// Bearer token (operator for changes, viewer for reading)
     #[arg(long, env = "RETRYCTL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the bearer token (kept out of argv and the environment); wins over
+    /// --token
+    #[arg(long, env = "RETRYCTL_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl ConnArgs {
     pub(crate) fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(
-            &self.api,
-            self.token.clone(),
-            Duration::from_secs(10),
-        )?)
+        let token = match &self.token_file {
+            Some(path) => Some(read_token_file(path)?),
+            None => self.token.clone(),
+        };
+        Ok(Client::new(&self.api, token, Duration::from_secs(10))?)
     }
+}
+
+/// The token in `path`, without the surrounding whitespace editors and `echo` add.
+pub(crate) fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the token file {}: {e}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the token file {} is empty",
+        path.display()
+    );
+    Ok(token.to_string())
 }
 
 /// Options of `retryctl status`.
