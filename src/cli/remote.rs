@@ -32,16 +32,24 @@ pub struct ConnArgs {
 
 impl ConnArgs {
     pub(crate) fn client(&self) -> anyhow::Result<Client> {
-        let token = match &self.token_file {
-            Some(path) => Some(read_token_file(path)?),
-            None => self.token.clone(),
-        };
-        Ok(Client::new(&self.api, token, Duration::from_secs(10))?)
+        Ok(Client::new(
+            &self.api,
+            self.bearer_token()?,
+            Duration::from_secs(10),
+        )?)
+    }
+
+    /// The token to send: from `--token-file` if given, else `--token`.
+    pub(crate) fn bearer_token(&self) -> anyhow::Result<Option<String>> {
+        match &self.token_file {
+            Some(path) => Ok(Some(read_token_file(path)?)),
+            None => Ok(self.token.clone()),
+        }
     }
 }
 
 /// The token in `path`, without the surrounding whitespace editors and `echo` add.
-pub(crate) fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read the token file {}: {e}", path.display()))?;
     let token = text.trim();

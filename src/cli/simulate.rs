@@ -1,7 +1,6 @@
 //! `retryctl simulate`: drive a running service with a scenario in real time.
 
 use super::remote::ConnArgs;
-use crate::client::Client;
 use crate::sim::driver::{self, DriverConfig, Mode, tally::Report};
 use crate::sim::scenario::Scenario;
 use anyhow::Context;
@@ -132,11 +131,7 @@ pub struct SimulateArgs {
 /// `retryctl simulate`: runs until the duration is over or Ctrl-C, then prints the report.
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let scenario = Scenario::load(&args.scenario)?;
-    let client = Client::new(
-        &args.conn.api,
-        args.conn.token.clone(),
-        Duration::from_secs(10),
-    )?;
+    let client = args.conn.client()?;
     let config = args.workers.driver(scenario, args.duration, !args.quiet);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
