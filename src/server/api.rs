@@ -12,6 +12,7 @@
 mod alerts;
 mod attempts;
 mod bulk;
+mod circuits;
 mod cost;
 mod failures;
 mod feed;
@@ -69,6 +70,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(bulk::routes())
         .merge(incident::routes())
         .merge(pauses::routes())
+        .merge(circuits::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

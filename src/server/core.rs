@@ -11,6 +11,7 @@
 pub mod alert_rules;
 pub mod alerts;
 pub mod bulk;
+pub mod circuits;
 pub mod events;
 pub mod housekeeping;
 pub mod ingest;

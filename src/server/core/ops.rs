@@ -243,6 +243,8 @@ pub struct OpsState {
     pub alert_config: AlertThresholds,
     /// Operator pauses in force (stored too; this is the copy claims and failures consult).
     pub pauses: PauseBook,
+    /// Serialises forcing and releasing circuits (store, engine and audit in one order).
+    pub circuit_changes: tokio::sync::Mutex<()>,
 }
 
 impl OpsState {
@@ -253,6 +255,7 @@ impl OpsState {
             pending: parking_lot::Mutex::new(HashSet::new()),
             alert_config,
             pauses: PauseBook::default(),
+            circuit_changes: tokio::sync::Mutex::new(()),
         }
     }
 
