@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod api_clock;
 mod architecture;
+mod circuits_api;
 mod cli;
 mod console_cli;
 mod console_injection;
