@@ -26,6 +26,7 @@ mod patterns;
 mod pauses;
 mod policies;
 mod recommend;
+mod series;
 mod stats;
 mod strategy;
 mod summary;
@@ -71,6 +72,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(incident::routes())
         .merge(pauses::routes())
         .merge(circuits::routes())
+        .merge(series::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())
