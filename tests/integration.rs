@@ -25,6 +25,7 @@ mod pauses_api;
 mod prometheus;
 mod scenarios;
 mod schedule_api;
+mod series_api;
 mod simulate_check;
 mod store_contract;
 mod store_failure;
