@@ -171,7 +171,7 @@ fn open_circuits(circuits: &[CircuitView]) -> Vec<Condition> {
                 "circuit_open",
                 severity,
                 format!(
-                    "circuit {}{} for queue {queue}, error class {} (failure rate {:.0}%): retries stopped",
+                    "circuit {}{} for queue {queue}, error class {} (failure rate {:.0}%): retries into it are held back",
                     c.state,
                     c.forced.as_ref().map_or(String::new(), |f| format!(
                         " (forced by {}: {})",
