@@ -165,7 +165,7 @@ fn acknowledged_attempts_survive_sigkill() {
         .args([
             "--ignored",
             "--exact",
-            "sqlite_only::sigkill_child_writer",
+            "store_contract::sqlite_only::sigkill_child_writer",
             "--nocapture",
         ])
         .env(KILL_DIR_ENV, dir.path())
