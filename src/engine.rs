@@ -37,9 +37,9 @@ pub use static_backoff::StaticBackoff;
 
 use crate::model::validate;
 use crate::model::{
-    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, JobExpectation,
-    Method, ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation, RetryStrategy,
-    ScheduledJob, TenantUse,
+    AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, ForcedCircuit,
+    JobExpectation, Method, ModelStatus, RetryFeatures, RetryPreview, RetryRecommendation,
+    RetryStrategy, ScheduledJob, TenantUse,
 };
 use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
@@ -269,6 +269,22 @@ impl Engine {
         self.guard.open_circuits()
     }
 
+    /// Forces a circuit open (retries into it deferred) or closed (its breaker does not open)
+    /// until released; replaces an earlier force of the same circuit.
+    pub fn force_circuit(&mut self, forced: ForcedCircuit) {
+        self.guard.force(forced);
+    }
+
+    /// Releases a forced circuit to its breaker; what was forced, if anything.
+    pub fn release_circuit(&mut self, queue: &str, error_class: &str) -> Option<ForcedCircuit> {
+        self.guard.release(queue, error_class)
+    }
+
+    /// The circuits an operator forced, by queue then error class.
+    pub fn forced_circuits(&self) -> Vec<ForcedCircuit> {
+        self.guard.forced()
+    }
+
     /// Everything learned (model counts, similar cases, open episodes, budgets, quotas,
     /// circuits), versioned, so a restarted service answers as before without replaying.
     pub fn snapshot(&self) -> EngineSnapshot {
@@ -288,7 +304,7 @@ impl Engine {
         };
         self.models.restore(data.models);
         self.episodes = data.episodes.reinterned();
-        self.guard = data.guardrails;
+        self.guard = data.guardrails.restored(&self.guard);
         self.explore = data.explore;
         Ok(())
     }

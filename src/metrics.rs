@@ -54,6 +54,11 @@ struct RetryLabel {
 pub const MAX_LABEL_VALUES: usize = 100;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ForcedLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuardrailLabel {
     guardrail: String,
 }
@@ -98,6 +103,7 @@ pub struct Metrics {
     scheduled_jobs: Gauge,
     open_circuits: Gauge,
     pauses_active: Gauge,
+    circuits_forced: Family<ForcedLabel, Gauge>,
     requests: Family<RequestLabel, Counter>,
     request_latency: Family<RouteLabel, Histogram>,
     /// The store's health: up, errors by operation and kind, last successful write.
@@ -138,6 +144,7 @@ impl Metrics {
             scheduled_jobs: Gauge::default(),
             open_circuits: Gauge::default(),
             pauses_active: Gauge::default(),
+            circuits_forced: Family::default(),
             requests: Family::default(),
             request_latency: Family::new_with_constructor(latency_histogram),
             store: StoreMetrics::default(),
@@ -229,6 +236,11 @@ impl Metrics {
             "pauses_active",
             "Operator pauses in force (paused queues or error classes)",
             self.pauses_active.clone(),
+        );
+        r.register(
+            "circuits_forced",
+            "Circuits an operator forced, by forced state (open, closed)",
+            self.circuits_forced.clone(),
         );
         r.register(
             "http_requests",
@@ -343,6 +355,17 @@ impl Metrics {
     /// Sets the number of operator pauses in force.
     pub fn set_pauses_active(&self, n: u64) {
         self.pauses_active.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of circuits forced open and forced closed.
+    pub fn set_circuits_forced(&self, open: u64, closed: u64) {
+        for (state, n) in [("open", open), ("closed", closed)] {
+            let label = ForcedLabel {
+                state: state.to_string(),
+            };
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.circuits_forced.get_or_create(&label).set(n);
+        }
     }
 
     /// Counts one HTTP request by its matched route (never the raw path: ids would explode it).

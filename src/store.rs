@@ -6,8 +6,8 @@
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, PauseScope,
-    RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
+    PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -232,6 +232,13 @@ pub trait Store: Send + Sync {
     async fn list_pauses(&self) -> StoreResult<Vec<Pause>>;
     /// Removes a pause; whether it was there.
     async fn remove_pause(&self, id: &str) -> StoreResult<bool>;
+
+    /// Inserts or replaces the forced state of a circuit (by queue and error class).
+    async fn put_forced_circuit(&self, forced: &ForcedCircuit) -> StoreResult<()>;
+    /// Every forced circuit, by queue then error class.
+    async fn list_forced_circuits(&self) -> StoreResult<Vec<ForcedCircuit>>;
+    /// Releases a forced circuit; whether it was forced.
+    async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool>;
 
     /// A tiny real write (one row replaced, committed like any other write): the service
     /// probes with it while degraded, to learn without waiting for traffic that writes work

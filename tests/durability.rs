@@ -195,3 +195,34 @@ async fn a_pause_survives_kill_9() {
         .unwrap();
     assert_eq!(listed, json!([created]));
 }
+
+#[tokio::test]
+async fn a_forced_circuit_survives_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Service::start(data.path());
+    let client = reqwest::Client::new();
+    let body = json!({"state": "open", "reason": "provider down"});
+    let forced: Value = client
+        .post(service.url("/circuits/default/connection_refused"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(forced["changed"], true, "{forced}");
+    service.kill_9();
+    let restarted = Service::start(data.path());
+    let listed = restarted.get("/circuits").await;
+    assert_eq!(listed, json!([forced["circuit"]]));
+    let job = restarted
+        .fail("hook-1", "hook", "connection_refused", "refused")
+        .await;
+    let guardrails = job["policy_guardrails"].to_string();
+    assert!(guardrails.contains("circuit_breaker"), "{job}");
+    assert!(
+        job["rationale"].as_str().unwrap().contains("forced open"),
+        "{job}"
+    );
+}

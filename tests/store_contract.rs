@@ -64,6 +64,7 @@ macro_rules! contract {
                 claim_respects_queue_and_limit,
                 claim_leaves_out_paused_scopes,
                 pauses_put_list_and_remove,
+                forced_circuits_put_list_and_remove,
                 count_jobs_by_state_counts_present_states,
                 strategy_round_trips,
                 snapshot_round_trips_with_watermark,

@@ -21,7 +21,10 @@ use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_BUDGET_PERCENT, MAX_DELAY, MAX_RETRY_AGE,
     MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
-use crate::model::{BudgetUse, CircuitView, GuardrailEffect, PolicyGuardrails, TenantUse};
+use crate::model::{
+    BudgetUse, CircuitForce, CircuitView, ForcedCircuit, GuardrailEffect, PolicyGuardrails,
+    TenantUse,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -108,6 +111,10 @@ pub struct GuardrailState {
     /// The time of the latest decision, where far-off records are counted.
     #[serde(default)]
     clock: clock::DecisionClock,
+    /// "queue\u{1f}error_class" → the operator's forced state. Not in snapshots: the store
+    /// keeps forced circuits, and the service sets them again after a restore.
+    #[serde(skip)]
+    forced: HashMap<String, ForcedCircuit>,
 }
 
 fn circuit_key(queue: &str, error_class: &str) -> String {
@@ -332,13 +339,19 @@ impl GuardrailState {
     }
 
     fn circuit_breaker(&self, cfg: &PolicyGuardrails, input: GuardInput<'_>, v: &mut Verdict) {
-        if !cfg.circuit_breaker.enabled || !v.should_retry {
+        if !v.should_retry {
             return;
         }
-        let Some(c) = self
-            .circuits
-            .get(&circuit_key(input.queue, input.error_class))
-        else {
+        let key = circuit_key(input.queue, input.error_class);
+        match self.forced.get(&key) {
+            Some(f) if f.state == CircuitForce::Open => return forced_open(cfg, f, input, v),
+            Some(_) => return,
+            None => {}
+        }
+        if !cfg.circuit_breaker.enabled {
+            return;
+        }
+        let Some(c) = self.circuits.get(&key) else {
             return;
         };
         let Breaker::Open {
@@ -416,6 +429,13 @@ impl GuardrailState {
         slot.total += 1;
         slot.failures += u32::from(!success);
         circuit.state = next_state(&circuit.state, circuit.rate_at(index), cfg, success, at);
+        if self
+            .forced
+            .get(&circuit_key(queue, error_class))
+            .is_some_and(|f| f.state == CircuitForce::Closed)
+        {
+            circuit.state = Breaker::Closed;
+        }
         if success && circuit.state == Breaker::Closed {
             // A recovered dependency starts a fresh window.
             circuit.slots = [Slot::default(); SLOTS];
@@ -470,20 +490,103 @@ impl GuardrailState {
             .iter()
             .map(|(key, c)| c.view(key, cfg, now))
             .collect();
+        for view in &mut circuits {
+            if let Some(f) = self
+                .forced
+                .get(&circuit_key(&view.queue, &view.error_class))
+            {
+                forced_view(view, f);
+            }
+        }
+        for (key, f) in &self.forced {
+            if !self.circuits.contains_key(key) {
+                let mut view = Circuit::idle().view(key, cfg, now);
+                forced_view(&mut view, f);
+                circuits.push(view);
+            }
+        }
         circuits.sort_by(|a, b| (&a.queue, &a.error_class).cmp(&(&b.queue, &b.error_class)));
         (budgets, tenants, circuits)
     }
 
-    /// Circuits currently open or half-open.
+    /// Circuits currently open or half-open, forced open ones included, forced closed ones
+    /// not.
     pub fn open_circuits(&self) -> usize {
-        self.circuits
+        let breaker_open = self.circuits.iter().filter(|(key, c)| {
+            c.state != Breaker::Closed && !self.forced.contains_key(key.as_str())
+        });
+        let forced_open = self
+            .forced
             .values()
-            .filter(|c| c.state != Breaker::Closed)
-            .count()
+            .filter(|f| f.state == CircuitForce::Open);
+        breaker_open.count() + forced_open.count()
+    }
+
+    /// Forces a circuit open or closed until [`Self::release`]; forcing it closed also closes
+    /// an open breaker.
+    pub fn force(&mut self, forced: ForcedCircuit) {
+        let key = circuit_key(&forced.queue, &forced.error_class);
+        if forced.state == CircuitForce::Closed
+            && let Some(c) = self.circuits.get_mut(&key)
+        {
+            c.state = Breaker::Closed;
+        }
+        self.forced.insert(key, forced);
+    }
+
+    /// Releases a forced circuit: the breaker decides again from its window. Returns what was
+    /// forced, if anything.
+    pub fn release(&mut self, queue: &str, error_class: &str) -> Option<ForcedCircuit> {
+        self.forced.remove(&circuit_key(queue, error_class))
+    }
+
+    /// The forced circuits, by queue then error class.
+    pub fn forced(&self) -> Vec<ForcedCircuit> {
+        let mut forced: Vec<ForcedCircuit> = self.forced.values().cloned().collect();
+        forced.sort_by(|a, b| (&a.queue, &a.error_class).cmp(&(&b.queue, &b.error_class)));
+        forced
+    }
+
+    /// Keeps the forced circuits across a restore of learned state (they are not in it).
+    pub fn restored(mut self, previous: &GuardrailState) -> Self {
+        self.forced = previous.forced.clone();
+        self
     }
 }
 
+/// A forced-open circuit defers the retry by the breaker's open time (at least): nothing is
+/// dropped, and the service holds the scope's due jobs from `/claim` until it is released.
+fn forced_open(cfg: &PolicyGuardrails, f: &ForcedCircuit, input: GuardInput<'_>, v: &mut Verdict) {
+    let delay = v.delay_ms.max(cfg.circuit_breaker.open_ms);
+    let detail = format!(
+        "circuit '{}'/'{}' is forced open by {} ({}): deferred {}, and held until released",
+        input.queue,
+        input.error_class,
+        f.actor,
+        f.reason,
+        fmt_ms(delay)
+    );
+    push(v, CIRCUIT_BREAKER, delay, detail);
+}
+
+fn forced_view(view: &mut CircuitView, f: &ForcedCircuit) {
+    view.state = f.state.as_str().to_string();
+    if f.state == CircuitForce::Closed {
+        view.probe_at = None;
+    }
+    view.forced = Some(f.clone());
+}
+
 impl Circuit {
+    /// A circuit with nothing observed (for the view of a forced circuit never seen).
+    fn idle() -> Self {
+        Self {
+            slots: [Slot::default(); SLOTS],
+            state: Breaker::Closed,
+            last_seen: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
     /// (failure rate, samples) over the window ending at slot `index`.
     fn rate_at(&self, index: i64) -> (f64, u32) {
         let (mut total, mut failures) = (0u32, 0u32);
@@ -516,6 +619,7 @@ impl Circuit {
             state: state.to_string(),
             failure_rate: rate,
             probe_at,
+            forced: None,
         }
     }
 }

@@ -200,3 +200,104 @@ pub struct ResumeRequest {
     #[serde(default)]
     pub reason: String,
 }
+
+/// How an operator forced a circuit: held open (retries into it deferred until released) or
+/// held closed (the breaker does not open for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitForce {
+    Open,
+    Closed,
+}
+
+impl CircuitForce {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// A circuit (queue, error class) an operator forced, until released with `"auto"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ForcedCircuit {
+    pub queue: String,
+    pub error_class: String,
+    pub state: CircuitForce,
+    pub reason: String,
+    /// Who forced it (`role:name`).
+    pub actor: String,
+    pub forced_at: DateTime<Utc>,
+}
+
+impl ForcedCircuit {
+    /// `queue/error_class`, as in alerts and audit targets.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.queue, self.error_class)
+    }
+}
+
+/// `POST /circuits/{queue}/{error_class}` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitForceRequest {
+    /// `open` (hold retries into it until released), `closed` (the breaker does not open for
+    /// it) or `auto` (release: the breaker decides again).
+    #[serde(default)]
+    pub state: String,
+    /// Required: why (goes to the audit log).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /circuits/{queue}/{error_class}` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CircuitForceResult {
+    /// The circuit after the request.
+    pub circuit: super::CircuitView,
+    /// Whether this request changed it (false: it already was so).
+    pub changed: bool,
+    /// The audit entry of the change (none when nothing changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<u64>,
+}
+
+/// One queue's counts per step in `GET /series`, oldest step first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct QueueSeries {
+    /// The queue (`default` for none; `other` gathers queues past the service's cap).
+    pub queue: String,
+    /// Failed attempts recorded.
+    pub failures: Vec<u64>,
+    /// Retry attempts recorded (attempt number 2 or more), succeeded or failed.
+    pub retries: Vec<u64>,
+    /// Successful attempts recorded.
+    pub successes: Vec<u64>,
+    /// Recommendations that said stop (the job is given up).
+    pub give_ups: Vec<u64>,
+}
+
+/// An error class and its failures in the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorClassCount {
+    pub error_class: String,
+    pub failures: u64,
+}
+
+/// `GET /series` answer: counts per step (not rates; divide by `step_ms / 1000` for a rate
+/// per second) over the window, from the service's in-memory counters since it started.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct Series {
+    pub window_ms: u64,
+    pub step_ms: u64,
+    /// Start of the first step; step `i` covers `[start + i·step, start + (i+1)·step)`, the
+    /// last one ends after now (it is still filling).
+    pub start: DateTime<Utc>,
+    /// Number of steps (each queue's arrays have this length).
+    pub steps: usize,
+    /// Queues with any count in the window, by name.
+    pub queues: Vec<QueueSeries>,
+    /// Error classes with the most failures in the window, most first (at most 10).
+    pub top_error_classes: Vec<ErrorClassCount>,
+}

@@ -404,11 +404,14 @@ pub struct TenantUse {
 pub struct CircuitView {
     pub queue: String,
     pub error_class: String,
-    /// `closed`, `open`, `half_open`.
+    /// `closed`, `open`, `half_open` (a forced circuit is `open` or `closed`).
     pub state: String,
     pub failure_rate: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_at: Option<DateTime<Utc>>,
+    /// Set while an operator forces the circuit (`state` then says the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<super::ForcedCircuit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -12,6 +12,7 @@
 mod alerts;
 mod attempts;
 mod bulk;
+mod circuits;
 mod cost;
 mod failures;
 mod feed;
@@ -25,6 +26,7 @@ mod patterns;
 mod pauses;
 mod policies;
 mod recommend;
+mod series;
 mod stats;
 mod strategy;
 mod summary;
@@ -69,6 +71,8 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(bulk::routes())
         .merge(incident::routes())
         .merge(pauses::routes())
+        .merge(circuits::routes())
+        .merge(series::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

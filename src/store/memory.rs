@@ -7,8 +7,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, RetryStrategy,
-    ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
+    RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -40,6 +40,7 @@ struct Inner {
     audit: Vec<AuditEntry>,
     alerts: BTreeMap<String, Alert>,
     pauses: BTreeMap<String, Pause>,
+    forced_circuits: BTreeMap<(String, String), ForcedCircuit>,
 }
 
 impl Inner {
@@ -290,6 +291,30 @@ impl Store for MemoryStore {
 
     async fn remove_pause(&self, id: &str) -> StoreResult<bool> {
         Ok(self.inner.lock().pauses.remove(id).is_some())
+    }
+
+    async fn put_forced_circuit(&self, forced: &ForcedCircuit) -> StoreResult<()> {
+        let key = (forced.queue.clone(), forced.error_class.clone());
+        self.inner
+            .lock()
+            .forced_circuits
+            .insert(key, forced.clone());
+        Ok(())
+    }
+
+    async fn list_forced_circuits(&self) -> StoreResult<Vec<ForcedCircuit>> {
+        Ok(self
+            .inner
+            .lock()
+            .forced_circuits
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool> {
+        let key = (queue.to_string(), error_class.to_string());
+        Ok(self.inner.lock().forced_circuits.remove(&key).is_some())
     }
 
     async fn probe_write(&self) -> StoreResult<()> {

@@ -13,8 +13,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, Pause, RetryStrategy,
-    ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
+    RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -500,6 +500,46 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM pauses WHERE id = ?1")
                 .and_then(|mut stmt| stmt.execute([id]))
                 .map_err(sql("remove pause"))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn put_forced_circuit(&self, forced: &ForcedCircuit) -> StoreResult<()> {
+        let body = to_json("forced circuit", forced)?;
+        let (queue, class) = (forced.queue.clone(), forced.error_class.clone());
+        self.write(1, move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO forced_circuits (queue, error_class, body) \
+                 VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![queue, class, body]))
+            .map_err(sql("put forced circuit"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_forced_circuits(&self) -> StoreResult<Vec<ForcedCircuit>> {
+        self.read(|conn| {
+            let found: Vec<(String, ForcedCircuit)> = query_bodies(
+                conn,
+                "forced circuit",
+                "SELECT queue, body FROM forced_circuits ORDER BY queue, error_class",
+                [],
+            )?;
+            Ok(found.into_iter().map(|(_, f)| f).collect())
+        })
+        .await
+    }
+
+    async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool> {
+        let (queue, class) = (queue.to_string(), error_class.to_string());
+        self.write(1, move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM forced_circuits WHERE queue = ?1 AND error_class = ?2")
+                .and_then(|mut stmt| stmt.execute(params![queue, class]))
+                .map_err(sql("remove forced circuit"))?;
             Ok(n > 0)
         })
         .await

@@ -153,6 +153,17 @@ impl Store for FailingStore {
         self.check()?;
         self.inner.remove_pause(id).await
     }
+    async fn put_forced_circuit(&self, forced: &retryctl::model::ForcedCircuit) -> StoreResult<()> {
+        self.check()?;
+        self.inner.put_forced_circuit(forced).await
+    }
+    async fn list_forced_circuits(&self) -> StoreResult<Vec<retryctl::model::ForcedCircuit>> {
+        self.inner.list_forced_circuits().await
+    }
+    async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.remove_forced_circuit(queue, error_class).await
+    }
     async fn probe_write(&self) -> StoreResult<()> {
         self.check()?;
         self.inner.probe_write().await

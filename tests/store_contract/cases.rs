@@ -2,7 +2,10 @@
 
 use super::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::default_strategy;
-use retryctl::model::{AttemptRecord, EngineSnapshot, JobState, Pause, PauseScope, ScheduledJob};
+use retryctl::model::{
+    AttemptRecord, CircuitForce, EngineSnapshot, ForcedCircuit, JobState, Pause, PauseScope,
+    ScheduledJob,
+};
 use retryctl::store::{Claim, ClassTally, JobFilter, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -620,6 +623,48 @@ pub async fn pauses_put_list_and_remove(store: S) {
     assert!(store.remove_pause("p-b").await.unwrap());
     assert!(!store.remove_pause("p-b").await.unwrap());
     assert_eq!(store.list_pauses().await.unwrap(), vec![pause("p-a", 9)]);
+}
+
+fn forced(queue: &str, class: &str, state: CircuitForce) -> ForcedCircuit {
+    ForcedCircuit {
+        queue: queue.into(),
+        error_class: class.into(),
+        state,
+        reason: "provider down".into(),
+        actor: "operator:ann".into(),
+        forced_at: t0(),
+    }
+}
+
+pub async fn forced_circuits_put_list_and_remove(store: S) {
+    assert!(store.list_forced_circuits().await.unwrap().is_empty());
+    let b = forced("sms", "timeout", CircuitForce::Open);
+    let a = forced("mail", "timeout", CircuitForce::Open);
+    let a_dns = forced("mail", "dns", CircuitForce::Closed);
+    for f in [&b, &a, &a_dns] {
+        store.put_forced_circuit(f).await.unwrap();
+    }
+    let closed = forced("mail", "timeout", CircuitForce::Closed);
+    store.put_forced_circuit(&closed).await.unwrap();
+    assert_eq!(
+        store.list_forced_circuits().await.unwrap(),
+        vec![a_dns.clone(), closed, b.clone()],
+        "by queue then error class, replaced by (queue, error class)"
+    );
+    assert!(
+        store
+            .remove_forced_circuit("mail", "timeout")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_forced_circuit("mail", "timeout")
+            .await
+            .unwrap()
+    );
+    assert!(!store.remove_forced_circuit("sms", "dns").await.unwrap());
+    assert_eq!(store.list_forced_circuits().await.unwrap(), vec![a_dns, b]);
 }
 
 pub async fn count_jobs_by_state_counts_present_states(store: S) {

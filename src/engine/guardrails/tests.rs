@@ -235,6 +235,104 @@ fn too_few_samples_keep_the_circuit_closed() {
     assert_eq!(s.open_circuits(), 0);
 }
 
+fn forced(state: CircuitForce) -> ForcedCircuit {
+    ForcedCircuit {
+        queue: "payments".into(),
+        error_class: "503".into(),
+        state,
+        reason: "provider incident".into(),
+        actor: "operator:ann".into(),
+        forced_at: t0(),
+    }
+}
+
+#[test]
+fn a_forced_open_circuit_defers_and_release_restores() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    s.force(forced(CircuitForce::Open));
+    let v = s.evaluate(&cfg, input(1, t0()), true, 2_000, 5);
+    assert!(v.should_retry, "forced open defers, it never drops");
+    assert_eq!((v.delay_ms, names(&v)), (30_000, vec!["circuit_breaker"]));
+    assert!(v.effects[0].detail.contains("forced open by operator:ann"));
+    let (_, _, circuits) = s.status(&cfg, t0());
+    assert_eq!(
+        circuits.len(),
+        1,
+        "a forced circuit is listed though never seen"
+    );
+    assert_eq!(circuits[0].state, "open");
+    assert_eq!(
+        circuits[0].forced.as_ref().unwrap().reason,
+        "provider incident"
+    );
+    assert_eq!(s.open_circuits(), 1);
+    let disabled = PolicyGuardrails {
+        circuit_breaker: CircuitBreakerConfig {
+            enabled: false,
+            ..breaker_cfg().circuit_breaker
+        },
+        ..breaker_cfg()
+    };
+    let v = s.evaluate(&disabled, input(1, t0()), true, 2_000, 5);
+    assert_eq!(
+        v.delay_ms, 30_000,
+        "the operator's force holds with the breaker off"
+    );
+    assert_eq!(
+        s.release("payments", "503").map(|f| f.state),
+        Some(CircuitForce::Open)
+    );
+    let v = s.evaluate(&cfg, input(1, t0()), true, 2_000, 5);
+    assert!(v.effects.is_empty() && v.delay_ms == 2_000);
+    assert_eq!(s.open_circuits(), 0);
+    assert!(s.release("payments", "503").is_none());
+}
+
+#[test]
+fn a_forced_closed_circuit_does_not_open() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    for _ in 0..10 {
+        s.observe_retry(&cfg, "payments", "503", false, t0());
+    }
+    assert_eq!(s.open_circuits(), 1);
+    s.force(forced(CircuitForce::Closed));
+    assert_eq!(
+        s.open_circuits(),
+        0,
+        "forcing closed closes an open breaker"
+    );
+    for _ in 0..20 {
+        s.observe_retry(&cfg, "payments", "503", false, t0());
+    }
+    let v = s.evaluate(&cfg, input(1, t0()), true, 2_000, 5);
+    assert!(v.effects.is_empty(), "{:?}", v.effects);
+    let (_, _, circuits) = s.status(&cfg, t0());
+    assert_eq!(circuits[0].state, "closed");
+    assert!(circuits[0].forced.is_some());
+    s.release("payments", "503");
+    s.observe_retry(&cfg, "payments", "503", false, t0());
+    assert_eq!(
+        s.open_circuits(),
+        1,
+        "released, the breaker decides from its window again"
+    );
+}
+
+#[test]
+fn forced_circuits_survive_a_restore_of_learned_state() {
+    let mut s = GuardrailState::default();
+    s.force(forced(CircuitForce::Open));
+    let learned: GuardrailState =
+        serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+    assert!(learned.forced().is_empty(), "not in the snapshot");
+    assert_eq!(
+        learned.restored(&s).forced(),
+        vec![forced(CircuitForce::Open)]
+    );
+}
+
 fn arb_cfg() -> impl Strategy<Value = PolicyGuardrails> {
     (
         1u32..12,

@@ -21,7 +21,7 @@ const DEFAULT_CHANGES: u32 = 100;
 const MAX_CHANGES: u32 = 1_000;
 
 /// The kinds of change `GET /changes?kind=` knows, and the audit actions each covers.
-const KINDS: [(&str, &[&str]); 7] = [
+const KINDS: [(&str, &[&str]); 8] = [
     (
         "strategy",
         &[
@@ -46,6 +46,7 @@ const KINDS: [(&str, &[&str]); 7] = [
     ("job", &["override", "apply", "retry_now", "kill"]),
     ("alert", &["alert_ack"]),
     ("pause", &["pause", "resume", "pause_expired"]),
+    ("circuit", &["circuit_forced", "circuit_released"]),
 ];
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -99,7 +100,8 @@ struct ChangesQuery {
     /// Only changes at or after this time (RFC 3339).
     #[param(value_type = Option<String>)]
     since: Option<String>,
-    /// Comma-separated kinds: strategy, guardrails, emergency_stop, bulk, job, alert, pause.
+    /// Comma-separated kinds: strategy, guardrails, emergency_stop, bulk, job, alert, pause,
+    /// circuit.
     kind: Option<String>,
     /// Most entries answered (newest kept), default 100.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]

@@ -397,7 +397,7 @@ async fn claim(
         lease_until: lease_end(now, req.lease_ms),
         limit: req.limit,
         queue: req.queue.clone().filter(|q| !q.is_empty()),
-        paused: state.ops.pauses.scopes(state.now()),
+        paused: state.held_scopes(),
     };
     let jobs = state.store_write(state.store.claim_due(claim).await)?;
     if !jobs.is_empty() {

@@ -171,8 +171,12 @@ fn open_circuits(circuits: &[CircuitView]) -> Vec<Condition> {
                 "circuit_open",
                 severity,
                 format!(
-                    "circuit {} for queue {queue}, error class {} (failure rate {:.0}%): retries stopped",
+                    "circuit {}{} for queue {queue}, error class {} (failure rate {:.0}%): retries into it are held back",
                     c.state,
+                    c.forced.as_ref().map_or(String::new(), |f| format!(
+                        " (forced by {}: {})",
+                        f.actor, f.reason
+                    )),
                     c.error_class,
                     c.failure_rate * 100.0
                 ),
@@ -340,6 +344,7 @@ mod tests {
             state: state.into(),
             failure_rate: 0.97,
             probe_at: None,
+            forced: None,
         }
     }
 

@@ -56,6 +56,8 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     state.ops.lock().seed_error_classes(classes);
     let pauses = state.restore_pauses().await?;
     tracing::info!(pauses, "operator pauses restored");
+    let forced = state.restore_forced_circuits().await?;
+    tracing::info!(forced, "forced circuits restored");
     let pending = state.restore_pending().await?;
     tracing::info!(pending, "pending jobs on the schedule");
     Ok(state)

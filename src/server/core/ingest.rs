@@ -40,6 +40,9 @@ impl AppState {
         ops.record_recommendation(&rec, &shadow, job_id, wall);
         ops.queues.note(&features.queue, &rec, wall);
         ops.today.note_recommendation(&rec, wall);
+        if !rec.should_retry {
+            ops.series.record_give_up(&features.queue, wall);
+        }
         if let Some((smart, fixed)) = expectations {
             ops.compare_job(smart, fixed);
         }

@@ -10,6 +10,7 @@ use super::events::{EventLog, kind};
 use super::job_locks::{JobGuard, JobLocks};
 use super::patterns::PatternBook;
 use super::pauses::PauseBook;
+use super::series::SeriesBook;
 use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
@@ -56,6 +57,8 @@ pub struct Ops {
     pub queues: QueueBook,
     /// Today's retries and recommended delays.
     pub today: Today,
+    /// Per-queue counts in 10-second steps over the last hour (`GET /series`).
+    pub series: SeriesBook,
 }
 
 impl Default for Ops {
@@ -72,6 +75,7 @@ impl Default for Ops {
             patterns: PatternBook::default(),
             queues: QueueBook::default(),
             today: Today::default(),
+            series: SeriesBook::default(),
         }
     }
 }
@@ -151,6 +155,7 @@ impl Ops {
         ClassTally::add_all(&mut self.error_classes, [attempt]);
         self.patterns.record_attempt(attempt, now);
         self.today.note_attempt(attempt, now);
+        self.series.record_attempt(attempt, now);
     }
 
     /// Starts the per-class counts from what the store counted before this process started.
@@ -243,6 +248,8 @@ pub struct OpsState {
     pub alert_config: AlertThresholds,
     /// Operator pauses in force (stored too; this is the copy claims and failures consult).
     pub pauses: PauseBook,
+    /// Serialises forcing and releasing circuits (store, engine and audit in one order).
+    pub circuit_changes: tokio::sync::Mutex<()>,
 }
 
 impl OpsState {
@@ -253,6 +260,7 @@ impl OpsState {
             pending: parking_lot::Mutex::new(HashSet::new()),
             alert_config,
             pauses: PauseBook::default(),
+            circuit_changes: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -95,6 +95,15 @@ CREATE TABLE pauses (
     body       TEXT    NOT NULL
 );
 "#,
+    r#"
+-- Circuits an operator forced open or closed, until released.
+CREATE TABLE forced_circuits (
+    queue       TEXT NOT NULL,
+    error_class TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (queue, error_class)
+);
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.

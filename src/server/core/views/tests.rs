@@ -71,6 +71,7 @@ fn marks_name_the_reason() {
         state: "open".into(),
         failure_rate: 0.9,
         probe_at: None,
+        forced: None,
     };
     let lines = book.lines(&facts(&[circuit], &[]), now());
     assert_eq!(lines.queues[0].reason, "open circuit (timeout)");
