@@ -16,7 +16,7 @@ use eval::EvalArgs;
 use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
 use runbook::EXIT_HELP;
 use runbook::bulk::BulkArgs;
-use runbook::controls::{AckArgs, ChangesArgs, EstopArgs};
+use runbook::controls::{AckArgs, ChangesArgs, CircuitArgs, CircuitsArgs, EstopArgs};
 use runbook::jobs::{ActArgs, JobArgs, JobsArgs};
 use runbook::pauses::{PauseArgs, PausesArgs, ResumeArgs};
 use simulate::SimulateArgs;
@@ -130,6 +130,16 @@ pub enum Command {
     /// Example: retryctl estop on --reason "retries are hurting the db, INC-42"
     #[command(after_help = EXIT_HELP)]
     Estop(EstopArgs),
+    /// Force a circuit (queue, error class) open or closed, or release it to the breaker
+    ///
+    /// Example: retryctl circuit webhooks connection_refused open --reason "vendor down, INC-42"
+    #[command(after_help = EXIT_HELP)]
+    Circuit(CircuitArgs),
+    /// List open, half-open and forced circuits
+    ///
+    /// Example: retryctl circuits --json
+    #[command(after_help = EXIT_HELP)]
+    Circuits(CircuitsArgs),
     /// Acknowledge an alert (recorded in the audit log with the reason)
     ///
     /// Example: retryctl ack circuit_open:webhooks/connection_refused --reason "known, INC-42"

@@ -47,6 +47,8 @@ fn main() -> ExitCode {
             Command::Pauses(args) => pauses::pauses(args).await,
             Command::Resume(args) => pauses::resume(args).await,
             Command::Estop(args) => controls::estop(args).await,
+            Command::Circuit(args) => controls::circuit(args).await,
+            Command::Circuits(args) => controls::circuits(args).await,
             Command::Ack(args) => controls::ack(args).await,
             Command::Changes(args) => controls::changes(args).await,
             Command::Export(args) => remote::export(args).await,

@@ -472,3 +472,60 @@ fn tokens_can_come_from_files_for_the_service_and_the_cli() {
         "{stderr}"
     );
 }
+
+#[test]
+fn circuit_forces_lists_and_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(&dir);
+    let text = ok(&run(
+        &svc,
+        &[
+            "circuit",
+            "webhooks",
+            "timeout",
+            "open",
+            "--reason",
+            "vendor down",
+        ],
+    ));
+    assert!(text.contains("webhooks/timeout forced open"), "{text}");
+    let listed: Vec<retryctl::model::CircuitView> =
+        parse(&run_as(&svc, VIEWER, &["circuits", "--json"]));
+    let forced = listed[0].forced.as_ref().expect("forced");
+    assert_eq!(
+        (forced.reason.as_str(), listed[0].state.as_str()),
+        ("vendor down", "open")
+    );
+    let text = ok(&run_as(&svc, VIEWER, &["circuits"]));
+    assert!(
+        text.contains("webhooks/timeout  open") && text.contains("vendor down"),
+        "{text}"
+    );
+    let err = refused(&run_as(
+        &svc,
+        VIEWER,
+        &["circuit", "webhooks", "timeout", "auto", "--reason", "x"],
+    ));
+    assert!(err.contains("403"), "{err}");
+    let err = refused(&run(
+        &svc,
+        &["circuit", "webhooks", "timeout", "half", "--reason", "x"],
+    ));
+    assert!(err.contains("half"), "{err}");
+    ok(&run(
+        &svc,
+        &[
+            "circuit",
+            "webhooks",
+            "timeout",
+            "auto",
+            "--reason",
+            "vendor back",
+        ],
+    ));
+    let text = ok(&run(&svc, &["circuits"]));
+    assert!(
+        text.contains("no open, half-open or forced circuits"),
+        "{text}"
+    );
+}

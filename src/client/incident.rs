@@ -1,10 +1,10 @@
 //! The incident endpoints of the client: bulk actions on a job filter, pauses, the emergency
-//! stop and the change log.
+//! stop, forced circuits and the change log.
 
 use super::{Client, ClientResult, decode};
 use crate::model::{
-    AuditEntry, BulkRequest, BulkResult, EmergencyStopRequest, EmergencyStopState, Pause,
-    PauseRequest,
+    AuditEntry, BulkRequest, BulkResult, CircuitForceRequest, CircuitForceResult, CircuitView,
+    EmergencyStopRequest, EmergencyStopState, Pause, PauseRequest,
 };
 use reqwest::Method;
 
@@ -48,6 +48,22 @@ impl Client {
         req: &EmergencyStopRequest,
     ) -> ClientResult<EmergencyStopState> {
         self.send(Method::POST, &["emergency-stop"], req).await
+    }
+
+    /// `POST /circuits/{queue}/{error_class}`: force a circuit open or closed, or release it.
+    pub async fn force_circuit(
+        &self,
+        queue: &str,
+        error_class: &str,
+        req: &CircuitForceRequest,
+    ) -> ClientResult<CircuitForceResult> {
+        self.send(Method::POST, &["circuits", queue, error_class], req)
+            .await
+    }
+
+    /// `GET /circuits`: open, half-open and forced circuits.
+    pub async fn circuits(&self) -> ClientResult<Vec<CircuitView>> {
+        self.get(&["circuits"], &[]).await
     }
 
     /// `GET /changes`: what operators changed, newest first.

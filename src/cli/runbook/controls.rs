@@ -1,10 +1,13 @@
-//! `retryctl estop on|off` (`POST /emergency-stop`), `retryctl ack ALERT`
-//! (`POST /alerts/{id}/ack`) and `retryctl changes` (`GET /changes`).
+//! `retryctl estop on|off` (`POST /emergency-stop`), `retryctl circuit Q E open|closed|auto`
+//! (`POST /circuits/{queue}/{error_class}`), `retryctl circuits` (`GET /circuits`),
+//! `retryctl ack ALERT` (`POST /alerts/{id}/ack`) and `retryctl changes` (`GET /changes`).
 
 use super::jobs::audit_table;
 use super::{ConnArgs, Refused, cell, print, print_json, reason, stamp};
 use crate::client::ChangesQuery;
-use crate::model::{ActionRequest, EmergencyStopRequest, parse_duration};
+use crate::model::{
+    ActionRequest, CircuitForceRequest, CircuitView, EmergencyStopRequest, parse_duration,
+};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -29,6 +32,46 @@ pub struct EstopArgs {
     #[arg(long)]
     pub reason: String,
     /// Print the API's answer as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `retryctl circuit` sets a circuit to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CircuitSetting {
+    /// Hold retries into it until released
+    Open,
+    /// Keep the breaker from opening it
+    Closed,
+    /// Release: the breaker decides again
+    Auto,
+}
+
+/// Options of `retryctl circuit`.
+#[derive(Debug, Clone, Args)]
+pub struct CircuitArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The queue
+    pub queue: String,
+    /// The error class
+    pub error_class: String,
+    #[arg(value_enum)]
+    pub setting: CircuitSetting,
+    /// Why (recorded in the audit log)
+    #[arg(long)]
+    pub reason: String,
+    /// Print the API's answer as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `retryctl circuits`.
+#[derive(Debug, Clone, Args)]
+pub struct CircuitsArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print the API's answer (GET /circuits) as JSON
     #[arg(long)]
     pub json: bool,
 }
@@ -91,6 +134,66 @@ pub async fn estop(args: EstopArgs) -> anyhow::Result<()> {
         (false, false) => "emergency stop was not engaged; nothing changed",
     };
     print(&format!("{text}\n"))
+}
+
+/// `retryctl circuit QUEUE ERROR_CLASS open|closed|auto --reason`.
+pub async fn circuit(args: CircuitArgs) -> anyhow::Result<()> {
+    let setting = args.setting.to_possible_value().expect("no skipped values");
+    let req = CircuitForceRequest {
+        state: setting.get_name().to_string(),
+        reason: reason("circuit", &args.reason)?,
+    };
+    let label = format!("{}/{}", args.queue, args.error_class);
+    let result = args
+        .conn
+        .client()?
+        .force_circuit(&args.queue, &args.error_class, &req)
+        .await
+        .with_context(|| format!("circuit {}", cell(&label, 120)))?;
+    if args.json {
+        return print_json(&result);
+    }
+    let now = match args.setting {
+        CircuitSetting::Open => "forced open: retries into it are held until released",
+        CircuitSetting::Closed => "forced closed: the breaker will not open it",
+        CircuitSetting::Auto => "released: the breaker decides again",
+    };
+    let changed = if result.changed {
+        String::new()
+    } else {
+        " (it already was; nothing changed)".into()
+    };
+    print(&format!("circuit {} {now}{changed}\n", cell(&label, 120)))
+}
+
+/// `retryctl circuits`: open, half-open and forced circuits, one per line.
+pub async fn circuits(args: CircuitsArgs) -> anyhow::Result<()> {
+    let list = args.conn.client()?.circuits().await.context("circuits")?;
+    if args.json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        return print("no open, half-open or forced circuits\n");
+    }
+    let lines: String = list.iter().map(circuit_line).collect();
+    print(&lines)
+}
+
+fn circuit_line(c: &CircuitView) -> String {
+    let label = cell(&format!("{}/{}", c.queue, c.error_class), 80);
+    let forced = c.forced.as_ref().map_or_else(String::new, |f| {
+        format!(
+            "  forced by {} at {}: {}",
+            cell(&f.actor, 40),
+            stamp(f.forced_at),
+            cell(&f.reason, 120)
+        )
+    });
+    format!(
+        "{label}  {}  failure rate {:.0}%{forced}\n",
+        c.state,
+        c.failure_rate * 100.0
+    )
 }
 
 /// `retryctl ack ALERT --reason`.

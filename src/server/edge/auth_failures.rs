@@ -3,7 +3,8 @@
 //! once a peer has failed [`FAILURES_PER_WINDOW`] times in the window, until the window ends.
 //!
 //! Counted per peer address of the TCP connection; behind a proxy every client shares the
-//! proxy's address. Written here rather than with a rate-limiting crate because what is
+//! proxy's address. Loopback peers are never refused: they are already on the machine, and a
+//! local misconfigured client must not lock the operator's own console and CLI out. Written here rather than with a rate-limiting crate because what is
 //! limited is failures (known only after the handler answered 401), not requests.
 
 use super::error::ApiError;
@@ -14,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,9 @@ pub async fn limit_auth_failures(
     req: Request,
     next: Next,
 ) -> Response {
-    let peer = peer_address(&req);
+    let Some(peer) = peer_address(&req).filter(|ip| !ip.is_loopback()) else {
+        return next.run(req).await;
+    };
     if let Admission::Refused(wait) = failures.admit(peer, Instant::now()) {
         return too_many_failures(wait);
     }
@@ -97,11 +100,11 @@ pub async fn limit_auth_failures(
     response
 }
 
-/// The connection's peer; requests without one (in-process tests) share one key.
-fn peer_address(req: &Request) -> IpAddr {
+/// The connection's peer (none in in-process tests, which are not limited).
+fn peer_address(req: &Request) -> Option<IpAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .map(|c| c.0.ip())
 }
 
 fn log_failure(peer: IpAddr, count: u32) {
