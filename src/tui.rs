@@ -261,6 +261,7 @@ impl Console {
         match done {
             Done::Outcome { ok, text } => self.app.on_outcome(ok, text),
             Done::Preview(p) => self.app.on_preview(p),
+            Done::BulkCounted(result) => self.app.on_bulk_counted(result),
             Done::ExportExists { path, format } => self.app.on_export_exists(path, format),
         }
         self.refresh.notify_one();

@@ -3,7 +3,7 @@
 
 use super::app::{Call, Export};
 use crate::client::{Client, ClientError};
-use crate::model::{ActionRequest, BayesianUpdateRequest, RetryPreview};
+use crate::model::{ActionRequest, BayesianUpdateRequest, BulkResult, RetryPreview};
 use crate::present::export::{self, ExportError, ExportFormat};
 use chrono::Utc;
 use std::path::PathBuf;
@@ -17,6 +17,8 @@ pub enum Done {
         text: String,
     },
     Preview(Result<Box<RetryPreview>, String>),
+    /// The dry run of a bulk action: what it would change, or why the service refused.
+    BulkCounted(Result<BulkResult, String>),
     /// The export's file exists; nothing was written.
     ExportExists {
         path: PathBuf,
@@ -38,6 +40,12 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
                     .await
                     .map(Box::new)
                     .map_err(|e| e.to_string()),
+            ),
+            Call::BulkDryRun(req) => Done::BulkCounted(
+                client
+                    .bulk(&req)
+                    .await
+                    .map_err(|e| failure_text(&label, &e)),
             ),
             other => match send(&client, other).await {
                 Ok(text) => Done::Outcome { ok: true, text },
@@ -137,7 +145,32 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.bayesian_update(&req).await?;
             format!("retrained {job_type}/{error_class}")
         }
-        Call::Preview(_) => "preview".to_string(),
+        Call::Bulk { filter, req } => {
+            let result = client.bulk(&req).await?;
+            super::app::bulk_done_text(&filter, &result)
+        }
+        Call::Pause(req) => {
+            let p = client.pause(&req).await?;
+            let how_long = match &req.r#for {
+                Some(d) => format!("for {d}"),
+                None => "until resumed".into(),
+            };
+            format!(
+                "paused {} {how_long} ({}; {})",
+                p.scope.label(),
+                p.id,
+                p.reason
+            )
+        }
+        Call::Resume {
+            pause_id,
+            scope,
+            reason: why,
+        } => {
+            client.resume(&pause_id, &why).await?;
+            format!("resumed {scope} ({pause_id}; {why})")
+        }
+        other @ (Call::Preview(_) | Call::BulkDryRun(_)) => other.label(),
     })
 }
 
