@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use retryctl::model::{JobDetail, JobPage, Patterns, ScheduledJob, Summary};
+use retryctl::model::{BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Summary};
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
 use retryctl::tui::state::Snapshot;
@@ -28,6 +28,17 @@ pub fn detail() -> JobDetail {
 /// `/patterns` for the fixture's selected job (payment, timeout).
 pub fn patterns() -> Patterns {
     serde_json::from_str(include_str!("../data/console/patterns.json")).unwrap()
+}
+
+/// `/pauses` (and the summary's `pauses`) with two scopes paused: one for 10 minutes, one
+/// until resumed.
+pub fn pauses() -> Vec<Pause> {
+    serde_json::from_str(include_str!("../data/console/pauses.json")).unwrap()
+}
+
+/// The dry run of a bulk kill: 415 jobs match, 412 pending would be killed, 3 finished.
+pub fn bulk_dry_run() -> BulkResult {
+    serde_json::from_str(include_str!("../data/console/bulk_dry_run.json")).unwrap()
 }
 
 /// `n` jobs in backoff, copies of the fixture's first job with distinct ids and due times.

@@ -52,7 +52,8 @@ impl App {
         let effect = self.apply_filter(&filter);
         self.last = Some(Outcome {
             ok: true,
-            text: format!("jobs of alert {id}: filter {filter}"),
+            // The footer shows the filter itself next to this.
+            text: format!("showing the jobs of alert {id}"),
         });
         effect
     }

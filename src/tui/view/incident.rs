@@ -118,7 +118,7 @@ pub fn pause_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &PauseForm) {
     ];
     let mut lines = vec![
         Line::styled(
-            "Hold the retries of (due jobs wait, none is given up)",
+            "Hold retries: due jobs wait, none is given up",
             ctx.theme.title(),
         ),
         choices("scope", options, form.field == PauseField::Scope, ctx),
