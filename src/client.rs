@@ -238,6 +238,16 @@ impl Client {
         self.get(&["audit"], &[]).await
     }
 
+    /// `GET /audit?after=&limit=`: one page of the audit log, oldest first, after entry `after`.
+    pub async fn audit_page(&self, after: u64, limit: u32) -> ClientResult<Vec<AuditEntry>> {
+        let (after, limit) = (after.to_string(), limit.to_string());
+        let pairs = [
+            ("after", Some(after.as_str())),
+            ("limit", Some(limit.as_str())),
+        ];
+        self.get(&["audit"], &pairs).await
+    }
+
     /// `POST /failures` (worker): record a failed attempt, get the recommendation, and put
     /// the job on the retry schedule.
     pub async fn record_failure(&self, report: &FailureReport) -> ClientResult<FailureResponse> {

@@ -612,3 +612,84 @@ fn enter_on_an_alert_filters_the_live_tab() {
     );
     insta::assert_snapshot!(s);
 }
+
+/// `i` opens the selected job's detail: the full id (wrapped, never shortened), attempts with
+/// their times, the errors the live stream saw, the plan and the audit entries; it scrolls
+/// where it does not fit and says so.
+#[test]
+fn job_detail_at_each_size() {
+    let mut app = fixture::app();
+    keys(&mut app, "i");
+    app.on_job_info("pay-1201".into(), Ok(Box::new(fixture::job_info())));
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(s.contains("job id pay-1201"), "{w}x{h}\n{s}");
+        insta::assert_snapshot!(format!("job_detail_{w}x{h}"), s);
+    }
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for part in [
+        "#1  2026-11-23 09:59:46",
+        "incident 42: wait for the gateway failover",
+        "upstream gateway timeout",
+        "c copy id",
+    ] {
+        assert!(s.contains(part), "{part}\n{s}");
+    }
+    // At 60x16 it scrolls to the audit entries at the bottom.
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    keys(&mut app, "G");
+    let bottom = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(
+        bottom.contains("more above") && bottom.contains("by operator:bob"),
+        "{bottom}"
+    );
+}
+
+/// A job id longer than the whole detail is wrapped over rows, every character shown.
+#[test]
+fn a_long_job_id_is_shown_whole_in_the_detail() {
+    let mut app = fixture::app();
+    let mut info = fixture::job_info();
+    let id = format!("newsletter-batch-{}-end", "0123456789".repeat(8));
+    info.detail.job.job_id = id.clone();
+    keys(&mut app, "i");
+    app.on_job_info(id.clone(), Ok(Box::new(info)));
+    let s = screen(&mut app, 60, 16, &Glyphs::unicode());
+    let rows: String = s
+        .lines()
+        .skip_while(|l| !l.contains("job id"))
+        .take(3)
+        .flat_map(|l| l.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-'))
+        .collect();
+    assert!(rows.contains(&id), "{id} in\n{s}");
+}
+
+/// `S` sorts the list and the title says by what; the selected job stays selected.
+#[test]
+fn sorting_is_named_in_the_title() {
+    let mut app = fixture::app();
+    let first = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(first.contains("by next attempt"), "{first}");
+    key(&mut app, 'S');
+    let s = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(
+        s.contains("by attempts") && s.contains("jobs sorted by attempts"),
+        "{s}"
+    );
+    assert_eq!(
+        app.selected_job().map(|j| j.job_id.as_str()),
+        Some("pay-1201")
+    );
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("/5 ")).collect();
+    assert!(
+        rows[0].contains("report-3") && rows[0].contains("4/5"),
+        "{rows:?}"
+    );
+    for (w, h) in [(80, 24), (60, 16)] {
+        app.wide = false;
+        key(&mut app, '2');
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(s.contains("by attempts"), "{w}x{h}\n{s}");
+        insta::assert_snapshot!(format!("sorted_by_attempts_{w}x{h}"), s);
+    }
+}

@@ -67,11 +67,17 @@ pub enum Action {
     Pause,
     /// Resume one of the pauses in force.
     Resume,
+    /// Open the selected job's detail: full id, attempts, plan, audit entries.
+    Detail,
+    /// Copy the selected job's id to the clipboard (OSC 52).
+    CopyId,
+    /// Sort the job list by the next key (next attempt, attempts, age, queue).
+    Sort,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 34] = [
         Action::Quit,
         Action::Suspend,
         Action::Help,
@@ -103,6 +109,9 @@ impl Action {
         Action::Bulk,
         Action::Pause,
         Action::Resume,
+        Action::Detail,
+        Action::CopyId,
+        Action::Sort,
     ];
 
     /// The name used in `keymap.toml`.
@@ -170,6 +179,9 @@ impl Action {
             Action::Bulk => ("bulk", "act on all filtered jobs (dry run first)"),
             Action::Pause => ("pause", "pause the job's queue (/error class)"),
             Action::Resume => ("resume", "resume a pause in force"),
+            Action::Detail => ("detail", "job detail: id, attempts, plan, audit"),
+            Action::CopyId => ("copy_id", "copy the job id (OSC 52)"),
+            Action::Sort => ("sort", "sort jobs: next, attempts, age, queue"),
         }
     }
 }

@@ -6,19 +6,22 @@
 
 mod alert_jump;
 mod bulk;
+mod detail;
 mod form;
 mod jobs;
 mod pause;
+mod sort;
 
 pub use bulk::{
     BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, done_text as bulk_done_text, verb as bulk_verb,
 };
 pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
 pub use pause::{PauseField, PauseForm};
+pub use sort::SortKey;
 
 use super::action::Action;
 use super::keymap::Keymap;
-use super::state::{EventRing, Snapshot};
+use super::state::{EventRing, JobInfo, Snapshot};
 use crate::client::JobQuery;
 use crate::model::{BulkRequest, OverrideRequest, PauseRequest, RetryPreview, ScheduledJob};
 use crate::present::export::{ExportFormat, parse_export};
@@ -109,6 +112,12 @@ pub enum Mode {
     Resume {
         selected: usize,
     },
+    /// A job's detail (or why it could not be read), scrolled down by `scroll` rows.
+    Detail {
+        job_id: String,
+        result: Result<Box<JobInfo>, String>,
+        scroll: usize,
+    },
 }
 
 /// A call to the service that an action asks for.
@@ -139,6 +148,8 @@ pub enum Call {
         alert_id: String,
         reason: String,
     },
+    /// The detail and audit entries of the job with this id.
+    JobInfo(String),
     /// Count what a bulk action would change (`dry_run`).
     BulkDryRun(BulkRequest),
     /// The bulk action, confirmed; `filter` is the console filter it came from.
@@ -175,6 +186,7 @@ impl Call {
             Call::RetryNow { job_id } => format!("retry now {job_id}"),
             Call::Kill { job_id, .. } => format!("kill {job_id}"),
             Call::Ack { alert_id, .. } => format!("ack alert {alert_id}"),
+            Call::JobInfo(job_id) => format!("detail {job_id}"),
             Call::BulkDryRun(req) => format!("bulk {} dry run", req.action.as_str()),
             Call::Bulk { req, .. } => format!("bulk {}", req.action.as_str()),
             Call::Pause(req) => format!("pause {}", req.queue),
@@ -211,6 +223,8 @@ pub enum Effect {
     Refresh,
     Call(Call),
     Export(Export),
+    /// Put this text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 /// Writing the strategy to a file; an existing file is replaced only with `replace`.
@@ -251,6 +265,8 @@ pub struct App {
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
     pub filter: String,
+    /// The order of the job list.
+    pub sort: SortKey,
     /// The last filter the service answered; a refused filter falls back to it.
     filter_good: String,
     /// Why the service refused the filter the operator typed last, shown by the filter.
@@ -277,6 +293,8 @@ pub struct App {
     export_path: String,
     /// The override dialog as sent, reopened with the service's answer if it refuses.
     sent_override: Option<OverrideForm>,
+    /// How far the open job detail can scroll (set by the view when it draws).
+    pub detail_max: std::cell::Cell<usize>,
     /// The bulk dialog whose dry run is on its way.
     sent_bulk: Option<BulkForm>,
     /// Set when the service restarted while the console watched it (its `started_at`
@@ -300,6 +318,7 @@ impl App {
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
+            sort: SortKey::default(),
             filter_good: String::new(),
             filter_error: None,
             selected: 0,
@@ -316,6 +335,7 @@ impl App {
             export_path: cfg.export_path,
             sent_override: None,
             sent_bulk: None,
+            detail_max: std::cell::Cell::new(0),
             restart_seen: false,
             analytics_scroll: 0,
             analytics_max: std::cell::Cell::new(0),
@@ -451,6 +471,7 @@ impl App {
             | Mode::Pause(_) => self.on_text_key(key, now),
             Mode::BulkConfirm(_) => self.on_bulk_confirm_key(key),
             Mode::Resume { .. } => self.on_resume_key(action),
+            Mode::Detail { .. } => self.on_detail_key(action),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
             Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
@@ -500,6 +521,9 @@ impl App {
             Action::Bulk => self.open_bulk(),
             Action::Pause => self.open_pause(),
             Action::Resume => self.open_resume(),
+            Action::Detail => self.open_detail(),
+            Action::CopyId => self.copy_selected_id(),
+            Action::Sort => self.next_sort(),
             _ => self.job_action(action),
         }
     }

@@ -22,6 +22,7 @@ mod footer;
 mod glyphs;
 mod header;
 mod incident;
+mod job;
 mod live;
 mod overlay;
 mod strategy;

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use retryctl::model::{BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Summary};
+use retryctl::model::{
+    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Summary,
+};
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
-use retryctl::tui::state::Snapshot;
+use retryctl::tui::state::{JobInfo, Snapshot};
 
 /// The clock every fixture is relative to.
 pub fn now() -> DateTime<Utc> {
@@ -39,6 +41,13 @@ pub fn pauses() -> Vec<Pause> {
 /// The dry run of a bulk kill: 415 jobs match, 412 pending would be killed, 3 finished.
 pub fn bulk_dry_run() -> BulkResult {
     serde_json::from_str(include_str!("../data/console/bulk_dry_run.json")).unwrap()
+}
+
+/// The job detail of the fixture's selected job, with the audit entries naming it.
+pub fn job_info() -> JobInfo {
+    let audit: Vec<AuditEntry> =
+        serde_json::from_str(include_str!("../data/console/audit.json")).unwrap();
+    JobInfo::new(detail(), audit, false)
 }
 
 /// `n` jobs in backoff, copies of the fixture's first job with distinct ids and due times.

@@ -627,3 +627,39 @@ fn enter_on_an_alert_shows_its_jobs() {
     press(&mut app, "4 j enter");
     assert_eq!(app.filter, "queue:payments");
 }
+
+#[test]
+fn detail_fetches_the_selected_job_scrolls_and_copies_its_id() {
+    let mut app = app("viewer", false);
+    assert_eq!(
+        press(&mut app, "i"),
+        vec![Effect::Call(Call::JobInfo("pay-1201".into()))]
+    );
+    let detail = snapshot("viewer").detail.unwrap();
+    let info = crate::tui::state::JobInfo::new(detail, vec![], false);
+    app.on_job_info("pay-1201".into(), Ok(Box::new(info)));
+    assert!(matches!(app.mode, Mode::Detail { .. }), "{:?}", app.mode);
+    app.detail_max.set(3);
+    press(&mut app, "j j j j G");
+    let Mode::Detail { scroll, .. } = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(*scroll, 3, "clamped to what the view can scroll");
+    // A viewer may copy: nothing is sent to the service.
+    assert_eq!(press(&mut app, "c"), vec![Effect::Copy("pay-1201".into())]);
+    press(&mut app, "esc");
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(press(&mut app, "c"), vec![Effect::Copy("pay-1201".into())]);
+}
+
+#[test]
+fn sorting_keeps_the_selected_job() {
+    let mut app = app("operator", false);
+    press(&mut app, "j");
+    let chosen = app.selected_job().unwrap().job_id.clone();
+    for _ in 0..4 {
+        press(&mut app, "S");
+        assert_eq!(app.selected_job().unwrap().job_id, chosen, "{:?}", app.sort);
+    }
+    assert_eq!(app.sort, SortKey::NextAttempt, "four presses come back");
+}

@@ -1,7 +1,7 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, block, flow, incident};
+use super::{Ctx, alerts, block, flow, incident, job};
 use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
@@ -38,6 +38,18 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::BulkConfirm(c) => incident::bulk_confirm(frame, area, ctx, c),
         Mode::Pause(form) => incident::pause_form(frame, area, ctx, form),
         Mode::Resume { selected } => incident::resume_list(frame, area, ctx, *selected),
+        Mode::Detail {
+            result: Ok(info),
+            scroll,
+            ..
+        } => job::render(frame, area, ctx, info, *scroll),
+        Mode::Detail { result: Err(e), .. } => dialog(
+            frame,
+            area,
+            ctx,
+            "Job detail",
+            vec![Line::styled(e.as_str(), ctx.theme.critical())],
+        ),
         Mode::Loading(what) => dialog(
             frame,
             area,
