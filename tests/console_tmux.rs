@@ -559,6 +559,16 @@ async fn pause_then_resume_in_tmux() {
     let tmux = Tmux::start(&console_cmd(home, &svc), home, 80, 24);
     tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("pz-1"));
 
+    // `c` copies the selected job's id through OSC 52, which tmux keeps as a paste buffer.
+    let _ = tmux
+        .cmd()
+        .args(["set", "-s", "set-clipboard", "on"])
+        .status();
+    tmux.keys(&["c"]);
+    tmux.wait_for("copied", |s| s.contains("sent pz-1 to the clipboard"));
+    let buffer = tmux.cmd().arg("show-buffer").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&buffer.stdout), "pz-1");
+
     tmux.keys(&["P"]);
     tmux.wait_for("pause dialog", |s| s.contains("[default/timeout]"));
     tmux.keys(&["Tab", "Tab"]);
