@@ -151,13 +151,15 @@ pub enum Call {
     /// The detail and audit entries of the job with this id.
     JobInfo(String),
     /// Count what a bulk action would change (`dry_run`).
-    BulkDryRun(BulkRequest),
-    /// The bulk action, confirmed; `filter` is the console filter it came from.
+    BulkDryRun(Box<BulkRequest>),
+    /// The bulk action, confirmed; `filter` is the console filter it came from, `expected`
+    /// the count the operator confirmed (the dry run's).
     Bulk {
         filter: String,
-        req: BulkRequest,
+        req: Box<BulkRequest>,
+        expected: u64,
     },
-    Pause(PauseRequest),
+    Pause(Box<PauseRequest>),
     Resume {
         pause_id: String,
         scope: String,

@@ -152,9 +152,13 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.bayesian_update(&req).await?;
             format!("retrained {job_type}/{error_class}")
         }
-        Call::Bulk { filter, req } => {
+        Call::Bulk {
+            filter,
+            req,
+            expected,
+        } => {
             let result = client.bulk(&req).await?;
-            super::app::bulk_done_text(&filter, &result)
+            super::app::bulk_done_text(&filter, &result, expected)
         }
         Call::Pause(req) => {
             let p = client.pause(&req).await?;

@@ -201,7 +201,7 @@ impl App {
             Ok(req) => {
                 self.mode = Mode::Loading(format!("counting the jobs matching {}", form.filter));
                 self.sent_bulk = Some(form);
-                Some(Effect::Call(Call::BulkDryRun(req)))
+                Some(Effect::Call(Call::BulkDryRun(Box::new(req))))
             }
             Err(why) => {
                 form.error = Some(why);
@@ -293,7 +293,8 @@ impl App {
         match req {
             Ok(req) => Some(Effect::Call(Call::Bulk {
                 filter: c.form.filter,
-                req,
+                req: Box::new(req),
+                expected: c.dry.changed,
             })),
             Err(why) => {
                 c.error = Some(why);
@@ -312,14 +313,21 @@ impl App {
     }
 }
 
-/// The footer's line for a bulk action that went through.
-pub fn done_text(filter: &str, r: &BulkResult) -> String {
+/// The footer's line for a bulk action that went through, saying so when the set changed
+/// since the dry run the operator confirmed (jobs failed or finished in between; over the
+/// service's `bulk_confirm_over` it refuses instead).
+pub fn done_text(filter: &str, r: &BulkResult, expected: u64) -> String {
     let audit = r
         .audit_id
         .map(|id| format!(", audit #{id}"))
         .unwrap_or_default();
+    let drift = if r.changed == expected {
+        String::new()
+    } else {
+        format!(" ({expected} when counted: the jobs changed in between)")
+    };
     format!(
-        "bulk {} on {filter}: {} changed, {} skipped{audit}",
+        "bulk {} on {filter}: {} changed{drift}, {} skipped{audit}",
         r.action.as_str(),
         r.changed,
         r.matched.saturating_sub(r.changed)
@@ -363,5 +371,23 @@ mod tests {
         form.cycle_action(-1);
         form.reason.clear();
         assert!(form.request(true, None).unwrap_err().contains("reason"));
+    }
+
+    #[test]
+    fn the_result_says_when_the_set_changed_since_the_count() {
+        let r = BulkResult {
+            action: BulkAction::Override,
+            dry_run: false,
+            matched: 82,
+            changed: 80,
+            skipped: vec![],
+            audit_id: Some(1),
+            needs_confirm: false,
+        };
+        assert_eq!(
+            done_text("queue:q", &r, 80),
+            "bulk override on queue:q: 80 changed, 2 skipped, audit #1"
+        );
+        assert!(done_text("queue:q", &r, 75).contains("80 changed (75 when counted"));
     }
 }

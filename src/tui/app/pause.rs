@@ -100,7 +100,7 @@ impl App {
 
     pub(super) fn submit_pause(&mut self, mut form: PauseForm) -> Option<Effect> {
         match form.request() {
-            Ok(req) => Some(Effect::Call(super::Call::Pause(req))),
+            Ok(req) => Some(Effect::Call(super::Call::Pause(Box::new(req)))),
             Err(why) => {
                 form.error = Some(why);
                 self.open(Mode::Pause(form))

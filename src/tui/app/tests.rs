@@ -540,11 +540,21 @@ fn bulk_kill_counts_first_then_asks_for_the_count() {
     press(&mut app, "backspace backspace backspace");
     typed(&mut app, "412");
     let effects = press(&mut app, "enter");
-    let [Effect::Call(Call::Bulk { filter, req })] = effects.as_slice() else {
+    let [
+        Effect::Call(Call::Bulk {
+            filter,
+            req,
+            expected,
+        }),
+    ] = effects.as_slice()
+    else {
         panic!("{effects:?}")
     };
     assert_eq!(filter, "queue:payments error:timeout");
-    assert_eq!((req.dry_run, req.confirm), (false, Some(415)));
+    assert_eq!(
+        (req.dry_run, req.confirm, *expected),
+        (false, Some(415), 412)
+    );
     assert_eq!(req.reason, "provider down");
 }
 
