@@ -10,6 +10,7 @@ use crate::model::{
     FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, Patterns, PolicyList,
     PreviewRequest, RetryPreview, RetryStrategy, ScheduledJob, StrategyUpdate, Summary,
 };
+use crate::model::{BulkRequest, BulkResult, Pause, PauseRequest};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -246,6 +247,16 @@ impl Client {
         self.get(&["audit"], &[]).await
     }
 
+    /// `GET /audit?after=&limit=`: one page of the audit log, oldest first, after entry `after`.
+    pub async fn audit_page(&self, after: u64, limit: u32) -> ClientResult<Vec<AuditEntry>> {
+        let (after, limit) = (after.to_string(), limit.to_string());
+        let pairs = [
+            ("after", Some(after.as_str())),
+            ("limit", Some(limit.as_str())),
+        ];
+        self.get(&["audit"], &pairs).await
+    }
+
     /// `POST /failures` (worker): record a failed attempt, get the recommendation, and put
     /// the job on the retry schedule.
     pub async fn record_failure(&self, report: &FailureReport) -> ClientResult<FailureResponse> {
@@ -268,6 +279,30 @@ impl Client {
     /// `POST /claim` (worker): take due retries with a lease.
     pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
         self.send(Method::POST, &["claim"], req).await
+    }
+
+    /// `POST /jobs/bulk` (operator): one action on every job a filter matches, or with
+    /// `dry_run` the counts it would have.
+    pub async fn bulk(&self, req: &BulkRequest) -> ClientResult<BulkResult> {
+        self.send(Method::POST, &["jobs", "bulk"], req).await
+    }
+
+    /// `POST /pauses` (operator): hold the retries of a queue (or queue × error class).
+    pub async fn pause(&self, req: &PauseRequest) -> ClientResult<Pause> {
+        self.send(Method::POST, &["pauses"], req).await
+    }
+
+    /// `GET /pauses`: the pauses in force.
+    pub async fn pauses(&self) -> ClientResult<Vec<Pause>> {
+        self.get(&["pauses"], &[]).await
+    }
+
+    /// `DELETE /pauses/{id}?reason=` (operator): resume a paused scope now; the pause that
+    /// ended.
+    pub async fn resume(&self, id: &str, reason: &str) -> ClientResult<Pause> {
+        let url = self.url(&["pauses", id], &[("reason", Some(reason))])?;
+        let resp = self.execute(self.http.delete(url.clone()), &url).await?;
+        decode(resp, &url).await
     }
 
     /// `GET /metrics`: the Prometheus (OpenMetrics) text exposition, as served.

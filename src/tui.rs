@@ -261,6 +261,8 @@ impl Console {
         match done {
             Done::Outcome { ok, text } => self.app.on_outcome(ok, text),
             Done::Preview(p) => self.app.on_preview(p),
+            Done::BulkCounted(result) => self.app.on_bulk_counted(result),
+            Done::JobInfo(job_id, result) => self.app.on_job_info(job_id, result),
             Done::ExportExists { path, format } => self.app.on_export_exists(path, format),
         }
         self.refresh.notify_one();
@@ -272,6 +274,10 @@ impl Console {
             Effect::Refresh => self.refresh.notify_one(),
             Effect::Call(call) => perform::spawn_call(client, call, tx),
             Effect::Export(export) => perform::spawn_export(client, export, tx),
+            Effect::Copy(text) => {
+                let result = terminal::copy(&text);
+                self.app.on_copied(&text, result);
+            }
             Effect::Quit | Effect::Suspend => {}
         }
     }

@@ -492,3 +492,204 @@ fn long_job_ids_are_cut_in_the_middle_and_marked() {
         }
     }
 }
+
+fn keys(app: &mut App, names: &str) {
+    for name in names.split(' ') {
+        let k = retryctl::tui::keymap::Key::try_from(name).unwrap();
+        app.on_key(KeyEvent::new(k.code, k.mods), fixture::now());
+    }
+}
+
+fn type_text(app: &mut App, text: &str) {
+    text.chars().for_each(|c| key(app, c));
+}
+
+/// The three sizes every incident dialog is checked at.
+const DIALOG_SIZES: [(u16, u16); 3] = [(160, 45), (80, 24), (60, 16)];
+
+/// The bulk dialog over the applied filter, then the service's dry-run count with the kill
+/// confirmed by typing the count: whole words at every size, the question never cut.
+#[test]
+fn bulk_kill_dialog_and_typed_confirmation() {
+    let mut app = fixture::app();
+    key(&mut app, '/');
+    type_text(&mut app, "queue:webhooks error:connection_refused");
+    keys(&mut app, "enter B right tab");
+    type_text(&mut app, "provider down, INC-2211");
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(
+            s.contains("[kill]") && s.contains("provider down"),
+            "{w}x{h}\n{s}"
+        );
+        insta::assert_snapshot!(format!("bulk_form_{w}x{h}"), s);
+    }
+    keys(&mut app, "enter");
+    app.on_bulk_counted(Ok(fixture::bulk_dry_run()));
+    type_text(&mut app, "41");
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        for part in [
+            "kill 412 jobs matching",
+            "type 412 to confirm: 41_",
+            "3 finished",
+        ] {
+            assert!(s.contains(part), "{w}x{h}: {part}\n{s}");
+        }
+        insta::assert_snapshot!(format!("bulk_confirm_{w}x{h}"), s);
+    }
+}
+
+/// A read-only console refuses `B` with a message and opens nothing.
+#[test]
+fn bulk_is_refused_read_only() {
+    let mut app = fixture::app();
+    app.read_only = true;
+    key(&mut app, '/');
+    type_text(&mut app, "queue:payments");
+    keys(&mut app, "enter B");
+    let s = screen(&mut app, 80, 24, &Glyphs::unicode());
+    // The footer wraps the refusal over two lines at 80 columns, at a space.
+    assert!(
+        s.contains("✗ read-only console (--read-only):") && s.contains("\"nothing was sent"),
+        "{s}"
+    );
+    assert!(!s.contains("Bulk action"), "{s}");
+}
+
+/// The pause dialog for the selected job, and the list of pauses in force to resume; the
+/// header counts the paused scopes and the open circuit at every size.
+#[test]
+fn pause_dialog_resume_list_and_banner() {
+    let mut app = fixture::app();
+    keys(&mut app, "P tab tab");
+    type_text(&mut app, "db failover");
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(
+            s.contains("[payments/timeout]") && s.contains("10m"),
+            "{w}x{h}\n{s}"
+        );
+        insta::assert_snapshot!(format!("pause_form_{w}x{h}"), s);
+    }
+    keys(&mut app, "esc");
+    let mut summary = fixture::summary();
+    summary.pauses = fixture::pauses();
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    for (w, h) in SIZES {
+        for tab in ['1', '2', '3', '4'] {
+            screen(&mut app, w, h, &Glyphs::unicode());
+            key(&mut app, tab);
+            let head = header_at(&mut app, w, h, fixture::now());
+            for shown in ["2 PAUSED", "1 ", "OPEN", "(17 - 961 / 1012)"] {
+                assert!(head.contains(shown), "{w}x{h} tab {tab}: {shown} in {head}");
+            }
+        }
+    }
+    key(&mut app, '2');
+    keys(&mut app, "U");
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(
+            s.contains("sync/service_unavailable  for 10m00s"),
+            "{w}x{h}\n{s}"
+        );
+        insta::assert_snapshot!(format!("resume_list_{w}x{h}"), s);
+    }
+}
+
+/// Enter on an alert in the Alerts tab puts its jobs on the Live tab, filtered.
+#[test]
+fn enter_on_an_alert_filters_the_live_tab() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '4');
+    keys(&mut app, "enter");
+    let s = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        s.contains("filter \"queue:sync error:service_unavailable\""),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+}
+
+/// `i` opens the selected job's detail: the full id (wrapped, never shortened), attempts with
+/// their times, the errors the live stream saw, the plan and the audit entries; it scrolls
+/// where it does not fit and says so.
+#[test]
+fn job_detail_at_each_size() {
+    let mut app = fixture::app();
+    keys(&mut app, "i");
+    app.on_job_info("pay-1201".into(), Ok(Box::new(fixture::job_info())));
+    for (w, h) in DIALOG_SIZES {
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(s.contains("job id pay-1201"), "{w}x{h}\n{s}");
+        insta::assert_snapshot!(format!("job_detail_{w}x{h}"), s);
+    }
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for part in [
+        "#1  2026-11-23 09:59:46",
+        "incident 42: wait for the gateway failover",
+        "upstream gateway timeout",
+        "c copy id",
+    ] {
+        assert!(s.contains(part), "{part}\n{s}");
+    }
+    // At 60x16 it scrolls to the audit entries at the bottom.
+    screen(&mut app, 60, 16, &Glyphs::unicode());
+    keys(&mut app, "G");
+    let bottom = screen(&mut app, 60, 16, &Glyphs::unicode());
+    assert!(
+        bottom.contains("more above") && bottom.contains("by operator:bob"),
+        "{bottom}"
+    );
+}
+
+/// A job id longer than the whole detail is wrapped over rows, every character shown.
+#[test]
+fn a_long_job_id_is_shown_whole_in_the_detail() {
+    let mut app = fixture::app();
+    let mut info = fixture::job_info();
+    let id = format!("newsletter-batch-{}-end", "0123456789".repeat(8));
+    info.detail.job.job_id = id.clone();
+    keys(&mut app, "i");
+    app.on_job_info(id.clone(), Ok(Box::new(info)));
+    let s = screen(&mut app, 60, 16, &Glyphs::unicode());
+    let rows: String = s
+        .lines()
+        .skip_while(|l| !l.contains("job id"))
+        .take(3)
+        .flat_map(|l| l.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-'))
+        .collect();
+    assert!(rows.contains(&id), "{id} in\n{s}");
+}
+
+/// `S` sorts the list and the title says by what; the selected job stays selected.
+#[test]
+fn sorting_is_named_in_the_title() {
+    let mut app = fixture::app();
+    let first = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(first.contains("by next attempt"), "{first}");
+    key(&mut app, 'S');
+    let s = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(
+        s.contains("by attempts") && s.contains("jobs sorted by attempts"),
+        "{s}"
+    );
+    assert_eq!(
+        app.selected_job().map(|j| j.job_id.as_str()),
+        Some("pay-1201")
+    );
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("/5 ")).collect();
+    assert!(
+        rows[0].contains("report-3") && rows[0].contains("4/5"),
+        "{rows:?}"
+    );
+    for (w, h) in [(80, 24), (60, 16)] {
+        app.wide = false;
+        key(&mut app, '2');
+        let s = screen(&mut app, w, h, &Glyphs::unicode());
+        assert!(s.contains("by attempts"), "{w}x{h}\n{s}");
+        insta::assert_snapshot!(format!("sorted_by_attempts_{w}x{h}"), s);
+    }
+}

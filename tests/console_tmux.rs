@@ -458,3 +458,158 @@ async fn a_viewer_token_gets_a_read_only_console() {
     tmux.keys(&["C-c"]);
     tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }
+
+/// A failure of `job_id` on `queue` (the shared helper always uses the default queue).
+async fn fail_in(svc: &Service, queue: &str, job_id: &str, error_class: &str) {
+    let body = serde_json::json!({
+        "job_id": job_id, "job_type": "deliver", "error_class": error_class,
+        "error_code": "503", "error_message": "connect: connection refused", "queue": queue,
+        "attempt_number": 1,
+    });
+    let resp = reqwest::Client::new()
+        .post(svc.url("/failures"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "POST /failures: {}",
+        resp.status()
+    );
+}
+
+fn console_cmd(home: &Path, svc: &Service) -> String {
+    format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color HOME={h} XDG_STATE_HOME={h}/state \
+         XDG_CONFIG_HOME={h}/config {bin} tui --api {api} --refresh 300ms; echo EXITED $?; sleep 30",
+        h = home.display(),
+        bin = env!("CARGO_BIN_EXE_retryctl"),
+        api = svc.api()
+    )
+}
+
+/// Filter, `B`, kill, a reason, the service's dry-run count, the count typed: the matching
+/// jobs are killed in one bulk action (one audit entry), the others are left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_kill_on_a_filter_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    for i in 1..=4 {
+        fail_in(&svc, "webhooks", &format!("wh-{i}"), "connection_refused").await;
+    }
+    fail_in(&svc, "webhooks", "wh-other", "timeout").await;
+    fail_in(&svc, "emails", "em-1", "connection_refused").await;
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 80, 24);
+    tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("wh-4"));
+
+    tmux.keys(&["/"]);
+    tmux.type_text("queue:webhooks error:connection_refused");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("filtered", |s| s.contains("4 of 4 jobs"));
+    tmux.keys(&["B"]);
+    tmux.wait_for("bulk dialog", |s| {
+        s.contains("Bulk action") && s.contains("[retry now]")
+    });
+    tmux.keys(&["Right", "Tab"]);
+    tmux.type_text("provider down, INC-7");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the dry-run count", |s| {
+        s.contains("kill 4 jobs matching queue:webhooks error:connection_refused?")
+            && s.contains("type 4 to confirm")
+    });
+    // Nothing is killed before the count is typed.
+    let jobs = svc.get("/jobs?queue=webhooks&state=killed").await;
+    assert_eq!(jobs["total"], 0, "{jobs}");
+    tmux.type_text("4");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the result", |s| s.contains("4 changed, 0 skipped"));
+
+    let killed = svc
+        .get("/jobs?queue=webhooks&error_class=connection_refused&state=killed")
+        .await;
+    assert_eq!(killed["total"], 4, "{killed}");
+    for other in ["wh-other", "em-1"] {
+        let job = svc.get(&format!("/jobs/{other}")).await;
+        assert_eq!(job["job"]["state"], "scheduled", "{other}: {job}");
+    }
+    let audit = svc.get("/audit").await;
+    let bulk: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "bulk_kill")
+        .collect();
+    assert_eq!(bulk.len(), 1, "one audit entry: {audit}");
+    assert_eq!(bulk[0]["reason"], "provider down, INC-7");
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
+
+/// `P` on a job pauses its queue and error class (the header counts it at 80 and 60
+/// columns); `U` lists the pause and resumes it with a reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_then_resume_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    svc.fail("pz-1", "payment", "timeout", "gateway timeout")
+        .await;
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 80, 24);
+    tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("pz-1"));
+
+    // `c` copies the selected job's id through OSC 52, which tmux keeps as a paste buffer.
+    let _ = tmux
+        .cmd()
+        .args(["set", "-s", "set-clipboard", "on"])
+        .status();
+    tmux.keys(&["c"]);
+    tmux.wait_for("copied", |s| s.contains("sent pz-1 to the clipboard"));
+    let buffer = tmux.cmd().arg("show-buffer").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&buffer.stdout), "pz-1");
+
+    tmux.keys(&["P"]);
+    tmux.wait_for("pause dialog", |s| s.contains("[default/timeout]"));
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.type_text("db failover");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("paused", |s| {
+        s.contains("paused default/timeout for 10m")
+            && s.lines().next().is_some_and(|l| l.contains("1 PAUSED"))
+    });
+    let pauses = svc.get("/pauses").await;
+    let p = &pauses[0];
+    assert_eq!(
+        (&p["queue"], &p["error_class"], &p["reason"]),
+        (&"default".into(), &"timeout".into(), &"db failover".into()),
+        "{pauses}"
+    );
+    assert!(p["until"].is_string(), "{pauses}");
+    tmux.resize(60, 16);
+    tmux.wait_for("the banner at 60x16", |s| {
+        s.lines().next().is_some_and(|l| l.contains("1 PAUSED"))
+    });
+
+    tmux.keys(&["U"]);
+    tmux.wait_for("pauses in force", |s| {
+        s.contains("Pauses in force") && s.contains("db failover")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("resume reason", |s| s.contains("Resume default/timeout"));
+    tmux.type_text("failover done");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("resumed", |s| {
+        s.contains("resumed default/timeout") && !s.contains("PAUSED")
+    });
+    assert_eq!(svc.get("/pauses").await, serde_json::json!([]));
+    let audit = svc.get("/audit").await;
+    let resumed = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "resume" && e["reason"] == "failover done");
+    assert!(resumed, "{audit}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}

@@ -35,7 +35,7 @@ pub enum Action {
     Bottom,
     /// Poll the service now instead of waiting for the next refresh.
     Refresh,
-    /// Apply the current recommendation to the selected job (or acknowledge the selected alert).
+    /// Apply the current recommendation to the selected job (on an alert: show its jobs).
     Apply,
     /// Close a dialog or overlay, cancel an input.
     Cancel,
@@ -60,11 +60,24 @@ pub enum Action {
     Kill,
     /// Reschedule the selected job with the static backoff instead of the smart one.
     UseStatic,
+    /// Act on every job the applied filter matches (retry now, kill, override, static), after
+    /// the service's dry-run count.
+    Bulk,
+    /// Pause the selected job's queue (or queue and error class) for a while.
+    Pause,
+    /// Resume one of the pauses in force.
+    Resume,
+    /// Open the selected job's detail: full id, attempts, plan, audit entries.
+    Detail,
+    /// Copy the selected job's id to the clipboard (OSC 52).
+    CopyId,
+    /// Sort the job list by the next key (next attempt, attempts, age, queue).
+    Sort,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 34] = [
         Action::Quit,
         Action::Suspend,
         Action::Help,
@@ -93,6 +106,12 @@ impl Action {
         Action::RetryNow,
         Action::Kill,
         Action::UseStatic,
+        Action::Bulk,
+        Action::Pause,
+        Action::Resume,
+        Action::Detail,
+        Action::CopyId,
+        Action::Sort,
     ];
 
     /// The name used in `keymap.toml`.
@@ -121,6 +140,9 @@ impl Action {
                 | Action::RetryNow
                 | Action::Kill
                 | Action::UseStatic
+                | Action::Bulk
+                | Action::Pause
+                | Action::Resume
         )
     }
 
@@ -142,7 +164,7 @@ impl Action {
             Action::Top => ("top", "first row"),
             Action::Bottom => ("bottom", "last row"),
             Action::Refresh => ("refresh", "refresh now"),
-            Action::Apply => ("apply", "apply recommendation / ack alert"),
+            Action::Apply => ("apply", "apply recommendation / alert's jobs"),
             Action::Cancel => ("cancel", "close dialog / input, clear filter"),
             Action::Retrain => ("retrain", "retrain the job's model (confirm)"),
             Action::Preview => ("preview", "preview the job's schedule"),
@@ -154,6 +176,12 @@ impl Action {
             Action::RetryNow => ("retry_now", "force retry now"),
             Action::Kill => ("kill", "kill the job (confirm)"),
             Action::UseStatic => ("use_static", "use static backoff for the job"),
+            Action::Bulk => ("bulk", "act on all filtered jobs (dry run first)"),
+            Action::Pause => ("pause", "pause the job's queue (/error class)"),
+            Action::Resume => ("resume", "resume a pause in force"),
+            Action::Detail => ("detail", "job detail: id, attempts, plan, audit"),
+            Action::CopyId => ("copy_id", "copy the job id (OSC 52)"),
+            Action::Sort => ("sort", "sort jobs: next, attempts, age, queue"),
         }
     }
 }

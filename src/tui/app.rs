@@ -4,16 +4,26 @@
 //! outside (an API call, a file, quitting) they return an [`Effect`] that the loop in `tui.rs`
 //! performs. Nothing here does I/O, so every behaviour is testable without a terminal.
 
+mod alert_jump;
+mod bulk;
+mod detail;
 mod form;
 mod jobs;
+mod pause;
+mod sort;
 
+pub use bulk::{
+    BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, done_text as bulk_done_text, verb as bulk_verb,
+};
 pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
+pub use pause::{PauseField, PauseForm};
+pub use sort::SortKey;
 
 use super::action::Action;
 use super::keymap::Keymap;
-use super::state::{EventRing, Snapshot};
+use super::state::{EventRing, JobInfo, Snapshot};
 use crate::client::JobQuery;
-use crate::model::{OverrideRequest, RetryPreview, ScheduledJob};
+use crate::model::{BulkRequest, OverrideRequest, PauseRequest, RetryPreview, ScheduledJob};
 use crate::present::export::{ExportFormat, parse_export};
 use crate::present::overrides::parse_override;
 use chrono::{DateTime, Utc};
@@ -92,6 +102,22 @@ pub enum Mode {
         path: Input,
         error: Option<String>,
     },
+    /// The bulk dialog over the applied filter.
+    Bulk(BulkForm),
+    /// The service's dry-run count, to confirm before the bulk action is sent.
+    BulkConfirm(BulkConfirm),
+    /// The pause dialog for the selected job's queue.
+    Pause(PauseForm),
+    /// The pauses in force, `selected` to resume.
+    Resume {
+        selected: usize,
+    },
+    /// A job's detail (or why it could not be read), scrolled down by `scroll` rows.
+    Detail {
+        job_id: String,
+        result: Result<Box<JobInfo>, String>,
+        scroll: usize,
+    },
 }
 
 /// A call to the service that an action asks for.
@@ -122,6 +148,23 @@ pub enum Call {
         alert_id: String,
         reason: String,
     },
+    /// The detail and audit entries of the job with this id.
+    JobInfo(String),
+    /// Count what a bulk action would change (`dry_run`).
+    BulkDryRun(Box<BulkRequest>),
+    /// The bulk action, confirmed; `filter` is the console filter it came from, `expected`
+    /// the count the operator confirmed (the dry run's).
+    Bulk {
+        filter: String,
+        req: Box<BulkRequest>,
+        expected: u64,
+    },
+    Pause(Box<PauseRequest>),
+    Resume {
+        pause_id: String,
+        scope: String,
+        reason: String,
+    },
 }
 
 impl Call {
@@ -145,6 +188,11 @@ impl Call {
             Call::RetryNow { job_id } => format!("retry now {job_id}"),
             Call::Kill { job_id, .. } => format!("kill {job_id}"),
             Call::Ack { alert_id, .. } => format!("ack alert {alert_id}"),
+            Call::JobInfo(job_id) => format!("detail {job_id}"),
+            Call::BulkDryRun(req) => format!("bulk {} dry run", req.action.as_str()),
+            Call::Bulk { req, .. } => format!("bulk {}", req.action.as_str()),
+            Call::Pause(req) => format!("pause {}", req.queue),
+            Call::Resume { scope, .. } => format!("resume {scope}"),
         }
     }
 }
@@ -177,6 +225,8 @@ pub enum Effect {
     Refresh,
     Call(Call),
     Export(Export),
+    /// Put this text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 /// Writing the strategy to a file; an existing file is replaced only with `replace`.
@@ -217,6 +267,8 @@ pub struct App {
     pub mode: Mode,
     /// Free text and `queue:`/`state:`/`error:` terms of the job filter.
     pub filter: String,
+    /// The order of the job list.
+    pub sort: SortKey,
     /// The last filter the service answered; a refused filter falls back to it.
     filter_good: String,
     /// Why the service refused the filter the operator typed last, shown by the filter.
@@ -243,6 +295,10 @@ pub struct App {
     export_path: String,
     /// The override dialog as sent, reopened with the service's answer if it refuses.
     sent_override: Option<OverrideForm>,
+    /// How far the open job detail can scroll (set by the view when it draws).
+    pub detail_max: std::cell::Cell<usize>,
+    /// The bulk dialog whose dry run is on its way.
+    sent_bulk: Option<BulkForm>,
     /// Set when the service restarted while the console watched it (its `started_at`
     /// changed): its counters started again from zero.
     pub restart_seen: bool,
@@ -264,6 +320,7 @@ impl App {
             focus: Pane::Live,
             mode: Mode::Normal,
             filter: String::new(),
+            sort: SortKey::default(),
             filter_good: String::new(),
             filter_error: None,
             selected: 0,
@@ -279,6 +336,8 @@ impl App {
             preview_fit: Fit::default(),
             export_path: cfg.export_path,
             sent_override: None,
+            sent_bulk: None,
+            detail_max: std::cell::Cell::new(0),
             restart_seen: false,
             analytics_scroll: 0,
             analytics_max: std::cell::Cell::new(0),
@@ -406,9 +465,15 @@ impl App {
         }
         match &mut self.mode {
             Mode::Normal => action.and_then(|a| self.dispatch(a)),
-            Mode::Filter(_) | Mode::Override(_) | Mode::Reason(_) | Mode::Export { .. } => {
-                self.on_text_key(key, now)
-            }
+            Mode::Filter(_)
+            | Mode::Override(_)
+            | Mode::Reason(_)
+            | Mode::Export { .. }
+            | Mode::Bulk(_)
+            | Mode::Pause(_) => self.on_text_key(key, now),
+            Mode::BulkConfirm(_) => self.on_bulk_confirm_key(key),
+            Mode::Resume { .. } => self.on_resume_key(action),
+            Mode::Detail { .. } => self.on_detail_key(action),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
             Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
@@ -421,6 +486,10 @@ impl App {
 
     /// What an action does in the normal mode.
     pub fn dispatch(&mut self, action: Action) -> Option<Effect> {
+        // On the Alerts tab, Enter shows the selected alert's jobs: it changes nothing.
+        if action == Action::Apply && self.focus == Pane::Alerts {
+            return self.jump_to_alert();
+        }
         if action.mutates()
             && let Some(why) = self.refusal()
         {
@@ -451,6 +520,12 @@ impl App {
             Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_by(action),
             Action::Top | Action::Bottom => self.move_by(action),
             Action::AckAlert => self.ack_selected_alert(),
+            Action::Bulk => self.open_bulk(),
+            Action::Pause => self.open_pause(),
+            Action::Resume => self.open_resume(),
+            Action::Detail => self.open_detail(),
+            Action::CopyId => self.copy_selected_id(),
+            Action::Sort => self.next_sort(),
             _ => self.job_action(action),
         }
     }
@@ -580,7 +655,8 @@ impl App {
             Action::Down => {
                 self.alert_selected = (self.alert_selected + 1).min(count.saturating_sub(1))
             }
-            Action::AckAlert | Action::Apply => return self.dispatch(Action::AckAlert),
+            Action::AckAlert => return self.dispatch(Action::AckAlert),
+            Action::Apply => return self.jump_to_alert(),
             Action::Cancel | Action::Alerts => self.mode = Mode::Normal,
             Action::Quit => return Some(Effect::Quit),
             Action::Refresh => return Some(Effect::Refresh),
@@ -614,19 +690,25 @@ impl App {
 
     fn on_text_key(&mut self, key: KeyEvent, now: DateTime<Utc>) -> Option<Effect> {
         match key.code {
-            KeyCode::Esc => {
-                self.mode = Mode::Normal;
-                self.last = Some(Outcome {
-                    ok: true,
-                    text: "cancelled".into(),
-                });
-                None
-            }
+            KeyCode::Esc => self.cancelled(),
             KeyCode::Enter => self.submit_text(now),
             KeyCode::Tab | KeyCode::BackTab => {
-                if let Mode::Override(form) = &mut self.mode {
-                    form.next_field();
+                let step = if key.code == KeyCode::Tab { 1 } else { -1 };
+                match &mut self.mode {
+                    Mode::Override(form) => form.next_field(),
+                    Mode::Bulk(form) => form.next_field(step),
+                    Mode::Pause(form) => form.next_field(step),
+                    _ => {}
                 }
+                None
+            }
+            KeyCode::Up | KeyCode::Down | KeyCode::Left | KeyCode::Right => {
+                let step = if matches!(key.code, KeyCode::Up | KeyCode::Left) {
+                    -1
+                } else {
+                    1
+                };
+                self.on_choice_key(step);
                 None
             }
             KeyCode::Backspace => {
@@ -653,7 +735,21 @@ impl App {
             Mode::Override(form) => Some(form.current()),
             Mode::Reason(form) => Some(&mut form.reason),
             Mode::Export { path, .. } => Some(path),
+            Mode::Bulk(form) => form.current(),
+            Mode::Pause(form) => form.current(),
             _ => None,
+        }
+    }
+
+    /// Arrow keys on a dialog's choice field change the choice: the bulk action, the pause's
+    /// scope. Elsewhere they do nothing.
+    fn on_choice_key(&mut self, step: isize) {
+        match &mut self.mode {
+            Mode::Bulk(form) if form.field == BulkField::Action => form.cycle_action(step),
+            Mode::Pause(form) if form.field == PauseField::Scope => {
+                form.with_error = !form.with_error
+            }
+            _ => {}
         }
     }
 
@@ -667,6 +763,11 @@ impl App {
         Some(Effect::Call(match form.what {
             Reasoned::Kill { job_id } => Call::Kill { job_id, reason },
             Reasoned::Ack { alert_id, .. } => Call::Ack { alert_id, reason },
+            Reasoned::Resume { pause_id, scope } => Call::Resume {
+                pause_id,
+                scope,
+                reason,
+            },
         }))
     }
 
@@ -688,6 +789,8 @@ impl App {
                 }
             }
             Mode::Reason(form) => self.submit_reason(form),
+            Mode::Bulk(form) => self.submit_bulk(form),
+            Mode::Pause(form) => self.submit_pause(form),
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();

@@ -2,8 +2,9 @@
 //! reporting one line back for the footer.
 
 use super::app::{Call, Export};
+use super::state::JobInfo;
 use crate::client::{Client, ClientError};
-use crate::model::{ActionRequest, BayesianUpdateRequest, RetryPreview};
+use crate::model::{ActionRequest, BayesianUpdateRequest, BulkResult, RetryPreview};
 use crate::present::export::{self, ExportError, ExportFormat};
 use chrono::Utc;
 use std::path::PathBuf;
@@ -17,6 +18,10 @@ pub enum Done {
         text: String,
     },
     Preview(Result<Box<RetryPreview>, String>),
+    /// A job's detail for the detail view, or why it could not be read.
+    JobInfo(String, Result<Box<JobInfo>, String>),
+    /// The dry run of a bulk action: what it would change, or why the service refused.
+    BulkCounted(Result<BulkResult, String>),
     /// The export's file exists; nothing was written.
     ExportExists {
         path: PathBuf,
@@ -38,6 +43,16 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
                     .await
                     .map(Box::new)
                     .map_err(|e| e.to_string()),
+            ),
+            Call::JobInfo(job_id) => {
+                let info = job_info(&client, &job_id).await;
+                Done::JobInfo(job_id, info.map_err(|e| failure_text(&label, &e)))
+            }
+            Call::BulkDryRun(req) => Done::BulkCounted(
+                client
+                    .bulk(&req)
+                    .await
+                    .map_err(|e| failure_text(&label, &e)),
             ),
             other => match send(&client, other).await {
                 Ok(text) => Done::Outcome { ok: true, text },
@@ -137,8 +152,63 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.bayesian_update(&req).await?;
             format!("retrained {job_type}/{error_class}")
         }
-        Call::Preview(_) => "preview".to_string(),
+        Call::Bulk {
+            filter,
+            req,
+            expected,
+        } => {
+            let result = client.bulk(&req).await?;
+            super::app::bulk_done_text(&filter, &result, expected)
+        }
+        Call::Pause(req) => {
+            let p = client.pause(&req).await?;
+            let how_long = match &req.r#for {
+                Some(d) => format!("for {d}"),
+                None => "until resumed".into(),
+            };
+            format!(
+                "paused {} {how_long} ({}; {})",
+                p.scope.label(),
+                p.id,
+                p.reason
+            )
+        }
+        Call::Resume {
+            pause_id,
+            scope,
+            reason: why,
+        } => {
+            client.resume(&pause_id, &why).await?;
+            format!("resumed {scope} ({pause_id}; {why})")
+        }
+        other @ (Call::Preview(_) | Call::BulkDryRun(_) | Call::JobInfo(_)) => other.label(),
     })
+}
+
+/// Audit entries read per page, and the most pages read for one job detail: the log is
+/// oldest first without a target filter, so a longer log shows only its oldest part.
+const AUDIT_PAGE: u32 = 1000;
+const AUDIT_PAGES: usize = 50;
+
+/// `GET /jobs/{id}` and the audit entries whose target is the job.
+async fn job_info(client: &Client, job_id: &str) -> Result<Box<JobInfo>, ClientError> {
+    let detail = client.job(job_id).await?;
+    let (mut audit, mut after, mut truncated) = (Vec::new(), 0, true);
+    for _ in 0..AUDIT_PAGES {
+        let page = client.audit_page(after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else {
+            truncated = false;
+            break;
+        };
+        after = last.id;
+        let full = page.len() == AUDIT_PAGE as usize;
+        audit.extend(page.into_iter().filter(|e| e.target == job_id));
+        if !full {
+            truncated = false;
+            break;
+        }
+    }
+    Ok(Box::new(JobInfo::new(detail, audit, truncated)))
 }
 
 /// Fetches the strategy and writes it to `path` (replacing a file there only with `replace`);

@@ -4,8 +4,8 @@
 //! derived values are for display (countdowns, the age of stale data) and live in the views.
 
 use crate::model::{
-    Alert, Event, JobDetail, JobPage, Patterns, RetryPolicy, RetryPreview, RetryRecommendation,
-    ScheduledJob, Summary, TimelineEntry,
+    Alert, AuditEntry, Event, JobDetail, JobPage, Patterns, RetryPolicy, RetryPreview,
+    RetryRecommendation, ScheduledJob, Summary, TimelineEntry,
 };
 use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
@@ -68,6 +68,38 @@ impl Snapshot {
         }
         self.patterns = patterns;
         self
+    }
+}
+
+/// Everything the job detail shows that the poll does not bring: the job's detail fetched when
+/// it was opened, and the audit log's entries about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    pub detail: JobDetail,
+    /// Audit entries whose target is the job, oldest first.
+    pub audit: Vec<AuditEntry>,
+    /// Whether older entries were not read (the log was longer than the console reads).
+    pub audit_truncated: bool,
+}
+
+impl JobInfo {
+    /// The job's detail and audit entries, made safe to print.
+    pub fn new(
+        mut detail: JobDetail,
+        mut audit: Vec<AuditEntry>,
+        audit_truncated: bool,
+    ) -> JobInfo {
+        detail.clean();
+        for e in &mut audit {
+            for t in [&mut e.actor, &mut e.action, &mut e.target, &mut e.reason] {
+                s(t);
+            }
+        }
+        JobInfo {
+            detail,
+            audit,
+            audit_truncated,
+        }
     }
 }
 

@@ -30,6 +30,13 @@ pub fn hold() -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the terminal to put `text` on the system clipboard (OSC 52). Terminals that do not
+/// support it ignore the sequence; tmux passes it on with `set-clipboard on`.
+pub fn copy(text: &str) -> io::Result<()> {
+    use ratatui::crossterm::clipboard::CopyToClipboard;
+    execute!(io::stdout(), CopyToClipboard::to_clipboard_from(text))
+}
+
 /// Back to the shell: raw mode off, main screen, cursor visible. Does nothing when the
 /// terminal was already given back.
 pub fn give_back() -> io::Result<()> {

@@ -21,6 +21,8 @@ mod flow;
 mod footer;
 mod glyphs;
 mod header;
+mod incident;
+mod job;
 mod live;
 mod overlay;
 mod strategy;
@@ -136,10 +138,14 @@ fn pane(frame: &mut Frame, area: Rect, ctx: &Ctx, which: Pane) {
 }
 
 fn tab_row(frame: &mut Frame, area: Rect, ctx: &Ctx) {
-    let titles = Pane::TABS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Line::from(format!("{} {}", i + 1, short_title(*p))));
+    let titles = Pane::TABS.iter().enumerate().map(|(i, p)| {
+        let badge = if *p == Pane::Alerts {
+            alerts::badge(ctx)
+        } else {
+            String::new()
+        };
+        Line::from(format!("{} {}{badge}", i + 1, short_title(*p)))
+    });
     let selected = Pane::TABS.iter().position(|p| *p == ctx.app.focus);
     let tabs = Tabs::new(titles)
         .select(selected)

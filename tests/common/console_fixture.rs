@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use retryctl::model::{JobDetail, JobPage, Patterns, ScheduledJob, Summary};
+use retryctl::model::{
+    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Summary,
+};
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
-use retryctl::tui::state::Snapshot;
+use retryctl::tui::state::{JobInfo, Snapshot};
 
 /// The clock every fixture is relative to.
 pub fn now() -> DateTime<Utc> {
@@ -28,6 +30,24 @@ pub fn detail() -> JobDetail {
 /// `/patterns` for the fixture's selected job (payment, timeout).
 pub fn patterns() -> Patterns {
     serde_json::from_str(include_str!("../data/console/patterns.json")).unwrap()
+}
+
+/// `/pauses` (and the summary's `pauses`) with two scopes paused: one for 10 minutes, one
+/// until resumed.
+pub fn pauses() -> Vec<Pause> {
+    serde_json::from_str(include_str!("../data/console/pauses.json")).unwrap()
+}
+
+/// The dry run of a bulk kill: 415 jobs match, 412 pending would be killed, 3 finished.
+pub fn bulk_dry_run() -> BulkResult {
+    serde_json::from_str(include_str!("../data/console/bulk_dry_run.json")).unwrap()
+}
+
+/// The job detail of the fixture's selected job, with the audit entries naming it.
+pub fn job_info() -> JobInfo {
+    let audit: Vec<AuditEntry> =
+        serde_json::from_str(include_str!("../data/console/audit.json")).unwrap();
+    JobInfo::new(detail(), audit, false)
 }
 
 /// `n` jobs in backoff, copies of the fixture's first job with distinct ids and due times.

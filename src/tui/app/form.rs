@@ -81,8 +81,18 @@ impl OverrideForm {
 /// What a reason is asked for: actions the audit log should explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reasoned {
-    Kill { job_id: String },
-    Ack { alert_id: String, message: String },
+    Kill {
+        job_id: String,
+    },
+    Ack {
+        alert_id: String,
+        message: String,
+    },
+    /// Resume the pause `pause_id` of `scope` (`queue` or `queue/error_class`).
+    Resume {
+        pause_id: String,
+        scope: String,
+    },
 }
 
 /// The dialog asking why, before a kill or an acknowledgement is sent.

@@ -1,6 +1,6 @@
 //! The job list: filtering, selection that survives refreshes, one spinner per waiting job.
 
-use super::{App, Effect, Outcome};
+use super::{App, Effect, Outcome, SortKey};
 use crate::client::JobQuery;
 use crate::model::ScheduledJob;
 use crate::tui::action::Action;
@@ -93,6 +93,13 @@ impl App {
         self.visible = (0..data.jobs.jobs.len())
             .filter(|&i| matches(&data.jobs.jobs[i], &terms))
             .collect();
+        let (jobs, key) = (&data.jobs.jobs, self.sort);
+        // The service sends the page by next attempt already; other orders sort it, stably
+        // (ties keep the service's order).
+        if key != SortKey::NextAttempt {
+            self.visible
+                .sort_by(|&a, &b| key.compare(&jobs[a], &jobs[b]));
+        }
         let rows: Vec<&ScheduledJob> = self.visible.iter().map(|&i| &data.jobs.jobs[i]).collect();
         let before = self.selected_id.take();
         match reselect(&rows, before.as_deref(), self.selected) {

@@ -110,7 +110,9 @@ fn read_only_refuses_and_sends_nothing() {
         ("viewer", false, "viewer"),
     ] {
         let mut app = app(role, flag);
-        for keys in ["enter", "x", "f", "s", "o", "R", "A", "ctrl+r"] {
+        for keys in [
+            "enter", "x", "f", "s", "o", "R", "A", "ctrl+r", "B", "P", "U",
+        ] {
             assert!(press(&mut app, keys).is_empty(), "{keys} sent something");
             assert_eq!(app.mode, Mode::Normal, "{keys} opened a dialog");
             let last = app.last.clone().unwrap();
@@ -338,7 +340,7 @@ fn alerts_dialog_acks_the_selected_alert() {
     assert_eq!(
         effects,
         vec![Effect::Call(Call::Ack {
-            alert_id: "a-16".into(),
+            alert_id: "retry_storm:payments".into(),
             reason: "on it".into(),
         })]
     );
@@ -471,4 +473,203 @@ fn esc_clears_an_applied_filter_and_ctrl_u_the_typed_one() {
     assert_eq!(press(&mut app, "esc"), [Effect::Refresh]);
     assert_eq!(app.filter, "");
     assert_eq!(app.visible.len(), 6);
+}
+
+fn bulk_result(matched: u64, changed: u64, dry_run: bool) -> crate::model::BulkResult {
+    crate::model::BulkResult {
+        action: crate::model::BulkAction::Kill,
+        dry_run,
+        matched,
+        changed,
+        skipped: vec![],
+        audit_id: None,
+        needs_confirm: true,
+    }
+}
+
+#[test]
+fn bulk_needs_a_filter_the_service_can_apply() {
+    let mut app = app("operator", false);
+    assert!(press(&mut app, "B").is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.last
+            .clone()
+            .unwrap()
+            .text
+            .contains("apply a filter first")
+    );
+    press(&mut app, "/");
+    typed(&mut app, "queue:payments two words");
+    press(&mut app, "enter B");
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.last.clone().unwrap().text.contains("at most one word"));
+}
+
+#[test]
+fn bulk_kill_counts_first_then_asks_for_the_count() {
+    let mut app = app("operator", false);
+    press(&mut app, "/");
+    typed(&mut app, "queue:payments error:timeout");
+    press(&mut app, "enter B");
+    assert!(matches!(app.mode, Mode::Bulk(_)), "{:?}", app.mode);
+    press(&mut app, "right tab");
+    typed(&mut app, "provider down");
+    let effects = press(&mut app, "enter");
+    let [Effect::Call(Call::BulkDryRun(req))] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(req.dry_run && req.action == crate::model::BulkAction::Kill);
+    assert_eq!(req.filter.queue.as_deref(), Some("payments"));
+    assert_eq!(req.filter.error_class.as_deref(), Some("timeout"));
+    app.on_bulk_counted(Ok(bulk_result(415, 412, true)));
+    let Mode::BulkConfirm(c) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(
+        c.question(),
+        "kill 412 jobs matching queue:payments error:timeout?"
+    );
+    // y does not confirm a kill; a wrong count is refused and nothing is sent.
+    typed(&mut app, "y41");
+    assert!(press(&mut app, "enter").is_empty());
+    let Mode::BulkConfirm(c) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert!(c.error.as_deref().unwrap().contains("type 412"));
+    press(&mut app, "backspace backspace backspace");
+    typed(&mut app, "412");
+    let effects = press(&mut app, "enter");
+    let [
+        Effect::Call(Call::Bulk {
+            filter,
+            req,
+            expected,
+        }),
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(filter, "queue:payments error:timeout");
+    assert_eq!(
+        (req.dry_run, req.confirm, *expected),
+        (false, Some(415), 412)
+    );
+    assert_eq!(req.reason, "provider down");
+}
+
+#[test]
+fn a_refused_dry_run_reopens_the_dialog_and_nothing_pending_sends_nothing() {
+    let mut app = app("operator", false);
+    press(&mut app, "/");
+    typed(&mut app, "queue:payments");
+    press(&mut app, "enter B tab");
+    typed(&mut app, "why");
+    press(&mut app, "enter");
+    app.on_bulk_counted(Err("bulk retry_now dry run refused: nope".into()));
+    let Mode::Bulk(form) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert!(form.error.as_deref().unwrap().contains("nope"));
+    assert_eq!(form.reason.text, "why");
+    press(&mut app, "enter");
+    app.on_bulk_counted(Ok(bulk_result(3, 0, true)));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.last.clone().unwrap().text.contains("nothing sent"));
+}
+
+#[test]
+fn pause_the_selected_jobs_queue_then_resume_it() {
+    let mut app = app("operator", false);
+    press(&mut app, "P");
+    let Mode::Pause(form) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(form.scope_label(), "payments/timeout");
+    press(&mut app, "down tab ctrl+u");
+    typed(&mut app, "15m");
+    press(&mut app, "tab");
+    typed(&mut app, "db failover");
+    let effects = press(&mut app, "enter");
+    let [Effect::Call(Call::Pause(req))] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(req.queue, "payments");
+    assert_eq!(req.error_class, None, "down chose the whole queue");
+    assert_eq!(req.r#for.as_deref(), Some("15m"));
+    // Nothing in force: resume says so.
+    assert!(press(&mut app, "U").is_empty());
+    assert!(app.last.clone().unwrap().text.contains("no pause in force"));
+    let mut snap = snapshot("operator");
+    snap.summary.pauses = vec![
+        serde_json::from_value(serde_json::json!({
+            "id": "p-1", "queue": "payments", "reason": "db failover", "actor": "operator:a",
+            "created_at": "2026-11-23T09:59:00Z"
+        }))
+        .unwrap(),
+    ];
+    app.on_snapshot(snap);
+    press(&mut app, "U");
+    assert_eq!(app.mode, Mode::Resume { selected: 0 });
+    press(&mut app, "enter");
+    typed(&mut app, "failover done");
+    assert_eq!(
+        press(&mut app, "enter"),
+        vec![Effect::Call(Call::Resume {
+            pause_id: "p-1".into(),
+            scope: "payments".into(),
+            reason: "failover done".into(),
+        })]
+    );
+}
+
+#[test]
+fn enter_on_an_alert_shows_its_jobs() {
+    let mut app = app("viewer", false);
+    press(&mut app, "ctrl+a");
+    let effects = press(&mut app, "enter");
+    assert_eq!(effects, vec![Effect::Refresh]);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.focus, Pane::Live);
+    assert_eq!(app.filter, "queue:sync error:service_unavailable");
+    // On the Alerts tab too (a viewer may look; nothing is changed).
+    app.wide = false;
+    press(&mut app, "4 j enter");
+    assert_eq!(app.filter, "queue:payments");
+}
+
+#[test]
+fn detail_fetches_the_selected_job_scrolls_and_copies_its_id() {
+    let mut app = app("viewer", false);
+    assert_eq!(
+        press(&mut app, "i"),
+        vec![Effect::Call(Call::JobInfo("pay-1201".into()))]
+    );
+    let detail = snapshot("viewer").detail.unwrap();
+    let info = crate::tui::state::JobInfo::new(detail, vec![], false);
+    app.on_job_info("pay-1201".into(), Ok(Box::new(info)));
+    assert!(matches!(app.mode, Mode::Detail { .. }), "{:?}", app.mode);
+    app.detail_max.set(3);
+    press(&mut app, "j j j j G");
+    let Mode::Detail { scroll, .. } = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(*scroll, 3, "clamped to what the view can scroll");
+    // A viewer may copy: nothing is sent to the service.
+    assert_eq!(press(&mut app, "c"), vec![Effect::Copy("pay-1201".into())]);
+    press(&mut app, "esc");
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(press(&mut app, "c"), vec![Effect::Copy("pay-1201".into())]);
+}
+
+#[test]
+fn sorting_keeps_the_selected_job() {
+    let mut app = app("operator", false);
+    press(&mut app, "j");
+    let chosen = app.selected_job().unwrap().job_id.clone();
+    for _ in 0..4 {
+        press(&mut app, "S");
+        assert_eq!(app.selected_job().unwrap().job_id, chosen, "{:?}", app.sort);
+    }
+    assert_eq!(app.sort, SortKey::NextAttempt, "four presses come back");
 }

@@ -11,9 +11,26 @@ use ratatui::text::{Line, Span};
 /// The Alerts tab (narrow layout).
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = ctx.app.focus == Pane::Alerts;
-    summary_pane(frame, area, ctx, ("Alerts", focused), |s, _| {
+    let title = format!("Alerts{}", badge(ctx));
+    summary_pane(frame, area, ctx, (&title, focused), |s, _| {
         lines(s, ctx, Some(ctx.app.alert_selected), false)
     });
+}
+
+/// Alerts active and not yet acknowledged: the ones nobody is handling.
+pub fn unhandled(s: &Summary) -> usize {
+    s.alerts
+        .iter()
+        .filter(|a| a.active && a.acked_at.is_none())
+        .count()
+}
+
+/// ` (3)` after the Alerts tab's and pane's title while alerts are unhandled, else nothing.
+pub fn badge(ctx: &Ctx) -> String {
+    match ctx.app.data.as_ref().map(|d| unhandled(&d.summary)) {
+        Some(n) if n > 0 => format!(" ({n})"),
+        _ => String::new(),
+    }
 }
 
 /// One line per alert (active first as the service orders them); `selected` is highlighted,

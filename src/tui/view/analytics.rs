@@ -12,8 +12,8 @@ use ratatui::text::{Line, Span};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = matches!(ctx.app.focus, Pane::Analytics | Pane::Alerts);
-    let title = ("Analytics & alerts", focused);
-    summary_pane(frame, area, ctx, title, |s, inner| {
+    let title = format!("Analytics & alerts{}", super::alerts::badge(ctx));
+    summary_pane(frame, area, ctx, (&title, focused), |s, inner| {
         let width = usize::from(inner.width);
         let mut lines = Vec::new();
         lines.push(counters_heading(s, ctx));

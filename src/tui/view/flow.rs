@@ -81,6 +81,41 @@ pub fn fit_line<'a>(line: Line<'a>, width: usize, ellipsis: &str) -> Line<'a> {
     Line::from(shorten(line.spans, width, ellipsis)).style(style)
 }
 
+/// The line broken at spaces into lines of at most `width` columns (styles kept), so a dialog
+/// can size itself to what it shows; a word longer than a whole line is split.
+pub fn wrap_line(line: Line<'_>, width: usize) -> Vec<Line<'_>> {
+    let width = width.max(1);
+    if line.width() <= width {
+        return vec![line];
+    }
+    let style = line.style;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        for word in span.content.split_inclusive(' ') {
+            let mut word = word.to_string();
+            let w = |t: &str| Span::raw(t).width();
+            // Trailing spaces may hang past the edge; only the visible part must fit.
+            if used > 0 && used + w(word.trim_end()) > width {
+                lines.push(Line::from(std::mem::take(&mut current)).style(style));
+                used = 0;
+            }
+            while w(&word) > width && used == 0 && w(word.trim_end()) > width {
+                let head = cut(&word, width);
+                word = word[head.len()..].to_string();
+                lines.push(Line::from(Span::styled(head, span.style)).style(style));
+            }
+            used += w(&word);
+            current.push(Span::styled(word, span.style));
+        }
+    }
+    if !current.is_empty() {
+        lines.push(Line::from(current).style(style));
+    }
+    lines
+}
+
 /// `text` cut to the widest prefix of at most `width` columns.
 pub fn cut(text: &str, width: usize) -> String {
     let mut used = 0;
@@ -197,6 +232,24 @@ pub fn elide<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_splits_only_overlong_words() {
+        let line = Line::from(vec![
+            Span::raw("kill 412 jobs "),
+            Span::raw("matching queue:w?"),
+        ]);
+        let text: Vec<String> = wrap_line(line, 14)
+            .iter()
+            .map(|l| l.to_string().trim_end().to_string())
+            .collect();
+        assert_eq!(text, ["kill 412 jobs", "matching", "queue:w?"]);
+        let long: Vec<String> = wrap_line(Line::raw("abcdefghij"), 4)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(long, ["abcd", "efgh", "ij"]);
+    }
 
     fn text(lines: &[Line]) -> Vec<String> {
         lines.iter().map(ToString::to_string).collect()

@@ -1,8 +1,9 @@
 //! Header: service URL, connection state, `DEGRADED: <reason>` while the store refuses writes,
-//! role, emergency stop, status text `(errors - processed / total)`.
+//! role, the state banner (emergency stop, paused scopes, circuits not closed), status text
+//! `(errors - processed / total)`.
 //!
-//! The connection state, the degraded state, the emergency stop and the status text show at
-//! every width; the rest of the first line is dropped, least useful first, until they fit.
+//! The connection state, the degraded state, the banner and the status text show at every
+//! width; the rest of the first line is dropped, least useful first, until they fit.
 
 use super::{Ctx, flow};
 use crate::model::Summary;
@@ -32,9 +33,11 @@ fn part(drop_rank: u8, spans: Vec<Span<'_>>) -> Part<'_> {
 }
 
 fn first_line<'a>(ctx: &'a Ctx, width: usize) -> Line<'a> {
-    let mut parts = without_extras(parts(ctx, false), width);
-    if used(&parts) > width {
-        parts = without_extras(self::parts(ctx, true), width);
+    let mut parts = without_extras(parts(ctx, Form::Long), width);
+    for form in [Form::Short, Form::Tight, Form::Bare] {
+        if used(&parts) > width {
+            parts = without_extras(self::parts(ctx, form), width);
+        }
     }
     Line::from(parts.into_iter().flat_map(|p| p.spans).collect::<Vec<_>>())
 }
@@ -58,8 +61,20 @@ fn without_extras(mut parts: Vec<Part<'_>>, width: usize) -> Vec<Part<'_>> {
     parts
 }
 
-/// The first line's parts in screen order; `short` uses the terse forms of the kept ones.
-fn parts<'a>(ctx: &'a Ctx, short: bool) -> Vec<Part<'a>> {
+/// How terse the first line's kept parts are: `Short` words and single gaps, then `Tight`
+/// badges without padding, then `Bare`: `DEGRADED` without its reason (the store alert has it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Form {
+    Long,
+    Short,
+    Tight,
+    Bare,
+}
+
+/// The first line's parts in screen order, in the given form.
+fn parts<'a>(ctx: &'a Ctx, form: Form) -> Vec<Part<'a>> {
+    let short = form >= Form::Short;
+    let tight = form >= Form::Tight;
     let t = ctx.theme;
     let gap = if short { " " } else { "  " };
     let mut parts = vec![
@@ -71,7 +86,7 @@ fn parts<'a>(ctx: &'a Ctx, short: bool) -> Vec<Part<'a>> {
         part(0, connection(ctx, short)),
     ];
     if let Some(data) = &ctx.app.data {
-        parts.extend(degraded(&data.summary, ctx, short).map(|spans| part(0, spans)));
+        parts.extend(degraded(&data.summary, ctx, form).map(|spans| part(0, spans)));
     }
     if let Some(role) = ctx.app.role() {
         parts.push(part(
@@ -91,12 +106,14 @@ fn parts<'a>(ctx: &'a Ctx, short: bool) -> Vec<Part<'a>> {
     if let Some(data) = &ctx.app.data {
         let s = &data.summary;
         if s.guardrails.emergency_stop {
-            let badge = format!(" {} E-STOP ", ctx.glyphs.critical);
+            let pad = if tight { "" } else { " " };
+            let badge = format!("{pad}{} E-STOP{pad}", ctx.glyphs.critical);
             parts.push(part(
                 0,
                 vec![Span::raw(gap), Span::styled(badge, t.critical().reversed())],
             ));
         }
+        parts.extend(banner(s, ctx, form).into_iter().map(|spans| part(0, spans)));
         let status = format!(
             "({} - {} / {})",
             s.status.errors, s.status.processed, s.status.total
@@ -151,17 +168,50 @@ fn connection<'a>(ctx: &'a Ctx, short: bool) -> Vec<Span<'a>> {
     spans
 }
 
+/// Scopes the operator paused and circuits not closed (open, or half-open waiting for a
+/// probe), counted: what holds retries back right now. Nothing while all is normal.
+fn banner<'a>(s: &Summary, ctx: &Ctx, form: Form) -> Vec<Vec<Span<'a>>> {
+    let short = form >= Form::Short;
+    let gap = if short { " " } else { "  " };
+    let pad = if form >= Form::Tight { "" } else { " " };
+    let mut parts = Vec::new();
+    let paused = s.pauses.len();
+    if paused > 0 {
+        let text = format!("{pad}{paused} PAUSED{pad}");
+        parts.push(vec![
+            Span::raw(gap),
+            Span::styled(text, ctx.theme.warn().reversed()),
+        ]);
+    }
+    let open = s.circuits.iter().filter(|c| c.state != "closed").count();
+    if open > 0 {
+        let word = match (short, open) {
+            (true, _) => "OPEN",
+            (false, 1) => "CIRCUIT OPEN",
+            (false, _) => "CIRCUITS OPEN",
+        };
+        parts.push(vec![
+            Span::raw(gap),
+            Span::styled(
+                format!("{pad}{open} {word}{pad}"),
+                ctx.theme.critical().reversed(),
+            ),
+        ]);
+    }
+    parts
+}
+
 /// `DEGRADED: store full` while the service's store refuses writes (the reason from the service;
 /// a bare `DEGRADED` from a service that gives none).
-fn degraded<'a>(s: &'a Summary, ctx: &Ctx, short: bool) -> Option<Vec<Span<'a>>> {
+fn degraded<'a>(s: &'a Summary, ctx: &Ctx, form: Form) -> Option<Vec<Span<'a>>> {
     if !s.degraded {
         return None;
     }
     let text = match &s.degradation {
-        Some(d) => format!("DEGRADED: {}", d.reason),
-        None => "DEGRADED".into(),
+        Some(d) if form != Form::Bare => format!("DEGRADED: {}", d.reason),
+        _ => "DEGRADED".into(),
     };
-    let gap = if short { " " } else { "  " };
+    let gap = if form >= Form::Short { " " } else { "  " };
     Some(vec![
         Span::raw(gap),
         Span::styled(text, ctx.theme.critical().reversed()),

@@ -68,11 +68,10 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .filter(|&&i| data.jobs.jobs[i].state.is_pending())
         .count();
     // The rest of the rows shown are finished jobs.
-    let title = format!(
-        "Live recommendations {} {} of {} jobs, {pending} pending",
-        ctx.glyphs.dot,
-        ctx.app.visible.len(),
-        data.jobs.total,
+    let title = title(
+        ctx,
+        (ctx.app.visible.len(), data.jobs.total, pending),
+        area.width,
     );
     // Only the rows that fit are built: the page may hold thousands of jobs.
     let rows_fit = usize::from(area.height.saturating_sub(3)).max(1);
@@ -97,6 +96,21 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let mut state = TableState::default()
         .with_selected((!ctx.app.visible.is_empty()).then_some(ctx.app.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The list's title: the counts and the order, in the longest form that fits the frame.
+fn title(ctx: &Ctx, (shown, total, pending): (usize, u64, usize), width: u16) -> String {
+    let dot = ctx.glyphs.dot;
+    let by = format!("by {}", ctx.app.sort.label());
+    let forms = [
+        format!("Live recommendations {dot} {shown} of {total} jobs, {pending} pending {dot} {by}"),
+        format!("Live {dot} {shown} of {total} jobs, {pending} pending {dot} {by}"),
+        format!("Live {dot} {shown} of {total}, {pending} pending {dot} {by}"),
+        format!("{shown} of {total}, {pending} pending {dot} {by}"),
+    ];
+    let room = usize::from(width.saturating_sub(4));
+    let fits = |t: &&String| Span::raw(t.as_str()).width() <= room;
+    forms.iter().find(fits).unwrap_or(&forms[3]).clone()
 }
 
 /// Columns of the fixed-width cells; the job and error columns share what is left.

@@ -1,7 +1,7 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, block, flow};
+use super::{Ctx, alerts, block, flow, incident, job};
 use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
@@ -12,7 +12,7 @@ use crate::tui::app::{
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     match &ctx.app.mode {
@@ -32,6 +32,22 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             area,
             ctx,
             "Preview failed",
+            vec![Line::styled(e.as_str(), ctx.theme.critical())],
+        ),
+        Mode::Bulk(form) => incident::bulk_form(frame, area, ctx, form),
+        Mode::BulkConfirm(c) => incident::bulk_confirm(frame, area, ctx, c),
+        Mode::Pause(form) => incident::pause_form(frame, area, ctx, form),
+        Mode::Resume { selected } => incident::resume_list(frame, area, ctx, *selected),
+        Mode::Detail {
+            result: Ok(info),
+            scroll,
+            ..
+        } => job::render(frame, area, ctx, info, *scroll),
+        Mode::Detail { result: Err(e), .. } => dialog(
+            frame,
+            area,
+            ctx,
+            "Job detail",
             vec![Line::styled(e.as_str(), ctx.theme.critical())],
         ),
         Mode::Loading(what) => dialog(
@@ -58,7 +74,9 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
 /// Columns a dialog leaves free at the screen's edges.
 const DIALOG_MARGIN: u16 = 4;
 
-fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line>) {
+/// A framed box in the middle of the screen, as wide as its widest line allows and tall
+/// enough for every line once wrapped at spaces: nothing is cut mid-word or left below.
+pub(super) fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line>) {
     let width = lines
         .iter()
         .map(Line::width)
@@ -66,19 +84,19 @@ fn dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, title: &str, lines: Vec<Line
         .unwrap_or(20)
         .max(title.len() + 6) as u16
         + 4;
-    let rect = centred(
-        area,
-        width.min(area.width.saturating_sub(DIALOG_MARGIN)),
-        lines.len() as u16 + 2,
-    );
+    let width = width.min(area.width.saturating_sub(DIALOG_MARGIN));
+    let inner = usize::from(width.saturating_sub(2));
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .flat_map(|l| flow::wrap_line(l, inner))
+        .collect();
+    let rect = centred(area, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(block(title, true, ctx));
+    let p = Paragraph::new(lines).block(block(title, true, ctx));
     frame.render_widget(p, rect);
 }
 
-fn key(ctx: &Ctx, action: Action) -> String {
+pub(super) fn key(ctx: &Ctx, action: Action) -> String {
     ctx.app.keymap.label(action)
 }
 
@@ -183,7 +201,7 @@ fn confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, what: &Confirm) {
     dialog(frame, area, ctx, "Confirm", lines);
 }
 
-fn field<'a>(label: &'a str, input: &'a Input, active: bool, ctx: &Ctx) -> Line<'a> {
+pub(super) fn field<'a>(label: &'a str, input: &'a Input, active: bool, ctx: &Ctx) -> Line<'a> {
     let cursor = if active { "_" } else { "" };
     let style = if active {
         ctx.theme.selected()
@@ -238,6 +256,10 @@ fn reason_form(frame: &mut Frame, area: Rect, ctx: &Ctx, form: &ReasonForm) {
         Reasoned::Ack { alert_id, message } => {
             ("Acknowledge", format!("Acknowledge {alert_id}: {message}"))
         }
+        Reasoned::Resume { pause_id, scope } => (
+            "Resume",
+            format!("Resume {scope} ({pause_id})? Its due jobs are handed out again."),
+        ),
     };
     let mut lines = vec![
         Line::styled(question, ctx.theme.title()),
@@ -285,8 +307,9 @@ fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let mut lines = alerts::lines(&data.summary, ctx, Some(ctx.app.alert_selected), false);
     lines.push(Line::styled(
         format!(
-            "{} move  {} acknowledge  {} close",
+            "{} move  {} show its jobs  {} acknowledge  {} close",
             ctx.glyphs.up_down,
+            key(ctx, Action::Apply),
             key(ctx, Action::AckAlert),
             key(ctx, Action::Cancel)
         ),
