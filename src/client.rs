@@ -10,7 +10,6 @@ use crate::model::{
     FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, Patterns, PolicyList,
     PreviewRequest, RetryPreview, RetryStrategy, ScheduledJob, StrategyUpdate, Summary,
 };
-use crate::model::{BulkRequest, BulkResult, Pause, PauseRequest};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -279,30 +278,6 @@ impl Client {
     /// `POST /claim` (worker): take due retries with a lease.
     pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
         self.send(Method::POST, &["claim"], req).await
-    }
-
-    /// `POST /jobs/bulk` (operator): one action on every job a filter matches, or with
-    /// `dry_run` the counts it would have.
-    pub async fn bulk(&self, req: &BulkRequest) -> ClientResult<BulkResult> {
-        self.send(Method::POST, &["jobs", "bulk"], req).await
-    }
-
-    /// `POST /pauses` (operator): hold the retries of a queue (or queue × error class).
-    pub async fn pause(&self, req: &PauseRequest) -> ClientResult<Pause> {
-        self.send(Method::POST, &["pauses"], req).await
-    }
-
-    /// `GET /pauses`: the pauses in force.
-    pub async fn pauses(&self) -> ClientResult<Vec<Pause>> {
-        self.get(&["pauses"], &[]).await
-    }
-
-    /// `DELETE /pauses/{id}?reason=` (operator): resume a paused scope now; the pause that
-    /// ended.
-    pub async fn resume(&self, id: &str, reason: &str) -> ClientResult<Pause> {
-        let url = self.url(&["pauses", id], &[("reason", Some(reason))])?;
-        let resp = self.execute(self.http.delete(url.clone()), &url).await?;
-        decode(resp, &url).await
     }
 
     /// `GET /metrics`: the Prometheus (OpenMetrics) text exposition, as served.
