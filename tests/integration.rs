@@ -21,6 +21,7 @@ mod eval_api;
 mod incident_api;
 mod job_plan;
 mod operator_stack;
+mod packaging;
 mod patterns_api;
 mod pauses_api;
 mod prometheus;
