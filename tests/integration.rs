@@ -31,3 +31,4 @@ mod simulate_check;
 mod store_contract;
 mod store_failure;
 mod upstream_compat;
+mod worker_example;
