@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod eval;
+pub mod man;
 pub mod remote;
 pub mod runbook;
 pub mod service;
@@ -13,6 +14,7 @@ use crate::config::Overrides;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use demo::DemoArgs;
 use eval::EvalArgs;
+use man::ManArgs;
 use remote::{CompletionsArgs, ExportArgs, ImportArgs, OverrideArgs, PreviewArgs, StatusArgs};
 use runbook::EXIT_HELP;
 use runbook::bulk::BulkArgs;
@@ -156,6 +158,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
+    /// Write the manual pages (retryctl.1 and one per subcommand) into a directory
+    ///
+    /// Example: retryctl man --dir /usr/local/share/man/man1 && man retryctl-serve
+    Man(ManArgs),
     /// Compare retry strategies on failure scenarios, offline, in virtual time
     ///
     /// Runs each scenario file (TOML; format in README "Scenario files") through the seed's

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use retryctl::cli::runbook::{self, bulk, controls, jobs, pauses};
-use retryctl::cli::{Cli, Command, demo, eval, remote, service, simulate};
+use retryctl::cli::{Cli, Command, demo, eval, man, remote, service, simulate};
 use retryctl::metrics::log_sink::LogSink;
 use std::io::Write;
 use std::process::ExitCode;
@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Command::Export(args) => remote::export(args).await,
             Command::Import(args) => remote::import(args).await,
             Command::Completions(args) => remote::completions(args),
+            Command::Man(args) => man::man(&args),
             Command::Eval(_) => unreachable!("eval runs before the runtime starts"),
         }
     });
