@@ -21,6 +21,7 @@ mod eval;
 mod eval_api;
 mod incident_api;
 mod job_plan;
+mod kill_loop;
 mod operator_stack;
 mod packaging;
 mod patterns_api;
