@@ -37,6 +37,8 @@ const WORKERS: usize = 2;
 const BATCH: u32 = 5;
 /// How long the service runs between a (re)start and the next SIGKILL, in ms.
 const UP_MS: std::ops::Range<u64> = 150..1_200;
+/// How often `serve` snapshots its learning (default 30 s, longer than a whole run).
+const SNAPSHOT: &str = "250ms";
 /// Pause of a client after a request that was not answered (the service is down).
 const BACKOFF: Duration = Duration::from_millis(15);
 
@@ -57,6 +59,8 @@ struct Acked {
     refused: BTreeMap<u16, u64>,
     /// The first such answer of each status: request path and body.
     refused_example: BTreeMap<u16, String>,
+    /// Requests that got no answer (the service was down or killed while answering).
+    unanswered: u64,
     /// Requests sent in all (acknowledged or not), to bound what the service may hold.
     sent_failures: BTreeSet<String>,
     sent_overrides: u64,
@@ -83,6 +87,7 @@ impl Client {
         let answer = match sent {
             Ok(answer) => answer,
             Err(_) => {
+                self.acked.lock().await.unanswered += 1;
                 tokio::time::sleep(BACKOFF).await;
                 return None;
             }
@@ -102,7 +107,11 @@ impl Client {
             return None;
         }
         // A body cut off by the kill is no acknowledgement either.
-        answer.json().await.ok()
+        let body = answer.json().await.ok();
+        if body.is_none() {
+            self.acked.lock().await.unanswered += 1;
+        }
+        body
     }
 
     /// Reports attempt `attempt` of `job` as failed; true when acknowledged.
@@ -248,7 +257,8 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
     let mut rng = StdRng::seed_from_u64(seed);
 
     let data = tempfile::tempdir().unwrap();
-    let mut service = Service::start(data.path());
+    // Snapshots of what the engine learned every 250 ms, so kills land in and around them too.
+    let mut service = Service::start_with(data.path(), &[("RETRYCTL_SNAPSHOT_INTERVAL", SNAPSHOT)]);
     let acked: Shared = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let client = || Client {
@@ -284,12 +294,13 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner();
     eprintln!(
         "kill loop: acknowledged {} attempts of {} jobs, {} failures, {} claims, {} overrides; \
-         not acknowledged by status: {:?}",
+         {} requests unanswered, refused by status: {:?}",
         acked.attempts.values().map(BTreeSet::len).sum::<usize>(),
         acked.attempts.len(),
         acked.failures.len(),
         acked.claims.len(),
         acked.overrides.len(),
+        acked.unanswered,
         acked.refused
     );
     assert!(
