@@ -323,7 +323,7 @@ fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
 fn errors_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, selected: usize) {
     let window = ctx.app.data.as_ref().and_then(|d| d.series.as_ref());
     let title = window.map_or("Failures by error class".to_string(), |s| {
-        format!("Failures by error class, last {}", fmt::ms(s.window_ms))
+        format!("Failures by error class, last {}", super::series::window(s))
     });
     let errors = ctx.app.top_errors();
     let width = errors

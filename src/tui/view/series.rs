@@ -2,13 +2,14 @@
 //! the service's `/series` window, with the latest step's count and the window's peak.
 //!
 //! ```text
-//! ┌ Last 15m · per 10s: now peak ┐
-//! │webhooks                      │  one title row per queue …
-//! │ failed  ▁▂▅█▇▃▁   12   40    │  … and SERIES_ROWS sparklines
-//! │ retries ▁▁▂▅▇▅▂    9   31    │
-//! │ gave up       ▁▂    1    2   │
-//! │+3 queues not shown           │  queues that do not fit, busiest first shown
-//! └──────────────────────────────┘
+//! ┌ Last 15m ────────────────────────┐
+//! │bar 50s · counts per 10s  now peak│  what a bar sums, what the numbers count
+//! │webhooks                          │  one title row per queue …
+//! │ failed   ▁▂▅█▇▃▁▁▁▁▁▁▁▁   12   41│  … and SERIES_ROWS sparklines
+//! │ retries  ▁▁▂▅▇▅▂▁▁▁▁▁▁▁    9   32│
+//! │ gave up        ▁▂           0    1│
+//! │+3 queues not shown               │  queues that do not fit, busiest shown first
+//! └──────────────────────────────────┘
 //! ```
 //!
 //! The bars cover the whole window: when the pane is narrower than the window has steps, each
@@ -28,7 +29,7 @@ use ratatui::widgets::{Paragraph, Sparkline};
 const QUEUE_ROWS: u16 = 1 + SERIES_ROWS;
 const SERIES_ROWS: u16 = 3;
 /// Columns of the label before each sparkline and of the numbers after it.
-const LABEL_WIDTH: u16 = 8;
+const LABEL_WIDTH: u16 = 9;
 const NUMBER_WIDTH: u16 = 5;
 /// The box's border and its heading row.
 const CHROME: u16 = 3;
@@ -40,8 +41,12 @@ pub fn height(series: Option<&Series>, height: u16) -> u16 {
         return 0;
     };
     let wanted = CHROME + QUEUE_ROWS * s.queues.len() as u16;
-    // A queue that does not fit still gets a line saying so.
-    wanted.min((height / 2).max(CHROME + 1))
+    let room = (height / 2).max(CHROME + 1);
+    if wanted <= room {
+        return wanted;
+    }
+    // The queues that fit and a line counting the others.
+    CHROME + QUEUE_ROWS * ((room - CHROME - 1) / QUEUE_ROWS) + 1
 }
 
 /// Draws the queues that fit in `inner` (the box's inside), busiest first, and a line counting
@@ -56,7 +61,11 @@ pub fn render(frame: &mut Frame, inner: Rect, ctx: &Ctx, s: &Series) {
         fit = usize::from(rows.saturating_sub(1) / QUEUE_ROWS);
     }
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    frame.render_widget(Paragraph::new(heading(s, ctx)), head);
+    let per = s
+        .steps
+        .div_ceil(usize::from(spark_width(inner.width)).max(1))
+        .max(1);
+    frame.render_widget(Paragraph::new(heading(s, per, inner.width, ctx)), head);
     let mut y = body.y;
     for q in queues.iter().take(fit) {
         queue(
@@ -79,21 +88,45 @@ pub fn render(frame: &mut Frame, inner: Rect, ctx: &Ctx, s: &Series) {
     }
 }
 
-/// The box's title: the window and what the numbers are.
+/// The box's title, naming the window (`Last 15m`).
 pub fn title(s: &Series) -> String {
-    format!("Last {}", fmt::ms(s.window_ms))
+    format!("Last {}", window(s))
 }
 
-fn heading<'a>(s: &Series, ctx: &Ctx) -> Line<'a> {
+/// The series' window, `15m`.
+pub fn window(s: &Series) -> String {
+    span(s.window_ms)
+}
+
+/// `15m`, `1h`, or `fmt::ms` for a span that is not whole minutes.
+fn span(ms: u64) -> String {
+    match ms {
+        0 => "0s".into(),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m => fmt::ms(m),
+    }
+}
+
+fn spark_width(width: u16) -> u16 {
+    width.saturating_sub(LABEL_WIDTH + 2 * NUMBER_WIDTH)
+}
+
+/// What a bar and the numbers count (`bar 50s · counts per 10s`), over the `now` and `peak`
+/// columns.
+fn heading<'a>(s: &Series, per: usize, width: u16, ctx: &Ctx) -> Line<'a> {
+    let bar = span(s.step_ms * per as u64);
+    let left = format!(
+        "bar {bar} {} counts per {}",
+        ctx.glyphs.dot,
+        span(s.step_ms)
+    );
+    let room = usize::from(width.saturating_sub(2 * NUMBER_WIDTH));
+    let left = super::flow::fit_line(Line::from(left), room, ctx.glyphs.ellipsis).to_string();
+    let w = usize::from(NUMBER_WIDTH);
     Line::from(vec![
-        Span::styled(
-            format!("{:<w$}", "per", w = usize::from(LABEL_WIDTH)),
-            ctx.theme.dim(),
-        ),
-        Span::styled(format!("{} steps; ", fmt::ms(s.step_ms)), ctx.theme.dim()),
-        Span::styled("now", ctx.theme.text()),
-        Span::styled(" / ", ctx.theme.dim()),
-        Span::styled("peak", ctx.theme.text()),
+        Span::styled(format!("{left:<room$}"), ctx.theme.dim()),
+        Span::styled(format!("{:>w$}{:>w$}", "now", "peak"), ctx.theme.dim()),
     ])
 }
 
@@ -105,7 +138,7 @@ fn queue(frame: &mut Frame, area: Rect, ctx: &Ctx, s: &Series, q: &QueueSeries) 
     ];
     let name = Line::styled(q.queue.clone(), ctx.theme.title());
     frame.render_widget(Paragraph::new(name), Rect { height: 1, ..area });
-    let spark_width = area.width.saturating_sub(LABEL_WIDTH + 2 * NUMBER_WIDTH);
+    let spark_width = spark_width(area.width);
     let bars: Vec<Vec<u64>> = rows
         .iter()
         .map(|(_, counts, _)| buckets(counts, s.steps, usize::from(spark_width)))
@@ -129,6 +162,13 @@ fn queue(frame: &mut Frame, area: Rect, ctx: &Ctx, s: &Series, q: &QueueSeries) 
             .max(max)
             .bar_set(ctx.glyphs.spark.clone())
             .style(*style);
+        // The newest bar ends next to the numbers.
+        let used = (bars.len() as u16).min(spark.width);
+        let spark = Rect {
+            x: spark.x + spark.width - used,
+            width: used,
+            ..spark
+        };
         frame.render_widget(line, spark);
         frame.render_widget(Paragraph::new(numbers(counts, ctx)), n);
     }
@@ -178,6 +218,14 @@ mod tests {
     }
 
     #[test]
+    fn spans_read_as_minutes_where_whole() {
+        assert_eq!(span(900_000), "15m");
+        assert_eq!(span(3_600_000), "1h");
+        assert_eq!(span(50_000), "50s");
+        assert_eq!(span(90_000), "1m30s");
+    }
+
+    #[test]
     fn the_box_takes_at_most_half_the_pane_and_nothing_without_data() {
         let s = |n: usize| Series {
             queues: vec![QueueSeries::default(); n],
@@ -186,7 +234,7 @@ mod tests {
         assert_eq!(height(None, 40), 0);
         assert_eq!(height(Some(&s(0)), 40), 0);
         assert_eq!(height(Some(&s(1)), 40), CHROME + QUEUE_ROWS);
-        assert_eq!(height(Some(&s(9)), 40), 20);
+        assert_eq!(height(Some(&s(9)), 40), CHROME + 4 * QUEUE_ROWS + 1);
         assert_eq!(height(Some(&s(9)), 6), CHROME + 1, "room for the count");
     }
 }
