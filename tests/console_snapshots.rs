@@ -693,3 +693,75 @@ fn sorting_is_named_in_the_title() {
         insta::assert_snapshot!(format!("sorted_by_attempts_{w}x{h}"), s);
     }
 }
+
+/// Analytics with `/series`: per-queue sparklines for failures, retries and give-ups over the
+/// window it names, the latest and peak counts, and the top error classes; the queues that do
+/// not fit are counted, busiest first shown.
+#[test]
+fn sparklines_and_top_errors_at_160x45_and_80x24() {
+    let mut app = fixture::app_with_series();
+    let wide = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for part in [
+        "Last 15m",
+        "webhooks",
+        "gave up",
+        "Top errors (E to filter)",
+    ] {
+        assert!(wide.contains(part), "{part}\n{wide}");
+    }
+    // webhooks' latest failures step and its peak, from series.json.
+    assert!(wide.contains("   12   41"), "{wide}");
+    insta::assert_snapshot!("sparklines_160x45", wide);
+    app.wide = false;
+    key(&mut app, '3');
+    let tab = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(tab.contains("+3 queues not shown"), "{tab}");
+    assert!(
+        tab.contains("webhooks"),
+        "the busiest queue comes first\n{tab}"
+    );
+    insta::assert_snapshot!("sparklines_80x24", tab);
+    let ascii = screen(&mut app, 80, 24, &Glyphs::ascii());
+    assert!(ascii.is_ascii(), "{ascii}");
+    insta::assert_snapshot!("sparklines_80x24_ascii", ascii);
+}
+
+/// Without `/series` (an older service) the pane is as before and `E` says why it lists
+/// nothing.
+#[test]
+fn no_series_leaves_the_sparklines_out() {
+    let mut app = fixture::app();
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(!s.contains("Last 15m") && !s.contains("Top errors"), "{s}");
+    key(&mut app, 'E');
+    assert_eq!(app.mode, Mode::Normal);
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(s.contains("the service sent no series"), "{s}");
+}
+
+/// Group by error: `E` lists the top error classes with their counts; Enter on one filters
+/// the Live pane by `error:CLASS`. On the Analytics tab, Enter opens the same list.
+#[test]
+fn group_by_error_filters_the_live_pane() {
+    let mut app = fixture::app_with_series();
+    key(&mut app, 'E');
+    keys(&mut app, "down");
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(s.contains("Failures by error class, last 15m"), "{s}");
+    insta::assert_snapshot!("group_by_error_160x45", s);
+    keys(&mut app, "enter");
+    assert_eq!(app.filter, "error:timeout");
+    assert_eq!(app.focus, retryctl::tui::app::Pane::Live);
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(s.contains("filter \"error:timeout\""), "{s}");
+
+    let mut app = fixture::app_with_series();
+    app.wide = false;
+    key(&mut app, '3');
+    keys(&mut app, "enter");
+    let s = screen(&mut app, 80, 24, &Glyphs::unicode());
+    insta::assert_snapshot!("group_by_error_80x24", s);
+    keys(&mut app, "enter");
+    assert_eq!(app.filter, "error:connection_refused");
+    assert_eq!(app.mode, Mode::Normal);
+}

@@ -4,7 +4,7 @@
 use super::{Client, ClientResult, decode};
 use crate::model::{
     AuditEntry, BulkRequest, BulkResult, CircuitForceRequest, CircuitForceResult, CircuitView,
-    EmergencyStopRequest, EmergencyStopState, Pause, PauseRequest,
+    EmergencyStopRequest, EmergencyStopState, Pause, PauseRequest, Series,
 };
 use reqwest::Method;
 
@@ -64,6 +64,13 @@ impl Client {
     /// `GET /circuits`: open, half-open and forced circuits.
     pub async fn circuits(&self) -> ClientResult<Vec<CircuitView>> {
         self.get(&["circuits"], &[]).await
+    }
+
+    /// `GET /series?window=&step=`: per-queue counts in fixed steps over a recent window
+    /// (e.g. `15m` in `10s` steps) and the top error classes in it.
+    pub async fn series(&self, window: &str, step: &str) -> ClientResult<Series> {
+        let pairs = [("window", Some(window)), ("step", Some(step))];
+        self.get(&["series"], &pairs).await
     }
 
     /// `GET /changes`: what operators changed, newest first.

@@ -73,11 +73,14 @@ pub enum Action {
     CopyId,
     /// Sort the job list by the next key (next attempt, attempts, age, queue).
     Sort,
+    /// The error classes with the most failures in the last minutes; Enter on one filters the
+    /// Live pane by it.
+    Errors,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::Quit,
         Action::Suspend,
         Action::Help,
@@ -112,6 +115,7 @@ impl Action {
         Action::Detail,
         Action::CopyId,
         Action::Sort,
+        Action::Errors,
     ];
 
     /// The name used in `keymap.toml`.
@@ -182,6 +186,7 @@ impl Action {
             Action::Detail => ("detail", "job detail: id, attempts, plan, audit"),
             Action::CopyId => ("copy_id", "copy the job id (OSC 52)"),
             Action::Sort => ("sort", "sort jobs: next, attempts, age, queue"),
+            Action::Errors => ("errors", "top error classes: enter filters by one"),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod alert_jump;
 mod bulk;
 mod detail;
+mod errors;
 mod form;
 mod jobs;
 mod pause;
@@ -110,6 +111,10 @@ pub enum Mode {
     Pause(PauseForm),
     /// The pauses in force, `selected` to resume.
     Resume {
+        selected: usize,
+    },
+    /// The top error classes of the last minutes, `selected` to filter the Live pane by.
+    Errors {
         selected: usize,
     },
     /// A job's detail (or why it could not be read), scrolled down by `scroll` rows.
@@ -476,6 +481,7 @@ impl App {
             Mode::Detail { .. } => self.on_detail_key(action),
             Mode::Confirm(_) => self.on_confirm_key(key),
             Mode::Alerts => self.on_alerts_key(action),
+            Mode::Errors { .. } => self.on_errors_key(action),
             Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
             Mode::Loading(_) => {
                 self.mode = Mode::Normal;
@@ -489,6 +495,10 @@ impl App {
         // On the Alerts tab, Enter shows the selected alert's jobs: it changes nothing.
         if action == Action::Apply && self.focus == Pane::Alerts {
             return self.jump_to_alert();
+        }
+        // On Analytics, Enter opens the error classes to filter by: it changes nothing either.
+        if action == Action::Apply && self.focus == Pane::Analytics {
+            return self.open_errors();
         }
         if action.mutates()
             && let Some(why) = self.refusal()
@@ -526,6 +536,7 @@ impl App {
             Action::Detail => self.open_detail(),
             Action::CopyId => self.copy_selected_id(),
             Action::Sort => self.next_sort(),
+            Action::Errors => self.open_errors(),
             _ => self.job_action(action),
         }
     }

@@ -7,6 +7,10 @@
 //! the selection between jobs of the same kind costs no extra call; a service that cannot
 //! answer it (an older version) leaves it out instead of failing the poll.
 //!
+//! The per-queue series (`/series`, the last [`SERIES_WINDOW`] in [`SERIES_STEP`] steps) moves
+//! one step every ten seconds, so it is fetched at most every [`SERIES_EVERY`]; a service that
+//! cannot answer it leaves the sparklines out instead of failing the poll.
+//!
 //! The connection is a small state machine: after a failure it waits a capped, doubling backoff
 //! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
 //! A `/jobs` answer of 400 or 422 is not a lost connection: the service refused the operator's
@@ -15,7 +19,7 @@
 use super::state::Snapshot;
 use super::stream::{self, EventCursor};
 use crate::client::{Client, ClientError, JobQuery};
-use crate::model::{JobDetail, Patterns};
+use crate::model::{JobDetail, Patterns, Series};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,6 +109,40 @@ impl PatternCache {
     }
 }
 
+/// The window and step of the series the Analytics pane draws.
+pub const SERIES_WINDOW: &str = "15m";
+pub const SERIES_STEP: &str = "10s";
+/// How often the series is fetched again (its steps are ten seconds wide).
+pub const SERIES_EVERY: Duration = Duration::from_secs(3);
+
+/// The last `/series` answer and when it was fetched.
+#[derive(Debug, Default)]
+struct SeriesCache {
+    last: Option<(Instant, Option<Series>)>,
+}
+
+impl SeriesCache {
+    /// The series, fetched again once the kept one is older than [`SERIES_EVERY`] (or
+    /// `force`d, when the operator asked for a refresh).
+    async fn get(&mut self, client: &Client, force: bool) -> Option<Series> {
+        if let Some((at, kept)) = &self.last
+            && at.elapsed() < SERIES_EVERY
+            && !force
+        {
+            return kept.clone();
+        }
+        let series = match client.series(SERIES_WINDOW, SERIES_STEP).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!(error = %e, "no series");
+                None
+            }
+        };
+        self.last = Some((Instant::now(), series.clone()));
+        series
+    }
+}
+
 /// Runs until the UI drops its receiver.
 pub async fn run(
     client: Client,
@@ -116,10 +154,11 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     // Kept across failed polls: the stream carries on where it stopped.
     let mut cursor = EventCursor::default();
-    let mut patterns = PatternCache::default();
+    let mut caches = Caches::default();
+    let mut forced = false;
     loop {
         let want = wants.borrow_and_update().clone();
-        let (msg, wait) = match fetch(&client, &want, &mut cursor, &mut patterns).await {
+        let (msg, wait) = match fetch(&client, &want, &mut cursor, &mut caches, forced).await {
             Ok(snap) => {
                 backoff.reset();
                 (PollMsg::Snapshot(Box::new(snap), want.0), interval)
@@ -151,9 +190,10 @@ pub async fn run(
         if tx.send(msg).await.is_err() {
             return;
         }
+        forced = false;
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = refresh.notified() => {}
+            () = refresh.notified() => forced = true,
             changed = wants.changed() => if changed.is_err() { return },
         }
     }
@@ -177,11 +217,19 @@ fn refuses_query(e: &ClientError) -> bool {
     matches!(e.status(), Some(400 | 422))
 }
 
+/// What the poller keeps between polls besides the stream's cursor.
+#[derive(Debug, Default)]
+struct Caches {
+    patterns: PatternCache,
+    series: SeriesCache,
+}
+
 async fn fetch(
     client: &Client,
     (query, selected): &Watch,
     cursor: &mut EventCursor,
-    patterns: &mut PatternCache,
+    caches: &mut Caches,
+    forced: bool,
 ) -> Result<Snapshot, Failure> {
     let (summary, jobs) = tokio::join!(client.summary(), client.jobs(query));
     let summary = summary?;
@@ -194,12 +242,17 @@ async fn fetch(
     })?;
     // Before following the stream: a restarted service numbers its events from 1 again.
     cursor.service_started(summary.started_at);
-    let (detail, events) = tokio::join!(detail(client, selected), stream::follow(client, cursor));
+    let (detail, events, series) = tokio::join!(
+        detail(client, selected),
+        stream::follow(client, cursor),
+        caches.series.get(client, forced)
+    );
     let detail = detail?;
-    let patterns = patterns.get(client, detail.as_ref()).await;
+    let patterns = caches.patterns.get(client, detail.as_ref()).await;
     Ok(Snapshot::new(summary, jobs, detail, Utc::now())
         .with_events(events?)
-        .with_patterns(patterns))
+        .with_patterns(patterns)
+        .with_series(series))
 }
 
 async fn detail(

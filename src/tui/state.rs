@@ -5,7 +5,7 @@
 
 use crate::model::{
     Alert, AuditEntry, Event, JobDetail, JobPage, Patterns, RetryPolicy, RetryPreview,
-    RetryRecommendation, ScheduledJob, Summary, TimelineEntry,
+    RetryRecommendation, ScheduledJob, Series, Summary, TimelineEntry,
 };
 use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     /// `/patterns` for the selected job's (job type, error class), when the service answered.
     pub patterns: Option<Patterns>,
+    /// `/series` (per-queue counts over the last minutes), when the service answered.
+    pub series: Option<Series>,
 }
 
 impl Snapshot {
@@ -49,6 +51,7 @@ impl Snapshot {
             fetched_at,
             events: Vec::new(),
             patterns: None,
+            series: None,
         }
     }
 
@@ -56,6 +59,18 @@ impl Snapshot {
     pub fn with_events(mut self, mut events: Vec<Event>) -> Snapshot {
         events.iter_mut().for_each(Clean::clean);
         self.events = events;
+        self
+    }
+
+    /// The snapshot with the per-queue series, its queue and error class names made safe.
+    pub fn with_series(mut self, mut series: Option<Series>) -> Snapshot {
+        if let Some(x) = series.as_mut() {
+            x.queues.iter_mut().for_each(|q| s(&mut q.queue));
+            x.top_error_classes
+                .iter_mut()
+                .for_each(|e| s(&mut e.error_class));
+        }
+        self.series = series;
         self
     }
 

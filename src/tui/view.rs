@@ -25,6 +25,7 @@ mod incident;
 mod job;
 mod live;
 mod overlay;
+mod series;
 mod strategy;
 
 pub use glyphs::Glyphs;

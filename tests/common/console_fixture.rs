@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use retryctl::model::{
-    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Summary,
+    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Series, Summary,
 };
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
@@ -41,6 +41,20 @@ pub fn pauses() -> Vec<Pause> {
 /// The dry run of a bulk kill: 415 jobs match, 412 pending would be killed, 3 finished.
 pub fn bulk_dry_run() -> BulkResult {
     serde_json::from_str(include_str!("../data/console/bulk_dry_run.json")).unwrap()
+}
+
+/// `/series?window=15m&step=10s`: four queues (webhooks in a burst of connection refusals,
+/// payments after an earlier one, emails steady, reports nearly idle) and the top error classes.
+pub fn series() -> Series {
+    serde_json::from_str(include_str!("../data/console/series.json")).unwrap()
+}
+
+/// The fixture's app after a poll that also brought the series.
+pub fn app_with_series() -> App {
+    let mut app = app();
+    let snap = app.data.clone().unwrap().with_series(Some(series()));
+    app.on_snapshot(snap);
+    app
 }
 
 /// The job detail of the fixture's selected job, with the audit entries naming it.

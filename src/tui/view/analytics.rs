@@ -1,17 +1,33 @@
-//! Analytics & alerts: monotonic counters (as `/metrics` has them), rates, smart-vs-static,
+//! Analytics & alerts: per-queue sparklines over the last minutes (see [`super::series`]),
+//! monotonic counters (as `/metrics` has them), rates, the top error classes, smart-vs-static,
 //! the backoff histogram, active alerts and global limits. Every number is the service's.
 
 use super::flow::flow;
-use super::{Ctx, alerts, summary_pane};
-use crate::model::{CircuitView, PolicyGuardrails, Summary};
+use super::{Ctx, alerts, block, series, summary_pane};
+use crate::model::{CircuitView, ErrorClassCount, PolicyGuardrails, Summary};
 use crate::present::fmt;
+use crate::tui::action::Action;
 use crate::tui::app::Pane;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let focused = matches!(ctx.app.focus, Pane::Analytics | Pane::Alerts);
+    let data = ctx.app.data.as_ref();
+    let series_data = data.and_then(|d| d.series.as_ref());
+    let [top, area] = Layout::vertical([
+        Constraint::Length(series::height(series_data, area.height)),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    if let Some(s) = series_data.filter(|_| top.height > 0) {
+        let title = series::title(s);
+        let outer = block(&title, focused, ctx);
+        series::render(frame, outer.inner(top), ctx, s);
+        frame.render_widget(outer, top);
+    }
+    let errors = series_data.map(|s| s.top_error_classes.as_slice());
     let title = format!("Analytics & alerts{}", super::alerts::badge(ctx));
     summary_pane(frame, area, ctx, (&title, focused), |s, inner| {
         let width = usize::from(inner.width);
@@ -20,6 +36,9 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         lines.extend(wrap(counters(s, ctx), width, ctx));
         lines.push(heading("Rates", ctx));
         lines.extend(wrap(rates(s, ctx), width, ctx));
+        if let Some(errors) = errors {
+            top_errors(&mut lines, errors, ctx, width);
+        }
         lines.push(heading("Smart vs static (shadow)", ctx));
         for sentence in comparison(s, ctx) {
             lines.extend(wrap(sentence, width, ctx));
@@ -113,6 +132,43 @@ fn rates<'a>(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
         kv("retry/min", format!("{:.0}", r.retries_per_minute), ctx),
         kv("ok 5m", fmt::pct(r.retry_success_rate_5m), ctx),
     ]
+}
+
+/// The error classes with the most failures in the series' window, most first; the key that
+/// opens them as a list to filter the Live pane by one.
+fn top_errors(lines: &mut Vec<Line>, errors: &[ErrorClassCount], ctx: &Ctx, width: usize) {
+    let key = super::short_key(ctx, Action::Errors);
+    lines.push(Line::from(vec![
+        Span::styled("Top errors", ctx.theme.title()),
+        Span::styled(format!(" ({key} to filter)"), ctx.theme.dim()),
+    ]));
+    if errors.is_empty() {
+        lines.push(Line::styled(" no failures in the window", ctx.theme.dim()));
+    }
+    for e in errors {
+        lines.push(error_row(e, width, ctx, false));
+    }
+}
+
+/// ` connection_refused      412`: the class and its failures, the count right-aligned.
+pub fn error_row<'a>(e: &ErrorClassCount, width: usize, ctx: &Ctx, selected: bool) -> Line<'a> {
+    let count = fmt::count(e.failures);
+    let name_width = width.saturating_sub(count.len() + 2).max(1);
+    let name = super::flow::fit_line(
+        Line::from(e.error_class.clone()),
+        name_width,
+        ctx.glyphs.ellipsis,
+    );
+    let name = name.to_string();
+    let style = if selected {
+        ctx.theme.selected()
+    } else {
+        ctx.theme.text()
+    };
+    Line::from(vec![
+        Span::styled(format!(" {name:<name_width$}"), style),
+        Span::styled(format!(" {count}"), ctx.theme.warn()),
+    ])
 }
 
 /// Two sentences: what a job can expect (estimated by the service, smart vs static) and the

@@ -56,7 +56,13 @@ fn pane_actions(pane: Pane) -> &'static [Action] {
             Action::Resume,
         ],
         Pane::Strategy => &[Action::Retrain, Action::Export, Action::Refresh],
-        Pane::Analytics | Pane::Alerts => &[Action::Alerts, Action::AckAlert, Action::Refresh],
+        Pane::Analytics => &[
+            Action::Errors,
+            Action::Alerts,
+            Action::AckAlert,
+            Action::Refresh,
+        ],
+        Pane::Alerts => &[Action::Alerts, Action::AckAlert, Action::Refresh],
     }
 }
 
@@ -119,6 +125,7 @@ fn short(action: Action) -> &'static str {
         Action::Refresh => "refresh",
         Action::Alerts => "alerts",
         Action::AckAlert => "ack",
+        Action::Errors => "errors",
         Action::NextPane => "pane",
         Action::Help => "help",
         Action::Quit => "quit",

@@ -1,7 +1,7 @@
 //! Symbols for UTF-8 terminals and their ASCII stand-ins (`--ascii`, non-UTF-8 locales).
 
 use ratatui::buffer::Buffer;
-use ratatui::symbols::border;
+use ratatui::symbols::{bar, border};
 use throbber_widgets_tui::symbols::throbber::{self, Set};
 
 /// Every non-ASCII symbol the views draw.
@@ -25,7 +25,22 @@ pub struct Glyphs {
     pub le: &'static str,
     /// Ends text that was shortened to fit.
     pub ellipsis: &'static str,
+    /// The levels of a sparkline's bars.
+    pub spark: bar::Set<'static>,
 }
+
+/// Sparkline levels in ASCII: low marks to `#`.
+const ASCII_SPARK: bar::Set<'static> = bar::Set {
+    full: "#",
+    seven_eighths: "#",
+    three_quarters: "=",
+    five_eighths: "=",
+    half: "-",
+    three_eighths: "-",
+    one_quarter: "_",
+    one_eighth: "_",
+    empty: " ",
+};
 
 const ASCII_BORDER: border::Set<'static> = border::Set {
     top_left: "+",
@@ -58,6 +73,7 @@ impl Glyphs {
             up_down: "↑↓",
             le: "≤",
             ellipsis: "…",
+            spark: bar::NINE_LEVELS,
         }
     }
 
@@ -80,6 +96,7 @@ impl Glyphs {
             up_down: "up/dn",
             le: "<=",
             ellipsis: "~",
+            spark: ASCII_SPARK,
         }
     }
 

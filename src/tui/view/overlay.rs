@@ -1,7 +1,7 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, block, flow, incident, job};
+use super::{Ctx, alerts, analytics, block, flow, incident, job};
 use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
@@ -23,6 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Reason(form) => reason_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
+        Mode::Errors { selected } => errors_dialog(frame, area, ctx, *selected),
         Mode::Preview {
             result: Ok(p),
             scroll,
@@ -316,6 +317,41 @@ fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         ctx.theme.dim(),
     ));
     dialog(frame, area, ctx, "Alerts", lines);
+}
+
+/// The top error classes with their failures, the selected one marked, to filter by.
+fn errors_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, selected: usize) {
+    let window = ctx.app.data.as_ref().and_then(|d| d.series.as_ref());
+    let title = window.map_or("Failures by error class".to_string(), |s| {
+        format!("Failures by error class, last {}", super::series::window(s))
+    });
+    let errors = ctx.app.top_errors();
+    let width = errors
+        .iter()
+        .map(|e| e.error_class.chars().count() + 8)
+        .max()
+        .unwrap_or(20)
+        .clamp(title.len(), usize::from(area.width.saturating_sub(10)));
+    let mut lines: Vec<Line> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mark = if i == selected { "›" } else { " " };
+            let mut row = analytics::error_row(e, width, ctx, i == selected);
+            row.spans.insert(0, Span::styled(mark, ctx.theme.accent()));
+            row
+        })
+        .collect();
+    lines.push(Line::styled(
+        format!(
+            "{} move  {} filter the Live pane by it  {} close",
+            ctx.glyphs.up_down,
+            key(ctx, Action::Apply),
+            key(ctx, Action::Cancel)
+        ),
+        ctx.theme.dim(),
+    ));
+    dialog(frame, area, ctx, &title, lines);
 }
 
 /// Rows around the preview's plan: its border, title and hint lines and a margin.
