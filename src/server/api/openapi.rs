@@ -64,8 +64,54 @@ pub fn base() -> OpenApi {
     doc
 }
 
-/// Completes every operation of the generated document (see [`complete`]).
-pub fn finish(mut doc: OpenApi) -> OpenApi {
+/// Completes every operation of the generated document (see [`complete`]) and states the range
+/// of every unsigned or small integer (see [`bound_integers`]).
+pub fn finish(doc: OpenApi) -> OpenApi {
+    let mut doc = complete_operations(doc);
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    bound_integers(&mut value);
+    if let Ok(bounded) = serde_json::from_value(value) {
+        doc = bounded;
+    }
+    doc
+}
+
+/// The range of each integer format the Rust types produce (`u8` is `uint8`, ...).
+const INTEGER_RANGES: [(&str, i128, i128); 6] = [
+    ("int8", i8::MIN as i128, i8::MAX as i128),
+    ("int16", i16::MIN as i128, i16::MAX as i128),
+    ("uint8", 0, u8::MAX as i128),
+    ("uint16", 0, u16::MAX as i128),
+    ("uint32", 0, u32::MAX as i128),
+    ("uint64", 0, u64::MAX as i128),
+];
+
+/// Gives every integer schema of a known format the `minimum` and `maximum` of its Rust type
+/// unless it states a narrower one: clients (and schemathesis) read `format` as a hint only,
+/// while the server refuses what does not fit the type.
+fn bound_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let range = map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .and_then(|format| INTEGER_RANGES.iter().find(|(name, _, _)| *name == format));
+            if let Some((_, min, max)) = range {
+                for (key, bound) in [("minimum", min), ("maximum", max)] {
+                    map.entry(key)
+                        .or_insert_with(|| serde_json::json!(*bound as i128));
+                }
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+fn complete_operations(mut doc: OpenApi) -> OpenApi {
     for item in doc.paths.paths.values_mut() {
         let ops = [
             &mut item.get,
@@ -96,6 +142,15 @@ fn complete(op: &mut Operation) {
     }
     if op.security.is_none() {
         op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BEARER, [])]);
+        let denials = [
+            ("401", "no token, or a token the service does not know"),
+            ("403", "the token's role may not do this"),
+        ];
+        for (status, description) in denials {
+            op.responses
+                .responses
+                .insert(status.to_string(), error_response(description));
+        }
     }
 }
 
