@@ -402,8 +402,10 @@ pub struct RetryPolicy {
     #[serde(default)]
     pub max_delay_ms: u64,
     #[serde(default = "two")]
+    #[schema(minimum = 1.0)]
     pub backoff_multiplier: f64,
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub jitter_percent: f64,
     #[serde(default)]
     pub stop_on_validation: bool,
@@ -423,8 +425,10 @@ fn two() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PolicyGuardrails {
+    #[schema(minimum = 1)]
     pub max_attempts: u32,
     pub max_delay_ms: u64,
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub max_budget_percent: f64,
     pub per_tenant_limits: bool,
     pub emergency_stop: bool,
@@ -468,7 +472,9 @@ impl Default for PolicyGuardrails {
 #[serde(default)]
 pub struct RetryBudget {
     pub enabled: bool,
+    #[schema(minimum = 0.0)]
     pub capacity: f64,
+    #[schema(minimum = 0.0)]
     pub refill_per_second: f64,
 }
 
@@ -488,6 +494,7 @@ impl Default for RetryBudget {
 pub struct CircuitBreakerConfig {
     pub enabled: bool,
     /// Fraction of failed attempts in the window that opens the circuit.
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub failure_rate_threshold: f64,
     /// Attempts needed in the window before the circuit may open.
     pub min_samples: u32,
@@ -512,6 +519,7 @@ impl Default for CircuitBreakerConfig {
 #[serde(default)]
 pub struct DataCollection {
     pub enabled: bool,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub sample_rate: f64,
     pub retention_days: u32,
     pub aggregation_interval: WireDuration,
@@ -537,6 +545,7 @@ pub struct RetryStrategy {
     pub name: String,
     pub enabled: bool,
     pub policies: Vec<RetryPolicy>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub bayesian_threshold: f64,
     pub ml_enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
