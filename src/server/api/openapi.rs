@@ -100,8 +100,7 @@ fn bound_integers(value: &mut serde_json::Value) {
                 .and_then(|format| INTEGER_RANGES.iter().find(|(name, _, _)| *name == format));
             if let Some((_, min, max)) = range {
                 for (key, bound) in [("minimum", min), ("maximum", max)] {
-                    map.entry(key)
-                        .or_insert_with(|| serde_json::json!(*bound as i128));
+                    map.entry(key).or_insert_with(|| serde_json::json!(*bound));
                 }
             }
             map.values_mut().for_each(bound_integers);
