@@ -35,10 +35,10 @@ pub fn routes() -> OpenApiRouter<crate::server::core::AppState> {
 )]
 async fn document(
     caller: Caller,
-    Extension(doc): Extension<Arc<OpenApi>>,
-) -> ApiResult<Json<OpenApi>> {
+    Extension(doc): Extension<Arc<serde_json::Value>>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Access::Any)?;
-    Ok(Json(OpenApi::clone(&doc)))
+    Ok(Json(serde_json::Value::clone(&doc)))
 }
 
 /// What every operation shares: info, the error body schema and the bearer scheme.
@@ -66,26 +66,23 @@ pub fn base() -> OpenApi {
 
 /// Completes every operation of the generated document (see [`complete`]) and states the range
 /// of every unsigned or small integer (see [`bound_integers`]).
-pub fn finish(doc: OpenApi) -> OpenApi {
-    let mut doc = complete_operations(doc);
-    let Ok(mut value) = serde_json::to_value(&doc) else {
-        return doc;
-    };
+/// The result is JSON: utoipa's types cannot hold the renamed formats.
+pub fn finish(doc: OpenApi) -> serde_json::Value {
+    let doc = complete_operations(doc);
+    let mut value = serde_json::to_value(&doc).expect("an OpenAPI document is JSON");
     bound_integers(&mut value);
-    if let Ok(bounded) = serde_json::from_value(value) {
-        doc = bounded;
-    }
-    doc
+    value
 }
 
-/// The range of each integer format the Rust types produce (`u8` is `uint8`, ...).
-const INTEGER_RANGES: [(&str, i128, i128); 6] = [
-    ("int8", i8::MIN as i128, i8::MAX as i128),
-    ("int16", i16::MIN as i128, i16::MAX as i128),
-    ("uint8", 0, u8::MAX as i128),
-    ("uint16", 0, u16::MAX as i128),
-    ("uint32", 0, u32::MAX as i128),
-    ("uint64", 0, u64::MAX as i128),
+/// Each integer format utoipa writes for a Rust type (`u8` is `u-int8`, ...), the name the
+/// document gives it (`uint8`, as in the OpenAPI format registry) and the type's range.
+const INTEGER_FORMATS: [(&str, &str, i128, i128); 6] = [
+    ("int8", "int8", i8::MIN as i128, i8::MAX as i128),
+    ("int16", "int16", i16::MIN as i128, i16::MAX as i128),
+    ("u-int8", "uint8", 0, u8::MAX as i128),
+    ("u-int16", "uint16", 0, u16::MAX as i128),
+    ("u-int32", "uint32", 0, u32::MAX as i128),
+    ("u-int64", "uint64", 0, u64::MAX as i128),
 ];
 
 /// Gives every integer schema of a known format the `minimum` and `maximum` of its Rust type
@@ -94,11 +91,16 @@ const INTEGER_RANGES: [(&str, i128, i128); 6] = [
 fn bound_integers(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
-            let range = map
+            let known = map
                 .get("format")
                 .and_then(|f| f.as_str())
-                .and_then(|format| INTEGER_RANGES.iter().find(|(name, _, _)| *name == format));
-            if let Some((_, min, max)) = range {
+                .and_then(|format| {
+                    INTEGER_FORMATS
+                        .iter()
+                        .find(|(written, ..)| *written == format)
+                });
+            if let Some((_, name, min, max)) = known {
+                map.insert("format".into(), serde_json::json!(name));
                 for (key, bound) in [("minimum", min), ("maximum", max)] {
                     map.entry(key).or_insert_with(|| serde_json::json!(*bound));
                 }
@@ -171,7 +173,7 @@ mod tests {
 
     fn document() -> serde_json::Value {
         let (_, doc) = super::super::split(&Limits::default());
-        serde_json::to_value(doc).unwrap()
+        doc
     }
 
     #[test]
@@ -202,6 +204,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unsigned_integers_carry_the_range_of_their_rust_type() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let seed = &schemas["EngineSeed"]["properties"]["seed"];
+        assert_eq!(seed["format"], "uint64");
+        assert_eq!(seed["maximum"], serde_json::json!(u64::MAX));
+        let hour = &schemas["RetryFeatures"]["properties"]["time_of_day"];
+        assert_eq!(
+            (hour["format"].as_str(), hour["maximum"].as_u64()),
+            (Some("uint8"), Some(23))
+        );
+        let limit = &doc["paths"]["/api/v1/retry/audit"]["get"]["parameters"][1]["schema"];
+        assert_eq!(limit["maximum"], 1000);
     }
 
     #[test]
