@@ -55,8 +55,11 @@ impl FieldError {
 pub struct RetryFeatures {
     /// Ours: links the request to a job's episode (elapsed time since its first failure).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text)]
     pub job_id: Option<String>,
+    #[schema(schema_with = required_text, required = true)]
     pub job_type: String,
+    #[schema(schema_with = required_text, required = true)]
     pub error_class: String,
     pub error_code: String,
     /// The attempt that just failed; 1 is the job's first run.
@@ -65,6 +68,7 @@ pub struct RetryFeatures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     pub payload_size: u64,
+    #[schema(maximum = 23)]
     pub time_of_day: u8,
     pub worker_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,11 +108,13 @@ impl RetryFeatures {
 /// One attempt of a job (upstream `AttemptHistory`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
+    #[schema(schema_with = required_text)]
     pub job_id: String,
     #[serde(default)]
     pub job_type: String,
     /// 1 is the job's first run.
     #[serde(default = "one")]
+    #[schema(minimum = 1)]
     pub attempt_number: u32,
     #[serde(default)]
     pub error_class: String,
@@ -123,6 +129,7 @@ pub struct AttemptRecord {
     #[serde(default)]
     pub payload_size: u64,
     #[serde(default)]
+    #[schema(maximum = 23)]
     pub time_of_day: u8,
     #[serde(default)]
     pub worker_version: String,
@@ -158,6 +165,9 @@ impl AttemptRecord {
                 "error_class",
                 "required when success is false",
             ));
+        }
+        if !self.success {
+            require_text("error_class", &self.error_class)?;
         }
         Ok(())
     }
@@ -378,6 +388,7 @@ pub enum JitterKind {
 /// A rules-tier policy (upstream `RetryPolicy`, plus our optional fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryPolicy {
+    #[schema(schema_with = required_text)]
     pub name: String,
     /// Matched against error_class and error_code (case-insensitive substring, or regex).
     #[serde(default)]
@@ -391,8 +402,10 @@ pub struct RetryPolicy {
     #[serde(default)]
     pub max_delay_ms: u64,
     #[serde(default = "two")]
+    #[schema(minimum = 1.0)]
     pub backoff_multiplier: f64,
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub jitter_percent: f64,
     #[serde(default)]
     pub stop_on_validation: bool,
@@ -412,8 +425,10 @@ fn two() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PolicyGuardrails {
+    #[schema(minimum = 1)]
     pub max_attempts: u32,
     pub max_delay_ms: u64,
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub max_budget_percent: f64,
     pub per_tenant_limits: bool,
     pub emergency_stop: bool,
@@ -457,7 +472,9 @@ impl Default for PolicyGuardrails {
 #[serde(default)]
 pub struct RetryBudget {
     pub enabled: bool,
+    #[schema(minimum = 0.0)]
     pub capacity: f64,
+    #[schema(minimum = 0.0)]
     pub refill_per_second: f64,
 }
 
@@ -477,6 +494,7 @@ impl Default for RetryBudget {
 pub struct CircuitBreakerConfig {
     pub enabled: bool,
     /// Fraction of failed attempts in the window that opens the circuit.
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub failure_rate_threshold: f64,
     /// Attempts needed in the window before the circuit may open.
     pub min_samples: u32,
@@ -501,6 +519,7 @@ impl Default for CircuitBreakerConfig {
 #[serde(default)]
 pub struct DataCollection {
     pub enabled: bool,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub sample_rate: f64,
     pub retention_days: u32,
     pub aggregation_interval: WireDuration,
@@ -522,9 +541,11 @@ impl Default for DataCollection {
 /// The whole strategy (upstream `RetryStrategy`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryStrategy {
+    #[schema(schema_with = required_text)]
     pub name: String,
     pub enabled: bool,
     pub policies: Vec<RetryPolicy>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub bayesian_threshold: f64,
     pub ml_enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -594,8 +615,17 @@ pub struct RecoveryPoint {
 /// `POST /bayesian/update` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BayesianUpdateRequest {
+    #[schema(schema_with = required_text)]
     pub job_type: String,
+    #[schema(schema_with = required_text)]
     pub error_class: String,
+}
+
+impl BayesianUpdateRequest {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        require_text("job_type", &self.job_type)?;
+        require_text("error_class", &self.error_class)
+    }
 }
 
 /// `POST /engine/seed` body and answer: the seed the engine's random stream (jitter,
@@ -677,21 +707,57 @@ pub struct ErrorBody {
     pub details: Option<String>,
 }
 
-fn require_text(field: &str, value: &str) -> Result<(), FieldError> {
+/// Checks a required identifier: not blank ([`NOT_BLANK`]) and at most [`MAX_TEXT_LEN`]
+/// characters. [`required_text`] is its schema.
+pub fn require_text(field: &str, value: &str) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "required and must not be empty"));
     }
-    if value.len() > MAX_TEXT_LEN {
+    if value.chars().count() > MAX_TEXT_LEN {
         return Err(FieldError::new(
             field,
-            format!("longer than {MAX_TEXT_LEN} bytes"),
+            format!("longer than {MAX_TEXT_LEN} characters"),
         ));
     }
     Ok(())
 }
 
-/// Longest identifier (job id, job type, error class, tenant) the service accepts.
+/// Longest identifier (job id, job type, error class, tenant) the service accepts, in
+/// characters (as JSON Schema's `maxLength` counts them).
 pub const MAX_TEXT_LEN: usize = 512;
+
+/// A regex matching any character `str::trim` keeps (outside Unicode `White_Space`), spelled out
+/// because `\S` differs between Rust, Python and ECMAScript: a text is blank unless it matches.
+pub const NOT_BLANK: &str = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
+
+/// The schema of what [`require_text`] accepts.
+pub fn required_text() -> utoipa::openapi::Object {
+    text_schema(utoipa::openapi::Type::String.into())
+}
+
+/// [`required_text`], or `null` (an optional identifier that is checked when given).
+pub fn optional_text() -> utoipa::openapi::Object {
+    use utoipa::openapi::{Type, schema::SchemaType};
+    text_schema(SchemaType::Array(vec![Type::String, Type::Null]))
+}
+
+/// The schema of a required free-text reason (audited): not blank, any length.
+pub fn non_blank_text() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(1))
+        .pattern(Some(NOT_BLANK))
+        .build()
+}
+
+fn text_schema(kind: utoipa::openapi::schema::SchemaType) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(kind)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TEXT_LEN))
+        .pattern(Some(NOT_BLANK))
+        .build()
+}
 
 fn check_hour(field: &str, hour: u8) -> Result<(), FieldError> {
     if hour > 23 {

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CostWeights {
+    #[schema(minimum = 0.0)]
     pub per_attempt: f64,
+    #[schema(minimum = 0.0)]
     pub per_second: f64,
+    #[schema(minimum = 0.0)]
     pub give_up_penalty: f64,
 }
 

@@ -10,10 +10,8 @@ use serde_json::Value;
 pub struct FieldChange {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
     pub before: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
     pub after: Option<Value>,
 }
 

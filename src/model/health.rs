@@ -94,10 +94,14 @@ pub struct HealthResponse {
     pub status: String,
     pub timestamp: DateTime<Utc>,
     pub service: String,
-    /// True while writes to the store fail (answers then come from memory; writes get 503).
+    /// True while writes to the store fail (answers then come from memory; writes get 503);
+    /// then the fields of a `Degradation` (`kind`, `reason`, `detail`, `since`) are added at
+    /// the top level.
     #[serde(default)]
     pub degraded: bool,
-    /// While degraded: `kind`, `reason`, `detail` and `since`, at the top level.
+    // utoipa documents a flattened `Option` as "Degradation or null" for the whole object,
+    // which no answer matches; the `degraded` doc above names the fields instead.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub degradation: Option<Degradation>,
 }

@@ -62,6 +62,7 @@ pub struct BulkRequest {
     pub delay: Option<String>,
     /// Required: why (goes to the audit log).
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
     /// Report what would change without changing anything.
     #[serde(default)]
@@ -104,6 +105,7 @@ pub struct EmergencyStopRequest {
     pub engaged: bool,
     /// Required: why (goes to the audit log).
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
 }
 
@@ -176,6 +178,7 @@ impl Pause {
 #[serde(deny_unknown_fields)]
 pub struct PauseRequest {
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub queue: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
@@ -190,6 +193,7 @@ pub struct PauseRequest {
     pub r#for: Option<String>,
     /// Required: why (goes to the audit log).
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
 }
 
@@ -198,6 +202,7 @@ pub struct PauseRequest {
 #[serde(deny_unknown_fields)]
 pub struct ResumeRequest {
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
 }
 
@@ -245,10 +250,20 @@ pub struct CircuitForceRequest {
     /// `open` (hold retries into it until released), `closed` (the breaker does not open for
     /// it) or `auto` (release: the breaker decides again).
     #[serde(default)]
+    #[schema(schema_with = circuit_state, required = true)]
     pub state: String,
     /// Required: why (goes to the audit log).
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
+}
+
+/// The schema of [`CircuitForceRequest::state`].
+fn circuit_state() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["open", "closed", "auto"]))
+        .build()
 }
 
 /// `POST /circuits/{queue}/{error_class}` answer.

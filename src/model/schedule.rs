@@ -114,12 +114,16 @@ impl ScheduledJob {
 /// `POST /failures` body: an attempt record whose `success` is false by implication.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureReport {
+    #[schema(schema_with = super::required_text)]
     pub job_id: String,
     #[serde(default)]
+    #[schema(schema_with = super::required_text, required = true)]
     pub job_type: String,
     #[serde(default = "one")]
+    #[schema(minimum = 1)]
     pub attempt_number: u32,
     #[serde(default)]
+    #[schema(schema_with = super::required_text, required = true)]
     pub error_class: String,
     #[serde(default)]
     pub error_code: String,
@@ -133,6 +137,7 @@ pub struct FailureReport {
     #[serde(default)]
     pub payload_size: u64,
     #[serde(default)]
+    #[schema(maximum = 23)]
     pub time_of_day: u8,
     #[serde(default)]
     pub worker_version: String,
@@ -175,12 +180,7 @@ impl FailureReport {
     }
 
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.job_type.trim().is_empty() {
-            return Err(FieldError::new(
-                "job_type",
-                "required and must not be empty",
-            ));
-        }
+        super::require_text("job_type", &self.job_type)?;
         self.to_attempt(Utc::now()).validate()
     }
 }
@@ -225,6 +225,7 @@ pub struct OverrideRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(schema_with = super::non_blank_text, required = true)]
     pub reason: String,
 }
 
@@ -441,7 +442,7 @@ pub struct HistogramBucket {
     /// Upper bound in seconds; the last bucket's is infinite, written `"+Inf"` (JSON has no
     /// infinity) and read back from that string.
     #[serde(with = "upper_bound")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = upper_bound::schema)]
     pub le_seconds: f64,
     pub count: u64,
 }
@@ -449,6 +450,20 @@ pub struct HistogramBucket {
 /// `f64` bucket bounds with `+Inf` as a string, as Prometheus writes it.
 mod upper_bound {
     use serde::{Deserialize, Deserializer, Serializer, de};
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Type};
+
+    /// A number, or the string `"+Inf"`.
+    pub fn schema() -> utoipa::openapi::schema::Schema {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["+Inf"])),
+            )
+            .build()
+            .into()
+    }
 
     pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
         if value.is_infinite() && *value > 0.0 {

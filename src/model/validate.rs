@@ -6,9 +6,7 @@ use super::{CostWeights, FieldError, PolicyGuardrails, RetryPolicy, RetryStrateg
 
 /// Checks a whole strategy; field names are relative to it (`policies[1].jitter_percent`).
 pub fn strategy(s: &RetryStrategy) -> Result<(), FieldError> {
-    if s.name.trim().is_empty() {
-        return Err(FieldError::new("name", "required and must not be empty"));
-    }
+    super::require_text("name", &s.name)?;
     fraction("bayesian_threshold", s.bayesian_threshold)?;
     for (i, p) in s.policies.iter().enumerate() {
         policy(p).map_err(|e| prefixed(&format!("policies[{i}]"), e))?;
@@ -25,9 +23,7 @@ pub fn strategy(s: &RetryStrategy) -> Result<(), FieldError> {
 
 /// Checks one rules-tier policy.
 pub fn policy(p: &RetryPolicy) -> Result<(), FieldError> {
-    if p.name.trim().is_empty() {
-        return Err(FieldError::new("name", "required and must not be empty"));
-    }
+    super::require_text("name", &p.name)?;
     for (j, pattern) in p.error_patterns.iter().enumerate() {
         if pattern.trim().is_empty() {
             return Err(FieldError::new(

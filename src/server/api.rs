@@ -37,12 +37,11 @@ use crate::model::API_BASE;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower_http::limit::RequestBodyLimitLayer;
-use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 /// The API's router (under [`API_BASE`], plus the top-level `/metrics`) with the body limits,
 /// and the OpenAPI document of exactly the routes it holds.
-pub fn split(limits: &Limits) -> (Router<AppState>, OpenApi) {
+pub fn split(limits: &Limits) -> (Router<AppState>, serde_json::Value) {
     let single = resources().layer(RequestBodyLimitLayer::new(limits.body_bytes));
     let batch = attempts::batch_routes()
         .layer(DefaultBodyLimit::disable())

@@ -3,7 +3,6 @@
 
 use crate::model::{ActionRequest, Alert};
 use crate::server::core::AppState;
-use crate::server::edge::json::parse_json;
 use crate::server::edge::{Access, ApiError, ApiJson, ApiResult, Caller};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -56,11 +55,7 @@ async fn ack(
     body: Bytes,
 ) -> ApiResult<ApiJson<Alert>> {
     caller.require(Access::Operate)?;
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        String::new()
-    } else {
-        parse_json::<ActionRequest>(&body)?.reason
-    };
+    let reason = super::jobs::action_body(&body)?.reason;
     let now = state.now();
     let acked = {
         let mut ops = state.ops.lock();

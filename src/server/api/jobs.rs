@@ -248,12 +248,13 @@ async fn commit_action(
     Ok(ApiJson(job))
 }
 
-/// The optional body of apply / retry-now / kill (an empty body is no reason).
-fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
+/// The optional body of apply / retry-now / kill and alert ack: an empty body or JSON `null`
+/// (the document's "no body") is no reason.
+pub(super) fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionRequest::default());
     }
-    parse_json(body)
+    Ok(parse_json::<Option<ActionRequest>>(body)?.unwrap_or_default())
 }
 
 /// What an operator action changes: the new job, the audit detail and the event text.

@@ -2,7 +2,7 @@
 //! version does not offer (404 in the error shape, as the upstream answers for unknown models).
 
 use crate::model::{
-    BayesianUpdateRequest, EngineSeed, ErrorBody, FieldError, MLTrainingConfig, StatusResponse,
+    BayesianUpdateRequest, EngineSeed, ErrorBody, MLTrainingConfig, StatusResponse,
 };
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
@@ -33,14 +33,7 @@ async fn bayesian_update(
     ApiJson(req): ApiJson<BayesianUpdateRequest>,
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
-    for (field, value) in [
-        ("job_type", &req.job_type),
-        ("error_class", &req.error_class),
-    ] {
-        if value.trim().is_empty() {
-            return Err(FieldError::new(field, "required and must not be empty").into());
-        }
-    }
+    req.validate()?;
     let now = state.now();
     let refreshed = state
         .engine
@@ -82,25 +75,29 @@ async fn reseed(
     summary = "Train an ML model (not available yet: 404)",
     request_body = MLTrainingConfig,
     responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_train() -> ApiError {
-    ml_unavailable()
+async fn ml_train(caller: Caller) -> ApiError {
+    ml_unavailable(&caller)
 }
 
 #[utoipa::path(post, path = "/ml/deploy",
     summary = "Deploy an ML model (not available yet: 404)",
     responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_deploy() -> ApiError {
-    ml_unavailable()
+async fn ml_deploy(caller: Caller) -> ApiError {
+    ml_unavailable(&caller)
 }
 
 #[utoipa::path(post, path = "/ml/rollback",
     summary = "Roll back the ML model (not available yet: 404)",
     responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_rollback() -> ApiError {
-    ml_unavailable()
+async fn ml_rollback(caller: Caller) -> ApiError {
+    ml_unavailable(&caller)
 }
 
-fn ml_unavailable() -> ApiError {
+/// Operators only, like the endpoints will be: a caller without the role hears 401/403 first.
+fn ml_unavailable(caller: &Caller) -> ApiError {
+    if let Err(denied) = caller.require(Access::Operate) {
+        return denied;
+    }
     ApiError::not_found("ML tier not available in this version").with_details(
         "the rules and Bayesian tiers decide; /ml/train, /ml/deploy and /ml/rollback come later",
     )

@@ -35,10 +35,10 @@ pub fn routes() -> OpenApiRouter<crate::server::core::AppState> {
 )]
 async fn document(
     caller: Caller,
-    Extension(doc): Extension<Arc<OpenApi>>,
-) -> ApiResult<Json<OpenApi>> {
+    Extension(doc): Extension<Arc<serde_json::Value>>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Access::Any)?;
-    Ok(Json(OpenApi::clone(&doc)))
+    Ok(Json(serde_json::Value::clone(&doc)))
 }
 
 /// What every operation shares: info, the error body schema and the bearer scheme.
@@ -64,8 +64,55 @@ pub fn base() -> OpenApi {
     doc
 }
 
-/// Completes every operation of the generated document (see [`complete`]).
-pub fn finish(mut doc: OpenApi) -> OpenApi {
+/// Completes every operation of the generated document (see [`complete`]) and states the range
+/// of every unsigned or small integer (see [`bound_integers`]).
+/// The result is JSON: utoipa's types cannot hold the renamed formats.
+pub fn finish(doc: OpenApi) -> serde_json::Value {
+    let doc = complete_operations(doc);
+    let mut value = serde_json::to_value(&doc).expect("an OpenAPI document is JSON");
+    bound_integers(&mut value);
+    value
+}
+
+/// Each integer format utoipa writes for a Rust type (`u8` is `u-int8`, ...), the name the
+/// document gives it (`uint8`, as in the OpenAPI format registry) and the type's range.
+const INTEGER_FORMATS: [(&str, &str, i128, i128); 6] = [
+    ("int8", "int8", i8::MIN as i128, i8::MAX as i128),
+    ("int16", "int16", i16::MIN as i128, i16::MAX as i128),
+    ("u-int8", "uint8", 0, u8::MAX as i128),
+    ("u-int16", "uint16", 0, u16::MAX as i128),
+    ("u-int32", "uint32", 0, u32::MAX as i128),
+    ("u-int64", "uint64", 0, u64::MAX as i128),
+];
+
+/// Gives every integer schema of a known format the `minimum` and `maximum` of its Rust type
+/// unless it states a narrower one: clients (and schemathesis) read `format` as a hint only,
+/// while the server refuses what does not fit the type.
+fn bound_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let known = map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .and_then(|format| {
+                    INTEGER_FORMATS
+                        .iter()
+                        .find(|(written, ..)| *written == format)
+                });
+            if let Some((_, name, min, max)) = known {
+                map.insert("format".into(), serde_json::json!(name));
+                for (key, bound) in [("minimum", min), ("maximum", max)] {
+                    map.entry(key).or_insert_with(|| serde_json::json!(*bound));
+                }
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+fn complete_operations(mut doc: OpenApi) -> OpenApi {
     for item in doc.paths.paths.values_mut() {
         let ops = [
             &mut item.get,
@@ -96,6 +143,15 @@ fn complete(op: &mut Operation) {
     }
     if op.security.is_none() {
         op.security = Some(vec![SecurityRequirement::new::<_, _, &str>(BEARER, [])]);
+        let denials = [
+            ("401", "no token, or a token the service does not know"),
+            ("403", "the token's role may not do this"),
+        ];
+        for (status, description) in denials {
+            op.responses
+                .responses
+                .insert(status.to_string(), error_response(description));
+        }
     }
 }
 
@@ -117,7 +173,7 @@ mod tests {
 
     fn document() -> serde_json::Value {
         let (_, doc) = super::super::split(&Limits::default());
-        serde_json::to_value(doc).unwrap()
+        doc
     }
 
     #[test]
@@ -148,6 +204,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unsigned_integers_carry_the_range_of_their_rust_type() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let seed = &schemas["EngineSeed"]["properties"]["seed"];
+        assert_eq!(seed["format"], "uint64");
+        assert_eq!(seed["maximum"], serde_json::json!(u64::MAX));
+        let hour = &schemas["RetryFeatures"]["properties"]["time_of_day"];
+        assert_eq!(
+            (hour["format"].as_str(), hour["maximum"].as_u64()),
+            (Some("uint8"), Some(23))
+        );
+        let limit = &doc["paths"]["/api/v1/retry/audit"]["get"]["parameters"][1]["schema"];
+        assert_eq!(limit["maximum"], 1000);
     }
 
     #[test]

@@ -50,7 +50,9 @@ async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<ApiJso
 #[into_params(parameter_in = Query)]
 struct ResumeQuery {
     /// Required: why the scope is resumed (goes to the audit log).
-    reason: Option<String>,
+    #[serde(default)]
+    #[param(schema_with = crate::model::non_blank_text, required = true)]
+    reason: String,
 }
 
 #[utoipa::path(delete, path = "/pauses/{id}",
@@ -68,6 +70,7 @@ async fn resume(
     Query(q): Query<ResumeQuery>,
 ) -> ApiResult<ApiJson<Pause>> {
     caller.require(Access::Operate)?;
-    let reason = q.reason.unwrap_or_default();
-    Ok(ApiJson(state.resume(&caller.actor(), &id, &reason).await?))
+    Ok(ApiJson(
+        state.resume(&caller.actor(), &id, &q.reason).await?,
+    ))
 }

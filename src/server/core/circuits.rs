@@ -18,7 +18,7 @@ use serde_json::json;
 
 /// What a request asks: force (open or closed) or release (`auto`); errors name the field.
 fn requested(req: &CircuitForceRequest) -> Result<Option<CircuitForce>, FieldError> {
-    let state = match req.state.trim() {
+    let state = match req.state.as_str() {
         "open" => Some(CircuitForce::Open),
         "closed" => Some(CircuitForce::Closed),
         "auto" => None,
