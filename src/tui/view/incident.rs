@@ -2,10 +2,9 @@
 //! of the selected job's queue, the pauses in force to resume.
 
 use super::Ctx;
-use super::overlay::{dialog, field, key};
+use super::overlay::{dialog, field, list_hint};
 use crate::model::BulkAction;
 use crate::present::fmt;
-use crate::tui::action::Action;
 use crate::tui::app::{
     BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, PauseField, PauseForm, bulk_verb,
 };
@@ -173,14 +172,6 @@ pub fn resume_list(frame: &mut Frame, area: Rect, ctx: &Ctx, selected: usize) {
     if lines.is_empty() {
         lines.push(Line::styled(" no pause in force", ctx.theme.ok()));
     }
-    lines.push(Line::styled(
-        format!(
-            "{} move  {} resume  {} close",
-            ctx.glyphs.up_down,
-            key(ctx, Action::Apply),
-            key(ctx, Action::Cancel)
-        ),
-        ctx.theme.dim(),
-    ));
+    lines.push(list_hint(ctx, "resume", ""));
     dialog(frame, area, ctx, "Pauses in force", lines);
 }

@@ -101,6 +101,20 @@ pub(super) fn key(ctx: &Ctx, action: Action) -> String {
     ctx.app.keymap.label(action)
 }
 
+/// The last line of a list dialog: move, what Apply does (`apply_does`), then `extra` (e.g.
+/// "a acknowledge") and close.
+pub(super) fn list_hint(ctx: &Ctx, apply_does: &str, extra: &str) -> Line<'static> {
+    Line::styled(
+        format!(
+            "{} move  {} {apply_does}  {extra}{} close",
+            ctx.glyphs.up_down,
+            key(ctx, Action::Apply),
+            key(ctx, Action::Cancel)
+        ),
+        ctx.theme.dim(),
+    )
+}
+
 /// What the keys alone do not say: the filter's matching rule and the header's status text.
 const HELP_NOTES: [&str; 3] = [
     " filter queue:X state:Y error:Z: exact match",
@@ -306,16 +320,8 @@ fn alerts_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         return dialog(frame, area, ctx, "Alerts", vec![Line::from("no data yet")]);
     };
     let mut lines = alerts::lines(&data.summary, ctx, Some(ctx.app.alert_selected), false);
-    lines.push(Line::styled(
-        format!(
-            "{} move  {} show its jobs  {} acknowledge  {} close",
-            ctx.glyphs.up_down,
-            key(ctx, Action::Apply),
-            key(ctx, Action::AckAlert),
-            key(ctx, Action::Cancel)
-        ),
-        ctx.theme.dim(),
-    ));
+    let acknowledge = format!("{} acknowledge  ", key(ctx, Action::AckAlert));
+    lines.push(list_hint(ctx, "show its jobs", &acknowledge));
     dialog(frame, area, ctx, "Alerts", lines);
 }
 
@@ -342,15 +348,7 @@ fn errors_dialog(frame: &mut Frame, area: Rect, ctx: &Ctx, selected: usize) {
             row
         })
         .collect();
-    lines.push(Line::styled(
-        format!(
-            "{} move  {} filter the Live pane by it  {} close",
-            ctx.glyphs.up_down,
-            key(ctx, Action::Apply),
-            key(ctx, Action::Cancel)
-        ),
-        ctx.theme.dim(),
-    ));
+    lines.push(list_hint(ctx, "filter the Live pane by it", ""));
     dialog(frame, area, ctx, &title, lines);
 }
 
