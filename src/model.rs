@@ -7,6 +7,7 @@
 mod cost;
 pub mod diff;
 mod duration;
+pub mod params;
 pub mod guardrail;
 mod health;
 mod incident;
@@ -17,7 +18,10 @@ pub mod validate;
 mod views;
 
 pub use cost::CostWeights;
-pub use duration::{WireDuration, parse_duration};
+pub use duration::{
+    WireDuration, after_ms, before_ms, optional_positive_duration, optional_short_duration, parse_duration,
+    positive_duration,
+};
 pub use health::{Degradation, HealthResponse, StoreFailureKind};
 pub use incident::*;
 pub use patterns::*;
@@ -323,7 +327,9 @@ pub struct Fallback {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviewRequest {
     pub features: RetryFeatures,
+    /// How many attempts to plan; at most 100 (`MAX_PREVIEW_ATTEMPTS` of the server).
     #[serde(default)]
+    #[schema(maximum = 100)]
     pub max_attempts: u32,
 }
 
@@ -392,6 +398,7 @@ pub struct RetryPolicy {
     pub name: String,
     /// Matched against error_class and error_code (case-insensitive substring, or regex).
     #[serde(default)]
+    #[schema(schema_with = non_blank_list)]
     pub error_patterns: Vec<String>,
     /// Regexes matched against job_type; empty matches every job type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -739,6 +746,24 @@ pub fn required_text() -> utoipa::openapi::Object {
 pub fn optional_text() -> utoipa::openapi::Object {
     use utoipa::openapi::{Type, schema::SchemaType};
     text_schema(SchemaType::Array(vec![Type::String, Type::Null]))
+}
+
+/// Reads a nested struct only from a JSON object: serde's derive would also build it from an
+/// array of its fields in order (`[null, null]`), which the API does not document.
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    T::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+/// The schema of a list of [`non_blank_text`].
+pub fn non_blank_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(non_blank_text())
+        .build()
 }
 
 /// The schema of a required free-text reason (audited): not blank, any length.

@@ -335,6 +335,11 @@ impl JobSortKey {
         }
     }
 
+    /// What every cursor [`JobSortKey::encode`] makes looks like, and every text
+    /// [`JobSortKey::decode`] reads: hex of `0|1`, `:`, nanoseconds, `:`, a job id.
+    pub const CURSOR_PATTERN: &str =
+        "^3[01]3[aA](2[dD])?(3[0-9]){1,19}3[aA]([0-9a-fA-F]{2})*$";
+
     /// The opaque, URL-safe cursor for the page that starts after this key.
     pub fn encode(&self) -> String {
         let raw = format!("{}:{}:{}", u8::from(self.finished), self.at_ns, self.job_id);
@@ -354,7 +359,12 @@ impl JobSortKey {
             Some("1") => true,
             _ => return Err(bad()),
         };
-        let at_ns = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        // Saturating: nineteen digits can pass i64, and any time is a position in the order.
+        let at_ns = parts
+            .next()
+            .and_then(|t| t.parse::<i128>().ok())
+            .map(|ns| ns.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
+            .ok_or_else(bad)?;
         let job_id = parts.next().ok_or_else(bad)?.to_string();
         Ok(Self {
             finished,
@@ -364,15 +374,17 @@ impl JobSortKey {
     }
 }
 
+/// Hex text back to the text it encodes. Bytes that are not UTF-8 become U+FFFD: a cursor only
+/// names a position in the job order, and any job id is one.
 fn hex_decode(text: &str) -> Option<String> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect();
-    String::from_utf8(bytes?).ok()
+    Some(String::from_utf8_lossy(&bytes?).into_owned())
 }
 
 /// A time as nanoseconds since the epoch, clamped to the i64 range (years 1677–2262) so that
@@ -402,6 +414,26 @@ mod tests {
                 matches!(JobSortKey::decode(bad), Err(StoreError::Invalid { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_documented_cursor_is_read(
+            text in proptest::string::string_regex(
+                JobSortKey::CURSOR_PATTERN.trim_start_matches('^').trim_end_matches('$')
+            ).unwrap()
+        ) {
+            proptest::prop_assert!(JobSortKey::decode(&text).is_ok(), "{text:?}");
+        }
+
+        #[test]
+        fn every_cursor_made_matches_the_documented_pattern(
+            finished: bool, at_ns: i64, job_id in "\\PC{1,20}"
+        ) {
+            let cursor = JobSortKey { finished, at_ns, job_id }.encode();
+            let pattern = regex::Regex::new(JobSortKey::CURSOR_PATTERN).unwrap();
+            proptest::prop_assert!(pattern.is_match(&cursor), "{cursor}");
         }
     }
 

@@ -640,3 +640,39 @@ async fn cost_weights_are_set_validated_and_audited() {
     assert_eq!(entry.detail["after"]["per_attempt"], 2.0);
     assert_eq!(entry.detail["before"]["per_attempt"], 1.0);
 }
+
+/// Inputs at the edges of their documented ranges (found by schemathesis): times in years 0000
+/// and 9999, the largest delay and attempt number. Each is answered, none is a 500.
+#[tokio::test]
+async fn inputs_at_the_edges_of_their_ranges_are_answered_not_panicked_on() {
+    let api = Api::memory().await;
+    let failure = |job: &str, timestamp: Value, delay_ms: u64, attempt: u32| {
+        json!({
+            "job_id": job, "job_type": "email", "error_class": "timeout", "queue": "q",
+            "attempt_number": attempt, "delay_ms": delay_ms, "timestamp": timestamp,
+        })
+        .to_string()
+    };
+    let cases = [
+        failure("a", json!("9999-12-28T23:59:59Z"), u64::MAX, 2),
+        failure("b", json!("0000-01-01T00:00:00Z"), u64::MAX, 2),
+        failure("c", json!("0000-01-01T00:00:00Z"), 0, 1),
+        failure("d", Value::Null, 0, 1),
+        failure("e", json!("9999-12-28T23:59:59Z"), 0, u32::MAX),
+    ];
+    for body in &cases {
+        let (status, answer) = api.post("/api/v1/retry/failures", body).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {answer}");
+    }
+    let preview = json!({
+        "features": {"job_id": "p", "job_type": "email", "error_class": "timeout",
+                     "attempt_number": u32::MAX},
+        "max_attempts": 0,
+    });
+    let (status, answer) = api
+        .post("/api/v1/retry/preview", &preview.to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = api.post("/api/v1/retry/claim", r#"{"worker": "w"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}

@@ -39,13 +39,23 @@ async fn series_needs_a_reader_and_names_bad_parameters() {
         ),
         (json!(900_000), json!(10_000), json!(90))
     );
+    for (query, window_ms, step_ms) in [
+        ("window=2h", 3_600_000, 10_000),
+        ("step=7s&window=70s", 70_000, 10_000),
+        ("window=15m&step=40s", 920_000, 40_000),
+        ("window=1m&step=2m", 120_000, 120_000),
+    ] {
+        let (status, answer) = api
+            .get_as(Role::Viewer, &format!("{BASE}/series?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {answer}");
+        let used = (answer["window_ms"].as_u64(), answer["step_ms"].as_u64());
+        assert_eq!(used, (Some(window_ms), Some(step_ms)), "{query}: rounded");
+    }
     for (query, field) in [
-        ("window=2h", "window"),
         ("window=soon", "window"),
-        ("step=5s", "step"),
-        ("step=7s&window=70s", "step"),
-        ("window=15m&step=40s", "window"),
-        ("window=1m&step=2m", "window"),
+        ("window=0s", "window"),
+        ("step=0ms", "step"),
     ] {
         let (status, answer) = api
             .get_as(Role::Viewer, &format!("{BASE}/series?{query}"))

@@ -7,7 +7,7 @@ use super::registry::{ModelKey, Models, Thresholds};
 use super::survival::{GRID_MS, SurvivalModel};
 use super::tier::{Ctx, Draft};
 use crate::model::{Method, RetryRecommendation, SimilarCase};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// Similar cases shown in an explanation.
 const SIMILAR_CASES: usize = 5;
@@ -112,7 +112,7 @@ pub fn finish(draft: Draft, verdict: Verdict, ctx: &Ctx<'_>) -> RetryRecommendat
         rationale,
         method: draft.method,
         estimated_success: draft.estimated_success,
-        next_evaluation: ctx.now + Duration::milliseconds(delay as i64),
+        next_evaluation: crate::model::after_ms(ctx.now, delay),
         policy_guardrails,
         explanation: Some(explanation),
     }
@@ -134,7 +134,7 @@ pub fn brief(verdict: &Verdict, estimated_success: f64, now: DateTime<Utc>) -> R
         rationale: String::new(),
         method: Method::Static,
         estimated_success,
-        next_evaluation: now + Duration::milliseconds(delay_ms as i64),
+        next_evaluation: crate::model::after_ms(now, delay_ms),
         policy_guardrails: Vec::new(),
         explanation: None,
     }

@@ -22,10 +22,11 @@ use crate::model::guardrail::{
     MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
 use crate::model::{
+    after_ms, before_ms,
     BudgetUse, CircuitForce, CircuitView, ForcedCircuit, GuardrailEffect, PolicyGuardrails,
     TenantUse,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -121,10 +122,6 @@ fn circuit_key(queue: &str, error_class: &str) -> String {
     format!("{queue}\u{1f}{error_class}")
 }
 
-fn ms(delay: u64) -> Duration {
-    Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX / 2))
-}
-
 fn minute_of(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis().div_euclid(60_000)
 }
@@ -198,7 +195,7 @@ impl GuardrailState {
             self.traffic
                 .entry(input.queue.to_string())
                 .or_default()
-                .retry(input.now, input.now + ms(v.delay_ms));
+                .retry(input.now, after_ms(input.now, v.delay_ms));
         }
         if let (Some(minute), Some(tenant)) = (v.spend.tenant_minute, input.tenant) {
             let slots = self.tenants.entry(tenant.to_string()).or_default();
@@ -273,7 +270,7 @@ impl GuardrailState {
         };
         let attempts = traffic.attempts(input.now);
         let allowed = share::allowed(cfg.max_budget_percent, attempts);
-        let at = input.now + ms(v.delay_ms);
+        let at = after_ms(input.now, v.delay_ms);
         let paced = traffic.pace(allowed, at);
         if paced == at {
             return;
@@ -319,7 +316,7 @@ impl GuardrailState {
         }
         let slots = self.tenants.get(tenant);
         let used = |m: i64| slots.and_then(|s| s.get(&m)).copied().unwrap_or(0);
-        let first = minute_of(input.now + ms(v.delay_ms));
+        let first = minute_of(after_ms(input.now, v.delay_ms));
         // Only minutes already holding retries can be full, so this ends.
         let minute = (first..).find(|m| used(*m) < quota).unwrap_or(first);
         v.spend.tenant_minute = Some(minute);
@@ -362,7 +359,7 @@ impl GuardrailState {
         else {
             return;
         };
-        let at = input.now + ms(v.delay_ms);
+        let at = after_ms(input.now, v.delay_ms);
         let name = format!("'{}'/'{}'", input.queue, input.error_class);
         if !probe_reserved {
             v.spend.probe = true;
@@ -376,7 +373,7 @@ impl GuardrailState {
             }
             return;
         }
-        let after_probe = probe_at + ms(cfg.circuit_breaker.open_ms);
+        let after_probe = after_ms(probe_at, cfg.circuit_breaker.open_ms);
         if at >= after_probe {
             return;
         }
@@ -443,7 +440,7 @@ impl GuardrailState {
     }
 
     fn evict_idle_circuits(&mut self, at: DateTime<Utc>, window_ms: u64) {
-        let horizon = at - ms(window_ms);
+        let horizon = before_ms(at, window_ms);
         self.circuits
             .retain(|_, c| c.state != Breaker::Closed || c.last_seen >= horizon);
     }
@@ -634,7 +631,7 @@ fn next_state(
     let cb = &cfg.circuit_breaker;
     let open = || Breaker::Open {
         opened_at: at,
-        probe_at: at + ms(cb.open_ms),
+        probe_at: after_ms(at, cb.open_ms),
         probe_reserved: false,
     };
     match state {

@@ -4,7 +4,7 @@
 use super::episodes::Episode;
 use super::registry::Outcome;
 use crate::model::{AttemptRecord, SimilarCase};
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 
 /// The episode after a failed attempt: a new one on the first failure (or when the job was
 /// unknown), else the old one advanced. A changed error class starts a new episode, since a
@@ -39,7 +39,7 @@ pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord, evidence: f64)
         // An unknown job's second attempt still places its first failure (`delay_ms` ago).
         None if a.attempt_number == 2 => Episode {
             view_evidence: evidence,
-            ..fresh(a.timestamp - Duration::milliseconds(a.delay_ms as i64))
+            ..fresh(crate::model::before_ms(a.timestamp, a.delay_ms))
         },
         _ => fresh(a.timestamp),
     }
@@ -54,7 +54,7 @@ pub fn outcome<'a>(episode: Option<&'a Episode>, a: &'a AttemptRecord) -> Option
         return None;
     }
     let began = episode.map_or(
-        a.timestamp - Duration::milliseconds(a.delay_ms as i64),
+        crate::model::before_ms(a.timestamp, a.delay_ms),
         |e| e.first_failure,
     );
     let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {

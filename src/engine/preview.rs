@@ -12,7 +12,7 @@ use super::Engine;
 use super::explain::finish;
 use super::tier::Ctx;
 use crate::model::{RetryFeatures, RetryPreview, RetryRecommendation, ScheduledJob, TimelineEntry};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
@@ -64,11 +64,11 @@ fn plan_with(
         let draft = engine.draft(&ctx, &mut rng);
         let verdict = engine.verdict(&ctx, &draft);
         let rec = finish(draft, verdict, &ctx);
-        let next_attempt = ctx.attempt + 1;
+        let next_attempt = ctx.attempt.saturating_add(1);
         let keep_going = rec.should_retry && next_attempt <= limit;
         let delay = rec.delay_ms;
         if keep_going {
-            at += Duration::milliseconds(delay as i64);
+            at = crate::model::after_ms(at, delay);
             survive *= 1.0 - rec.estimated_success.clamp(0.0, 1.0);
             timeline.push(TimelineEntry {
                 attempt_number: next_attempt,
@@ -106,8 +106,8 @@ fn plan_with(
 pub fn job_plan(engine: &Engine, job: &ScheduledJob) -> RetryPreview {
     let at = job.next_attempt_at.unwrap_or(job.updated_at);
     let first = first_step(engine, job);
-    let limit = job.max_attempts.max(job.attempt_number + 1);
-    let next_attempt = job.attempt_number + 1;
+    let limit = job.max_attempts.max(job.attempt_number.saturating_add(1));
+    let next_attempt = job.attempt_number.saturating_add(1);
     let mut timeline = vec![TimelineEntry {
         attempt_number: next_attempt,
         scheduled_time: at,

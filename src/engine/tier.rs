@@ -9,7 +9,7 @@
 use super::episodes::Episode;
 use super::guardrails::GuardInput;
 use crate::model::{Explanation, Fallback, Method, PolicyGuardrails, RetryFeatures};
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 
 /// What a recommendation is about: the failed attempt, the time, and the episode's view.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +100,7 @@ pub fn context<'a>(
         max_delay_ms: guardrails.max_delay_ms.max(guardrails.min_delay_ms),
         min_delay_ms: guardrails.min_delay_ms,
         hour: began
-            .unwrap_or_else(|| now - Duration::milliseconds(elapsed_ms.unwrap_or(0) as i64))
+            .unwrap_or_else(|| crate::model::before_ms(now, elapsed_ms.unwrap_or(0)))
             .hour() as u8,
         view_evidence: episode.map_or(0.0, |e| e.view_evidence),
     }

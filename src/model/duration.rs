@@ -5,9 +5,39 @@
 //! `"1h 5m"`, `"250ms"`) and clock strings (`"00:02:30"`), and we write integer nanoseconds so an
 //! upstream client reads our answers unchanged.
 
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::fmt;
 use std::time::Duration;
+
+/// The latest time the wire writes: RFC 3339 has four-digit years.
+fn latest_wire_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The earliest time the wire writes.
+fn earliest_wire_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `at` plus `ms` milliseconds, kept within the years 0000–9999 the wire can write: clients
+/// send any time and any delay, and time arithmetic past chrono's range would panic.
+pub fn after_ms(at: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    let delta = TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
+    at.checked_add_signed(delta)
+        .map_or_else(latest_wire_time, |t| t.min(latest_wire_time()))
+}
+
+/// `at` minus `ms` milliseconds, kept within the years 0000–9999 (see [`after_ms`]).
+pub fn before_ms(at: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    let delta = TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
+    at.checked_sub_signed(delta)
+        .map_or_else(earliest_wire_time, |t| t.max(earliest_wire_time()))
+}
 
 /// A duration as the upstream API carries it (Go `time.Duration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -29,15 +59,79 @@ impl From<Duration> for WireDuration {
     }
 }
 
+/// The forms of [`parse_duration`] the API document states, as a regex (ECMAScript and Python
+/// read it alike): integer nanoseconds as text, `1.5s` (a fraction of ms, s, m or h),
+/// `HH:MM:SS`, or up to four terms of a number and a unit (`2m30s`, `1h 5m`). The parser also
+/// takes humantime's longer unit names (`2min`, `1 hour`), which the document leaves out.
+pub const DURATION_PATTERN: &str = "^([0-9]{1,19}|[0-9]{1,6}\\.[0-9]{1,3}(ms|s|m|h)|[0-9]{1,6}:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?|[0-9]{1,6}(ns|us|ms|s|m|h|d)( ?[0-9]{1,6}(ns|us|ms|s|m|h|d)){0,3})$";
+
+/// A duration an operator gives for a change (an override's delay, a pause, a query window):
+/// up to four terms of at most two digits and a unit of ms, s, m or h, so at most 16.5 days
+/// (every such bound in the service is 30 days or more, or the server rounds into its range).
+pub const SHORT_DURATION_PATTERN: &str =
+    "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+
+/// [`SHORT_DURATION_PATTERN`] above zero: the first term starts with a non-zero digit.
+pub const POSITIVE_DURATION_PATTERN: &str =
+    "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+
+fn duration_schema(
+    pattern: &str,
+    nullable: bool,
+    description: &str,
+) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    let kind = if nullable {
+        SchemaType::Array(vec![Type::String, Type::Null])
+    } else {
+        Type::String.into()
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .build()
+}
+
+/// Schema of an optional operator duration from zero to 16.5 days ([`SHORT_DURATION_PATTERN`]).
+pub fn optional_short_duration() -> utoipa::openapi::Object {
+    duration_schema(
+        SHORT_DURATION_PATTERN,
+        true,
+        "a duration such as \"10m\" or \"1h 30m\"",
+    )
+}
+
+/// Schema of an optional operator duration above zero ([`POSITIVE_DURATION_PATTERN`]).
+pub fn optional_positive_duration() -> utoipa::openapi::Object {
+    duration_schema(
+        POSITIVE_DURATION_PATTERN,
+        true,
+        "a duration above zero such as \"10m\" or \"1h 30m\"",
+    )
+}
+
+/// Schema of a query window above zero ([`POSITIVE_DURATION_PATTERN`]).
+pub fn positive_duration() -> utoipa::openapi::Object {
+    duration_schema(
+        POSITIVE_DURATION_PATTERN,
+        false,
+        "a duration above zero such as \"15m\" or \"24h\"",
+    )
+}
+
 /// OpenAPI: integer nanoseconds, or a string such as `"2m30s"` or `"00:02:30"`.
 impl utoipa::PartialSchema for WireDuration {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         let nanos = ObjectBuilder::new()
             .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(u64::MAX))
             .description(Some("integer nanoseconds (Go time.Duration)"));
         let text = ObjectBuilder::new()
             .schema_type(Type::String)
+            .pattern(Some(DURATION_PATTERN))
             .description(Some(
                 "a duration such as \"2m30s\", \"250ms\" or \"00:02:30\"",
             ));
@@ -79,7 +173,8 @@ impl de::Visitor<'_> for WireDurationVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, ns: f64) -> Result<Self::Value, E> {
-        if ns.is_finite() && ns >= 0.0 && ns.fract() == 0.0 && ns <= u64::MAX as f64 {
+        // `u64::MAX as f64` is 2^64, one past the largest u64.
+        if ns.is_finite() && ns >= 0.0 && ns.fract() == 0.0 && ns < u64::MAX as f64 {
             Ok(WireDuration(Duration::from_nanos(ns as u64)))
         } else {
             Err(E::custom(format!(
@@ -152,6 +247,49 @@ fn parse_clock(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use proptest::string::string_regex;
+
+    /// A pattern without its anchors, as proptest generates from it.
+    fn body(pattern: &str) -> String {
+        pattern.trim_start_matches('^').trim_end_matches('$').to_string()
+    }
+
+    #[test]
+    fn time_arithmetic_stays_within_four_digit_years() {
+        let end = latest_wire_time();
+        let start = earliest_wire_time();
+        assert_eq!(after_ms(end, 1), end);
+        assert_eq!(after_ms(start, u64::MAX), end);
+        assert_eq!(before_ms(start, 1), start);
+        assert_eq!(before_ms(end, u64::MAX), start);
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(after_ms(t, 1_500), t + TimeDelta::milliseconds(1_500));
+        assert_eq!(before_ms(t, 1_500), t - TimeDelta::milliseconds(1_500));
+    }
+
+    proptest! {
+        #[test]
+        fn every_documented_duration_parses(text in string_regex(&body(DURATION_PATTERN)).unwrap()) {
+            prop_assert!(parse_duration(&text).is_ok(), "{text:?}");
+        }
+
+        #[test]
+        fn short_durations_stay_under_seventeen_days(
+            text in string_regex(&body(SHORT_DURATION_PATTERN)).unwrap()
+        ) {
+            let d = parse_duration(&text).map_err(TestCaseError::fail)?;
+            prop_assert!(d <= Duration::from_secs(17 * 86_400), "{text:?}");
+        }
+
+        #[test]
+        fn positive_durations_are_above_zero(
+            text in string_regex(&body(POSITIVE_DURATION_PATTERN)).unwrap()
+        ) {
+            let d = parse_duration(&text).map_err(TestCaseError::fail)?;
+            prop_assert!(!d.is_zero(), "{text:?}");
+        }
+    }
 
     #[test]
     fn accepts_every_documented_form() {

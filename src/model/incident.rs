@@ -54,11 +54,12 @@ impl BulkAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::object")]
     pub filter: BulkFilter,
     pub action: BulkAction,
-    /// `override` only: how long from now, e.g. `"10m"`.
+    /// `override` only: how long from now, e.g. `"10m"`; at most 30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::optional_short_duration)]
     pub delay: Option<String>,
     /// Required: why (goes to the audit log).
     #[serde(default)]
@@ -186,10 +187,11 @@ pub struct PauseRequest {
     pub job_type: Option<String>,
     /// When the pause ends (RFC 3339, in the future).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub until: Option<String>,
-    /// How long the pause lasts from now, e.g. `"10m"` (instead of `until`).
+    /// How long the pause lasts from now, e.g. `"10m"` (instead of `until`); at most 30 days.
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::optional_positive_duration)]
     pub r#for: Option<String>,
     /// Required: why (goes to the audit log).
     #[serde(default)]

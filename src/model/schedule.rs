@@ -218,9 +218,12 @@ pub struct JobDetail {
 /// or an absolute `at`; a `reason` is required.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct OverrideRequest {
+    /// At most 30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 2_592_000_000_u64)]
     pub delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::optional_short_duration)]
     pub delay: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
@@ -252,11 +255,15 @@ impl ActionRequest {
 /// `POST /claim` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimRequest {
+    #[schema(schema_with = super::non_blank_text)]
     pub worker: String,
+    /// At most this many jobs (1–1000, default 10).
     #[serde(default = "default_claim_limit")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: u32,
-    /// How long the claim holds before the job is due again (at-least-once).
+    /// How long the claim holds before the job is due again (at-least-once), 1 ms to 1 h.
     #[serde(default = "default_lease_ms")]
+    #[schema(minimum = 1, maximum = 3_600_000)]
     pub lease_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,

@@ -81,41 +81,58 @@ impl Traffic {
 
     /// Retries scheduled to run in the window ending at `at`.
     pub fn retries(&self, at: DateTime<Utc>) -> u64 {
-        let current = slot_index(at);
+        self.retries_in_window_ending(slot_index(at))
+    }
+
+    fn retries_in_window_ending(&self, slot: i64) -> u64 {
         self.scheduled
-            .range(current - SLOTS + 1..=current)
+            .range(slot - SLOTS + 1..=slot)
             .map(|(_, n)| n)
             .sum()
     }
 
     /// The earliest time at or after `at` at which one more retry keeps every window within
-    /// `allowed` retries (`at` itself when it fits there).
+    /// `allowed` retries (`at` itself when it fits there). Sparse over the scheduled
+    /// sub-windows: a start only fails to fit within a window's length of a scheduled retry, so
+    /// the scan takes steps in proportion to the retries scheduled, whatever the times are
+    /// (records may carry any timestamp from year 0 to 9999).
     pub fn pace(&self, allowed: u64, at: DateTime<Utc>) -> DateTime<Utc> {
+        let allowed = allowed.max(1);
+        let fits =
+            |s: i64| (s..s + SLOTS).all(|w| self.retries_in_window_ending(w) < allowed);
         let first = slot_index(at);
-        let last = self.scheduled.last_key_value().map_or(first, |(k, _)| *k);
-        // counts[i] holds sub-window `base + i`; windows touching `first` start at `base`.
-        let base = first - SLOTS + 1;
-        // Past `last + SLOTS` every window is empty, so the scan below ends by then.
-        let len = (last.max(first) - base + 2 * SLOTS) as usize;
-        let mut counts = vec![0u64; len];
-        for (k, n) in self.scheduled.range(base..) {
-            counts[(k - base) as usize] = *n;
-        }
-        let window = |end: usize| counts[end + 1 - SLOTS as usize..=end].iter().sum::<u64>();
-        let fits = |s: usize| (s..s + SLOTS as usize).all(|w| window(w) < allowed);
-        let mut s = (SLOTS - 1) as usize;
+        let mut s = first;
         while !fits(s) {
             s += 1;
         }
-        if s == (SLOTS - 1) as usize {
+        if s == first {
             return at;
         }
-        let start = (base + s as i64) * SLOT_MS;
-        at.max(DateTime::<Utc>::UNIX_EPOCH + Duration::milliseconds(start))
+        at.max(DateTime::<Utc>::UNIX_EPOCH + Duration::milliseconds(s * SLOT_MS))
     }
 }
 
 /// Retries allowed per window: `percent` of `attempts`, at least [`MIN_RETRIES`].
 pub fn allowed(percent: f64, attempts: u64) -> u64 {
     (percent / 100.0 * attempts as f64).max(MIN_RETRIES as f64) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn pacing_across_millennia_takes_no_memory_or_time_in_proportion_to_the_gap() {
+        let year = |y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap();
+        let mut traffic = Traffic::default();
+        let far_future = year(9999);
+        for _ in 0..3 {
+            traffic.retry(far_future, far_future);
+        }
+        assert_eq!(traffic.pace(3, year(0)), year(0), "nothing near year 0");
+        assert_eq!(traffic.pace(3, year(2026)), year(2026));
+        let paced = traffic.pace(3, far_future);
+        assert_eq!(slot_index(paced), slot_index(far_future) + SLOTS);
+    }
 }

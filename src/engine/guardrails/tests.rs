@@ -1,4 +1,5 @@
 use super::*;
+use chrono::Duration;
 use crate::model::{CircuitBreakerConfig, RetryBudget};
 use proptest::prelude::*;
 

@@ -37,8 +37,8 @@ async fn record_one(
 
 #[utoipa::path(post, path = "/attempts",
     summary = "Record a batch: a JSON array or NDJSON of attempts (worker)",
-    request_body(content = Vec<AttemptRecord>,
-        description = "a JSON array, or one JSON object per line (NDJSON); at most `limits.batch_max_records` attempts"),
+    request_body(content = NonEmptyBatch,
+        description = "a JSON array, or one JSON object per line (NDJSON); at least one and at most `limits.batch_max_records` attempts"),
     responses(
         (status = 200, description = "recorded", body = BatchRecorded),
         (status = 413, description = "too many attempts or too large a body", body = ErrorBody)))]
@@ -68,6 +68,21 @@ async fn record_batch(
         failures: recorded - successes,
     }))
 }
+
+/// The body of `POST /attempts` as the document states it: one attempt or more.
+struct NonEmptyBatch;
+
+impl utoipa::PartialSchema for NonEmptyBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::ToSchema;
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name(AttemptRecord::name()))
+            .min_items(Some(1))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for NonEmptyBatch {}
 
 /// A JSON array when the body starts with `[`, otherwise one JSON object per line (NDJSON).
 fn parse_batch(body: &[u8]) -> ApiResult<Vec<AttemptRecord>> {

@@ -98,10 +98,11 @@ async fn emergency_stop(
 #[into_params(parameter_in = Query)]
 struct ChangesQuery {
     /// Only changes at or after this time (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::model::params::TimeOrEmptyParam>, inline)]
     since: Option<String>,
     /// Comma-separated kinds: strategy, guardrails, emergency_stop, bulk, job, alert, pause,
     /// circuit.
+    #[param(value_type = Option<KindsParam>, inline)]
     kind: Option<String>,
     /// Most entries answered (newest kept), default 100.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -146,6 +147,21 @@ fn parse_since(text: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> 
             .map(|t| Some(t.with_timezone(&Utc)))
             .map_err(|_| FieldError::new("since", format!("{t:?} is not an RFC 3339 time"))),
     }
+}
+
+crate::model::params::param_schema!(
+    /// `kind`: empty, or [`KINDS`] names separated by commas (spaces allowed).
+    KindsParam => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(kinds_pattern()))
+);
+
+fn kinds_pattern() -> String {
+    let one = format!(
+        "({})",
+        KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join("|")
+    );
+    format!("^({one}( *, *{one})*)?$")
 }
 
 fn parse_kinds(text: Option<&str>) -> Result<Option<Vec<&'static str>>, FieldError> {

@@ -13,7 +13,7 @@ use crate::server::core::schedule::{self, lease_end};
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
-use crate::server::edge::json::{ApiJson, parse_json};
+use crate::server::edge::json::{ApiJson, parse_json, require_object};
 use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
 use axum::body::Bytes;
@@ -58,6 +58,7 @@ struct ListQuery {
     /// Only jobs whose id or last error contains this text.
     text: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<CursorParam>, inline)]
     cursor: Option<String>,
     /// Page size, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -248,12 +249,20 @@ async fn commit_action(
     Ok(ApiJson(job))
 }
 
+crate::model::params::param_schema!(
+    /// `cursor`: what `JobSortKey::encode` makes, or empty (the first page).
+    CursorParam => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(format!("^$|{}", crate::store::JobSortKey::CURSOR_PATTERN)))
+);
+
 /// The optional body of apply / retry-now / kill and alert ack: an empty body or JSON `null`
 /// (the document's "no body") is no reason.
 pub(super) fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionRequest::default());
     }
+    require_object(body)?;
     Ok(parse_json::<Option<ActionRequest>>(body)?.unwrap_or_default())
 }
 
@@ -408,7 +417,7 @@ async fn claim(
             let message = format!(
                 "claimed by {} (attempt {})",
                 req.worker,
-                job.attempt_number + 1
+                job.attempt_number.saturating_add(1)
             );
             ops.events
                 .push(wall, kind::CLAIMED, Some(&job.job_id), message);

@@ -7,6 +7,7 @@
 //! the bearer requirement to each operation that does not state its own.
 
 use crate::model::ErrorBody;
+use crate::model::params::TIME_PATTERN;
 use crate::server::edge::{Access, ApiResult, Caller};
 use axum::{Extension, Json};
 use std::sync::Arc;
@@ -64,14 +65,48 @@ pub fn base() -> OpenApi {
     doc
 }
 
-/// Completes every operation of the generated document (see [`complete`]) and states the range
-/// of every unsigned or small integer (see [`bound_integers`]).
+/// Completes every operation of the generated document (see [`complete`]), states the range
+/// of every unsigned or small integer (see [`bound_integers`]) and the form of every time
+/// (see [`spell_out_times`]).
 /// The result is JSON: utoipa's types cannot hold the renamed formats.
 pub fn finish(doc: OpenApi) -> serde_json::Value {
     let doc = complete_operations(doc);
     let mut value = serde_json::to_value(&doc).expect("an OpenAPI document is JSON");
     bound_integers(&mut value);
+    spell_out_times(&mut value);
+    state_cross_field_rules(&mut value);
     value
+}
+
+/// The rules between fields that derived schemas cannot state: a failed attempt names its
+/// error class (`AttemptRecord.validate`).
+fn state_cross_field_rules(doc: &mut serde_json::Value) {
+    let class = serde_json::to_value(crate::model::required_text()).expect("a schema is JSON");
+    let failed_names_its_class = serde_json::json!({
+        "if": {"properties": {"success": {"const": false}}, "required": ["success"]},
+        "then": {"properties": {"error_class": class}, "required": ["error_class"]},
+    });
+    let attempt = doc
+        .pointer_mut("/components/schemas/AttemptRecord")
+        .and_then(serde_json::Value::as_object_mut);
+    if let (Some(attempt), serde_json::Value::Object(rule)) = (attempt, failed_names_its_class) {
+        attempt.extend(rule);
+    }
+}
+
+/// Gives every `date-time` string schema [`TIME_PATTERN`]: in OpenAPI 3.1 a `format` is a note,
+/// not a rule, so without a pattern a client (and schemathesis) may send `""` as a time.
+fn spell_out_times(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("format").and_then(|f| f.as_str()) == Some("date-time") {
+                map.entry("pattern").or_insert_with(|| TIME_PATTERN.into());
+            }
+            map.values_mut().for_each(spell_out_times);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(spell_out_times),
+        _ => {}
+    }
 }
 
 /// Each integer format utoipa writes for a Rust type (`u8` is `u-int8`, ...), the name the
@@ -220,6 +255,35 @@ mod tests {
         );
         let limit = &doc["paths"]["/api/v1/retry/audit"]["get"]["parameters"][1]["schema"];
         assert_eq!(limit["maximum"], 1000);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_documented_time_is_read_by_the_service(
+            text in proptest::string::string_regex(
+                crate::model::params::TIME_PATTERN.trim_start_matches('^').trim_end_matches('$')
+            ).unwrap()
+        ) {
+            let read: Result<chrono::DateTime<chrono::Utc>, _> =
+                serde_json::from_value(serde_json::json!(text));
+            proptest::prop_assert!(read.is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_must_name_its_error_class() {
+        let doc = document();
+        let attempt = &doc["components"]["schemas"]["AttemptRecord"];
+        assert_eq!(attempt["if"]["properties"]["success"]["const"], false);
+        assert_eq!(attempt["then"]["required"][0], "error_class");
+    }
+
+    #[test]
+    fn times_carry_their_pattern() {
+        let doc = document();
+        let timestamp = &doc["components"]["schemas"]["AttemptRecord"]["properties"]["timestamp"];
+        assert_eq!(timestamp["format"], "date-time");
+        assert_eq!(timestamp["pattern"].as_str(), Some(crate::model::params::TIME_PATTERN));
     }
 
     #[test]

@@ -24,14 +24,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct PatternsQuery {
     /// Required.
-    #[param(required = true)]
+    #[param(required = true, value_type = crate::model::params::NonBlankParam, inline)]
     job_type: Option<String>,
     /// Required.
-    #[param(required = true)]
+    #[param(required = true, value_type = crate::model::params::NonBlankParam, inline)]
     error_class: Option<String>,
     /// Only this tenant; absent: every tenant.
     tenant: Option<String>,
-    /// A duration from 10m to 24h (`90m`, `24h`), rounded up to whole 10 minutes; default 24h.
+    /// How far back (`90m`, `24h`; default 24h): rounded up to whole 10 minutes, and read as
+    /// 10m when shorter and 24h when longer (the answer's `from` says where it starts).
+    #[param(value_type = Option<crate::model::params::PositiveDurationParam>, inline)]
     window: Option<String>,
 }
 
@@ -61,15 +63,17 @@ async fn patterns(
     Ok(ApiJson(answer))
 }
 
-/// The window as a number of 10-minute steps (rounded up).
+/// The window as a number of 10-minute steps: rounded up, and kept within 10m..=24h (the
+/// pattern window the service keeps); zero is refused.
 fn parse_steps(text: &str) -> ApiResult<u32> {
     let d = parse_duration(text).map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
-    if d.as_secs() < PATTERN_STEP_SECS || d.as_secs() > PATTERN_WINDOW_MAX_SECS {
+    if d.is_zero() {
         return Err(ApiError::bad_request(format!(
-            "window: must be from 10m to 24h (got {text:?})"
+            "window: must be longer than zero (got {text:?})"
         )));
     }
-    Ok(d.as_secs().div_ceil(PATTERN_STEP_SECS) as u32)
+    let secs = d.as_secs().clamp(PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS);
+    Ok(secs.div_ceil(PATTERN_STEP_SECS) as u32)
 }
 
 #[cfg(test)]
@@ -81,7 +85,9 @@ mod tests {
         assert_eq!(parse_steps("24h").unwrap(), 144);
         assert_eq!(parse_steps("10m").unwrap(), 1);
         assert_eq!(parse_steps("15m").unwrap(), 2);
-        for bad in ["5m", "25h", "soon", "0s"] {
+        assert_eq!(parse_steps("5m").unwrap(), 1, "shorter: the shortest window");
+        assert_eq!(parse_steps("25h").unwrap(), 144, "longer: the longest window");
+        for bad in ["soon", "0s"] {
             let e = parse_steps(bad).unwrap_err();
             assert!(e.details.unwrap().starts_with("window:"), "{bad}");
         }

@@ -50,9 +50,8 @@ async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<ApiJso
 #[into_params(parameter_in = Query)]
 struct ResumeQuery {
     /// Required: why the scope is resumed (goes to the audit log).
-    #[serde(default)]
-    #[param(schema_with = crate::model::non_blank_text, required = true)]
-    reason: String,
+    #[param(required = true, value_type = crate::model::params::NonBlankParam, inline)]
+    reason: Option<String>,
 }
 
 #[utoipa::path(delete, path = "/pauses/{id}",
@@ -71,6 +70,8 @@ async fn resume(
 ) -> ApiResult<ApiJson<Pause>> {
     caller.require(Access::Operate)?;
     Ok(ApiJson(
-        state.resume(&caller.actor(), &id, &q.reason).await?,
+        state
+            .resume(&caller.actor(), &id, q.reason.as_deref().unwrap_or_default())
+            .await?,
     ))
 }

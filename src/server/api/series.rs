@@ -21,9 +21,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct SeriesQuery {
-    /// How far back, e.g. `15m` (default), at most `1h`; a whole number of steps.
+    /// How far back, e.g. `15m` (default): rounded up to a whole number of steps and kept
+    /// within the hour the service holds (the answer's `window_ms` says what was used).
+    #[param(value_type = Option<crate::model::params::PositiveDurationParam>, inline)]
     window: Option<String>,
-    /// Width of each step, a whole number of 10 s, e.g. `10s` (default), `1m`.
+    /// Width of each step, e.g. `10s` (default), `1m`: rounded up to a whole number of 10 s.
+    #[param(value_type = Option<crate::model::params::PositiveDurationParam>, inline)]
     step: Option<String>,
 }
 
@@ -40,7 +43,7 @@ struct SeriesQuery {
     params(SeriesQuery),
     responses(
         (status = 200, description = "the series", body = Series),
-        (status = 400, description = "window or step malformed or out of range (the error names it)")))]
+        (status = 400, description = "window or step malformed or zero (the error names it)")))]
 async fn get_series(
     caller: Caller,
     State(state): State<AppState>,

@@ -25,12 +25,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct StatsQuery {
     /// Required.
-    #[param(required = true)]
+    #[param(required = true, value_type = crate::model::params::NonBlankParam, inline)]
     job_type: Option<String>,
     /// Required.
-    #[param(required = true)]
+    #[param(required = true, value_type = crate::model::params::NonBlankParam, inline)]
     error_class: Option<String>,
     /// A duration (`90m`, `24h`, `7d`) longer than zero and at most 3650 days; default 24h.
+    #[param(value_type = Option<crate::model::params::PositiveDurationParam>, inline)]
     window: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use crate::model::{
 use crate::server::core::state::{AppState, Change};
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
-use crate::server::edge::json::{ApiJson, path_error};
+use crate::server::edge::json::{ApiJson, integral_floats_to_integers, path_error};
 use crate::server::edge::query::parse_flag;
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -97,6 +97,8 @@ async fn guardrails(
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<ApiJson<StatusResponse>> {
     caller.require(Access::Operate)?;
+    let mut patch = patch;
+    integral_floats_to_integers(&mut patch);
     state
         .update_strategy(&caller.actor(), "", |strategy| {
             let mut merged = serde_json::to_value(&strategy.guardrails).unwrap_or_default();

@@ -207,7 +207,7 @@ impl AppState {
                 kind::SCHEDULED,
                 format!(
                     "attempt {}/{} at {next} ({} ms, {})",
-                    job.attempt_number + 1,
+                    job.attempt_number.saturating_add(1),
                     job.max_attempts,
                     job.recommendation.delay_ms,
                     job.recommendation.method.as_str()

@@ -5,7 +5,7 @@ use crate::model::{
     ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest, RetryFeatures,
     RetryRecommendation, ScheduledJob, parse_duration,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// Longest delay an operator may set (30 days): further out is almost surely a typo.
 pub const MAX_OVERRIDE_MS: u64 = 30 * 24 * 3_600_000;
@@ -24,7 +24,7 @@ pub struct Finished {
 }
 
 fn after(at: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
-    at + Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX / 2))
+    crate::model::after_ms(at, ms)
 }
 
 /// The features the engine needs for a reported failure. A failure of attempt 1 starts a new

@@ -251,29 +251,24 @@ pub fn resolve(window: Option<&str>, step: Option<&str>) -> Result<(u64, u64), F
     let window_ms = millis("window", window.unwrap_or(DEFAULT_WINDOW))?;
     let step_ms = millis("step", step.unwrap_or(DEFAULT_STEP))?;
     let max_window = BASE_STEP_MS * SLOTS as u64;
-    if window_ms == 0 || window_ms > max_window {
-        return Err(FieldError::new(
-            "window",
-            "give a window above zero and at most 1h",
-        ));
-    }
-    if step_ms == 0 || step_ms % BASE_STEP_MS != 0 {
-        return Err(FieldError::new(
-            "step",
-            "give a whole number of 10s steps, e.g. 10s, 30s, 1m",
-        ));
-    }
-    if step_ms > window_ms || window_ms % step_ms != 0 {
-        return Err(FieldError::new(
-            "window",
-            "give a whole number of steps: the window must be a multiple of the step",
-        ));
-    }
-    Ok((window_ms, step_ms))
+    let step_ms = step_ms.div_ceil(BASE_STEP_MS).max(1) * BASE_STEP_MS;
+    let step_ms = step_ms.min(max_window);
+    let steps = window_ms
+        .min(max_window)
+        .div_ceil(step_ms)
+        .clamp(1, max_window / step_ms);
+    Ok((steps * step_ms, step_ms))
 }
 
+/// A duration above zero, in milliseconds.
 fn millis(field: &str, text: &str) -> Result<u64, FieldError> {
     let d = parse_duration(text).map_err(|e| FieldError::new(field, e))?;
+    if d.is_zero() {
+        return Err(FieldError::new(
+            field,
+            format!("must be longer than zero (got {text:?})"),
+        ));
+    }
     Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 

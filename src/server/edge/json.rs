@@ -24,6 +24,7 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| body_error(rejection.status(), rejection.body_text()))?;
+        require_object(&bytes)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -41,8 +42,20 @@ fn body_error(status: StatusCode, text: String) -> ApiError {
     ApiError::new(status, "unreadable request body").with_details(text)
 }
 
+/// Every body taken by [`ApiJson`] is one JSON object: serde would also build a struct from an
+/// array of its fields in order (`[null, null]`), which the API does not document.
+pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Err(ApiError::bad_request(
+            "expected a JSON object, got an array",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Parses one JSON document, naming the field on a type error and the position on a syntax
-/// error.
+/// error. A whole number written with a fraction (`6324.0`) is read as the integer it is, as
+/// JSON Schema's `integer` allows.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
@@ -50,14 +63,59 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    let first_try = serde_path_to_error::deserialize(&mut de);
+    match first_try {
+        Ok(value) => {
+            de.end()
+                .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+            Ok(value)
+        }
+        Err(e) if e.inner().is_data() => retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e))),
+        Err(e) => Err(path_error(e)),
+    }
+}
+
+/// The slow path, taken only after a type error: when the document holds whole numbers written
+/// as floats, reads it again with those as integers. `None` when there were none to rewrite.
+fn retry_with_whole_numbers<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, ApiError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral_floats_to_integers(&mut value) {
+        return None;
+    }
+    Some(serde_path_to_error::deserialize(value).map_err(path_error))
+}
+
+/// Rewrites every float with no fractional part that fits an `i64` or `u64` as that integer;
+/// true when anything changed.
+pub fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::{Number, Value};
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let whole: Option<Number> = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if f >= 0.0 && f < u64::MAX as f64 {
+                Some((f as u64).into())
+            } else if f < 0.0 && f >= i64::MIN as f64 {
+                Some((f as i64).into())
+            } else {
+                None
+            };
+            whole.map(|w| *n = w).is_some()
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        _ => false,
+    }
 }
 
 /// Turns a located serde error into a 400 whose details start with the field path.
 pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+
     let path = e.path().to_string();
     let inner = e.inner();
     if inner.is_syntax() || inner.is_eof() {
@@ -107,5 +165,24 @@ mod tests {
         assert!(d.starts_with("malformed JSON"), "{d}");
         let d = details::<AttemptRecord>("");
         assert!(d.starts_with("empty request body"), "{d}");
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let seed: crate::model::EngineSeed = parse_json(br#"{"seed": 6324.0}"#).unwrap();
+        assert_eq!(seed.seed, 6324);
+        let d = details::<crate::model::EngineSeed>(r#"{"seed": 0.5}"#);
+        assert!(d.starts_with("seed: invalid type: floating point"), "{d}");
+        let d = details::<AttemptRecord>(
+            r#"{"job_id":"j","attempt_number":-1.0,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
+        );
+        assert!(d.starts_with("attempt_number: invalid value: integer `-1`"), "{d}");
+    }
+
+    #[test]
+    fn an_object_body_given_as_an_array_is_refused() {
+        let e = require_object(b"  [null, null]").unwrap_err();
+        assert_eq!(e.details.as_deref(), Some("expected a JSON object, got an array"));
+        assert!(require_object(b"{}").is_ok());
     }
 }
