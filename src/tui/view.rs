@@ -27,6 +27,7 @@ mod live;
 mod overlay;
 mod series;
 mod strategy;
+mod trend;
 
 pub use glyphs::Glyphs;
 

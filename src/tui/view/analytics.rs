@@ -1,5 +1,6 @@
 //! Analytics & alerts: per-queue sparklines over the last minutes (see [`super::series`]),
-//! monotonic counters (as `/metrics` has them), rates, the top error classes, smart-vs-static,
+//! monotonic counters (as `/metrics` has them), rates, the top error classes, smart-vs-static
+//! over the last day (see [`super::trend`]) and per job since the service started,
 //! the backoff histogram, active alerts and global limits. Every number is the service's.
 
 use super::flow::flow;
@@ -28,20 +29,27 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         frame.render_widget(outer, top);
     }
     let errors = series_data.map(|s| s.top_error_classes.as_slice());
+    let trend = data.and_then(|d| d.trend.as_ref());
     let title = format!("Analytics & alerts{}", super::alerts::badge(ctx));
     summary_pane(frame, area, ctx, (&title, focused), |s, inner| {
         let width = usize::from(inner.width);
-        let mut lines = Vec::new();
+        // The design's order: the success-rate improvement and the savings first.
+        let [per_job, avoided] = comparison(s, ctx);
+        let mut lines = match trend {
+            Some(t) => super::trend::lines(t, ctx, width),
+            None => {
+                let mut lines = vec![heading("Smart vs static (shadow)", ctx)];
+                lines.extend(wrap(per_job, width, ctx));
+                lines
+            }
+        };
+        lines.extend(wrap(avoided, width, ctx));
         lines.push(counters_heading(s, ctx));
         lines.extend(wrap(counters(s, ctx), width, ctx));
         lines.push(heading("Rates", ctx));
         lines.extend(wrap(rates(s, ctx), width, ctx));
         if let Some(errors) = errors {
             top_errors(&mut lines, errors, ctx, width);
-        }
-        lines.push(heading("Smart vs static (shadow)", ctx));
-        for sentence in comparison(s, ctx) {
-            lines.extend(wrap(sentence, width, ctx));
         }
         histogram(&mut lines, s, ctx, width);
         limits(&mut lines, s, ctx, width);
@@ -186,8 +194,9 @@ fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
     };
     let (smart, fixed) = (&c.smart, &c.static_backoff);
     let wait = vec![
+        vec![Span::styled("per job since start,", dim)],
         vec![Span::styled(
-            format!("per job, estimated ({}):", fmt::count(c.jobs)),
+            format!("estimated ({} jobs):", fmt::count(c.jobs)),
             dim,
         )],
         versus(
@@ -208,7 +217,7 @@ fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
             Span::styled(fmt::count(c.retries_avoided), ok),
         ],
         vec![Span::styled(
-            format!("of {} decisions", fmt::count(c.recommendations)),
+            format!("of {} decisions since start", fmt::count(c.recommendations)),
             dim,
         )],
     ];

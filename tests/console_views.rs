@@ -1,0 +1,52 @@
+//! The design's views held against the console (`shared/seeds/views.md`): smart vs static over
+//! time with its headline, the savings the shadow model backs, and the Configuration block.
+//! Rendered from fixed data at the breakpoints, as in `console_snapshots`.
+
+use crate::common::console_fixture as fixture;
+use crate::console_snapshots::{key, screen};
+
+use retryctl::tui::view::Glyphs;
+
+/// Analytics opens with smart vs static over the last day: the estimated difference as a
+/// headline, two sparklines on one scale, the measured outcome and the estimated savings,
+/// each naming its window or saying it is estimated.
+#[test]
+fn smart_vs_static_over_time_at_160x45_and_80x24() {
+    let mut app = fixture::app_with_trend();
+    let wide = screen(&mut app, 160, 45, &Glyphs::unicode());
+    // From trend.json: difference 0.1951, 3032 jobs, smart 82%, static 63%, measured 79%.
+    for part in [
+        "Smart vs static · last 24h",
+        "+20 pts",
+        "estimated (3032 jobs)",
+        "82%",
+        "63%",
+        "measured smart 79%",
+        "of 2978 ended",
+    ] {
+        assert!(wide.contains(part), "{part}\n{wide}");
+    }
+    insta::assert_snapshot!("trend_160x45", wide);
+    app.wide = false;
+    key(&mut app, '3');
+    let tab = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(tab.contains("+20 pts"), "{tab}");
+    insta::assert_snapshot!("trend_80x24", tab);
+    let ascii = screen(&mut app, 80, 24, &Glyphs::ascii());
+    assert!(ascii.is_ascii(), "{ascii}");
+    assert!(ascii.contains("est. per job:"), "{ascii}");
+}
+
+/// A service up for an hour answers since its start, and the heading says so.
+#[test]
+fn smart_vs_static_since_the_start_names_the_time() {
+    let mut app = fixture::app();
+    let mut snap = app.data.clone().unwrap();
+    let mut trend = fixture::trend();
+    trend.from = Some(snap.summary.started_at);
+    trend.steps.drain(..136);
+    snap = snap.with_trend(Some(trend));
+    app.on_snapshot(snap);
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    assert!(s.contains("Smart vs static · since 08:57"), "{s}");
+}
