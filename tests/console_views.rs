@@ -50,3 +50,47 @@ fn smart_vs_static_since_the_start_names_the_time() {
     let s = screen(&mut app, 160, 45, &Glyphs::unicode());
     assert!(s.contains("Smart vs static · since 08:57"), "{s}");
 }
+
+/// The Configuration block: the strategy deciding each queue (a model in canary shows as an
+/// upgrade pending), the global limits, and the keys that export and import.
+#[test]
+fn configuration_block_has_strategy_per_queue_and_import() {
+    let mut app = fixture::app_with_trend();
+    app.analytics_scroll = usize::MAX;
+    key(&mut app, '3');
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    for part in [
+        "Configuration",
+        "strategy per queue, last 5m00s",
+        "payments bayesian",
+        "max attempts 10",
+        "e export config",
+        "I import rules",
+    ] {
+        assert!(s.contains(part), "{part}\n{s}");
+    }
+    insta::assert_snapshot!("configuration_160x45", s);
+}
+
+/// Import: the service's dry-run diff, scrollable, confirmed with y.
+#[test]
+fn import_confirmation_shows_the_services_diff() {
+    let mut app = fixture::app();
+    let changes = (0..30)
+        .map(|i| retryctl::model::diff::FieldChange {
+            path: format!("policies[{i}].max_attempts"),
+            before: Some(3.into()),
+            after: Some(5.into()),
+        })
+        .collect();
+    let check = retryctl::tui::app::ImportCheck {
+        path: "rules.toml".into(),
+        strategy: fixture::strategy(),
+        changes,
+    };
+    app.on_import_checked(Ok(Box::new(check)));
+    let s = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(s.contains("30 fields change"), "{s}");
+    assert!(s.contains("y/enter apply"), "{s}");
+    insta::assert_snapshot!("import_confirm_80x24", s);
+}

@@ -21,6 +21,7 @@ mod flow;
 mod footer;
 mod glyphs;
 mod header;
+mod import;
 mod incident;
 mod job;
 mod live;

@@ -125,3 +125,13 @@ pub fn app_with_trend() -> App {
     app.on_snapshot(snap.with_series(Some(series())).with_trend(Some(trend())));
     app
 }
+
+/// A strategy with the summary's name and policies, as an import file would hold it.
+pub fn strategy() -> retryctl::model::RetryStrategy {
+    let s = summary();
+    serde_json::from_value(serde_json::json!({
+        "name": s.strategy_name, "enabled": true, "policies": s.policies,
+        "bayesian_threshold": s.bayesian_threshold, "ml_enabled": false,
+    }))
+    .unwrap()
+}
