@@ -94,3 +94,23 @@ fn import_confirmation_shows_the_services_diff() {
     assert!(s.contains("y/enter apply"), "{s}");
     insta::assert_snapshot!("import_confirm_80x24", s);
 }
+
+/// At 80×24 the Selected pane has two rows for the pattern analysis: the figures take the
+/// short labels and fit whole (outcomes, recovery time and the peak window).
+#[test]
+fn pattern_analysis_fits_whole_at_80x24() {
+    let mut app = fixture::app();
+    app.wide = false;
+    key(&mut app, '2');
+    let s = screen(&mut app, 80, 24, &Glyphs::unicode());
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("1h02m:")).collect();
+    assert_eq!(rows.len(), 1, "{s}");
+    for part in ["58 failed", "ok ≤5s 23", "gave up 1", "max 3"] {
+        assert!(rows[0].contains(part), "{part}\n{s}");
+    }
+    let timing = s.lines().find(|l| l.contains("recovery")).expect(&s);
+    for part in ["6.8s ± 3.2s", "p90 11.2s", "peak 09:30–10:00 31 failed"] {
+        assert!(timing.contains(part), "{part}\n{s}");
+    }
+    assert!(!rows[0].contains('…') && !timing.contains('…'), "{s}");
+}
