@@ -1,5 +1,5 @@
 //! Bytes written to the terminal per second in steady state (the SSH cost): 120×40, 50 jobs in
-//! backoff, 10 frames per second for 60 simulated seconds, a fresh snapshot every second. The
+//! backoff, the Analytics pane's sparklines (series and smart vs static), 10 frames per second for 60 simulated seconds, a fresh snapshot every second. The
 //! frames go through ratatui's real crossterm backend into a byte counter; the clock is
 //! simulated, so this runs in well under a second and is reproducible.
 //!
@@ -50,7 +50,9 @@ fn main() {
     let mut first_frame = 0;
     for frame in 0..FPS * SECONDS {
         if frame % FPS == 0 {
-            let snap = Snapshot::new(fixture::summary(), fixture::many_jobs(50), None, now);
+            let snap = Snapshot::new(fixture::summary(), fixture::many_jobs(50), None, now)
+                .with_series(Some(fixture::series()))
+                .with_trend(Some(fixture::trend()));
             app.on_snapshot(snap);
         }
         app.on_tick();

@@ -1,5 +1,6 @@
 //! Console render cost: one frame at 200×60 with 10,000 pending jobs in the console's state
-//! (the service sends a page; this is the worst case of a page that large).
+//! (the service sends a page; this is the worst case of a page that large), with the per-queue
+//! sparklines and smart vs static over the day in the Analytics pane.
 //!
 //! Run: `cargo bench --bench console_render`
 
@@ -15,12 +16,19 @@ use std::hint::black_box;
 
 fn render(c: &mut Criterion) {
     let mut app = fixture::app_with(fixture::summary(), fixture::many_jobs(10_000), None);
+    // With the Analytics pane's sparklines: the per-queue series and smart vs static over the
+    // last day, as the poller brings them.
+    let snap = app.data.clone().unwrap();
+    app.on_snapshot(
+        snap.with_series(Some(fixture::series()))
+            .with_trend(Some(fixture::trend())),
+    );
     view::fit(&mut app, 200, 60);
     let theme = Theme::dark(false);
     let glyphs = Glyphs::unicode();
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let mut now = fixture::now();
-    c.bench_function("frame 200x60, 10k jobs (tick + draw)", |b| {
+    c.bench_function("frame 200x60, 10k jobs, sparklines (tick + draw)", |b| {
         b.iter(|| {
             now += chrono::Duration::milliseconds(100);
             app.on_tick();

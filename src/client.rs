@@ -8,7 +8,8 @@ use crate::model::{
     ActionRequest, Alert, AttemptRecord, AuditEntry, BatchRecorded, BayesianUpdateRequest,
     ClaimRequest, ClaimResponse, CostWeights, EngineSeed, ErrorBody, EventPage, FailureReport,
     FailureResponse, HealthResponse, JobDetail, JobPage, OverrideRequest, Patterns, PolicyList,
-    PreviewRequest, RetryPreview, RetryStrategy, ScheduledJob, StrategyUpdate, Summary,
+    PreviewRequest, RetryPreview, RetryStrategy, ScheduledJob, SmartVsStatic, StrategyUpdate,
+    Summary,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
@@ -138,6 +139,12 @@ impl Client {
             ("error_class", Some(error_class)),
         ];
         self.get(&["patterns"], &pairs).await
+    }
+
+    /// `GET /smart-vs-static` over `window` (whole 10-minute steps, at most 24 h).
+    pub async fn smart_vs_static(&self, window: &str) -> ClientResult<SmartVsStatic> {
+        self.get(&["smart-vs-static"], &[("window", Some(window))])
+            .await
     }
 
     /// `GET /jobs/{id}/preview`: the job's plan from its scheduled next attempt on.

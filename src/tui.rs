@@ -264,6 +264,7 @@ impl Console {
             Done::BulkCounted(result) => self.app.on_bulk_counted(result),
             Done::JobInfo(job_id, result) => self.app.on_job_info(job_id, result),
             Done::ExportExists { path, format } => self.app.on_export_exists(path, format),
+            Done::ImportChecked(result) => self.app.on_import_checked(result),
         }
         self.refresh.notify_one();
     }

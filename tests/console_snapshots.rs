@@ -13,7 +13,7 @@ use retryctl::tui::state::Snapshot;
 use retryctl::tui::theme::Theme;
 use retryctl::tui::view::{self, Ctx, Glyphs};
 
-fn screen(app: &mut App, width: u16, height: u16, glyphs: &Glyphs) -> String {
+pub(crate) fn screen(app: &mut App, width: u16, height: u16, glyphs: &Glyphs) -> String {
     screen_at(app, width, height, glyphs, fixture::now())
 }
 
@@ -37,7 +37,7 @@ fn screen_at(
     terminal.backend().to_string()
 }
 
-fn key(app: &mut App, c: char) {
+pub(crate) fn key(app: &mut App, c: char) {
     app.on_key(
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
         fixture::now(),
@@ -493,7 +493,7 @@ fn long_job_ids_are_cut_in_the_middle_and_marked() {
     }
 }
 
-fn keys(app: &mut App, names: &str) {
+pub(crate) fn keys(app: &mut App, names: &str) {
     for name in names.split(' ') {
         let k = retryctl::tui::keymap::Key::try_from(name).unwrap();
         app.on_key(KeyEvent::new(k.code, k.mods), fixture::now());

@@ -15,6 +15,7 @@ mod console_cli;
 mod console_injection;
 mod console_snapshots;
 mod console_tmux;
+mod console_views;
 mod demo;
 mod durability;
 mod eval;

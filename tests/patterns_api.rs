@@ -194,3 +194,68 @@ async fn summary_has_queue_status_lines_and_today_at_a_glance() {
     assert!(today["from"].is_string(), "{today}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn smart_vs_static_has_estimates_and_measured_endings_per_cohort() {
+    let (server, client) = served().await;
+    let t = Utc::now();
+    for (job, class) in [
+        ("ok", "timeout"),
+        ("stop", "validation"),
+        ("open", "timeout"),
+    ] {
+        client
+            .post("/failures", failure(job, class, "acme", t))
+            .await;
+    }
+    let done = [success("ok", 2, t + Duration::seconds(3))];
+    client.post("/attempts", json!(done)).await;
+    let get = |query: &'static str, role: Role| {
+        let url = format!("{}/api/v1/retry/smart-vs-static?{query}", client.base);
+        let request = client.http.get(url).bearer_auth(Client::token(role));
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = get("window=1h", Role::Viewer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["step_seconds"], 600);
+    let steps = body["steps"].as_array().unwrap();
+    // The service started moments ago: its own step (and at most the one before).
+    assert!((1..=2).contains(&steps.len()), "{body}");
+    let total = &body["total"];
+    assert_eq!(total["jobs"], 3, "{total}");
+    assert_eq!(
+        (total["ended"].as_u64(), total["recovered"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(total["smart_measured"], 0.5, "{total}");
+    for key in [
+        "smart_estimated",
+        "static_estimated",
+        "smart_retries",
+        "static_retries",
+    ] {
+        let x = total[key].as_f64().unwrap_or(-1.0);
+        assert!(x >= 0.0, "{key}: {total}");
+    }
+    let difference = body["difference"].as_f64().unwrap();
+    let expected =
+        total["smart_estimated"].as_f64().unwrap() - total["static_estimated"].as_f64().unwrap();
+    assert!((difference - expected).abs() < 1e-9, "{body}");
+    assert_eq!(steps.last().unwrap()["jobs"], 3, "{body}");
+    for query in ["window=5m", "window=25h", "window=soon"] {
+        let (status, body) = get(query, Role::Viewer).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["details"].as_str().unwrap().starts_with("window"),
+            "{body}"
+        );
+    }
+    assert_eq!(get("", Role::Worker).await.0, 403);
+    server.stop().await;
+}

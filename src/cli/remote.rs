@@ -304,15 +304,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
 
 /// `retryctl import FILE`: replace the service's strategy with an export's.
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let doc = export::read(&args.file)?;
-    if doc.export_version != export::EXPORT_VERSION {
-        anyhow::bail!(
-            "{}: export_version {} is not supported (this retryctl reads {})",
-            args.file.display(),
-            doc.export_version,
-            export::EXPORT_VERSION
-        );
-    }
+    let doc = export::read_for_import(&args.file)?;
     let s = &doc.strategy;
     let what = format!("strategy {} with {} policies", s.name, s.policies.len());
     let client = args.conn.client()?;
@@ -331,17 +323,9 @@ fn changes_text(changes: &[FieldChange]) -> String {
     if changes.is_empty() {
         return "no field changes\n".to_string();
     }
-    let shown = |v: &Option<serde_json::Value>| {
-        v.as_ref().map_or("(absent)".to_string(), |v| v.to_string())
-    };
     let mut out = format!("{} field(s) change:\n", changes.len());
     for c in changes {
-        out.push_str(&format!(
-            "  {}: {} -> {}\n",
-            c.path,
-            shown(&c.before),
-            shown(&c.after)
-        ));
+        out.push_str(&format!("  {}\n", export::change_line(c)));
     }
     out
 }

@@ -198,6 +198,29 @@ pub fn read(path: &Path) -> Result<ConfigExport, ExportError> {
     decode(&text, format, &name)
 }
 
+/// `path: before -> after` for one field an import changes (`(absent)` for a missing side).
+pub fn change_line(c: &crate::model::diff::FieldChange) -> String {
+    let shown = |v: &Option<serde_json::Value>| {
+        v.as_ref().map_or("(absent)".to_string(), |v| v.to_string())
+    };
+    format!("{}: {} -> {}", c.path, shown(&c.before), shown(&c.after))
+}
+
+/// [`read`] for an import: also refuses an `export_version` this build does not read.
+pub fn read_for_import(path: &Path) -> Result<ConfigExport, ExportError> {
+    let doc = read(path)?;
+    if doc.export_version != EXPORT_VERSION {
+        return Err(ExportError::Decode {
+            path: path.display().to_string(),
+            message: format!(
+                "export_version {} is not supported (this retryctl reads {EXPORT_VERSION})",
+                doc.export_version
+            ),
+        });
+    }
+    Ok(doc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod alerts;
 mod attempts;
 mod bulk;
 mod circuits;
+mod comparison;
 mod cost;
 mod failures;
 mod feed;
@@ -72,6 +73,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(pauses::routes())
         .merge(circuits::routes())
         .merge(series::routes())
+        .merge(comparison::routes())
         .merge(alerts::routes())
         .merge(feed::routes())
         .merge(summary::routes())

@@ -1,7 +1,8 @@
 //! The service core: the shared state ([`state`]), bulk actions on a job filter ([`bulk`]), the ingest path that records attempts and
 //! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
 //! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
-//! alerts; the per-queue time series in [`series`]), operator pauses of a queue or error class
+//! alerts; the per-queue time series in [`series`]; smart vs static per cohort of first
+//! failures in [`cohorts`]), operator pauses of a queue or error class
 //! ([`pauses`]), circuits forced open or closed by an operator ([`circuits`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
 //! ([`housekeeping`]: start-up, background tasks, shutdown).
@@ -13,6 +14,7 @@ pub mod alert_rules;
 pub mod alerts;
 pub mod bulk;
 pub mod circuits;
+pub mod cohorts;
 pub mod events;
 pub mod housekeeping;
 pub mod ingest;

@@ -48,6 +48,9 @@ pub enum Action {
     Override,
     /// Export the service configuration to a TOML, JSON or YAML file.
     Export,
+    /// Import rules from a file written by `export`: the service's dry-run diff first, then
+    /// confirmation.
+    Import,
     /// Show the alerts list (acknowledge with `ack_alert`).
     Alerts,
     /// Acknowledge the selected alert.
@@ -80,7 +83,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::Quit,
         Action::Suspend,
         Action::Help,
@@ -103,6 +106,7 @@ impl Action {
         Action::Preview,
         Action::Override,
         Action::Export,
+        Action::Import,
         Action::Alerts,
         Action::AckAlert,
         Action::Filter,
@@ -147,6 +151,7 @@ impl Action {
                 | Action::Bulk
                 | Action::Pause
                 | Action::Resume
+                | Action::Import
         )
     }
 
@@ -174,6 +179,7 @@ impl Action {
             Action::Preview => ("preview", "preview the job's schedule"),
             Action::Override => ("override", "override the job's delay"),
             Action::Export => ("export", "export configuration to a file"),
+            Action::Import => ("import", "import rules from a file (diff, confirm)"),
             Action::Alerts => ("alerts", "alerts list"),
             Action::AckAlert => ("ack_alert", "acknowledge selected alert"),
             Action::Filter => ("filter", "filter jobs"),

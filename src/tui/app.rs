@@ -9,6 +9,7 @@ mod bulk;
 mod detail;
 mod errors;
 mod form;
+mod import;
 mod jobs;
 mod pause;
 mod sort;
@@ -17,6 +18,7 @@ pub use bulk::{
     BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, done_text as bulk_done_text, verb as bulk_verb,
 };
 pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
+pub use import::{ImportCheck, import_done_text};
 pub use pause::{PauseField, PauseForm};
 pub use sort::SortKey;
 
@@ -103,6 +105,16 @@ pub enum Mode {
         path: Input,
         error: Option<String>,
     },
+    /// The file of rules to import.
+    Import {
+        path: Input,
+        error: Option<String>,
+    },
+    /// The service's dry run of the import, to confirm; the diff scrolled by `scroll` rows.
+    ImportConfirm {
+        check: Box<ImportCheck>,
+        scroll: usize,
+    },
     /// The bulk dialog over the applied filter.
     Bulk(BulkForm),
     /// The service's dry-run count, to confirm before the bulk action is sent.
@@ -170,6 +182,10 @@ pub enum Call {
         scope: String,
         reason: String,
     },
+    /// Read the file and ask the service what importing its strategy would change.
+    ImportDryRun(PathBuf),
+    /// Apply the strategy of a checked import.
+    Import(Box<ImportCheck>),
 }
 
 impl Call {
@@ -198,6 +214,8 @@ impl Call {
             Call::Bulk { req, .. } => format!("bulk {}", req.action.as_str()),
             Call::Pause(req) => format!("pause {}", req.queue),
             Call::Resume { scope, .. } => format!("resume {scope}"),
+            Call::ImportDryRun(path) => format!("import check of {}", path.display()),
+            Call::Import(check) => format!("import {}", check.path.display()),
         }
     }
 }
@@ -302,6 +320,8 @@ pub struct App {
     sent_override: Option<OverrideForm>,
     /// How far the open job detail can scroll (set by the view when it draws).
     pub detail_max: std::cell::Cell<usize>,
+    /// How far the import's diff can scroll (set by the view when it draws).
+    pub import_max: std::cell::Cell<usize>,
     /// The bulk dialog whose dry run is on its way.
     sent_bulk: Option<BulkForm>,
     /// Set when the service restarted while the console watched it (its `started_at`
@@ -343,6 +363,7 @@ impl App {
             sent_override: None,
             sent_bulk: None,
             detail_max: std::cell::Cell::new(0),
+            import_max: std::cell::Cell::new(0),
             restart_seen: false,
             analytics_scroll: 0,
             analytics_max: std::cell::Cell::new(0),
@@ -474,9 +495,11 @@ impl App {
             | Mode::Override(_)
             | Mode::Reason(_)
             | Mode::Export { .. }
+            | Mode::Import { .. }
             | Mode::Bulk(_)
             | Mode::Pause(_) => self.on_text_key(key, now),
             Mode::BulkConfirm(_) => self.on_bulk_confirm_key(key),
+            Mode::ImportConfirm { .. } => self.on_import_confirm_key(key),
             Mode::Resume { .. } => self.on_resume_key(action),
             Mode::Detail { .. } => self.on_detail_key(action),
             Mode::Confirm(_) => self.on_confirm_key(key),
@@ -530,6 +553,7 @@ impl App {
             Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_by(action),
             Action::Top | Action::Bottom => self.move_by(action),
             Action::AckAlert => self.ack_selected_alert(),
+            Action::Import => self.open_import(),
             Action::Bulk => self.open_bulk(),
             Action::Pause => self.open_pause(),
             Action::Resume => self.open_resume(),
@@ -745,7 +769,7 @@ impl App {
             Mode::Filter(input) => Some(input),
             Mode::Override(form) => Some(form.current()),
             Mode::Reason(form) => Some(&mut form.reason),
-            Mode::Export { path, .. } => Some(path),
+            Mode::Export { path, .. } | Mode::Import { path, .. } => Some(path),
             Mode::Bulk(form) => form.current(),
             Mode::Pause(form) => form.current(),
             _ => None,
@@ -802,6 +826,7 @@ impl App {
             Mode::Reason(form) => self.submit_reason(form),
             Mode::Bulk(form) => self.submit_bulk(form),
             Mode::Pause(form) => self.submit_pause(form),
+            Mode::Import { path, .. } => self.submit_import(path),
             Mode::Export { path, .. } => match parse_export(&path.text) {
                 Ok((file, format)) => {
                     self.export_path = path.text.trim().to_string();

@@ -1,7 +1,7 @@
 //! Performs the effects the UI asks for: API calls and exports, each in its own task, each
 //! reporting one line back for the footer.
 
-use super::app::{Call, Export};
+use super::app::{Call, Export, ImportCheck};
 use super::state::JobInfo;
 use crate::client::{Client, ClientError};
 use crate::model::{ActionRequest, BayesianUpdateRequest, BulkResult, RetryPreview};
@@ -22,6 +22,8 @@ pub enum Done {
     JobInfo(String, Result<Box<JobInfo>, String>),
     /// The dry run of a bulk action: what it would change, or why the service refused.
     BulkCounted(Result<BulkResult, String>),
+    /// The service's dry run of an import, or why the file or the service refused it.
+    ImportChecked(Result<Box<ImportCheck>, String>),
     /// The export's file exists; nothing was written.
     ExportExists {
         path: PathBuf,
@@ -47,6 +49,9 @@ pub fn spawn_call(client: Client, call: Call, tx: mpsc::Sender<Done>) {
             Call::JobInfo(job_id) => {
                 let info = job_info(&client, &job_id).await;
                 Done::JobInfo(job_id, info.map_err(|e| failure_text(&label, &e)))
+            }
+            Call::ImportDryRun(path) => {
+                Done::ImportChecked(import_check(&client, path).await.map(Box::new))
             }
             Call::BulkDryRun(req) => Done::BulkCounted(
                 client
@@ -181,7 +186,28 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
             client.resume(&pause_id, &why).await?;
             format!("resumed {scope} ({pause_id}; {why})")
         }
-        other @ (Call::Preview(_) | Call::BulkDryRun(_) | Call::JobInfo(_)) => other.label(),
+        Call::Import(check) => {
+            client.put_strategy(&check.strategy).await?;
+            super::app::import_done_text(&check)
+        }
+        other @ (Call::Preview(_)
+        | Call::BulkDryRun(_)
+        | Call::JobInfo(_)
+        | Call::ImportDryRun(_)) => other.label(),
+    })
+}
+
+/// Reads the file to import and asks the service what applying its strategy would change.
+async fn import_check(client: &Client, path: PathBuf) -> Result<ImportCheck, String> {
+    let doc = export::read_for_import(&path).map_err(|e| format!("import not sent: {e}"))?;
+    let check = client
+        .check_strategy(&doc.strategy)
+        .await
+        .map_err(|e| failure_text("import", &e))?;
+    Ok(ImportCheck {
+        path,
+        strategy: doc.strategy,
+        changes: check.changes,
     })
 }
 

@@ -9,7 +9,9 @@
 //!
 //! The per-queue series (`/series`, the last [`SERIES_WINDOW`] in [`SERIES_STEP`] steps) moves
 //! one step every ten seconds, so it is fetched at most every [`SERIES_EVERY`]; a service that
-//! cannot answer it leaves the sparklines out instead of failing the poll.
+//! cannot answer it leaves the sparklines out instead of failing the poll. Smart vs static over
+//! time (`/smart-vs-static`, 10-minute steps over [`TREND_WINDOW`]) is fetched at most every
+//! [`TREND_EVERY`], and left out the same way.
 //!
 //! The connection is a small state machine: after a failure it waits a capped, doubling backoff
 //! (clamped with `min`, so it never grows past the cap) and tells the UI when it will try again.
@@ -19,7 +21,7 @@
 use super::state::Snapshot;
 use super::stream::{self, EventCursor};
 use crate::client::{Client, ClientError, JobQuery};
-use crate::model::{JobDetail, Patterns, Series};
+use crate::model::{JobDetail, Patterns, Series, SmartVsStatic};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,32 +117,60 @@ pub const SERIES_STEP: &str = "10s";
 /// How often the series is fetched again (its steps are ten seconds wide).
 pub const SERIES_EVERY: Duration = Duration::from_secs(3);
 
-/// The last `/series` answer and when it was fetched.
-#[derive(Debug, Default)]
-struct SeriesCache {
-    last: Option<(Instant, Option<Series>)>,
+/// The window of smart vs static over time the Analytics pane draws.
+pub const TREND_WINDOW: &str = "24h";
+/// How often it is fetched again (its steps are ten minutes wide).
+pub const TREND_EVERY: Duration = Duration::from_secs(30);
+
+/// The last answer of an endpoint fetched less often than every poll, and when it came.
+#[derive(Debug)]
+struct Kept<T> {
+    every: Duration,
+    last: Option<(Instant, Option<T>)>,
 }
 
-impl SeriesCache {
-    /// The series, fetched again once the kept one is older than [`SERIES_EVERY`] (or
-    /// `force`d, when the operator asked for a refresh).
-    async fn get(&mut self, client: &Client, force: bool) -> Option<Series> {
-        if let Some((at, kept)) = &self.last
-            && at.elapsed() < SERIES_EVERY
-            && !force
-        {
-            return kept.clone();
-        }
-        let series = match client.series(SERIES_WINDOW, SERIES_STEP).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::debug!(error = %e, "no series");
-                None
-            }
-        };
-        self.last = Some((Instant::now(), series.clone()));
-        series
+impl<T: Clone> Kept<T> {
+    fn new(every: Duration) -> Self {
+        Self { every, last: None }
     }
+
+    /// The kept answer while it is younger than `every` and no refresh was `force`d.
+    fn fresh(&self, force: bool) -> Option<Option<T>> {
+        match &self.last {
+            Some((at, kept)) if at.elapsed() < self.every && !force => Some(kept.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps a new answer (`None` when the service gave none: an older version leaves the
+    /// view out instead of failing the poll).
+    fn keep(&mut self, answer: Result<T, ClientError>, what: &str) -> Option<T> {
+        let answer = answer
+            .map_err(|e| tracing::debug!(error = %e, "no {what}"))
+            .ok();
+        self.last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
+
+async fn series(kept: &mut Kept<Series>, client: &Client, force: bool) -> Option<Series> {
+    if let Some(s) = kept.fresh(force) {
+        return s;
+    }
+    let answer = client.series(SERIES_WINDOW, SERIES_STEP).await;
+    kept.keep(answer, "series")
+}
+
+async fn trend(
+    kept: &mut Kept<SmartVsStatic>,
+    client: &Client,
+    force: bool,
+) -> Option<SmartVsStatic> {
+    if let Some(t) = kept.fresh(force) {
+        return t;
+    }
+    let answer = client.smart_vs_static(TREND_WINDOW).await;
+    kept.keep(answer, "smart vs static")
 }
 
 /// Runs until the UI drops its receiver.
@@ -218,10 +248,21 @@ fn refuses_query(e: &ClientError) -> bool {
 }
 
 /// What the poller keeps between polls besides the stream's cursor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Caches {
     patterns: PatternCache,
-    series: SeriesCache,
+    series: Kept<Series>,
+    trend: Kept<SmartVsStatic>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            patterns: PatternCache::default(),
+            series: Kept::new(SERIES_EVERY),
+            trend: Kept::new(TREND_EVERY),
+        }
+    }
 }
 
 async fn fetch(
@@ -242,17 +283,19 @@ async fn fetch(
     })?;
     // Before following the stream: a restarted service numbers its events from 1 again.
     cursor.service_started(summary.started_at);
-    let (detail, events, series) = tokio::join!(
+    let (detail, events, series, trend) = tokio::join!(
         detail(client, selected),
         stream::follow(client, cursor),
-        caches.series.get(client, forced)
+        series(&mut caches.series, client, forced),
+        trend(&mut caches.trend, client, forced)
     );
     let detail = detail?;
     let patterns = caches.patterns.get(client, detail.as_ref()).await;
     Ok(Snapshot::new(summary, jobs, detail, Utc::now())
         .with_events(events?)
         .with_patterns(patterns)
-        .with_series(series))
+        .with_series(series)
+        .with_trend(trend))
 }
 
 async fn detail(

@@ -5,7 +5,7 @@
 
 use crate::model::{
     Alert, AuditEntry, Event, JobDetail, JobPage, Patterns, RetryPolicy, RetryPreview,
-    RetryRecommendation, ScheduledJob, Series, Summary, TimelineEntry,
+    RetryRecommendation, ScheduledJob, Series, SmartVsStatic, Summary, TimelineEntry,
 };
 use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub patterns: Option<Patterns>,
     /// `/series` (per-queue counts over the last minutes), when the service answered.
     pub series: Option<Series>,
+    /// `/smart-vs-static` (per 10-minute step over the last day), when the service answered.
+    pub trend: Option<SmartVsStatic>,
 }
 
 impl Snapshot {
@@ -52,6 +54,7 @@ impl Snapshot {
             events: Vec::new(),
             patterns: None,
             series: None,
+            trend: None,
         }
     }
 
@@ -71,6 +74,12 @@ impl Snapshot {
                 .for_each(|e| s(&mut e.error_class));
         }
         self.series = series;
+        self
+    }
+
+    /// The snapshot with smart vs static over time (numbers only: nothing to sanitise).
+    pub fn with_trend(mut self, trend: Option<SmartVsStatic>) -> Snapshot {
+        self.trend = trend;
         self
     }
 

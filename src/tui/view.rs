@@ -21,12 +21,14 @@ mod flow;
 mod footer;
 mod glyphs;
 mod header;
+mod import;
 mod incident;
 mod job;
 mod live;
 mod overlay;
 mod series;
 mod strategy;
+mod trend;
 
 pub use glyphs::Glyphs;
 

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use retryctl::model::{
-    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Series, Summary,
+    AuditEntry, BulkResult, JobDetail, JobPage, Patterns, Pause, ScheduledJob, Series,
+    SmartVsStatic, Summary,
 };
 use retryctl::tui::app::{App, AppConfig};
 use retryctl::tui::keymap::Keymap;
@@ -106,4 +107,31 @@ pub fn app_with(summary: Summary, jobs: JobPage, detail: Option<JobDetail>) -> A
 
 pub fn app() -> App {
     app_with(summary(), jobs(), Some(detail()))
+}
+
+/// `/smart-vs-static?window=24h`: 144 ten-minute cohorts (none at night, an incident in the
+/// afternoon where both estimates dip), the newest still mostly open.
+pub fn trend() -> SmartVsStatic {
+    serde_json::from_str(include_str!("../data/console/trend.json")).unwrap()
+}
+
+/// The fixture's app after a poll that brought the series and smart vs static over the last
+/// day, from a service up for three days (so the window is the whole day).
+pub fn app_with_trend() -> App {
+    let mut summary = summary();
+    summary.started_at = now() - chrono::Duration::days(3);
+    let mut app = app_with(summary, jobs(), Some(detail()));
+    let snap = app.data.clone().unwrap();
+    app.on_snapshot(snap.with_series(Some(series())).with_trend(Some(trend())));
+    app
+}
+
+/// A strategy with the summary's name and policies, as an import file would hold it.
+pub fn strategy() -> retryctl::model::RetryStrategy {
+    let s = summary();
+    serde_json::from_value(serde_json::json!({
+        "name": s.strategy_name, "enabled": true, "policies": s.policies,
+        "bayesian_threshold": s.bayesian_threshold, "ml_enabled": false,
+    }))
+    .unwrap()
 }

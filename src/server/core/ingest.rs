@@ -44,7 +44,7 @@ impl AppState {
             ops.series.record_give_up(&features.queue, wall);
         }
         if let Some((smart, fixed)) = expectations {
-            ops.compare_job(smart, fixed);
+            ops.compare_job(smart, fixed, wall);
         }
         drop(ops);
         // After the counting: a pause is the operator's choice, not a guardrail overriding the
@@ -195,10 +195,7 @@ impl AppState {
         }
         let now = self.now();
         let ending = Ending::of(job);
-        self.ops
-            .lock()
-            .patterns
-            .record_end(&job.job_id, ending, now);
+        self.ops.lock().record_end(&job.job_id, ending, now);
     }
 
     fn announce_schedule(&self, job: &ScheduledJob) {

@@ -6,9 +6,10 @@
 //! loop hold it behind a mutex for a few microseconds at a time.
 
 use super::alert_rules::{AlertInputs, window_secs};
+use super::cohorts::CohortBook;
 use super::events::{EventLog, kind};
 use super::job_locks::{JobGuard, JobLocks};
-use super::patterns::PatternBook;
+use super::patterns::{Ending, PatternBook};
 use super::pauses::PauseBook;
 use super::series::SeriesBook;
 use super::views::{QueueBook, Today};
@@ -59,6 +60,8 @@ pub struct Ops {
     pub today: Today,
     /// Per-queue counts in 10-second steps over the last hour (`GET /series`).
     pub series: SeriesBook,
+    /// Smart vs static per 10-minute cohort of first failures (`GET /smart-vs-static`).
+    pub cohorts: CohortBook,
 }
 
 impl Default for Ops {
@@ -76,6 +79,7 @@ impl Default for Ops {
             queues: QueueBook::default(),
             today: Today::default(),
             series: SeriesBook::default(),
+            cohorts: CohortBook::default(),
         }
     }
 }
@@ -127,9 +131,15 @@ impl Ops {
         c.static_mean_success = self.static_success_sum / c.recommendations as f64;
     }
 
-    /// Adds one job's expectations (smart, static) from its first failure to the running
-    /// means of the comparison.
-    pub fn compare_job(&mut self, smart: JobExpectation, fixed: JobExpectation) {
+    /// Adds one job's expectations (smart, static) from its first failure at `now` to the
+    /// running means of the comparison and to its cohort.
+    pub fn compare_job(
+        &mut self,
+        smart: JobExpectation,
+        fixed: JobExpectation,
+        now: DateTime<Utc>,
+    ) {
+        self.cohorts.compare(smart, fixed, now);
         let c = &mut self.comparison;
         c.jobs += 1;
         let n = c.jobs as f64;
@@ -153,9 +163,18 @@ impl Ops {
             self.totals.add(key, 1, now);
         }
         ClassTally::add_all(&mut self.error_classes, [attempt]);
-        self.patterns.record_attempt(attempt, now);
+        if let Some(opened) = self.patterns.record_attempt(attempt, now) {
+            self.cohorts.ended(opened, true, now);
+        }
         self.today.note_attempt(attempt, now);
         self.series.record_attempt(attempt, now);
+    }
+
+    /// Notes that a job ended at `now` without success (given up or out of attempts).
+    pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) {
+        if let Some(opened) = self.patterns.record_end(job_id, ending, now) {
+            self.cohorts.ended(opened, false, now);
+        }
     }
 
     /// Starts the per-class counts from what the store counted before this process started.

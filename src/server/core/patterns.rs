@@ -107,32 +107,34 @@ struct Step {
 }
 
 impl PatternBook {
-    /// Notes an attempt the service heard of at `now`.
-    pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) {
+    /// Notes an attempt the service heard of at `now`. A success that ends a followed job
+    /// answers the step in which its first failure was heard of.
+    pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
         let step = step_of(now);
         if a.success {
-            if let Some(ep) = self.open.remove(&a.job_id) {
-                let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
-                self.step_mut(&ep.key, step).add_recovery(ms);
-            }
-            return;
+            let ep = self.open.remove(&a.job_id)?;
+            let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
+            self.step_mut(&ep.key, step).add_recovery(ms);
+            return Some(ep.opened_step);
         }
         let key = Key::of(a);
         self.step_mut(&key, step).failures += 1;
         if a.attempt_number == 1 {
             self.open_episode(&a.job_id, key, a.timestamp, step);
         }
+        None
     }
 
-    /// Notes that a job ended without success at `now`.
-    pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) {
-        if let Some(ep) = self.open.remove(job_id) {
-            let s = self.step_mut(&ep.key, step_of(now));
-            match ending {
-                Ending::GaveUp => s.given_up += 1,
-                Ending::HitMaxAttempts => s.hit_max_attempts += 1,
-            }
+    /// Notes that a job ended without success at `now`; a followed job answers the step in
+    /// which its first failure was heard of.
+    pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) -> Option<i64> {
+        let ep = self.open.remove(job_id)?;
+        let s = self.step_mut(&ep.key, step_of(now));
+        match ending {
+            Ending::GaveUp => s.given_up += 1,
+            Ending::HitMaxAttempts => s.hit_max_attempts += 1,
         }
+        Some(ep.opened_step)
     }
 
     /// The figures of `q` over its window up to `now`.

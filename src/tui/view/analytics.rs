@@ -1,10 +1,14 @@
 //! Analytics & alerts: per-queue sparklines over the last minutes (see [`super::series`]),
-//! monotonic counters (as `/metrics` has them), rates, the top error classes, smart-vs-static,
-//! the backoff histogram, active alerts and global limits. Every number is the service's.
+//! monotonic counters (as `/metrics` has them), rates, the top error classes, smart-vs-static
+//! over the last day (see [`super::trend`]) and per job since the service started,
+//! the backoff histogram, active alerts, and the configuration (strategy per queue, global
+//! limits, export and import). Every number is the service's.
 
 use super::flow::flow;
 use super::{Ctx, alerts, block, series, summary_pane};
-use crate::model::{CircuitView, ErrorClassCount, PolicyGuardrails, Summary};
+use crate::model::{
+    CircuitView, ErrorClassCount, PolicyGuardrails, QueueMark, QueueStatus, Summary,
+};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -28,10 +32,21 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         frame.render_widget(outer, top);
     }
     let errors = series_data.map(|s| s.top_error_classes.as_slice());
+    let trend = data.and_then(|d| d.trend.as_ref());
     let title = format!("Analytics & alerts{}", super::alerts::badge(ctx));
     summary_pane(frame, area, ctx, (&title, focused), |s, inner| {
         let width = usize::from(inner.width);
-        let mut lines = Vec::new();
+        // The design's order: the success-rate improvement and the savings first.
+        let [per_job, avoided] = comparison(s, ctx);
+        let mut lines = match trend {
+            Some(t) => super::trend::lines(t, ctx, width),
+            None => {
+                let mut lines = vec![heading("Smart vs static (shadow)", ctx)];
+                lines.extend(wrap(per_job, width, ctx));
+                lines
+            }
+        };
+        lines.extend(wrap(avoided, width, ctx));
         lines.push(counters_heading(s, ctx));
         lines.extend(wrap(counters(s, ctx), width, ctx));
         lines.push(heading("Rates", ctx));
@@ -39,14 +54,10 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         if let Some(errors) = errors {
             top_errors(&mut lines, errors, ctx, width);
         }
-        lines.push(heading("Smart vs static (shadow)", ctx));
-        for sentence in comparison(s, ctx) {
-            lines.extend(wrap(sentence, width, ctx));
-        }
         histogram(&mut lines, s, ctx, width);
-        limits(&mut lines, s, ctx, width);
         lines.push(heading("Alerts", ctx));
         lines.extend(alerts::lines(s, ctx, None, true));
+        configuration(&mut lines, s, ctx, width);
         scrolled(lines, usize::from(inner.height), ctx)
     });
 }
@@ -186,8 +197,9 @@ fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
     };
     let (smart, fixed) = (&c.smart, &c.static_backoff);
     let wait = vec![
+        vec![Span::styled("per job since start,", dim)],
         vec![Span::styled(
-            format!("per job, estimated ({}):", fmt::count(c.jobs)),
+            format!("estimated ({} jobs):", fmt::count(c.jobs)),
             dim,
         )],
         versus(
@@ -208,7 +220,7 @@ fn comparison<'a>(s: &Summary, ctx: &Ctx) -> [Vec<Vec<Span<'a>>>; 2] {
             Span::styled(fmt::count(c.retries_avoided), ok),
         ],
         vec![Span::styled(
-            format!("of {} decisions", fmt::count(c.recommendations)),
+            format!("of {} decisions since start", fmt::count(c.recommendations)),
             dim,
         )],
     ];
@@ -251,8 +263,25 @@ fn histogram(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
     }
 }
 
-fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
-    lines.push(heading("Global limits", ctx));
+/// The design's Configuration block: the strategy deciding each queue, the global limits,
+/// emergency stop and circuits, and the keys that export and import the configuration.
+fn configuration(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
+    lines.push(heading("Configuration", ctx));
+    let window = fmt::secs(s.queue_status.window_seconds as f64);
+    lines.push(Line::styled(
+        format!(" strategy per queue, last {window}"),
+        ctx.theme.dim(),
+    ));
+    for q in &s.queue_status.queues {
+        lines.extend(flow(queue_strategy(q, ctx), width, 3, ctx.glyphs.ellipsis));
+    }
+    if s.queue_status.queues.is_empty() {
+        lines.push(Line::styled(
+            " no queue decided in the window",
+            ctx.theme.dim(),
+        ));
+    }
+    lines.extend(wrap(global_limits(&s.guardrails, ctx), width, ctx));
     let stop = if s.guardrails.emergency_stop {
         Span::styled("ON", ctx.theme.critical())
     } else {
@@ -271,6 +300,87 @@ fn limits(lines: &mut Vec<Line>, s: &Summary, ctx: &Ctx, width: usize) {
             ctx.glyphs.ellipsis,
         ));
     }
+    let mut keys = vec![format!(
+        "{} export config",
+        super::short_key(ctx, Action::Export)
+    )];
+    if ctx.app.offers(Action::Import) {
+        keys.push(format!(
+            "{} import rules",
+            super::short_key(ctx, Action::Import)
+        ));
+    }
+    let keys = keys
+        .into_iter()
+        .map(|k| vec![Span::styled(k, ctx.theme.dim())]);
+    lines.extend(wrap(keys.collect(), width, ctx));
+}
+
+/// `payments bayesian`, `batch bayesian → ml v4 in canary (10 %)` (the service's reason for a
+/// changing mark: the upgrade pending).
+fn queue_strategy<'a>(q: &QueueStatus, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+    let name = if q.queue.is_empty() {
+        "default"
+    } else {
+        &q.queue
+    };
+    let tier = match (&q.strategy, &q.model_version) {
+        (Some(m), Some(v)) => format!("{} {v}", m.as_str()),
+        (Some(m), None) => m.as_str().to_string(),
+        (None, _) => "no decisions".to_string(),
+    };
+    let mut groups = vec![
+        vec![Span::styled(name.to_string(), ctx.theme.dim())],
+        vec![Span::styled(tier, ctx.theme.text())],
+    ];
+    if q.mark == QueueMark::Changing {
+        groups.push(vec![Span::styled(
+            format!("{} {}", ctx.glyphs.arrow, q.reason),
+            ctx.theme.warn(),
+        )]);
+    }
+    groups
+}
+
+/// `max attempts 10`, `delay 500ms→5m00s`, `retries ≤20% of traffic`, `budget 2.0/s`.
+fn global_limits<'a>(g: &PolicyGuardrails, ctx: &Ctx) -> Vec<Vec<Span<'a>>> {
+    let dim = |t: String| Span::styled(t, ctx.theme.dim());
+    let text = |t: String| Span::styled(t, ctx.theme.text());
+    let mut groups = vec![
+        vec![
+            dim("max attempts ".into()),
+            text(g.max_attempts.to_string()),
+        ],
+        vec![
+            dim("delay ".into()),
+            text(format!(
+                "{}{}{}",
+                fmt::ms(g.min_delay_ms),
+                ctx.glyphs.arrow,
+                fmt::ms(g.max_delay_ms)
+            )),
+        ],
+        vec![
+            dim("retries ".into()),
+            text(format!(
+                "{}{}",
+                ctx.glyphs.le,
+                fmt::pct(g.max_budget_percent / 100.0)
+            )),
+            dim(" of traffic".into()),
+        ],
+    ];
+    if g.retry_budget.enabled {
+        groups.push(vec![
+            dim("budget ".into()),
+            text(format!(
+                "{:.0}/min",
+                g.retry_budget.refill_per_second * 60.0
+            )),
+            dim(" per queue".into()),
+        ]);
+    }
+    groups
 }
 
 /// `queue/class STATE 97% failing probe in 22s` (a closed one: `opens at 95% of 50+`, the

@@ -1,7 +1,7 @@
 //! Dialogs and overlays drawn over the panes: help, confirmations, override, export, alerts,
 //! preview.
 
-use super::{Ctx, alerts, analytics, block, flow, incident, job};
+use super::{Ctx, alerts, analytics, block, flow, import, incident, job};
 use crate::model::RetryPreview;
 use crate::present::fmt;
 use crate::present::overrides::DELAY_HINT;
@@ -22,6 +22,8 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Mode::Override(form) => override_form(frame, area, ctx, form),
         Mode::Reason(form) => reason_form(frame, area, ctx, form),
         Mode::Export { path, error } => export(frame, area, ctx, path, error.as_deref()),
+        Mode::Import { path, error } => import::file_form(frame, area, ctx, path, error.as_deref()),
+        Mode::ImportConfirm { check, scroll } => import::confirm(frame, area, ctx, check, *scroll),
         Mode::Alerts => alerts_dialog(frame, area, ctx),
         Mode::Errors { selected } => errors_dialog(frame, area, ctx, *selected),
         Mode::Preview {

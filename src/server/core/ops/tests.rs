@@ -54,8 +54,8 @@ fn per_job_expectations_are_means_over_the_jobs() {
         time_to_success_ms,
         give_up,
     };
-    ops.compare_job(job(1.0, 2_000.0, 0.0), job(3.0, 10_000.0, 0.2));
-    ops.compare_job(job(2.0, 4_000.0, 0.1), job(4.0, 20_000.0, 0.4));
+    ops.compare_job(job(1.0, 2_000.0, 0.0), job(3.0, 10_000.0, 0.2), t(0));
+    ops.compare_job(job(2.0, 4_000.0, 0.1), job(4.0, 20_000.0, 0.4), t(1));
     let c = ops.comparison();
     assert_eq!(c.jobs, 2);
     assert_eq!(c.smart, job(1.5, 3_000.0, 0.05));

@@ -31,8 +31,9 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     rest.push(keys(ctx));
     let outer = block("", false, ctx).inner(area);
     let room = usize::from(outer.height).saturating_sub(lines.len() + rest.len());
-    let mut pattern = super::patterns::lines(job, ctx, usize::from(outer.width));
+    // One row is kept for the rationale.
     let keep = room.saturating_sub(1);
+    let mut pattern = super::patterns::lines(job, ctx, usize::from(outer.width), keep);
     if pattern.len() > keep {
         pattern.truncate(keep);
         if let Some(last) = pattern.last_mut() {

@@ -9,8 +9,10 @@ use ratatui::text::{Line, Span};
 
 /// The analysis lines for `job` in `width` columns: its figures wrapped as whole groups when the
 /// service answered for its kind, one line saying it is on its way while the answer is for
-/// another kind, none when the service gave none.
-pub fn lines<'a>(job: &ScheduledJob, ctx: &Ctx, width: usize) -> Vec<Line<'a>> {
+/// another kind, none when the service gave none. When the full labels take more than `rows`
+/// rows, shorter labels are used (`ok` for `recovered`, `max` for `hit max`), so the figures
+/// still fit on a small terminal (80×24 has two rows for them).
+pub fn lines<'a>(job: &ScheduledJob, ctx: &Ctx, width: usize, rows: usize) -> Vec<Line<'a>> {
     let Some(p) = ctx.app.data.as_ref().and_then(|d| d.patterns.as_ref()) else {
         return Vec::new();
     };
@@ -18,41 +20,56 @@ pub fn lines<'a>(job: &ScheduledJob, ctx: &Ctx, width: usize) -> Vec<Line<'a>> {
         return vec![Line::styled(" patterns (loading)", ctx.theme.dim())];
     }
     // Each figure wraps whole with its label; continuation lines are indented.
-    [outcomes(p, ctx), timing(p, ctx)]
-        .into_iter()
-        .flat_map(|groups| flow::flow(groups, width, 2, ctx.glyphs.ellipsis))
-        .collect()
+    let laid_out = |compact: bool| -> Vec<Line<'a>> {
+        [outcomes(p, ctx, compact), timing(p, ctx, compact)]
+            .into_iter()
+            .flat_map(|groups| flow::flow(groups, width, 2, ctx.glyphs.ellipsis))
+            .collect()
+    };
+    let full = laid_out(false);
+    if full.len() <= rows {
+        full
+    } else {
+        laid_out(true)
+    }
 }
 
 type Groups<'a> = Vec<Vec<Span<'a>>>;
 
-/// `last 24h: 58 failed · recovered ≤5s 23 ≤30s 9 >30s 4 · gave up 1 · hit max 3`
-fn outcomes<'a>(p: &Patterns, ctx: &Ctx) -> Groups<'a> {
+/// `last 24h: 58 failed · recovered ≤5s 23 ≤30s 9 >30s 4 · gave up 1 · hit max 3`, or
+/// `24h: 58 failed · ok ≤5s 23 ≤30s 9 >30s 4 · gave up 1 · max 3` when `compact`.
+fn outcomes<'a>(p: &Patterns, ctx: &Ctx, compact: bool) -> Groups<'a> {
     let (d, le) = (ctx.glyphs.dot, ctx.glyphs.le);
     let r = &p.recovered;
     let dim = |t: String| Span::styled(t, ctx.theme.dim());
     let text = |t: String| Span::styled(t, ctx.theme.text());
+    let (last, recovered, hit_max) = if compact {
+        ("", "ok", "max")
+    } else {
+        ("last ", "recovered", "hit max")
+    };
     vec![
         vec![
-            dim(format!("last {}:", fmt::window(p.from, p.to))),
+            dim(format!("{last}{}:", fmt::window(p.from, p.to))),
             text(format!(" {} failed", p.failures)),
         ],
         vec![
-            dim(format!("{d} recovered {le}5s ")),
+            dim(format!("{d} {recovered} {le}5s ")),
             Span::styled(r.within_5s.to_string(), ctx.theme.ok()),
         ],
         vec![dim(format!("{le}30s ")), text(r.within_30s.to_string())],
         vec![dim(">30s ".into()), text(r.later.to_string())],
         vec![dim(format!("{d} gave up ")), text(p.given_up.to_string())],
         vec![
-            dim(format!("{d} hit max ")),
+            dim(format!("{d} {hit_max} ")),
             Span::styled(p.hit_max_attempts.to_string(), ctx.theme.warn()),
         ],
     ]
 }
 
-/// `recovery 6.8s ± 3.2s p50 5.9s p90 11.2s · peak 09:30–10:00 31 failures`
-fn timing<'a>(p: &Patterns, ctx: &Ctx) -> Groups<'a> {
+/// `recovery 6.8s ± 3.2s p50 5.9s p90 11.2s · peak 09:30–10:00 31 failures` (`31 failed`
+/// when `compact`).
+fn timing<'a>(p: &Patterns, ctx: &Ctx, compact: bool) -> Groups<'a> {
     let d = ctx.glyphs.dot;
     let plus_minus = if ctx.glyphs.ascii { "+-" } else { "±" };
     let dim = |t: String| Span::styled(t, ctx.theme.dim());
@@ -79,7 +96,14 @@ fn timing<'a>(p: &Patterns, ctx: &Ctx) -> Groups<'a> {
         groups.push(vec![
             dim(format!("{d} peak ")),
             text(format!("{from}{dash}{to} ")),
-            Span::styled(format!("{} failures", peak.failures), ctx.theme.warn()),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    peak.failures,
+                    if compact { "failed" } else { "failures" }
+                ),
+                ctx.theme.warn(),
+            ),
         ]);
     }
     groups
