@@ -1,6 +1,7 @@
 //! Storage behind one trait, chosen by config. It depends on `model` only: the engine's
-//! snapshot is an opaque, versioned document to it. `sqlite` is the embedded default; `memory`
-//! serves unit tests. Every backend passes the same contract suite (`tests/store_contract.rs`).
+//! snapshot is an opaque, versioned document to it. `sqlite` is the embedded default; `redis`
+//! is shared by many replicas; `memory` serves unit tests. Every backend passes the same
+//! contract suite (`tests/store_contract.rs`).
 //!
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 /// Which backend `open` builds.
@@ -25,6 +27,8 @@ pub enum StoreConfig {
     Sqlite { dir: PathBuf },
     /// Everything in process memory, lost on exit (tests, throw-away demos).
     Memory,
+    /// Redis, shared by any number of replicas.
+    Redis(redis::RedisConfig),
 }
 
 /// Opens the configured backend. Errors name what failed (path, SQLite message).
@@ -32,6 +36,7 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
         StoreConfig::Sqlite { dir } => Ok(Arc::new(sqlite::SqliteStore::open(dir).await?)),
         StoreConfig::Memory => Ok(Arc::new(memory::MemoryStore::default())),
+        StoreConfig::Redis(config) => Ok(Arc::new(redis::RedisStore::open(config).await?)),
     }
 }
 
