@@ -7,7 +7,8 @@
 use super::listen_address;
 use super::service::Service;
 use super::simulate::{WorkerArgs, duration};
-use super::{ServeArgs, StoreKind};
+use super::ServeArgs;
+use crate::config::StoreChoice;
 use crate::client::Client;
 use crate::config::{Config, Role};
 use crate::sim::driver::{self, DriverConfig, tally::Report};
@@ -185,7 +186,9 @@ fn serve_args(args: &DemoArgs, data: &Path) -> ServeArgs {
         ),
         data: Some(data.to_path_buf()),
         config: args.config.clone(),
-        store: StoreKind::Sqlite,
+        store: Some(StoreChoice::Sqlite),
+        redis_prefix: None,
+        require_durable: false,
         insecure: false,
     }
 }
