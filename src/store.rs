@@ -160,6 +160,12 @@ pub trait Store: Send + Sync {
     /// Short backend name for `/summary` and logs: `sqlite`, `memory`, `redis`.
     fn name(&self) -> &'static str;
 
+    /// Whether other processes append to this store's attempt log (Redis shared by replicas):
+    /// the service then learns by following the log in order instead of from its own writes.
+    fn shared_log(&self) -> bool {
+        false
+    }
+
     /// Appends attempts; returns each one's sequence number. Durable when it returns.
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>>;
     /// Every attempt of one job, oldest `timestamp` first (ties in arrival order).

@@ -99,6 +99,10 @@ pub struct HealthResponse {
     /// the top level.
     #[serde(default)]
     pub degraded: bool,
+    /// On a store shared by replicas (Redis): the sequence number of the last attempt this
+    /// replica has learned from the shared log (compare replicas to see their lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_position: Option<u64>,
     // utoipa documents a flattened `Option` as "Degradation or null" for the whole object,
     // which no answer matches; the `degraded` doc above names the fields instead.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]

@@ -6,8 +6,9 @@
 //! for list order and due order and a hash of counts per (queue, state, error class). Every
 //! change that touches more than one key is one Lua script ([`scripts`]).
 //!
-//! Every call is bounded by the configured timeout (default 1.5 s): a stalled or unreachable
-//! Redis makes the call fail with a `timeout` or `io` error, never hang. Durability is Redis's:
+//! Every call is bounded by the configured timeout (default 1 s; 250 ms once a call timed out,
+//! until one succeeds): a stalled or unreachable Redis makes the call fail with a `timeout` or
+//! `io` error, never hang. Durability is Redis's:
 //! an acknowledged write is on disk only with `appendonly yes` and `appendfsync always`
 //! ([`durability`] checks them at start-up).
 
@@ -33,10 +34,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Default bound on one store call; writes then answer 503 within 2 s of a stall.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// Default bound on one store call. With [`STALLED_TIMEOUT`] for the calls after a timeout, a
+/// write request (a read, a log catch-up and the write) answers 503 within 2 s of a stall.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Bound on a call while Redis is known to stall (since a call timed out, until one succeeds):
+/// requests then fail fast instead of each waiting the full timeout.
+pub const STALLED_TIMEOUT: Duration = Duration::from_millis(250);
 /// Default key prefix (the hash tag).
 pub const DEFAULT_PREFIX: &str = "retryctl";
 
@@ -56,7 +62,7 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Defaults for `url`: prefix `retryctl`, 1.5 s timeout, durability only warned about.
+    /// Defaults for `url`: prefix `retryctl`, 1 s timeout, durability only warned about.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -122,6 +128,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Keys,
     timeout: Duration,
+    /// Set when a call timed out, cleared when one succeeds (see [`STALLED_TIMEOUT`]).
+    stalled: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -157,6 +165,7 @@ impl RedisStore {
             conn,
             keys: Keys::new(&config.prefix),
             timeout: config.timeout,
+            stalled: AtomicBool::new(false),
         };
         durability::check(&store, config.require_durable).await?;
         Ok(store)
@@ -167,16 +176,26 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Runs one store call within the timeout.
+    /// Runs one store call within the timeout (the short one while Redis is known to stall).
     async fn timed<T>(
         &self,
         what: &str,
         call: impl Future<Output = StoreResult<T>>,
     ) -> StoreResult<T> {
-        match tokio::time::timeout(self.timeout, call).await {
+        let limit = if self.stalled.load(Ordering::Relaxed) {
+            self.timeout.min(STALLED_TIMEOUT)
+        } else {
+            self.timeout
+        };
+        let result = match tokio::time::timeout(limit, call).await {
             Ok(result) => result,
-            Err(_) => Err(timeout_error(&format!("{what} (after {:?})", self.timeout))),
+            Err(_) => Err(timeout_error(&format!("{what} (after {limit:?})"))),
+        };
+        let timed_out = matches!(&result, Err(e) if e.kind() == Some(StoreFailureKind::Timeout));
+        if timed_out || result.is_ok() {
+            self.stalled.store(timed_out, Ordering::Relaxed);
         }
+        result
     }
 
     async fn put_json<T: Serialize>(&self, what: &str, key: String, field: &str, value: &T) -> StoreResult<()> {
@@ -267,6 +286,10 @@ fn from_json<T: DeserializeOwned>(what: &str, body: &str) -> StoreResult<T> {
 impl Store for RedisStore {
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    fn shared_log(&self) -> bool {
+        true
     }
 
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {

@@ -71,11 +71,21 @@ impl AppState {
         }
         let gate = self.ingest_gate.read().await;
         let seqs = self.store_write(self.store.append_attempts(attempts.clone()).await)?;
-        self.learn(&attempts);
-        self.count(&attempts);
-        if let Some(&max) = seqs.iter().max() {
-            self.watermark.fetch_max(max, Ordering::Relaxed);
+        if self.follows_log() {
+            // Learned in log order, with whatever other replicas appended before them. The
+            // attempts are stored: a failure to read them back is logged, not answered (the
+            // follower learns them on its next round).
+            let max = seqs.iter().copied().max().unwrap_or(0);
+            if let Err(e) = self.follow_log(max).await {
+                tracing::warn!(error = %e, "cannot follow the attempt log after an append");
+            }
+        } else {
+            self.learn(&attempts);
+            if let Some(&max) = seqs.iter().max() {
+                self.watermark.fetch_max(max, Ordering::Relaxed);
+            }
         }
+        self.count(&attempts);
         drop(gate);
         self.note_attempts(&attempts, None);
         self.finish_succeeded(&attempts).await;
@@ -98,6 +108,12 @@ impl AppState {
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
+        // On a shared log: learn what other replicas appended first, then this failure (see
+        // `follow`: it is learned ahead of its position in the log).
+        let tail = self.tail_lock.lock().await;
+        if self.follows_log() {
+            self.store_read(self.follow_locked(u64::MAX).await)?;
+        }
         self.learn(slice::from_ref(&attempt));
         let features = schedule::failure_features(report, previous.as_ref(), at);
         let rec = self.recommend(&features, at);
@@ -107,7 +123,12 @@ impl AppState {
             .append_attempt_with_job(attempt.clone(), job.clone())
             .await;
         let seq = self.store_write(stored)?;
-        self.watermark.fetch_max(seq, Ordering::Relaxed);
+        if self.follows_log() {
+            self.learned_at(seq);
+        } else {
+            self.watermark.fetch_max(seq, Ordering::Relaxed);
+        }
+        drop(tail);
         drop(gate);
         self.ops.note_pending(&job.job_id, job.state.is_pending());
         let attempts = slice::from_ref(&attempt);
