@@ -361,7 +361,8 @@ impl Metrics {
 
     /// Sets the replica's place in the attempt log (the last sequence number learned).
     pub fn set_log_position(&self, seq: u64) {
-        self.log_position.set(i64::try_from(seq).unwrap_or(i64::MAX));
+        self.log_position
+            .set(i64::try_from(seq).unwrap_or(i64::MAX));
     }
 
     /// Sets the number of operator pauses in force.

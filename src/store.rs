@@ -201,6 +201,22 @@ pub trait Store: Send + Sync {
         job: ScheduledJob,
     ) -> StoreResult<u64>;
 
+    /// [`Store::append_attempt_with_job`] only if the stored job is still `expected`
+    /// (compare-and-set): `Ok(None)`, with nothing written, when it changed meanwhile. The
+    /// default compares then writes, which is atomic only where one process writes (the
+    /// service serialises the writes of one job); a shared backend overrides it.
+    async fn append_attempt_with_job_if(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+        expected: &ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        if self.get_job(&job.job_id).await?.as_ref() != Some(expected) {
+            return Ok(None);
+        }
+        self.append_attempt_with_job(attempt, job).await.map(Some)
+    }
+
     /// Inserts or replaces a job on the schedule.
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()>;
     /// Inserts or replaces many jobs at once: all or none in one commit where the backend

@@ -80,7 +80,10 @@ async fn both_reach(c: &Cluster, seq: u64) {
         if a >= seq && b >= seq {
             return;
         }
-        assert!(Instant::now() < deadline, "replicas at {a} and {b}, log at {seq}");
+        assert!(
+            Instant::now() < deadline,
+            "replicas at {a} and {b}, log at {seq}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -123,8 +126,15 @@ async fn replicas_share_the_schedule_and_converge_on_one_log() {
                      "attempt_number": 1, "queue": "default"});
     let (_, ra) = post(&c.a, "/recommendation", &ask).await;
     let (_, rb) = post(&c.b, "/recommendation", &ask).await;
-    for field in ["should_retry", "delay_ms", "confidence", "estimated_success", "method",
-                  "rationale", "explanation"] {
+    for field in [
+        "should_retry",
+        "delay_ms",
+        "confidence",
+        "estimated_success",
+        "method",
+        "rationale",
+        "explanation",
+    ] {
         assert_eq!(ra[field], rb[field], "{field} differs:\n{ra}\n{rb}");
     }
     assert_eq!(c.a.get("/strategy").await, c.b.get("/strategy").await);
@@ -146,14 +156,15 @@ async fn a_killed_replica_loses_nothing_and_its_claims_come_back() {
     assert_eq!(status, 200, "{seqs}");
     // Claim everything through A on a clock an hour ahead (all due), with a 2 s lease.
     let later = t0 + Duration::hours(1);
-    let claim = |now: DateTime<Utc>, worker: &str| {
-        json!({"worker": worker, "limit": 100, "lease_ms": 2_000, "now": now.to_rfc3339()})
-    };
+    let claim = |now: DateTime<Utc>, worker: &str| json!({"worker": worker, "limit": 100, "lease_ms": 2_000, "now": now.to_rfc3339()});
     let (_, got) = post(&c.a, "/claim", &claim(later, "wa")).await;
     assert_eq!(got["jobs"].as_array().unwrap().len(), 20, "{got}");
     c.a.kill_9();
     let (_, none) = post(&c.b, "/claim", &claim(later + Duration::seconds(1), "wb")).await;
-    assert!(none["jobs"].as_array().unwrap().is_empty(), "lease still holds: {none}");
+    assert!(
+        none["jobs"].as_array().unwrap().is_empty(),
+        "lease still holds: {none}"
+    );
     let (_, again) = post(&c.b, "/claim", &claim(later + Duration::seconds(2), "wb")).await;
     assert_eq!(again["jobs"].as_array().unwrap().len(), 20, "{again}");
     for i in 0..20 {
@@ -162,4 +173,189 @@ async fn a_killed_replica_loses_nothing_and_its_claims_come_back() {
         assert_eq!(attempts, 2, "k-{i}: {detail}");
     }
     drop(c.redis);
+}
+
+/// Redis stopped with SIGSTOP: every write answers 503 (upstream error shape) within 2 s,
+/// recommendations keep coming, `/health` says degraded; after SIGCONT the clients' retries of
+/// their unanswered reports succeed without duplicating an attempt, claims work again and the
+/// service is healthy again within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_redis_fails_writes_fast_and_nothing_is_duplicated() {
+    let c = cluster();
+    let t0 = Utc::now() - Duration::minutes(5);
+    c.redis.freeze();
+    let mut unanswered = Vec::new();
+    for i in 0..6 {
+        let report = failure(&format!("s-{i}"), 1, t0 + Duration::seconds(i));
+        let started = Instant::now();
+        let (status, body) = post(&c.a, "/failures", &report).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], 503, "upstream error shape: {body}");
+        assert!(
+            body["error"].is_string() && body["timestamp"].is_string(),
+            "{body}"
+        );
+        assert!(
+            took <= std::time::Duration::from_secs(2),
+            "503 after {took:?}"
+        );
+        unanswered.push(report);
+        let ask = json!({"job_type": "email", "error_class": "timeout", "attempt_number": 1});
+        let (status, rec) = post(&c.b, "/recommendation", &ask).await;
+        assert_eq!(status, 200, "recommendations come from memory: {rec}");
+    }
+    let health = c.a.get("/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    c.redis.thaw();
+    let thawed = Instant::now();
+    for report in &unanswered {
+        loop {
+            let (status, body) = post(&c.a, "/failures", report).await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                thawed.elapsed() < std::time::Duration::from_secs(5),
+                "{status} {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // A client that never saw that answer sends it once more: same attempt, not a new one.
+        assert_eq!(post(&c.a, "/failures", report).await.0, 200);
+    }
+    let later = (t0 + Duration::hours(2)).to_rfc3339();
+    let claim = json!({"worker": "w", "limit": 100, "lease_ms": 2_000, "now": later});
+    let (status, claimed) = post(&c.b, "/claim", &claim).await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["jobs"].as_array().unwrap().len(), unanswered.len());
+    for i in 0..unanswered.len() {
+        let detail = c.b.get(&format!("/jobs/s-{i}")).await;
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "{detail}");
+    }
+    loop {
+        if c.a.get("/health").await["status"] == "healthy" {
+            break;
+        }
+        assert!(
+            thawed.elapsed() < std::time::Duration::from_secs(5),
+            "still degraded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts `n` jobs on the schedule through both replicas, due already (failed an hour ago).
+async fn seed_due_jobs(c: &Cluster, n: usize) {
+    let t0 = Utc::now() - Duration::hours(1);
+    let tasks = (0..8).map(|w| {
+        let service = if w % 2 == 0 { c.a.url("") } else { c.b.url("") };
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in (w..n).step_by(8) {
+                let report = failure(&format!("c-{i}"), 1, t0);
+                let resp = client.post(format!("{service}/failures")).json(&report);
+                assert_eq!(resp.send().await.unwrap().status(), 200);
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+}
+
+/// Eight workers claim through two replicas with 2 s leases and never report: every job
+/// comes back when its lease runs out, and no job is ever granted while a lease on it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_workers_on_two_replicas_never_hold_overlapping_leases() {
+    let c = cluster();
+    let jobs = 2_000;
+    seed_due_jobs(&c, jobs).await;
+    let stop_at = Instant::now() + std::time::Duration::from_secs(5);
+    let workers = (0..8).map(|w| {
+        let service = if w % 2 == 0 { c.a.url("") } else { c.b.url("") };
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut grants = Vec::new();
+            let body = json!({"worker": format!("w{w}"), "limit": 50, "lease_ms": 2_000});
+            while Instant::now() < stop_at {
+                let resp = client.post(format!("{service}/claim")).json(&body);
+                let got: Value = resp.send().await.unwrap().json().await.unwrap();
+                let claimed = got["jobs"].as_array();
+                for job in claimed.unwrap_or_else(|| panic!("POST /claim: {got}")) {
+                    let until: DateTime<Utc> =
+                        job["lease_until"].as_str().unwrap().parse().unwrap();
+                    grants.push((job["job_id"].as_str().unwrap().to_string(), until));
+                }
+            }
+            grants
+        })
+    });
+    let mut by_job: std::collections::BTreeMap<String, Vec<DateTime<Utc>>> = Default::default();
+    let mut total = 0;
+    for worker in workers.collect::<Vec<_>>() {
+        for (job, until) in worker.await.unwrap() {
+            by_job.entry(job).or_default().push(until);
+            total += 1;
+        }
+    }
+    assert_eq!(by_job.len(), jobs, "every due job was claimed");
+    assert!(
+        total > jobs,
+        "leases ran out and jobs were claimed again ({total} grants)"
+    );
+    for (job, mut untils) in by_job {
+        untils.sort();
+        for pair in untils.windows(2) {
+            let next_start = pair[1] - Duration::seconds(2);
+            assert!(
+                next_start >= pair[0],
+                "{job}: granted at {next_start} under a lease until {}",
+                pair[0]
+            );
+        }
+    }
+}
+
+/// A worker whose lease ran out (and whose job another worker claimed) reports too late: 409,
+/// nothing applied; the new holder's report is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_under_a_stale_lease_is_refused() {
+    let c = cluster();
+    let t0 = Utc::now();
+    assert_eq!(
+        post(&c.a, "/failures", &failure("lease-1", 1, t0)).await.0,
+        200
+    );
+    let claim = |worker: &str, now: DateTime<Utc>| json!({"worker": worker, "limit": 1, "lease_ms": 2_000, "now": now.to_rfc3339()});
+    let first_at = t0 + Duration::hours(1);
+    let (_, first) = post(&c.a, "/claim", &claim("w1", first_at)).await;
+    let (_, second) = post(
+        &c.b,
+        "/claim",
+        &claim("w2", first_at + Duration::seconds(3)),
+    )
+    .await;
+    let under = |got: &Value, at: DateTime<Utc>| {
+        let job = &got["jobs"][0];
+        let mut report = failure("lease-1", 2, at);
+        report["claimed_by"] = job["claimed_by"].clone();
+        report["lease_until"] = job["lease_until"].clone();
+        report
+    };
+    let late = under(&first, first_at + Duration::seconds(1));
+    let (status, body) = post(&c.a, "/failures", &late).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("claimed again (by w2)"),
+        "{body}"
+    );
+    let on_time = under(&second, first_at + Duration::seconds(4));
+    assert_eq!(post(&c.b, "/failures", &on_time).await.0, 200);
+    let detail = c.a.get("/jobs/lease-1").await;
+    assert_eq!(detail["attempts"].as_array().unwrap().len(), 2, "{detail}");
+    assert_eq!(detail["job"]["state"], "scheduled");
 }

@@ -4,12 +4,12 @@
 //! [`Service::start`], and talks to it like any other client: the workload through the load
 //! driver, the console through its own poller.
 
+use super::ServeArgs;
 use super::listen_address;
 use super::service::Service;
 use super::simulate::{WorkerArgs, duration};
-use super::ServeArgs;
-use crate::config::StoreChoice;
 use crate::client::Client;
+use crate::config::StoreChoice;
 use crate::config::{Config, Role};
 use crate::sim::driver::{self, DriverConfig, tally::Report};
 use crate::sim::scenario::Scenario;

@@ -141,7 +141,9 @@ pub fn check_timeout(key: &str, text: &str) -> Result<Duration, ConfigError> {
     };
     let d = parse_duration(text).map_err(invalid)?;
     if d.is_zero() || d > Duration::from_secs(10) {
-        return Err(invalid(format!("{text:?} must be longer than 0 and at most 10s")));
+        return Err(invalid(format!(
+            "{text:?} must be longer than 0 and at most 10s"
+        )));
     }
     Ok(d)
 }

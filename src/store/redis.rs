@@ -18,9 +18,7 @@ mod jobs;
 pub mod keys;
 mod scripts;
 
-use super::{
-    AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult,
-};
+use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
     RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -159,7 +157,12 @@ impl RedisStore {
         let connect = client.get_connection_manager_with_config(manager);
         let conn = match tokio::time::timeout(config.timeout * 2, connect).await {
             Ok(conn) => conn.map_err(err(&format!("connect to {}", config.redacted_url())))?,
-            Err(_) => return Err(timeout_error(&format!("connect to {}", config.redacted_url()))),
+            Err(_) => {
+                return Err(timeout_error(&format!(
+                    "connect to {}",
+                    config.redacted_url()
+                )));
+            }
         };
         let store = Self {
             conn,
@@ -198,10 +201,20 @@ impl RedisStore {
         result
     }
 
-    async fn put_json<T: Serialize>(&self, what: &str, key: String, field: &str, value: &T) -> StoreResult<()> {
+    async fn put_json<T: Serialize>(
+        &self,
+        what: &str,
+        key: String,
+        field: &str,
+        value: &T,
+    ) -> StoreResult<()> {
         let body = to_json(what, value)?;
         self.timed(what, async {
-            let () = self.conn().hset(key, field, body).await.map_err(err(what))?;
+            let () = self
+                .conn()
+                .hset(key, field, body)
+                .await
+                .map_err(err(what))?;
             Ok(())
         })
         .await
@@ -209,7 +222,9 @@ impl RedisStore {
 
     async fn all_json<T: DeserializeOwned>(&self, what: &str, key: String) -> StoreResult<Vec<T>> {
         let bodies: Vec<String> = self
-            .timed(what, async { self.conn().hvals(key).await.map_err(err(what)) })
+            .timed(what, async {
+                self.conn().hvals(key).await.map_err(err(what))
+            })
             .await?;
         bodies.iter().map(|b| from_json(what, b)).collect()
     }
@@ -229,7 +244,8 @@ fn connection_info(config: &RedisConfig) -> StoreResult<redis::ConnectionInfo> {
         field: "store".into(),
         message: format!("{}: {e}", config.redacted_url()),
     };
-    let info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str()).map_err(invalid)?;
+    let info =
+        redis::IntoConnectionInfo::into_connection_info(config.url.as_str()).map_err(invalid)?;
     let settings = info.redis_settings().clone();
     match (&config.password, settings.password()) {
         (Some(password), None) => {
@@ -279,7 +295,8 @@ fn to_json<T: Serialize>(what: &str, value: &T) -> StoreResult<String> {
 }
 
 fn from_json<T: DeserializeOwned>(what: &str, body: &str) -> StoreResult<T> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
 }
 
 #[async_trait]
@@ -337,23 +354,30 @@ impl Store for RedisStore {
         job: ScheduledJob,
     ) -> StoreResult<u64> {
         let call = self.append_with_job(attempt, job, None);
+        let seq = self.timed("append an attempt with its job", call).await?;
+        seq.ok_or_else(|| StoreError::unavailable("redis refused an unconditional job write"))
+    }
+
+    async fn append_attempt_with_job_if(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+        expected: &ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        let call = self.append_with_job_if(attempt, job, expected);
         self.timed("append an attempt with its job", call).await
     }
 
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
-        self.timed("put a job", self.write_jobs(vec![(job, None)]))
-            .await
-            .map(drop)
+        self.timed("put a job", self.write_jobs(vec![job])).await
     }
 
     async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
-        let jobs = jobs.into_iter().map(|j| (j, None)).collect();
-        self.timed("put jobs", self.write_jobs(jobs)).await.map(drop)
+        self.timed("put jobs", self.write_jobs(jobs)).await
     }
 
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
-        let call = async { Ok(self.read_job(job_id).await?.map(|(job, _)| job)) };
-        self.timed("read a job", call).await
+        self.timed("read a job", self.read_job(job_id)).await
     }
 
     async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
@@ -530,7 +554,11 @@ mod tests {
 
     #[test]
     fn urls_and_prefixes_are_checked() {
-        assert!(RedisConfig::new("redis://localhost:6379/0").validate().is_ok());
+        assert!(
+            RedisConfig::new("redis://localhost:6379/0")
+                .validate()
+                .is_ok()
+        );
         let err = RedisConfig::new("http://localhost").validate().unwrap_err();
         assert!(err.contains("not a Redis URL"), "{err}");
         let mut braces = RedisConfig::new("redis://localhost");

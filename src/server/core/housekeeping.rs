@@ -2,8 +2,8 @@
 //! background housekeeping while it serves (snapshots, retention, alert evaluation, the store's
 //! write probe, following a shared attempt log), and the shutdown signal.
 
-use super::state::AppState;
 use super::follow::FOLLOW_EVERY;
+use super::state::AppState;
 use super::store_health::PROBE_EVERY;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -91,7 +91,11 @@ impl Background {
             spawn_every(PROBE_EVERY, state.clone(), probe),
         ];
         if state.follows_log() {
-            tasks.push(spawn_every(FOLLOW_EVERY, state.clone(), super::follow::follow));
+            tasks.push(spawn_every(
+                FOLLOW_EVERY,
+                state.clone(),
+                super::follow::follow,
+            ));
         }
         Self {
             state: state.clone(),

@@ -105,6 +105,8 @@ impl AppState {
         let at = report.timestamp.unwrap_or_else(|| self.now());
         let _job_lock = self.ops.lock_job(&report.job_id).await;
         let previous = self.store_read(self.store.get_job(&report.job_id).await)?;
+        schedule::check_lease(report, previous.as_ref(), at)
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
@@ -118,11 +120,9 @@ impl AppState {
         let features = schedule::failure_features(report, previous.as_ref(), at);
         let rec = self.recommend(&features, at);
         let job = schedule::job_from_failure(report, previous.as_ref(), &rec, at);
-        let stored = self
-            .store
-            .append_attempt_with_job(attempt.clone(), job.clone())
-            .await;
-        let seq = self.store_write(stored)?;
+        let seq = self
+            .store_failure(report, &attempt, &job, previous.as_ref())
+            .await?;
         if self.follows_log() {
             self.learned_at(seq);
         } else {
@@ -137,6 +137,33 @@ impl AppState {
         self.announce_schedule(&job);
         self.note_ending(&job);
         Ok(job)
+    }
+
+    /// The write of [`Self::record_failure`]. Under a lease it is a compare-and-set against the
+    /// job as read, so a second report under the same lease (through another replica, at the
+    /// same moment) is refused with 409 instead of applied twice.
+    async fn store_failure(
+        &self,
+        report: &FailureReport,
+        attempt: &AttemptRecord,
+        job: &ScheduledJob,
+        previous: Option<&ScheduledJob>,
+    ) -> ApiResult<u64> {
+        let (attempt, job) = (attempt.clone(), job.clone());
+        let Some(expected) = previous.filter(|_| report.claimed_by.is_some()) else {
+            return self.store_write(self.store.append_attempt_with_job(attempt, job).await);
+        };
+        let stored = self
+            .store
+            .append_attempt_with_job_if(attempt, job, expected)
+            .await;
+        self.store_write(stored)?.ok_or_else(|| {
+            ApiError::conflict(format!(
+                "stale lease on job {}: the job changed while the report was applied; the \
+                 report was not applied",
+                report.job_id
+            ))
+        })
     }
 
     /// Stores a job on the schedule and keeps the pending set in step.

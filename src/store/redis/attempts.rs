@@ -123,7 +123,11 @@ impl RedisStore {
     }
 
     /// Log entries after `after`, in order, at most `limit`.
-    pub(super) async fn log_entries_after(&self, after: u64, limit: u32) -> StoreResult<Vec<Logged>> {
+    pub(super) async fn log_entries_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Logged>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -204,7 +208,13 @@ impl RedisStore {
             .into_iter()
             .map(|(class, attempts)| {
                 let successes = successes.get(&class).copied().unwrap_or(0);
-                (class, ClassTally { attempts, successes })
+                (
+                    class,
+                    ClassTally {
+                        attempts,
+                        successes,
+                    },
+                )
             })
             .collect())
     }
@@ -218,7 +228,13 @@ impl RedisStore {
             let seqs: Vec<u64> = self
                 .timed("find old attempts", async {
                     self.conn()
-                        .zrangebyscore_limit(self.keys.by_time(), "-inf", format!("({limit}"), 0, PRUNE_CHUNK)
+                        .zrangebyscore_limit(
+                            self.keys.by_time(),
+                            "-inf",
+                            format!("({limit}"),
+                            0,
+                            PRUNE_CHUNK,
+                        )
                         .await
                         .map_err(err("find old attempts"))
                 })
@@ -226,7 +242,9 @@ impl RedisStore {
             if seqs.is_empty() {
                 break;
             }
-            pruned += self.timed("prune attempts", self.prune_seqs(&seqs, before)).await?;
+            pruned += self
+                .timed("prune attempts", self.prune_seqs(&seqs, before))
+                .await?;
         }
         let boundary: Vec<u64> = self
             .timed("find old attempts", async {
@@ -236,7 +254,9 @@ impl RedisStore {
                     .map_err(err("find old attempts"))
             })
             .await?;
-        pruned += self.timed("prune attempts", self.prune_seqs(&boundary, before)).await?;
+        pruned += self
+            .timed("prune attempts", self.prune_seqs(&boundary, before))
+            .await?;
         Ok(pruned)
     }
 
@@ -294,7 +314,10 @@ impl RedisStore {
                 let bad = || StoreError::Corrupt(format!("audit entry {id} is malformed"));
                 let body = fields.get(1).ok_or_else(bad)?;
                 let mut entry: AuditEntry = from_json("an audit entry", body)?;
-                entry.id = id.strip_suffix("-0").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+                entry.id = id
+                    .strip_suffix("-0")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(bad)?;
                 Ok(entry)
             })
             .collect()

@@ -1,52 +1,74 @@
 //! The retry schedule in Redis: jobs as JSON in one hash, moved in every index by one script
-//! per write; pages walk the list order, claims the due order with a compare-and-set per job,
-//! so two replicas never hand out the same job while its lease holds.
+//! per write. A claim is one script too (`scripts::CLAIM`): it stores the claim beside the
+//! job's body, and every read merges the two, so two replicas never hand out the same job
+//! while its lease holds.
 
 use super::attempts::attempt_args;
-use super::keys::{self, due_member, group, job_of_due_member, job_of_order_member, order_member};
+use super::keys::{self, due_member, group, job_of_order_member, order_member, sortable_time};
 use super::{RedisStore, err, from_json, scripts, to_json};
 use crate::model::{AttemptRecord, JobPage, JobState, ScheduledJob};
 use crate::store::{Claim, JobFilter, JobSortKey, StoreError, StoreResult, page_limit};
+use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Members read per round trip when walking an index.
+/// Members read per round trip when walking the list order.
 const WALK_CHUNK: usize = 256;
 
-/// What a job write expects to find.
-#[derive(Debug, Clone)]
-pub enum Expect {
-    /// Write whatever is stored.
-    Any,
-    /// Write only over exactly this stored body (as read).
-    Body(String),
+/// What a claim script stores beside a job's body.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClaimState {
+    claimed_by: String,
+    lease_until: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-impl Expect {
-    fn arg(&self) -> &str {
-        match self {
-            Expect::Any => "",
-            Expect::Body(body) => body,
+/// A job as stored: its body as last written, and the claim on it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raw {
+    pub body: String,
+    pub claim: Option<String>,
+}
+
+impl Raw {
+    /// The job the two make together.
+    fn job(&self) -> StoreResult<ScheduledJob> {
+        let mut job: ScheduledJob = from_json("a job", &self.body)?;
+        if let Some(claim) = &self.claim {
+            let claim: ClaimState = from_json("a claim", claim)?;
+            job.state = JobState::Claimed;
+            job.claimed_by = Some(claim.claimed_by);
+            job.lease_until = Some(claim.lease_until);
+            job.updated_at = claim.updated_at;
         }
+        Ok(job)
+    }
+
+    /// What `PUT_JOBS` compares against for a compare-and-set.
+    fn expectation(&self) -> String {
+        format!("{}\n{}", self.body, self.claim.as_deref().unwrap_or(""))
     }
 }
 
-/// The six script arguments of a job write (see `scripts::PUT_JOBS`) and its encoded body.
-fn job_args(job: &ScheduledJob, expect: &Expect) -> StoreResult<([String; 6], String)> {
-    let body = to_json("a job", job)?;
-    let args = [
+/// The eight script arguments of a job write (see `scripts::PUT_JOBS`).
+fn job_args(job: &ScheduledJob, expect: Option<&Raw>) -> StoreResult<[String; 8]> {
+    let mut claimed = job.clone();
+    claimed.state = JobState::Claimed;
+    Ok([
         job.job_id.clone(),
-        body.clone(),
+        to_json("a job", job)?,
         order_member(&JobSortKey::of(job)),
         group(job),
         due_member(job).unwrap_or_default(),
-        expect.arg().to_string(),
-    ];
-    Ok((args, body))
+        expect.map(Raw::expectation).unwrap_or_default(),
+        serde_json::json!([job.queue, job.error_class, job.job_type]).to_string(),
+        group(&claimed),
+    ])
 }
 
 impl RedisStore {
-    fn job_keys(&self) -> [String; 7] {
+    fn job_keys(&self) -> [String; 10] {
         let k = &self.keys;
         [
             k.jobs(),
@@ -56,82 +78,97 @@ impl RedisStore {
             k.order(),
             k.due(),
             k.groups(),
+            k.job_claim(),
+            k.job_scope(),
+            k.job_claimed_group(),
         ]
     }
 
-    /// Writes jobs, each under its expectation; returns, per job, its new body if it was
-    /// written.
-    pub(super) async fn write_jobs(
-        &self,
-        jobs: Vec<(ScheduledJob, Option<Expect>)>,
-    ) -> StoreResult<Vec<Option<String>>> {
+    /// Writes jobs unconditionally.
+    pub(super) async fn write_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
         if jobs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut call = scripts::PUT_JOBS.prepare_invoke();
         call.key(&self.job_keys()[..]);
-        let mut bodies = Vec::with_capacity(jobs.len());
-        for (job, expect) in &jobs {
-            let (args, body) = job_args(job, expect.as_ref().unwrap_or(&Expect::Any))?;
-            call.arg(&args[..]);
-            bodies.push(body);
+        for job in &jobs {
+            call.arg(&job_args(job, None)?[..]);
         }
-        let written: Vec<u8> = call
+        let _: Vec<u8> = call
             .invoke_async(&mut self.conn())
             .await
             .map_err(err("put jobs"))?;
-        Ok(bodies
-            .into_iter()
-            .zip(written)
-            .map(|(body, ok)| (ok == 1).then_some(body))
-            .collect())
+        Ok(())
     }
 
-    /// Appends `attempt` and writes `job` in one script. `Ok(None)` when the job was not as
-    /// `expect` said (nothing written).
+    /// Appends `attempt` and writes `job` in one script; with `expect`, only if the job is
+    /// still stored as that (else `Ok(None)`, nothing written).
     pub(super) async fn append_with_job(
         &self,
         attempt: AttemptRecord,
         job: ScheduledJob,
-        expect: Option<Expect>,
-    ) -> StoreResult<u64> {
+        expect: Option<&Raw>,
+    ) -> StoreResult<Option<u64>> {
         let mut call = scripts::APPEND_WITH_JOB.prepare_invoke();
         call.key(&self.job_keys()[..])
             .key(&self.log_keys()[..])
             .key(&self.attempt_keys(&attempt)[..]);
         call.arg(&attempt_args(&attempt)?[..]);
-        let (args, _) = job_args(&job, expect.as_ref().unwrap_or(&Expect::Any))?;
-        call.arg(&args[..]);
+        call.arg(&job_args(&job, expect)?[..]);
         let seq: i64 = call
             .invoke_async(&mut self.conn())
             .await
             .map_err(err("append an attempt with its job"))?;
-        u64::try_from(seq).map_err(|_| StoreError::Invalid {
-            field: "job".into(),
-            message: format!("job {} changed meanwhile; nothing was written", job.job_id),
-        })
+        Ok(u64::try_from(seq).ok())
     }
 
-    /// A job and its stored body.
-    pub(super) async fn read_job(&self, job_id: &str) -> StoreResult<Option<(ScheduledJob, String)>> {
-        let body: Option<String> = self
-            .conn()
-            .hget(self.keys.jobs(), job_id)
-            .await
-            .map_err(err("read a job"))?;
-        body.map(|b| Ok((from_json("a job", &b)?, b))).transpose()
+    /// [`Self::append_with_job`] if the stored job equals `expected` as read now; the script
+    /// checks that nothing changed between this read and the write.
+    pub(super) async fn append_with_job_if(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+        expected: &ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        let Some(raw) = self.read_raw(&[&job.job_id]).await?.pop().flatten() else {
+            return Ok(None);
+        };
+        if raw.job()? != *expected {
+            return Ok(None);
+        }
+        self.append_with_job(attempt, job, Some(&raw)).await
     }
 
-    async fn bodies(&self, ids: &[&str]) -> StoreResult<Vec<Option<String>>> {
+    /// Bodies and claims of these jobs, in order (`None` for an unknown id).
+    async fn read_raw(&self, ids: &[&str]) -> StoreResult<Vec<Option<Raw>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        redis::cmd("HMGET")
+        let (bodies, claims): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+            .cmd("HMGET")
             .arg(self.keys.jobs())
+            .arg(ids)
+            .cmd("HMGET")
+            .arg(self.keys.job_claim())
             .arg(ids)
             .query_async(&mut self.conn())
             .await
-            .map_err(err("read jobs"))
+            .map_err(err("read jobs"))?;
+        Ok(bodies
+            .into_iter()
+            .zip(claims)
+            .map(|(body, claim)| body.map(|body| Raw { body, claim }))
+            .collect())
+    }
+
+    /// These jobs as stored (unknown ids left out), in order.
+    async fn read_jobs(&self, ids: &[&str]) -> StoreResult<Vec<ScheduledJob>> {
+        let raw = self.read_raw(ids).await?;
+        raw.into_iter().flatten().map(|r| r.job()).collect()
+    }
+
+    pub(super) async fn read_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
+        Ok(self.read_jobs(&[job_id]).await?.pop())
     }
 
     async fn group_counts(&self) -> StoreResult<Vec<((String, JobState, String), u64)>> {
@@ -173,21 +210,34 @@ impl RedisStore {
                 .map(|(_, n)| n)
                 .sum());
         }
-        let bodies: Vec<String> = self
+        let what = "count jobs";
+        let bodies: BTreeMap<String, String> = self
             .conn()
-            .hvals(self.keys.jobs())
+            .hgetall(self.keys.jobs())
             .await
-            .map_err(err("count jobs"))?;
+            .map_err(err(what))?;
+        let mut claims: BTreeMap<String, String> = self
+            .conn()
+            .hgetall(self.keys.job_claim())
+            .await
+            .map_err(err(what))?;
         let mut n = 0;
-        for body in bodies {
-            let job: ScheduledJob = from_json("a job", &body)?;
-            n += u64::from(filter.matches(&job));
+        for (id, body) in bodies {
+            let raw = Raw {
+                body,
+                claim: claims.remove(&id),
+            };
+            n += u64::from(filter.matches(&raw.job()?));
         }
         Ok(n)
     }
 
     pub(super) async fn page(&self, filter: JobFilter) -> StoreResult<JobPage> {
-        let after = filter.cursor.as_deref().map(JobSortKey::decode).transpose()?;
+        let after = filter
+            .cursor
+            .as_deref()
+            .map(JobSortKey::decode)
+            .transpose()?;
         let limit = page_limit(filter.limit) as usize;
         let total = self.count(&filter).await?;
         let mut jobs = Vec::new();
@@ -201,9 +251,11 @@ impl RedisStore {
                 .map_err(err("list jobs"))?;
             let Some(last) = members.last() else { break };
             min = format!("({last}");
-            let ids: Vec<&str> = members.iter().filter_map(|m| job_of_order_member(m)).collect();
-            for body in self.bodies(&ids).await?.into_iter().flatten() {
-                let job: ScheduledJob = from_json("a job", &body)?;
+            let ids: Vec<&str> = members
+                .iter()
+                .filter_map(|m| job_of_order_member(m))
+                .collect();
+            for job in self.read_jobs(&ids).await? {
                 if filter.matches(&job) && jobs.len() <= limit {
                     jobs.push(job);
                 }
@@ -223,51 +275,35 @@ impl RedisStore {
         })
     }
 
-    /// Claims due jobs, the longest-due first. Each is written only if it is still as read
-    /// (compare-and-set), so a job another claim took meanwhile is left to it; jobs lost that
-    /// way are read again on the next round.
+    /// Claims due jobs, the longest-due first, in one script (see `scripts::CLAIM`).
     pub(super) async fn claim(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
-        let limit = claim.limit as usize;
-        let until = keys::due_until(claim.now);
-        let mut claimed = Vec::new();
-        let mut skipped = 0;
-        while claimed.len() < limit {
-            let members: Vec<String> = self
-                .conn()
-                .zrangebylex_limit(self.keys.due(), "-", &until, skipped, WALK_CHUNK as isize)
-                .await
-                .map_err(err("claim jobs"))?;
-            if members.is_empty() {
-                break;
-            }
-            let ids: Vec<&str> = members.iter().filter_map(|m| job_of_due_member(m)).collect();
-            let mut tries = Vec::new();
-            for body in self.bodies(&ids).await? {
-                let job = match body {
-                    Some(body) => Some((from_json::<ScheduledJob>("a job", &body)?, body)),
-                    None => None,
-                };
-                if claimed.len() + tries.len() >= limit {
-                    break;
-                }
-                match job {
-                    Some((mut job, body)) if claim.takes(&job) => {
-                        claim.apply(&mut job);
-                        tries.push((job, Some(Expect::Body(body))));
-                    }
-                    _ => skipped += 1,
-                }
-            }
-            if tries.is_empty() {
-                if members.len() < WALK_CHUNK {
-                    break;
-                }
-                continue;
-            }
-            let jobs: Vec<ScheduledJob> = tries.iter().map(|(j, _)| j.clone()).collect();
-            let written = self.write_jobs(tries).await?;
-            claimed.extend(jobs.into_iter().zip(written).filter_map(|(j, w)| w.map(|_| j)));
+        if claim.limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(claimed)
+        let state = ClaimState {
+            claimed_by: claim.worker.clone(),
+            lease_until: claim.lease_until,
+            updated_at: claim.now,
+        };
+        let paused: Vec<_> = claim
+            .paused
+            .iter()
+            .map(|p| serde_json::json!([p.queue, p.error_class, p.job_type]))
+            .collect();
+        let mut call = scripts::CLAIM.prepare_invoke();
+        call.key(&self.job_keys()[..])
+            .arg(keys::due_until(claim.now))
+            .arg(claim.limit)
+            .arg(to_json("a claim", &state)?)
+            .arg(sortable_time(claim.lease_until))
+            .arg(u8::from(claim.queue.is_some()))
+            .arg(claim.queue.as_deref().unwrap_or(""))
+            .arg(serde_json::Value::from(paused).to_string());
+        let ids: Vec<String> = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err("claim jobs"))?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.read_jobs(&ids).await
     }
 }

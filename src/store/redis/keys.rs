@@ -77,6 +77,18 @@ impl Keys {
     pub fn job_due_member(&self) -> String {
         self.key("job_due_member")
     }
+    /// Job id → the claim a claim script stored (worker, lease, time as JSON), merged on read.
+    pub fn job_claim(&self) -> String {
+        self.key("job_claim")
+    }
+    /// Job id → `[queue, error class, job type]` as JSON (what claim filters look at).
+    pub fn job_scope(&self) -> String {
+        self.key("job_scope")
+    }
+    /// Job id → the group the job counts in once claimed.
+    pub fn job_claimed_group(&self) -> String {
+        self.key("job_claimed_group")
+    }
     /// Every job in list order (a lexicographic sorted set).
     pub fn order(&self) -> String {
         self.key("job_order")

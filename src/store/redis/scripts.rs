@@ -56,23 +56,23 @@ end
 return removed
 "#;
 
-/// Inserts or replaces jobs, moving each in every index. A job with an expected body is
-/// written only if its stored body is exactly that (compare-and-set, for claims and lease
-/// checks).
+/// Inserts or replaces jobs, moving each in every index. A job write ends any claim held by a
+/// script ([`CLAIM`]). A job with an expected state is written only if its stored body and
+/// claim are exactly that (compare-and-set, for reports under a lease).
 ///
-/// KEYS: jobs, order member, group, due member (the per-job hashes), order, due, groups.
-/// ARGV per job: id, json, order member, group, due member (`''` for none), expected json
-/// (`''` for unconditional, `'-'` for "must not exist"). Returns 1 or 0 per job.
+/// KEYS: jobs, order member, group, due member (per-job hashes), order, due, groups, claim,
+/// scope, claimed group (per-job hashes). ARGV per job: id, json, order member, group, due
+/// member (`''` for none), expected `body\nclaim` (`''` for unconditional), scope, group when
+/// claimed. Returns 1 or 0 per job.
 pub static PUT_JOBS: LazyLock<Script> = LazyLock::new(|| Script::new(&PUT_JOBS_LUA));
 
 /// The body of [`PUT_JOBS`], reused by [`APPEND_WITH_JOB`].
 const PUT_JOB_FN: &str = r#"
-local function put_job(k, id, json, order, group, due, expect)
-  local current = redis.call('HGET', k[1], id)
-  if expect == '-' then
-    if current then return 0 end
-  elseif expect ~= '' and current ~= expect then
-    return 0
+local function put_job(k, a)
+  local id, json, order, group, due, expect, scope, claimed = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+  if expect ~= '' then
+    local current = (redis.call('HGET', k[1], id) or '') .. '\n' .. (redis.call('HGET', k[8], id) or '')
+    if current ~= expect then return 0 end
   end
   local old_order = redis.call('HGET', k[2], id)
   if old_order then redis.call('ZREM', k[5], old_order) end
@@ -93,15 +93,17 @@ local function put_job(k, id, json, order, group, due, expect)
   else
     redis.call('HDEL', k[4], id)
   end
+  redis.call('HDEL', k[8], id)
+  redis.call('HSET', k[9], id, scope)
+  redis.call('HSET', k[10], id, claimed)
   return 1
 end
 "#;
 
 const PUT_JOBS_BODY: &str = r#"
 local out = {}
-for i = 0, #ARGV / 6 - 1 do
-  local a = i * 6
-  out[#out+1] = put_job(KEYS, ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5], ARGV[a+6])
+for i = 0, #ARGV / 8 - 1 do
+  out[#out+1] = put_job(KEYS, {unpack(ARGV, i * 8 + 1, i * 8 + 8)})
 end
 return out
 "#;
@@ -110,34 +112,83 @@ static PUT_JOBS_LUA: LazyLock<String> = LazyLock::new(|| format!("{PUT_JOB_FN}{P
 
 /// Appends one attempt and puts the job it scheduled, in one script: both or neither. A
 /// duplicate attempt (same idempotency key) writes nothing and returns the logged sequence
-/// number; so does a job whose stored body is not the expected one, returning `-1`.
+/// number; a job that is not as expected writes nothing and returns `-1`.
 ///
-/// KEYS: the seven job keys of [`PUT_JOBS`], then the six log keys of [`APPEND`], then the
-/// attempt's job list and aggregate set. ARGV: the five attempt values of [`APPEND`], then the
-/// six job values of [`PUT_JOBS`].
+/// KEYS: the ten job keys of [`PUT_JOBS`], the six log keys of [`APPEND`], then the attempt's
+/// job list and aggregate set. ARGV: the five attempt values of [`APPEND`], then the eight job
+/// values of [`PUT_JOBS`].
 pub static APPEND_WITH_JOB: LazyLock<Script> = LazyLock::new(|| Script::new(&APPEND_WITH_JOB_LUA));
 
 const APPEND_WITH_JOB_BODY: &str = r#"
-local seen = redis.call('HGET', KEYS[10], ARGV[2])
+local seen = redis.call('HGET', KEYS[13], ARGV[2])
 if seen then return tonumber(seen) end
-if put_job(KEYS, ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]) == 0 then
-  return -1
-end
-local seq = redis.call('INCR', KEYS[8])
-redis.call('XADD', KEYS[9], seq .. '-0', 'a', ARGV[1], 'i', ARGV[2])
-redis.call('HSET', KEYS[10], ARGV[2], seq)
-redis.call('ZADD', KEYS[11], ARGV[3], seq)
-redis.call('RPUSH', KEYS[14], seq)
-redis.call('ZADD', KEYS[15], ARGV[3], seq)
+if put_job(KEYS, {unpack(ARGV, 6, 13)}) == 0 then return -1 end
+local seq = redis.call('INCR', KEYS[11])
+redis.call('XADD', KEYS[12], seq .. '-0', 'a', ARGV[1], 'i', ARGV[2])
+redis.call('HSET', KEYS[13], ARGV[2], seq)
+redis.call('ZADD', KEYS[14], ARGV[3], seq)
+redis.call('RPUSH', KEYS[17], seq)
+redis.call('ZADD', KEYS[18], ARGV[3], seq)
 if ARGV[4] ~= '' then
-  redis.call('HINCRBY', KEYS[12], ARGV[4], 1)
-  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[13], ARGV[4], 1) end
+  redis.call('HINCRBY', KEYS[15], ARGV[4], 1)
+  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[16], ARGV[4], 1) end
 end
 return seq
 "#;
 
 static APPEND_WITH_JOB_LUA: LazyLock<String> =
     LazyLock::new(|| format!("{PUT_JOB_FN}{APPEND_WITH_JOB_BODY}"));
+
+/// Claims due jobs, the longest-due first, in one script: no two claims get the same job
+/// while its lease holds, whichever replica runs them. A claimed job keeps its body; its
+/// claim (worker, lease, time) is stored beside it and merged on read, its due member moves to
+/// the lease's end and it counts in its claimed group.
+///
+/// KEYS: the ten job keys of [`PUT_JOBS`]. ARGV: upper bound of due members (exclusive),
+/// limit, claim JSON, sortable lease end, `1` to filter by queue, the queue, paused scopes
+/// as JSON `[[queue, class or null, type or null], …]`. Returns the claimed ids.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
+
+const CLAIM_LUA: &str = r#"
+local limit = tonumber(ARGV[2])
+local paused = cjson.decode(ARGV[7])
+local function held(scope)
+  for _, p in ipairs(paused) do
+    if p[1] == scope[1] and (p[2] == cjson.null or p[2] == scope[2])
+       and (p[3] == cjson.null or p[3] == scope[3]) then
+      return true
+    end
+  end
+  return false
+end
+local out = {}
+local skipped = 0
+while #out < limit do
+  local members = redis.call('ZRANGEBYLEX', KEYS[6], '-', ARGV[1], 'LIMIT', skipped, 256)
+  if #members == 0 then break end
+  for _, m in ipairs(members) do
+    if #out >= limit then break end
+    local id = string.sub(m, 22)
+    local scope = cjson.decode(redis.call('HGET', KEYS[9], id) or '["","",""]')
+    if (ARGV[5] == '1' and scope[1] ~= ARGV[6]) or held(scope) then
+      skipped = skipped + 1
+    else
+      redis.call('ZREM', KEYS[6], m)
+      local due = ARGV[4] .. ':' .. id
+      redis.call('ZADD', KEYS[6], 0, due)
+      redis.call('HSET', KEYS[4], id, due)
+      local old = redis.call('HGET', KEYS[3], id)
+      if old and redis.call('HINCRBY', KEYS[7], old, -1) <= 0 then redis.call('HDEL', KEYS[7], old) end
+      local new = redis.call('HGET', KEYS[10], id)
+      redis.call('HINCRBY', KEYS[7], new, 1)
+      redis.call('HSET', KEYS[3], id, new)
+      redis.call('HSET', KEYS[8], id, ARGV[3])
+      out[#out+1] = id
+    end
+  end
+end
+return out
+"#;
 
 /// Appends an audit entry with the next id. KEYS: audit_seq, audit. ARGV: json. Returns the id.
 pub static AUDIT: LazyLock<Script> = LazyLock::new(|| {
