@@ -227,7 +227,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "STORE", env = "RETRYCTL_STORE", value_parser = store_choice)]
     pub store: Option<StoreChoice>,
 
-    /// Redis key prefix: every key is `{PREFIX}:…` (one hash tag, so one Redis Cluster slot)
+    /// Redis key prefix: every key is `{PREFIX}:...` (one hash tag, so one Redis Cluster slot)
     /// [default: retryctl]
     #[arg(long, value_name = "PREFIX", env = "RETRYCTL_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,

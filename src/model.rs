@@ -18,7 +18,7 @@ mod views;
 
 pub use cost::CostWeights;
 pub use duration::{WireDuration, parse_duration};
-pub use health::{Degradation, HealthResponse, StoreFailureKind};
+pub use health::{Degradation, HealthResponse, StoreFailureKind, redact_url};
 pub use incident::*;
 pub use patterns::*;
 pub use schedule::*;

@@ -11,6 +11,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::time::Instant;
 
+#[test]
+fn the_configs_redis_defaults_are_the_stores() {
+    let settings = retryctl::config::RedisSettings::default();
+    assert_eq!(settings.prefix, retryctl::store::redis::DEFAULT_PREFIX);
+    assert_eq!(settings.timeout, retryctl::store::redis::DEFAULT_TIMEOUT);
+}
+
 struct Cluster {
     redis: RedisServer,
     a: Service,

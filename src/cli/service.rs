@@ -3,6 +3,7 @@
 use super::ServeArgs;
 use crate::config::{self, Config, StoreChoice};
 use crate::server::{self, AppState};
+use crate::store::redis::RedisConfig;
 use crate::store::{self, StoreConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -79,7 +80,14 @@ fn store_config(config: &Config) -> (StoreConfig, String) {
         ),
         StoreChoice::Memory => (StoreConfig::Memory, "in memory".into()),
         StoreChoice::Redis { url } => {
-            let redis = config.redis.for_url(url);
+            let settings = &config.redis;
+            let redis = RedisConfig {
+                url: url.clone(),
+                password: settings.password.clone(),
+                prefix: settings.prefix.clone(),
+                timeout: settings.timeout,
+                require_durable: settings.require_durable,
+            };
             let place = format!("at {} (keys {{{}}}:…)", redis.redacted_url(), redis.prefix);
             (StoreConfig::Redis(redis), place)
         }

@@ -2,8 +2,7 @@
 //! Redis settings (`[redis]`, `--redis-prefix`, `--require-durable`, `RETRYCTL_REDIS_*`).
 
 use super::ConfigError;
-use crate::model::parse_duration;
-use crate::store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfig, redact_url};
+use crate::model::{parse_duration, redact_url};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -59,6 +58,11 @@ pub struct RedisSettings {
     pub require_durable: bool,
 }
 
+/// The store's defaults (`store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT}`; config does not
+/// depend on the store, so they are repeated here; `tests/redis_replicas.rs` keeps them equal).
+pub const DEFAULT_PREFIX: &str = "retryctl";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1_000);
+
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
@@ -78,19 +82,6 @@ impl std::fmt::Debug for RedisSettings {
             .field("timeout", &self.timeout)
             .field("require_durable", &self.require_durable)
             .finish()
-    }
-}
-
-impl RedisSettings {
-    /// The store's own config for `url`.
-    pub fn for_url(&self, url: &str) -> RedisConfig {
-        RedisConfig {
-            url: url.into(),
-            password: self.password.clone(),
-            prefix: self.prefix.clone(),
-            timeout: self.timeout,
-            require_durable: self.require_durable,
-        }
     }
 }
 

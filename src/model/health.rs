@@ -109,3 +109,19 @@ pub struct HealthResponse {
     #[schema(ignore)]
     pub degradation: Option<Degradation>,
 }
+
+/// A store URL as logs, messages and `/health` may show it: `scheme://user:secret@host` →
+/// `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}

@@ -19,6 +19,7 @@ pub mod keys;
 mod scripts;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
+pub use crate::model::redact_url;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
     RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -103,21 +104,6 @@ impl std::fmt::Debug for RedisConfig {
             .field("timeout", &self.timeout)
             .field("require_durable", &self.require_durable)
             .finish()
-    }
-}
-
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***{}", &rest[at..])
-        }
-        None => url.to_string(),
     }
 }
 
