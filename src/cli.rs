@@ -10,8 +10,8 @@ pub mod runbook;
 pub mod service;
 pub mod simulate;
 
-use crate::config::Overrides;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::config::{Overrides, StoreChoice};
+use clap::{Args, Parser, Subcommand};
 use demo::DemoArgs;
 use eval::EvalArgs;
 use man::ManArgs;
@@ -198,6 +198,7 @@ More environment variables (settings without a flag):
   RETRYCTL_BAYESIAN_THRESHOLD  success probability a delay must reach (0-1)
   RETRYCTL_RETENTION_DAYS      drop attempts older than this
   RETRYCTL_SNAPSHOT_INTERVAL   how often learning is saved, e.g. 30s
+  RETRYCTL_REDIS_PASSWORD      Redis password when the --store URL has none
   RETRYCTL_LOG                 log filter, e.g. info or retryctl=debug
 
 Precedence: built-in defaults < config file < environment < flags.";
@@ -220,10 +221,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "RETRYCTL_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Where to keep data: `sqlite` (durable, in --data) or `memory` (lost on exit; for demos
-    /// and experiments)
-    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, env = "RETRYCTL_STORE")]
-    pub store: StoreKind,
+    /// Where to keep data: `sqlite` (durable, in --data), `memory` (lost on exit; for demos and
+    /// experiments), or `redis://HOST:PORT/DB` (`rediss://` for TLS; shared by many replicas;
+    /// a password in the URL or RETRYCTL_REDIS_PASSWORD) [default: sqlite]
+    #[arg(long, value_name = "STORE", env = "RETRYCTL_STORE", value_parser = store_choice)]
+    pub store: Option<StoreChoice>,
+
+    /// Redis key prefix: every key is `{PREFIX}:...` (one hash tag, so one Redis Cluster slot)
+    /// [default: retryctl]
+    #[arg(long, value_name = "PREFIX", env = "RETRYCTL_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+
+    /// Refuse to start on a Redis that is not set up to make acknowledged writes durable
+    /// (appendonly yes, appendfsync always, maxmemory-policy noeviction); without it, a warning
+    #[arg(long, env = "RETRYCTL_REQUIRE_DURABLE")]
+    pub require_durable: bool,
 
     /// Allow listening on a non-loopback address without access tokens. Anyone who can reach
     /// the port could then change the retry strategy
@@ -238,11 +250,8 @@ pub(crate) fn listen_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// Storage backends selectable on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StoreKind {
-    Sqlite,
-    Memory,
+fn store_choice(text: &str) -> Result<StoreChoice, String> {
+    crate::config::parse_store(text)
 }
 
 impl ServeArgs {
@@ -252,6 +261,9 @@ impl ServeArgs {
             listen: self.listen,
             data_dir: self.data.clone(),
             insecure: self.insecure,
+            store: self.store.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            require_durable: self.require_durable,
         }
     }
 }

@@ -5,8 +5,10 @@
 //! A typo in the config file is an error naming the key and its line, never silently ignored.
 
 mod file;
+mod storage;
 
 pub use file::{ConfigError, FileConfig, parse_file, parse_listen};
+pub use storage::{RedisSection, RedisSettings, StoreChoice, check_prefix, parse_store};
 
 use crate::engine::{EngineSettings, default_strategy};
 use crate::model::{RetryStrategy, parse_duration};
@@ -148,6 +150,10 @@ impl Default for Housekeeping {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The backend: SQLite in `data_dir` (default), memory, or Redis.
+    pub store: StoreChoice,
+    /// Used when `store` is Redis.
+    pub redis: RedisSettings,
     /// Allow a non-loopback bind without tokens.
     pub insecure: bool,
     pub tokens: Vec<Token>,
@@ -166,6 +172,8 @@ impl Config {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
             data_dir,
+            store: StoreChoice::default(),
+            redis: RedisSettings::default(),
             insecure: false,
             tokens: Vec::new(),
             strategy: default_strategy(),
@@ -205,10 +213,13 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub insecure: bool,
+    pub store: Option<StoreChoice>,
+    pub redis_prefix: Option<String>,
+    pub require_durable: bool,
 }
 
 /// Environment variables read beyond the flags' own, for settings that have no flag.
-pub const ENV_KEYS: [&str; 9] = [
+pub const ENV_KEYS: [&str; 10] = [
     "RETRYCTL_OPERATOR_TOKEN",
     "RETRYCTL_VIEWER_TOKEN",
     "RETRYCTL_WORKER_TOKEN",
@@ -218,6 +229,7 @@ pub const ENV_KEYS: [&str; 9] = [
     "RETRYCTL_BAYESIAN_THRESHOLD",
     "RETRYCTL_RETENTION_DAYS",
     "RETRYCTL_SNAPSHOT_INTERVAL",
+    "RETRYCTL_REDIS_PASSWORD",
 ];
 
 /// Replaces each `RETRYCTL_<ROLE>_TOKEN_FILE` in `env` with `RETRYCTL_<ROLE>_TOKEN` holding
@@ -261,6 +273,13 @@ pub fn resolve(
         config.data_dir = dir.clone();
     }
     config.insecure |= flags.insecure;
+    if let Some(store) = &flags.store {
+        config.store = store.clone();
+    }
+    if let Some(prefix) = &flags.redis_prefix {
+        config.redis.prefix = check_prefix("--redis-prefix", prefix)?;
+    }
+    config.redis.require_durable |= flags.require_durable;
     Ok(config)
 }
 
@@ -285,6 +304,9 @@ fn apply_env(config: &mut Config, env: &BTreeMap<String, String>) -> Result<(), 
     if let Some(value) = env.get("RETRYCTL_RETENTION_DAYS") {
         config.strategy.data_collection.retention_days =
             env_number(value, "RETRYCTL_RETENTION_DAYS")?;
+    }
+    if let Some(password) = env.get("RETRYCTL_REDIS_PASSWORD").filter(|p| !p.is_empty()) {
+        config.redis.password = Some(password.clone());
     }
     if let Some(value) = env.get("RETRYCTL_SNAPSHOT_INTERVAL") {
         config.housekeeping.snapshot_interval = env_duration(value, "RETRYCTL_SNAPSHOT_INTERVAL")?;

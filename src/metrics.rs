@@ -103,6 +103,7 @@ pub struct Metrics {
     scheduled_jobs: Gauge,
     open_circuits: Gauge,
     pauses_active: Gauge,
+    log_position: Gauge,
     circuits_forced: Family<ForcedLabel, Gauge>,
     requests: Family<RequestLabel, Counter>,
     request_latency: Family<RouteLabel, Histogram>,
@@ -144,6 +145,7 @@ impl Metrics {
             scheduled_jobs: Gauge::default(),
             open_circuits: Gauge::default(),
             pauses_active: Gauge::default(),
+            log_position: Gauge::default(),
             circuits_forced: Family::default(),
             requests: Family::default(),
             request_latency: Family::new_with_constructor(latency_histogram),
@@ -156,6 +158,11 @@ impl Metrics {
 
     fn register_all(&mut self) {
         let r = &mut self.registry;
+        r.register(
+            "log_position",
+            "Sequence number of the last attempt the engine learned (the replica's place in a shared log)",
+            self.log_position.clone(),
+        );
         r.register(
             "recommendations",
             "Recommendations answered, by the tier that decided",
@@ -350,6 +357,12 @@ impl Metrics {
     /// Sets the number of open circuit breakers.
     pub fn set_open_circuits(&self, n: u64) {
         self.open_circuits.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the replica's place in the attempt log (the last sequence number learned).
+    pub fn set_log_position(&self, seq: u64) {
+        self.log_position
+            .set(i64::try_from(seq).unwrap_or(i64::MAX));
     }
 
     /// Sets the number of operator pauses in force.

@@ -19,10 +19,10 @@ mod views;
 
 pub use cost::CostWeights;
 pub use duration::{
-    WireDuration, after_ms, before_ms, optional_positive_duration, optional_short_duration, parse_duration,
-    positive_duration,
+    WireDuration, after_ms, before_ms, optional_positive_duration, optional_short_duration,
+    parse_duration, positive_duration,
 };
-pub use health::{Degradation, HealthResponse, StoreFailureKind};
+pub use health::{Degradation, HealthResponse, StoreFailureKind, redact_url};
 pub use incident::*;
 pub use patterns::*;
 pub use schedule::*;

@@ -1,6 +1,7 @@
 //! Storage behind one trait, chosen by config. It depends on `model` only: the engine's
-//! snapshot is an opaque, versioned document to it. `sqlite` is the embedded default; `memory`
-//! serves unit tests. Every backend passes the same contract suite (`tests/store_contract.rs`).
+//! snapshot is an opaque, versioned document to it. `sqlite` is the embedded default; `redis`
+//! is shared by many replicas; `memory` serves unit tests. Every backend passes the same
+//! contract suite (`tests/store_contract.rs`).
 //!
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 /// Which backend `open` builds.
@@ -25,6 +27,8 @@ pub enum StoreConfig {
     Sqlite { dir: PathBuf },
     /// Everything in process memory, lost on exit (tests, throw-away demos).
     Memory,
+    /// Redis, shared by any number of replicas.
+    Redis(redis::RedisConfig),
 }
 
 /// Opens the configured backend. Errors name what failed (path, SQLite message).
@@ -32,6 +36,7 @@ pub async fn open(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
     match config {
         StoreConfig::Sqlite { dir } => Ok(Arc::new(sqlite::SqliteStore::open(dir).await?)),
         StoreConfig::Memory => Ok(Arc::new(memory::MemoryStore::default())),
+        StoreConfig::Redis(config) => Ok(Arc::new(redis::RedisStore::open(config).await?)),
     }
 }
 
@@ -155,6 +160,12 @@ pub trait Store: Send + Sync {
     /// Short backend name for `/summary` and logs: `sqlite`, `memory`, `redis`.
     fn name(&self) -> &'static str;
 
+    /// Whether other processes append to this store's attempt log (Redis shared by replicas):
+    /// the service then learns by following the log in order instead of from its own writes.
+    fn shared_log(&self) -> bool {
+        false
+    }
+
     /// Appends attempts; returns each one's sequence number. Durable when it returns.
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>>;
     /// Every attempt of one job, oldest `timestamp` first (ties in arrival order).
@@ -189,6 +200,22 @@ pub trait Store: Send + Sync {
         attempt: AttemptRecord,
         job: ScheduledJob,
     ) -> StoreResult<u64>;
+
+    /// [`Store::append_attempt_with_job`] only if the stored job is still `expected`
+    /// (compare-and-set): `Ok(None)`, with nothing written, when it changed meanwhile. The
+    /// default compares then writes, which is atomic only where one process writes (the
+    /// service serialises the writes of one job); a shared backend overrides it.
+    async fn append_attempt_with_job_if(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+        expected: &ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        if self.get_job(&job.job_id).await?.as_ref() != Some(expected) {
+            return Ok(None);
+        }
+        self.append_attempt_with_job(attempt, job).await.map(Some)
+    }
 
     /// Inserts or replaces a job on the schedule.
     async fn put_job(&self, job: ScheduledJob) -> StoreResult<()>;

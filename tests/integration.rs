@@ -28,6 +28,7 @@ mod packaging;
 mod patterns_api;
 mod pauses_api;
 mod prometheus;
+mod redis_replicas;
 mod scenarios;
 mod schedule_api;
 mod series_api;

@@ -2,7 +2,8 @@
 //!
 //! Each case is an async fn taking an `Arc<dyn Store>` (in `cases`). The `contract!` macro turns
 //! every case into a `#[tokio::test]` for one backend; a new backend (Redis) joins the suite
-//! with one more `contract!(name, make_fn());` line below and a function that builds it.
+//! with one more `contract!(name, make_fn());` line below and a function that builds it (Redis
+//! did: each of its cases starts its own `redis-server`).
 
 #[path = "store_contract/cases.rs"]
 mod cases;
@@ -11,6 +12,7 @@ mod fixtures;
 #[path = "store_contract/sqlite_only.rs"]
 mod sqlite_only;
 
+use retryctl::store::redis::RedisConfig;
 use retryctl::store::{Store, StoreConfig};
 use std::any::Any;
 use std::sync::Arc;
@@ -36,6 +38,16 @@ async fn sqlite_backend() -> Backend {
     Backend {
         store: retryctl::store::open(&config).await.unwrap(),
         _guard: Box::new(dir),
+    }
+}
+
+/// A fresh Redis per case: its own `redis-server` on a free port (killed with the guard).
+async fn redis_backend() -> Backend {
+    let server = crate::common::redis::RedisServer::start();
+    let config = StoreConfig::Redis(RedisConfig::new(server.url()));
+    Backend {
+        store: retryctl::store::open(&config).await.unwrap(),
+        _guard: Box::new(server),
     }
 }
 
@@ -88,3 +100,4 @@ macro_rules! contract {
 
 contract!(memory, memory_backend());
 contract!(sqlite, sqlite_backend());
+contract!(redis, redis_backend());

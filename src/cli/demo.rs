@@ -4,11 +4,12 @@
 //! [`Service::start`], and talks to it like any other client: the workload through the load
 //! driver, the console through its own poller.
 
+use super::ServeArgs;
 use super::listen_address;
 use super::service::Service;
 use super::simulate::{WorkerArgs, duration};
-use super::{ServeArgs, StoreKind};
 use crate::client::Client;
+use crate::config::StoreChoice;
 use crate::config::{Config, Role};
 use crate::sim::driver::{self, DriverConfig, tally::Report};
 use crate::sim::scenario::Scenario;
@@ -185,7 +186,9 @@ fn serve_args(args: &DemoArgs, data: &Path) -> ServeArgs {
         ),
         data: Some(data.to_path_buf()),
         config: args.config.clone(),
-        store: StoreKind::Sqlite,
+        store: Some(StoreChoice::Sqlite),
+        redis_prefix: None,
+        require_durable: false,
         insecure: false,
     }
 }

@@ -1,8 +1,9 @@
 //! Starting the service: shared by `retryctl serve` and `retryctl demo` (which embeds it).
 
-use super::{ServeArgs, StoreKind};
-use crate::config::{self, Config};
+use super::ServeArgs;
+use crate::config::{self, Config, StoreChoice};
 use crate::server::{self, AppState};
+use crate::store::redis::RedisConfig;
 use crate::store::{self, StoreConfig};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -31,26 +32,19 @@ impl Service {
     ) -> anyhow::Result<Service> {
         let config = load_config(args, default_file)?;
         config.check_exposure()?;
-        let store_config = match args.store {
-            StoreKind::Sqlite => StoreConfig::Sqlite {
-                dir: config.data_dir.clone(),
-            },
-            StoreKind::Memory => StoreConfig::Memory,
-        };
+        let (store_config, place) = store_config(&config);
         let store = store::open(&store_config)
             .await
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+            .with_context(|| format!("cannot open the store {place}"))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is it in use?)", config.listen))?;
         let address = listener.local_addr()?;
-        let data_dir = config.data_dir.clone();
         let state = server::start_state(config, store).await?;
         tracing::info!(
-            "retryctl {} listening on http://{address}{} (data: {}, store: {})",
+            "retryctl {} listening on http://{address}{} (store: {} {place})",
             env!("CARGO_PKG_VERSION"),
             server::API_BASE,
-            data_dir.display(),
             state.store.name()
         );
         Ok(Service {
@@ -72,6 +66,31 @@ impl Service {
     ) -> anyhow::Result<()> {
         server::run(self.state, self.listener, shutdown).await?;
         Ok(())
+    }
+}
+
+/// The store the config names, and where it is for messages (never with a password).
+fn store_config(config: &Config) -> (StoreConfig, String) {
+    match &config.store {
+        StoreChoice::Sqlite => (
+            StoreConfig::Sqlite {
+                dir: config.data_dir.clone(),
+            },
+            format!("in {}", config.data_dir.display()),
+        ),
+        StoreChoice::Memory => (StoreConfig::Memory, "in memory".into()),
+        StoreChoice::Redis { url } => {
+            let settings = &config.redis;
+            let redis = RedisConfig {
+                url: url.clone(),
+                password: settings.password.clone(),
+                prefix: settings.prefix.clone(),
+                timeout: settings.timeout,
+                require_durable: settings.require_durable,
+            };
+            let place = format!("at {} (keys {{{}}}:…)", redis.redacted_url(), redis.prefix);
+            (StoreConfig::Redis(redis), place)
+        }
     }
 }
 

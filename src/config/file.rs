@@ -41,6 +41,10 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Data directory (SQLite database, snapshots).
     pub data: Option<PathBuf>,
+    /// `sqlite`, `memory` or `redis://HOST:PORT/DB`.
+    pub store: Option<String>,
+    /// `[redis]`: settings used when the store is Redis.
+    pub redis: Option<super::RedisSection>,
     /// Access tokens; with none, only a loopback bind is allowed.
     #[serde(default)]
     pub tokens: Vec<FileToken>,
@@ -212,6 +216,15 @@ impl FileConfig {
         }
         if let Some(data) = self.data {
             config.data_dir = data;
+        }
+        if let Some(store) = &self.store {
+            config.store = super::parse_store(store).map_err(|message| ConfigError::Invalid {
+                key: "store".into(),
+                message,
+            })?;
+        }
+        if let Some(redis) = self.redis {
+            redis.apply(&mut config.redis)?;
         }
         config.tokens.extend(check_tokens(self.tokens)?);
         if let Some(strategy) = self.strategy {

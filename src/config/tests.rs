@@ -42,6 +42,7 @@ fn precedence_is_defaults_file_env_flags() {
         listen: Some("127.0.0.1:9999".parse().unwrap()),
         data_dir: Some("/flag/data".into()),
         insecure: false,
+        ..Overrides::default()
     };
     let threshold_env = [
         ("RETRYCTL_BAYESIAN_THRESHOLD", "0.9"),

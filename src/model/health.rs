@@ -99,9 +99,29 @@ pub struct HealthResponse {
     /// the top level.
     #[serde(default)]
     pub degraded: bool,
+    /// On a store shared by replicas (Redis): the sequence number of the last attempt this
+    /// replica has learned from the shared log (compare replicas to see their lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_position: Option<u64>,
     // utoipa documents a flattened `Option` as "Degradation or null" for the whole object,
     // which no answer matches; the `degraded` doc above names the fields instead.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub degradation: Option<Degradation>,
+}
+
+/// A store URL as logs, messages and `/health` may show it: `scheme://user:secret@host` →
+/// `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
 }

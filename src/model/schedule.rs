@@ -150,6 +150,13 @@ pub struct FailureReport {
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The lease this report is made under: `claimed_by` and `lease_until` of the job as
+    /// `POST /claim` handed it out (both or neither). The report is then applied only while
+    /// that lease holds; a stale lease (ran out, or the job was claimed again) gets 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 fn one() -> u32 {
@@ -181,6 +188,17 @@ impl FailureReport {
 
     pub fn validate(&self) -> Result<(), FieldError> {
         super::require_text("job_type", &self.job_type)?;
+        if self.claimed_by.is_some() != self.lease_until.is_some() {
+            let missing = if self.claimed_by.is_some() {
+                "lease_until"
+            } else {
+                "claimed_by"
+            };
+            return Err(FieldError::new(
+                missing,
+                "give claimed_by and lease_until together (as POST /claim returned them)",
+            ));
+        }
         self.to_attempt(Utc::now()).validate()
     }
 }

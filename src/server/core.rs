@@ -5,7 +5,8 @@
 //! failures in [`cohorts`]), operator pauses of a queue or error class
 //! ([`pauses`]), circuits forced open or closed by an operator ([`circuits`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
-//! ([`housekeeping`]: start-up, background tasks, shutdown).
+//! ([`housekeeping`]: start-up, background tasks, shutdown), and learning from a log other
+//! replicas share ([`follow`]).
 //!
 //! The core knows no route and no handler: the API calls it, never the reverse. Its errors
 //! are the edge's [`ApiError`](super::edge::ApiError), so a handler passes them on with `?`.
@@ -16,6 +17,7 @@ pub mod bulk;
 pub mod circuits;
 pub mod cohorts;
 pub mod events;
+pub mod follow;
 pub mod housekeeping;
 pub mod ingest;
 pub mod job_locks;

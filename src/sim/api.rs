@@ -314,6 +314,8 @@ fn failure_report(record: AttemptRecord, retry_after_ms: Option<u64>) -> Failure
         delay_ms: record.delay_ms,
         timestamp: Some(record.timestamp),
         retry_after_ms,
+        claimed_by: None,
+        lease_until: None,
     }
 }
 

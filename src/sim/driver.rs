@@ -432,6 +432,8 @@ fn failure_report(shared: &Shared, run: &Run, delay_ms: u64) -> FailureReport {
         health: None,
         delay_ms,
         timestamp: None,
+        claimed_by: None,
+        lease_until: None,
     }
 }
 

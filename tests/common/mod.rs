@@ -4,6 +4,7 @@
 
 pub mod console_fixture;
 pub mod failing_store;
+pub mod redis;
 pub mod service;
 
 use axum::Router;

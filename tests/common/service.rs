@@ -21,7 +21,7 @@ pub struct Service {
     /// 0 until the first start, then the port the service bound (kept across restarts).
     pub port: u16,
     pub data: PathBuf,
-    store: &'static str,
+    store: String,
     /// Extra environment of `serve` (e.g. access tokens).
     env: Vec<(String, String)>,
     /// Sent as a bearer token by `fail` (worker) and `get` (reader).
@@ -48,6 +48,11 @@ impl Service {
         Service::launch(data, "memory", env)
     }
 
+    /// A replica on the shared Redis at `url` (`data` is only its working directory).
+    pub fn start_on_redis(data: &Path, url: &str, env: &[(&str, &str)]) -> Service {
+        Service::launch(data, url, env)
+    }
+
     /// SQLite, with its stderr closed once it listens: every later log line fails to write.
     pub fn start_with_closed_log(data: &Path) -> Service {
         let mut s = Service::new(data, "sqlite", &[]);
@@ -56,18 +61,18 @@ impl Service {
         s
     }
 
-    fn launch(data: &Path, store: &'static str, env: &[(&str, &str)]) -> Service {
+    fn launch(data: &Path, store: &str, env: &[(&str, &str)]) -> Service {
         let mut s = Service::new(data, store, env);
         s.restart();
         s
     }
 
-    fn new(data: &Path, store: &'static str, env: &[(&str, &str)]) -> Service {
+    fn new(data: &Path, store: &str, env: &[(&str, &str)]) -> Service {
         Service {
             child: None,
             port: 0,
             data: data.to_path_buf(),
-            store,
+            store: store.to_string(),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -81,7 +86,7 @@ impl Service {
     /// (Re)starts on the same port and data; returns once it listens.
     pub fn restart(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_retryctl"))
-            .args(["serve", "--store", self.store, "--listen"])
+            .args(["serve", "--store", &self.store, "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data")
             .arg(&self.data)

@@ -19,7 +19,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/failures",
     summary = "Record a failure, get the recommendation, schedule the retry (worker)",
     request_body = FailureReport,
-    responses((status = 200, description = "the job as scheduled", body = FailureResponse)))]
+    responses(
+        (status = 200, description = "the job as scheduled", body = FailureResponse),
+        (status = 409, description = "the report names a lease (`claimed_by`, `lease_until`) that no longer holds; nothing was applied", body = crate::model::ErrorBody)))]
 async fn record_failure(
     caller: Caller,
     State(state): State<AppState>,

@@ -62,6 +62,7 @@ async fn health(
         timestamp: state.now(),
         service: "retryctl".into(),
         degraded,
+        log_position: state.follows_log().then(|| state.watermark()),
         degradation,
     };
     Ok((code, Json(body)))

@@ -1,7 +1,8 @@
 //! The service's lifecycle: start-up (strategy, engine restore, alerts, pauses, pending jobs), the
 //! background housekeeping while it serves (snapshots, retention, alert evaluation, the store's
-//! write probe), and the shutdown signal.
+//! write probe, following a shared attempt log), and the shutdown signal.
 
+use super::follow::FOLLOW_EVERY;
 use super::state::AppState;
 use super::store_health::PROBE_EVERY;
 use crate::config::Config;
@@ -68,14 +69,14 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
 #[derive(Debug)]
 pub struct Background {
     state: AppState,
-    tasks: [JoinHandle<()>; 4],
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Background {
     /// Starts the tasks, each on its own interval from the config.
     pub fn start(state: &AppState) -> Self {
         let housekeeping = &state.config.housekeeping;
-        let tasks = [
+        let mut tasks = vec![
             spawn_every(housekeeping.snapshot_interval, state.clone(), snapshot),
             spawn_every(housekeeping.prune_interval, state.clone(), prune),
             spawn_every(
@@ -89,6 +90,13 @@ impl Background {
             ),
             spawn_every(PROBE_EVERY, state.clone(), probe),
         ];
+        if state.follows_log() {
+            tasks.push(spawn_every(
+                FOLLOW_EVERY,
+                state.clone(),
+                super::follow::follow,
+            ));
+        }
         Self {
             state: state.clone(),
             tasks,

@@ -71,11 +71,21 @@ impl AppState {
         }
         let gate = self.ingest_gate.read().await;
         let seqs = self.store_write(self.store.append_attempts(attempts.clone()).await)?;
-        self.learn(&attempts);
-        self.count(&attempts);
-        if let Some(&max) = seqs.iter().max() {
-            self.watermark.fetch_max(max, Ordering::Relaxed);
+        if self.follows_log() {
+            // Learned in log order, with whatever other replicas appended before them. The
+            // attempts are stored: a failure to read them back is logged, not answered (the
+            // follower learns them on its next round).
+            let max = seqs.iter().copied().max().unwrap_or(0);
+            if let Err(e) = self.follow_log(max).await {
+                tracing::warn!(error = %e, "cannot follow the attempt log after an append");
+            }
+        } else {
+            self.learn(&attempts);
+            if let Some(&max) = seqs.iter().max() {
+                self.watermark.fetch_max(max, Ordering::Relaxed);
+            }
         }
+        self.count(&attempts);
         drop(gate);
         self.note_attempts(&attempts, None);
         self.finish_succeeded(&attempts).await;
@@ -95,19 +105,30 @@ impl AppState {
         let at = report.timestamp.unwrap_or_else(|| self.now());
         let _job_lock = self.ops.lock_job(&report.job_id).await;
         let previous = self.store_read(self.store.get_job(&report.job_id).await)?;
+        schedule::check_lease(report, previous.as_ref(), at)
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
+        // On a shared log: learn what other replicas appended first, then this failure (see
+        // `follow`: it is learned ahead of its position in the log).
+        let tail = self.tail_lock.lock().await;
+        if self.follows_log() {
+            self.store_read(self.follow_locked(u64::MAX).await)?;
+        }
         self.learn(slice::from_ref(&attempt));
         let features = schedule::failure_features(report, previous.as_ref(), at);
         let rec = self.recommend(&features, at);
         let job = schedule::job_from_failure(report, previous.as_ref(), &rec, at);
-        let stored = self
-            .store
-            .append_attempt_with_job(attempt.clone(), job.clone())
-            .await;
-        let seq = self.store_write(stored)?;
-        self.watermark.fetch_max(seq, Ordering::Relaxed);
+        let seq = self
+            .store_failure(report, &attempt, &job, previous.as_ref())
+            .await?;
+        if self.follows_log() {
+            self.learned_at(seq);
+        } else {
+            self.watermark.fetch_max(seq, Ordering::Relaxed);
+        }
+        drop(tail);
         drop(gate);
         self.ops.note_pending(&job.job_id, job.state.is_pending());
         let attempts = slice::from_ref(&attempt);
@@ -116,6 +137,33 @@ impl AppState {
         self.announce_schedule(&job);
         self.note_ending(&job);
         Ok(job)
+    }
+
+    /// The write of [`Self::record_failure`]. Under a lease it is a compare-and-set against the
+    /// job as read, so a second report under the same lease (through another replica, at the
+    /// same moment) is refused with 409 instead of applied twice.
+    async fn store_failure(
+        &self,
+        report: &FailureReport,
+        attempt: &AttemptRecord,
+        job: &ScheduledJob,
+        previous: Option<&ScheduledJob>,
+    ) -> ApiResult<u64> {
+        let (attempt, job) = (attempt.clone(), job.clone());
+        let Some(expected) = previous.filter(|_| report.claimed_by.is_some()) else {
+            return self.store_write(self.store.append_attempt_with_job(attempt, job).await);
+        };
+        let stored = self
+            .store
+            .append_attempt_with_job_if(attempt, job, expected)
+            .await;
+        self.store_write(stored)?.ok_or_else(|| {
+            ApiError::conflict(format!(
+                "stale lease on job {}: the job changed while the report was applied; the \
+                 report was not applied",
+                report.job_id
+            ))
+        })
     }
 
     /// Stores a job on the schedule and keeps the pending set in step.

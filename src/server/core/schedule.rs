@@ -99,6 +99,47 @@ fn capped(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// A report made under a lease that no longer holds.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("stale lease on job {job_id}: {why}; the report was not applied")]
+pub struct StaleLease {
+    pub job_id: String,
+    pub why: String,
+}
+
+/// Whether a report made under the lease (`claimed_by`, `lease_until`) may be applied to the
+/// job as stored, at `at`: the job is still claimed by that worker with that lease, and the
+/// lease has not run out. A report without a lease is not checked.
+pub fn check_lease(
+    report: &FailureReport,
+    job: Option<&ScheduledJob>,
+    at: DateTime<Utc>,
+) -> Result<(), StaleLease> {
+    let (Some(worker), Some(until)) = (&report.claimed_by, report.lease_until) else {
+        return Ok(());
+    };
+    let stale = |why: String| {
+        Err(StaleLease {
+            job_id: report.job_id.clone(),
+            why,
+        })
+    };
+    let Some(job) = job else {
+        return stale("the job is not on the schedule".into());
+    };
+    if job.state != JobState::Claimed {
+        return stale(format!("the job is {} now", job.state.as_str()));
+    }
+    if job.claimed_by.as_deref() != Some(worker.as_str()) || job.lease_until != Some(until) {
+        let holder = job.claimed_by.as_deref().unwrap_or("nobody");
+        return stale(format!("it was claimed again (by {holder})"));
+    }
+    if until <= at {
+        return stale(format!("the lease ran out at {until}"));
+    }
+    Ok(())
+}
+
 /// Refuses an action on a finished job.
 pub fn ensure_pending(job: &ScheduledJob) -> Result<(), Finished> {
     if job.state.is_pending() {

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::model::{AuditEntry, RetryStrategy};
-use crate::server::edge::ApiResult;
+use crate::server::edge::{ApiError, ApiResult};
 use crate::store::{Store, StoreResult};
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
@@ -37,6 +37,11 @@ pub struct AppState {
     pub(super) ingest_gate: Arc<tokio::sync::RwLock<()>>,
     /// Highest attempt sequence number the engine has observed.
     pub(super) watermark: Arc<AtomicU64>,
+    /// Held while the engine learns from a shared log (see [`super::follow`]), so it learns
+    /// in log order.
+    pub(super) tail_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Sequence numbers learned before the log reached them (skipped when it does).
+    pub(super) learned_ahead: Arc<Mutex<std::collections::BTreeSet<u64>>>,
     /// Serialises strategy changes so the store and the engine end in the same order.
     strategy_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -86,6 +91,8 @@ impl AppState {
             store_health: Arc::default(),
             ingest_gate: Arc::new(tokio::sync::RwLock::new(())),
             watermark: Arc::new(AtomicU64::new(0)),
+            tail_lock: Arc::new(tokio::sync::Mutex::new(())),
+            learned_ahead: Arc::default(),
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -150,10 +157,22 @@ impl AppState {
         self.store_write(self.store.append_audit(entry).await)
     }
 
-    /// Snapshots what the engine learned, with the attempt watermark it covers.
+    /// Snapshots what the engine learned, with the attempt watermark it covers. On a shared
+    /// log the engine first follows it to its end, so nothing it learned lies beyond the
+    /// watermark.
     pub async fn snapshot(&self) -> ApiResult<u64> {
         let (snapshot, watermark) = {
+            // Gate before tail: the order every holder of both takes them in.
             let _gate = self.ingest_gate.write().await;
+            let _tail = self.tail_lock.lock().await;
+            if self.follows_log() {
+                self.store_read(self.follow_locked(u64::MAX).await)?;
+                if !self.learned_ahead.lock().is_empty() {
+                    return Err(ApiError::unavailable(
+                        "the attempt log is behind what this replica learned; snapshot postponed",
+                    ));
+                }
+            }
             let snapshot = self.engine.lock().snapshot();
             (snapshot, self.watermark.load(Ordering::Relaxed))
         };
@@ -193,6 +212,7 @@ impl AppState {
             drop(engine);
             replayed += page.len() as u64;
             self.watermark.fetch_max(after, Ordering::Relaxed);
+            self.metrics.set_log_position(after);
         }
     }
 }

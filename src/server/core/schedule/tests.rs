@@ -185,3 +185,32 @@ fn claim_requests_are_bounded() {
         "lease_ms"
     );
 }
+
+#[test]
+fn a_report_under_a_lease_applies_only_while_that_lease_holds() {
+    let at = t("2026-01-01T00:00:00Z");
+    let until = t("2026-01-01T00:00:30Z");
+    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
+    claimed.state = JobState::Claimed;
+    claimed.claimed_by = Some("w1".into());
+    claimed.lease_until = Some(until);
+    let mut under = report(2);
+    assert!(check_lease(&under, None, at).is_ok(), "no lease, no check");
+    under.claimed_by = Some("w1".into());
+    under.lease_until = Some(until);
+    assert!(check_lease(&under, Some(&claimed), at).is_ok());
+    let why = |job: &ScheduledJob, at| check_lease(&under, Some(job), at).unwrap_err().why;
+    assert!(why(&claimed, until).contains("ran out"));
+    let mut again = claimed.clone();
+    again.claimed_by = Some("w2".into());
+    assert!(why(&again, at).contains("claimed again (by w2)"));
+    let mut done = claimed.clone();
+    done.state = JobState::Succeeded;
+    assert!(why(&done, at).contains("succeeded"));
+    assert!(
+        check_lease(&under, None, at)
+            .unwrap_err()
+            .why
+            .contains("not on the schedule")
+    );
+}

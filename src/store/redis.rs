@@ -1,0 +1,554 @@
+//! Redis as the shared store of many `retryctl serve` replicas (`--store redis://…`).
+//!
+//! Layout: every key is under one hash-tagged prefix (`{retryctl}:…`, see [`keys`]); attempts
+//! form one log (a stream whose entry ids are the sequence numbers), indexed by job, by
+//! (job type, error class) and by time; jobs are JSON in a hash with lexicographic sorted sets
+//! for list order and due order and a hash of counts per (queue, state, error class). Every
+//! change that touches more than one key is one Lua script ([`scripts`]).
+//!
+//! Every call is bounded by the configured timeout (default 1 s; 250 ms once a call timed out,
+//! until one succeeds): a stalled or unreachable Redis makes the call fail with a `timeout` or
+//! `io` error, never hang. Durability is Redis's:
+//! an acknowledged write is on disk only with `appendonly yes` and `appendfsync always`
+//! ([`durability`] checks them at start-up).
+
+mod attempts;
+pub mod durability;
+mod jobs;
+pub mod keys;
+mod scripts;
+
+use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
+pub use crate::model::redact_url;
+use crate::model::{
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
+    RetryStrategy, ScheduledJob, StoreFailureKind,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keys::Keys;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Default bound on one store call. With [`STALLED_TIMEOUT`] for the calls after a timeout, a
+/// write request (a read, a log catch-up and the write) answers 503 within 2 s of a stall.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Bound on a call while Redis is known to stall (since a call timed out, until one succeeds):
+/// requests then fail fast instead of each waiting the full timeout.
+pub const STALLED_TIMEOUT: Duration = Duration::from_millis(250);
+/// Default key prefix (the hash tag).
+pub const DEFAULT_PREFIX: &str = "retryctl";
+
+/// How to reach Redis and where the state lives in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS).
+    pub url: String,
+    /// Used when the URL has no password (`RETRYCTL_REDIS_PASSWORD`).
+    pub password: Option<String>,
+    /// Every key is `{prefix}:…`.
+    pub prefix: String,
+    /// Bound on every store call.
+    pub timeout: Duration,
+    /// Refuse to start unless Redis is configured to make acknowledged writes durable.
+    pub require_durable: bool,
+}
+
+impl RedisConfig {
+    /// Defaults for `url`: prefix `retryctl`, 1 s timeout, durability only warned about.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            password: None,
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+            require_durable: false,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Checks what can be checked without connecting: the scheme and the prefix.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
+            return Err(format!(
+                "{} is not a Redis URL: expected redis://HOST:PORT/DB or rediss://…",
+                self.redacted_url()
+            ));
+        }
+        if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
+            return Err(format!(
+                "the Redis key prefix {:?} must be non-empty and hold no brace",
+                self.prefix
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("require_durable", &self.require_durable)
+            .finish()
+    }
+}
+
+/// The Redis backend (see the module docs).
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    timeout: Duration,
+    /// Set when a call timed out, cleared when one succeeds (see [`STALLED_TIMEOUT`]).
+    stalled: AtomicBool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects, then checks Redis's durability settings (warns, or refuses with
+    /// `require_durable`).
+    pub async fn open(config: &RedisConfig) -> StoreResult<Self> {
+        config.validate().map_err(|message| StoreError::Invalid {
+            field: "store".into(),
+            message,
+        })?;
+        let info = connection_info(config)?;
+        let client = redis::Client::open(info).map_err(err("open the Redis client"))?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connect = client.get_connection_manager_with_config(manager);
+        let conn = match tokio::time::timeout(config.timeout * 2, connect).await {
+            Ok(conn) => conn.map_err(err(&format!("connect to {}", config.redacted_url())))?,
+            Err(_) => {
+                return Err(timeout_error(&format!(
+                    "connect to {}",
+                    config.redacted_url()
+                )));
+            }
+        };
+        let store = Self {
+            conn,
+            keys: Keys::new(&config.prefix),
+            timeout: config.timeout,
+            stalled: AtomicBool::new(false),
+        };
+        durability::check(&store, config.require_durable).await?;
+        Ok(store)
+    }
+
+    /// A connection to issue commands on (a cheap handle to the shared one).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Runs one store call within the timeout (the short one while Redis is known to stall).
+    async fn timed<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let limit = if self.stalled.load(Ordering::Relaxed) {
+            self.timeout.min(STALLED_TIMEOUT)
+        } else {
+            self.timeout
+        };
+        let result = match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(timeout_error(&format!("{what} (after {limit:?})"))),
+        };
+        let timed_out = matches!(&result, Err(e) if e.kind() == Some(StoreFailureKind::Timeout));
+        if timed_out || result.is_ok() {
+            self.stalled.store(timed_out, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn put_json<T: Serialize>(
+        &self,
+        what: &str,
+        key: String,
+        field: &str,
+        value: &T,
+    ) -> StoreResult<()> {
+        let body = to_json(what, value)?;
+        self.timed(what, async {
+            let () = self
+                .conn()
+                .hset(key, field, body)
+                .await
+                .map_err(err(what))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn all_json<T: DeserializeOwned>(&self, what: &str, key: String) -> StoreResult<Vec<T>> {
+        let bodies: Vec<String> = self
+            .timed(what, async {
+                self.conn().hvals(key).await.map_err(err(what))
+            })
+            .await?;
+        bodies.iter().map(|b| from_json(what, b)).collect()
+    }
+
+    async fn remove_field(&self, what: &str, key: String, field: String) -> StoreResult<bool> {
+        self.timed(what, async {
+            let removed: u64 = self.conn().hdel(key, field).await.map_err(err(what))?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+}
+
+/// The connection settings from the URL, with the configured password when the URL has none.
+fn connection_info(config: &RedisConfig) -> StoreResult<redis::ConnectionInfo> {
+    let invalid = |e: redis::RedisError| StoreError::Invalid {
+        field: "store".into(),
+        message: format!("{}: {e}", config.redacted_url()),
+    };
+    let info =
+        redis::IntoConnectionInfo::into_connection_info(config.url.as_str()).map_err(invalid)?;
+    let settings = info.redis_settings().clone();
+    match (&config.password, settings.password()) {
+        (Some(password), None) => {
+            let settings = settings.set_password(password);
+            Ok(info.set_redis_settings(settings))
+        }
+        _ => Ok(info),
+    }
+}
+
+/// Turns a Redis error into a store error naming the operation.
+fn err(what: &str) -> impl Fn(redis::RedisError) -> StoreError + '_ {
+    move |e| StoreError::Unavailable {
+        kind: classify(&e),
+        message: format!("redis: cannot {what}: {e}"),
+    }
+}
+
+/// Why Redis failed, in the kinds the service reports.
+fn classify(e: &redis::RedisError) -> StoreFailureKind {
+    use redis::{ErrorKind, ServerErrorKind};
+    if e.is_timeout() {
+        return StoreFailureKind::Timeout;
+    }
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return StoreFailureKind::Io;
+    }
+    match (e.kind(), e.code()) {
+        (ErrorKind::Server(ServerErrorKind::ReadOnly), _) => StoreFailureKind::ReadOnly,
+        (ErrorKind::Server(ServerErrorKind::BusyLoading), _) => StoreFailureKind::Locked,
+        (_, Some("OOM")) => StoreFailureKind::Full,
+        (_, Some("MISCONF")) => StoreFailureKind::Io,
+        _ => StoreFailureKind::Other,
+    }
+}
+
+fn timeout_error(what: &str) -> StoreError {
+    StoreError::Unavailable {
+        kind: StoreFailureKind::Timeout,
+        message: format!("redis did not answer: {what}"),
+    }
+}
+
+fn to_json<T: Serialize>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::unavailable(format!("cannot encode {what}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, body: &str) -> StoreResult<T> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("cannot decode {what}: {e}")))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn shared_log(&self) -> bool {
+        true
+    }
+
+    async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
+        self.timed("append attempts", self.append(attempts)).await
+    }
+
+    async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        self.timed("read a job's attempts", self.attempts_of_job(job_id))
+            .await
+    }
+
+    async fn attempts_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+        self.timed("read the attempt log", self.log_after(after, limit))
+            .await
+    }
+
+    async fn attempt_aggregate(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<AttemptAggregate> {
+        let call = self.aggregate(job_type, error_class, from, to);
+        self.timed("aggregate attempts", call).await
+    }
+
+    async fn error_class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        self.timed("read error class counts", self.class_counts())
+            .await
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        // Pruning walks the log in bounded chunks, each under its own timeout.
+        self.prune(before).await
+    }
+
+    async fn append_attempt_with_job(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<u64> {
+        let call = self.append_with_job(attempt, job, None);
+        let seq = self.timed("append an attempt with its job", call).await?;
+        seq.ok_or_else(|| StoreError::unavailable("redis refused an unconditional job write"))
+    }
+
+    async fn append_attempt_with_job_if(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+        expected: &ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        let call = self.append_with_job_if(attempt, job, expected);
+        self.timed("append an attempt with its job", call).await
+    }
+
+    async fn put_job(&self, job: ScheduledJob) -> StoreResult<()> {
+        self.timed("put a job", self.write_jobs(vec![job])).await
+    }
+
+    async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
+        self.timed("put jobs", self.write_jobs(jobs)).await
+    }
+
+    async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>> {
+        self.timed("read a job", self.read_job(job_id)).await
+    }
+
+    async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
+        self.timed("list jobs", self.page(filter)).await
+    }
+
+    async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
+        self.timed("claim jobs", self.claim(claim)).await
+    }
+
+    async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
+        self.timed("count jobs", self.counts_by_state()).await
+    }
+
+    async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()> {
+        let body = to_json("the strategy", strategy)?;
+        self.timed("save the strategy", async {
+            let () = self
+                .conn()
+                .set(self.keys.strategy(), body)
+                .await
+                .map_err(err("save the strategy"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>> {
+        let body: Option<String> = self
+            .timed("load the strategy", async {
+                self.conn()
+                    .get(self.keys.strategy())
+                    .await
+                    .map_err(err("load the strategy"))
+            })
+            .await?;
+        body.map(|b| from_json("the strategy", &b)).transpose()
+    }
+
+    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
+        let doc = to_json("the engine snapshot", snapshot)?;
+        let fields = [("doc", doc), ("watermark", watermark.to_string())];
+        self.timed("save the engine snapshot", async {
+            let () = self
+                .conn()
+                .hset_multiple(self.keys.snapshot(), &fields)
+                .await
+                .map_err(err("save the engine snapshot"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
+        let (doc, watermark): (Option<String>, Option<u64>) = self
+            .timed("load the engine snapshot", async {
+                redis::cmd("HMGET")
+                    .arg(self.keys.snapshot())
+                    .arg(&["doc", "watermark"])
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(err("load the engine snapshot"))
+            })
+            .await?;
+        match (doc, watermark) {
+            (Some(doc), Some(watermark)) => {
+                Ok(Some((from_json("the engine snapshot", &doc)?, watermark)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
+        let body = to_json("an audit entry", &entry)?;
+        self.timed("append to the audit log", async {
+            scripts::AUDIT
+                .key(self.keys.audit_seq())
+                .key(self.keys.audit())
+                .arg(body)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(err("append to the audit log"))
+        })
+        .await
+    }
+
+    async fn list_audit(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.timed("read the audit log", self.audit_after(after, limit))
+            .await
+    }
+
+    async fn put_alert(&self, alert: &Alert) -> StoreResult<()> {
+        self.put_json("save an alert", self.keys.alerts(), &alert.id, alert)
+            .await
+    }
+
+    async fn list_alerts(&self) -> StoreResult<Vec<Alert>> {
+        let mut alerts: Vec<Alert> = self.all_json("read alerts", self.keys.alerts()).await?;
+        alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(alerts)
+    }
+
+    async fn put_pause(&self, pause: &Pause) -> StoreResult<()> {
+        self.put_json("save a pause", self.keys.pauses(), &pause.id, pause)
+            .await
+    }
+
+    async fn list_pauses(&self) -> StoreResult<Vec<Pause>> {
+        let mut pauses: Vec<Pause> = self.all_json("read pauses", self.keys.pauses()).await?;
+        pauses.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(pauses)
+    }
+
+    async fn remove_pause(&self, id: &str) -> StoreResult<bool> {
+        self.remove_field("remove a pause", self.keys.pauses(), id.to_string())
+            .await
+    }
+
+    async fn put_forced_circuit(&self, forced: &ForcedCircuit) -> StoreResult<()> {
+        let field = keys::circuit_field(&forced.queue, &forced.error_class);
+        let key = self.keys.forced_circuits();
+        self.put_json("save a forced circuit", key, &field, forced)
+            .await
+    }
+
+    async fn list_forced_circuits(&self) -> StoreResult<Vec<ForcedCircuit>> {
+        let key = self.keys.forced_circuits();
+        let mut all: Vec<ForcedCircuit> = self.all_json("read forced circuits", key).await?;
+        all.sort_by(|a, b| (&a.queue, &a.error_class).cmp(&(&b.queue, &b.error_class)));
+        Ok(all)
+    }
+
+    async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool> {
+        let field = keys::circuit_field(queue, error_class);
+        let key = self.keys.forced_circuits();
+        self.remove_field("release a forced circuit", key, field)
+            .await
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let now = Utc::now().to_rfc3339();
+        self.timed("write the probe key", async {
+            let () = self
+                .conn()
+                .set(self.keys.probe(), now)
+                .await
+                .map_err(err("write the probe key"))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("rediss://app:s3cr:et@cache/2"),
+            "rediss://app:***@cache/2"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        let mut config = RedisConfig::new("redis://:hunter2@cache:6379/0");
+        config.password = Some("other".into());
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{config:?}").contains("other"));
+    }
+
+    #[test]
+    fn urls_and_prefixes_are_checked() {
+        assert!(
+            RedisConfig::new("redis://localhost:6379/0")
+                .validate()
+                .is_ok()
+        );
+        let err = RedisConfig::new("http://localhost").validate().unwrap_err();
+        assert!(err.contains("not a Redis URL"), "{err}");
+        let mut braces = RedisConfig::new("redis://localhost");
+        braces.prefix = "a{b}".into();
+        assert!(braces.validate().unwrap_err().contains("brace"));
+    }
+}

@@ -1,0 +1,325 @@
+//! The attempt log: appends (with the idempotency check), reads by sequence number, by job
+//! and by (job type, error class) window, per-class tallies, retention, and the audit log.
+
+use super::keys::{idempotency_key, micros};
+use super::{RedisStore, err, from_json, scripts, to_json};
+use crate::model::{AttemptRecord, AuditEntry};
+use crate::store::{AttemptAggregate, ClassTally, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use std::collections::BTreeMap;
+
+/// Attempts pruned per script run (each run is one atomic step under the timeout).
+const PRUNE_CHUNK: isize = 500;
+
+/// One stream entry as XRANGE returns it: (id, [field, value, …]).
+type Entry = (String, Vec<String>);
+
+/// A logged attempt: its sequence number, the record, its idempotency key.
+pub(super) struct Logged {
+    pub seq: u64,
+    pub attempt: AttemptRecord,
+    pub idempotency: String,
+}
+
+fn decode(entry: &Entry) -> StoreResult<Logged> {
+    let (id, fields) = entry;
+    let bad = || StoreError::Corrupt(format!("attempt log entry {id} is malformed"));
+    let seq = id
+        .strip_suffix("-0")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let field = |name: &str| {
+        fields
+            .chunks(2)
+            .find(|pair| pair[0] == name)
+            .and_then(|pair| pair.get(1))
+            .ok_or_else(bad)
+    };
+    Ok(Logged {
+        seq,
+        attempt: from_json("an attempt", field("a")?)?,
+        idempotency: field("i")?.clone(),
+    })
+}
+
+/// The arguments of one attempt in the append scripts (see `scripts::APPEND`).
+pub(super) fn attempt_args(a: &AttemptRecord) -> StoreResult<[String; 5]> {
+    Ok([
+        to_json("an attempt", a)?,
+        idempotency_key(&a.job_id, a.attempt_number, a.timestamp),
+        micros(a.timestamp).to_string(),
+        a.error_class.clone(),
+        if a.success { "1" } else { "0" }.to_string(),
+    ])
+}
+
+impl RedisStore {
+    /// The keys every log append touches, in the order the scripts expect.
+    pub(super) fn log_keys(&self) -> [String; 6] {
+        let k = &self.keys;
+        [
+            k.seq(),
+            k.log(),
+            k.idempotency(),
+            k.by_time(),
+            k.class_attempts(),
+            k.class_successes(),
+        ]
+    }
+
+    /// An attempt's own index keys: its job's list and its (type, class) set.
+    pub(super) fn attempt_keys(&self, a: &AttemptRecord) -> [String; 2] {
+        [
+            self.keys.job_attempts(&a.job_id),
+            self.keys.aggregate(&a.job_type, &a.error_class),
+        ]
+    }
+
+    pub(super) async fn append(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = scripts::APPEND.prepare_invoke();
+        for key in self.log_keys() {
+            call.key(key);
+        }
+        for a in &attempts {
+            call.key(&self.attempt_keys(a)[..]);
+            call.arg(&attempt_args(a)?[..]);
+        }
+        call.invoke_async(&mut self.conn())
+            .await
+            .map_err(err("append attempts"))
+    }
+
+    /// Log entries by sequence number (missing ones, pruned, are left out), in the given order.
+    async fn by_seqs(&self, seqs: &[u64]) -> StoreResult<Vec<Logged>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        let log = self.keys.log();
+        for seq in seqs {
+            let id = format!("{seq}-0");
+            pipe.cmd("XRANGE").arg(&log).arg(&id).arg(&id);
+        }
+        let found: Vec<Vec<Entry>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err("read attempts"))?;
+        found.iter().flatten().map(decode).collect()
+    }
+
+    pub(super) async fn attempts_of_job(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let seqs: Vec<u64> = self
+            .conn()
+            .lrange(self.keys.job_attempts(job_id), 0, -1)
+            .await
+            .map_err(err("read a job's attempts"))?;
+        let mut found = self.by_seqs(&seqs).await?;
+        found.sort_by_key(|l| (l.attempt.timestamp, l.seq));
+        Ok(found.into_iter().map(|l| l.attempt).collect())
+    }
+
+    /// Log entries after `after`, in order, at most `limit`.
+    pub(super) async fn log_entries_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Logged>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(self.keys.log())
+            .arg(format!("({after}-0"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err("read the attempt log"))?;
+        entries.iter().map(decode).collect()
+    }
+
+    pub(super) async fn log_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+        let entries = self.log_entries_after(after, limit).await?;
+        Ok(entries.into_iter().map(|l| (l.seq, l.attempt)).collect())
+    }
+
+    pub(super) async fn aggregate(
+        &self,
+        job_type: &str,
+        error_class: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<AttemptAggregate> {
+        let mut agg = AttemptAggregate::default();
+        if from >= to {
+            return Ok(agg);
+        }
+        // Scores are whole microseconds: fetch a superset, then keep the exact window.
+        let seqs: Vec<u64> = self
+            .conn()
+            .zrangebyscore(
+                self.keys.aggregate(job_type, error_class),
+                micros(from),
+                micros(to),
+            )
+            .await
+            .map_err(err("aggregate attempts"))?;
+        for l in self.by_seqs(&seqs).await? {
+            let a = &l.attempt;
+            if a.timestamp < from || a.timestamp >= to {
+                continue;
+            }
+            agg.total_attempts += 1;
+            if a.attempt_number > 1 {
+                if a.success {
+                    agg.successful_retries += 1;
+                } else {
+                    agg.failed_retries += 1;
+                }
+                agg.retry_delay_ms_sum = agg.retry_delay_ms_sum.saturating_add(a.delay_ms);
+            }
+            agg.last_attempt_at = agg.last_attempt_at.max(Some(a.timestamp));
+        }
+        Ok(agg)
+    }
+
+    pub(super) async fn class_counts(&self) -> StoreResult<BTreeMap<String, ClassTally>> {
+        let what = "read error class counts";
+        let attempts: BTreeMap<String, u64> = self
+            .conn()
+            .hgetall(self.keys.class_attempts())
+            .await
+            .map_err(err(what))?;
+        let successes: BTreeMap<String, u64> = self
+            .conn()
+            .hgetall(self.keys.class_successes())
+            .await
+            .map_err(err(what))?;
+        Ok(attempts
+            .into_iter()
+            .map(|(class, attempts)| {
+                let successes = successes.get(&class).copied().unwrap_or(0);
+                (
+                    class,
+                    ClassTally {
+                        attempts,
+                        successes,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Drops attempts older than `before`: first every attempt in a whole microsecond before
+    /// it, chunk by chunk, then the ones in its own microsecond that are older.
+    pub(super) async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let limit = micros(before);
+        let mut pruned = 0;
+        loop {
+            let seqs: Vec<u64> = self
+                .timed("find old attempts", async {
+                    self.conn()
+                        .zrangebyscore_limit(
+                            self.keys.by_time(),
+                            "-inf",
+                            format!("({limit}"),
+                            0,
+                            PRUNE_CHUNK,
+                        )
+                        .await
+                        .map_err(err("find old attempts"))
+                })
+                .await?;
+            if seqs.is_empty() {
+                break;
+            }
+            pruned += self
+                .timed("prune attempts", self.prune_seqs(&seqs, before))
+                .await?;
+        }
+        let boundary: Vec<u64> = self
+            .timed("find old attempts", async {
+                self.conn()
+                    .zrangebyscore(self.keys.by_time(), limit, limit)
+                    .await
+                    .map_err(err("find old attempts"))
+            })
+            .await?;
+        pruned += self
+            .timed("prune attempts", self.prune_seqs(&boundary, before))
+            .await?;
+        Ok(pruned)
+    }
+
+    async fn prune_seqs(&self, seqs: &[u64], before: DateTime<Utc>) -> StoreResult<u64> {
+        let found = self.by_seqs(seqs).await?;
+        // Index entries whose log entry is gone already (a prune cut short): drop them.
+        let orphans: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|s| !found.iter().any(|l| l.seq == *s))
+            .collect();
+        if !orphans.is_empty() {
+            let () = self
+                .conn()
+                .zrem(self.keys.by_time(), orphans)
+                .await
+                .map_err(err("prune attempts"))?;
+        }
+        let old: Vec<Logged> = found
+            .into_iter()
+            .filter(|l| l.attempt.timestamp < before)
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut call = scripts::PRUNE.prepare_invoke();
+        call.key(self.keys.log())
+            .key(self.keys.idempotency())
+            .key(self.keys.by_time());
+        for l in &old {
+            call.key(&self.attempt_keys(&l.attempt)[..]);
+            call.arg(l.seq).arg(&l.idempotency);
+        }
+        call.invoke_async(&mut self.conn())
+            .await
+            .map_err(err("prune attempts"))
+    }
+
+    pub(super) async fn audit_after(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(self.keys.audit())
+            .arg(format!("({after}-0"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err("read the audit log"))?;
+        entries
+            .iter()
+            .map(|(id, fields)| {
+                let bad = || StoreError::Corrupt(format!("audit entry {id} is malformed"));
+                let body = fields.get(1).ok_or_else(bad)?;
+                let mut entry: AuditEntry = from_json("an audit entry", body)?;
+                entry.id = id
+                    .strip_suffix("-0")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(bad)?;
+                Ok(entry)
+            })
+            .collect()
+    }
+}

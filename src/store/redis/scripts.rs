@@ -1,0 +1,202 @@
+//! The Lua scripts: every change that touches more than one key runs as one script, so Redis
+//! applies it whole or not at all and no other client sees half of it. Each receives every
+//! key it touches in `KEYS` (Redis Cluster's rule; all keys share one hash tag).
+
+use redis::Script;
+use std::sync::LazyLock;
+
+/// Appends attempts to the log with their indexes, skipping any whose idempotency key is
+/// already logged (a client resending an acknowledged or ambiguous request).
+///
+/// KEYS: seq, log, idempotency, by_time, class_attempts, class_successes, then per attempt
+/// its job's list and its aggregate set. ARGV per attempt: json, idempotency key, time (µs),
+/// error class, success (`1`/`0`). Returns each attempt's sequence number (the earlier one
+/// for a duplicate).
+pub static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_LUA));
+
+const APPEND_LUA: &str = r#"
+local out = {}
+for i = 0, #ARGV / 5 - 1 do
+  local json, id, ts, class, ok = ARGV[i*5+1], ARGV[i*5+2], ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
+  local seen = redis.call('HGET', KEYS[3], id)
+  if seen then
+    out[#out+1] = tonumber(seen)
+  else
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('XADD', KEYS[2], seq .. '-0', 'a', json, 'i', id)
+    redis.call('HSET', KEYS[3], id, seq)
+    redis.call('ZADD', KEYS[4], ts, seq)
+    redis.call('RPUSH', KEYS[7 + 2*i], seq)
+    redis.call('ZADD', KEYS[8 + 2*i], ts, seq)
+    if class ~= '' then
+      redis.call('HINCRBY', KEYS[5], class, 1)
+      if ok == '1' then redis.call('HINCRBY', KEYS[6], class, 1) end
+    end
+    out[#out+1] = seq
+  end
+end
+return out
+"#;
+
+/// Removes pruned attempts from the log and every index. KEYS: log, idempotency, by_time,
+/// then per attempt its job's list and its aggregate set. ARGV per attempt: sequence number,
+/// idempotency key. Returns how many were still there.
+pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(PRUNE_LUA));
+
+const PRUNE_LUA: &str = r#"
+local removed = 0
+for i = 0, #ARGV / 2 - 1 do
+  local seq, id = ARGV[i*2+1], ARGV[i*2+2]
+  removed = removed + redis.call('XDEL', KEYS[1], seq .. '-0')
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], seq)
+  redis.call('LREM', KEYS[4 + 2*i], 0, seq)
+  redis.call('ZREM', KEYS[5 + 2*i], seq)
+end
+return removed
+"#;
+
+/// Inserts or replaces jobs, moving each in every index. A job write ends any claim held by a
+/// script ([`CLAIM`]). A job with an expected state is written only if its stored body and
+/// claim are exactly that (compare-and-set, for reports under a lease).
+///
+/// KEYS: jobs, order member, group, due member (per-job hashes), order, due, groups, claim,
+/// scope, claimed group (per-job hashes). ARGV per job: id, json, order member, group, due
+/// member (`''` for none), expected `body\nclaim` (`''` for unconditional), scope, group when
+/// claimed. Returns 1 or 0 per job.
+pub static PUT_JOBS: LazyLock<Script> = LazyLock::new(|| Script::new(&PUT_JOBS_LUA));
+
+/// The body of [`PUT_JOBS`], reused by [`APPEND_WITH_JOB`].
+const PUT_JOB_FN: &str = r#"
+local function put_job(k, a)
+  local id, json, order, group, due, expect, scope, claimed = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
+  if expect ~= '' then
+    local current = (redis.call('HGET', k[1], id) or '') .. '\n' .. (redis.call('HGET', k[8], id) or '')
+    if current ~= expect then return 0 end
+  end
+  local old_order = redis.call('HGET', k[2], id)
+  if old_order then redis.call('ZREM', k[5], old_order) end
+  local old_group = redis.call('HGET', k[3], id)
+  if old_group and redis.call('HINCRBY', k[7], old_group, -1) <= 0 then
+    redis.call('HDEL', k[7], old_group)
+  end
+  local old_due = redis.call('HGET', k[4], id)
+  if old_due then redis.call('ZREM', k[6], old_due) end
+  redis.call('HSET', k[1], id, json)
+  redis.call('HSET', k[2], id, order)
+  redis.call('ZADD', k[5], 0, order)
+  redis.call('HSET', k[3], id, group)
+  redis.call('HINCRBY', k[7], group, 1)
+  if due ~= '' then
+    redis.call('HSET', k[4], id, due)
+    redis.call('ZADD', k[6], 0, due)
+  else
+    redis.call('HDEL', k[4], id)
+  end
+  redis.call('HDEL', k[8], id)
+  redis.call('HSET', k[9], id, scope)
+  redis.call('HSET', k[10], id, claimed)
+  return 1
+end
+"#;
+
+const PUT_JOBS_BODY: &str = r#"
+local out = {}
+for i = 0, #ARGV / 8 - 1 do
+  out[#out+1] = put_job(KEYS, {unpack(ARGV, i * 8 + 1, i * 8 + 8)})
+end
+return out
+"#;
+
+static PUT_JOBS_LUA: LazyLock<String> = LazyLock::new(|| format!("{PUT_JOB_FN}{PUT_JOBS_BODY}"));
+
+/// Appends one attempt and puts the job it scheduled, in one script: both or neither. A
+/// duplicate attempt (same idempotency key) writes nothing and returns the logged sequence
+/// number; a job that is not as expected writes nothing and returns `-1`.
+///
+/// KEYS: the ten job keys of [`PUT_JOBS`], the six log keys of [`APPEND`], then the attempt's
+/// job list and aggregate set. ARGV: the five attempt values of [`APPEND`], then the eight job
+/// values of [`PUT_JOBS`].
+pub static APPEND_WITH_JOB: LazyLock<Script> = LazyLock::new(|| Script::new(&APPEND_WITH_JOB_LUA));
+
+const APPEND_WITH_JOB_BODY: &str = r#"
+local seen = redis.call('HGET', KEYS[13], ARGV[2])
+if seen then return tonumber(seen) end
+if put_job(KEYS, {unpack(ARGV, 6, 13)}) == 0 then return -1 end
+local seq = redis.call('INCR', KEYS[11])
+redis.call('XADD', KEYS[12], seq .. '-0', 'a', ARGV[1], 'i', ARGV[2])
+redis.call('HSET', KEYS[13], ARGV[2], seq)
+redis.call('ZADD', KEYS[14], ARGV[3], seq)
+redis.call('RPUSH', KEYS[17], seq)
+redis.call('ZADD', KEYS[18], ARGV[3], seq)
+if ARGV[4] ~= '' then
+  redis.call('HINCRBY', KEYS[15], ARGV[4], 1)
+  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[16], ARGV[4], 1) end
+end
+return seq
+"#;
+
+static APPEND_WITH_JOB_LUA: LazyLock<String> =
+    LazyLock::new(|| format!("{PUT_JOB_FN}{APPEND_WITH_JOB_BODY}"));
+
+/// Claims due jobs, the longest-due first, in one script: no two claims get the same job
+/// while its lease holds, whichever replica runs them. A claimed job keeps its body; its
+/// claim (worker, lease, time) is stored beside it and merged on read, its due member moves to
+/// the lease's end and it counts in its claimed group.
+///
+/// KEYS: the ten job keys of [`PUT_JOBS`]. ARGV: upper bound of due members (exclusive),
+/// limit, claim JSON, sortable lease end, `1` to filter by queue, the queue, paused scopes
+/// as JSON `[[queue, class or null, type or null], …]`. Returns the claimed ids.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
+
+const CLAIM_LUA: &str = r#"
+local limit = tonumber(ARGV[2])
+local paused = cjson.decode(ARGV[7])
+local function held(scope)
+  for _, p in ipairs(paused) do
+    if p[1] == scope[1] and (p[2] == cjson.null or p[2] == scope[2])
+       and (p[3] == cjson.null or p[3] == scope[3]) then
+      return true
+    end
+  end
+  return false
+end
+local out = {}
+local skipped = 0
+while #out < limit do
+  local members = redis.call('ZRANGEBYLEX', KEYS[6], '-', ARGV[1], 'LIMIT', skipped, 256)
+  if #members == 0 then break end
+  for _, m in ipairs(members) do
+    if #out >= limit then break end
+    local id = string.sub(m, 22)
+    local scope = cjson.decode(redis.call('HGET', KEYS[9], id) or '["","",""]')
+    if (ARGV[5] == '1' and scope[1] ~= ARGV[6]) or held(scope) then
+      skipped = skipped + 1
+    else
+      redis.call('ZREM', KEYS[6], m)
+      local due = ARGV[4] .. ':' .. id
+      redis.call('ZADD', KEYS[6], 0, due)
+      redis.call('HSET', KEYS[4], id, due)
+      local old = redis.call('HGET', KEYS[3], id)
+      if old and redis.call('HINCRBY', KEYS[7], old, -1) <= 0 then redis.call('HDEL', KEYS[7], old) end
+      local new = redis.call('HGET', KEYS[10], id)
+      redis.call('HINCRBY', KEYS[7], new, 1)
+      redis.call('HSET', KEYS[3], id, new)
+      redis.call('HSET', KEYS[8], id, ARGV[3])
+      out[#out+1] = id
+    end
+  end
+end
+return out
+"#;
+
+/// Appends an audit entry with the next id. KEYS: audit_seq, audit. ARGV: json. Returns the id.
+pub static AUDIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], id .. '-0', 'e', ARGV[1])
+return id
+"#,
+    )
+});

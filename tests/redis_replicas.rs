@@ -1,0 +1,368 @@
+//! Two real `retryctl serve` replicas on one real `redis-server`: what one acknowledges the
+//! other serves, both learn the same log in the same order, a replica killed with SIGKILL
+//! loses nothing and its claims come back after their lease, and a stalled Redis (SIGSTOP)
+//! makes writes answer 503 quickly while recommendations keep coming.
+//!
+//! Needs redis-server (`apt-get install -y redis-server`; the tests fail without it).
+
+use crate::common::redis::RedisServer;
+use crate::common::service::Service;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+#[test]
+fn the_configs_redis_defaults_are_the_stores() {
+    let settings = retryctl::config::RedisSettings::default();
+    assert_eq!(settings.prefix, retryctl::store::redis::DEFAULT_PREFIX);
+    assert_eq!(settings.timeout, retryctl::store::redis::DEFAULT_TIMEOUT);
+}
+
+struct Cluster {
+    redis: RedisServer,
+    a: Service,
+    b: Service,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn cluster() -> Cluster {
+    let redis = RedisServer::start();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let durable = [("RETRYCTL_REQUIRE_DURABLE", "true")];
+    let a = Service::start_on_redis(da.path(), &redis.url(), &durable);
+    let b = Service::start_on_redis(db.path(), &redis.url(), &durable);
+    Cluster {
+        redis,
+        a,
+        b,
+        _dirs: (da, db),
+    }
+}
+
+async fn post(service: &Service, path: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(service.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn attempt(job: &str, n: u32, success: bool, at: DateTime<Utc>) -> Value {
+    json!({
+        "job_id": job, "job_type": "email", "attempt_number": n, "error_class": "timeout",
+        "error_code": "504", "status": if success { "succeeded" } else { "failed" },
+        "queue": "default", "delay_ms": if n > 1 { 2_000 * n } else { 0 },
+        "success": success, "timestamp": at.to_rfc3339(),
+    })
+}
+
+/// A batch of `jobs` jobs × 3 attempts (fail, fail, succeed), named `tag-i`.
+fn batch(tag: &str, jobs: usize, start: DateTime<Utc>) -> Value {
+    let mut all = Vec::new();
+    for i in 0..jobs {
+        let t = start + Duration::seconds(i as i64);
+        let id = format!("{tag}-{i}");
+        all.push(attempt(&id, 1, false, t));
+        all.push(attempt(&id, 2, false, t + Duration::seconds(2)));
+        all.push(attempt(&id, 3, i % 3 != 0, t + Duration::seconds(6)));
+    }
+    Value::Array(all)
+}
+
+async fn log_position(service: &Service) -> u64 {
+    let health = service.get("/health").await;
+    health["log_position"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("/health has no log_position on Redis: {health}"))
+}
+
+/// Waits until both replicas reached `seq`; panics after 10 s.
+async fn both_reach(c: &Cluster, seq: u64) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (a, b) = (log_position(&c.a).await, log_position(&c.b).await);
+        if a >= seq && b >= seq {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas at {a} and {b}, log at {seq}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn failure(job: &str, n: u32, at: DateTime<Utc>) -> Value {
+    json!({
+        "job_id": job, "job_type": "email", "error_class": "timeout", "error_code": "503",
+        "error_message": "upstream timed out", "queue": "default", "attempt_number": n,
+        "timestamp": at.to_rfc3339(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_the_schedule_and_converge_on_one_log() {
+    let c = cluster();
+    let t0 = Utc::now() - Duration::hours(1);
+    for i in 0..10 {
+        let (status, _) = post(&c.a, "/failures", &failure(&format!("f-{i}"), 1, t0)).await;
+        assert_eq!(status, 200);
+    }
+    for i in 0..10 {
+        let detail = c.b.get(&format!("/jobs/f-{i}")).await;
+        assert_eq!(detail["job"]["state"], "scheduled", "{detail}");
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1);
+    }
+    // Both replicas take batches at once; each learns the whole log in log order.
+    let (batch_a, batch_b) = (batch("a", 200, t0), batch("b", 200, t0));
+    let (ra, rb) = tokio::join!(
+        post(&c.a, "/attempts", &batch_a),
+        post(&c.b, "/attempts", &batch_b)
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{ra:?} {rb:?}");
+    let head = 10 + 2 * 600;
+    both_reach(&c, head).await;
+    for s in [&c.a, &c.b] {
+        let (status, _) = post(s, "/engine/seed", &json!({"seed": 42})).await;
+        assert_eq!(status, 200);
+    }
+    let ask = json!({"job_id": "fresh", "job_type": "email", "error_class": "timeout",
+                     "attempt_number": 1, "queue": "default"});
+    let (_, ra) = post(&c.a, "/recommendation", &ask).await;
+    let (_, rb) = post(&c.b, "/recommendation", &ask).await;
+    for field in [
+        "should_retry",
+        "delay_ms",
+        "confidence",
+        "estimated_success",
+        "method",
+        "rationale",
+        "explanation",
+    ] {
+        assert_eq!(ra[field], rb[field], "{field} differs:\n{ra}\n{rb}");
+    }
+    assert_eq!(c.a.get("/strategy").await, c.b.get("/strategy").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_replica_loses_nothing_and_its_claims_come_back() {
+    let mut c = cluster();
+    let t0 = Utc::now();
+    for i in 0..20 {
+        let (status, _) = post(&c.a, "/failures", &failure(&format!("k-{i}"), 1, t0)).await;
+        assert_eq!(status, 200);
+    }
+    // Acknowledged second attempts of every job, then A dies without a chance to flush.
+    let seconds: Vec<Value> = (0..20)
+        .map(|i| attempt(&format!("k-{i}"), 2, false, t0 + Duration::seconds(3)))
+        .collect();
+    let (status, seqs) = post(&c.a, "/attempts", &Value::Array(seconds)).await;
+    assert_eq!(status, 200, "{seqs}");
+    // Claim everything through A on a clock an hour ahead (all due), with a 2 s lease.
+    let later = t0 + Duration::hours(1);
+    let claim = |now: DateTime<Utc>, worker: &str| json!({"worker": worker, "limit": 100, "lease_ms": 2_000, "now": now.to_rfc3339()});
+    let (_, got) = post(&c.a, "/claim", &claim(later, "wa")).await;
+    assert_eq!(got["jobs"].as_array().unwrap().len(), 20, "{got}");
+    c.a.kill_9();
+    let (_, none) = post(&c.b, "/claim", &claim(later + Duration::seconds(1), "wb")).await;
+    assert!(
+        none["jobs"].as_array().unwrap().is_empty(),
+        "lease still holds: {none}"
+    );
+    let (_, again) = post(&c.b, "/claim", &claim(later + Duration::seconds(2), "wb")).await;
+    assert_eq!(again["jobs"].as_array().unwrap().len(), 20, "{again}");
+    for i in 0..20 {
+        let detail = c.b.get(&format!("/jobs/k-{i}")).await;
+        let attempts = detail["attempts"].as_array().unwrap().len();
+        assert_eq!(attempts, 2, "k-{i}: {detail}");
+    }
+    drop(c.redis);
+}
+
+/// Redis stopped with SIGSTOP: every write answers 503 (upstream error shape) within 2 s,
+/// recommendations keep coming, `/health` says degraded; after SIGCONT the clients' retries of
+/// their unanswered reports succeed without duplicating an attempt, claims work again and the
+/// service is healthy again within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_redis_fails_writes_fast_and_nothing_is_duplicated() {
+    let c = cluster();
+    let t0 = Utc::now() - Duration::minutes(5);
+    c.redis.freeze();
+    let mut unanswered = Vec::new();
+    for i in 0..6 {
+        let report = failure(&format!("s-{i}"), 1, t0 + Duration::seconds(i));
+        let started = Instant::now();
+        let (status, body) = post(&c.a, "/failures", &report).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], 503, "upstream error shape: {body}");
+        assert!(
+            body["error"].is_string() && body["timestamp"].is_string(),
+            "{body}"
+        );
+        assert!(
+            took <= std::time::Duration::from_secs(2),
+            "503 after {took:?}"
+        );
+        unanswered.push(report);
+        let ask = json!({"job_type": "email", "error_class": "timeout", "attempt_number": 1});
+        let (status, rec) = post(&c.b, "/recommendation", &ask).await;
+        assert_eq!(status, 200, "recommendations come from memory: {rec}");
+    }
+    let health = c.a.get("/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    c.redis.thaw();
+    let thawed = Instant::now();
+    for report in &unanswered {
+        loop {
+            let (status, body) = post(&c.a, "/failures", report).await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                thawed.elapsed() < std::time::Duration::from_secs(5),
+                "{status} {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // A client that never saw that answer sends it once more: same attempt, not a new one.
+        assert_eq!(post(&c.a, "/failures", report).await.0, 200);
+    }
+    let later = (t0 + Duration::hours(2)).to_rfc3339();
+    let claim = json!({"worker": "w", "limit": 100, "lease_ms": 2_000, "now": later});
+    let (status, claimed) = post(&c.b, "/claim", &claim).await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["jobs"].as_array().unwrap().len(), unanswered.len());
+    for i in 0..unanswered.len() {
+        let detail = c.b.get(&format!("/jobs/s-{i}")).await;
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "{detail}");
+    }
+    loop {
+        if c.a.get("/health").await["status"] == "healthy" {
+            break;
+        }
+        assert!(
+            thawed.elapsed() < std::time::Duration::from_secs(5),
+            "still degraded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts `n` jobs on the schedule through both replicas, due already (failed an hour ago).
+async fn seed_due_jobs(c: &Cluster, n: usize) {
+    let t0 = Utc::now() - Duration::hours(1);
+    let tasks = (0..8).map(|w| {
+        let service = if w % 2 == 0 { c.a.url("") } else { c.b.url("") };
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in (w..n).step_by(8) {
+                let report = failure(&format!("c-{i}"), 1, t0);
+                let resp = client.post(format!("{service}/failures")).json(&report);
+                assert_eq!(resp.send().await.unwrap().status(), 200);
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+}
+
+/// Eight workers claim through two replicas with 2 s leases and never report: every job
+/// comes back when its lease runs out, and no job is ever granted while a lease on it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_workers_on_two_replicas_never_hold_overlapping_leases() {
+    let c = cluster();
+    let jobs = 2_000;
+    seed_due_jobs(&c, jobs).await;
+    let stop_at = Instant::now() + std::time::Duration::from_secs(5);
+    let workers = (0..8).map(|w| {
+        let service = if w % 2 == 0 { c.a.url("") } else { c.b.url("") };
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut grants = Vec::new();
+            let body = json!({"worker": format!("w{w}"), "limit": 50, "lease_ms": 2_000});
+            while Instant::now() < stop_at {
+                let resp = client.post(format!("{service}/claim")).json(&body);
+                let got: Value = resp.send().await.unwrap().json().await.unwrap();
+                let claimed = got["jobs"].as_array();
+                for job in claimed.unwrap_or_else(|| panic!("POST /claim: {got}")) {
+                    let until: DateTime<Utc> =
+                        job["lease_until"].as_str().unwrap().parse().unwrap();
+                    grants.push((job["job_id"].as_str().unwrap().to_string(), until));
+                }
+            }
+            grants
+        })
+    });
+    let mut by_job: std::collections::BTreeMap<String, Vec<DateTime<Utc>>> = Default::default();
+    let mut total = 0;
+    for worker in workers.collect::<Vec<_>>() {
+        for (job, until) in worker.await.unwrap() {
+            by_job.entry(job).or_default().push(until);
+            total += 1;
+        }
+    }
+    assert_eq!(by_job.len(), jobs, "every due job was claimed");
+    assert!(
+        total > jobs,
+        "leases ran out and jobs were claimed again ({total} grants)"
+    );
+    for (job, mut untils) in by_job {
+        untils.sort();
+        for pair in untils.windows(2) {
+            let next_start = pair[1] - Duration::seconds(2);
+            assert!(
+                next_start >= pair[0],
+                "{job}: granted at {next_start} under a lease until {}",
+                pair[0]
+            );
+        }
+    }
+}
+
+/// A worker whose lease ran out (and whose job another worker claimed) reports too late: 409,
+/// nothing applied; the new holder's report is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_under_a_stale_lease_is_refused() {
+    let c = cluster();
+    let t0 = Utc::now();
+    assert_eq!(
+        post(&c.a, "/failures", &failure("lease-1", 1, t0)).await.0,
+        200
+    );
+    let claim = |worker: &str, now: DateTime<Utc>| json!({"worker": worker, "limit": 1, "lease_ms": 2_000, "now": now.to_rfc3339()});
+    let first_at = t0 + Duration::hours(1);
+    let (_, first) = post(&c.a, "/claim", &claim("w1", first_at)).await;
+    let (_, second) = post(
+        &c.b,
+        "/claim",
+        &claim("w2", first_at + Duration::seconds(3)),
+    )
+    .await;
+    let under = |got: &Value, at: DateTime<Utc>| {
+        let job = &got["jobs"][0];
+        let mut report = failure("lease-1", 2, at);
+        report["claimed_by"] = job["claimed_by"].clone();
+        report["lease_until"] = job["lease_until"].clone();
+        report
+    };
+    let late = under(&first, first_at + Duration::seconds(1));
+    let (status, body) = post(&c.a, "/failures", &late).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("claimed again (by w2)"),
+        "{body}"
+    );
+    let on_time = under(&second, first_at + Duration::seconds(4));
+    assert_eq!(post(&c.b, "/failures", &on_time).await.0, 200);
+    let detail = c.a.get("/jobs/lease-1").await;
+    assert_eq!(detail["attempts"].as_array().unwrap().len(), 2, "{detail}");
+    assert_eq!(detail["job"]["state"], "scheduled");
+}
