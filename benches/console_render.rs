@@ -15,6 +15,8 @@ use retryctl::tui::view::{self, Ctx, Glyphs};
 use std::hint::black_box;
 
 fn render(c: &mut Criterion) {
+    let mut plain = fixture::app_with(fixture::summary(), fixture::many_jobs(10_000), None);
+    view::fit(&mut plain, 200, 60);
     let mut app = fixture::app_with(fixture::summary(), fixture::many_jobs(10_000), None);
     // With the Analytics pane's sparklines: the per-queue series and smart vs static over the
     // last day, as the poller brings them.
@@ -28,6 +30,20 @@ fn render(c: &mut Criterion) {
     let glyphs = Glyphs::unicode();
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let mut now = fixture::now();
+    // The same frame without the series, for comparison on the same machine and load.
+    c.bench_function("frame 200x60, 10k jobs, no series (tick + draw)", |b| {
+        b.iter(|| {
+            now += chrono::Duration::milliseconds(100);
+            plain.on_tick();
+            let ctx = Ctx {
+                app: &plain,
+                theme: &theme,
+                glyphs: &glyphs,
+                now,
+            };
+            terminal.draw(|f| view::render(f, black_box(&ctx))).unwrap();
+        })
+    });
     c.bench_function("frame 200x60, 10k jobs, sparklines (tick + draw)", |b| {
         b.iter(|| {
             now += chrono::Duration::milliseconds(100);
