@@ -40,6 +40,9 @@ impl Service {
             .await
             .with_context(|| format!("cannot listen on {} (is it in use?)", config.listen))?;
         let address = listener.local_addr()?;
+        // The bound address (a port 0 resolved) names this replica among others.
+        let mut config = config;
+        config.listen = address;
         let state = server::start_state(config, store).await?;
         tracing::info!(
             "retryctl {} listening on http://{address}{} (store: {} {place})",
