@@ -267,6 +267,18 @@ pub trait Store: Send + Sync {
     /// Releases a forced circuit; whether it was forced.
     async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool>;
 
+    /// Takes or renews the lease `name` for `holder` for `ttl`: whether `holder` holds it
+    /// now. Replicas sharing a store elect the one that runs the chores (snapshots, retention)
+    /// this way. A backend only one process uses has no one to share with: always `true`.
+    async fn hold_lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        Ok(true)
+    }
+
     /// A tiny real write (one row replaced, committed like any other write): the service
     /// probes with it while degraded, to learn without waiting for traffic that writes work
     /// again.

@@ -366,3 +366,42 @@ async fn a_report_under_a_stale_lease_is_refused() {
     assert_eq!(detail["attempts"].as_array().unwrap().len(), 2, "{detail}");
     assert_eq!(detail["job"]["state"], "scheduled");
 }
+
+async fn leads(service: &Service) -> bool {
+    let health = service.get("/health").await;
+    health["leader"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("no leader in /health: {health}"))
+}
+
+/// Exactly one replica runs the chores; when it dies (SIGKILL, no goodbye), the other takes
+/// over within 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leadership_moves_within_15_s_of_the_leaders_death() {
+    let mut c = cluster();
+    let (a, b) = (leads(&c.a).await, leads(&c.b).await);
+    assert!(a != b, "exactly one leader (a: {a}, b: {b})");
+    assert_ne!(
+        c.a.get("/health").await["replica"],
+        c.b.get("/health").await["replica"]
+    );
+    let survivor = if a {
+        c.a.kill_9();
+        &c.b
+    } else {
+        c.b.kill_9();
+        &c.a
+    };
+    let died = Instant::now();
+    while !leads(survivor).await {
+        assert!(
+            died.elapsed() < std::time::Duration::from_secs(15),
+            "no takeover in 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "leadership moved {:?} after the leader's SIGKILL",
+        died.elapsed()
+    );
+}

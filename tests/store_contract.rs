@@ -9,6 +9,8 @@
 mod cases;
 #[path = "store_contract/fixtures.rs"]
 mod fixtures;
+#[path = "store_contract/redis_only.rs"]
+mod redis_only;
 #[path = "store_contract/sqlite_only.rs"]
 mod sqlite_only;
 

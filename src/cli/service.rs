@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// A service ready to serve: its state (store open, engine restored) and its bound socket.
@@ -40,7 +42,10 @@ impl Service {
             .await
             .with_context(|| format!("cannot listen on {} (is it in use?)", config.listen))?;
         let address = listener.local_addr()?;
-        let state = server::start_state(config, store).await?;
+        // The bound address (a port 0 resolved) names this replica among others.
+        let mut config = config;
+        config.listen = address;
+        let state = start_state_patiently(config, store).await?;
         tracing::info!(
             "retryctl {} listening on http://{address}{} (store: {} {place})",
             env!("CARGO_PKG_VERSION"),
@@ -90,6 +95,31 @@ fn store_config(config: &Config) -> (StoreConfig, String) {
             };
             let place = format!("at {} (keys {{{}}}:…)", redis.redacted_url(), redis.prefix);
             (StoreConfig::Redis(redis), place)
+        }
+    }
+}
+
+/// How long start-up keeps trying while the store does not answer (a Redis restarting, a disk
+/// whose fsyncs stall for a moment) before giving up.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+
+/// [`server::start_state`], tried again every second while the store is unavailable, for up to
+/// [`START_PATIENCE`]; other errors (a bad strategy, corrupt data) end start-up at once.
+async fn start_state_patiently(
+    config: Config,
+    store: Arc<dyn store::Store>,
+) -> Result<AppState, server::StartError> {
+    let started = Instant::now();
+    loop {
+        match server::start_state(config.clone(), store.clone()).await {
+            Err(server::StartError::Store(e))
+                if matches!(e, store::StoreError::Unavailable { .. })
+                    && started.elapsed() < START_PATIENCE =>
+            {
+                tracing::warn!(error = %e, "the store does not answer; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            result => return result,
         }
     }
 }

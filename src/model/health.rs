@@ -103,6 +103,12 @@ pub struct HealthResponse {
     /// replica has learned from the shared log (compare replicas to see their lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_position: Option<u64>,
+    /// On a shared store: which replica answered (`LISTEN/PID`) and whether it runs the
+    /// chores (snapshots, retention) now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<bool>,
     // utoipa documents a flattened `Option` as "Degradation or null" for the whole object,
     // which no answer matches; the `degraded` doc above names the fields instead.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]

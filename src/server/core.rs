@@ -6,7 +6,7 @@
 //! ([`pauses`]), circuits forced open or closed by an operator ([`circuits`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
 //! ([`housekeeping`]: start-up, background tasks, shutdown), and learning from a log other
-//! replicas share ([`follow`]).
+//! replicas share ([`follow`]) with one of them running the chores ([`leader`]).
 //!
 //! The core knows no route and no handler: the API calls it, never the reverse. Its errors
 //! are the edge's [`ApiError`](super::edge::ApiError), so a handler passes them on with `?`.
@@ -21,6 +21,7 @@ pub mod follow;
 pub mod housekeeping;
 pub mod ingest;
 pub mod job_locks;
+pub mod leader;
 pub mod ops;
 pub mod patterns;
 pub mod pauses;

@@ -503,6 +503,21 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn hold_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let what = "hold a lease";
+        self.timed(what, async {
+            let held: u8 = scripts::LEASE
+                .key(self.keys.lease(name))
+                .arg(holder)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(err(what))?;
+            Ok(held == 1)
+        })
+        .await
+    }
+
     async fn probe_write(&self) -> StoreResult<()> {
         let now = Utc::now().to_rfc3339();
         self.timed("write the probe key", async {

@@ -63,6 +63,8 @@ async fn health(
         service: "retryctl".into(),
         degraded,
         log_position: state.follows_log().then(|| state.watermark()),
+        replica: state.follows_log().then(|| state.replica.clone()),
+        leader: state.follows_log().then(|| state.is_leader()),
         degradation,
     };
     Ok((code, Json(body)))

@@ -3,6 +3,7 @@
 //! write probe, following a shared attempt log), and the shutdown signal.
 
 use super::follow::FOLLOW_EVERY;
+use super::leader::RENEW_EVERY;
 use super::state::AppState;
 use super::store_health::PROBE_EVERY;
 use crate::config::Config;
@@ -45,6 +46,7 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         tracing::warn!(error = %e, "the stored strategy is invalid; using the configured one");
     }
     let state = AppState::new(config, store, engine);
+    state.contend().await;
     let replayed = state.restore().await?;
     tracing::info!(replayed, "engine restored");
     let alerts = super::alerts::restore(&state).await?;
@@ -97,19 +99,41 @@ impl Background {
                 super::follow::follow,
             ));
         }
+        tasks.push(spawn_now_and_every(
+            RENEW_EVERY,
+            state.clone(),
+            super::leader::contend,
+        ));
         Self {
             state: state.clone(),
             tasks,
         }
     }
 
-    /// Ends the tasks, then saves what the engine learned since the last snapshot.
+    /// Ends the tasks, then saves what the engine learned since the last snapshot (the leader
+    /// only, when replicas share the store).
     pub async fn stop(self) {
         for task in self.tasks {
             task.abort();
         }
         snapshot(self.state).await;
     }
+}
+
+/// [`spawn_every`], with a first run at once.
+fn spawn_now_and_every<F, Fut>(period: Duration, state: AppState, job: F) -> JoinHandle<()>
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            job(state.clone()).await;
+        }
+    })
 }
 
 fn spawn_every<F, Fut>(period: Duration, state: AppState, job: F) -> JoinHandle<()>
@@ -129,6 +153,9 @@ where
 }
 
 async fn snapshot(state: AppState) {
+    if !state.is_leader() {
+        return;
+    }
     match state.snapshot().await {
         Ok(watermark) => tracing::debug!(watermark, "engine snapshot saved"),
         Err(e) => tracing::warn!(error = %e, "engine snapshot failed"),
@@ -140,6 +167,9 @@ async fn probe(state: AppState) {
 }
 
 async fn prune(state: AppState) {
+    if !state.is_leader() {
+        return;
+    }
     let days = state
         .engine
         .lock()

@@ -42,6 +42,10 @@ pub struct AppState {
     pub(super) tail_lock: Arc<tokio::sync::Mutex<()>>,
     /// Sequence numbers learned before the log reached them (skipped when it does).
     pub(super) learned_ahead: Arc<Mutex<std::collections::BTreeSet<u64>>>,
+    /// Whether this replica holds the chores lease (see [`super::leader`]).
+    pub(super) leader: Arc<std::sync::atomic::AtomicBool>,
+    /// This replica's name among those sharing the store: `LISTEN/PID`.
+    pub replica: String,
     /// Serialises strategy changes so the store and the engine end in the same order.
     strategy_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -81,6 +85,7 @@ impl AppState {
     /// Builds the state around an engine and a store (`start_state` also restores what an
     /// earlier run learned).
     pub fn new(config: Config, store: Arc<dyn Store>, engine: Engine) -> Self {
+        let replica = format!("{}/{}", config.listen, std::process::id());
         Self {
             engine: Arc::new(Mutex::new(engine)),
             store,
@@ -93,6 +98,8 @@ impl AppState {
             watermark: Arc::new(AtomicU64::new(0)),
             tail_lock: Arc::new(tokio::sync::Mutex::new(())),
             learned_ahead: Arc::default(),
+            leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }

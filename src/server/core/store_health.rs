@@ -8,7 +8,8 @@
 //! degradation. Other successful writes do not end it: on a full disk small writes (an alert
 //! row, a job) still fit while attempt batches do not, and letting them clear it made the state
 //! flap. Reads never clear it (a full disk still reads). Failed reads are counted, and answered
-//! 503, but do not make the service degraded.
+//! 503, but do not make the service degraded, except on a shared network store (Redis), where a
+//! read without an answer means the store is unreachable.
 
 use super::state::AppState;
 use crate::metrics::StoreOp;
@@ -94,9 +95,19 @@ impl AppState {
 
     /// Passes a read's result through: a failure is counted and answered 503, the degraded
     /// state is left alone.
+    ///
+    /// On a store shared over the network (Redis), a read that got no answer (`timeout`, `io`)
+    /// means the store is unreachable, and the next write would fail the same way: it makes
+    /// the service degraded like a failed write.
     pub fn store_read<T>(&self, result: StoreResult<T>) -> ApiResult<T> {
         result.map_err(|e| {
-            if let Some(kind) = e.kind() {
+            let unreachable = matches!(
+                e.kind(),
+                Some(StoreFailureKind::Timeout | StoreFailureKind::Io)
+            );
+            if unreachable && self.follows_log() {
+                self.write_failed(StoreOp::Read, &e);
+            } else if let Some(kind) = e.kind() {
                 self.metrics.store.failed(StoreOp::Read, kind);
             }
             ApiError::from(e)

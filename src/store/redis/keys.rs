@@ -126,6 +126,10 @@ impl Keys {
     pub fn forced_circuits(&self) -> String {
         self.key("forced_circuits")
     }
+    /// A lease among replicas (e.g. `chores`).
+    pub fn lease(&self, name: &str) -> String {
+        self.key(&format!("lease:{name}"))
+    }
     pub fn probe(&self) -> String {
         self.key("probe")
     }

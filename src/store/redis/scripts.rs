@@ -200,3 +200,20 @@ return id
 "#,
     )
 });
+
+/// Takes or renews a lease. KEYS: the lease key. ARGV: holder, time to live (ms). Returns 1
+/// when the holder holds it (renewed or taken), 0 when another does.
+pub static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
