@@ -79,7 +79,7 @@ impl Background {
     pub fn start(state: &AppState) -> Self {
         let housekeeping = &state.config.housekeeping;
         let mut tasks = vec![
-            spawn_every(housekeeping.snapshot_interval, state.clone(), snapshot),
+            spawn_snapshots(state.clone(), housekeeping.snapshot_interval),
             spawn_every(housekeeping.prune_interval, state.clone(), prune),
             spawn_every(
                 state
@@ -152,6 +152,36 @@ where
     })
 }
 
+/// Attempts recorded since the last snapshot after which the next one is taken without waiting
+/// for the interval. Start-up replays what came after the last snapshot (about 150,000
+/// attempts/s on 2 cores, `benches/startup.sh`), so this keeps start-up after `kill -9` near a
+/// second and a half at any ingestion rate.
+const SNAPSHOT_AFTER_ATTEMPTS: u64 = 200_000;
+/// How often the snapshot task looks at the volume recorded.
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Snapshots every `interval`, and sooner once [`SNAPSHOT_AFTER_ATTEMPTS`] were recorded.
+fn spawn_snapshots(state: AppState, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SNAPSHOT_CHECK_EVERY.min(interval));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut taken_at, mut taken_watermark) = (tokio::time::Instant::now(), state.watermark());
+        loop {
+            tick.tick().await;
+            let recorded = state.watermark().saturating_sub(taken_watermark);
+            if snapshot_due(taken_at.elapsed(), interval, recorded) {
+                (taken_at, taken_watermark) = (tokio::time::Instant::now(), state.watermark());
+                snapshot(state.clone()).await;
+            }
+        }
+    })
+}
+
+/// Whether a snapshot is due `elapsed` after the last one, with `recorded` attempts since.
+fn snapshot_due(elapsed: Duration, interval: Duration, recorded: u64) -> bool {
+    elapsed >= interval || recorded >= SNAPSHOT_AFTER_ATTEMPTS
+}
+
 async fn snapshot(state: AppState) {
     if !state.is_leader() {
         return;
@@ -210,4 +240,17 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests, saving a final snapshot");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_come_by_time_or_by_volume() {
+        let interval = Duration::from_secs(30);
+        assert!(!snapshot_due(Duration::from_secs(1), interval, 1_000));
+        assert!(snapshot_due(Duration::from_secs(30), interval, 0));
+        assert!(snapshot_due(Duration::from_secs(1), interval, SNAPSHOT_AFTER_ATTEMPTS));
+    }
 }

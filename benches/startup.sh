@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Start-up after kill -9, and memory, against the volume of recorded attempts.
+#
+# N attempts go in through POST /attempts (NDJSON batches of 1,000, every attempt new: wrk with
+# benches/http/attempts_unique.lua, 2 threads, 8 connections), at the service's full ingestion
+# rate. Then the service's resident memory is read, it is killed with SIGKILL at once (so all it
+# ingested since its last snapshot must be replayed), started again on the same data, and timed
+# until /health answers and until a recommendation is served; its memory after the restart is
+# read too.
+#
+# Usage: benches/startup.sh [ATTEMPTS=1000000] [STORE=sqlite]
+# Needs a release build (cargo build --release, or RETRYCTL_BIN=path), wrk, curl and python3.
+# Everything runs on 127.0.0.1 with a temporary data directory (RETRYCTL_BENCH_DATA to keep
+# one) and stops itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ATTEMPTS=${1:-1000000}
+STORE=${2:-sqlite}
+BIN=${RETRYCTL_BIN:-target/release/retryctl}
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+DATA=${RETRYCTL_BENCH_DATA:-$(mktemp -d)}
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT/api/v1/retry"
+PID=""
+cleanup() {
+  if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  [ -n "${RETRYCTL_BENCH_DATA:-}" ] || rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+start() {
+  RETRYCTL_LOG=info "$BIN" serve --store "$STORE" --data "$DATA" --listen "127.0.0.1:$PORT" \
+    >>"$DATA/serve.log" 2>&1 &
+  PID=$!
+}
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{$(now) - $1:.2f}')"; }
+rss_mib() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
+wait_for() {
+  for _ in $(seq 3000); do
+    curl -fs -o /dev/null "$@" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  echo "the service did not answer within 30 s" >&2
+  exit 1
+}
+recommend() {
+  curl -fs -o /dev/null -X POST -H 'content-type: application/json' "$URL/recommendation" \
+    -d '{"job_id":"probe","job_type":"job_1","error_class":"timeout","attempt_number":1}'
+}
+
+start
+wait_for "$URL/health"
+echo "recording $ATTEMPTS attempts through POST /attempts ($STORE store)..."
+fed=0
+began=$(now)
+while [ "$fed" -lt "$ATTEMPTS" ]; do
+  requests=$(wrk -t2 -c8 -d5s -s benches/http/attempts_unique.lua "http://127.0.0.1:$PORT" |
+    awk '/requests in/ {print $1}')
+  fed=$((fed + requests * 1000))
+done
+echo "  $fed attempts in $(since "$began") s"
+echo "resident memory before the kill: $(rss_mib) MiB"
+
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+began=$(now)
+start
+wait_for "$URL/health"
+health_s=$(since "$began")
+recommend || { echo "no recommendation after the restart" >&2; exit 1; }
+echo "after kill -9: /health answered in $health_s s, a recommendation in $(since "$began") s"
+echo "resident memory after the restart: $(rss_mib) MiB"
+echo "the restart's log: $(grep -E "engine restored" "$DATA/serve.log" | tail -1 | sed 's/.*INFO //')"
