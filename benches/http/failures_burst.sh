@@ -38,10 +38,25 @@ pending() {
   curl -s "$URL/api/v1/retry/summary" |
     python3 -c 'import json,sys; s=json.load(sys.stdin)["jobs_by_state"]; print(s.get("scheduled",0))'
 }
+# burst NAME: HALF failures with 16 connections; wrk is interrupted (it then prints its summary)
+# as soon as both of its threads had their share answered.
+burst() {
+  local done_dir out wrk_pid
+  done_dir=$(mktemp -d -p "$DATA")
+  out="$DATA/wrk-$1.txt"
+  RUN_ID="$RUN-$1" PER_THREAD=$((HALF / THREADS)) DONE_DIR="$done_dir" \
+    wrk -t"$THREADS" -c16 -d600s --latency -s benches/http/failures.lua "$URL" >"$out" &
+  wrk_pid=$!
+  while [ "$(ls "$done_dir" | wc -l)" -lt "$THREADS" ] && kill -0 "$wrk_pid" 2>/dev/null; do
+    sleep 0.02
+  done
+  kill -INT "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" || true
+  grep RESULT "$out" || { echo "wrk printed no RESULT:" >&2; cat "$out" >&2; exit 1; }
+}
 RUN=$(date +%s%N)
 for half in first second; do
   echo "== $half $HALF failures: $STORE store, 16 connections (scheduled before: $(pending))"
-  RUN_ID="$RUN-$half" PER_THREAD=$((HALF / THREADS)) \
-    wrk -t"$THREADS" -c16 -d600s --latency -s benches/http/failures.lua "$URL" | grep RESULT
+  burst "$half"
 done
 echo "scheduled after both halves: $(pending)"

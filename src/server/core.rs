@@ -27,6 +27,7 @@ pub mod patterns;
 pub mod pauses;
 pub mod schedule;
 pub mod series;
+pub mod shadow_cache;
 pub mod state;
 pub mod store_health;
 pub mod views;

@@ -4,7 +4,9 @@
 //! resolves only after the transaction holding it is committed with `synchronous=FULL`, so an
 //! acknowledged attempt survives `kill -9` and power loss. Reads run on a small pool of
 //! separate connections on tokio's blocking threads; WAL lets them proceed during a commit.
+//! WAL checkpoints run on a thread of their own (see `checkpointer`), outside the commits.
 
+mod checkpointer;
 mod rows;
 mod schema;
 mod writer;
@@ -72,7 +74,8 @@ impl SqliteStore {
             ))
         })?;
         let path = dir.join(DB_FILE);
-        let writer = Writer::spawn(schema::open_writer(&path)?)?;
+        let conn = schema::open_writer(&path)?;
+        let writer = Writer::spawn(conn, checkpointer::spawn(&path)?)?;
         let readers = Readers {
             path: path.clone(),
             idle: Mutex::new(vec![schema::open_reader(&path)?]),

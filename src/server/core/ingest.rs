@@ -8,6 +8,7 @@ use super::ops::EVENT_CAPACITY;
 use super::patterns::Ending;
 use super::pauses;
 use super::schedule;
+use super::shadow_cache::ShadowCache;
 use super::state::AppState;
 use crate::model::{
     AttemptRecord, FailureReport, JobState, RetryFeatures, RetryRecommendation, ScheduledJob,
@@ -24,15 +25,25 @@ impl AppState {
     /// Asks the engine, timing the call and counting the answer in the metrics. What the
     /// static backoff would have said is noted beside it (the console's smart-vs-static view).
     pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
+        // Each job is compared once, from its first failure, with the expectations of an
+        // identical first failure when one was worked out within the last second.
+        let first = features.failed_attempt() == 1;
+        let shadow_key = first.then(|| ShadowCache::key(features)).flatten();
+        let cached = shadow_key
+            .as_deref()
+            .and_then(|key| self.ops.shadow.get(key, Instant::now()));
         let started = Instant::now();
         let mut engine = self.engine.lock();
         let mut rec = engine.recommend(features, now);
         let took = started.elapsed();
         let shadow = engine.static_shadow(features, now);
-        // Each job is compared once, from its first failure.
-        let expectations =
-            (features.failed_attempt() == 1).then(|| engine.shadow_expectations(features, now));
+        let computed =
+            (first && cached.is_none()).then(|| engine.shadow_expectations(features, now));
         drop(engine);
+        if let (Some(key), Some(found)) = (shadow_key, computed) {
+            self.ops.shadow.put(key, found, Instant::now());
+        }
+        let expectations = cached.or(computed);
         self.metrics.record_recommendation(&rec, took);
         let wall = self.now();
         let job_id = features.job_id.as_deref();

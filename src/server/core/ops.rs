@@ -12,6 +12,7 @@ use super::job_locks::{JobGuard, JobLocks};
 use super::patterns::{Ending, PatternBook};
 use super::pauses::PauseBook;
 use super::series::SeriesBook;
+use super::shadow_cache::ShadowCache;
 use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
@@ -269,6 +270,8 @@ pub struct OpsState {
     pub pauses: PauseBook,
     /// Serialises forcing and releasing circuits (store, engine and audit in one order).
     pub circuit_changes: tokio::sync::Mutex<()>,
+    /// First-failure expectations shared between identical first failures.
+    pub shadow: ShadowCache,
 }
 
 impl OpsState {
@@ -280,6 +283,7 @@ impl OpsState {
             alert_config,
             pauses: PauseBook::default(),
             circuit_changes: tokio::sync::Mutex::new(()),
+            shadow: ShadowCache::default(),
         }
     }
 

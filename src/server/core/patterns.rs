@@ -64,6 +64,8 @@ pub struct PatternBook {
     series: HashMap<(String, String), BTreeMap<String, Steps>>,
     /// Jobs whose first failure was seen and that have not ended, by job id.
     open: HashMap<String, Episode>,
+    /// The step of the last sweep of `open` for episodes older than 24 hours.
+    swept_step: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -175,7 +177,12 @@ impl PatternBook {
 
     fn open_episode(&mut self, job_id: &str, key: Key, at: DateTime<Utc>, step: i64) {
         if self.open.len() >= MAX_OPEN_EPISODES && !self.open.contains_key(job_id) {
-            self.open.retain(|_, ep| ep.opened_step > step - STEPS);
+            // Episodes only age out when the step changes: sweeping again within the same step
+            // would scan the full table for every new job and free nothing.
+            if self.swept_step != Some(step) {
+                self.open.retain(|_, ep| ep.opened_step > step - STEPS);
+                self.swept_step = Some(step);
+            }
             if self.open.len() >= MAX_OPEN_EPISODES {
                 return;
             }

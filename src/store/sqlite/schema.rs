@@ -124,6 +124,8 @@ pub fn open_writer(path: &Path) -> StoreResult<Connection> {
         // and 32 MiB here was most of the resident memory of a service with 100k jobs.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        // Checkpoints run on their own thread (`checkpointer`), never inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(mode)
     };
     let mode = setup(&conn).map_err(|e| classify(path, "cannot configure", e))?;
@@ -134,6 +136,16 @@ pub fn open_writer(path: &Path) -> StoreResult<Connection> {
         )));
     }
     migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens the checkpointer's connection: `synchronous=FULL`, so a checkpoint fsyncs the
+/// database file before the WAL pages it copied may be overwritten.
+pub fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| classify(path, "cannot open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
+        .map_err(|e| classify(path, "cannot configure the checkpointer", e))?;
     Ok(conn)
 }
 

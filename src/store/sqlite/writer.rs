@@ -3,6 +3,7 @@
 //! own savepoint, so one failing write does not undo the others), commits once (one fsync),
 //! and only then replies to every caller.
 
+use super::checkpointer::Nudge;
 use super::schema::sql_error;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
@@ -24,14 +25,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn spawn(conn: Connection) -> StoreResult<Self> {
+    /// Starts the writer thread on `conn`; it nudges `checkpoints` after its commits.
+    pub fn spawn(conn: Connection, checkpoints: Nudge) -> StoreResult<Self> {
         let (queue, incoming) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         std::thread::Builder::new()
             .name("retryctl-sqlite-writer".into())
-            .spawn(move || run(conn, incoming, &counter))
+            .spawn(move || run(conn, incoming, &counter, &checkpoints))
             .map_err(|e| StoreError::unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { queue, commits })
     }
@@ -112,7 +113,12 @@ where
     }
 }
 
-fn run(mut conn: Connection, incoming: mpsc::Receiver<Box<dyn PendingWrite>>, commits: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    incoming: mpsc::Receiver<Box<dyn PendingWrite>>,
+    commits: &AtomicU64,
+    checkpoints: &Nudge,
+) {
     while let Ok(first) = incoming.recv() {
         let mut rows = first.rows();
         let mut batch = vec![first];
@@ -128,6 +134,7 @@ fn run(mut conn: Connection, incoming: mpsc::Receiver<Box<dyn PendingWrite>>, co
         let outcome = commit_batch(&mut conn, &mut batch);
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
+            checkpoints.committed();
         }
         let commit = outcome.err().map(|e| sql_error("commit", e));
         for op in batch {

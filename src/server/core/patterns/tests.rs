@@ -155,3 +155,20 @@ fn patterns_query_cost() {
     );
     assert!(took[990] < std::time::Duration::from_millis(20));
 }
+
+#[test]
+fn a_full_table_follows_new_jobs_again_once_old_episodes_age_out() {
+    let mut book = PatternBook::default();
+    for i in 0..MAX_OPEN_EPISODES {
+        book.record_attempt(&attempt(&format!("old-{i}"), 1, false, t0()), t0());
+    }
+    book.record_attempt(&attempt("same-step", 1, false, t0()), t0());
+    assert!(
+        !book.open.contains_key("same-step"),
+        "followed past the cap"
+    );
+    let later = t0() + Duration::hours(24) + Duration::minutes(10);
+    book.record_attempt(&attempt("next-day", 1, false, later), later);
+    assert!(book.open.contains_key("next-day"));
+    assert_eq!(book.open.len(), 1, "episodes older than a day were kept");
+}
