@@ -70,7 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
             Ok(value)
         }
-        Err(e) if e.inner().is_data() => retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e))),
+        Err(e) if e.inner().is_data() => {
+            retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e)))
+        }
         Err(e) => Err(path_error(e)),
     }
 }
@@ -115,7 +117,6 @@ pub fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
 
 /// Turns a located serde error into a 400 whose details start with the field path.
 pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-
     let path = e.path().to_string();
     let inner = e.inner();
     if inner.is_syntax() || inner.is_eof() {
@@ -176,13 +177,225 @@ mod tests {
         let d = details::<AttemptRecord>(
             r#"{"job_id":"j","attempt_number":-1.0,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
         );
-        assert!(d.starts_with("attempt_number: invalid value: integer `-1`"), "{d}");
+        assert!(
+            d.starts_with("attempt_number: invalid value: integer `-1`"),
+            "{d}"
+        );
     }
 
     #[test]
     fn an_object_body_given_as_an_array_is_refused() {
         let e = require_object(b"  [null, null]").unwrap_err();
-        assert_eq!(e.details.as_deref(), Some("expected a JSON object, got an array"));
+        assert_eq!(
+            e.details.as_deref(),
+            Some("expected a JSON object, got an array")
+        );
         assert!(require_object(b"{}").is_ok());
+    }
+
+    /// The fuzz tests of every body the API reads (README "Fuzzing").
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{damage, edit, edited_json, hostile_bytes, hostile_json, nameable_keys};
+        use crate::model::*;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        /// What [`ApiJson`] does with a body.
+        fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+            require_object(bytes)?;
+            parse_json(bytes)
+        }
+
+        fn features() -> Value {
+            json!({"job_id": "j-1", "job_type": "email", "error_class": "timeout",
+                "error_code": "504", "attempt_number": 2, "queue": "default", "tenant": "acme",
+                "payload_size": 100, "time_of_day": 13, "worker_version": "1.2",
+                "health": {"db": 0.9}, "since_last_failure": "2m", "recent_failures": 3,
+                "avg_processing_time": 1_500_000_000u64, "retry_after_ms": 5000,
+                "first_failure_at": "2026-01-01T00:00:00Z"})
+        }
+
+        pub(crate) fn attempt() -> Value {
+            json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
+                "error_class": "timeout", "error_code": "504", "status": "failed",
+                "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
+                "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
+                "success": false, "timestamp": "2026-01-01T00:00:00Z",
+                "processing_time": "250ms"})
+        }
+
+        fn failure() -> Value {
+            json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
+                "error_class": "timeout", "error_code": "504", "error_message": "gateway",
+                "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
+                "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
+                "timestamp": "2026-01-01T00:00:00Z", "retry_after_ms": 5000,
+                "claimed_by": "w1", "lease_until": "2026-01-01T00:01:00Z"})
+        }
+
+        /// Every body type the API reads, with one valid document of it.
+        fn seeds() -> Vec<(&'static str, Value, fn(&[u8]) -> Result<(), ApiError>)> {
+            fn p<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), ApiError> {
+                body::<T>(bytes).map(drop)
+            }
+            let strategy = serde_json::to_value(crate::engine::default_strategy()).unwrap();
+            vec![
+                ("AttemptRecord", attempt(), p::<AttemptRecord>),
+                ("FailureReport", failure(), p::<FailureReport>),
+                ("RetryFeatures", features(), p::<RetryFeatures>),
+                (
+                    "PreviewRequest",
+                    json!({"features": features(), "max_attempts": 5}),
+                    p::<PreviewRequest>,
+                ),
+                (
+                    "BayesianUpdateRequest",
+                    json!({"job_type": "email", "error_class": "timeout"}),
+                    p::<BayesianUpdateRequest>,
+                ),
+                (
+                    "BulkRequest",
+                    json!({"filter": {"queue": "q", "state": "scheduled",
+                    "error_class": "timeout", "job_type": "email", "tenant": "acme",
+                    "text": "x"}, "action": "override", "delay": "10m", "reason": "r",
+                    "dry_run": true, "confirm": 3}),
+                    p::<BulkRequest>,
+                ),
+                (
+                    "CircuitForceRequest",
+                    json!({"state": "open", "reason": "r"}),
+                    p::<CircuitForceRequest>,
+                ),
+                (
+                    "ClaimRequest",
+                    json!({"worker": "w1", "limit": 10, "lease_ms": 30000,
+                    "queue": "default", "now": "2026-01-01T00:00:00Z"}),
+                    p::<ClaimRequest>,
+                ),
+                (
+                    "CostWeights",
+                    json!({"per_attempt": 1.0, "per_second": 0.01,
+                    "give_up_penalty": 50.0}),
+                    p::<CostWeights>,
+                ),
+                (
+                    "EmergencyStopRequest",
+                    json!({"engaged": true, "reason": "r"}),
+                    p::<EmergencyStopRequest>,
+                ),
+                ("EngineSeed", json!({"seed": 42}), p::<EngineSeed>),
+                (
+                    "OverrideRequest",
+                    json!({"delay_ms": 1000, "delay": "10m",
+                    "at": "2030-01-01T00:00:00Z", "reason": "r"}),
+                    p::<OverrideRequest>,
+                ),
+                (
+                    "PauseRequest",
+                    json!({"queue": "q", "error_class": "timeout",
+                    "job_type": "email", "until": "2030-01-01T00:00:00Z", "for": "10m",
+                    "reason": "r"}),
+                    p::<PauseRequest>,
+                ),
+                (
+                    "ActionRequest",
+                    json!({"reason": "r", "use_static": true}),
+                    p::<Option<ActionRequest>>,
+                ),
+                (
+                    "RetryPolicy",
+                    strategy["policies"][0].clone(),
+                    p::<RetryPolicy>,
+                ),
+                ("RetryStrategy", strategy.clone(), p::<RetryStrategy>),
+                (
+                    "PolicyGuardrails",
+                    strategy["guardrails"].clone(),
+                    p::<PolicyGuardrails>,
+                ),
+            ]
+        }
+
+        #[test]
+        fn every_seed_is_valid() {
+            for (name, doc, parse) in seeds() {
+                parse(doc.to_string().as_bytes()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            }
+        }
+
+        fn seed(
+            i: &prop::sample::Index,
+        ) -> (&'static str, Value, fn(&[u8]) -> Result<(), ApiError>) {
+            let mut all = seeds();
+            all.swap_remove(i.index(all.len()))
+        }
+
+        fn explained(name: &str, input: &[u8], e: &ApiError) -> Result<(), TestCaseError> {
+            let details = e.details.as_deref().unwrap_or_default();
+            prop_assert!(
+                !details.trim().is_empty(),
+                "{name} {:?}: {e:?}",
+                String::from_utf8_lossy(input)
+            );
+            prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_http_any_bytes_are_a_body_or_a_400(
+                which in any::<prop::sample::Index>(),
+                bytes in hostile_bytes(),
+            ) {
+                let (name, _, parse) = seed(&which);
+                if let Err(e) = parse(&bytes) {
+                    explained(name, &bytes, &e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_http_any_json_is_a_body_or_a_400(
+                which in any::<prop::sample::Index>(),
+                value in hostile_json(),
+            ) {
+                let (name, _, parse) = seed(&which);
+                let text = value.to_string();
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_http_damaged_bodies_are_a_400(
+                which in any::<prop::sample::Index>(),
+                damage in damage(),
+            ) {
+                let (name, doc, parse) = seed(&which);
+                let text = damage.apply(&serde_json::to_string_pretty(&doc).unwrap());
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                }
+            }
+
+            /// One value replaced, removed or added: a refusal names a key on its path.
+            #[test]
+            fn fuzz_http_edited_bodies_name_the_field(
+                which in any::<prop::sample::Index>(),
+                (at, change) in edit(hostile_json()),
+            ) {
+                let (name, doc, parse) = seed(&which);
+                let (text, path) = edited_json(&doc, &at, &change);
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                    let details = e.details.unwrap_or_default();
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(keys.is_empty() || keys.iter().any(|k| details.contains(k.as_str())),
+                        "{name}: edit {change:?} at {path:?} -> {details}");
+                }
+            }
+        }
     }
 }
