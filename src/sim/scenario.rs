@@ -81,7 +81,7 @@ impl TryFrom<RawScenario> for Scenario {
 impl Scenario {
     /// Scenario time (ms) at which arrivals stop.
     pub fn end_ms(&self) -> u64 {
-        self.warmup.0 + self.duration.0
+        self.warmup.0.saturating_add(self.duration.0)
     }
 
     /// Parses scenario text; `origin` names the source in errors (a path or `<string>`).
@@ -499,6 +499,15 @@ mod fuzz {
         prop_assert!(*line >= 1 && *line <= text.lines().count().max(1), "{e}");
         prop_assert!(!message.trim().is_empty(), "{e}");
         Ok(())
+    }
+
+    /// Found by reading what `fuzz_files_*` parse: two long spans overflowed `end_ms`.
+    #[test]
+    fn the_longest_spans_end_without_overflow() {
+        let text = "warmup = \"300000000y\"\nduration = \"300000000y\"\n\
+                    [[workload]]\nname = \"a\"\njob_type = \"t\"\nerror_class = \"e\"\n\
+                    count = 1\nfailure = \"permanent\"\n";
+        assert_eq!(load(text).unwrap(), u64::MAX);
     }
 
     #[test]
