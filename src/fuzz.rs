@@ -461,3 +461,88 @@ pub fn says_where(message: &str, keys: &[String]) -> bool {
         || keys.iter().any(|k| message.contains(k.as_str()))
         || message.contains("line ")
 }
+
+fn features() -> serde_json::Value {
+    serde_json::json!({"job_id": "j-1", "job_type": "email", "error_class": "timeout",
+        "error_code": "504", "attempt_number": 2, "queue": "default", "tenant": "acme",
+        "payload_size": 100, "time_of_day": 13, "worker_version": "1.2",
+        "health": {"db": 0.9}, "since_last_failure": "2m", "recent_failures": 3,
+        "avg_processing_time": 1_500_000_000u64, "retry_after_ms": 5000,
+        "first_failure_at": "2026-01-01T00:00:00Z"})
+}
+
+/// A valid attempt record (`POST /attempt`, a line of `POST /attempts`).
+pub fn attempt() -> serde_json::Value {
+    serde_json::json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
+        "error_class": "timeout", "error_code": "504", "status": "failed",
+        "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
+        "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
+        "success": false, "timestamp": "2026-01-01T00:00:00Z",
+        "processing_time": "250ms"})
+}
+
+/// One valid document of every request body the API reads, by its schema name in the API
+/// document.
+pub fn api_bodies() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let strategy = serde_json::to_value(crate::engine::default_strategy()).expect("serialises");
+    vec![
+        ("AttemptRecord", attempt()),
+        (
+            "FailureReport",
+            json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
+            "error_class": "timeout", "error_code": "504", "error_message": "gateway",
+            "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
+            "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
+            "timestamp": "2026-01-01T00:00:00Z", "retry_after_ms": 5000,
+            "claimed_by": "w1", "lease_until": "2026-01-01T00:01:00Z"}),
+        ),
+        ("RetryFeatures", features()),
+        (
+            "PreviewRequest",
+            json!({"features": features(), "max_attempts": 5}),
+        ),
+        (
+            "BayesianUpdateRequest",
+            json!({"job_type": "email", "error_class": "timeout"}),
+        ),
+        (
+            "BulkRequest",
+            json!({"filter": {"queue": "q", "state": "scheduled",
+            "error_class": "timeout", "job_type": "email", "tenant": "acme", "text": "x"},
+            "action": "override", "delay": "10m", "reason": "r", "dry_run": true, "confirm": 3}),
+        ),
+        (
+            "CircuitForceRequest",
+            json!({"state": "open", "reason": "r"}),
+        ),
+        (
+            "ClaimRequest",
+            json!({"worker": "w1", "limit": 10, "lease_ms": 30000,
+            "queue": "default", "now": "2026-01-01T00:00:00Z"}),
+        ),
+        (
+            "CostWeights",
+            json!({"per_attempt": 1.0, "per_second": 0.01, "give_up_penalty": 50.0}),
+        ),
+        (
+            "EmergencyStopRequest",
+            json!({"engaged": true, "reason": "r"}),
+        ),
+        ("EngineSeed", json!({"seed": 42})),
+        (
+            "OverrideRequest",
+            json!({"delay_ms": 1000, "delay": "10m",
+            "at": "2030-01-01T00:00:00Z", "reason": "r"}),
+        ),
+        (
+            "PauseRequest",
+            json!({"queue": "q", "error_class": "timeout", "job_type": "email",
+            "until": "2030-01-01T00:00:00Z", "for": "10m", "reason": "r"}),
+        ),
+        ("ActionRequest", json!({"reason": "r", "use_static": true})),
+        ("RetryPolicy", strategy["policies"][0].clone()),
+        ("PolicyGuardrails", strategy["guardrails"].clone()),
+        ("RetryStrategy", strategy),
+    ]
+}

@@ -199,7 +199,7 @@ mod tests {
         use crate::fuzz::{damage, edit, edited_json, hostile_bytes, hostile_json, nameable_keys};
         use crate::model::*;
         use proptest::prelude::*;
-        use serde_json::{Value, json};
+        use serde_json::Value;
 
         /// What [`ApiJson`] does with a body.
         fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -207,114 +207,37 @@ mod tests {
             parse_json(bytes)
         }
 
-        fn features() -> Value {
-            json!({"job_id": "j-1", "job_type": "email", "error_class": "timeout",
-                "error_code": "504", "attempt_number": 2, "queue": "default", "tenant": "acme",
-                "payload_size": 100, "time_of_day": 13, "worker_version": "1.2",
-                "health": {"db": 0.9}, "since_last_failure": "2m", "recent_failures": 3,
-                "avg_processing_time": 1_500_000_000u64, "retry_after_ms": 5000,
-                "first_failure_at": "2026-01-01T00:00:00Z"})
-        }
-
-        pub(crate) fn attempt() -> Value {
-            json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
-                "error_class": "timeout", "error_code": "504", "status": "failed",
-                "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
-                "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
-                "success": false, "timestamp": "2026-01-01T00:00:00Z",
-                "processing_time": "250ms"})
-        }
-
-        fn failure() -> Value {
-            json!({"job_id": "j-1", "job_type": "email", "attempt_number": 2,
-                "error_class": "timeout", "error_code": "504", "error_message": "gateway",
-                "queue": "default", "tenant": "acme", "payload_size": 100, "time_of_day": 13,
-                "worker_version": "1.2", "health": {"db": 0.9}, "delay_ms": 1000,
-                "timestamp": "2026-01-01T00:00:00Z", "retry_after_ms": 5000,
-                "claimed_by": "w1", "lease_until": "2026-01-01T00:01:00Z"})
-        }
-
         /// Every body type the API reads, with one valid document of it.
         fn seeds() -> Vec<(&'static str, Value, fn(&[u8]) -> Result<(), ApiError>)> {
             fn p<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), ApiError> {
                 body::<T>(bytes).map(drop)
             }
-            let strategy = serde_json::to_value(crate::engine::default_strategy()).unwrap();
-            vec![
-                ("AttemptRecord", attempt(), p::<AttemptRecord>),
-                ("FailureReport", failure(), p::<FailureReport>),
-                ("RetryFeatures", features(), p::<RetryFeatures>),
-                (
-                    "PreviewRequest",
-                    json!({"features": features(), "max_attempts": 5}),
-                    p::<PreviewRequest>,
-                ),
-                (
-                    "BayesianUpdateRequest",
-                    json!({"job_type": "email", "error_class": "timeout"}),
-                    p::<BayesianUpdateRequest>,
-                ),
-                (
-                    "BulkRequest",
-                    json!({"filter": {"queue": "q", "state": "scheduled",
-                    "error_class": "timeout", "job_type": "email", "tenant": "acme",
-                    "text": "x"}, "action": "override", "delay": "10m", "reason": "r",
-                    "dry_run": true, "confirm": 3}),
-                    p::<BulkRequest>,
-                ),
-                (
-                    "CircuitForceRequest",
-                    json!({"state": "open", "reason": "r"}),
-                    p::<CircuitForceRequest>,
-                ),
-                (
-                    "ClaimRequest",
-                    json!({"worker": "w1", "limit": 10, "lease_ms": 30000,
-                    "queue": "default", "now": "2026-01-01T00:00:00Z"}),
-                    p::<ClaimRequest>,
-                ),
-                (
-                    "CostWeights",
-                    json!({"per_attempt": 1.0, "per_second": 0.01,
-                    "give_up_penalty": 50.0}),
-                    p::<CostWeights>,
-                ),
-                (
-                    "EmergencyStopRequest",
-                    json!({"engaged": true, "reason": "r"}),
-                    p::<EmergencyStopRequest>,
-                ),
-                ("EngineSeed", json!({"seed": 42}), p::<EngineSeed>),
-                (
-                    "OverrideRequest",
-                    json!({"delay_ms": 1000, "delay": "10m",
-                    "at": "2030-01-01T00:00:00Z", "reason": "r"}),
-                    p::<OverrideRequest>,
-                ),
-                (
-                    "PauseRequest",
-                    json!({"queue": "q", "error_class": "timeout",
-                    "job_type": "email", "until": "2030-01-01T00:00:00Z", "for": "10m",
-                    "reason": "r"}),
-                    p::<PauseRequest>,
-                ),
-                (
-                    "ActionRequest",
-                    json!({"reason": "r", "use_static": true}),
-                    p::<Option<ActionRequest>>,
-                ),
-                (
-                    "RetryPolicy",
-                    strategy["policies"][0].clone(),
-                    p::<RetryPolicy>,
-                ),
-                ("RetryStrategy", strategy.clone(), p::<RetryStrategy>),
-                (
-                    "PolicyGuardrails",
-                    strategy["guardrails"].clone(),
-                    p::<PolicyGuardrails>,
-                ),
-            ]
+            crate::fuzz::api_bodies()
+                .into_iter()
+                .map(|(name, doc)| {
+                    let parse: fn(&[u8]) -> Result<(), ApiError> = match name {
+                        "AttemptRecord" => p::<AttemptRecord>,
+                        "FailureReport" => p::<FailureReport>,
+                        "RetryFeatures" => p::<RetryFeatures>,
+                        "PreviewRequest" => p::<PreviewRequest>,
+                        "BayesianUpdateRequest" => p::<BayesianUpdateRequest>,
+                        "BulkRequest" => p::<BulkRequest>,
+                        "CircuitForceRequest" => p::<CircuitForceRequest>,
+                        "ClaimRequest" => p::<ClaimRequest>,
+                        "CostWeights" => p::<CostWeights>,
+                        "EmergencyStopRequest" => p::<EmergencyStopRequest>,
+                        "EngineSeed" => p::<EngineSeed>,
+                        "OverrideRequest" => p::<OverrideRequest>,
+                        "PauseRequest" => p::<PauseRequest>,
+                        "ActionRequest" => p::<Option<ActionRequest>>,
+                        "RetryPolicy" => p::<RetryPolicy>,
+                        "RetryStrategy" => p::<RetryStrategy>,
+                        "PolicyGuardrails" => p::<PolicyGuardrails>,
+                        other => panic!("no parser for the seed {other}"),
+                    };
+                    (name, doc, parse)
+                })
+                .collect()
         }
 
         #[test]
