@@ -5,14 +5,14 @@
 # Stops at the first failure (proptest prints the shrunk input and saves it under
 # proptest-regressions/) or when one round takes longer than HANG_SECONDS (a hang); exits 1.
 #
-#   scripts/fuzz-long.sh GROUP [SECONDS] [CASES_PER_ROUND]   # defaults: 600 s, 5000 cases
+#   scripts/fuzz-long.sh GROUP [SECONDS] [CASES_PER_ROUND]   # defaults: 600 s, 20000 cases
 #   GROUP: http | time | config | console | files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 group="${1:?usage: scripts/fuzz-long.sh http|time|config|console|files [SECONDS] [CASES]}"
 seconds="${2:-600}"
-cases="${3:-5000}"
+cases="${3:-20000}"
 hang="${HANG_SECONDS:-$((seconds * 3))}"
 # Build first, so the time below is the fuzzing's and a compile error shows as one.
 cargo test --profile fuzz --lib --no-run --quiet

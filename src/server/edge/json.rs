@@ -73,8 +73,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(e) if e.inner().is_data() => {
             retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e)))
         }
+        Err(e) if e.inner().is_syntax() => read_parsed(bytes).unwrap_or(Err(path_error(e))),
         Err(e) => Err(path_error(e)),
     }
+}
+
+/// serde_json reports a wrong type for an enum field (`"action": null`) as a syntax error,
+/// "expected value", with no field. When the document is well-formed, reading it again from
+/// its parsed form names the field and the type (`action: invalid type: null, expected string
+/// or map`). `None` when the document is malformed after all.
+fn read_parsed<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, ApiError>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    Some(serde_path_to_error::deserialize(value).map_err(path_error))
 }
 
 /// The slow path, taken only after a type error: when the document holds whole numbers written
@@ -181,6 +191,18 @@ mod tests {
             d.starts_with("attempt_number: invalid value: integer `-1`"),
             "{d}"
         );
+    }
+
+    /// Found by `fuzz_http_edited_bodies_name_the_field`: a wrong type for an enum was
+    /// "malformed JSON: expected value at line 1 column 11", naming no field.
+    #[test]
+    fn a_wrong_type_for_an_enum_names_the_field() {
+        let d = details::<crate::model::BulkRequest>(r#"{"action": null, "reason": "r"}"#);
+        assert!(d.starts_with("action: invalid type: null"), "{d}");
+        let d = details::<crate::model::BulkRequest>(r#"{"action": 7, "reason": "r"}"#);
+        assert!(d.starts_with("action: invalid type: integer"), "{d}");
+        let d = details::<crate::model::BulkRequest>(r#"{"action": nul"#);
+        assert!(d.starts_with("malformed JSON"), "{d}");
     }
 
     #[test]
