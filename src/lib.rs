@@ -19,6 +19,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod engine;
+#[cfg(test)]
+mod fuzz;
 pub mod metrics;
 pub mod model;
 pub mod present;

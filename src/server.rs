@@ -9,6 +9,8 @@
 pub mod api;
 pub mod core;
 pub mod edge;
+#[cfg(test)]
+mod fuzz;
 
 pub use self::core::{AppState, Change, StartError, shutdown_signal, start_state};
 pub use crate::model::API_BASE;

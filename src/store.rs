@@ -376,8 +376,7 @@ impl JobSortKey {
 
     /// What every cursor [`JobSortKey::encode`] makes looks like, and every text
     /// [`JobSortKey::decode`] reads: hex of `0|1`, `:`, nanoseconds, `:`, a job id.
-    pub const CURSOR_PATTERN: &str =
-        "^3[01]3[aA](2[dD])?(3[0-9]){1,19}3[aA]([0-9a-fA-F]{2})*$";
+    pub const CURSOR_PATTERN: &str = "^3[01]3[aA](2[dD])?(3[0-9]){1,19}3[aA]([0-9a-fA-F]{2})*$";
 
     /// The opaque, URL-safe cursor for the page that starts after this key.
     pub fn encode(&self) -> String {
@@ -473,6 +472,35 @@ mod tests {
             let cursor = JobSortKey { finished, at_ns, job_id }.encode();
             let pattern = regex::Regex::new(JobSortKey::CURSOR_PATTERN).unwrap();
             proptest::prop_assert!(pattern.is_match(&cursor), "{cursor}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_http_cursor_text_is_a_cursor_or_refused(text in crate::fuzz::hostile_text()) {
+            check_cursor(&text)?;
+        }
+
+        /// Well-formed hex of any bytes: the layer inside the hex is what is fuzzed.
+        #[test]
+        fn fuzz_http_cursor_hex_of_any_bytes(
+            head in "[01]?:?-?[0-9]{0,40}:?",
+            bytes in crate::fuzz::hostile_bytes(),
+        ) {
+            let raw: Vec<u8> = head.bytes().chain(bytes).collect();
+            let text: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            check_cursor(&text)?;
+        }
+    }
+
+    fn check_cursor(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        match JobSortKey::decode(text) {
+            Ok(_) | Err(StoreError::Invalid { .. }) => Ok(()),
+            Err(e) => Err(proptest::test_runner::TestCaseError::fail(format!(
+                "{text:?}: {e}"
+            ))),
         }
     }
 

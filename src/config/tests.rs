@@ -326,3 +326,80 @@ fn a_token_can_come_from_a_file_named_in_the_environment() {
         "{message}"
     );
 }
+
+/// The fuzz tests of the config file (README "Fuzzing").
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{
+        damage, edit, edited_toml, hostile_text, hostile_toml, nameable_keys, says_where,
+    };
+    use proptest::prelude::*;
+
+    const SEED: &str = include_str!("../../assets/retryctl.example.toml");
+
+    /// The file as `serve` reads it: parsed, then layered over the defaults. A `listen` host
+    /// name is left out: resolving it asks DNS, which is no part of parsing.
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let mut file = parse_file("fuzz.toml", text)?;
+        if file
+            .listen
+            .as_deref()
+            .is_some_and(|l| l.parse::<SocketAddr>().is_err())
+        {
+            file.listen = None;
+        }
+        resolve(
+            defaults(),
+            Some(file),
+            &BTreeMap::new(),
+            &Overrides::default(),
+        )
+    }
+
+    /// Every refusal says where: a line, or the key.
+    fn explained(text: &str, e: &ConfigError) -> Result<(), TestCaseError> {
+        match e {
+            ConfigError::Syntax { line, message, .. } => {
+                prop_assert!(*line >= 1 && *line <= text.lines().count().max(1), "{e}");
+                prop_assert!(!message.trim().is_empty(), "{e}");
+            }
+            ConfigError::UnknownKey { key, .. } => prop_assert!(!key.is_empty(), "{e}"),
+            ConfigError::Invalid { key, message } => {
+                prop_assert!(!key.is_empty() && !message.trim().is_empty(), "{e}");
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_config_any_text_is_a_config_or_says_where(text in hostile_text()) {
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+            }
+        }
+
+        #[test]
+        fn fuzz_config_damaged_files_say_where(damage in damage()) {
+            let text = damage.apply(SEED);
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+            }
+        }
+
+        /// One value replaced, removed or added: the refusal names a key on its path.
+        #[test]
+        fn fuzz_config_edited_files_name_the_key((at, change) in edit(hostile_toml())) {
+            let Some((text, path)) = edited_toml(SEED, &at, &change) else {
+                return Ok(());
+            };
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+                let keys = nameable_keys(&path, &change);
+                prop_assert!(says_where(&e.to_string(), &keys), "edit {change:?} at {path:?}: {e}");
+            }
+        }
+    }
+}

@@ -68,18 +68,12 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,19}|[0-9]{1,6}\\.[0-9]{1,3}(ms|s|m
 /// A duration an operator gives for a change (an override's delay, a pause, a query window):
 /// up to four terms of at most two digits and a unit of ms, s, m or h, so at most 16.5 days
 /// (every such bound in the service is 30 days or more, or the server rounds into its range).
-pub const SHORT_DURATION_PATTERN: &str =
-    "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+pub const SHORT_DURATION_PATTERN: &str = "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
 /// [`SHORT_DURATION_PATTERN`] above zero: the first term starts with a non-zero digit.
-pub const POSITIVE_DURATION_PATTERN: &str =
-    "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+pub const POSITIVE_DURATION_PATTERN: &str = "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
-fn duration_schema(
-    pattern: &str,
-    nullable: bool,
-    description: &str,
-) -> utoipa::openapi::Object {
+fn duration_schema(pattern: &str, nullable: bool, description: &str) -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
     let kind = if nullable {
         SchemaType::Array(vec![Type::String, Type::Null])
@@ -220,13 +214,16 @@ fn fractional_seconds(s: &str) -> Option<Result<Duration, String>> {
         return None;
     }
     let value: f64 = number.parse().ok()?;
-    Some(if value.is_finite() && value >= 0.0 {
-        Ok(Duration::from_secs_f64(value * unit_secs))
-    } else {
-        Err(format!(
+    if !(value.is_finite() && value >= 0.0) {
+        return Some(Err(format!(
             "invalid duration {s:?}: must be a non-negative number"
-        ))
-    })
+        )));
+    }
+    Some(Duration::try_from_secs_f64(value * unit_secs).map_err(|_| too_long(s)))
+}
+
+fn too_long(s: &str) -> String {
+    format!("invalid duration {s:?}: longer than this service can count (584 years)")
 }
 
 fn parse_clock(s: &str) -> Result<Duration, String> {
@@ -241,7 +238,11 @@ fn parse_clock(s: &str) -> Result<Duration, String> {
     if minutes >= 60 || !(0.0..60.0).contains(&seconds) {
         return Err(bad());
     }
-    Ok(Duration::from_secs(hours * 3600 + minutes * 60) + Duration::from_secs_f64(seconds))
+    hours
+        .checked_mul(3600)
+        .and_then(|h| h.checked_add(minutes * 60))
+        .and_then(|secs| Duration::from_secs(secs).checked_add(Duration::from_secs_f64(seconds)))
+        .ok_or_else(|| too_long(s))
 }
 
 #[cfg(test)]
@@ -252,7 +253,10 @@ mod tests {
 
     /// A pattern without its anchors, as proptest generates from it.
     fn body(pattern: &str) -> String {
-        pattern.trim_start_matches('^').trim_end_matches('$').to_string()
+        pattern
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .to_string()
     }
 
     #[test]
@@ -291,6 +295,48 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_time_any_text_is_a_duration_or_says_why(text in crate::fuzz::hostile_text()) {
+            check_duration_text(&text)?;
+        }
+
+        #[test]
+        fn fuzz_time_numbers_and_units_of_any_size(
+            text in "[0-9]{0,30}(\\.[0-9]{0,30})?(e[0-9]{1,3})?(ns|us|ms|s|m|h|d|w|y|min|hours)?\
+                     ( ?[0-9]{0,25}(\\.[0-9]{0,5})?(ns|us|ms|s|m|h|d|w|y)){0,4}"
+        ) {
+            check_duration_text(&text)?;
+        }
+
+        #[test]
+        fn fuzz_time_clock_durations_of_any_size(
+            text in "-?[0-9]{0,25}:-?[0-9]{0,4}:-?[0-9]{0,25}(\\.[0-9]{0,25})?(e[0-9]{1,3})?"
+        ) {
+            check_duration_text(&text)?;
+        }
+
+        #[test]
+        fn fuzz_time_any_json_is_a_wire_duration_or_says_why(value in crate::fuzz::hostile_json()) {
+            if let Err(e) = serde_json::from_value::<WireDuration>(value) {
+                prop_assert!(e.to_string().contains("duration"), "{e}");
+            }
+        }
+    }
+
+    /// A duration parses, or the error names the text as a duration and says what to write.
+    fn check_duration_text(text: &str) -> Result<(), TestCaseError> {
+        match parse_duration(text) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                prop_assert!(e.contains("duration"), "{text:?}: {e}");
+                Ok(())
+            }
+        }
+    }
+
     #[test]
     fn accepts_every_documented_form() {
         let cases = [
@@ -307,6 +353,19 @@ mod tests {
                 Duration::from_millis(ms),
                 "{text}"
             );
+        }
+    }
+
+    /// Found by `fuzz_time_*`: these panicked (float seconds past `Duration`, hours overflowing).
+    #[test]
+    fn too_long_a_duration_is_an_error() {
+        for text in [
+            "99999999999999999999.5h",
+            "20000000000000000000.s",
+            "18446744073709551615:00:00",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("longer than"), "{text}: {err}");
         }
     }
 

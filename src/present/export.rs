@@ -139,22 +139,28 @@ pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExpo
     })
 }
 
-/// Decodes an export, refusing the first key it does not know by its path.
+/// Decodes an export, refusing the first key it does not know by its path; a wrong value is
+/// named by its path too (`strategy.policies[0].max_attempts: invalid type ...`).
 fn strict<'de, D>(de: D) -> Result<ConfigExport, String>
 where
     D: serde::Deserializer<'de>,
     D::Error: std::fmt::Display,
 {
     let mut unknown = None;
-    let doc = serde_ignored::deserialize(de, |key| {
+    let mut note = |key: serde_ignored::Path| {
         unknown.get_or_insert_with(|| key.to_string());
-    });
+    };
+    let doc = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut note))
+        .map_err(|e| match e.path().to_string().as_str() {
+            "." => e.inner().to_string(),
+            path => format!("{path}: {}", e.inner()),
+        });
     // A misspelt key also leaves the right one missing: the unknown key is the cause to name.
     match (doc, unknown) {
         (Ok(doc), None) => Ok(doc),
         (Ok(_), Some(key)) => Err(format!("unknown key `{key}`")),
         (Err(e), Some(key)) => Err(format!("unknown key `{key}` ({e})")),
-        (Err(e), None) => Err(e.to_string()),
+        (Err(e), None) => Err(e),
     }
 }
 
@@ -315,5 +321,107 @@ mod tests {
         assert_eq!(parse_export(" out/c.json ").unwrap().1, ExportFormat::Json);
         assert!(parse_export("c.txt").unwrap_err().contains(".toml"));
         assert!(parse_export("").is_err());
+    }
+
+    /// The fuzz tests of the import file (README "Fuzzing").
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{
+            damage, edit, edited_json, edited_toml, hostile_json, hostile_text, hostile_toml,
+            nameable_keys, says_where,
+        };
+        use proptest::prelude::*;
+
+        const FORMATS: [ExportFormat; 3] =
+            [ExportFormat::Toml, ExportFormat::Json, ExportFormat::Yaml];
+
+        fn export() -> ConfigExport {
+            let now = "2026-11-23T10:00:00Z".parse().unwrap();
+            build(
+                &crate::engine::default_strategy(),
+                "http://127.0.0.1:7878",
+                now,
+            )
+        }
+
+        /// What `retryctl import` does before it sends anything: decode, then the checks the
+        /// service applies. The message of a refusal.
+        fn import(text: &str, format: ExportFormat) -> Result<(), String> {
+            let doc = decode(text, format, "fuzz.cfg").map_err(|e| {
+                assert!(matches!(e, ExportError::Decode { .. }), "{e}");
+                e.to_string()
+            })?;
+            crate::model::validate::strategy(&doc.strategy)
+                .map_err(|e| format!("strategy.{}: {}", e.field, e.message))
+        }
+
+        fn explained(message: &str) -> Result<(), TestCaseError> {
+            let why = message.strip_prefix("fuzz.cfg: ").unwrap_or(message);
+            prop_assert!(!why.trim().is_empty(), "{message}");
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(128))]
+
+            #[test]
+            fn fuzz_files_any_import_text_is_read_or_refused(
+                which in any::<prop::sample::Index>(),
+                text in hostile_text(),
+            ) {
+                if let Err(e) = import(&text, FORMATS[which.index(3)]) {
+                    explained(&e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_files_damaged_imports_are_refused(
+                which in any::<prop::sample::Index>(),
+                damage in damage(),
+            ) {
+                let format = FORMATS[which.index(3)];
+                let text = damage.apply(&encode(&export(), format).unwrap());
+                if let Err(e) = import(&text, format) {
+                    explained(&e)?;
+                }
+            }
+
+            /// One value of a JSON or YAML export replaced, removed or added: the refusal
+            /// names a key on its path.
+            #[test]
+            fn fuzz_files_edited_json_and_yaml_imports_name_the_key(
+                yaml in any::<bool>(),
+                (at, change) in edit(hostile_json()),
+            ) {
+                let doc = serde_json::to_value(export()).unwrap();
+                let (json, path) = edited_json(&doc, &at, &change);
+                let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+                let (text, format) = if yaml {
+                    (serde_norway::to_string(&value).unwrap(), ExportFormat::Yaml)
+                } else {
+                    (serde_json::to_string_pretty(&value).unwrap(), ExportFormat::Json)
+                };
+                if let Err(e) = import(&text, format) {
+                    explained(&e)?;
+                    // Not just a line: the key, as the file is one the operator edits by hand.
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(keys.is_empty() || keys.iter().any(|k| e.contains(k.as_str())),
+                        "edit {change:?} at {path:?}: {e}");
+                }
+            }
+
+            #[test]
+            fn fuzz_files_edited_toml_imports_name_the_key((at, change) in edit(hostile_toml())) {
+                let seed = encode(&export(), ExportFormat::Toml).unwrap();
+                let Some((text, path)) = edited_toml(&seed, &at, &change) else {
+                    return Ok(());
+                };
+                if let Err(e) = import(&text, ExportFormat::Toml) {
+                    explained(&e)?;
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(says_where(&e, &keys), "edit {change:?} at {path:?}: {e}");
+                }
+            }
+        }
     }
 }

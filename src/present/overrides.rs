@@ -86,6 +86,27 @@ fn clock_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        /// Any input, at any moment of the years the service runs in, is a time or an error
+        /// that names the input or shows the forms to use.
+        #[test]
+        fn fuzz_time_override_input_is_a_time_or_says_why(
+            text in crate::fuzz::hostile_text(),
+            now_s in 0i64..8_000_000_000,
+        ) {
+            let now = DateTime::from_timestamp(now_s, 0).unwrap();
+            if let Err(e) = parse_time(&text, now) {
+                prop_assert!(e.contains(text.trim()) || e.contains(DELAY_HINT), "{text:?}: {e}");
+            }
+            if let Err(e) = parse_override(&text, "a reason", now) {
+                prop_assert!(e.contains(text.trim()) || e.contains(DELAY_HINT), "{text:?}: {e}");
+            }
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-11-23T10:00:00Z".parse().unwrap()

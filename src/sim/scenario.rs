@@ -81,7 +81,7 @@ impl TryFrom<RawScenario> for Scenario {
 impl Scenario {
     /// Scenario time (ms) at which arrivals stop.
     pub fn end_ms(&self) -> u64 {
-        self.warmup.0 + self.duration.0
+        self.warmup.0.saturating_add(self.duration.0)
     }
 
     /// Parses scenario text; `origin` names the source in errors (a path or `<string>`).
@@ -452,5 +452,108 @@ impl TryFrom<RawRecovery> for Recovery {
             min_ms,
             max_ms,
         })
+    }
+}
+
+/// The fuzz tests of scenario files (README "Fuzzing").
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz::{
+        damage, edit, edited_toml, hostile_text, hostile_toml, nameable_keys, says_where,
+    };
+    use proptest::prelude::*;
+
+    /// The shipped scenarios: every one a valid document to damage.
+    const SEEDS: [&str; 11] = [
+        include_str!("../../scenarios/db-maintenance.toml"),
+        include_str!("../../scenarios/demo.toml"),
+        include_str!("../../scenarios/drift.toml"),
+        include_str!("../../scenarios/flaky.toml"),
+        include_str!("../../scenarios/incident-burst.toml"),
+        include_str!("../../scenarios/mixed-day.toml"),
+        include_str!("../../scenarios/noisy-neighbour.toml"),
+        include_str!("../../scenarios/payment-503.toml"),
+        include_str!("../../scenarios/rate-limit-hint.toml"),
+        include_str!("../../scenarios/rate-limit-no-hint.toml"),
+        include_str!("../../scenarios/validation.toml"),
+    ];
+
+    /// Parses `text` and reads the end of its arrivals, as `eval` and `simulate` do first.
+    fn load(text: &str) -> Result<u64, ScenarioError> {
+        Scenario::parse(text, "fuzz.toml").map(|s| s.end_ms())
+    }
+
+    /// A refusal names the file, a line of it and what is wrong.
+    fn explained(text: &str, e: &ScenarioError) -> Result<(), TestCaseError> {
+        let ScenarioError::Invalid {
+            file,
+            line,
+            message,
+            ..
+        } = e
+        else {
+            return Err(TestCaseError::fail(format!("not a parse error: {e}")));
+        };
+        prop_assert_eq!(file.as_str(), "fuzz.toml");
+        prop_assert!(*line >= 1 && *line <= text.lines().count().max(1), "{e}");
+        prop_assert!(!message.trim().is_empty(), "{e}");
+        Ok(())
+    }
+
+    /// Found by reading what `fuzz_files_*` parse: two long spans overflowed `end_ms`.
+    #[test]
+    fn the_longest_spans_end_without_overflow() {
+        let text = "warmup = \"300000000y\"\nduration = \"300000000y\"\n\
+                    [[workload]]\nname = \"a\"\njob_type = \"t\"\nerror_class = \"e\"\n\
+                    count = 1\nfailure = \"permanent\"\n";
+        assert_eq!(load(text).unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn every_seed_is_valid() {
+        for text in SEEDS {
+            load(text).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_files_any_scenario_text_parses_or_says_where(text in hostile_text()) {
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+            }
+        }
+
+        #[test]
+        fn fuzz_files_damaged_scenarios_say_where(
+            which in any::<prop::sample::Index>(),
+            damage in damage(),
+        ) {
+            let text = damage.apply(SEEDS[which.index(SEEDS.len())]);
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+            }
+        }
+
+        /// One value replaced, removed or added: the refusal names a key on its path.
+        #[test]
+        fn fuzz_files_edited_scenarios_name_the_key(
+            which in any::<prop::sample::Index>(),
+            (at, change) in edit(hostile_toml()),
+        ) {
+            let seed = SEEDS[which.index(SEEDS.len())];
+            let Some((text, path)) = edited_toml(seed, &at, &change) else {
+                return Ok(());
+            };
+            if let Err(e) = load(&text) {
+                explained(&text, &e)?;
+                let keys = nameable_keys(&path, &change);
+                prop_assert!(says_where(&e.to_string(), &keys),
+                    "edit {change:?} at {path:?}: {e}");
+            }
+        }
     }
 }

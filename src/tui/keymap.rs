@@ -403,4 +403,63 @@ mod tests {
         let e = Keymap::with_user("m.toml", "kill = [\"x\", \"x\"]").unwrap_err();
         assert!(e.message.contains("`x`"), "{e}");
     }
+
+    /// The fuzz tests of `keymap.toml` (README "Fuzzing").
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{
+            damage, edit, edited_toml, hostile_text, hostile_toml, nameable_keys, says_where,
+        };
+        use proptest::prelude::*;
+
+        /// A refusal names the user's file and says what is wrong.
+        fn explained(e: &KeymapError) -> Result<(), TestCaseError> {
+            prop_assert_eq!(e.origin.as_str(), "mine.toml");
+            prop_assert!(!e.message.trim().is_empty(), "{}", e);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_console_any_key_text_is_a_key_or_named(text in hostile_text()) {
+                if let Err(e) = Key::try_from(text.as_str()) {
+                    prop_assert!(e == "empty key" || e.contains(text.trim()), "{text:?}: {e}");
+                }
+            }
+
+            #[test]
+            fn fuzz_console_any_keymap_text_loads_or_says_why(text in hostile_text()) {
+                if let Err(e) = Keymap::with_user("mine.toml", &text) {
+                    explained(&e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_console_damaged_keymaps_say_where(damage in damage()) {
+                let text = damage.apply(DEFAULT_KEYMAP);
+                if let Err(e) = Keymap::with_user("mine.toml", &text) {
+                    explained(&e)?;
+                    let lines = text.lines().count().max(1);
+                    prop_assert!(e.line.is_none_or(|l| (1..=lines).contains(&l)), "{e}");
+                }
+            }
+
+            /// One binding replaced, removed or added: the refusal names the action and line.
+            #[test]
+            fn fuzz_console_edited_keymaps_name_the_action((at, change) in edit(hostile_toml())) {
+                let Some((text, path)) = edited_toml(DEFAULT_KEYMAP, &at, &change) else {
+                    return Ok(());
+                };
+                if let Err(e) = Keymap::with_user("mine.toml", &text) {
+                    explained(&e)?;
+                    prop_assert!(e.line.is_some(), "{e}");
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(says_where(&e.to_string(), &keys),
+                        "edit {change:?} at {path:?}: {e}");
+                }
+            }
+        }
+    }
 }

@@ -301,4 +301,66 @@ mod tests {
         assert!(t.selected().add_modifier.contains(Modifier::REVERSED));
         assert!(t.border(true).add_modifier.contains(Modifier::BOLD));
     }
+
+    /// The fuzz tests of theme files (README "Fuzzing").
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{
+            damage, edit, edited_toml, hostile_text, hostile_toml, nameable_keys, says_where,
+        };
+        use proptest::prelude::*;
+
+        /// What [`Theme::load`] does with a file's text.
+        fn load(text: &str) -> Result<Palette, ThemeError> {
+            let mut palette = Palette::base()?;
+            palette.overlay(&parse_file("mine.toml", text)?)?;
+            Ok(palette)
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_console_any_colour_is_a_colour_or_named(text in hostile_text()) {
+                if let Err(e) = parse_color("warn", &text) {
+                    prop_assert!(e.origin == "warn" && e.message.contains(&text), "{e}");
+                }
+            }
+
+            #[test]
+            fn fuzz_console_any_theme_text_loads_or_says_why(text in hostile_text()) {
+                if let Err(e) = load(&text) {
+                    prop_assert!(!e.message.trim().is_empty(), "{e}");
+                }
+            }
+
+            #[test]
+            fn fuzz_console_damaged_themes_say_why(
+                which in any::<prop::sample::Index>(),
+                damage in damage(),
+            ) {
+                let text = damage.apply(BUILTIN[which.index(BUILTIN.len())].1);
+                if let Err(e) = load(&text) {
+                    prop_assert!(!e.message.trim().is_empty(), "{e}");
+                }
+            }
+
+            /// One slot replaced, removed or added: the refusal names the slot.
+            #[test]
+            fn fuzz_console_edited_themes_name_the_slot(
+                which in any::<prop::sample::Index>(),
+                (at, change) in edit(hostile_toml()),
+            ) {
+                let seed = BUILTIN[which.index(BUILTIN.len())].1;
+                let Some((text, path)) = edited_toml(seed, &at, &change) else {
+                    return Ok(());
+                };
+                if let Err(e) = load(&text) {
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(says_where(&e.to_string(), &keys),
+                        "edit {change:?} at {path:?}: {e}");
+                }
+            }
+        }
+    }
 }

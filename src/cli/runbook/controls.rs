@@ -266,6 +266,21 @@ fn since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_time_since_is_a_time_or_names_the_input(
+            text in crate::fuzz::hostile_text(),
+            now_s in 0i64..8_000_000_000,
+        ) {
+            let now = DateTime::from_timestamp(now_s, 0).unwrap();
+            if let Err(e) = since(&text, now) {
+                proptest::prop_assert!(e.contains(&format!("`{text}`")), "{text:?}: {e}");
+            }
+        }
+    }
+
     #[test]
     fn since_takes_a_duration_back_or_a_time() {
         let now: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();

@@ -142,4 +142,83 @@ mod tests {
         let e = parse_batch(b"  \n").unwrap_err();
         assert!(e.details.unwrap().starts_with("no attempts"));
     }
+
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{damage, edit, edited_json, hostile_bytes, hostile_json};
+        use proptest::prelude::*;
+
+        fn check(body: &[u8], e: &ApiError) -> Result<(), TestCaseError> {
+            let details = e.details.as_deref().unwrap_or_default();
+            prop_assert!(
+                !details.trim().is_empty(),
+                "{:?}: {e:?}",
+                String::from_utf8_lossy(body)
+            );
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_http_any_batch_bytes_are_attempts_or_a_400(bytes in hostile_bytes()) {
+                if let Err(e) = parse_batch(&bytes) {
+                    check(&bytes, &e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_http_damaged_batches_are_a_400(lines in 1usize..20, damage in damage()) {
+                let text = damage.apply(&[A, B].repeat(lines).join("\n"));
+                if let Err(e) = parse_batch(text.as_bytes()) {
+                    check(text.as_bytes(), &e)?;
+                }
+            }
+
+            /// One record of an NDJSON batch edited: a refusal names its line.
+            #[test]
+            fn fuzz_http_a_bad_ndjson_record_is_named_by_line(
+                before in 0usize..20,
+                after in 0usize..5,
+                (at, change) in edit(hostile_json()),
+                blank_lines in any::<bool>(),
+            ) {
+                let doc: serde_json::Value = serde_json::from_str(B).unwrap();
+                let (bad, _) = edited_json(&doc, &at, &change);
+                let sep = if blank_lines { "\n \n" } else { "\n" };
+                let mut lines = vec![A; before];
+                lines.push(&bad);
+                lines.extend(vec![B; after]);
+                let text = lines.join(sep);
+                let batch = parse_batch(text.as_bytes());
+                if before == 0 && bad.starts_with('[') {
+                    // The body is then read as one JSON array, not as lines.
+                    if let Err(e) = batch {
+                        check(text.as_bytes(), &e)?;
+                    }
+                    return Ok(());
+                }
+                match (parse_json::<AttemptRecord>(bad.as_bytes()), batch) {
+                    (Ok(_), Ok(all)) => prop_assert_eq!(all.len(), before + after + 1),
+                    (Err(_), Err(e)) => {
+                        let line = if blank_lines { 2 * before + 1 } else { before + 1 };
+                        let details = e.details.unwrap_or_default();
+                        prop_assert!(details.starts_with(&format!("line {line}: ")), "{details}");
+                    }
+                    (one, all) => prop_assert!(false, "{bad}: alone {one:?}, in a batch {all:?}"),
+                }
+            }
+
+            #[test]
+            fn fuzz_http_any_json_array_is_attempts_or_a_400(
+                items in prop::collection::vec(hostile_json(), 0..8)
+            ) {
+                let text = serde_json::Value::Array(items).to_string();
+                if let Err(e) = parse_batch(text.as_bytes()) {
+                    check(text.as_bytes(), &e)?;
+                }
+            }
+        }
+    }
 }

@@ -181,3 +181,26 @@ fn parse_kinds(text: Option<&str>) -> Result<Option<Vec<&'static str>>, FieldErr
     }
     Ok(Some(actions))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_http_changes_query_is_read_or_named(
+            since in crate::fuzz::hostile_text(),
+            kind in crate::fuzz::hostile_text(),
+        ) {
+            if let Err(e) = parse_since(Some(&since)) {
+                let quoted = format!("{since:?}");
+                proptest::prop_assert!(e.field == "since" && e.message.contains(&quoted), "{e:?}");
+            }
+            if let Err(e) = parse_kinds(Some(&kind)) {
+                proptest::prop_assert!(e.field == "kind" && e.message.contains("unknown kind"));
+            }
+        }
+    }
+}

@@ -425,3 +425,27 @@ async fn claim(
     }
     Ok(ApiJson(ClaimResponse { jobs }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_http_job_state_is_known_or_named(text in crate::fuzz::hostile_text()) {
+            if let Err(e) = parse_state(&text) {
+                proptest::prop_assert!(e.field == "state", "{e:?}");
+                proptest::prop_assert!(e.message.contains(&format!("{text:?}")), "{e:?}");
+            }
+        }
+
+        #[test]
+        fn fuzz_http_action_bodies_parse_or_say_why(bytes in crate::fuzz::hostile_bytes()) {
+            if let Err(e) = action_body(&Bytes::from(bytes)) {
+                proptest::prop_assert!(!e.details.unwrap_or_default().trim().is_empty());
+            }
+        }
+    }
+}

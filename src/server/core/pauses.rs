@@ -242,6 +242,22 @@ impl AppState {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_time_pause_ends_are_refused_by_name(
+            until in proptest::option::of(crate::fuzz::hostile_text()),
+            r#for in proptest::option::of(crate::fuzz::hostile_text()),
+        ) {
+            let body = json!({"queue": "q", "reason": "x", "until": until, "for": r#for});
+            if let Err(e) = resolve(&req(body), "operator:a", Utc::now()) {
+                proptest::prop_assert!(["until", "for"].contains(&e.field.as_str()), "{e:?}");
+                proptest::prop_assert!(!e.message.trim().is_empty());
+            }
+        }
+    }
+
     fn req(json: serde_json::Value) -> PauseRequest {
         serde_json::from_value(json).unwrap()
     }

@@ -70,9 +70,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
             Ok(value)
         }
-        Err(e) if e.inner().is_data() => retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e))),
+        Err(e) if e.inner().is_data() => {
+            retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e)))
+        }
+        Err(e) if e.inner().is_syntax() => read_parsed(bytes).unwrap_or(Err(path_error(e))),
         Err(e) => Err(path_error(e)),
     }
+}
+
+/// serde_json reports a wrong type for an enum field (`"action": null`) as a syntax error,
+/// "expected value", with no field. When the document is well-formed, reading it again from
+/// its parsed form names the field and the type (`action: invalid type: null, expected string
+/// or map`). `None` when the document is malformed after all.
+fn read_parsed<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, ApiError>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    Some(serde_path_to_error::deserialize(value).map_err(path_error))
 }
 
 /// The slow path, taken only after a type error: when the document holds whole numbers written
@@ -115,7 +127,6 @@ pub fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
 
 /// Turns a located serde error into a 400 whose details start with the field path.
 pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-
     let path = e.path().to_string();
     let inner = e.inner();
     if inner.is_syntax() || inner.is_eof() {
@@ -176,13 +187,160 @@ mod tests {
         let d = details::<AttemptRecord>(
             r#"{"job_id":"j","attempt_number":-1.0,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
         );
-        assert!(d.starts_with("attempt_number: invalid value: integer `-1`"), "{d}");
+        assert!(
+            d.starts_with("attempt_number: invalid value: integer `-1`"),
+            "{d}"
+        );
+    }
+
+    /// Found by `fuzz_http_edited_bodies_name_the_field`: a wrong type for an enum was
+    /// "malformed JSON: expected value at line 1 column 11", naming no field.
+    #[test]
+    fn a_wrong_type_for_an_enum_names_the_field() {
+        let d = details::<crate::model::BulkRequest>(r#"{"action": null, "reason": "r"}"#);
+        assert!(d.starts_with("action: invalid type: null"), "{d}");
+        let d = details::<crate::model::BulkRequest>(r#"{"action": 7, "reason": "r"}"#);
+        assert!(d.starts_with("action: invalid type: integer"), "{d}");
+        let d = details::<crate::model::BulkRequest>(r#"{"action": nul"#);
+        assert!(d.starts_with("malformed JSON"), "{d}");
     }
 
     #[test]
     fn an_object_body_given_as_an_array_is_refused() {
         let e = require_object(b"  [null, null]").unwrap_err();
-        assert_eq!(e.details.as_deref(), Some("expected a JSON object, got an array"));
+        assert_eq!(
+            e.details.as_deref(),
+            Some("expected a JSON object, got an array")
+        );
         assert!(require_object(b"{}").is_ok());
+    }
+
+    /// The fuzz tests of every body the API reads (README "Fuzzing").
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{damage, edit, edited_json, hostile_bytes, hostile_json, nameable_keys};
+        use crate::model::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        /// What [`ApiJson`] does with a body.
+        fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+            require_object(bytes)?;
+            parse_json(bytes)
+        }
+
+        /// Every body type the API reads, with one valid document of it.
+        fn seeds() -> Vec<(&'static str, Value, fn(&[u8]) -> Result<(), ApiError>)> {
+            fn p<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), ApiError> {
+                body::<T>(bytes).map(drop)
+            }
+            crate::fuzz::api_bodies()
+                .into_iter()
+                .map(|(name, doc)| {
+                    let parse: fn(&[u8]) -> Result<(), ApiError> = match name {
+                        "AttemptRecord" => p::<AttemptRecord>,
+                        "FailureReport" => p::<FailureReport>,
+                        "RetryFeatures" => p::<RetryFeatures>,
+                        "PreviewRequest" => p::<PreviewRequest>,
+                        "BayesianUpdateRequest" => p::<BayesianUpdateRequest>,
+                        "BulkRequest" => p::<BulkRequest>,
+                        "CircuitForceRequest" => p::<CircuitForceRequest>,
+                        "ClaimRequest" => p::<ClaimRequest>,
+                        "CostWeights" => p::<CostWeights>,
+                        "EmergencyStopRequest" => p::<EmergencyStopRequest>,
+                        "EngineSeed" => p::<EngineSeed>,
+                        "OverrideRequest" => p::<OverrideRequest>,
+                        "PauseRequest" => p::<PauseRequest>,
+                        "ActionRequest" => p::<Option<ActionRequest>>,
+                        "RetryPolicy" => p::<RetryPolicy>,
+                        "RetryStrategy" => p::<RetryStrategy>,
+                        "PolicyGuardrails" => p::<PolicyGuardrails>,
+                        other => panic!("no parser for the seed {other}"),
+                    };
+                    (name, doc, parse)
+                })
+                .collect()
+        }
+
+        #[test]
+        fn every_seed_is_valid() {
+            for (name, doc, parse) in seeds() {
+                parse(doc.to_string().as_bytes()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            }
+        }
+
+        fn seed(
+            i: &prop::sample::Index,
+        ) -> (&'static str, Value, fn(&[u8]) -> Result<(), ApiError>) {
+            let mut all = seeds();
+            all.swap_remove(i.index(all.len()))
+        }
+
+        fn explained(name: &str, input: &[u8], e: &ApiError) -> Result<(), TestCaseError> {
+            let details = e.details.as_deref().unwrap_or_default();
+            prop_assert!(
+                !details.trim().is_empty(),
+                "{name} {:?}: {e:?}",
+                String::from_utf8_lossy(input)
+            );
+            prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_http_any_bytes_are_a_body_or_a_400(
+                which in any::<prop::sample::Index>(),
+                bytes in hostile_bytes(),
+            ) {
+                let (name, _, parse) = seed(&which);
+                if let Err(e) = parse(&bytes) {
+                    explained(name, &bytes, &e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_http_any_json_is_a_body_or_a_400(
+                which in any::<prop::sample::Index>(),
+                value in hostile_json(),
+            ) {
+                let (name, _, parse) = seed(&which);
+                let text = value.to_string();
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_http_damaged_bodies_are_a_400(
+                which in any::<prop::sample::Index>(),
+                damage in damage(),
+            ) {
+                let (name, doc, parse) = seed(&which);
+                let text = damage.apply(&serde_json::to_string_pretty(&doc).unwrap());
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                }
+            }
+
+            /// One value replaced, removed or added: a refusal names a key on its path.
+            #[test]
+            fn fuzz_http_edited_bodies_name_the_field(
+                which in any::<prop::sample::Index>(),
+                (at, change) in edit(hostile_json()),
+            ) {
+                let (name, doc, parse) = seed(&which);
+                let (text, path) = edited_json(&doc, &at, &change);
+                if let Err(e) = parse(text.as_bytes()) {
+                    explained(name, text.as_bytes(), &e)?;
+                    let details = e.details.unwrap_or_default();
+                    let keys = nameable_keys(&path, &change);
+                    prop_assert!(keys.is_empty() || keys.iter().any(|k| details.contains(k.as_str())),
+                        "{name}: edit {change:?} at {path:?} -> {details}");
+                }
+            }
+        }
     }
 }

@@ -36,3 +36,28 @@ pub fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, FieldError> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        /// Any text is a value or a refusal naming the parameter and quoting the text.
+        #[test]
+        fn fuzz_http_query_numbers_and_flags(text in crate::fuzz::hostile_text(), max in 1u32..) {
+            let quoted = format!("{text:?}");
+            if let Err(e) = parse_limit(Some(&text), 1, max) {
+                prop_assert!(e.field == "limit" && e.message.contains(&quoted), "{e:?}");
+            }
+            if let Err(e) = parse_cursor("since", Some(&text)) {
+                prop_assert!(e.field == "since" && e.message.contains(&quoted), "{e:?}");
+            }
+            if let Err(e) = parse_flag("dry_run", Some(&text)) {
+                prop_assert!(e.field == "dry_run" && e.message.contains(&quoted), "{e:?}");
+            }
+        }
+    }
+}

@@ -241,4 +241,22 @@ mod tests {
             vec!["payment", "x:y"]
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config(256))]
+
+        /// Any filter text splits into the service's terms and the console's, losing none.
+        #[test]
+        fn fuzz_console_any_filter_text_splits_into_terms(text in crate::fuzz::hostile_text()) {
+            let q = server_query(&text);
+            let terms = text_terms(&text);
+            let served = [&q.queue, &q.state, &q.error_class].iter().filter(|v| v.is_some()).count();
+            proptest::prop_assert!(terms.len() + served <= text.split_whitespace().count());
+            for term in text.split_whitespace() {
+                let lower = term.to_lowercase();
+                let by_service = matches!(term.split_once(':'), Some(("queue" | "state" | "error", _)));
+                proptest::prop_assert!(terms.contains(&lower) || by_service, "{term:?} lost");
+            }
+        }
+    }
 }
