@@ -9,8 +9,6 @@
 pub mod api;
 pub mod core;
 pub mod edge;
-#[cfg(test)]
-mod fuzz;
 
 pub use self::core::{AppState, Change, StartError, shutdown_signal, start_state};
 pub use crate::model::API_BASE;
@@ -67,3 +65,6 @@ pub async fn run(
     background.stop().await;
     served
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -251,6 +251,10 @@ mod tests {
         let interval = Duration::from_secs(30);
         assert!(!snapshot_due(Duration::from_secs(1), interval, 1_000));
         assert!(snapshot_due(Duration::from_secs(30), interval, 0));
-        assert!(snapshot_due(Duration::from_secs(1), interval, SNAPSHOT_AFTER_ATTEMPTS));
+        assert!(snapshot_due(
+            Duration::from_secs(1),
+            interval,
+            SNAPSHOT_AFTER_ATTEMPTS
+        ));
     }
 }

@@ -229,15 +229,18 @@ mod tests {
             parse_json(bytes)
         }
 
+        /// Parses a body as one of the API's body types.
+        type Parser = fn(&[u8]) -> Result<(), ApiError>;
+
         /// Every body type the API reads, with one valid document of it.
-        fn seeds() -> Vec<(&'static str, Value, fn(&[u8]) -> Result<(), ApiError>)> {
+        fn seeds() -> Vec<(&'static str, Value, Parser)> {
             fn p<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), ApiError> {
                 body::<T>(bytes).map(drop)
             }
             crate::fuzz::api_bodies()
                 .into_iter()
                 .map(|(name, doc)| {
-                    let parse: fn(&[u8]) -> Result<(), ApiError> = match name {
+                    let parse: Parser = match name {
                         "AttemptRecord" => p::<AttemptRecord>,
                         "FailureReport" => p::<FailureReport>,
                         "RetryFeatures" => p::<RetryFeatures>,
@@ -269,9 +272,7 @@ mod tests {
             }
         }
 
-        fn seed(
-            i: &prop::sample::Index,
-        ) -> (&'static str, Value, fn(&[u8]) -> Result<(), ApiError>) {
+        fn seed(i: &prop::sample::Index) -> (&'static str, Value, Parser) {
             let mut all = seeds();
             all.swap_remove(i.index(all.len()))
         }
