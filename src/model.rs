@@ -7,10 +7,10 @@
 mod cost;
 pub mod diff;
 mod duration;
-pub mod params;
 pub mod guardrail;
 mod health;
 mod incident;
+pub mod params;
 mod patterns;
 mod schedule;
 mod snapshot;

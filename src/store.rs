@@ -364,8 +364,7 @@ impl JobSortKey {
 
     /// What every cursor [`JobSortKey::encode`] makes looks like, and every text
     /// [`JobSortKey::decode`] reads: hex of `0|1`, `:`, nanoseconds, `:`, a job id.
-    pub const CURSOR_PATTERN: &str =
-        "^3[01]3[aA](2[dD])?(3[0-9]){1,19}3[aA]([0-9a-fA-F]{2})*$";
+    pub const CURSOR_PATTERN: &str = "^3[01]3[aA](2[dD])?(3[0-9]){1,19}3[aA]([0-9a-fA-F]{2})*$";
 
     /// The opaque, URL-safe cursor for the page that starts after this key.
     pub fn encode(&self) -> String {

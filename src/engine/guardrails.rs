@@ -22,9 +22,8 @@ use crate::model::guardrail::{
     MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
 use crate::model::{
-    after_ms, before_ms,
     BudgetUse, CircuitForce, CircuitView, ForcedCircuit, GuardrailEffect, PolicyGuardrails,
-    TenantUse,
+    TenantUse, after_ms, before_ms,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -53,10 +53,9 @@ pub fn outcome<'a>(episode: Option<&'a Episode>, a: &'a AttemptRecord) -> Option
     if a.attempt_number < 2 {
         return None;
     }
-    let began = episode.map_or(
-        crate::model::before_ms(a.timestamp, a.delay_ms),
-        |e| e.first_failure,
-    );
+    let began = episode.map_or(crate::model::before_ms(a.timestamp, a.delay_ms), |e| {
+        e.first_failure
+    });
     let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {
         Some(e)
             if a.attempt_number > e.last_attempt

@@ -68,18 +68,12 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,19}|[0-9]{1,6}\\.[0-9]{1,3}(ms|s|m
 /// A duration an operator gives for a change (an override's delay, a pause, a query window):
 /// up to four terms of at most two digits and a unit of ms, s, m or h, so at most 16.5 days
 /// (every such bound in the service is 30 days or more, or the server rounds into its range).
-pub const SHORT_DURATION_PATTERN: &str =
-    "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+pub const SHORT_DURATION_PATTERN: &str = "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
 /// [`SHORT_DURATION_PATTERN`] above zero: the first term starts with a non-zero digit.
-pub const POSITIVE_DURATION_PATTERN: &str =
-    "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
+pub const POSITIVE_DURATION_PATTERN: &str = "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
-fn duration_schema(
-    pattern: &str,
-    nullable: bool,
-    description: &str,
-) -> utoipa::openapi::Object {
+fn duration_schema(pattern: &str, nullable: bool, description: &str) -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
     let kind = if nullable {
         SchemaType::Array(vec![Type::String, Type::Null])
@@ -252,7 +246,10 @@ mod tests {
 
     /// A pattern without its anchors, as proptest generates from it.
     fn body(pattern: &str) -> String {
-        pattern.trim_start_matches('^').trim_end_matches('$').to_string()
+        pattern
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .to_string()
     }
 
     #[test]

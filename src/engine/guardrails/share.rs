@@ -98,8 +98,7 @@ impl Traffic {
     /// (records may carry any timestamp from year 0 to 9999).
     pub fn pace(&self, allowed: u64, at: DateTime<Utc>) -> DateTime<Utc> {
         let allowed = allowed.max(1);
-        let fits =
-            |s: i64| (s..s + SLOTS).all(|w| self.retries_in_window_ending(w) < allowed);
+        let fits = |s: i64| (s..s + SLOTS).all(|w| self.retries_in_window_ending(w) < allowed);
         let first = slot_index(at);
         let mut s = first;
         while !fits(s) {

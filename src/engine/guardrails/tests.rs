@@ -1,6 +1,6 @@
 use super::*;
-use chrono::Duration;
 use crate::model::{CircuitBreakerConfig, RetryBudget};
+use chrono::Duration;
 use proptest::prelude::*;
 
 fn t0() -> DateTime<Utc> {

@@ -283,7 +283,10 @@ mod tests {
         let doc = document();
         let timestamp = &doc["components"]["schemas"]["AttemptRecord"]["properties"]["timestamp"];
         assert_eq!(timestamp["format"], "date-time");
-        assert_eq!(timestamp["pattern"].as_str(), Some(crate::model::params::TIME_PATTERN));
+        assert_eq!(
+            timestamp["pattern"].as_str(),
+            Some(crate::model::params::TIME_PATTERN)
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ fn parse_steps(text: &str) -> ApiResult<u32> {
             "window: must be longer than zero (got {text:?})"
         )));
     }
-    let secs = d.as_secs().clamp(PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS);
+    let secs = d
+        .as_secs()
+        .clamp(PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS);
     Ok(secs.div_ceil(PATTERN_STEP_SECS) as u32)
 }
 
@@ -85,8 +87,16 @@ mod tests {
         assert_eq!(parse_steps("24h").unwrap(), 144);
         assert_eq!(parse_steps("10m").unwrap(), 1);
         assert_eq!(parse_steps("15m").unwrap(), 2);
-        assert_eq!(parse_steps("5m").unwrap(), 1, "shorter: the shortest window");
-        assert_eq!(parse_steps("25h").unwrap(), 144, "longer: the longest window");
+        assert_eq!(
+            parse_steps("5m").unwrap(),
+            1,
+            "shorter: the shortest window"
+        );
+        assert_eq!(
+            parse_steps("25h").unwrap(),
+            144,
+            "longer: the longest window"
+        );
         for bad in ["soon", "0s"] {
             let e = parse_steps(bad).unwrap_err();
             assert!(e.details.unwrap().starts_with("window:"), "{bad}");

@@ -71,7 +71,11 @@ async fn resume(
     caller.require(Access::Operate)?;
     Ok(ApiJson(
         state
-            .resume(&caller.actor(), &id, q.reason.as_deref().unwrap_or_default())
+            .resume(
+                &caller.actor(),
+                &id,
+                q.reason.as_deref().unwrap_or_default(),
+            )
             .await?,
     ))
 }

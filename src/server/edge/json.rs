@@ -70,7 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
             Ok(value)
         }
-        Err(e) if e.inner().is_data() => retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e))),
+        Err(e) if e.inner().is_data() => {
+            retry_with_whole_numbers(bytes).unwrap_or(Err(path_error(e)))
+        }
         Err(e) => Err(path_error(e)),
     }
 }
@@ -115,7 +117,6 @@ pub fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
 
 /// Turns a located serde error into a 400 whose details start with the field path.
 pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-
     let path = e.path().to_string();
     let inner = e.inner();
     if inner.is_syntax() || inner.is_eof() {
@@ -176,13 +177,19 @@ mod tests {
         let d = details::<AttemptRecord>(
             r#"{"job_id":"j","attempt_number":-1.0,"success":false,"timestamp":"2024-01-01T00:00:00Z"}"#,
         );
-        assert!(d.starts_with("attempt_number: invalid value: integer `-1`"), "{d}");
+        assert!(
+            d.starts_with("attempt_number: invalid value: integer `-1`"),
+            "{d}"
+        );
     }
 
     #[test]
     fn an_object_body_given_as_an_array_is_refused() {
         let e = require_object(b"  [null, null]").unwrap_err();
-        assert_eq!(e.details.as_deref(), Some("expected a JSON object, got an array"));
+        assert_eq!(
+            e.details.as_deref(),
+            Some("expected a JSON object, got an array")
+        );
         assert!(require_object(b"{}").is_ok());
     }
 }

@@ -79,13 +79,33 @@ fn resolve_checks_window_and_step() {
     assert_eq!(resolve(None, None), Ok((900_000, 10_000)));
     assert_eq!(resolve(Some("1h"), Some("10m")), Ok((3_600_000, 600_000)));
     let rounded = [
-        (("2h", "10s"), (3_600_000, 10_000), "longer than kept: the hour kept"),
+        (
+            ("2h", "10s"),
+            (3_600_000, 10_000),
+            "longer than kept: the hour kept",
+        ),
         (("15m", "5s"), (900_000, 10_000), "step rounded up to 10s"),
         (("15m", "15s"), (900_000, 20_000), "step rounded up to 20s"),
-        (("15m", "20m"), (1_200_000, 1_200_000), "window at least one step"),
-        (("15m", "40s"), (920_000, 40_000), "window rounded up to whole steps"),
-        (("1h", "7m"), (3_360_000, 420_000), "whole steps within the hour"),
-        (("1ms", "2h"), (3_600_000, 3_600_000), "step at most the hour"),
+        (
+            ("15m", "20m"),
+            (1_200_000, 1_200_000),
+            "window at least one step",
+        ),
+        (
+            ("15m", "40s"),
+            (920_000, 40_000),
+            "window rounded up to whole steps",
+        ),
+        (
+            ("1h", "7m"),
+            (3_360_000, 420_000),
+            "whole steps within the hour",
+        ),
+        (
+            ("1ms", "2h"),
+            (3_600_000, 3_600_000),
+            "step at most the hour",
+        ),
     ];
     for ((window, step), expected, why) in rounded {
         assert_eq!(resolve(Some(window), Some(step)), Ok(expected), "{why}");
