@@ -5,12 +5,15 @@
 //! kinds behind the [`Model`] trait, and the [`metrics`] a trained model is judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
-//! Kinds: [`logistic::Logistic`], logistic regression fitted by Newton's method (IRLS) with a
-//! small ridge penalty. A hand-written solver rather than linfa-logistic, whose fitted model
-//! treats the majority class of the training labels as the positive one (so the meaning of
-//! its probability flips with the data's success rate); the linear algebra is nalgebra's.
+//! Kinds: [`gbt::Boosted`], gradient-boosted trees by forust-ml (builds on stable Rust, no
+//! C++ toolchain); [`logistic::Logistic`], logistic regression fitted by Newton's method
+//! (IRLS) with a small ridge penalty. A hand-written solver rather than linfa-logistic, whose
+//! fitted model treats the majority class of the training labels as the positive one (so the
+//! meaning of its probability flips with the data's success rate); the linear algebra is
+//! nalgebra's.
 
 pub mod encode;
+pub mod gbt;
 pub mod logistic;
 pub mod metrics;
 
@@ -39,6 +42,8 @@ pub enum MlError {
     NotConverged { iterations: usize, step: f64 },
     #[error("the solver met a singular system at iteration {0}; features may be collinear")]
     Singular(usize),
+    #[error("gradient boosting: {0}")]
+    Booster(String),
 }
 
 /// The kinds of model the tier can train (the upstream `model_type`).
@@ -46,11 +51,13 @@ pub enum MlError {
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     Logistic,
+    GradientBoost,
 }
 
 /// A fitted model: the probability that the next attempt succeeds, for one encoded row.
 ///
-/// Rows come from the model's own [`encode::Encoder`] (`dense` for logistic regression), so a
+/// Rows come from the model's own [`encode::Encoder`] (`dense` for logistic regression,
+/// `indexed` for trees), so a
 /// model never sees a value outside its vocabulary.
 pub trait Model: std::fmt::Debug + Send + Sync {
     fn kind(&self) -> ModelKind;
