@@ -7,10 +7,10 @@
 //!
 //! Kinds: [`gbt::Boosted`], gradient-boosted trees by forust-ml (builds on stable Rust, no
 //! C++ toolchain); [`logistic::Logistic`], logistic regression fitted by Newton's method
-//! (IRLS) with a small ridge penalty. A hand-written solver rather than linfa-logistic, whose
-//! fitted model treats the majority class of the training labels as the positive one (so the
-//! meaning of its probability flips with the data's success rate); the linear algebra is
-//! nalgebra's.
+//! (IRLS) with a small ridge penalty. A hand-written solver rather than linfa-logistic: its
+//! 0.8 release calls the more frequent training label the positive class (rust-ml/linfa#393,
+//! fixed after 0.8 by #432), so the meaning of its probability flips with the data's success
+//! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
 pub mod encode;
 pub mod gbt;
