@@ -4,8 +4,8 @@
 //! never reads a clock, a socket or a file; randomness (jitter, exploration) comes from a
 //! seeded generator it owns, so a run with the same seed and inputs gives the same answers.
 //!
-//! A recommendation goes through the tiers in order — ML (not built yet; an `ml` file would sit
-//! beside `bayes` and `rules`) → Bayesian (`bayes`, deciding from the `survival` models kept in
+//! A recommendation goes through the tiers in order — ML (`ml` holds its models, encoder and
+//! metrics, not yet consulted here) → Bayesian (`bayes`, deciding from the `survival` models kept in
 //! the `registry`) → rules (`rules`) → static (`static_backoff`) — each drafting an answer on
 //! the shared `tier::Ctx`, then the `guardrails` bound it and `explain` turns it into the wire
 //! answer. `learn` and `episodes` say what an attempt teaches; `snapshot` is the persisted
@@ -17,6 +17,7 @@ mod episodes;
 mod explain;
 mod guardrails;
 mod learn;
+pub mod ml;
 mod preview;
 mod registry;
 mod rules;
