@@ -79,11 +79,18 @@ pub enum Action {
     /// The error classes with the most failures in the last minutes; Enter on one filters the
     /// Live pane by it.
     Errors,
+    /// Show the next page of jobs (the service sends them in pages of 500).
+    NextPage,
+    /// Show the previous page of jobs.
+    PrevPage,
+    /// Give the live error stream the focus (or take it back): the movement keys scroll it,
+    /// `filter` filters it, `apply` opens the highlighted error's job, `cancel` leaves it.
+    Stream,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 39] = [
         Action::Quit,
         Action::Suspend,
         Action::Help,
@@ -120,6 +127,9 @@ impl Action {
         Action::CopyId,
         Action::Sort,
         Action::Errors,
+        Action::NextPage,
+        Action::PrevPage,
+        Action::Stream,
     ];
 
     /// The name used in `keymap.toml`.
@@ -193,6 +203,9 @@ impl Action {
             Action::CopyId => ("copy_id", "copy the job id (OSC 52)"),
             Action::Sort => ("sort", "sort jobs: next, attempts, age, queue"),
             Action::Errors => ("errors", "top error classes: enter filters by one"),
+            Action::NextPage => ("next_page", "next page of jobs (500 a page)"),
+            Action::PrevPage => ("prev_page", "previous page of jobs"),
+            Action::Stream => ("stream", "error stream: focus, scroll, / filter, enter job"),
         }
     }
 }

@@ -11,16 +11,20 @@ mod errors;
 mod form;
 mod import;
 mod jobs;
+mod paging;
 mod pause;
 mod sort;
+mod stream;
 
 pub use bulk::{
     BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, done_text as bulk_done_text, verb as bulk_verb,
 };
 pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
 pub use import::{ImportCheck, import_done_text};
+pub use paging::Pages;
 pub use pause::{PauseField, PauseForm};
 pub use sort::SortKey;
+pub use stream::{ERROR_KINDS, StreamView};
 
 use super::action::Action;
 use super::keymap::Keymap;
@@ -125,6 +129,8 @@ pub enum Mode {
     Resume {
         selected: usize,
     },
+    /// The error stream's filter being typed.
+    StreamFilter(Input),
     /// The top error classes of the last minutes, `selected` to filter the Live pane by.
     Errors {
         selected: usize,
@@ -292,6 +298,12 @@ pub struct App {
     pub filter: String,
     /// The order of the job list.
     pub sort: SortKey,
+    /// Which page of the filter's jobs is shown.
+    pub pages: Pages,
+    /// The live error stream's focus, position and filter.
+    pub stream: StreamView,
+    /// Rows of the error stream, set by the loop from the layout (0 when it is not shown).
+    pub stream_rows: usize,
     /// The last filter the service answered; a refused filter falls back to it.
     filter_good: String,
     /// Why the service refused the filter the operator typed last, shown by the filter.
@@ -346,6 +358,9 @@ impl App {
             mode: Mode::Normal,
             filter: String::new(),
             sort: SortKey::default(),
+            pages: Pages::default(),
+            stream: StreamView::default(),
+            stream_rows: 0,
             filter_good: String::new(),
             filter_error: None,
             selected: 0,
@@ -442,7 +457,7 @@ impl App {
 
     /// What the poller should fetch: the server-side part of the filter and the selection.
     pub fn watch(&self) -> (JobQuery, Option<String>) {
-        (jobs::server_query(&self.filter), self.selected_id.clone())
+        (self.job_query(), self.selected_id.clone())
     }
 
     /// The selected job, if any.
@@ -492,6 +507,7 @@ impl App {
         match &mut self.mode {
             Mode::Normal => action.and_then(|a| self.dispatch(a)),
             Mode::Filter(_)
+            | Mode::StreamFilter(_)
             | Mode::Override(_)
             | Mode::Reason(_)
             | Mode::Export { .. }
@@ -515,6 +531,12 @@ impl App {
 
     /// What an action does in the normal mode.
     pub fn dispatch(&mut self, action: Action) -> Option<Effect> {
+        if self.stream.focused
+            && self.focus == Pane::Live
+            && let Some(effect) = self.on_stream_action(action)
+        {
+            return effect;
+        }
         // On the Alerts tab, Enter shows the selected alert's jobs: it changes nothing.
         if action == Action::Apply && self.focus == Pane::Alerts {
             return self.jump_to_alert();
@@ -561,6 +583,9 @@ impl App {
             Action::CopyId => self.copy_selected_id(),
             Action::Sort => self.next_sort(),
             Action::Errors => self.open_errors(),
+            Action::NextPage => self.next_page(),
+            Action::PrevPage => self.prev_page(),
+            Action::Stream => self.toggle_stream(),
             _ => self.job_action(action),
         }
     }
@@ -571,6 +596,7 @@ impl App {
     }
 
     fn focus_pane(&mut self, pane: Pane) -> Option<Effect> {
+        self.stream.focused &= pane == Pane::Live;
         // Alerts are part of the Analytics pane when all three panes are shown.
         self.focus = if self.wide && pane == Pane::Alerts {
             Pane::Analytics
@@ -589,6 +615,7 @@ impl App {
         let at = panes.iter().position(|p| *p == self.focus).unwrap_or(0) as isize;
         let n = panes.len() as isize;
         self.focus = panes[((at + step).rem_euclid(n)) as usize];
+        self.stream.focused &= self.focus == Pane::Live;
         None
     }
 
@@ -766,7 +793,7 @@ impl App {
 
     fn current_input(&mut self) -> Option<&mut Input> {
         match &mut self.mode {
-            Mode::Filter(input) => Some(input),
+            Mode::Filter(input) | Mode::StreamFilter(input) => Some(input),
             Mode::Override(form) => Some(form.current()),
             Mode::Reason(form) => Some(&mut form.reason),
             Mode::Export { path, .. } | Mode::Import { path, .. } => Some(path),
@@ -809,6 +836,10 @@ impl App {
     fn submit_text(&mut self, now: DateTime<Utc>) -> Option<Effect> {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Filter(input) => self.apply_filter(input.text.trim()),
+            Mode::StreamFilter(input) => {
+                self.filter_stream(&input.text);
+                None
+            }
             Mode::Override(mut form) => {
                 match parse_override(&form.delay.text, &form.reason.text, now) {
                     Ok(req) => {

@@ -103,20 +103,23 @@ pub fn render(frame: &mut Frame, ctx: &Ctx) {
 pub fn fit(app: &mut App, width: u16, height: u16) {
     app.wide = is_wide(width);
     let footer_grows = footer::height(app, width) - FOOTER_HEIGHT;
-    app.page_rows = job_rows(width, height).saturating_sub(usize::from(footer_grows));
+    let (table, stream) = live_heights(width, height, app.stream.focused);
+    app.page_rows = usize::from(table.saturating_sub(3)).saturating_sub(usize::from(footer_grows));
+    app.stream_rows = usize::from(stream);
     app.help_fit = overlay::help_fit(app, width, height);
     app.preview_fit = overlay::preview_fit(&app.mode, height);
 }
 
-/// Rows of the job table for the given terminal size (page up/down).
-pub fn job_rows(width: u16, height: u16) -> usize {
+/// Rows of the job table (with its frame and header) and lines of the error stream for the
+/// given terminal size.
+fn live_heights(width: u16, height: u16, stream_focused: bool) -> (u16, u16) {
     let body = height.saturating_sub(HEADER_HEIGHT + FOOTER_HEIGHT);
     let body = if is_wide(width) {
         body
     } else {
         body.saturating_sub(TABS_HEIGHT)
     };
-    usize::from(live::table_height(body).saturating_sub(3))
+    live::heights(body, stream_focused)
 }
 
 fn three_panes(frame: &mut Frame, body: Rect, ctx: &Ctx) {

@@ -124,9 +124,19 @@ impl App {
         self.selected_id = self.selected_job().map(|j| j.job_id.clone());
     }
 
-    /// Applies a filter typed by the operator; the poller fetches with it at once.
+    /// The query the poller fetches the job list with: the filter's terms and the page.
+    pub fn job_query(&self) -> JobQuery {
+        JobQuery {
+            cursor: self.pages.cursor().map(str::to_string),
+            ..server_query(&self.filter)
+        }
+    }
+
+    /// Applies a filter typed by the operator; the poller fetches with it at once, from the
+    /// first page.
     pub(super) fn apply_filter(&mut self, filter: &str) -> Option<Effect> {
         self.filter = filter.to_string();
+        self.first_page();
         self.filter_error = None;
         self.refilter();
         Some(Effect::Refresh)
@@ -147,7 +157,7 @@ impl App {
 
     /// The service answered this job query: if it is the current filter's, that filter works.
     pub fn on_filter_answered(&mut self, query: &JobQuery) {
-        if server_query(&self.filter) == *query {
+        if self.job_query() == *query {
             self.filter_good = self.filter.clone();
         }
     }
@@ -155,7 +165,7 @@ impl App {
     /// The service refused this job query: when it is the current filter's, the last filter
     /// that worked comes back and the refusal is shown by the filter. The connection is fine.
     pub fn on_filter_refused(&mut self, query: &JobQuery, error: String) {
-        if server_query(&self.filter) != *query {
+        if self.job_query() != *query {
             return;
         }
         let refused = std::mem::replace(&mut self.filter, self.filter_good.clone());

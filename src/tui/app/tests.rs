@@ -673,3 +673,138 @@ fn sorting_keeps_the_selected_job() {
     }
     assert_eq!(app.sort, SortKey::NextAttempt, "four presses come back");
 }
+
+#[test]
+fn pages_turn_with_the_services_cursor_and_a_new_filter_starts_again() {
+    let mut app = app("operator", false);
+    assert_eq!(app.job_query().cursor, None);
+    // The fixture's page is the whole list: there is no next page to turn to.
+    assert!(press(&mut app, "]").is_empty());
+    assert!(
+        app.last
+            .as_ref()
+            .is_some_and(|o| !o.ok && o.text.contains("last page"))
+    );
+    assert!(press(&mut app, "[").is_empty());
+    assert!(
+        app.last
+            .as_ref()
+            .is_some_and(|o| o.text.contains("first page"))
+    );
+
+    let mut snap = snapshot("operator");
+    snap.jobs.next_cursor = Some("page-2-cursor".into());
+    app.on_snapshot(snap);
+    press(&mut app, "down");
+    assert_eq!(press(&mut app, "]"), vec![Effect::Refresh]);
+    assert_eq!(app.pages.number(), 2);
+    assert_eq!(app.watch().0.cursor.as_deref(), Some("page-2-cursor"));
+    assert_eq!((app.selected, app.selected_id.as_deref()), (0, None));
+    // The filter's terms go with the cursor; a refusal of that query is the filter's.
+    press(&mut app, "[");
+    assert_eq!(app.job_query().cursor, None);
+    press(&mut app, "]");
+    press(&mut app, "/");
+    typed(&mut app, "queue:payments");
+    press(&mut app, "enter");
+    assert_eq!(
+        app.pages.number(),
+        1,
+        "a new filter starts at the first page"
+    );
+    assert_eq!(app.job_query().queue.as_deref(), Some("payments"));
+    assert_eq!(app.job_query().cursor, None);
+}
+
+fn error_event(seq: u64, job: &str, message: &str) -> crate::model::Event {
+    crate::model::Event {
+        seq,
+        at: now() + chrono::Duration::seconds(seq as i64),
+        kind: "failure".into(),
+        job_id: Some(job.into()),
+        message: message.into(),
+    }
+}
+
+fn stream_ids(app: &App) -> Vec<String> {
+    let errors = app.stream_errors();
+    let at = app.stream_offset(&errors);
+    errors[at..]
+        .iter()
+        .map(|e| e.job_id.clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_error_stream_takes_the_focus_scrolls_holds_still_and_filters() {
+    let mut app = app("operator", false);
+    app.stream_rows = 3;
+    app.events.extend((1..=6).map(|i| {
+        let message = if i % 2 == 0 {
+            "timeout"
+        } else {
+            "connection refused"
+        };
+        error_event(i, &format!("job-{i}"), message)
+    }));
+    let selected = app.selected;
+    press(&mut app, "L");
+    assert!(app.stream.focused);
+    press(&mut app, "down down");
+    assert_eq!(app.selected, selected, "the job table did not move");
+    assert_eq!(stream_ids(&app)[0], "job-4");
+    // New errors arrive above the view; it stays on job-4.
+    app.events.extend([error_event(7, "job-7", "timeout")]);
+    assert_eq!(stream_ids(&app)[0], "job-4");
+    press(&mut app, "home");
+    assert_eq!(
+        stream_ids(&app)[0],
+        "job-7",
+        "back at the top it follows the newest"
+    );
+    press(&mut app, "end");
+    assert_eq!(stream_ids(&app), ["job-1"]);
+
+    press(&mut app, "/");
+    assert!(matches!(app.mode, Mode::StreamFilter(_)));
+    typed(&mut app, "TIMEOUT");
+    press(&mut app, "enter");
+    assert_eq!(app.filter, "", "the job filter is untouched");
+    assert_eq!(stream_ids(&app), ["job-7", "job-6", "job-4", "job-2"]);
+    press(&mut app, "down");
+    let effects = press(&mut app, "enter");
+    assert_eq!(
+        effects,
+        vec![Effect::Call(Call::JobInfo("job-6".into()))],
+        "enter opens the highlighted error's job"
+    );
+    app.mode = Mode::Normal;
+    // Esc clears the stream's filter first, then leaves the stream.
+    press(&mut app, "esc");
+    assert_eq!((app.stream.filter.as_str(), app.stream.focused), ("", true));
+    press(&mut app, "esc");
+    assert!(!app.stream.focused);
+    press(&mut app, "down");
+    assert_ne!(
+        app.selected, selected,
+        "the movement keys are the table's again"
+    );
+}
+
+#[test]
+fn the_error_stream_is_refused_when_not_shown_and_left_with_the_pane() {
+    let mut app = app("operator", false);
+    app.stream_rows = 0;
+    press(&mut app, "L");
+    assert!(!app.stream.focused);
+    assert!(
+        app.last
+            .as_ref()
+            .is_some_and(|o| o.text.contains("too short"))
+    );
+    app.stream_rows = 3;
+    press(&mut app, "L");
+    assert!(app.stream.focused);
+    press(&mut app, "tab");
+    assert!(!app.stream.focused, "another pane took the focus");
+}

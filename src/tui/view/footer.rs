@@ -54,6 +54,8 @@ fn pane_actions(pane: Pane) -> &'static [Action] {
             Action::Bulk,
             Action::Pause,
             Action::Resume,
+            Action::Stream,
+            Action::NextPage,
         ],
         Pane::Strategy => &[Action::Retrain, Action::Export, Action::Refresh],
         Pane::Analytics => &[
@@ -66,12 +68,31 @@ fn pane_actions(pane: Pane) -> &'static [Action] {
     }
 }
 
+/// The keys of the error stream while it has the focus, and what they do there.
+const STREAM_KEYS: [(Action, &str); 5] = [
+    (Action::Down, "older"),
+    (Action::Up, "newer"),
+    (Action::Filter, "filter errors"),
+    (Action::Apply, "job detail"),
+    (Action::Stream, "back to jobs"),
+];
+
 const ALWAYS: [Action; 3] = [Action::NextPane, Action::Help, Action::Quit];
 
 /// The focused pane's keys, most useful first, then pane / help / quit, which always show: on a
 /// narrow terminal the pane's least useful keys are left out whole (`?` lists them all).
 fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
     let t = ctx.theme;
+    if let Mode::StreamFilter(input) = &ctx.app.mode {
+        return Line::from(vec![
+            Span::styled(" error stream filter: ", t.title()),
+            Span::styled(format!("{}_", input.text), t.text()),
+            Span::styled(
+                "  enter apply  esc cancel  ctrl+u clear  words in the job id or message",
+                t.dim(),
+            ),
+        ]);
+    }
     if let Mode::Filter(input) = &ctx.app.mode {
         return Line::from(vec![
             Span::styled(" filter: ", t.title()),
@@ -95,7 +116,16 @@ fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
     let mut room = usize::from(width)
         .saturating_sub(1)
         .saturating_sub(always.iter().map(hint_width).sum());
-    let pane: Vec<_> = hints(pane_actions(ctx.app.focus))
+    let pane_hints = if ctx.app.stream.focused && ctx.app.focus == Pane::Live {
+        STREAM_KEYS
+            .iter()
+            .map(|(a, name)| (super::short_key(ctx, *a), *name))
+            .filter(|(key, _)| !key.is_empty())
+            .collect()
+    } else {
+        hints(pane_actions(ctx.app.focus))
+    };
+    let pane: Vec<_> = pane_hints
         .into_iter()
         .take_while(|hint| {
             let fits = hint_width(hint) <= room;
@@ -126,6 +156,8 @@ fn short(action: Action) -> &'static str {
         Action::Alerts => "alerts",
         Action::AckAlert => "ack",
         Action::Errors => "errors",
+        Action::Stream => "error stream",
+        Action::NextPage => "next page",
         Action::NextPane => "pane",
         Action::Help => "help",
         Action::Quit => "quit",

@@ -3,8 +3,9 @@
 //! cases, and the live error stream.
 
 use super::{Ctx, block, flow};
-use crate::model::{JobState, ScheduledJob};
+use crate::model::{Event, JobState, ScheduledJob};
 use crate::present::fmt;
+use crate::tui::action::Action;
 use crate::tui::app::{Conn, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -22,18 +23,26 @@ const DETAIL_EXTRA: u16 = 2;
 const TALL: u16 = 30;
 const STREAM_HEIGHT: u16 = 5;
 
-/// Rows given to the job table (with its border and header) out of a pane `height`.
-pub fn table_height(height: u16) -> u16 {
-    let [table, _, _] = split(Rect::new(0, 0, 1, height));
-    table.height
+/// Rows given to the job table (with its border and header) and to the error stream's lines
+/// out of a pane `height`, with the stream focused or not.
+pub fn heights(height: u16, stream_focused: bool) -> (u16, u16) {
+    let [table, _, stream] = split(Rect::new(0, 0, 1, height), stream_focused);
+    (table.height, stream.height.saturating_sub(2))
 }
 
-fn split(area: Rect) -> [Rect; 3] {
-    let stream = if area.height >= 24 { STREAM_HEIGHT } else { 0 };
-    let detail = match area.height {
-        TALL.. => DETAIL_HEIGHT + DETAIL_EXTRA,
-        16.. => DETAIL_HEIGHT,
-        _ => 0,
+/// The table, the selected job's detail and the error stream. The stream is shown from 24
+/// rows on; while it has the focus it takes the detail's place and half the pane.
+fn split(area: Rect, stream_focused: bool) -> [Rect; 3] {
+    let (stream, detail) = match (area.height, stream_focused) {
+        (h @ 24.., true) => ((h / 2).max(STREAM_HEIGHT), 0),
+        (h, _) => (
+            if h >= 24 { STREAM_HEIGHT } else { 0 },
+            match h {
+                TALL.. => DETAIL_HEIGHT + DETAIL_EXTRA,
+                16.. => DETAIL_HEIGHT,
+                _ => 0,
+            },
+        ),
     };
     Layout::vertical([
         Constraint::Min(5),
@@ -44,7 +53,7 @@ fn split(area: Rect) -> [Rect; 3] {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
-    let [table, detail_area, stream] = split(area);
+    let [table, detail_area, stream] = split(area, ctx.app.stream.focused);
     jobs(frame, table, ctx);
     if detail_area.height > 0 {
         detail::render(frame, detail_area, ctx);
@@ -68,9 +77,12 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .filter(|&&i| data.jobs.jobs[i].state.is_pending())
         .count();
     // The rest of the rows shown are finished jobs.
+    let paged = data.jobs.next_cursor.is_some() || ctx.app.pages.number() > 1;
+    let page = paged.then(|| ctx.app.pages.number());
     let title = title(
         ctx,
         (ctx.app.visible.len(), data.jobs.total, pending),
+        page,
         area.width,
     );
     // Only the rows that fit are built: the page may hold thousands of jobs.
@@ -98,19 +110,48 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// The list's title: the counts and the order, in the longest form that fits the frame.
-fn title(ctx: &Ctx, (shown, total, pending): (usize, u64, usize), width: u16) -> String {
+/// The list's title: the counts, the page (when the filter's jobs take more than one) and the
+/// order, in the longest form that fits the frame.
+fn title(
+    ctx: &Ctx,
+    (shown, total, pending): (usize, u64, usize),
+    page: Option<usize>,
+    width: u16,
+) -> String {
     let dot = ctx.glyphs.dot;
     let by = format!("by {}", ctx.app.sort.label());
+    let (long_page, short_page) = match page {
+        Some(n) => {
+            let keys = page_keys(ctx);
+            (format!(" {dot} page {n}{keys}"), format!(" {dot} p{n}"))
+        }
+        None => (String::new(), String::new()),
+    };
     let forms = [
-        format!("Live recommendations {dot} {shown} of {total} jobs, {pending} pending {dot} {by}"),
-        format!("Live {dot} {shown} of {total} jobs, {pending} pending {dot} {by}"),
-        format!("Live {dot} {shown} of {total}, {pending} pending {dot} {by}"),
-        format!("{shown} of {total}, {pending} pending {dot} {by}"),
+        format!(
+            "Live recommendations {dot} {shown} of {total} jobs, {pending} pending{long_page} {dot} {by}"
+        ),
+        format!("Live {dot} {shown} of {total} jobs, {pending} pending{long_page} {dot} {by}"),
+        format!("Live {dot} {shown} of {total}, {pending} pending{short_page} {dot} {by}"),
+        format!("{shown} of {total}, {pending} pending{short_page} {dot} {by}"),
     ];
     let room = usize::from(width.saturating_sub(4));
     let fits = |t: &&String| Span::raw(t.as_str()).width() <= room;
     forms.iter().find(fits).unwrap_or(&forms[3]).clone()
+}
+
+/// ` ([ ])`: the keys that turn the pages, as bound (nothing when unbound).
+fn page_keys(ctx: &Ctx) -> String {
+    let keys: Vec<String> = [Action::PrevPage, Action::NextPage]
+        .into_iter()
+        .map(|a| super::short_key(ctx, a))
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", keys.join(" "))
+    }
 }
 
 /// Columns of the fixed-width cells; the job and error columns share what is left.
@@ -251,31 +292,57 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
     }
 }
 
-/// Kinds of stream events that are errors (the service's `/events` kinds).
-const ERROR_KINDS: [&str; 2] = ["failure", "exhausted"];
-
-/// The newest errors of the live stream (`/events`), newest first.
+/// The live error stream (`/events` failures and give-ups), newest first, from where the
+/// operator scrolled to; the highlighted line is the one Enter opens while it has the focus.
 fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
     let rows = usize::from(area.height.saturating_sub(2));
     let width = usize::from(area.width.saturating_sub(2));
-    let lines: Vec<Line> = ctx
-        .app
-        .events
-        .newest()
-        .filter(|e| ERROR_KINDS.contains(&e.kind.as_str()))
+    let errors = app.stream_errors();
+    let offset = app.stream_offset(&errors);
+    let lines: Vec<Line> = errors[offset..]
+        .iter()
         .take(rows)
-        .map(|e| {
-            Line::from(vec![
-                Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), ctx.theme.dim()),
-                Span::styled(
-                    format!("{} ", e.job_id.as_deref().unwrap_or("-")),
-                    ctx.theme.text(),
-                ),
-                Span::styled(e.message.as_str(), ctx.theme.critical()),
-            ])
+        .enumerate()
+        .map(|(i, e)| {
+            let line = error_line(e, ctx);
+            if i == 0 && app.stream.focused {
+                line.style(ctx.theme.selected())
+            } else {
+                line
+            }
         })
         .map(|line| flow::fit_line(line, width, ctx.glyphs.ellipsis))
         .collect();
-    let p = Paragraph::new(lines).block(block("Live errors", false, ctx));
+    let title = stream_title(ctx, errors.len(), offset);
+    let p = Paragraph::new(lines).block(block(&title, app.stream.focused, ctx));
     frame.render_widget(p, area);
+}
+
+fn error_line<'a>(e: &'a Event, ctx: &Ctx) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), ctx.theme.dim()),
+        Span::styled(
+            format!("{} ", e.job_id.as_deref().unwrap_or("-")),
+            ctx.theme.text(),
+        ),
+        Span::styled(e.message.as_str(), ctx.theme.critical()),
+    ])
+}
+
+/// "Live errors", with the filter, how far back the view is, and the key that focuses it.
+fn stream_title(ctx: &Ctx, count: usize, offset: usize) -> String {
+    let dot = ctx.glyphs.dot;
+    let mut title = String::from("Live errors");
+    if !ctx.app.stream.filter.is_empty() {
+        title.push_str(&format!(" {dot} \"{}\" {count}", ctx.app.stream.filter));
+    }
+    if offset > 0 {
+        title.push_str(&format!(" {dot} {offset} newer above"));
+    }
+    let key = super::short_key(ctx, Action::Stream);
+    if !ctx.app.stream.focused && !key.is_empty() {
+        title.push_str(&format!(" {dot} {key} focus"));
+    }
+    title
 }

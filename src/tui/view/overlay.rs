@@ -16,7 +16,7 @@ use ratatui::widgets::{Clear, Paragraph};
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     match &ctx.app.mode {
-        Mode::Normal | Mode::Filter(_) => {}
+        Mode::Normal | Mode::Filter(_) | Mode::StreamFilter(_) => {}
         Mode::Help { scroll } => help(frame, area, ctx, *scroll),
         Mode::Confirm(c) => confirm(frame, area, ctx, c),
         Mode::Override(form) => override_form(frame, area, ctx, form),
