@@ -205,7 +205,7 @@ impl Action {
             Action::Errors => ("errors", "top error classes: enter filters by one"),
             Action::NextPage => ("next_page", "next page of jobs (500 a page)"),
             Action::PrevPage => ("prev_page", "previous page of jobs"),
-            Action::Stream => ("stream", "error stream: focus, scroll, / filter, enter job"),
+            Action::Stream => ("stream", "live errors: focus, scroll, / filter"),
         }
     }
 }

@@ -103,10 +103,16 @@ fn keys_line<'a>(ctx: &'a Ctx, width: u16) -> Line<'a> {
             ),
         ]);
     }
+    let more_pages = ctx
+        .app
+        .data
+        .as_ref()
+        .is_some_and(|d| d.jobs.next_cursor.is_some());
     let hints = |actions: &[Action]| -> Vec<(String, &'static str)> {
         actions
             .iter()
             .filter(|a| ctx.app.offers(**a))
+            .filter(|a| **a != Action::NextPage || more_pages)
             .map(|a| (super::short_key(ctx, *a), short(*a)))
             .filter(|(key, _)| !key.is_empty())
             .collect()
