@@ -613,3 +613,112 @@ async fn pause_then_resume_in_tmux() {
     tmux.keys(&["q"]);
     tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }
+
+/// Fails `n` jobs `pg-000`… on the default queue, 32 requests at a time.
+async fn fail_many(svc: &Service, n: usize) {
+    let ids: Vec<String> = (0..n).map(|i| format!("pg-{i:03}")).collect();
+    for chunk in ids.chunks(32) {
+        let sends = chunk
+            .iter()
+            .map(|id| svc.fail(id, "sync", "timeout", "gateway timeout"));
+        futures::future::join_all(sends).await;
+    }
+}
+
+/// More jobs than one page: `]` shows the service's second page (the jobs after the 500th),
+/// `[` the first again.
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_past_the_first_500_jobs_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    fail_many(&svc, 520).await;
+    let first = svc.get("/jobs?limit=500").await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let second = svc.get(&format!("/jobs?limit=500&cursor={cursor}")).await;
+    let page_two: Vec<&str> = second["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(page_two.len(), 20, "{second}");
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 160, 45);
+    tmux.wait_for("page 1", |s| {
+        s.contains("500 of 520 jobs") && s.contains("page 1 ([ ])") && !s.contains(page_two[0])
+    });
+    tmux.keys(&["]"]);
+    let screen = tmux.wait_for("page 2", |s| {
+        s.contains("20 of 520 jobs") && s.contains("page 2 ([ ])")
+    });
+    for id in &page_two[..5] {
+        assert!(screen.contains(id), "{id} not on page 2:\n{screen}");
+    }
+    tmux.keys(&["]"]);
+    tmux.wait_for("refused past the end", |s| {
+        s.contains("this is the last page of jobs")
+    });
+    tmux.keys(&["["]);
+    tmux.wait_for("page 1 again", |s| {
+        s.contains("500 of 520 jobs") && s.contains("page 1 ([ ])")
+    });
+    // Narrower, the title keeps the page in short.
+    tmux.resize(120, 40);
+    tmux.wait_for("the page at 120x40", |s| {
+        s.contains("500 of 520, 500 pending · p1")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
+
+/// `L` focuses the live error stream: the movement keys scroll it (not the job table), `/`
+/// filters it, Enter opens the highlighted error's job, Esc clears the filter then leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_error_stream_takes_the_focus_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    fail_many(&svc, 12).await;
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 120, 40);
+    tmux.wait_for("data", |s| {
+        s.contains("CONNECTED") && s.contains("12 of 12 jobs")
+    });
+    svc.fail("needle-1", "sync", "tls", "TLS handshake refused")
+        .await;
+    tmux.wait_for("the new error in the stream", |s| {
+        s.contains("Live errors · L focus") && s.contains("needle-1 attempt 1 failed: tls")
+    });
+    tmux.keys(&["L"]);
+    tmux.wait_for("stream focused", |s| {
+        s.contains("older") && s.contains("back to jobs") && !s.contains("L focus")
+    });
+    tmux.keys(&["Down", "Down"]);
+    tmux.wait_for("scrolled back", |s| s.contains("2 newer above"));
+    tmux.keys(&["/"]);
+    tmux.type_text("TLS");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("filtered", |s| s.contains("\"TLS\" 1"));
+    let shown = screen
+        .lines()
+        .filter(|l| l.contains("failed: timeout"))
+        .count();
+    assert_eq!(shown, 0, "other errors still shown:\n{screen}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the job's detail", |s| {
+        s.contains("Job detail") && s.contains("needle-1")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("filter cleared", |s| {
+        s.contains("error stream: every error")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus back on the jobs", |s| {
+        s.contains("Live errors · L focus")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
