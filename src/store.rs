@@ -230,6 +230,25 @@ pub trait Store: Send + Sync {
     }
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<ScheduledJob>>;
     async fn list_jobs(&self, filter: JobFilter) -> StoreResult<JobPage>;
+    /// The ids of every job the filter matches, in list order (its cursor and limit are
+    /// ignored): what a bulk action locks before it reads the jobs. The default pages through
+    /// [`Store::list_jobs`]; a backend that can read the ids alone does so.
+    async fn list_job_ids(&self, filter: JobFilter) -> StoreResult<Vec<String>> {
+        let mut filter = JobFilter {
+            cursor: None,
+            limit: MAX_PAGE,
+            ..filter
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = self.list_jobs(filter.clone()).await?;
+            ids.extend(page.jobs.into_iter().map(|j| j.job_id));
+            match page.next_cursor {
+                Some(next) => filter.cursor = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
     /// Atomically claims due jobs (no two claims get the same job while its lease holds), the
     /// longest-due first (see [`Claim::takes`] and [`Claim::apply`]).
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>>;

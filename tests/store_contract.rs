@@ -67,6 +67,7 @@ macro_rules! contract {
                 put_jobs_stores_them_all,
                 list_jobs_filters_and_totals,
                 list_jobs_filters_by_type_tenant_and_text,
+                list_job_ids_are_every_match_in_list_order,
                 list_jobs_cursor_pages_have_no_gaps_or_duplicates,
                 list_jobs_rejects_a_forged_cursor,
                 replaced_jobs_move_in_listings_counts_and_claims,

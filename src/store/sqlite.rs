@@ -359,6 +359,11 @@ impl Store for SqliteStore {
         self.read(move |conn| rows::list_jobs(conn, &filter)).await
     }
 
+    async fn list_job_ids(&self, filter: JobFilter) -> StoreResult<Vec<String>> {
+        self.read(move |conn| rows::list_job_ids(conn, &filter))
+            .await
+    }
+
     async fn claim_due(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
         self.write(claim.limit as usize, move |conn| {
             rows::claim_due(conn, &claim)

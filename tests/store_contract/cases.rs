@@ -243,6 +243,55 @@ pub async fn list_jobs_filters_by_type_tenant_and_text(store: S) {
     assert_eq!(listed(by_id).await.0, 2);
 }
 
+/// The ids a bulk action locks: every match of the filter, in list order, whatever the
+/// filter's limit and cursor, the same as paging through `list_jobs`.
+pub async fn list_job_ids_are_every_match_in_list_order(store: S) {
+    for i in 0..25 {
+        let mut j = job(&format!("b{i:02}"), JobState::Scheduled, (25 - i) as i64);
+        j.queue = if i % 2 == 0 { "even" } else { "odd" }.into();
+        j.tenant = (i % 3 == 0).then(|| "acme".to_string());
+        store.put_job(j).await.unwrap();
+    }
+    for filter in [
+        JobFilter::default(),
+        JobFilter {
+            queue: Some("even".into()),
+            limit: 2,
+            ..Default::default()
+        },
+        JobFilter {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        },
+        JobFilter {
+            queue: Some("none".into()),
+            ..Default::default()
+        },
+    ] {
+        let listed = store
+            .list_jobs(JobFilter {
+                limit: 1000,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        let want: Vec<String> = listed.jobs.into_iter().map(|j| j.job_id).collect();
+        let ids = store.list_job_ids(filter.clone()).await.unwrap();
+        assert_eq!(ids, want, "{filter:?}");
+    }
+    let evens = JobFilter {
+        queue: Some("even".into()),
+        ..Default::default()
+    };
+    let ids = store.list_job_ids(evens).await.unwrap();
+    assert_eq!(ids.len(), 13);
+    assert_eq!(
+        ids.first().map(String::as_str),
+        Some("b24"),
+        "soonest first"
+    );
+}
+
 /// A job moved to another state, queue or time leaves its old place in every listing, count
 /// and claim (backends that keep indexes must move it in each of them).
 pub async fn replaced_jobs_move_in_listings_counts_and_claims(store: S) {

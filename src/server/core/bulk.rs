@@ -146,19 +146,17 @@ pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<Bul
     Ok(result)
 }
 
-/// The jobs the filter matches, each locked and read again under its lock, so a failure or
-/// an operator action on one of them meanwhile is not overwritten. Jobs that start to match
-/// after the first read are left out: they arrived after the command.
+/// The jobs the filter matches, each locked and then read, so a failure or an operator
+/// action on one of them meanwhile is not overwritten. Only the ids are read before locking
+/// (cheap: no bodies); jobs that start to match after that read are left out: they arrived
+/// after the command.
 async fn lock_matching_jobs(
     state: &AppState,
     filter: &JobFilter,
 ) -> ApiResult<(Vec<JobGuard>, Vec<ScheduledJob>)> {
-    let first = matching_jobs(state, filter).await?;
-    let locked = state
-        .ops
-        .lock_jobs(first.iter().map(|j| j.job_id.as_str()))
-        .await;
-    let ids: HashSet<&str> = first.iter().map(|j| j.job_id.as_str()).collect();
+    let ids = state.store_read(state.store.list_job_ids(filter.clone()).await)?;
+    let locked = state.ops.lock_jobs(ids.iter().map(String::as_str)).await;
+    let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut fresh = matching_jobs(state, filter).await?;
     fresh.retain(|j| ids.contains(j.job_id.as_str()));
     Ok((locked, fresh))
@@ -231,6 +229,10 @@ async fn store_all(state: &AppState, jobs: &[ScheduledJob]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Events announced under one hold of the ops lock: recommendations take that lock too, so a
+/// bulk action over thousands of jobs lets them in between chunks.
+const EVENTS_PER_LOCK: usize = 500;
+
 /// One event per changed job, so each job's history shows the bulk action.
 fn announce(state: &AppState, actor: &str, plan: &BulkPlan, jobs: &[ScheduledJob]) {
     let name = match plan.request.action {
@@ -240,15 +242,18 @@ fn announce(state: &AppState, actor: &str, plan: &BulkPlan, jobs: &[ScheduledJob
         BulkAction::ApplyStatic => kind::APPLY,
     };
     let now = state.now();
-    let mut ops = state.ops.lock();
-    for job in jobs {
-        let message = format!(
-            "{actor} bulk {} ({}): {}",
-            plan.request.action.as_str(),
-            describe(&plan.request.filter),
-            plan.request.reason
-        );
-        ops.events.push(now, name, Some(&job.job_id), message);
+    let message = format!(
+        "{actor} bulk {} ({}): {}",
+        plan.request.action.as_str(),
+        describe(&plan.request.filter),
+        plan.request.reason
+    );
+    for chunk in jobs.chunks(EVENTS_PER_LOCK) {
+        let mut ops = state.ops.lock();
+        for job in chunk {
+            ops.events
+                .push(now, name, Some(&job.job_id), message.clone());
+        }
     }
 }
 

@@ -94,9 +94,15 @@ fn count_classes<'a>(
 pub fn upsert_job(conn: &Connection, job: &ScheduledJob, body: &str) -> StoreResult<()> {
     let key = JobSortKey::of(job);
     let due = Claim::due_since(job).map(nanos);
+    // An upsert, not `INSERT OR REPLACE`: a replace deletes the row and inserts it again,
+    // touching every index (the primary key's too) twice; an update in place leaves the row
+    // where it is and the key's index alone.
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO jobs (job_id, queue, state, error_class, finished, sort_ns, \
-         due_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO jobs (job_id, queue, state, error_class, finished, sort_ns, due_ns, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job_id) DO UPDATE SET \
+         queue = excluded.queue, state = excluded.state, error_class = excluded.error_class, \
+         finished = excluded.finished, sort_ns = excluded.sort_ns, due_ns = excluded.due_ns, \
+         body = excluded.body",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -213,6 +219,22 @@ pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPa
         next_cursor: next_cursor.flatten(),
         total: uint(total),
     })
+}
+
+/// Every id the filter matches, in list order, read from the indexes without the bodies
+/// (unless the filter looks into them: job type, tenant, text).
+pub fn list_job_ids(conn: &Connection, filter: &JobFilter) -> StoreResult<Vec<String>> {
+    let (conds, args) = filter_conditions(filter);
+    let sql_text = format!(
+        "SELECT job_id FROM jobs{} ORDER BY finished, sort_ns, job_id",
+        where_clause(&conds)
+    );
+    conn.prepare(&sql_text)
+        .and_then(|mut stmt| {
+            stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql("list job ids"))
 }
 
 fn filter_conditions(filter: &JobFilter) -> (Vec<&'static str>, Vec<Value>) {
