@@ -80,7 +80,7 @@ pub async fn run(args: TuiArgs) -> Result<(), TuiError> {
         export_path: cfg.export_path.clone(),
     });
     tracing::info!(api = %cfg.api, "console starting");
-    let mut term = terminal::take()?;
+    let mut term = terminal::take(cfg.mouse)?;
     let result = Console::new(app, client, &cfg, started)
         .run(&mut term, &theme, &glyphs)
         .await;
@@ -240,6 +240,7 @@ impl Console {
             Event::Key(key) if key.kind != KeyEventKind::Release => {
                 self.app.on_key(key, chrono::Utc::now())
             }
+            Event::Mouse(mouse) => self.app.on_mouse(mouse),
             // Resize: the next draw picks the layout for the new size.
             _ => None,
         }

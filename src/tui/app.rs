@@ -11,6 +11,7 @@ mod errors;
 mod form;
 mod import;
 mod jobs;
+mod mouse;
 mod paging;
 mod pause;
 mod sort;
@@ -21,6 +22,7 @@ pub use bulk::{
 };
 pub use form::{Input, OverrideField, OverrideForm, ReasonForm, Reasoned};
 pub use import::{ImportCheck, import_done_text};
+pub use mouse::HitAreas;
 pub use paging::Pages;
 pub use pause::{PauseField, PauseForm};
 pub use sort::SortKey;
@@ -304,6 +306,8 @@ pub struct App {
     pub stream: StreamView,
     /// Rows of the error stream, set by the loop from the layout (0 when it is not shown).
     pub stream_rows: usize,
+    /// Where the last frame drew what the mouse can point at (set by the view).
+    pub hits: std::cell::Cell<HitAreas>,
     /// The last filter the service answered; a refused filter falls back to it.
     filter_good: String,
     /// Why the service refused the filter the operator typed last, shown by the filter.
@@ -361,6 +365,7 @@ impl App {
             pages: Pages::default(),
             stream: StreamView::default(),
             stream_rows: 0,
+            hits: std::cell::Cell::new(HitAreas::default()),
             filter_good: String::new(),
             filter_error: None,
             selected: 0,
@@ -516,16 +521,27 @@ impl App {
             | Mode::Pause(_) => self.on_text_key(key, now),
             Mode::BulkConfirm(_) => self.on_bulk_confirm_key(key),
             Mode::ImportConfirm { .. } => self.on_import_confirm_key(key),
-            Mode::Resume { .. } => self.on_resume_key(action),
-            Mode::Detail { .. } => self.on_detail_key(action),
             Mode::Confirm(_) => self.on_confirm_key(key),
-            Mode::Alerts => self.on_alerts_key(action),
-            Mode::Errors { .. } => self.on_errors_key(action),
-            Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
             Mode::Loading(_) => {
                 self.mode = Mode::Normal;
                 None
             }
+            _ => self.on_list_action(action),
+        }
+    }
+
+    /// An action in a mode that shows a list or a scrolled text (the normal mode included):
+    /// what a key bound to it does, and what the mouse wheel does there.
+    pub(super) fn on_list_action(&mut self, action: Option<Action>) -> Option<Effect> {
+        match &self.mode {
+            Mode::Normal => action.and_then(|a| self.dispatch(a)),
+            Mode::Resume { .. } => self.on_resume_key(action),
+            Mode::Detail { .. } => self.on_detail_key(action),
+            Mode::Alerts => self.on_alerts_key(action),
+            Mode::Errors { .. } => self.on_errors_key(action),
+            Mode::Help { .. } | Mode::Preview { .. } => self.on_scroll_key(action),
+            // Dialogs with text or a confirmation take keys, not the wheel.
+            _ => None,
         }
     }
 

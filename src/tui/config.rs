@@ -37,6 +37,10 @@ pub struct TuiArgs {
     /// ASCII spinners and borders (also chosen when the locale is not UTF-8)
     #[arg(long, env = "RETRYCTL_ASCII")]
     pub ascii: bool,
+    /// Mouse: the wheel scrolls, a click selects (the terminal's own text selection then
+    /// needs Shift)
+    #[arg(long, env = "RETRYCTL_MOUSE")]
+    pub mouse: bool,
     /// Console config file [default: $XDG_CONFIG_HOME/retryctl/console.toml]
     #[arg(
         long = "console-config",
@@ -59,6 +63,8 @@ pub struct ConsoleFile {
     pub keymap: Option<PathBuf>,
     pub read_only: Option<bool>,
     pub ascii: Option<bool>,
+    /// The mouse scrolls and selects (`--mouse`).
+    pub mouse: Option<bool>,
     /// Where Ctrl+E proposes to write the export.
     pub export_path: Option<String>,
 }
@@ -74,6 +80,7 @@ pub struct ConsoleConfig {
     pub keymap: Option<PathBuf>,
     pub read_only: bool,
     pub ascii: bool,
+    pub mouse: bool,
     pub export_path: String,
 }
 
@@ -114,6 +121,7 @@ pub fn resolve(args: &TuiArgs, file: &ConsoleFile) -> Result<ConsoleConfig, Conf
         keymap: args.keymap.clone().or_else(|| file.keymap.clone()),
         read_only: args.read_only || file.read_only.unwrap_or(false),
         ascii: args.ascii || file.ascii.unwrap_or(false),
+        mouse: args.mouse || file.mouse.unwrap_or(false),
         export_path: file
             .export_path
             .clone()

@@ -4,17 +4,21 @@
 
 use ratatui::DefaultTerminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::{cursor, execute, terminal};
+use ratatui::crossterm::{cursor, event, execute, terminal};
 use std::io::{self, Write};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// True while the console holds the terminal (raw mode, alternate screen).
 static HELD: AtomicBool = AtomicBool::new(false);
+/// Whether the console asks the terminal for mouse events while it holds it.
+static MOUSE: AtomicBool = AtomicBool::new(false);
 
-/// Raw mode and the alternate screen; the first call also installs the panic hook.
-pub fn take() -> io::Result<DefaultTerminal> {
+/// Raw mode and the alternate screen (and mouse reports with `mouse`); the first call also
+/// installs the panic hook.
+pub fn take(mouse: bool) -> io::Result<DefaultTerminal> {
     install_panic_hook();
+    MOUSE.store(mouse, Ordering::SeqCst);
     hold()?;
     ratatui::Terminal::new(CrosstermBackend::new(io::stdout()))
 }
@@ -23,7 +27,12 @@ pub fn take() -> io::Result<DefaultTerminal> {
 pub fn hold() -> io::Result<()> {
     terminal::enable_raw_mode()?;
     HELD.store(true, Ordering::SeqCst);
-    if let Err(e) = execute!(io::stdout(), terminal::EnterAlternateScreen) {
+    let mut out = io::stdout();
+    let mut taken = execute!(out, terminal::EnterAlternateScreen);
+    if taken.is_ok() && MOUSE.load(Ordering::SeqCst) {
+        taken = execute!(out, event::EnableMouseCapture);
+    }
+    if let Err(e) = taken {
         let _ = give_back();
         return Err(e);
     }
@@ -49,6 +58,9 @@ pub fn give_back_to(out: &mut impl Write) -> io::Result<()> {
         return Ok(());
     }
     let raw = terminal::disable_raw_mode();
+    if MOUSE.load(Ordering::SeqCst) {
+        let _ = execute!(out, event::DisableMouseCapture);
+    }
     let screen = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
     raw.and(screen)
 }

@@ -32,7 +32,7 @@ mod trend;
 
 pub use glyphs::Glyphs;
 
-use super::app::{App, Pane};
+use super::app::{App, HitAreas, Pane};
 use super::theme::Theme;
 use crate::model::Summary;
 use chrono::{DateTime, Utc};
@@ -72,6 +72,7 @@ pub fn is_wide(width: u16) -> bool {
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame, ctx: &Ctx) {
     let area = frame.area();
+    ctx.app.hits.set(HitAreas::default());
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, ctx);
         ctx.glyphs.ascii_only(frame.buffer_mut());
@@ -135,6 +136,7 @@ fn three_panes(frame: &mut Frame, body: Rect, ctx: &Ctx) {
 }
 
 fn pane(frame: &mut Frame, area: Rect, ctx: &Ctx, which: Pane) {
+    note_hits(ctx, |h| h.set_pane(which, area));
     match which {
         Pane::Strategy => strategy::render(frame, area, ctx),
         Pane::Live => live::render(frame, area, ctx),
@@ -176,6 +178,13 @@ pub fn short_key(ctx: &Ctx, action: super::action::Action) -> String {
         .map(ToString::to_string)
         .min_by_key(String::len)
         .unwrap_or_default()
+}
+
+/// Notes where something the mouse can point at was drawn.
+pub fn note_hits(ctx: &Ctx, note: impl FnOnce(&mut HitAreas)) {
+    let mut hits = ctx.app.hits.get();
+    note(&mut hits);
+    ctx.app.hits.set(hits);
 }
 
 /// A pane of lines made from the service's summary: its frame, "no data yet" before the first

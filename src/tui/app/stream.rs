@@ -98,6 +98,13 @@ impl App {
         Some(None)
     }
 
+    /// Puts the error at `at` (counted from the newest shown) at the top, highlighted.
+    pub(super) fn highlight_error(&mut self, at: usize) {
+        let errors = self.stream_errors();
+        let at = at.min(errors.len().saturating_sub(1));
+        self.stream.top = (at > 0).then(|| key(errors[at]));
+    }
+
     fn scroll_stream(&mut self, action: Action) {
         let errors = self.stream_errors();
         let (at, page) = (self.stream_offset(&errors), self.stream_rows.max(1));
@@ -111,7 +118,7 @@ impl App {
             _ => last,
         }
         .min(last);
-        self.stream.top = (to > 0).then(|| key(errors[to]));
+        self.highlight_error(to);
     }
 
     /// Shows only the errors containing every word of `filter`, from the newest.

@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::{JobDetail, JobPage, JobState, Summary};
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T10:00:00Z".parse().unwrap()
@@ -807,4 +807,66 @@ fn the_error_stream_is_refused_when_not_shown_and_left_with_the_pane() {
     assert!(app.stream.focused);
     press(&mut app, "tab");
     assert!(!app.stream.focused, "another pane took the focus");
+}
+
+fn mouse(kind: ratatui::crossterm::event::MouseEventKind, column: u16, row: u16) -> MouseEvent {
+    MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
+#[test]
+fn the_mouse_selects_a_row_and_scrolls_what_is_under_it() {
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    use ratatui::layout::Rect;
+    let mut app = app("operator", false);
+    app.stream_rows = 3;
+    app.events
+        .extend((1..=5).map(|i| error_event(i, &format!("job-{i}"), "timeout")));
+    let mut hits = HitAreas {
+        jobs: Rect::new(30, 5, 60, 6),
+        first_job: 0,
+        errors: Rect::new(30, 20, 60, 3),
+        first_error: 0,
+        ..HitAreas::default()
+    };
+    hits.set_pane(Pane::Strategy, Rect::new(0, 2, 29, 30));
+    hits.set_pane(Pane::Live, Rect::new(29, 2, 62, 30));
+    hits.set_pane(Pane::Analytics, Rect::new(91, 2, 29, 30));
+    app.hits.set(hits);
+    // A click on the third row selects the third visible job.
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 40, 7));
+    assert_eq!(app.selected, 2);
+    let third = app.selected_job().unwrap().job_id.clone();
+    assert_eq!(app.selected_id.as_deref(), Some(third.as_str()));
+    // Clicks below the last row or between the parts select nothing.
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 40, 15));
+    assert_eq!(app.selected, 2);
+    // The wheel over the table moves the selection.
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, 40, 6));
+    assert_eq!(app.selected, 3);
+    // Over the error stream it focuses and scrolls the stream, not the table.
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, 40, 21));
+    assert!(app.stream.focused);
+    assert_eq!(app.selected, 3);
+    assert_eq!(stream_ids(&app)[0], "job-4");
+    // A click on an error line highlights it.
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 40, 22));
+    assert_eq!(stream_ids(&app)[0], "job-3");
+    // A click on another pane focuses it; the wheel there scrolls it.
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 100, 10));
+    assert_eq!((app.focus, app.stream.focused), (Pane::Analytics, false));
+    // Over an overlay the wheel scrolls the overlay and clicks do nothing.
+    app.help_fit = Fit {
+        visible: 5,
+        total: 40,
+    };
+    press(&mut app, "?");
+    app.on_mouse(mouse(MouseEventKind::ScrollDown, 40, 6));
+    assert_eq!(app.mode, Mode::Help { scroll: 1 });
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 40, 7));
+    assert_eq!(app.mode, Mode::Help { scroll: 1 });
 }

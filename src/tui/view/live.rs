@@ -108,6 +108,14 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let mut state = TableState::default()
         .with_selected((!ctx.app.visible.is_empty()).then_some(ctx.app.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
+    // The rows under the frame's top line and the header.
+    let rows = Rect::new(
+        area.x + 1,
+        area.y + 2,
+        area.width.saturating_sub(2),
+        shown.len() as u16,
+    );
+    super::note_hits(ctx, |h| (h.jobs, h.first_job) = (rows, offset));
 }
 
 /// The list's title: the counts, the page (when the filter's jobs take more than one) and the
@@ -315,8 +323,11 @@ fn errors(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .map(|line| flow::fit_line(line, width, ctx.glyphs.ellipsis))
         .collect();
     let title = stream_title(ctx, errors.len(), offset);
+    let shown = lines.len() as u16;
     let p = Paragraph::new(lines).block(block(&title, app.stream.focused, ctx));
     frame.render_widget(p, area);
+    let lines = Rect::new(area.x + 1, area.y + 1, area.width.saturating_sub(2), shown);
+    super::note_hits(ctx, |h| (h.errors, h.first_error) = (lines, offset));
 }
 
 fn error_line<'a>(e: &'a Event, ctx: &Ctx) -> Line<'a> {
