@@ -722,3 +722,48 @@ async fn the_live_error_stream_takes_the_focus_in_tmux() {
     tmux.keys(&["q"]);
     tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }
+
+/// With `--mouse`, the wheel and clicks reach the console as the terminal reports them (SGR
+/// mouse reports, as xterm and tmux send them): a click selects a job row, the wheel over the
+/// error stream focuses and scrolls it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mouse_selects_and_scrolls_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    fail_many(&svc, 12).await;
+    let home = dir.path();
+    let cmd = console_cmd(home, &svc).replace(" tui ", " tui --mouse ");
+    let tmux = Tmux::start(&cmd, home, 120, 40);
+    let screen = tmux.wait_for("data", |s| {
+        s.contains("CONNECTED") && s.contains("12 of 12 jobs")
+    });
+    // The job on the table's fourth row (rows start under the frame and the header).
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.contains("next attempt"))
+        .unwrap();
+    let row = header + 3;
+    let fourth = lines[row]
+        .split_whitespace()
+        .find(|w| w.starts_with("pg-"))
+        .unwrap_or_else(|| panic!("no job on row {row}:\n{screen}"))
+        .to_string();
+    // SGR reports are 1-based: button 0 pressed then released at (column, row).
+    let (x, y) = (40, row + 1);
+    tmux.type_text(&format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m"));
+    tmux.wait_for("the clicked job selected", |s| {
+        s.contains(&format!("Selected · {fourth}")) || s.contains(&format!("Selected {fourth}"))
+    });
+    let stream_row = screen
+        .lines()
+        .position(|l| l.contains("Live errors"))
+        .unwrap()
+        + 2;
+    tmux.type_text(&format!("\x1b[<65;{x};{}M", stream_row + 1));
+    tmux.wait_for("the stream focused and scrolled", |s| {
+        s.contains("1 newer above") && s.contains("back to jobs")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
