@@ -11,8 +11,9 @@ use crate::present::sanitize::{is_clean, sanitize};
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 
-/// How many recent events the console keeps (far more than any screen shows).
-pub const EVENT_RING: usize = 256;
+/// How many recent events the console keeps: far more than any screen shows, so the error
+/// stream can be scrolled back through a burst (a few hundred KB at most).
+pub const EVENT_RING: usize = 1_000;
 
 /// One poll of the service: the summary, the visible page of jobs, the selected job's detail,
 /// and the events that are new since the previous poll.
