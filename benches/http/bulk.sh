@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A bulk action over a big schedule: JOBS pending jobs put on the schedule through
 # POST /failures (SQLite store), then POST /jobs/bulk retry_now over all of them while four
-# connections ask POST /recommendation back to back. Prints the bulk's wall time (curl) and
-# the p50/p99/max of the recommendations answered while it ran.
+# connections ask POST /recommendation back to back. Prints the bulk's wall time, the
+# service's CPU time over it (its threads, the concurrent recommendations included), the load
+# average when it ran (the machine is shared), and the p50/p99/max of the recommendations
+# answered while it ran.
 #
 # Usage: benches/http/bulk.sh [JOBS=10000]
 # Uses RETRYCTL_BIN, else target/release/retryctl, else target/debug/retryctl (say which).
@@ -31,9 +33,12 @@ for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PORT/api/v1/retry/health" >/dev/null && break
   sleep 0.1
 done
-python3 - "$PORT" "$JOBS" <<'PY'
-import http.client, json, sys, threading, time
-port, jobs = int(sys.argv[1]), int(sys.argv[2])
+python3 - "$PORT" "$JOBS" "$PID" <<'PY'
+import http.client, json, os, sys, threading, time
+port, jobs, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def cpu_secs():
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 H = {"content-type": "application/json"}
 def post(conn, path, body):
     conn.request("POST", "/api/v1/retry" + path, json.dumps(body), H)
@@ -69,15 +74,16 @@ recs = [threading.Thread(target=recommend, args=(w,)) for w in range(4)]
 for th in recs: th.start()
 time.sleep(1.0)
 conn = http.client.HTTPConnection("127.0.0.1", port)
-start = time.perf_counter()
+cpu_before, start = cpu_secs(), time.perf_counter()
 answer = post(conn, "/jobs/bulk", {"filter": {"queue": "webhooks"}, "action": "retry_now",
               "reason": "benchmark", "confirm": jobs})
-end = time.perf_counter()
+end, cpu_after = time.perf_counter(), cpu_secs()
 time.sleep(0.5)
 running.clear()
 for th in recs: th.join()
 during = sorted(b - a for a, b in latencies if b >= start and a <= end)
 ms = lambda q: during[min(len(during) - 1, int(q * len(during)))] * 1000
 print(f"bulk retry_now: matched={answer['matched']} changed={answer['changed']} in {(end - start) * 1000:.0f} ms")
+print(f"service CPU over the bulk: {cpu_after - cpu_before:.2f} s; load average {os.getloadavg()[0]:.1f}")
 print(f"recommendations during the bulk: n={len(during)} p50={ms(0.5):.1f} ms p99={ms(0.99):.1f} ms max={during[-1] * 1000:.1f} ms")
 PY

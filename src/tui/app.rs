@@ -26,7 +26,7 @@ pub use mouse::HitAreas;
 pub use paging::Pages;
 pub use pause::{PauseField, PauseForm};
 pub use sort::SortKey;
-pub use stream::{ERROR_KINDS, StreamView};
+pub use stream::StreamView;
 
 use super::action::Action;
 use super::keymap::Keymap;
