@@ -328,13 +328,11 @@ impl Store for SqliteStore {
     }
 
     async fn put_jobs(&self, jobs: Vec<ScheduledJob>) -> StoreResult<()> {
-        let encoded = jobs
-            .into_iter()
-            .map(|job| to_json("job", &job).map(|body| (job, body)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.write(encoded.len(), move |conn| {
-            for (job, body) in &encoded {
-                rows::upsert_job(conn, job, body)?;
+        // Encoded on the writer's thread: thousands of jobs (a bulk action) would otherwise
+        // hold one of the runtime's threads, and the requests queued behind it, for as long.
+        self.write(jobs.len(), move |conn| {
+            for job in &jobs {
+                rows::upsert_job(conn, job, &to_json("job", job)?)?;
             }
             Ok(())
         })

@@ -126,15 +126,21 @@ pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<Bul
     if req.dry_run || count == 0 {
         return Ok(result);
     }
-    let changed: Vec<ScheduledJob> = pending
-        .iter()
-        .map(|job| change(state, &plan, actor, job, now))
-        .collect();
-    store_all(state, &changed).await?;
-    announce(state, actor, &plan, &changed);
+    let changed = off_the_runtime(state, &plan, actor, move |state, plan, actor| {
+        pending
+            .iter()
+            .map(|job| change(state, plan, actor, job, now))
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    let ids = store_all(state, changed).await?;
+    off_the_runtime(state, &plan, actor, move |state, plan, actor| {
+        announce(state, actor, plan, &ids)
+    })
+    .await?;
     let detail = json!({
         "filter": req.filter, "action": req.action, "delay": req.delay,
-        "matched": count, "changed": changed.len(), "skipped": finished.len(),
+        "matched": count, "changed": result.changed, "skipped": finished.len(),
     });
     let target = describe(&req.filter);
     let action = format!("bulk_{}", req.action.as_str());
@@ -219,14 +225,33 @@ fn change(
     }
 }
 
-/// Stores the changed jobs in one batch write and keeps the pending set in step.
-async fn store_all(state: &AppState, jobs: &[ScheduledJob]) -> ApiResult<()> {
-    state.store_write(state.store.put_jobs(jobs.to_vec()).await)?;
-    for job in jobs {
-        state.ops.note_pending(&job.job_id, job.state.is_pending());
+/// Runs `work`, which goes over thousands of jobs, on a blocking thread: on the runtime's
+/// threads it would hold up the recommendations queued behind it for as long.
+async fn off_the_runtime<T: Send + 'static>(
+    state: &AppState,
+    plan: &BulkPlan,
+    actor: &str,
+    work: impl FnOnce(&AppState, &BulkPlan, &str) -> T + Send + 'static,
+) -> ApiResult<T> {
+    let (state, plan, actor) = (state.clone(), plan.clone(), actor.to_string());
+    tokio::task::spawn_blocking(move || work(&state, &plan, &actor))
+        .await
+        .map_err(|_| ApiError::internal("the bulk action's worker thread failed"))
+}
+
+/// Stores the changed jobs in one batch write and keeps the pending set in step; the ids of
+/// the jobs stored.
+async fn store_all(state: &AppState, jobs: Vec<ScheduledJob>) -> ApiResult<Vec<String>> {
+    let pending: Vec<(String, bool)> = jobs
+        .iter()
+        .map(|j| (j.job_id.clone(), j.state.is_pending()))
+        .collect();
+    state.store_write(state.store.put_jobs(jobs).await)?;
+    for (job_id, is_pending) in &pending {
+        state.ops.note_pending(job_id, *is_pending);
         state.metrics.record_override();
     }
-    Ok(())
+    Ok(pending.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Events announced under one hold of the ops lock: recommendations take that lock too, so a
@@ -234,7 +259,7 @@ async fn store_all(state: &AppState, jobs: &[ScheduledJob]) -> ApiResult<()> {
 const EVENTS_PER_LOCK: usize = 500;
 
 /// One event per changed job, so each job's history shows the bulk action.
-fn announce(state: &AppState, actor: &str, plan: &BulkPlan, jobs: &[ScheduledJob]) {
+fn announce(state: &AppState, actor: &str, plan: &BulkPlan, job_ids: &[String]) {
     let name = match plan.request.action {
         BulkAction::RetryNow => kind::RETRY_NOW,
         BulkAction::Kill => kind::KILL,
@@ -248,11 +273,10 @@ fn announce(state: &AppState, actor: &str, plan: &BulkPlan, jobs: &[ScheduledJob
         describe(&plan.request.filter),
         plan.request.reason
     );
-    for chunk in jobs.chunks(EVENTS_PER_LOCK) {
+    for chunk in job_ids.chunks(EVENTS_PER_LOCK) {
         let mut ops = state.ops.lock();
-        for job in chunk {
-            ops.events
-                .push(now, name, Some(&job.job_id), message.clone());
+        for job_id in chunk {
+            ops.events.push(now, name, Some(job_id), message.clone());
         }
     }
 }

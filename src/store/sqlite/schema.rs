@@ -11,7 +11,11 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Page cache of the writer connection, in KiB (negative `cache_size` means KiB).
-const WRITER_CACHE_KIB: i64 = -4_096;
+pub const WRITER_CACHE_KIB: i64 = -4_096;
+/// The writer's page cache while it applies a transaction of many rows (a bulk action over
+/// thousands of jobs), in KiB: large enough that the pages of the jobs table and its indexes
+/// are read once, instead of being evicted and read again for the next rows.
+pub const BIG_WRITE_CACHE_KIB: i64 = -65_536;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Append new
 /// steps, never edit old ones.

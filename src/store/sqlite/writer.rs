@@ -4,7 +4,7 @@
 //! and only then replies to every caller.
 
 use super::checkpointer::Nudge;
-use super::schema::sql_error;
+use super::schema::{BIG_WRITE_CACHE_KIB, WRITER_CACHE_KIB, sql_error};
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::Arc;
@@ -15,6 +15,9 @@ use tokio::sync::oneshot;
 /// Most rows one transaction takes (a write counts as the rows it touches), so an early caller
 /// never waits for an unbounded commit; a single larger write still goes in whole.
 const MAX_BATCH_ROWS: usize = 20_000;
+/// From this many rows on, a transaction runs with the larger page cache
+/// ([`BIG_WRITE_CACHE_KIB`]); the writer's own stays small the rest of the time.
+const BIG_WRITE_ROWS: usize = 1_000;
 
 /// Handle to the writer thread; the thread stops (and closes the database) when every handle
 /// is dropped.
@@ -131,7 +134,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&mut conn, &mut batch);
+        let outcome = with_cache_for(&mut conn, rows, |conn| commit_batch(conn, &mut batch));
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
             checkpoints.committed();
@@ -141,6 +144,23 @@ fn run(
             op.finish(commit.as_ref());
         }
     }
+}
+
+/// Runs `commit` with the page cache a transaction of `rows` rows needs, then the writer's
+/// usual one again (the extra pages are freed as they are released).
+fn with_cache_for<T>(
+    conn: &mut Connection,
+    rows: usize,
+    commit: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    if rows < BIG_WRITE_ROWS {
+        return commit(conn);
+    }
+    conn.pragma_update(None, "cache_size", BIG_WRITE_CACHE_KIB)?;
+    let outcome = commit(conn);
+    let restored = conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB);
+    let value = outcome?;
+    restored.map(|()| value)
 }
 
 fn commit_batch(
@@ -164,4 +184,35 @@ fn commit_batch(
         // A failed write's savepoint rolls back when dropped.
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{checkpointer, schema};
+
+    fn cache_size(conn: &Connection) -> StoreResult<i64> {
+        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+            .map_err(|e| sql_error("cache_size", e))
+    }
+
+    #[tokio::test]
+    async fn a_big_transaction_gets_the_big_cache_and_the_writer_its_own_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = schema::open_writer(&path).unwrap();
+        let writer = Writer::spawn(conn, checkpointer::spawn(&path).unwrap()).unwrap();
+        let small = writer.write(1, cache_size).await.unwrap();
+        assert_eq!(small, WRITER_CACHE_KIB);
+        let big = writer.write(BIG_WRITE_ROWS, cache_size).await.unwrap();
+        assert_eq!(big, BIG_WRITE_CACHE_KIB);
+        // A failed big write gives the cache back too.
+        let failed = writer
+            .write(BIG_WRITE_ROWS, |_| -> StoreResult<()> {
+                Err(StoreError::unavailable("refused"))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(writer.write(1, cache_size).await.unwrap(), WRITER_CACHE_KIB);
+    }
 }
