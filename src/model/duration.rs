@@ -73,8 +73,7 @@ pub const SHORT_DURATION_PATTERN: &str = "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|
 /// A query window or step (`GET /stats`, `/patterns`, `/series`, `/smart-vs-static`): up to
 /// four terms of at most four digits and a unit of ms, s, m or h, the first above zero (each
 /// endpoint rounds a window into the range it keeps, so any such value is answered).
-pub const WINDOW_PATTERN: &str =
-    "^[1-9][0-9]{0,3}(ms|s|m|h)( ?[0-9]{1,4}(ms|s|m|h)){0,3}$";
+pub const WINDOW_PATTERN: &str = "^[1-9][0-9]{0,3}(ms|s|m|h)( ?[0-9]{1,4}(ms|s|m|h)){0,3}$";
 
 /// [`SHORT_DURATION_PATTERN`] above zero: the first term starts with a non-zero digit.
 pub const POSITIVE_DURATION_PATTERN: &str = "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
@@ -201,7 +200,11 @@ pub fn parse_short_duration(input: &str) -> Result<Duration, String> {
 pub fn parse_window(input: &str) -> Result<Duration, String> {
     static WINDOW: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| documented(WINDOW_PATTERN));
-    parse_documented(input, &WINDOW, "at most four digits, the first term above zero")
+    parse_documented(
+        input,
+        &WINDOW,
+        "at most four digits, the first term above zero",
+    )
 }
 
 fn documented(pattern: &str) -> regex::Regex {

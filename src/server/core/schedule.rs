@@ -135,7 +135,9 @@ pub fn check_lease(
         .claimed_by
         .as_deref()
         .is_some_and(|worker| job.claimed_by.as_deref() != Some(worker));
-    let other_lease = report.lease_until.is_some_and(|until| job.lease_until != Some(until));
+    let other_lease = report
+        .lease_until
+        .is_some_and(|until| job.lease_until != Some(until));
     if other_worker || other_lease {
         let holder = job.claimed_by.as_deref().unwrap_or("nobody");
         return stale(format!("it was claimed again (by {holder})"));

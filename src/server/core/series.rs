@@ -6,9 +6,7 @@
 //! [`MAX_KEYS`] queues and [`MAX_KEYS`] classes are kept (one idle for the whole hour gives its
 //! ring to a newcomer), and the rest are counted under [`OTHER`].
 
-use crate::model::{
-    AttemptRecord, ErrorClassCount, FieldError, QueueSeries, Series, parse_window,
-};
+use crate::model::{AttemptRecord, ErrorClassCount, FieldError, QueueSeries, Series, parse_window};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 

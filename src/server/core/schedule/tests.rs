@@ -231,7 +231,10 @@ fn each_lease_field_given_is_checked_on_its_own() {
     let mut by_lease = report(2);
     by_lease.lease_until = Some(until);
     assert!(check_lease(&by_lease, Some(&claimed), at).is_ok());
-    assert!(check_lease(&by_lease, Some(&claimed), until).is_err(), "ran out");
+    assert!(
+        check_lease(&by_lease, Some(&claimed), until).is_err(),
+        "ran out"
+    );
     by_lease.lease_until = Some(at);
     assert!(check_lease(&by_lease, Some(&claimed), at).is_err());
 }
