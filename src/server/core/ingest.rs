@@ -115,16 +115,26 @@ impl AppState {
     pub async fn record_failure(&self, report: &FailureReport) -> ApiResult<ScheduledJob> {
         let at = report.timestamp.unwrap_or_else(|| self.now());
         let _job_lock = self.ops.lock_job(&report.job_id).await;
-        let previous = self.store_read(self.store.get_job(&report.job_id).await)?;
+        let previous = if self.stored_job_matters(report) {
+            self.store_read(self.store.get_job(&report.job_id).await)?
+        } else {
+            None
+        };
         schedule::check_lease(report, previous.as_ref(), at)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
         // On a shared log: learn what other replicas appended first, then this failure (see
-        // `follow`: it is learned ahead of its position in the log).
-        let tail = self.tail_lock.lock().await;
-        if self.follows_log() {
+        // `follow`: it is learned ahead of its position in the log), holding the tail until
+        // the append says where it went. A store of our own needs no tail: failures of other
+        // jobs learn, recommend and go into one group commit side by side.
+        let tail = if self.follows_log() {
+            Some(self.tail_lock.lock().await)
+        } else {
+            None
+        };
+        if tail.is_some() {
             self.store_read(self.follow_locked(u64::MAX).await)?;
         }
         self.learn(slice::from_ref(&attempt));
@@ -141,13 +151,23 @@ impl AppState {
         }
         drop(tail);
         drop(gate);
-        self.ops.note_pending(&job.job_id, job.state.is_pending());
+        self.ops.note_stored(&job.job_id, job.state);
         let attempts = slice::from_ref(&attempt);
         self.count(attempts);
         self.note_attempts(attempts, Some(&report.error_message));
         self.announce_schedule(&job);
         self.note_ending(&job);
         Ok(job)
+    }
+
+    /// Whether the answer to `report` may depend on the job as stored, so it must be read. A
+    /// first failure without a lease depends on it only when the job is pending or killed
+    /// (the service's own sets say when it surely is neither); on a store other replicas
+    /// write to, those sets may be behind, so the job is always read.
+    fn stored_job_matters(&self, report: &FailureReport) -> bool {
+        self.follows_log()
+            || schedule::needs_stored_job(report)
+            || self.ops.may_be_pending_or_killed(&report.job_id)
     }
 
     /// The write of [`Self::record_failure`]. Under a lease it is a compare-and-set against the
@@ -177,20 +197,21 @@ impl AppState {
         })
     }
 
-    /// Stores a job on the schedule and keeps the pending set in step.
+    /// Stores a job on the schedule and keeps the pending and killed sets in step.
     pub async fn save_job(&self, job: ScheduledJob) -> ApiResult<()> {
-        let pending = job.state.is_pending();
+        let job_state = job.state;
         let id = job.job_id.clone();
         self.store_write(self.store.put_job(job).await)?;
-        self.ops.note_pending(&id, pending);
+        self.ops.note_stored(&id, job_state);
         Ok(())
     }
 
     /// Loads the ids of the pending jobs at start-up (the set a recorded success consults to
-    /// find the scheduled job it finishes).
+    /// find the scheduled job it finishes) and of the killed ones (a new failure keeps them
+    /// killed). Returns how many pending jobs there are.
     pub async fn restore_pending(&self) -> StoreResult<u64> {
         let mut n = 0;
-        for job_state in [JobState::Scheduled, JobState::Claimed] {
+        for job_state in [JobState::Scheduled, JobState::Claimed, JobState::Killed] {
             let mut cursor = None;
             loop {
                 let filter = JobFilter {
@@ -201,9 +222,11 @@ impl AppState {
                 };
                 let page = self.store.list_jobs(filter).await?;
                 for job in &page.jobs {
-                    self.ops.note_pending(&job.job_id, true);
+                    self.ops.note_stored(&job.job_id, job.state);
                 }
-                n += page.jobs.len() as u64;
+                if job_state.is_pending() {
+                    n += page.jobs.len() as u64;
+                }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
@@ -320,7 +343,7 @@ impl AppState {
         let finished: Vec<String> = done.iter().map(|j| j.job_id.clone()).collect();
         self.store_write(self.store.put_jobs(done).await)?;
         for id in finished {
-            self.ops.note_pending(&id, false);
+            self.ops.note_stored(&id, JobState::Succeeded);
         }
         Ok(())
     }
