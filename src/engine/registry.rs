@@ -155,7 +155,8 @@ impl Models {
         }
     }
 
-    /// The most specific model with enough samples, or why there is none.
+    /// The most specific model with enough samples, or why there is none (boxed: the levels
+    /// tried are kept by reference, and a caller that ignores them pays one allocation).
     pub fn select<'a>(
         &self,
         job_type: &'a str,
@@ -163,7 +164,7 @@ impl Models {
         tenant: Option<&'a str>,
         hour: Option<u8>,
         t: Thresholds,
-    ) -> Result<(ModelKey, &SurvivalModel), NoModel<'a>> {
+    ) -> Result<(ModelKey, &SurvivalModel), Box<NoModel<'a>>> {
         let class = KeyRef::new(job_type, error_class, None);
         // Most specific first; the first two are refinements of the class's model.
         let levels: [Option<(KeyRef<'a>, u64)>; keys::LEVELS] = [
@@ -210,7 +211,7 @@ impl Models {
             }
             return Ok((key.owned(), model));
         }
-        Err(none)
+        Err(Box::new(none))
     }
 
     /// When any model was last trained (refreshed from its data), if ever.
