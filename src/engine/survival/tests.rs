@@ -207,3 +207,48 @@ fn failures_observed_at_those_times_are() {
         (View::PerAttempt, None)
     );
 }
+
+fn interval_mean(pool: &Pool, hits: f64, misses: f64) -> f64 {
+    let (a, b) = pool.interval(hits, misses);
+    assert!(a > 0.0 && b > 0.0 && (a + b).is_finite(), "Beta({a}, {b})");
+    a / (a + b)
+}
+
+#[test]
+fn intervals_that_differ_only_by_noise_lean_on_the_pooled_rate() {
+    // A flaky class: 60 % at every elapsed time.
+    let pool = Pool::new(600.0, 400.0);
+    // Its weak prior alone: Beta(1.2, 0.8) plus the interval's counts.
+    let weak = |s: f64, f: f64| (s + 1.2) / (s + f + 2.0);
+    let agrees = pool.interval(12.0, 8.0);
+    assert!((interval_mean(&pool, 12.0, 8.0) - 0.6).abs() < 0.01);
+    assert!(
+        agrees.0 + agrees.1 > 50.0,
+        "an interval like the pool is as sure as the pool, not as its 20 outcomes: {agrees:?}"
+    );
+    let lucky = interval_mean(&pool, 5.0, 0.0);
+    let unlucky = interval_mean(&pool, 1.0, 4.0);
+    assert!(lucky < weak(5.0, 0.0) - 0.01, "lucky interval at {lucky}");
+    assert!(
+        unlucky > weak(1.0, 4.0) + 0.05,
+        "unlucky interval at {unlucky}"
+    );
+    let untried = interval_mean(&pool, 0.0, 0.0);
+    assert!(
+        (untried - 0.6).abs() < 1e-3,
+        "untried interval at {untried}"
+    );
+}
+
+#[test]
+fn an_interval_whose_attempts_really_fail_keeps_its_own_rate() {
+    // A class that is flaky at 88 % but whose attempts at one time (a window) all failed.
+    let pool = Pool::new(900.0, 120.0);
+    let window = interval_mean(&pool, 0.0, 8.0);
+    assert!(window < 0.2, "the window's interval at {window}");
+    let typical = interval_mean(&pool, 45.0, 5.0);
+    assert!(
+        (typical - pool.mean).abs() < 0.01,
+        "a typical interval at {typical}"
+    );
+}
