@@ -16,10 +16,7 @@
 //!
 //! Failures that end independently of time (flaky ones: each attempt succeeds with some
 //! chance whenever it is made) are better described per attempt: the chance an attempt made
-//! in interval `j` succeeds whatever happened before. That chance is either the class's pooled
-//! rate or the interval's own, weighed by how well each explains the interval's outcomes
-//! ([`Pool`]): intervals that differ only by noise share the pooled rate, an interval whose
-//! attempts really fail keeps its own. Both views learn
+//! in interval `j` succeeds, a Beta per interval whatever happened before. Both views learn
 //! from every outcome; each predicts every outcome before it is learned, and the view with the
 //! better (decayed) predictive log-likelihood decides — Bayesian model comparison, so a flaky
 //! class retries soon and an outage waits for its recovery time. A class can hold both kinds
