@@ -32,7 +32,6 @@
 use super::stats::{BetaSummary, survival_factor_moments};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use statrs::function::gamma::ln_gamma;
 
 /// Boundaries of the elapsed-time grid in milliseconds; attempts are planned at boundaries.
 pub const GRID_MS: [u64; 53] = [
@@ -47,10 +46,8 @@ const K: usize = GRID_MS.len();
 const INTERVALS: usize = K - 1;
 /// Most attempts ahead the dynamic program plans for.
 pub const MAX_PLANNED_ATTEMPTS: usize = 20;
-/// Pseudo-observations of the prior on an interval's own attempt success (see [`Pool`]).
+/// Pseudo-observations of the pooled prior on each interval's attempt success.
 const PRIOR_STRENGTH: f64 = 2.0;
-/// Prior log-odds that an interval's attempt success is the pool's rather than its own.
-const POOL_LOG_ODDS: f64 = 0.0;
 /// Pseudo-observations of the elapsed view's prior on each interval's hazard.
 const ELAPSED_PRIOR_STRENGTH: f64 = 1.0;
 /// Observations after which old evidence weighs 1/e: the model follows drift.
@@ -383,14 +380,13 @@ impl SurvivalModel {
             self.log_keep[j + 1] = self.log_keep[j] + m1.ln();
             self.log_keep2[j + 1] = self.log_keep2[j] + m2.ln();
         }
-        let pool = Pool::new(
+        let (s0, f0) = pooled_prior(
             c.attempt_successes.iter().sum(),
             c.attempt_failures.iter().sum(),
         );
         for j in 0..K {
-            let (a, b) = pool.interval(c.attempt_successes[j], c.attempt_failures[j]);
-            self.att_a[j] = a;
-            self.att_b[j] = b;
+            self.att_a[j] = s0 + c.attempt_successes[j];
+            self.att_b[j] = f0 + c.attempt_failures[j];
         }
         self.view = if c.loglik_attempt > c.loglik_time + VIEW_MARGIN {
             View::PerAttempt
@@ -626,63 +622,11 @@ fn elapsed_prior(j: usize) -> (f64, f64) {
     )
 }
 
-/// The per-attempt view's pool: every interval's outcomes together. Each interval's attempt
-/// success is either the pool's rate ("like the pool") or its own, drawn from a weak Beta
-/// centred on the pool's rate; the posterior weighs the two by how well each explains the
-/// interval's own outcomes (their marginal likelihoods). So the intervals of a flaky class,
-/// which differ only by noise, all take the pooled rate and a lucky interval does not outbid
-/// the shortest delay, while an interval whose attempts really fail (a maintenance window
-/// inside a flaky class) soon keeps its own rate, whatever the rest of the pool says.
-struct Pool {
-    /// Posterior mean and variance of the pooled rate.
-    mean: f64,
-    variance: f64,
-    /// The weak prior of an interval's own rate, Beta(own_a, own_b), and ln B(own_a, own_b).
-    own_a: f64,
-    own_b: f64,
-    ln_beta_own: f64,
-}
-
-impl Pool {
-    /// The pool of `hits` successes and `misses` failures (decayed counts).
-    fn new(hits: f64, misses: f64) -> Self {
-        let (a, b) = (hits + 0.5, misses + 0.5);
-        let mean = a / (a + b);
-        let (own_a, own_b) = (PRIOR_STRENGTH * mean, PRIOR_STRENGTH * (1.0 - mean));
-        Self {
-            mean,
-            variance: beta_variance(a, b),
-            own_a,
-            own_b,
-            ln_beta_own: ln_beta(own_a, own_b),
-        }
-    }
-
-    /// The posterior of one interval's attempt success after `hits` and `misses` there: the
-    /// two-part mixture matched to a Beta by its mean and variance.
-    fn interval(&self, hits: f64, misses: f64) -> (f64, f64) {
-        let (a, b) = (self.own_a + hits, self.own_b + misses);
-        let ln_like_pool = hits * self.mean.ln() + misses * (1.0 - self.mean).ln();
-        let ln_like_own = ln_beta(a, b) - self.ln_beta_own;
-        let w = 1.0 / (1.0 + (ln_like_own - ln_like_pool - POOL_LOG_ODDS).exp());
-        let own_mean = a / (a + b);
-        let mean = w * self.mean + (1.0 - w) * own_mean;
-        let second = w * (self.variance + self.mean * self.mean)
-            + (1.0 - w) * (beta_variance(a, b) + own_mean * own_mean);
-        let max_variance = mean * (1.0 - mean);
-        let variance = (second - mean * mean).clamp(max_variance * 1e-9, max_variance * 0.999);
-        let strength = max_variance / variance - 1.0;
-        (mean * strength, (1.0 - mean) * strength)
-    }
-}
-
-fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
-}
-
-fn beta_variance(a: f64, b: f64) -> f64 {
-    let n = a + b;
-    a * b / (n * n * (n + 1.0))
+/// A weak Beta prior centred on the pooled rate (`hits` of `hits + misses`), so cells without
+/// data borrow the model's overall behaviour.
+fn pooled_prior(hits: f64, misses: f64) -> (f64, f64) {
+    let pooled = (hits + 0.5) / (hits + misses + 1.0);
+    (PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1.0 - pooled))
 }
 
 #[cfg(test)]
