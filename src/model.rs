@@ -8,6 +8,7 @@ mod cost;
 pub mod diff;
 mod duration;
 pub mod guardrail;
+pub mod pacing;
 mod health;
 mod incident;
 pub mod params;

@@ -16,10 +16,12 @@ mod attempts;
 pub mod durability;
 mod jobs;
 pub mod keys;
+mod pacing;
 mod scripts;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
 pub use crate::model::redact_url;
+use crate::model::pacing::{PaceAnswer, PaceRequest};
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
     RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -293,6 +295,15 @@ impl Store for RedisStore {
 
     fn shared_log(&self) -> bool {
         true
+    }
+
+    fn shares_guardrails(&self) -> bool {
+        true
+    }
+
+    async fn pace(&self, request: &PaceRequest) -> StoreResult<Option<PaceAnswer>> {
+        let call = self.place(request);
+        Ok(Some(self.timed("place a retry in the shared guardrails", call).await?))
     }
 
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
