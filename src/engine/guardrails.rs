@@ -296,7 +296,12 @@ impl GuardrailState {
         if minute != first {
             let at_ms = minute * 60_000 - input.now.timestamp_millis();
             let delay = (at_ms.max(0) as u64).max(v.delay_ms);
-            push(v, TENANT_QUOTA, delay, text::tenant_full(tenant, quota, delay));
+            push(
+                v,
+                TENANT_QUOTA,
+                delay,
+                text::tenant_full(tenant, quota, delay),
+            );
         }
     }
 
@@ -511,7 +516,12 @@ impl GuardrailState {
 /// dropped, and the service holds the scope's due jobs from `/claim` until it is released.
 fn forced_open(cfg: &PolicyGuardrails, f: &ForcedCircuit, input: GuardInput<'_>, v: &mut Verdict) {
     let delay = v.delay_ms.max(cfg.circuit_breaker.open_ms);
-    push(v, CIRCUIT_BREAKER, delay, text::forced_open(input, f, delay));
+    push(
+        v,
+        CIRCUIT_BREAKER,
+        delay,
+        text::forced_open(input, f, delay),
+    );
 }
 
 fn forced_view(view: &mut CircuitView, f: &ForcedCircuit) {

@@ -138,7 +138,13 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in ["budget", "share", "tenant_zero", "circuit_after_probe", "retry_age"] {
+        for code in [
+            "budget",
+            "share",
+            "tenant_zero",
+            "circuit_after_probe",
+            "retry_age",
+        ] {
             assert_eq!(PaceKind::from_code(code).map(PaceKind::code), Some(code));
         }
         assert_eq!(PaceKind::from_code("nope"), None);

@@ -79,7 +79,9 @@ impl GuardrailState {
         let key = circuit_key(input.queue, input.error_class);
         let open_ms = cfg.circuit_breaker.open_ms;
         match self.forced.get(&key) {
-            Some(f) if f.state == CircuitForce::Open => return Some(CircuitHold::Forced { open_ms }),
+            Some(f) if f.state == CircuitForce::Open => {
+                return Some(CircuitHold::Forced { open_ms });
+            }
             Some(_) => return None,
             None => {}
         }
@@ -143,7 +145,12 @@ impl GuardrailState {
         let to = step.delay_ms;
         let tenant = input.tenant.unwrap_or_default();
         match step.kind {
-            PaceKind::Budget => push(v, RETRY_BUDGET, to, text::budget_wait(input.queue, from, to)),
+            PaceKind::Budget => push(
+                v,
+                RETRY_BUDGET,
+                to,
+                text::budget_wait(input.queue, from, to),
+            ),
             PaceKind::BudgetNeverRefills => {
                 stop(v, MAX_RETRY_AGE, text::budget_never_refills(input.queue));
             }
@@ -160,7 +167,12 @@ impl GuardrailState {
                     allowed: share.allowed,
                     percent: cfg.max_budget_percent,
                 };
-                push(v, MAX_BUDGET_PERCENT, to, text::share_paced(input.queue, counts, from, to));
+                push(
+                    v,
+                    MAX_BUDGET_PERCENT,
+                    to,
+                    text::share_paced(input.queue, counts, from, to),
+                );
             }
             PaceKind::Tenant => {
                 let quota = request.tenant_quota.unwrap_or_default();

@@ -12,8 +12,8 @@
 
 use super::state::AppState;
 use crate::model::AttemptRecord;
-use chrono::{DateTime, Utc};
 use crate::store::StoreResult;
+use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -104,7 +104,11 @@ impl AppState {
 pub type AttemptKey = (String, u32, DateTime<Utc>);
 
 fn key_of(attempt: &AttemptRecord) -> AttemptKey {
-    (attempt.job_id.clone(), attempt.attempt_number, attempt.timestamp)
+    (
+        attempt.job_id.clone(),
+        attempt.attempt_number,
+        attempt.timestamp,
+    )
 }
 
 /// One round of the background follower.

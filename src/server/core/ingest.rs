@@ -13,7 +13,8 @@ use super::state::AppState;
 use crate::engine::{Engine, PendingRecommendation, Shared};
 use crate::model::pacing::PaceAnswer;
 use crate::model::{
-    AttemptRecord, FailureReport, JobExpectation, JobState, RetryFeatures, RetryRecommendation, ScheduledJob,
+    AttemptRecord, FailureReport, JobExpectation, JobState, RetryFeatures, RetryRecommendation,
+    ScheduledJob,
 };
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::{JobFilter, MAX_PAGE, StoreResult};

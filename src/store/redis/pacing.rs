@@ -59,7 +59,11 @@ fn pace_args(r: &PaceRequest) -> Vec<String> {
 }
 
 fn parse_answer(reply: &[String]) -> StoreResult<PaceAnswer> {
-    let corrupt = || StoreError::Corrupt(format!("unexpected answer from the pacing script: {reply:?}"));
+    let corrupt = || {
+        StoreError::Corrupt(format!(
+            "unexpected answer from the pacing script: {reply:?}"
+        ))
+    };
     let [delay, stopped, tokens, rest @ ..] = reply else {
         return Err(corrupt());
     };
@@ -102,7 +106,11 @@ mod tests {
         assert!(!answer.stopped);
         assert_eq!(answer.tokens_left, Some(-0.5));
         assert_eq!(answer.steps[0].kind, PaceKind::Budget);
-        for bad in [&["1"][..], &["1", "0", "", "budget"], &["1", "0", "", "what", "1", "0"]] {
+        for bad in [
+            &["1"][..],
+            &["1", "0", "", "budget"],
+            &["1", "0", "", "what", "1", "0"],
+        ] {
             let bad: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
             assert!(parse_answer(&bad).is_err(), "{bad:?}");
         }
