@@ -5,6 +5,7 @@
 //! so N replicas spend one budget; the engine then turns the answer into the recommendation's
 //! `policy_guardrails` with the same words as on one node.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One retry to place, with every limit that applies to it (absent: that guardrail is off).
@@ -13,8 +14,8 @@ pub struct PaceRequest {
     pub queue: String,
     pub tenant: Option<String>,
     pub error_class: String,
-    /// The decision's time (ms since the epoch).
-    pub now_ms: i64,
+    /// The decision's time.
+    pub now: DateTime<Utc>,
     /// The delay after the other guardrails (min/max delay), before pacing.
     pub delay_ms: u64,
     /// Time left before the job's maximum retry age: a retry paced past it ends the job and
@@ -51,9 +52,12 @@ pub struct ShareLimit {
 pub enum CircuitHold {
     /// An operator forced it open: the retry waits at least `open_ms`.
     Forced { open_ms: u64 },
-    /// The breaker is open: one retry (the probe) runs at `probe_at_ms`, the others after its
+    /// The breaker is open: one retry (the probe) runs at `probe_at`, the others after its
     /// verdict (`open_ms` later).
-    Open { probe_at_ms: i64, open_ms: u64 },
+    Open {
+        probe_at: DateTime<Utc>,
+        open_ms: u64,
+    },
 }
 
 /// Which pacing guardrail changed the retry, in the order they were applied.

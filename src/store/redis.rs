@@ -20,8 +20,8 @@ mod pacing;
 mod scripts;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
-pub use crate::model::redact_url;
 use crate::model::pacing::{PaceAnswer, PaceRequest};
+pub use crate::model::redact_url;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
     RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -303,7 +303,10 @@ impl Store for RedisStore {
 
     async fn pace(&self, request: &PaceRequest) -> StoreResult<Option<PaceAnswer>> {
         let call = self.place(request);
-        Ok(Some(self.timed("place a retry in the shared guardrails", call).await?))
+        Ok(Some(
+            self.timed("place a retry in the shared guardrails", call)
+                .await?,
+        ))
     }
 
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {

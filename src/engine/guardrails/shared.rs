@@ -42,7 +42,7 @@ impl GuardrailState {
             queue: input.queue.to_string(),
             tenant: input.tenant.map(str::to_string),
             error_class: input.error_class.to_string(),
-            now_ms: input.now.timestamp_millis(),
+            now: input.now,
             delay_ms: v.delay_ms,
             age_left_ms: cfg.max_retry_age.as_millis().saturating_sub(elapsed),
             budget: cfg.retry_budget.enabled.then_some(BudgetLimit {
@@ -89,10 +89,7 @@ impl GuardrailState {
             return None;
         }
         match self.circuits.get(&key)?.state {
-            Breaker::Open { probe_at, .. } => Some(CircuitHold::Open {
-                probe_at_ms: probe_at.timestamp_millis(),
-                open_ms,
-            }),
+            Breaker::Open { probe_at, .. } => Some(CircuitHold::Open { probe_at, open_ms }),
             Breaker::Closed => None,
         }
     }
@@ -202,7 +199,7 @@ impl GuardrailState {
 
 fn probe_time(request: &PaceRequest) -> Option<DateTime<Utc>> {
     match request.circuit? {
-        CircuitHold::Open { probe_at_ms, .. } => DateTime::from_timestamp_millis(probe_at_ms),
+        CircuitHold::Open { probe_at, .. } => Some(probe_at),
         CircuitHold::Forced { .. } => None,
     }
 }

@@ -6,6 +6,7 @@
 use super::{RedisStore, err, keys, scripts};
 use crate::model::pacing::{CircuitHold, PaceAnswer, PaceKind, PaceRequest, PaceStep};
 use crate::store::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
 
 impl RedisStore {
     /// Runs [`scripts::PACE`] for `r`.
@@ -33,17 +34,15 @@ impl RedisStore {
 fn pace_args(r: &PaceRequest) -> Vec<String> {
     let off = String::new;
     let (circuit, probe_at, open_ms) = match r.circuit {
-        None => ("", 0, 0),
-        Some(CircuitHold::Forced { open_ms }) => ("forced", 0, open_ms),
-        Some(CircuitHold::Open {
-            probe_at_ms,
-            open_ms,
-        }) => ("open", probe_at_ms, open_ms),
+        None => ("", (0, 0), 0),
+        Some(CircuitHold::Forced { open_ms }) => ("forced", (0, 0), open_ms),
+        Some(CircuitHold::Open { probe_at, open_ms }) => ("open", ms_and_rest(probe_at), open_ms),
     };
+    let now = ms_and_rest(r.now);
     vec![
         r.queue.clone(),
         keys::circuit_field(&r.queue, &r.error_class),
-        r.now_ms.to_string(),
+        now.0.to_string(),
         r.delay_ms.to_string(),
         r.age_left_ms.to_string(),
         r.budget.map_or_else(off, |b| b.capacity.to_string()),
@@ -53,9 +52,20 @@ fn pace_args(r: &PaceRequest) -> Vec<String> {
         r.share.map_or(1, |s| s.slots).to_string(),
         r.tenant_quota.map_or_else(off, |q| q.to_string()),
         circuit.to_string(),
-        probe_at.to_string(),
+        probe_at.0.to_string(),
         open_ms.to_string(),
+        now.1.to_string(),
+        probe_at.1.to_string(),
     ]
+}
+
+/// A time as whole milliseconds since the epoch and the nanoseconds past them: the script
+/// measures delays between two times as the engine does (whole milliseconds, truncated).
+fn ms_and_rest(at: DateTime<Utc>) -> (i64, u32) {
+    (
+        at.timestamp_millis(),
+        at.timestamp_subsec_nanos() % 1_000_000,
+    )
 }
 
 fn parse_answer(reply: &[String]) -> StoreResult<PaceAnswer> {

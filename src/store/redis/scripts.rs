@@ -228,8 +228,9 @@ return 1
 /// tenant's minutes, probes. ARGV: queue, circuit field, now (ms), delay (ms), time left
 /// before the max retry age (ms), budget capacity (`''`: off), refill per second, retries
 /// allowed per share window (`''`: off), share sub-window (ms), sub-windows per window, tenant
-/// quota (`''`: off), circuit (`''`, `forced` or `open`), probe time (ms), open time (ms).
-/// Returns strings: delay, `1` when stopped, tokens left (`''`: no budget), then per step its
+/// quota (`''`: off), circuit (`''`, `forced` or `open`), probe time (ms), open time (ms),
+/// then the nanoseconds past the millisecond of now and of the probe time (a delay between two
+/// times is whole milliseconds, truncated, as in the engine). Returns strings: delay, `1` when stopped, tokens left (`''`: no budget), then per step its
 /// kind, the delay after it and a count.
 pub static PACE: LazyLock<Script> = LazyLock::new(|| Script::new(PACE_LUA));
 
@@ -238,6 +239,19 @@ local function int(x) return string.format('%d', x) end
 local queue, cfield = ARGV[1], ARGV[2]
 local now, delay, age_left = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local slot_ms, slots = tonumber(ARGV[9]), tonumber(ARGV[10])
+local now_ns, probe_ns = tonumber(ARGV[15]), tonumber(ARGV[16])
+-- The delay from now until the time (t ms, t_ns past it), truncated to whole ms, at least 0.
+local function until_(t, t_ns)
+  local d = t - now
+  if d <= 0 then return 0 end
+  if t_ns < now_ns then d = d - 1 end
+  return d
+end
+-- Whether now + delay lies before the time (t ms, t_ns past it).
+local function before(t, t_ns)
+  local at = now + delay
+  return at < t or (at == t and now_ns < t_ns)
+end
 local steps = {}
 local function step(kind, d, count)
   delay = d
@@ -290,7 +304,7 @@ if ARGV[8] ~= '' then
   local first = math.floor(at / slot_ms)
   local s = first
   while not fits(s) do s = s + 1 end
-  if s ~= first then step('share', math.max(at, s * slot_ms) - now, window(first)) end
+  if s ~= first then step('share', until_(s * slot_ms, 0), window(first)) end
 end
 
 local minute
@@ -311,12 +325,12 @@ if ARGV[12] == 'forced' then
   step('circuit_forced', math.max(delay, tonumber(ARGV[14])))
 elseif ARGV[12] == 'open' then
   local probe_at, open_ms = tonumber(ARGV[13]), tonumber(ARGV[14])
-  local at = now + delay
-  if redis.call('HGET', KEYS[6], cfield) ~= ARGV[13] then
+  local taken = ARGV[13] .. '.' .. ARGV[16]
+  if redis.call('HGET', KEYS[6], cfield) ~= taken then
     probe = true
-    if at < probe_at then step('circuit_probe', math.max(probe_at - now, 0)) end
-  elseif at < probe_at + open_ms then
-    step('circuit_after_probe', math.max(probe_at + open_ms - now, 0))
+    if before(probe_at, probe_ns) then step('circuit_probe', until_(probe_at, probe_ns)) end
+  elseif before(probe_at + open_ms, probe_ns) then
+    step('circuit_after_probe', until_(probe_at + open_ms, probe_ns))
   end
 end
 if probe and ARGV[11] ~= '' and not tenant() then return finish('1', '') end
@@ -347,6 +361,6 @@ if minute then
     if tonumber(m) < oldest then redis.call('HDEL', KEYS[5], m) end
   end
 end
-if probe then redis.call('HSET', KEYS[6], cfield, ARGV[13]) end
+if probe then redis.call('HSET', KEYS[6], cfield, ARGV[13] .. '.' .. ARGV[16]) end
 return finish('0', left)
 "#;
