@@ -292,6 +292,23 @@ pub trait Store: Send + Sync {
         Ok(true)
     }
 
+    /// Who holds the lease `name`, if anyone. A backend only one process uses has no lease
+    /// to share: `None`.
+    async fn lease_holder(&self, _name: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
+    /// Publishes one replica's counts (JSON) for the leader to add up (its alert inputs).
+    /// A backend only one process uses has no leader to tell: nothing is kept.
+    async fn put_replica_counts(&self, _replica: &str, _counts: String) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Every replica's published counts, as (replica, JSON).
+    async fn replica_counts(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
     /// A tiny real write (one row replaced, committed like any other write): the service
     /// probes with it while degraded, to learn without waiting for traffic that writes work
     /// again.

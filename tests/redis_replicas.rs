@@ -509,3 +509,46 @@ async fn send_at_once(c: &Cluster, n: usize, report: impl Fn(usize) -> Value) ->
     }
     answers
 }
+
+/// Item 5 of issue 12: alerts are evaluated by the leader alone, over the counts of every
+/// replica: 350 retries into each replica (600 a minute is the storm threshold) raise one
+/// `retry_storm:default`, listed by both; `/summary` names the replica that answered and the
+/// leader, the same one through both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_alerts_on_a_storm_split_across_replicas() {
+    let c = cluster();
+    let t0 = Utc::now();
+    let retries = |tag: &str| {
+        let all = (0..350).map(|i| attempt(&format!("{tag}-{i}"), 2, false, t0));
+        Value::Array(all.collect())
+    };
+    let (into_a, into_b) = (retries("sa"), retries("sb"));
+    let (ra, rb) = tokio::join!(
+        post(&c.a, "/attempts", &into_a),
+        post(&c.b, "/attempts", &into_b)
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{ra:?} {rb:?}");
+    let storm = |alerts: &Value| {
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["id"] == "retry_storm:default" && a["active"] == true)
+            .count()
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while storm(&c.a.get("/alerts").await) + storm(&c.b.get("/alerts").await) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no retry storm listed by both replicas within 10 s: {} / {}",
+            c.a.get("/alerts").await,
+            c.b.get("/alerts").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (sa, sb) = (c.a.get("/summary").await, c.b.get("/summary").await);
+    assert_ne!(sa["replica"], sb["replica"], "each names itself");
+    assert_eq!(sa["leader"], sb["leader"], "one leader");
+    let leader = if leads(&c.a).await { &sa } else { &sb };
+    assert_eq!(leader["leader"], leader["replica"], "{leader}");
+}

@@ -532,6 +532,38 @@ impl Store for RedisStore {
         .await
     }
 
+    async fn lease_holder(&self, name: &str) -> StoreResult<Option<String>> {
+        self.timed("read a lease", async {
+            self.conn()
+                .get(self.keys.lease(name))
+                .await
+                .map_err(err("read a lease"))
+        })
+        .await
+    }
+
+    async fn put_replica_counts(&self, replica: &str, counts: String) -> StoreResult<()> {
+        self.timed("publish this replica's counts", async {
+            let () = self
+                .conn()
+                .hset(self.keys.replica_counts(), replica, counts)
+                .await
+                .map_err(err("publish this replica's counts"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replica_counts(&self) -> StoreResult<Vec<(String, String)>> {
+        self.timed("read the replicas' counts", async {
+            self.conn()
+                .hgetall(self.keys.replica_counts())
+                .await
+                .map_err(err("read the replicas' counts"))
+        })
+        .await
+    }
+
     async fn probe_write(&self) -> StoreResult<()> {
         let now = Utc::now().to_rfc3339();
         self.timed("write the probe key", async {

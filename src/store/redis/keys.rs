@@ -130,6 +130,10 @@ impl Keys {
     pub fn lease(&self, name: &str) -> String {
         self.key(&format!("lease:{name}"))
     }
+    /// Replica → its counts for the leader's alert evaluation (JSON).
+    pub fn replica_counts(&self) -> String {
+        self.key("replica_counts")
+    }
     pub fn probe(&self) -> String {
         self.key("probe")
     }
