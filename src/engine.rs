@@ -58,6 +58,8 @@ use tier::{Ctx, Draft, fall_back, guard_input};
 /// What [`Engine::recommend_shared`] gives: a final answer, or a retry for the shared ledger
 /// to place.
 #[derive(Debug)]
+// Made and taken apart once per request, never stored: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Shared {
     Done(RetryRecommendation),
     Pace(PendingRecommendation),
