@@ -10,6 +10,7 @@ mod duration;
 pub mod guardrail;
 mod health;
 mod incident;
+pub mod pacing;
 pub mod params;
 mod patterns;
 mod schedule;

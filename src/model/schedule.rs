@@ -589,6 +589,13 @@ pub struct Summary {
     /// Operator pauses in force, oldest first.
     #[serde(default)]
     pub pauses: Vec<super::Pause>,
+    /// On a store shared by replicas: the replica that answered (`LISTEN/PID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// On a store shared by replicas: the replica that leads (evaluates alerts, snapshots,
+    /// prunes), when one holds the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
 }
 
 /// The smallest set of method names, for counters keyed by method.

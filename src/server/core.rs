@@ -25,6 +25,7 @@ pub mod leader;
 pub mod ops;
 pub mod patterns;
 pub mod pauses;
+pub mod replica_counts;
 pub mod schedule;
 pub mod series;
 pub mod shadow_cache;

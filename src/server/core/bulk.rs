@@ -239,19 +239,17 @@ async fn off_the_runtime<T: Send + 'static>(
         .map_err(|_| ApiError::internal("the bulk action's worker thread failed"))
 }
 
-/// Stores the changed jobs in one batch write and keeps the pending set in step; the ids of
-/// the jobs stored.
+/// Stores the changed jobs in one batch write and keeps the pending and killed sets in step;
+/// the ids of the jobs stored.
 async fn store_all(state: &AppState, jobs: Vec<ScheduledJob>) -> ApiResult<Vec<String>> {
-    let pending: Vec<(String, bool)> = jobs
-        .iter()
-        .map(|j| (j.job_id.clone(), j.state.is_pending()))
-        .collect();
+    let stored: Vec<(String, JobState)> =
+        jobs.iter().map(|j| (j.job_id.clone(), j.state)).collect();
     state.store_write(state.store.put_jobs(jobs).await)?;
-    for (job_id, is_pending) in &pending {
-        state.ops.note_pending(job_id, *is_pending);
+    for (job_id, job_state) in &stored {
+        state.ops.note_stored(job_id, *job_state);
         state.metrics.record_override();
     }
-    Ok(pending.into_iter().map(|(id, _)| id).collect())
+    Ok(stored.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Events announced under one hold of the ops lock: recommendations take that lock too, so a

@@ -42,6 +42,9 @@ pub struct AppState {
     pub(super) tail_lock: Arc<tokio::sync::Mutex<()>>,
     /// Sequence numbers learned before the log reached them (skipped when it does).
     pub(super) learned_ahead: Arc<Mutex<std::collections::BTreeSet<u64>>>,
+    /// Attempts learned before the log gave them a position (a `/failures` write in flight;
+    /// skipped when the log reaches them, see [`super::follow`]).
+    pub(super) pending_ahead: Arc<Mutex<std::collections::HashSet<super::follow::AttemptKey>>>,
     /// Whether this replica holds the chores lease (see [`super::leader`]).
     pub(super) leader: Arc<std::sync::atomic::AtomicBool>,
     /// This replica's name among those sharing the store: `LISTEN/PID`.
@@ -98,6 +101,7 @@ impl AppState {
             watermark: Arc::new(AtomicU64::new(0)),
             tail_lock: Arc::new(tokio::sync::Mutex::new(())),
             learned_ahead: Arc::default(),
+            pending_ahead: Arc::default(),
             leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -166,9 +170,11 @@ impl AppState {
 
     /// Snapshots what the engine learned, with the attempt watermark it covers. On a shared
     /// log the engine first follows it to its end, so nothing it learned lies beyond the
-    /// watermark.
+    /// watermark. Under the gate and the engine lock it only copies what was learned; the
+    /// encoding (which grows with the open episodes) runs on a blocking thread afterwards, so
+    /// requests do not wait for it.
     pub async fn snapshot(&self) -> ApiResult<u64> {
-        let (snapshot, watermark) = {
+        let (copy, watermark) = {
             // Gate before tail: the order every holder of both takes them in.
             let _gate = self.ingest_gate.write().await;
             let _tail = self.tail_lock.lock().await;
@@ -180,9 +186,15 @@ impl AppState {
                     ));
                 }
             }
-            let snapshot = self.engine.lock().snapshot();
-            (snapshot, self.watermark.load(Ordering::Relaxed))
+            let copy = self.engine.lock().snapshot_copy();
+            (copy, self.watermark.load(Ordering::Relaxed))
         };
+        let snapshot = tokio::task::spawn_blocking(move || copy.encode())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the engine snapshot's encoding did not finish");
+                ApiError::internal("encoding the engine snapshot")
+            })?;
         self.store_write(self.store.save_snapshot(&snapshot, watermark).await)?;
         Ok(watermark)
     }
