@@ -10,6 +10,7 @@ mod duration;
 pub mod guardrail;
 mod health;
 mod incident;
+mod ml;
 pub mod params;
 mod patterns;
 mod schedule;
@@ -24,6 +25,7 @@ pub use duration::{
 };
 pub use health::{Degradation, HealthResponse, StoreFailureKind, redact_url};
 pub use incident::*;
+pub use ml::*;
 pub use patterns::*;
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
@@ -272,6 +274,34 @@ pub struct Explanation {
     /// Elapsed time since the episode's first failure, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// The ML model behind the answer (served, or scoring in shadow), when one was consulted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MlExplanation>,
+}
+
+/// What an ML model said about a recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlExplanation {
+    /// The model version.
+    pub version: String,
+    /// `logistic` or `gradient_boost`.
+    pub model_type: String,
+    /// How the model took part: `active` (serves every job), `canary` (serves this job's share),
+    /// or `shadow` (scored beside the served answer, not served).
+    pub arm: String,
+    /// The model's P(success) at the delay it would choose.
+    pub success_probability: f64,
+    /// The delay the model would choose (for a shadow, what it would have served).
+    pub delay_ms: u64,
+    /// The features that moved this prediction most, in log-odds, largest first.
+    pub contributions: Vec<FeatureContribution>,
+}
+
+/// One feature's share of a prediction's log-odds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeatureContribution {
+    pub feature: String,
+    pub log_odds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -12,10 +12,17 @@
 //! fixed after 0.8 by #432), so the meaning of its probability flips with the data's success
 //! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
+pub mod dataset;
+pub mod deployment;
+pub mod drift;
 pub mod encode;
+pub mod features;
+pub mod fitted;
 pub mod gbt;
+pub mod live;
 pub mod logistic;
 pub mod metrics;
+pub mod serve;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +51,8 @@ pub enum MlError {
     Singular(usize),
     #[error("gradient boosting: {0}")]
     Booster(String),
+    #[error("stored model unreadable: {0}")]
+    Stored(String),
 }
 
 /// The kinds of model the tier can train (the upstream `model_type`).
