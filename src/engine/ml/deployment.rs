@@ -251,7 +251,7 @@ mod tests {
         let reason = d.off_reason(now).expect("off");
         assert!(reason.contains("NaN"), "{reason}");
         assert!(d.off_reason(now + Duration::seconds(OFF_FOR_S)).is_none());
-        assert_eq!(d.health().errors, 10);
+        assert_eq!(d.health().errors, 9);
     }
 
     #[test]
