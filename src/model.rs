@@ -673,20 +673,72 @@ pub struct EngineSeed {
     pub seed: u64,
 }
 
-/// `POST /ml/train` body (upstream `MLTrainingConfig`).
+/// `POST /ml/train` body (upstream `MLTrainingConfig`, plus our `async`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MLTrainingConfig {
+    #[schema(pattern = "^(logistic|gradient_boost)$")]
     pub model_type: String,
+    /// Features to use (`delay` and `retry_elapsed` are always used); empty: all of
+    /// job_type, error_class, error_code, queue, tenant, attempt_number, payload_size,
+    /// time_of_day, since_first_failure, recent_failures, delay, retry_elapsed.
     #[serde(default)]
+    #[schema(max_items = 12, inline, value_type = Vec<MlFeatureName>)]
     pub features: Vec<String>,
+    /// Train on attempts within this long before the newest one; absent or zero: all.
     #[serde(default)]
     pub training_period: Option<WireDuration>,
+    /// Share of the most recent retries held out for the final test; 0 means 0.2.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 0.5)]
     pub validation_set: f64,
+    /// Forward-chaining cross-validation folds; 0 means 3.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10)]
     pub cross_validation: u32,
+    /// `iterations` (1–1000), `learning_rate` (0–1], `max_depth` (1–10) for gradient_boost;
+    /// `ridge` [0, 1000] for logistic. Keys of the other model type are kept but unused.
     #[serde(default)]
+    #[schema(value_type = Option<MlHyperparameters>)]
     pub hyperparameters: Option<BTreeMap<String, serde_json::Value>>,
+    /// Ours: answer at once with the training job (`GET /ml/jobs/{id}`) instead of waiting.
+    #[serde(default, rename = "async", skip_serializing_if = "std::ops::Not::not")]
+    pub run_async: bool,
+}
+
+/// The feature names `MLTrainingConfig.features` accepts.
+#[derive(utoipa::ToSchema, Serialize)]
+#[schema(as = MlFeatureName)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+enum MlFeatureName {
+    JobType,
+    ErrorClass,
+    ErrorCode,
+    Queue,
+    Tenant,
+    AttemptNumber,
+    PayloadSize,
+    TimeOfDay,
+    SinceFirstFailure,
+    RecentFailures,
+    Delay,
+    RetryElapsed,
+}
+
+/// Hyperparameters of `POST /ml/train` (schema only).
+#[derive(utoipa::ToSchema, Deserialize)]
+#[schema(as = MlHyperparameters)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MlHyperparameters {
+    #[schema(minimum = 1, maximum = 1000)]
+    iterations: Option<u32>,
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
+    learning_rate: Option<f64>,
+    #[schema(minimum = 1, maximum = 10)]
+    max_depth: Option<u32>,
+    #[schema(minimum = 0.0, maximum = 1000.0)]
+    ridge: Option<f64>,
 }
 
 /// A trained model (upstream `MLModel`).

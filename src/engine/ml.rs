@@ -63,6 +63,14 @@ pub enum ModelKind {
     GradientBoost,
 }
 
+/// The upstream `model_type` of a kind.
+pub fn model_type_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Logistic => "logistic",
+        ModelKind::GradientBoost => "gradient_boost",
+    }
+}
+
 /// A fitted model: the probability that the next attempt succeeds, for one encoded row.
 ///
 /// Rows come from the model's own [`encode::Encoder`] (`dense` for logistic regression,

@@ -178,10 +178,7 @@ fn ml_explanation(
 }
 
 pub fn model_type(model: &super::ml::fitted::Fitted) -> String {
-    match model.kind() {
-        super::ml::ModelKind::Logistic => "logistic".into(),
-        super::ml::ModelKind::GradientBoost => "gradient_boost".into(),
-    }
+    super::ml::model_type_name(model.kind()).to_string()
 }
 
 fn rationale(deployed: &Deployed, arm: Arm, s: &Situation<'_>, c: &Choice) -> String {

@@ -37,7 +37,7 @@ pub struct TrainRequest {
     pub features: FeatureSet,
     /// Share of the most recent examples held out (0 < v ≤ 0.5).
     pub holdout: f64,
-    /// Forward-chaining folds (2–10).
+    /// Forward-chaining folds (1–10).
     pub folds: usize,
     pub boosting: gbt::Settings,
     pub logistic: logistic::Settings,
@@ -85,7 +85,7 @@ impl TrainRequest {
             ));
         }
         let hyperparameters = c.hyperparameters.clone().unwrap_or_default();
-        let (boosting, logistic) = hyper(kind, &hyperparameters)?;
+        let (boosting, logistic) = hyper(&hyperparameters)?;
         Ok(Self {
             kind,
             features,
@@ -102,10 +102,10 @@ impl TrainRequest {
     }
 }
 
-/// Hyperparameters by kind: `iterations` (1–1000), `learning_rate` (0–1], `max_depth` (1–10)
-/// for boosting; `ridge` [0, 1000] for logistic regression.
+/// Hyperparameters: `iterations` (1–1000), `learning_rate` (0–1], `max_depth` (1–10) for
+/// boosting; `ridge` [0, 1000] for logistic regression. Each is checked whatever the kind;
+/// keys of the other kind are kept but unused.
 fn hyper(
-    kind: ModelKind,
     h: &BTreeMap<String, serde_json::Value>,
 ) -> Result<(gbt::Settings, logistic::Settings), FieldError> {
     let mut boosting = gbt::Settings::default();
@@ -116,28 +116,24 @@ fn hyper(
             .as_f64()
             .ok_or_else(|| FieldError::new(&field, "must be a number"))?;
         let bad = |range: &str| FieldError::new(&field, format!("must be {range} (got {number})"));
-        match (kind, key.as_str()) {
-            (ModelKind::GradientBoost, "iterations") if (1.0..=1000.0).contains(&number) => {
+        let whole = number.fract() == 0.0;
+        match key.as_str() {
+            "iterations" if whole && (1.0..=1000.0).contains(&number) => {
                 boosting.iterations = number as usize;
             }
-            (ModelKind::GradientBoost, "iterations") => return Err(bad("1 to 1000")),
-            (ModelKind::GradientBoost, "learning_rate") if number > 0.0 && number <= 1.0 => {
+            "iterations" => return Err(bad("a whole number from 1 to 1000")),
+            "learning_rate" if number > 0.0 && number <= 1.0 => {
                 boosting.learning_rate = number as f32;
             }
-            (ModelKind::GradientBoost, "learning_rate") => return Err(bad("in (0, 1]")),
-            (ModelKind::GradientBoost, "max_depth") if (1.0..=10.0).contains(&number) => {
+            "learning_rate" => return Err(bad("in (0, 1]")),
+            "max_depth" if whole && (1.0..=10.0).contains(&number) => {
                 boosting.max_depth = number as usize;
             }
-            (ModelKind::GradientBoost, "max_depth") => return Err(bad("1 to 10")),
-            (ModelKind::Logistic, "ridge") if (0.0..=1000.0).contains(&number) => {
-                logistic.ridge = number;
-            }
-            (ModelKind::Logistic, "ridge") => return Err(bad("in [0, 1000]")),
+            "max_depth" => return Err(bad("a whole number from 1 to 10")),
+            "ridge" if (0.0..=1000.0).contains(&number) => logistic.ridge = number,
+            "ridge" => return Err(bad("in [0, 1000]")),
             _ => {
-                let known = match kind {
-                    ModelKind::GradientBoost => "iterations, learning_rate, max_depth",
-                    ModelKind::Logistic => "ridge",
-                };
+                let known = "iterations, learning_rate, max_depth, ridge";
                 return Err(FieldError::new(&field, format!("unknown; known: {known}")));
             }
         }

@@ -30,6 +30,37 @@ pub struct Deployed {
     pub reference: Reference,
 }
 
+/// The stored form of a version's parameters: the model document and its drift reference.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Packed {
+    model: serde_json::Value,
+    reference: Reference,
+}
+
+impl Deployed {
+    /// The bytes a model version stores.
+    pub fn pack(model: &Fitted, reference: &Reference) -> Result<Vec<u8>, super::MlError> {
+        let stored = |e: serde_json::Error| super::MlError::Stored(e.to_string());
+        let packed = Packed {
+            model: serde_json::from_slice(&model.to_bytes()?).map_err(stored)?,
+            reference: reference.clone(),
+        };
+        serde_json::to_vec(&packed).map_err(stored)
+    }
+
+    /// A version stored by [`Self::pack`].
+    pub fn unpack(version: &str, bytes: &[u8]) -> Result<Self, super::MlError> {
+        let stored = |e: serde_json::Error| super::MlError::Stored(e.to_string());
+        let packed: Packed = serde_json::from_slice(bytes).map_err(stored)?;
+        let model = Fitted::from_bytes(&serde_json::to_vec(&packed.model).map_err(stored)?)?;
+        Ok(Self {
+            version: version.to_string(),
+            model,
+            reference: packed.reference,
+        })
+    }
+}
+
 /// How the serving version takes part.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arm {

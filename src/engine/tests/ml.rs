@@ -53,6 +53,7 @@ fn config(model_type: &str) -> MLTrainingConfig {
         validation_set: 0.2,
         cross_validation: 3,
         hyperparameters: None,
+        run_async: false,
     }
 }
 

@@ -27,6 +27,7 @@ pub async fn evaluate(state: AppState) {
     }
     let now = state.now();
     let engine = engine_view(&state, now);
+    let (ml_drift, ml_calibration) = ml_watch(&state);
     state
         .metrics
         .set_open_circuits(engine.circuits.iter().filter(|c| c.state == "open").count() as u64);
@@ -36,6 +37,9 @@ pub async fn evaluate(state: AppState) {
         let mut inputs = ops.alert_inputs(&state.ops.alert_config, engine, now);
         inputs.store_degraded = state.degradation();
         inputs.pauses = state.ops.pauses.active(now);
+        inputs.ml_drift = ml_drift.clone();
+        inputs.ml_calibration = ml_calibration.clone();
+        inputs.training_failed = state.ml.training_failure().map(|(m, _)| m);
         let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
         let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
         for (alert, change) in &changes {
@@ -62,6 +66,22 @@ pub async fn evaluate(state: AppState) {
         }
     }
     refresh_gauges(&state).await;
+}
+
+/// The serving ML version's drift score and live calibration, for the alert rules and
+/// `/metrics`.
+fn ml_watch(state: &AppState) -> (Option<(String, f64)>, Option<(String, u64, f64)>) {
+    let live = state.engine.lock().ml_live();
+    let Some((version, _)) = live.serving else {
+        return (None, None);
+    };
+    let drift = live.drift.map(|d| (version.clone(), d.score()));
+    let calibration = live
+        .arms
+        .iter()
+        .find(|(arm, _)| *arm == crate::engine::ml::deployment::LiveArm::Ml)
+        .map(|(_, s)| (version.clone(), s.outcomes, s.ece()));
+    (drift, calibration)
 }
 
 fn engine_view(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> EngineView {
