@@ -279,7 +279,8 @@ pub trait Store: Send + Sync {
     /// Inserts or replaces ML model versions (by `version`), all in one commit where the
     /// backend commits; a version given with its parameters (the model document) stores them
     /// too, one given with `None` keeps the parameters stored before.
-    async fn put_ml_versions(&self, versions: Vec<(MlVersion, Option<Vec<u8>>)>) -> StoreResult<()>;
+    async fn put_ml_versions(&self, versions: Vec<(MlVersion, Option<Vec<u8>>)>)
+    -> StoreResult<()>;
     /// Every stored ML model version, newest (highest `ml-N`) first, without parameters.
     async fn list_ml_versions(&self) -> StoreResult<Vec<MlVersion>>;
     /// The stored parameters (model document) of one version.

@@ -593,6 +593,9 @@ pub struct Summary {
     /// Operator pauses in force, oldest first.
     #[serde(default)]
     pub pauses: Vec<super::Pause>,
+    /// The ML tier: what serves, drift, live outcomes per arm, training.
+    #[serde(default)]
+    pub ml: super::MlSummary,
 }
 
 /// The smallest set of method names, for counters keyed by method.

@@ -7,8 +7,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
-    RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

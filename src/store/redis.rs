@@ -21,8 +21,8 @@ mod scripts;
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
 pub use crate::model::redact_url;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
-    RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

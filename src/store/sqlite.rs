@@ -15,8 +15,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
-    RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -477,7 +477,12 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(v, model)| {
                 let seq = int(crate::store::ml_version_seq(&v.version));
-                Ok((v.version.clone(), seq, to_json("ML model version", &v)?, model))
+                Ok((
+                    v.version.clone(),
+                    seq,
+                    to_json("ML model version", &v)?,
+                    model,
+                ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.write(rows.len().max(1), move |conn| {

@@ -799,7 +799,10 @@ fn ml_version(n: u32, state: retryctl::model::MlState) -> retryctl::model::MlVer
 pub async fn ml_versions_keep_parameters_and_list_newest_first(store: S) {
     use retryctl::model::MlState;
     assert!(store.list_ml_versions().await.unwrap().is_empty());
-    let (two, ten) = (ml_version(2, MlState::Candidate), ml_version(10, MlState::Candidate));
+    let (two, ten) = (
+        ml_version(2, MlState::Candidate),
+        ml_version(10, MlState::Candidate),
+    );
     store
         .put_ml_versions(vec![(two.clone(), Some(b"model two".to_vec()))])
         .await
@@ -827,6 +830,10 @@ pub async fn ml_versions_keep_parameters_and_list_newest_first(store: S) {
     let all = store.list_ml_versions().await.unwrap();
     assert_eq!(all[1].state, MlState::Active);
     let kept = store.ml_model("ml-2").await.unwrap();
-    assert_eq!(kept.as_deref(), Some(&b"model two"[..]), "a state change keeps the model");
+    assert_eq!(
+        kept.as_deref(),
+        Some(&b"model two"[..]),
+        "a state change keeps the model"
+    );
     assert_eq!(store.ml_model("ml-3").await.unwrap(), None);
 }

@@ -4,8 +4,7 @@
 
 use crate::engine::TrainRequest;
 use crate::model::{
-    ErrorBody, MLModel, MLTrainingConfig, MlDeployRequest, MlDeployed, MlJob, MlJobState,
-    MlModels,
+    ErrorBody, MLModel, MLTrainingConfig, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlModels,
 };
 use crate::server::core::ml;
 use crate::server::core::state::AppState;

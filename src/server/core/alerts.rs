@@ -65,6 +65,7 @@ pub async fn evaluate(state: AppState) {
             tracing::warn!(id = %alert.id, error = %e, "could not persist the alert");
         }
     }
+    state.metrics.ml.update(&super::ml::summary(&state));
     refresh_gauges(&state).await;
 }
 

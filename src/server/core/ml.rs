@@ -96,7 +96,12 @@ impl MlOps {
         }
     }
 
-    fn finish(&self, job_id: &str, outcome: Result<MlVersion, String>, now: DateTime<Utc>) -> MlJob {
+    fn finish(
+        &self,
+        job_id: &str,
+        outcome: Result<MlVersion, String>,
+        now: DateTime<Utc>,
+    ) -> MlJob {
         let n = job_number(job_id);
         let mut inner = self.inner.lock();
         inner.running = None;
@@ -148,8 +153,13 @@ pub async fn start_training(
 ) -> ApiResult<(MlJob, tokio::task::JoinHandle<MlJob>)> {
     let job = state.ml.begin(state.now())?;
     let detail = json!({"job_id": job.job_id, "model_type": format!("{:?}", req.kind), "features": req.features.names()});
-    if let Err(e) = state.audit(actor, "ml_train", &job.job_id, "", detail).await {
-        state.ml.finish(&job.job_id, Err(e.to_string()), state.now());
+    if let Err(e) = state
+        .audit(actor, "ml_train", &job.job_id, "", detail)
+        .await
+    {
+        state
+            .ml
+            .finish(&job.job_id, Err(e.to_string()), state.now());
         return Err(e);
     }
     let (task_state, id) = (state.clone(), job.job_id.clone());
@@ -158,12 +168,17 @@ pub async fn start_training(
         if let Err(e) = &outcome {
             tracing::warn!(job = %id, error = %e, "ML training failed");
         }
+        task_state.metrics.ml.trained(outcome.is_ok());
         task_state.ml.finish(&id, outcome, task_state.now())
     });
     Ok((job, handle))
 }
 
-async fn train_and_store(state: &AppState, job_id: &str, req: TrainRequest) -> Result<MlVersion, String> {
+async fn train_and_store(
+    state: &AppState,
+    job_id: &str,
+    req: TrainRequest,
+) -> Result<MlVersion, String> {
     let attempts = load_attempts(state).await?;
     let (strategy, settings) = {
         let engine = state.engine.lock();
@@ -185,15 +200,37 @@ async fn train_and_store(state: &AppState, job_id: &str, req: TrainRequest) -> R
     let versions = state
         .store_read(state.store.list_ml_versions().await)
         .map_err(|e| e.to_string())?;
-    let seq = versions.iter().map(|v| ml_version_seq(&v.version)).max().unwrap_or(0) + 1;
-    let version = describe(format!("ml-{seq}"), &req, &trained, training_ms, state.now());
+    let seq = versions
+        .iter()
+        .map(|v| ml_version_seq(&v.version))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let version = describe(
+        format!("ml-{seq}"),
+        &req,
+        &trained,
+        training_ms,
+        state.now(),
+    );
     state
-        .store_write(state.store.put_ml_versions(vec![(version.clone(), Some(bytes))]).await)
+        .store_write(
+            state
+                .store
+                .put_ml_versions(vec![(version.clone(), Some(bytes))])
+                .await,
+        )
         .map_err(|e| e.to_string())?;
     Ok(version)
 }
 
-fn describe(version: String, req: &TrainRequest, t: &Trained, training_ms: u64, now: DateTime<Utc>) -> MlVersion {
+fn describe(
+    version: String,
+    req: &TrainRequest,
+    t: &Trained,
+    training_ms: u64,
+    now: DateTime<Utc>,
+) -> MlVersion {
     MlVersion {
         version,
         model_type: crate::engine::ml::model_type_name(req.kind).into(),
@@ -246,8 +283,9 @@ async fn load(state: &AppState, version: &str) -> ApiResult<(MlVersion, Arc<Depl
 }
 
 fn unknown(version: &str) -> ApiError {
-    ApiError::not_found("no such model")
-        .with_details(format!("no ML model version {version:?} is stored (GET /ml/models)"))
+    ApiError::not_found("no such model").with_details(format!(
+        "no ML model version {version:?} is stored (GET /ml/models)"
+    ))
 }
 
 /// The 409 of a candidate worse than the Bayesian tier on the held-out slice.
@@ -270,7 +308,12 @@ pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiR
     let versions = state.store_read(state.store.list_ml_versions().await)?;
     let arm = arm_of(&req);
     let changes = transitions(&versions, &target.version, arm, req.shadow, now);
-    state.store_write(state.store.put_ml_versions(changes.clone().into_iter().map(|v| (v, None)).collect()).await)?;
+    state.store_write(
+        state
+            .store
+            .put_ml_versions(changes.clone().into_iter().map(|v| (v, None)).collect())
+            .await,
+    )?;
     if req.shadow {
         state.engine.lock().ml_shadow(Some(deployed));
     } else {
@@ -288,8 +331,14 @@ pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiR
         "forced": req.force && !target.beats_bayesian(),
         "holdout_log_loss": target.holdout.log_loss, "bayesian_log_loss": target.bayesian_holdout.log_loss,
     });
-    let action = if req.force && !target.beats_bayesian() { "ml_deploy_forced" } else { "ml_deploy" };
-    state.audit(actor, action, &target.version, &req.reason, detail).await?;
+    let action = if req.force && !target.beats_bayesian() {
+        "ml_deploy_forced"
+    } else {
+        "ml_deploy"
+    };
+    state
+        .audit(actor, action, &target.version, &req.reason, detail)
+        .await?;
     let status = if req.shadow { "shadowing" } else { "deployed" };
     current(state, status).await
 }
@@ -342,7 +391,9 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
         .iter()
         .find(|v| matches!(v.state, MlState::Active | MlState::Canary))
     else {
-        return Err(ApiError::conflict("no ML model is serving: nothing to roll back"));
+        return Err(ApiError::conflict(
+            "no ML model is serving: nothing to roll back",
+        ));
     };
     let previous = versions
         .iter()
@@ -368,13 +419,23 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
         }
         None => None,
     };
-    state.store_write(state.store.put_ml_versions(changes.into_iter().map(|v| (v, None)).collect()).await)?;
+    state.store_write(
+        state
+            .store
+            .put_ml_versions(changes.into_iter().map(|v| (v, None)).collect())
+            .await,
+    )?;
     let to = restored.as_ref().map(|d| d.version.clone());
     let enable = restored.is_some();
-    state.engine.lock().ml_serve(restored.map(|d| (d, Arm::Active)));
+    state
+        .engine
+        .lock()
+        .ml_serve(restored.map(|d| (d, Arm::Active)));
     set_ml_enabled(state, actor, enable).await?;
     let detail = json!({"from": serving.version, "to": to});
-    state.audit(actor, "ml_rollback", &serving.version, "", detail).await?;
+    state
+        .audit(actor, "ml_rollback", &serving.version, "", detail)
+        .await?;
     current(state, "rolled_back").await
 }
 
@@ -404,7 +465,10 @@ async fn current(state: &AppState, status: &str) -> ApiResult<MlDeployed> {
             .iter()
             .find(|v| matches!(v.state, MlState::Active | MlState::Canary))
             .cloned(),
-        shadow: versions.iter().find(|v| v.state == MlState::Shadow).cloned(),
+        shadow: versions
+            .iter()
+            .find(|v| v.state == MlState::Shadow)
+            .cloned(),
     })
 }
 
@@ -435,6 +499,50 @@ pub async fn restore(state: &AppState) -> crate::store::StoreResult<usize> {
     Ok(loaded)
 }
 
+/// The ML tier for `/summary` (and the metrics): what serves, drift, arms, training.
+pub fn summary(state: &AppState) -> crate::model::MlSummary {
+    let live = state.engine.lock().ml_live();
+    let (serving, arm, canary_percent) = match &live.serving {
+        Some((v, Arm::Active)) => (Some(v.clone()), Some("active".to_string()), 100.0),
+        Some((v, Arm::Canary(p))) => (Some(v.clone()), Some("canary".to_string()), *p),
+        None => (None, None, 0.0),
+    };
+    let mut drift: BTreeMap<String, f64> = BTreeMap::new();
+    if let Some(d) = &live.drift {
+        drift.extend(d.features.iter().cloned());
+        drift.insert("prediction".into(), d.prediction);
+    }
+    crate::model::MlSummary {
+        serving,
+        arm,
+        canary_percent,
+        shadow: live.shadow.clone(),
+        drift_score: live.drift.as_ref().map(|d| d.score()),
+        drift,
+        drift_threshold: state.ops.alert_config.drift_threshold,
+        arms: live
+            .arms
+            .iter()
+            .map(|(arm, s)| crate::model::MlArmView {
+                arm: arm.name().into(),
+                outcomes: s.outcomes,
+                success_rate: s.success_rate(),
+                mean_forecast: if s.outcomes == 0 {
+                    0.0
+                } else {
+                    s.forecast_sum / s.outcomes as f64
+                },
+                log_loss: s.log_loss(),
+                ece: s.ece(),
+            })
+            .collect(),
+        errors: live.health.errors,
+        off_until: live.health.off_until,
+        training: state.ml.running(),
+        last_trained: state.ml.last_trained(),
+    }
+}
+
 /// The upstream `MLModel` of a version: holdout accuracy and F1, the parameters base64, and our
 /// description (state, every metric) in `metadata`.
 pub fn upstream_model(v: &MlVersion, bytes: Option<&[u8]>) -> MLModel {
@@ -447,7 +555,9 @@ pub fn upstream_model(v: &MlVersion, bytes: Option<&[u8]>) -> MLModel {
         version: v.version.clone(),
         model_type: v.model_type.clone(),
         features: v.features.clone(),
-        model_data: bytes.map_or_else(String::new, |b| base64::engine::general_purpose::STANDARD.encode(b)),
+        model_data: bytes.map_or_else(String::new, |b| {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }),
         trained_at: v.trained_at,
         accuracy: v.holdout.accuracy,
         f1_score: v.holdout.f1_score,
