@@ -21,7 +21,7 @@ const DELAYS_MS: [u64; 8] = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 4
 /// failure, `slow` within 20–40 s; retries wait a random delay from [`DELAYS_MS`]. The
 /// Bayesian models (per job type and error class) cannot tell the queues apart; a model with
 /// the queue as a feature can.
-fn history(jobs: usize, seed: u64) -> Vec<Value> {
+pub(crate) fn history(jobs: usize, seed: u64) -> Vec<Value> {
     let mut rng = StdRng::seed_from_u64(seed);
     let begin = Utc::now() - Duration::days(1);
     let mut out = Vec::new();
