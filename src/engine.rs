@@ -4,8 +4,9 @@
 //! never reads a clock, a socket or a file; randomness (jitter, exploration) comes from a
 //! seeded generator it owns, so a run with the same seed and inputs gives the same answers.
 //!
-//! A recommendation goes through the tiers in order — ML (`ml` holds its models, encoder and
-//! metrics, not yet consulted here) → Bayesian (`bayes`, deciding from the `survival` models kept in
+//! A recommendation goes through the tiers in order — ML (`ml_tier`, serving the versions the
+//! service hands in; `ml` holds the models, features, drift and live outcomes, `ml_train` the
+//! training pipeline) → Bayesian (`bayes`, deciding from the `survival` models kept in
 //! the `registry`) → rules (`rules`) → static (`static_backoff`) — each drafting an answer on
 //! the shared `tier::Ctx`, then the `guardrails` bound it and `explain` turns it into the wire
 //! answer. `learn` and `episodes` say what an attempt teaches; `snapshot` is the persisted

@@ -1,8 +1,10 @@
-//! The ML tier's models: P(next attempt succeeds | features), fitted in process.
+//! The ML tier's models: P(next attempt succeeds | features, delay), fitted in process.
 //!
-//! Not yet consulted by [`super::Engine::recommend`] (issue 13): this module holds the parts
-//! that need no service — the feature [`encode::Encoder`] with its stored vocabulary, the model
-//! kinds behind the [`Model`] trait, and the [`metrics`] a trained model is judged by. Like the
+//! The point-in-time [`features`] (the same code in training, via [`dataset`], and serving),
+//! the feature [`encode::Encoder`] with its stored vocabulary, the model kinds behind the
+//! [`Model`] trait and the [`fitted::Fitted`] model that stores and serves them, the decision
+//! over the delay grid ([`serve`]), what the engine holds while serving ([`deployment`]: arms,
+//! health, [`live`] outcomes, [`drift`]), and the [`metrics`] a model is judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
 //! Kinds: [`gbt::Boosted`], gradient-boosted trees by forust-ml (builds on stable Rust, no
