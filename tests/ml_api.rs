@@ -237,6 +237,13 @@ async fn the_gate_refuses_a_worse_model_with_the_numbers_unless_forced() {
     );
     let (status, refused) = operator(&api, "/ml/deploy", json!({"version": "ml-1"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let upstream = json!({"model": model, "canary_percent": 0.0});
+    let (status, same) = operator(&api, "/ml/deploy", upstream).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the upstream body meets the same gate: {same}"
+    );
     let details = refused["details"].as_str().unwrap();
     assert!(
         details.contains("log-loss") && details.contains(&format!("{ml:.4}")),

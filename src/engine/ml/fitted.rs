@@ -21,7 +21,7 @@ pub struct Fitted {
 #[derive(Debug)]
 enum Params {
     Logistic(Logistic),
-    Boosted(Boosted),
+    Boosted(Box<Boosted>),
 }
 
 /// The stored form.
@@ -50,7 +50,7 @@ impl Fitted {
         Self {
             features,
             encoder,
-            model: Params::Boosted(model),
+            model: Params::Boosted(Box::new(model)),
         }
     }
 
@@ -155,7 +155,7 @@ impl Fitted {
                 Params::Logistic(m)
             }
             (ModelKind::GradientBoost, None, Some(json)) => {
-                Params::Boosted(Boosted::from_json(&json, doc.encoder.columns())?)
+                Params::Boosted(Box::new(Boosted::from_json(&json, doc.encoder.columns())?))
             }
             _ => {
                 return Err(MlError::Stored(

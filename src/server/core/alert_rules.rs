@@ -27,6 +27,11 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The serving ML version and its drift score.
+pub type DriftInput = (String, f64);
+/// The serving ML version, the outcomes its forecasts met, and their live ECE.
+pub type CalibrationInput = (String, u64, f64);
+
 /// What the rules look at, gathered by the service at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct AlertInputs {
@@ -49,9 +54,9 @@ pub struct AlertInputs {
     /// Operator pauses in force.
     pub pauses: Vec<Pause>,
     /// The serving ML version and its drift score (last complete window), when it has one.
-    pub ml_drift: Option<(String, f64)>,
+    pub ml_drift: Option<DriftInput>,
     /// The serving ML version, its live outcomes and ECE.
-    pub ml_calibration: Option<(String, u64, f64)>,
+    pub ml_calibration: Option<CalibrationInput>,
     /// The last ML training failure (message), while no training has succeeded since.
     pub training_failed: Option<String>,
 }

@@ -71,7 +71,12 @@ pub async fn evaluate(state: AppState) {
 
 /// The serving ML version's drift score and live calibration, for the alert rules and
 /// `/metrics`.
-fn ml_watch(state: &AppState) -> (Option<(String, f64)>, Option<(String, u64, f64)>) {
+fn ml_watch(
+    state: &AppState,
+) -> (
+    Option<alert_rules::DriftInput>,
+    Option<alert_rules::CalibrationInput>,
+) {
     let live = state.engine.lock().ml_live();
     let Some((version, _)) = live.serving else {
         return (None, None);
