@@ -21,7 +21,7 @@ mod views;
 pub use cost::CostWeights;
 pub use duration::{
     WireDuration, after_ms, before_ms, optional_positive_duration, optional_short_duration,
-    parse_duration, positive_duration,
+    parse_duration, parse_short_duration, parse_window, positive_duration,
 };
 pub use health::{Degradation, HealthResponse, StoreFailureKind, redact_url};
 pub use incident::*;

@@ -70,6 +70,11 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,19}|[0-9]{1,6}\\.[0-9]{1,3}(ms|s|m
 /// (every such bound in the service is 30 days or more, or the server rounds into its range).
 pub const SHORT_DURATION_PATTERN: &str = "^[0-9]{1,2}(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
+/// A query window or step (`GET /stats`, `/patterns`, `/series`, `/smart-vs-static`): up to
+/// four terms of at most four digits and a unit of ms, s, m or h, the first above zero (each
+/// endpoint rounds a window into the range it keeps, so any such value is answered).
+pub const WINDOW_PATTERN: &str = "^[1-9][0-9]{0,3}(ms|s|m|h)( ?[0-9]{1,4}(ms|s|m|h)){0,3}$";
+
 /// [`SHORT_DURATION_PATTERN`] above zero: the first term starts with a non-zero digit.
 pub const POSITIVE_DURATION_PATTERN: &str = "^[1-9][0-9]?(ms|s|m|h)( ?[0-9]{1,2}(ms|s|m|h)){0,3}$";
 
@@ -105,10 +110,10 @@ pub fn optional_positive_duration() -> utoipa::openapi::Object {
     )
 }
 
-/// Schema of a query window above zero ([`POSITIVE_DURATION_PATTERN`]).
+/// Schema of a query window above zero ([`WINDOW_PATTERN`]).
 pub fn positive_duration() -> utoipa::openapi::Object {
     duration_schema(
-        POSITIVE_DURATION_PATTERN,
+        WINDOW_PATTERN,
         false,
         "a duration above zero such as \"15m\" or \"24h\"",
     )
@@ -180,6 +185,42 @@ impl de::Visitor<'_> for WireDurationVisitor {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
         parse_duration(s).map(WireDuration).map_err(E::custom)
     }
+}
+
+/// Parses a duration an operator gives in a request body (an override's delay, a pause's
+/// length): only the form the document states, [`SHORT_DURATION_PATTERN`].
+pub fn parse_short_duration(input: &str) -> Result<Duration, String> {
+    static SHORT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| documented(SHORT_DURATION_PATTERN));
+    parse_documented(input, &SHORT, "at most two digits")
+}
+
+/// Parses a query window (`window=24h`, `step=10s`): only the form the document states,
+/// [`WINDOW_PATTERN`] (so above zero).
+pub fn parse_window(input: &str) -> Result<Duration, String> {
+    static WINDOW: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| documented(WINDOW_PATTERN));
+    parse_documented(
+        input,
+        &WINDOW,
+        "at most four digits, the first term above zero",
+    )
+}
+
+fn documented(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).expect("the document's duration patterns compile")
+}
+
+/// `input` parsed, when it matches `form`, so the service accepts exactly what its document
+/// promises; otherwise an error that names the form (`digits` says how long a number may be).
+fn parse_documented(input: &str, form: &regex::Regex, digits: &str) -> Result<Duration, String> {
+    if !form.is_match(input) {
+        return Err(format!(
+            "invalid duration {input:?}: use up to four terms of a number ({digits}) and a \
+             unit of ms, s, m or h, like \"30s\", \"10m\" or \"1h 30m\""
+        ));
+    }
+    parse_duration(input)
 }
 
 /// Parses a human duration: `"2m30s"`, `"1h 5m"`, `"250ms"`, `"1.5s"`, `"00:02:30"`, or a bare
@@ -282,7 +323,7 @@ mod tests {
         fn short_durations_stay_under_seventeen_days(
             text in string_regex(&body(SHORT_DURATION_PATTERN)).unwrap()
         ) {
-            let d = parse_duration(&text).map_err(TestCaseError::fail)?;
+            let d = parse_short_duration(&text).map_err(TestCaseError::fail)?;
             prop_assert!(d <= Duration::from_secs(17 * 86_400), "{text:?}");
         }
 
@@ -290,8 +331,30 @@ mod tests {
         fn positive_durations_are_above_zero(
             text in string_regex(&body(POSITIVE_DURATION_PATTERN)).unwrap()
         ) {
-            let d = parse_duration(&text).map_err(TestCaseError::fail)?;
+            let d = parse_short_duration(&text).map_err(TestCaseError::fail)?;
             prop_assert!(!d.is_zero(), "{text:?}");
+        }
+
+        #[test]
+        fn windows_parse_above_zero(text in string_regex(&body(WINDOW_PATTERN)).unwrap()) {
+            let d = parse_window(&text).map_err(TestCaseError::fail)?;
+            prop_assert!(!d.is_zero(), "{text:?}");
+        }
+
+        #[test]
+        fn short_durations_refuse_what_the_document_leaves_out(
+            text in proptest::prop_oneof![
+                proptest::strategy::Just(String::new()),
+                "[0-9]{1,19}",
+                "[0-9]{1,2}\\.[0-9](s|m|h)",
+                "[0-9]{1,2}:[0-5][0-9]:[0-5][0-9]",
+                "[0-9]{5,6}(ms|s|m|h)",
+                "[0-9]{1,2}(d|min|ns|us)",
+            ]
+        ) {
+            for e in [parse_short_duration(&text), parse_window(&text)].map(Result::unwrap_err) {
+                prop_assert!(e.contains("ms, s, m or h"), "{text:?}: {e}");
+            }
         }
     }
 

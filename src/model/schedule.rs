@@ -150,9 +150,11 @@ pub struct FailureReport {
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
-    /// The lease this report is made under: `claimed_by` and `lease_until` of the job as
-    /// `POST /claim` handed it out (both or neither). The report is then applied only while
-    /// that lease holds; a stale lease (ran out, or the job was claimed again) gets 409.
+    /// The lease this report is made under, as `POST /claim` handed it out. Each of
+    /// `claimed_by` and `lease_until` that is given is a precondition: the report is applied
+    /// only while the job is claimed by that worker (`claimed_by`) under the lease ending at
+    /// that time (`lease_until`), and the lease has not run out; otherwise 409 and nothing is
+    /// applied. Give both, as claim returned them; neither: the report is not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,19 +188,13 @@ impl FailureReport {
         }
     }
 
+    /// Whether the report names a lease (either field), so it is applied only while it holds.
+    pub fn names_lease(&self) -> bool {
+        self.claimed_by.is_some() || self.lease_until.is_some()
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
         super::require_text("job_type", &self.job_type)?;
-        if self.claimed_by.is_some() != self.lease_until.is_some() {
-            let missing = if self.claimed_by.is_some() {
-                "lease_until"
-            } else {
-                "claimed_by"
-            };
-            return Err(FieldError::new(
-                missing,
-                "give claimed_by and lease_until together (as POST /claim returned them)",
-            ));
-        }
         self.to_attempt(Utc::now()).validate()
     }
 }

@@ -22,7 +22,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct WindowQuery {
-    /// How far back, a whole number of 10-minute steps up to `24h` (the default).
+    /// How far back (`90m`, `24h`; default 24h): rounded up to whole 10 minutes, and read as
+    /// 10m when shorter and 24h when longer (the answer's `from` says where it starts).
+    #[param(value_type = Option<crate::model::params::PositiveDurationParam>, inline)]
     window: Option<String>,
 }
 
@@ -40,7 +42,7 @@ struct WindowQuery {
     params(WindowQuery),
     responses(
         (status = 200, description = "the steps, oldest first", body = SmartVsStatic),
-        (status = 400, description = "window malformed or out of range (the error names it)")))]
+        (status = 400, description = "window malformed or zero (the error names it)")))]
 async fn smart_vs_static(
     caller: Caller,
     State(state): State<AppState>,

@@ -3,7 +3,8 @@
 //! `core::patterns` (bounded work per call, no scan of stored history).
 
 use super::stats::required;
-use crate::model::{PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS, Patterns, parse_duration};
+use crate::model::Patterns;
+use crate::server::core::cohorts;
 use crate::server::core::patterns::PatternQuery;
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
@@ -52,7 +53,7 @@ async fn patterns(
         job_type: required(q.job_type, "job_type")?,
         error_class: required(q.error_class, "error_class")?,
         tenant: q.tenant.filter(|t| !t.is_empty()),
-        steps: parse_steps(q.window.as_deref().unwrap_or("24h"))?,
+        steps: cohorts::steps(q.window.as_deref())?,
     };
     let now = state.now();
     let mut answer = state.ops.lock().patterns.query(&query, now);
@@ -61,45 +62,4 @@ async fn patterns(
         peak.from = peak.from.max(state.started_at);
     }
     Ok(ApiJson(answer))
-}
-
-/// The window as a number of 10-minute steps: rounded up, and kept within 10m..=24h (the
-/// pattern window the service keeps); zero is refused.
-fn parse_steps(text: &str) -> ApiResult<u32> {
-    let d = parse_duration(text).map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
-    if d.is_zero() {
-        return Err(ApiError::bad_request(format!(
-            "window: must be longer than zero (got {text:?})"
-        )));
-    }
-    let secs = d
-        .as_secs()
-        .clamp(PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS);
-    Ok(secs.div_ceil(PATTERN_STEP_SECS) as u32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_become_whole_steps_or_name_the_parameter() {
-        assert_eq!(parse_steps("24h").unwrap(), 144);
-        assert_eq!(parse_steps("10m").unwrap(), 1);
-        assert_eq!(parse_steps("15m").unwrap(), 2);
-        assert_eq!(
-            parse_steps("5m").unwrap(),
-            1,
-            "shorter: the shortest window"
-        );
-        assert_eq!(
-            parse_steps("25h").unwrap(),
-            144,
-            "longer: the longest window"
-        );
-        for bad in ["soon", "0s"] {
-            let e = parse_steps(bad).unwrap_err();
-            assert!(e.details.unwrap().starts_with("window:"), "{bad}");
-        }
-    }
 }

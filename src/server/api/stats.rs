@@ -1,6 +1,6 @@
 //! `GET /stats?job_type=&error_class=&window=24h` (upstream `RetryStats`).
 
-use crate::model::{RetryStats, parse_duration};
+use crate::model::RetryStats;
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
@@ -72,7 +72,8 @@ pub(super) fn required(value: Option<String>, field: &str) -> ApiResult<String> 
 }
 
 fn parse_window(text: &str) -> ApiResult<chrono::Duration> {
-    let d = parse_duration(text).map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
+    let d = crate::model::parse_window(text)
+        .map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
     if d.is_zero() || d.as_secs() > MAX_WINDOW_DAYS * 86_400 {
         return Err(ApiError::bad_request(format!(
             "window: must be longer than zero and at most {MAX_WINDOW_DAYS} days (got {text:?})"

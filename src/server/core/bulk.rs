@@ -13,7 +13,7 @@ use super::schedule::{self, MAX_OVERRIDE_MS};
 use super::state::AppState;
 use crate::model::{
     BulkAction, BulkFilter, BulkRequest, BulkResult, BulkSkip, FieldError, JobOverride, JobState,
-    ScheduledJob, parse_duration,
+    ScheduledJob, parse_short_duration,
 };
 use crate::server::edge::error::{ApiError, ApiResult};
 use crate::store::{JobFilter, MAX_PAGE};
@@ -65,7 +65,7 @@ pub fn plan(request: BulkRequest) -> Result<BulkPlan, FieldError> {
 }
 
 fn parse_delay(text: &str) -> Result<u64, FieldError> {
-    let d = parse_duration(text).map_err(|e| FieldError::new("delay", e))?;
+    let d = parse_short_duration(text).map_err(|e| FieldError::new("delay", e))?;
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     if ms > MAX_OVERRIDE_MS {
         return Err(FieldError::new("delay", "must be at most 30 days"));

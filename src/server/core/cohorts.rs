@@ -9,7 +9,7 @@
 
 use crate::model::{
     CohortStep, FieldError, JobExpectation, PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS,
-    SmartVsStatic, parse_duration,
+    SmartVsStatic, parse_window,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -166,21 +166,15 @@ impl CohortBook {
     }
 }
 
-/// The window a request asks (default 24h) as whole 10-minute steps; errors name `window`.
+/// The window a request asks (default 24h) as a number of 10-minute steps: rounded up, and
+/// kept within 10m..=24h (what the service keeps; the answer's `from` says where it starts).
+/// `GET /patterns` and `GET /smart-vs-static` read their window so; errors name `window`.
 pub fn steps(window: Option<&str>) -> Result<u32, FieldError> {
-    let text = window.unwrap_or("24h");
-    let d = parse_duration(text).map_err(|e| FieldError::new("window", e))?;
-    let secs = d.as_secs();
-    if d.subsec_nanos() != 0 || secs % PATTERN_STEP_SECS != 0 || secs == 0 {
-        return Err(FieldError::new(
-            "window",
-            "give a whole number of 10-minute steps, e.g. 1h, 6h, 24h",
-        ));
-    }
-    if secs > PATTERN_WINDOW_MAX_SECS {
-        return Err(FieldError::new("window", "give at most 24h"));
-    }
-    Ok((secs / PATTERN_STEP_SECS) as u32)
+    let d = parse_window(window.unwrap_or("24h")).map_err(|e| FieldError::new("window", e))?;
+    let secs = d
+        .as_secs()
+        .clamp(PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS);
+    Ok(secs.div_ceil(PATTERN_STEP_SECS) as u32)
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ impl AppState {
         previous: Option<&ScheduledJob>,
     ) -> ApiResult<u64> {
         let (attempt, job) = (attempt.clone(), job.clone());
-        let Some(expected) = previous.filter(|_| report.claimed_by.is_some()) else {
+        let Some(expected) = previous.filter(|_| report.names_lease()) else {
             return self.store_write(self.store.append_attempt_with_job(attempt, job).await);
         };
         let stored = self

@@ -9,7 +9,7 @@
 use super::state::AppState;
 use crate::model::{
     FieldError, GuardrailEffect, Pause, PauseRequest, PauseScope, RetryRecommendation,
-    parse_duration,
+    parse_short_duration,
 };
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::StoreResult;
@@ -128,7 +128,7 @@ fn parse_until(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldErr
 }
 
 fn parse_for(text: &str) -> Result<chrono::Duration, FieldError> {
-    let d = parse_duration(text).map_err(|e| FieldError::new("for", e))?;
+    let d = parse_short_duration(text).map_err(|e| FieldError::new("for", e))?;
     let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     if d <= chrono::Duration::zero() || d > MAX_PAUSE {
         return Err(FieldError::new(

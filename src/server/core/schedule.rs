@@ -3,7 +3,7 @@
 
 use crate::model::{
     ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest, RetryFeatures,
-    RetryRecommendation, ScheduledJob, parse_duration,
+    RetryRecommendation, ScheduledJob, parse_short_duration,
 };
 use chrono::{DateTime, Utc};
 
@@ -107,17 +107,18 @@ pub struct StaleLease {
     pub why: String,
 }
 
-/// Whether a report made under the lease (`claimed_by`, `lease_until`) may be applied to the
-/// job as stored, at `at`: the job is still claimed by that worker with that lease, and the
-/// lease has not run out. A report without a lease is not checked.
+/// Whether a report made under a lease may be applied to the job as stored, at `at`: the job
+/// is still claimed, by the worker the report names (`claimed_by`, when given) under the lease
+/// it names (`lease_until`, when given), and that lease has not run out. A report naming
+/// neither is not checked.
 pub fn check_lease(
     report: &FailureReport,
     job: Option<&ScheduledJob>,
     at: DateTime<Utc>,
 ) -> Result<(), StaleLease> {
-    let (Some(worker), Some(until)) = (&report.claimed_by, report.lease_until) else {
+    if !report.names_lease() {
         return Ok(());
-    };
+    }
     let stale = |why: String| {
         Err(StaleLease {
             job_id: report.job_id.clone(),
@@ -130,14 +131,21 @@ pub fn check_lease(
     if job.state != JobState::Claimed {
         return stale(format!("the job is {} now", job.state.as_str()));
     }
-    if job.claimed_by.as_deref() != Some(worker.as_str()) || job.lease_until != Some(until) {
+    let other_worker = report
+        .claimed_by
+        .as_deref()
+        .is_some_and(|worker| job.claimed_by.as_deref() != Some(worker));
+    let other_lease = report
+        .lease_until
+        .is_some_and(|until| job.lease_until != Some(until));
+    if other_worker || other_lease {
         let holder = job.claimed_by.as_deref().unwrap_or("nobody");
         return stale(format!("it was claimed again (by {holder})"));
     }
-    if until <= at {
-        return stale(format!("the lease ran out at {until}"));
+    match job.lease_until {
+        Some(until) if until <= at => stale(format!("the lease ran out at {until}")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses an action on a finished job.
@@ -210,7 +218,7 @@ pub fn resolve_override(
 }
 
 fn parse_delay(text: &str) -> Result<u64, FieldError> {
-    let d = parse_duration(text).map_err(|e| FieldError::new("delay", e.to_string()))?;
+    let d = parse_short_duration(text).map_err(|e| FieldError::new("delay", e))?;
     Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 

@@ -6,9 +6,7 @@
 //! [`MAX_KEYS`] queues and [`MAX_KEYS`] classes are kept (one idle for the whole hour gives its
 //! ring to a newcomer), and the rest are counted under [`OTHER`].
 
-use crate::model::{
-    AttemptRecord, ErrorClassCount, FieldError, QueueSeries, Series, parse_duration,
-};
+use crate::model::{AttemptRecord, ErrorClassCount, FieldError, QueueSeries, Series, parse_window};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -262,7 +260,7 @@ pub fn resolve(window: Option<&str>, step: Option<&str>) -> Result<(u64, u64), F
 
 /// A duration above zero, in milliseconds.
 fn millis(field: &str, text: &str) -> Result<u64, FieldError> {
-    let d = parse_duration(text).map_err(|e| FieldError::new(field, e))?;
+    let d = parse_window(text).map_err(|e| FieldError::new(field, e))?;
     if d.is_zero() {
         return Err(FieldError::new(
             field,

@@ -79,11 +79,14 @@ fn the_window_starts_no_earlier_than_the_service_and_old_cohorts_are_gone() {
 }
 
 #[test]
-fn windows_are_whole_steps_up_to_a_day_or_name_the_parameter() {
+fn windows_become_whole_steps_within_a_day_or_name_the_parameter() {
     assert_eq!(steps(None), Ok(144));
     assert_eq!(steps(Some("1h")), Ok(6));
     assert_eq!(steps(Some("10m")), Ok(1));
-    for bad in ["0s", "5m", "25h", "15m", "soon", ""] {
+    assert_eq!(steps(Some("15m")), Ok(2), "rounded up");
+    assert_eq!(steps(Some("5s")), Ok(1), "the shortest window");
+    assert_eq!(steps(Some("25h")), Ok(144), "the longest window");
+    for bad in ["0s", "5", "soon", ""] {
         let e = steps(Some(bad)).unwrap_err();
         assert_eq!(e.field, "window", "{bad}");
     }

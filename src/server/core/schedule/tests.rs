@@ -214,3 +214,27 @@ fn a_report_under_a_lease_applies_only_while_that_lease_holds() {
             .contains("not on the schedule")
     );
 }
+
+#[test]
+fn each_lease_field_given_is_checked_on_its_own() {
+    let at = t("2026-01-01T00:00:00Z");
+    let until = t("2026-01-01T00:00:30Z");
+    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
+    claimed.state = JobState::Claimed;
+    claimed.claimed_by = Some("w1".into());
+    claimed.lease_until = Some(until);
+    let mut by_worker = report(2);
+    by_worker.claimed_by = Some("w1".into());
+    assert!(check_lease(&by_worker, Some(&claimed), at).is_ok());
+    by_worker.claimed_by = Some("w2".into());
+    assert!(check_lease(&by_worker, Some(&claimed), at).is_err());
+    let mut by_lease = report(2);
+    by_lease.lease_until = Some(until);
+    assert!(check_lease(&by_lease, Some(&claimed), at).is_ok());
+    assert!(
+        check_lease(&by_lease, Some(&claimed), until).is_err(),
+        "ran out"
+    );
+    by_lease.lease_until = Some(at);
+    assert!(check_lease(&by_lease, Some(&claimed), at).is_err());
+}
