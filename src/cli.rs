@@ -140,7 +140,7 @@ pub enum Command {
     /// The ML tier: train a model version, list versions, deploy, roll back
     ///
     /// Example: retryctl ml train && retryctl ml models && retryctl ml deploy ml-1 --canary 10
-    #[command(after_help = EXIT_HELP)]
+    #[command(after_help = EXIT_HELP, disable_help_subcommand = true)]
     Ml(runbook::ml::MlArgs),
     /// List open, half-open and forced circuits
     ///

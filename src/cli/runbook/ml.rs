@@ -54,10 +54,10 @@ pub struct TrainArgs {
     /// Features to use (comma-separated); default all
     #[arg(long, value_delimiter = ',')]
     pub features: Vec<String>,
-    /// Share of the most recent retries held out (0 < v ≤ 0.5)
+    /// Share of the most recent retries held out (above 0, at most 0.5)
     #[arg(long, default_value_t = 0.2)]
     pub validation_set: f64,
-    /// Forward-chaining cross-validation folds (1–10)
+    /// Forward-chaining cross-validation folds (1 to 10)
     #[arg(long, default_value_t = 3)]
     pub folds: u32,
     /// Print the API's answer as JSON
