@@ -131,12 +131,44 @@ pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExpo
             .map_err(|e| e.to_string())
             .and_then(strict),
         ExportFormat::Json => strict(&mut serde_json::Deserializer::from_str(text)),
-        ExportFormat::Yaml => strict(serde_norway::Deserializer::from_str(text)),
+        ExportFormat::Yaml => {
+            refuse_deep_yaml(text).and_then(|()| strict(serde_norway::Deserializer::from_str(text)))
+        }
     };
     decoded.map_err(|message| ExportError::Decode {
         path: path.to_string(),
         message,
     })
+}
+
+/// Deepest nesting of `[` and `{` a YAML import may hold. libyaml's scanner takes time
+/// quadratic in how deeply flow collections nest (60,000 deep take seconds, 100,000 minutes);
+/// an export nests a few levels.
+const MAX_YAML_FLOW_DEPTH: usize = 1_000;
+
+/// Refuses a YAML text whose `[`/`{` nest deeper than any export's, before libyaml reads it,
+/// naming the line and how it starts. Brackets inside quoted text count too: no export has
+/// a thousand of them open.
+fn refuse_deep_yaml(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        for b in line.bytes() {
+            match b {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_YAML_FLOW_DEPTH {
+                let start: String = line.chars().take(40).collect();
+                return Err(format!(
+                    "line {}, `{start}`…: '[' and '{{' nested deeper than \
+                     {MAX_YAML_FLOW_DEPTH}: not a retryctl export",
+                    number + 1
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes an export, refusing the first key it does not know by its path; a wrong value is
@@ -151,9 +183,14 @@ where
         unknown.get_or_insert_with(|| key.to_string());
     };
     let doc = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut note))
-        .map_err(|e| match e.path().to_string().as_str() {
-            "." => e.inner().to_string(),
-            path => format!("{path}: {}", e.inner()),
+        .map_err(|e| {
+            let (path, inner) = (e.path().to_string(), e.inner().to_string());
+            // serde_norway names the path itself: say it once.
+            if path == "." || inner.starts_with(&format!("{path}:")) {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            }
         });
     // A misspelt key also leaves the right one missing: the unknown key is the cause to name.
     match (doc, unknown) {
@@ -241,6 +278,26 @@ mod tests {
         assert!(e.to_string().contains("unknown key `strategy."), "{e}");
         assert!(e.to_string().contains("max_atempts`"), "{e}");
         assert!(decode(&text, ExportFormat::Toml, "cfg.toml").is_ok());
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_before_libyaml_reads_it() {
+        let text = format!("a: 1\nstrategy: {}", "[".repeat(MAX_YAML_FLOW_DEPTH + 1));
+        let e = decode(&text, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+        assert!(e.to_string().contains("line 2, `strategy: [[["), "{e}");
+        assert!(e.to_string().contains("deeper than 1000"), "{e}");
+        let wide = format!("strategy: {}", "[]".repeat(MAX_YAML_FLOW_DEPTH * 5));
+        let e = decode(&wide, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+        assert!(!e.to_string().contains("deeper"), "{e}");
+        let shallow = format!("strategy: {}", "[".repeat(3));
+        let e = decode(&shallow, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+        assert!(e.to_string().contains("invalid type: sequence"), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_error_names_its_path_once() {
+        let e = decode("strategy: [1]", ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+        assert_eq!(e.to_string().matches("strategy:").count(), 1, "{e}");
     }
 
     #[test]
