@@ -40,6 +40,7 @@ pub use rules::{default_policies, default_strategy, fmt_ms};
 pub use settings::{CostWeights, EngineSettings};
 pub use static_backoff::StaticBackoff;
 
+use crate::model::pacing::{PaceAnswer, PaceRequest};
 use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, ForcedCircuit,
@@ -75,6 +76,33 @@ pub struct MlLive {
     pub arms: Vec<(LiveArm, ArmStats)>,
     /// Scores of the last complete drift window of the serving version.
     pub drift: Option<DriftScores>,
+}
+
+/// What [`Engine::recommend_shared`] gives: a final answer, or a retry for the shared ledger
+/// to place.
+#[derive(Debug)]
+// Made and taken apart once per request, never stored: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Shared {
+    Done(RetryRecommendation),
+    Pace(PendingRecommendation),
+}
+
+/// A recommendation whose retry waits for the shared pacing counters.
+#[derive(Debug)]
+pub struct PendingRecommendation {
+    features: RetryFeatures,
+    now: DateTime<Utc>,
+    draft: Draft,
+    verdict: Verdict,
+    request: PaceRequest,
+}
+
+impl PendingRecommendation {
+    /// What the shared ledger must place and spend.
+    pub fn request(&self) -> &PaceRequest {
+        &self.request
+    }
 }
 
 /// The engine. One instance per service (behind a mutex) or per evaluation run.
@@ -249,6 +277,67 @@ impl Engine {
             arms: self.ml.live(),
             drift: self.ml.drift.scores().cloned(),
         }
+    }
+
+    /// [`Self::recommend`] for a service whose pacing counters (budget, share, tenant quota,
+    /// circuit probe) live in a shared ledger: the answer when no retry is left to place, or
+    /// the retry to place with [`PendingRecommendation::request`] and finish with
+    /// [`Self::finish_shared`] (or [`Self::finish_local`] when the ledger cannot be reached).
+    pub fn recommend_shared(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Shared {
+        let ctx = self.context(features, now);
+        let mut rng = self.rng.clone();
+        let (draft, step) = self.draft(&ctx, &mut rng);
+        self.rng = rng;
+        self.explore.record(&draft);
+        let (verdict, request) = self.guard.evaluate_unpaced(
+            &self.strategy.guardrails,
+            guard_input(&ctx),
+            draft.should_retry,
+            draft.delay_ms,
+            draft.max_attempts,
+        );
+        let Some(request) = request else {
+            self.guard
+                .commit(&self.strategy.guardrails, guard_input(&ctx), &verdict);
+            let mut answer = explain::finish(draft, verdict, &ctx);
+            self.ml_bookkeeping(&ctx, &step, &mut answer);
+            return Shared::Done(answer);
+        };
+        Shared::Pace(PendingRecommendation {
+            features: features.clone(),
+            now,
+            draft,
+            verdict,
+            request,
+        })
+    }
+
+    /// Finishes a recommendation with the shared ledger's answer to its request.
+    pub fn finish_shared(
+        &mut self,
+        pending: PendingRecommendation,
+        answer: &PaceAnswer,
+    ) -> RetryRecommendation {
+        let ctx = self.context(&pending.features, pending.now);
+        let mut verdict = pending.verdict;
+        self.guard.apply_paced(
+            &self.strategy.guardrails,
+            guard_input(&ctx),
+            &mut verdict,
+            &pending.request,
+            answer,
+        );
+        explain::finish(pending.draft, verdict, &ctx)
+    }
+
+    /// Finishes a recommendation with this replica's own counters (the shared ledger could
+    /// not be reached: the answer is still paced, by what this replica knows).
+    pub fn finish_local(&mut self, pending: PendingRecommendation) -> RetryRecommendation {
+        let ctx = self.context(&pending.features, pending.now);
+        let verdict = self.verdict(&ctx, &pending.draft);
+        self.guard
+            .commit(&self.strategy.guardrails, guard_input(&ctx), &verdict);
+        explain::finish(pending.draft, verdict, &ctx)
     }
 
     /// The full planned schedule from `features` on, without consuming any budget.

@@ -11,6 +11,7 @@ pub mod guardrail;
 mod health;
 mod incident;
 mod ml;
+pub mod pacing;
 pub mod params;
 mod patterns;
 mod schedule;

@@ -6,6 +6,7 @@
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
+use crate::model::pacing::{PaceAnswer, PaceRequest};
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
     Pause, PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -176,6 +177,18 @@ pub trait Store: Send + Sync {
     }
 
     /// Appends attempts; returns each one's sequence number. Durable when it returns.
+    /// Whether the pacing guardrails' counters (retry budget, budget share, tenant quota,
+    /// circuit probe) are shared by every replica of this store ([`Store::pace`]).
+    fn shares_guardrails(&self) -> bool {
+        false
+    }
+
+    /// Places a retry in the shared pacing counters and spends them, in one atomic step;
+    /// `None` when this store keeps no such counters (the engine paces in process).
+    async fn pace(&self, _request: &PaceRequest) -> StoreResult<Option<PaceAnswer>> {
+        Ok(None)
+    }
+
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>>;
     /// Every attempt of one job, oldest `timestamp` first (ties in arrival order).
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>>;
@@ -296,6 +309,23 @@ pub trait Store: Send + Sync {
         _ttl: std::time::Duration,
     ) -> StoreResult<bool> {
         Ok(true)
+    }
+
+    /// Who holds the lease `name`, if anyone. A backend only one process uses has no lease
+    /// to share: `None`.
+    async fn lease_holder(&self, _name: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
+    /// Publishes one replica's counts (JSON) for the leader to add up (its alert inputs).
+    /// A backend only one process uses has no leader to tell: nothing is kept.
+    async fn put_replica_counts(&self, _replica: &str, _counts: String) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Every replica's published counts, as (replica, JSON).
+    async fn replica_counts(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(Vec::new())
     }
 
     /// A tiny real write (one row replaced, committed like any other write): the service

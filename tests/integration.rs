@@ -33,6 +33,7 @@ mod redis_replicas;
 mod scenarios;
 mod schedule_api;
 mod series_api;
+mod shared_pacing;
 mod simulate_check;
 mod store_contract;
 mod store_failure;

@@ -405,3 +405,150 @@ async fn leadership_moves_within_15_s_of_the_leaders_death() {
         died.elapsed()
     );
 }
+
+/// Guardrails that make a shared budget visible: every tier delay becomes 100 ms, a queue's
+/// bucket holds 10 tokens refilling 1 per second, a tenant may retry 15 times a minute.
+async fn tight_guardrails(service: &Service) {
+    let body = json!({
+        "min_delay_ms": 100, "max_delay_ms": 100, "max_budget_percent": 100.0,
+        "retry_budget": {"enabled": true, "capacity": 10.0, "refill_per_second": 1.0},
+        "per_tenant_limits": true, "tenant_quota_per_minute": 15,
+    });
+    let resp = reqwest::Client::new()
+        .put(service.url("/guardrails"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(status, 200, "{}", resp.text().await.unwrap());
+}
+
+fn tenant_failure(job: &str, queue: &str, tenant: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "job_id": job, "job_type": "email", "error_class": "timeout", "error_code": "503",
+        "queue": queue, "tenant": tenant, "attempt_number": 1, "timestamp": at.to_rfc3339(),
+    })
+}
+
+/// The delays `/failures` answered, sorted, and how many named the retry budget.
+fn delays(answers: &[(u16, Value)]) -> (Vec<u64>, usize) {
+    let mut delays = Vec::new();
+    let mut budget = 0;
+    for (status, body) in answers {
+        assert_eq!(*status, 200, "{body}");
+        let rec = body;
+        assert_eq!(
+            rec["should_retry"], true,
+            "guardrails pace, never drop: {rec}"
+        );
+        delays.push(rec["delay_ms"].as_u64().unwrap());
+        let names = rec["policy_guardrails"].as_array().unwrap();
+        budget += usize::from(names.iter().any(|n| n == "retry_budget"));
+    }
+    delays.sort_unstable();
+    (delays, budget)
+}
+
+/// Item 3 of issue 12: the pacing guardrails (retry budget, tenant quota) are counted in
+/// Redis, so two replicas taking the same load at once spend the same budget as one replica
+/// taking it alone, and every job still gets a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_spend_one_budget() {
+    let c = cluster();
+    tight_guardrails(&c.a).await;
+    tight_guardrails(&c.b).await;
+    // All reports at one instant at a minute's start: no token refills between them.
+    let minute = (Utc::now() - Duration::hours(1)).timestamp() / 60 * 60;
+    let t0 = DateTime::from_timestamp(minute, 0).unwrap();
+    let mut solo = Vec::new();
+    for i in 0..40 {
+        let report = tenant_failure(&format!("solo-{i}"), "solo", "t-solo", t0);
+        solo.push(post(&c.a, "/failures", &report).await);
+    }
+    let pair = send_at_once(&c, 40, |i| {
+        tenant_failure(&format!("pair-{i}"), "pair", "t-pair", t0)
+    })
+    .await;
+    let (solo, solo_budget) = delays(&solo);
+    let (pair, pair_budget) = delays(&pair);
+    // 10 tokens, then token k waits k s; the tenant's minute holds 15, the next minutes 15.
+    let mut expected = vec![100; 10];
+    expected.extend((1..=5).map(|k| k * 1_000));
+    expected.extend([60_000; 15]);
+    expected.extend([120_000; 10]);
+    assert_eq!(solo, expected, "one replica");
+    assert_eq!(pair, expected, "two replicas at once spend one budget");
+    assert_eq!((solo_budget, pair_budget), (30, 30));
+}
+
+/// `n` reports made by `report(i)`, sent all at once, even ones to replica A, odd ones to B.
+async fn send_at_once(c: &Cluster, n: usize, report: impl Fn(usize) -> Value) -> Vec<(u16, Value)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let url = if i % 2 == 0 {
+            c.a.url("/failures")
+        } else {
+            c.b.url("/failures")
+        };
+        let body = report(i);
+        tasks.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// Item 5 of issue 12: alerts are evaluated by the leader alone, over the counts of every
+/// replica: 350 retries into each replica (600 a minute is the storm threshold) raise one
+/// `retry_storm:default`, listed by both; `/summary` names the replica that answered and the
+/// leader, the same one through both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_alerts_on_a_storm_split_across_replicas() {
+    let c = cluster();
+    let t0 = Utc::now();
+    let retries = |tag: &str| {
+        let all = (0..350).map(|i| attempt(&format!("{tag}-{i}"), 2, false, t0));
+        Value::Array(all.collect())
+    };
+    let (into_a, into_b) = (retries("sa"), retries("sb"));
+    let (ra, rb) = tokio::join!(
+        post(&c.a, "/attempts", &into_a),
+        post(&c.b, "/attempts", &into_b)
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{ra:?} {rb:?}");
+    let storm = |alerts: &Value| {
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["id"] == "retry_storm:default" && a["active"] == true)
+            .count()
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while storm(&c.a.get("/alerts").await) + storm(&c.b.get("/alerts").await) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no retry storm listed by both replicas within 10 s: {} / {}",
+            c.a.get("/alerts").await,
+            c.b.get("/alerts").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (sa, sb) = (c.a.get("/summary").await, c.b.get("/summary").await);
+    assert_ne!(sa["replica"], sb["replica"], "each names itself");
+    assert_eq!(sa["leader"], sb["leader"], "one leader");
+    let leader = if leads(&c.a).await { &sa } else { &sb };
+    assert_eq!(leader["leader"], leader["replica"], "{leader}");
+}

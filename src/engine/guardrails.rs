@@ -135,22 +135,11 @@ impl GuardrailState {
         delay_ms: u64,
         max_attempts: u32,
     ) -> Verdict {
-        let mut v = Verdict {
-            should_retry,
-            delay_ms,
-            max_attempts: max_attempts.min(cfg.max_attempts.max(1)),
-            effects: Vec::new(),
-            spend: Spend::default(),
-        };
-        let max_delay = cfg.max_delay_ms.max(cfg.min_delay_ms);
-        emergency_stop(cfg, &mut v);
-        max_attempts_guard(cfg, input.attempt, &mut v);
-        max_retry_age(cfg, input, &mut v);
-        delay_bounds(cfg.min_delay_ms, max_delay, &mut v);
+        let mut v = bounded(cfg, input, should_retry, delay_ms, max_attempts);
         if !v.should_retry {
-            v.delay_ms = 0;
             return v;
         }
+        let max_delay = max_delay_of(cfg);
         self.retry_budget(cfg, input, &mut v);
         self.retry_share(cfg, input, &mut v);
         self.tenant_quota(cfg, input, &mut v);
@@ -234,26 +223,14 @@ impl GuardrailState {
             return;
         }
         if b.refill_per_second <= 0.0 {
-            stop(
-                v,
-                MAX_RETRY_AGE,
-                format!(
-                    "retry budget of queue '{}' is exhausted and never refills (refill_per_second 0), so no retry can run before the maximum retry age: stop",
-                    input.queue
-                ),
-            );
+            stop(v, MAX_RETRY_AGE, text::budget_never_refills(input.queue));
             return;
         }
         let wait = ((1.0 - tokens) / b.refill_per_second * 1000.0).ceil() as u64;
         if wait <= v.delay_ms {
             return;
         }
-        let detail = format!(
-            "retry budget of queue '{}' is exhausted: delayed {} → {} until a token refills",
-            input.queue,
-            fmt_ms(v.delay_ms),
-            fmt_ms(wait)
-        );
+        let detail = text::budget_wait(input.queue, v.delay_ms, wait);
         push(v, RETRY_BUDGET, wait, detail);
     }
 
@@ -275,15 +252,13 @@ impl GuardrailState {
             return;
         }
         let delay = (paced - input.now).num_milliseconds().max(0) as u64;
-        let detail = format!(
-            "queue '{}' has {} retries scheduled against {attempts} attempts in a {} window: retries may be at most {}% of its traffic ({allowed} per window): paced {} → {}",
-            input.queue,
-            traffic.retries(at),
-            fmt_ms(share::WINDOW_MS as u64),
-            cfg.max_budget_percent,
-            fmt_ms(v.delay_ms),
-            fmt_ms(delay)
-        );
+        let counts = text::ShareCounts {
+            retries: traffic.retries(at),
+            attempts,
+            allowed,
+            percent: cfg.max_budget_percent,
+        };
+        let detail = text::share_paced(input.queue, counts, v.delay_ms, delay);
         push(v, MAX_BUDGET_PERCENT, delay, detail);
     }
 
@@ -309,8 +284,7 @@ impl GuardrailState {
         }
         let quota = quota_of(cfg, tenant);
         if quota == 0 {
-            let detail = format!("tenant '{tenant}' has a quota of 0 retries per minute: stop");
-            stop(v, TENANT_QUOTA, detail);
+            stop(v, TENANT_QUOTA, text::tenant_zero(tenant));
             return;
         }
         let slots = self.tenants.get(tenant);
@@ -326,10 +300,7 @@ impl GuardrailState {
                 v,
                 TENANT_QUOTA,
                 delay,
-                format!(
-                    "tenant '{tenant}' used its {quota} retries this minute: delayed to the next minute with room ({})",
-                    fmt_ms(delay)
-                ),
+                text::tenant_full(tenant, quota, delay),
             );
         }
     }
@@ -359,16 +330,11 @@ impl GuardrailState {
             return;
         };
         let at = after_ms(input.now, v.delay_ms);
-        let name = format!("'{}'/'{}'", input.queue, input.error_class);
         if !probe_reserved {
             v.spend.probe = true;
             if at < probe_at {
                 let delay = (probe_at - input.now).num_milliseconds().max(0) as u64;
-                let detail = format!(
-                    "circuit {name} is open: this retry is the probe at {}",
-                    probe_at.format("%H:%M:%S")
-                );
-                push(v, CIRCUIT_BREAKER, delay, detail);
+                push(v, CIRCUIT_BREAKER, delay, text::probe(input, probe_at));
             }
             return;
         }
@@ -377,11 +343,7 @@ impl GuardrailState {
             return;
         }
         let delay = (after_probe - input.now).num_milliseconds().max(0) as u64;
-        let detail = format!(
-            "circuit {name} is open and a probe is scheduled: delayed until after the probe's verdict ({})",
-            fmt_ms(delay)
-        );
-        push(v, CIRCUIT_BREAKER, delay, detail);
+        push(v, CIRCUIT_BREAKER, delay, text::after_probe(input, delay));
     }
 
     /// Feeds a retry outcome into the circuit of (queue, error class), at its record timestamp
@@ -554,15 +516,12 @@ impl GuardrailState {
 /// dropped, and the service holds the scope's due jobs from `/claim` until it is released.
 fn forced_open(cfg: &PolicyGuardrails, f: &ForcedCircuit, input: GuardInput<'_>, v: &mut Verdict) {
     let delay = v.delay_ms.max(cfg.circuit_breaker.open_ms);
-    let detail = format!(
-        "circuit '{}'/'{}' is forced open by {} ({}): deferred {}, and held until released",
-        input.queue,
-        input.error_class,
-        f.actor,
-        f.reason,
-        fmt_ms(delay)
+    push(
+        v,
+        CIRCUIT_BREAKER,
+        delay,
+        text::forced_open(input, f, delay),
     );
-    push(v, CIRCUIT_BREAKER, delay, detail);
 }
 
 fn forced_view(view: &mut CircuitView, f: &ForcedCircuit) {
@@ -651,6 +610,35 @@ fn quota_of(cfg: &PolicyGuardrails, tenant: &str) -> u32 {
         .get(tenant)
         .copied()
         .unwrap_or(cfg.tenant_quota_per_minute)
+}
+
+/// The guardrails before pacing: emergency stop, max attempts, max retry age, min/max delay.
+fn bounded(
+    cfg: &PolicyGuardrails,
+    input: GuardInput<'_>,
+    should_retry: bool,
+    delay_ms: u64,
+    max_attempts: u32,
+) -> Verdict {
+    let mut v = Verdict {
+        should_retry,
+        delay_ms,
+        max_attempts: max_attempts.min(cfg.max_attempts.max(1)),
+        effects: Vec::new(),
+        spend: Spend::default(),
+    };
+    emergency_stop(cfg, &mut v);
+    max_attempts_guard(cfg, input.attempt, &mut v);
+    max_retry_age(cfg, input, &mut v);
+    delay_bounds(cfg.min_delay_ms, max_delay_of(cfg), &mut v);
+    if !v.should_retry {
+        v.delay_ms = 0;
+    }
+    v
+}
+
+fn max_delay_of(cfg: &PolicyGuardrails) -> u64 {
+    cfg.max_delay_ms.max(cfg.min_delay_ms)
 }
 
 fn stop(v: &mut Verdict, name: &str, detail: String) {
@@ -749,6 +737,8 @@ fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {
 
 mod clock;
 mod share;
+mod shared;
+mod text;
 
 #[cfg(test)]
 mod tests;

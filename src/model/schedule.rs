@@ -592,6 +592,13 @@ pub struct Summary {
     /// The ML tier: what serves, drift, live outcomes per arm, training.
     #[serde(default)]
     pub ml: super::MlSummary,
+    /// On a store shared by replicas: the replica that answered (`LISTEN/PID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// On a store shared by replicas: the replica that leads (evaluates alerts, snapshots,
+    /// prunes), when one holds the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
 }
 
 /// The smallest set of method names, for counters keyed by method.

@@ -146,29 +146,63 @@ pub fn decode(text: &str, format: ExportFormat, path: &str) -> Result<ConfigExpo
 /// an export nests a few levels.
 const MAX_YAML_FLOW_DEPTH: usize = 1_000;
 
-/// Refuses a YAML text whose `[`/`{` nest deeper than any export's, before libyaml reads it,
-/// naming the line and how it starts. Brackets inside quoted text count too: no export has
-/// a thousand of them open.
+/// Refuses a YAML text whose flow collections nest deeper than any export's, before libyaml
+/// reads it, naming the line and how it starts.
 fn refuse_deep_yaml(text: &str) -> Result<(), String> {
-    let mut depth = 0usize;
+    let mut scan = FlowScan::default();
     for (number, line) in text.lines().enumerate() {
-        for b in line.bytes() {
-            match b {
-                b'[' | b'{' => depth += 1,
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-            if depth > MAX_YAML_FLOW_DEPTH {
-                let start: String = line.chars().take(40).collect();
-                return Err(format!(
-                    "line {}, `{start}`…: '[' and '{{' nested deeper than \
-                     {MAX_YAML_FLOW_DEPTH}: not a retryctl export",
-                    number + 1
-                ));
-            }
+        if scan.line(line) > MAX_YAML_FLOW_DEPTH {
+            let start: String = line.chars().take(40).collect();
+            return Err(format!(
+                "line {}, `{start}`…: '[' and '{{' nested deeper than {MAX_YAML_FLOW_DEPTH}: \
+                 not a retryctl export",
+                number + 1
+            ));
         }
     }
     Ok(())
+}
+
+/// How deeply YAML flow collections nest, line by line: `[` and `{` outside quoted scalars
+/// and comments (inside quotes they are text, which libyaml reads in linear time). A quote
+/// opens a scalar only where a token starts, so the apostrophe in `it's` is text.
+#[derive(Default)]
+struct FlowScan {
+    depth: usize,
+    deepest: usize,
+    /// The quote of the scalar being read (quoted scalars may span lines).
+    quote: Option<u8>,
+    escaped: bool,
+}
+
+impl FlowScan {
+    /// Reads one line; the deepest nesting so far.
+    fn line(&mut self, line: &str) -> usize {
+        let mut previous: Option<u8> = None;
+        let mut bytes = line.bytes().peekable();
+        while let Some(b) = bytes.next() {
+            let token_start = previous.is_none_or(|p| b" \t[{,:".contains(&p));
+            match self.quote {
+                Some(b'"') if self.escaped => self.escaped = false,
+                Some(b'"') if b == b'\\' => self.escaped = true,
+                Some(q) if b == q && q == b'\'' && bytes.peek() == Some(&b'\'') => {
+                    bytes.next();
+                }
+                Some(q) if b == q => self.quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'\'' | b'"' if token_start => self.quote = Some(b),
+                    b'#' if previous.is_none_or(|p| p == b' ' || p == b'\t') => break,
+                    b'[' | b'{' => self.depth += 1,
+                    b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            self.deepest = self.deepest.max(self.depth);
+            previous = Some(b);
+        }
+        self.deepest
+    }
 }
 
 /// Decodes an export, refusing the first key it does not know by its path; a wrong value is
@@ -289,6 +323,21 @@ mod tests {
         let wide = format!("strategy: {}", "[]".repeat(MAX_YAML_FLOW_DEPTH * 5));
         let e = decode(&wide, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
         assert!(!e.to_string().contains("deeper"), "{e}");
+        let deep = "[".repeat(MAX_YAML_FLOW_DEPTH * 5);
+        for quoted in [
+            format!("strategy: '{deep}'"),
+            format!("strategy: \"{deep}\""),
+            format!("strategy: 'it''s {deep}'"),
+            format!("strategy: \"a\\\" {deep}\""),
+            format!("strategy: 1 # {deep}"),
+            format!("strategy: >\n  '{deep}\n  {deep}'"),
+        ] {
+            let e = decode(&quoted, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+            assert!(!e.to_string().contains("deeper"), "{quoted:.40}: {e}");
+        }
+        let after_a_word = format!("strategy: it's [{deep}");
+        let e = decode(&after_a_word, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
+        assert!(e.to_string().contains("deeper"), "{e}");
         let shallow = format!("strategy: {}", "[".repeat(3));
         let e = decode(&shallow, ExportFormat::Yaml, "cfg.yaml").unwrap_err();
         assert!(e.to_string().contains("invalid type: sequence"), "{e}");

@@ -26,6 +26,7 @@ pub mod ml;
 pub mod ops;
 pub mod patterns;
 pub mod pauses;
+pub mod replica_counts;
 pub mod schedule;
 pub mod series;
 pub mod shadow_cache;

@@ -16,9 +16,11 @@ mod attempts;
 pub mod durability;
 mod jobs;
 pub mod keys;
+mod pacing;
 mod scripts;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
+use crate::model::pacing::{PaceAnswer, PaceRequest};
 pub use crate::model::redact_url;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
@@ -295,6 +297,18 @@ impl Store for RedisStore {
         true
     }
 
+    fn shares_guardrails(&self) -> bool {
+        true
+    }
+
+    async fn pace(&self, request: &PaceRequest) -> StoreResult<Option<PaceAnswer>> {
+        let call = self.place(request);
+        Ok(Some(
+            self.timed("place a retry in the shared guardrails", call)
+                .await?,
+        ))
+    }
+
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>> {
         self.timed("append attempts", self.append(attempts)).await
     }
@@ -559,6 +573,38 @@ impl Store for RedisStore {
                 .await
                 .map_err(err(what))?;
             Ok(held == 1)
+        })
+        .await
+    }
+
+    async fn lease_holder(&self, name: &str) -> StoreResult<Option<String>> {
+        self.timed("read a lease", async {
+            self.conn()
+                .get(self.keys.lease(name))
+                .await
+                .map_err(err("read a lease"))
+        })
+        .await
+    }
+
+    async fn put_replica_counts(&self, replica: &str, counts: String) -> StoreResult<()> {
+        self.timed("publish this replica's counts", async {
+            let () = self
+                .conn()
+                .hset(self.keys.replica_counts(), replica, counts)
+                .await
+                .map_err(err("publish this replica's counts"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replica_counts(&self) -> StoreResult<Vec<(String, String)>> {
+        self.timed("read the replicas' counts", async {
+            self.conn()
+                .hgetall(self.keys.replica_counts())
+                .await
+                .map_err(err("read the replicas' counts"))
         })
         .await
     }

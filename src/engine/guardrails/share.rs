@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 /// The sliding window the share is measured over.
 pub const WINDOW_MS: i64 = 60_000;
 /// Sub-windows of the sliding window.
-const SLOTS: i64 = 10;
+pub const SLOTS: i64 = 10;
 /// The length of one sub-window.
-const SLOT_MS: i64 = WINDOW_MS / SLOTS;
+pub const SLOT_MS: i64 = WINDOW_MS / SLOTS;
 /// Retries per window a queue may always make, whatever its traffic (10 per second).
 pub const MIN_RETRIES: u64 = 600;
 

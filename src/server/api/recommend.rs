@@ -1,6 +1,7 @@
 //! `POST /recommendation` and `POST /preview`.
 
 use crate::model::{FieldError, PreviewRequest, RetryFeatures, RetryPreview, RetryRecommendation};
+use crate::server::core::ingest::LedgerDown;
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
@@ -31,7 +32,12 @@ async fn recommendation(
     caller.require(Access::Work)?;
     features.validate()?;
     let now = state.now();
-    Ok(ApiJson(state.recommend(&features, now)))
+    // On a shared store the budgets are shared; when it does not answer, the answer is paced
+    // by this replica's own counters (recommendations keep coming from memory).
+    let rec = state
+        .recommend_paced(&features, now, LedgerDown::PaceLocally)
+        .await?;
+    Ok(ApiJson(rec))
 }
 
 /// The whole planned schedule; consumes nothing, so every role may ask.

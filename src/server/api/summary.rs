@@ -34,6 +34,10 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     let by_state = state
         .store_read(state.store.count_jobs_by_state().await)
         .unwrap_or_default();
+    let (replica, leader) = match state.follows_log() {
+        true => (Some(state.replica.clone()), state.leader_name().await),
+        false => (None, None),
+    };
     let mut summary = engine_part(&state, now);
     summary.role = caller.role.as_str().to_string();
     summary.status = status_counts(&by_state);
@@ -62,6 +66,8 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     drop(ops);
     summary.pauses = state.ops.pauses.active(now);
     summary.ml = crate::server::core::ml::summary(&state);
+    summary.replica = replica;
+    summary.leader = leader;
     Ok(ApiJson(summary))
 }
 
@@ -115,6 +121,8 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
         today: Default::default(),
         pauses: Vec::new(),
         ml: Default::default(),
+        replica: None,
+        leader: None,
     }
 }
 

@@ -6,13 +6,14 @@
 //!
 //! One exception keeps `/failures` answers as good as on one node: the engine learns a
 //! reported failure before it recommends (the recommendation depends on it). That attempt is
-//! then noted as learned ahead of its position and skipped when the log reaches it. When no
-//! other replica appended in between, its position is the next one and the order is exactly
-//! the log's.
+//! noted as learned ahead (by its idempotency key while its write is in flight, then by its
+//! position) and skipped when the log reaches it. When nothing else was appended in between,
+//! its position is the next one and the order is exactly the log's.
 
 use super::state::AppState;
 use crate::model::AttemptRecord;
 use crate::store::StoreResult;
+use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -54,10 +55,11 @@ impl AppState {
 
     fn learn_page(&self, page: &[(u64, AttemptRecord)]) -> u64 {
         let mut ahead = self.learned_ahead.lock();
+        let mut pending = self.pending_ahead.lock();
         let mut engine = self.engine.lock();
         let mut learned = 0;
         for (seq, attempt) in page {
-            if ahead.remove(seq) {
+            if ahead.remove(seq) || (!pending.is_empty() && pending.remove(&key_of(attempt))) {
                 continue;
             }
             engine.observe(attempt);
@@ -77,6 +79,36 @@ impl AppState {
             self.learned_ahead.lock().insert(seq);
         }
     }
+
+    /// Notes, under the tail lock, that `attempt` was learned before its write: the follower
+    /// skips it should it read the attempt before [`Self::positioned`] is called.
+    pub(super) fn learning_ahead(&self, attempt: &AttemptRecord) -> AttemptKey {
+        let key = key_of(attempt);
+        self.pending_ahead.lock().insert(key.clone());
+        key
+    }
+
+    /// The write of an attempt learned ahead returned: at `seq`, or (`None`) not stored.
+    /// Takes the tail lock, so the follower is not between reading and learning a page.
+    pub(super) async fn positioned(&self, key: AttemptKey, seq: Option<u64>) {
+        let _tail = self.tail_lock.lock().await;
+        // Absent: the follower met it in the log first and skipped it.
+        let waiting = self.pending_ahead.lock().remove(&key);
+        if let (true, Some(seq)) = (waiting, seq) {
+            self.learned_at(seq);
+        }
+    }
+}
+
+/// An attempt by its idempotency key: (job id, attempt number, timestamp).
+pub type AttemptKey = (String, u32, DateTime<Utc>);
+
+fn key_of(attempt: &AttemptRecord) -> AttemptKey {
+    (
+        attempt.job_id.clone(),
+        attempt.attempt_number,
+        attempt.timestamp,
+    )
 }
 
 /// One round of the background follower.

@@ -10,8 +10,11 @@ use super::pauses;
 use super::schedule;
 use super::shadow_cache::ShadowCache;
 use super::state::AppState;
+use crate::engine::{Engine, PendingRecommendation, Shared};
+use crate::model::pacing::PaceAnswer;
 use crate::model::{
-    AttemptRecord, FailureReport, JobState, RetryFeatures, RetryRecommendation, ScheduledJob,
+    AttemptRecord, FailureReport, JobExpectation, JobState, RetryFeatures, RetryRecommendation,
+    ScheduledJob,
 };
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::{JobFilter, MAX_PAGE, StoreResult};
@@ -21,26 +24,139 @@ use std::slice;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+/// What [`AppState::recommend_paced`] does when the shared ledger does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerDown {
+    /// Answer the store's error (the caller writes to the store anyway).
+    Fail,
+    /// Pace with this replica's own counters and answer.
+    PaceLocally,
+}
+
+/// The smart-vs-static comparison beside a recommendation: the static answer, and the
+/// expectations of a first failure (cached for a second, or worked out now).
+struct ShadowNote {
+    first: bool,
+    key: Option<String>,
+    cached: Option<(JobExpectation, JobExpectation)>,
+    computed: Option<(JobExpectation, JobExpectation)>,
+    fixed: Option<RetryRecommendation>,
+}
+
+impl ShadowNote {
+    /// Each job is compared once, from its first failure, with the expectations of an
+    /// identical first failure when one was worked out within the last second.
+    fn look_up(state: &AppState, features: &RetryFeatures) -> Self {
+        let first = features.failed_attempt() == 1;
+        let key = first.then(|| ShadowCache::key(features)).flatten();
+        let cached = key
+            .as_deref()
+            .and_then(|key| state.ops.shadow.get(key, Instant::now()));
+        Self {
+            first,
+            key,
+            cached,
+            computed: None,
+            fixed: None,
+        }
+    }
+
+    /// Works out what the engine must say (it is locked by the caller).
+    fn compute(&mut self, engine: &Engine, features: &RetryFeatures, now: DateTime<Utc>) {
+        self.fixed = Some(engine.static_shadow(features, now));
+        if self.first && self.cached.is_none() {
+            self.computed = Some(engine.shadow_expectations(features, now));
+        }
+    }
+}
+
 impl AppState {
     /// Asks the engine, timing the call and counting the answer in the metrics. What the
     /// static backoff would have said is noted beside it (the console's smart-vs-static view).
     pub fn recommend(&self, features: &RetryFeatures, now: DateTime<Utc>) -> RetryRecommendation {
-        // Each job is compared once, from its first failure, with the expectations of an
-        // identical first failure when one was worked out within the last second.
-        let first = features.failed_attempt() == 1;
-        let shadow_key = first.then(|| ShadowCache::key(features)).flatten();
-        let cached = shadow_key
-            .as_deref()
-            .and_then(|key| self.ops.shadow.get(key, Instant::now()));
+        let mut shadow = ShadowNote::look_up(self, features);
         let started = Instant::now();
         let mut engine = self.engine.lock();
-        let mut rec = engine.recommend(features, now);
+        let rec = engine.recommend(features, now);
         let took = started.elapsed();
-        let shadow = engine.static_shadow(features, now);
-        let computed =
-            (first && cached.is_none()).then(|| engine.shadow_expectations(features, now));
+        shadow.compute(&engine, features, now);
         drop(engine);
-        if let (Some(key), Some(found)) = (shadow_key, computed) {
+        self.account(features, rec, took, shadow, now)
+    }
+
+    /// [`Self::recommend`] with the pacing guardrails (retry budget, budget share, tenant
+    /// quota, circuit probe) counted in the store's shared ledger when it keeps one (Redis),
+    /// so N replicas spend one budget. When the ledger does not answer, `on_error` says what
+    /// to do: fail (a write that needs the store anyway), or pace with this replica's own
+    /// counters (a recommendation keeps coming from memory).
+    pub async fn recommend_paced(
+        &self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+        on_error: LedgerDown,
+    ) -> ApiResult<RetryRecommendation> {
+        if !self.store.shares_guardrails() {
+            return Ok(self.recommend(features, now));
+        }
+        let mut shadow = ShadowNote::look_up(self, features);
+        let started = Instant::now();
+        let shared = {
+            let mut engine = self.engine.lock();
+            let shared = engine.recommend_shared(features, now);
+            shadow.compute(&engine, features, now);
+            shared
+        };
+        let mut took = started.elapsed();
+        let rec = match shared {
+            Shared::Done(rec) => rec,
+            Shared::Pace(pending) => {
+                let answer = self.store.pace(pending.request()).await;
+                let started = Instant::now();
+                let rec = self.finish_paced(pending, answer, on_error)?;
+                took += started.elapsed();
+                rec
+            }
+        };
+        Ok(self.account(features, rec, took, shadow, now))
+    }
+
+    fn finish_paced(
+        &self,
+        pending: PendingRecommendation,
+        answer: StoreResult<Option<PaceAnswer>>,
+        on_error: LedgerDown,
+    ) -> ApiResult<RetryRecommendation> {
+        match answer {
+            Ok(Some(answer)) => Ok(self.engine.lock().finish_shared(pending, &answer)),
+            Ok(None) => Ok(self.engine.lock().finish_local(pending)),
+            Err(e) if on_error == LedgerDown::PaceLocally => {
+                tracing::warn!(error = %e, "shared guardrails unreachable: paced by this replica's counters");
+                // Counted (and on an unreachable Redis, marks the store degraded).
+                let _ = self.store_read::<()>(Err(e));
+                Ok(self.engine.lock().finish_local(pending))
+            }
+            Err(e) => self.store_write(Err(e)),
+        }
+    }
+
+    /// Counts a recommendation in the metrics and the console's windows, notes its shadow
+    /// comparison and applies an operator's pause.
+    fn account(
+        &self,
+        features: &RetryFeatures,
+        mut rec: RetryRecommendation,
+        took: std::time::Duration,
+        shadow: ShadowNote,
+        now: DateTime<Utc>,
+    ) -> RetryRecommendation {
+        let ShadowNote {
+            key,
+            cached,
+            computed,
+            fixed,
+            ..
+        } = shadow;
+        if let (Some(key), Some(found)) = (key, computed) {
             self.ops.shadow.put(key, found, Instant::now());
         }
         let expectations = cached.or(computed);
@@ -48,7 +164,9 @@ impl AppState {
         let wall = self.now();
         let job_id = features.job_id.as_deref();
         let mut ops = self.ops.lock();
-        ops.record_recommendation(&rec, &shadow, job_id, wall);
+        if let Some(fixed) = &fixed {
+            ops.record_recommendation(&rec, fixed, job_id, wall);
+        }
         ops.queues.note(&features.queue, &rec, wall);
         ops.today.note_recommendation(&rec, wall);
         if !rec.should_retry {
@@ -121,25 +239,13 @@ impl AppState {
         let attempt = report.to_attempt(at);
         attempt.validate()?;
         let gate = self.ingest_gate.read().await;
-        // On a shared log: learn what other replicas appended first, then this failure (see
-        // `follow`: it is learned ahead of its position in the log).
-        let tail = self.tail_lock.lock().await;
-        if self.follows_log() {
-            self.store_read(self.follow_locked(u64::MAX).await)?;
-        }
-        self.learn(slice::from_ref(&attempt));
-        let features = schedule::failure_features(report, previous.as_ref(), at);
-        let rec = self.recommend(&features, at);
-        let job = schedule::job_from_failure(report, previous.as_ref(), &rec, at);
-        let seq = self
-            .store_failure(report, &attempt, &job, previous.as_ref())
-            .await?;
-        if self.follows_log() {
-            self.learned_at(seq);
+        let job = if self.follows_log() {
+            self.failure_on_shared_log(report, &attempt, previous.as_ref(), at)
+                .await?
         } else {
-            self.watermark.fetch_max(seq, Ordering::Relaxed);
-        }
-        drop(tail);
+            self.failure_in_process(report, &attempt, previous.as_ref(), at)
+                .await?
+        };
         drop(gate);
         self.ops.note_pending(&job.job_id, job.state.is_pending());
         let attempts = slice::from_ref(&attempt);
@@ -148,6 +254,57 @@ impl AppState {
         self.announce_schedule(&job);
         self.note_ending(&job);
         Ok(job)
+    }
+
+    /// [`Self::record_failure`] on this node's own store: learn, recommend and write under the
+    /// tail lock, so the watermark never passes an attempt not yet learned.
+    async fn failure_in_process(
+        &self,
+        report: &FailureReport,
+        attempt: &AttemptRecord,
+        previous: Option<&ScheduledJob>,
+        at: DateTime<Utc>,
+    ) -> ApiResult<ScheduledJob> {
+        let _tail = self.tail_lock.lock().await;
+        self.learn(slice::from_ref(attempt));
+        let features = schedule::failure_features(report, previous, at);
+        let rec = self.recommend(&features, at);
+        let job = schedule::job_from_failure(report, previous, &rec, at);
+        let seq = self.store_failure(report, attempt, &job, previous).await?;
+        self.watermark.fetch_max(seq, Ordering::Relaxed);
+        Ok(job)
+    }
+
+    /// [`Self::record_failure`] on a shared log: under the tail lock, learn what other
+    /// replicas appended, then this failure (ahead of its position, see `follow`); then, with
+    /// the lock released so other reports proceed, recommend (pacing in the shared ledger)
+    /// and write the attempt with its job.
+    async fn failure_on_shared_log(
+        &self,
+        report: &FailureReport,
+        attempt: &AttemptRecord,
+        previous: Option<&ScheduledJob>,
+        at: DateTime<Utc>,
+    ) -> ApiResult<ScheduledJob> {
+        let ahead = {
+            let _tail = self.tail_lock.lock().await;
+            self.store_read(self.follow_locked(u64::MAX).await)?;
+            self.learn(slice::from_ref(attempt));
+            self.learning_ahead(attempt)
+        };
+        let features = schedule::failure_features(report, previous, at);
+        let stored = async {
+            let rec = self
+                .recommend_paced(&features, at, LedgerDown::Fail)
+                .await?;
+            let job = schedule::job_from_failure(report, previous, &rec, at);
+            let seq = self.store_failure(report, attempt, &job, previous).await?;
+            Ok::<_, ApiError>((job, seq))
+        }
+        .await;
+        self.positioned(ahead, stored.as_ref().ok().map(|(_, seq)| *seq))
+            .await;
+        stored.map(|(job, _)| job)
     }
 
     /// The write of [`Self::record_failure`]. Under a lease it is a compare-and-set against the

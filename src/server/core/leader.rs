@@ -1,5 +1,5 @@
 //! One replica at a time runs the chores that must not run N times over a shared store
-//! (engine snapshots, retention pruning): the one holding the `chores` lease in the store,
+//! (alert evaluation, engine snapshots, retention pruning): the one holding the `chores` lease in the store,
 //! renewed every [`RENEW_EVERY`]; when it dies, another takes over once the lease ran out
 //! ([`LEASE_TTL`]), so within about 13 s. A store only one process uses grants the lease at
 //! once, so a lone service always leads.
@@ -19,6 +19,21 @@ impl AppState {
     /// Whether this replica runs the chores now.
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Relaxed)
+    }
+
+    /// The replica that runs the chores: this one, or the lease's holder in the store
+    /// (`None` when none holds it or the store does not answer).
+    pub async fn leader_name(&self) -> Option<String> {
+        if self.is_leader() {
+            return Some(self.replica.clone());
+        }
+        match self.store.lease_holder(CHORES).await {
+            Ok(holder) => holder,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the chores lease");
+                None
+            }
+        }
     }
 
     /// Takes or renews the lease; a store that cannot be asked leaves this replica a follower

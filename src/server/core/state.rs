@@ -42,6 +42,9 @@ pub struct AppState {
     pub(super) tail_lock: Arc<tokio::sync::Mutex<()>>,
     /// Sequence numbers learned before the log reached them (skipped when it does).
     pub(super) learned_ahead: Arc<Mutex<std::collections::BTreeSet<u64>>>,
+    /// Attempts learned before the log gave them a position (a `/failures` write in flight;
+    /// skipped when the log reaches them, see [`super::follow`]).
+    pub(super) pending_ahead: Arc<Mutex<std::collections::HashSet<super::follow::AttemptKey>>>,
     /// Whether this replica holds the chores lease (see [`super::leader`]).
     pub(super) leader: Arc<std::sync::atomic::AtomicBool>,
     /// This replica's name among those sharing the store: `LISTEN/PID`.
@@ -102,6 +105,7 @@ impl AppState {
             watermark: Arc::new(AtomicU64::new(0)),
             tail_lock: Arc::new(tokio::sync::Mutex::new(())),
             learned_ahead: Arc::default(),
+            pending_ahead: Arc::default(),
             leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),

@@ -139,8 +139,36 @@ impl Keys {
     pub fn lease(&self, name: &str) -> String {
         self.key(&format!("lease:{name}"))
     }
+    /// Replica → its counts for the leader's alert evaluation (JSON).
+    pub fn replica_counts(&self) -> String {
+        self.key("replica_counts")
+    }
     pub fn probe(&self) -> String {
         self.key("probe")
+    }
+    /// Queue → tokens left in its retry budget (shared pacing, see `pacing`).
+    pub fn budget_tokens(&self) -> String {
+        self.key("guard:budget_tokens")
+    }
+    /// Queue → when its bucket was last spent (ms on the decision clock).
+    pub fn budget_updated(&self) -> String {
+        self.key("guard:budget_updated")
+    }
+    /// Share sub-window index → retries of `queue` scheduled to run in it.
+    pub fn share_counts(&self, queue: &str) -> String {
+        self.key(&format!("guard:share:{}:{queue}", queue.len()))
+    }
+    /// The sub-window indexes in [`Self::share_counts`], scored by index (for pruning).
+    pub fn share_slots(&self, queue: &str) -> String {
+        self.key(&format!("guard:share_slots:{}:{queue}", queue.len()))
+    }
+    /// Minute index → retries of `tenant` scheduled in it.
+    pub fn tenant_minutes(&self, tenant: &str) -> String {
+        self.key(&format!("guard:tenant:{}:{tenant}", tenant.len()))
+    }
+    /// Circuit field ([`circuit_field`]) → the probe time (ms) whose probe is taken.
+    pub fn probes(&self) -> String {
+        self.key("guard:probes")
     }
 }
 

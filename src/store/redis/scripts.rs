@@ -217,3 +217,150 @@ return 1
 "#,
     )
 });
+
+/// Places one retry in the pacing guardrails shared by every replica and spends them, in the
+/// order and with the rules of the in-process path (`engine::guardrails`): retry budget (token
+/// bucket) → budget share (first sub-window where every window keeps within `allowed`) →
+/// tenant quota (first minute with room) → circuit (forced open; or the probe, or after the
+/// probe's verdict) → tenant quota again after a probe → max retry age. A stop spends nothing.
+///
+/// KEYS: budget tokens, budget updated, the queue's share counts and share slots, the
+/// tenant's minutes, probes. ARGV: queue, circuit field, now (ms), delay (ms), time left
+/// before the max retry age (ms), budget capacity (`''`: off), refill per second, retries
+/// allowed per share window (`''`: off), share sub-window (ms), sub-windows per window, tenant
+/// quota (`''`: off), circuit (`''`, `forced` or `open`), probe time (ms), open time (ms),
+/// then the nanoseconds past the millisecond of now and of the probe time (a delay between two
+/// times is whole milliseconds, truncated, as in the engine). Returns strings: delay, `1` when stopped, tokens left (`''`: no budget), then per step its
+/// kind, the delay after it and a count.
+pub static PACE: LazyLock<Script> = LazyLock::new(|| Script::new(PACE_LUA));
+
+const PACE_LUA: &str = r#"
+local function int(x) return string.format('%d', x) end
+local queue, cfield = ARGV[1], ARGV[2]
+local now, delay, age_left = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local slot_ms, slots = tonumber(ARGV[9]), tonumber(ARGV[10])
+local now_ns, probe_ns = tonumber(ARGV[15]), tonumber(ARGV[16])
+-- The delay from now until the time (t ms, t_ns past it), truncated to whole ms, at least 0.
+local function until_(t, t_ns)
+  local d = t - now
+  if d <= 0 then return 0 end
+  if t_ns < now_ns then d = d - 1 end
+  return d
+end
+-- Whether now + delay lies before the time (t ms, t_ns past it).
+local function before(t, t_ns)
+  local at = now + delay
+  return at < t or (at == t and now_ns < t_ns)
+end
+local steps = {}
+local function step(kind, d, count)
+  delay = d
+  steps[#steps+1] = kind; steps[#steps+1] = int(d); steps[#steps+1] = int(count or 0)
+end
+local function finish(stopped, tokens)
+  local out = {int(delay), stopped, tokens}
+  for _, v in ipairs(steps) do out[#out+1] = v end
+  return out
+end
+
+local tokens
+if ARGV[6] ~= '' then
+  local cap, refill = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local held = redis.call('HGET', KEYS[1], queue)
+  tokens = cap
+  if held then
+    local updated = tonumber(redis.call('HGET', KEYS[2], queue) or now)
+    tokens = math.min(cap, tonumber(held) + math.max(0, now - updated) / 1000 * refill)
+  end
+  if tokens < 1 then
+    if refill <= 0 then step('budget_never', 0); return finish('1', '') end
+    local wait = math.ceil((1 - tokens) / refill * 1000)
+    if wait > delay then step('budget', wait) end
+  end
+end
+
+if ARGV[8] ~= '' then
+  local allowed = math.max(tonumber(ARGV[8]), 1)
+  local counts, windows = {}, {}
+  local function count(i)
+    local c = counts[i]
+    if c == nil then c = tonumber(redis.call('HGET', KEYS[3], int(i)) or 0); counts[i] = c end
+    return c
+  end
+  local function window(w)
+    local n = windows[w]
+    if n == nil then
+      n = 0
+      for i = w - slots + 1, w do n = n + count(i) end
+      windows[w] = n
+    end
+    return n
+  end
+  local function fits(s)
+    for w = s, s + slots - 1 do if window(w) >= allowed then return false end end
+    return true
+  end
+  local at = now + delay
+  local first = math.floor(at / slot_ms)
+  local s = first
+  while not fits(s) do s = s + 1 end
+  if s ~= first then step('share', until_(s * slot_ms, 0), window(first)) end
+end
+
+local minute
+local function tenant()
+  local quota = tonumber(ARGV[11])
+  if quota == 0 then step('tenant_zero', 0); return false end
+  local first = math.floor((now + delay) / 60000)
+  local m = first
+  while tonumber(redis.call('HGET', KEYS[5], int(m)) or 0) >= quota do m = m + 1 end
+  minute = m
+  if m ~= first then step('tenant', math.max(math.max(m * 60000 - now, 0), delay)) end
+  return true
+end
+if ARGV[11] ~= '' and not tenant() then return finish('1', '') end
+
+local probe = false
+if ARGV[12] == 'forced' then
+  step('circuit_forced', math.max(delay, tonumber(ARGV[14])))
+elseif ARGV[12] == 'open' then
+  local probe_at, open_ms = tonumber(ARGV[13]), tonumber(ARGV[14])
+  local taken = ARGV[13] .. '.' .. ARGV[16]
+  if redis.call('HGET', KEYS[6], cfield) ~= taken then
+    probe = true
+    if before(probe_at, probe_ns) then step('circuit_probe', until_(probe_at, probe_ns)) end
+  elseif before(probe_at + open_ms, probe_ns) then
+    step('circuit_after_probe', until_(probe_at + open_ms, probe_ns))
+  end
+end
+if probe and ARGV[11] ~= '' and not tenant() then return finish('1', '') end
+
+if delay > age_left then step('retry_age', delay); return finish('1', '') end
+
+local left = ''
+if tokens then
+  local updated = tonumber(redis.call('HGET', KEYS[2], queue) or now)
+  left = string.format('%.17g', tokens - 1)
+  redis.call('HSET', KEYS[1], queue, left)
+  redis.call('HSET', KEYS[2], queue, int(math.max(updated, now)))
+end
+if ARGV[8] ~= '' then
+  local slot = int(math.floor((now + delay) / slot_ms))
+  redis.call('HINCRBY', KEYS[3], slot, 1)
+  redis.call('ZADD', KEYS[4], slot, slot)
+  local oldest = '(' .. int(math.floor(now / slot_ms) - slots)
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', oldest)) do
+    redis.call('HDEL', KEYS[3], old)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', oldest)
+end
+if minute then
+  redis.call('HINCRBY', KEYS[5], int(minute), 1)
+  local oldest = math.floor(now / 60000) - 1
+  for _, m in ipairs(redis.call('HKEYS', KEYS[5])) do
+    if tonumber(m) < oldest then redis.call('HDEL', KEYS[5], m) end
+  end
+end
+if probe then redis.call('HSET', KEYS[6], cfield, ARGV[13] .. '.' .. ARGV[16]) end
+return finish('0', left)
+"#;
