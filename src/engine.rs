@@ -59,7 +59,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use registry::{Models, Thresholds};
 use rules::RuleSet;
 use settings::solve_params;
-use snapshot::SnapshotRef;
+pub use snapshot::SnapshotCopy;
+use snapshot::{SnapshotData, SnapshotRef};
 use std::sync::Arc;
 use tier::{Ctx, Draft, fall_back, guard_input};
 
@@ -505,9 +506,21 @@ impl Engine {
     /// circuits), versioned, so a restarted service answers as before without replaying.
     pub fn snapshot(&self) -> EngineSnapshot {
         snapshot::encode(&SnapshotRef {
-            models: self.models.snapshot(),
+            models: &self.models.snapshot(),
             episodes: &self.episodes,
             guardrails: &self.guard,
+            explore: self.explore,
+        })
+    }
+
+    /// [`Self::snapshot`] in two steps: this copy of what was learned is cheap (no encoding),
+    /// so a service takes it under the engine lock and encodes it ([`SnapshotCopy::encode`])
+    /// after releasing the lock.
+    pub fn snapshot_copy(&self) -> SnapshotCopy {
+        SnapshotCopy(SnapshotData {
+            models: self.models.snapshot(),
+            episodes: self.episodes.clone(),
+            guardrails: self.guard.clone(),
             explore: self.explore,
         })
     }

@@ -39,3 +39,4 @@ mod store_contract;
 mod store_failure;
 mod upstream_compat;
 mod worker_example;
+mod worker_path;

@@ -224,6 +224,26 @@ async fn override_errors_name_the_field() {
 }
 
 #[tokio::test]
+async fn a_killed_job_stays_killed_when_its_first_attempt_fails_again_also_after_a_restart() {
+    let svc = Service::start().await;
+    svc.fail("job-k", 1, t0()).await;
+    svc.post_ok::<ScheduledJob>("/jobs/job-k/kill", json!({"reason": "poison message"}))
+        .await;
+    let again = svc.fail("job-k", 1, t0() + Duration::seconds(5)).await;
+    assert_eq!(again.state, JobState::Killed);
+    assert_eq!(again.next_attempt_at, None);
+    let svc = svc.restart().await;
+    let after_restart = svc.fail("job-k", 1, t0() + Duration::seconds(10)).await;
+    assert_eq!(
+        after_restart.state,
+        JobState::Killed,
+        "the restart forgot the kill"
+    );
+    let fresh = svc.fail("job-new", 1, t0() + Duration::seconds(10)).await;
+    assert_eq!(fresh.state, JobState::Scheduled);
+}
+
+#[tokio::test]
 async fn operator_actions_change_the_job_and_are_audited() {
     let svc = Service::start().await;
     svc.fail("job-a", 1, Utc::now()).await;

@@ -64,13 +64,15 @@ pub fn tier<R: rand::Rng>(
     rng: &mut R,
 ) -> Result<Draft, String> {
     let f = ctx.features;
-    let (key, model) = models.select(
-        &f.job_type,
-        &f.error_class,
-        f.tenant.as_deref(),
-        Some(ctx.hour),
-        setup.thresholds,
-    )?;
+    let (key, model) = models
+        .select(
+            &f.job_type,
+            &f.error_class,
+            f.tenant.as_deref(),
+            Some(ctx.hour),
+            setup.thresholds,
+        )
+        .map_err(|none| none.to_string())?;
     let input = BayesInput {
         key: &key,
         model,

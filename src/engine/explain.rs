@@ -36,13 +36,13 @@ pub fn annotate(models: &Models, d: &mut Draft, ctx: &Ctx<'_>) {
         let model = found.as_ref().map_or(models.prior(), |(_, m)| *m);
         d.estimated_success = success_at(model, ctx, d.delay_ms);
         let source = match &found {
-            Ok((key, m)) => format!(
+            Some((key, m)) => format!(
                 "observed: {} {} of {}",
                 m.samples(),
                 if m.samples() == 1 { "retry" } else { "retries" },
                 key.label()
             ),
-            Err(_) => format!(
+            None => format!(
                 "prior: no retry of {}/{} observed yet",
                 f.job_type, f.error_class
             ),
@@ -52,7 +52,7 @@ pub fn annotate(models: &Models, d: &mut Draft, ctx: &Ctx<'_>) {
             d.estimated_success * 100.0
         ));
     }
-    if let Ok((key, _)) = found {
+    if let Some((key, _)) = found {
         d.explanation.model_key.get_or_insert(key.label());
     }
     d.explanation.similar_cases = similar(models, ctx, d.delay_ms);
@@ -66,16 +66,15 @@ pub fn success_estimate(models: &Models, ctx: &Ctx<'_>, delay_ms: u64) -> f64 {
 }
 
 /// The (job type, error class) model with at least one observed retry, whatever its age.
-fn observed_model<'m>(
-    models: &'m Models,
-    ctx: &Ctx<'_>,
-) -> Result<(ModelKey, &'m SurvivalModel), String> {
+fn observed_model<'m>(models: &'m Models, ctx: &Ctx<'_>) -> Option<(ModelKey, &'m SurvivalModel)> {
     let f = ctx.features;
     let any = Thresholds {
         min_samples: 1,
         tenant_min_samples: u64::MAX,
     };
-    models.select(&f.job_type, &f.error_class, None, None, any)
+    models
+        .select(&f.job_type, &f.error_class, None, None, any)
+        .ok()
 }
 
 /// A model's chance that the attempt `delay_ms` after the failure in `ctx` succeeds.

@@ -10,8 +10,12 @@ use super::stats::BetaSummary;
 use super::survival::{GRID_MS, SolveParams, SurvivalModel};
 use crate::model::{BayesianModel, DelayBucket, RecoveryPoint, SimilarCase};
 use chrono::{DateTime, Utc};
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+mod keys;
+pub use keys::{KeyRef, ModelKey, NoModel, Passed};
 
 /// The job type of a model pooled over every job type.
 pub const ANY_JOB: &str = "*";
@@ -32,48 +36,6 @@ const UPSTREAM_BUCKETS: [u64; 9] = [
     900_000,
     u64::MAX,
 ];
-
-/// Which model: `job_type/error_class[/tenant][@HHh]`, with job type `*` for the class-wide
-/// model.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ModelKey {
-    pub job_type: String,
-    pub error_class: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    /// Hour of the day (UTC) the episodes began, for the hour-of-day model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hour: Option<u8>,
-}
-
-impl ModelKey {
-    pub fn new(job_type: &str, error_class: &str, tenant: Option<&str>) -> Self {
-        Self {
-            job_type: job_type.to_string(),
-            error_class: error_class.to_string(),
-            tenant: tenant.map(str::to_string),
-            hour: None,
-        }
-    }
-
-    fn at_hour(job_type: &str, error_class: &str, hour: u8) -> Self {
-        Self {
-            hour: Some(hour),
-            ..Self::new(job_type, error_class, None)
-        }
-    }
-
-    pub fn label(&self) -> String {
-        let base = match &self.tenant {
-            Some(t) => format!("{}/{}/{t}", self.job_type, self.error_class),
-            None => format!("{}/{}", self.job_type, self.error_class),
-        };
-        match self.hour {
-            Some(h) => format!("{base}@{h:02}h"),
-            None => base,
-        }
-    }
-}
 
 /// One retry outcome to learn from.
 #[derive(Debug, Clone)]
@@ -143,7 +105,7 @@ impl Models {
         let c = &o.case;
         let ratio = self
             .map
-            .get(&ModelKey::new(o.job_type, o.error_class, None))
+            .get(&KeyRef::new(o.job_type, o.error_class, None))
             .map_or(0.0, |m| {
                 let (time, attempt) = m.log_likelihoods(o.previous_ms, c.elapsed_ms, c.success);
                 time - attempt
@@ -193,57 +155,63 @@ impl Models {
         }
     }
 
-    /// The most specific model with enough samples, or why there is none.
-    pub fn select(
+    /// The most specific model with enough samples, or why there is none (boxed: the levels
+    /// tried are kept by reference, and a caller that ignores them pays one allocation).
+    pub fn select<'a>(
         &self,
-        job_type: &str,
-        error_class: &str,
-        tenant: Option<&str>,
+        job_type: &'a str,
+        error_class: &'a str,
+        tenant: Option<&'a str>,
         hour: Option<u8>,
         t: Thresholds,
-    ) -> Result<(ModelKey, &SurvivalModel), String> {
-        let mut tried = Vec::with_capacity(4);
-        let mut levels = Vec::with_capacity(4);
-        if let Some(tenant) = tenant {
-            levels.push((
-                ModelKey::new(job_type, error_class, Some(tenant)),
-                t.tenant_min_samples,
-            ));
-        }
-        if let Some(hour) = hour {
-            levels.push((
-                ModelKey::at_hour(job_type, error_class, hour),
-                t.tenant_min_samples,
-            ));
-        }
-        let refinements = levels.len();
-        let class = ModelKey::new(job_type, error_class, None);
+    ) -> Result<(ModelKey, &SurvivalModel), Box<NoModel<'a>>> {
+        let class = KeyRef::new(job_type, error_class, None);
+        // Most specific first; the first two are refinements of the class's model.
+        let levels: [Option<(KeyRef<'a>, u64)>; keys::LEVELS] = [
+            tenant.map(|name| {
+                (
+                    KeyRef::new(job_type, error_class, Some(name)),
+                    t.tenant_min_samples,
+                )
+            }),
+            hour.map(|h| {
+                (
+                    KeyRef::at_hour(job_type, error_class, h),
+                    t.tenant_min_samples,
+                )
+            }),
+            Some((class, t.min_samples)),
+            Some((KeyRef::new(ANY_JOB, error_class, None), t.min_samples)),
+        ];
         let class_view = self.map.get(&class).map(SurvivalModel::view);
-        levels.push((class, t.min_samples));
-        levels.push((ModelKey::new(ANY_JOB, error_class, None), t.min_samples));
-        for (i, (key, needed)) in levels.into_iter().enumerate() {
-            let samples = self.map.get(&key).map_or(0, |m| m.samples());
-            if samples < needed.max(1) {
-                tried.push(format!("{} has {samples} of {needed} samples", key.label()));
+        let mut none = NoModel::default();
+        for (i, level) in levels.into_iter().enumerate() {
+            let Some((key, needed)) = level else {
                 continue;
-            }
-            let model = &self.map[&key];
+            };
+            let model = self.map.get(&key);
+            let samples = model.map_or(0, SurvivalModel::samples);
+            let Some(model) = model.filter(|_| samples >= needed.max(1)) else {
+                none.pass(
+                    i,
+                    Passed::Samples {
+                        key,
+                        samples,
+                        needed,
+                    },
+                );
+                continue;
+            };
             // A tenant's or an hour's model has fewer outcomes than its class: until its own
             // outcomes tell the views apart, the class's choice of view stands.
             let undecided = !model.view_decided() && class_view.is_some_and(|v| v != model.view());
-            if i < refinements && undecided {
-                tried.push(format!(
-                    "{} has not yet told the elapsed and per-attempt views apart",
-                    key.label()
-                ));
+            if i < 2 && undecided {
+                none.pass(i, Passed::Undecided { key });
                 continue;
             }
-            return Ok((key, model));
+            return Ok((key.owned(), model));
         }
-        Err(format!(
-            "no model has enough data yet ({})",
-            tried.join("; ")
-        ))
+        Err(Box::new(none))
     }
 
     /// When any model was last trained (refreshed from its data), if ever.
@@ -295,10 +263,7 @@ impl Models {
         n: usize,
         exclude_job: Option<&str>,
     ) -> Vec<SimilarCase> {
-        let Some(ring) = self
-            .cases
-            .get(&(job_type.to_string(), error_class.to_string()))
-        else {
+        let Some(ring) = self.cases.get(&keys::CaseKey(job_type, error_class)) else {
             return Vec::new();
         };
         let mut cases: Vec<&SimilarCase> = ring

@@ -24,10 +24,28 @@ pub struct SnapshotData {
 /// `SnapshotData` by reference, for writing a snapshot without copying the episode table.
 #[derive(Serialize)]
 pub struct SnapshotRef<'a> {
-    pub models: ModelsSnapshot,
+    pub models: &'a ModelsSnapshot,
     pub episodes: &'a Episodes,
     pub guardrails: &'a GuardrailState,
     pub explore: ExploreShare,
+}
+
+/// A copy of what the engine learned, taken by `Engine::snapshot_copy`, to be encoded away
+/// from the engine.
+#[derive(Debug, Clone)]
+pub struct SnapshotCopy(pub(super) SnapshotData);
+
+impl SnapshotCopy {
+    /// The snapshot, as `Engine::snapshot` would have given it when the copy was taken.
+    pub fn encode(&self) -> EngineSnapshot {
+        let data = &self.0;
+        encode(&SnapshotRef {
+            models: &data.models,
+            episodes: &data.episodes,
+            guardrails: &data.guardrails,
+            explore: data.explore,
+        })
+    }
 }
 
 /// The snapshot of `data` (the empty one if it cannot be encoded).

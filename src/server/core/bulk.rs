@@ -221,11 +221,11 @@ fn change(
     }
 }
 
-/// Stores the changed jobs in one batch write and keeps the pending set in step.
+/// Stores the changed jobs in one batch write and keeps the pending and killed sets in step.
 async fn store_all(state: &AppState, jobs: &[ScheduledJob]) -> ApiResult<()> {
     state.store_write(state.store.put_jobs(jobs.to_vec()).await)?;
     for job in jobs {
-        state.ops.note_pending(&job.job_id, job.state.is_pending());
+        state.ops.note_stored(&job.job_id, job.state);
         state.metrics.record_override();
     }
     Ok(())

@@ -233,7 +233,11 @@ impl AppState {
     pub async fn record_failure(&self, report: &FailureReport) -> ApiResult<ScheduledJob> {
         let at = report.timestamp.unwrap_or_else(|| self.now());
         let _job_lock = self.ops.lock_job(&report.job_id).await;
-        let previous = self.store_read(self.store.get_job(&report.job_id).await)?;
+        let previous = if self.stored_job_matters(report) {
+            self.store_read(self.store.get_job(&report.job_id).await)?
+        } else {
+            None
+        };
         schedule::check_lease(report, previous.as_ref(), at)
             .map_err(|e| ApiError::conflict(e.to_string()))?;
         let attempt = report.to_attempt(at);
@@ -247,7 +251,7 @@ impl AppState {
                 .await?
         };
         drop(gate);
-        self.ops.note_pending(&job.job_id, job.state.is_pending());
+        self.ops.note_stored(&job.job_id, job.state);
         let attempts = slice::from_ref(&attempt);
         self.count(attempts);
         self.note_attempts(attempts, Some(&report.error_message));
@@ -256,8 +260,20 @@ impl AppState {
         Ok(job)
     }
 
-    /// [`Self::record_failure`] on this node's own store: learn, recommend and write under the
-    /// tail lock, so the watermark never passes an attempt not yet learned.
+    /// Whether the answer to `report` may depend on the job as stored, so it must be read. A
+    /// first failure without a lease depends on it only when the job is pending or killed
+    /// (the service's own sets say when it surely is neither); on a store other replicas
+    /// write to, those sets may be behind, so the job is always read.
+    fn stored_job_matters(&self, report: &FailureReport) -> bool {
+        self.follows_log()
+            || schedule::needs_stored_job(report)
+            || self.ops.may_be_pending_or_killed(&report.job_id)
+    }
+
+    /// [`Self::record_failure`] on this node's own store: learn, recommend and write. No tail
+    /// lock: failures of other jobs go into one group commit side by side (a job is
+    /// serialised by its own lock), and a snapshot, which holds the ingest gate exclusively,
+    /// sees none of them half done, so its watermark never passes an attempt not yet learned.
     async fn failure_in_process(
         &self,
         report: &FailureReport,
@@ -265,7 +281,6 @@ impl AppState {
         previous: Option<&ScheduledJob>,
         at: DateTime<Utc>,
     ) -> ApiResult<ScheduledJob> {
-        let _tail = self.tail_lock.lock().await;
         self.learn(slice::from_ref(attempt));
         let features = schedule::failure_features(report, previous, at);
         let rec = self.recommend(&features, at);
@@ -334,20 +349,21 @@ impl AppState {
         })
     }
 
-    /// Stores a job on the schedule and keeps the pending set in step.
+    /// Stores a job on the schedule and keeps the pending and killed sets in step.
     pub async fn save_job(&self, job: ScheduledJob) -> ApiResult<()> {
-        let pending = job.state.is_pending();
+        let job_state = job.state;
         let id = job.job_id.clone();
         self.store_write(self.store.put_job(job).await)?;
-        self.ops.note_pending(&id, pending);
+        self.ops.note_stored(&id, job_state);
         Ok(())
     }
 
     /// Loads the ids of the pending jobs at start-up (the set a recorded success consults to
-    /// find the scheduled job it finishes).
+    /// find the scheduled job it finishes) and of the killed ones (a new failure keeps them
+    /// killed). Returns how many pending jobs there are.
     pub async fn restore_pending(&self) -> StoreResult<u64> {
         let mut n = 0;
-        for job_state in [JobState::Scheduled, JobState::Claimed] {
+        for job_state in [JobState::Scheduled, JobState::Claimed, JobState::Killed] {
             let mut cursor = None;
             loop {
                 let filter = JobFilter {
@@ -358,9 +374,11 @@ impl AppState {
                 };
                 let page = self.store.list_jobs(filter).await?;
                 for job in &page.jobs {
-                    self.ops.note_pending(&job.job_id, true);
+                    self.ops.note_stored(&job.job_id, job.state);
                 }
-                n += page.jobs.len() as u64;
+                if job_state.is_pending() {
+                    n += page.jobs.len() as u64;
+                }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
@@ -477,7 +495,7 @@ impl AppState {
         let finished: Vec<String> = done.iter().map(|j| j.job_id.clone()).collect();
         self.store_write(self.store.put_jobs(done).await)?;
         for id in finished {
-            self.ops.note_pending(&id, false);
+            self.ops.note_stored(&id, JobState::Succeeded);
         }
         Ok(())
     }

@@ -17,8 +17,8 @@ use super::views::{QueueBook, Today};
 use super::window::WindowCounter;
 use crate::config::AlertThresholds;
 use crate::model::{
-    Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, JobExpectation, Method, Rates,
-    RetryRecommendation,
+    Alert, AttemptRecord, CircuitView, Comparison, ErrorClassStats, JobExpectation, JobState,
+    Method, Rates, RetryRecommendation,
 };
 use crate::store::ClassTally;
 use chrono::{DateTime, Utc};
@@ -266,8 +266,9 @@ pub struct OpsState {
     ops: parking_lot::Mutex<Ops>,
     job_locks: JobLocks,
     /// Ids of the jobs on the schedule that are not finished, so a batch of successes only
-    /// looks up the jobs that can change (most recorded attempts belong to no scheduled job).
-    pending: parking_lot::Mutex<HashSet<String>>,
+    /// looks up the jobs that can change (most recorded attempts belong to no scheduled job),
+    /// and of the killed ones, so a first failure only reads a job that can change its answer.
+    known: parking_lot::Mutex<KnownJobs>,
     pub alert_config: AlertThresholds,
     /// Operator pauses in force (stored too; this is the copy claims and failures consult).
     pub pauses: PauseBook,
@@ -282,7 +283,7 @@ impl OpsState {
         Self {
             ops: parking_lot::Mutex::new(Ops::default()),
             job_locks: JobLocks::default(),
-            pending: parking_lot::Mutex::new(HashSet::new()),
+            known: parking_lot::Mutex::default(),
             alert_config,
             pauses: PauseBook::default(),
             circuit_changes: tokio::sync::Mutex::new(()),
@@ -295,19 +296,21 @@ impl OpsState {
         self.ops.lock()
     }
 
-    /// Keeps the pending set in step with a job just stored.
-    pub fn note_pending(&self, job_id: &str, pending: bool) {
-        let mut set = self.pending.lock();
-        if pending {
-            set.insert(job_id.to_string());
-        } else {
-            set.remove(job_id);
-        }
+    /// Keeps the pending and killed sets in step with a job just stored in `state`.
+    pub fn note_stored(&self, job_id: &str, state: JobState) {
+        self.known.lock().note(job_id, state);
     }
 
     /// Whether the job may be pending on the schedule (false: it surely is not).
     pub fn may_be_pending(&self, job_id: &str) -> bool {
-        self.pending.lock().contains(job_id)
+        self.known.lock().pending.contains(job_id)
+    }
+
+    /// Whether the job may be stored pending or killed (false: it is not on the schedule, or
+    /// it finished by succeeding or running out of attempts).
+    pub fn may_be_pending_or_killed(&self, job_id: &str) -> bool {
+        let known = self.known.lock();
+        known.pending.contains(job_id) || known.killed.contains(job_id)
     }
 
     /// Serialises changes to one job (held across the store round trips of that change; other
@@ -319,6 +322,26 @@ impl OpsState {
     /// [`Self::lock_job`] for several jobs at once, without deadlock between overlapping sets.
     pub async fn lock_jobs<'a>(&self, job_ids: impl IntoIterator<Item = &'a str>) -> Vec<JobGuard> {
         self.job_locks.lock_all(job_ids).await
+    }
+}
+
+/// The ids of the jobs stored pending and of those stored killed.
+#[derive(Debug, Default)]
+struct KnownJobs {
+    pending: HashSet<String>,
+    killed: HashSet<String>,
+}
+
+impl KnownJobs {
+    fn note(&mut self, job_id: &str, state: JobState) {
+        let (pending, killed) = (state.is_pending(), state == JobState::Killed);
+        for (set, member) in [(&mut self.pending, pending), (&mut self.killed, killed)] {
+            if member {
+                set.insert(job_id.to_string());
+            } else {
+                set.remove(job_id);
+            }
+        }
     }
 }
 

@@ -52,6 +52,14 @@ fn episode_start(
     }
 }
 
+/// Whether the answer to `report` depends on the job as stored whatever its state: a later
+/// attempt continues the stored episode, and a report under a lease is checked against the
+/// stored claim. A first failure without a lease depends on it only if the job was killed (it
+/// stays killed).
+pub fn needs_stored_job(report: &FailureReport) -> bool {
+    report.attempt_number > 1 || report.names_lease()
+}
+
 /// The job as scheduled by `rec` after the failure `report` at `at`: due at `at + delay` when
 /// the recommendation says retry, exhausted otherwise. A killed job stays killed.
 pub fn job_from_failure(

@@ -176,9 +176,11 @@ impl AppState {
 
     /// Snapshots what the engine learned, with the attempt watermark it covers. On a shared
     /// log the engine first follows it to its end, so nothing it learned lies beyond the
-    /// watermark.
+    /// watermark. Under the gate and the engine lock it only copies what was learned; the
+    /// encoding (which grows with the open episodes) runs on a blocking thread afterwards, so
+    /// requests do not wait for it.
     pub async fn snapshot(&self) -> ApiResult<u64> {
-        let (snapshot, watermark) = {
+        let (copy, watermark) = {
             // Gate before tail: the order every holder of both takes them in.
             let _gate = self.ingest_gate.write().await;
             let _tail = self.tail_lock.lock().await;
@@ -190,9 +192,15 @@ impl AppState {
                     ));
                 }
             }
-            let snapshot = self.engine.lock().snapshot();
-            (snapshot, self.watermark.load(Ordering::Relaxed))
+            let copy = self.engine.lock().snapshot_copy();
+            (copy, self.watermark.load(Ordering::Relaxed))
         };
+        let snapshot = tokio::task::spawn_blocking(move || copy.encode())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the engine snapshot's encoding did not finish");
+                ApiError::internal("encoding the engine snapshot")
+            })?;
         self.store_write(self.store.save_snapshot(&snapshot, watermark).await)?;
         Ok(watermark)
     }

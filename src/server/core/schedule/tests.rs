@@ -216,6 +216,45 @@ fn a_report_under_a_lease_applies_only_while_that_lease_holds() {
 }
 
 #[test]
+fn a_first_failure_without_a_lease_depends_on_the_stored_job_only_when_killed() {
+    let (earlier, at) = (t("2026-01-01T00:00:00Z"), t("2026-01-01T01:00:00Z"));
+    let first = report(1);
+    assert!(!needs_stored_job(&first));
+    let unread = job_from_failure(&first, None, &rec(true, 2_500), at);
+    for state in [
+        JobState::Scheduled,
+        JobState::Claimed,
+        JobState::Succeeded,
+        JobState::Exhausted,
+        JobState::Killed,
+    ] {
+        let stored = ScheduledJob {
+            state,
+            ..job_from_failure(&report(3), None, &rec(true, 9_000), earlier)
+        };
+        let read = job_from_failure(&first, Some(&stored), &rec(true, 2_500), at);
+        assert_eq!(read == unread, state != JobState::Killed, "{state:?}");
+        assert_eq!(
+            failure_features(&first, Some(&stored), at),
+            failure_features(&first, None, at),
+            "{state:?}"
+        );
+        assert_eq!(check_lease(&first, Some(&stored), at), Ok(()));
+    }
+}
+
+#[test]
+fn later_attempts_and_leased_reports_need_the_stored_job() {
+    assert!(needs_stored_job(&report(2)));
+    let mut leased = report(1);
+    leased.claimed_by = Some("worker-1".into());
+    assert!(needs_stored_job(&leased));
+    let mut until = report(1);
+    until.lease_until = Some(t("2026-01-01T00:00:30Z"));
+    assert!(needs_stored_job(&until));
+}
+
+#[test]
 fn each_lease_field_given_is_checked_on_its_own() {
     let at = t("2026-01-01T00:00:00Z");
     let until = t("2026-01-01T00:00:30Z");
