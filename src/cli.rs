@@ -137,6 +137,11 @@ pub enum Command {
     /// Example: retryctl circuit webhooks connection_refused open --reason "vendor down, INC-42"
     #[command(after_help = EXIT_HELP)]
     Circuit(CircuitArgs),
+    /// The ML tier: train a model version, list versions, deploy, roll back
+    ///
+    /// Example: retryctl ml train && retryctl ml models && retryctl ml deploy ml-1 --canary 10
+    #[command(after_help = EXIT_HELP, disable_help_subcommand = true)]
+    Ml(runbook::ml::MlArgs),
     /// List open, half-open and forced circuits
     ///
     /// Example: retryctl circuits --json

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 mod incident;
+mod ml;
 
 pub use incident::ChangesQuery;
 

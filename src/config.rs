@@ -107,6 +107,13 @@ pub struct AlertThresholds {
     /// Share (0–1] of answers that fell back from the Bayesian / ML tier that raises
     /// `fallback_tier:bayesian` / `fallback_tier:ml`.
     pub fallback_share: f64,
+    /// `ModelDriftDetected`: the serving ML model's drift score (largest PSI of a feature or
+    /// of the prediction over the last window) above this.
+    pub drift_threshold: f64,
+    /// `ModelCalibration`: the ML arm's live ECE above this, once `calibration_min_outcomes`
+    /// retries it forecast have ended.
+    pub calibration_ece: f64,
+    pub calibration_min_outcomes: u64,
     /// How often the service evaluates the rules (not in the file: 1 s).
     pub evaluate_every: Duration,
 }
@@ -122,6 +129,9 @@ impl Default for AlertThresholds {
             fallback_min_recommendations: 20,
             fallback_static_share: 0.05,
             fallback_share: 0.5,
+            drift_threshold: 0.3,
+            calibration_ece: 0.1,
+            calibration_min_outcomes: 200,
             evaluate_every: Duration::from_secs(1),
         }
     }

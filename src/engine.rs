@@ -4,8 +4,9 @@
 //! never reads a clock, a socket or a file; randomness (jitter, exploration) comes from a
 //! seeded generator it owns, so a run with the same seed and inputs gives the same answers.
 //!
-//! A recommendation goes through the tiers in order — ML (`ml` holds its models, encoder and
-//! metrics, not yet consulted here) → Bayesian (`bayes`, deciding from the `survival` models kept in
+//! A recommendation goes through the tiers in order — ML (`ml_tier`, serving the versions the
+//! service hands in; `ml` holds the models, features, drift and live outcomes, `ml_train` the
+//! training pipeline) → Bayesian (`bayes`, deciding from the `survival` models kept in
 //! the `registry`) → rules (`rules`) → static (`static_backoff`) — each drafting an answer on
 //! the shared `tier::Ctx`, then the `guardrails` bound it and `explain` turns it into the wire
 //! answer. `learn` and `episodes` say what an attempt teaches; `snapshot` is the persisted
@@ -18,6 +19,8 @@ mod explain;
 mod guardrails;
 mod learn;
 pub mod ml;
+mod ml_tier;
+mod ml_train;
 mod preview;
 mod registry;
 mod rules;
@@ -32,6 +35,7 @@ pub use crate::model::EngineSnapshot;
 pub use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
+pub use ml_train::{MIN_EXAMPLES, TrainRequest, Trained, metrics_of, train as train_ml};
 pub use rules::{default_policies, default_strategy, fmt_ms};
 pub use settings::{CostWeights, EngineSettings};
 pub use static_backoff::StaticBackoff;
@@ -47,6 +51,9 @@ use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
 use episodes::{Episode, Episodes};
 use guardrails::{GuardrailState, Verdict};
+use ml::deployment::{Arm, Deployed, Deployment, Health, LiveArm};
+use ml::drift::DriftScores;
+use ml::live::ArmStats;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use registry::{Models, Thresholds};
@@ -54,7 +61,23 @@ use rules::RuleSet;
 use settings::solve_params;
 pub use snapshot::SnapshotCopy;
 use snapshot::{SnapshotData, SnapshotRef};
+use std::sync::Arc;
 use tier::{Ctx, Draft, fall_back, guard_input};
+
+/// Keys of recent failure counts above which idle ones are swept.
+const RECENT_KEYS_SWEEP: usize = 10_000;
+
+/// The ML tier's live state (see [`Engine::ml_live`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlLive {
+    /// The serving version and how it serves.
+    pub serving: Option<(String, Arm)>,
+    pub shadow: Option<String>,
+    pub health: Health,
+    pub arms: Vec<(LiveArm, ArmStats)>,
+    /// Scores of the last complete drift window of the serving version.
+    pub drift: Option<DriftScores>,
+}
 
 /// What [`Engine::recommend_shared`] gives: a final answer, or a retry for the shared ledger
 /// to place.
@@ -94,6 +117,7 @@ pub struct Engine {
     episodes: Episodes,
     models: Models,
     explore: ExploreShare,
+    ml: Deployment,
 }
 
 impl Engine {
@@ -110,6 +134,7 @@ impl Engine {
             guard: GuardrailState::default(),
             episodes: Episodes::default(),
             explore: ExploreShare::default(),
+            ml: Deployment::default(),
         }
     }
 
@@ -159,13 +184,100 @@ impl Engine {
     ) -> RetryRecommendation {
         let ctx = self.context(features, now);
         let mut rng = self.rng.clone();
-        let draft = self.draft(&ctx, &mut rng);
+        let (draft, step) = self.draft(&ctx, &mut rng);
         self.rng = rng;
         self.explore.record(&draft);
         let verdict = self.verdict(&ctx, &draft);
         self.guard
             .commit(&self.strategy.guardrails, guard_input(&ctx), &verdict);
-        explain::finish(draft, verdict, &ctx)
+        let mut answer = explain::finish(draft, verdict, &ctx);
+        self.ml_bookkeeping(&ctx, &step, &mut answer);
+        answer
+    }
+
+    /// After a recommendation: counts model errors, scores the shadow, and remembers the
+    /// forecasts of the retry for the live comparison per arm.
+    fn ml_bookkeeping(
+        &mut self,
+        ctx: &Ctx<'_>,
+        step: &ml_tier::Step,
+        answer: &mut RetryRecommendation,
+    ) {
+        use ml::deployment::LiveArm;
+        let mut forecasts = Vec::new();
+        match step {
+            ml_tier::Step::Failed(message) => self.ml.record_error(message, ctx.now),
+            ml_tier::Step::Served {
+                reference_prediction,
+            } => {
+                self.ml.record_success();
+                forecasts.push((LiveArm::Ml, answer.estimated_success));
+                if let Some((deployed, _)) = self.ml.serving.clone() {
+                    let situation = ml_tier::situation(ctx, &self.ml);
+                    let (delay, p) = (answer.delay_ms, *reference_prediction);
+                    self.ml.observe_served(&deployed, &situation, delay, p);
+                }
+            }
+            ml_tier::Step::Control => forecasts.push((LiveArm::Control, answer.estimated_success)),
+            ml_tier::Step::NotAsked | ml_tier::Step::Declined(_) => {}
+        }
+        if answer.should_retry {
+            match ml_tier::shadow(&self.ml_inputs(), ctx, answer.delay_ms) {
+                Some(Ok((p, explained))) if (0.0..=1.0).contains(&p) => {
+                    forecasts.push((LiveArm::Shadow, p));
+                    if let Some(e) = answer.explanation.as_mut().filter(|e| e.ml.is_none()) {
+                        e.ml = Some(explained);
+                    }
+                }
+                Some(Ok((p, _))) => self.ml.record_error(&format!("shadow gave {p}"), ctx.now),
+                Some(Err(message)) => self.ml.record_error(&message, ctx.now),
+                None => {}
+            }
+        }
+        if let (Some(job), true) = (ctx.features.job_id.as_deref(), answer.should_retry) {
+            self.ml.expect(job, ctx.attempt + 1, forecasts);
+        }
+    }
+
+    fn ml_inputs(&self) -> ml_tier::Inputs<'_> {
+        ml_tier::Inputs {
+            deployment: &self.ml,
+            models: &self.models,
+            thresholds: self.thresholds(),
+            max_attempts: self.strategy.guardrails.max_attempts.max(1),
+        }
+    }
+
+    /// Serves `version` (active for all jobs or as a canary), or nothing; the live comparison
+    /// and the drift windows start over.
+    pub fn ml_serve(&mut self, serving: Option<(Arc<Deployed>, Arm)>) {
+        if let Some((deployed, _)) = &serving {
+            self.ml
+                .drift
+                .restart(deployed.version.clone(), &deployed.reference);
+        }
+        self.ml.serving = serving;
+        self.ml.reset_live();
+    }
+
+    /// Scores every request with `shadow` beside the served answer, or stops shadowing.
+    pub fn ml_shadow(&mut self, shadow: Option<Arc<Deployed>>) {
+        self.ml.shadow = shadow;
+    }
+
+    /// The ML tier's live state: what serves, health, per-arm outcomes, drift.
+    pub fn ml_live(&self) -> MlLive {
+        MlLive {
+            serving: self
+                .ml
+                .serving
+                .as_ref()
+                .map(|(d, arm)| (d.version.clone(), *arm)),
+            shadow: self.ml.shadow.as_ref().map(|d| d.version.clone()),
+            health: self.ml.health(),
+            arms: self.ml.live(),
+            drift: self.ml.drift.scores().cloned(),
+        }
     }
 
     /// [`Self::recommend`] for a service whose pacing counters (budget, share, tenant quota,
@@ -175,7 +287,7 @@ impl Engine {
     pub fn recommend_shared(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Shared {
         let ctx = self.context(features, now);
         let mut rng = self.rng.clone();
-        let draft = self.draft(&ctx, &mut rng);
+        let (draft, step) = self.draft(&ctx, &mut rng);
         self.rng = rng;
         self.explore.record(&draft);
         let (verdict, request) = self.guard.evaluate_unpaced(
@@ -188,7 +300,9 @@ impl Engine {
         let Some(request) = request else {
             self.guard
                 .commit(&self.strategy.guardrails, guard_input(&ctx), &verdict);
-            return Shared::Done(explain::finish(draft, verdict, &ctx));
+            let mut answer = explain::finish(draft, verdict, &ctx);
+            self.ml_bookkeeping(&ctx, &step, &mut answer);
+            return Shared::Done(answer);
         };
         Shared::Pace(PendingRecommendation {
             features: features.clone(),
@@ -246,6 +360,7 @@ impl Engine {
 
     /// Learns from one attempt (its `timestamp`, not the arrival time, places it in time).
     pub fn observe(&mut self, attempt: &AttemptRecord) {
+        self.ml_observe(attempt);
         let episode = self.episodes.get(&attempt.job_id).cloned();
         self.guard
             .observe_attempt(&attempt.queue, attempt.timestamp);
@@ -259,6 +374,19 @@ impl Engine {
         }
         let next = learn::next_episode(episode, attempt, evidence);
         self.episodes.put(&attempt.job_id, next);
+    }
+
+    /// What the ML tier learns from an attempt: the failure counts its features read, and the
+    /// outcome of a retry it forecast.
+    fn ml_observe(&mut self, a: &AttemptRecord) {
+        self.ml.outcome(&a.job_id, a.attempt_number, a.success);
+        if !a.success {
+            let second = a.timestamp.timestamp();
+            self.ml.recent.record(&a.queue, &a.error_class, second);
+            if self.ml.recent.len() > RECENT_KEYS_SWEEP {
+                self.ml.recent.sweep(second);
+            }
+        }
     }
 
     /// What the static tier says, used as the last fall-back and as the shadow comparison.
@@ -421,8 +549,7 @@ impl Engine {
 
     /// The tiers in order (ML → Bayesian → rules → static), each falling back to the next
     /// with the reason recorded.
-    fn draft<R: rand::Rng>(&self, ctx: &Ctx<'_>, rng: &mut R) -> Draft {
-        let f = ctx.features;
+    fn draft<R: rand::Rng>(&self, ctx: &Ctx<'_>, rng: &mut R) -> (Draft, ml_tier::Step) {
         let mut explanation = Explanation {
             elapsed_ms: ctx.elapsed_ms,
             ..Explanation::default()
@@ -431,12 +558,35 @@ impl Engine {
             let mut d = static_backoff::draft(&self.settings.static_backoff, ctx, explanation);
             let reason = format!("strategy '{}' is disabled", self.strategy.name);
             d.fallback(Method::Rules, Method::Static, reason);
-            return d;
+            return (d, ml_tier::Step::NotAsked);
         }
+        let mut step = ml_tier::Step::NotAsked;
         if self.strategy.ml_enabled {
-            let reason = "no ML model is deployed in this build";
-            fall_back(&mut explanation, Method::Ml, Method::Bayesian, reason);
+            let (served, s) = ml_tier::draft(&self.ml_inputs(), ctx, &explanation);
+            if let Some(d) = served {
+                return (d, s);
+            }
+            if let ml_tier::Step::Declined(reason) | ml_tier::Step::Failed(reason) = &s {
+                fall_back(
+                    &mut explanation,
+                    Method::Ml,
+                    Method::Bayesian,
+                    reason.clone(),
+                );
+            }
+            step = s;
         }
+        (self.draft_below_ml(ctx, explanation, rng), step)
+    }
+
+    /// The tiers under ML: Bayesian → rules → static.
+    fn draft_below_ml<R: rand::Rng>(
+        &self,
+        ctx: &Ctx<'_>,
+        mut explanation: Explanation,
+        rng: &mut R,
+    ) -> Draft {
+        let f = ctx.features;
         let policy = self
             .rules
             .matching(&f.job_type, &f.error_class, &f.error_code);

@@ -1,7 +1,7 @@
 //! The `retryctl` binary: parse the command line, dispatch, turn errors into messages.
 
 use clap::Parser;
-use retryctl::cli::runbook::{self, bulk, controls, jobs, pauses};
+use retryctl::cli::runbook::{self, bulk, controls, jobs, ml, pauses};
 use retryctl::cli::{Cli, Command, demo, eval, man, remote, service, simulate};
 use retryctl::metrics::log_sink::LogSink;
 use std::io::Write;
@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Estop(args) => controls::estop(args).await,
             Command::Circuit(args) => controls::circuit(args).await,
             Command::Circuits(args) => controls::circuits(args).await,
+            Command::Ml(args) => ml::ml(args).await,
             Command::Ack(args) => controls::ack(args).await,
             Command::Changes(args) => controls::changes(args).await,
             Command::Export(args) => remote::export(args).await,

@@ -5,8 +5,10 @@
 //! exporter encodes, so `/summary` and `/metrics` can never disagree.
 
 pub mod log_sink;
+mod ml;
 mod store;
 
+pub use ml::MlMetrics;
 pub use store::{StoreMetrics, StoreOp};
 
 use crate::model::{
@@ -109,6 +111,8 @@ pub struct Metrics {
     request_latency: Family<RouteLabel, Histogram>,
     /// The store's health: up, errors by operation and kind, last successful write.
     pub store: StoreMetrics,
+    /// The ML tier: trainings, drift, live outcomes per arm.
+    pub ml: MlMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,6 +154,7 @@ impl Metrics {
             requests: Family::default(),
             request_latency: Family::new_with_constructor(latency_histogram),
             store: StoreMetrics::default(),
+            ml: MlMetrics::default(),
         };
         metrics.register_all();
         metrics.preset_labels();
@@ -210,6 +215,7 @@ impl Metrics {
         );
         self.register_distributions();
         self.store.register(&mut self.registry);
+        self.ml.register(&mut self.registry);
         self.registry.register(
             "log_write_errors",
             "Log lines dropped because the log sink (stderr) refused them",

@@ -10,6 +10,7 @@ mod duration;
 pub mod guardrail;
 mod health;
 mod incident;
+mod ml;
 pub mod pacing;
 pub mod params;
 mod patterns;
@@ -25,6 +26,7 @@ pub use duration::{
 };
 pub use health::{Degradation, HealthResponse, StoreFailureKind, redact_url};
 pub use incident::*;
+pub use ml::*;
 pub use patterns::*;
 pub use schedule::*;
 pub use snapshot::EngineSnapshot;
@@ -273,6 +275,34 @@ pub struct Explanation {
     /// Elapsed time since the episode's first failure, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// The ML model behind the answer (served, or scoring in shadow), when one was consulted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MlExplanation>,
+}
+
+/// What an ML model said about a recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlExplanation {
+    /// The model version.
+    pub version: String,
+    /// `logistic` or `gradient_boost`.
+    pub model_type: String,
+    /// How the model took part: `active` (serves every job), `canary` (serves this job's share),
+    /// or `shadow` (scored beside the served answer, not served).
+    pub arm: String,
+    /// The model's P(success) at the delay it would choose.
+    pub success_probability: f64,
+    /// The delay the model would choose (for a shadow, what it would have served).
+    pub delay_ms: u64,
+    /// The features that moved this prediction most, in log-odds, largest first.
+    pub contributions: Vec<FeatureContribution>,
+}
+
+/// One feature's share of a prediction's log-odds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeatureContribution {
+    pub feature: String,
+    pub log_odds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -644,20 +674,72 @@ pub struct EngineSeed {
     pub seed: u64,
 }
 
-/// `POST /ml/train` body (upstream `MLTrainingConfig`).
+/// `POST /ml/train` body (upstream `MLTrainingConfig`, plus our `async`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MLTrainingConfig {
+    #[schema(pattern = "^(logistic|gradient_boost)$")]
     pub model_type: String,
+    /// Features to use (`delay` and `retry_elapsed` are always used); empty: all of
+    /// job_type, error_class, error_code, queue, tenant, attempt_number, payload_size,
+    /// time_of_day, since_first_failure, recent_failures, delay, retry_elapsed.
     #[serde(default)]
+    #[schema(max_items = 12, inline, value_type = Vec<MlFeatureName>)]
     pub features: Vec<String>,
+    /// Train on attempts within this long before the newest one; absent or zero: all.
     #[serde(default)]
     pub training_period: Option<WireDuration>,
+    /// Share of the most recent retries held out for the final test; 0 means 0.2.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 0.5)]
     pub validation_set: f64,
+    /// Forward-chaining cross-validation folds; 0 means 3.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10)]
     pub cross_validation: u32,
+    /// `iterations` (1–1000), `learning_rate` (0–1], `max_depth` (1–10) for gradient_boost;
+    /// `ridge` [0, 1000] for logistic. Keys of the other model type are kept but unused.
     #[serde(default)]
+    #[schema(value_type = Option<MlHyperparameters>)]
     pub hyperparameters: Option<BTreeMap<String, serde_json::Value>>,
+    /// Ours: answer at once with the training job (`GET /ml/jobs/{id}`) instead of waiting.
+    #[serde(default, rename = "async", skip_serializing_if = "std::ops::Not::not")]
+    pub run_async: bool,
+}
+
+/// The feature names `MLTrainingConfig.features` accepts.
+#[derive(utoipa::ToSchema, Serialize)]
+#[schema(as = MlFeatureName)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+enum MlFeatureName {
+    JobType,
+    ErrorClass,
+    ErrorCode,
+    Queue,
+    Tenant,
+    AttemptNumber,
+    PayloadSize,
+    TimeOfDay,
+    SinceFirstFailure,
+    RecentFailures,
+    Delay,
+    RetryElapsed,
+}
+
+/// Hyperparameters of `POST /ml/train` (schema only).
+#[derive(utoipa::ToSchema, Deserialize)]
+#[schema(as = MlHyperparameters)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MlHyperparameters {
+    #[schema(minimum = 1, maximum = 1000)]
+    iterations: Option<u32>,
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
+    learning_rate: Option<f64>,
+    #[schema(minimum = 1, maximum = 10)]
+    max_depth: Option<u32>,
+    #[schema(minimum = 0.0, maximum = 1000.0)]
+    ridge: Option<f64>,
 }
 
 /// A trained model (upstream `MLModel`).

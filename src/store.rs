@@ -8,8 +8,8 @@
 
 use crate::model::pacing::{PaceAnswer, PaceRequest};
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
-    PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -87,6 +87,15 @@ impl StoreError {
             Self::Invalid { .. } => None,
         }
     }
+}
+
+/// The sequence number of an ML model version named `ml-N` (0 for any other name), the
+/// order versions are listed in.
+pub fn ml_version_seq(version: &str) -> u64 {
+    version
+        .strip_prefix("ml-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Which jobs `list_jobs` returns. Jobs with a `next_attempt_at` come first, in order of it;
@@ -298,6 +307,16 @@ pub trait Store: Send + Sync {
     async fn list_forced_circuits(&self) -> StoreResult<Vec<ForcedCircuit>>;
     /// Releases a forced circuit; whether it was forced.
     async fn remove_forced_circuit(&self, queue: &str, error_class: &str) -> StoreResult<bool>;
+
+    /// Inserts or replaces ML model versions (by `version`), all in one commit where the
+    /// backend commits; a version given with its parameters (the model document) stores them
+    /// too, one given with `None` keeps the parameters stored before.
+    async fn put_ml_versions(&self, versions: Vec<(MlVersion, Option<Vec<u8>>)>)
+    -> StoreResult<()>;
+    /// Every stored ML model version, newest (highest `ml-N`) first, without parameters.
+    async fn list_ml_versions(&self) -> StoreResult<Vec<MlVersion>>;
+    /// The stored parameters (model document) of one version.
+    async fn ml_model(&self, version: &str) -> StoreResult<Option<Vec<u8>>>;
 
     /// Takes or renews the lease `name` for `holder` for `ttl`: whether `holder` holds it
     /// now. Replicas sharing a store elect the one that runs the chores (snapshots, retention)

@@ -149,11 +149,13 @@ async fn framework_errors_use_the_error_shape() {
     let (status, body) = api.post("/api/v1/retry/recommendation", &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error_shape(&body, 413);
-    for ml in ["train", "deploy", "rollback"] {
+    for ml in ["train", "deploy"] {
         let (status, body) = api.post(&format!("/api/v1/retry/ml/{ml}"), "{}").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["error"], "ML tier not available in this version");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_error_shape(&body, 400);
     }
+    let (status, body) = api.post("/api/v1/retry/ml/rollback", "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing serves: {body}");
 }
 
 #[tokio::test]

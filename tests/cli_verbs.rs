@@ -529,3 +529,49 @@ fn circuit_forces_lists_and_releases() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ml_train_models_deploy_and_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(&dir);
+    let err = refused(&run(&svc, &["ml", "train"]));
+    assert!(
+        err.contains("training failed") && err.contains("at least 100"),
+        "{err}"
+    );
+    let resp = reqwest::Client::new()
+        .post(svc.url("/attempts"))
+        .bearer_auth(WORKER)
+        .json(&crate::ml_api::history(800, 9))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{resp:?}");
+
+    let job: retryctl::model::MlJob = parse(&run(&svc, &["ml", "train", "--json"]));
+    let version = job.model.expect("trained").version;
+    assert_eq!(version, "ml-1", "a failed training stores no version");
+    let text = ok(&run_as(&svc, VIEWER, &["ml", "models"]));
+    assert!(text.starts_with("VERSION "), "{text}");
+    assert!(text.contains("ml-1     candidate gradient_boost"), "{text}");
+
+    let text = ok(&run(
+        &svc,
+        &[
+            "ml", "deploy", &version, "--canary", "25", "--force", "--reason", "trial",
+        ],
+    ));
+    assert_eq!(
+        text,
+        format!("deployed: serving {version} (canary, 25% of jobs); shadow none\n")
+    );
+    let err = refused(&run(&svc, &["ml", "deploy", "ml-9"]));
+    assert!(err.contains("ml-9"), "{err}");
+    let text = ok(&run(&svc, &["ml", "rollback"]));
+    assert_eq!(
+        text,
+        "rolled_back: serving none (the Bayesian tier decides); shadow none\n"
+    );
+    let err = refused(&run(&svc, &["ml", "rollback"]));
+    assert!(err.contains("nothing to roll back"), "{err}");
+}

@@ -23,6 +23,7 @@ mod eval_api;
 mod incident_api;
 mod job_plan;
 mod kill_loop;
+mod ml_api;
 mod operator_stack;
 mod packaging;
 mod patterns_api;

@@ -23,15 +23,20 @@ fn groff_warnings(page: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `retryctl-NAME.1` for every subcommand a user can call, from the CLI definition itself.
+/// `retryctl-NAME.1` for every subcommand a user can call (`retryctl-ml-train.1` for a nested
+/// one), from the CLI definition itself.
 fn expected_pages() -> Vec<String> {
     let cli = retryctl::cli::Cli::command();
     let mut pages = vec!["retryctl.1".to_string()];
-    pages.extend(
-        cli.get_subcommands()
-            .filter(|s| !s.is_hide_set())
-            .map(|s| format!("retryctl-{}.1", s.get_name())),
-    );
+    for s in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("retryctl-{}", s.get_name());
+        pages.push(format!("{name}.1"));
+        pages.extend(
+            s.get_subcommands()
+                .filter(|n| !n.is_hide_set() && n.get_name() != "help")
+                .map(|n| format!("{name}-{}.1", n.get_name())),
+        );
+    }
     pages
 }
 

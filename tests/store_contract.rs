@@ -86,7 +86,8 @@ macro_rules! contract {
                 audit_ids_increase_and_page,
                 alerts_upsert_and_list_newest_first,
                 concurrent_appenders_get_distinct_seqs,
-                the_write_probe_succeeds_and_repeats
+                the_write_probe_succeeds_and_repeats,
+                ml_versions_keep_parameters_and_list_newest_first
             );
         }
     };

@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod controls;
 pub mod jobs;
+pub mod ml;
 pub mod pauses;
 
 pub use super::remote::ConnArgs;

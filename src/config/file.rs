@@ -121,6 +121,9 @@ pub struct AlertsSection {
     pub fallback_min_recommendations: Option<u64>,
     pub fallback_static_share: Option<f64>,
     pub fallback_share: Option<f64>,
+    pub drift_threshold: Option<f64>,
+    pub calibration_ece: Option<f64>,
+    pub calibration_min_outcomes: Option<u64>,
 }
 
 /// `[retention]`.
@@ -399,8 +402,28 @@ impl AlertsSection {
         if let Some(v) = self.fallback_share {
             alerts.fallback_share = share("alerts.fallback_share", v)?;
         }
+        if let Some(v) = self.drift_threshold {
+            alerts.drift_threshold = above_zero("alerts.drift_threshold", v)?;
+        }
+        if let Some(v) = self.calibration_ece {
+            alerts.calibration_ece = share("alerts.calibration_ece", v)?;
+        }
+        if let Some(n) = self.calibration_min_outcomes {
+            alerts.calibration_min_outcomes = n;
+        }
         Ok(())
     }
+}
+
+/// A finite number above zero.
+fn above_zero(key: &str, v: f64) -> Result<f64, ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        return Ok(v);
+    }
+    Err(ConfigError::Invalid {
+        key: key.to_string(),
+        message: format!("must be a number above 0 (got {v})"),
+    })
 }
 
 /// A duration the service's rate windows can cover (they keep five minutes).

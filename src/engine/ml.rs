@@ -1,8 +1,10 @@
-//! The ML tier's models: P(next attempt succeeds | features), fitted in process.
+//! The ML tier's models: P(next attempt succeeds | features, delay), fitted in process.
 //!
-//! Not yet consulted by [`super::Engine::recommend`] (issue 13): this module holds the parts
-//! that need no service — the feature [`encode::Encoder`] with its stored vocabulary, the model
-//! kinds behind the [`Model`] trait, and the [`metrics`] a trained model is judged by. Like the
+//! The point-in-time [`features`] (the same code in training, via [`dataset`], and serving),
+//! the feature [`encode::Encoder`] with its stored vocabulary, the model kinds behind the
+//! [`Model`] trait and the [`fitted::Fitted`] model that stores and serves them, the decision
+//! over the delay grid ([`serve`]), what the engine holds while serving ([`deployment`]: arms,
+//! health, [`live`] outcomes, [`drift`]), and the [`metrics`] a model is judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
 //! Kinds: [`gbt::Boosted`], gradient-boosted trees by forust-ml (builds on stable Rust, no
@@ -12,10 +14,17 @@
 //! fixed after 0.8 by #432), so the meaning of its probability flips with the data's success
 //! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
+pub mod dataset;
+pub mod deployment;
+pub mod drift;
 pub mod encode;
+pub mod features;
+pub mod fitted;
 pub mod gbt;
+pub mod live;
 pub mod logistic;
 pub mod metrics;
+pub mod serve;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +53,8 @@ pub enum MlError {
     Singular(usize),
     #[error("gradient boosting: {0}")]
     Booster(String),
+    #[error("stored model unreadable: {0}")]
+    Stored(String),
 }
 
 /// The kinds of model the tier can train (the upstream `model_type`).
@@ -52,6 +63,14 @@ pub enum MlError {
 pub enum ModelKind {
     Logistic,
     GradientBoost,
+}
+
+/// The upstream `model_type` of a kind.
+pub fn model_type_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Logistic => "logistic",
+        ModelKind::GradientBoost => "gradient_boost",
+    }
 }
 
 /// A fitted model: the probability that the next attempt succeeds, for one encoded row.

@@ -61,7 +61,7 @@ fn plan_with(
             hour: first.hour,
             view_evidence: first.view_evidence,
         };
-        let draft = engine.draft(&ctx, &mut rng);
+        let (draft, _) = engine.draft(&ctx, &mut rng);
         let verdict = engine.verdict(&ctx, &draft);
         let rec = finish(draft, verdict, &ctx);
         let next_attempt = ctx.attempt.saturating_add(1);

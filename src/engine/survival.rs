@@ -550,6 +550,22 @@ impl SurvivalModel {
         best
     }
 
+    /// Expected cost of what follows a failed attempt at boundary `j` when `attempts` were left
+    /// before it (that one included), in the deciding view: the plan's value from there, or
+    /// giving up when it was the last.
+    pub fn continuation(&self, j: usize, attempts: usize) -> f64 {
+        if attempts > 1 {
+            self.value_at(self.view, attempts - 1, j.min(K - 1))
+        } else {
+            self.params.give_up
+        }
+    }
+
+    /// Cost weights and delay bounds the plan is solved under.
+    pub fn params(&self) -> SolveParams {
+        self.params
+    }
+
     pub fn give_up_cost(&self) -> f64 {
         self.params.give_up
     }

@@ -341,3 +341,4 @@ proptest! {
 
 mod learning;
 mod maintenance;
+mod ml;

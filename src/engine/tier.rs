@@ -2,7 +2,7 @@
 //! before the guardrails (`Draft`).
 //!
 //! The tiers are tried in order, each falling back to the next with the reason recorded in the
-//! explanation: ML (not built yet) → Bayesian (`bayes`) → rules (`rules`) → static backoff
+//! explanation: ML (`ml_tier`) → Bayesian (`bayes`) → rules (`rules`) → static backoff
 //! (`static_backoff`). Each tier is a file that turns a `Ctx` into a `Draft`; the facade's
 //! `Engine::draft` chains them.
 

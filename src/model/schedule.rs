@@ -589,6 +589,9 @@ pub struct Summary {
     /// Operator pauses in force, oldest first.
     #[serde(default)]
     pub pauses: Vec<super::Pause>,
+    /// The ML tier: what serves, drift, live outcomes per arm, training.
+    #[serde(default)]
+    pub ml: super::MlSummary,
     /// On a store shared by replicas: the replica that answered (`LISTEN/PID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,

@@ -21,6 +21,7 @@ mod health;
 mod incident;
 mod jobs;
 mod metrics;
+mod ml;
 mod models;
 pub mod openapi;
 mod patterns;
@@ -63,6 +64,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(policies::routes())
         .merge(strategy::routes())
         .merge(models::routes())
+        .merge(ml::routes())
         .merge(cost::routes())
         .merge(health::routes())
         .merge(metrics::routes())

@@ -22,6 +22,7 @@ pub mod housekeeping;
 pub mod ingest;
 pub mod job_locks;
 pub mod leader;
+pub mod ml;
 pub mod ops;
 pub mod patterns;
 pub mod pauses;

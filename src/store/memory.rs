@@ -7,8 +7,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
-    RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,8 @@ struct Inner {
     classes: BTreeMap<String, ClassTally>,
     jobs: JobIndex,
     strategy: Option<RetryStrategy>,
+    ml_versions: BTreeMap<String, MlVersion>,
+    ml_models: BTreeMap<String, Vec<u8>>,
     snapshot: Option<(EngineSnapshot, u64)>,
     audit: Vec<AuditEntry>,
     alerts: BTreeMap<String, Alert>,
@@ -275,6 +277,30 @@ impl Store for MemoryStore {
         let mut alerts: Vec<Alert> = self.inner.lock().alerts.values().cloned().collect();
         alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
         Ok(alerts)
+    }
+
+    async fn put_ml_versions(
+        &self,
+        versions: Vec<(MlVersion, Option<Vec<u8>>)>,
+    ) -> StoreResult<()> {
+        let mut inner = self.inner.lock();
+        for (v, model) in versions {
+            if let Some(bytes) = model {
+                inner.ml_models.insert(v.version.clone(), bytes);
+            }
+            inner.ml_versions.insert(v.version.clone(), v);
+        }
+        Ok(())
+    }
+
+    async fn list_ml_versions(&self) -> StoreResult<Vec<MlVersion>> {
+        let mut all: Vec<MlVersion> = self.inner.lock().ml_versions.values().cloned().collect();
+        all.sort_by_key(|v| std::cmp::Reverse(crate::store::ml_version_seq(&v.version)));
+        Ok(all)
+    }
+
+    async fn ml_model(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.inner.lock().ml_models.get(version).cloned())
     }
 
     async fn put_pause(&self, pause: &Pause) -> StoreResult<()> {

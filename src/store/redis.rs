@@ -23,8 +23,8 @@ use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, S
 use crate::model::pacing::{PaceAnswer, PaceRequest};
 pub use crate::model::redact_url;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
-    RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -478,6 +478,51 @@ impl Store for RedisStore {
         let mut alerts: Vec<Alert> = self.all_json("read alerts", self.keys.alerts()).await?;
         alerts.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| a.id.cmp(&b.id)));
         Ok(alerts)
+    }
+
+    /// Descriptions and parameters in one MULTI/EXEC, so both or neither are written.
+    async fn put_ml_versions(
+        &self,
+        versions: Vec<(MlVersion, Option<Vec<u8>>)>,
+    ) -> StoreResult<()> {
+        let what = "save ML model versions";
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (v, model) in &versions {
+            pipe.hset(self.keys.ml_versions(), &v.version, to_json(what, v)?)
+                .ignore();
+            if let Some(bytes) = model {
+                pipe.hset(self.keys.ml_models(), &v.version, bytes.as_slice())
+                    .ignore();
+            }
+        }
+        self.timed(what, async {
+            let () = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(err(what))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_ml_versions(&self) -> StoreResult<Vec<MlVersion>> {
+        let mut all: Vec<MlVersion> = self
+            .all_json("read ML model versions", self.keys.ml_versions())
+            .await?;
+        all.sort_by_key(|v| std::cmp::Reverse(crate::store::ml_version_seq(&v.version)));
+        Ok(all)
+    }
+
+    async fn ml_model(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let what = "read an ML model";
+        self.timed(what, async {
+            self.conn()
+                .hget(self.keys.ml_models(), version)
+                .await
+                .map_err(err(what))
+        })
+        .await
     }
 
     async fn put_pause(&self, pause: &Pause) -> StoreResult<()> {

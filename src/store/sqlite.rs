@@ -15,8 +15,8 @@ use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, Pause,
-    RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
+    Pause, RetryStrategy, ScheduledJob,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -468,6 +468,67 @@ impl Store for SqliteStore {
                 [],
             )?;
             Ok(found.into_iter().map(|(_, a)| a).collect())
+        })
+        .await
+    }
+
+    async fn put_ml_versions(
+        &self,
+        versions: Vec<(MlVersion, Option<Vec<u8>>)>,
+    ) -> StoreResult<()> {
+        let rows = versions
+            .into_iter()
+            .map(|(v, model)| {
+                let seq = int(crate::store::ml_version_seq(&v.version));
+                Ok((
+                    v.version.clone(),
+                    seq,
+                    to_json("ML model version", &v)?,
+                    model,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(rows.len().max(1), move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO ml_models (version, seq, body, model) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT(version) DO UPDATE SET body = excluded.body, \
+                     model = COALESCE(excluded.model, ml_models.model)",
+                )
+                .map_err(sql("put ML model version"))?;
+            for (version, seq, body, model) in rows {
+                stmt.execute(params![version, seq, body, model])
+                    .map_err(sql("put ML model version"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_ml_versions(&self) -> StoreResult<Vec<MlVersion>> {
+        self.read(|conn| {
+            let found: Vec<(String, MlVersion)> = query_bodies(
+                conn,
+                "ML model version",
+                "SELECT version, body FROM ml_models ORDER BY seq DESC",
+                [],
+            )?;
+            Ok(found.into_iter().map(|(_, v)| v).collect())
+        })
+        .await
+    }
+
+    async fn ml_model(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let version = version.to_string();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT model FROM ml_models WHERE version = ?1",
+                [version],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(sql("read ML model"))
         })
         .await
     }

@@ -39,8 +39,8 @@ pub enum Action {
     Apply,
     /// Close a dialog or overlay, cancel an input.
     Cancel,
-    /// Retrain the Bayesian model of the selected job's job type and error class (asks for
-    /// confirmation).
+    /// Retrain the Bayesian model of the selected job's job type and error class and start an
+    /// ML training (asks for confirmation).
     Retrain,
     /// Preview the recommended schedule of the selected job.
     Preview,

@@ -155,7 +155,11 @@ async fn send(client: &Client, call: Call) -> Result<String, ClientError> {
                 error_class: error_class.clone(),
             };
             client.bayesian_update(&req).await?;
-            format!("retrained {job_type}/{error_class}")
+            let ml = match client.ml_train(&ml_defaults()).await {
+                Ok(job) => format!("ML training {} started", job.job_id),
+                Err(e) => format!("ML training not started: {e}"),
+            };
+            format!("retrained {job_type}/{error_class}; {ml}")
         }
         Call::Bulk {
             filter,
@@ -274,6 +278,20 @@ async fn export_to(
     let doc = export::build(&strategy, client.base().as_str(), Utc::now());
     let text = export::encode(&doc, format)?;
     export::write(path, &text, replace)
+}
+
+/// The ML training Ctrl+R starts: gradient-boosted trees on every feature, the service's
+/// defaults for the held-out share and the folds.
+fn ml_defaults() -> crate::model::MLTrainingConfig {
+    crate::model::MLTrainingConfig {
+        model_type: "gradient_boost".into(),
+        features: Vec::new(),
+        training_period: None,
+        validation_set: 0.0,
+        cross_validation: 0,
+        hyperparameters: None,
+        run_async: true,
+    }
 }
 
 #[cfg(test)]

@@ -187,6 +187,13 @@ impl Clean for Summary {
             s(t);
         }
         s(&mut self.strategy_name);
+        for t in [&mut self.ml.serving, &mut self.ml.shadow, &mut self.ml.arm] {
+            opt(t);
+        }
+        if let Some(job) = self.ml.training.as_mut() {
+            s(&mut job.progress);
+            opt(&mut job.error);
+        }
         if let Some(d) = self.degradation.as_mut() {
             s(&mut d.reason);
             s(&mut d.detail);

@@ -146,6 +146,19 @@ impl Store for FailingStore {
         self.check()?;
         self.inner.put_pause(pause).await
     }
+    async fn put_ml_versions(
+        &self,
+        versions: Vec<(retryctl::model::MlVersion, Option<Vec<u8>>)>,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner.put_ml_versions(versions).await
+    }
+    async fn list_ml_versions(&self) -> StoreResult<Vec<retryctl::model::MlVersion>> {
+        self.inner.list_ml_versions().await
+    }
+    async fn ml_model(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.ml_model(version).await
+    }
     async fn list_pauses(&self) -> StoreResult<Vec<retryctl::model::Pause>> {
         self.inner.list_pauses().await
     }

@@ -814,3 +814,75 @@ pub async fn the_write_probe_succeeds_and_repeats(store: S) {
     store.probe_write().await.unwrap();
     assert!(!store.name().is_empty());
 }
+
+fn ml_version(n: u32, state: retryctl::model::MlState) -> retryctl::model::MlVersion {
+    let metrics = retryctl::model::MlMetrics {
+        rows: 10,
+        log_loss: 0.5,
+        brier: 0.2,
+        ece: 0.01,
+        auc: Some(0.8),
+        accuracy: 0.7,
+        f1_score: 0.6,
+    };
+    retryctl::model::MlVersion {
+        version: format!("ml-{n}"),
+        model_type: "logistic".into(),
+        features: vec!["delay".into()],
+        state,
+        canary_percent: 0.0,
+        trained_at: t0(),
+        data_from: t0(),
+        data_to: t0(),
+        training_rows: 100,
+        holdout_rows: 10,
+        training_ms: 5,
+        cross_validation: vec![metrics.clone()],
+        holdout: metrics.clone(),
+        bayesian_holdout: metrics,
+        hyperparameters: BTreeMap::new(),
+        updated_at: t0(),
+    }
+}
+
+pub async fn ml_versions_keep_parameters_and_list_newest_first(store: S) {
+    use retryctl::model::MlState;
+    assert!(store.list_ml_versions().await.unwrap().is_empty());
+    let (two, ten) = (
+        ml_version(2, MlState::Candidate),
+        ml_version(10, MlState::Candidate),
+    );
+    store
+        .put_ml_versions(vec![(two.clone(), Some(b"model two".to_vec()))])
+        .await
+        .unwrap();
+    store
+        .put_ml_versions(vec![(ten.clone(), Some(b"model ten".to_vec()))])
+        .await
+        .unwrap();
+    let listed: Vec<String> = store
+        .list_ml_versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(listed, ["ml-10", "ml-2"], "ml-10 is newer than ml-2");
+    let active = retryctl::model::MlVersion {
+        state: MlState::Active,
+        ..two
+    };
+    store
+        .put_ml_versions(vec![(active, None), (ten, None)])
+        .await
+        .unwrap();
+    let all = store.list_ml_versions().await.unwrap();
+    assert_eq!(all[1].state, MlState::Active);
+    let kept = store.ml_model("ml-2").await.unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some(&b"model two"[..]),
+        "a state change keeps the model"
+    );
+    assert_eq!(store.ml_model("ml-3").await.unwrap(), None);
+}

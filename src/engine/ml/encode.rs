@@ -80,6 +80,20 @@ impl Encoder {
         Ok(Self { columns })
     }
 
+    /// Number of features (length of a raw or [`Self::indexed`] row).
+    pub fn columns(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// For each slot of a [`Self::dense`] row, the index of the feature it belongs to.
+    pub fn slot_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| std::iter::repeat_n(i, c.width()))
+            .collect()
+    }
+
     /// Length of a [`Self::dense`] row.
     pub fn width(&self) -> usize {
         self.columns.iter().map(Column::width).sum()

@@ -1,9 +1,6 @@
-//! `POST /bayesian/update`, `POST /engine/seed`, and the upstream `/ml/*` endpoints, which this
-//! version does not offer (404 in the error shape, as the upstream answers for unknown models).
+//! `POST /bayesian/update` and `POST /engine/seed`. The ML tier's endpoints are in `ml`.
 
-use crate::model::{
-    BayesianUpdateRequest, EngineSeed, ErrorBody, MLTrainingConfig, StatusResponse,
-};
+use crate::model::{BayesianUpdateRequest, EngineSeed, StatusResponse};
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
@@ -17,9 +14,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(bayesian_update))
         .routes(routes!(reseed))
-        .routes(routes!(ml_train))
-        .routes(routes!(ml_deploy))
-        .routes(routes!(ml_rollback))
 }
 
 /// Rebuilds one (job type, error class) model now instead of waiting for the next refresh.
@@ -69,36 +63,4 @@ async fn reseed(
         .audit(&caller.actor(), "engine_seed", "engine", "", json!(req))
         .await?;
     Ok(ApiJson(req))
-}
-
-#[utoipa::path(post, path = "/ml/train",
-    summary = "Train an ML model (not available yet: 404)",
-    request_body = MLTrainingConfig,
-    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_train(caller: Caller) -> ApiError {
-    ml_unavailable(&caller)
-}
-
-#[utoipa::path(post, path = "/ml/deploy",
-    summary = "Deploy an ML model (not available yet: 404)",
-    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_deploy(caller: Caller) -> ApiError {
-    ml_unavailable(&caller)
-}
-
-#[utoipa::path(post, path = "/ml/rollback",
-    summary = "Roll back the ML model (not available yet: 404)",
-    responses((status = 404, description = "not available in this version", body = ErrorBody)))]
-async fn ml_rollback(caller: Caller) -> ApiError {
-    ml_unavailable(&caller)
-}
-
-/// Operators only, like the endpoints will be: a caller without the role hears 401/403 first.
-fn ml_unavailable(caller: &Caller) -> ApiError {
-    if let Err(denied) = caller.require(Access::Operate) {
-        return denied;
-    }
-    ApiError::not_found("ML tier not available in this version").with_details(
-        "the rules and Bayesian tiers decide; /ml/train, /ml/deploy and /ml/rollback come later",
-    )
 }

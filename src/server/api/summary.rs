@@ -65,6 +65,7 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     summary.today = ops.today.glance(&summary.comparison, state.started_at, now);
     drop(ops);
     summary.pauses = state.ops.pauses.active(now);
+    summary.ml = crate::server::core::ml::summary(&state);
     summary.replica = replica;
     summary.leader = leader;
     Ok(ApiJson(summary))
@@ -119,6 +120,7 @@ fn engine_part(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> Summary 
         queue_status: Default::default(),
         today: Default::default(),
         pauses: Vec::new(),
+        ml: Default::default(),
         replica: None,
         leader: None,
     }

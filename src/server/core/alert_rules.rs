@@ -13,6 +13,9 @@
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
+//! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the serving ML version's drift score (largest PSI of a feature or of the prediction over the last window of served decisions) is above `drift_threshold` |
+//! | `model_calibration:<version>` | warning | the ML arm's live ECE is above `calibration_ece` after `calibration_min_outcomes` outcomes |
+//! | `model_training_failed` (`ModelTrainingFailed`) | warning | the last ML training failed (resolved when one succeeds); nothing serving changed |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
 //! A "retry" is a recorded attempt with `attempt_number > 1`. The thresholds are the
@@ -23,6 +26,11 @@ use crate::model::{Alert, CircuitView, Degradation, Pause, Severity};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The serving ML version and its drift score.
+pub type DriftInput = (String, f64);
+/// The serving ML version, the outcomes its forecasts met, and their live ECE.
+pub type CalibrationInput = (String, u64, f64);
 
 /// What the rules look at, gathered by the service at one instant.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +53,12 @@ pub struct AlertInputs {
     pub store_degraded: Option<Degradation>,
     /// Operator pauses in force.
     pub pauses: Vec<Pause>,
+    /// The serving ML version and its drift score (last complete window), when it has one.
+    pub ml_drift: Option<DriftInput>,
+    /// The serving ML version, its live outcomes and ECE.
+    pub ml_calibration: Option<CalibrationInput>,
+    /// The last ML training failure (message), while no training has succeeded since.
+    pub training_failed: Option<String>,
 }
 
 /// A condition that holds now.
@@ -86,8 +100,52 @@ pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
         ));
     }
     out.extend(fallbacks(cfg, inputs));
+    out.extend(ml_conditions(cfg, inputs));
     out.extend(inputs.store_degraded.as_ref().map(store_degraded));
     out.extend(inputs.pauses.iter().map(paused));
+    out
+}
+
+fn ml_conditions(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
+    let mut out = Vec::new();
+    if let Some((version, score)) = &inputs.ml_drift
+        && *score > cfg.drift_threshold
+    {
+        out.push(condition(
+            format!("model_drift:{version}"),
+            "ModelDriftDetected",
+            Severity::Warning,
+            format!(
+                "ML model {version}: drift score {score:.2} above {:.2}: the traffic it serves has moved from its training data; retrain (POST /ml/train) or roll back",
+                cfg.drift_threshold
+            ),
+            &[("version", version)],
+        ));
+    }
+    if let Some((version, outcomes, ece)) = &inputs.ml_calibration
+        && *outcomes >= cfg.calibration_min_outcomes
+        && *ece > cfg.calibration_ece
+    {
+        out.push(condition(
+            format!("model_calibration:{version}"),
+            "ModelCalibration",
+            Severity::Warning,
+            format!(
+                "ML model {version}: live calibration error {ece:.3} over {outcomes} outcomes, above {:.3}",
+                cfg.calibration_ece
+            ),
+            &[("version", version)],
+        ));
+    }
+    if let Some(message) = &inputs.training_failed {
+        out.push(condition(
+            "model_training_failed".into(),
+            "ModelTrainingFailed",
+            Severity::Warning,
+            format!("ML training failed, nothing changed: {message}"),
+            &[],
+        ));
+    }
     out
 }
 

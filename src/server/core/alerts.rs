@@ -55,7 +55,28 @@ pub async fn evaluate(state: AppState) {
             tracing::warn!(id = %alert.id, error = %e, "could not persist the alert");
         }
     }
+    state.metrics.ml.update(&super::ml::summary(&state));
     refresh_gauges(&state).await;
+}
+
+/// The serving ML version's drift score and live calibration, for the alert rules.
+fn ml_watch(
+    state: &AppState,
+) -> (
+    Option<alert_rules::DriftInput>,
+    Option<alert_rules::CalibrationInput>,
+) {
+    let live = state.engine.lock().ml_live();
+    let Some((version, _)) = live.serving else {
+        return (None, None);
+    };
+    let drift = live.drift.map(|d| (version.clone(), d.score()));
+    let calibration = live
+        .arms
+        .iter()
+        .find(|(arm, _)| *arm == crate::engine::ml::deployment::LiveArm::Ml)
+        .map(|(_, s)| (version.clone(), s.outcomes, s.ece()));
+    (drift, calibration)
 }
 
 /// This replica's counts, and (when it `leads`) the alerts the rules changed with the
@@ -78,6 +99,10 @@ fn apply_rules(
     }
     inputs.store_degraded = state.degradation();
     inputs.pauses = state.ops.pauses.active(now);
+    let (ml_drift, ml_calibration) = ml_watch(state);
+    inputs.ml_drift = ml_drift;
+    inputs.ml_calibration = ml_calibration;
+    inputs.training_failed = state.ml.training_failure().map(|(m, _)| m);
     let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
     let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
     for (alert, change) in &changes {

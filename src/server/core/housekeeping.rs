@@ -63,6 +63,8 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     tracing::info!(forced, "forced circuits restored");
     let pending = state.restore_pending().await?;
     tracing::info!(pending, "pending jobs on the schedule");
+    let models = super::ml::restore(&state).await?;
+    tracing::info!(models, "ML model versions loaded to serve or shadow");
     Ok(state)
 }
 

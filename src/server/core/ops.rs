@@ -234,6 +234,9 @@ impl Ops {
             ml_enabled: engine.ml_enabled,
             store_degraded: None,
             pauses: Vec::new(),
+            ml_drift: None,
+            ml_calibration: None,
+            training_failed: None,
         }
     }
 

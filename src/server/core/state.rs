@@ -51,6 +51,10 @@ pub struct AppState {
     pub replica: String,
     /// Serialises strategy changes so the store and the engine end in the same order.
     strategy_lock: Arc<tokio::sync::Mutex<()>>,
+    /// ML training jobs and the last training failure.
+    pub ml: Arc<super::ml::MlOps>,
+    /// Serialises ML deployments and rollbacks.
+    pub(super) ml_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -105,6 +109,8 @@ impl AppState {
             leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
+            ml: Arc::default(),
+            ml_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 

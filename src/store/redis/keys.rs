@@ -31,6 +31,15 @@ impl Keys {
         format!("{}:{name}", self.tag)
     }
 
+    /// ML version → its description as JSON.
+    pub fn ml_versions(&self) -> String {
+        self.key("ml_versions")
+    }
+    /// ML version → its fitted parameters (the model document).
+    pub fn ml_models(&self) -> String {
+        self.key("ml_models")
+    }
+
     /// Counter of attempt sequence numbers.
     pub fn seq(&self) -> String {
         self.key("attempt_seq")

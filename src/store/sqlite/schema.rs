@@ -108,6 +108,15 @@ CREATE TABLE forced_circuits (
     PRIMARY KEY (queue, error_class)
 );
 "#,
+    r#"
+-- ML model versions: the description (state, metrics) and the fitted parameters.
+CREATE TABLE ml_models (
+    version TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL,
+    body    TEXT    NOT NULL,
+    model   BLOB
+);
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.

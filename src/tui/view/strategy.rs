@@ -142,16 +142,43 @@ fn wrap(groups: Vec<Vec<Span<'static>>>, width: usize, ctx: &Ctx) -> Vec<Line<'s
 }
 
 fn active(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {
-    let ml = if s.ml_enabled { "on" } else { "off" };
-    let groups = vec![
+    let mut groups = vec![
         pair("active", s.strategy_name.clone(), ctx),
         pair("tier", s.active_tier.as_str().to_string(), ctx),
-        pair("ML", ml.to_string(), ctx),
+        pair("ML", ml_state(s), ctx),
         pair("threshold", format!("{:.2}", s.bayesian_threshold), ctx),
         pair("cred", format!("{:.2}", s.credibility), ctx),
         pair("explore", fmt::pct(s.exploration_rate), ctx),
     ];
+    groups.extend(ml_details(s, ctx));
     wrap(groups, width, ctx)
+}
+
+/// `off`, `on` (nothing deployed), or the serving version and how it serves.
+fn ml_state(s: &Summary) -> String {
+    match (&s.ml.serving, s.ml_enabled) {
+        (Some(v), true) if s.ml.arm.as_deref() == Some("canary") => {
+            format!("{v} canary {:.0}%", s.ml.canary_percent)
+        }
+        (Some(v), true) => v.clone(),
+        (_, true) => "on".into(),
+        _ => "off".into(),
+    }
+}
+
+/// The shadow, the drift score, a training in progress, when there are any.
+fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let mut out = Vec::new();
+    if let Some(shadow) = &s.ml.shadow {
+        out.push(pair("shadow", shadow.clone(), ctx));
+    }
+    if let Some(drift) = s.ml.drift_score {
+        out.push(pair("drift", format!("{drift:.2}"), ctx));
+    }
+    if let Some(job) = &s.ml.training {
+        out.push(pair("training", job.progress.clone(), ctx));
+    }
+    out
 }
 
 fn guardrails(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {

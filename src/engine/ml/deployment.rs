@@ -1,0 +1,304 @@
+//! What the engine holds of the ML tier while it serves: the deployed versions (one serving,
+//! as `active` for every job or as a `canary` for a stable share of jobs, and one scoring in
+//! `shadow`), the point-in-time failure counts the features need, the health of the tier
+//! (repeated model errors switch it off for a while), and the live outcome of each arm.
+//!
+//! The versions are handed in by the service (loaded from the store); the engine never reads
+//! them itself.
+
+use super::drift::{DriftMonitor, Reference};
+use super::features::{RecentFailures, Situation};
+use super::fitted::Fitted;
+use super::live::{ArmStats, LiveStats};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Consecutive model errors that switch the tier off.
+pub const ERRORS_TO_SWITCH_OFF: u32 = 5;
+/// How long the tier stays off after that (decision time).
+pub const OFF_FOR_S: i64 = 300;
+/// Most served decisions waiting for their outcome; beyond it the oldest half is dropped.
+const PENDING_CAPACITY: usize = 100_000;
+
+/// A model version the engine can serve or shadow.
+#[derive(Debug)]
+pub struct Deployed {
+    pub version: String,
+    pub model: Fitted,
+    /// The training distribution drift is measured against.
+    pub reference: Reference,
+}
+
+/// The stored form of a version's parameters: the model document and its drift reference.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Packed {
+    model: serde_json::Value,
+    reference: Reference,
+}
+
+impl Deployed {
+    /// The bytes a model version stores.
+    pub fn pack(model: &Fitted, reference: &Reference) -> Result<Vec<u8>, super::MlError> {
+        let stored = |e: serde_json::Error| super::MlError::Stored(e.to_string());
+        let packed = Packed {
+            model: serde_json::from_slice(&model.to_bytes()?).map_err(stored)?,
+            reference: reference.clone(),
+        };
+        serde_json::to_vec(&packed).map_err(stored)
+    }
+
+    /// A version stored by [`Self::pack`].
+    pub fn unpack(version: &str, bytes: &[u8]) -> Result<Self, super::MlError> {
+        let stored = |e: serde_json::Error| super::MlError::Stored(e.to_string());
+        let packed: Packed = serde_json::from_slice(bytes).map_err(stored)?;
+        let model = Fitted::from_bytes(&serde_json::to_vec(&packed.model).map_err(stored)?)?;
+        Ok(Self {
+            version: version.to_string(),
+            model,
+            reference: packed.reference,
+        })
+    }
+}
+
+/// How the serving version takes part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arm {
+    /// Serves every job.
+    Active,
+    /// Serves the jobs whose id hashes into this share (percent, 0–100); the rest go to the
+    /// Bayesian tier.
+    Canary(f64),
+}
+
+impl Arm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Active => "active",
+            Arm::Canary(_) => "canary",
+        }
+    }
+}
+
+/// Which arm decided a job's retry, for the live comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LiveArm {
+    /// The ML model served it.
+    Ml,
+    /// The Bayesian tier served it while a canary ran (the canary's control group).
+    Control,
+    /// The shadow model's forecast for the served retry.
+    Shadow,
+}
+
+impl LiveArm {
+    pub fn name(self) -> &'static str {
+        match self {
+            LiveArm::Ml => "ml",
+            LiveArm::Control => "bayesian",
+            LiveArm::Shadow => "shadow",
+        }
+    }
+}
+
+/// A served retry waiting for its outcome: the attempt it will be, and the forecasts made.
+#[derive(Debug, Clone)]
+struct Served {
+    attempt: u32,
+    forecasts: Vec<(LiveArm, f64)>,
+}
+
+/// The ML tier's serving state.
+#[derive(Debug, Default)]
+pub struct Deployment {
+    pub serving: Option<(Arc<Deployed>, Arm)>,
+    pub shadow: Option<Arc<Deployed>>,
+    pub recent: RecentFailures,
+    consecutive_errors: u32,
+    off_until: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    errors: u64,
+    live: LiveStats,
+    pending: HashMap<Box<str>, Served>,
+    pub drift: DriftMonitor,
+}
+
+/// Health of the tier, for status and alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub errors: u64,
+    pub off_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl Deployment {
+    /// Whether job `job_id` is in a canary of `percent` (stable: FNV-1a of the id).
+    pub fn in_canary(job_id: Option<&str>, percent: f64) -> bool {
+        let Some(id) = job_id else {
+            return false;
+        };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        ((h % 10_000) as f64) < percent * 100.0
+    }
+
+    /// Why the tier is switched off at `now`, if it is.
+    pub fn off_reason(&self, now: DateTime<Utc>) -> Option<String> {
+        let until = self.off_until.filter(|&u| now < u)?;
+        Some(format!(
+            "switched off until {} after {ERRORS_TO_SWITCH_OFF} model errors in a row (last: {})",
+            until.to_rfc3339(),
+            self.last_error.as_deref().unwrap_or("unknown")
+        ))
+    }
+
+    /// Counts a model error at `now`; the fifth in a row switches the tier off for a while.
+    pub fn record_error(&mut self, message: &str, now: DateTime<Utc>) {
+        self.errors += 1;
+        self.consecutive_errors += 1;
+        self.last_error = Some(message.to_string());
+        if self.consecutive_errors >= ERRORS_TO_SWITCH_OFF {
+            self.off_until = Some(now + Duration::seconds(OFF_FOR_S));
+            self.consecutive_errors = 0;
+        }
+    }
+
+    pub fn record_success(&mut self) {
+        self.consecutive_errors = 0;
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            errors: self.errors,
+            off_until: self.off_until,
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// Remembers the forecasts made for job `job_id`'s next attempt (`attempt`).
+    pub fn expect(&mut self, job_id: &str, attempt: u32, forecasts: Vec<(LiveArm, f64)>) {
+        if forecasts.is_empty() {
+            return;
+        }
+        if self.pending.len() >= PENDING_CAPACITY {
+            let drop: Vec<Box<str>> = self
+                .pending
+                .keys()
+                .take(PENDING_CAPACITY / 2)
+                .cloned()
+                .collect();
+            for k in drop {
+                self.pending.remove(&k);
+            }
+        }
+        self.pending
+            .insert(job_id.into(), Served { attempt, forecasts });
+    }
+
+    /// Scores the forecasts made for this attempt of `job_id`, if any.
+    pub fn outcome(&mut self, job_id: &str, attempt: u32, success: bool) {
+        let Some(served) = self.pending.get(job_id) else {
+            return;
+        };
+        if served.attempt != attempt {
+            if attempt > served.attempt {
+                self.pending.remove(job_id);
+            }
+            return;
+        }
+        let served = self.pending.remove(job_id).expect("present");
+        for (arm, p) in served.forecasts {
+            self.live.record(arm, p, success);
+        }
+    }
+
+    /// Live outcomes per arm.
+    pub fn live(&self) -> Vec<(LiveArm, ArmStats)> {
+        self.live.arms()
+    }
+
+    /// Restarts the live comparison (a new version serves).
+    pub fn reset_live(&mut self) {
+        self.live = LiveStats::default();
+        self.pending.clear();
+    }
+
+    /// Counts a served situation for drift (features and prediction).
+    pub fn observe_served(&mut self, deployed: &Deployed, s: &Situation<'_>, delay: u64, p: f64) {
+        self.drift
+            .observe(&deployed.reference, &deployed.model, s, delay, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canary_share_is_stable_per_job_and_about_its_percent() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("job-{i}")).collect();
+        let inside = ids
+            .iter()
+            .filter(|id| Deployment::in_canary(Some(id), 10.0))
+            .count();
+        assert!(
+            (850..1_150).contains(&inside),
+            "{inside} of 10000 in a 10% canary"
+        );
+        for id in &ids[..100] {
+            let once = Deployment::in_canary(Some(id), 25.0);
+            assert_eq!(once, Deployment::in_canary(Some(id), 25.0));
+            if Deployment::in_canary(Some(id), 10.0) {
+                assert!(once, "a job in the 10% canary stays in at 25%");
+            }
+        }
+        assert!(
+            !Deployment::in_canary(None, 100.0),
+            "no job id: the Bayesian tier"
+        );
+        assert!(Deployment::in_canary(Some("x"), 100.0));
+        assert!(!Deployment::in_canary(Some("x"), 0.0));
+    }
+
+    #[test]
+    fn five_errors_in_a_row_switch_the_tier_off_for_a_while() {
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut d = Deployment::default();
+        for _ in 0..4 {
+            d.record_error("NaN", now);
+        }
+        d.record_success();
+        d.record_error("NaN", now);
+        assert!(
+            d.off_reason(now).is_none(),
+            "the run was broken by a success"
+        );
+        for _ in 0..4 {
+            d.record_error("NaN", now);
+        }
+        let reason = d.off_reason(now).expect("off");
+        assert!(reason.contains("NaN"), "{reason}");
+        assert!(d.off_reason(now + Duration::seconds(OFF_FOR_S)).is_none());
+        assert_eq!(d.health().errors, 9);
+    }
+
+    #[test]
+    fn forecasts_are_scored_by_the_outcome_of_the_attempt_they_were_for() {
+        let mut d = Deployment::default();
+        d.expect("a", 3, vec![(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]);
+        d.outcome("a", 2, true);
+        assert!(
+            d.live().is_empty(),
+            "an earlier attempt is not the forecast one"
+        );
+        d.outcome("a", 3, true);
+        let live = d.live();
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[0].1.outcomes, 1);
+        d.outcome("a", 3, false);
+        assert_eq!(d.live()[0].1.outcomes, 1, "scored once");
+    }
+}

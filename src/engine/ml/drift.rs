@@ -1,0 +1,283 @@
+//! Drift: how far the situations a model serves have moved from those it was trained on,
+//! by the population stability index (PSI) per feature and of the prediction.
+//!
+//! The [`Reference`] is fitted with the model: for each situation feature (not the delay ones,
+//! which the tier chooses) the share of training rows in each bin — deciles of a numeric
+//! feature, each known value of a categorical one — plus a bin for missing or unknown values;
+//! and the same for the model's prediction at a fixed reference delay (the median training
+//! delay), so live and training predictions are compared at the same delay. The
+//! [`DriftMonitor`] counts served situations in windows of [`WINDOW`] decisions; at the end
+//! of each window the PSI of every feature and of the prediction is computed, and the largest
+//! is the drift score. `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴.
+
+use super::encode::Value;
+use super::features::{REQUIRED, Situation};
+use super::fitted::Fitted;
+use serde::{Deserialize, Serialize};
+
+/// Served decisions per drift window.
+pub const WINDOW: u64 = 500;
+/// Numeric features are cut at these training quantiles.
+const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+/// Shares are floored here so an empty bin has a finite PSI term.
+const FLOOR: f64 = 1e-4;
+
+/// The training distribution of one column.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Bins {
+    pub name: String,
+    /// Numeric cut points (a value `x` falls in the first bin whose edge is ≥ `x`); empty for
+    /// a categorical column, whose bins are its vocabulary indices.
+    pub edges: Vec<f64>,
+    /// Share of training rows per bin; the last bin is missing or unknown.
+    pub shares: Vec<f64>,
+}
+
+/// The training distribution a model's drift is measured against.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Reference {
+    /// Situation columns, by their index in the model's row.
+    pub columns: Vec<(usize, Bins)>,
+    pub prediction: Bins,
+    pub reference_delay_ms: u64,
+}
+
+impl Bins {
+    fn numeric(name: &str, values: &[f64]) -> Self {
+        let mut known: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        known.sort_by(f64::total_cmp);
+        let mut edges: Vec<f64> = QUANTILES
+            .iter()
+            .filter_map(|q| known.get(((known.len() as f64 - 1.0) * q).round() as usize))
+            .copied()
+            .collect();
+        edges.dedup();
+        let mut bins = Self {
+            name: name.to_string(),
+            edges,
+            shares: Vec::new(),
+        };
+        bins.shares = bins.shares_of(values);
+        bins
+    }
+
+    fn categorical(name: &str, vocabulary: usize, values: &[f64]) -> Self {
+        let mut bins = Self {
+            name: name.to_string(),
+            edges: Vec::new(),
+            shares: vec![0.0; vocabulary + 1],
+        };
+        bins.shares = bins.shares_of(values);
+        bins
+    }
+
+    fn len(&self) -> usize {
+        if self.edges.is_empty() {
+            self.shares.len().max(1)
+        } else {
+            self.edges.len() + 2
+        }
+    }
+
+    fn bin(&self, x: f64) -> usize {
+        let missing = self.len() - 1;
+        if x.is_nan() {
+            return missing;
+        }
+        if self.edges.is_empty() {
+            return (x as usize).min(missing);
+        }
+        self.edges.partition_point(|&e| e < x)
+    }
+
+    fn shares_of(&self, values: &[f64]) -> Vec<f64> {
+        let mut counts = vec![0.0; self.len()];
+        for &v in values {
+            counts[self.bin(v)] += 1.0;
+        }
+        let n = values.len().max(1) as f64;
+        counts.iter().map(|c| c / n).collect()
+    }
+
+    /// PSI of `counts` (per bin) against the training shares.
+    pub fn psi(&self, counts: &[f64]) -> f64 {
+        let n: f64 = counts.iter().sum();
+        if n == 0.0 {
+            return 0.0;
+        }
+        self.shares
+            .iter()
+            .zip(counts)
+            .map(|(&r, &c)| {
+                let (r, l) = (r.max(FLOOR), (c / n).max(FLOOR));
+                (l - r) * (l / r).ln()
+            })
+            .sum()
+    }
+}
+
+impl Reference {
+    /// Fits the reference on the training `rows` (raw, in the model's feature order) and the
+    /// model's predictions for them at `reference_delay_ms`.
+    pub fn fit(
+        model: &Fitted,
+        situations: &[Situation<'_>],
+        reference_delay_ms: u64,
+    ) -> Result<Self, super::MlError> {
+        let names = model.features().names();
+        let rows: Vec<Vec<Value<'_>>> = situations
+            .iter()
+            .map(|s| model.features().row(s, reference_delay_ms))
+            .collect();
+        let indexed = rows
+            .iter()
+            .map(|r| model.encoder().indexed(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut columns = Vec::new();
+        for (j, name) in names.iter().enumerate() {
+            if REQUIRED.contains(&name.as_str()) {
+                continue;
+            }
+            let values: Vec<f64> = indexed.iter().map(|r| r[j]).collect();
+            let bins = match model.encoder().vocabulary(name) {
+                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), &values),
+                None => Bins::numeric(name, &values),
+            };
+            columns.push((j, bins));
+        }
+        let predictions = model.predict_rows(&rows)?;
+        Ok(Self {
+            columns,
+            prediction: Bins::numeric("prediction", &predictions),
+            reference_delay_ms,
+        })
+    }
+}
+
+/// Drift scores of the last complete window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DriftScores {
+    pub version: String,
+    /// PSI per situation feature.
+    pub features: Vec<(String, f64)>,
+    pub prediction: f64,
+    /// Windows completed since the version started serving.
+    pub windows: u64,
+}
+
+impl DriftScores {
+    /// The largest PSI, feature or prediction.
+    pub fn score(&self) -> f64 {
+        self.features
+            .iter()
+            .map(|f| f.1)
+            .fold(self.prediction, f64::max)
+    }
+}
+
+/// Counts of the current window and the scores of the last complete one.
+#[derive(Debug, Clone, Default)]
+pub struct DriftMonitor {
+    version: String,
+    seen: u64,
+    counts: Vec<Vec<f64>>,
+    prediction: Vec<f64>,
+    last: Option<DriftScores>,
+    windows: u64,
+}
+
+impl DriftMonitor {
+    /// Counts one served situation (and the prediction at the reference delay).
+    pub fn observe(
+        &mut self,
+        reference: &Reference,
+        model: &Fitted,
+        situation: &Situation<'_>,
+        _delay_ms: u64,
+        prediction: f64,
+    ) {
+        let version_changed = self.counts.len() != reference.columns.len();
+        if version_changed {
+            self.restart(String::new(), reference);
+        }
+        let row = model
+            .features()
+            .row(situation, reference.reference_delay_ms);
+        let Ok(indexed) = model.encoder().indexed(&row) else {
+            return;
+        };
+        for ((j, bins), counts) in reference.columns.iter().zip(&mut self.counts) {
+            counts[bins.bin(indexed[*j])] += 1.0;
+        }
+        self.prediction[reference.prediction.bin(prediction)] += 1.0;
+        self.seen += 1;
+        if self.seen >= WINDOW {
+            self.close(reference);
+        }
+    }
+
+    /// Starts over for `version` (deployed or rolled back).
+    pub fn restart(&mut self, version: String, reference: &Reference) {
+        self.version = version;
+        self.seen = 0;
+        self.windows = 0;
+        self.last = None;
+        self.counts = reference
+            .columns
+            .iter()
+            .map(|(_, b)| vec![0.0; b.len()])
+            .collect();
+        self.prediction = vec![0.0; reference.prediction.len()];
+    }
+
+    fn close(&mut self, reference: &Reference) {
+        self.windows += 1;
+        let features = reference
+            .columns
+            .iter()
+            .zip(&self.counts)
+            .map(|((_, b), c)| (b.name.clone(), b.psi(c)))
+            .collect();
+        self.last = Some(DriftScores {
+            version: self.version.clone(),
+            features,
+            prediction: reference.prediction.psi(&self.prediction),
+            windows: self.windows,
+        });
+        self.seen = 0;
+        self.counts.iter_mut().for_each(|c| c.fill(0.0));
+        self.prediction.fill(0.0);
+    }
+
+    /// The scores of the last complete window, if one has completed.
+    pub fn scores(&self) -> Option<&DriftScores> {
+        self.last.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psi_is_zero_for_the_training_shares_and_grows_with_the_shift() {
+        let training: Vec<f64> = (0..1_000).map(|i| f64::from(i % 100)).collect();
+        let bins = Bins::numeric("x", &training);
+        let same: Vec<f64> = bins.shares.iter().map(|s| s * 500.0).collect();
+        assert!(bins.psi(&same).abs() < 1e-9);
+        let shifted = bins.shares_of(&training.iter().map(|x| x + 30.0).collect::<Vec<_>>());
+        let far = bins.shares_of(&training.iter().map(|x| x + 90.0).collect::<Vec<_>>());
+        let (near, far) = (bins.psi(&shifted), bins.psi(&far));
+        assert!(near > 0.3, "a 30% shift: {near}");
+        assert!(far > near, "{far} > {near}");
+    }
+
+    #[test]
+    fn missing_and_unknown_values_have_their_own_bin() {
+        let cat = Bins::categorical("queue", 2, &[0.0, 1.0, 1.0, f64::NAN]);
+        assert_eq!(cat.shares, [0.25, 0.5, 0.25]);
+        assert_eq!(cat.bin(7.0), 2, "an index past the vocabulary is unknown");
+        let num = Bins::numeric("n", &[1.0, 2.0, f64::NAN]);
+        assert_eq!(num.bin(f64::NAN), num.len() - 1);
+    }
+}

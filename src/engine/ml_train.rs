@@ -1,0 +1,333 @@
+//! Training a model version from recorded attempts: examples drawn point-in-time
+//! ([`ml::dataset`]), the most recent `validation_set` share of them held out, forward-chaining
+//! cross-validation on the rest (fold `i` trains on the first `i` of `k + 1` time-ordered
+//! blocks and tests on the next), the model fitted on the whole training part, and both it and
+//! the Bayesian tier — learned from the same training part by replaying its attempts — scored
+//! on the held-out rows.
+//!
+//! Pure like the rest of the engine: the caller loads the attempts, runs this off the request
+//! path, and times it.
+
+use super::Engine;
+use super::ml::dataset::{Dataset, Example};
+use super::ml::drift::Reference;
+use super::ml::encode::{Encoder, Value};
+use super::ml::features::FeatureSet;
+use super::ml::fitted::Fitted;
+use super::ml::{MlError, ModelKind, gbt, logistic, metrics};
+use super::registry::Thresholds;
+use super::settings::EngineSettings;
+use super::survival::GRID_MS;
+use crate::model::{
+    AttemptRecord, FieldError, MLTrainingConfig, MlMetrics, RetryStrategy, before_ms,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+
+/// Fewest training examples a model is fitted on.
+pub const MIN_EXAMPLES: usize = 100;
+/// Categorical values seen fewer times than this in training are "missing".
+const MIN_COUNT: usize = 5;
+
+/// A checked `MLTrainingConfig`.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub kind: ModelKind,
+    pub features: FeatureSet,
+    /// Share of the most recent examples held out (0 < v ≤ 0.5).
+    pub holdout: f64,
+    /// Forward-chaining folds (1–10).
+    pub folds: usize,
+    pub boosting: gbt::Settings,
+    pub logistic: logistic::Settings,
+    /// Only attempts within this long before the newest one, when given.
+    pub period_ms: Option<u64>,
+    pub hyperparameters: BTreeMap<String, serde_json::Value>,
+}
+
+impl TrainRequest {
+    /// Checks the upstream config; the error names the field. `validation_set` 0 means 0.2,
+    /// `cross_validation` 0 means 3.
+    pub fn from_config(c: &MLTrainingConfig) -> Result<Self, FieldError> {
+        let kind = match c.model_type.as_str() {
+            "logistic" => ModelKind::Logistic,
+            "gradient_boost" => ModelKind::GradientBoost,
+            other => {
+                return Err(FieldError::new(
+                    "model_type",
+                    format!("must be \"logistic\" or \"gradient_boost\" (got {other:?})"),
+                ));
+            }
+        };
+        let features = FeatureSet::select(&c.features)
+            .map_err(|e| FieldError::new("features", e.to_string()))?;
+        let holdout = if c.validation_set == 0.0 {
+            0.2
+        } else {
+            c.validation_set
+        };
+        if !(holdout > 0.0 && holdout <= 0.5) {
+            return Err(FieldError::new(
+                "validation_set",
+                format!("must be in (0, 0.5] (got {})", c.validation_set),
+            ));
+        }
+        let folds = if c.cross_validation == 0 {
+            3
+        } else {
+            c.cross_validation as usize
+        };
+        if !(2..=10).contains(&folds) {
+            return Err(FieldError::new(
+                "cross_validation",
+                format!("must be 2 to 10 folds (got {folds})"),
+            ));
+        }
+        let hyperparameters = c.hyperparameters.clone().unwrap_or_default();
+        let (boosting, logistic) = hyper(&hyperparameters)?;
+        Ok(Self {
+            kind,
+            features,
+            holdout,
+            folds,
+            boosting,
+            logistic,
+            period_ms: c
+                .training_period
+                .map(|d| d.as_millis())
+                .filter(|&ms| ms > 0),
+            hyperparameters,
+        })
+    }
+}
+
+/// Hyperparameters: `iterations` (1–1000), `learning_rate` (0–1], `max_depth` (1–10) for
+/// boosting; `ridge` [0, 1000] for logistic regression. Each is checked whatever the kind;
+/// keys of the other kind are kept but unused.
+fn hyper(
+    h: &BTreeMap<String, serde_json::Value>,
+) -> Result<(gbt::Settings, logistic::Settings), FieldError> {
+    let mut boosting = gbt::Settings::default();
+    let mut logistic = logistic::Settings::default();
+    for (key, value) in h {
+        let field = format!("hyperparameters.{key}");
+        let number = value
+            .as_f64()
+            .ok_or_else(|| FieldError::new(&field, "must be a number"))?;
+        let bad = |range: &str| FieldError::new(&field, format!("must be {range} (got {number})"));
+        let whole = number.fract() == 0.0;
+        match key.as_str() {
+            "iterations" if whole && (1.0..=1000.0).contains(&number) => {
+                boosting.iterations = number as usize;
+            }
+            "iterations" => return Err(bad("a whole number from 1 to 1000")),
+            "learning_rate" if number > 0.0 && number <= 1.0 => {
+                boosting.learning_rate = number as f32;
+            }
+            "learning_rate" => return Err(bad("in (0, 1]")),
+            "max_depth" if whole && (1.0..=10.0).contains(&number) => {
+                boosting.max_depth = number as usize;
+            }
+            "max_depth" => return Err(bad("a whole number from 1 to 10")),
+            "ridge" if (0.0..=1000.0).contains(&number) => logistic.ridge = number,
+            "ridge" => return Err(bad("in [0, 1000]")),
+            _ => {
+                let known = "iterations, learning_rate, max_depth, ridge";
+                return Err(FieldError::new(&field, format!("unknown; known: {known}")));
+            }
+        }
+    }
+    Ok((boosting, logistic))
+}
+
+/// A trained model and the evidence about it.
+#[derive(Debug)]
+pub struct Trained {
+    pub fitted: Fitted,
+    pub reference: Reference,
+    pub cross_validation: Vec<MlMetrics>,
+    pub holdout: MlMetrics,
+    pub bayesian_holdout: MlMetrics,
+    pub data_from: DateTime<Utc>,
+    pub data_to: DateTime<Utc>,
+    pub training_rows: u64,
+    pub holdout_rows: u64,
+}
+
+/// Trains as the module docs say; `progress` hears each stage.
+pub fn train(
+    attempts: Vec<AttemptRecord>,
+    req: &TrainRequest,
+    strategy: &RetryStrategy,
+    settings: &EngineSettings,
+    progress: &dyn Fn(String),
+) -> Result<Trained, MlError> {
+    progress(format!(
+        "building examples from {} attempts",
+        attempts.len()
+    ));
+    let attempts = within_period(attempts, req.period_ms);
+    let data = Dataset::from_attempts(attempts);
+    let n = data.examples.len();
+    let held = ((n as f64) * req.holdout).round() as usize;
+    let (train_part, test_part) = data.examples.split_at(n - held);
+    if train_part.len() < MIN_EXAMPLES || test_part.is_empty() {
+        return Err(MlError::Row {
+            row: n,
+            problem: format!(
+                "{n} retries recorded: at least {MIN_EXAMPLES} for training plus a held-out share are needed"
+            ),
+        });
+    }
+    let mut cross_validation = Vec::with_capacity(req.folds);
+    let block = train_part.len() / (req.folds + 1);
+    for fold in 1..=req.folds {
+        progress(format!("cross-validation fold {fold} of {}", req.folds));
+        let (fit_on, rest) = train_part.split_at(block * fold);
+        let test = &rest[..block.min(rest.len())];
+        let model = fit(&data, fit_on, req)?;
+        cross_validation.push(score(&model, &data, test)?);
+    }
+    progress(format!("fitting on {} examples", train_part.len()));
+    let fitted = fit(&data, train_part, req)?;
+    progress(format!("scoring {} held-out examples", test_part.len()));
+    let holdout = score(&fitted, &data, test_part)?;
+    let bayes = bayes_forecasts(&data, test_part[0].at, test_part, strategy, settings);
+    let outcomes: Vec<bool> = test_part.iter().map(|e| e.success).collect();
+    let bayesian_holdout = metrics_of(&bayes, &outcomes)?;
+    let situations: Vec<_> = train_part.iter().map(|e| data.situation(e)).collect();
+    let reference = Reference::fit(&fitted, &situations, median_delay(train_part))?;
+    Ok(Trained {
+        fitted,
+        reference,
+        cross_validation,
+        holdout,
+        bayesian_holdout,
+        data_from: train_part[0].at,
+        data_to: test_part[test_part.len() - 1].at,
+        training_rows: train_part.len() as u64,
+        holdout_rows: test_part.len() as u64,
+    })
+}
+
+fn within_period(attempts: Vec<AttemptRecord>, period_ms: Option<u64>) -> Vec<AttemptRecord> {
+    let (Some(ms), Some(newest)) = (period_ms, attempts.iter().map(|a| a.timestamp).max()) else {
+        return attempts;
+    };
+    let from = before_ms(newest, ms);
+    attempts
+        .into_iter()
+        .filter(|a| a.timestamp >= from)
+        .collect()
+}
+
+fn median_delay(examples: &[Example]) -> u64 {
+    let mut delays: Vec<u64> = examples.iter().map(|e| e.delay_ms).collect();
+    delays.sort_unstable();
+    delays[delays.len() / 2]
+}
+
+fn rows<'a>(data: &'a Dataset, examples: &[Example], set: &FeatureSet) -> Vec<Vec<Value<'a>>> {
+    examples
+        .iter()
+        .map(|e| set.row(&data.situation(e), e.delay_ms))
+        .collect()
+}
+
+/// Fits the requested kind on `examples`.
+fn fit(data: &Dataset, examples: &[Example], req: &TrainRequest) -> Result<Fitted, MlError> {
+    let raw = rows(data, examples, &req.features);
+    let labels: Vec<bool> = examples.iter().map(|e| e.success).collect();
+    let encoder = Encoder::fit(&req.features.columns(), &raw, MIN_COUNT)?;
+    match req.kind {
+        ModelKind::Logistic => {
+            let dense = raw
+                .iter()
+                .map(|r| encoder.dense(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let model = logistic::Logistic::fit(&dense, &labels, &req.logistic)?;
+            Ok(Fitted::logistic(req.features.clone(), encoder, model))
+        }
+        ModelKind::GradientBoost => {
+            let indexed = raw
+                .iter()
+                .map(|r| encoder.indexed(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let model = gbt::Boosted::fit(&indexed, &labels, &req.boosting)?;
+            Ok(Fitted::boosted(req.features.clone(), encoder, model))
+        }
+    }
+}
+
+fn score(model: &Fitted, data: &Dataset, examples: &[Example]) -> Result<MlMetrics, MlError> {
+    let p = model.predict_rows(&rows(data, examples, model.features()))?;
+    let y: Vec<bool> = examples.iter().map(|e| e.success).collect();
+    metrics_of(&p, &y)
+}
+
+/// Every metric of forecasts `p` against outcomes `y`.
+pub fn metrics_of(p: &[f64], y: &[bool]) -> Result<MlMetrics, MlError> {
+    let bins = NonZeroUsize::new(10).expect("ten");
+    let (mut hits, mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64, 0u64);
+    for (&p, &y) in p.iter().zip(y) {
+        let said = p >= 0.5;
+        hits += u64::from(said == y);
+        tp += u64::from(said && y);
+        fp += u64::from(said && !y);
+        fneg += u64::from(!said && y);
+    }
+    let f1 = if tp == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / (2 * tp + fp + fneg) as f64
+    };
+    Ok(MlMetrics {
+        rows: p.len() as u64,
+        log_loss: metrics::log_loss(p, y)?,
+        brier: metrics::brier(p, y)?,
+        ece: metrics::ece(p, y, bins)?,
+        auc: metrics::auc(p, y).ok(),
+        accuracy: hits as f64 / p.len().max(1) as f64,
+        f1_score: f1,
+    })
+}
+
+/// The Bayesian tier's forecasts for `examples`, learned from the attempts recorded before
+/// `cutoff` — as it would have said at the time, from the same data the model trained on.
+fn bayes_forecasts(
+    data: &Dataset,
+    cutoff: DateTime<Utc>,
+    examples: &[Example],
+    strategy: &RetryStrategy,
+    settings: &EngineSettings,
+) -> Vec<f64> {
+    let mut engine = Engine::new(strategy.clone(), settings.clone(), 0);
+    for a in data.attempts.iter().take_while(|a| a.timestamp < cutoff) {
+        engine.observe(a);
+    }
+    let t = engine.thresholds();
+    examples
+        .iter()
+        .map(|e| bayes_forecast(&engine, data, e, t))
+        .collect()
+}
+
+fn bayes_forecast(engine: &Engine, data: &Dataset, e: &Example, t: Thresholds) -> f64 {
+    let s = data.situation(e);
+    let began = before_ms(data.attempts[e.failed].timestamp, e.elapsed_ms);
+    let hour = chrono::Timelike::hour(&began) as u8;
+    let any = Thresholds {
+        min_samples: 1,
+        tenant_min_samples: u64::MAX,
+    };
+    let models = &engine.models;
+    let model = models
+        .select(s.job_type, s.error_class, s.tenant, Some(hour), t)
+        .or_else(|_| models.select(s.job_type, s.error_class, None, None, any))
+        .map_or(models.prior(), |(_, m)| m);
+    let j = GRID_MS
+        .partition_point(|&b| b < e.elapsed_ms + e.delay_ms)
+        .min(GRID_MS.len() - 1);
+    model.candidate(e.elapsed_ms, j, 1).success.clamp(0.0, 1.0)
+}

@@ -1,0 +1,114 @@
+//! The ML tier as metrics: trainings by outcome, whether the last one failed, the serving
+//! version's drift score, live outcomes and calibration per arm, and model errors.
+
+use crate::model::MlSummary;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmLabel {
+    arm: String,
+}
+
+/// `retryctl_ml_*`.
+#[derive(Debug, Default)]
+pub struct MlMetrics {
+    trainings: Family<OutcomeLabel, Counter>,
+    training_failed: Gauge,
+    drift_score: Gauge<f64, AtomicU64>,
+    drift_threshold: Gauge<f64, AtomicU64>,
+    serving: Gauge,
+    arm_outcomes: Family<ArmLabel, Gauge>,
+    arm_success_rate: Family<ArmLabel, Gauge<f64, AtomicU64>>,
+    arm_forecast: Family<ArmLabel, Gauge<f64, AtomicU64>>,
+    arm_ece: Family<ArmLabel, Gauge<f64, AtomicU64>>,
+    model_errors: Gauge,
+}
+
+impl MlMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "ml_trainings",
+            "ML trainings finished, by outcome (succeeded, failed)",
+            self.trainings.clone(),
+        );
+        r.register(
+            "ml_training_failed",
+            "1 while the last ML training failed (ModelTrainingFailed), else 0",
+            self.training_failed.clone(),
+        );
+        r.register("ml_drift_score", "Drift score of the serving ML version: the largest PSI of a feature or of the prediction over the last window of served decisions (0 until a window completes)", self.drift_score.clone());
+        r.register(
+            "ml_drift_threshold",
+            "The drift score above which ModelDriftDetected fires ([alerts] drift_threshold)",
+            self.drift_threshold.clone(),
+        );
+        r.register(
+            "ml_serving",
+            "1 while an ML version serves (active or canary), else 0",
+            self.serving.clone(),
+        );
+        r.register("ml_arm_outcomes", "Retries whose outcome met a forecast since the serving version was deployed, by arm (ml, bayesian = a canary's control group, shadow)", self.arm_outcomes.clone());
+        r.register(
+            "ml_arm_success_rate",
+            "Share of those retries that succeeded, by arm",
+            self.arm_success_rate.clone(),
+        );
+        r.register(
+            "ml_arm_forecast",
+            "Mean forecast success of those retries, by arm",
+            self.arm_forecast.clone(),
+        );
+        r.register(
+            "ml_arm_ece",
+            "Live expected calibration error of the forecasts, by arm",
+            self.arm_ece.clone(),
+        );
+        r.register(
+            "ml_model_errors",
+            "ML model errors since start (non-finite output, unreadable rows)",
+            self.model_errors.clone(),
+        );
+        for outcome in ["succeeded", "failed"] {
+            let _ = self.trainings.get_or_create(&OutcomeLabel { outcome });
+        }
+    }
+
+    /// Counts a finished training.
+    pub fn trained(&self, succeeded: bool) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.trainings
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+        self.training_failed.set(i64::from(!succeeded));
+    }
+
+    /// Sets the gauges from the tier's summary.
+    pub fn update(&self, s: &MlSummary) {
+        self.drift_score.set(s.drift_score.unwrap_or(0.0));
+        self.drift_threshold.set(s.drift_threshold);
+        self.serving.set(i64::from(s.serving.is_some()));
+        self.model_errors
+            .set(i64::try_from(s.errors).unwrap_or(i64::MAX));
+        for a in &s.arms {
+            let label = ArmLabel { arm: a.arm.clone() };
+            self.arm_outcomes
+                .get_or_create(&label)
+                .set(i64::try_from(a.outcomes).unwrap_or(i64::MAX));
+            self.arm_success_rate
+                .get_or_create(&label)
+                .set(a.success_rate);
+            self.arm_forecast.get_or_create(&label).set(a.mean_forecast);
+            self.arm_ece.get_or_create(&label).set(a.ece);
+        }
+    }
+}

@@ -1,0 +1,639 @@
+//! The ML tier's lifecycle in the service: training jobs (one at a time, off the request path
+//! on a blocking thread), stored versions and their states, deployment (gated on the held-out
+//! comparison with the Bayesian tier unless forced), shadow, canary, rollback, and loading
+//! what served at start-up. The engine only serves what it is handed here.
+//!
+//! States: a trained version is a `candidate`. Deploying it as a shadow makes it `shadow` (the
+//! shadow before it goes back to `candidate`); deploying it to serve makes it `canary` or
+//! `active`, and the version that served before is `retired`. Rollback retires the serving
+//! version and makes the most recently retired other version active again, or none.
+
+use super::state::AppState;
+use crate::engine::ml::deployment::{Arm, Deployed};
+use crate::engine::{TrainRequest, Trained, train_ml};
+use crate::model::{MLModel, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlState, MlVersion};
+use crate::server::edge::{ApiError, ApiResult};
+use crate::store::ml_version_seq;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Attempts read per store round trip when loading training data.
+const LOAD_PAGE: u32 = 10_000;
+/// Finished training jobs remembered for `GET /ml/jobs/{id}`.
+const KEPT_JOBS: usize = 100;
+
+/// Training jobs and the last training failure.
+#[derive(Debug, Default)]
+pub struct MlOps {
+    inner: Mutex<Jobs>,
+}
+
+#[derive(Debug, Default)]
+struct Jobs {
+    jobs: BTreeMap<u64, MlJob>,
+    running: Option<u64>,
+    next: u64,
+    /// The last training failure, until a training succeeds.
+    failed: Option<(String, DateTime<Utc>)>,
+    last_trained: Option<DateTime<Utc>>,
+}
+
+impl MlOps {
+    pub fn job(&self, id: &str) -> Option<MlJob> {
+        let n: u64 = id.strip_prefix("train-")?.parse().ok()?;
+        self.inner.lock().jobs.get(&n).cloned()
+    }
+
+    /// The training job running now, if any.
+    pub fn running(&self) -> Option<MlJob> {
+        let inner = self.inner.lock();
+        inner.running.and_then(|n| inner.jobs.get(&n).cloned())
+    }
+
+    /// The last training failure (message, time) while no training has succeeded since.
+    pub fn training_failure(&self) -> Option<(String, DateTime<Utc>)> {
+        self.inner.lock().failed.clone()
+    }
+
+    pub fn last_trained(&self) -> Option<DateTime<Utc>> {
+        self.inner.lock().last_trained
+    }
+
+    /// Starts a job, or refuses while another runs.
+    fn begin(&self, now: DateTime<Utc>) -> ApiResult<MlJob> {
+        let mut inner = self.inner.lock();
+        if let Some(running) = inner.running {
+            return Err(ApiError::conflict(format!(
+                "training job train-{running} is still running; one training runs at a time (GET /ml/jobs/train-{running})"
+            )));
+        }
+        inner.next += 1;
+        let n = inner.next;
+        let job = MlJob {
+            job_id: format!("train-{n}"),
+            state: MlJobState::Running,
+            progress: "loading attempts".into(),
+            started_at: now,
+            finished_at: None,
+            model: None,
+            error: None,
+        };
+        inner.jobs.insert(n, job.clone());
+        inner.running = Some(n);
+        while inner.jobs.len() > KEPT_JOBS {
+            inner.jobs.pop_first();
+        }
+        Ok(job)
+    }
+
+    fn progress(&self, job_id: &str, text: String) {
+        let n = job_number(job_id);
+        if let Some(job) = self.inner.lock().jobs.get_mut(&n) {
+            job.progress = text;
+        }
+    }
+
+    fn finish(
+        &self,
+        job_id: &str,
+        outcome: Result<MlVersion, String>,
+        now: DateTime<Utc>,
+    ) -> MlJob {
+        let n = job_number(job_id);
+        let mut inner = self.inner.lock();
+        inner.running = None;
+        match &outcome {
+            Ok(v) => {
+                inner.failed = None;
+                inner.last_trained = Some(v.trained_at);
+            }
+            Err(e) => inner.failed = Some((e.clone(), now)),
+        }
+        let job = inner.jobs.entry(n).or_insert_with(|| MlJob {
+            job_id: job_id.to_string(),
+            state: MlJobState::Running,
+            progress: String::new(),
+            started_at: now,
+            finished_at: None,
+            model: None,
+            error: None,
+        });
+        job.finished_at = Some(now);
+        match outcome {
+            Ok(v) => {
+                job.state = MlJobState::Succeeded;
+                job.progress = format!("trained {}", v.version);
+                job.model = Some(v);
+            }
+            Err(e) => {
+                job.state = MlJobState::Failed;
+                job.progress = "failed".into();
+                job.error = Some(e);
+            }
+        }
+        job.clone()
+    }
+}
+
+fn job_number(job_id: &str) -> u64 {
+    job_id
+        .strip_prefix("train-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts a training job on the recorded attempts; the handle yields the finished job.
+pub async fn start_training(
+    state: &AppState,
+    req: TrainRequest,
+    actor: &str,
+) -> ApiResult<(MlJob, tokio::task::JoinHandle<MlJob>)> {
+    let job = state.ml.begin(state.now())?;
+    let detail = json!({"job_id": job.job_id, "model_type": format!("{:?}", req.kind), "features": req.features.names()});
+    if let Err(e) = state
+        .audit(actor, "ml_train", &job.job_id, "", detail)
+        .await
+    {
+        state
+            .ml
+            .finish(&job.job_id, Err(e.to_string()), state.now());
+        return Err(e);
+    }
+    let (task_state, id) = (state.clone(), job.job_id.clone());
+    let handle = tokio::spawn(async move {
+        let outcome = train_and_store(&task_state, &id, req).await;
+        if let Err(e) = &outcome {
+            tracing::warn!(job = %id, error = %e, "ML training failed");
+        }
+        task_state.metrics.ml.trained(outcome.is_ok());
+        task_state.ml.finish(&id, outcome, task_state.now())
+    });
+    Ok((job, handle))
+}
+
+async fn train_and_store(
+    state: &AppState,
+    job_id: &str,
+    req: TrainRequest,
+) -> Result<MlVersion, String> {
+    let attempts = load_attempts(state).await?;
+    let (strategy, settings) = {
+        let engine = state.engine.lock();
+        (engine.strategy().clone(), engine.settings().clone())
+    };
+    let (ops, id) = (state.ml.clone(), job_id.to_string());
+    let request = req.clone();
+    let started = std::time::Instant::now();
+    let trained = tokio::task::spawn_blocking(move || {
+        let progress = |text: String| ops.progress(&id, text);
+        train_ml(attempts, &request, &strategy, &settings, &progress)
+    })
+    .await
+    .map_err(|e| format!("the training thread failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    let training_ms = started.elapsed().as_millis() as u64;
+    state.ml.progress(job_id, "storing the model".into());
+    let bytes = Deployed::pack(&trained.fitted, &trained.reference).map_err(|e| e.to_string())?;
+    let versions = state
+        .store_read(state.store.list_ml_versions().await)
+        .map_err(|e| e.to_string())?;
+    let seq = versions
+        .iter()
+        .map(|v| ml_version_seq(&v.version))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let version = describe(
+        format!("ml-{seq}"),
+        &req,
+        &trained,
+        training_ms,
+        state.now(),
+    );
+    state
+        .store_write(
+            state
+                .store
+                .put_ml_versions(vec![(version.clone(), Some(bytes))])
+                .await,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(version)
+}
+
+fn describe(
+    version: String,
+    req: &TrainRequest,
+    t: &Trained,
+    training_ms: u64,
+    now: DateTime<Utc>,
+) -> MlVersion {
+    MlVersion {
+        version,
+        model_type: crate::engine::ml::model_type_name(req.kind).into(),
+        features: t.fitted.features().names(),
+        state: MlState::Candidate,
+        canary_percent: 0.0,
+        trained_at: now,
+        data_from: t.data_from,
+        data_to: t.data_to,
+        training_rows: t.training_rows,
+        holdout_rows: t.holdout_rows,
+        training_ms,
+        cross_validation: t.cross_validation.clone(),
+        holdout: t.holdout.clone(),
+        bayesian_holdout: t.bayesian_holdout.clone(),
+        hyperparameters: req.hyperparameters.clone(),
+        updated_at: now,
+    }
+}
+
+/// Every recorded attempt, in pages.
+async fn load_attempts(state: &AppState) -> Result<Vec<crate::model::AttemptRecord>, String> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state
+            .store_read(state.store.attempts_after(after, LOAD_PAGE).await)
+            .map_err(|e| e.to_string())?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(all);
+        };
+        after = last;
+        all.extend(page.into_iter().map(|(_, a)| a));
+    }
+}
+
+/// The version named, with its stored parameters loaded for serving.
+async fn load(state: &AppState, version: &str) -> ApiResult<(MlVersion, Arc<Deployed>)> {
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let found = versions
+        .into_iter()
+        .find(|v| v.version == version)
+        .ok_or_else(|| unknown(version))?;
+    let bytes = state
+        .store_read(state.store.ml_model(version).await)?
+        .ok_or_else(|| ApiError::internal(&format!("model {version} has no stored parameters")))?;
+    let deployed = Deployed::unpack(version, &bytes)
+        .map_err(|e| ApiError::internal(&format!("model {version}: {e}")))?;
+    Ok((found, Arc::new(deployed)))
+}
+
+fn unknown(version: &str) -> ApiError {
+    ApiError::not_found("no such model").with_details(format!(
+        "no ML model version {version:?} is stored (GET /ml/models)"
+    ))
+}
+
+/// The 409 of a candidate worse than the Bayesian tier on the held-out slice.
+fn worse(v: &MlVersion) -> ApiError {
+    let (m, b) = (&v.holdout, &v.bayesian_holdout);
+    ApiError::conflict(format!(
+        "{} is worse than the Bayesian tier on the {} held-out retries: log-loss {:.4} vs {:.4}, Brier {:.4} vs {:.4}, ECE {:.4} vs {:.4}; deploy with \"force\": true to override (audited)",
+        v.version, m.rows, m.log_loss, b.log_loss, m.brier, b.brier, m.ece, b.ece
+    ))
+}
+
+/// Deploys a version as the request says, after the held-out gate.
+pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiResult<MlDeployed> {
+    let _serial = state.ml_lock.lock().await;
+    let (target, deployed) = load(state, &req.version).await?;
+    if !target.beats_bayesian() && !req.force {
+        return Err(worse(&target));
+    }
+    let now = state.now();
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let arm = arm_of(&req);
+    let changes = transitions(&versions, &target.version, arm, req.shadow, now);
+    state.store_write(
+        state
+            .store
+            .put_ml_versions(changes.clone().into_iter().map(|v| (v, None)).collect())
+            .await,
+    )?;
+    if req.shadow {
+        state.engine.lock().ml_shadow(Some(deployed));
+    } else {
+        {
+            let mut engine = state.engine.lock();
+            engine.ml_serve(Some((deployed, arm)));
+            if engine.ml_live().shadow.as_deref() == Some(target.version.as_str()) {
+                engine.ml_shadow(None);
+            }
+        }
+        set_ml_enabled(state, actor, true).await?;
+    }
+    let detail = json!({
+        "version": target.version, "shadow": req.shadow, "canary_percent": req.canary_percent,
+        "forced": req.force && !target.beats_bayesian(),
+        "holdout_log_loss": target.holdout.log_loss, "bayesian_log_loss": target.bayesian_holdout.log_loss,
+    });
+    let action = if req.force && !target.beats_bayesian() {
+        "ml_deploy_forced"
+    } else {
+        "ml_deploy"
+    };
+    state
+        .audit(actor, action, &target.version, &req.reason, detail)
+        .await?;
+    let status = if req.shadow { "shadowing" } else { "deployed" };
+    current(state, status).await
+}
+
+fn arm_of(req: &MlDeployRequest) -> Arm {
+    match req.canary_percent {
+        Some(p) if p > 0.0 && p < 100.0 => Arm::Canary(p),
+        _ => Arm::Active,
+    }
+}
+
+/// The versions whose state a deployment of `target` changes, changed.
+fn transitions(
+    versions: &[MlVersion],
+    target: &str,
+    arm: Arm,
+    shadow: bool,
+    now: DateTime<Utc>,
+) -> Vec<MlVersion> {
+    let mut out = Vec::new();
+    for v in versions {
+        let next = if v.version == target {
+            match (shadow, arm) {
+                (true, _) => (MlState::Shadow, 0.0),
+                (false, Arm::Canary(p)) => (MlState::Canary, p),
+                (false, Arm::Active) => (MlState::Active, 100.0),
+            }
+        } else if shadow && v.state == MlState::Shadow {
+            (MlState::Candidate, 0.0)
+        } else if !shadow && matches!(v.state, MlState::Active | MlState::Canary) {
+            (MlState::Retired, 0.0)
+        } else {
+            continue;
+        };
+        out.push(MlVersion {
+            state: next.0,
+            canary_percent: next.1,
+            updated_at: now,
+            ..v.clone()
+        });
+    }
+    out
+}
+
+/// Retires the serving version and makes the most recently retired other one active, or none.
+pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
+    let _serial = state.ml_lock.lock().await;
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let Some(serving) = versions
+        .iter()
+        .find(|v| matches!(v.state, MlState::Active | MlState::Canary))
+    else {
+        return Err(ApiError::conflict(
+            "no ML model is serving: nothing to roll back",
+        ));
+    };
+    let previous = versions
+        .iter()
+        .filter(|v| v.state == MlState::Retired && v.version != serving.version)
+        .max_by_key(|v| v.updated_at);
+    let now = state.now();
+    let mut changes = vec![MlVersion {
+        state: MlState::Retired,
+        canary_percent: 0.0,
+        updated_at: now,
+        ..serving.clone()
+    }];
+    let restored = match previous {
+        Some(p) => {
+            let (_, deployed) = load(state, &p.version).await?;
+            changes.push(MlVersion {
+                state: MlState::Active,
+                canary_percent: 100.0,
+                updated_at: now,
+                ..p.clone()
+            });
+            Some(deployed)
+        }
+        None => None,
+    };
+    state.store_write(
+        state
+            .store
+            .put_ml_versions(changes.into_iter().map(|v| (v, None)).collect())
+            .await,
+    )?;
+    let to = restored.as_ref().map(|d| d.version.clone());
+    let enable = restored.is_some();
+    state
+        .engine
+        .lock()
+        .ml_serve(restored.map(|d| (d, Arm::Active)));
+    set_ml_enabled(state, actor, enable).await?;
+    let detail = json!({"from": serving.version, "to": to});
+    state
+        .audit(actor, "ml_rollback", &serving.version, "", detail)
+        .await?;
+    current(state, "rolled_back").await
+}
+
+async fn set_ml_enabled(state: &AppState, actor: &str, on: bool) -> ApiResult<()> {
+    if state.engine.lock().strategy().ml_enabled == on {
+        return Ok(());
+    }
+    state
+        .update_strategy(actor, "ML deployment", |s| {
+            s.ml_enabled = on;
+            Ok(super::state::Change {
+                action: "strategy",
+                target: "ml_enabled".into(),
+                detail: json!({"ml_enabled": on}),
+            })
+        })
+        .await
+        .map(|_| ())
+}
+
+/// What serves and shadows now, from the store.
+async fn current(state: &AppState, status: &str) -> ApiResult<MlDeployed> {
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    Ok(MlDeployed {
+        status: status.to_string(),
+        serving: versions
+            .iter()
+            .find(|v| matches!(v.state, MlState::Active | MlState::Canary))
+            .cloned(),
+        shadow: versions
+            .iter()
+            .find(|v| v.state == MlState::Shadow)
+            .cloned(),
+    })
+}
+
+/// Loads the serving and shadow versions at start-up; a version that cannot be loaded is
+/// skipped with a warning (the Bayesian tier serves). How many were loaded.
+pub async fn restore(state: &AppState) -> crate::store::StoreResult<usize> {
+    let versions = state.store.list_ml_versions().await?;
+    let mut loaded = 0;
+    for v in versions {
+        let arm = match v.state {
+            MlState::Active => Arm::Active,
+            MlState::Canary => Arm::Canary(v.canary_percent),
+            MlState::Shadow => Arm::Active,
+            _ => continue,
+        };
+        match load(state, &v.version).await {
+            Ok((_, deployed)) if v.state == MlState::Shadow => {
+                state.engine.lock().ml_shadow(Some(deployed));
+                loaded += 1;
+            }
+            Ok((_, deployed)) => {
+                state.engine.lock().ml_serve(Some((deployed, arm)));
+                loaded += 1;
+            }
+            Err(e) => tracing::warn!(version = %v.version, error = ?e, "ML model not loaded"),
+        }
+    }
+    Ok(loaded)
+}
+
+/// The ML tier for `/summary` (and the metrics): what serves, drift, arms, training.
+pub fn summary(state: &AppState) -> crate::model::MlSummary {
+    let live = state.engine.lock().ml_live();
+    let (serving, arm, canary_percent) = match &live.serving {
+        Some((v, Arm::Active)) => (Some(v.clone()), Some("active".to_string()), 100.0),
+        Some((v, Arm::Canary(p))) => (Some(v.clone()), Some("canary".to_string()), *p),
+        None => (None, None, 0.0),
+    };
+    let mut drift: BTreeMap<String, f64> = BTreeMap::new();
+    if let Some(d) = &live.drift {
+        drift.extend(d.features.iter().cloned());
+        drift.insert("prediction".into(), d.prediction);
+    }
+    crate::model::MlSummary {
+        serving,
+        arm,
+        canary_percent,
+        shadow: live.shadow.clone(),
+        drift_score: live.drift.as_ref().map(|d| d.score()),
+        drift,
+        drift_threshold: state.ops.alert_config.drift_threshold,
+        arms: live
+            .arms
+            .iter()
+            .map(|(arm, s)| crate::model::MlArmView {
+                arm: arm.name().into(),
+                outcomes: s.outcomes,
+                success_rate: s.success_rate(),
+                mean_forecast: if s.outcomes == 0 {
+                    0.0
+                } else {
+                    s.forecast_sum / s.outcomes as f64
+                },
+                log_loss: s.log_loss(),
+                ece: s.ece(),
+            })
+            .collect(),
+        errors: live.health.errors,
+        off_until: live.health.off_until,
+        training: state.ml.running(),
+        last_trained: state.ml.last_trained(),
+    }
+}
+
+/// The upstream `MLModel` of a version: holdout accuracy and F1, the parameters base64, and our
+/// description (state, every metric) in `metadata`.
+pub fn upstream_model(v: &MlVersion, bytes: Option<&[u8]>) -> MLModel {
+    use base64::Engine as _;
+    let metadata = match serde_json::to_value(v) {
+        Ok(serde_json::Value::Object(map)) => Some(map.into_iter().collect()),
+        _ => None,
+    };
+    MLModel {
+        version: v.version.clone(),
+        model_type: v.model_type.clone(),
+        features: v.features.clone(),
+        model_data: bytes.map_or_else(String::new, |b| {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }),
+        trained_at: v.trained_at,
+        accuracy: v.holdout.accuracy,
+        f1_score: v.holdout.f1_score,
+        validation_set: format!(
+            "the {} most recent retries, to {}",
+            v.holdout_rows,
+            v.data_to.to_rfc3339()
+        ),
+        enabled: matches!(v.state, MlState::Active | MlState::Canary),
+        canary_percent: v.canary_percent,
+        metadata,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: u32, state: MlState) -> MlVersion {
+        let m = crate::model::MlMetrics {
+            rows: 1,
+            log_loss: 0.5,
+            brier: 0.2,
+            ece: 0.0,
+            auc: None,
+            accuracy: 1.0,
+            f1_score: 1.0,
+        };
+        MlVersion {
+            version: format!("ml-{n}"),
+            model_type: "logistic".into(),
+            features: vec![],
+            state,
+            canary_percent: 0.0,
+            trained_at: DateTime::UNIX_EPOCH,
+            data_from: DateTime::UNIX_EPOCH,
+            data_to: DateTime::UNIX_EPOCH,
+            training_rows: 1,
+            holdout_rows: 1,
+            training_ms: 1,
+            cross_validation: vec![],
+            holdout: m.clone(),
+            bayesian_holdout: m,
+            hyperparameters: BTreeMap::new(),
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn states(changes: &[MlVersion]) -> Vec<(String, MlState, f64)> {
+        changes
+            .iter()
+            .map(|v| (v.version.clone(), v.state, v.canary_percent))
+            .collect()
+    }
+
+    #[test]
+    fn serving_a_version_retires_the_one_before_and_leaves_the_shadow() {
+        let all = [
+            version(1, MlState::Active),
+            version(2, MlState::Shadow),
+            version(3, MlState::Candidate),
+        ];
+        let now = DateTime::UNIX_EPOCH;
+        assert_eq!(
+            states(&transitions(&all, "ml-3", Arm::Canary(10.0), false, now)),
+            [
+                ("ml-1".into(), MlState::Retired, 0.0),
+                ("ml-3".into(), MlState::Canary, 10.0)
+            ]
+        );
+        assert_eq!(
+            states(&transitions(&all, "ml-3", Arm::Active, true, now)),
+            [
+                ("ml-2".into(), MlState::Candidate, 0.0),
+                ("ml-3".into(), MlState::Shadow, 0.0)
+            ]
+        );
+    }
+}
