@@ -711,6 +711,8 @@ async fn the_live_error_stream_takes_the_focus_in_tmux() {
         s.contains("Job detail") && s.contains("needle-1")
     });
     tmux.keys(&["Escape"]);
+    // One Escape at a time: two in one read are a single Alt+Escape to the terminal parser.
+    tmux.wait_for("the detail closed", |s| !s.contains("Job detail"));
     tmux.keys(&["Escape"]);
     tmux.wait_for("filter cleared", |s| {
         s.contains("error stream: every error")
