@@ -74,6 +74,16 @@ impl FeatureSet {
         if names.is_empty() {
             return Ok(Self::all());
         }
+        if names.len() > FEATURES.len() {
+            return Err(MlError::Feature {
+                column: "features".into(),
+                problem: format!(
+                    "{} names given, at most {} (one per feature)",
+                    names.len(),
+                    FEATURES.len()
+                ),
+            });
+        }
         let mut chosen = vec![false; FEATURES.len()];
         for name in names.iter().map(String::as_str).chain(REQUIRED) {
             let i = FEATURES

@@ -28,8 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         `retryctl_circuits_forced` gauge. A request that changes nothing answers \
         `changed: false` and is not audited.",
     params(
-        ("queue" = String, Path, description = "the circuit's queue"),
-        ("error_class" = String, Path, description = "the circuit's error class")),
+        ("queue" = inline(crate::model::params::NonBlankParam), Path, description = "the circuit's queue"),
+        ("error_class" = inline(crate::model::params::NonBlankParam), Path, description = "the circuit's error class")),
     request_body = CircuitForceRequest,
     responses(
         (status = 200, description = "the circuit after the request", body = CircuitForceResult),
