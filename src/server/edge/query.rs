@@ -25,11 +25,12 @@ pub fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> 
     }
 }
 
-/// A yes/no query parameter (`true`/`false`, `1`/`0`); `false` when absent or empty.
+/// A yes/no query parameter, `true` or `false` as the document's boolean states; `false`
+/// when absent.
 pub fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, FieldError> {
     match text {
-        None | Some("" | "false" | "0") => Ok(false),
-        Some("true" | "1") => Ok(true),
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
         Some(t) => Err(FieldError::new(
             field,
             format!("must be true or false (got {t:?})"),
