@@ -188,12 +188,7 @@ fn claim_requests_are_bounded() {
 
 #[test]
 fn a_report_under_a_lease_applies_only_while_that_lease_holds() {
-    let at = t("2026-01-01T00:00:00Z");
-    let until = t("2026-01-01T00:00:30Z");
-    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
-    claimed.state = JobState::Claimed;
-    claimed.claimed_by = Some("w1".into());
-    claimed.lease_until = Some(until);
+    let (at, until, claimed) = claimed_by_w1();
     let mut under = report(2);
     assert!(check_lease(&under, None, at).is_ok(), "no lease, no check");
     under.claimed_by = Some("w1".into());
@@ -256,12 +251,7 @@ fn later_attempts_and_leased_reports_need_the_stored_job() {
 
 #[test]
 fn each_lease_field_given_is_checked_on_its_own() {
-    let at = t("2026-01-01T00:00:00Z");
-    let until = t("2026-01-01T00:00:30Z");
-    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
-    claimed.state = JobState::Claimed;
-    claimed.claimed_by = Some("w1".into());
-    claimed.lease_until = Some(until);
+    let (at, until, claimed) = claimed_by_w1();
     let mut by_worker = report(2);
     by_worker.claimed_by = Some("w1".into());
     assert!(check_lease(&by_worker, Some(&claimed), at).is_ok());
@@ -276,4 +266,15 @@ fn each_lease_field_given_is_checked_on_its_own() {
     );
     by_lease.lease_until = Some(at);
     assert!(check_lease(&by_lease, Some(&claimed), at).is_err());
+}
+
+/// A job claimed by `w1` at `at` under a lease until `until`: (at, until, job).
+fn claimed_by_w1() -> (DateTime<Utc>, DateTime<Utc>, ScheduledJob) {
+    let at = t("2026-01-01T00:00:00Z");
+    let until = t("2026-01-01T00:00:30Z");
+    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
+    claimed.state = JobState::Claimed;
+    claimed.claimed_by = Some("w1".into());
+    claimed.lease_until = Some(until);
+    (at, until, claimed)
 }
