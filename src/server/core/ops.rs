@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::store::ClassTally;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many events the ring keeps.
 pub const EVENT_CAPACITY: usize = 10_000;
@@ -328,8 +328,10 @@ impl OpsState {
 /// The ids of the jobs stored pending and of those stored killed.
 #[derive(Debug, Default)]
 struct KnownJobs {
-    pending: HashSet<String>,
-    killed: HashSet<String>,
+    // B-trees: a hash set's doubling rehashes every job id in one insert, a stall under the
+    // lock every failure takes.
+    pending: BTreeSet<String>,
+    killed: BTreeSet<String>,
 }
 
 impl KnownJobs {

@@ -63,7 +63,9 @@ pub struct PatternBook {
     /// (job type, error class) → tenant ("" for none) → steps.
     series: HashMap<(String, String), BTreeMap<String, Steps>>,
     /// Jobs whose first failure was seen and that have not ended, by job id.
-    open: HashMap<String, Episode>,
+    /// A B-tree: a hash map's doubling would rehash every open job in one insert (a stall under
+    /// the lock that failures take).
+    open: BTreeMap<String, Episode>,
     /// The step of the last sweep of `open` for episodes older than 24 hours.
     swept_step: Option<i64>,
 }
