@@ -15,7 +15,7 @@
 //! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
 //! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the serving ML version's drift score (largest PSI of a feature or of the prediction over the last window of served decisions) is above `drift_threshold` |
 //! | `model_calibration:<version>` | warning | the ML arm's live ECE is above `calibration_ece` after `calibration_min_outcomes` outcomes |
-//! | `model_training_failed` (`ModelTrainingFailed`) | warning | the last ML training failed (resolved when one succeeds); nothing serving changed |
+//! | `model_training_failed` (`ModelTrainingFailed`) | critical | the last ML training failed (resolved when one succeeds); nothing serving changed |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
 //! A "retry" is a recorded attempt with `attempt_number > 1`. The thresholds are the
@@ -141,7 +141,7 @@ fn ml_conditions(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> 
         out.push(condition(
             "model_training_failed".into(),
             "ModelTrainingFailed",
-            Severity::Warning,
+            Severity::Critical,
             format!("ML training failed, nothing changed: {message}"),
             &[],
         ));
