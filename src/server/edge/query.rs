@@ -15,10 +15,11 @@ pub fn parse_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, Fi
     }
 }
 
-/// A cursor query parameter (`since`, `after`): a whole number, 0 when absent or empty.
+/// A cursor query parameter (`since`, `after`): a whole number, 0 when absent. An empty value
+/// is refused: the document types the parameter as an integer.
 pub fn parse_cursor(field: &str, text: Option<&str>) -> Result<u64, FieldError> {
     match text {
-        None | Some("") => Ok(0),
+        None => Ok(0),
         Some(t) => t
             .parse()
             .map_err(|_| FieldError::new(field, format!("must be a whole number ≥ 0 (got {t:?})"))),
@@ -42,6 +43,15 @@ pub fn parse_flag(field: &str, text: Option<&str>) -> Result<bool, FieldError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_cursor_is_zero_when_absent_and_refused_when_empty() {
+        assert_eq!(parse_cursor("since", None).unwrap(), 0);
+        assert_eq!(parse_cursor("since", Some("42")).unwrap(), 42);
+        let e = parse_cursor("after", Some("")).unwrap_err();
+        assert_eq!(e.field, "after");
+        assert!(e.message.contains("whole number"), "{e:?}");
+    }
 
     proptest! {
         #![proptest_config(crate::fuzz::config(256))]
