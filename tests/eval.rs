@@ -1,6 +1,6 @@
 //! `eval` in virtual time: reproducible, scored consistently, the oracle is a true bound.
 
-use retryctl::sim::eval::{EvalConfig, ScenarioReport, StrategyResult, evaluate};
+use retryctl::sim::eval::{EvalConfig, ScenarioReport, StrategyResult, WorkloadResult, evaluate};
 use retryctl::sim::report::{Format, render};
 use retryctl::sim::scenario::{Scenario, SimDuration};
 use std::path::Path;
@@ -129,6 +129,49 @@ fn a_drift_scenario_reports_cost_before_and_after_the_change() {
     assert!(curve.after_blocks.len() >= 5);
     // The oracle pays one retry plus the wait: longer outages after the change cost more.
     assert!(curve.after_blocks.iter().all(|c| *c > curve.before));
+}
+
+#[test]
+fn every_lost_job_is_given_up_or_out_of_attempts() {
+    let report = evaluate(&shipped("validation"), &EvalConfig::default());
+    let ended = |name: &str| {
+        let w = &strategy(&report, name).workloads[0];
+        (w.jobs, w.given_up, w.out_of_attempts)
+    };
+    // The static schedules spend all their attempts; the oracle stops at once, attempts left.
+    let (jobs, given_up, out) = ended("traditional");
+    assert_eq!((given_up, out), (0, jobs));
+    let (jobs, given_up, out) = ended("oracle");
+    assert_eq!((given_up, out), (jobs, 0));
+}
+
+#[test]
+fn a_scenario_of_several_workloads_is_also_reported_per_workload() {
+    let report = evaluate(&shortened("noisy-neighbour", 5), &EvalConfig::default());
+    for s in &report.strategies {
+        let names: Vec<&str> = s.workloads.iter().map(|w| w.workload.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let sum = |f: fn(&WorkloadResult) -> u64| s.workloads.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|w| w.jobs), s.jobs, "{}", s.strategy);
+        assert_eq!(sum(|w| w.succeeded), s.succeeded, "{}", s.strategy);
+        for w in &s.workloads {
+            assert_eq!(w.jobs - w.succeeded, w.given_up + w.out_of_attempts);
+        }
+    }
+    let text = render(std::slice::from_ref(&report), Format::Table).expect("table");
+    let block = text
+        .split("lost jobs per workload")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no per-workload block in\n{text}"));
+    for w in &report.strategies[0].workloads {
+        assert!(block.lines().any(|l| l.starts_with(&w.workload)), "{text}");
+    }
+    let single = render(
+        &[evaluate(&shipped("validation"), &EvalConfig::default())],
+        Format::Table,
+    )
+    .expect("table");
+    assert!(!single.contains("lost jobs per workload"), "{single}");
 }
 
 #[test]

@@ -240,6 +240,7 @@ impl Policy for ApiPolicy<'_> {
             retry: rec.should_retry,
             delay_ms: rec.delay_ms,
             method: Some(rec.method),
+            max_attempts: Some(rec.max_attempts),
         })
     }
 

@@ -6,7 +6,7 @@
 //! `now + delay` whose outcome the hidden truth decides. Jobs arriving during the warm-up teach
 //! the learners and are not scored.
 
-use super::policy::{EnginePolicy, FullJitter, Oracle, Policy, PolicyError, Traditional};
+use super::policy::{Decision, EnginePolicy, FullJitter, Oracle, Policy, PolicyError, Traditional};
 use super::scenario::{Scenario, Workload};
 use super::world::{self, Job};
 use crate::engine::{CostWeights, EngineSettings};
@@ -70,6 +70,23 @@ pub struct StrategyResult {
     /// `drift_block` jobs after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftCurve>,
+    /// The same figures per workload, in the scenario's order, with how its lost jobs ended
+    /// (so a scenario mixing kinds of failure shows which kind a strategy loses).
+    pub workloads: Vec<WorkloadResult>,
+}
+
+/// One workload's measured jobs under one strategy.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadResult {
+    pub workload: String,
+    pub jobs: u64,
+    pub succeeded: u64,
+    /// Jobs the strategy stopped while they had attempts left.
+    pub given_up: u64,
+    /// Jobs that used every attempt the strategy allows (or the evaluation's cap).
+    pub out_of_attempts: u64,
+    pub retries_per_job: f64,
+    pub cost_per_job: f64,
 }
 
 /// Cost per job around a drift.
@@ -149,7 +166,7 @@ pub fn evaluate_with(
     let jobs = world::generate(scenario, config.seed);
     let scored = |policy: &mut dyn Policy| -> Result<StrategyResult, PolicyError> {
         let outcomes = run(scenario, &jobs, policy)?;
-        Ok(score(policy.name(), &jobs, &outcomes, config))
+        Ok(score(policy.name(), scenario, &jobs, &outcomes, config))
     };
     let mut results = vec![
         scored(&mut Traditional::default())?,
@@ -198,6 +215,32 @@ pub struct Outcome {
     pub resolution_ms: u64,
     pub first_retry_success: Option<bool>,
     pub methods: Vec<Method>,
+    /// How the job ended when it never succeeded.
+    pub stop: Option<Stop>,
+}
+
+/// How a job that never succeeded ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The strategy stopped it while it had attempts left.
+    GaveUp,
+    /// It used every attempt the strategy allows, or [`ATTEMPT_CAP`].
+    OutOfAttempts,
+}
+
+impl Stop {
+    /// How a stop after failed attempt `attempt` under `decision` ends the job.
+    fn after(attempt: u32, decision: &Decision) -> Self {
+        let limit = decision
+            .max_attempts
+            .unwrap_or(ATTEMPT_CAP)
+            .min(ATTEMPT_CAP);
+        if attempt >= limit {
+            Stop::OutOfAttempts
+        } else {
+            Stop::GaveUp
+        }
+    }
 }
 
 /// The simulation state of one strategy's run.
@@ -272,6 +315,8 @@ impl Run<'_> {
         if decision.retry && attempt < ATTEMPT_CAP {
             let at = t.saturating_add(decision.delay_ms);
             self.queue.push(Reverse((at, index, attempt + 1)));
+        } else {
+            outcome.stop = Some(Stop::after(attempt, &decision));
         }
         Ok(())
     }
@@ -347,7 +392,13 @@ pub fn job_cost(outcome: &Outcome, weights: &CostWeights) -> f64 {
     retries * weights.per_attempt + seconds * weights.per_second + penalty
 }
 
-fn score(name: &str, jobs: &[Job], outcomes: &[Outcome], config: &EvalConfig) -> StrategyResult {
+fn score(
+    name: &str,
+    scenario: &Scenario,
+    jobs: &[Job],
+    outcomes: &[Outcome],
+    config: &EvalConfig,
+) -> StrategyResult {
     let measured: Vec<(&Job, &Outcome)> = jobs
         .iter()
         .zip(outcomes)
@@ -388,7 +439,44 @@ fn score(name: &str, jobs: &[Job], outcomes: &[Outcome], config: &EvalConfig) ->
         cost_vs_oracle: None,
         methods: method_counts(&measured),
         drift: drift_curve(&measured, config),
+        workloads: by_workload(scenario, &measured, config),
     }
+}
+
+fn by_workload(
+    scenario: &Scenario,
+    measured: &[(&Job, &Outcome)],
+    config: &EvalConfig,
+) -> Vec<WorkloadResult> {
+    let mut results: Vec<WorkloadResult> = scenario
+        .workloads
+        .iter()
+        .map(|w| WorkloadResult {
+            workload: w.name.clone(),
+            jobs: 0,
+            succeeded: 0,
+            given_up: 0,
+            out_of_attempts: 0,
+            retries_per_job: 0.0,
+            cost_per_job: 0.0,
+        })
+        .collect();
+    for (job, o) in measured {
+        let r = &mut results[job.workload];
+        r.jobs += 1;
+        r.succeeded += u64::from(o.success);
+        r.given_up += u64::from(o.stop == Some(Stop::GaveUp));
+        r.out_of_attempts += u64::from(o.stop == Some(Stop::OutOfAttempts));
+        // Sums until divided below.
+        r.retries_per_job += f64::from(o.attempts.saturating_sub(1));
+        r.cost_per_job += job_cost(o, &config.cost);
+    }
+    for r in &mut results {
+        let n = r.jobs.max(1) as f64;
+        r.retries_per_job /= n;
+        r.cost_per_job /= n;
+    }
+    results
 }
 
 fn share(flags: &[bool]) -> Option<f64> {

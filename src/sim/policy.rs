@@ -15,6 +15,9 @@ pub struct Decision {
     pub delay_ms: u64,
     /// The engine tier that decided, for engine-backed strategies.
     pub method: Option<Method>,
+    /// Attempts in all (the first run included) the strategy allows this job, when it has a
+    /// limit: a stop at that count is running out of attempts, not giving up.
+    pub max_attempts: Option<u32>,
 }
 
 /// Why a strategy could not answer. Only a strategy behind the service API can fail.
@@ -70,6 +73,7 @@ impl Policy for Traditional {
             retry: attempt < self.backoff.max_attempts,
             delay_ms: self.backoff.delay_ms(attempt),
             method: None,
+            max_attempts: Some(self.backoff.max_attempts),
         })
     }
 }
@@ -114,6 +118,7 @@ impl Policy for FullJitter {
             retry: attempt < FULL_JITTER_MAX_ATTEMPTS,
             delay_ms: self.rng.random_range(0..=ceiling),
             method: None,
+            max_attempts: Some(FULL_JITTER_MAX_ATTEMPTS),
         })
     }
 }
@@ -164,6 +169,7 @@ impl Policy for EnginePolicy {
             retry: rec.should_retry,
             delay_ms: rec.delay_ms,
             method: Some(rec.method),
+            max_attempts: Some(rec.max_attempts),
         })
     }
 
@@ -205,11 +211,13 @@ impl Policy for Oracle {
                 retry: true,
                 delay_ms: at_ms - now_ms,
                 method: None,
+                max_attempts: None,
             },
             None => Decision {
                 retry: false,
                 delay_ms: 0,
                 method: None,
+                max_attempts: None,
             },
         })
     }

@@ -56,27 +56,9 @@ pub fn table(report: &ScenarioReport) -> String {
         "\nseed {}, {} measured jobs (after {} warm-up jobs)\n",
         report.seed, report.measured_jobs, report.warmup_jobs
     );
-    let rows: Vec<[String; 10]> = report.strategies.iter().map(row).collect();
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .fold(HEADER[c].len(), usize::max)
-        })
-        .collect();
-    let header = HEADER.map(String::from);
-    for cells in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, w))| match c {
-                0 | 9 => format!("{cell:<w$}"),
-                _ => format!("{cell:>w$}"),
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    let mut rows = vec![HEADER.map(String::from).to_vec()];
+    rows.extend(report.strategies.iter().map(|r| row(r).to_vec()));
+    out.push_str(&aligned(&rows, &[0, HEADER.len() - 1]));
     for r in &report.strategies {
         if let Some(d) = &r.drift {
             let blocks: Vec<String> = d.after_blocks.iter().map(|c| format!("{c:.2}")).collect();
@@ -88,6 +70,65 @@ pub fn table(report: &ScenarioReport) -> String {
                 blocks.join(" ")
             );
         }
+    }
+    out.push_str(&lost_by_workload(report));
+    out
+}
+
+/// For a scenario of several workloads: per workload, the measured jobs and each strategy's
+/// lost jobs, "lost (of them out of attempts)"; empty for a single workload.
+fn lost_by_workload(report: &ScenarioReport) -> String {
+    let Some(first) = report.strategies.first() else {
+        return String::new();
+    };
+    if first.workloads.len() < 2 {
+        return String::new();
+    }
+    let mut header = vec!["workload".to_string(), "jobs".to_string()];
+    header.extend(report.strategies.iter().map(|r| r.strategy.clone()));
+    let mut rows = vec![header];
+    for (i, w) in first.workloads.iter().enumerate() {
+        let mut cells = vec![w.workload.clone(), w.jobs.to_string()];
+        cells.extend(report.strategies.iter().map(|r| {
+            let w = &r.workloads[i];
+            format!("{} ({})", w.given_up + w.out_of_attempts, w.out_of_attempts)
+        }));
+        rows.push(cells);
+    }
+    format!(
+        "\nlost jobs per workload (of them out of attempts):\n{}",
+        aligned(&rows, &[0])
+    )
+}
+
+/// `rows` (the first is the header) as lines of columns two spaces apart, each as wide as its
+/// widest cell; the columns in `left` are aligned left, the others right.
+fn aligned(rows: &[Vec<String>], left: &[usize]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for cells in rows {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, w))| {
+                if left.contains(&c) {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
 }
