@@ -12,7 +12,7 @@ leases URL_A URL_B WORKERS JOBS      workers claim through both replicas with 2 
                                      were first claimed and every grant overlapping another
                                      grant's lease on the same job
 """
-import json, subprocess, sys, threading, time, urllib.request
+import json, subprocess, sys, threading, time, urllib.error, urllib.request
 from datetime import datetime, timedelta, timezone
 
 
@@ -90,7 +90,7 @@ def claim(url_a, url_b, workers):
 def leases(url_a, url_b, workers, jobs):
     jobs, lease = int(jobs), timedelta(seconds=2)
     base, started = datetime.now(timezone.utc) + timedelta(days=1), time.time()
-    grants, lock = {}, threading.Lock()
+    grants, lock, refused = {}, threading.Lock(), [0]
     all_claimed = [None]
     stop = [started + 600]  # at the latest
 
@@ -98,7 +98,13 @@ def leases(url_a, url_b, workers, jobs):
         url = (url_a if w % 2 == 0 else url_b) + "/api/v1/retry/claim"
         while time.time() < stop[0]:
             now = base + timedelta(seconds=time.time() - started)
-            got = post(url, {"worker": f"w{w}", "limit": 500, "lease_ms": 2000, "now": now.isoformat()})["jobs"]
+            try:
+                got = post(url, {"worker": f"w{w}", "limit": 500, "lease_ms": 2000, "now": now.isoformat()})["jobs"]
+            except urllib.error.HTTPError as e:  # 503 when Redis is slow: a worker asks again
+                with lock:
+                    refused[0] += 1
+                time.sleep(0.05)
+                continue
             with lock:
                 for j in got:
                     until = datetime.fromisoformat(j["lease_until"].replace("Z", "+00:00"))
@@ -121,7 +127,7 @@ def leases(url_a, url_b, workers, jobs):
         sys.exit(f"only {len(grants)} of {jobs} jobs were claimed in 600 s ({overlaps} overlapping leases)")
     took = all_claimed[0] - started
     print(f"RESULT jobs={len(grants)} first_claimed_in_s={took:.1f} jobs_per_s={len(grants)/took:.0f} "
-          f"grants={total} reclaimed={total - len(grants)} overlapping_leases={overlaps}")
+          f"grants={total} reclaimed={total - len(grants)} overlapping_leases={overlaps} refused={refused[0]}")
 
 
 if __name__ == "__main__":
