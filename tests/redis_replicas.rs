@@ -512,7 +512,10 @@ async fn two_replicas_spend_one_budget() {
         if levels == (spent, spent) {
             break;
         }
-        assert!(Instant::now() < deadline, "shared buckets {levels:?}, expected {spent} each");
+        assert!(
+            Instant::now() < deadline,
+            "shared buckets {levels:?}, expected {spent} each"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -533,7 +536,10 @@ async fn apply_through_another_replica_waits_for_the_shared_budget() {
     assert!(spent.iter().all(|(status, _)| *status == 200), "{spent:?}");
     let deadline = Instant::now() + std::time::Duration::from_secs(5);
     while shared_tokens(&c.redis, "shared").await >= 0.0 {
-        assert!(Instant::now() < deadline, "replica A never synced its spends");
+        assert!(
+            Instant::now() < deadline,
+            "replica A never synced its spends"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // Replica B learns the queue from the log and the bucket on its next sync.

@@ -99,7 +99,7 @@ def leases(url_a, url_b, workers, jobs):
         while time.time() < stop[0]:
             now = base + timedelta(seconds=time.time() - started)
             try:
-                got = post(url, {"worker": f"w{w}", "limit": 500, "lease_ms": 2000, "now": now.isoformat()})["jobs"]
+                got = post(url, {"worker": f"w{w}", "limit": 100, "lease_ms": 2000, "now": now.isoformat()})["jobs"]
             except urllib.error.HTTPError as e:  # 503 when Redis is slow: a worker asks again
                 with lock:
                     refused[0] += 1

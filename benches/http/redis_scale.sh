@@ -51,7 +51,10 @@ replica() {
   RETRYCTL_LOG=warn "$BIN" serve --store "$STORE" --require-durable --listen "127.0.0.1:$1" \
     --data "$DIR" --config "$DIR/retryctl.toml" &
   PIDS+=($!)
-  until curl -fs "http://127.0.0.1:$1/api/v1/retry/health" >/dev/null; do sleep 0.05; done
+  until curl -fs "http://127.0.0.1:$1/api/v1/retry/health" >/dev/null; do
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { unset 'PIDS[-1]'; return 1; }
+    sleep 0.05
+  done
 }
 PA=$(free_port); PB=$(free_port)
 replica "$PA"; replica "$PB"
@@ -104,7 +107,10 @@ for mode in "with the snapshot" "without a snapshot"; do
   fi
   PC=$(free_port)
   started=$(date +%s.%N)
-  replica "$PC"
-  echo "RESULT start-up $mode: $(python3 -c "print(f'{$(date +%s.%N) - $started:.2f}')") s"
-  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+  if replica "$PC"; then
+    echo "RESULT start-up $mode: $(python3 -c "print(f'{$(date +%s.%N) - $started:.2f}')") s"
+    kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+  else
+    echo "RESULT start-up $mode: the replica exited after $(python3 -c "print(f'{$(date +%s.%N) - $started:.2f}')") s"
+  fi
 done

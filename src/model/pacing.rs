@@ -230,14 +230,20 @@ impl PaceSpends {
     /// The most retries placed in one queue or one tenant.
     pub fn most_in_one_key(&self) -> u64 {
         let sums = |m: &BTreeMap<String, BTreeMap<i64, u64>>| {
-            m.values().map(|c| c.values().sum::<u64>()).max().unwrap_or(0)
+            m.values()
+                .map(|c| c.values().sum::<u64>())
+                .max()
+                .unwrap_or(0)
         };
         let tokens = self.budgets.values().map(|s| s.count).max().unwrap_or(0);
         tokens.max(sums(&self.share)).max(sums(&self.tenants))
     }
 }
 
-fn merge_counts(into: &mut BTreeMap<String, BTreeMap<i64, u64>>, from: BTreeMap<String, BTreeMap<i64, u64>>) {
+fn merge_counts(
+    into: &mut BTreeMap<String, BTreeMap<i64, u64>>,
+    from: BTreeMap<String, BTreeMap<i64, u64>>,
+) {
     for (key, counts) in from {
         let mine = into.entry(key).or_default();
         for (index, n) in counts {
@@ -269,14 +275,26 @@ mod tests {
         let at = DateTime::<Utc>::UNIX_EPOCH;
         let later = at + chrono::Duration::seconds(1);
         let mut a = PaceSpends::default();
-        a.budgets.insert("q".into(), TokensSpent { count: 2, at: later });
+        a.budgets.insert(
+            "q".into(),
+            TokensSpent {
+                count: 2,
+                at: later,
+            },
+        );
         a.share.insert("q".into(), BTreeMap::from([(5, 2)]));
         let mut b = PaceSpends::default();
         b.budgets.insert("q".into(), TokensSpent { count: 3, at });
         b.share.insert("q".into(), BTreeMap::from([(5, 1), (6, 4)]));
         b.tenants.insert("t".into(), BTreeMap::from([(1, 1)]));
         a.merge(b);
-        assert_eq!(a.budgets["q"], TokensSpent { count: 5, at: later });
+        assert_eq!(
+            a.budgets["q"],
+            TokensSpent {
+                count: 5,
+                at: later
+            }
+        );
         assert_eq!(a.share["q"], BTreeMap::from([(5, 3), (6, 4)]));
         assert_eq!(a.most_in_one_key(), 7, "queue q's share: 3 + 4");
         assert!(!a.is_empty() && PaceSpends::default().is_empty());

@@ -312,8 +312,7 @@ impl Store for RedisStore {
     async fn sync_pacing(&self, sync: &PaceSync) -> StoreResult<Option<PaceCounters>> {
         let call = self.sync_counters(sync);
         Ok(Some(
-            self.timed("sync the shared pacing counters", call)
-                .await?,
+            self.timed("sync the shared pacing counters", call).await?,
         ))
     }
 

@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(sync.spends.budgets["payments"].count, 1);
         assert_eq!(sync.spends.share["payments"], BTreeMap::from([(slot(), 1)]));
         assert_eq!(sync.spends.tenants["acme"], BTreeMap::from([(minute(), 1)]));
-        assert_eq!((sync.queues, sync.tenants), (vec!["payments".to_string()], vec!["acme".to_string()]));
+        assert_eq!(
+            (sync.queues, sync.tenants),
+            (vec!["payments".to_string()], vec!["acme".to_string()])
+        );
         assert_eq!(s.unsent_spends(), 0, "handed to the sync");
         // A retry while the sync is in flight; then the ledger answers with what every
         // replica spent (this one's first retry among them).
@@ -251,7 +254,10 @@ mod tests {
         let shared = PaceCounters {
             budgets: BTreeMap::from([(
                 "payments".to_string(),
-                BucketLevel { tokens: 499.0, updated: now() },
+                BucketLevel {
+                    tokens: 499.0,
+                    updated: now(),
+                },
             )]),
             share: BTreeMap::from([("payments".to_string(), BTreeMap::from([(slot(), 11)]))]),
             tenants: BTreeMap::from([("acme".to_string(), BTreeMap::from([(minute(), 11)]))]),

@@ -8,7 +8,6 @@ use crate::model::{
     ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
     JobState, OverrideRequest, RetryFeatures, RetryPreview, RetryRecommendation, ScheduledJob,
 };
-use chrono::{DateTime, Utc};
 use crate::server::core::events::kind;
 use crate::server::core::ingest::LedgerDown;
 use crate::server::core::schedule::{self, lease_end};
@@ -20,6 +19,7 @@ use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;

@@ -62,7 +62,8 @@ impl RedisStore {
 fn sync_args(sync: &PaceSync) -> Vec<String> {
     let spends = &sync.spends;
     let mut args = vec![
-        sync.budget.map_or_else(String::new, |b| b.capacity.to_string()),
+        sync.budget
+            .map_or_else(String::new, |b| b.capacity.to_string()),
         sync.budget.map_or(0.0, |b| b.refill_per_second).to_string(),
         sync.now.timestamp_millis().to_string(),
         sync.share_slot_ms.to_string(),
@@ -133,7 +134,7 @@ fn bucket_level(tokens: &str, updated: &str) -> Option<BucketLevel> {
 
 /// `[index, count, …]` as a map.
 fn pairs(flat: &[String]) -> Option<BTreeMap<i64, u64>> {
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return None;
     }
     flat.chunks(2)
@@ -239,7 +240,9 @@ mod tests {
 
     fn sync() -> PaceSync {
         let mut spends = crate::model::pacing::PaceSpends::default();
-        spends.share.insert("a".into(), BTreeMap::from([(7, 2), (8, 1)]));
+        spends
+            .share
+            .insert("a".into(), BTreeMap::from([(7, 2), (8, 1)]));
         PaceSync {
             spends,
             budget: None,
@@ -257,7 +260,9 @@ mod tests {
         let tail: Vec<&str> = args[5..].iter().map(String::as_str).collect();
         assert_eq!(
             tail,
-            ["2", "1", "a", "0", "0", "2", "7", "2", "8", "1", "b", "0", "0", "0", "0"]
+            [
+                "2", "1", "a", "0", "0", "2", "7", "2", "8", "1", "b", "0", "0", "0", "0"
+            ]
         );
     }
 
