@@ -40,7 +40,7 @@ pub use rules::{default_policies, default_strategy, fmt_ms};
 pub use settings::{CostWeights, EngineSettings};
 pub use static_backoff::StaticBackoff;
 
-use crate::model::pacing::{PaceAnswer, PaceRequest};
+use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
 use crate::model::validate;
 use crate::model::{
     AttemptRecord, BayesianModel, BudgetUse, CircuitView, Explanation, FieldError, ForcedCircuit,
@@ -281,10 +281,20 @@ impl Engine {
     }
 
     /// [`Self::recommend`] for a service whose pacing counters (budget, share, tenant quota,
-    /// circuit probe) live in a shared ledger: the answer when no retry is left to place, or
-    /// the retry to place with [`PendingRecommendation::request`] and finish with
-    /// [`Self::finish_shared`] (or [`Self::finish_local`] when the ledger cannot be reached).
+    /// circuit probe) live in a shared ledger: the answer, paced in process on counters kept
+    /// in step with the ledger ([`Self::pace_sync`]); or, when the retry may be an open
+    /// circuit's probe, the retry for the ledger to place with
+    /// [`PendingRecommendation::request`], finished with [`Self::finish_shared`] (or
+    /// [`Self::finish_local`] when the ledger cannot be reached).
     pub fn recommend_shared(&mut self, features: &RetryFeatures, now: DateTime<Utc>) -> Shared {
+        let cfg = &self.strategy.guardrails;
+        if !self
+            .guard
+            .may_take_probe(cfg, &features.queue, &features.error_class)
+        {
+            // Paced in process, on counters kept in step with the ledger (`pace_sync`).
+            return Shared::Done(self.recommend(features, now));
+        }
         let ctx = self.context(features, now);
         let mut rng = self.rng.clone();
         let (draft, step) = self.draft(&ctx, &mut rng);
@@ -311,6 +321,33 @@ impl Engine {
             verdict,
             request,
         })
+    }
+
+    /// Notes every retry's spends for a shared ledger from now on (a replica of a store that
+    /// shares the pacing counters); see [`Self::pace_sync`].
+    pub fn keep_pacing_for_ledger(&mut self) {
+        self.guard.keep_for_ledger();
+    }
+
+    /// Hands the spends not yet in the shared ledger to a sync; answer with
+    /// [`Self::absorb_pacing`], or [`Self::pace_sync_failed`] when the ledger was not reached.
+    pub fn pace_sync(&mut self) -> PaceSync {
+        self.guard.pace_sync(&self.strategy.guardrails)
+    }
+
+    /// Takes the shared counters a sync brought back as this replica's own.
+    pub fn absorb_pacing(&mut self, shared: &PaceCounters) {
+        self.guard.absorb(shared);
+    }
+
+    /// The sync did not reach the ledger: its spends go with the next one.
+    pub fn pace_sync_failed(&mut self) {
+        self.guard.pace_sync_failed();
+    }
+
+    /// The most spends in one queue or tenant that no sync has taken yet.
+    pub fn unsent_pacing(&self) -> u64 {
+        self.guard.unsent_spends()
     }
 
     /// Finishes a recommendation with the shared ledger's answer to its request.

@@ -6,7 +6,7 @@
 //! Durability contract: when `append_attempts` returns `Ok`, the attempts are on disk (for a
 //! persistent backend). Writes are group-committed, so many concurrent callers share one commit.
 
-use crate::model::pacing::{PaceAnswer, PaceRequest};
+use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
     Pause, PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
@@ -176,9 +176,9 @@ pub trait Store: Send + Sync {
         false
     }
 
-    /// Appends attempts; returns each one's sequence number. Durable when it returns.
     /// Whether the pacing guardrails' counters (retry budget, budget share, tenant quota,
-    /// circuit probe) are shared by every replica of this store ([`Store::pace`]).
+    /// circuit probe) are shared by every replica of this store ([`Store::sync_pacing`],
+    /// [`Store::pace`]).
     fn shares_guardrails(&self) -> bool {
         false
     }
@@ -189,6 +189,13 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// Adds a replica's spends to the shared pacing counters and returns those counters, in
+    /// one atomic step; `None` when this store keeps no such counters.
+    async fn sync_pacing(&self, _sync: &PaceSync) -> StoreResult<Option<PaceCounters>> {
+        Ok(None)
+    }
+
+    /// Appends attempts; returns each one's sequence number. Durable when it returns.
     async fn append_attempts(&self, attempts: Vec<AttemptRecord>) -> StoreResult<Vec<u64>>;
     /// Every attempt of one job, oldest `timestamp` first (ties in arrival order).
     async fn job_attempts(&self, job_id: &str) -> StoreResult<Vec<AttemptRecord>>;

@@ -1,8 +1,9 @@
-//! The pacing guardrails counted in Redis (`Store::pace`, one Lua script) answer exactly as
-//! the engine's in-process counters do: two engines with the same seed learn the same
-//! attempts and get the same sequence of failures, one pacing in process, the other through
-//! a real `redis-server`; every recommendation (delay, guardrails named, rationale) must be
-//! the same. The sequence makes every pacing guardrail act: the token bucket, the budget
+//! The pacing guardrails counted in Redis answer exactly as the engine's in-process counters
+//! do: two engines with the same seed learn the same attempts and get the same sequence of
+//! failures, one pacing in process, the other as a replica does (in process on counters it
+//! syncs with a real `redis-server` after every retry, `Store::sync_pacing`; a possible probe
+//! placed by the ledger, `Store::pace`); every recommendation (delay, guardrails named,
+//! rationale) must be the same. The sequence makes every pacing guardrail act: the token bucket, the budget
 //! share, the tenant quota, an open circuit's probe and the retries held after it.
 //!
 //! Needs redis-server (`apt-get install -y redis-server`; the test fails without it).
@@ -69,19 +70,26 @@ fn failures(now: DateTime<Utc>) -> Vec<RetryFeatures> {
         .collect()
 }
 
+/// A recommendation on the shared path (a possible probe placed by the ledger, every other
+/// retry paced in process), then a sync of the counters with the ledger, as a replica makes
+/// before its next block.
 async fn shared(
     engine: &mut Engine,
     store: &RedisStore,
     f: &RetryFeatures,
     now: DateTime<Utc>,
 ) -> RetryRecommendation {
-    match engine.recommend_shared(f, now) {
+    let rec = match engine.recommend_shared(f, now) {
         Shared::Done(rec) => rec,
         Shared::Pace(pending) => {
             let answer = store.pace(pending.request()).await.unwrap().unwrap();
             engine.finish_shared(pending, &answer)
         }
-    }
+    };
+    let sync = engine.pace_sync();
+    let counters = store.sync_pacing(&sync).await.unwrap().unwrap();
+    engine.absorb_pacing(&counters);
+    rec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +101,7 @@ async fn redis_paces_as_the_engine_does_in_process() {
     let settings = EngineSettings::default();
     let mut local = Engine::new(strategy(), settings.clone(), 7);
     let mut ledger = Engine::new(strategy(), settings, 7);
+    ledger.keep_pacing_for_ledger();
     let t0 = Utc::now() - Duration::hours(2);
     for a in history(t0) {
         local.observe(&a);

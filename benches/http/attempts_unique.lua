@@ -1,8 +1,18 @@
 -- wrk script: POST /api/v1/retry/attempts with NDJSON batches of BATCH attempts, every
--- attempt new (job ids carry the thread and request number). Use it against Redis, whose
+-- attempt new (job ids carry the run, the thread and the request number). Use it against Redis, whose
 -- idempotency keys (job_id, attempt_number, timestamp) would make repeated batches no-ops.
 -- Run: wrk -t2 -c8 -d30s -s benches/http/attempts_unique.lua http://127.0.0.1:7878
 local BATCH = 1000
+-- A run id from the clock and /dev/urandom (or $RUN_ID): two wrk runs, at once against two
+-- replicas or one after the other, send different attempts.
+local function fresh_run_id()
+  local f = assert(io.open("/dev/urandom", "rb"), "cannot read /dev/urandom for a run id")
+  local bytes = f:read(6)
+  f:close()
+  local hex = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  return string.format("%d%s", os.time(), hex)
+end
+local run = os.getenv("RUN_ID") or fresh_run_id()
 local classes = { "timeout", "rate_limit", "service_unavailable", "connection_reset" }
 local counter = 1
 function setup(thread)
@@ -25,7 +35,7 @@ local n = 0
 
 request = function()
   n = n + 1
-  local body = string.gsub(template, "@R@", tostring(tid) .. "-" .. tostring(n))
+  local body = string.gsub(template, "@R@", run .. "-" .. tostring(tid) .. "-" .. tostring(n))
   return wrk.format("POST", "/api/v1/retry/attempts", headers, body)
 end
 

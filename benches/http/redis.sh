@@ -8,7 +8,9 @@
 #   4. claims: 8 workers claim every due job through both replicas; double claims counted;
 #   5. start-up of a third replica on the log so far: with the latest snapshot, and relearning
 #      the whole log (snapshot deleted).
-# Usage: benches/http/redis.sh [DURATION=20s]
+# Usage: [PARTS="attempts recommendations …"] benches/http/redis.sh [DURATION=20s]
+# PARTS picks some of attempts, recommendations, failures, claims, startup (default: all);
+# REC_CONNECTIONS sets the recommendations' connections per replica (default 32).
 # Needs wrk, redis-server, python3, curl. Uses $RETRYCTL_BIN or builds the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +48,10 @@ replica() {
 PA=$(free_port); PB=$(free_port)
 replica "$PA"; replica "$PB"
 A="http://127.0.0.1:$PA"; B="http://127.0.0.1:$PB"
+PARTS=${PARTS:-attempts recommendations failures claims startup}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
+if part attempts; then
 echo "== attempts: unique 1000-attempt batches, 4 connections per replica, $DURATION (+ lag)"
 python3 benches/http/redis_probe.py lag "$A" "$B" "$RPORT" "$SECONDS_LOAD" &
 LAG=$!
@@ -56,23 +61,32 @@ WA=$!
 wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$B" | grep RESULT | sed 's/^/B /'
 wait "$WA" "$LAG"
 echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
+fi
 
-echo "== recommendations: 32 connections per replica, $DURATION"
-wrk -t1 -c32 -d"$DURATION" --latency -s benches/http/recommendation.lua "$A" | grep RESULT | sed 's/^/A /' &
+if part recommendations; then
+RC=${REC_CONNECTIONS:-32}
+echo "== recommendations: $RC connections per replica, $DURATION"
+wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$A" | grep RESULT | sed 's/^/A /' &
 WA=$!
-wrk -t1 -c32 -d"$DURATION" --latency -s benches/http/recommendation.lua "$B" | grep RESULT | sed 's/^/B /'
+wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$B" | grep RESULT | sed 's/^/B /'
 wait "$WA"
+fi
 
+if part failures; then
 echo "== failures: 8 connections per replica, $DURATION"
 wrk -t1 -c8 -d"$DURATION" --latency -s benches/http/failures.lua "$A" | grep RESULT | sed 's/^/A /' &
 WA=$!
 wrk -t1 -c8 -d"$DURATION" --latency -s benches/http/failures.lua "$B" | grep RESULT | sed 's/^/B /'
 wait "$WA"
 echo "jobs on the schedule: $(redis-cli -p "$RPORT" HLEN '{retryctl}:jobs')"
+fi
 
+if part claims; then
 echo "== claims: 8 workers through both replicas, everything due"
 python3 benches/http/redis_probe.py claim "$A" "$B" 8
+fi
 
+if part startup; then
 echo "== start-up of a third replica on $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
 curl -fs -XPOST "$A/api/v1/retry/engine/seed" -H 'content-type: application/json' -d '{"seed": 1}' >/dev/null
 sleep 1
@@ -86,3 +100,4 @@ for mode in "with the snapshot" "without a snapshot"; do
   echo "RESULT start-up $mode: $(python3 -c "print(f'{$(date +%s.%N) - $started:.2f}')") s"
   kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 done
+fi

@@ -115,6 +115,9 @@ pub struct GuardrailState {
     /// keeps forced circuits, and the service sets them again after a restore.
     #[serde(skip)]
     forced: HashMap<String, ForcedCircuit>,
+    /// Spends not yet in a shared ledger (see `ledger`); not in snapshots.
+    #[serde(skip)]
+    ledger: ledger::Ledger,
 }
 
 fn circuit_key(queue: &str, error_class: &str) -> String {
@@ -179,18 +182,27 @@ impl GuardrailState {
                 },
             );
         }
+        let runs_at = after_ms(input.now, v.delay_ms);
         if v.spend.share {
             self.traffic
                 .entry(input.queue.to_string())
                 .or_default()
-                .retry(input.now, after_ms(input.now, v.delay_ms));
+                .retry(input.now, runs_at);
         }
-        if let (Some(minute), Some(tenant)) = (v.spend.tenant_minute, input.tenant) {
+        let tenant_minute = v.spend.tenant_minute.zip(input.tenant);
+        if let Some((minute, tenant)) = tenant_minute {
             let slots = self.tenants.entry(tenant.to_string()).or_default();
             *slots.entry(minute).or_insert(0) += 1;
             let oldest = minute_of(input.now) - 1;
             slots.retain(|m, _| *m >= oldest);
         }
+        self.note_spent(ledger::Spent {
+            queue: input.queue,
+            now: input.now,
+            token: v.spend.budget,
+            share_slot: v.spend.share.then(|| share::slot_index(runs_at)),
+            tenant_minute: tenant_minute.map(|(m, t)| (t, m)),
+        });
         if v.spend.probe
             && let Some(c) = self
                 .circuits
@@ -505,9 +517,11 @@ impl GuardrailState {
         forced
     }
 
-    /// Keeps the forced circuits across a restore of learned state (they are not in it).
+    /// Keeps the forced circuits and the spends not yet in a shared ledger across a restore of
+    /// learned state (neither is in it).
     pub fn restored(mut self, previous: &GuardrailState) -> Self {
         self.forced = previous.forced.clone();
+        self.keep_ledger(previous);
         self
     }
 }
@@ -736,6 +750,7 @@ fn delay_bounds(min_delay: u64, max_delay: u64, v: &mut Verdict) {
 }
 
 mod clock;
+mod ledger;
 mod share;
 mod shared;
 mod text;

@@ -4,9 +4,23 @@
 //! store that shares them (Redis) places the retry and spends the counters in one atomic step,
 //! so N replicas spend one budget; the engine then turns the answer into the recommendation's
 //! `policy_guardrails` with the same words as on one node.
+//!
+//! Most retries are not placed by the ledger one by one: a replica paces them in process on
+//! its own copy of the counters and syncs that copy with the ledger in blocks ([`PaceSync`]:
+//! what it spent since the last sync goes in, the shared counters come back). Only a retry
+//! that may be an open circuit's probe is placed by the ledger itself (one probe across
+//! replicas).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Retries a replica may place in one queue's (or one tenant's) counters without seeing
+/// what the other replicas placed meanwhile: past it, the next retry into that queue waits
+/// for a sync with the ledger. So N replicas together exceed one budget by at most
+/// `(N - 1) * PACE_BLOCK` retries per queue (and as many per tenant); the counts themselves
+/// are exact once synced.
+pub const PACE_BLOCK: u64 = 64;
 
 /// One retry to place, with every limit that applies to it (absent: that guardrail is off).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +150,108 @@ impl PaceKind {
     }
 }
 
+/// What a replica spent in its own copy of the counters since its last sync: what the
+/// ledger must add.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaceSpends {
+    /// Queue → the tokens its retries took.
+    pub budgets: BTreeMap<String, TokensSpent>,
+    /// Queue → share sub-window index → retries scheduled to run in it.
+    pub share: BTreeMap<String, BTreeMap<i64, u64>>,
+    /// Tenant → minute index → retries scheduled in it.
+    pub tenants: BTreeMap<String, BTreeMap<i64, u64>>,
+}
+
+/// Tokens a queue's retries took, and the latest decision time among them (the bucket
+/// refills up to it before they are taken).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokensSpent {
+    pub count: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// One sync of a replica's counters with the shared ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaceSync {
+    pub spends: PaceSpends,
+    /// The token bucket every queue has (`None`: the budget is off).
+    pub budget: Option<BudgetLimit>,
+    /// The decision clock: share sub-windows and tenant minutes older than its windows are
+    /// dropped.
+    pub now: DateTime<Utc>,
+    /// Length of one share sub-window and sub-windows per window.
+    pub share_slot_ms: i64,
+    pub share_slots: i64,
+    /// Queues and tenants whose shared counters the replica wants back (every one it spent
+    /// in, and those it keeps counters for).
+    pub queues: Vec<String>,
+    pub tenants: Vec<String>,
+}
+
+/// The shared counters after a sync, for the queues and tenants asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaceCounters {
+    /// Queue → its bucket (absent: never spent, so full).
+    pub budgets: BTreeMap<String, BucketLevel>,
+    /// Queue → share sub-window index → retries scheduled to run in it; every queue asked
+    /// for is here.
+    pub share: BTreeMap<String, BTreeMap<i64, u64>>,
+    /// Tenant → minute index → retries scheduled in it; every tenant asked for is here.
+    pub tenants: BTreeMap<String, BTreeMap<i64, u64>>,
+}
+
+/// A bucket's tokens as of its last spend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketLevel {
+    pub tokens: f64,
+    pub updated: DateTime<Utc>,
+}
+
+impl PaceSpends {
+    pub fn is_empty(&self) -> bool {
+        self.budgets.is_empty() && self.share.is_empty() && self.tenants.is_empty()
+    }
+
+    /// Adds `other` (spends of a sync that failed, put back to be sent again).
+    pub fn merge(&mut self, other: PaceSpends) {
+        for (queue, spent) in other.budgets {
+            self.budgets
+                .entry(queue)
+                .and_modify(|s| {
+                    s.count += spent.count;
+                    s.at = s.at.max(spent.at);
+                })
+                .or_insert(spent);
+        }
+        merge_counts(&mut self.share, other.share);
+        merge_counts(&mut self.tenants, other.tenants);
+    }
+
+    /// The most retries placed in one queue or one tenant.
+    pub fn most_in_one_key(&self) -> u64 {
+        let sums = |m: &BTreeMap<String, BTreeMap<i64, u64>>| {
+            m.values()
+                .map(|c| c.values().sum::<u64>())
+                .max()
+                .unwrap_or(0)
+        };
+        let tokens = self.budgets.values().map(|s| s.count).max().unwrap_or(0);
+        tokens.max(sums(&self.share)).max(sums(&self.tenants))
+    }
+}
+
+fn merge_counts(
+    into: &mut BTreeMap<String, BTreeMap<i64, u64>>,
+    from: BTreeMap<String, BTreeMap<i64, u64>>,
+) {
+    for (key, counts) in from {
+        let mine = into.entry(key).or_default();
+        for (index, n) in counts {
+            *mine.entry(index).or_insert(0) += n;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +268,35 @@ mod tests {
             assert_eq!(PaceKind::from_code(code).map(PaceKind::code), Some(code));
         }
         assert_eq!(PaceKind::from_code("nope"), None);
+    }
+
+    #[test]
+    fn spends_merge_and_the_busiest_key_is_found() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let later = at + chrono::Duration::seconds(1);
+        let mut a = PaceSpends::default();
+        a.budgets.insert(
+            "q".into(),
+            TokensSpent {
+                count: 2,
+                at: later,
+            },
+        );
+        a.share.insert("q".into(), BTreeMap::from([(5, 2)]));
+        let mut b = PaceSpends::default();
+        b.budgets.insert("q".into(), TokensSpent { count: 3, at });
+        b.share.insert("q".into(), BTreeMap::from([(5, 1), (6, 4)]));
+        b.tenants.insert("t".into(), BTreeMap::from([(1, 1)]));
+        a.merge(b);
+        assert_eq!(
+            a.budgets["q"],
+            TokensSpent {
+                count: 5,
+                at: later
+            }
+        );
+        assert_eq!(a.share["q"], BTreeMap::from([(5, 3), (6, 4)]));
+        assert_eq!(a.most_in_one_key(), 7, "queue q's share: 3 + 4");
+        assert!(!a.is_empty() && PaceSpends::default().is_empty());
     }
 }

@@ -6,7 +6,8 @@
 //! ([`pauses`]), circuits forced open or closed by an operator ([`circuits`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
 //! ([`housekeeping`]: start-up, background tasks, shutdown), and learning from a log other
-//! replicas share ([`follow`]) with one of them running the chores ([`leader`]).
+//! replicas share ([`follow`]) with one of them running the chores ([`leader`]) and the pacing
+//! counters they share kept in step ([`ledger`]).
 //!
 //! The core knows no route and no handler: the API calls it, never the reverse. Its errors
 //! are the edge's [`ApiError`](super::edge::ApiError), so a handler passes them on with `?`.
@@ -22,6 +23,7 @@ pub mod housekeeping;
 pub mod ingest;
 pub mod job_locks;
 pub mod leader;
+pub mod ledger;
 pub mod ml;
 pub mod ops;
 pub mod patterns;

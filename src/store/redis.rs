@@ -20,7 +20,7 @@ mod pacing;
 mod scripts;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
-use crate::model::pacing::{PaceAnswer, PaceRequest};
+use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
 pub use crate::model::redact_url;
 use crate::model::{
     Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
@@ -306,6 +306,13 @@ impl Store for RedisStore {
         Ok(Some(
             self.timed("place a retry in the shared guardrails", call)
                 .await?,
+        ))
+    }
+
+    async fn sync_pacing(&self, sync: &PaceSync) -> StoreResult<Option<PaceCounters>> {
+        let call = self.sync_counters(sync);
+        Ok(Some(
+            self.timed("sync the shared pacing counters", call).await?,
         ))
     }
 

@@ -29,6 +29,11 @@ impl DecisionClock {
         self.latest = Some(now);
     }
 
+    /// The time of the latest decision, if one was made.
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.latest
+    }
+
     /// Where a record stamped `at` counts in the guardrails' windows.
     pub fn place(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         match self.latest {

@@ -69,6 +69,11 @@ impl Traffic {
         }
     }
 
+    /// Replaces the scheduled retries with a shared ledger's (see `ledger`).
+    pub fn set_scheduled(&mut self, scheduled: BTreeMap<i64, u64>) {
+        self.scheduled = scheduled;
+    }
+
     /// Attempts observed in the window ending at `now`.
     pub fn attempts(&self, now: DateTime<Utc>) -> u64 {
         let current = slot_index(now);

@@ -5,9 +5,12 @@
 //! again after a probe → max retry age); [`GuardrailState::apply_paced`] turns its answer into
 //! the verdict, in the words the in-process path uses (`text`).
 //!
+//! Only retries that may take an open circuit's probe come this way; the others are paced in
+//! process on counters synced with the ledger in blocks (see `ledger`).
+//!
 //! What stays per replica: the traffic each queue saw and the circuits' failure windows, both
 //! learned from the shared attempt log in order (so equal on replicas at the same position),
-//! and the decision clock. The budget a replica shows is the ledger's as of its last retry.
+//! and the decision clock. The counters a replica shows are the ledger's as of its last sync.
 
 use super::{
     Breaker, Bucket, GuardInput, GuardrailState, Verdict, bounded, circuit_key, max_delay_of,
@@ -23,6 +26,19 @@ use crate::model::{CircuitForce, PolicyGuardrails};
 use chrono::{DateTime, Utc};
 
 impl GuardrailState {
+    /// Whether a retry into (queue, error class) may be its open circuit's probe: then the
+    /// ledger places it (one probe across replicas); every other retry is paced in process
+    /// on counters kept in step with the ledger (see `ledger`).
+    pub fn may_take_probe(&self, cfg: &PolicyGuardrails, queue: &str, error_class: &str) -> bool {
+        let key = circuit_key(queue, error_class);
+        cfg.circuit_breaker.enabled
+            && !self.forced.contains_key(&key)
+            && self
+                .circuits
+                .get(&key)
+                .is_some_and(|c| matches!(c.state, Breaker::Open { .. }))
+    }
+
     /// The guardrails before pacing, and the request for a shared ledger when the answer is
     /// still a retry (`None`: the verdict is final, nothing to spend).
     pub fn evaluate_unpaced(

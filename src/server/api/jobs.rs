@@ -6,9 +6,10 @@
 
 use crate::model::{
     ActionRequest, ClaimRequest, ClaimResponse, FieldError, JobDetail, JobOverride, JobPage,
-    JobState, OverrideRequest, RetryPreview, ScheduledJob,
+    JobState, OverrideRequest, RetryFeatures, RetryPreview, RetryRecommendation, ScheduledJob,
 };
 use crate::server::core::events::kind;
+use crate::server::core::ingest::LedgerDown;
 use crate::server::core::schedule::{self, lease_end};
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
@@ -18,6 +19,7 @@ use crate::server::edge::query::parse_limit;
 use crate::store::{Claim, JobFilter};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -304,23 +306,47 @@ async fn apply(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<ApiJson<ScheduledJob>> {
-    act_on_pending(caller, state, id, body, kind::APPLY, apply_change).await
-}
-
-fn apply_change(
-    state: &AppState,
-    caller: &Caller,
-    job: &ScheduledJob,
-    req: &ActionRequest,
-) -> Change {
+    caller.require(Access::Operate)?;
+    let req = action_body(&body)?;
+    let _job_lock = state.ops.lock_job(&id).await;
+    let job = pending_job(&state, &id).await?;
     let now = state.now();
     let features = job.features();
+    // Paced like any recommendation: on a shared store, in the counters every replica shares.
     let rec = if req.use_static {
-        state.engine.lock().static_recommendation(&features, now)
+        static_recommendation(&state, &features, now)
     } else {
-        state.recommend(&features, now)
+        state
+            .recommend_paced(&features, now, LedgerDown::Fail)
+            .await?
     };
-    let detail = json!({ "use_static": req.use_static, "method": rec.method, "delay_ms": rec.delay_ms, "should_retry": rec.should_retry });
+    let (updated, detail, message) = applied(&caller, &job, req.use_static, rec, now);
+    let action = Action {
+        name: kind::APPLY,
+        reason: &req.reason,
+        detail,
+        message,
+    };
+    commit_action(&state, &caller, action, updated).await
+}
+
+fn static_recommendation(
+    state: &AppState,
+    features: &RetryFeatures,
+    now: DateTime<Utc>,
+) -> RetryRecommendation {
+    state.engine.lock().static_recommendation(features, now)
+}
+
+/// The job rescheduled by the recommendation an operator applied, with what to record.
+fn applied(
+    caller: &Caller,
+    job: &ScheduledJob,
+    use_static: bool,
+    rec: RetryRecommendation,
+    now: DateTime<Utc>,
+) -> Change {
+    let detail = json!({ "use_static": use_static, "method": rec.method, "delay_ms": rec.delay_ms, "should_retry": rec.should_retry });
     let message = format!(
         "{} applied the {} recommendation: {}",
         caller.actor(),

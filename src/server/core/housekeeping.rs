@@ -1,6 +1,7 @@
 //! The service's lifecycle: start-up (strategy, engine restore, alerts, pauses, pending jobs), the
 //! background housekeeping while it serves (snapshots, retention, alert evaluation, the store's
-//! write probe, following a shared attempt log), and the shutdown signal.
+//! write probe, following a shared attempt log, syncing shared pacing counters), and the
+//! shutdown signal.
 
 use super::follow::FOLLOW_EVERY;
 use super::leader::RENEW_EVERY;
@@ -39,6 +40,9 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
         config.engine.clone(),
         config.engine.seed.unwrap_or_else(rand::random),
     );
+    if store.shares_guardrails() {
+        engine.keep_pacing_for_ledger();
+    }
     engine.set_strategy(config.strategy.clone())?;
     if let Err(e) = engine.set_strategy(strategy) {
         // An older version may have stored something this one refuses: keep serving with the
@@ -101,6 +105,9 @@ impl Background {
                 super::follow::follow,
             ));
         }
+        if state.store.shares_guardrails() {
+            tasks.push(tokio::spawn(super::ledger::run(state.clone())));
+        }
         tasks.push(spawn_now_and_every(
             RENEW_EVERY,
             state.clone(),
@@ -112,11 +119,14 @@ impl Background {
         }
     }
 
-    /// Ends the tasks, then saves what the engine learned since the last snapshot (the leader
-    /// only, when replicas share the store).
+    /// Ends the tasks, sends the pacing spends not yet in a shared ledger, then saves what the
+    /// engine learned since the last snapshot (the leader only, when replicas share the store).
     pub async fn stop(self) {
         for task in self.tasks {
             task.abort();
+        }
+        if self.state.store.shares_guardrails() {
+            self.state.sync_pacing(1).await;
         }
         snapshot(self.state).await;
     }

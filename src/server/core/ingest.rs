@@ -11,7 +11,7 @@ use super::schedule;
 use super::shadow_cache::ShadowCache;
 use super::state::AppState;
 use crate::engine::{Engine, PendingRecommendation, Shared};
-use crate::model::pacing::PaceAnswer;
+use crate::model::pacing::{PACE_BLOCK, PaceAnswer};
 use crate::model::{
     AttemptRecord, FailureReport, JobExpectation, JobState, RetryFeatures, RetryRecommendation,
     ScheduledJob,
@@ -24,7 +24,8 @@ use std::slice;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// What [`AppState::recommend_paced`] does when the shared ledger does not answer.
+/// What [`AppState::recommend_paced`] does when the shared ledger does not answer a possible
+/// probe's placement (every other retry is paced on synced counters, without waiting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedgerDown {
     /// Answer the store's error (the caller writes to the store anyway).
@@ -86,9 +87,11 @@ impl AppState {
 
     /// [`Self::recommend`] with the pacing guardrails (retry budget, budget share, tenant
     /// quota, circuit probe) counted in the store's shared ledger when it keeps one (Redis),
-    /// so N replicas spend one budget. When the ledger does not answer, `on_error` says what
-    /// to do: fail (a write that needs the store anyway), or pace with this replica's own
-    /// counters (a recommendation keeps coming from memory).
+    /// so N replicas spend one budget: paced on counters synced in blocks (see
+    /// [`super::ledger`]), a possible probe placed by the ledger itself. When the ledger does
+    /// not answer for a probe, `on_error` says what to do: fail (a write that needs the store
+    /// anyway), or pace with this replica's own counters (a recommendation keeps coming from
+    /// memory).
     pub async fn recommend_paced(
         &self,
         features: &RetryFeatures,
@@ -99,14 +102,7 @@ impl AppState {
             return Ok(self.recommend(features, now));
         }
         let mut shadow = ShadowNote::look_up(self, features);
-        let started = Instant::now();
-        let shared = {
-            let mut engine = self.engine.lock();
-            let shared = engine.recommend_shared(features, now);
-            shadow.compute(&engine, features, now);
-            shared
-        };
-        let mut took = started.elapsed();
+        let (shared, mut took) = self.decide_shared(features, now, &mut shadow).await;
         let rec = match shared {
             Shared::Done(rec) => rec,
             Shared::Pace(pending) => {
@@ -118,6 +114,34 @@ impl AppState {
             }
         };
         Ok(self.account(features, rec, took, shadow, now))
+    }
+
+    /// The engine's answer on the shared path, and how long the engine took. When this
+    /// replica has a block of pacing spends unsent, the answer waits for a sync (see
+    /// [`super::ledger`]), decided under the same lock as the answer.
+    async fn decide_shared(
+        &self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+        shadow: &mut ShadowNote,
+    ) -> (Shared, std::time::Duration) {
+        let decided = loop {
+            let decided = {
+                let mut engine = self.engine.lock();
+                let started = Instant::now();
+                (!self.must_sync_pacing(&engine)).then(|| {
+                    let shared = engine.recommend_shared(features, now);
+                    shadow.compute(&engine, features, now);
+                    (shared, started.elapsed())
+                })
+            };
+            match decided {
+                Some(decided) => break decided,
+                None => self.sync_pacing(PACE_BLOCK).await,
+            }
+        };
+        self.nudge_pacing_sync();
+        decided
     }
 
     fn finish_paced(

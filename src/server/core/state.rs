@@ -45,6 +45,8 @@ pub struct AppState {
     /// Attempts learned before the log gave them a position (a `/failures` write in flight;
     /// skipped when the log reaches them, see [`super::follow`]).
     pub(super) pending_ahead: Arc<Mutex<std::collections::HashSet<super::follow::AttemptKey>>>,
+    /// Syncs of the pacing counters with a shared ledger (see [`super::ledger`]).
+    pub(super) ledger: Arc<super::ledger::LedgerSync>,
     /// Whether this replica holds the chores lease (see [`super::leader`]).
     pub(super) leader: Arc<std::sync::atomic::AtomicBool>,
     /// This replica's name among those sharing the store: `LISTEN/PID`.
@@ -106,6 +108,7 @@ impl AppState {
             tail_lock: Arc::new(tokio::sync::Mutex::new(())),
             learned_ahead: Arc::default(),
             pending_ahead: Arc::default(),
+            ledger: Arc::default(),
             leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),

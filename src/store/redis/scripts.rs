@@ -364,3 +364,75 @@ end
 if probe then redis.call('HSET', KEYS[6], cfield, ARGV[13] .. '.' .. ARGV[16]) end
 return finish('0', left)
 "#;
+
+/// Adds a replica's spends to the shared pacing counters and returns them (see
+/// `model::pacing::PaceSync`): per queue, the tokens its retries took (the bucket refills up to
+/// the latest of them first, as in `PACE`) and the retries per share sub-window; per tenant,
+/// the retries per minute. Sub-windows and minutes older than their window are dropped, as in
+/// `PACE`.
+///
+/// KEYS: budget tokens, budget updated, then per queue its share counts and share slots, then
+/// per tenant its minutes. ARGV: budget capacity (`''`: off), refill per second, now (ms),
+/// share sub-window (ms), sub-windows per window, number of queues, number of tenants; then per
+/// queue: name, tokens taken, time of the latest (ms), number of sub-windows, that many
+/// (index, retries) pairs; then per tenant: number of minutes, that many (index, retries)
+/// pairs. Returns per queue `[tokens or '', updated or '', index, retries, …]`, then per tenant
+/// `[index, retries, …]`.
+pub static SYNC_PACE: LazyLock<Script> = LazyLock::new(|| Script::new(SYNC_PACE_LUA));
+
+const SYNC_PACE_LUA: &str = r#"
+local function int(x) return string.format('%d', x) end
+local cap, refill, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local slot_ms, slots = tonumber(ARGV[4]), tonumber(ARGV[5])
+local nq, nt = tonumber(ARGV[6]), tonumber(ARGV[7])
+local function append(row, list)
+  for _, v in ipairs(list) do row[#row+1] = v end
+  return row
+end
+local out, a = {}, 8
+for q = 1, nq do
+  local queue, spent, at, n = ARGV[a], tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3])
+  local counts, index = KEYS[1 + 2*q], KEYS[2 + 2*q]
+  a = a + 4
+  if spent > 0 and cap ~= '' then
+    local c = tonumber(cap)
+    local held = redis.call('HGET', KEYS[1], queue)
+    local updated = tonumber(redis.call('HGET', KEYS[2], queue) or at)
+    local tokens = c
+    if held then tokens = math.min(c, tonumber(held) + math.max(0, at - updated) / 1000 * refill) end
+    redis.call('HSET', KEYS[1], queue, string.format('%.17g', tokens - spent))
+    redis.call('HSET', KEYS[2], queue, int(math.max(updated, at)))
+  end
+  for _ = 1, n do
+    redis.call('HINCRBY', counts, ARGV[a], ARGV[a+1])
+    redis.call('ZADD', index, ARGV[a], ARGV[a])
+    a = a + 2
+  end
+  if n > 0 then
+    local oldest = '(' .. int(math.floor(now / slot_ms) - slots)
+    for _, old in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', oldest)) do
+      redis.call('HDEL', counts, old)
+    end
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
+  end
+  local row = {redis.call('HGET', KEYS[1], queue) or '', redis.call('HGET', KEYS[2], queue) or ''}
+  out[#out+1] = append(row, redis.call('HGETALL', counts))
+end
+for t = 1, nt do
+  local key = KEYS[2 + 2*nq + t]
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n do
+    redis.call('HINCRBY', key, ARGV[a], ARGV[a+1])
+    a = a + 2
+  end
+  if n > 0 then
+    local oldest = math.floor(now / 60000) - 1
+    for _, m in ipairs(redis.call('HKEYS', key)) do
+      if tonumber(m) < oldest then redis.call('HDEL', key, m) end
+    end
+  end
+  out[#out+1] = append({}, redis.call('HGETALL', key))
+end
+return out
+"#;
