@@ -280,6 +280,11 @@ impl Engine {
         }
     }
 
+    /// The scores of the serving version's last complete drift window, if one has completed.
+    pub fn ml_drift(&self) -> Option<&DriftScores> {
+        self.ml.drift.scores()
+    }
+
     /// [`Self::recommend`] for a service whose pacing counters (budget, share, tenant quota,
     /// circuit probe) live in a shared ledger: the answer when no retry is left to place, or
     /// the retry to place with [`PendingRecommendation::request`] and finish with

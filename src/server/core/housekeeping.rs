@@ -100,6 +100,11 @@ impl Background {
                 state.clone(),
                 super::follow::follow,
             ));
+            tasks.push(spawn_every(
+                super::ml::FOLLOW_DEPLOYMENTS_EVERY,
+                state.clone(),
+                super::ml::follow_deployments,
+            ));
         }
         tasks.push(spawn_now_and_every(
             RENEW_EVERY,
