@@ -801,7 +801,10 @@ fn a_training_shows_a_spinner_and_its_time_then_its_result() {
     );
     app.on_tick();
     let next = screen(&mut app, 80, 24, &Glyphs::unicode());
-    assert!(next.contains("training ⠯ 42s"), "the spinner turns:\n{next}");
+    assert!(
+        next.contains("training ⠯ 42s"),
+        "the spinner turns:\n{next}"
+    );
     insta::assert_snapshot!("training_running_80x24", running);
 
     let metrics = serde_json::json!({"rows": 200, "log_loss": 0.1334, "brier": 0.04, "ece": 0.0065,

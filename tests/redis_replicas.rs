@@ -608,5 +608,8 @@ async fn a_deployment_on_one_replica_serves_on_the_other_without_a_restart() {
     assert_eq!(status, 200, "{rolled}");
     serves_within_10_s(&c.b, &Value::Null).await;
     let after = fast_failure(&c.b, "after-2").await;
-    assert_ne!(after["method"], "ml", "rolled back on the other replica: {after}");
+    assert_ne!(
+        after["method"], "ml",
+        "rolled back on the other replica: {after}"
+    );
 }

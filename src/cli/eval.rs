@@ -194,7 +194,9 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let scenarios = scenarios(args)?;
     let (config, format) = (args.config(), args.format());
     if args.api.is_some() && config.ml_model.is_some() {
-        eprintln!("note: the ml strategy runs in process only: the report over --api leaves it out");
+        eprintln!(
+            "note: the ml strategy runs in process only: the report over --api leaves it out"
+        );
     }
     let out = match &args.api {
         Some(url) => crate::sim::eval_api(&scenarios, &config, format, url, args.token.clone())?,

@@ -302,9 +302,15 @@ mod tests {
             prediction: 0.9,
             ..scores
         };
-        assert_eq!((prediction.score(), prediction.worst()), (0.9, "prediction"));
+        assert_eq!(
+            (prediction.score(), prediction.worst()),
+            (0.9, "prediction")
+        );
         assert!(drifted(0.31, DEFAULT_THRESHOLD));
-        assert!(!drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD), "above, not at");
+        assert!(
+            !drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD),
+            "above, not at"
+        );
     }
 
     #[test]

@@ -216,7 +216,10 @@ fn training_result(job: &MlJob, ctx: &Ctx) -> Vec<Span<'static>> {
         None => vec![
             Span::styled("training failed ", ctx.theme.dim()),
             Span::styled(
-                format!("{}{ago}", job.error.as_deref().unwrap_or("(no reason given)")),
+                format!(
+                    "{}{ago}",
+                    job.error.as_deref().unwrap_or("(no reason given)")
+                ),
                 ctx.theme.critical(),
             ),
         ],
