@@ -224,7 +224,10 @@ fn the_eval_command_prints_a_table_per_scenario() {
         "ml ",
         "oracle",
     ] {
-        let rows = text.lines().filter(|l| l.starts_with(name)).count();
+        let rows = text
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.contains(" model: "))
+            .count();
         assert_eq!(rows, 2, "{name} in\n{text}");
     }
     let models = text.lines().filter(|l| l.contains(" model: ")).count();
