@@ -129,7 +129,7 @@ impl Default for AlertThresholds {
             fallback_min_recommendations: 20,
             fallback_static_share: 0.05,
             fallback_share: 0.5,
-            drift_threshold: 0.3,
+            drift_threshold: crate::engine::ml::drift::DEFAULT_THRESHOLD,
             calibration_ece: 0.1,
             calibration_min_outcomes: 200,
             evaluate_every: Duration::from_secs(1),

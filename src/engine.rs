@@ -280,6 +280,11 @@ impl Engine {
         }
     }
 
+    /// The scores of the serving version's last complete drift window, if one has completed.
+    pub fn ml_drift(&self) -> Option<&DriftScores> {
+        self.ml.drift.scores()
+    }
+
     /// [`Self::recommend`] for a service whose pacing counters (budget, share, tenant quota,
     /// circuit probe) live in a shared ledger: the answer, paced in process on counters kept
     /// in step with the ledger ([`Self::pace_sync`]); or, when the retry may be an open

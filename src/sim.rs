@@ -4,6 +4,7 @@
 //! - [`scenario`]: the TOML scenario format (README "Scenario files").
 //! - [`world`]: the hidden truth of a run — which jobs fail, when they would succeed.
 //! - [`policy`]: the strategies compared (static backoffs, the engine's tiers, an oracle).
+//! - [`ml`]: the `ml` strategy, the engine with an ML tier trained on the warm-up.
 //! - [`driver`]: the real-time load driver of `retryctl simulate` and `retryctl demo`.
 //! - [`eval`]: runs every strategy over a scenario in virtual time and scores it.
 //! - [`report`]: the evaluation as a table, JSON or CSV.
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod driver;
 pub mod eval;
+pub mod ml;
 pub mod policy;
 pub mod report;
 pub mod scenario;

@@ -765,3 +765,75 @@ fn group_by_error_filters_the_live_pane() {
     assert_eq!(app.filter, "error:connection_refused");
     assert_eq!(app.mode, Mode::Normal);
 }
+
+/// A training job as `/summary` shows it, from `json` over a running job's fields.
+fn training_job(extra: serde_json::Value) -> retryctl::model::MlJob {
+    let mut job = serde_json::json!({
+        "job_id": "train-3",
+        "state": "running",
+        "progress": "cross-validation fold 2 of 3",
+        "started_at": fixture::now() - Duration::seconds(42),
+    });
+    job.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(job).unwrap()
+}
+
+/// The Strategy tab at 80x24 with `ml` as the summary's ML state.
+fn strategy_tab(ml: impl FnOnce(&mut retryctl::model::MlSummary)) -> App {
+    let mut summary = fixture::summary();
+    summary.ml_enabled = true;
+    ml(&mut summary.ml);
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    app.wide = false;
+    key(&mut app, '1');
+    app
+}
+
+#[test]
+fn a_training_shows_a_spinner_and_its_time_then_its_result() {
+    let mut app = strategy_tab(|ml| ml.training = Some(training_job(serde_json::json!({}))));
+    let running = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        running.contains("training ⠷ 42s cross-validation fold 2 of 3"),
+        "{running}"
+    );
+    app.on_tick();
+    let next = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        next.contains("training ⠯ 42s"),
+        "the spinner turns:\n{next}"
+    );
+    insta::assert_snapshot!("training_running_80x24", running);
+
+    let metrics = serde_json::json!({"rows": 200, "log_loss": 0.1334, "brier": 0.04, "ece": 0.0065,
+        "accuracy": 0.95, "f1_score": 0.96});
+    let version = serde_json::json!({
+        "version": "ml-3", "model_type": "gradient_boost", "features": [], "state": "candidate",
+        "canary_percent": 0.0, "trained_at": fixture::now() - Duration::seconds(20),
+        "data_from": fixture::now() - Duration::hours(2), "data_to": fixture::now(),
+        "training_rows": 800, "holdout_rows": 200, "training_ms": 2400, "cross_validation": [],
+        "holdout": metrics, "bayesian_holdout": {"rows": 200, "log_loss": 0.4671, "brier": 0.12,
+        "ece": 0.038, "accuracy": 0.8, "f1_score": 0.85}, "updated_at": fixture::now()
+    });
+    let finished = serde_json::json!({"state": "succeeded", "progress": "trained ml-3",
+        "finished_at": fixture::now() - Duration::seconds(20), "model": version});
+    let mut app = strategy_tab(|ml| ml.last_training = Some(training_job(finished)));
+    let done = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        done.contains("trained ml-3 log-loss 0.133 (bayes 0.467), 20s ago"),
+        "{done}"
+    );
+    assert!(!done.contains("⠷"), "no spinner once it ended:\n{done}");
+
+    let failed = serde_json::json!({"state": "failed", "progress": "failed",
+        "finished_at": fixture::now() - Duration::seconds(5),
+        "error": "12 retries recorded: at least 100 for training plus a held-out share are needed"});
+    let mut app = strategy_tab(|ml| ml.last_training = Some(training_job(failed)));
+    let refused = screen(&mut app, 80, 24, &Glyphs::unicode());
+    assert!(
+        refused.contains("training failed 12 retries recorded"),
+        "{refused}"
+    );
+}

@@ -1,8 +1,10 @@
 //! `eval` in virtual time: reproducible, scored consistently, the oracle is a true bound.
 
 use retryctl::sim::eval::{EvalConfig, ScenarioReport, StrategyResult, WorkloadResult, evaluate};
+use retryctl::sim::ml::MlReport;
 use retryctl::sim::report::{Format, render};
 use retryctl::sim::scenario::{Scenario, SimDuration};
+use retryctl::sim::world;
 use std::path::Path;
 
 fn shipped(name: &str) -> Scenario {
@@ -257,10 +259,25 @@ fn the_eval_command_prints_a_table_per_scenario() {
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert!(text.contains("scenario validation"), "{text}");
     assert!(text.contains("scenario payment-503"), "{text}");
-    for name in ["traditional", "full_jitter", "rules", "bayesian", "oracle"] {
-        let rows = text.lines().filter(|l| l.starts_with(name)).count();
+    for name in [
+        "traditional",
+        "full_jitter",
+        "rules",
+        "bayesian",
+        "ml ",
+        "oracle",
+    ] {
+        let rows = text
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.contains(" model: "))
+            .count();
         assert_eq!(rows, 2, "{name} in\n{text}");
     }
+    let models = text.lines().filter(|l| l.contains(" model: ")).count();
+    assert_eq!(
+        models, 2,
+        "one line on the ml strategy's model per scenario:\n{text}"
+    );
 }
 
 #[test]
@@ -279,4 +296,61 @@ fn the_eval_command_refuses_a_malformed_scenario_with_key_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:8:11"), "{err}");
     assert!(err.contains("workload[0].failure.flaky.success"), "{err}");
+}
+
+fn ml_report(report: &ScenarioReport) -> &MlReport {
+    strategy(report, "ml")
+        .ml
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}: the ml strategy reports no model", report.scenario))
+}
+
+/// Scenarios whose traffic and failures look the same after the warm-up as during it.
+const STATIONARY: [&str; 4] = [
+    "payment-503",
+    "flaky",
+    "noisy-neighbour",
+    "rate-limit-no-hint",
+];
+
+/// The target of issue 13, not met: with the drift score as built (PSI against the training
+/// distribution over windows of 500 served decisions, threshold 0.3) `ModelDriftDetected`
+/// fires on stationary scenarios too and before the change on `drift`; README "ML
+/// measurements" gives the figures and the causes. Run with `--ignored` to check a fix.
+#[test]
+#[ignore = "target not met yet: README \"ML measurements\", drift alert"]
+fn model_drift_is_detected_within_two_windows_of_the_change_and_never_without_one() {
+    let config = EvalConfig::default();
+    let scenario = shipped("drift");
+    let change_ms = world::generate(&scenario, config.seed)
+        .iter()
+        .filter(|j| j.drifted)
+        .map(|j| j.arrival_ms)
+        .min()
+        .expect("the drift scenario drifts");
+    let ml = ml_report(&evaluate(&scenario, &config)).clone();
+    let windows = &ml.drift_windows;
+    let after = windows
+        .iter()
+        .position(|w| w.closed_at_ms > change_ms)
+        .unwrap_or_else(|| panic!("no drift window closed after the change: {windows:?}"));
+    assert!(
+        after > 0,
+        "no window before the change to compare: {windows:?}"
+    );
+    let first = ml
+        .first_alert()
+        .unwrap_or_else(|| panic!("ModelDriftDetected never fired: {windows:?}"));
+    assert!(
+        first == after || first == after + 1,
+        "fired in window {first}; the change ({change_ms} ms) is in window {after}: {windows:?}"
+    );
+    for name in STATIONARY {
+        let ml = ml_report(&evaluate(&shipped(name), &config)).clone();
+        assert!(
+            ml.drift_windows.len() >= 2,
+            "{name}: too few windows to show anything: {ml:?}"
+        );
+        assert_eq!(ml.first_alert(), None, "{name}: {:?}", ml.drift_windows);
+    }
 }

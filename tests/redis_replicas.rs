@@ -1,7 +1,8 @@
 //! Two real `retryctl serve` replicas on one real `redis-server`: what one acknowledges the
 //! other serves, both learn the same log in the same order, a replica killed with SIGKILL
 //! loses nothing and its claims come back after their lease, and a stalled Redis (SIGSTOP)
-//! makes writes answer 503 quickly while recommendations keep coming.
+//! makes writes answer 503 quickly while recommendations keep coming; an ML deployment or
+//! rollback on one replica serves on the other without a restart.
 //!
 //! Needs redis-server (`apt-get install -y redis-server`; the tests fail without it).
 
@@ -624,4 +625,64 @@ async fn the_leader_alerts_on_a_storm_split_across_replicas() {
     assert_eq!(sa["leader"], sb["leader"], "one leader");
     let leader = if leads(&c.a).await { &sa } else { &sb };
     assert_eq!(leader["leader"], leader["replica"], "{leader}");
+}
+
+/// The ML version `service` serves (`null` for none), as `/summary` says.
+async fn ml_serving(service: &Service) -> Value {
+    service.get("/summary").await["ml"]["serving"].clone()
+}
+
+/// Waits until `service` serves `version`; panics after 10 s.
+async fn serves_within_10_s(service: &Service, version: &Value) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = ml_serving(service).await;
+        if now == *version {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {now} 10 s after {version} was deployed elsewhere"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A job of the training history's fast queue fails on `service`: what it recommends.
+async fn fast_failure(service: &Service, job: &str) -> Value {
+    let body = json!({"job_id": job, "job_type": "sync", "error_class": "unavailable",
+        "queue": "fast"});
+    let (status, answer) = post(service, "/failures", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployment_on_one_replica_serves_on_the_other_without_a_restart() {
+    let c = cluster();
+    let history = Value::Array(crate::ml_api::history(400, 7));
+    let (status, answer) = post(&c.a, "/attempts", &history).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, model) = post(&c.a, "/ml/train", &json!({"model_type": "gradient_boost"})).await;
+    assert_eq!(status, 200, "{model}");
+    let version = model["version"].clone();
+    let before = fast_failure(&c.b, "before-1").await;
+    assert_ne!(before["method"], "ml", "nothing deployed yet: {before}");
+
+    let deploy = json!({"version": version, "force": true, "reason": "replica test"});
+    let (status, deployed) = post(&c.a, "/ml/deploy", &deploy).await;
+    assert_eq!(status, 200, "{deployed}");
+    serves_within_10_s(&c.b, &version).await;
+    let served = fast_failure(&c.b, "after-1").await;
+    assert_eq!(served["method"], "ml", "{served}");
+    assert_eq!(served["explanation"]["ml"]["version"], version, "{served}");
+
+    let (status, rolled) = post(&c.a, "/ml/rollback", &json!({"reason": "replica test"})).await;
+    assert_eq!(status, 200, "{rolled}");
+    serves_within_10_s(&c.b, &Value::Null).await;
+    let after = fast_failure(&c.b, "after-2").await;
+    assert_ne!(
+        after["method"], "ml",
+        "rolled back on the other replica: {after}"
+    );
 }

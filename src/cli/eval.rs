@@ -7,6 +7,7 @@
 //! working directory.
 
 use crate::engine::CostWeights;
+use crate::engine::ml::ModelKind;
 use crate::sim::eval::EvalConfig;
 use crate::sim::report::Format;
 use crate::sim::scenario::Scenario;
@@ -96,6 +97,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "WEIGHTS", value_parser = cost_weights, env = "RETRYCTL_EVAL_COST")]
     pub cost: Option<CostOverride>,
 
+    /// Model of the `ml` strategy, trained on each scenario's warm-up by the service's training
+    /// code; `off` leaves the strategy out (it does not run with --api)
+    #[arg(long, value_enum, value_name = "MODEL", default_value_t = MlModel::GradientBoost,
+          env = "RETRYCTL_EVAL_ML_MODEL")]
+    pub ml_model: MlModel,
+
     /// Run the rules and Bayesian strategies in the service at this URL (records stamped with
     /// virtual time) instead of in process; the run's cost weights become the service's for the
     /// run (PUT /engine/cost, put back at the end)
@@ -119,6 +126,11 @@ impl EvalArgs {
                 per_second: o.per_second.unwrap_or(self.cost_per_second),
                 give_up_penalty: o.give_up.unwrap_or(self.cost_give_up),
             },
+            ml_model: match self.ml_model {
+                MlModel::GradientBoost => Some(ModelKind::GradientBoost),
+                MlModel::Logistic => Some(ModelKind::Logistic),
+                MlModel::Off => None,
+            },
             ..EvalConfig::default()
         }
     }
@@ -131,6 +143,14 @@ impl EvalArgs {
             _ => Format::Table,
         }
     }
+}
+
+/// `--ml-model`: the model kind of the `ml` strategy, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MlModel {
+    GradientBoost,
+    Logistic,
+    Off,
 }
 
 /// The weights `--cost` names; the others come from their own flags.
@@ -173,6 +193,11 @@ fn non_negative(text: &str) -> Result<f64, String> {
 pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let scenarios = scenarios(args)?;
     let (config, format) = (args.config(), args.format());
+    if args.api.is_some() && config.ml_model.is_some() {
+        eprintln!(
+            "note: the ml strategy runs in process only: the report over --api leaves it out"
+        );
+    }
     let out = match &args.api {
         Some(url) => crate::sim::eval_api(&scenarios, &config, format, url, args.token.clone())?,
         None => crate::sim::eval(&scenarios, &config, format)?,

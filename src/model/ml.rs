@@ -94,9 +94,17 @@ pub struct MlVersion {
 }
 
 impl MlVersion {
-    /// Whether the model beats the Bayesian tier on the held-out slice (lower log-loss).
+    /// Whether the model beats the Bayesian tier on the held-out slice (the deploy gate).
     pub fn beats_bayesian(&self) -> bool {
-        self.holdout.log_loss < self.bayesian_holdout.log_loss
+        self.holdout.beats(&self.bayesian_holdout)
+    }
+}
+
+impl MlMetrics {
+    /// The deploy gate: these held-out metrics beat the Bayesian tier's on the same rows
+    /// (lower log-loss).
+    pub fn beats(&self, bayesian: &MlMetrics) -> bool {
+        self.log_loss < bayesian.log_loss
     }
 }
 
@@ -203,6 +211,9 @@ pub struct MlSummary {
     /// The training job running now, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<MlJob>,
+    /// The most recent training job that has ended: its version and metrics, or its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_training: Option<MlJob>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trained: Option<DateTime<Utc>>,
 }

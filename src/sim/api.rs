@@ -1,6 +1,8 @@
 //! `eval --api URL`: the learning strategies (`rules`, `bayesian`) run in a live
 //! `retryctl serve`, over HTTP, in virtual time. The static strategies and the oracle need no
-//! service and run in process as always.
+//! service and run in process as always. The `ml` strategy is not run here (it is left out of
+//! the report): training on one run's warm-up would need the service's `POST /ml/train` to
+//! train on that run's namespace only, which it cannot select.
 //!
 //! A run talks to the service as a worker would, with every record stamped with its virtual
 //! time (the service learns from the records' timestamps, not their arrival time): a failure
@@ -168,11 +170,26 @@ impl ApiLearners {
 }
 
 impl Learners for ApiLearners {
+    fn runs(&self, kind: Learner) -> bool {
+        !matches!(kind, Learner::Ml { .. })
+    }
+
     fn learner(
         &mut self,
         kind: Learner,
         config: &EvalConfig,
     ) -> Result<Box<dyn Policy + '_>, PolicyError> {
+        let name = match kind {
+            Learner::Rules => "rules",
+            Learner::Bayesian => "bayesian",
+            Learner::Ml { .. } => {
+                return Err(PolicyError {
+                    url: self.url.clone(),
+                    what: "running the ml strategy".into(),
+                    error: "the ml strategy runs in process only (eval without --api)".into(),
+                });
+            }
+        };
         self.switch(kind == Learner::Bayesian)?;
         self.use_cost(&config.cost)?;
         // The in-process engine of a run starts from the run's seed: so does the service's.
@@ -189,10 +206,7 @@ impl Learners for ApiLearners {
         let namespace = format!("sim-{}-{}", self.tag, letters(self.runs));
         Ok(Box::new(ApiPolicy {
             service: self,
-            name: match kind {
-                Learner::Rules => "rules",
-                Learner::Bayesian => "bayesian",
-            },
+            name,
             namespace,
             successes: Vec::new(),
             failure: None,

@@ -6,9 +6,11 @@
 //! `now + delay` whose outcome the hidden truth decides. Jobs arriving during the warm-up teach
 //! the learners and are not scored.
 
+use super::ml::{MlPolicy, MlReport};
 use super::policy::{Decision, EnginePolicy, FullJitter, Oracle, Policy, PolicyError, Traditional};
 use super::scenario::{Scenario, Workload};
 use super::world::{self, Job};
+use crate::engine::ml::ModelKind;
 use crate::engine::{CostWeights, EngineSettings};
 use crate::model::{AttemptRecord, Method, RetryFeatures, WireDuration};
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -33,6 +35,8 @@ pub struct EvalConfig {
     pub cost: CostWeights,
     /// Jobs per point of the post-drift learning curve.
     pub drift_block: usize,
+    /// The model kind of the `ml` strategy; `None` leaves the strategy out.
+    pub ml_model: Option<ModelKind>,
 }
 
 impl Default for EvalConfig {
@@ -41,6 +45,7 @@ impl Default for EvalConfig {
             seed: 42,
             cost: CostWeights::default(),
             drift_block: 100,
+            ml_model: Some(ModelKind::GradientBoost),
         }
     }
 }
@@ -70,6 +75,9 @@ pub struct StrategyResult {
     /// `drift_block` jobs after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftCurve>,
+    /// The `ml` strategy's model: its training, held-out metrics and drift windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MlReport>,
     /// The same figures per workload, in the scenario's order, with how its lost jobs ended
     /// (so a scenario mixing kinds of failure shows which kind a strategy loses).
     pub workloads: Vec<WorkloadResult>,
@@ -123,11 +131,22 @@ pub enum Learner {
     Rules,
     /// The full engine.
     Bayesian,
+    /// The full engine with an ML tier of this kind, trained when the warm-up ends (at
+    /// `trained_at`, scenario `start` plus the warm-up).
+    Ml {
+        kind: ModelKind,
+        start: DateTime<Utc>,
+        trained_at: DateTime<Utc>,
+    },
 }
 
 /// Where the learning strategies run: in this process ([`InProcess`]) or in a live service
 /// (`sim::api`). Each call gives a fresh strategy for one run over one scenario.
 pub trait Learners {
+    /// Whether this place can run `kind`; the strategies it cannot run are left out.
+    fn runs(&self, _kind: Learner) -> bool {
+        true
+    }
     fn learner(
         &mut self,
         kind: Learner,
@@ -149,10 +168,21 @@ impl Learners for InProcess {
             cost: config.cost.clone(),
             ..EngineSettings::default()
         };
-        Ok(Box::new(match kind {
-            Learner::Rules => EnginePolicy::rules(settings, config.seed),
-            Learner::Bayesian => EnginePolicy::bayesian(settings, config.seed),
-        }))
+        let policy: Box<dyn Policy> = match kind {
+            Learner::Rules => Box::new(EnginePolicy::rules(settings, config.seed)),
+            Learner::Bayesian => Box::new(EnginePolicy::bayesian(settings, config.seed)),
+            Learner::Ml {
+                kind,
+                start,
+                trained_at,
+            } => Box::new(MlPolicy::new(
+                settings,
+                config.seed,
+                kind,
+                (start, trained_at),
+            )),
+        };
+        Ok(policy)
     }
 }
 
@@ -166,14 +196,18 @@ pub fn evaluate_with(
     let jobs = world::generate(scenario, config.seed);
     let scored = |policy: &mut dyn Policy| -> Result<StrategyResult, PolicyError> {
         let outcomes = run(scenario, &jobs, policy)?;
-        Ok(score(policy.name(), scenario, &jobs, &outcomes, config))
+        let mut result = score(policy.name(), scenario, &jobs, &outcomes, config);
+        result.ml = policy.ml_report();
+        Ok(result)
     };
     let mut results = vec![
         scored(&mut Traditional::default())?,
         scored(&mut FullJitter::new(config.seed))?,
     ];
-    for kind in [Learner::Rules, Learner::Bayesian] {
-        results.push(scored(learners.learner(kind, config)?.as_mut())?);
+    for kind in learner_kinds(scenario, config) {
+        if learners.runs(kind) {
+            results.push(scored(learners.learner(kind, config)?.as_mut())?);
+        }
     }
     results.push(scored(&mut Oracle::new(scenario.start, &jobs))?);
     compare_costs(&mut results);
@@ -186,6 +220,20 @@ pub fn evaluate_with(
         measured_jobs: measured,
         strategies: results,
     })
+}
+
+/// The learning strategies `config` asks for, in report order.
+fn learner_kinds(scenario: &Scenario, config: &EvalConfig) -> Vec<Learner> {
+    let mut kinds = vec![Learner::Rules, Learner::Bayesian];
+    if let Some(kind) = config.ml_model {
+        let warmup = i64::try_from(scenario.warmup.0).unwrap_or(i64::MAX);
+        kinds.push(Learner::Ml {
+            kind,
+            start: scenario.start,
+            trained_at: scenario.start + Duration::milliseconds(warmup),
+        });
+    }
+    kinds
 }
 
 /// Each strategy's cost against the best static strategy's and against the oracle's.
@@ -440,6 +488,7 @@ fn score(
         methods: method_counts(&measured),
         drift: drift_curve(&measured, config),
         workloads: by_workload(scenario, &measured, config),
+        ml: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The strategies `eval` compares, behind one small trait.
 
+use super::ml::MlReport;
 use super::world::{Job, Truth};
 use crate::engine::{Engine, EngineSettings, StaticBackoff, default_strategy};
 use crate::model::{AttemptRecord, Method, RetryFeatures};
@@ -49,6 +50,10 @@ pub trait Policy {
     /// The run is over: deliver anything still held back.
     fn finish(&mut self) -> Result<(), PolicyError> {
         Ok(())
+    }
+    /// What the strategy's ML model was and did (the `ml` strategy only).
+    fn ml_report(&self) -> Option<MlReport> {
+        None
     }
 }
 

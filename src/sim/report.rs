@@ -1,6 +1,8 @@
 //! An evaluation as a text table (default), JSON or CSV.
 
 use super::eval::{ScenarioReport, StrategyResult};
+use super::ml::MlReport;
+use crate::engine::fmt_ms;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -71,6 +73,11 @@ pub fn table(report: &ScenarioReport) -> String {
             );
         }
     }
+    for r in &report.strategies {
+        if let Some(ml) = &r.ml {
+            let _ = writeln!(out, "{:<12} model: {}", r.strategy, ml_summary(ml));
+        }
+    }
     out.push_str(&lost_by_workload(report));
     out
 }
@@ -131,6 +138,35 @@ fn aligned(rows: &[Vec<String>], left: &[usize]) -> String {
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
+}
+
+/// The `ml` strategy's model in one line: training, held-out metrics, gate, drift.
+fn ml_summary(ml: &MlReport) -> String {
+    let (Some(m), Some(b)) = (&ml.holdout, &ml.bayesian_holdout) else {
+        let why = ml.training_error.as_deref().unwrap_or("no training");
+        return format!("{} not trained: {why}", ml.model_type);
+    };
+    let gate = if ml.passes_gate { "passed" } else { "refused" };
+    let max = ml
+        .drift_windows
+        .iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .map_or("-".into(), |w| format!("{:.2} ({})", w.score, w.worst));
+    let alert = ml.first_alert().map_or("never".into(), |i| {
+        let at = fmt_ms(ml.drift_windows[i].closed_at_ms);
+        format!("from window {} at {at}", i + 1)
+    });
+    format!(
+        "{} on {} warm-up retries ({} held out): log-loss {:.3} (bayesian {:.3}), ECE {:.3} ({:.3}); deploy gate {gate}; {} drift windows, max PSI {max}; ModelDriftDetected {alert}",
+        ml.model_type,
+        ml.training_rows,
+        ml.holdout_rows,
+        m.log_loss,
+        b.log_loss,
+        m.ece,
+        b.ece,
+        ml.drift_windows.len(),
+    )
 }
 
 fn row(r: &StrategyResult) -> [String; 10] {

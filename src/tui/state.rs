@@ -190,9 +190,15 @@ impl Clean for Summary {
         for t in [&mut self.ml.serving, &mut self.ml.shadow, &mut self.ml.arm] {
             opt(t);
         }
-        if let Some(job) = self.ml.training.as_mut() {
+        for job in [&mut self.ml.training, &mut self.ml.last_training]
+            .into_iter()
+            .flatten()
+        {
             s(&mut job.progress);
             opt(&mut job.error);
+            if let Some(v) = job.model.as_mut() {
+                s(&mut v.version);
+            }
         }
         if let Some(d) = self.degradation.as_mut() {
             s(&mut d.reason);

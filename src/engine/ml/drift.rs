@@ -21,6 +21,9 @@ pub const WINDOW: u64 = 500;
 const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 /// Shares are floored here so an empty bin has a finite PSI term.
 const FLOOR: f64 = 1e-4;
+/// The drift score above which `ModelDriftDetected` fires, unless configured otherwise
+/// (`[alerts] drift_threshold`).
+pub const DEFAULT_THRESHOLD: f64 = 0.3;
 
 /// The training distribution of one column.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -173,6 +176,20 @@ impl DriftScores {
             .map(|f| f.1)
             .fold(self.prediction, f64::max)
     }
+
+    /// The column with the largest PSI (`prediction` when no feature beats it).
+    pub fn worst(&self) -> &str {
+        self.features
+            .iter()
+            .filter(|f| f.1 > self.prediction)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or("prediction", |f| f.0.as_str())
+    }
+}
+
+/// Whether a drift score raises `ModelDriftDetected` at `threshold`.
+pub fn drifted(score: f64, threshold: f64) -> bool {
+    score > threshold
 }
 
 /// Counts of the current window and the scores of the last complete one.
@@ -270,6 +287,30 @@ mod tests {
         let (near, far) = (bins.psi(&shifted), bins.psi(&far));
         assert!(near > 0.3, "a 30% shift: {near}");
         assert!(far > near, "{far} > {near}");
+    }
+
+    #[test]
+    fn the_score_is_the_largest_psi_and_names_its_column() {
+        let scores = DriftScores {
+            version: "ml-1".into(),
+            features: vec![("queue".into(), 0.1), ("attempt_number".into(), 0.5)],
+            prediction: 0.2,
+            windows: 1,
+        };
+        assert_eq!((scores.score(), scores.worst()), (0.5, "attempt_number"));
+        let prediction = DriftScores {
+            prediction: 0.9,
+            ..scores
+        };
+        assert_eq!(
+            (prediction.score(), prediction.worst()),
+            (0.9, "prediction")
+        );
+        assert!(drifted(0.31, DEFAULT_THRESHOLD));
+        assert!(
+            !drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD),
+            "above, not at"
+        );
     }
 
     #[test]

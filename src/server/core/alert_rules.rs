@@ -22,6 +22,7 @@
 //! service config's [`AlertThresholds`] (`[alerts]`).
 
 use crate::config::AlertThresholds;
+use crate::engine::ml::drift::drifted;
 use crate::model::{Alert, CircuitView, Degradation, Pause, Severity};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -109,7 +110,7 @@ pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
 fn ml_conditions(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let mut out = Vec::new();
     if let Some((version, score)) = &inputs.ml_drift
-        && *score > cfg.drift_threshold
+        && drifted(*score, cfg.drift_threshold)
     {
         out.push(condition(
             format!("model_drift:{version}"),

@@ -104,6 +104,11 @@ impl Background {
                 state.clone(),
                 super::follow::follow,
             ));
+            tasks.push(spawn_every(
+                super::ml::FOLLOW_DEPLOYMENTS_EVERY,
+                state.clone(),
+                super::ml::follow_deployments,
+            ));
         }
         if state.store.shares_guardrails() {
             tasks.push(tokio::spawn(super::ledger::run(state.clone())));

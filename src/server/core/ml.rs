@@ -7,6 +7,10 @@
 //! shadow before it goes back to `candidate`); deploying it to serve makes it `canary` or
 //! `active`, and the version that served before is `retired`. Rollback retires the serving
 //! version and makes the most recently retired other version active again, or none.
+//!
+//! Replicas sharing a store follow one another's deployments: every [`FOLLOW_DEPLOYMENTS_EVERY`]
+//! each compares what the stored states say serves and shadows with what its engine serves,
+//! and loads the difference (switching its ML tier on or off with it), without a restart.
 
 use super::state::AppState;
 use crate::engine::ml::deployment::{Arm, Deployed};
@@ -20,6 +24,8 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// How often a replica on a shared store looks for a deployment or rollback made elsewhere.
+pub const FOLLOW_DEPLOYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Attempts read per store round trip when loading training data.
 const LOAD_PAGE: u32 = 10_000;
 /// Finished training jobs remembered for `GET /ml/jobs/{id}`.
@@ -51,6 +57,17 @@ impl MlOps {
     pub fn running(&self) -> Option<MlJob> {
         let inner = self.inner.lock();
         inner.running.and_then(|n| inner.jobs.get(&n).cloned())
+    }
+
+    /// The most recent training job that has ended (succeeded or failed), if any.
+    pub fn last_finished(&self) -> Option<MlJob> {
+        let inner = self.inner.lock();
+        inner
+            .jobs
+            .values()
+            .rev()
+            .find(|j| j.state != MlJobState::Running)
+            .cloned()
     }
 
     /// The last training failure (message, time) while no training has succeeded since.
@@ -499,6 +516,55 @@ pub async fn restore(state: &AppState) -> crate::store::StoreResult<usize> {
     Ok(loaded)
 }
 
+/// What the stored states say serves (and how) and shadows.
+fn stored_deployment(versions: &[MlVersion]) -> (Option<(String, Arm)>, Option<String>) {
+    let serving = versions.iter().find_map(|v| match v.state {
+        MlState::Active => Some((v.version.clone(), Arm::Active)),
+        MlState::Canary => Some((v.version.clone(), Arm::Canary(v.canary_percent))),
+        _ => None,
+    });
+    let shadow = versions
+        .iter()
+        .find(|v| v.state == MlState::Shadow)
+        .map(|v| v.version.clone());
+    (serving, shadow)
+}
+
+/// Background task of a replica on a shared store: serves and shadows what the stored states
+/// say, when another replica deployed or rolled back (see the module docs).
+pub async fn follow_deployments(state: AppState) {
+    if let Err(e) = follow_once(&state).await {
+        tracing::warn!(error = ?e, "could not follow the ML deployments of other replicas");
+    }
+}
+
+async fn follow_once(state: &AppState) -> ApiResult<()> {
+    let _serial = state.ml_lock.lock().await;
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let (serving, shadow) = stored_deployment(&versions);
+    let live = state.engine.lock().ml_live();
+    if live.serving != serving {
+        let deployed = match &serving {
+            Some((version, arm)) => Some((load(state, version).await?.1, *arm)),
+            None => None,
+        };
+        tracing::info!(serving = ?serving, "following an ML deployment made on another replica");
+        let mut engine = state.engine.lock();
+        let mut strategy = engine.strategy().clone();
+        strategy.ml_enabled = deployed.is_some();
+        engine.ml_serve(deployed);
+        engine.set_strategy(strategy)?;
+    }
+    if live.shadow != shadow {
+        let deployed = match &shadow {
+            Some(version) => Some(load(state, version).await?.1),
+            None => None,
+        };
+        state.engine.lock().ml_shadow(deployed);
+    }
+    Ok(())
+}
+
 /// The ML tier for `/summary` (and the metrics): what serves, drift, arms, training.
 pub fn summary(state: &AppState) -> crate::model::MlSummary {
     let live = state.engine.lock().ml_live();
@@ -539,6 +605,7 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
         errors: live.health.errors,
         off_until: live.health.off_until,
         training: state.ml.running(),
+        last_training: state.ml.last_finished(),
         last_trained: state.ml.last_trained(),
     }
 }

@@ -9,7 +9,7 @@ mod glance;
 
 use super::flow::{column, elide, flow, share_rows};
 use super::{Ctx, summary_pane};
-use crate::model::{RetryPolicy, Summary};
+use crate::model::{MlJob, RetryPolicy, Summary};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -17,6 +17,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+use throbber_widgets_tui::Throbber;
 
 /// The widest a bar gets, however wide the pane.
 const MAX_BAR: usize = 20;
@@ -176,9 +177,53 @@ fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
         out.push(pair("drift", format!("{drift:.2}"), ctx));
     }
     if let Some(job) = &s.ml.training {
-        out.push(pair("training", job.progress.clone(), ctx));
+        out.push(training(job, ctx));
+    } else if let Some(job) = &s.ml.last_training {
+        out.push(training_result(job, ctx));
     }
     out
+}
+
+/// A training in progress: a spinner, how long it has run, and what it is doing.
+fn training(job: &MlJob, ctx: &Ctx) -> Vec<Span<'static>> {
+    let spinner = Throbber::default()
+        .throbber_set(ctx.glyphs.spinner.clone())
+        .throbber_style(ctx.theme.accent())
+        .to_symbol_span(&ctx.app.spinner);
+    let elapsed = fmt::whole_secs(-fmt::until(job.started_at, ctx.now));
+    vec![
+        Span::styled("training ", ctx.theme.dim()),
+        spinner,
+        Span::styled(format!("{elapsed} {}", job.progress), ctx.theme.text()),
+    ]
+}
+
+/// How the last training ended: the version with its held-out log-loss beside the Bayesian
+/// tier's, or the error.
+fn training_result(job: &MlJob, ctx: &Ctx) -> Vec<Span<'static>> {
+    let ago = job
+        .finished_at
+        .map_or(String::new(), |t| format!(", {}", fmt::ago(t, ctx.now)));
+    match &job.model {
+        Some(v) => pair(
+            "trained",
+            format!(
+                "{} log-loss {:.3} (bayes {:.3}){ago}",
+                v.version, v.holdout.log_loss, v.bayesian_holdout.log_loss
+            ),
+            ctx,
+        ),
+        None => vec![
+            Span::styled("training failed ", ctx.theme.dim()),
+            Span::styled(
+                format!(
+                    "{}{ago}",
+                    job.error.as_deref().unwrap_or("(no reason given)")
+                ),
+                ctx.theme.critical(),
+            ),
+        ],
+    }
 }
 
 fn guardrails(s: &Summary, ctx: &Ctx, width: usize) -> Vec<Line<'static>> {

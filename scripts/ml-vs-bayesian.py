@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Medians over seeds of the `ml` strategy against `bayesian` and the oracle, from
+`retryctl eval --json` reports (README "ML measurements").
+
+    for s in 1 2 3 4 5; do retryctl eval --seed $s --json > default_$s.json; done
+    scripts/ml-vs-bayesian.py default_*.json
+
+Per scenario: the median over the files of each cost, of ml / bayesian, and of the share of the
+bayesian-to-oracle gap that ml closes ((bayesian - ml) / (bayesian - oracle); negative when ml
+costs more), plus the share of decisions the ML tier made and whether its model passed the
+deploy gate and raised ModelDriftDetected (counts over the files).
+"""
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def by_name(report):
+    return {s["strategy"]: s for s in report["strategies"]}
+
+
+def main(paths):
+    rows = defaultdict(list)
+    for path in paths:
+        with open(path) as f:
+            for report in json.load(f):
+                rows[report["scenario"]].append(by_name(report))
+    head = (
+        f"{'scenario':<20} {'bayes':>8} {'ml':>8} {'oracle':>8} {'ml/bayes':>8} "
+        f"{'gap closed':>10} {'ml decides':>10} {'gate':>5} {'drift alert':>11}"
+    )
+    print(head)
+    for scenario in sorted(rows):
+        runs = [r for r in rows[scenario] if "ml" in r]
+        if not runs:
+            continue
+        med = lambda f: statistics.median(f(r) for r in runs)
+        bayes = med(lambda r: r["bayesian"]["cost_per_job"])
+        ml = med(lambda r: r["ml"]["cost_per_job"])
+        oracle = med(lambda r: r["oracle"]["cost_per_job"])
+        ratio = med(lambda r: r["ml"]["cost_per_job"] / r["bayesian"]["cost_per_job"])
+        gaps = [gap(r) for r in runs]
+        gaps = [g for g in gaps if g is not None]
+        closed = f"{statistics.median(gaps) * 100:.0f}%" if gaps else "-"
+        decides = med(ml_share)
+        gate = sum(1 for r in runs if r["ml"]["ml"]["passes_gate"])
+        alerts = sum(1 for r in runs if any(w["alert"] for w in r["ml"]["ml"]["drift_windows"]))
+        print(
+            f"{scenario:<20} {bayes:>8.2f} {ml:>8.2f} {oracle:>8.2f} {ratio:>8.3f} "
+            f"{closed:>10} {decides * 100:>9.0f}% {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)}"
+        )
+
+
+def gap(r):
+    bayes, ml, oracle = (r[k]["cost_per_job"] for k in ("bayesian", "ml", "oracle"))
+    if bayes - oracle <= 1e-9:
+        return None
+    return (bayes - ml) / (bayes - oracle)
+
+
+def ml_share(r):
+    methods = r["ml"]["methods"]
+    total = sum(methods.values())
+    return methods.get("ml", 0) / total if total else 0.0
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

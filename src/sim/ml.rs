@@ -1,0 +1,238 @@
+//! The `ml` strategy of `eval`: the engine the service runs, whose ML tier is trained when the
+//! warm-up ends and then serves every job, on the same virtual clock.
+//!
+//! Until the warm-up ends it is the `bayesian` strategy decision for decision (same seed, ML
+//! off). At the first attempt after the warm-up, the attempts recorded so far are handed to
+//! the service's own training code ([`train_ml`], the upstream `MLTrainingConfig` defaults with
+//! the chosen model type: the most recent 20 % of retries held out, three forward-chaining
+//! folds), and the model is deployed as the active version and the ML tier switched on, as
+//! `POST /ml/deploy` does. From then on it decides by the expected-cost rule of serving, and
+//! falls back to the Bayesian tier where serving does (a Retry-After hint, the last allowed
+//! attempt, no Bayesian model to value what follows); "decided by" counts both.
+//!
+//! The model serves whether or not it passes the service's deploy gate (lower held-out log-loss
+//! than the Bayesian tier), so the figures measure the model; the report says whether the gate
+//! would have let it serve. A training that fails (too few retries in the warm-up, one outcome
+//! only) leaves the Bayesian tier serving, and the report says why. The model is not retrained
+//! during the measured period. Each completed drift window is recorded with the scenario time
+//! it closed at and whether its score raises `ModelDriftDetected` at the default threshold.
+
+use super::policy::{Decision, Policy, PolicyError};
+use crate::engine::ml::deployment::{Arm, Deployed};
+use crate::engine::ml::drift::{DEFAULT_THRESHOLD, drifted};
+use crate::engine::ml::{ModelKind, model_type_name};
+use crate::engine::{Engine, EngineSettings, TrainRequest, Trained, default_strategy, train_ml};
+use crate::model::{AttemptRecord, MLTrainingConfig, MlMetrics, RetryFeatures};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The version name the deployed model carries in explanations.
+const VERSION: &str = "eval-warmup";
+
+/// What the `ml` strategy's model was and did in one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MlReport {
+    /// `gradient_boost` or `logistic`.
+    pub model_type: String,
+    /// Why no model served, when the training failed or never ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_error: Option<String>,
+    /// Retries the model was fitted on, and the most recent ones held out.
+    pub training_rows: u64,
+    pub holdout_rows: u64,
+    /// The model's and the Bayesian tier's metrics on the held-out retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<MlMetrics>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bayesian_holdout: Option<MlMetrics>,
+    /// Whether `POST /ml/deploy` would let it serve without `force`.
+    pub passes_gate: bool,
+    /// The drift score above which `ModelDriftDetected` fires.
+    pub drift_threshold: f64,
+    /// Every completed drift window, in order.
+    pub drift_windows: Vec<DriftWindow>,
+}
+
+/// One completed drift window of the served decisions.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftWindow {
+    /// Scenario time (ms) of the decision that completed the window.
+    pub closed_at_ms: u64,
+    /// The largest PSI, and the feature (or `prediction`) it is of.
+    pub score: f64,
+    pub worst: String,
+    /// Whether the score raises `ModelDriftDetected`.
+    pub alert: bool,
+}
+
+impl MlReport {
+    fn failed(kind: ModelKind, error: String) -> Self {
+        Self {
+            model_type: model_type_name(kind).into(),
+            training_error: Some(error),
+            training_rows: 0,
+            holdout_rows: 0,
+            holdout: None,
+            bayesian_holdout: None,
+            passes_gate: false,
+            drift_threshold: DEFAULT_THRESHOLD,
+            drift_windows: Vec::new(),
+        }
+    }
+
+    fn trained(kind: ModelKind, t: &Trained) -> Self {
+        Self {
+            training_error: None,
+            training_rows: t.training_rows,
+            holdout_rows: t.holdout_rows,
+            holdout: Some(t.holdout.clone()),
+            bayesian_holdout: Some(t.bayesian_holdout.clone()),
+            passes_gate: t.holdout.beats(&t.bayesian_holdout),
+            ..Self::failed(kind, String::new())
+        }
+    }
+
+    /// The index of the first window that raised `ModelDriftDetected`, if any.
+    pub fn first_alert(&self) -> Option<usize> {
+        self.drift_windows.iter().position(|w| w.alert)
+    }
+}
+
+/// The engine with an ML tier trained on the warm-up (see the module docs).
+#[derive(Debug)]
+pub struct MlPolicy {
+    engine: Engine,
+    kind: ModelKind,
+    start: DateTime<Utc>,
+    warmup_end: DateTime<Utc>,
+    /// The attempts recorded during the warm-up, until the training takes them.
+    warmup: Vec<AttemptRecord>,
+    /// Set when the warm-up has ended.
+    report: Option<MlReport>,
+}
+
+impl MlPolicy {
+    /// A run over a scenario starting at `start` whose warm-up ends at `warmup_end`.
+    pub fn new(
+        mut settings: EngineSettings,
+        seed: u64,
+        kind: ModelKind,
+        (start, warmup_end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Self {
+        settings.bayesian_enabled = true;
+        let mut strategy = default_strategy();
+        strategy.ml_enabled = false;
+        Self {
+            engine: Engine::new(strategy, settings, seed),
+            kind,
+            start,
+            warmup_end,
+            warmup: Vec::new(),
+            report: None,
+        }
+    }
+
+    /// Trains on the warm-up's attempts and serves the model, or records why not.
+    fn train_and_deploy(&mut self) {
+        let attempts = std::mem::take(&mut self.warmup);
+        self.report = Some(match self.train(attempts) {
+            Ok(trained) => {
+                let report = MlReport::trained(self.kind, &trained);
+                match self.deploy(trained) {
+                    Ok(()) => report,
+                    Err(e) => MlReport::failed(self.kind, e),
+                }
+            }
+            Err(e) => MlReport::failed(self.kind, e),
+        });
+    }
+
+    fn train(&self, attempts: Vec<AttemptRecord>) -> Result<Trained, String> {
+        let config = MLTrainingConfig {
+            model_type: model_type_name(self.kind).into(),
+            features: Vec::new(),
+            training_period: None,
+            validation_set: 0.0,
+            cross_validation: 0,
+            hyperparameters: None,
+            run_async: false,
+        };
+        let request = TrainRequest::from_config(&config).map_err(|e| e.to_string())?;
+        let (strategy, settings) = (self.engine.strategy(), self.engine.settings());
+        train_ml(attempts, &request, strategy, settings, &|_: String| {}).map_err(|e| e.to_string())
+    }
+
+    /// What `POST /ml/deploy` does to the engine: serve the version to every job, ML on.
+    fn deploy(&mut self, trained: Trained) -> Result<(), String> {
+        let deployed = Deployed {
+            version: VERSION.into(),
+            model: trained.fitted,
+            reference: trained.reference,
+        };
+        self.engine
+            .ml_serve(Some((Arc::new(deployed), Arm::Active)));
+        let mut strategy = self.engine.strategy().clone();
+        strategy.ml_enabled = true;
+        self.engine
+            .set_strategy(strategy)
+            .map_err(|e| format!("switching the ML tier on: {e}"))
+    }
+
+    /// Records the drift window the last decision completed, if it completed one.
+    fn note_drift(&mut self, now: DateTime<Utc>) {
+        let (Some(report), Some(scores)) = (self.report.as_mut(), self.engine.ml_drift()) else {
+            return;
+        };
+        if scores.windows as usize <= report.drift_windows.len() {
+            return;
+        }
+        let score = scores.score();
+        report.drift_windows.push(DriftWindow {
+            closed_at_ms: u64::try_from((now - self.start).num_milliseconds()).unwrap_or(0),
+            score,
+            worst: scores.worst().to_string(),
+            alert: drifted(score, report.drift_threshold),
+        });
+    }
+}
+
+impl Policy for MlPolicy {
+    fn name(&self) -> &str {
+        "ml"
+    }
+
+    fn decide(
+        &mut self,
+        features: &RetryFeatures,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, PolicyError> {
+        let rec = self.engine.recommend(features, now);
+        self.note_drift(now);
+        Ok(Decision {
+            retry: rec.should_retry,
+            delay_ms: rec.delay_ms,
+            method: Some(rec.method),
+            max_attempts: Some(rec.max_attempts),
+        })
+    }
+
+    fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {
+        if self.report.is_none() {
+            if attempt.timestamp < self.warmup_end {
+                self.warmup.push(attempt.clone());
+            } else {
+                self.train_and_deploy();
+            }
+        }
+        self.engine.observe(attempt);
+        Ok(())
+    }
+
+    fn ml_report(&self) -> Option<MlReport> {
+        Some(self.report.clone().unwrap_or_else(|| {
+            let why = "no attempt after the warm-up: the model was never trained".to_string();
+            MlReport::failed(self.kind, why)
+        }))
+    }
+}
