@@ -273,9 +273,9 @@ impl Episodes {
             .collect();
         table.map.reserve(layout.open.len());
         for (id, label, first, last_attempt, last, elapsed, delay, evidence) in layout.open {
-            let labels = labels.get(label as usize).ok_or_else(|| {
-                format!("episode {id} names labels {label} of {}", labels.len())
-            })?;
+            let labels = labels
+                .get(label as usize)
+                .ok_or_else(|| format!("episode {id} names labels {label} of {}", labels.len()))?;
             let episode = Episode {
                 labels: labels.clone(),
                 first_failure: from_time(first)?,
@@ -401,6 +401,11 @@ mod tests {
     }
 
     #[test]
+    fn an_episode_takes_the_64_bytes_the_module_docs_promise() {
+        assert_eq!(std::mem::size_of::<Episode>(), 64);
+    }
+
+    #[test]
     fn elapsed_is_measured_from_the_first_failure() {
         let e = episode(&mut Episodes::default(), "q", t0());
         assert_eq!(e.elapsed_at(t0() + Duration::milliseconds(7_500)), 7_500);
@@ -439,7 +444,10 @@ mod tests {
         let json = serde_json::to_string(&eps).unwrap();
         let back: Episodes = serde_json::from_str(&json).unwrap();
         assert!(shared(&back));
-        assert_eq!(back, eps, "times to the nanosecond, evidence, labels: {json}");
+        assert_eq!(
+            back, eps,
+            "times to the nanosecond, evidence, labels: {json}"
+        );
         assert_eq!(back.labels.0.len(), 2);
     }
 
@@ -448,7 +456,10 @@ mod tests {
         let json = r#"{"labels":[],"open":[["a",0,[0,0],1,[0,0],0,0,0.0]],
                        "newest":null,"last_sweep":null}"#;
         let err = serde_json::from_str::<Episodes>(json).unwrap_err();
-        assert!(err.to_string().contains("episode a names labels 0 of 0"), "{err}");
+        assert!(
+            err.to_string().contains("episode a names labels 0 of 0"),
+            "{err}"
+        );
     }
 
     #[test]

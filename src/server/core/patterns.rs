@@ -269,11 +269,16 @@ impl PatternBook {
             let owned = (pair.0.to_string(), pair.1.to_string());
             self.series.insert(owned, BTreeMap::new());
         }
-        let tenants = self.series.get_mut(&pair).expect("the pair was just ensured");
+        let tenants = self
+            .series
+            .get_mut(&pair)
+            .expect("the pair was just ensured");
         if !tenants.contains_key(key.tenant) {
             tenants.insert(key.tenant.to_string(), Steps::default());
         }
-        let steps = tenants.get_mut(key.tenant).expect("the tenant was just ensured");
+        let steps = tenants
+            .get_mut(key.tenant)
+            .expect("the tenant was just ensured");
         steps.at(step)
     }
 }
