@@ -2,7 +2,8 @@
 # Start-up after kill -9, and memory, against the volume of recorded attempts.
 #
 # N attempts go in through POST /attempts (NDJSON batches of 1,000, every attempt new: wrk with
-# benches/http/attempts_unique.lua, 2 threads, 8 connections), at the service's full ingestion
+# benches/http/attempts_unique.lua, 2 threads, 8 connections, each round of wrk with its own
+# WRK_RUN so no job id comes back), at the service's full ingestion
 # rate. Then the service's resident memory is read, it is killed with SIGKILL at once (so all it
 # ingested since its last snapshot must be replayed), started again on the same data, and timed
 # until /health answers and until a recommendation is served; its memory after the restart is
@@ -11,7 +12,9 @@
 # Usage: benches/startup.sh [ATTEMPTS=1000000] [STORE=sqlite]
 # Needs a release build (cargo build --release, or RETRYCTL_BIN=path), wrk, curl and python3.
 # Everything runs on 127.0.0.1 with a temporary data directory (RETRYCTL_BENCH_DATA to keep
-# one) and stops itself.
+# one) and stops itself. wrk runs in rounds of RETRYCTL_BENCH_ROUND (default 5s) until ATTEMPTS
+# were recorded; a shorter round stops closer to a small ATTEMPTS. With RETRYCTL_BENCH_SETTLE=S
+# the resident memory is read again S seconds after the last attempt, before the kill.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEMPTS=${1:-1000000}
@@ -45,6 +48,10 @@ wait_for() {
   echo "the service did not answer within 30 s" >&2
   exit 1
 }
+# Attempts the service recorded (wrk counts only the batches answered within its timeout).
+recorded() {
+  curl -fs "$URL/metrics" | awk '/^retryctl_attempts_total[{]/ {n += $2} END {printf "%d", n}'
+}
 recommend() {
   curl -fs -o /dev/null -X POST -H 'content-type: application/json' "$URL/recommendation" \
     -d '{"job_id":"probe","job_type":"job_1","error_class":"timeout","attempt_number":1}'
@@ -53,15 +60,20 @@ recommend() {
 start
 wait_for "$URL/health"
 echo "recording $ATTEMPTS attempts through POST /attempts ($STORE store)..."
-fed=0
+round=0
 began=$(now)
-while [ "$fed" -lt "$ATTEMPTS" ]; do
-  requests=$(wrk -t2 -c8 -d5s -s benches/http/attempts_unique.lua "http://127.0.0.1:$PORT" |
-    awk '/requests in/ {print $1}')
-  fed=$((fed + requests * 1000))
+while [ "$(recorded)" -lt "$ATTEMPTS" ]; do
+  round=$((round + 1))
+  WRK_RUN=$round wrk -t2 -c8 -d"${RETRYCTL_BENCH_ROUND:-5s}" \
+    -s benches/http/attempts_unique.lua "http://127.0.0.1:$PORT" >/dev/null
 done
-echo "  $fed attempts in $(since "$began") s"
+sleep 1 # batches wrk gave up on may still be in flight
+echo "  $(recorded) attempts in $(since "$began") s"
 echo "resident memory before the kill: $(rss_mib) MiB"
+if [ -n "${RETRYCTL_BENCH_SETTLE:-}" ]; then
+  sleep "$RETRYCTL_BENCH_SETTLE"
+  echo "resident memory $RETRYCTL_BENCH_SETTLE s later: $(rss_mib) MiB"
+fi
 
 kill -9 "$PID"
 wait "$PID" 2>/dev/null || true

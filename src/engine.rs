@@ -414,8 +414,9 @@ impl Engine {
             self.episodes.tick(attempt.timestamp);
             return;
         }
-        let next = learn::next_episode(episode, attempt, evidence);
-        self.episodes.put(&attempt.job_id, next);
+        let episodes = &mut self.episodes;
+        let next = learn::next_episode(episode, attempt, evidence, |l| episodes.labels(l));
+        episodes.put(&attempt.job_id, next);
     }
 
     /// What the ML tier learns from an attempt: the failure counts its features read, and the
@@ -574,7 +575,7 @@ impl Engine {
             return Ok(());
         };
         self.models.restore(data.models);
-        self.episodes = data.episodes.reinterned();
+        self.episodes = data.episodes;
         self.guard = data.guardrails.restored(&self.guard);
         self.explore = data.explore;
         Ok(())

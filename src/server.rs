@@ -10,7 +10,9 @@ pub mod api;
 pub mod core;
 pub mod edge;
 
-pub use self::core::{AppState, Change, StartError, shutdown_signal, start_state};
+pub use self::core::{
+    AppState, Change, StartError, set_memory_release, shutdown_signal, start_state,
+};
 pub use crate::model::API_BASE;
 pub use edge::{Access, ApiError, ApiJson, ApiResult, Caller};
 

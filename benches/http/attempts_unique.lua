@@ -1,6 +1,8 @@
 -- wrk script: POST /api/v1/retry/attempts with NDJSON batches of BATCH attempts, every
 -- attempt new (job ids carry the run, the thread and the request number). Use it against Redis, whose
 -- idempotency keys (job_id, attempt_number, timestamp) would make repeated batches no-ops.
+-- Thread and request numbers start again with every run of wrk: to keep the ids of several
+-- runs apart, give each run its own WRK_RUN (any word; it goes into every job id).
 -- Run: wrk -t2 -c8 -d30s -s benches/http/attempts_unique.lua http://127.0.0.1:7878
 local BATCH = 1000
 -- A run id from the clock and /dev/urandom (or $RUN_ID): two wrk runs, at once against two
@@ -15,8 +17,9 @@ end
 local run = os.getenv("RUN_ID") or fresh_run_id()
 local classes = { "timeout", "rate_limit", "service_unavailable", "connection_reset" }
 local counter = 1
+local run = os.getenv("WRK_RUN")
 function setup(thread)
-  thread:set("tid", counter)
+  thread:set("tid", run and (run .. "." .. counter) or tostring(counter))
   counter = counter + 1
 end
 local lines = {}

@@ -1,21 +1,25 @@
 //! What an attempt teaches: the job's episode after it, the outcome the models learn from a
 //! retry, and the circuit a retry's outcome feeds.
 
-use super::episodes::Episode;
+use super::episodes::{Episode, Labels, LabelsRef};
 use super::registry::Outcome;
 use crate::model::{AttemptRecord, SimilarCase};
 use chrono::{DateTime, Timelike, Utc};
+use std::sync::Arc;
 
 /// The episode after a failed attempt: a new one on the first failure (or when the job was
 /// unknown), else the old one advanced. A changed error class starts a new episode, since a
 /// different failure recovers on its own clock. `evidence` is what this attempt's outcome said
-/// about the job's view (see [`Episode::view_evidence`]).
-pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord, evidence: f64) -> Episode {
+/// about the job's view (see [`Episode::view_evidence`]). `labels` gives the shared copy of
+/// the labels a new episode needs.
+pub fn next_episode(
+    previous: Option<Episode>,
+    a: &AttemptRecord,
+    evidence: f64,
+    labels: impl FnOnce(LabelsRef<'_>) -> Arc<Labels>,
+) -> Episode {
     let fresh = |first: DateTime<Utc>| Episode {
-        job_type: a.job_type.as_str().into(),
-        error_class: a.error_class.as_str().into(),
-        tenant: a.tenant.as_deref().map(Into::into),
-        queue: a.queue.as_str().into(),
+        labels: labels(labels_of(a)),
         first_failure: first,
         last_attempt: a.attempt_number,
         last_failure_at: a.timestamp,
@@ -26,7 +30,7 @@ pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord, evidence: f64)
     match previous {
         Some(mut e)
             if a.attempt_number > 1
-                && *e.error_class == *a.error_class
+                && *e.labels.error_class == *a.error_class
                 && a.timestamp >= e.first_failure =>
         {
             e.last_attempt = a.attempt_number;
@@ -45,6 +49,16 @@ pub fn next_episode(previous: Option<Episode>, a: &AttemptRecord, evidence: f64)
     }
 }
 
+/// What a record's episode is about.
+fn labels_of(a: &AttemptRecord) -> LabelsRef<'_> {
+    LabelsRef {
+        job_type: &a.job_type,
+        error_class: &a.error_class,
+        tenant: a.tenant.as_deref(),
+        queue: &a.queue,
+    }
+}
+
 /// What a retry teaches the models of its episode, if anything. A first run teaches nothing
 /// about recovery; a retry of an unknown job is usable only as a second attempt (its
 /// `delay_ms` places the first failure); a repeated attempt number (at-least-once delivery) is
@@ -59,12 +73,12 @@ pub fn outcome<'a>(episode: Option<&'a Episode>, a: &'a AttemptRecord) -> Option
     let (job_type, class, tenant, previous_ms, elapsed_ms) = match episode {
         Some(e)
             if a.attempt_number > e.last_attempt
-                && (a.success || *a.error_class == *e.error_class) =>
+                && (a.success || *a.error_class == *e.labels.error_class) =>
         {
             (
-                &*e.job_type,
-                &*e.error_class,
-                e.tenant.as_deref(),
+                &*e.labels.job_type,
+                &*e.labels.error_class,
+                e.labels.tenant.as_deref(),
                 e.last_elapsed_ms,
                 e.elapsed_at(a.timestamp),
             )
@@ -106,12 +120,12 @@ pub fn circuit<'a>(
         return None;
     }
     let class = episode
-        .map(|e| &*e.error_class)
+        .map(|e| &*e.labels.error_class)
         .filter(|_| a.success || a.error_class.is_empty())
         .unwrap_or(&a.error_class);
     if class.is_empty() {
         return None;
     }
-    let queue = episode.map_or(a.queue.as_str(), |e| &e.queue);
+    let queue = episode.map_or(a.queue.as_str(), |e| &e.labels.queue);
     Some((queue, class))
 }

@@ -1,16 +1,19 @@
 //! The layout of the engine's snapshot: every learned count, open episodes, guardrail state
 //! and the exploration share, as the JSON inside an `EngineSnapshot` of version
-//! [`SNAPSHOT_VERSION`]. Version 0 with data `null` is the empty snapshot.
+//! [`SNAPSHOT_VERSION`]. Version 0 with data `null` is the empty snapshot. Version 1 (each
+//! open episode an object with its own names, about four times larger) is still read.
 
 use super::bayes::ExploreShare;
-use super::episodes::Episodes;
+use super::episodes::{Episodes, LegacyEpisodes};
 use super::guardrails::GuardrailState;
 use super::registry::ModelsSnapshot;
 use crate::model::EngineSnapshot;
 use serde::{Deserialize, Serialize};
 
 /// Version of `EngineSnapshot::data`'s layout.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// The layout before episodes shared their labels.
+const LEGACY_VERSION: u32 = 1;
 
 /// What a snapshot holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,6 +22,26 @@ pub struct SnapshotData {
     pub episodes: Episodes,
     pub guardrails: GuardrailState,
     pub explore: ExploreShare,
+}
+
+/// `SnapshotData` in the layout of version 1.
+#[derive(Deserialize)]
+struct LegacyData {
+    models: ModelsSnapshot,
+    episodes: LegacyEpisodes,
+    guardrails: GuardrailState,
+    explore: ExploreShare,
+}
+
+impl From<LegacyData> for SnapshotData {
+    fn from(old: LegacyData) -> Self {
+        Self {
+            models: old.models,
+            episodes: old.episodes.into(),
+            guardrails: old.guardrails,
+            explore: old.explore,
+        }
+    }
 }
 
 /// `SnapshotData` by reference, for writing a snapshot without copying the episode table.
@@ -59,13 +82,18 @@ pub fn decode(snapshot: &EngineSnapshot) -> Result<Option<SnapshotData>, String>
     if snapshot.version == 0 && snapshot.data.get() == "null" {
         return Ok(None);
     }
-    if snapshot.version != SNAPSHOT_VERSION {
-        return Err(format!(
-            "engine snapshot version {} is not supported (this build reads version {SNAPSHOT_VERSION})",
-            snapshot.version
-        ));
-    }
-    serde_json::from_str(snapshot.data.get())
+    let data = snapshot.data.get();
+    let decoded = match snapshot.version {
+        SNAPSHOT_VERSION => serde_json::from_str(data),
+        LEGACY_VERSION => serde_json::from_str::<LegacyData>(data).map(SnapshotData::from),
+        other => {
+            return Err(format!(
+                "engine snapshot version {other} is not supported (this build reads versions \
+                 {LEGACY_VERSION} and {SNAPSHOT_VERSION})"
+            ));
+        }
+    };
+    decoded
         .map(Some)
         .map_err(|e| format!("engine snapshot data is malformed: {e}"))
 }

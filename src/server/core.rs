@@ -37,5 +37,5 @@ pub mod store_health;
 pub mod views;
 pub mod window;
 
-pub use housekeeping::{Background, StartError, shutdown_signal, start_state};
+pub use housekeeping::{Background, StartError, set_memory_release, shutdown_signal, start_state};
 pub use state::{AppState, Change};

@@ -12,9 +12,27 @@ use crate::engine::Engine;
 use crate::model::FieldError;
 use crate::store::{Store, StoreError};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// How the process gives the heap memory it freed back to the system; set by the binary that
+/// owns the allocator (the library has no unsafe code), nothing when unset.
+static RELEASE_FREED_MEMORY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what [`release_freed_memory`] calls (the first call wins). `retryctl serve` on glibc
+/// sets `malloc_trim`: without it, the short-lived peaks of a snapshot (the copy of the open
+/// episodes and their encoding) and of a restore stay resident in malloc's free lists.
+pub fn set_memory_release(release: fn()) {
+    let _ = RELEASE_FREED_MEMORY.set(release);
+}
+
+/// Gives freed heap memory back, on a blocking thread (it walks the whole heap).
+async fn release_freed_memory() {
+    if let Some(&release) = RELEASE_FREED_MEMORY.get() {
+        let _ = tokio::task::spawn_blocking(release).await;
+    }
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +87,7 @@ pub async fn start_state(config: Config, store: Arc<dyn Store>) -> Result<AppSta
     tracing::info!(pending, "pending jobs on the schedule");
     let models = super::ml::restore(&state).await?;
     tracing::info!(models, "ML model versions loaded to serve or shadow");
+    release_freed_memory().await;
     Ok(state)
 }
 
@@ -207,6 +226,7 @@ async fn snapshot(state: AppState) {
         Ok(watermark) => tracing::debug!(watermark, "engine snapshot saved"),
         Err(e) => tracing::warn!(error = %e, "engine snapshot failed"),
     }
+    release_freed_memory().await;
 }
 
 async fn probe(state: AppState) {

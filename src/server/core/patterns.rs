@@ -8,14 +8,19 @@
 //! measured on the workers' clock (first failure's timestamp to the success's timestamp).
 //! A job's recovery is timed only when its attempt 1 failure was seen; at most
 //! [`MAX_OPEN_EPISODES`] jobs are followed at once (jobs beyond that are counted as failures
-//! only).
+//! only). A followed job costs 40 bytes: it is known by a 64-bit keyed hash of its id (two of
+//! 200,000 followed ids share one with a chance of about one in 10⁹, and then one recovery is
+//! timed from the other job's first failure), and its key is one shared copy per key.
 
 use crate::model::{
     AttemptRecord, FAST_RECOVERY_MS, PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS, Patterns,
     PeakWindow, RecoveredCounts, RecoveryTimes, SLOW_RECOVERY_MS, ScheduledJob, guardrail,
 };
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use hashbrown::{Equivalent, HashMap, HashSet};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 /// Jobs followed from their first failure at once.
 pub const MAX_OPEN_EPISODES: usize = 200_000;
@@ -62,17 +67,21 @@ pub struct PatternQuery {
 pub struct PatternBook {
     /// (job type, error class) → tenant ("" for none) → steps.
     series: HashMap<(String, String), BTreeMap<String, Steps>>,
-    /// Jobs whose first failure was seen and that have not ended, by job id.
+    /// Jobs whose first failure was seen and that have not ended, by the hash of their id.
     /// A B-tree: a hash map's doubling would rehash every open job in one insert (a stall under
     /// the lock that failures take).
-    open: BTreeMap<String, Episode>,
+    open: BTreeMap<u64, Episode>,
+    /// The hash of job ids (random per run: the table is not persisted).
+    ids: RandomState,
+    /// The one shared copy of each key of the open episodes.
+    keys: HashSet<Arc<Key>>,
     /// The step of the last sweep of `open` for episodes older than 24 hours.
     swept_step: Option<i64>,
 }
 
 #[derive(Debug)]
 struct Episode {
-    key: Key,
+    key: Arc<Key>,
     first_failure: DateTime<Utc>,
     opened_step: i64,
 }
@@ -84,13 +93,55 @@ struct Key {
     tenant: String,
 }
 
-impl Key {
-    fn of(a: &AttemptRecord) -> Self {
+/// A [`Key`] by reference, hashed as the key is (each field in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct KeyRef<'a> {
+    job_type: &'a str,
+    error_class: &'a str,
+    tenant: &'a str,
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(a: &'a AttemptRecord) -> Self {
         Self {
-            job_type: a.job_type.clone(),
-            error_class: a.error_class.clone(),
-            tenant: a.tenant.clone().unwrap_or_default(),
+            job_type: &a.job_type,
+            error_class: &a.error_class,
+            tenant: a.tenant.as_deref().unwrap_or_default(),
         }
+    }
+
+    fn owned(&self) -> Key {
+        Key {
+            job_type: self.job_type.to_string(),
+            error_class: self.error_class.to_string(),
+            tenant: self.tenant.to_string(),
+        }
+    }
+}
+
+impl<'a> From<&'a Key> for KeyRef<'a> {
+    fn from(k: &'a Key) -> Self {
+        Self {
+            job_type: &k.job_type,
+            error_class: &k.error_class,
+            tenant: &k.tenant,
+        }
+    }
+}
+
+impl Equivalent<Arc<Key>> for KeyRef<'_> {
+    fn equivalent(&self, key: &Arc<Key>) -> bool {
+        *self == KeyRef::from(&**key)
+    }
+}
+
+/// A (job type, error class) pair by reference, hashed as the owned pair is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PairRef<'a>(&'a str, &'a str);
+
+impl Equivalent<(String, String)> for PairRef<'_> {
+    fn equivalent(&self, pair: &(String, String)) -> bool {
+        self.0 == pair.0 && self.1 == pair.1
     }
 }
 
@@ -116,13 +167,13 @@ impl PatternBook {
     pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
         let step = step_of(now);
         if a.success {
-            let ep = self.open.remove(&a.job_id)?;
+            let ep = self.open.remove(&self.id(&a.job_id))?;
             let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
-            self.step_mut(&ep.key, step).add_recovery(ms);
+            self.step_mut((&*ep.key).into(), step).add_recovery(ms);
             return Some(ep.opened_step);
         }
-        let key = Key::of(a);
-        self.step_mut(&key, step).failures += 1;
+        let key = KeyRef::of(a);
+        self.step_mut(key, step).failures += 1;
         if a.attempt_number == 1 {
             self.open_episode(&a.job_id, key, a.timestamp, step);
         }
@@ -132,8 +183,8 @@ impl PatternBook {
     /// Notes that a job ended without success at `now`; a followed job answers the step in
     /// which its first failure was heard of.
     pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) -> Option<i64> {
-        let ep = self.open.remove(job_id)?;
-        let s = self.step_mut(&ep.key, step_of(now));
+        let ep = self.open.remove(&self.id(job_id))?;
+        let s = self.step_mut((&*ep.key).into(), step_of(now));
         match ending {
             Ending::GaveUp => s.given_up += 1,
             Ending::HitMaxAttempts => s.hit_max_attempts += 1,
@@ -147,7 +198,7 @@ impl PatternBook {
         let first = last - i64::from(q.steps.clamp(1, STEPS as u32)) + 1;
         let mut total = Step::default();
         let mut failures = vec![0u64; (last - first + 1) as usize];
-        let pair = (q.job_type.clone(), q.error_class.clone());
+        let pair = PairRef(&q.job_type, &q.error_class);
         let tenants = self.series.get(&pair).into_iter().flatten();
         for (tenant, steps) in tenants {
             if q.tenant.as_ref().is_some_and(|t| t != tenant) {
@@ -177,12 +228,14 @@ impl PatternBook {
         }
     }
 
-    fn open_episode(&mut self, job_id: &str, key: Key, at: DateTime<Utc>, step: i64) {
-        if self.open.len() >= MAX_OPEN_EPISODES && !self.open.contains_key(job_id) {
+    fn open_episode(&mut self, job_id: &str, key: KeyRef<'_>, at: DateTime<Utc>, step: i64) {
+        let id = self.id(job_id);
+        if self.open.len() >= MAX_OPEN_EPISODES && !self.open.contains_key(&id) {
             // Episodes only age out when the step changes: sweeping again within the same step
             // would scan the full table for every new job and free nothing.
             if self.swept_step != Some(step) {
                 self.open.retain(|_, ep| ep.opened_step > step - STEPS);
+                self.keys.retain(|k| Arc::strong_count(k) > 1);
                 self.swept_step = Some(step);
             }
             if self.open.len() >= MAX_OPEN_EPISODES {
@@ -190,17 +243,44 @@ impl PatternBook {
             }
         }
         let episode = Episode {
-            key,
+            key: self.shared_key(key),
             first_failure: at,
             opened_step: step,
         };
-        self.open.insert(job_id.to_string(), episode);
+        self.open.insert(id, episode);
     }
 
-    fn step_mut(&mut self, key: &Key, step: i64) -> &mut Step {
-        let pair = (key.job_type.clone(), key.error_class.clone());
-        let tenants = self.series.entry(pair).or_default();
-        let steps = tenants.entry(key.tenant.clone()).or_default();
+    /// The shared copy of `key`.
+    fn shared_key(&mut self, key: KeyRef<'_>) -> Arc<Key> {
+        if let Some(shared) = self.keys.get(&key) {
+            return shared.clone();
+        }
+        let shared = Arc::new(key.owned());
+        self.keys.insert(shared.clone());
+        shared
+    }
+
+    fn id(&self, job_id: &str) -> u64 {
+        self.ids.hash_one(job_id)
+    }
+
+    fn step_mut(&mut self, key: KeyRef<'_>, step: i64) -> &mut Step {
+        // Looked up by reference: only a new key allocates.
+        let pair = PairRef(key.job_type, key.error_class);
+        if !self.series.contains_key(&pair) {
+            let owned = (pair.0.to_string(), pair.1.to_string());
+            self.series.insert(owned, BTreeMap::new());
+        }
+        let tenants = self
+            .series
+            .get_mut(&pair)
+            .expect("the pair was just ensured");
+        if !tenants.contains_key(key.tenant) {
+            tenants.insert(key.tenant.to_string(), Steps::default());
+        }
+        let steps = tenants
+            .get_mut(key.tenant)
+            .expect("the tenant was just ensured");
         steps.at(step)
     }
 }

@@ -164,11 +164,78 @@ fn a_full_table_follows_new_jobs_again_once_old_episodes_age_out() {
     }
     book.record_attempt(&attempt("same-step", 1, false, t0()), t0());
     assert!(
-        !book.open.contains_key("same-step"),
+        !book.open.contains_key(&book.id("same-step")),
         "followed past the cap"
     );
     let later = t0() + Duration::hours(24) + Duration::minutes(10);
     book.record_attempt(&attempt("next-day", 1, false, later), later);
-    assert!(book.open.contains_key("next-day"));
+    assert!(book.open.contains_key(&book.id("next-day")));
     assert_eq!(book.open.len(), 1, "episodes older than a day were kept");
+}
+
+#[test]
+fn keys_and_pairs_by_reference_hash_and_compare_as_the_owned_ones() {
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let keys = [
+        ("email", "timeout", ""),
+        ("email", "timeout", "acme"),
+        ("sms", "timeout", ""),
+    ];
+    for (job_type, error_class, tenant) in keys {
+        let by_ref = KeyRef {
+            job_type,
+            error_class,
+            tenant,
+        };
+        let owned = Arc::new(by_ref.owned());
+        assert_eq!(hasher.hash_one(by_ref), hasher.hash_one(&owned));
+        assert!(by_ref.equivalent(&owned));
+        let pair = (job_type.to_string(), error_class.to_string());
+        let pair_ref = PairRef(job_type, error_class);
+        assert_eq!(hasher.hash_one(pair_ref), hasher.hash_one(&pair));
+        assert!(pair_ref.equivalent(&pair));
+    }
+    let other = Arc::new(
+        KeyRef::from(&Key {
+            job_type: "email".into(),
+            error_class: "timeout".into(),
+            tenant: "acme".into(),
+        })
+        .owned(),
+    );
+    assert!(
+        !KeyRef {
+            job_type: "email",
+            error_class: "timeout",
+            tenant: ""
+        }
+        .equivalent(&other)
+    );
+}
+
+#[test]
+fn a_followed_job_ends_once_and_its_key_is_shared() {
+    let mut book = PatternBook::default();
+    book.record_attempt(&attempt("a", 1, false, t0()), t0());
+    book.record_attempt(&attempt("b", 1, false, t0()), t0());
+    assert_eq!(book.keys.len(), 1, "one key for two jobs of the same kind");
+    let done = t0() + Duration::seconds(3);
+    assert!(
+        book.record_attempt(&attempt("a", 2, true, done), t0())
+            .is_some()
+    );
+    assert!(
+        book.record_attempt(&attempt("a", 3, true, done), t0())
+            .is_none()
+    );
+    assert_eq!(
+        book.record_end("b", Ending::GaveUp, t0()),
+        Some(step_of(t0()))
+    );
+    assert!(book.open.is_empty());
+}
+
+#[test]
+fn a_followed_job_takes_the_40_bytes_the_module_docs_promise() {
+    assert_eq!(std::mem::size_of::<(u64, Episode)>(), 40);
 }
