@@ -249,13 +249,7 @@ impl Policy for ApiPolicy<'_> {
             },
             self.service.client.record_failure(&report),
         )?;
-        let rec = answer.recommendation;
-        Ok(Decision {
-            retry: rec.should_retry,
-            delay_ms: rec.delay_ms,
-            method: Some(rec.method),
-            max_attempts: Some(rec.max_attempts),
-        })
+        Ok(Decision::from_recommendation(&answer.recommendation))
     }
 
     fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {

@@ -209,12 +209,7 @@ impl Policy for MlPolicy {
     ) -> Result<Decision, PolicyError> {
         let rec = self.engine.recommend(features, now);
         self.note_drift(now);
-        Ok(Decision {
-            retry: rec.should_retry,
-            delay_ms: rec.delay_ms,
-            method: Some(rec.method),
-            max_attempts: Some(rec.max_attempts),
-        })
+        Ok(Decision::from_recommendation(&rec))
     }
 
     fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {

@@ -3,7 +3,7 @@
 use super::ml::MlReport;
 use super::world::{Job, Truth};
 use crate::engine::{Engine, EngineSettings, StaticBackoff, default_strategy};
-use crate::model::{AttemptRecord, Method, RetryFeatures};
+use crate::model::{AttemptRecord, Method, RetryFeatures, RetryRecommendation};
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -19,6 +19,18 @@ pub struct Decision {
     /// Attempts in all (the first run included) the strategy allows this job, when it has a
     /// limit: a stop at that count is running out of attempts, not giving up.
     pub max_attempts: Option<u32>,
+}
+
+impl Decision {
+    /// What an engine's (or the service's) recommendation decides.
+    pub fn from_recommendation(rec: &RetryRecommendation) -> Self {
+        Decision {
+            retry: rec.should_retry,
+            delay_ms: rec.delay_ms,
+            method: Some(rec.method),
+            max_attempts: Some(rec.max_attempts),
+        }
+    }
 }
 
 /// Why a strategy could not answer. Only a strategy behind the service API can fail.
@@ -170,12 +182,7 @@ impl Policy for EnginePolicy {
         now: DateTime<Utc>,
     ) -> Result<Decision, PolicyError> {
         let rec = self.engine.recommend(features, now);
-        Ok(Decision {
-            retry: rec.should_retry,
-            delay_ms: rec.delay_ms,
-            method: Some(rec.method),
-            max_attempts: Some(rec.max_attempts),
-        })
+        Ok(Decision::from_recommendation(&rec))
     }
 
     fn observe(&mut self, attempt: &AttemptRecord) -> Result<(), PolicyError> {
