@@ -89,16 +89,7 @@ fn attempts(n: usize) -> Vec<AttemptRecord> {
 }
 
 fn config(model_type: &str) -> TrainRequest {
-    TrainRequest::from_config(&MLTrainingConfig {
-        model_type: model_type.into(),
-        features: vec![],
-        training_period: None,
-        validation_set: 0.2,
-        cross_validation: 3,
-        hyperparameters: None,
-        run_async: false,
-    })
-    .unwrap()
+    TrainRequest::from_config(&MLTrainingConfig::defaults(model_type)).unwrap()
 }
 
 fn train(data: &[AttemptRecord], model_type: &str) -> retryctl::engine::Trained {

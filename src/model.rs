@@ -706,6 +706,22 @@ pub struct MLTrainingConfig {
     pub run_async: bool,
 }
 
+impl MLTrainingConfig {
+    /// A training of `model_type` with every other field at its default: all features, all
+    /// attempts, 0.2 held out, 3 folds, default hyperparameters, synchronous.
+    pub fn defaults(model_type: &str) -> Self {
+        MLTrainingConfig {
+            model_type: model_type.into(),
+            features: Vec::new(),
+            training_period: None,
+            validation_set: 0.0,
+            cross_validation: 0,
+            hyperparameters: None,
+            run_async: false,
+        }
+    }
+}
+
 /// The feature names `MLTrainingConfig.features` accepts.
 #[derive(utoipa::ToSchema, Serialize)]
 #[schema(as = MlFeatureName)]

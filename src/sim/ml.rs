@@ -149,15 +149,7 @@ impl MlPolicy {
     }
 
     fn train(&self, attempts: Vec<AttemptRecord>) -> Result<Trained, String> {
-        let config = MLTrainingConfig {
-            model_type: model_type_name(self.kind).into(),
-            features: Vec::new(),
-            training_period: None,
-            validation_set: 0.0,
-            cross_validation: 0,
-            hyperparameters: None,
-            run_async: false,
-        };
+        let config = MLTrainingConfig::defaults(model_type_name(self.kind));
         let request = TrainRequest::from_config(&config).map_err(|e| e.to_string())?;
         let (strategy, settings) = (self.engine.strategy(), self.engine.settings());
         train_ml(attempts, &request, strategy, settings, &|_: String| {}).map_err(|e| e.to_string())

@@ -46,15 +46,7 @@ pub(crate) fn two_queues(jobs: usize, seed: u64) -> Vec<AttemptRecord> {
 }
 
 fn config(model_type: &str) -> MLTrainingConfig {
-    MLTrainingConfig {
-        model_type: model_type.into(),
-        features: vec![],
-        training_period: None,
-        validation_set: 0.2,
-        cross_validation: 3,
-        hyperparameters: None,
-        run_async: false,
-    }
+    MLTrainingConfig::defaults(model_type)
 }
 
 fn trained(model_type: &str, attempts: Vec<AttemptRecord>) -> Trained {
