@@ -16,6 +16,11 @@ pub const WRITER_CACHE_KIB: i64 = -4_096;
 /// thousands of jobs), in KiB: large enough that the pages of the jobs table and its indexes
 /// are read once, instead of being evicted and read again for the next rows.
 pub const BIG_WRITE_CACHE_KIB: i64 = -65_536;
+/// The WAL file's size after it starts over (`journal_size_limit`): twice the frames at which
+/// the checkpointer has it started over (each a 4 KiB page and its 24-byte header), so the
+/// file is cut only after it grew unusually (cutting it stalls the next commit), never in the
+/// steady cycle.
+const WAL_SIZE_LIMIT_BYTES: i64 = 2 * super::checkpointer::RESTART_FRAMES * (4_096 + 24);
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Append new
 /// steps, never edit old ones.
@@ -139,6 +144,8 @@ pub fn open_writer(path: &Path) -> StoreResult<Connection> {
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         // Checkpoints run on their own thread (`checkpointer`), never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the WAL starts over (see `checkpointer`), its file is cut back to this size.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
         Ok(mode)
     };
     let mode = setup(&conn).map_err(|e| classify(path, "cannot configure", e))?;

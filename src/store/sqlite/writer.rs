@@ -1,9 +1,10 @@
 //! Group commit: one thread owns the write connection. Callers queue a write and await its
 //! reply; the thread takes everything queued, applies it in one transaction (each write in its
 //! own savepoint, so one failing write does not undo the others), commits once (one fsync),
-//! and only then replies to every caller.
+//! and only then replies to every caller. Between two commits it also runs the checkpoint that
+//! lets the WAL start over when the checkpointer asks for it (see `checkpointer`).
 
-use super::checkpointer::Nudge;
+use super::checkpointer::{Nudge, finish_checkpoint};
 use super::schema::{BIG_WRITE_CACHE_KIB, WRITER_CACHE_KIB, sql_error};
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
@@ -138,6 +139,11 @@ fn run(
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
             checkpoints.committed();
+        }
+        if checkpoints.restart_requested()
+            && let Err(e) = finish_checkpoint(&conn)
+        {
+            tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the WAL grows until the next");
         }
         let commit = outcome.err().map(|e| sql_error("commit", e));
         for op in batch {
