@@ -9,6 +9,7 @@
 mod checkpointer;
 mod rows;
 mod schema;
+mod snapshots;
 mod writer;
 
 use super::{
@@ -397,23 +398,37 @@ impl Store for SqliteStore {
         }
     }
 
+    /// In chunks, each its own small commit (see `snapshots`).
     async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
-        let body = to_json("engine snapshot", snapshot)?;
-        self.save_document("snapshot", body, Some(watermark)).await
+        let json: Arc<[u8]> = to_json("engine snapshot", snapshot)?.into_bytes().into();
+        let count = json.len().div_ceil(snapshots::CHUNK_BYTES).max(1);
+        let generation = self.write(1, snapshots::next_generation).await?;
+        for idx in 0..count {
+            let json = json.clone();
+            self.write(1, move |conn| {
+                let start = idx * snapshots::CHUNK_BYTES;
+                let end = (start + snapshots::CHUNK_BYTES).min(json.len());
+                snapshots::put_chunk(conn, generation, idx, &json[start..end])
+            })
+            .await?;
+        }
+        self.write(1, move |conn| {
+            snapshots::publish(conn, generation, count, watermark)
+        })
+        .await
     }
 
     async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
-        match self.load_document("snapshot").await? {
-            Some((body, mark)) => {
-                let mark = mark.and_then(|m| u64::try_from(m).ok()).ok_or_else(|| {
-                    StoreError::Corrupt("the engine snapshot has no watermark".into())
-                })?;
-                Ok(Some((from_json("engine snapshot", &body)?, mark)))
-            }
-            None => Ok(None),
-        }
+        let Some((json, mark)) = self.read(snapshots::load).await? else {
+            return Ok(None);
+        };
+        let mark = mark
+            .and_then(|m| u64::try_from(m).ok())
+            .ok_or_else(|| StoreError::Corrupt("the engine snapshot has no watermark".into()))?;
+        let snapshot = serde_json::from_slice(&json)
+            .map_err(|e| StoreError::Corrupt(format!("cannot decode engine snapshot: {e}")))?;
+        Ok(Some((snapshot, mark)))
     }
-
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
         let body = to_json("audit entry", &entry)?;
         self.write(1, move |conn| {

@@ -254,3 +254,64 @@ async fn a_write_lock_held_too_long_fails_as_locked() {
         .await
         .unwrap();
 }
+
+/// A snapshot of megabytes goes in as many small commits (never one long one that every
+/// write waits behind), reads back whole, and leaves only its own chunks behind.
+#[tokio::test]
+async fn a_large_snapshot_is_written_in_small_commits_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let episodes: Vec<String> = (0..60_000).map(|i| format!("episode-{i:08}")).collect();
+    let big = EngineSnapshot::new(3, &episodes).unwrap();
+    let small = EngineSnapshot::new(2, &serde_json::json!({"k": 1})).unwrap();
+    store.save_snapshot(&small, 5).await.unwrap();
+    let before = store.commits();
+    store.save_snapshot(&big, 9).await.unwrap();
+    let commits = store.commits() - before;
+    assert!(
+        commits >= 5,
+        "a snapshot of {} bytes took {commits} commits",
+        serde_json::to_string(&big).unwrap().len()
+    );
+    assert_eq!(store.load_snapshot().await.unwrap(), Some((big.clone(), 9)));
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let generations: i64 = conn
+        .query_row(
+            "SELECT count(DISTINCT generation) FROM snapshot_chunks",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(generations, 1, "the older snapshot's chunks were left behind");
+    drop(conn);
+    let reopened = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(reopened.load_snapshot().await.unwrap(), Some((big, 9)));
+}
+
+/// A snapshot an earlier version wrote whole (one `documents` row) is still read, and a
+/// chunked one whose chunks are missing is reported corrupt, not read short.
+#[tokio::test]
+async fn a_whole_snapshot_of_an_earlier_version_is_read_and_a_short_one_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = EngineSnapshot::new(1, &serde_json::json!({"k": [1, 2]})).unwrap();
+    drop(SqliteStore::open(dir.path()).await.unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute(
+        "INSERT INTO documents (name, body, watermark) VALUES ('snapshot', ?1, 7)",
+        [serde_json::to_string(&snapshot).unwrap()],
+    )
+    .unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.load_snapshot().await.unwrap(), Some((snapshot, 7)));
+    conn.execute(
+        "UPDATE documents SET body = 'chunks 4 3' WHERE name = 'snapshot'",
+        [],
+    )
+    .unwrap();
+    let err = store.load_snapshot().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(_)) && err.to_string().contains("0 of its 3 chunks"),
+        "{err}"
+    );
+}

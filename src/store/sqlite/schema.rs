@@ -122,6 +122,17 @@ CREATE TABLE ml_models (
     model   BLOB
 );
 "#,
+    r#"
+-- The engine snapshot in chunks of a generation (`store::sqlite::snapshots`): each chunk is its
+-- own small commit, so a snapshot of many megabytes never holds the writer in one long
+-- transaction; the `snapshot` document names the generation that is complete.
+CREATE TABLE snapshot_chunks (
+    generation INTEGER NOT NULL,
+    idx        INTEGER NOT NULL,
+    data       BLOB    NOT NULL,
+    PRIMARY KEY (generation, idx)
+);
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
