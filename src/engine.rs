@@ -37,6 +37,7 @@ pub use crate::model::guardrail::{
 };
 pub use ml_train::{MIN_EXAMPLES, TrainRequest, Trained, metrics_of, train as train_ml};
 pub use rules::{default_policies, default_strategy, fmt_ms};
+pub use episodes::CAPACITY as EPISODE_CAPACITY;
 pub use settings::{CostWeights, EngineSettings};
 pub use static_backoff::StaticBackoff;
 
@@ -416,7 +417,7 @@ impl Engine {
         }
         let episodes = &mut self.episodes;
         let next = learn::next_episode(episode, attempt, evidence, |l| episodes.labels(l));
-        episodes.put(&attempt.job_id, next);
+        episodes.put(&attempt.job_id, next, self.settings.max_open_episodes);
     }
 
     /// What the ML tier learns from an attempt: the failure counts its features read, and the
