@@ -35,9 +35,9 @@ pub use crate::model::EngineSnapshot;
 pub use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
+pub use episodes::CAPACITY as EPISODE_CAPACITY;
 pub use ml_train::{MIN_EXAMPLES, TrainRequest, Trained, metrics_of, train as train_ml};
 pub use rules::{default_policies, default_strategy, fmt_ms};
-pub use episodes::CAPACITY as EPISODE_CAPACITY;
 pub use settings::{CostWeights, EngineSettings};
 pub use static_backoff::StaticBackoff;
 
