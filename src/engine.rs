@@ -35,6 +35,7 @@ pub use crate::model::EngineSnapshot;
 pub use crate::model::guardrail::{
     CIRCUIT_BREAKER, EMERGENCY_STOP, MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY, RETRY_BUDGET, TENANT_QUOTA,
 };
+pub use episodes::CAPACITY as EPISODE_CAPACITY;
 pub use ml_train::{MIN_EXAMPLES, TrainRequest, Trained, metrics_of, train as train_ml};
 pub use rules::{default_policies, default_strategy, fmt_ms};
 pub use settings::{CostWeights, EngineSettings};
@@ -416,7 +417,7 @@ impl Engine {
         }
         let episodes = &mut self.episodes;
         let next = learn::next_episode(episode, attempt, evidence, |l| episodes.labels(l));
-        episodes.put(&attempt.job_id, next);
+        episodes.put(&attempt.job_id, next, self.settings.max_open_episodes);
     }
 
     /// What the ML tier learns from an attempt: the failure counts its features read, and the

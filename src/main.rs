@@ -121,6 +121,14 @@ fn init_logging(default: &str) {
 /// make short-lived peaks, and those peaks would stay resident in malloc's free lists.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod service_heap {
+    /// Most malloc arenas the service uses. glibc gives each thread that meets a locked arena
+    /// one of its own, up to 8 per core; every arena keeps the pages its freed blocks sit
+    /// among, so the service's resident memory grew by tens of MB per arena while the heap in
+    /// use stayed flat. One arena was measured the smallest (1: 99 MiB, 2: 105 MiB, 4:
+    /// 152 MiB after 10⁶ attempts) with no loss of `POST /failures` throughput on 2 cores
+    /// (README "Start-up after `kill -9`, and memory").
+    const ARENAS: libc::c_int = 1;
+
     /// Gives the pages of freed heap chunks back to the system, in every arena.
     fn release() {
         // SAFETY: malloc_trim takes no pointer and may be called from any thread at any time.
@@ -129,14 +137,27 @@ mod service_heap {
         }
     }
 
+    /// Whether the operator chose the number of arenas (`MALLOC_ARENA_MAX`, or
+    /// `glibc.malloc.arena_max` in `GLIBC_TUNABLES`): glibc has applied it, and it wins.
+    fn arenas_chosen_by_environment() -> bool {
+        std::env::var_os("MALLOC_ARENA_MAX").is_some()
+            || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.arena_max"))
+    }
+
     /// Called before the runtime starts its threads.
     pub fn tune() {
+        if !arenas_chosen_by_environment() {
+            // SAFETY: mallopt takes no pointer; called before any other thread exists.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+            }
+        }
         retryctl::server::set_memory_release(release);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod service_heap {
-    /// Other allocators have no `malloc_trim`; nothing to tune.
+    /// Other allocators have neither `mallopt` nor `malloc_trim`; nothing to tune.
     pub fn tune() {}
 }

@@ -234,6 +234,10 @@ impl FileConfig {
             strategy.apply(config)?;
         }
         if let Some(engine) = self.engine {
+            engine.validate().map_err(|e| ConfigError::Invalid {
+                key: format!("engine.{}", e.field),
+                message: e.message,
+            })?;
             config.engine = engine;
         }
         if let Some(limits) = self.limits {

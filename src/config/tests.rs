@@ -154,6 +154,14 @@ fn errors_name_the_key_and_line() {
             "test.toml: line 2, column 8: invalid value: integer `-1`",
         ),
         (
+            "[engine]\nmax_open_episodes = 0\n",
+            "invalid `engine.max_open_episodes`: must be in 1..=10000000 (got 0)",
+        ),
+        (
+            "[engine]\ncredibility = 1.5\n",
+            "invalid `engine.credibility`: must be in (0, 1) (got 1.5)",
+        ),
+        (
             "[alerts]\nfallback_shares = 0.5\n",
             "test.toml: line 2, column 1: unknown field `fallback_shares`",
         ),
@@ -209,6 +217,13 @@ fn fallback_alert_thresholds_are_read_from_the_file() {
     assert_eq!(a.fallback_min_recommendations, 5);
     assert_eq!((a.fallback_static_share, a.fallback_share), (0.25, 0.75));
     assert_eq!(defaults().alerts.fallback_min_recommendations, 20);
+}
+
+#[test]
+fn the_cap_on_followed_jobs_is_read_from_the_file() {
+    let config = from_file("test.toml", "[engine]\nmax_open_episodes = 50000\n").unwrap();
+    assert_eq!(config.engine.max_open_episodes, 50_000);
+    assert_eq!(defaults().engine.max_open_episodes, 200_000);
 }
 
 #[test]

@@ -2,23 +2,29 @@
 //!
 //! Elapsed time is measured from the episode's first failure by record timestamps (never the
 //! arrival time), so replayed or virtual-time histories learn the same thing. The table is
-//! bounded: idle episodes are evicted by record time, and when it is full the least recently
-//! touched tenth goes.
+//! bounded: idle episodes are evicted by record time, and when it holds its capacity
+//! (`[engine] max_open_episodes`, [`CAPACITY`] by default) the least recently touched tenth goes.
 //!
-//! Memory is the job id and 64 bytes per open episode: what an episode is about (job type,
-//! error class, tenant, queue) is one shared [`Labels`] per combination, which the models bound,
-//! not one copy per job. A snapshot writes the labels once and each episode as a short array
-//! that refers to them (layout version 2); [`LegacyEpisodes`] reads the layout of version 1.
+//! Memory is 80 bytes per open episode in the table's nodes, whatever the length of its job
+//! id: the id as a 128-bit [`JobKey`] and 64 bytes of episode, no heap block of its own. What
+//! an episode is about (job type, error class, tenant, queue) is one shared [`Labels`] per
+//! combination, which the models bound, not one copy per job. A snapshot writes the labels
+//! once and each episode as a short array that refers to them (see [`stored`]).
+
+mod stored;
+
+pub use stored::{EpisodesByJobId, LegacyEpisodes};
 
 use chrono::{DateTime, Duration, Utc};
 use hashbrown::HashSet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use siphasher::sip128::SipHasher13;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Episodes with no attempt for this long (by record time) are dropped.
 pub const IDLE_MS: i64 = 6 * 3_600_000;
-/// Most episodes kept at once.
+/// Most episodes kept at once unless configured otherwise (`[engine] max_open_episodes`).
 pub const CAPACITY: usize = 200_000;
 
 /// What an episode is about. One shared copy per combination (interned by `Episodes`): a
@@ -85,12 +91,40 @@ impl Episode {
     }
 }
 
+/// A job id as the table keeps it: SipHash-1-3 (128 bits) of the id under a fixed key.
+///
+/// The table never gives an id back, it only finds one, so 16 bytes in its nodes stand for
+/// an id of any length. An id kept as a string was a small heap block per open job, allocated
+/// by whichever worker thread took the request and living as long as the episode: 200,000 of
+/// them held pages of glibc's arenas among the short-lived blocks of request parsing. Two of
+/// 200,000 open ids share a key with a chance of about 10⁻²⁸. The key of the hash is fixed,
+/// so a snapshot means the same to every restart and every replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobKey(u128);
+
+impl JobKey {
+    const SIP_KEY: (u64, u64) = (
+        u64::from_le_bytes(*b"retryctl"),
+        u64::from_le_bytes(*b"episodes"),
+    );
+
+    /// The key of `job_id`.
+    pub fn of(job_id: &str) -> Self {
+        let (k0, k1) = Self::SIP_KEY;
+        Self(
+            SipHasher13::new_with_keys(k0, k1)
+                .hash(job_id.as_bytes())
+                .as_u128(),
+        )
+    }
+}
+
 /// The bounded episode table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Episodes {
     /// A B-tree, not a hash map: a hash map's doubling rehashes every episode in one insert, a
     /// stall of up to 100 ms at 10⁵ episodes under the engine's lock.
-    map: BTreeMap<Box<str>, Episode>,
+    map: BTreeMap<JobKey, Episode>,
     /// The newest record time seen, the clock of eviction.
     newest: Option<DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
@@ -127,11 +161,11 @@ impl PartialEq for LabelSet {
 
 impl Episodes {
     pub fn get(&self, job_id: &str) -> Option<&Episode> {
-        self.map.get(job_id)
+        self.map.get(&JobKey::of(job_id))
     }
 
     pub fn remove(&mut self, job_id: &str) -> Option<Episode> {
-        self.map.remove(job_id)
+        self.map.remove(&JobKey::of(job_id))
     }
 
     /// The shared copy of `labels` (made now if no episode uses them yet).
@@ -139,17 +173,19 @@ impl Episodes {
         self.labels.intern(labels)
     }
 
-    /// Inserts or replaces a job's episode, keeping the table bounded.
-    pub fn put(&mut self, job_id: &str, episode: Episode) {
+    /// Inserts or replaces a job's episode, keeping the table within `capacity` episodes
+    /// (at least 1).
+    pub fn put(&mut self, job_id: &str, episode: Episode, capacity: usize) {
         self.tick(episode.last_failure_at);
-        if let Some(open) = self.map.get_mut(job_id) {
+        let key = JobKey::of(job_id);
+        if let Some(open) = self.map.get_mut(&key) {
             *open = episode;
             return;
         }
-        if self.map.len() >= CAPACITY {
-            self.evict_oldest_tenth();
+        if self.map.len() >= capacity {
+            self.evict_down_to((capacity - capacity / 10).saturating_sub(1));
         }
-        self.map.insert(job_id.into(), episode);
+        self.map.insert(key, episode);
     }
 
     /// Advances the eviction clock to `at` (a record time) and sweeps idle episodes now and
@@ -168,129 +204,18 @@ impl Episodes {
         }
     }
 
-    fn evict_oldest_tenth(&mut self) {
+    /// Drops the least recently touched episodes until at most `keep` are left (fewer when
+    /// several were touched at the same time as the last one dropped). A table restored with
+    /// more episodes than a lowered capacity comes down to it in one pass.
+    fn evict_down_to(&mut self, keep: usize) {
+        let Some(cut) = self.map.len().checked_sub(keep + 1) else {
+            return;
+        };
         let mut times: Vec<DateTime<Utc>> = self.map.values().map(|e| e.last_failure_at).collect();
-        let cut = times.len() / 10;
         let (_, cutoff, _) = times.select_nth_unstable(cut);
         let cutoff = *cutoff;
         self.map.retain(|_, e| e.last_failure_at > cutoff);
         self.labels.prune();
-    }
-}
-
-/// A time in a snapshot: seconds since the epoch and the nanoseconds past them (exact for
-/// every time a record can carry).
-type Time = (i64, u32);
-
-fn time(t: DateTime<Utc>) -> Time {
-    (t.timestamp(), t.timestamp_subsec_nanos())
-}
-
-fn from_time((secs, nanos): Time) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp(secs, nanos)
-        .ok_or_else(|| format!("episode time {secs}.{nanos:09} s is out of range"))
-}
-
-/// One episode in a snapshot: job id, index of its labels, first failure, last attempt, last
-/// failure, last elapsed ms, last delay ms, view evidence.
-type Stored<Id> = (Id, u32, Time, u32, Time, u64, u64, f64);
-
-/// The table as a snapshot holds it (layout version 2).
-#[derive(Serialize, Deserialize)]
-struct Layout<Open> {
-    labels: Vec<Arc<Labels>>,
-    open: Open,
-    newest: Option<DateTime<Utc>>,
-    last_sweep: Option<DateTime<Utc>>,
-}
-
-/// Written in job id order, so equal tables give equal text.
-impl Serialize for Episodes {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut open: Vec<(&str, &Episode)> = self.map.iter().map(|(id, e)| (&**id, e)).collect();
-        open.sort_unstable_by_key(|(id, _)| *id);
-        let mut index: HashMap<*const Labels, u32> = HashMap::new();
-        let mut labels = Vec::new();
-        for (_, e) in &open {
-            index.entry(Arc::as_ptr(&e.labels)).or_insert_with(|| {
-                labels.push(e.labels.clone());
-                (labels.len() - 1) as u32
-            });
-        }
-        let open = OpenRef {
-            open: &open,
-            index: &index,
-        };
-        Layout {
-            labels,
-            open,
-            newest: self.newest,
-            last_sweep: self.last_sweep,
-        }
-        .serialize(serializer)
-    }
-}
-
-/// The open episodes written straight from the table (no copy of an episode).
-struct OpenRef<'a> {
-    open: &'a [(&'a str, &'a Episode)],
-    index: &'a HashMap<*const Labels, u32>,
-}
-
-impl Serialize for OpenRef<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.open.iter().map(|&(id, e)| -> Stored<&str> {
-            (
-                id,
-                self.index[&Arc::as_ptr(&e.labels)],
-                time(e.first_failure),
-                e.last_attempt,
-                time(e.last_failure_at),
-                e.last_elapsed_ms,
-                e.last_delay_ms,
-                e.view_evidence,
-            )
-        }))
-    }
-}
-
-impl<'de> Deserialize<'de> for Episodes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let layout = Layout::<Vec<Stored<Box<str>>>>::deserialize(deserializer)?;
-        Self::from_layout(layout).map_err(serde::de::Error::custom)
-    }
-}
-
-impl Episodes {
-    fn from_layout(layout: Layout<Vec<Stored<Box<str>>>>) -> Result<Self, String> {
-        let mut table = Self {
-            newest: layout.newest,
-            last_sweep: layout.last_sweep,
-            ..Self::default()
-        };
-        let labels: Vec<Arc<Labels>> = layout
-            .labels
-            .into_iter()
-            .map(|l| table.labels.intern(l.as_ref().into()))
-            .collect();
-        for (id, label, first, last_attempt, last, elapsed, delay, evidence) in layout.open {
-            let labels = labels
-                .get(label as usize)
-                .ok_or_else(|| format!("episode {id} names labels {label} of {}", labels.len()))?;
-            let episode = Episode {
-                labels: labels.clone(),
-                first_failure: from_time(first)?,
-                last_attempt,
-                last_failure_at: from_time(last)?,
-                last_elapsed_ms: elapsed,
-                last_delay_ms: delay,
-                view_evidence: evidence,
-            };
-            table.map.insert(id, episode);
-        }
-        drop(labels);
-        table.labels.prune();
-        Ok(table)
     }
 }
 
@@ -302,60 +227,6 @@ impl<'a> From<&'a Labels> for LabelsRef<'a> {
             tenant: l.tenant.as_deref(),
             queue: &l.queue,
         }
-    }
-}
-
-/// The episode table in the layout of snapshot version 1: every episode an object carrying
-/// its own copy of its names.
-#[derive(Debug, Deserialize)]
-pub struct LegacyEpisodes {
-    map: HashMap<Box<str>, LegacyEpisode>,
-    newest: Option<DateTime<Utc>>,
-    last_sweep: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LegacyEpisode {
-    job_type: Box<str>,
-    error_class: Box<str>,
-    #[serde(default)]
-    tenant: Option<Box<str>>,
-    queue: Box<str>,
-    first_failure: DateTime<Utc>,
-    last_attempt: u32,
-    last_failure_at: DateTime<Utc>,
-    last_elapsed_ms: u64,
-    last_delay_ms: u64,
-    #[serde(default)]
-    view_evidence: f64,
-}
-
-impl From<LegacyEpisodes> for Episodes {
-    fn from(old: LegacyEpisodes) -> Self {
-        let mut table = Self {
-            newest: old.newest,
-            last_sweep: old.last_sweep,
-            ..Self::default()
-        };
-        for (id, e) in old.map {
-            let labels = table.labels.intern(LabelsRef {
-                job_type: &e.job_type,
-                error_class: &e.error_class,
-                tenant: e.tenant.as_deref(),
-                queue: &e.queue,
-            });
-            let episode = Episode {
-                labels,
-                first_failure: e.first_failure,
-                last_attempt: e.last_attempt,
-                last_failure_at: e.last_failure_at,
-                last_elapsed_ms: e.last_elapsed_ms,
-                last_delay_ms: e.last_delay_ms,
-                view_evidence: e.view_evidence,
-            };
-            table.map.insert(id, episode);
-        }
-        table
     }
 }
 
@@ -391,9 +262,9 @@ mod tests {
     fn idle_episodes_are_evicted_by_record_time() {
         let mut eps = Episodes::default();
         let old = episode(&mut eps, "q", t0());
-        eps.put("old", old);
+        eps.put("old", old, CAPACITY);
         let fresh = episode(&mut eps, "q", t0() + Duration::hours(5));
-        eps.put("fresh", fresh);
+        eps.put("fresh", fresh, CAPACITY);
         assert_eq!(eps.map.len(), 2);
         eps.tick(t0() + Duration::hours(7));
         assert!(eps.get("old").is_none(), "idle for 7h");
@@ -418,13 +289,75 @@ mod tests {
         for i in 0..CAPACITY {
             let queue = if i == 0 { "only-the-oldest" } else { "q" };
             let e = episode(&mut eps, queue, t0() + Duration::milliseconds(i as i64));
-            eps.put(&format!("job-{i}"), e);
+            eps.put(&format!("job-{i}"), e, CAPACITY);
         }
         let newest = episode(&mut eps, "q", t0() + Duration::hours(1));
-        eps.put("newest", newest);
+        eps.put("newest", newest, CAPACITY);
         assert_eq!(eps.map.len(), CAPACITY - CAPACITY / 10);
         assert!(eps.get("job-0").is_none() && eps.get("newest").is_some());
         assert_eq!(eps.labels.0.len(), 1, "the evicted job's labels were kept");
+    }
+
+    #[test]
+    fn a_table_over_a_lowered_capacity_keeps_its_newest_nine_tenths_of_it() {
+        let mut eps = Episodes::default();
+        for i in 0..100 {
+            let e = episode(&mut eps, "q", t0() + Duration::milliseconds(i));
+            eps.put(&format!("job-{i}"), e, 100);
+        }
+        let newest = episode(&mut eps, "q", t0() + Duration::hours(1));
+        eps.put("newest", newest, 20);
+        assert_eq!(eps.map.len(), 18, "17 kept and the new one");
+        assert!(eps.get("job-82").is_none() && eps.get("job-83").is_some());
+        let one = episode(&mut eps, "q", t0() + Duration::hours(2));
+        eps.put("one", one, 1);
+        assert_eq!(eps.map.keys().collect::<Vec<_>>(), [&JobKey::of("one")]);
+    }
+
+    #[test]
+    fn ids_of_any_length_are_found_also_after_a_round_trip() {
+        let mut eps = Episodes::default();
+        let long = "3f0c9f3e-58b1-4c1a-9d1e-2b7f0a6c1d22-retry-of-an-older-job".repeat(20);
+        for id in [long.as_str(), "short", ""] {
+            let e = episode(&mut eps, "q", t0());
+            eps.put(id, e, CAPACITY);
+        }
+        let json = serde_json::to_string(&eps).unwrap();
+        assert!(
+            !json.contains("short"),
+            "keys, not ids, are written: {json}"
+        );
+        let back: Episodes = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, eps);
+        assert!(
+            back.get(&long).is_some() && back.get("").is_some(),
+            "{json}"
+        );
+        assert!(back.get("shor").is_none() && back.get("short ").is_none());
+    }
+
+    #[test]
+    fn a_job_key_is_the_same_in_every_run() {
+        // Snapshots written by one run are read by the next: the key of an id never changes.
+        let key = serde_json::to_string(&JobKey::of("job-1")).unwrap();
+        assert_eq!(key, format!("\"{:032x}\"", JobKey::of("job-1").0));
+        assert_eq!(key, "\"b3812cfb45800ba248ea751a6e9f747c\"");
+    }
+
+    #[test]
+    fn a_malformed_job_key_is_refused_naming_it() {
+        for bad in [
+            "\"xyz\"",
+            "\"+3c1f0e3cbb3b0e1d04a7fa49b0e4a4e\"",
+            "\"a3c1f0e3\"",
+            "7",
+        ] {
+            let err = serde_json::from_str::<JobKey>(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("a job key of 32 hexadecimal digits"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]
@@ -434,7 +367,7 @@ mod tests {
         for (id, queue) in [("a", "q"), ("b", "q"), ("c", "other")] {
             let mut e = episode(&mut eps, queue, at);
             e.view_evidence = -1.25;
-            eps.put(id, e);
+            eps.put(id, e, CAPACITY);
         }
         let shared = |eps: &Episodes| {
             let (a, b) = (eps.get("a").unwrap(), eps.get("b").unwrap());
@@ -453,13 +386,34 @@ mod tests {
 
     #[test]
     fn a_snapshot_naming_labels_it_does_not_hold_is_refused() {
-        let json = r#"{"labels":[],"open":[["a",0,[0,0],1,[0,0],0,0,0.0]],
-                       "newest":null,"last_sweep":null}"#;
-        let err = serde_json::from_str::<Episodes>(json).unwrap_err();
+        let key = "0000000000000000000000000000002a";
+        let json = format!(
+            r#"{{"labels":[],"open":[["{key}",0,[0,0],1,[0,0],0,0,0.0]],
+                 "newest":null,"last_sweep":null}}"#
+        );
+        let err = serde_json::from_str::<Episodes>(&json).unwrap_err();
         assert!(
-            err.to_string().contains("episode a names labels 0 of 0"),
+            err.to_string()
+                .contains(&format!("episode {key} names labels 0 of 0")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_version_2_layout_is_read_under_the_keys_of_its_ids() {
+        let json = r#"{"labels":[{"job_type":"j","error_class":"e","tenant":null,"queue":"q"}],
+            "open":[["a",0,[1767225600,5],2,[1767225601,0],1000,1000,0.5],
+                    ["b",0,[1767225600,0],1,[1767225600,0],0,0,0.0]],
+            "newest":"2026-01-01T00:00:01Z","last_sweep":null}"#;
+        let eps = Episodes::from(serde_json::from_str::<EpisodesByJobId>(json).unwrap());
+        let (a, b) = (eps.get("a").unwrap(), eps.get("b").unwrap());
+        assert!(Arc::ptr_eq(&a.labels, &b.labels));
+        assert_eq!(a.first_failure, t0() + Duration::nanoseconds(5));
+        assert_eq!(
+            (a.last_attempt, a.last_elapsed_ms, a.view_evidence),
+            (2, 1_000, 0.5)
+        );
+        assert_eq!(eps.newest, Some(t0() + Duration::seconds(1)));
     }
 
     #[test]

@@ -7,6 +7,9 @@ pub use crate::model::CostWeights;
 use crate::model::{FieldError, RetryStrategy, validate};
 use serde::{Deserialize, Serialize};
 
+/// The largest `max_open_episodes` accepted.
+pub const MAX_OPEN_EPISODES_LIMIT: usize = 10_000_000;
+
 /// Engine tuning that is not part of the upstream `RetryStrategy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +27,11 @@ pub struct EngineSettings {
     /// When false the Bayesian tier is skipped and the rules tier decides (used by `eval` to
     /// measure the rules tier on its own, and by operators to switch learning off).
     pub bayesian_enabled: bool,
+    /// Most jobs followed at once, from their first failure, by the engine's episode table and
+    /// by the pattern analysis each (1..=10,000,000). What grows with recorded history is
+    /// bounded by this: about 190 bytes of heap per followed job in the two tables together
+    /// (measured; README "Start-up after `kill -9`, and memory").
+    pub max_open_episodes: usize,
     /// Seed of the service's random stream (jitter, exploration) at start-up; absent, a new
     /// random one each start. `POST /engine/seed` restarts the stream while it runs.
     pub seed: Option<u64>,
@@ -39,6 +47,7 @@ impl Default for EngineSettings {
             cost: CostWeights::default(),
             static_backoff: StaticBackoff::default(),
             bayesian_enabled: true,
+            max_open_episodes: super::episodes::CAPACITY,
             seed: None,
         }
     }
@@ -68,6 +77,15 @@ impl EngineSettings {
         unit("exploration_rate", self.exploration_rate, false)?;
         validate::cost_weights(&self.cost)
             .map_err(|e| FieldError::new(format!("cost.{}", e.field), e.message))?;
+        if !(1..=MAX_OPEN_EPISODES_LIMIT).contains(&self.max_open_episodes) {
+            return Err(FieldError::new(
+                "max_open_episodes",
+                format!(
+                    "must be in 1..={MAX_OPEN_EPISODES_LIMIT} (got {})",
+                    self.max_open_episodes
+                ),
+            ));
+        }
         if self.static_backoff.max_ms < self.static_backoff.base_ms {
             return Err(FieldError::new(
                 "static_backoff.max_ms",

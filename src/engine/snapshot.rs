@@ -1,19 +1,20 @@
 //! The layout of the engine's snapshot: every learned count, open episodes, guardrail state
 //! and the exploration share, as the JSON inside an `EngineSnapshot` of version
-//! [`SNAPSHOT_VERSION`]. Version 0 with data `null` is the empty snapshot. Version 1 (each
-//! open episode an object with its own names, about four times larger) is still read.
+//! [`SNAPSHOT_VERSION`]. Version 0 with data `null` is the empty snapshot. Versions 1 (each
+//! open episode an object with its own names, about four times larger) and 2 (episodes under
+//! their job ids rather than their keys) are still read.
 
 use super::bayes::ExploreShare;
-use super::episodes::{Episodes, LegacyEpisodes};
+use super::episodes::{Episodes, EpisodesByJobId, LegacyEpisodes};
 use super::guardrails::GuardrailState;
 use super::registry::ModelsSnapshot;
 use crate::model::EngineSnapshot;
 use serde::{Deserialize, Serialize};
 
 /// Version of `EngineSnapshot::data`'s layout.
-pub const SNAPSHOT_VERSION: u32 = 2;
-/// The layout before episodes shared their labels.
-const LEGACY_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 3;
+/// The oldest layout still read.
+const OLDEST_VERSION: u32 = 1;
 
 /// What a snapshot holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,17 +25,17 @@ pub struct SnapshotData {
     pub explore: ExploreShare,
 }
 
-/// `SnapshotData` in the layout of version 1.
+/// `SnapshotData` in an older layout, whose episode table `Old` reads.
 #[derive(Deserialize)]
-struct LegacyData {
+struct OlderData<Old> {
     models: ModelsSnapshot,
-    episodes: LegacyEpisodes,
+    episodes: Old,
     guardrails: GuardrailState,
     explore: ExploreShare,
 }
 
-impl From<LegacyData> for SnapshotData {
-    fn from(old: LegacyData) -> Self {
+impl<Old: Into<Episodes>> From<OlderData<Old>> for SnapshotData {
+    fn from(old: OlderData<Old>) -> Self {
         Self {
             models: old.models,
             episodes: old.episodes.into(),
@@ -85,11 +86,12 @@ pub fn decode(snapshot: &EngineSnapshot) -> Result<Option<SnapshotData>, String>
     let data = snapshot.data.get();
     let decoded = match snapshot.version {
         SNAPSHOT_VERSION => serde_json::from_str(data),
-        LEGACY_VERSION => serde_json::from_str::<LegacyData>(data).map(SnapshotData::from),
+        2 => serde_json::from_str::<OlderData<EpisodesByJobId>>(data).map(SnapshotData::from),
+        1 => serde_json::from_str::<OlderData<LegacyEpisodes>>(data).map(SnapshotData::from),
         other => {
             return Err(format!(
                 "engine snapshot version {other} is not supported (this build reads versions \
-                 {LEGACY_VERSION} and {SNAPSHOT_VERSION})"
+                 {OLDEST_VERSION} to {SNAPSHOT_VERSION})"
             ));
         }
     };

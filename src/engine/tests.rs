@@ -284,6 +284,24 @@ fn episodes_link_attempts_by_job_id() {
     assert_eq!(r.explanation.unwrap().elapsed_ms, Some(9_000));
 }
 
+#[test]
+fn the_configured_cap_bounds_the_open_episodes() {
+    let settings = EngineSettings {
+        max_open_episodes: 2,
+        ..EngineSettings::default()
+    };
+    let mut e = Engine::new(default_strategy(), settings, 7);
+    for (i, job) in ["a", "b", "c"].into_iter().enumerate() {
+        let at = t0() + Duration::seconds(i as i64);
+        e.observe(&attempt(job, "payment", "503", 1, 0, at, false));
+    }
+    assert!(
+        e.episodes.get("a").is_none(),
+        "the least recently touched goes"
+    );
+    assert!(e.episodes.get("b").is_some() && e.episodes.get("c").is_some());
+}
+
 fn arb_guardrails() -> impl Strategy<Value = PolicyGuardrails> {
     (
         1u32..8,

@@ -67,6 +67,13 @@ pub struct Ops {
 
 impl Default for Ops {
     fn default() -> Self {
+        Self::new(super::patterns::MAX_OPEN_EPISODES)
+    }
+}
+
+impl Ops {
+    /// Empty, following at most `max_followed_jobs` jobs in the pattern analysis.
+    pub fn new(max_followed_jobs: usize) -> Self {
         Self {
             events: EventLog::new(EVENT_CAPACITY),
             alerts: BTreeMap::new(),
@@ -76,16 +83,14 @@ impl Default for Ops {
             smart_success_sum: 0.0,
             static_success_sum: 0.0,
             error_classes: BTreeMap::new(),
-            patterns: PatternBook::default(),
+            patterns: PatternBook::new(max_followed_jobs),
             queues: QueueBook::default(),
             today: Today::default(),
             series: SeriesBook::default(),
             cohorts: CohortBook::default(),
         }
     }
-}
 
-impl Ops {
     /// Notes a recommendation the service gave at `now` and what the static backoff would have
     /// said for the same failure (shadow comparison).
     pub fn record_recommendation(
@@ -279,9 +284,10 @@ pub struct OpsState {
 }
 
 impl OpsState {
-    pub fn new(alert_config: AlertThresholds) -> Self {
+    /// `max_followed_jobs`: see [`Ops::new`].
+    pub fn new(alert_config: AlertThresholds, max_followed_jobs: usize) -> Self {
         Self {
-            ops: parking_lot::Mutex::new(Ops::default()),
+            ops: parking_lot::Mutex::new(Ops::new(max_followed_jobs)),
             job_locks: JobLocks::default(),
             known: parking_lot::Mutex::default(),
             alert_config,

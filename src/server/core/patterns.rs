@@ -7,10 +7,11 @@
 //! Steps are placed on the service's clock (when it heard of the event); recovery times are
 //! measured on the workers' clock (first failure's timestamp to the success's timestamp).
 //! A job's recovery is timed only when its attempt 1 failure was seen; at most
-//! [`MAX_OPEN_EPISODES`] jobs are followed at once (jobs beyond that are counted as failures
-//! only). A followed job costs 40 bytes: it is known by a 64-bit keyed hash of its id (two of
-//! 200,000 followed ids share one with a chance of about one in 10⁹, and then one recovery is
-//! timed from the other job's first failure), and its key is one shared copy per key.
+//! `[engine] max_open_episodes` jobs ([`MAX_OPEN_EPISODES`] by default) are followed at once
+//! (jobs beyond that are counted as failures only). A followed job costs 40 bytes: it is known
+//! by a 64-bit keyed hash of its id (two of 200,000 followed ids share one with a chance of
+//! about one in 10⁹, and then one recovery is timed from the other job's first failure), and
+//! its key is one shared copy per key.
 
 use crate::model::{
     AttemptRecord, FAST_RECOVERY_MS, PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS, Patterns,
@@ -22,8 +23,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-/// Jobs followed from their first failure at once.
-pub const MAX_OPEN_EPISODES: usize = 200_000;
+/// Jobs followed from their first failure at once, unless configured otherwise.
+pub const MAX_OPEN_EPISODES: usize = crate::engine::EPISODE_CAPACITY;
 const STEP: i64 = PATTERN_STEP_SECS as i64;
 const STEPS: i64 = (PATTERN_WINDOW_MAX_SECS / PATTERN_STEP_SECS) as i64;
 /// Histogram bins per doubling of the recovery time.
@@ -63,7 +64,7 @@ pub struct PatternQuery {
 }
 
 /// See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PatternBook {
     /// (job type, error class) → tenant ("" for none) → steps.
     series: HashMap<(String, String), BTreeMap<String, Steps>>,
@@ -77,6 +78,14 @@ pub struct PatternBook {
     keys: HashSet<Arc<Key>>,
     /// The step of the last sweep of `open` for episodes older than 24 hours.
     swept_step: Option<i64>,
+    /// Most jobs in `open`.
+    max_open: usize,
+}
+
+impl Default for PatternBook {
+    fn default() -> Self {
+        Self::new(MAX_OPEN_EPISODES)
+    }
 }
 
 #[derive(Debug)]
@@ -162,6 +171,18 @@ struct Step {
 }
 
 impl PatternBook {
+    /// Empty, following at most `max_open` jobs at once.
+    pub fn new(max_open: usize) -> Self {
+        Self {
+            series: HashMap::new(),
+            open: BTreeMap::new(),
+            ids: RandomState::new(),
+            keys: HashSet::new(),
+            swept_step: None,
+            max_open,
+        }
+    }
+
     /// Notes an attempt the service heard of at `now`. A success that ends a followed job
     /// answers the step in which its first failure was heard of.
     pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
@@ -230,7 +251,7 @@ impl PatternBook {
 
     fn open_episode(&mut self, job_id: &str, key: KeyRef<'_>, at: DateTime<Utc>, step: i64) {
         let id = self.id(job_id);
-        if self.open.len() >= MAX_OPEN_EPISODES && !self.open.contains_key(&id) {
+        if self.open.len() >= self.max_open && !self.open.contains_key(&id) {
             // Episodes only age out when the step changes: sweeping again within the same step
             // would scan the full table for every new job and free nothing.
             if self.swept_step != Some(step) {
@@ -238,7 +259,7 @@ impl PatternBook {
                 self.keys.retain(|k| Arc::strong_count(k) > 1);
                 self.swept_step = Some(step);
             }
-            if self.open.len() >= MAX_OPEN_EPISODES {
+            if self.open.len() >= self.max_open {
                 return;
             }
         }

@@ -99,7 +99,10 @@ impl AppState {
             engine: Arc::new(Mutex::new(engine)),
             store,
             metrics: Arc::new(Metrics::new()),
-            ops: Arc::new(OpsState::new(config.alerts.clone())),
+            ops: Arc::new(OpsState::new(
+                config.alerts.clone(),
+                config.engine.max_open_episodes,
+            )),
             config: Arc::new(config),
             started_at: Utc::now(),
             store_health: Arc::default(),

@@ -174,6 +174,24 @@ fn a_full_table_follows_new_jobs_again_once_old_episodes_age_out() {
 }
 
 #[test]
+fn a_configured_cap_bounds_the_followed_jobs() {
+    let mut book = PatternBook::new(2);
+    for job in ["a", "b", "c"] {
+        book.record_attempt(&attempt(job, 1, false, t0()), t0());
+    }
+    assert_eq!(book.open.len(), 2);
+    assert!(
+        !book.open.contains_key(&book.id("c")),
+        "followed past the cap"
+    );
+    let p = book.query(&query(1), t0());
+    assert_eq!(
+        p.failures, 3,
+        "a job past the cap still counts as a failure"
+    );
+}
+
+#[test]
 fn keys_and_pairs_by_reference_hash_and_compare_as_the_owned_ones() {
     let hasher = hashbrown::DefaultHashBuilder::default();
     let keys = [

@@ -1,0 +1,243 @@
+//! The episode table as snapshots hold it.
+//!
+//! Layout version 3 (written): the labels once, then each open episode as a short array that
+//! refers to them, under its [`JobKey`] as 32 hexadecimal digits, in key order. Read too:
+//! version 2 ([`EpisodesByJobId`], the same arrays under the job ids themselves) and version 1
+//! ([`LegacyEpisodes`], every episode an object with its own copy of its names); their ids are
+//! turned into keys as they are read.
+
+use super::{Episode, Episodes, JobKey, Labels, LabelsRef};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A time in a snapshot: seconds since the epoch and the nanoseconds past them (exact for
+/// every time a record can carry).
+type Time = (i64, u32);
+
+fn time(t: DateTime<Utc>) -> Time {
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+fn from_time((secs, nanos): Time) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp(secs, nanos)
+        .ok_or_else(|| format!("episode time {secs}.{nanos:09} s is out of range"))
+}
+
+/// One episode in a snapshot: job key (job id before version 3), index of its labels, first
+/// failure, last attempt, last failure, last elapsed ms, last delay ms, view evidence.
+type Stored<Id> = (Id, u32, Time, u32, Time, u64, u64, f64);
+
+/// The table as a snapshot holds it (layouts 2 and 3).
+#[derive(Serialize, Deserialize)]
+struct Layout<Open> {
+    labels: Vec<Arc<Labels>>,
+    open: Open,
+    newest: Option<DateTime<Utc>>,
+    last_sweep: Option<DateTime<Utc>>,
+}
+
+impl Serialize for JobKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:032x}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for JobKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(HexKey)
+    }
+}
+
+struct HexKey;
+
+impl serde::de::Visitor<'_> for HexKey {
+    type Value = JobKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a job key of 32 hexadecimal digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<JobKey, E> {
+        let digits = text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        match u128::from_str_radix(text, 16) {
+            Ok(key) if digits => Ok(JobKey(key)),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Str(text), &self)),
+        }
+    }
+}
+
+/// Written in key order (the table's own), so equal tables give equal text.
+impl Serialize for Episodes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut index: HashMap<*const Labels, u32> = HashMap::new();
+        let mut labels = Vec::new();
+        for e in self.map.values() {
+            index.entry(Arc::as_ptr(&e.labels)).or_insert_with(|| {
+                labels.push(e.labels.clone());
+                (labels.len() - 1) as u32
+            });
+        }
+        let open = OpenRef {
+            table: self,
+            index: &index,
+        };
+        Layout {
+            labels,
+            open,
+            newest: self.newest,
+            last_sweep: self.last_sweep,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The open episodes written straight from the table (no copy of an episode).
+struct OpenRef<'a> {
+    table: &'a Episodes,
+    index: &'a HashMap<*const Labels, u32>,
+}
+
+impl Serialize for OpenRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.table.map.iter().map(|(&key, e)| -> Stored<JobKey> {
+            (
+                key,
+                self.index[&Arc::as_ptr(&e.labels)],
+                time(e.first_failure),
+                e.last_attempt,
+                time(e.last_failure_at),
+                e.last_elapsed_ms,
+                e.last_delay_ms,
+                e.view_evidence,
+            )
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Episodes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let layout = Layout::<Vec<Stored<JobKey>>>::deserialize(deserializer)?;
+        Episodes::from_layout(layout).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The episode table in the layout of snapshot version 2: as version 3, under job ids.
+pub struct EpisodesByJobId(Episodes);
+
+impl<'de> Deserialize<'de> for EpisodesByJobId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let layout = Layout::<Vec<Stored<Box<str>>>>::deserialize(deserializer)?;
+        let open = layout.open.into_iter();
+        let layout = Layout {
+            open: open.map(|(id, l, f, a, t, e, d, v)| (JobKey::of(&id), l, f, a, t, e, d, v)),
+            labels: layout.labels,
+            newest: layout.newest,
+            last_sweep: layout.last_sweep,
+        };
+        Episodes::from_layout(layout)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<EpisodesByJobId> for Episodes {
+    fn from(old: EpisodesByJobId) -> Self {
+        old.0
+    }
+}
+
+impl Episodes {
+    fn from_layout(
+        layout: Layout<impl IntoIterator<Item = Stored<JobKey>>>,
+    ) -> Result<Self, String> {
+        let mut table = Self {
+            newest: layout.newest,
+            last_sweep: layout.last_sweep,
+            ..Self::default()
+        };
+        let labels: Vec<Arc<Labels>> = layout
+            .labels
+            .into_iter()
+            .map(|l| table.labels.intern(l.as_ref().into()))
+            .collect();
+        for (key, label, first, last_attempt, last, elapsed, delay, evidence) in layout.open {
+            let labels = labels.get(label as usize).ok_or_else(|| {
+                format!(
+                    "episode {:032x} names labels {label} of {}",
+                    key.0,
+                    labels.len()
+                )
+            })?;
+            let episode = Episode {
+                labels: labels.clone(),
+                first_failure: from_time(first)?,
+                last_attempt,
+                last_failure_at: from_time(last)?,
+                last_elapsed_ms: elapsed,
+                last_delay_ms: delay,
+                view_evidence: evidence,
+            };
+            table.map.insert(key, episode);
+        }
+        drop(labels);
+        table.labels.prune();
+        Ok(table)
+    }
+}
+
+/// The episode table in the layout of snapshot version 1: every episode an object carrying
+/// its own copy of its names.
+#[derive(Debug, Deserialize)]
+pub struct LegacyEpisodes {
+    map: HashMap<Box<str>, LegacyEpisode>,
+    newest: Option<DateTime<Utc>>,
+    last_sweep: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LegacyEpisode {
+    job_type: Box<str>,
+    error_class: Box<str>,
+    #[serde(default)]
+    tenant: Option<Box<str>>,
+    queue: Box<str>,
+    first_failure: DateTime<Utc>,
+    last_attempt: u32,
+    last_failure_at: DateTime<Utc>,
+    last_elapsed_ms: u64,
+    last_delay_ms: u64,
+    #[serde(default)]
+    view_evidence: f64,
+}
+
+impl From<LegacyEpisodes> for Episodes {
+    fn from(old: LegacyEpisodes) -> Self {
+        let mut table = Self {
+            newest: old.newest,
+            last_sweep: old.last_sweep,
+            ..Self::default()
+        };
+        for (id, e) in old.map {
+            let labels = table.labels.intern(LabelsRef {
+                job_type: &e.job_type,
+                error_class: &e.error_class,
+                tenant: e.tenant.as_deref(),
+                queue: &e.queue,
+            });
+            let episode = Episode {
+                labels,
+                first_failure: e.first_failure,
+                last_attempt: e.last_attempt,
+                last_failure_at: e.last_failure_at,
+                last_elapsed_ms: e.last_elapsed_ms,
+                last_delay_ms: e.last_delay_ms,
+                view_evidence: e.view_evidence,
+            };
+            table.map.insert(JobKey::of(&id), episode);
+        }
+        table
+    }
+}
