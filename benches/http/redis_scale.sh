@@ -8,6 +8,8 @@
 #   3. ATTEMPTS attempts through POST /attempts (unique 1000-attempt batches, both replicas);
 #   4. start-up of a third replica joining that log: with the latest snapshot, and relearning
 #      the whole log (snapshot deleted).
+# After each of the first three parts, REDIS lines say where Redis's time went (per call of
+# each script and command), how large the engine snapshot is, and the load average.
 # Usage: benches/http/redis_scale.sh [JOBS=100000] [ATTEMPTS=1000000]
 # Needs wrk, redis-server, python3, curl. Uses $RETRYCTL_BIN or builds the release binary.
 set -euo pipefail
@@ -60,6 +62,17 @@ PA=$(free_port); PB=$(free_port)
 replica "$PA"; replica "$PB"
 A="http://127.0.0.1:$PA"; B="http://127.0.0.1:$PB"
 RUN=$(date +%s%N)
+# redis_stats: where Redis's time went since the last call (scripts and the commands they ran,
+# per call), the snapshot's size and the AOF rewrites so far, then the load average.
+redis_stats() {
+  redis-cli -p "$RPORT" INFO commandstats |
+    grep -E "^cmdstat_(evalsha|xrange|xadd|zadd|rpush|hset|zrangebylex):" |
+    sed -E 's/^cmdstat_([a-z]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+).*/REDIS \1 calls=\2 usec_per_call=\3/'
+  echo "REDIS snapshot_bytes=$(redis-cli -p "$RPORT" HSTRLEN '{retryctl}:snapshot' doc)" \
+    "$(redis-cli -p "$RPORT" INFO persistence | grep -E '^aof_rewrites:' | tr -d '\r')"
+  redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 
 # burst URL NAME N: N failures into URL with 8 connections; wrk is interrupted (it then prints
 # its summary) once its thread had its share answered.
@@ -86,8 +99,12 @@ burst "$B" B $((JOBS / 2))
 wait "$BA"
 echo "RESULT failures=$JOBS seconds=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')") jobs_on_schedule=$(redis-cli -p "$RPORT" HLEN '{retryctl}:jobs')"
 
+redis_stats
+
 echo "== 8 workers, 2 s leases, through both replicas, never reporting"
 python3 benches/http/redis_probe.py leases "$A" "$B" 8 "$JOBS"
+
+redis_stats
 
 echo "== $ATTEMPTS attempts in unique 1000-attempt batches, 4 connections per replica"
 started=$(date +%s.%N)
@@ -98,6 +115,8 @@ while [ "$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq')" -lt "$ATTEMPTS" 
   wait "$WA"
 done
 echo "RESULT log_head=$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') seconds=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")"
+
+redis_stats
 
 echo "== start-up of a third replica on $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
 sleep 6
