@@ -291,7 +291,10 @@ pub async fn list_job_ids_are_every_match_in_list_order(store: S) {
         "soonest first"
     );
     // A claim moves jobs to `claimed` (the start-up reads pending jobs by state).
-    assert_eq!(store.claim_due(claim("w", 25, 30, 4)).await.unwrap().len(), 4);
+    assert_eq!(
+        store.claim_due(claim("w", 25, 30, 4)).await.unwrap().len(),
+        4
+    );
     for state in [JobState::Claimed, JobState::Scheduled, JobState::Killed] {
         let filter = JobFilter {
             state: Some(state),

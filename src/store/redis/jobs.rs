@@ -40,7 +40,10 @@ impl OrderWalk {
 fn group_matches(filter: &JobFilter, (queue, state, class): &(String, JobState, String)) -> bool {
     filter.queue.as_deref().is_none_or(|want| want == queue)
         && filter.state.is_none_or(|want| want == *state)
-        && filter.error_class.as_deref().is_none_or(|want| want == class)
+        && filter
+            .error_class
+            .as_deref()
+            .is_none_or(|want| want == class)
 }
 
 /// What a claim script stores beside a job's body.
@@ -307,7 +310,12 @@ impl RedisStore {
                 }
             } else {
                 let read = self.timed_sized("list job ids", refs.len(), self.read_jobs(&refs));
-                ids.extend(read.await?.into_iter().filter(|j| filter.matches(j)).map(|j| j.job_id));
+                ids.extend(
+                    read.await?
+                        .into_iter()
+                        .filter(|j| filter.matches(j))
+                        .map(|j| j.job_id),
+                );
             }
         }
         Ok(ids)
@@ -340,7 +348,10 @@ impl RedisStore {
     }
 
     /// The groups of these jobs, in order (`None` for an unknown id).
-    async fn groups_of(&self, ids: &[&str]) -> StoreResult<Vec<Option<(String, JobState, String)>>> {
+    async fn groups_of(
+        &self,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<(String, JobState, String)>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
