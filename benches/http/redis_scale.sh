@@ -6,8 +6,9 @@
 #      every job was claimed and 4 s more (leases run out, jobs come back): the rate of the
 #      first claims and every grant that overlaps another grant's lease on the same job;
 #   3. ATTEMPTS attempts through POST /attempts (unique 1000-attempt batches, both replicas);
-#   4. start-up of a third replica joining that log: with the latest snapshot, and relearning
-#      the whole log (snapshot deleted).
+#   4. start-up of a third replica joining that log: with the latest snapshot (once the leader's
+#      snapshot covers the whole log, waited for at most 120 s), and relearning the whole log
+#      (snapshot deleted).
 # After each of the first three parts, REDIS lines say where Redis's time went (per call of
 # each script and command), how large the engine snapshot is, and the load average.
 # Usage: benches/http/redis_scale.sh [JOBS=100000] [ATTEMPTS=1000000]
@@ -119,7 +120,15 @@ echo "RESULT log_head=$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') seco
 redis_stats
 
 echo "== start-up of a third replica on $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
-sleep 6
+# The leader snapshots every 5 s (config above); a replica joins from the latest snapshot, so
+# wait (at most 120 s) until one covers the whole log.
+head=$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq')
+started=$(date +%s.%N)
+until [ "$(redis-cli -p "$RPORT" HGET '{retryctl}:snapshot' watermark)" -ge "$head" ] 2>/dev/null; do
+  if python3 -c "import sys; sys.exit($(date +%s.%N) - $started < 120)"; then break; fi
+  sleep 0.5
+done
+echo "RESULT snapshot_watermark=$(redis-cli -p "$RPORT" HGET '{retryctl}:snapshot' watermark) log_head=$head waited_s=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")"
 for mode in "with the snapshot" "without a snapshot"; do
   if [ "$mode" = "without a snapshot" ]; then
     redis-cli -p "$RPORT" DEL '{retryctl}:snapshot' >/dev/null
