@@ -1,12 +1,12 @@
 -- wrk script: POST /api/v1/retry/attempts with NDJSON batches of BATCH attempts, every
 -- attempt new (job ids carry the run, the thread and the request number). Use it against Redis, whose
 -- idempotency keys (job_id, attempt_number, timestamp) would make repeated batches no-ops.
--- Thread and request numbers start again with every run of wrk: to keep the ids of several
--- runs apart, give each run its own WRK_RUN (any word; it goes into every job id).
+-- Thread and request numbers start again with every run of wrk; the run id keeps the ids of
+-- several runs apart.
 -- Run: wrk -t2 -c8 -d30s -s benches/http/attempts_unique.lua http://127.0.0.1:7878
 local BATCH = 1000
--- A run id from the clock and /dev/urandom (or $RUN_ID): two wrk runs, at once against two
--- replicas or one after the other, send different attempts.
+-- A run id: $RUN_ID, else $WRK_RUN, else from the clock and /dev/urandom: two wrk runs, at once
+-- against two replicas or one after the other, send different attempts.
 local function fresh_run_id()
   local f = assert(io.open("/dev/urandom", "rb"), "cannot read /dev/urandom for a run id")
   local bytes = f:read(6)
@@ -14,12 +14,11 @@ local function fresh_run_id()
   local hex = bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end)
   return string.format("%d%s", os.time(), hex)
 end
-local run = os.getenv("RUN_ID") or fresh_run_id()
+local run = os.getenv("RUN_ID") or os.getenv("WRK_RUN") or fresh_run_id()
 local classes = { "timeout", "rate_limit", "service_unavailable", "connection_reset" }
 local counter = 1
-local run = os.getenv("WRK_RUN")
 function setup(thread)
-  thread:set("tid", run and (run .. "." .. counter) or tostring(counter))
+  thread:set("tid", tostring(counter))
   counter = counter + 1
 end
 local lines = {}

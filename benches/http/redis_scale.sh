@@ -6,8 +6,11 @@
 #      every job was claimed and 4 s more (leases run out, jobs come back): the rate of the
 #      first claims and every grant that overlaps another grant's lease on the same job;
 #   3. ATTEMPTS attempts through POST /attempts (unique 1000-attempt batches, both replicas);
-#   4. start-up of a third replica joining that log: with the latest snapshot, and relearning
-#      the whole log (snapshot deleted).
+#   4. start-up of a third replica joining that log: with the latest snapshot (once the leader's
+#      snapshot covers the whole log, waited for at most 120 s), and relearning the whole log
+#      (snapshot deleted).
+# After each of the first three parts, REDIS lines say where Redis's time went (per call of
+# each script and command), how large the engine snapshot is, and the load average.
 # Usage: benches/http/redis_scale.sh [JOBS=100000] [ATTEMPTS=1000000]
 # Needs wrk, redis-server, python3, curl. Uses $RETRYCTL_BIN or builds the release binary.
 set -euo pipefail
@@ -60,6 +63,17 @@ PA=$(free_port); PB=$(free_port)
 replica "$PA"; replica "$PB"
 A="http://127.0.0.1:$PA"; B="http://127.0.0.1:$PB"
 RUN=$(date +%s%N)
+# redis_stats: where Redis's time went since the last call (scripts and the commands they ran,
+# per call), the snapshot's size and the AOF rewrites so far, then the load average.
+redis_stats() {
+  redis-cli -p "$RPORT" INFO commandstats |
+    grep -E "^cmdstat_(evalsha|xrange|xadd|zadd|rpush|hset|zrangebylex):" |
+    sed -E 's/^cmdstat_([a-z]+):calls=([0-9]+),usec=[0-9]+,usec_per_call=([0-9.]+).*/REDIS \1 calls=\2 usec_per_call=\3/'
+  echo "REDIS snapshot_bytes=$(redis-cli -p "$RPORT" HSTRLEN '{retryctl}:snapshot' doc)" \
+    "$(redis-cli -p "$RPORT" INFO persistence | grep -E '^aof_rewrites:' | tr -d '\r')"
+  redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 
 # burst URL NAME N: N failures into URL with 8 connections; wrk is interrupted (it then prints
 # its summary) once its thread had its share answered.
@@ -86,8 +100,12 @@ burst "$B" B $((JOBS / 2))
 wait "$BA"
 echo "RESULT failures=$JOBS seconds=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')") jobs_on_schedule=$(redis-cli -p "$RPORT" HLEN '{retryctl}:jobs')"
 
+redis_stats
+
 echo "== 8 workers, 2 s leases, through both replicas, never reporting"
 python3 benches/http/redis_probe.py leases "$A" "$B" 8 "$JOBS"
+
+redis_stats
 
 echo "== $ATTEMPTS attempts in unique 1000-attempt batches, 4 connections per replica"
 started=$(date +%s.%N)
@@ -99,8 +117,18 @@ while [ "$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq')" -lt "$ATTEMPTS" 
 done
 echo "RESULT log_head=$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') seconds=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")"
 
+redis_stats
+
 echo "== start-up of a third replica on $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
-sleep 6
+# The leader snapshots every 5 s (config above); a replica joins from the latest snapshot, so
+# wait (at most 120 s) until one covers the whole log.
+head=$(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq')
+started=$(date +%s.%N)
+until [ "$(redis-cli -p "$RPORT" HGET '{retryctl}:snapshot' watermark)" -ge "$head" ] 2>/dev/null; do
+  if python3 -c "import sys; sys.exit($(date +%s.%N) - $started < 120)"; then break; fi
+  sleep 0.5
+done
+echo "RESULT snapshot_watermark=$(redis-cli -p "$RPORT" HGET '{retryctl}:snapshot' watermark) log_head=$head waited_s=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")"
 for mode in "with the snapshot" "without a snapshot"; do
   if [ "$mode" = "without a snapshot" ]; then
     redis-cli -p "$RPORT" DEL '{retryctl}:snapshot' >/dev/null

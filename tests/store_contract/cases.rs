@@ -290,6 +290,28 @@ pub async fn list_job_ids_are_every_match_in_list_order(store: S) {
         Some("b24"),
         "soonest first"
     );
+    // A claim moves jobs to `claimed` (the start-up reads pending jobs by state).
+    assert_eq!(
+        store.claim_due(claim("w", 25, 30, 4)).await.unwrap().len(),
+        4
+    );
+    for state in [JobState::Claimed, JobState::Scheduled, JobState::Killed] {
+        let filter = JobFilter {
+            state: Some(state),
+            limit: 1000,
+            ..Default::default()
+        };
+        let listed = store.list_jobs(filter.clone()).await.unwrap();
+        let want: Vec<String> = listed.jobs.into_iter().map(|j| j.job_id).collect();
+        let ids = store.list_job_ids(filter).await.unwrap();
+        assert_eq!(ids, want, "{state:?}");
+        let n = match state {
+            JobState::Claimed => 4,
+            JobState::Scheduled => 21,
+            _ => 0,
+        };
+        assert_eq!(ids.len(), n, "{state:?}");
+    }
 }
 
 /// A job moved to another state, queue or time leaves its old place in every listing, count

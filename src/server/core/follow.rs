@@ -20,7 +20,10 @@ use std::time::Duration;
 /// How often the background follower reads the log (replicas lag the log by about this).
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 /// Attempts read per round trip.
-const FOLLOW_PAGE: u32 = 5_000;
+const FOLLOW_PAGE: u32 = 2_000;
+/// Attempts learned under one hold of the engine's lock: requests waiting for the engine (a
+/// recommendation) wait for at most this many, not for a whole page.
+pub(super) const LEARN_CHUNK: usize = 128;
 
 impl AppState {
     /// Whether the engine learns through the store's shared log.
@@ -44,12 +47,17 @@ impl AppState {
                 return Ok(learned);
             }
             let page = self.store.attempts_after(after, FOLLOW_PAGE).await?;
-            let Some(&(last, _)) = page.last() else {
+            if page.is_empty() {
                 return Ok(learned);
-            };
-            learned += self.learn_page(&page);
-            self.watermark.fetch_max(last, Ordering::Relaxed);
-            self.metrics.set_log_position(last);
+            }
+            for chunk in page.chunks(LEARN_CHUNK) {
+                learned += self.learn_page(chunk);
+                let last = chunk[chunk.len() - 1].0;
+                self.watermark.fetch_max(last, Ordering::Relaxed);
+                self.metrics.set_log_position(last);
+                // Lets the requests queued on this thread run between chunks.
+                tokio::task::yield_now().await;
+            }
         }
     }
 

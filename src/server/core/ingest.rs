@@ -17,7 +17,7 @@ use crate::model::{
     ScheduledJob,
 };
 use crate::server::edge::{ApiError, ApiResult};
-use crate::store::{JobFilter, MAX_PAGE, StoreResult};
+use crate::store::{JobFilter, StoreResult};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::slice;
@@ -384,29 +384,21 @@ impl AppState {
 
     /// Loads the ids of the pending jobs at start-up (the set a recorded success consults to
     /// find the scheduled job it finishes) and of the killed ones (a new failure keeps them
-    /// killed). Returns how many pending jobs there are.
+    /// killed). Returns how many pending jobs there are. Reads ids only: a store that keeps
+    /// each job's state apart from its body never reads the bodies.
     pub async fn restore_pending(&self) -> StoreResult<u64> {
         let mut n = 0;
         for job_state in [JobState::Scheduled, JobState::Claimed, JobState::Killed] {
-            let mut cursor = None;
-            loop {
-                let filter = JobFilter {
-                    state: Some(job_state),
-                    cursor,
-                    limit: MAX_PAGE,
-                    ..JobFilter::default()
-                };
-                let page = self.store.list_jobs(filter).await?;
-                for job in &page.jobs {
-                    self.ops.note_stored(&job.job_id, job.state);
-                }
-                if job_state.is_pending() {
-                    n += page.jobs.len() as u64;
-                }
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
+            let filter = JobFilter {
+                state: Some(job_state),
+                ..JobFilter::default()
+            };
+            let ids = self.store.list_job_ids(filter).await?;
+            for id in &ids {
+                self.ops.note_stored(id, job_state);
+            }
+            if job_state.is_pending() {
+                n += ids.len() as u64;
             }
         }
         Ok(n)

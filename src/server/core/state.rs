@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::model::{AuditEntry, RetryStrategy};
 use crate::server::edge::{ApiError, ApiResult};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Attempts replayed per store round trip when restoring.
-const REPLAY_PAGE: u32 = 10_000;
+const REPLAY_PAGE: u32 = 5_000;
 
 /// Everything a handler needs; cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -227,15 +227,25 @@ impl AppState {
         Ok(replayed)
     }
 
+    /// Learns the log after `after`, page by page; the next page is read while the engine
+    /// learns the current one.
     async fn replay_after(&self, mut after: u64) -> StoreResult<u64> {
         let mut replayed = 0;
         self.watermark.fetch_max(after, Ordering::Relaxed);
+        let read = |after: u64| {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.attempts_after(after, REPLAY_PAGE).await })
+        };
+        let mut next = read(after);
         loop {
-            let page = self.store.attempts_after(after, REPLAY_PAGE).await?;
-            let Some((last, _)) = page.last() else {
+            let page = next.await.map_err(|e| {
+                StoreError::unavailable(format!("the read of the attempt log stopped: {e}"))
+            })??;
+            let Some(&(last, _)) = page.last() else {
                 return Ok(replayed);
             };
-            after = *last;
+            after = last;
+            next = read(after);
             let mut engine = self.engine.lock();
             for (_, attempt) in &page {
                 engine.observe(attempt);

@@ -4,7 +4,7 @@
 //! writes instead, which the service reports as degraded). Checked at start-up: a setting that
 //! falls short is a warning, or refuses start-up with `require_durable`.
 
-use super::{RedisStore, err};
+use super::{RedisStore, err, timeout_error};
 use crate::store::{StoreError, StoreResult};
 use std::collections::BTreeMap;
 
@@ -33,11 +33,13 @@ pub async fn check(store: &RedisStore, require_durable: bool) -> StoreResult<()>
     let mut settings = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, _) in REQUIRED {
-        let read: Result<Vec<String>, _> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg(name)
-            .query_async(&mut store.conn())
-            .await;
+        let mut conn = store.conn();
+        let mut config_get = redis::cmd("CONFIG");
+        config_get.arg("GET").arg(name);
+        let call = config_get.query_async::<Vec<String>>(&mut conn);
+        let Ok(read) = tokio::time::timeout(store.timeout, call).await else {
+            return Err(timeout_error("read the durability settings"));
+        };
         match read {
             Ok(pair) if pair.len() == 2 => {
                 settings.insert(pair[0].clone(), pair[1].clone());

@@ -13,8 +13,38 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Members read per round trip when walking the list order.
+/// Members read per round trip when walking the list order for a page of jobs.
 const WALK_CHUNK: usize = 256;
+/// Members read per round trip when walking the list order for ids only (groups are small).
+const IDS_CHUNK: usize = 2_000;
+
+/// Where a walk through the list order is: the exclusive lower bound of the next chunk.
+struct OrderWalk {
+    min: String,
+    chunk: usize,
+    done: bool,
+}
+
+impl OrderWalk {
+    /// A walk from after `after` (from the start with `None`), `chunk` members a round trip.
+    fn after(after: Option<&JobSortKey>, chunk: usize) -> Self {
+        Self {
+            min: after.map_or("-".to_string(), |k| format!("({}", order_member(k))),
+            chunk,
+            done: false,
+        }
+    }
+}
+
+/// Whether a job in `group` matches a filter on groups only.
+fn group_matches(filter: &JobFilter, (queue, state, class): &(String, JobState, String)) -> bool {
+    filter.queue.as_deref().is_none_or(|want| want == queue)
+        && filter.state.is_none_or(|want| want == *state)
+        && filter
+            .error_class
+            .as_deref()
+            .is_none_or(|want| want == class)
+}
 
 /// What a claim script stores beside a job's body.
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,11 +232,7 @@ impl RedisStore {
             let groups = self.group_counts().await?;
             return Ok(groups
                 .into_iter()
-                .filter(|((q, s, c), _)| {
-                    filter.queue.as_deref().is_none_or(|want| want == q)
-                        && filter.state.is_none_or(|want| want == *s)
-                        && filter.error_class.as_deref().is_none_or(|want| want == c)
-                })
+                .filter(|(group, _)| group_matches(filter, group))
                 .map(|(_, n)| n)
                 .sum());
         }
@@ -239,29 +265,19 @@ impl RedisStore {
             .map(JobSortKey::decode)
             .transpose()?;
         let limit = page_limit(filter.limit) as usize;
-        let total = self.count(&filter).await?;
+        let total = self.timed("count jobs", self.count(&filter)).await?;
         let mut jobs = Vec::new();
-        let mut min = after.map_or("-".to_string(), |k| format!("({}", order_member(&k)));
-        let chunk = (limit + 1).max(WALK_CHUNK);
+        let mut walk = OrderWalk::after(after.as_ref(), (limit + 1).max(WALK_CHUNK));
         while total > 0 && jobs.len() <= limit {
-            let members: Vec<String> = self
-                .conn()
-                .zrangebylex_limit(self.keys.order(), &min, "+", 0, chunk as isize)
-                .await
-                .map_err(err("list jobs"))?;
-            let Some(last) = members.last() else { break };
-            min = format!("({last}");
-            let ids: Vec<&str> = members
-                .iter()
-                .filter_map(|m| job_of_order_member(m))
-                .collect();
-            for job in self.read_jobs(&ids).await? {
+            let Some(ids) = self.walk_step(&mut walk).await? else {
+                break;
+            };
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let read = self.read_jobs(&ids);
+            for job in self.timed_sized("list jobs", ids.len(), read).await? {
                 if filter.matches(&job) && jobs.len() <= limit {
                     jobs.push(job);
                 }
-            }
-            if members.len() < chunk {
-                break;
             }
         }
         let next_cursor = (jobs.len() > limit).then(|| {
@@ -275,6 +291,82 @@ impl RedisStore {
         })
     }
 
+    /// The ids of every job `filter` matches, in list order. A filter on groups only (queue,
+    /// state, error class) reads each job's group, not its body.
+    pub(super) async fn ids(&self, filter: JobFilter) -> StoreResult<Vec<String>> {
+        let mut ids = Vec::new();
+        if filter.by_group_only() && self.timed("count jobs", self.count(&filter)).await? == 0 {
+            return Ok(ids);
+        }
+        let mut walk = OrderWalk::after(None, IDS_CHUNK);
+        while let Some(chunk) = self.walk_step(&mut walk).await? {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            if filter.by_group_only() {
+                let groups = self.timed_sized("list job ids", refs.len(), self.groups_of(&refs));
+                for (id, group) in chunk.iter().zip(groups.await?) {
+                    if group.is_some_and(|g| group_matches(&filter, &g)) {
+                        ids.push(id.clone());
+                    }
+                }
+            } else {
+                let read = self.timed_sized("list job ids", refs.len(), self.read_jobs(&refs));
+                ids.extend(
+                    read.await?
+                        .into_iter()
+                        .filter(|j| filter.matches(j))
+                        .map(|j| j.job_id),
+                );
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The next chunk of job ids in list order (`None` once the walk is over), one bounded call.
+    async fn walk_step(&self, walk: &mut OrderWalk) -> StoreResult<Option<Vec<String>>> {
+        if walk.done {
+            return Ok(None);
+        }
+        let members: Vec<String> = self
+            .timed_sized("list jobs", walk.chunk, async {
+                self.conn()
+                    .zrangebylex_limit(self.keys.order(), &walk.min, "+", 0, walk.chunk as isize)
+                    .await
+                    .map_err(err("list jobs"))
+            })
+            .await?;
+        let Some(last) = members.last() else {
+            return Ok(None);
+        };
+        walk.min = format!("({last}");
+        walk.done = members.len() < walk.chunk;
+        let ids = members
+            .iter()
+            .filter_map(|m| job_of_order_member(m))
+            .map(str::to_string)
+            .collect();
+        Ok(Some(ids))
+    }
+
+    /// The groups of these jobs, in order (`None` for an unknown id).
+    async fn groups_of(
+        &self,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<(String, JobState, String)>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.keys.job_group())
+            .arg(ids)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err("read job groups"))?;
+        Ok(groups
+            .iter()
+            .map(|g| g.as_deref().and_then(keys::parse_group))
+            .collect())
+    }
+
     /// Claims due jobs, the longest-due first, in one script (see `scripts::CLAIM`).
     pub(super) async fn claim(&self, claim: Claim) -> StoreResult<Vec<ScheduledJob>> {
         if claim.limit == 0 {
@@ -285,6 +377,7 @@ impl RedisStore {
             lease_until: claim.lease_until,
             updated_at: claim.now,
         };
+        let claim_json = to_json("a claim", &state)?;
         let paused: Vec<_> = claim
             .paused
             .iter()
@@ -294,16 +387,24 @@ impl RedisStore {
         call.key(&self.job_keys()[..])
             .arg(keys::due_until(claim.now))
             .arg(claim.limit)
-            .arg(to_json("a claim", &state)?)
+            .arg(&claim_json)
             .arg(sortable_time(claim.lease_until))
             .arg(u8::from(claim.queue.is_some()))
             .arg(claim.queue.as_deref().unwrap_or(""))
             .arg(serde_json::Value::from(paused).to_string());
-        let ids: Vec<String> = call
+        let bodies: Vec<String> = call
             .invoke_async(&mut self.conn())
             .await
             .map_err(err("claim jobs"))?;
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        self.read_jobs(&ids).await
+        bodies
+            .into_iter()
+            .map(|body| {
+                Raw {
+                    body,
+                    claim: Some(claim_json.clone()),
+                }
+                .job()
+            })
+            .collect()
     }
 }

@@ -146,7 +146,8 @@ static APPEND_WITH_JOB_LUA: LazyLock<String> =
 ///
 /// KEYS: the ten job keys of [`PUT_JOBS`]. ARGV: upper bound of due members (exclusive),
 /// limit, claim JSON, sortable lease end, `1` to filter by queue, the queue, paused scopes
-/// as JSON `[[queue, class or null, type or null], …]`. Returns the claimed ids.
+/// as JSON `[[queue, class or null, type or null], …]`. Returns the claimed jobs' bodies (their
+/// claim is the claim JSON), so a claim is one round trip.
 pub static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
 
 const CLAIM_LUA: &str = r#"
@@ -161,16 +162,17 @@ local function held(scope)
   end
   return false
 end
+local filtering = ARGV[5] == '1' or #paused > 0
 local out = {}
-local skipped = 0
-while #out < limit do
+local skipped, taken = 0, 0
+while taken < limit do
   local members = redis.call('ZRANGEBYLEX', KEYS[6], '-', ARGV[1], 'LIMIT', skipped, 256)
   if #members == 0 then break end
   for _, m in ipairs(members) do
-    if #out >= limit then break end
+    if taken >= limit then break end
     local id = string.sub(m, 22)
-    local scope = cjson.decode(redis.call('HGET', KEYS[9], id) or '["","",""]')
-    if (ARGV[5] == '1' and scope[1] ~= ARGV[6]) or held(scope) then
+    local scope = filtering and cjson.decode(redis.call('HGET', KEYS[9], id) or '["","",""]')
+    if filtering and ((ARGV[5] == '1' and scope[1] ~= ARGV[6]) or held(scope)) then
       skipped = skipped + 1
     else
       redis.call('ZREM', KEYS[6], m)
@@ -183,7 +185,9 @@ while #out < limit do
       redis.call('HINCRBY', KEYS[7], new, 1)
       redis.call('HSET', KEYS[3], id, new)
       redis.call('HSET', KEYS[8], id, ARGV[3])
-      out[#out+1] = id
+      local body = redis.call('HGET', KEYS[1], id)
+      if body then out[#out+1] = body end
+      taken = taken + 1
     end
   end
 end
