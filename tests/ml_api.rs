@@ -133,6 +133,12 @@ async fn train_deploy_serve_roll_back_and_restart() {
         meta["bayesian_holdout"]["log_loss"].as_f64().unwrap(),
     );
     assert!(ml < bayes, "the queue matters: ml {ml} vs bayesian {bayes}");
+    let costs = &meta["decision_cost"];
+    assert!(costs["episodes"].as_u64().unwrap() > 0, "{costs}");
+    assert!(
+        costs["model"].as_f64().unwrap() <= costs["bayesian"].as_f64().unwrap(),
+        "seeing the queue, its delays cost no more: {costs}"
+    );
     assert!(
         !alert_ids(&api)
             .await
@@ -248,6 +254,12 @@ async fn the_gate_refuses_a_worse_model_with_the_numbers_unless_forced() {
     assert!(
         details.contains("log-loss") && details.contains(&format!("{ml:.4}")),
         "{details}"
+    );
+    let costs = &meta["decision_cost"];
+    let model_cost = costs["model"].as_f64().unwrap();
+    assert!(
+        details.contains(&format!("expected decision cost {model_cost:.3}")),
+        "the refusal gives the decision costs too: {details}"
     );
     let (status, forced) = operator(
         &api,
