@@ -7,8 +7,10 @@
 
 Per scenario: the median over the files of each cost, of ml / bayesian, and of the share of the
 bayesian-to-oracle gap that ml closes ((bayesian - ml) / (bayesian - oracle); negative when ml
-costs more), plus the share of decisions the ML tier made and whether its model passed the
-deploy gate and raised ModelDriftDetected (counts over the files).
+costs more), plus the share of decisions the ML tier made, the median of the deploy gate's
+held-out decision-cost estimate (model / Bayesian tier, `est`), and whether its model passed
+the deploy gate and raised ModelDriftDetected (counts over the files). A model the gate refused
+did not serve: the Bayesian tier decided, so ml/bayes is 1 there.
 """
 
 import json
@@ -29,7 +31,7 @@ def main(paths):
                 rows[report["scenario"]].append(by_name(report))
     head = (
         f"{'scenario':<20} {'bayes':>8} {'ml':>8} {'oracle':>8} {'ml/bayes':>8} "
-        f"{'gap closed':>10} {'ml decides':>10} {'gate':>5} {'drift alert':>11}"
+        f"{'gap closed':>10} {'ml decides':>10} {'est':>6} {'gate':>5} {'drift alert':>11}"
     )
     print(head)
     for scenario in sorted(rows):
@@ -45,11 +47,13 @@ def main(paths):
         gaps = [g for g in gaps if g is not None]
         closed = f"{statistics.median(gaps) * 100:.0f}%" if gaps else "-"
         decides = med(ml_share)
+        ests = [e for e in (estimate(r) for r in runs) if e is not None]
+        est = f"{statistics.median(ests):.3f}" if ests else "-"
         gate = sum(1 for r in runs if r["ml"]["ml"]["passes_gate"])
         alerts = sum(1 for r in runs if any(w["alert"] for w in r["ml"]["ml"]["drift_windows"]))
         print(
             f"{scenario:<20} {bayes:>8.2f} {ml:>8.2f} {oracle:>8.2f} {ratio:>8.3f} "
-            f"{closed:>10} {decides * 100:>9.0f}% {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)}"
+            f"{closed:>10} {decides * 100:>9.0f}% {est:>6} {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)}"
         )
 
 
@@ -58,6 +62,13 @@ def gap(r):
     if bayes - oracle <= 1e-9:
         return None
     return (bayes - ml) / (bayes - oracle)
+
+
+def estimate(r):
+    d = r["ml"]["ml"].get("decision_cost")
+    if not d or d["episodes"] == 0 or d["bayesian"] <= 0:
+        return None
+    return d["model"] / d["bayesian"]
 
 
 def ml_share(r):

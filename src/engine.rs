@@ -215,8 +215,8 @@ impl Engine {
                 forecasts.push((LiveArm::Ml, answer.estimated_success));
                 if let Some((deployed, _)) = self.ml.serving.clone() {
                     let situation = ml_tier::situation(ctx, &self.ml);
-                    let (delay, p) = (answer.delay_ms, *reference_prediction);
-                    self.ml.observe_served(&deployed, &situation, delay, p);
+                    self.ml
+                        .observe_drift(&deployed, &situation, *reference_prediction);
                 }
             }
             ml_tier::Step::Control => forecasts.push((LiveArm::Control, answer.estimated_success)),
@@ -224,13 +224,17 @@ impl Engine {
         }
         if answer.should_retry {
             match ml_tier::shadow(&self.ml_inputs(), ctx, answer.delay_ms) {
-                Some(Ok((p, explained))) if (0.0..=1.0).contains(&p) => {
+                Some(Ok((p, reference_p, explained))) if (0.0..=1.0).contains(&p) => {
                     forecasts.push((LiveArm::Shadow, p));
+                    if let (None, Some(shadow)) = (&self.ml.serving, self.ml.shadow.clone()) {
+                        let situation = ml_tier::situation(ctx, &self.ml);
+                        self.ml.observe_drift(&shadow, &situation, reference_p);
+                    }
                     if let Some(e) = answer.explanation.as_mut().filter(|e| e.ml.is_none()) {
                         e.ml = Some(explained);
                     }
                 }
-                Some(Ok((p, _))) => self.ml.record_error(&format!("shadow gave {p}"), ctx.now),
+                Some(Ok((p, _, _))) => self.ml.record_error(&format!("shadow gave {p}"), ctx.now),
                 Some(Err(message)) => self.ml.record_error(&message, ctx.now),
                 None => {}
             }
@@ -252,18 +256,33 @@ impl Engine {
     /// Serves `version` (active for all jobs or as a canary), or nothing; the live comparison
     /// and the drift windows start over.
     pub fn ml_serve(&mut self, serving: Option<(Arc<Deployed>, Arm)>) {
-        if let Some((deployed, _)) = &serving {
-            self.ml
-                .drift
-                .restart(deployed.version.clone(), &deployed.reference);
-        }
         self.ml.serving = serving;
         self.ml.reset_live();
+        self.watch_drift();
     }
 
-    /// Scores every request with `shadow` beside the served answer, or stops shadowing.
+    /// Scores every request with `shadow` beside the served answer, or stops shadowing. When
+    /// nothing serves, the drift windows watch the shadow and start over.
     pub fn ml_shadow(&mut self, shadow: Option<Arc<Deployed>>) {
         self.ml.shadow = shadow;
+        if self.ml.serving.is_none() {
+            self.watch_drift();
+        }
+    }
+
+    /// The drift windows count the situations of the serving version's decisions or, when
+    /// nothing serves, those the shadow scores (which the Bayesian tier's retries shaped, as
+    /// they shaped the training rows); they start over here.
+    fn watch_drift(&mut self) {
+        let watched = match &self.ml.serving {
+            Some((deployed, _)) => Some((deployed, false)),
+            None => self.ml.shadow.as_ref().map(|d| (d, true)),
+        };
+        if let Some((d, same_policy)) = watched.map(|(d, same)| (d.clone(), same)) {
+            self.ml
+                .drift
+                .restart(d.version.clone(), &d.reference, same_policy);
+        }
     }
 
     /// The ML tier's live state: what serves, health, per-arm outcomes, drift.
@@ -281,7 +300,8 @@ impl Engine {
         }
     }
 
-    /// The scores of the serving version's last complete drift window, if one has completed.
+    /// The scores of the watched version's last complete drift window (the serving one, or
+    /// the shadow when nothing serves), if one has completed.
     pub fn ml_drift(&self) -> Option<&DriftScores> {
         self.ml.drift.scores()
     }

@@ -3,7 +3,8 @@
 //! The point-in-time [`features`] (the same code in training, via [`dataset`], and serving),
 //! the feature [`encode::Encoder`] with its stored vocabulary, the model kinds behind the
 //! [`Model`] trait and the [`fitted::Fitted`] model that stores and serves them, the decision
-//! over the delay grid ([`serve`]), what the engine holds while serving ([`deployment`]: arms,
+//! over the delay grid ([`serve`]) and what its decisions would have cost on held-out episodes
+//! ([`decision_cost`], the deploy gate's evidence), what the engine holds while serving ([`deployment`]: arms,
 //! health, [`live`] outcomes, [`drift`]), and the [`metrics`] a model is judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
@@ -15,6 +16,7 @@
 //! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
 pub mod dataset;
+pub mod decision_cost;
 pub mod deployment;
 pub mod drift;
 pub mod encode;

@@ -205,13 +205,13 @@ fn rationale(deployed: &Deployed, arm: Arm, s: &Situation<'_>, c: &Choice) -> St
     }
 }
 
-/// The shadow's forecast for the served retry after `delay_ms`, and the answer it would have
-/// given (explained), or why it could not.
+/// The shadow's forecast for the served retry after `delay_ms`, its forecast at the drift
+/// reference delay, and the answer it would have given (explained), or why it could not.
 pub fn shadow(
     inputs: &Inputs<'_>,
     ctx: &Ctx<'_>,
     delay_ms: u64,
-) -> Option<Result<(f64, MlExplanation), String>> {
+) -> Option<Result<(f64, f64, MlExplanation), String>> {
     let deployed = inputs.deployment.shadow.as_ref()?;
     let situation = situation(ctx, inputs.deployment);
     let f = ctx.features;
@@ -227,8 +227,11 @@ pub fn shadow(
         )
         .ok()?
         .1;
-    let run = || -> Result<(f64, MlExplanation), super::ml::MlError> {
-        let served = deployed.model.predict_delays(&situation, &[delay_ms])?[0];
+    let run = || -> Result<(f64, f64, MlExplanation), super::ml::MlError> {
+        let reference_delay = deployed.reference.reference_delay_ms;
+        let p = deployed
+            .model
+            .predict_delays(&situation, &[delay_ms, reference_delay])?;
         let setting = Setting {
             situation,
             survival,
@@ -237,7 +240,8 @@ pub fn shadow(
         let choice = serve::choose(&deployed.model, setting)?;
         let at = choice.delay_ms.unwrap_or(0);
         Ok((
-            served,
+            p[0],
+            p[1],
             ml_explanation(deployed, "shadow", &situation, &choice, at)?,
         ))
     };

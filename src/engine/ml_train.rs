@@ -3,28 +3,37 @@
 //! cross-validation on the rest (fold `i` trains on the first `i` of `k + 1` time-ordered
 //! blocks and tests on the next), the model fitted on the whole training part, and both it and
 //! the Bayesian tier — learned from the same training part by replaying its attempts — scored
-//! on the held-out rows.
+//! on the held-out rows: their forecasts (log-loss and the rest), and the expected cost of
+//! their decisions on the held-out episodes ([`ml::decision_cost`]), the two halves of the
+//! deploy gate (`model::deploy_gate`).
 //!
 //! Pure like the rest of the engine: the caller loads the attempts, runs this off the request
 //! path, and times it.
 
 use super::Engine;
 use super::ml::dataset::{Dataset, Example};
+use super::ml::decision_cost::{self, Costs};
 use super::ml::drift::Reference;
 use super::ml::encode::{Encoder, Value};
 use super::ml::features::FeatureSet;
+use super::ml::features::Situation;
 use super::ml::fitted::Fitted;
+use super::ml::serve::{self, Setting};
 use super::ml::{MlError, ModelKind, gbt, logistic, metrics};
 use super::registry::Thresholds;
-use super::settings::EngineSettings;
-use super::survival::GRID_MS;
+use super::settings::{EngineSettings, solve_params};
+use super::survival::{GRID_MS, SurvivalModel};
 use crate::model::{
-    AttemptRecord, FieldError, MLTrainingConfig, MlMetrics, RetryStrategy, before_ms,
+    AttemptRecord, FieldError, MLTrainingConfig, MlDecisionCost, MlMetrics, RetryStrategy,
+    before_ms,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
+/// Most held-out episodes (the most recent) whose decisions are costed: enough to tell the
+/// policies apart on paired episodes, and a bounded share of the training time.
+const MAX_COSTED_EPISODES: usize = 2_000;
 /// Fewest training examples a model is fitted on.
 pub const MIN_EXAMPLES: usize = 100;
 /// Categorical values seen fewer times than this in training are "missing".
@@ -149,6 +158,8 @@ pub struct Trained {
     pub cross_validation: Vec<MlMetrics>,
     pub holdout: MlMetrics,
     pub bayesian_holdout: MlMetrics,
+    /// The model's decisions against the Bayesian tier's on the held-out episodes.
+    pub decision_cost: MlDecisionCost,
     pub data_from: DateTime<Utc>,
     pub data_to: DateTime<Utc>,
     pub training_rows: u64,
@@ -193,17 +204,23 @@ pub fn train(
     let fitted = fit(&data, train_part, req)?;
     progress(format!("scoring {} held-out examples", test_part.len()));
     let holdout = score(&fitted, &data, test_part)?;
-    let bayes = bayes_forecasts(&data, test_part[0].at, test_part, strategy, settings);
+    let engine = bayes_replay(&data, test_part[0].at, strategy, settings);
+    let bayes = bayes_forecasts(&engine, &data, test_part);
     let outcomes: Vec<bool> = test_part.iter().map(|e| e.success).collect();
     let bayesian_holdout = metrics_of(&bayes, &outcomes)?;
+    progress("costing the decisions on the held-out episodes".into());
+    let decision_cost = decision_costs(&engine, &fitted, &data, test_part);
     let situations: Vec<_> = train_part.iter().map(|e| data.situation(e)).collect();
-    let reference = Reference::fit(&fitted, &situations, median_delay(train_part))?;
+    let span_ms = (train_part[train_part.len() - 1].at - train_part[0].at).num_milliseconds();
+    let span_ms = u64::try_from(span_ms).unwrap_or(0);
+    let reference = Reference::fit(&fitted, &situations, median_delay(train_part), span_ms)?;
     Ok(Trained {
         fitted,
         reference,
         cross_validation,
         holdout,
         bayesian_holdout,
+        decision_cost,
         data_from: train_part[0].at,
         data_to: test_part[test_part.len() - 1].at,
         training_rows: train_part.len() as u64,
@@ -293,24 +310,88 @@ pub fn metrics_of(p: &[f64], y: &[bool]) -> Result<MlMetrics, MlError> {
     })
 }
 
-/// The Bayesian tier's forecasts for `examples`, learned from the attempts recorded before
-/// `cutoff` — as it would have said at the time, from the same data the model trained on.
-fn bayes_forecasts(
+/// The Bayesian tier learned from the attempts recorded before `cutoff` — as it would have
+/// been at the time, from the same data the model trained on.
+fn bayes_replay(
     data: &Dataset,
     cutoff: DateTime<Utc>,
-    examples: &[Example],
     strategy: &RetryStrategy,
     settings: &EngineSettings,
-) -> Vec<f64> {
+) -> Engine {
     let mut engine = Engine::new(strategy.clone(), settings.clone(), 0);
     for a in data.attempts.iter().take_while(|a| a.timestamp < cutoff) {
         engine.observe(a);
     }
+    engine
+}
+
+/// The replayed Bayesian tier's forecasts for `examples`.
+fn bayes_forecasts(engine: &Engine, data: &Dataset, examples: &[Example]) -> Vec<f64> {
     let t = engine.thresholds();
     examples
         .iter()
-        .map(|e| bayes_forecast(&engine, data, e, t))
+        .map(|e| bayes_forecast(engine, data, e, t))
         .collect()
+}
+
+/// The expected cost per held-out episode of the model's decisions — as the tier serves them,
+/// falling back to the Bayesian tier where the model cannot answer — and of the replayed
+/// Bayesian tier's (its cost-optimal delay; no exploration, no per-job view), on the same
+/// episodes: the [`MAX_COSTED_EPISODES`] most recent. Episodes without a Bayesian model to
+/// value what follows are left out: the ML tier does not serve them either.
+fn decision_costs(
+    engine: &Engine,
+    model: &Fitted,
+    data: &Dataset,
+    held_out: &[Example],
+) -> MlDecisionCost {
+    let (recovered, unrecovered) = decision_cost::episodes(data, held_out);
+    let t = engine.thresholds();
+    let survival = |s: &Situation<'_>| {
+        let m = &engine.models;
+        let found = m.select(s.job_type, s.error_class, s.tenant, Some(s.hour), t);
+        found.ok().map(|(_, model)| model)
+    };
+    let all = recovered.len() + unrecovered;
+    let mut judged: Vec<_> = recovered
+        .into_iter()
+        .filter(|e| survival(&e.start).is_some())
+        .collect();
+    let left_out = all - judged.len();
+    judged.drain(..judged.len().saturating_sub(MAX_COSTED_EPISODES));
+    let params = solve_params(engine.strategy(), engine.settings());
+    let costs = Costs {
+        per_attempt: params.per_attempt,
+        per_second: params.per_second,
+        give_up: params.give_up,
+        max_attempts: engine.strategy().guardrails.max_attempts.max(1),
+    };
+    let bayesian = |s: &Situation<'_>, left: usize| bayes_delay(survival(s)?, s.elapsed_ms, left);
+    let ml = |s: &Situation<'_>, left: usize| {
+        let m = survival(s)?;
+        let setting = Setting {
+            situation: *s,
+            survival: m,
+            attempts: left,
+        };
+        match serve::choose(model, setting) {
+            Ok(choice) => choice.delay_ms,
+            Err(_) => bayes_delay(m, s.elapsed_ms, left),
+        }
+    };
+    MlDecisionCost {
+        episodes: judged.len() as u64,
+        left_out: left_out as u64,
+        model: decision_cost::mean_cost(&judged, &costs, ml),
+        bayesian: decision_cost::mean_cost(&judged, &costs, bayesian),
+    }
+}
+
+/// The Bayesian tier's cost-optimal delay from `elapsed_ms` with `attempts` left, or `None`
+/// when stopping costs less.
+fn bayes_delay(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) -> Option<u64> {
+    let best = model.best(elapsed_ms, attempts, 0)?.best;
+    (best.cost < model.give_up_cost()).then_some(best.delay_ms)
 }
 
 fn bayes_forecast(engine: &Engine, data: &Dataset, e: &Example, t: Thresholds) -> f64 {

@@ -87,6 +87,10 @@ pub struct MlVersion {
     pub holdout: MlMetrics,
     /// The Bayesian tier (learned from the same training part) on the same held-out rows.
     pub bayesian_holdout: MlMetrics,
+    /// The expected cost of the model's decisions against the Bayesian tier's on the
+    /// held-out episodes (absent for versions trained before the gate judged decisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_cost: Option<MlDecisionCost>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hyperparameters: BTreeMap<String, serde_json::Value>,
     /// When it last changed state.
@@ -94,17 +98,72 @@ pub struct MlVersion {
 }
 
 impl MlVersion {
-    /// Whether the model beats the Bayesian tier on the held-out slice (the deploy gate).
-    pub fn beats_bayesian(&self) -> bool {
-        self.holdout.beats(&self.bayesian_holdout)
+    /// The deploy gate on this version's held-out evidence ([`deploy_gate`]).
+    pub fn gate(&self) -> Result<(), String> {
+        deploy_gate(
+            &self.holdout,
+            &self.bayesian_holdout,
+            self.decision_cost.as_ref(),
+        )
     }
 }
 
-impl MlMetrics {
-    /// The deploy gate: these held-out metrics beat the Bayesian tier's on the same rows
-    /// (lower log-loss).
-    pub fn beats(&self, bayesian: &MlMetrics) -> bool {
-        self.log_loss < bayesian.log_loss
+/// The expected cost per episode of two policies' decisions on the held-out episodes, under
+/// `[engine.cost]`, estimated from the outcomes those episodes imply (see
+/// `engine::ml::decision_cost` for the estimator and its limits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlDecisionCost {
+    /// Held-out episodes both policies were replayed on (each recovered within the data; at
+    /// most the 2,000 most recent).
+    pub episodes: u64,
+    /// Held-out episodes left out: no recovery recorded, or no Bayesian model to decide with.
+    pub left_out: u64,
+    /// Mean cost per episode of the model's recommended delays (the tier as it serves).
+    pub model: f64,
+    /// Mean cost per episode of the Bayesian tier's recommended delays.
+    pub bayesian: f64,
+}
+
+/// The deploy gate: a version may serve without `force` when, on the held-out slice, its
+/// log-loss is below the Bayesian tier's on the same retries AND its decisions cost no more
+/// than the Bayesian tier's on the same episodes. `Err` says why not, with the numbers.
+pub fn deploy_gate(
+    holdout: &MlMetrics,
+    bayesian: &MlMetrics,
+    decisions: Option<&MlDecisionCost>,
+) -> Result<(), String> {
+    let forecasts = format!(
+        "held-out log-loss {:.4} vs the Bayesian tier's {:.4} (Brier {:.4} vs {:.4}, ECE {:.4} vs {:.4}) on {} retries",
+        holdout.log_loss,
+        bayesian.log_loss,
+        holdout.brier,
+        bayesian.brier,
+        holdout.ece,
+        bayesian.ece,
+        holdout.rows
+    );
+    let Some(d) = decisions else {
+        return Err(format!(
+            "{forecasts}; its decisions were never costed (trained before the gate judged decisions: train again)"
+        ));
+    };
+    let costs = format!(
+        "expected decision cost {:.3} vs the Bayesian tier's {:.3} per episode on {} held-out episodes ({} left out)",
+        d.model, d.bayesian, d.episodes, d.left_out
+    );
+    let mut why = Vec::new();
+    if holdout.log_loss >= bayesian.log_loss {
+        why.push("its forecasts are not better");
+    }
+    if d.episodes == 0 {
+        why.push("no held-out episode could cost its decisions");
+    } else if d.model > d.bayesian {
+        why.push("its decisions cost more");
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {forecasts}; {costs}", why.join(" and ")))
     }
 }
 
@@ -216,4 +275,68 @@ pub struct MlSummary {
     pub last_training: Option<MlJob>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trained: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(log_loss: f64) -> MlMetrics {
+        MlMetrics {
+            rows: 400,
+            log_loss,
+            brier: 0.1,
+            ece: 0.01,
+            auc: Some(0.9),
+            accuracy: 0.9,
+            f1_score: 0.9,
+        }
+    }
+
+    fn costs(episodes: u64, model: f64, bayesian: f64) -> MlDecisionCost {
+        MlDecisionCost {
+            episodes,
+            left_out: 3,
+            model,
+            bayesian,
+        }
+    }
+
+    #[test]
+    fn the_gate_needs_better_forecasts_and_decisions_that_cost_no_more() {
+        let (better, worse) = (metrics(0.2), metrics(0.4));
+        assert_eq!(
+            deploy_gate(&better, &worse, Some(&costs(50, 2.0, 2.5))),
+            Ok(())
+        );
+        assert_eq!(
+            deploy_gate(&better, &worse, Some(&costs(50, 2.5, 2.5))),
+            Ok(()),
+            "equal decisions cost no more"
+        );
+        let why = deploy_gate(&better, &worse, Some(&costs(50, 2.6, 2.5))).unwrap_err();
+        assert!(why.starts_with("its decisions cost more:"), "{why}");
+        assert!(
+            why.contains("2.600 vs the Bayesian tier's 2.500 per episode on 50 held-out episodes (3 left out)"),
+            "{why}"
+        );
+        assert!(
+            why.contains("log-loss 0.2000 vs the Bayesian tier's 0.4000"),
+            "{why}"
+        );
+        let both = deploy_gate(&worse, &better, Some(&costs(50, 2.6, 2.5))).unwrap_err();
+        assert!(
+            both.starts_with("its forecasts are not better and its decisions cost more"),
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn the_gate_refuses_a_model_whose_decisions_were_not_costed() {
+        let (better, worse) = (metrics(0.2), metrics(0.4));
+        let none = deploy_gate(&better, &worse, Some(&costs(0, 0.0, 0.0))).unwrap_err();
+        assert!(none.contains("no held-out episode"), "{none}");
+        let old = deploy_gate(&better, &worse, None).unwrap_err();
+        assert!(old.contains("never costed"), "{old}");
+    }
 }

@@ -1,28 +1,32 @@
 //! The `ml` strategy of `eval`: the engine the service runs, whose ML tier is trained when the
-//! warm-up ends and then serves every job, on the same virtual clock.
+//! warm-up ends and then, if the deploy gate passes it, serves every job, on the same virtual
+//! clock.
 //!
 //! Until the warm-up ends it is the `bayesian` strategy decision for decision (same seed, ML
 //! off). At the first attempt after the warm-up, the attempts recorded so far are handed to
 //! the service's own training code ([`train_ml`], the upstream `MLTrainingConfig` defaults with
 //! the chosen model type: the most recent 20 % of retries held out, three forward-chaining
-//! folds), and the model is deployed as the active version and the ML tier switched on, as
-//! `POST /ml/deploy` does. From then on it decides by the expected-cost rule of serving, and
-//! falls back to the Bayesian tier where serving does (a Retry-After hint, the last allowed
-//! attempt, no Bayesian model to value what follows); "decided by" counts both.
-//!
-//! The model serves whether or not it passes the service's deploy gate (lower held-out log-loss
-//! than the Bayesian tier), so the figures measure the model; the report says whether the gate
-//! would have let it serve. A training that fails (too few retries in the warm-up, one outcome
-//! only) leaves the Bayesian tier serving, and the report says why. The model is not retrained
-//! during the measured period. Each completed drift window is recorded with the scenario time
-//! it closed at and whether its score raises `ModelDriftDetected` at the default threshold.
+//! folds). As `POST /ml/deploy` without `force` does, the model is deployed as the active
+//! version and the ML tier switched on only when it passes the deploy gate ([`deploy_gate`]:
+//! lower held-out log-loss than the Bayesian tier, and decisions that cost no more on the
+//! held-out episodes). A refused model is kept in shadow — it scores every decision and is
+//! never served — and the Bayesian tier goes on deciding, as in the service. A served model
+//! decides by the expected-cost rule of serving, and falls back to the Bayesian tier where
+//! serving does (a Retry-After hint, the last allowed attempt, no Bayesian model to value what
+//! follows); "decided by" counts both. A training that fails (too few retries in the warm-up,
+//! one outcome only) leaves the Bayesian tier serving, and the report says why. The model is
+//! not retrained during the measured period. Each completed drift window of the model (serving,
+//! or in shadow) is recorded with the scenario time it closed at and whether its score raises
+//! `ModelDriftDetected` at the default threshold.
 
 use super::policy::{Decision, Policy, PolicyError};
 use crate::engine::ml::deployment::{Arm, Deployed};
 use crate::engine::ml::drift::{DEFAULT_THRESHOLD, drifted};
 use crate::engine::ml::{ModelKind, model_type_name};
 use crate::engine::{Engine, EngineSettings, TrainRequest, Trained, default_strategy, train_ml};
-use crate::model::{AttemptRecord, MLTrainingConfig, MlMetrics, RetryFeatures};
+use crate::model::{
+    AttemptRecord, MLTrainingConfig, MlDecisionCost, MlMetrics, RetryFeatures, deploy_gate,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -46,8 +50,14 @@ pub struct MlReport {
     pub holdout: Option<MlMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bayesian_holdout: Option<MlMetrics>,
-    /// Whether `POST /ml/deploy` would let it serve without `force`.
+    /// The expected cost of its decisions and of the Bayesian tier's on the held-out episodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_cost: Option<MlDecisionCost>,
+    /// Whether `POST /ml/deploy` lets it serve without `force` (it served only then).
     pub passes_gate: bool,
+    /// Why the gate refused it, with the numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_refusal: Option<String>,
     /// The drift score above which `ModelDriftDetected` fires.
     pub drift_threshold: f64,
     /// Every completed drift window, in order.
@@ -75,20 +85,25 @@ impl MlReport {
             holdout_rows: 0,
             holdout: None,
             bayesian_holdout: None,
+            decision_cost: None,
             passes_gate: false,
+            gate_refusal: None,
             drift_threshold: DEFAULT_THRESHOLD,
             drift_windows: Vec::new(),
         }
     }
 
     fn trained(kind: ModelKind, t: &Trained) -> Self {
+        let gate = deploy_gate(&t.holdout, &t.bayesian_holdout, Some(&t.decision_cost));
         Self {
             training_error: None,
             training_rows: t.training_rows,
             holdout_rows: t.holdout_rows,
             holdout: Some(t.holdout.clone()),
             bayesian_holdout: Some(t.bayesian_holdout.clone()),
-            passes_gate: t.holdout.beats(&t.bayesian_holdout),
+            decision_cost: Some(t.decision_cost.clone()),
+            passes_gate: gate.is_ok(),
+            gate_refusal: gate.err(),
             ..Self::failed(kind, String::new())
         }
     }
@@ -133,19 +148,21 @@ impl MlPolicy {
         }
     }
 
-    /// Trains on the warm-up's attempts and serves the model, or records why not.
+    /// Trains on the warm-up's attempts and serves the model if the deploy gate lets it (in
+    /// shadow if not), or records why no model was trained.
     fn train_and_deploy(&mut self) {
         let attempts = std::mem::take(&mut self.warmup);
-        self.report = Some(match self.train(attempts) {
+        let report = match self.train(attempts) {
             Ok(trained) => {
                 let report = MlReport::trained(self.kind, &trained);
-                match self.deploy(trained) {
+                match self.deploy(trained, report.passes_gate) {
                     Ok(()) => report,
                     Err(e) => MlReport::failed(self.kind, e),
                 }
             }
             Err(e) => MlReport::failed(self.kind, e),
-        });
+        };
+        self.report = Some(report);
     }
 
     fn train(&self, attempts: Vec<AttemptRecord>) -> Result<Trained, String> {
@@ -155,15 +172,19 @@ impl MlPolicy {
         train_ml(attempts, &request, strategy, settings, &|_: String| {}).map_err(|e| e.to_string())
     }
 
-    /// What `POST /ml/deploy` does to the engine: serve the version to every job, ML on.
-    fn deploy(&mut self, trained: Trained) -> Result<(), String> {
-        let deployed = Deployed {
+    /// What `POST /ml/deploy` does to the engine: serve the version to every job, ML on; or,
+    /// when the gate refused it, score it in shadow.
+    fn deploy(&mut self, trained: Trained, serve: bool) -> Result<(), String> {
+        let deployed = Arc::new(Deployed {
             version: VERSION.into(),
             model: trained.fitted,
             reference: trained.reference,
-        };
-        self.engine
-            .ml_serve(Some((Arc::new(deployed), Arm::Active)));
+        });
+        if !serve {
+            self.engine.ml_shadow(Some(deployed));
+            return Ok(());
+        }
+        self.engine.ml_serve(Some((deployed, Arm::Active)));
         let mut strategy = self.engine.strategy().clone();
         strategy.ml_enabled = true;
         self.engine

@@ -146,7 +146,17 @@ fn ml_summary(ml: &MlReport) -> String {
         let why = ml.training_error.as_deref().unwrap_or("no training");
         return format!("{} not trained: {why}", ml.model_type);
     };
-    let gate = if ml.passes_gate { "passed" } else { "refused" };
+    let gate = if ml.passes_gate {
+        "passed"
+    } else {
+        "refused (the Bayesian tier served)"
+    };
+    let decisions = ml.decision_cost.as_ref().map_or("-".into(), |d| {
+        format!(
+            "{:.2} (bayesian {:.2}) per held-out episode, {} episodes",
+            d.model, d.bayesian, d.episodes
+        )
+    });
     let max = ml
         .drift_windows
         .iter()
@@ -157,7 +167,7 @@ fn ml_summary(ml: &MlReport) -> String {
         format!("from window {} at {at}", i + 1)
     });
     format!(
-        "{} on {} warm-up retries ({} held out): log-loss {:.3} (bayesian {:.3}), ECE {:.3} ({:.3}); deploy gate {gate}; {} drift windows, max PSI {max}; ModelDriftDetected {alert}",
+        "{} on {} warm-up retries ({} held out): log-loss {:.3} (bayesian {:.3}), ECE {:.3} ({:.3}); decision cost {decisions}; deploy gate {gate}; {} drift windows, max PSI {max}; ModelDriftDetected {alert}",
         ml.model_type,
         ml.training_rows,
         ml.holdout_rows,

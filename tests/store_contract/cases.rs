@@ -862,6 +862,12 @@ fn ml_version(n: u32, state: retryctl::model::MlState) -> retryctl::model::MlVer
         cross_validation: vec![metrics.clone()],
         holdout: metrics.clone(),
         bayesian_holdout: metrics,
+        decision_cost: Some(retryctl::model::MlDecisionCost {
+            episodes: 4,
+            left_out: 1,
+            model: 2.5,
+            bayesian: 3.0,
+        }),
         hyperparameters: BTreeMap::new(),
         updated_at: t0(),
     }

@@ -160,10 +160,11 @@ fn job_text(job: &MlJob) -> String {
 }
 
 /// One line per version: state, kind, rows, held-out log-loss/ECE/AUC beside the Bayesian
-/// tier's log-loss, training time.
+/// tier's log-loss, the held-out decision cost beside the Bayesian tier's, the deploy gate's
+/// verdict, training time.
 pub fn versions_table(versions: &[MlVersion]) -> String {
     let mut out = format!(
-        "{:<8} {:<9} {:<14} {:>8} {:>9} {:>9} {:>7} {:>6} {:>8}  {}\n",
+        "{:<8} {:<9} {:<14} {:>8} {:>9} {:>9} {:>7} {:>6} {:>13} {:>6} {:>8}  {}\n",
         "VERSION",
         "STATE",
         "TYPE",
@@ -172,6 +173,8 @@ pub fn versions_table(versions: &[MlVersion]) -> String {
         "BAYESIAN",
         "ECE",
         "AUC",
+        "COST/BAYES",
+        "GATE",
         "TRAIN",
         "TRAINED"
     );
@@ -182,7 +185,7 @@ pub fn versions_table(versions: &[MlVersion]) -> String {
             v.state.as_str().to_string()
         };
         out.push_str(&format!(
-            "{:<8} {:<9} {:<14} {:>8} {:>9.4} {:>9.4} {:>7.4} {:>6} {:>6}ms  {}\n",
+            "{:<8} {:<9} {:<14} {:>8} {:>9.4} {:>9.4} {:>7.4} {:>6} {:>13} {:>6} {:>6}ms  {}\n",
             cell(&v.version, 8),
             state,
             v.model_type,
@@ -191,6 +194,10 @@ pub fn versions_table(versions: &[MlVersion]) -> String {
             v.bayesian_holdout.log_loss,
             v.holdout.ece,
             v.holdout.auc.map_or("-".into(), |a| format!("{a:.3}")),
+            v.decision_cost
+                .as_ref()
+                .map_or("-".into(), |d| format!("{:.2}/{:.2}", d.model, d.bayesian)),
+            if v.gate().is_ok() { "pass" } else { "refuse" },
             v.training_ms,
             stamp(v.trained_at)
         ));

@@ -17,6 +17,8 @@ use std::collections::HashMap;
 /// then), the wait, and the outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Example {
+    /// The episode (one job's run of failures until it ends), numbered in the order they began.
+    pub episode: usize,
     pub failed: usize,
     pub elapsed_ms: u64,
     pub recent_failures: u32,
@@ -36,6 +38,7 @@ pub struct Dataset {
 /// What the replay remembers of a job's open episode.
 #[derive(Debug, Clone, Copy)]
 struct Open {
+    episode: usize,
     failed: usize,
     first_failure: DateTime<Utc>,
     attempt: u32,
@@ -49,6 +52,7 @@ impl Dataset {
         let mut open: HashMap<&str, Open> = HashMap::new();
         let mut recent = RecentFailures::default();
         let mut examples = Vec::new();
+        let mut episodes = 0;
         for (i, a) in attempts.iter().enumerate() {
             let before = open.get(a.job_id.as_str()).copied();
             if let Some(e) = before.and_then(|o| example(&attempts, o, a)) {
@@ -60,18 +64,21 @@ impl Dataset {
             }
             let second = a.timestamp.timestamp();
             recent.record(&a.queue, &a.error_class, second);
-            let first_failure = match before {
-                Some(o)
-                    if a.attempt_number > 1
-                        && attempts[o.failed].error_class == a.error_class
-                        && a.timestamp >= o.first_failure =>
-                {
-                    o.first_failure
+            let continued = before.filter(|o| {
+                a.attempt_number > 1
+                    && attempts[o.failed].error_class == a.error_class
+                    && a.timestamp >= o.first_failure
+            });
+            let (episode, first_failure) = match (continued, before) {
+                (Some(o), _) => (o.episode, o.first_failure),
+                (None, None) if a.attempt_number == 2 => {
+                    (episodes, before_ms(a.timestamp, a.delay_ms))
                 }
-                None if a.attempt_number == 2 => before_ms(a.timestamp, a.delay_ms),
-                _ => a.timestamp,
+                (None, _) => (episodes, a.timestamp),
             };
+            episodes += usize::from(continued.is_none());
             let state = Open {
+                episode,
                 failed: i,
                 first_failure,
                 attempt: a.attempt_number,
@@ -113,6 +120,7 @@ fn example(attempts: &[AttemptRecord], o: Open, a: &AttemptRecord) -> Option<Exa
         return None;
     }
     Some(Example {
+        episode: o.episode,
         failed: o.failed,
         elapsed_ms: (failed.timestamp - o.first_failure)
             .num_milliseconds()

@@ -226,10 +226,11 @@ impl Deployment {
         self.pending.clear();
     }
 
-    /// Counts a served situation for drift (features and prediction).
-    pub fn observe_served(&mut self, deployed: &Deployed, s: &Situation<'_>, delay: u64, p: f64) {
+    /// Counts a situation the watched version decided or scored, for drift (features, and
+    /// `p`, its prediction at the reference delay).
+    pub fn observe_drift(&mut self, deployed: &Deployed, s: &Situation<'_>, p: f64) {
         self.drift
-            .observe(&deployed.reference, &deployed.model, s, delay, p);
+            .observe(&deployed.reference, &deployed.model, s, p);
     }
 }
 

@@ -6,9 +6,22 @@
 //! feature, each known value of a categorical one — plus a bin for missing or unknown values;
 //! and the same for the model's prediction at a fixed reference delay (the median training
 //! delay), so live and training predictions are compared at the same delay. The
-//! [`DriftMonitor`] counts served situations in windows of [`WINDOW`] decisions; at the end
-//! of each window the PSI of every feature and of the prediction is computed, and the largest
-//! is the drift score. `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴.
+//! [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
+//! [`WINDOW`]; at the end of each window the PSI of every feature and of the prediction is
+//! computed, and the largest of those that count is the drift score.
+//! `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴.
+//!
+//! What counts: the features in [`POLICY_SHAPED`] follow the retry policy itself (which
+//! attempt a job is at, how long it has failed, how many failed retries its dependency saw),
+//! and so does the prediction, which reads them. The training rows were retried by the
+//! Bayesian tier; the situations a serving model decides were retried by the model, so those
+//! columns differ by policy, not by drift, and only the others count. A shadow (or a version
+//! watched while nothing else serves) scores situations the Bayesian tier retried, like the
+//! training rows, so for it every column counts. `recent_failures` is binned by octave (0, 1,
+//! 2–3, 4–7, …) rather than by training deciles: it moves slowly, so a window holds few
+//! independent values of it and deciles of a narrow training band leave bins empty by
+//! chance. `time_of_day` counts only when the training data span a whole day: otherwise every
+//! later hour is new by construction.
 
 use super::encode::Value;
 use super::features::{REQUIRED, Situation};
@@ -21,6 +34,16 @@ pub const WINDOW: u64 = 500;
 const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 /// Shares are floored here so an empty bin has a finite PSI term.
 const FLOOR: f64 = 1e-4;
+/// Situation features whose distribution the retry policy shapes (see the module docs).
+pub const POLICY_SHAPED: [&str; 3] = ["attempt_number", "since_first_failure", "recent_failures"];
+/// The feature binned by octave.
+const OCTAVE_BINNED: &str = "recent_failures";
+/// Octaves of a count: 0 | 1 | 2–3 | … | 2¹⁵ and over (cut on the feature's `ln(1 + count)`).
+const OCTAVES: usize = 16;
+/// The feature that needs a whole day of training data.
+const DAILY: &str = "time_of_day";
+/// Training data shorter than this leave `time_of_day` out of the reference.
+pub const DAY_MS: u64 = 24 * 3_600_000;
 /// The drift score above which `ModelDriftDetected` fires, unless configured otherwise
 /// (`[alerts] drift_threshold`).
 pub const DEFAULT_THRESHOLD: f64 = 0.3;
@@ -58,6 +81,20 @@ impl Bins {
         let mut bins = Self {
             name: name.to_string(),
             edges,
+            shares: Vec::new(),
+        };
+        bins.shares = bins.shares_of(values);
+        bins
+    }
+
+    /// Bins at octaves of a count on its `ln(1 + count)` scale, whatever the training band.
+    fn octaves(name: &str, values: &[f64]) -> Self {
+        let mut bins = Self {
+            name: name.to_string(),
+            // Between 2^k - 1 and 2^k, so no count sits on an edge.
+            edges: (0..OCTAVES as i32)
+                .map(|k| (2f64.powi(k) + 0.5).ln())
+                .collect(),
             shares: Vec::new(),
         };
         bins.shares = bins.shares_of(values);
@@ -120,12 +157,13 @@ impl Bins {
 }
 
 impl Reference {
-    /// Fits the reference on the training `rows` (raw, in the model's feature order) and the
-    /// model's predictions for them at `reference_delay_ms`.
+    /// Fits the reference on the training `situations` and the model's predictions for them
+    /// at `reference_delay_ms`; `span_ms` is how long the training data last.
     pub fn fit(
         model: &Fitted,
         situations: &[Situation<'_>],
         reference_delay_ms: u64,
+        span_ms: u64,
     ) -> Result<Self, super::MlError> {
         let names = model.features().names();
         let rows: Vec<Vec<Value<'_>>> = situations
@@ -138,12 +176,13 @@ impl Reference {
             .collect::<Result<Vec<_>, _>>()?;
         let mut columns = Vec::new();
         for (j, name) in names.iter().enumerate() {
-            if REQUIRED.contains(&name.as_str()) {
+            if REQUIRED.contains(&name.as_str()) || (name == DAILY && span_ms < DAY_MS) {
                 continue;
             }
             let values: Vec<f64> = indexed.iter().map(|r| r[j]).collect();
             let bins = match model.encoder().vocabulary(name) {
                 Some(vocabulary) => Bins::categorical(name, vocabulary.len(), &values),
+                None if name == OCTAVE_BINNED => Bins::octaves(name, &values),
                 None => Bins::numeric(name, &values),
             };
             columns.push((j, bins));
@@ -164,26 +203,34 @@ pub struct DriftScores {
     /// PSI per situation feature.
     pub features: Vec<(String, f64)>,
     pub prediction: f64,
-    /// Windows completed since the version started serving.
+    /// Windows completed since the version started being watched.
     pub windows: u64,
+    /// Whether the Bayesian tier retried the watched situations, as it did the training rows
+    /// (a shadow), so the policy-shaped columns and the prediction count.
+    pub same_policy: bool,
 }
 
 impl DriftScores {
-    /// The largest PSI, feature or prediction.
-    pub fn score(&self) -> f64 {
+    /// The columns whose PSI counts (see the module docs), with their PSI.
+    fn counted(&self) -> impl Iterator<Item = (&str, f64)> {
+        let prediction = self.same_policy.then_some(("prediction", self.prediction));
         self.features
             .iter()
-            .map(|f| f.1)
-            .fold(self.prediction, f64::max)
+            .filter(|(name, _)| self.same_policy || !POLICY_SHAPED.contains(&name.as_str()))
+            .map(|(name, psi)| (name.as_str(), *psi))
+            .chain(prediction)
     }
 
-    /// The column with the largest PSI (`prediction` when no feature beats it).
+    /// The largest PSI that counts (0 when none does).
+    pub fn score(&self) -> f64 {
+        self.counted().map(|c| c.1).fold(0.0, f64::max)
+    }
+
+    /// The column with the largest PSI that counts.
     pub fn worst(&self) -> &str {
-        self.features
-            .iter()
-            .filter(|f| f.1 > self.prediction)
+        self.counted()
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or("prediction", |f| f.0.as_str())
+            .map_or("-", |c| c.0)
     }
 }
 
@@ -201,6 +248,7 @@ pub struct DriftMonitor {
     prediction: Vec<f64>,
     last: Option<DriftScores>,
     windows: u64,
+    same_policy: bool,
 }
 
 impl DriftMonitor {
@@ -210,12 +258,11 @@ impl DriftMonitor {
         reference: &Reference,
         model: &Fitted,
         situation: &Situation<'_>,
-        _delay_ms: u64,
         prediction: f64,
     ) {
         let version_changed = self.counts.len() != reference.columns.len();
         if version_changed {
-            self.restart(String::new(), reference);
+            self.restart(String::new(), reference, self.same_policy);
         }
         let row = model
             .features()
@@ -233,9 +280,11 @@ impl DriftMonitor {
         }
     }
 
-    /// Starts over for `version` (deployed or rolled back).
-    pub fn restart(&mut self, version: String, reference: &Reference) {
+    /// Starts over for `version` (deployed or rolled back); `same_policy` when the Bayesian
+    /// tier retries the situations it will count (a shadow).
+    pub fn restart(&mut self, version: String, reference: &Reference, same_policy: bool) {
         self.version = version;
+        self.same_policy = same_policy;
         self.seen = 0;
         self.windows = 0;
         self.last = None;
@@ -260,6 +309,7 @@ impl DriftMonitor {
             features,
             prediction: reference.prediction.psi(&self.prediction),
             windows: self.windows,
+            same_policy: self.same_policy,
         });
         self.seen = 0;
         self.counts.iter_mut().for_each(|c| c.fill(0.0));
@@ -290,27 +340,60 @@ mod tests {
     }
 
     #[test]
-    fn the_score_is_the_largest_psi_and_names_its_column() {
+    fn the_score_is_the_largest_psi_that_counts_and_names_its_column() {
         let scores = DriftScores {
             version: "ml-1".into(),
             features: vec![("queue".into(), 0.1), ("attempt_number".into(), 0.5)],
             prediction: 0.2,
             windows: 1,
+            same_policy: true,
         };
         assert_eq!((scores.score(), scores.worst()), (0.5, "attempt_number"));
         let prediction = DriftScores {
             prediction: 0.9,
-            ..scores
+            ..scores.clone()
         };
         assert_eq!(
             (prediction.score(), prediction.worst()),
             (0.9, "prediction")
+        );
+        let served = DriftScores {
+            same_policy: false,
+            ..prediction
+        };
+        assert_eq!(
+            (served.score(), served.worst()),
+            (0.1, "queue"),
+            "a serving model's own retries shape attempt_number and the prediction"
         );
         assert!(drifted(0.31, DEFAULT_THRESHOLD));
         assert!(
             !drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD),
             "above, not at"
         );
+    }
+
+    #[test]
+    fn recent_failures_are_binned_by_octave_whatever_the_training_band() {
+        let ln1p = |c: f64| c.ln_1p();
+        let band: Vec<f64> = (46..=69).map(|c| ln1p(f64::from(c))).collect();
+        let bins = Bins::octaves("recent_failures", &band);
+        let bin = |c: f64| bins.bin(ln1p(c));
+        assert_eq!(
+            (bin(0.0), bin(1.0), bin(2.0), bin(3.0), bin(4.0)),
+            (0, 1, 2, 2, 3)
+        );
+        assert_eq!(bin(46.0), bin(63.0), "one octave");
+        assert_eq!(bin(64.0), bin(69.0));
+        let window: Vec<f64> = [50.0, 55.0, 60.0, 66.0].map(ln1p).to_vec();
+        let counts: Vec<f64> = bins.shares_of(&window).iter().map(|s| s * 4.0).collect();
+        assert!(
+            bins.psi(&counts) < 0.1,
+            "a window inside the training band: {}",
+            bins.psi(&counts)
+        );
+        let busier = bins.shares_of(&[ln1p(200.0)]);
+        assert!(bins.psi(&busier) > 1.0);
     }
 
     #[test]

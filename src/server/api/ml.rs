@@ -110,12 +110,12 @@ struct UpstreamDeploy {
 
 #[utoipa::path(post, path = "/ml/deploy",
     summary = "Deploy an ML model version: active, canary or shadow (operator)",
-    description = "Refused (409, with the numbers) when the version's held-out log-loss is not below the Bayesian tier's on the same rows, unless `force` (audited). A canary serves the jobs whose id hashes into `canary_percent`; the rest go to the Bayesian tier. A shadow scores every request beside the served answer and is never served. The version that served before is retired.",
+    description = "Refused (409, with the numbers) unless, on the held-out slice, the version's log-loss is below the Bayesian tier's on the same retries and the expected cost (`[engine.cost]`) of its recommended delays is not above the Bayesian tier's on the same episodes (outcomes inferred from each episode's recorded attempts); `force` deploys anyway (audited). A canary serves the jobs whose id hashes into `canary_percent`; the rest go to the Bayesian tier. A shadow scores every request beside the served answer and is never served. The version that served before is retired.",
     request_body = DeployBody,
     responses(
         (status = 200, description = "what serves and shadows now", body = MlDeployed),
         (status = 404, description = "no such version", body = ErrorBody),
-        (status = 409, description = "worse than the Bayesian tier on the held-out slice", body = ErrorBody)))]
+        (status = 409, description = "refused by the deploy gate: forecasts or decisions worse than the Bayesian tier's on the held-out slice", body = ErrorBody)))]
 async fn deploy(
     caller: Caller,
     State(state): State<AppState>,

@@ -1,6 +1,6 @@
 //! The ML tier's lifecycle in the service: training jobs (one at a time, off the request path
 //! on a blocking thread), stored versions and their states, deployment (gated on the held-out
-//! comparison with the Bayesian tier unless forced), shadow, canary, rollback, and loading
+//! comparison with the Bayesian tier — forecasts and decision costs — unless forced), shadow, canary, rollback, and loading
 //! what served at start-up. The engine only serves what it is handed here.
 //!
 //! States: a trained version is a `candidate`. Deploying it as a shadow makes it `shadow` (the
@@ -263,6 +263,7 @@ fn describe(
         cross_validation: t.cross_validation.clone(),
         holdout: t.holdout.clone(),
         bayesian_holdout: t.bayesian_holdout.clone(),
+        decision_cost: Some(t.decision_cost.clone()),
         hyperparameters: req.hyperparameters.clone(),
         updated_at: now,
     }
@@ -305,21 +306,20 @@ fn unknown(version: &str) -> ApiError {
     ))
 }
 
-/// The 409 of a candidate worse than the Bayesian tier on the held-out slice.
-fn worse(v: &MlVersion) -> ApiError {
-    let (m, b) = (&v.holdout, &v.bayesian_holdout);
+/// The 409 of a candidate the deploy gate refuses.
+fn refused(version: &str, why: &str) -> ApiError {
     ApiError::conflict(format!(
-        "{} is worse than the Bayesian tier on the {} held-out retries: log-loss {:.4} vs {:.4}, Brier {:.4} vs {:.4}, ECE {:.4} vs {:.4}; deploy with \"force\": true to override (audited)",
-        v.version, m.rows, m.log_loss, b.log_loss, m.brier, b.brier, m.ece, b.ece
+        "{version} does not beat the Bayesian tier on the held-out slice: {why}; deploy with \"force\": true to override (audited)"
     ))
 }
 
-/// Deploys a version as the request says, after the held-out gate.
+/// Deploys a version as the request says, after the deploy gate (`MlVersion::gate`).
 pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiResult<MlDeployed> {
     let _serial = state.ml_lock.lock().await;
     let (target, deployed) = load(state, &req.version).await?;
-    if !target.beats_bayesian() && !req.force {
-        return Err(worse(&target));
+    let gate = target.gate();
+    if let (Err(why), false) = (&gate, req.force) {
+        return Err(refused(&target.version, why));
     }
     let now = state.now();
     let versions = state.store_read(state.store.list_ml_versions().await)?;
@@ -345,10 +345,11 @@ pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiR
     }
     let detail = json!({
         "version": target.version, "shadow": req.shadow, "canary_percent": req.canary_percent,
-        "forced": req.force && !target.beats_bayesian(),
+        "forced": gate.is_err(), "gate": gate.as_ref().err(),
         "holdout_log_loss": target.holdout.log_loss, "bayesian_log_loss": target.bayesian_holdout.log_loss,
+        "decision_cost": target.decision_cost,
     });
-    let action = if req.force && !target.beats_bayesian() {
+    let action = if gate.is_err() {
         "ml_deploy_forced"
     } else {
         "ml_deploy"
@@ -668,6 +669,7 @@ mod tests {
             cross_validation: vec![],
             holdout: m.clone(),
             bayesian_holdout: m,
+            decision_cost: None,
             hyperparameters: BTreeMap::new(),
             updated_at: DateTime::UNIX_EPOCH,
         }
