@@ -124,10 +124,11 @@ mod service_heap {
     /// Most malloc arenas the service uses. glibc gives each thread that meets a locked arena
     /// one of its own, up to 8 per core; every arena keeps the pages its freed blocks sit
     /// among, so the service's resident memory grew by tens of MB per arena while the heap in
-    /// use stayed flat. One arena was measured the smallest (1: 99 MiB, 2: 105 MiB, 4:
-    /// 152 MiB after 10⁶ attempts) with no loss of `POST /failures` throughput on 2 cores
-    /// (README "Start-up after `kill -9`, and memory").
-    const ARENAS: libc::c_int = 1;
+    /// use stayed flat. Two arenas keep it near one arena's (105 vs 99 MiB after 10⁶ attempts;
+    /// 4 arenas: 152 MiB) without one arena's cost: on an idle machine one arena served
+    /// `POST /failures` on the memory store about 20 % slower (7,925–8,895/s against
+    /// 10,455–10,827/s with two; README "Start-up after `kill -9`, and memory").
+    const ARENAS: libc::c_int = 2;
 
     /// Gives the pages of freed heap chunks back to the system, in every arena.
     fn release() {

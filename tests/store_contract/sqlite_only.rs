@@ -283,7 +283,10 @@ async fn a_large_snapshot_is_written_in_small_commits_and_read_back_whole() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(generations, 1, "the older snapshot's chunks were left behind");
+    assert_eq!(
+        generations, 1,
+        "the older snapshot's chunks were left behind"
+    );
     drop(conn);
     let reopened = SqliteStore::open(dir.path()).await.unwrap();
     assert_eq!(reopened.load_snapshot().await.unwrap(), Some((big, 9)));
