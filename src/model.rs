@@ -11,6 +11,7 @@ pub mod guardrail;
 mod health;
 mod incident;
 mod ml;
+mod object_only;
 pub mod pacing;
 pub mod params;
 mod patterns;
@@ -477,12 +478,14 @@ pub struct PolicyGuardrails {
     /// answer names `max_retry_age` when it ends a job.
     pub max_retry_age: WireDuration,
     /// Ours: retry budget per queue, a token bucket.
+    #[serde(deserialize_with = "object_only::object_only")]
     pub retry_budget: RetryBudget,
     /// Ours: retries a tenant may make per minute when `per_tenant_limits` is on.
     pub tenant_quota_per_minute: u32,
     /// Ours: per-tenant overrides of `tenant_quota_per_minute`.
     pub tenant_quotas: BTreeMap<String, u32>,
     /// Ours: circuit breaker per (queue, error class).
+    #[serde(deserialize_with = "object_only::object_only")]
     pub circuit_breaker: CircuitBreakerConfig,
 }
 

@@ -8,13 +8,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CostWeights {
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1e9)]
     pub per_attempt: f64,
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1e9)]
     pub per_second: f64,
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1e9)]
     pub give_up_penalty: f64,
 }
+
+/// The largest a cost weight may be. Costs add weights times seconds and attempts over a
+/// plan; a weight such as 10³⁰⁶ made them infinite, and an infinite cost stored in a job's
+/// explanation could not be read back.
+pub const MAX_COST_WEIGHT: f64 = 1e9;
 
 impl Default for CostWeights {
     fn default() -> Self {

@@ -125,9 +125,22 @@ fn circuit_breaker(g: &PolicyGuardrails) -> Result<(), FieldError> {
 /// The cost weights: each a finite number ≥ 0, and retrying or waiting must cost something
 /// (with both at 0 every schedule is free and no delay is better than another).
 pub fn cost_weights(c: &CostWeights) -> Result<(), FieldError> {
-    finite_at_least("per_attempt", c.per_attempt, 0.0)?;
-    finite_at_least("per_second", c.per_second, 0.0)?;
-    finite_at_least("give_up_penalty", c.give_up_penalty, 0.0)?;
+    for (field, weight) in [
+        ("per_attempt", c.per_attempt),
+        ("per_second", c.per_second),
+        ("give_up_penalty", c.give_up_penalty),
+    ] {
+        finite_at_least(field, weight, 0.0)?;
+        if weight > super::cost::MAX_COST_WEIGHT {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "must be at most {:e} (got {weight})",
+                    super::cost::MAX_COST_WEIGHT
+                ),
+            ));
+        }
+    }
     if c.per_attempt == 0.0 && c.per_second == 0.0 {
         return Err(FieldError::new(
             "per_attempt",

@@ -1,0 +1,52 @@
+//! Deserializing a nested settings struct from a JSON object only. serde's derived
+//! `Deserialize` also accepts a struct as an array of its fields in order, so with
+//! `#[serde(default)]` a body such as `"retry_budget": []` was taken as "all defaults" although
+//! the API document says the field is an object.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// `#[serde(deserialize_with = "object_only")]`: the field's struct, from an object only; any
+/// other JSON type is refused naming what was found.
+pub fn object_only<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    deserializer.deserialize_map(ObjectVisitor(PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::PolicyGuardrails;
+
+    #[test]
+    fn a_nested_struct_given_as_an_array_is_refused_and_an_object_accepted() {
+        let err = serde_json::from_str::<PolicyGuardrails>(r#"{"retry_budget": []}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected an object"), "{err}");
+        let err = serde_json::from_str::<PolicyGuardrails>(r#"{"circuit_breaker": [true]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected an object"), "{err}");
+        let ok: PolicyGuardrails =
+            serde_json::from_str(r#"{"retry_budget": {"capacity": 7}}"#).unwrap();
+        assert_eq!(ok.retry_budget.capacity, 7.0);
+    }
+}
