@@ -10,8 +10,8 @@ mod duration;
 pub mod guardrail;
 mod health;
 mod incident;
+mod json_shapes;
 mod ml;
-mod object_only;
 pub mod pacing;
 pub mod params;
 mod patterns;
@@ -310,6 +310,9 @@ pub struct FeatureContribution {
 pub struct Alternative {
     pub delay_ms: u64,
     pub success_probability: f64,
+    /// JSON has no infinity: serde_json writes an infinite cost as `null`, so `null` reads back
+    /// as infinite, and a stored job whose plan had one stays readable.
+    #[serde(deserialize_with = "json_shapes::infinite_when_null")]
     pub expected_cost: f64,
     pub chosen: bool,
 }
@@ -478,14 +481,14 @@ pub struct PolicyGuardrails {
     /// answer names `max_retry_age` when it ends a job.
     pub max_retry_age: WireDuration,
     /// Ours: retry budget per queue, a token bucket.
-    #[serde(deserialize_with = "object_only::object_only")]
+    #[serde(deserialize_with = "json_shapes::object_only")]
     pub retry_budget: RetryBudget,
     /// Ours: retries a tenant may make per minute when `per_tenant_limits` is on.
     pub tenant_quota_per_minute: u32,
     /// Ours: per-tenant overrides of `tenant_quota_per_minute`.
     pub tenant_quotas: BTreeMap<String, u32>,
     /// Ours: circuit breaker per (queue, error class).
-    #[serde(deserialize_with = "object_only::object_only")]
+    #[serde(deserialize_with = "json_shapes::object_only")]
     pub circuit_breaker: CircuitBreakerConfig,
 }
 

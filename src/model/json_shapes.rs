@@ -1,7 +1,9 @@
-//! Deserializing a nested settings struct from a JSON object only. serde's derived
-//! `Deserialize` also accepts a struct as an array of its fields in order, so with
-//! `#[serde(default)]` a body such as `"retry_budget": []` was taken as "all defaults" although
-//! the API document says the field is an object.
+//! JSON shapes serde's defaults get wrong for us, as `deserialize_with` functions:
+//! - a nested settings struct from an object only: serde's derived `Deserialize` also accepts
+//!   a struct as an array of its fields in order, so with `#[serde(default)]` a body such as
+//!   `"retry_budget": []` was taken as "all defaults" although the API document says object;
+//! - an infinite number: JSON has none, serde_json writes it as `null`, and reading that back
+//!   failed, so a stored job whose plan held an infinite cost could not be read.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use std::fmt;
@@ -31,6 +33,11 @@ where
     deserializer.deserialize_map(ObjectVisitor(PhantomData))
 }
 
+/// A number, or `null` for an infinite one (how serde_json writes it).
+pub fn infinite_when_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::INFINITY))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::model::PolicyGuardrails;
@@ -48,5 +55,18 @@ mod tests {
         let ok: PolicyGuardrails =
             serde_json::from_str(r#"{"retry_budget": {"capacity": 7}}"#).unwrap();
         assert_eq!(ok.retry_budget.capacity, 7.0);
+    }
+
+    #[test]
+    fn an_infinite_cost_in_a_stored_plan_reads_back() {
+        let alternative = crate::model::Alternative {
+            delay_ms: 100,
+            success_probability: 0.5,
+            expected_cost: f64::INFINITY,
+            chosen: false,
+        };
+        let json = serde_json::to_string(&alternative).unwrap();
+        let back: crate::model::Alternative = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, alternative);
     }
 }
