@@ -133,11 +133,19 @@ fn example(attempts: &[AttemptRecord], o: Open, a: &AttemptRecord) -> Option<Exa
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn attempt(job: &str, n: u32, secs: i64, delay_ms: u64, success: bool) -> AttemptRecord {
+    /// A recorded attempt of job type `email` (a failure is a `timeout`), `secs` after a fixed
+    /// moment.
+    pub(in crate::engine::ml) fn attempt(
+        job: &str,
+        n: u32,
+        secs: i64,
+        delay_ms: u64,
+        success: bool,
+    ) -> AttemptRecord {
         AttemptRecord {
             job_id: job.into(),
             job_type: "email".into(),

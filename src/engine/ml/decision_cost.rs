@@ -206,26 +206,7 @@ mod tests {
 
     #[test]
     fn held_out_retries_become_episodes_and_the_unrecovered_are_left_out() {
-        use crate::model::AttemptRecord;
-        use chrono::{TimeZone, Utc};
-        let record = |job: &str, n: u32, secs: i64, delay_ms: u64, success: bool| AttemptRecord {
-            job_id: job.into(),
-            job_type: "sync".into(),
-            attempt_number: n,
-            error_class: String::from(if success { "" } else { "unavailable" }),
-            error_code: String::new(),
-            status: String::new(),
-            queue: "q".into(),
-            tenant: None,
-            payload_size: 0,
-            time_of_day: 0,
-            worker_version: String::new(),
-            health: None,
-            delay_ms,
-            success,
-            timestamp: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
-            processing_time: None,
-        };
+        let record = crate::engine::ml::dataset::tests::attempt;
         let data = Dataset::from_attempts(vec![
             record("a", 1, 0, 0, false),
             record("a", 2, 4, 4_000, false),
