@@ -57,8 +57,10 @@ impl Nudge {
         let _ = self.nudges.try_send(());
     }
 
-    /// Whether the WAL should be started over: the writer then runs [`finish_checkpoint`]
-    /// between two commits. True once per request.
+    /// Whether the WAL should be started over: the writer then checkpoints
+    /// between two commits (a [`checkpoint`] on its own connection: no frame can be
+    /// appended while it runs, so it copies them all unless a reader still needs some, and the
+    /// next commit starts the WAL over). True once per request.
     pub fn restart_requested(&self) -> bool {
         self.restart.swap(false, Ordering::Relaxed)
     }
@@ -110,13 +112,6 @@ fn catch_up(conn: &Connection, restart_frames: i64) -> StoreResult<bool> {
         }
     }
     Ok(true)
-}
-
-/// The writer's checkpoint between two commits, so the next commit starts the WAL over: no
-/// frame can be appended while it runs. Frames a reader still needs stay; the WAL then starts
-/// over on a later request.
-pub fn finish_checkpoint(writer: &Connection) -> StoreResult<(i64, i64)> {
-    checkpoint(writer)
 }
 
 /// One PASSIVE checkpoint: copies what it can without waiting for anyone.

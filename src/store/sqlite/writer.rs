@@ -4,7 +4,7 @@
 //! and only then replies to every caller. Between two commits it also runs the checkpoint that
 //! lets the WAL start over when the checkpointer asks for it (see `checkpointer`).
 
-use super::checkpointer::{Nudge, finish_checkpoint};
+use super::checkpointer::{Nudge, checkpoint};
 use super::schema::{BIG_WRITE_CACHE_KIB, WRITER_CACHE_KIB, sql_error};
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
@@ -141,7 +141,7 @@ fn run(
             checkpoints.committed();
         }
         if checkpoints.restart_requested()
-            && let Err(e) = finish_checkpoint(&conn)
+            && let Err(e) = checkpoint(&conn)
         {
             tracing::warn!(error = %e, "the writer's WAL checkpoint failed; the WAL grows until the next");
         }
