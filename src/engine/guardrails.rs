@@ -60,6 +60,8 @@ pub struct Verdict {
 struct Spend {
     budget: bool,
     share: bool,
+    /// What pacing's scan learned, kept by the queue's traffic once the retry is committed.
+    share_scan: Option<share::Blocked>,
     tenant_minute: Option<i64>,
     probe: bool,
 }
@@ -187,7 +189,7 @@ impl GuardrailState {
             self.traffic
                 .entry(input.queue.to_string())
                 .or_default()
-                .retry(input.now, runs_at);
+                .retry(input.now, runs_at, v.spend.share_scan);
         }
         let tenant_minute = v.spend.tenant_minute.zip(input.tenant);
         if let Some((minute, tenant)) = tenant_minute {
@@ -259,7 +261,8 @@ impl GuardrailState {
         let attempts = traffic.attempts(input.now);
         let allowed = share::allowed(cfg.max_budget_percent, attempts);
         let at = after_ms(input.now, v.delay_ms);
-        let paced = traffic.pace(allowed, at);
+        let share::Paced { at: paced, learned } = traffic.pace(allowed, at);
+        v.spend.share_scan = learned;
         if paced == at {
             return;
         }
