@@ -196,7 +196,10 @@ impl GuardrailState {
             let slots = self.tenants.entry(tenant.to_string()).or_default();
             *slots.entry(minute).or_insert(0) += 1;
             let oldest = minute_of(input.now) - 1;
-            slots.retain(|m, _| *m >= oldest);
+            // Only the front can be old: a burst keeps every minute ahead of it.
+            while slots.first_key_value().is_some_and(|(m, _)| *m < oldest) {
+                slots.pop_first();
+            }
         }
         self.note_spent(ledger::Spent {
             queue: input.queue,
@@ -302,11 +305,11 @@ impl GuardrailState {
             stop(v, TENANT_QUOTA, text::tenant_zero(tenant));
             return;
         }
-        let slots = self.tenants.get(tenant);
-        let used = |m: i64| slots.and_then(|s| s.get(&m)).copied().unwrap_or(0);
         let first = minute_of(after_ms(input.now, v.delay_ms));
-        // Only minutes already holding retries can be full, so this ends.
-        let minute = (first..).find(|m| used(*m) < quota).unwrap_or(first);
+        let minute = self
+            .tenants
+            .get(tenant)
+            .map_or(first, |slots| first_minute_with_room(slots, quota, first));
         v.spend.tenant_minute = Some(minute);
         if minute != first {
             let at_ms = minute * 60_000 - input.now.timestamp_millis();
@@ -620,6 +623,20 @@ fn next_state(
         Breaker::Open { probe_at, .. } if !success && at >= *probe_at => open(),
         other => other.clone(),
     }
+}
+
+/// The first minute at or after `first` holding fewer than `quota` retries. Only minutes
+/// already holding retries can be full, so it walks the run of full minutes from `first` in
+/// one pass over the map (a burst fills hundreds of minutes ahead of its decisions).
+fn first_minute_with_room(slots: &BTreeMap<i64, u32>, quota: u32, first: i64) -> i64 {
+    let mut minute = first;
+    for (m, used) in slots.range(first..) {
+        if *m != minute || *used < quota {
+            return minute;
+        }
+        minute += 1;
+    }
+    minute
 }
 
 fn quota_of(cfg: &PolicyGuardrails, tenant: &str) -> u32 {

@@ -544,3 +544,16 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn the_first_minute_with_room_is_the_one_the_definition_gives(
+        slots in proptest::collection::btree_map(0i64..40, 0u32..6, 0..30),
+        quota in 1u32..6,
+        first in -5i64..45,
+    ) {
+        let used = |m: i64| slots.get(&m).copied().unwrap_or(0);
+        let by_definition = (first..).find(|m| used(*m) < quota).unwrap();
+        prop_assert_eq!(first_minute_with_room(&slots, quota, first), by_definition);
+    }
+}
