@@ -17,9 +17,19 @@
 //! Failures that end independently of time (flaky ones: each attempt succeeds with some
 //! chance whenever it is made) are better described per attempt: the chance an attempt made
 //! in interval `j` succeeds, a Beta per interval whatever happened before. Both views learn
-//! from every outcome; each predicts every outcome before it is learned, and the view with the
-//! better (decayed) predictive log-likelihood decides — Bayesian model comparison, so a flaky
-//! class retries soon and an outage waits for its recovery time. A class can hold both kinds
+//! from every outcome and each predicts every outcome before it is learned — the per-attempt
+//! view as the hypothesis it stands for, one chance for every attempt whenever it is made (the
+//! model's pooled rate, not each interval's own, which could fit whatever the elapsed view
+//! fits). A view takes over when its (decayed) predictive log-likelihood leads by a margin —
+//! Bayesian model comparison — and holds while neither leads by that much; a new model starts
+//! in the per-attempt view, because only its retries tell the two apart: retried on the
+//! elapsed view's own schedule a flaky class fits both alike (every interval tried learns the
+//! same chance), so a class that started out waiting kept waiting; while an outage fails the
+//! per-attempt view's early retries and then recovers, which one pooled chance cannot explain,
+//! and the elapsed view takes over. Outcomes both views predict alike (the late retries of an
+//! incident's jobs, which all succeed) wear a lead down by decay but do not turn the view. So a
+//! flaky class retries soon and an outage waits for its recovery time.
+//! Decisions keep each interval's own rate. A class can hold both kinds
 //! (flaky timeouts and a maintenance window), so each job also sums the log-likelihood ratio
 //! of its own retries' outcomes ([`job_view`]): once that passes a margin, the job's own view
 //! decides for it.
@@ -54,7 +64,7 @@ const ELAPSED_PRIOR_STRENGTH: f64 = 1.0;
 const MEMORY: f64 = 500.0;
 /// Below this many samples a success spanning several intervals is split evenly.
 const EM_WARMUP: u64 = 20;
-/// Log-likelihood (nats) the per-attempt view must gain over the time view to decide.
+/// Log-likelihood (nats) a view must gain over the other to take over.
 const VIEW_MARGIN: f64 = 3.0;
 /// Log-likelihood (nats) a job's own retries must give one view over the other to choose it
 /// for that job.
@@ -102,6 +112,10 @@ pub struct Counts {
     pub loglik_time: f64,
     #[serde(default)]
     pub loglik_attempt: f64,
+    /// The elapsed view decided at the last refresh (a view holds until the other leads by
+    /// the margin; a new model starts in the per-attempt view).
+    #[serde(default)]
+    pub elapsed_view: bool,
     /// Retry outcomes observed (not decayed).
     pub samples: u64,
     /// Observations since the last refresh.
@@ -170,6 +184,9 @@ pub struct SurvivalModel {
     /// Attempt-success posteriors Beta(att_a, att_b) per interval (per-attempt view).
     att_a: Vec<f64>,
     att_b: Vec<f64>,
+    /// The per-attempt view's prediction in the comparison of the views: every interval's
+    /// outcomes together.
+    pooled: f64,
     view: View,
     /// value[a * K + k]: expected cost at boundary k with a attempts left (deciding view).
     value: Vec<f64>,
@@ -216,6 +233,7 @@ impl SurvivalModel {
             log_keep2: vec![0.0; K],
             att_a: vec![1.0; K],
             att_b: vec![1.0; K],
+            pooled: 0.5,
             view: View::Elapsed,
             value: Vec::new(),
             value_elapsed: Vec::new(),
@@ -249,8 +267,8 @@ impl SurvivalModel {
         self.view
     }
 
-    /// True when the model's own outcomes favour one view by more than the margin (the
-    /// elapsed view is also the default of a model that has not told the views apart).
+    /// True when the model's own outcomes favour one view by more than the margin (else the
+    /// view that last led holds, or the per-attempt view of a new model).
     pub fn view_decided(&self) -> bool {
         let c = &self.counts;
         (c.loglik_attempt - c.loglik_time).abs() > VIEW_MARGIN
@@ -280,21 +298,35 @@ impl SurvivalModel {
 
     /// Adds each view's predictive log-likelihood of this outcome (before learning it).
     fn score(&mut self, previous_ms: u64, elapsed_ms: u64, success: bool) {
-        let (time, attempt) = self.log_likelihoods(previous_ms, elapsed_ms, success);
+        let (time, attempt) =
+            self.log_likelihoods_given(previous_ms, elapsed_ms, success, self.pooled);
         let decay = 1.0 - 1.0 / MEMORY;
         let c = &mut self.counts;
         c.loglik_time = c.loglik_time * decay + time;
         c.loglik_attempt = c.loglik_attempt * decay + attempt;
     }
 
-    /// Each view's predictive log-likelihood (elapsed, per-attempt) of a retry at
-    /// `elapsed_ms` after a failure at `previous_ms` ending with `success`.
+    /// Each view's predictive log-likelihood (elapsed, per-attempt with the interval's own
+    /// rate, as it decides) of a retry at `elapsed_ms` after a failure at `previous_ms` ending
+    /// with `success`.
     pub fn log_likelihoods(&self, previous_ms: u64, elapsed_ms: u64, success: bool) -> (f64, f64) {
+        let slot = lo_index(elapsed_ms);
+        let p_attempt = self.att_a[slot] / (self.att_a[slot] + self.att_b[slot]);
+        self.log_likelihoods_given(previous_ms, elapsed_ms, success, p_attempt)
+    }
+
+    /// The elapsed view's predictive log-likelihood of the outcome, and that of a per-attempt
+    /// prediction `p_attempt`.
+    fn log_likelihoods_given(
+        &self,
+        previous_ms: u64,
+        elapsed_ms: u64,
+        success: bool,
+        p_attempt: f64,
+    ) -> (f64, f64) {
         let first = lo_index(previous_ms);
         let last = hi_index(elapsed_ms).max(first + 1).min(INTERVALS);
         let p_time = 1.0 - self.survive(first, last);
-        let slot = lo_index(elapsed_ms);
-        let p_attempt = self.att_a[slot] / (self.att_a[slot] + self.att_b[slot]);
         let ll = |p: f64| {
             let p = p.clamp(0.01, 0.99);
             if success { p.ln() } else { (1.0 - p).ln() }
@@ -370,6 +402,10 @@ impl SurvivalModel {
     }
 
     fn derive(&mut self) {
+        let lead = self.counts.loglik_time - self.counts.loglik_attempt;
+        if lead.abs() > VIEW_MARGIN {
+            self.counts.elapsed_view = lead > 0.0;
+        }
         let c = &self.counts;
         for j in 0..INTERVALS {
             let (a0, b0) = elapsed_prior(j);
@@ -380,18 +416,20 @@ impl SurvivalModel {
             self.log_keep[j + 1] = self.log_keep[j] + m1.ln();
             self.log_keep2[j + 1] = self.log_keep2[j] + m2.ln();
         }
-        let (s0, f0) = pooled_prior(
+        let (hits, misses) = (
             c.attempt_successes.iter().sum(),
             c.attempt_failures.iter().sum(),
         );
+        self.pooled = pooled_rate(hits, misses);
+        let (s0, f0) = pooled_prior(hits, misses);
         for j in 0..K {
             self.att_a[j] = s0 + c.attempt_successes[j];
             self.att_b[j] = f0 + c.attempt_failures[j];
         }
-        self.view = if c.loglik_attempt > c.loglik_time + VIEW_MARGIN {
-            View::PerAttempt
-        } else {
+        self.view = if c.elapsed_view {
             View::Elapsed
+        } else {
+            View::PerAttempt
         };
         self.solve();
     }
@@ -641,8 +679,13 @@ fn elapsed_prior(j: usize) -> (f64, f64) {
 /// A weak Beta prior centred on the pooled rate (`hits` of `hits + misses`), so cells without
 /// data borrow the model's overall behaviour.
 fn pooled_prior(hits: f64, misses: f64) -> (f64, f64) {
-    let pooled = (hits + 0.5) / (hits + misses + 1.0);
+    let pooled = pooled_rate(hits, misses);
     (PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1.0 - pooled))
+}
+
+/// The posterior mean success of an attempt, every interval together (Jeffreys prior).
+fn pooled_rate(hits: f64, misses: f64) -> f64 {
+    (hits + 0.5) / (hits + misses + 1.0)
 }
 
 #[cfg(test)]

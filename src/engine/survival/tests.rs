@@ -207,3 +207,59 @@ fn failures_observed_at_those_times_are() {
         (View::PerAttempt, None)
     );
 }
+
+/// Flaky outcomes on the schedule the elapsed view plans for a young class (15 s, then 50 s
+/// and 2 min elapsed): each interval tried learns the same chance in both views, so the data
+/// cannot tell them apart. The per-attempt view decides then and retries at once; before,
+/// the elapsed view kept the class and its 15 s wait (`eval`'s flaky scenario).
+#[test]
+fn flaky_outcomes_on_one_schedule_choose_the_per_attempt_view() {
+    let mut m = SurvivalModel::new(params());
+    let mut state = 5u64;
+    let mut success = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 10 < 6
+    };
+    for _ in 0..300 {
+        let mut previous = 0;
+        for e in [15_000, 50_000, 120_000] {
+            let ok = success();
+            m.observe(previous, e, ok, at());
+            if m.needs_refresh() {
+                m.refresh(params());
+            }
+            if ok {
+                break;
+            }
+            previous = e;
+        }
+    }
+    m.refresh(params());
+    assert_eq!(m.view(), View::PerAttempt);
+    let best = m.best(0, 5, 0).unwrap().best;
+    assert!(best.delay_ms <= 1_000, "{best:?}");
+}
+
+/// An outage class (recovery 20–40 s, retried at 10 s and 40 s) learned, then thousands of
+/// retries at 60 s that all succeed, as after an incident whose jobs were paced: both views
+/// predict them alike, so the elapsed view's lead decays, but the view holds and a new job
+/// still waits for the recovery time instead of retrying at once.
+#[test]
+fn outcomes_both_views_predict_alike_do_not_turn_the_view() {
+    let mut m = SurvivalModel::new(params());
+    for i in 0..200u64 {
+        episode(&mut m, 20_000 + (i * 7_919) % 20_000, &[10_000, 40_000]);
+    }
+    m.refresh(params());
+    assert_eq!(m.view(), View::Elapsed);
+    for _ in 0..3_000 {
+        episode(&mut m, 0, &[60_000]);
+    }
+    m.refresh(params());
+    assert!(!m.view_decided(), "{:?}", m.counts);
+    assert_eq!(m.view(), View::Elapsed);
+    let best = m.best(0, 5, 0).unwrap().best;
+    assert!(best.delay_ms >= 10_000, "{best:?}");
+}
