@@ -64,7 +64,7 @@ pub fn tier<R: rand::Rng>(
     rng: &mut R,
 ) -> Result<Draft, String> {
     let f = ctx.features;
-    let (key, model) = models
+    let chosen = models
         .select(
             &f.job_type,
             &f.error_class,
@@ -73,9 +73,11 @@ pub fn tier<R: rand::Rng>(
             setup.thresholds,
         )
         .map_err(|none| none.to_string())?;
+    let key = &chosen.key;
     let input = BayesInput {
-        key: &key,
-        model,
+        key,
+        model: chosen.model,
+        view: chosen.view,
         credibility: setup.credibility,
         threshold: setup.threshold,
         max_attempts: setup.max_attempts,
@@ -97,6 +99,9 @@ pub fn tier<R: rand::Rng>(
 pub struct BayesInput<'a> {
     pub key: &'a ModelKey,
     pub model: &'a SurvivalModel,
+    /// The view the model decides in (its own, or its class's: `Models::select`) unless the
+    /// job's own evidence chooses.
+    pub view: View,
     pub credibility: f64,
     pub threshold: f64,
     /// Attempts the guardrails allow in all.
@@ -129,11 +134,8 @@ pub fn draft<R: rand::Rng>(
     if let Some(hint) = ctx.features.retry_after_ms {
         return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
     }
-    let own = job_view(ctx.view_evidence).filter(|v| *v != model.view());
-    let decision = match own {
-        Some(view) => model.best_as(view, elapsed, attempts, 0)?,
-        None => model.best(elapsed, attempts, 0)?,
-    };
+    let own = job_view(ctx.view_evidence).filter(|v| *v != input.view);
+    let decision = model.best_as(own.unwrap_or(input.view), elapsed, attempts, 0)?;
     let best = decision.best;
     explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
@@ -175,6 +177,11 @@ pub fn draft<R: rand::Rng>(
             "; this job's own retries favour the {} view (log-likelihood ratio {:+.1})",
             view_name(view),
             ctx.view_evidence
+        ));
+    } else if input.view != model.view() {
+        d.rationale.push_str(&format!(
+            "; its own outcomes do not yet tell the views apart: it plans in the {} view its class chose",
+            view_name(input.view)
         ));
     }
     if explored.is_some() {
@@ -229,11 +236,11 @@ fn hinted(
     let j = GRID_MS
         .partition_point(|&b| b < target)
         .min(GRID_MS.len() - 1);
-    let mut c = input.model.candidate(elapsed, j, attempts);
+    let mut c = input.model.candidate_in(input.view, elapsed, j, attempts);
     c.delay_ms = delay;
     let pick = Decision {
         best: c,
-        view: input.model.view(),
+        view: input.view,
         overridden: None,
     };
     let mut d = retry_draft(input, ctx, pick, elapsed, explanation);

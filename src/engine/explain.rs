@@ -3,7 +3,7 @@
 //! guardrail that changed the answer named in `policy_guardrails` and the rationale).
 
 use super::guardrails::Verdict;
-use super::registry::{ModelKey, Models, Thresholds};
+use super::registry::{Models, Selected, Thresholds};
 use super::survival::{GRID_MS, SurvivalModel};
 use super::tier::{Ctx, Draft};
 use crate::model::{Method, RetryRecommendation, SimilarCase};
@@ -33,10 +33,10 @@ pub fn annotate(models: &Models, d: &mut Draft, ctx: &Ctx<'_>) {
     let f = ctx.features;
     let found = observed_model(models, ctx);
     if d.should_retry {
-        let model = found.as_ref().map_or(models.prior(), |(_, m)| *m);
+        let model = found.as_ref().map_or(models.prior(), |c| c.model);
         d.estimated_success = success_at(model, ctx, d.delay_ms);
         let source = match &found {
-            Some((key, m)) => format!(
+            Some(Selected { key, model: m, .. }) => format!(
                 "observed: {} {} of {}",
                 m.samples(),
                 if m.samples() == 1 { "retry" } else { "retries" },
@@ -52,8 +52,8 @@ pub fn annotate(models: &Models, d: &mut Draft, ctx: &Ctx<'_>) {
             d.estimated_success * 100.0
         ));
     }
-    if let Some((key, _)) = found {
-        d.explanation.model_key.get_or_insert(key.label());
+    if let Some(chosen) = found {
+        d.explanation.model_key.get_or_insert(chosen.key.label());
     }
     d.explanation.similar_cases = similar(models, ctx, d.delay_ms);
 }
@@ -61,12 +61,12 @@ pub fn annotate(models: &Models, d: &mut Draft, ctx: &Ctx<'_>) {
 /// The chance a retry after `delay_ms` succeeds: from the retries of (job type, error
 /// class) observed so far, else the prior (what [`annotate`] reports, without the text).
 pub fn success_estimate(models: &Models, ctx: &Ctx<'_>, delay_ms: u64) -> f64 {
-    let model = observed_model(models, ctx).map_or(models.prior(), |(_, m)| m);
+    let model = observed_model(models, ctx).map_or(models.prior(), |c| c.model);
     success_at(model, ctx, delay_ms)
 }
 
 /// The (job type, error class) model with at least one observed retry, whatever its age.
-fn observed_model<'m>(models: &'m Models, ctx: &Ctx<'_>) -> Option<(ModelKey, &'m SurvivalModel)> {
+fn observed_model<'m>(models: &'m Models, ctx: &Ctx<'_>) -> Option<Selected<'m>> {
     let f = ctx.features;
     let any = Thresholds {
         min_samples: 1,

@@ -83,14 +83,14 @@ pub fn draft(
         return (None, Step::Declined(reason));
     }
     let f = ctx.features;
-    let survival = match inputs.models.select(
+    let chosen = match inputs.models.select(
         &f.job_type,
         &f.error_class,
         f.tenant.as_deref(),
         Some(ctx.hour),
         inputs.thresholds,
     ) {
-        Ok((_, model)) => model,
+        Ok(chosen) => chosen,
         Err(why) => {
             let reason = format!("no Bayesian model to value the attempts after this one: {why}");
             return (None, Step::Declined(reason));
@@ -99,7 +99,8 @@ pub fn draft(
     let situation = situation(ctx, dep);
     let setting = Setting {
         situation,
-        survival,
+        survival: chosen.model,
+        view: chosen.view,
         attempts,
     };
     match serve_draft(deployed, *arm, setting, inputs.max_attempts, explanation) {
@@ -216,7 +217,7 @@ pub fn shadow(
     let situation = situation(ctx, inputs.deployment);
     let f = ctx.features;
     let attempts = inputs.max_attempts.saturating_sub(ctx.attempt).max(1) as usize;
-    let survival = inputs
+    let chosen = inputs
         .models
         .select(
             &f.job_type,
@@ -225,8 +226,7 @@ pub fn shadow(
             Some(ctx.hour),
             inputs.thresholds,
         )
-        .ok()?
-        .1;
+        .ok()?;
     let run = || -> Result<(f64, f64, MlExplanation), super::ml::MlError> {
         let reference_delay = deployed.reference.reference_delay_ms;
         let p = deployed
@@ -234,7 +234,8 @@ pub fn shadow(
             .predict_delays(&situation, &[delay_ms, reference_delay])?;
         let setting = Setting {
             situation,
-            survival,
+            survival: chosen.model,
+            view: chosen.view,
             attempts,
         };
         let choice = serve::choose(&deployed.model, setting)?;

@@ -20,9 +20,9 @@ use super::ml::features::Situation;
 use super::ml::fitted::Fitted;
 use super::ml::serve::{self, Setting};
 use super::ml::{MlError, ModelKind, gbt, logistic, metrics};
-use super::registry::Thresholds;
+use super::registry::{Selected, Thresholds};
 use super::settings::{EngineSettings, solve_params};
-use super::survival::{GRID_MS, SurvivalModel};
+use super::survival::GRID_MS;
 use crate::model::{
     AttemptRecord, FieldError, MLTrainingConfig, MlDecisionCost, MlMetrics, RetryStrategy,
     before_ms,
@@ -349,8 +349,8 @@ fn decision_costs(
     let t = engine.thresholds();
     let survival = |s: &Situation<'_>| {
         let m = &engine.models;
-        let found = m.select(s.job_type, s.error_class, s.tenant, Some(s.hour), t);
-        found.ok().map(|(_, model)| model)
+        m.select(s.job_type, s.error_class, s.tenant, Some(s.hour), t)
+            .ok()
     };
     let all = recovered.len() + unrecovered;
     let mut judged: Vec<_> = recovered
@@ -366,17 +366,18 @@ fn decision_costs(
         give_up: params.give_up,
         max_attempts: engine.strategy().guardrails.max_attempts.max(1),
     };
-    let bayesian = |s: &Situation<'_>, left: usize| bayes_delay(survival(s)?, s.elapsed_ms, left);
+    let bayesian = |s: &Situation<'_>, left: usize| bayes_delay(&survival(s)?, s.elapsed_ms, left);
     let ml = |s: &Situation<'_>, left: usize| {
-        let m = survival(s)?;
+        let chosen = survival(s)?;
         let setting = Setting {
             situation: *s,
-            survival: m,
+            survival: chosen.model,
+            view: chosen.view,
             attempts: left,
         };
         match serve::choose(model, setting) {
             Ok(choice) => choice.delay_ms,
-            Err(_) => bayes_delay(m, s.elapsed_ms, left),
+            Err(_) => bayes_delay(&chosen, s.elapsed_ms, left),
         }
     };
     MlDecisionCost {
@@ -389,8 +390,9 @@ fn decision_costs(
 
 /// The Bayesian tier's cost-optimal delay from `elapsed_ms` with `attempts` left, or `None`
 /// when stopping costs less.
-fn bayes_delay(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) -> Option<u64> {
-    let best = model.best(elapsed_ms, attempts, 0)?.best;
+fn bayes_delay(chosen: &Selected<'_>, elapsed_ms: u64, attempts: usize) -> Option<u64> {
+    let model = chosen.model;
+    let best = model.best_as(chosen.view, elapsed_ms, attempts, 0)?.best;
     (best.cost < model.give_up_cost()).then_some(best.delay_ms)
 }
 
@@ -403,12 +405,15 @@ fn bayes_forecast(engine: &Engine, data: &Dataset, e: &Example, t: Thresholds) -
         tenant_min_samples: u64::MAX,
     };
     let models = &engine.models;
-    let model = models
+    let (model, view) = models
         .select(s.job_type, s.error_class, s.tenant, Some(hour), t)
         .or_else(|_| models.select(s.job_type, s.error_class, None, None, any))
-        .map_or(models.prior(), |(_, m)| m);
+        .map_or((models.prior(), models.prior().view()), |c| {
+            (c.model, c.view)
+        });
     let j = GRID_MS
         .partition_point(|&b| b < e.elapsed_ms + e.delay_ms)
         .min(GRID_MS.len() - 1);
-    model.candidate(e.elapsed_ms, j, 1).success.clamp(0.0, 1.0)
+    let success = model.candidate_in(view, e.elapsed_ms, j, 1).success;
+    success.clamp(0.0, 1.0)
 }

@@ -3,11 +3,13 @@
 //! began, UTC) — maintenance windows and peaks recur by the clock — and one per error class
 //! across job types, all fed by every retry outcome. A recommendation uses the most specific
 //! model with enough data: tenant → hour →
-//! job type + error class → error class. Also keeps a small ring of recent outcomes per
+//! job type + error class → error class; a tenant's or an hour's model whose own outcomes have
+//! not yet told the elapsed and per-attempt views apart decides, with its own data, in the view
+//! of its (job type, error class) model. Also keeps a small ring of recent outcomes per
 //! (job type, error class) for "similar cases", so explanations never query the store.
 
 use super::stats::BetaSummary;
-use super::survival::{GRID_MS, SolveParams, SurvivalModel};
+use super::survival::{GRID_MS, SolveParams, SurvivalModel, View};
 use crate::model::{BayesianModel, DelayBucket, RecoveryPoint, SimilarCase};
 use chrono::{DateTime, Utc};
 use hashbrown::HashMap;
@@ -55,6 +57,16 @@ pub struct Outcome<'a> {
 pub struct Thresholds {
     pub min_samples: u64,
     pub tenant_min_samples: u64,
+}
+
+/// The model chosen to decide and the view it decides in.
+#[derive(Debug, Clone)]
+pub struct Selected<'m> {
+    pub key: ModelKey,
+    pub model: &'m SurvivalModel,
+    /// The model's own view; for a tenant's or an hour's model whose outcomes have not yet
+    /// told the views apart, its class's.
+    pub view: View,
 }
 
 /// All models and similar-case rings.
@@ -155,8 +167,9 @@ impl Models {
         }
     }
 
-    /// The most specific model with enough samples, or why there is none (boxed: the levels
-    /// tried are kept by reference, and a caller that ignores them pays one allocation).
+    /// The most specific model with enough samples and the view it decides in, or why there
+    /// is none (boxed: the levels tried are kept by reference, and a caller that ignores them
+    /// pays one allocation).
     pub fn select<'a>(
         &self,
         job_type: &'a str,
@@ -164,7 +177,7 @@ impl Models {
         tenant: Option<&'a str>,
         hour: Option<u8>,
         t: Thresholds,
-    ) -> Result<(ModelKey, &SurvivalModel), Box<NoModel<'a>>> {
+    ) -> Result<Selected<'_>, Box<NoModel<'a>>> {
         let class = KeyRef::new(job_type, error_class, None);
         // Most specific first; the first two are refinements of the class's model.
         let levels: [Option<(KeyRef<'a>, u64)>; keys::LEVELS] = [
@@ -194,7 +207,7 @@ impl Models {
             let Some(model) = model.filter(|_| samples >= needed.max(1)) else {
                 none.pass(
                     i,
-                    Passed::Samples {
+                    Passed {
                         key,
                         samples,
                         needed,
@@ -202,14 +215,12 @@ impl Models {
                 );
                 continue;
             };
-            // A tenant's or an hour's model has fewer outcomes than its class: until its own
-            // outcomes tell the views apart, the class's choice of view stands.
-            let undecided = !model.view_decided() && class_view.is_some_and(|v| v != model.view());
-            if i < 2 && undecided {
-                none.pass(i, Passed::Undecided { key });
-                continue;
-            }
-            return Ok((key.owned(), model));
+            let refinement = i < 2;
+            return Ok(Selected {
+                key: key.owned(),
+                model,
+                view: refined_view(model, class_view.filter(|_| refinement)),
+            });
         }
         Err(Box::new(none))
     }
@@ -324,6 +335,19 @@ impl Models {
     }
 }
 
+/// The view a model decides in: its own, or, for a refinement of a class (a tenant's or an
+/// hour's model, `class_view` given) whose own outcomes have not yet told the views apart, its
+/// class's. Such a model has fewer outcomes than its class, and one whose retries were planned
+/// in one view cannot tell the views apart (a quiet tenant's short blips, all retried after
+/// they ended, fit both): it still decides with its own data, in the view its class has
+/// chosen, rather than being passed over for the class's data (a noisy tenant's long outages).
+fn refined_view(model: &SurvivalModel, class_view: Option<View>) -> View {
+    match class_view {
+        Some(view) if !model.view_decided() => view,
+        _ => model.view(),
+    }
+}
+
 /// Model confidence: penalised below 50 (effective) samples.
 pub fn sample_confidence(effective_samples: f64) -> f64 {
     (effective_samples / 50.0).clamp(0.0, 1.0)
@@ -376,5 +400,90 @@ fn export_one(key: &ModelKey, m: &SurvivalModel, credibility: f64) -> BayesianMo
         sample_count: m.samples(),
         confidence: sample_confidence(m.effective_samples()),
         recovery_curve,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> SolveParams {
+        SolveParams {
+            per_attempt: 1.0,
+            per_second: 0.05,
+            give_up: 100.0,
+            min_delay_ms: 0,
+            max_delay_ms: 300_000,
+        }
+    }
+
+    /// One episode of `tenant`'s `send/timeout` failures that recovers `recovery_ms` after the
+    /// first failure, retried at the elapsed times of `schedule` until one succeeds.
+    fn episode(models: &mut Models, tenant: &str, recovery_ms: u64, schedule: &[u64]) {
+        let mut previous_ms = 0;
+        for &elapsed_ms in schedule {
+            let success = elapsed_ms >= recovery_ms;
+            models.observe(Outcome {
+                job_type: "send",
+                error_class: "timeout",
+                tenant: Some(tenant),
+                hour: 3,
+                previous_ms,
+                case: SimilarCase {
+                    job_id: "j".into(),
+                    attempt_number: 2,
+                    delay_ms: elapsed_ms - previous_ms,
+                    elapsed_ms,
+                    success,
+                    timestamp: DateTime::<Utc>::UNIX_EPOCH,
+                },
+            });
+            if success {
+                return;
+            }
+            previous_ms = elapsed_ms;
+        }
+    }
+
+    /// A noisy tenant's long outages (recovered 60–120 s in: retries at 10 s and 40 s fail)
+    /// make the class's elapsed view decide; a quiet tenant's 1–3 s blips, retried only after
+    /// they ended, fit both views alike. The quiet tenant's model still decides, with its own
+    /// data, in the class's view, instead of being passed over for the class's long waits.
+    #[test]
+    fn an_undecided_tenant_model_decides_with_its_own_data_in_its_class_view() {
+        let mut models = Models::new(params());
+        for i in 0..300u64 {
+            episode(
+                &mut models,
+                "big",
+                60_000 + (i * 7_919) % 60_000,
+                &[10_000, 40_000, 150_000],
+            );
+        }
+        for _ in 0..40 {
+            episode(&mut models, "small", 2_000, &[5_000]);
+        }
+        let t = Thresholds {
+            min_samples: 20,
+            tenant_min_samples: 20,
+        };
+        let class = models.select("send", "timeout", None, None, t).unwrap();
+        assert_eq!(
+            (class.view, class.model.view_decided()),
+            (View::Elapsed, true)
+        );
+        let small = models
+            .select("send", "timeout", Some("small"), None, t)
+            .unwrap();
+        assert_eq!(small.key.label(), "send/timeout/small");
+        assert!(!small.model.view_decided(), "{:?}", small.model.counts);
+        assert_eq!(small.view, View::Elapsed);
+        let plan = |s: &Selected<'_>| s.model.best_as(s.view, 0, 5, 0).unwrap().best.delay_ms;
+        assert!(
+            plan(&small) <= 5_000,
+            "quiet tenant waits {} ms",
+            plan(&small)
+        );
+        assert!(plan(&class) >= 40_000, "class waits {} ms", plan(&class));
     }
 }

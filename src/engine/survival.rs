@@ -589,11 +589,11 @@ impl SurvivalModel {
     }
 
     /// Expected cost of what follows a failed attempt at boundary `j` when `attempts` were left
-    /// before it (that one included), in the deciding view: the plan's value from there, or
-    /// giving up when it was the last.
-    pub fn continuation(&self, j: usize, attempts: usize) -> f64 {
+    /// before it (that one included), in `view`: the plan's value from there, or giving up when
+    /// it was the last.
+    pub fn continuation(&self, view: View, j: usize, attempts: usize) -> f64 {
         if attempts > 1 {
-            self.value_at(self.view, attempts - 1, j.min(K - 1))
+            self.value_at(view, attempts - 1, j.min(K - 1))
         } else {
             self.params.give_up
         }

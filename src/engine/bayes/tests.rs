@@ -30,6 +30,7 @@ fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
     let input = BayesInput {
         key: &key,
         model,
+        view: model.view(),
         credibility: 0.8,
         threshold: 0.7,
         max_attempts: 10,

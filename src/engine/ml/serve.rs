@@ -10,7 +10,7 @@ use super::MlError;
 use super::features::Situation;
 use super::fitted::Fitted;
 use crate::engine::rules::fmt_ms;
-use crate::engine::survival::{GRID_MS, SurvivalModel};
+use crate::engine::survival::{GRID_MS, SurvivalModel, View};
 use crate::model::{Alternative, FeatureContribution};
 
 /// Contributions shown in an explanation.
@@ -22,6 +22,8 @@ pub struct Setting<'a> {
     pub situation: Situation<'a>,
     /// The survival model of the job's (job type, error class), for the continuation.
     pub survival: &'a SurvivalModel,
+    /// The view the survival model decides in (`Models::select`), which values the continuation.
+    pub view: View,
     /// Attempts left, the next one included (≥ 1).
     pub attempts: usize,
 }
@@ -75,7 +77,7 @@ pub fn choose(model: &Fitted, s: Setting<'_>) -> Result<Choice, MlError> {
             success_probability: p,
             expected_cost: params.per_attempt
                 + params.per_second * delay_ms as f64 / 1000.0
-                + (1.0 - p) * s.survival.continuation(j, s.attempts),
+                + (1.0 - p) * s.survival.continuation(s.view, j, s.attempts),
             chosen: false,
         })
         .collect();

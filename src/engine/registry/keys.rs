@@ -121,18 +121,12 @@ impl hashbrown::Equivalent<(String, String)> for CaseKey<'_> {
 /// Most levels a selection tries (tenant, hour, job type + class, class).
 pub const LEVELS: usize = 4;
 
-/// Why a level was passed over.
+/// A level passed over: its model has fewer samples than the level needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Passed<'a> {
-    /// Fewer samples than the level needs.
-    Samples {
-        key: KeyRef<'a>,
-        samples: u64,
-        needed: u64,
-    },
-    /// A refinement whose outcomes do not yet choose between the elapsed and per-attempt views
-    /// (its class's choice stands).
-    Undecided { key: KeyRef<'a> },
+pub struct Passed<'a> {
+    pub key: KeyRef<'a>,
+    pub samples: u64,
+    pub needed: u64,
 }
 
 /// No level had a model with enough data: the levels tried, most specific first.
@@ -154,17 +148,12 @@ impl fmt::Display for NoModel<'_> {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            match why {
-                Passed::Samples {
-                    key,
-                    samples,
-                    needed,
-                } => write!(f, "{key} has {samples} of {needed} samples")?,
-                Passed::Undecided { key } => write!(
-                    f,
-                    "{key} has not yet told the elapsed and per-attempt views apart"
-                )?,
-            }
+            let Passed {
+                key,
+                samples,
+                needed,
+            } = why;
+            write!(f, "{key} has {samples} of {needed} samples")?;
         }
         f.write_str(")")
     }
@@ -215,25 +204,25 @@ mod tests {
     #[test]
     fn no_model_lists_the_levels_tried_in_order() {
         let mut none = NoModel::default();
-        let key = KeyRef::new("a", "b", None);
         none.pass(
             2,
-            Passed::Samples {
-                key,
+            Passed {
+                key: KeyRef::new("a", "b", None),
                 samples: 3,
                 needed: 10,
             },
         );
         none.pass(
             0,
-            Passed::Undecided {
+            Passed {
                 key: KeyRef::new("a", "b", Some("t")),
+                samples: 0,
+                needed: 20,
             },
         );
         assert_eq!(
             none.to_string(),
-            "no model has enough data yet (a/b/t has not yet told the elapsed and per-attempt \
-             views apart; a/b has 3 of 10 samples)"
+            "no model has enough data yet (a/b/t has 0 of 20 samples; a/b has 3 of 10 samples)"
         );
     }
 }
