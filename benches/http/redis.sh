@@ -2,14 +2,18 @@
 # Two replicas on one Redis (durable settings on), all on this machine (README "Redis: many
 # replicas"). Parts, each ending in RESULT lines:
 #   1. attempts: unique 1000-attempt NDJSON batches into both replicas at once (two wrk runs),
-#      with the replicas' lag behind the log sampled meanwhile;
+#      with the replicas' lag behind the log sampled meanwhile; then REDIS lines (where
+#      Redis's time went, per call of each script and command);
 #   2. recommendations into both replicas at once;
+#   mixed (only when named in PARTS): recommendations into both replicas while attempts go in
+#      as in part 1 (so each replica's follower learns the log meanwhile), with the lag;
 #   3. failures: new failed jobs into both replicas (puts jobs on the schedule);
 #   4. claims: 8 workers claim every due job through both replicas; double claims counted;
 #   5. start-up of a third replica on the log so far: with the latest snapshot, and relearning
 #      the whole log (snapshot deleted).
 # Usage: [PARTS="attempts recommendations …"] benches/http/redis.sh [DURATION=20s]
-# PARTS picks some of attempts, recommendations, failures, claims, startup (default: all);
+# PARTS picks some of attempts, recommendations, mixed, failures, claims, startup (default: all
+# but mixed);
 # REC_CONNECTIONS sets the recommendations' connections per replica (default 32).
 # Needs wrk, redis-server, python3, curl. Uses $RETRYCTL_BIN or builds the release binary.
 set -euo pipefail
@@ -49,6 +53,7 @@ PA=$(free_port); PB=$(free_port)
 replica "$PA"; replica "$PB"
 A="http://127.0.0.1:$PA"; B="http://127.0.0.1:$PB"
 PARTS=${PARTS:-attempts recommendations failures claims startup}
+source benches/http/redis_stats.sh
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if part attempts; then
@@ -61,6 +66,7 @@ WA=$!
 wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$B" | grep RESULT | sed 's/^/B /'
 wait "$WA" "$LAG"
 echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
+redis_stats
 fi
 
 if part recommendations; then
@@ -70,6 +76,24 @@ wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$A" 
 WA=$!
 wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$B" | grep RESULT | sed 's/^/B /'
 wait "$WA"
+fi
+
+if part mixed; then
+RC=${REC_CONNECTIONS:-32}
+echo "== mixed: recommendations ($RC connections per replica) while attempts go in (4 per replica), $DURATION"
+python3 benches/http/redis_probe.py lag "$A" "$B" "$RPORT" "$SECONDS_LOAD" &
+LAG=$!
+sleep 0.2
+wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$A" | grep RESULT | sed 's/^/A attempts /' &
+WA=$!
+wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$B" | grep RESULT | sed 's/^/B attempts /' &
+WB=$!
+wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$A" | grep RESULT | sed 's/^/A /' &
+RA=$!
+wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$B" | grep RESULT | sed 's/^/B /'
+wait "$WA" "$WB" "$RA" "$LAG"
+echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
+redis_stats
 fi
 
 if part failures; then

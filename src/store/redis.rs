@@ -1,8 +1,8 @@
 //! Redis as the shared store of many `retryctl serve` replicas (`--store redis://…`).
 //!
 //! Layout: every key is under one hash-tagged prefix (`{retryctl}:…`, see [`keys`]); attempts
-//! form one log (a stream whose entry ids are the sequence numbers), indexed by job, by
-//! (job type, error class) and by time; jobs are JSON in a hash with lexicographic sorted sets
+//! form one log (a stream whose entry ids are the sequence numbers), indexed by job and by
+//! (job type, error class) and time; jobs are JSON in a hash with lexicographic sorted sets
 //! for list order and due order and a hash of counts per (queue, state, error class). Every
 //! change that touches more than one key is one Lua script ([`scripts`]).
 //!
@@ -128,6 +128,11 @@ impl std::fmt::Debug for RedisConfig {
 /// The Redis backend (see the module docs).
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// A connection of its own for the small calls that keep this replica up to date and that
+    /// requests wait on: reading the log, syncing and placing in the pacing counters. Redis
+    /// answers one connection's calls in turn, so on the shared one they waited behind every
+    /// large append this replica had sent before them (README "Measured", 2026-12-07 round 2).
+    follow_conn: ConnectionManager,
     keys: Keys,
     timeout: Duration,
     /// Set when a call timed out, cleared when one succeeds (see [`STALLED_TIMEOUT`]).
@@ -153,24 +158,9 @@ impl RedisStore {
         })?;
         let info = connection_info(config)?;
         let client = redis::Client::open(info).map_err(err("open the Redis client"))?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            // Every call is bounded by `within`; a chore's bound grows with its document.
-            .set_response_timeout(None)
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connect = client.get_connection_manager_with_config(manager);
-        let conn = match tokio::time::timeout(config.timeout * 2, connect).await {
-            Ok(conn) => conn.map_err(err(&format!("connect to {}", config.redacted_url())))?,
-            Err(_) => {
-                return Err(timeout_error(&format!(
-                    "connect to {}",
-                    config.redacted_url()
-                )));
-            }
-        };
         let store = Self {
-            conn,
+            conn: connect(&client, config).await?,
+            follow_conn: connect(&client, config).await?,
             keys: Keys::new(&config.prefix),
             timeout: config.timeout,
             stalled: AtomicBool::new(false),
@@ -182,6 +172,11 @@ impl RedisStore {
     /// A connection to issue commands on (a cheap handle to the shared one).
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// The connection for reading the log and the pacing calls (see `follow_conn`).
+    fn follow_conn(&self) -> ConnectionManager {
+        self.follow_conn.clone()
     }
 
     /// Runs one store call within the timeout (the short one while Redis is known to stall).
@@ -271,6 +266,22 @@ impl RedisStore {
             Ok(removed > 0)
         })
         .await
+    }
+}
+
+/// A managed connection to Redis, reconnecting after a drop; the connect is bounded too.
+async fn connect(client: &redis::Client, config: &RedisConfig) -> StoreResult<ConnectionManager> {
+    let manager = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.timeout))
+        // Every call is bounded by `within`; a chore's bound grows with its document.
+        .set_response_timeout(None)
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    let what = format!("connect to {}", config.redacted_url());
+    let connect = client.get_connection_manager_with_config(manager);
+    match tokio::time::timeout(config.timeout * 2, connect).await {
+        Ok(conn) => conn.map_err(err(&what)),
+        Err(_) => Err(timeout_error(&what)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! sent again is logged once, the durability settings are checked, and a stalled Redis
 //! makes calls fail with a timeout instead of hanging.
 
-use super::fixtures::{alert, attempt, audit, job, t0};
+use super::fixtures::{alert, attempt, audit, job, secs, t0};
 use crate::common::redis::RedisServer;
 use retryctl::engine::default_strategy;
 use retryctl::model::{EngineSnapshot, JobState, StoreFailureKind};
@@ -111,6 +111,61 @@ async fn an_attempt_sent_again_is_logged_once() {
         store.error_class_counts().await.unwrap()["timeout"].attempts,
         3
     );
+}
+
+/// The append script gives each index one command per key, its values in chunks of 4,000
+/// (Lua's `unpack` holds about 8,000): a batch larger than a chunk, repeating itself and an
+/// attempt already logged, gets one position per new attempt, in order, and every index holds
+/// each attempt once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_a_chunk_with_repeats_is_logged_once_in_order() {
+    let server = RedisServer::start();
+    let store = open(&server, "retryctl").await;
+    // Attempt i: job j{i % 10}, its (i / 10 + 1)th attempt, at second i; every third a success.
+    let nth = |i: i64| attempt(&format!("j{}", i % 10), (i / 10 + 1) as u32, i, i % 3 == 0);
+    let logged = store.append_attempts(vec![nth(3)]).await.unwrap()[0];
+    let mut batch: Vec<_> = (0..4_500).map(nth).collect();
+    batch.push(nth(10));
+    let seqs = store.append_attempts(batch).await.unwrap();
+    assert_eq!(seqs.len(), 4_501);
+    assert_eq!(
+        seqs[3], logged,
+        "an attempt logged before keeps its position"
+    );
+    assert_eq!(
+        seqs[4_500], seqs[10],
+        "a repeat within the batch gets the first's"
+    );
+    let new: Vec<u64> = seqs[..4_500]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(new, (logged + 1..logged + 4_500).collect::<Vec<_>>());
+    let log = store.attempts_after(0, 10_000).await.unwrap();
+    assert_eq!(log.len(), 4_500);
+    assert!(log.windows(2).all(|w| w[0].0 < w[1].0));
+    let j3 = store.job_attempts("j3").await.unwrap();
+    assert_eq!(j3.len(), 450);
+    assert!(
+        j3.iter()
+            .enumerate()
+            .all(|(k, a)| a.attempt_number == k as u32 + 1)
+    );
+    let tally = &store.error_class_counts().await.unwrap()["timeout"];
+    assert_eq!((tally.attempts, tally.successes), (4_500, 1_500));
+    let window = store
+        .attempt_aggregate("email", "timeout", t0() + secs(100), t0() + secs(200))
+        .await
+        .unwrap();
+    assert_eq!(window.total_attempts, 100);
+    assert_eq!(
+        store.prune_attempts(t0() + secs(4_000)).await.unwrap(),
+        4_000
+    );
+    assert_eq!(store.attempts_after(0, 10_000).await.unwrap().len(), 500);
+    assert_eq!(store.job_attempts("j3").await.unwrap().len(), 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,7 +62,7 @@ impl RedisStore {
             k.seq(),
             k.log(),
             k.idempotency(),
-            k.by_time(),
+            k.aggregates(),
             k.class_attempts(),
             k.class_successes(),
         ]
@@ -137,7 +137,7 @@ impl RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(limit)
-            .query_async(&mut self.conn())
+            .query_async(&mut self.follow_conn())
             .await
             .map_err(err("read the attempt log"))?;
         entries.iter().map(decode).collect()
@@ -219,22 +219,37 @@ impl RedisStore {
             .collect())
     }
 
-    /// Drops attempts older than `before`: first every attempt in a whole microsecond before
-    /// it, chunk by chunk, then the ones in its own microsecond that are older.
+    /// Drops attempts older than `before`, walking each aggregate set (together they index
+    /// every attempt by time); a set left empty is forgotten.
     pub(super) async fn prune(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let what = "list the aggregate sets";
+        let sets: Vec<String> = self
+            .timed(what, async {
+                self.conn()
+                    .smembers(self.keys.aggregates())
+                    .await
+                    .map_err(err(what))
+            })
+            .await?;
+        let mut pruned = 0;
+        for set in &sets {
+            pruned += self.prune_set(set, before).await?;
+            self.forget_if_empty(set).await?;
+        }
+        Ok(pruned)
+    }
+
+    /// Drops the attempts of one aggregate set older than `before`: first every attempt in a
+    /// whole microsecond before it, chunk by chunk, then the ones in its own microsecond that
+    /// are older.
+    async fn prune_set(&self, set: &str, before: DateTime<Utc>) -> StoreResult<u64> {
         let limit = micros(before);
         let mut pruned = 0;
         loop {
             let seqs: Vec<u64> = self
                 .timed("find old attempts", async {
                     self.conn()
-                        .zrangebyscore_limit(
-                            self.keys.by_time(),
-                            "-inf",
-                            format!("({limit}"),
-                            0,
-                            PRUNE_CHUNK,
-                        )
+                        .zrangebyscore_limit(set, "-inf", format!("({limit}"), 0, PRUNE_CHUNK)
                         .await
                         .map_err(err("find old attempts"))
                 })
@@ -243,24 +258,24 @@ impl RedisStore {
                 break;
             }
             pruned += self
-                .timed("prune attempts", self.prune_seqs(&seqs, before))
+                .timed("prune attempts", self.prune_seqs(set, &seqs, before))
                 .await?;
         }
         let boundary: Vec<u64> = self
             .timed("find old attempts", async {
                 self.conn()
-                    .zrangebyscore(self.keys.by_time(), limit, limit)
+                    .zrangebyscore(set, limit, limit)
                     .await
                     .map_err(err("find old attempts"))
             })
             .await?;
         pruned += self
-            .timed("prune attempts", self.prune_seqs(&boundary, before))
+            .timed("prune attempts", self.prune_seqs(set, &boundary, before))
             .await?;
         Ok(pruned)
     }
 
-    async fn prune_seqs(&self, seqs: &[u64], before: DateTime<Utc>) -> StoreResult<u64> {
+    async fn prune_seqs(&self, set: &str, seqs: &[u64], before: DateTime<Utc>) -> StoreResult<u64> {
         let found = self.by_seqs(seqs).await?;
         // Index entries whose log entry is gone already (a prune cut short): drop them.
         let orphans: Vec<u64> = seqs
@@ -271,7 +286,7 @@ impl RedisStore {
         if !orphans.is_empty() {
             let () = self
                 .conn()
-                .zrem(self.keys.by_time(), orphans)
+                .zrem(set, orphans)
                 .await
                 .map_err(err("prune attempts"))?;
         }
@@ -283,9 +298,7 @@ impl RedisStore {
             return Ok(0);
         }
         let mut call = scripts::PRUNE.prepare_invoke();
-        call.key(self.keys.log())
-            .key(self.keys.idempotency())
-            .key(self.keys.by_time());
+        call.key(self.keys.log()).key(self.keys.idempotency());
         for l in &old {
             call.key(&self.attempt_keys(&l.attempt)[..]);
             call.arg(l.seq).arg(&l.idempotency);
@@ -293,6 +306,22 @@ impl RedisStore {
         call.invoke_async(&mut self.conn())
             .await
             .map_err(err("prune attempts"))
+    }
+
+    /// Drops `set` from the aggregate sets' names if pruning emptied it (see
+    /// `scripts::FORGET_EMPTY`).
+    async fn forget_if_empty(&self, set: &str) -> StoreResult<()> {
+        let what = "forget an emptied aggregate set";
+        self.timed(what, async {
+            let _: u8 = scripts::FORGET_EMPTY
+                .key(self.keys.aggregates())
+                .key(set)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(err(what))?;
+            Ok(())
+        })
+        .await
     }
 
     pub(super) async fn audit_after(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {

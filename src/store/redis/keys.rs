@@ -52,9 +52,10 @@ impl Keys {
     pub fn idempotency(&self) -> String {
         self.key("attempt_ids")
     }
-    /// Sequence numbers scored by the attempt's time in microseconds (retention).
-    pub fn by_time(&self) -> String {
-        self.key("attempts_by_time")
+    /// The names of the [`Self::aggregate`] sets that hold attempts: retention walks them
+    /// (together they index every attempt by time, so no index of all attempts is kept).
+    pub fn aggregates(&self) -> String {
+        self.key("aggregates")
     }
     /// Sequence numbers of one job's attempts, in arrival order.
     pub fn job_attempts(&self, job_id: &str) -> String {

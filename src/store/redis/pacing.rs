@@ -29,7 +29,7 @@ impl RedisStore {
             call.arg(arg);
         }
         let reply: Vec<String> = call
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.follow_conn())
             .await
             .map_err(err(what))?;
         parse_answer(&reply)
@@ -51,7 +51,7 @@ impl RedisStore {
             call.arg(arg);
         }
         let reply: Vec<Vec<String>> = call
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.follow_conn())
             .await
             .map_err(err(what))?;
         parse_counters(sync, &reply)

@@ -8,38 +8,93 @@ use std::sync::LazyLock;
 /// Appends attempts to the log with their indexes, skipping any whose idempotency key is
 /// already logged (a client resending an acknowledged or ambiguous request).
 ///
-/// KEYS: seq, log, idempotency, by_time, class_attempts, class_successes, then per attempt
-/// its job's list and its aggregate set. ARGV per attempt: json, idempotency key, time (µs),
-/// error class, success (`1`/`0`). Returns each attempt's sequence number (the earlier one
-/// for a duplicate).
-pub static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_LUA));
+/// KEYS: seq, log, idempotency, aggregates (the names of the aggregate sets), class_attempts,
+/// class_successes, then per attempt its job's list and its aggregate set. ARGV per attempt:
+/// json, idempotency key, time (µs), error class, success (`1`/`0`). Returns each attempt's
+/// sequence number (the earlier one for a duplicate).
+pub static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(&APPEND_LUA));
 
-const APPEND_LUA: &str = r#"
-local out = {}
-for i = 0, #ARGV / 5 - 1 do
-  local json, id, ts, class, ok = ARGV[i*5+1], ARGV[i*5+2], ARGV[i*5+3], ARGV[i*5+4], ARGV[i*5+5]
-  local seen = redis.call('HGET', KEYS[3], id)
-  if seen then
-    out[#out+1] = tonumber(seen)
-  else
-    local seq = redis.call('INCR', KEYS[1])
-    redis.call('XADD', KEYS[2], seq .. '-0', 'a', json, 'i', id)
-    redis.call('HSET', KEYS[3], id, seq)
-    redis.call('ZADD', KEYS[4], ts, seq)
-    redis.call('RPUSH', KEYS[7 + 2*i], seq)
-    redis.call('ZADD', KEYS[8 + 2*i], ts, seq)
-    if class ~= '' then
-      redis.call('HINCRBY', KEYS[5], class, 1)
-      if ok == '1' then redis.call('HINCRBY', KEYS[6], class, 1) end
-    end
-    out[#out+1] = seq
+/// `append(k, a, n)`: appends the `n` attempts whose log keys start at `KEYS[k]` (the six of
+/// [`APPEND`], then two per attempt) and whose values start at `ARGV[a]` (five per attempt);
+/// returns their sequence numbers. Each index gets one variadic command per key (per job list,
+/// per aggregate set, per class), not one per attempt: Redis spent most of a 1,000-attempt
+/// append in the calls themselves (README "Measured"). Only the log takes one `XADD` per
+/// attempt, because reads by sequence number and pruning need one entry per attempt. There is
+/// no index of all attempts by time: retention walks the aggregate sets, whose names are kept
+/// in a set (an insert into a sorted set of every attempt was a third of an append). Lua's
+/// `unpack` takes at most about 8,000 values, so arguments go in chunks of 4,000.
+const APPEND_FN: &str = r#"
+local CHUNK = 4000
+local function chunked(cmd, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
   end
 end
-return out
+-- The list of values gathered for `key` in `groups`; `order` keeps the keys' first-seen order.
+local function group(groups, order, key)
+  local g = groups[key]
+  if not g then g = {}; groups[key] = g; order[#order+1] = key end
+  return g
+end
+local function append(k, a, n)
+  local ids = {}
+  for i = 1, n do ids[i] = ARGV[a + (i-1)*5 + 1] end
+  local logged = {}
+  for i = 1, n, CHUNK do
+    local got = redis.call('HMGET', KEYS[k+2], unpack(ids, i, math.min(i + CHUNK - 1, n)))
+    for j, v in ipairs(got) do logged[i + j - 1] = v end
+  end
+  local fresh, new = {}, 0
+  for i = 1, n do
+    if not logged[i] and not fresh[ids[i]] then fresh[ids[i]] = true; new = new + 1 end
+  end
+  local seq = 0
+  if new > 0 then seq = redis.call('INCRBY', KEYS[k], new) - new end
+  local out, id_seqs = {}, {}
+  local lists, list_order, sets, set_order = {}, {}, {}, {}
+  local tried, succeeded, classes = {}, {}, {}
+  for i = 1, n do
+    local at = a + (i-1)*5
+    local json, id, ts, class, ok = ARGV[at], ARGV[at+1], ARGV[at+2], ARGV[at+3], ARGV[at+4]
+    if logged[i] then
+      out[i] = tonumber(logged[i])
+    elseif fresh[id] ~= true then
+      out[i] = fresh[id]
+    else
+      seq = seq + 1
+      fresh[id] = seq
+      out[i] = seq
+      redis.call('XADD', KEYS[k+1], seq .. '-0', 'a', json, 'i', id)
+      id_seqs[#id_seqs+1] = id; id_seqs[#id_seqs+1] = seq
+      local list = group(lists, list_order, KEYS[k + 6 + (i-1)*2])
+      list[#list+1] = seq
+      local set = group(sets, set_order, KEYS[k + 7 + (i-1)*2])
+      set[#set+1] = ts; set[#set+1] = seq
+      if class ~= '' then
+        if not tried[class] then tried[class] = 0; succeeded[class] = 0; classes[#classes+1] = class end
+        tried[class] = tried[class] + 1
+        if ok == '1' then succeeded[class] = succeeded[class] + 1 end
+      end
+    end
+  end
+  if new == 0 then return out end
+  chunked('HSET', KEYS[k+2], id_seqs)
+  chunked('SADD', KEYS[k+3], set_order)
+  for _, key in ipairs(list_order) do chunked('RPUSH', key, lists[key]) end
+  for _, key in ipairs(set_order) do chunked('ZADD', key, sets[key]) end
+  for _, class in ipairs(classes) do
+    redis.call('HINCRBY', KEYS[k+4], class, tried[class])
+    if succeeded[class] > 0 then redis.call('HINCRBY', KEYS[k+5], class, succeeded[class]) end
+  end
+  return out
+end
 "#;
 
-/// Removes pruned attempts from the log and every index. KEYS: log, idempotency, by_time,
-/// then per attempt its job's list and its aggregate set. ARGV per attempt: sequence number,
+static APPEND_LUA: LazyLock<String> =
+    LazyLock::new(|| format!("{APPEND_FN}return append(1, 1, #ARGV / 5)\n"));
+
+/// Removes pruned attempts from the log and every index. KEYS: log, idempotency, then per
+/// attempt its job's list and its aggregate set. ARGV per attempt: sequence number,
 /// idempotency key. Returns how many were still there.
 pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(PRUNE_LUA));
 
@@ -49,12 +104,23 @@ for i = 0, #ARGV / 2 - 1 do
   local seq, id = ARGV[i*2+1], ARGV[i*2+2]
   removed = removed + redis.call('XDEL', KEYS[1], seq .. '-0')
   redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], seq)
-  redis.call('LREM', KEYS[4 + 2*i], 0, seq)
-  redis.call('ZREM', KEYS[5 + 2*i], seq)
+  redis.call('LREM', KEYS[3 + 2*i], 0, seq)
+  redis.call('ZREM', KEYS[4 + 2*i], seq)
 end
 return removed
 "#;
+
+/// Forgets an aggregate set that retention emptied, in one step with the check, so an append
+/// that refills it in between keeps it listed. KEYS: aggregates, the set. Returns 1 when
+/// forgotten.
+pub static FORGET_EMPTY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+return redis.call('SREM', KEYS[1], KEYS[2])
+"#,
+    )
+});
 
 /// Inserts or replaces jobs, moving each in every index. A job write ends any claim held by a
 /// script ([`CLAIM`]). A job with an expected state is written only if its stored body and
@@ -123,21 +189,11 @@ const APPEND_WITH_JOB_BODY: &str = r#"
 local seen = redis.call('HGET', KEYS[13], ARGV[2])
 if seen then return tonumber(seen) end
 if put_job(KEYS, {unpack(ARGV, 6, 13)}) == 0 then return -1 end
-local seq = redis.call('INCR', KEYS[11])
-redis.call('XADD', KEYS[12], seq .. '-0', 'a', ARGV[1], 'i', ARGV[2])
-redis.call('HSET', KEYS[13], ARGV[2], seq)
-redis.call('ZADD', KEYS[14], ARGV[3], seq)
-redis.call('RPUSH', KEYS[17], seq)
-redis.call('ZADD', KEYS[18], ARGV[3], seq)
-if ARGV[4] ~= '' then
-  redis.call('HINCRBY', KEYS[15], ARGV[4], 1)
-  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[16], ARGV[4], 1) end
-end
-return seq
+return append(11, 1, 1)[1]
 "#;
 
 static APPEND_WITH_JOB_LUA: LazyLock<String> =
-    LazyLock::new(|| format!("{PUT_JOB_FN}{APPEND_WITH_JOB_BODY}"));
+    LazyLock::new(|| format!("{PUT_JOB_FN}{APPEND_FN}{APPEND_WITH_JOB_BODY}"));
 
 /// Claims due jobs, the longest-due first, in one script: no two claims get the same job
 /// while its lease holds, whichever replica runs them. A claimed job keeps its body; its
