@@ -156,6 +156,11 @@ impl Engine {
         &self.settings
     }
 
+    /// Jobs followed from their first failure now (at most `[engine] max_open_episodes`).
+    pub fn open_episodes(&self) -> usize {
+        self.episodes.count()
+    }
+
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
         validate::strategy(&strategy)?;

@@ -160,6 +160,11 @@ impl PartialEq for LabelSet {
 }
 
 impl Episodes {
+    /// Open episodes.
+    pub fn count(&self) -> usize {
+        self.map.len()
+    }
+
     pub fn get(&self, job_id: &str) -> Option<&Episode> {
         self.map.get(&JobKey::of(job_id))
     }

@@ -183,6 +183,11 @@ impl PatternBook {
         }
     }
 
+    /// Jobs followed now (at most the cap it was made with).
+    pub fn followed_jobs(&self) -> usize {
+        self.open.len()
+    }
+
     /// Notes an attempt the service heard of at `now`. A success that ends a followed job
     /// answers the step in which its first failure was heard of.
     pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
