@@ -16,13 +16,18 @@
 //! single attempt since the previous line (a table that grows in one step shows there).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::time::Instant;
 use retryctl::engine::{Engine, EngineSettings, default_strategy};
 use retryctl::model::AttemptRecord;
 use retryctl::server::core::ops::Ops;
+use std::time::Instant;
 
 const BATCH: u64 = 1_000;
-const CLASSES: [&str; 4] = ["timeout", "rate_limit", "service_unavailable", "connection_reset"];
+const CLASSES: [&str; 4] = [
+    "timeout",
+    "rate_limit",
+    "service_unavailable",
+    "connection_reset",
+];
 
 struct Options {
     cap: usize,
@@ -73,8 +78,9 @@ fn attempt(n: u64, i: u64) -> AttemptRecord {
         worker_version: String::new(),
         health: None,
         delay_ms: u64::from(number - 1) * 1_000,
-        success: i % 3 == 0,
-        timestamp: Utc.with_ymd_and_hms(2026, 1, 1, 0, (i % 60) as u32, (i % 60) as u32)
+        success: i.is_multiple_of(3),
+        timestamp: Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, (i % 60) as u32, (i % 60) as u32)
             .unwrap(),
         processing_time: None,
     }

@@ -135,9 +135,9 @@ impl Episodes {
             .map(|l| table.labels.intern(l.as_ref().into()))
             .collect();
         for (key, label, first, last_attempt, last, _elapsed, delay, evidence) in layout.open {
-            let labels = labels.get(label as usize).ok_or_else(|| {
-                format!("episode {key} names labels {label} of {}", labels.len())
-            })?;
+            let labels = labels
+                .get(label as usize)
+                .ok_or_else(|| format!("episode {key} names labels {label} of {}", labels.len()))?;
             let episode = Episode {
                 labels: labels.clone(),
                 first_failure: from_time(first)?,

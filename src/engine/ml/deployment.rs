@@ -328,7 +328,11 @@ mod tests {
     #[test]
     fn forecasts_are_scored_by_the_outcome_of_the_attempt_they_were_for() {
         let mut d = Deployment::default();
-        d.expect("a", 3, forecasts(&[(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]));
+        d.expect(
+            "a",
+            3,
+            forecasts(&[(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]),
+        );
         d.outcome("a", 2, true);
         assert!(
             d.live().is_empty(),
@@ -352,7 +356,11 @@ mod tests {
 
     #[test]
     fn forecasts_keep_one_per_arm_in_the_order_of_the_arms() {
-        let f = forecasts(&[(LiveArm::Shadow, 0.4), (LiveArm::Ml, 0.7), (LiveArm::Ml, 0.8)]);
+        let f = forecasts(&[
+            (LiveArm::Shadow, 0.4),
+            (LiveArm::Ml, 0.7),
+            (LiveArm::Ml, 0.8),
+        ]);
         assert_eq!(
             f.iter().collect::<Vec<_>>(),
             [(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]
