@@ -238,6 +238,11 @@ impl Deployment {
 
     /// Scores the forecasts made for this attempt of `job_id`, if any.
     pub fn outcome(&mut self, job_id: &str, attempt: u32, success: bool) {
+        // Every attempt recorded comes here; without the ML tier nothing is pending, and the
+        // id need not be hashed.
+        if self.pending.is_empty() {
+            return;
+        }
         let key = JobKey::of(job_id);
         let Some(served) = self.pending.get(&key) else {
             return;
