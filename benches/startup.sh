@@ -14,7 +14,10 @@
 # Everything runs on 127.0.0.1 with a temporary data directory (RETRYCTL_BENCH_DATA to keep
 # one) and stops itself. wrk runs in rounds of RETRYCTL_BENCH_ROUND (default 5s) until ATTEMPTS
 # were recorded; a shorter round stops closer to a small ATTEMPTS. With RETRYCTL_BENCH_SETTLE=S
-# the resident memory is read again S seconds after the last attempt, before the kill.
+# the resident memory is read again S seconds after the last attempt, before the kill. With
+# RETRYCTL_BENCH_HEAP=1 (needs gdb) glibc's heap in use is read too, just before the kill
+# (malloc_stats, printed into the service's log), and the resident memory once gdb has made
+# the service call malloc_trim (what of it was freed heap glibc had kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEMPTS=${1:-1000000}
@@ -40,6 +43,17 @@ start() {
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{$(now) - $1:.2f}')"; }
 rss_mib() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
+# Resident memory by kind: anonymous (the heap, stacks) and file-backed (the binary, libraries).
+rss_kinds() {
+  awk '/^Anonymous:/ {a = $2} /^Rss:/ {r = $2} END {printf "anonymous %d MiB, files %d MiB", a / 1024, (r - a) / 1024}' \
+    "/proc/$PID/smaps_rollup"
+}
+# glibc's heap in use, all arenas and mmapped blocks (gdb makes the service print malloc_stats).
+heap_in_use() {
+  gdb -p "$PID" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1
+  awk '/^Total \(incl. mmap\):/ {t = 1} t && /^in use bytes/ {v = $NF} END {printf "%.1f MB", v / 1e6}' \
+    "$DATA/serve.log"
+}
 wait_for() {
   for _ in $(seq 3000); do
     curl -fs -o /dev/null "$@" 2>/dev/null && return 0
@@ -69,10 +83,15 @@ while [ "$(recorded)" -lt "$ATTEMPTS" ]; do
 done
 sleep 1 # batches wrk gave up on may still be in flight
 echo "  $(recorded) attempts in $(since "$began") s"
-echo "resident memory before the kill: $(rss_mib) MiB"
+echo "resident memory before the kill: $(rss_mib) MiB ($(rss_kinds))"
 if [ -n "${RETRYCTL_BENCH_SETTLE:-}" ]; then
   sleep "$RETRYCTL_BENCH_SETTLE"
-  echo "resident memory $RETRYCTL_BENCH_SETTLE s later: $(rss_mib) MiB"
+  echo "resident memory $RETRYCTL_BENCH_SETTLE s later: $(rss_mib) MiB ($(rss_kinds))"
+fi
+if [ -n "${RETRYCTL_BENCH_HEAP:-}" ]; then
+  echo "heap in use before the kill: $(heap_in_use)"
+  gdb -p "$PID" -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1
+  echo "resident memory after malloc_trim: $(rss_mib) MiB ($(rss_kinds))"
 fi
 
 kill -9 "$PID"
@@ -83,5 +102,5 @@ wait_for "$URL/health"
 health_s=$(since "$began")
 recommend || { echo "no recommendation after the restart" >&2; exit 1; }
 echo "after kill -9: /health answered in $health_s s, a recommendation in $(since "$began") s"
-echo "resident memory after the restart: $(rss_mib) MiB"
+echo "resident memory after the restart: $(rss_mib) MiB ($(rss_kinds))"
 echo "the restart's log: $(grep -E "engine restored" "$DATA/serve.log" | tail -1 | sed 's/.*INFO //')"

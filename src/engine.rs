@@ -9,14 +9,16 @@
 //! training pipeline) → Bayesian (`bayes`, deciding from the `survival` models kept in
 //! the `registry`) → rules (`rules`) → static (`static_backoff`) — each drafting an answer on
 //! the shared `tier::Ctx`, then the `guardrails` bound it and `explain` turns it into the wire
-//! answer. `learn` and `episodes` say what an attempt teaches; `snapshot` is the persisted
-//! layout of everything learned; `preview` plans a whole schedule.
+//! answer. `learn` and `episodes` say what an attempt teaches (`job_key` is how the per-job
+//! tables know a job); `snapshot` is the persisted layout of everything learned; `preview`
+//! plans a whole schedule.
 
 mod bayes;
 mod compare;
 mod episodes;
 mod explain;
 mod guardrails;
+mod job_key;
 mod learn;
 pub mod ml;
 mod ml_tier;
@@ -156,6 +158,11 @@ impl Engine {
         &self.settings
     }
 
+    /// Jobs followed from their first failure now (at most `[engine] max_open_episodes`).
+    pub fn open_episodes(&self) -> usize {
+        self.episodes.count()
+    }
+
     /// Replaces the strategy (policies, guardrails, threshold) after validating it.
     pub fn set_strategy(&mut self, strategy: RetryStrategy) -> Result<(), FieldError> {
         validate::strategy(&strategy)?;
@@ -204,28 +211,28 @@ impl Engine {
         step: &ml_tier::Step,
         answer: &mut RetryRecommendation,
     ) {
-        use ml::deployment::LiveArm;
-        let mut forecasts = Vec::new();
+        use ml::deployment::{Forecasts, LiveArm};
+        let mut forecasts = Forecasts::default();
         match step {
             ml_tier::Step::Failed(message) => self.ml.record_error(message, ctx.now),
             ml_tier::Step::Served {
                 reference_prediction,
             } => {
                 self.ml.record_success();
-                forecasts.push((LiveArm::Ml, answer.estimated_success));
+                forecasts.set(LiveArm::Ml, answer.estimated_success);
                 if let Some((deployed, _)) = self.ml.serving.clone() {
                     let situation = ml_tier::situation(ctx, &self.ml);
                     self.ml
                         .observe_drift(&deployed, &situation, *reference_prediction);
                 }
             }
-            ml_tier::Step::Control => forecasts.push((LiveArm::Control, answer.estimated_success)),
+            ml_tier::Step::Control => forecasts.set(LiveArm::Control, answer.estimated_success),
             ml_tier::Step::NotAsked | ml_tier::Step::Declined(_) => {}
         }
         if answer.should_retry {
             match ml_tier::shadow(&self.ml_inputs(), ctx, answer.delay_ms) {
                 Some(Ok((p, reference_p, explained))) if (0.0..=1.0).contains(&p) => {
-                    forecasts.push((LiveArm::Shadow, p));
+                    forecasts.set(LiveArm::Shadow, p);
                     if let (None, Some(shadow)) = (&self.ml.serving, self.ml.shadow.clone()) {
                         let situation = ml_tier::situation(ctx, &self.ml);
                         self.ml.observe_drift(&shadow, &situation, reference_p);

@@ -23,7 +23,6 @@ pub fn next_episode(
         first_failure: first,
         last_attempt: a.attempt_number,
         last_failure_at: a.timestamp,
-        last_elapsed_ms: (a.timestamp - first).num_milliseconds().max(0) as u64,
         last_delay_ms: a.delay_ms,
         view_evidence: 0.0,
     };
@@ -35,7 +34,6 @@ pub fn next_episode(
         {
             e.last_attempt = a.attempt_number;
             e.last_failure_at = a.timestamp;
-            e.last_elapsed_ms = e.elapsed_at(a.timestamp);
             e.last_delay_ms = a.delay_ms;
             e.view_evidence += evidence;
             e
@@ -79,7 +77,7 @@ pub fn outcome<'a>(episode: Option<&'a Episode>, a: &'a AttemptRecord) -> Option
                 &*e.labels.job_type,
                 &*e.labels.error_class,
                 e.labels.tenant.as_deref(),
-                e.last_elapsed_ms,
+                e.last_elapsed_ms(),
                 e.elapsed_at(a.timestamp),
             )
         }

@@ -81,7 +81,7 @@ pub fn context<'a>(
         .map(|e| e.first_failure)
         .or(features.first_failure_at);
     let (elapsed_ms, previous_delay_ms) = match episode {
-        Some(e) if e.last_attempt == attempt => (Some(e.last_elapsed_ms), Some(e.last_delay_ms)),
+        Some(e) if e.last_attempt == attempt => (Some(e.last_elapsed_ms()), Some(e.last_delay_ms)),
         Some(e) => (Some(e.elapsed_at(now)), None),
         None => {
             let since_first = features

@@ -1,7 +1,7 @@
 //! The service core: the shared state ([`state`]), bulk actions on a job filter ([`bulk`]), the ingest path that records attempts and
 //! failures, lets the engine learn and keeps the retry schedule ([`ingest`], with the pure
 //! job state changes in [`schedule`]), the operational memory ([`ops`]: events, rate windows,
-//! alerts; the per-queue time series in [`series`]; smart vs static per cohort of first
+//! alerts, the jobs known pending or killed in [`known_jobs`]; the per-queue time series in [`series`]; smart vs static per cohort of first
 //! failures in [`cohorts`]), operator pauses of a queue or error class
 //! ([`pauses`]), circuits forced open or closed by an operator ([`circuits`]), whether the store takes writes ([`store_health`]: the degraded state and the
 //! write probe), the alert rules ([`alert_rules`], evaluated by [`alerts`]), and the lifecycle
@@ -22,6 +22,7 @@ pub mod follow;
 pub mod housekeeping;
 pub mod ingest;
 pub mod job_locks;
+pub mod known_jobs;
 pub mod leader;
 pub mod ledger;
 pub mod ml;

@@ -10,7 +10,6 @@ use super::{Episode, Episodes, JobKey, Labels, LabelsRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 /// A time in a snapshot: seconds since the epoch and the nanoseconds past them (exact for
@@ -27,7 +26,9 @@ fn from_time((secs, nanos): Time) -> Result<DateTime<Utc>, String> {
 }
 
 /// One episode in a snapshot: job key (job id before version 3), index of its labels, first
-/// failure, last attempt, last failure, last elapsed ms, last delay ms, view evidence.
+/// failure, last attempt, last failure, last elapsed ms, last delay ms, view evidence. The
+/// elapsed ms is written for the builds that keep it and not read: it is always the time from
+/// the first failure to the last.
 type Stored<Id> = (Id, u32, Time, u32, Time, u64, u64, f64);
 
 /// The table as a snapshot holds it (layouts 2 and 3).
@@ -37,36 +38,6 @@ struct Layout<Open> {
     open: Open,
     newest: Option<DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
-}
-
-impl Serialize for JobKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{:032x}", self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for JobKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(HexKey)
-    }
-}
-
-struct HexKey;
-
-impl serde::de::Visitor<'_> for HexKey {
-    type Value = JobKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a job key of 32 hexadecimal digits")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<JobKey, E> {
-        let digits = text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
-        match u128::from_str_radix(text, 16) {
-            Ok(key) if digits => Ok(JobKey(key)),
-            _ => Err(E::invalid_value(serde::de::Unexpected::Str(text), &self)),
-        }
-    }
 }
 
 /// Written in key order (the table's own), so equal tables give equal text.
@@ -109,7 +80,7 @@ impl Serialize for OpenRef<'_> {
                 time(e.first_failure),
                 e.last_attempt,
                 time(e.last_failure_at),
-                e.last_elapsed_ms,
+                e.last_elapsed_ms(),
                 e.last_delay_ms,
                 e.view_evidence,
             )
@@ -163,20 +134,15 @@ impl Episodes {
             .into_iter()
             .map(|l| table.labels.intern(l.as_ref().into()))
             .collect();
-        for (key, label, first, last_attempt, last, elapsed, delay, evidence) in layout.open {
-            let labels = labels.get(label as usize).ok_or_else(|| {
-                format!(
-                    "episode {:032x} names labels {label} of {}",
-                    key.0,
-                    labels.len()
-                )
-            })?;
+        for (key, label, first, last_attempt, last, _elapsed, delay, evidence) in layout.open {
+            let labels = labels
+                .get(label as usize)
+                .ok_or_else(|| format!("episode {key} names labels {label} of {}", labels.len()))?;
             let episode = Episode {
                 labels: labels.clone(),
                 first_failure: from_time(first)?,
                 last_attempt,
                 last_failure_at: from_time(last)?,
-                last_elapsed_ms: elapsed,
                 last_delay_ms: delay,
                 view_evidence: evidence,
             };
@@ -207,7 +173,6 @@ struct LegacyEpisode {
     first_failure: DateTime<Utc>,
     last_attempt: u32,
     last_failure_at: DateTime<Utc>,
-    last_elapsed_ms: u64,
     last_delay_ms: u64,
     #[serde(default)]
     view_evidence: f64,
@@ -232,7 +197,6 @@ impl From<LegacyEpisodes> for Episodes {
                 first_failure: e.first_failure,
                 last_attempt: e.last_attempt,
                 last_failure_at: e.last_failure_at,
-                last_elapsed_ms: e.last_elapsed_ms,
                 last_delay_ms: e.last_delay_ms,
                 view_evidence: e.view_evidence,
             };

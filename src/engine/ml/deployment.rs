@@ -10,6 +10,7 @@ use super::drift::{DriftMonitor, Reference};
 use super::features::{RecentFailures, Situation};
 use super::fitted::Fitted;
 use super::live::{ArmStats, LiveStats};
+use crate::engine::job_key::JobKey;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 pub const ERRORS_TO_SWITCH_OFF: u32 = 5;
 /// How long the tier stays off after that (decision time).
 pub const OFF_FOR_S: i64 = 300;
-/// Most served decisions waiting for their outcome; beyond it the oldest half is dropped.
+/// Most served decisions waiting for their outcome; beyond it the older half is dropped.
 const PENDING_CAPACITY: usize = 100_000;
 
 /// A model version the engine can serve or shadow.
@@ -92,6 +93,8 @@ pub enum LiveArm {
 }
 
 impl LiveArm {
+    const ALL: [LiveArm; 3] = [LiveArm::Ml, LiveArm::Control, LiveArm::Shadow];
+
     pub fn name(self) -> &'static str {
         match self {
             LiveArm::Ml => "ml",
@@ -101,11 +104,37 @@ impl LiveArm {
     }
 }
 
-/// A served retry waiting for its outcome: the attempt it will be, and the forecasts made.
+/// The forecasts made for one retry, at most one per arm, kept inline: a served retry waiting
+/// for its outcome holds no heap block of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Forecasts([Option<f64>; 3]);
+
+impl Forecasts {
+    /// Sets `arm`'s forecast (a second one for the same arm replaces the first).
+    pub fn set(&mut self, arm: LiveArm, p: f64) {
+        self.0[arm as usize] = Some(p);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// The forecasts made, in the order of [`LiveArm`].
+    pub fn iter(&self) -> impl Iterator<Item = (LiveArm, f64)> + '_ {
+        LiveArm::ALL
+            .into_iter()
+            .zip(self.0)
+            .filter_map(|(arm, p)| Some((arm, p?)))
+    }
+}
+
+/// A served retry waiting for its outcome: the attempt it will be, when it was served among
+/// the others (to drop the older ones first), and the forecasts made.
 #[derive(Debug, Clone)]
 struct Served {
     attempt: u32,
-    forecasts: Vec<(LiveArm, f64)>,
+    order: u64,
+    forecasts: Forecasts,
 }
 
 /// The ML tier's serving state.
@@ -119,7 +148,10 @@ pub struct Deployment {
     last_error: Option<String>,
     errors: u64,
     live: LiveStats,
-    pending: HashMap<Box<str>, Served>,
+    /// By the key of the job id (the episodes' key: 16 bytes, no copy of the id).
+    pending: HashMap<JobKey, Served>,
+    /// The order of the next served retry among those waiting.
+    next_order: u64,
     pub drift: DriftMonitor,
 }
 
@@ -179,38 +211,50 @@ impl Deployment {
     }
 
     /// Remembers the forecasts made for job `job_id`'s next attempt (`attempt`).
-    pub fn expect(&mut self, job_id: &str, attempt: u32, forecasts: Vec<(LiveArm, f64)>) {
+    pub fn expect(&mut self, job_id: &str, attempt: u32, forecasts: Forecasts) {
         if forecasts.is_empty() {
             return;
         }
         if self.pending.len() >= PENDING_CAPACITY {
-            let drop: Vec<Box<str>> = self
-                .pending
-                .keys()
-                .take(PENDING_CAPACITY / 2)
-                .cloned()
-                .collect();
-            for k in drop {
-                self.pending.remove(&k);
-            }
+            self.drop_older_half();
         }
-        self.pending
-            .insert(job_id.into(), Served { attempt, forecasts });
+        let order = self.next_order;
+        self.next_order += 1;
+        let served = Served {
+            attempt,
+            order,
+            forecasts,
+        };
+        self.pending.insert(JobKey::of(job_id), served);
+    }
+
+    /// Forgets the older half of the retries waiting for their outcome.
+    fn drop_older_half(&mut self) {
+        let mut orders: Vec<u64> = self.pending.values().map(|s| s.order).collect();
+        let middle = orders.len() / 2;
+        let (_, &mut median, _) = orders.select_nth_unstable(middle);
+        self.pending.retain(|_, s| s.order >= median);
     }
 
     /// Scores the forecasts made for this attempt of `job_id`, if any.
     pub fn outcome(&mut self, job_id: &str, attempt: u32, success: bool) {
-        let Some(served) = self.pending.get(job_id) else {
+        // Every attempt recorded comes here; without the ML tier nothing is pending, and the
+        // id need not be hashed.
+        if self.pending.is_empty() {
+            return;
+        }
+        let key = JobKey::of(job_id);
+        let Some(served) = self.pending.get(&key) else {
             return;
         };
         if served.attempt != attempt {
             if attempt > served.attempt {
-                self.pending.remove(job_id);
+                self.pending.remove(&key);
             }
             return;
         }
-        let served = self.pending.remove(job_id).expect("present");
-        for (arm, p) in served.forecasts {
+        let served = self.pending.remove(&key).expect("present");
+        for (arm, p) in served.forecasts.iter() {
             self.live.record(arm, p, success);
         }
     }
@@ -289,7 +333,11 @@ mod tests {
     #[test]
     fn forecasts_are_scored_by_the_outcome_of_the_attempt_they_were_for() {
         let mut d = Deployment::default();
-        d.expect("a", 3, vec![(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]);
+        d.expect(
+            "a",
+            3,
+            forecasts(&[(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]),
+        );
         d.outcome("a", 2, true);
         assert!(
             d.live().is_empty(),
@@ -301,5 +349,56 @@ mod tests {
         assert_eq!(live[0].1.outcomes, 1);
         d.outcome("a", 3, false);
         assert_eq!(d.live()[0].1.outcomes, 1, "scored once");
+    }
+
+    fn forecasts(made: &[(LiveArm, f64)]) -> Forecasts {
+        let mut f = Forecasts::default();
+        for &(arm, p) in made {
+            f.set(arm, p);
+        }
+        f
+    }
+
+    #[test]
+    fn forecasts_keep_one_per_arm_in_the_order_of_the_arms() {
+        let f = forecasts(&[
+            (LiveArm::Shadow, 0.4),
+            (LiveArm::Ml, 0.7),
+            (LiveArm::Ml, 0.8),
+        ]);
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]
+        );
+        assert!(Forecasts::default().is_empty() && !f.is_empty());
+    }
+
+    #[test]
+    fn a_full_pending_table_forgets_its_older_half() {
+        let mut d = Deployment::default();
+        let made = forecasts(&[(LiveArm::Control, 0.5)]);
+        for i in 0..PENDING_CAPACITY {
+            d.expect(&format!("job-{i}"), 2, made);
+        }
+        d.expect("newest", 2, made);
+        assert_eq!(d.pending.len(), PENDING_CAPACITY / 2 + 1);
+        let oldest_kept = PENDING_CAPACITY / 2;
+        for (id, scored) in [
+            ("job-0", false),
+            (&*format!("job-{}", oldest_kept - 1), false),
+            (&*format!("job-{oldest_kept}"), true),
+            ("newest", true),
+        ] {
+            let before = d.live().first().map_or(0, |(_, s)| s.outcomes);
+            d.outcome(id, 2, true);
+            let after = d.live().first().map_or(0, |(_, s)| s.outcomes);
+            assert_eq!(after - before == 1, scored, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_served_retry_takes_80_bytes_in_the_table_and_nothing_beside() {
+        // The job's key (16 bytes) and the retry's record with its forecasts, all inline.
+        assert_eq!(std::mem::size_of::<(JobKey, Served)>(), 80);
     }
 }

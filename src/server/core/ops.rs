@@ -9,6 +9,7 @@ use super::alert_rules::{AlertInputs, window_secs};
 use super::cohorts::CohortBook;
 use super::events::{EventLog, kind};
 use super::job_locks::{JobGuard, JobLocks};
+use super::known_jobs::KnownJobs;
 use super::patterns::{Ending, PatternBook};
 use super::pauses::PauseBook;
 use super::series::SeriesBook;
@@ -22,7 +23,7 @@ use crate::model::{
 };
 use crate::store::ClassTally;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// How many events the ring keeps.
 pub const EVENT_CAPACITY: usize = 10_000;
@@ -270,9 +271,9 @@ impl Ops {
 pub struct OpsState {
     ops: parking_lot::Mutex<Ops>,
     job_locks: JobLocks,
-    /// Ids of the jobs on the schedule that are not finished, so a batch of successes only
-    /// looks up the jobs that can change (most recorded attempts belong to no scheduled job),
-    /// and of the killed ones, so a first failure only reads a job that can change its answer.
+    /// The jobs on the schedule that are not finished, so a batch of successes only looks up
+    /// the jobs that can change (most recorded attempts belong to no scheduled job), and those
+    /// that may be killed, so a first failure only reads a job that can change its answer.
     known: parking_lot::Mutex<KnownJobs>,
     pub alert_config: AlertThresholds,
     /// Operator pauses in force (stored too; this is the copy claims and failures consult).
@@ -309,14 +310,13 @@ impl OpsState {
 
     /// Whether the job may be pending on the schedule (false: it surely is not).
     pub fn may_be_pending(&self, job_id: &str) -> bool {
-        self.known.lock().pending.contains(job_id)
+        self.known.lock().may_be_pending(job_id)
     }
 
     /// Whether the job may be stored pending or killed (false: it is not on the schedule, or
     /// it finished by succeeding or running out of attempts).
     pub fn may_be_pending_or_killed(&self, job_id: &str) -> bool {
-        let known = self.known.lock();
-        known.pending.contains(job_id) || known.killed.contains(job_id)
+        self.known.lock().may_be_pending_or_killed(job_id)
     }
 
     /// Serialises changes to one job (held across the store round trips of that change; other
@@ -328,28 +328,6 @@ impl OpsState {
     /// [`Self::lock_job`] for several jobs at once, without deadlock between overlapping sets.
     pub async fn lock_jobs<'a>(&self, job_ids: impl IntoIterator<Item = &'a str>) -> Vec<JobGuard> {
         self.job_locks.lock_all(job_ids).await
-    }
-}
-
-/// The ids of the jobs stored pending and of those stored killed.
-#[derive(Debug, Default)]
-struct KnownJobs {
-    // B-trees: a hash set's doubling rehashes every job id in one insert, a stall under the
-    // lock every failure takes.
-    pending: BTreeSet<String>,
-    killed: BTreeSet<String>,
-}
-
-impl KnownJobs {
-    fn note(&mut self, job_id: &str, state: JobState) {
-        let (pending, killed) = (state.is_pending(), state == JobState::Killed);
-        for (set, member) in [(&mut self.pending, pending), (&mut self.killed, killed)] {
-            if member {
-                set.insert(job_id.to_string());
-            } else {
-                set.remove(job_id);
-            }
-        }
     }
 }
 

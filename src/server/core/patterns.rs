@@ -8,10 +8,12 @@
 //! measured on the workers' clock (first failure's timestamp to the success's timestamp).
 //! A job's recovery is timed only when its attempt 1 failure was seen; at most
 //! `[engine] max_open_episodes` jobs ([`MAX_OPEN_EPISODES`] by default) are followed at once
-//! (jobs beyond that are counted as failures only). A followed job costs 40 bytes: it is known
+//! (jobs beyond that are counted as failures only). A followed job costs 32 bytes: it is known
 //! by a 64-bit keyed hash of its id (two of 200,000 followed ids share one with a chance of
-//! about one in 10⁹, and then one recovery is timed from the other job's first failure), and
-//! its key is one shared copy per key.
+//! about one in 10⁹, and then one recovery is timed from the other job's first failure), its
+//! key is one shared copy per key, and the step its first failure was heard in is 32 bits
+//! (steps of the service's clock up to the year 40,000; a job first heard of past that is
+//! counted, not followed).
 
 use crate::model::{
     AttemptRecord, FAST_RECOVERY_MS, PATTERN_STEP_SECS, PATTERN_WINDOW_MAX_SECS, Patterns,
@@ -92,7 +94,7 @@ impl Default for PatternBook {
 struct Episode {
     key: Arc<Key>,
     first_failure: DateTime<Utc>,
-    opened_step: i64,
+    opened_step: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -183,6 +185,11 @@ impl PatternBook {
         }
     }
 
+    /// Jobs followed now (at most the cap it was made with).
+    pub fn followed_jobs(&self) -> usize {
+        self.open.len()
+    }
+
     /// Notes an attempt the service heard of at `now`. A success that ends a followed job
     /// answers the step in which its first failure was heard of.
     pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
@@ -191,7 +198,7 @@ impl PatternBook {
             let ep = self.open.remove(&self.id(&a.job_id))?;
             let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
             self.step_mut((&*ep.key).into(), step).add_recovery(ms);
-            return Some(ep.opened_step);
+            return Some(ep.opened_step.into());
         }
         let key = KeyRef::of(a);
         self.step_mut(key, step).failures += 1;
@@ -210,7 +217,7 @@ impl PatternBook {
             Ending::GaveUp => s.given_up += 1,
             Ending::HitMaxAttempts => s.hit_max_attempts += 1,
         }
-        Some(ep.opened_step)
+        Some(ep.opened_step.into())
     }
 
     /// The figures of `q` over its window up to `now`.
@@ -250,12 +257,16 @@ impl PatternBook {
     }
 
     fn open_episode(&mut self, job_id: &str, key: KeyRef<'_>, at: DateTime<Utc>, step: i64) {
+        let Ok(opened_step) = i32::try_from(step) else {
+            return;
+        };
         let id = self.id(job_id);
         if self.open.len() >= self.max_open && !self.open.contains_key(&id) {
             // Episodes only age out when the step changes: sweeping again within the same step
             // would scan the full table for every new job and free nothing.
             if self.swept_step != Some(step) {
-                self.open.retain(|_, ep| ep.opened_step > step - STEPS);
+                self.open
+                    .retain(|_, ep| i64::from(ep.opened_step) > step - STEPS);
                 self.keys.retain(|k| Arc::strong_count(k) > 1);
                 self.swept_step = Some(step);
             }
@@ -266,7 +277,7 @@ impl PatternBook {
         let episode = Episode {
             key: self.shared_key(key),
             first_failure: at,
-            opened_step: step,
+            opened_step,
         };
         self.open.insert(id, episode);
     }

@@ -254,6 +254,20 @@ fn a_followed_job_ends_once_and_its_key_is_shared() {
 }
 
 #[test]
-fn a_followed_job_takes_the_40_bytes_the_module_docs_promise() {
-    assert_eq!(std::mem::size_of::<(u64, Episode)>(), 40);
+fn a_followed_job_takes_the_32_bytes_the_module_docs_promise() {
+    assert_eq!(std::mem::size_of::<(u64, Episode)>(), 32);
+}
+
+#[test]
+fn a_job_first_heard_of_past_the_steps_32_bits_hold_is_counted_not_followed() {
+    let mut book = PatternBook::default();
+    let far = Utc.with_ymd_and_hms(50_000, 1, 1, 0, 0, 0).unwrap();
+    book.record_attempt(&attempt("far", 1, false, t0()), far);
+    assert!(book.open.is_empty(), "followed past the steps it can hold");
+    assert_eq!(book.query(&query(1), far).failures, 1);
+    book.record_attempt(&attempt("near", 1, false, t0()), t0());
+    assert_eq!(
+        book.record_end("near", Ending::GaveUp, t0()),
+        Some(step_of(t0()))
+    );
 }
