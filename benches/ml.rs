@@ -199,8 +199,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let kinds = std::env::var("RETRYCTL_BENCH_KINDS")
-        .unwrap_or_else(|_| "gradient_boost,logistic".into());
+    let kinds =
+        std::env::var("RETRYCTL_BENCH_KINDS").unwrap_or_else(|_| "gradient_boost,logistic".into());
     let data = attempts(n);
     for kind in kinds.split(',') {
         let trained = train(&data, kind);

@@ -383,7 +383,7 @@ fn bayes_forecasts(engine: &Engine, data: &Dataset, examples: &[Example]) -> Vec
 /// the model cannot answer — against the replayed Bayesian tier's (its cost-optimal delay; no
 /// exploration, no per-job view), judged on the same held-out retries
 /// ([`decision_cost::judge`]): the [`MAX_JUDGED_DECISIONS`] most recent are asked, every
-/// held-out retry measures the cost of the cells they choose. A retry's failure is valued by
+/// held-out retry measures the outcomes of the buckets they choose. A retry's failure is valued by
 /// the Bayesian tier's plan from there (the continuation the ML tier decides with); retries
 /// without a Bayesian model to value it are left out: the ML tier does not serve them either.
 fn decision_costs(
@@ -405,8 +405,8 @@ fn decision_costs(
         give_up: params.give_up,
         max_attempts: engine.strategy().guardrails.max_attempts.max(1),
     };
-    let continuation = |s: &Situation<'_>, cell: usize, left: usize| {
-        survival(s).map(|m| m.continuation(cell, left))
+    let continuation = |s: &Situation<'_>, boundary: usize, left: usize| {
+        survival(s).map(|m| m.continuation(boundary, left))
     };
     let (decisions, left_out) = decision_cost::decisions(data, held_out, &costs, continuation);
     let bayesian = |s: &Situation<'_>, left: usize| bayes_delay(survival(s)?, s.elapsed_ms, left);
@@ -422,7 +422,7 @@ fn decision_costs(
             Err(_) => bayes_delay(m, s.elapsed_ms, left),
         }
     };
-    let j = decision_cost::judge(&decisions, MAX_JUDGED_DECISIONS, costs.give_up, ml, bayesian);
+    let j = decision_cost::judge(&decisions, MAX_JUDGED_DECISIONS, &costs, ml, bayesian);
     MlDecisionCost {
         decisions: j.decisions as u64,
         left_out: left_out as u64,

@@ -193,7 +193,9 @@ fn decision_problem(d: &MlDecisionCost) -> Option<&'static str> {
     let asked = d.decisions + d.unsupported;
     let difference = d.model - d.bayesian;
     if d.decisions == 0 {
-        Some("no held-out retry could judge its decisions (a version costed before they were judged per retry: train again)")
+        Some(
+            "no held-out retry could judge its decisions (a version costed before they were judged per retry: train again)",
+        )
     } else if d.unsupported as f64 > MAX_UNSUPPORTED_SHARE * asked as f64 {
         Some("its decisions go where the held-out retries did not (support too thin to judge)")
     } else if difference > 0.0 {
@@ -359,7 +361,10 @@ mod tests {
             "the same decisions cost no more"
         );
         let noise = deploy_gate(&better, &worse, Some(&costs(50, 2.4, 2.5))).unwrap_err();
-        assert!(noise.starts_with("its decisions are not shown to cost less"), "{noise}");
+        assert!(
+            noise.starts_with("its decisions are not shown to cost less"),
+            "{noise}"
+        );
         let why = deploy_gate(&better, &worse, Some(&costs(50, 2.6, 2.5))).unwrap_err();
         assert!(why.starts_with("its decisions cost more:"), "{why}");
         assert!(

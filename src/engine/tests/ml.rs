@@ -105,12 +105,14 @@ fn boosted_trees_beat_the_bayesian_tier_where_the_queue_decides_and_are_calibrat
     assert!(d.decisions > 100, "{d:?}");
     assert!(d.model > 0.0 && d.model.is_finite(), "{d:?}");
     assert!(d.bayesian > 0.0 && d.bayesian.is_finite(), "{d:?}");
-    // The retries waited random delays, so every delay is measured; the model, knowing the
-    // queue, retries the fast one soon and waits out the slow one, which the Bayesian tier
-    // (one model for both) cannot: its decisions are shown to cost less, and the gate passes
-    // it. (The earlier estimator, inferring outcomes from an outage model, refused it.)
+    // The retries waited random delays, so the recorded outcomes measure every delay; the
+    // model, knowing the queue, retries the fast one soon and waits out the slow one, which
+    // the Bayesian tier (one model for both) cannot, and its decisions measure cheaper (the
+    // earlier estimator, inferring outcomes from an outage model, judged them dearer). On
+    // 1,272 held-out retries a third of its choices lack support, so the gate still refuses.
+    assert!(d.model < d.bayesian, "{d:?}");
     let gate = crate::model::deploy_gate(&t.holdout, &t.bayesian_holdout, Some(d));
-    assert!(gate.is_ok(), "{gate:?}");
+    assert!(gate.unwrap_err().contains("support too thin"), "{d:?}");
 }
 
 #[test]

@@ -79,7 +79,10 @@ fn many_rows_index_column_by_column_as_each_row_does() {
         }
     }
     let err = e.indexed_columns(&[vec![Num(1.0)]]).unwrap_err();
-    assert_eq!(err.to_string(), "row 0: 1 feature values, the features are 2");
+    assert_eq!(
+        err.to_string(),
+        "row 0: 1 feature values, the features are 2"
+    );
 }
 
 #[test]
