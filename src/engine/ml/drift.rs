@@ -178,9 +178,9 @@ impl Reference {
             }
             let values = &indexed[j * rows.len()..(j + 1) * rows.len()];
             let bins = match model.encoder().vocabulary(name) {
-                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), &values),
-                None if name == OCTAVE_BINNED => Bins::octaves(name, &values),
-                None => Bins::numeric(name, &values),
+                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), values),
+                None if name == OCTAVE_BINNED => Bins::octaves(name, values),
+                None => Bins::numeric(name, values),
             };
             columns.push((j, bins));
         }
