@@ -174,8 +174,8 @@ pub struct SurvivalModel {
     view: View,
     /// The plan for the current posteriors, solved when a decision first reads it: a model
     /// refreshes every 20 of its outcomes at most, and most refreshes are followed by more
-    /// outcomes before any decision (replaying 10⁶ attempts for a training solved about
-    /// 10⁵ plans, 8 s of CPU, for the few thousand decisions that read one).
+    /// outcomes before any decision (replaying the ~800,000 attempts before a training's
+    /// held-out slice at 10⁶ took 10.5 s of CPU solving at every refresh, 1.7 s this way).
     plan: LazyPlan,
     params: SolveParams,
 }
