@@ -5,7 +5,8 @@
 //! contributions, guardrails) as p50/p99/p999 of single timed calls.
 //!
 //! `cargo bench --bench ml` (release). `RETRYCTL_BENCH_ATTEMPTS` changes the data size
-//! (e.g. 1000000).
+//! (e.g. 1000000); `RETRYCTL_BENCH_KINDS` the model kinds (default
+//! `gradient_boost,logistic`). Each training stage's wall and CPU time is printed.
 //!
 //! The data: jobs of 4 job types × 3 error classes on 4 queues and 8 tenants; each queue's
 //! outages end at its own time (0.5–2 s, 5–15 s, 20–40 s, 60–120 s after the first failure);
@@ -93,15 +94,26 @@ fn config(model_type: &str) -> TrainRequest {
 }
 
 fn train(data: &[AttemptRecord], model_type: &str) -> retryctl::engine::Trained {
+    // The service hands its loaded attempts over; the copy is not the training's time.
+    let attempts = data.to_vec();
     let (started, cpu) = (Instant::now(), cpu_seconds());
+    let stage = std::cell::RefCell::new((started, cpu, String::from("start")));
+    // Each stage's wall and CPU time, printed when the next one starts: the profile by stage.
+    let progress = |next: String| {
+        let (at, cpu_at, name) = stage.replace((Instant::now(), cpu_seconds(), next));
+        let cpu_ms = (cpu_seconds() - cpu_at) * 1000.0;
+        let wall_ms = at.elapsed().as_secs_f64() * 1000.0;
+        println!("  {wall_ms:>7.0} ms wall {cpu_ms:>7.0} ms CPU  {name}");
+    };
     let t = train_ml(
-        data.to_vec(),
+        attempts,
         &config(model_type),
         &default_strategy(),
         &EngineSettings::default(),
-        &|_| {},
+        &progress,
     )
     .expect("trains");
+    progress("done".into());
     let cpu_ms = (cpu_seconds() - cpu) * 1000.0;
     println!(
         "train {model_type:<14} {} attempts, {} training + {} held-out retries: {:>7.0} ms wall, {cpu_ms:.0} ms CPU; held-out log-loss {:.4} (bayesian {:.4}), ECE {:.4} (bayesian {:.4}), AUC {:.3}",
@@ -187,8 +199,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let kinds =
+        std::env::var("RETRYCTL_BENCH_KINDS").unwrap_or_else(|_| "gradient_boost,logistic".into());
     let data = attempts(n);
-    for kind in ["gradient_boost", "logistic"] {
+    for kind in kinds.split(',') {
         let trained = train(&data, kind);
         recommend_latency(&data, trained, kind);
     }

@@ -66,7 +66,7 @@ def gap(r):
 
 def estimate(r):
     d = r["ml"]["ml"].get("decision_cost")
-    if not d or d["episodes"] == 0 or d["bayesian"] <= 0:
+    if not d or d.get("decisions", 0) == 0 or d["bayesian"] <= 0:
         return None
     return d["model"] / d["bayesian"]
 

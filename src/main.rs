@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     };
     if let Command::Serve(_) = command {
         service_heap::tune();
+        retryctl::server::set_training_priority(background::lower_this_thread);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -155,6 +156,29 @@ mod service_heap {
         }
         retryctl::server::set_memory_release(release);
     }
+}
+
+/// The priority of the service's background work (ML training).
+mod background {
+    /// The nice value a training thread takes: with the request handlers at 0, the scheduler
+    /// gives it about a tenth of a core they want, so serving stays quick during a training,
+    /// which still uses whatever CPU is idle.
+    #[cfg(target_os = "linux")]
+    const TRAINING_NICE: libc::c_int = 10;
+
+    /// Lowers the calling thread's priority to [`TRAINING_NICE`].
+    #[cfg(target_os = "linux")]
+    pub fn lower_this_thread() {
+        // On Linux the nice value is per thread: PRIO_PROCESS with who = 0 is the caller.
+        // SAFETY: setpriority takes no pointer. A failure leaves the priority as it was.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, TRAINING_NICE);
+        }
+    }
+
+    /// Elsewhere the nice value is per process; the training keeps the service's priority.
+    #[cfg(not(target_os = "linux"))]
+    pub fn lower_this_thread() {}
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

@@ -11,7 +11,8 @@ pub mod core;
 pub mod edge;
 
 pub use self::core::{
-    AppState, Change, StartError, set_memory_release, shutdown_signal, start_state,
+    AppState, Change, StartError, set_memory_release, set_training_priority, shutdown_signal,
+    start_state,
 };
 pub use crate::model::API_BASE;
 pub use edge::{Access, ApiError, ApiJson, ApiResult, Caller};

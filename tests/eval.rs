@@ -314,14 +314,14 @@ fn the_ml_strategy_serves_only_a_model_the_deploy_gate_passes() {
     let (ml, bayes) = (strategy(&report, "ml"), strategy(&report, "bayesian"));
     let model = ml_report(&report);
     let costs = model.decision_cost.as_ref().expect("trained and costed");
-    assert!(costs.episodes > 0, "{costs:?}");
+    assert!(costs.decisions > 0, "{costs:?}");
     let served = ml.methods.get("ml").copied().unwrap_or(0);
     if model.passes_gate {
         assert!(served > 0, "a passed model serves: {:?}", ml.methods);
         assert!(model.gate_refusal.is_none());
     } else {
         let why = model.gate_refusal.as_deref().expect("the refusal says why");
-        assert!(why.contains("per episode"), "{why}");
+        assert!(why.contains("per decision"), "{why}");
         assert_eq!(
             served, 0,
             "a refused model does not serve: {:?}",

@@ -1,10 +1,11 @@
 //! Training a model version from recorded attempts: examples drawn point-in-time
 //! ([`ml::dataset`]), the most recent `validation_set` share of them held out, forward-chaining
 //! cross-validation on the rest (fold `i` trains on the first `i` of `k + 1` time-ordered
-//! blocks and tests on the next), the model fitted on the whole training part, and both it and
+//! blocks, at most their [`MAX_FOLD_ROWS`] most recent rows, and tests on the next), the model
+//! fitted on the whole training part, and both it and
 //! the Bayesian tier — learned from the same training part by replaying its attempts — scored
 //! on the held-out rows: their forecasts (log-loss and the rest), and the expected cost of
-//! their decisions on the held-out episodes ([`ml::decision_cost`]), the two halves of the
+//! their decisions on the held-out retries ([`ml::decision_cost`]), the two halves of the
 //! deploy gate (`model::deploy_gate`).
 //!
 //! Pure like the rest of the engine: the caller loads the attempts, runs this off the request
@@ -31,9 +32,18 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
-/// Most held-out episodes (the most recent) whose decisions are costed: enough to tell the
-/// policies apart on paired episodes, and a bounded share of the training time.
-const MAX_COSTED_EPISODES: usize = 2_000;
+/// Most held-out retries (the most recent) at which both policies are asked for a decision:
+/// enough to tell them apart, and a bounded share of the training time (a tree model's choice
+/// over the grid costs tens of microseconds).
+const MAX_JUDGED_DECISIONS: usize = 5_000;
+/// Most rows a cross-validation fold fits on: the most recent before its test block. Uncapped,
+/// the folds fit on 1.5 times the training rows (at 10⁶ attempts 8.8 s of CPU, more than the
+/// final fit's 5.3 s); capped, a fold past this size is a sliding window, its out-of-time
+/// score that of a model fitted on fewer rows than the final one (which uses them all).
+const MAX_FOLD_ROWS: usize = 150_000;
+/// Most training situations the drift reference is fitted on, evenly spaced through the
+/// training part: the deciles of 10⁵ values are as good a reference as those of all of them.
+const MAX_REFERENCE_ROWS: usize = 100_000;
 /// Fewest training examples a model is fitted on.
 pub const MIN_EXAMPLES: usize = 100;
 /// Categorical values seen fewer times than this in training are "missing".
@@ -158,7 +168,7 @@ pub struct Trained {
     pub cross_validation: Vec<MlMetrics>,
     pub holdout: MlMetrics,
     pub bayesian_holdout: MlMetrics,
-    /// The model's decisions against the Bayesian tier's on the held-out episodes.
+    /// The model's decisions against the Bayesian tier's on the held-out retries.
     pub decision_cost: MlDecisionCost,
     pub data_from: DateTime<Utc>,
     pub data_to: DateTime<Utc>,
@@ -191,26 +201,27 @@ pub fn train(
             ),
         });
     }
-    let mut cross_validation = Vec::with_capacity(req.folds);
-    let block = train_part.len() / (req.folds + 1);
-    for fold in 1..=req.folds {
-        progress(format!("cross-validation fold {fold} of {}", req.folds));
-        let (fit_on, rest) = train_part.split_at(block * fold);
-        let test = &rest[..block.min(rest.len())];
-        let model = fit(&data, fit_on, req)?;
-        cross_validation.push(score(&model, &data, test)?);
-    }
+    let training = Rows::of(&data, train_part, &req.features);
+    let cross_validation = cross_validate(&training, req, progress)?;
     progress(format!("fitting on {} examples", train_part.len()));
-    let fitted = fit(&data, train_part, req)?;
+    let fitted = fit(&training.rows, &training.labels, req)?;
+    drop(training);
     progress(format!("scoring {} held-out examples", test_part.len()));
-    let holdout = score(&fitted, &data, test_part)?;
+    let held_out = Rows::of(&data, test_part, &req.features);
+    let holdout = score(&fitted, &held_out.rows, &held_out.labels)?;
+    progress("replaying the Bayesian tier on the training part".into());
     let engine = bayes_replay(&data, test_part[0].at, strategy, settings);
     let bayes = bayes_forecasts(&engine, &data, test_part);
-    let outcomes: Vec<bool> = test_part.iter().map(|e| e.success).collect();
-    let bayesian_holdout = metrics_of(&bayes, &outcomes)?;
-    progress("costing the decisions on the held-out episodes".into());
+    let bayesian_holdout = metrics_of(&bayes, &held_out.labels)?;
+    progress("judging the decisions on the held-out retries".into());
     let decision_cost = decision_costs(&engine, &fitted, &data, test_part);
-    let situations: Vec<_> = train_part.iter().map(|e| data.situation(e)).collect();
+    progress("fitting the drift reference".into());
+    let every = train_part.len().div_ceil(MAX_REFERENCE_ROWS);
+    let situations: Vec<_> = train_part
+        .iter()
+        .step_by(every)
+        .map(|e| data.situation(e))
+        .collect();
     let span_ms = (train_part[train_part.len() - 1].at - train_part[0].at).num_milliseconds();
     let span_ms = u64::try_from(span_ms).unwrap_or(0);
     let reference = Reference::fit(&fitted, &situations, median_delay(train_part), span_ms)?;
@@ -245,42 +256,76 @@ fn median_delay(examples: &[Example]) -> u64 {
     delays[delays.len() / 2]
 }
 
-fn rows<'a>(data: &'a Dataset, examples: &[Example], set: &FeatureSet) -> Vec<Vec<Value<'a>>> {
-    examples
-        .iter()
-        .map(|e| set.row(&data.situation(e), e.delay_ms))
+/// Examples as raw feature rows in a model's order, and their outcomes, drawn once for every
+/// fit and score on them.
+struct Rows<'a> {
+    rows: Vec<Vec<Value<'a>>>,
+    labels: Vec<bool>,
+}
+
+impl<'a> Rows<'a> {
+    fn of(data: &'a Dataset, examples: &[Example], set: &FeatureSet) -> Self {
+        Self {
+            rows: examples
+                .iter()
+                .map(|e| set.row(&data.situation(e), e.delay_ms))
+                .collect(),
+            labels: examples.iter().map(|e| e.success).collect(),
+        }
+    }
+}
+
+/// Forward-chaining cross-validation: fold `i` fits on the first `i` of `folds + 1`
+/// time-ordered blocks (at most their [`MAX_FOLD_ROWS`] most recent rows) and is scored on the
+/// next.
+fn cross_validate(
+    training: &Rows<'_>,
+    req: &TrainRequest,
+    progress: &dyn Fn(String),
+) -> Result<Vec<MlMetrics>, MlError> {
+    let block = training.rows.len() / (req.folds + 1);
+    (1..=req.folds)
+        .map(|fold| {
+            progress(format!("cross-validation fold {fold} of {}", req.folds));
+            let (fit_end, test_end) = (block * fold, block * (fold + 1));
+            let fit_start = fit_end.saturating_sub(MAX_FOLD_ROWS);
+            let (rows, labels) = (
+                &training.rows[fit_start..fit_end],
+                &training.labels[fit_start..fit_end],
+            );
+            let model = fit(rows, labels, req)?;
+            let (rows, labels) = (
+                &training.rows[fit_end..test_end],
+                &training.labels[fit_end..test_end],
+            );
+            score(&model, rows, labels)
+        })
         .collect()
 }
 
-/// Fits the requested kind on `examples`.
-fn fit(data: &Dataset, examples: &[Example], req: &TrainRequest) -> Result<Fitted, MlError> {
-    let raw = rows(data, examples, &req.features);
-    let labels: Vec<bool> = examples.iter().map(|e| e.success).collect();
-    let encoder = Encoder::fit(&req.features.columns(), &raw, MIN_COUNT)?;
+/// Fits the requested kind on `raw` rows with their outcomes.
+fn fit(raw: &[Vec<Value<'_>>], labels: &[bool], req: &TrainRequest) -> Result<Fitted, MlError> {
+    let encoder = Encoder::fit(&req.features.columns(), raw, MIN_COUNT)?;
     match req.kind {
         ModelKind::Logistic => {
             let dense = raw
                 .iter()
                 .map(|r| encoder.dense(r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let model = logistic::Logistic::fit(&dense, &labels, &req.logistic)?;
+            let model = logistic::Logistic::fit(&dense, labels, &req.logistic)?;
             Ok(Fitted::logistic(req.features.clone(), encoder, model))
         }
         ModelKind::GradientBoost => {
-            let indexed = raw
-                .iter()
-                .map(|r| encoder.indexed(r))
-                .collect::<Result<Vec<_>, _>>()?;
-            let model = gbt::Boosted::fit(&indexed, &labels, &req.boosting)?;
+            let columns = encoder.indexed_columns(raw)?;
+            let width = encoder.columns();
+            let model = gbt::Boosted::fit(&columns, width, labels, &req.boosting)?;
             Ok(Fitted::boosted(req.features.clone(), encoder, model))
         }
     }
 }
 
-fn score(model: &Fitted, data: &Dataset, examples: &[Example]) -> Result<MlMetrics, MlError> {
-    let p = model.predict_rows(&rows(data, examples, model.features()))?;
-    let y: Vec<bool> = examples.iter().map(|e| e.success).collect();
-    metrics_of(&p, &y)
+fn score(model: &Fitted, raw: &[Vec<Value<'_>>], labels: &[bool]) -> Result<MlMetrics, MlError> {
+    metrics_of(&model.predict_rows(raw)?, labels)
 }
 
 /// Every metric of forecasts `p` against outcomes `y`.
@@ -334,31 +379,25 @@ fn bayes_forecasts(engine: &Engine, data: &Dataset, examples: &[Example]) -> Vec
         .collect()
 }
 
-/// The expected cost per held-out episode of the model's decisions — as the tier serves them,
-/// falling back to the Bayesian tier where the model cannot answer — and of the replayed
-/// Bayesian tier's (its cost-optimal delay; no exploration, no per-job view), on the same
-/// episodes: the [`MAX_COSTED_EPISODES`] most recent. Episodes without a Bayesian model to
-/// value what follows are left out: the ML tier does not serve them either.
+/// The model's decisions — as the tier serves them, falling back to the Bayesian tier where
+/// the model cannot answer — against the replayed Bayesian tier's (its cost-optimal delay; no
+/// exploration, no per-job view), judged on the same held-out retries
+/// ([`decision_cost::judge`]): the [`MAX_JUDGED_DECISIONS`] most recent are asked, every
+/// held-out retry measures the outcomes of the buckets they choose. A retry's failure is valued by
+/// the Bayesian tier's plan from there (the continuation the ML tier decides with); retries
+/// without a Bayesian model to value it are left out: the ML tier does not serve them either.
 fn decision_costs(
     engine: &Engine,
     model: &Fitted,
     data: &Dataset,
     held_out: &[Example],
 ) -> MlDecisionCost {
-    let (recovered, unrecovered) = decision_cost::episodes(data, held_out);
     let t = engine.thresholds();
     let survival = |s: &Situation<'_>| {
         let m = &engine.models;
         m.select(s.job_type, s.error_class, s.tenant, Some(s.hour), t)
             .ok()
     };
-    let all = recovered.len() + unrecovered;
-    let mut judged: Vec<_> = recovered
-        .into_iter()
-        .filter(|e| survival(&e.start).is_some())
-        .collect();
-    let left_out = all - judged.len();
-    judged.drain(..judged.len().saturating_sub(MAX_COSTED_EPISODES));
     let params = solve_params(engine.strategy(), engine.settings());
     let costs = Costs {
         per_attempt: params.per_attempt,
@@ -366,6 +405,10 @@ fn decision_costs(
         give_up: params.give_up,
         max_attempts: engine.strategy().guardrails.max_attempts.max(1),
     };
+    let continuation = |s: &Situation<'_>, boundary: usize, left: usize| {
+        survival(s).map(|c| c.model.continuation(c.view, boundary, left))
+    };
+    let (decisions, left_out) = decision_cost::decisions(data, held_out, &costs, continuation);
     let bayesian = |s: &Situation<'_>, left: usize| bayes_delay(&survival(s)?, s.elapsed_ms, left);
     let ml = |s: &Situation<'_>, left: usize| {
         let chosen = survival(s)?;
@@ -380,11 +423,14 @@ fn decision_costs(
             Err(_) => bayes_delay(&chosen, s.elapsed_ms, left),
         }
     };
+    let j = decision_cost::judge(&decisions, MAX_JUDGED_DECISIONS, &costs, ml, bayesian);
     MlDecisionCost {
-        episodes: judged.len() as u64,
+        decisions: j.decisions as u64,
         left_out: left_out as u64,
-        model: decision_cost::mean_cost(&judged, &costs, ml),
-        bayesian: decision_cost::mean_cost(&judged, &costs, bayesian),
+        unsupported: j.unsupported as u64,
+        model: j.first,
+        bayesian: j.second,
+        standard_error: j.standard_error,
     }
 }
 

@@ -108,25 +108,42 @@ impl MlVersion {
     }
 }
 
-/// The expected cost per episode of two policies' decisions on the held-out episodes, under
-/// `[engine.cost]`, estimated from the outcomes those episodes imply (see
+/// The expected one-step cost of two policies' decisions at the held-out retries, under
+/// `[engine.cost]`, measured by the recorded retries that made the same choice (see
 /// `engine::ml::decision_cost` for the estimator and its limits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MlDecisionCost {
-    /// Held-out episodes both policies were replayed on (each recovered within the data; at
-    /// most the 2,000 most recent).
-    pub episodes: u64,
-    /// Held-out episodes left out: no recovery recorded, or no Bayesian model to decide with.
+    /// Held-out retries at which both policies were judged (at most the 5,000 most recent;
+    /// 0 for a version costed by the earlier per-episode estimator).
+    #[serde(default)]
+    pub decisions: u64,
+    /// Held-out retries left out: no attempt left, or no Bayesian model to value a failure.
     pub left_out: u64,
-    /// Mean cost per episode of the model's recommended delays (the tier as it serves).
+    /// Judged retries dropped because a policy chose a delay that fewer than 10 held-out
+    /// retries of the same situation took: the data cannot say what it would have cost.
+    #[serde(default)]
+    pub unsupported: u64,
+    /// Mean cost per decision of the model's recommended delays (the tier as it serves).
     pub model: f64,
-    /// Mean cost per episode of the Bayesian tier's recommended delays.
+    /// Mean cost per decision of the Bayesian tier's recommended delays.
     pub bayesian: f64,
+    /// Standard error of `model - bayesian`.
+    #[serde(default)]
+    pub standard_error: f64,
 }
+
+/// Largest share of the judged retries whose choices the data may fail to support before
+/// the decision cost says nothing.
+pub const MAX_UNSUPPORTED_SHARE: f64 = 0.2;
+/// Standard errors by which the model's decisions must cost less than the Bayesian tier's
+/// when they differ (one-sided, about 98 %).
+pub const GATE_STANDARD_ERRORS: f64 = 2.0;
 
 /// The deploy gate: a version may serve without `force` when, on the held-out slice, its
 /// log-loss is below the Bayesian tier's on the same retries AND its decisions cost no more
-/// than the Bayesian tier's on the same episodes. `Err` says why not, with the numbers.
+/// than the Bayesian tier's on the same retries — the same decisions, or cheaper by more than
+/// [`GATE_STANDARD_ERRORS`] standard errors, on a support the data covers
+/// ([`MAX_UNSUPPORTED_SHARE`]). `Err` says why not, with the numbers.
 pub fn deploy_gate(
     holdout: &MlMetrics,
     bayesian: &MlMetrics,
@@ -148,22 +165,45 @@ pub fn deploy_gate(
         ));
     };
     let costs = format!(
-        "expected decision cost {:.3} vs the Bayesian tier's {:.3} per episode on {} held-out episodes ({} left out)",
-        d.model, d.bayesian, d.episodes, d.left_out
+        "expected decision cost {:.3} vs the Bayesian tier's {:.3} (difference {:+.3}, standard error {:.3}) per decision at {} held-out retries ({} unsupported, {} left out)",
+        d.model,
+        d.bayesian,
+        d.model - d.bayesian,
+        d.standard_error,
+        d.decisions,
+        d.unsupported,
+        d.left_out
     );
     let mut why = Vec::new();
     if holdout.log_loss >= bayesian.log_loss {
         why.push("its forecasts are not better");
     }
-    if d.episodes == 0 {
-        why.push("no held-out episode could cost its decisions");
-    } else if d.model > d.bayesian {
-        why.push("its decisions cost more");
+    if let Some(problem) = decision_problem(d) {
+        why.push(problem);
     }
     if why.is_empty() {
         Ok(())
     } else {
         Err(format!("{}: {forecasts}; {costs}", why.join(" and ")))
+    }
+}
+
+/// What the decision cost says against deploying, if anything.
+fn decision_problem(d: &MlDecisionCost) -> Option<&'static str> {
+    let asked = d.decisions + d.unsupported;
+    let difference = d.model - d.bayesian;
+    if d.decisions == 0 {
+        Some(
+            "no held-out retry could judge its decisions (a version costed before they were judged per retry: train again)",
+        )
+    } else if d.unsupported as f64 > MAX_UNSUPPORTED_SHARE * asked as f64 {
+        Some("its decisions go where the held-out retries did not (support too thin to judge)")
+    } else if difference > 0.0 {
+        Some("its decisions cost more")
+    } else if difference + GATE_STANDARD_ERRORS * d.standard_error > 0.0 {
+        Some("its decisions are not shown to cost less (within two standard errors)")
+    } else {
+        None
     }
 }
 
@@ -293,31 +333,42 @@ mod tests {
         }
     }
 
-    fn costs(episodes: u64, model: f64, bayesian: f64) -> MlDecisionCost {
+    fn costs(decisions: u64, model: f64, bayesian: f64) -> MlDecisionCost {
         MlDecisionCost {
-            episodes,
+            decisions,
             left_out: 3,
+            unsupported: 2,
             model,
             bayesian,
+            standard_error: 0.1,
         }
     }
 
     #[test]
-    fn the_gate_needs_better_forecasts_and_decisions_that_cost_no_more() {
+    fn the_gate_needs_better_forecasts_and_decisions_shown_to_cost_no_more() {
         let (better, worse) = (metrics(0.2), metrics(0.4));
         assert_eq!(
             deploy_gate(&better, &worse, Some(&costs(50, 2.0, 2.5))),
             Ok(())
         );
+        let same = MlDecisionCost {
+            standard_error: 0.0,
+            ..costs(50, 2.5, 2.5)
+        };
         assert_eq!(
-            deploy_gate(&better, &worse, Some(&costs(50, 2.5, 2.5))),
+            deploy_gate(&better, &worse, Some(&same)),
             Ok(()),
-            "equal decisions cost no more"
+            "the same decisions cost no more"
+        );
+        let noise = deploy_gate(&better, &worse, Some(&costs(50, 2.4, 2.5))).unwrap_err();
+        assert!(
+            noise.starts_with("its decisions are not shown to cost less"),
+            "{noise}"
         );
         let why = deploy_gate(&better, &worse, Some(&costs(50, 2.6, 2.5))).unwrap_err();
         assert!(why.starts_with("its decisions cost more:"), "{why}");
         assert!(
-            why.contains("2.600 vs the Bayesian tier's 2.500 per episode on 50 held-out episodes (3 left out)"),
+            why.contains("2.600 vs the Bayesian tier's 2.500 (difference +0.100, standard error 0.100) per decision at 50 held-out retries (2 unsupported, 3 left out)"),
             "{why}"
         );
         assert!(
@@ -332,11 +383,33 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_refuses_decisions_the_held_out_retries_do_not_support() {
+        let (better, worse) = (metrics(0.2), metrics(0.4));
+        let thin = MlDecisionCost {
+            unsupported: 13,
+            ..costs(50, 1.0, 2.5)
+        };
+        let why = deploy_gate(&better, &worse, Some(&thin)).unwrap_err();
+        assert!(why.starts_with("its decisions go where"), "{why}");
+        let enough = MlDecisionCost {
+            unsupported: 12,
+            ..thin
+        };
+        assert_eq!(deploy_gate(&better, &worse, Some(&enough)), Ok(()));
+    }
+
+    #[test]
     fn the_gate_refuses_a_model_whose_decisions_were_not_costed() {
         let (better, worse) = (metrics(0.2), metrics(0.4));
         let none = deploy_gate(&better, &worse, Some(&costs(0, 0.0, 0.0))).unwrap_err();
-        assert!(none.contains("no held-out episode"), "{none}");
+        assert!(none.contains("no held-out retry"), "{none}");
         let old = deploy_gate(&better, &worse, None).unwrap_err();
         assert!(old.contains("never costed"), "{old}");
+        let earlier: MlDecisionCost = serde_json::from_str(
+            r#"{"episodes": 40, "left_out": 2, "model": 1.0, "bayesian": 2.0}"#,
+        )
+        .expect("an earlier version's estimate still reads");
+        let why = deploy_gate(&better, &worse, Some(&earlier)).unwrap_err();
+        assert!(why.contains("train again"), "{why}");
     }
 }

@@ -39,4 +39,5 @@ pub mod views;
 pub mod window;
 
 pub use housekeeping::{Background, StartError, set_memory_release, shutdown_signal, start_state};
+pub use ml::set_training_priority;
 pub use state::{AppState, Change};

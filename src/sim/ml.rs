@@ -8,8 +8,8 @@
 //! the chosen model type: the most recent 20 % of retries held out, three forward-chaining
 //! folds). As `POST /ml/deploy` without `force` does, the model is deployed as the active
 //! version and the ML tier switched on only when it passes the deploy gate ([`deploy_gate`]:
-//! lower held-out log-loss than the Bayesian tier, and decisions that cost no more on the
-//! held-out episodes). A refused model is kept in shadow — it scores every decision and is
+//! lower held-out log-loss than the Bayesian tier, and decisions shown to cost no more at the
+//! held-out retries). A refused model is kept in shadow — it scores every decision and is
 //! never served — and the Bayesian tier goes on deciding, as in the service. A served model
 //! decides by the expected-cost rule of serving, and falls back to the Bayesian tier where
 //! serving does (a Retry-After hint, the last allowed attempt, no Bayesian model to value what
@@ -50,7 +50,7 @@ pub struct MlReport {
     pub holdout: Option<MlMetrics>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bayesian_holdout: Option<MlMetrics>,
-    /// The expected cost of its decisions and of the Bayesian tier's on the held-out episodes.
+    /// The expected cost of its decisions and of the Bayesian tier's at the held-out retries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_cost: Option<MlDecisionCost>,
     /// Whether `POST /ml/deploy` lets it serve without `force` (it served only then).

@@ -153,8 +153,8 @@ fn ml_summary(ml: &MlReport) -> String {
     };
     let decisions = ml.decision_cost.as_ref().map_or("-".into(), |d| {
         format!(
-            "{:.2} (bayesian {:.2}) per held-out episode, {} episodes",
-            d.model, d.bayesian, d.episodes
+            "{:.2} (bayesian {:.2}, standard error {:.2}) per decision at {} held-out retries ({} unsupported)",
+            d.model, d.bayesian, d.standard_error, d.decisions, d.unsupported
         )
     });
     let max = ml

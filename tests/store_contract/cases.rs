@@ -863,10 +863,12 @@ fn ml_version(n: u32, state: retryctl::model::MlState) -> retryctl::model::MlVer
         holdout: metrics.clone(),
         bayesian_holdout: metrics,
         decision_cost: Some(retryctl::model::MlDecisionCost {
-            episodes: 4,
+            decisions: 4,
             left_out: 1,
+            unsupported: 2,
             model: 2.5,
             bayesian: 3.0,
+            standard_error: 0.25,
         }),
         hyperparameters: BTreeMap::new(),
         updated_at: t0(),

@@ -170,20 +170,17 @@ impl Reference {
             .iter()
             .map(|s| model.features().row(s, reference_delay_ms))
             .collect();
-        let indexed = rows
-            .iter()
-            .map(|r| model.encoder().indexed(r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let indexed = model.encoder().indexed_columns(&rows)?;
         let mut columns = Vec::new();
         for (j, name) in names.iter().enumerate() {
             if REQUIRED.contains(&name.as_str()) || (name == DAILY && span_ms < DAY_MS) {
                 continue;
             }
-            let values: Vec<f64> = indexed.iter().map(|r| r[j]).collect();
+            let values = &indexed[j * rows.len()..(j + 1) * rows.len()];
             let bins = match model.encoder().vocabulary(name) {
-                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), &values),
-                None if name == OCTAVE_BINNED => Bins::octaves(name, &values),
-                None => Bins::numeric(name, &values),
+                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), values),
+                None if name == OCTAVE_BINNED => Bins::octaves(name, values),
+                None => Bins::numeric(name, values),
             };
             columns.push((j, bins));
         }

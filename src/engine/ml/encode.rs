@@ -9,7 +9,7 @@
 
 use super::MlError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How a feature is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,13 +154,23 @@ impl Encoder {
         self.columns
             .iter()
             .zip(row)
-            .map(|(c, &v)| {
-                Ok(match (&c.codec, c.check(v)?) {
-                    (Codec::Numeric { .. }, x) => x.unwrap_or(f64::NAN),
-                    (Codec::Categorical { .. }, _) => c.index(v).map_or(f64::NAN, |i| i as f64),
-                })
-            })
+            .map(|(c, &v)| c.indexed(v))
             .collect()
+    }
+
+    /// [`Self::indexed`] for many rows in one column-major buffer (feature by feature), the
+    /// layout the trees fit and predict from: one allocation rather than one per row.
+    pub fn indexed_columns(&self, rows: &[Vec<Value<'_>>]) -> Result<Vec<f64>, MlError> {
+        for (i, row) in rows.iter().enumerate() {
+            check_width(i, row.len(), self.columns.len())?;
+        }
+        let mut out = Vec::with_capacity(rows.len() * self.columns.len());
+        for (j, c) in self.columns.iter().enumerate() {
+            for row in rows {
+                out.push(c.indexed(row[j])?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -175,6 +185,14 @@ impl Column {
     /// The numeric value, if any, after checking `v` fits this column's kind.
     fn check(&self, v: Value<'_>) -> Result<Option<f64>, MlError> {
         kind_check(&self.name, &self.codec, v)
+    }
+
+    /// `v` as [`Encoder::indexed`] gives it.
+    fn indexed(&self, v: Value<'_>) -> Result<f64, MlError> {
+        Ok(match (&self.codec, self.check(v)?) {
+            (Codec::Numeric { .. }, x) => x.unwrap_or(f64::NAN),
+            (Codec::Categorical { .. }, _) => self.index(v).map_or(f64::NAN, |i| i as f64),
+        })
     }
 
     fn index(&self, v: Value<'_>) -> Option<usize> {
@@ -241,18 +259,25 @@ fn fit_categorical<'a>(
     let probe = Codec::Categorical {
         vocabulary: BTreeMap::new(),
     };
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    // Counted in a hash map (a value per row: hashing beats the ordered map's string
+    // comparisons), then the kept values ordered, so the slots do not depend on row order.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
     for v in values {
         kind_check(name, &probe, v)?;
         if let Value::Cat(s) = v {
             *counts.entry(s).or_default() += 1;
         }
     }
-    let vocabulary = counts
+    let mut kept: Vec<&str> = counts
         .into_iter()
         .filter(|&(_, n)| n >= min_count.max(1))
+        .map(|(s, _)| s)
+        .collect();
+    kept.sort_unstable();
+    let vocabulary = kept
+        .into_iter()
         .enumerate()
-        .map(|(i, (s, _))| (s.to_string(), i))
+        .map(|(i, s)| (s.to_string(), i))
         .collect();
     Ok(Codec::Categorical { vocabulary })
 }

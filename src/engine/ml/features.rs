@@ -151,9 +151,12 @@ fn full_row<'a>(s: &Situation<'a>, delay_ms: u64) -> [Value<'a>; 12] {
 
 /// Failures per (queue, error class) over the last [`RECENT_WINDOW_S`] seconds of record time,
 /// in one-second buckets. Records older than the window (late arrivals) are not counted.
+///
+/// Keyed queue first, then error class, so a count or a record of a known pair looks the pair
+/// up by `&str` without allocating (it runs once per failure, in training at 10⁶ attempts).
 #[derive(Debug, Clone, Default)]
 pub struct RecentFailures {
-    keys: HashMap<(Box<str>, Box<str>), Ring>,
+    keys: HashMap<Box<str>, HashMap<Box<str>, Ring>>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,28 +169,39 @@ struct Ring {
 impl RecentFailures {
     /// Counts one failure of (queue, class) at `second` (Unix seconds).
     pub fn record(&mut self, queue: &str, class: &str, second: i64) {
-        let key = (Box::from(queue), Box::from(class));
-        let ring = self.keys.entry(key).or_insert(Ring {
-            newest: second,
-            counts: [0; RECENT_WINDOW_S as usize],
-        });
+        let classes = match self.keys.get_mut(queue) {
+            Some(classes) => classes,
+            None => self.keys.entry(Box::from(queue)).or_default(),
+        };
+        let ring = match classes.get_mut(class) {
+            Some(ring) => ring,
+            None => classes.entry(Box::from(class)).or_insert(Ring {
+                newest: second,
+                counts: [0; RECENT_WINDOW_S as usize],
+            }),
+        };
         ring.record(second);
     }
 
     /// Failures of (queue, class) in the window ending at `second`, that second included.
     pub fn count(&self, queue: &str, class: &str, second: i64) -> u32 {
         self.keys
-            .get(&(Box::from(queue), Box::from(class)))
+            .get(queue)
+            .and_then(|classes| classes.get(class))
             .map_or(0, |r| r.count(second))
     }
 
     /// Forgets keys with no failure in the window before `second` (bounds memory).
     pub fn sweep(&mut self, second: i64) {
-        self.keys.retain(|_, r| r.newest > second - RECENT_WINDOW_S);
+        for classes in self.keys.values_mut() {
+            classes.retain(|_, r| r.newest > second - RECENT_WINDOW_S);
+        }
+        self.keys.retain(|_, classes| !classes.is_empty());
     }
 
+    /// (queue, error class) pairs counted.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

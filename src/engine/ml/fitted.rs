@@ -90,11 +90,8 @@ impl Fitted {
                 .map(|r| Ok(m.predict(&self.encoder.dense(r)?)))
                 .collect(),
             Params::Boosted(m) => {
-                let encoded = rows
-                    .iter()
-                    .map(|r| self.encoder.indexed(r))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(m.predict_many(&encoded))
+                let columns = self.encoder.indexed_columns(rows)?;
+                Ok(m.predict_columns(&columns, rows.len()))
             }
         }
     }

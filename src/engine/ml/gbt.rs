@@ -48,19 +48,30 @@ impl std::fmt::Debug for Boosted {
 }
 
 impl Boosted {
-    /// Fits on indexed rows of equal width; NaN marks a missing value, ±∞ is refused.
-    pub fn fit(rows: &[Vec<f64>], labels: &[bool], settings: &Settings) -> Result<Self, MlError> {
-        check_training(rows.len(), labels)?;
-        let width = rows[0].len();
-        let columns = column_major(rows, width)?;
+    /// Fits on indexed rows given column-major (`width` columns of `labels.len()` values, as
+    /// [`super::encode::Encoder::indexed_columns`] gives them); NaN marks a missing value, ±∞
+    /// is refused.
+    pub fn fit(
+        columns: &[f64],
+        width: usize,
+        labels: &[bool],
+        settings: &Settings,
+    ) -> Result<Self, MlError> {
+        check_training(labels.len(), labels)?;
+        let rows = labels.len();
+        check_columns(columns, width, rows)?;
         let y: Vec<f64> = labels.iter().map(|&s| f64::from(u8::from(s))).collect();
         let mut booster = GradientBooster::default()
             .set_iterations(settings.iterations)
             .set_learning_rate(settings.learning_rate)
             .set_max_depth(settings.max_depth)
             .set_parallel(settings.parallel)
-            .set_seed(settings.seed);
-        let data = Matrix::new(&columns, rows.len(), width);
+            .set_seed(settings.seed)
+            // Histograms built row by row from a tiled copy of the binned data: at 574,282
+            // rows of 12 features, 3.3 s of CPU per fit instead of 4.4 s, with the same
+            // held-out log-loss and ECE (README "ML measurements").
+            .set_tiled_histograms(true);
+        let data = Matrix::new(columns, rows, width);
         booster
             .fit_unweighted(&data, &y, None)
             .map_err(|e| MlError::Booster(e.to_string()))?;
@@ -74,16 +85,14 @@ impl Boosted {
             .map_err(|e| MlError::Booster(e.to_string()))
     }
 
-    /// P(success) for many rows in one pass over the trees (far cheaper per row than
-    /// [`Model::predict`] row by row); NaN everywhere when a row has the wrong width.
-    pub fn predict_many(&self, rows: &[Vec<f64>]) -> Vec<f64> {
-        if rows.iter().any(|r| r.len() != self.width) {
-            return vec![f64::NAN; rows.len()];
+    /// P(success) for `rows` rows given column-major, in one pass over the trees (far cheaper
+    /// per row than [`Model::predict`] row by row); NaN everywhere when the buffer does not
+    /// hold `rows` rows of this model's width.
+    pub fn predict_columns(&self, columns: &[f64], rows: usize) -> Vec<f64> {
+        if columns.len() != rows * self.width {
+            return vec![f64::NAN; rows];
         }
-        let columns: Vec<f64> = (0..self.width)
-            .flat_map(|j| rows.iter().map(move |r| r[j]))
-            .collect();
-        let data = Matrix::new(&columns, rows.len(), self.width);
+        let data = Matrix::new(columns, rows, self.width);
         self.booster
             .predict(&data, false)
             .into_iter()
@@ -132,21 +141,23 @@ impl Model for Boosted {
     }
 }
 
-/// The rows as one column-major buffer, checked for equal width and no infinities.
-fn column_major(rows: &[Vec<f64>], width: usize) -> Result<Vec<f64>, MlError> {
-    for (i, row) in rows.iter().enumerate() {
-        if row.len() != width {
-            let problem = format!("{} values, the first row has {width}", row.len());
-            return Err(MlError::Row { row: i, problem });
-        }
-        if let Some(j) = row.iter().position(|v| v.is_infinite()) {
-            let problem = format!("value {} in slot {j} is not finite", row[j]);
-            return Err(MlError::Row { row: i, problem });
-        }
+/// Checks a column-major buffer holds `width` columns of `rows` values, none infinite.
+fn check_columns(columns: &[f64], width: usize, rows: usize) -> Result<(), MlError> {
+    if columns.len() != width * rows {
+        return Err(MlError::LengthMismatch {
+            what: "feature values against rows x width",
+            left: columns.len(),
+            right: width * rows,
+        });
     }
-    Ok((0..width)
-        .flat_map(|j| rows.iter().map(move |r| r[j]))
-        .collect())
+    if let Some(at) = columns.iter().position(|v| v.is_infinite()) {
+        let problem = format!("value {} in slot {} is not finite", columns[at], at / rows);
+        return Err(MlError::Row {
+            row: at % rows,
+            problem,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,15 +102,17 @@ fn boosted_trees_beat_the_bayesian_tier_where_the_queue_decides_and_are_calibrat
     assert!(t.holdout.auc.unwrap() > 0.9, "{:?}", t.holdout);
     assert!(t.data_from < t.data_to);
     let d = &t.decision_cost;
-    assert!(d.episodes > 100, "most held-out episodes recovered: {d:?}");
+    assert!(d.decisions > 100, "{d:?}");
     assert!(d.model > 0.0 && d.model.is_finite(), "{d:?}");
     assert!(d.bayesian > 0.0 && d.bayesian.is_finite(), "{d:?}");
-    // The retries here waited random delays up to 45 s, so an episode's recorded failure and
-    // success leave a wide interval; recovery taken as uniform in it, the model's early
-    // retries on the fast queue (which it rightly expects to have recovered) are judged
-    // likely to fail: the estimate favours the delays the data recorded (README "ML tier").
+    // The retries waited random delays, so the recorded outcomes measure every delay; the
+    // model, knowing the queue, retries the fast one soon and waits out the slow one, which
+    // the Bayesian tier (one model for both) cannot, and its decisions measure cheaper (the
+    // earlier estimator, inferring outcomes from an outage model, judged them dearer). On
+    // 1,272 held-out retries a third of its choices lack support, so the gate still refuses.
+    assert!(d.model < d.bayesian, "{d:?}");
     let gate = crate::model::deploy_gate(&t.holdout, &t.bayesian_holdout, Some(d));
-    assert_eq!(gate.is_ok(), d.model <= d.bayesian, "{gate:?}");
+    assert!(gate.unwrap_err().contains("support too thin"), "{d:?}");
 }
 
 #[test]

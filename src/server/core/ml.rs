@@ -1,5 +1,5 @@
 //! The ML tier's lifecycle in the service: training jobs (one at a time, off the request path
-//! on a blocking thread), stored versions and their states, deployment (gated on the held-out
+//! on a thread of their own at a lower priority), stored versions and their states, deployment (gated on the held-out
 //! comparison with the Bayesian tier — forecasts and decision costs — unless forced), shadow, canary, rollback, and loading
 //! what served at start-up. The engine only serves what it is handed here.
 //!
@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How often a replica on a shared store looks for a deployment or rollback made elsewhere.
 pub const FOLLOW_DEPLOYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -30,6 +30,38 @@ pub const FOLLOW_DEPLOYMENTS_EVERY: std::time::Duration = std::time::Duration::f
 const LOAD_PAGE: u32 = 10_000;
 /// Finished training jobs remembered for `GET /ml/jobs/{id}`.
 const KEPT_JOBS: usize = 100;
+
+static LOWER_TRAINING_PRIORITY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what a training thread calls first to lower its own scheduling priority (the first
+/// call wins). `retryctl serve` on Linux sets a higher nice value: a training is CPU-bound for
+/// seconds to tens of seconds, and on a small machine it would otherwise take a core the
+/// request handlers need (the library forbids `unsafe`, so the system call is the binary's).
+pub fn set_training_priority(lower: fn()) {
+    let _ = LOWER_TRAINING_PRIORITY.set(lower);
+}
+
+/// Runs `work` on a thread of its own, at the priority [`set_training_priority`] sets, and
+/// answers its result; an error if the thread could not start or ended without an answer.
+async fn in_background<T, F>(work: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (answer, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("retryctl-ml-train".into())
+        .spawn(move || {
+            if let Some(&lower) = LOWER_TRAINING_PRIORITY.get() {
+                lower();
+            }
+            let _ = answer.send(work());
+        })
+        .map_err(|e| format!("could not start the training thread: {e}"))?;
+    result
+        .await
+        .map_err(|_| "the training thread ended without an answer (it panicked)".to_string())
+}
 
 /// Training jobs and the last training failure.
 #[derive(Debug, Default)]
@@ -204,12 +236,11 @@ async fn train_and_store(
     let (ops, id) = (state.ml.clone(), job_id.to_string());
     let request = req.clone();
     let started = std::time::Instant::now();
-    let trained = tokio::task::spawn_blocking(move || {
+    let trained = in_background(move || {
         let progress = |text: String| ops.progress(&id, text);
         train_ml(attempts, &request, &strategy, &settings, &progress)
     })
-    .await
-    .map_err(|e| format!("the training thread failed: {e}"))?
+    .await?
     .map_err(|e| e.to_string())?;
     let training_ms = started.elapsed().as_millis() as u64;
     state.ml.progress(job_id, "storing the model".into());

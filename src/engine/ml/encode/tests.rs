@@ -63,6 +63,29 @@ fn unseen_rare_and_missing_categories_encode_as_missing() {
 }
 
 #[test]
+fn many_rows_index_column_by_column_as_each_row_does() {
+    let e = fitted();
+    let rows = vec![
+        vec![Num(1.5), Cat("timeout")],
+        vec![Missing, Cat("refused")],
+        vec![Num(-2.0), Missing],
+    ];
+    let columns = e.indexed_columns(&rows).unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let one = e.indexed(row).unwrap();
+        for (j, v) in one.iter().enumerate() {
+            let c = columns[j * rows.len() + i];
+            assert!(c == *v || (c.is_nan() && v.is_nan()), "row {i} slot {j}");
+        }
+    }
+    let err = e.indexed_columns(&[vec![Num(1.0)]]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "row 0: 1 feature values, the features are 2"
+    );
+}
+
+#[test]
 fn a_stored_encoder_encodes_as_before() {
     let e = fitted();
     let json = serde_json::to_string(&e).unwrap();

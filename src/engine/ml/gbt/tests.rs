@@ -9,8 +9,15 @@ use std::num::NonZeroUsize;
 const INTERCEPT: f64 = -0.5;
 const WEIGHTS: [f64; 3] = [1.5, -2.0, 0.7];
 
+/// Row-major rows as one column-major buffer.
+fn columns(rows: &[Vec<f64>]) -> Vec<f64> {
+    (0..rows[0].len())
+        .flat_map(|j| rows.iter().map(move |r| r[j]))
+        .collect()
+}
+
 fn fit(rows: &[Vec<f64>], labels: &[bool]) -> Boosted {
-    Boosted::fit(rows, labels, &Settings::default()).expect("fits")
+    Boosted::fit(&columns(rows), rows[0].len(), labels, &Settings::default()).expect("fits")
 }
 
 fn predict_all(model: &dyn Model, rows: &[Vec<f64>]) -> Vec<f64> {
@@ -90,6 +97,10 @@ fn a_stored_booster_predicts_as_before() {
     for row in &rows[..50] {
         assert_eq!(back.predict(row), m.predict(row));
     }
+    let many = m.predict_columns(&columns(&rows[..50]), 50);
+    let one_by_one: Vec<f64> = rows[..50].iter().map(|r| m.predict(r)).collect();
+    assert_eq!(many, one_by_one);
+    assert!(m.predict_columns(&[0.0; 5], 2).iter().all(|p| p.is_nan()));
     assert!(m.predict(&[0.0, 0.0]).is_nan());
     assert_eq!(m.kind(), ModelKind::GradientBoost);
 }
@@ -97,17 +108,18 @@ fn a_stored_booster_predicts_as_before() {
 #[test]
 fn bad_training_input_is_a_named_error() {
     let s = Settings::default();
-    let rows = vec![vec![0.0], vec![1.0]];
     assert_eq!(
-        Boosted::fit(&rows, &[false, false], &s).unwrap_err(),
+        Boosted::fit(&[0.0, 1.0], 1, &[false, false], &s).unwrap_err(),
         MlError::OneClass("failures")
     );
-    let ragged = vec![vec![0.0], vec![]];
-    let err = Boosted::fit(&ragged, &[true, false], &s).unwrap_err();
-    assert_eq!(err.to_string(), "row 1: 0 values, the first row has 1");
-    let infinite = vec![vec![0.0], vec![f64::NEG_INFINITY]];
-    let err = Boosted::fit(&infinite, &[true, false], &s).unwrap_err();
-    assert_eq!(err.to_string(), "row 1: value -inf in slot 0 is not finite");
+    let err = Boosted::fit(&[0.0, 1.0, 2.0], 2, &[true, false], &s).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "feature values against rows x width: 3 values against 4"
+    );
+    let infinite = [0.0, 1.0, 2.0, f64::NEG_INFINITY];
+    let err = Boosted::fit(&infinite, 2, &[true, false], &s).unwrap_err();
+    assert_eq!(err.to_string(), "row 1: value -inf in slot 1 is not finite");
     let err = Boosted::from_json("{", 1).unwrap_err();
     assert!(err.to_string().starts_with("gradient boosting: "), "{err}");
 }
