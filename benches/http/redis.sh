@@ -56,17 +56,33 @@ PARTS=${PARTS:-attempts recommendations failures claims startup}
 source benches/http/redis_stats.sh
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
+# Unique 1000-attempt batches through both replicas (4 connections each) for $DURATION, with
+# the replicas' lag probed beside them, all in the background; $1 goes after "A "/"B " in
+# their RESULT lines. The caller waits for $LOAD_PIDS.
+attempts_with_lag() {
+    python3 benches/http/redis_probe.py lag "$A" "$B" "$RPORT" "$SECONDS_LOAD" &
+    LOAD_PIDS=($!)
+    sleep 0.2
+    local r
+    for r in A B; do
+        local url=$A
+        [ "$r" = B ] && url=$B
+        wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$url" \
+            | grep RESULT | sed "s/^/$r $1/" &
+        LOAD_PIDS+=($!)
+    done
+}
+
+log_head_and_stats() {
+    echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
+    redis_stats
+}
+
 if part attempts; then
 echo "== attempts: unique 1000-attempt batches, 4 connections per replica, $DURATION (+ lag)"
-python3 benches/http/redis_probe.py lag "$A" "$B" "$RPORT" "$SECONDS_LOAD" &
-LAG=$!
-sleep 0.2
-wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$A" | grep RESULT | sed 's/^/A /' &
-WA=$!
-wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$B" | grep RESULT | sed 's/^/B /'
-wait "$WA" "$LAG"
-echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
-redis_stats
+attempts_with_lag ""
+wait "${LOAD_PIDS[@]}"
+log_head_and_stats
 fi
 
 if part recommendations; then
@@ -81,19 +97,12 @@ fi
 if part mixed; then
 RC=${REC_CONNECTIONS:-32}
 echo "== mixed: recommendations ($RC connections per replica) while attempts go in (4 per replica), $DURATION"
-python3 benches/http/redis_probe.py lag "$A" "$B" "$RPORT" "$SECONDS_LOAD" &
-LAG=$!
-sleep 0.2
-wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$A" | grep RESULT | sed 's/^/A attempts /' &
-WA=$!
-wrk -t1 -c4 -d"$DURATION" --timeout 10s -s benches/http/attempts_unique.lua "$B" | grep RESULT | sed 's/^/B attempts /' &
-WB=$!
+attempts_with_lag "attempts "
 wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$A" | grep RESULT | sed 's/^/A /' &
-RA=$!
+LOAD_PIDS+=($!)
 wrk -t1 -c"$RC" -d"$DURATION" --latency -s benches/http/recommendation.lua "$B" | grep RESULT | sed 's/^/B /'
-wait "$WA" "$WB" "$RA" "$LAG"
-echo "log head: $(redis-cli -p "$RPORT" GET '{retryctl}:attempt_seq') attempts"
-redis_stats
+wait "${LOAD_PIDS[@]}"
+log_head_and_stats
 fi
 
 if part failures; then

@@ -406,16 +406,7 @@ fn export_one(key: &ModelKey, m: &SurvivalModel, credibility: f64) -> BayesianMo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params() -> SolveParams {
-        SolveParams {
-            per_attempt: 1.0,
-            per_second: 0.05,
-            give_up: 100.0,
-            min_delay_ms: 0,
-            max_delay_ms: 300_000,
-        }
-    }
+    use crate::engine::survival::tests::params;
 
     /// One episode of `tenant`'s `send/timeout` failures that recovers `recovery_ms` after the
     /// first failure, retried at the elapsed times of `schedule` until one succeeds.

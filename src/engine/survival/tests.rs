@@ -1,7 +1,7 @@
 use super::*;
 use chrono::DateTime;
 
-fn params() -> SolveParams {
+pub(in crate::engine) fn params() -> SolveParams {
     SolveParams {
         per_attempt: 1.0,
         per_second: 0.05,
