@@ -404,6 +404,7 @@ impl GuardrailState {
         }
         slot.total += 1;
         slot.failures += u32::from(!success);
+        let was_open = matches!(circuit.state, Breaker::Open { .. });
         circuit.state = next_state(&circuit.state, circuit.rate_at(index), cfg, success, at);
         if self
             .forced
@@ -412,8 +413,11 @@ impl GuardrailState {
         {
             circuit.state = Breaker::Closed;
         }
-        if success && circuit.state == Breaker::Closed {
-            // A recovered dependency starts a fresh window.
+        if was_open && circuit.state == Breaker::Closed {
+            // A recovered dependency starts a fresh window, so the outage's failures do not
+            // open it again. A success while closed is one sample of the rate: clearing the
+            // window on each would make the rule "min_samples failures in a row", which a
+            // rate limit's every window ends with (its jobs fail until the reset).
             circuit.slots = [Slot::default(); SLOTS];
         }
     }
