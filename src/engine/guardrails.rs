@@ -9,6 +9,10 @@
 //! would run the retry after it), a tenant quota of 0 (the operator's kill of that tenant's
 //! retries), and, before the guardrails, a tier's non-retryable answer.
 //!
+//! A circuit opens when, of the retries into its (queue, error class) over its window, at least
+//! `min_samples` ran and at least `failure_rate_threshold` failed (successes count in the rate);
+//! the probe's success closes it and starts a fresh window.
+//!
 //! Every window is counted on one clock, the decision's time (see `clock`): records far from it
 //! count at it, so another clock's timestamps cannot distort a count.
 //!
