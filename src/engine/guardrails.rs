@@ -9,6 +9,10 @@
 //! would run the retry after it), a tenant quota of 0 (the operator's kill of that tenant's
 //! retries), and, before the guardrails, a tier's non-retryable answer.
 //!
+//! A circuit opens when, of the retries into its (queue, error class) over its window, at least
+//! `min_samples` ran and at least `failure_rate_threshold` failed (successes count in the rate);
+//! the probe's success closes it and starts a fresh window.
+//!
 //! Every window is counted on one clock, the decision's time (see `clock`): records far from it
 //! count at it, so another clock's timestamps cannot distort a count.
 //!
@@ -404,6 +408,7 @@ impl GuardrailState {
         }
         slot.total += 1;
         slot.failures += u32::from(!success);
+        let was_open = matches!(circuit.state, Breaker::Open { .. });
         circuit.state = next_state(&circuit.state, circuit.rate_at(index), cfg, success, at);
         if self
             .forced
@@ -412,8 +417,11 @@ impl GuardrailState {
         {
             circuit.state = Breaker::Closed;
         }
-        if success && circuit.state == Breaker::Closed {
-            // A recovered dependency starts a fresh window.
+        if was_open && circuit.state == Breaker::Closed {
+            // A recovered dependency starts a fresh window, so the outage's failures do not
+            // open it again. A success while closed is one sample of the rate: clearing the
+            // window on each would make the rule "min_samples failures in a row", which a
+            // rate limit's every window ends with (its jobs fail until the reset).
             circuit.slots = [Slot::default(); SLOTS];
         }
     }

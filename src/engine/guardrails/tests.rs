@@ -236,6 +236,46 @@ fn too_few_samples_keep_the_circuit_closed() {
     assert_eq!(s.open_circuits(), 0);
 }
 
+#[test]
+fn successes_while_closed_count_in_the_failure_rate() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    let at = |ms: i64| t0() + Duration::milliseconds(ms);
+    // A rate limit's window: retries just after the reset succeed, later ones fail until the
+    // next reset. 2 of 20 succeed: a 90 % failure rate, at the threshold.
+    for i in 0..2 {
+        s.observe_retry(&cfg, "payments", "503", true, at(i * 100));
+    }
+    for i in 0..17 {
+        s.observe_retry(&cfg, "payments", "503", false, at(1_000 + i * 100));
+    }
+    assert_eq!(
+        s.open_circuits(),
+        0,
+        "17 failures after 2 successes: 89 % of the window failed, under the 90 % threshold"
+    );
+    s.observe_retry(&cfg, "payments", "503", false, at(3_000));
+    assert_eq!(s.open_circuits(), 1, "18 of 20 failed: 90 %");
+}
+
+#[test]
+fn the_probe_s_success_starts_a_fresh_window() {
+    let cfg = breaker_cfg();
+    let mut s = GuardrailState::default();
+    for _ in 0..10 {
+        s.observe_retry(&cfg, "payments", "503", false, t0());
+    }
+    let probe = t0() + Duration::seconds(31);
+    s.observe_retry(&cfg, "payments", "503", true, probe);
+    assert_eq!(s.open_circuits(), 0);
+    s.observe_retry(&cfg, "payments", "503", false, probe + Duration::seconds(1));
+    assert_eq!(
+        s.open_circuits(),
+        0,
+        "the outage's failures before the probe no longer count"
+    );
+}
+
 fn forced(state: CircuitForce) -> ForcedCircuit {
     ForcedCircuit {
         queue: "payments".into(),
