@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub mod memory;
 pub mod redis;
@@ -206,6 +207,13 @@ pub trait Store: Send + Sync {
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<(u64, AttemptRecord)>>;
+    /// Waits until the attempt log holds an attempt after `after`, at most `at_most`; whether
+    /// it does. A replica following a log others append to waits here between reads instead
+    /// of polling. The default waits `at_most` and says yes (a poll).
+    async fn wait_for_attempts(&self, _after: u64, at_most: Duration) -> StoreResult<bool> {
+        tokio::time::sleep(at_most).await;
+        Ok(true)
+    }
     /// Counts over the attempts of (job type, error class) with `timestamp` in `[from, to)`.
     async fn attempt_aggregate(
         &self,
@@ -241,6 +249,23 @@ pub trait Store: Send + Sync {
         expected: &ScheduledJob,
     ) -> StoreResult<Option<u64>> {
         if self.get_job(&job.job_id).await?.as_ref() != Some(expected) {
+            return Ok(None);
+        }
+        self.append_attempt_with_job(attempt, job).await.map(Some)
+    }
+
+    /// [`Store::append_attempt_with_job`] unless the job is stored as killed: `Ok(None)`, with
+    /// nothing written, when it is (an operator's kill is final, so a new failure must keep
+    /// it killed). Lets a first failure be written without reading the job first. The default
+    /// reads then writes, which is atomic only where one process writes; a shared backend
+    /// overrides it.
+    async fn append_attempt_with_job_unless_killed(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        let stored = self.get_job(&job.job_id).await?;
+        if stored.is_some_and(|j| j.state == JobState::Killed) {
             return Ok(None);
         }
         self.append_attempt_with_job(attempt, job).await.map(Some)
@@ -358,6 +383,14 @@ pub trait Store: Send + Sync {
     /// probes with it while degraded, to learn without waiting for traffic that writes work
     /// again.
     async fn probe_write(&self) -> StoreResult<()>;
+
+    /// Brings data an earlier build wrote in an older layout to this build's, in place;
+    /// idempotent (a store already in this layout is left as it is). Returns what it changed,
+    /// one sentence each, empty when nothing. The replica that leads runs it. A backend whose
+    /// layout never changed in place has nothing to do.
+    async fn upgrade_layout(&self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 impl JobFilter {

@@ -2,14 +2,18 @@
 //! other serves, both learn the same log in the same order, a replica killed with SIGKILL
 //! loses nothing and its claims come back after their lease, and a stalled Redis (SIGSTOP)
 //! makes writes answer 503 quickly while recommendations keep coming; an ML deployment or
-//! rollback on one replica serves on the other without a restart.
+//! rollback on one replica serves on the other without a restart; the first leader upgrades
+//! data an earlier build wrote.
 //!
 //! Needs redis-server (`apt-get install -y redis-server`; the tests fail without it).
 
 use crate::common::redis::RedisServer;
 use crate::common::service::Service;
 use chrono::{DateTime, Duration, Utc};
+use retryctl::model::AttemptRecord;
 use retryctl::model::pacing::PACE_BLOCK;
+use retryctl::store::Store;
+use retryctl::store::redis::{RedisConfig, RedisStore};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -367,6 +371,57 @@ async fn a_report_under_a_stale_lease_is_refused() {
     let detail = c.a.get("/jobs/lease-1").await;
     assert_eq!(detail["attempts"].as_array().unwrap().len(), 2, "{detail}");
     assert_eq!(detail["job"]["state"], "scheduled");
+}
+
+/// A first failure is written without reading its job (one Redis call): a job killed
+/// through one replica stays killed when its first attempt fails again through the other,
+/// and that failure is logged; a job never killed is scheduled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_job_stays_killed_when_another_replica_takes_its_failure() {
+    let c = cluster();
+    let t0 = Utc::now() - Duration::minutes(5);
+    assert_eq!(post(&c.a, "/failures", &failure("k-1", 1, t0)).await.0, 200);
+    let (status, body) = post(&c.a, "/jobs/k-1/kill", &json!({"reason": "poison"})).await;
+    assert_eq!(status, 200, "{body}");
+    let again = failure("k-1", 1, t0 + Duration::seconds(5));
+    let (status, answer) = post(&c.b, "/failures", &again).await;
+    assert_eq!(status, 200, "{answer}");
+    let detail = c.a.get("/jobs/k-1").await;
+    assert_eq!(detail["job"]["state"], "killed", "{detail}");
+    assert_eq!(detail["job"]["next_attempt_at"], Value::Null, "{detail}");
+    assert_eq!(detail["attempts"].as_array().unwrap().len(), 2, "{detail}");
+    let (status, _) = post(&c.b, "/failures", &failure("k-2", 1, t0)).await;
+    assert_eq!(status, 200);
+    assert_eq!(c.a.get("/jobs/k-2").await["job"]["state"], "scheduled");
+}
+
+/// Data an earlier build wrote (README "Redis", Layout) is upgraded by the first replica to
+/// lead, at its start-up, with one audit entry; its old attempts are pruned again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_first_leader_upgrades_an_earlier_builds_layout_and_audits_it() {
+    let redis = RedisServer::start();
+    let store = RedisStore::open(&RedisConfig::new(redis.url()))
+        .await
+        .unwrap();
+    let t0 = Utc::now() - Duration::days(400);
+    let old: Vec<AttemptRecord> = (0..5)
+        .map(|i| serde_json::from_value(attempt(&format!("old-{i}"), 1, false, t0)).unwrap())
+        .collect();
+    store.append_attempts(old).await.unwrap();
+    redis.make_layout_old("retryctl").await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Service::start_on_redis(dir.path(), &redis.url(), &[]);
+    let audit = a.get("/audit").await;
+    let upgrades: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "store_layout_upgraded")
+        .collect();
+    assert_eq!(upgrades.len(), 1, "{audit}");
+    let changes = upgrades[0]["detail"]["changes"].to_string();
+    assert!(changes.contains("(5 attempts)"), "{changes}");
+    assert_eq!(store.prune_attempts(Utc::now()).await.unwrap(), 5);
 }
 
 async fn leads(service: &Service) -> bool {

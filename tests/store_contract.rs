@@ -73,6 +73,7 @@ macro_rules! contract {
                 replaced_jobs_move_in_listings_counts_and_claims,
                 filtered_cursor_pages_cover_exactly_the_matches,
                 append_attempt_with_job_writes_both,
+                a_write_unless_killed_leaves_only_killed_jobs_alone,
                 error_class_counts_follow_appends_and_outlive_pruning,
                 claim_due_claims_each_due_job_exactly_once,
                 expired_lease_is_claimable_again,

@@ -22,6 +22,7 @@ mod jobs;
 pub mod keys;
 mod pacing;
 mod scripts;
+mod upgrade;
 
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
 use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
@@ -32,6 +33,7 @@ use crate::model::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use jobs::Expect;
 use keys::Keys;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -133,6 +135,9 @@ pub struct RedisStore {
     /// answers one connection's calls in turn, so on the shared one they waited behind every
     /// large append this replica had sent before them (README "Measured", 2026-12-07 round 2).
     follow_conn: ConnectionManager,
+    /// A connection for the follower's blocking wait for new attempts only: Redis answers
+    /// nothing else sent on a connection while a blocking read waits on it.
+    wait_conn: ConnectionManager,
     keys: Keys,
     timeout: Duration,
     /// Set when a call timed out, cleared when one succeeds (see [`STALLED_TIMEOUT`]).
@@ -161,6 +166,7 @@ impl RedisStore {
         let store = Self {
             conn: connect(&client, config).await?,
             follow_conn: connect(&client, config).await?,
+            wait_conn: connect(&client, config).await?,
             keys: Keys::new(&config.prefix),
             timeout: config.timeout,
             stalled: AtomicBool::new(false),
@@ -177,6 +183,11 @@ impl RedisStore {
     /// The connection for reading the log and the pacing calls (see `follow_conn`).
     fn follow_conn(&self) -> ConnectionManager {
         self.follow_conn.clone()
+    }
+
+    /// The connection for the blocking wait for new attempts (see `wait_conn`).
+    fn wait_conn(&self) -> ConnectionManager {
+        self.wait_conn.clone()
     }
 
     /// Runs one store call within the timeout (the short one while Redis is known to stall).
@@ -414,6 +425,12 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn wait_for_attempts(&self, after: u64, at_most: Duration) -> StoreResult<bool> {
+        let limit = call_bound(self.timeout, self.stalled.load(Ordering::Relaxed), 1) + at_most;
+        let call = self.wait_after(after, at_most);
+        self.within("wait for new attempts", limit, call).await
+    }
+
     async fn attempt_aggregate(
         &self,
         job_type: &str,
@@ -440,9 +457,18 @@ impl Store for RedisStore {
         attempt: AttemptRecord,
         job: ScheduledJob,
     ) -> StoreResult<u64> {
-        let call = self.append_with_job(attempt, job, None);
+        let call = self.append_with_job(attempt, job, Expect::Anything);
         let seq = self.timed("append an attempt with its job", call).await?;
         seq.ok_or_else(|| StoreError::unavailable("redis refused an unconditional job write"))
+    }
+
+    async fn append_attempt_with_job_unless_killed(
+        &self,
+        attempt: AttemptRecord,
+        job: ScheduledJob,
+    ) -> StoreResult<Option<u64>> {
+        let call = self.append_with_job(attempt, job, Expect::NotKilled);
+        self.timed("append an attempt with its job", call).await
     }
 
     async fn append_attempt_with_job_if(
@@ -715,6 +741,10 @@ impl Store for RedisStore {
                 .map_err(err("read the replicas' counts"))
         })
         .await
+    }
+
+    async fn upgrade_layout(&self) -> StoreResult<Vec<String>> {
+        self.upgrade().await
     }
 
     async fn probe_write(&self) -> StoreResult<()> {

@@ -67,6 +67,45 @@ impl RedisServer {
     pub fn thaw(&self) {
         signal(self.pid(), "-CONT");
     }
+
+    /// Turns the attempts stored under `prefix` into the layout builds before 81662f3 wrote:
+    /// every attempt also in one sorted set by time (`attempts_by_time`), and the (job type,
+    /// error class) sets not named in `aggregates`.
+    pub async fn make_layout_old(&self, prefix: &str) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let key = |name: &str| format!("{{{prefix}}}:{name}");
+        let sets: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(key("aggregates"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!sets.is_empty(), "no attempts under {prefix}");
+        for set in sets {
+            let scored: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(&set)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            for (seq, score) in scored {
+                let () = redis::cmd("ZADD")
+                    .arg(key("attempts_by_time"))
+                    .arg(score)
+                    .arg(seq)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        let () = redis::cmd("DEL")
+            .arg(key("aggregates"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 }
 
 impl Drop for RedisServer {

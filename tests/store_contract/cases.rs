@@ -419,6 +419,46 @@ pub async fn append_attempt_with_job_writes_both(store: S) {
     assert_eq!(counts, BTreeMap::from([(JobState::Exhausted, 1)]));
 }
 
+/// A failure written without reading its job first replaces any job but a killed one: a
+/// killed job is left as it is and nothing is appended. A claimed job counts as not killed.
+pub async fn a_write_unless_killed_leaves_only_killed_jobs_alone(store: S) {
+    let fresh = job("new", JobState::Scheduled, 10);
+    let seq = store
+        .append_attempt_with_job_unless_killed(attempt("new", 1, 5, false), fresh.clone())
+        .await
+        .unwrap();
+    assert!(seq.is_some(), "a job not stored yet is written");
+    assert_eq!(store.get_job("new").await.unwrap(), Some(fresh));
+    store
+        .put_jobs(vec![
+            job("held", JobState::Scheduled, 1),
+            job("gone", JobState::Killed, 1),
+        ])
+        .await
+        .unwrap();
+    store.claim_due(claim("w", 2, 30, 10)).await.unwrap();
+    let again = job("held", JobState::Scheduled, 40);
+    let seq = store
+        .append_attempt_with_job_unless_killed(attempt("held", 1, 6, false), again.clone())
+        .await
+        .unwrap();
+    assert!(seq.is_some(), "a claimed job is not killed");
+    assert_eq!(store.get_job("held").await.unwrap(), Some(again));
+    let killed = store.get_job("gone").await.unwrap();
+    let refused = store
+        .append_attempt_with_job_unless_killed(
+            attempt("gone", 1, 7, false),
+            job("gone", JobState::Scheduled, 50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(store.get_job("gone").await.unwrap(), killed);
+    assert!(store.job_attempts("gone").await.unwrap().is_empty());
+    let logged = store.attempts_after(0, 10).await.unwrap();
+    assert_eq!(logged.len(), 2, "only the two written failures: {logged:?}");
+}
+
 /// Per-class tallies count every appended attempt with a class, by either write, and
 /// retention does not lower them.
 pub async fn error_class_counts_follow_appends_and_outlive_pruning(store: S) {

@@ -1,7 +1,8 @@
 //! What only the Redis backend promises: every key inside one hash tag under its prefix (so
 //! one Cluster slot, and prefixes share a server without touching each other), an attempt
-//! sent again is logged once, the durability settings are checked, and a stalled Redis
-//! makes calls fail with a timeout instead of hanging.
+//! sent again is logged once, the durability settings are checked, a stalled Redis makes
+//! calls fail with a timeout instead of hanging, and data an earlier build wrote is upgraded
+//! to this layout once.
 
 use super::fixtures::{alert, attempt, audit, job, secs, t0};
 use crate::common::redis::RedisServer;
@@ -213,4 +214,52 @@ async fn a_stalled_redis_times_out_instead_of_hanging() {
             "writes did not resume within 5 s"
         );
     }
+}
+
+/// Attempts an earlier build wrote (indexed by time in one sorted set, their (job type, error
+/// class) sets not named in the aggregates set) were never pruned. The layout upgrade names
+/// the sets and removes the index, after which retention prunes them; a second upgrade, and
+/// the other prefix on the same server, change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layout_an_earlier_build_wrote_is_upgraded_once() {
+    let server = RedisServer::start();
+    let (store, other) = (
+        open(&server, "retryctl").await,
+        open(&server, "other").await,
+    );
+    let mut limited = attempt("b", 1, 1, false);
+    limited.error_class = "rate_limit".into();
+    let old = vec![
+        attempt("a", 1, 0, false),
+        limited,
+        attempt("c", 1, 200, false),
+    ];
+    store.append_attempts(old).await.unwrap();
+    other
+        .append_attempts(vec![attempt("x", 1, 0, false)])
+        .await
+        .unwrap();
+    server.make_layout_old("retryctl").await;
+    let cutoff = t0() + secs(100);
+    assert_eq!(
+        store.prune_attempts(cutoff).await.unwrap(),
+        0,
+        "not upgraded"
+    );
+
+    let changes = store.upgrade_layout().await.unwrap();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[0].starts_with("named 2 "), "{changes:?}");
+    assert!(changes[1].contains("(3 attempts)"), "{changes:?}");
+    let keys = all_keys(&server).await;
+    assert!(
+        !keys.iter().any(|k| k.ends_with("attempts_by_time")),
+        "{keys:?}"
+    );
+    assert_eq!(store.prune_attempts(cutoff).await.unwrap(), 2);
+    assert_eq!(store.attempts_after(0, 10).await.unwrap().len(), 1);
+
+    assert_eq!(store.upgrade_layout().await.unwrap(), Vec::<String>::new());
+    assert_eq!(other.upgrade_layout().await.unwrap(), Vec::<String>::new());
+    assert_eq!(other.prune_attempts(cutoff).await.unwrap(), 1);
 }

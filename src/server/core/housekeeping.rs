@@ -3,7 +3,6 @@
 //! write probe, following a shared attempt log, syncing shared pacing counters), and the
 //! shutdown signal.
 
-use super::follow::FOLLOW_EVERY;
 use super::leader::RENEW_EVERY;
 use super::state::AppState;
 use super::store_health::PROBE_EVERY;
@@ -118,11 +117,7 @@ impl Background {
             spawn_every(PROBE_EVERY, state.clone(), probe),
         ];
         if state.follows_log() {
-            tasks.push(spawn_every(
-                FOLLOW_EVERY,
-                state.clone(),
-                super::follow::follow,
-            ));
+            tasks.push(tokio::spawn(super::follow::run(state.clone())));
             tasks.push(spawn_every(
                 super::ml::FOLLOW_DEPLOYMENTS_EVERY,
                 state.clone(),

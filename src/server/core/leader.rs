@@ -2,7 +2,8 @@
 //! (alert evaluation, engine snapshots, retention pruning): the one holding the `chores` lease in the store,
 //! renewed every [`RENEW_EVERY`]; when it dies, another takes over once the lease ran out
 //! ([`LEASE_TTL`]), so within about 13 s. A store only one process uses grants the lease at
-//! once, so a lone service always leads.
+//! once, so a lone service always leads. The first time a replica leads it also brings data
+//! an earlier build wrote to this build's layout.
 
 use super::state::AppState;
 use std::sync::atomic::Ordering;
@@ -57,6 +58,43 @@ impl AppState {
                 false => tracing::info!(replica, "another replica runs the chores"),
             }
         }
+        if held && !self.layout_upgraded.load(Ordering::Relaxed) {
+            self.upgrade_store_layout().await;
+        }
+    }
+
+    /// Brings data an earlier build wrote to this build's layout (`Store::upgrade_layout`),
+    /// once per process, the first time this replica leads (at start-up, or when it takes
+    /// over: in a rolling upgrade, the first new build to lead). What it changed is logged and
+    /// audited; a failure is logged and tried again at the next renewal.
+    async fn upgrade_store_layout(&self) {
+        let changes = match self.store.upgrade_layout().await {
+            Ok(changes) => changes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot upgrade the store's layout; trying again at the next renewal");
+                return;
+            }
+        };
+        for change in &changes {
+            tracing::info!(change = %change, "store layout upgraded");
+        }
+        if !changes.is_empty() {
+            let detail = serde_json::json!({ "changes": changes });
+            let reason = "data written by an earlier build";
+            let audited = self
+                .audit(
+                    "service",
+                    "store_layout_upgraded",
+                    self.store.name(),
+                    reason,
+                    detail,
+                )
+                .await;
+            if let Err(e) = audited {
+                tracing::warn!(error = %e, "the store's layout upgrade was not audited");
+            }
+        }
+        self.layout_upgraded.store(true, Ordering::Relaxed);
     }
 }
 

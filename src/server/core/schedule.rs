@@ -68,14 +68,12 @@ pub fn job_from_failure(
     rec: &RetryRecommendation,
     at: DateTime<Utc>,
 ) -> ScheduledJob {
-    let killed = previous.is_some_and(|p| p.state == JobState::Killed);
-    let (state, next) = match (killed, rec.should_retry) {
-        (true, _) => (JobState::Killed, None),
-        (false, true) => (JobState::Scheduled, Some(after(at, rec.delay_ms))),
-        (false, false) => (JobState::Exhausted, None),
+    let (state, next) = match rec.should_retry {
+        true => (JobState::Scheduled, Some(after(at, rec.delay_ms))),
+        false => (JobState::Exhausted, None),
     };
     let first_failure_at = episode_start(report, previous, at).unwrap_or(at);
-    ScheduledJob {
+    let job = ScheduledJob {
         job_id: report.job_id.clone(),
         job_type: report.job_type.clone(),
         queue: report.queue.clone(),
@@ -93,6 +91,20 @@ pub fn job_from_failure(
         r#override: None,
         claimed_by: None,
         lease_until: None,
+    };
+    match previous {
+        Some(p) if p.state == JobState::Killed => stays_killed(job),
+        _ => job,
+    }
+}
+
+/// A job scheduled after a failure, as it is stored when an operator had killed it: still
+/// killed, nothing due (a kill is final).
+pub fn stays_killed(job: ScheduledJob) -> ScheduledJob {
+    ScheduledJob {
+        state: JobState::Killed,
+        next_attempt_at: None,
+        ..job
     }
 }
 

@@ -37,9 +37,11 @@ pub struct AppState {
     pub(super) ingest_gate: Arc<tokio::sync::RwLock<()>>,
     /// Highest attempt sequence number the engine has observed.
     pub(super) watermark: Arc<AtomicU64>,
-    /// Held while the engine learns from a shared log (see [`super::follow`]), so it learns
-    /// in log order.
+    /// Held while the engine reads and learns a shared log (see [`super::follow`]), so one
+    /// reader learns it at a time, in log order.
     pub(super) tail_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The rounds of reading a shared log to its end (see [`super::follow::FollowRounds`]).
+    pub(super) follow_rounds: Arc<super::follow::FollowRounds>,
     /// Sequence numbers learned before the log reached them (skipped when it does).
     pub(super) learned_ahead: Arc<Mutex<std::collections::BTreeSet<u64>>>,
     /// Attempts learned before the log gave them a position (a `/failures` write in flight;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub(super) ledger: Arc<super::ledger::LedgerSync>,
     /// Whether this replica holds the chores lease (see [`super::leader`]).
     pub(super) leader: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether this replica brought the store's layout up to date (see [`super::leader`]).
+    pub(super) layout_upgraded: Arc<std::sync::atomic::AtomicBool>,
     /// This replica's name among those sharing the store: `LISTEN/PID`.
     pub replica: String,
     /// Serialises strategy changes so the store and the engine end in the same order.
@@ -109,10 +113,12 @@ impl AppState {
             ingest_gate: Arc::new(tokio::sync::RwLock::new(())),
             watermark: Arc::new(AtomicU64::new(0)),
             tail_lock: Arc::new(tokio::sync::Mutex::new(())),
+            follow_rounds: Arc::default(),
             learned_ahead: Arc::default(),
             pending_ahead: Arc::default(),
             ledger: Arc::default(),
             leader: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            layout_upgraded: Arc::default(),
             replica,
             strategy_lock: Arc::new(tokio::sync::Mutex::new(())),
             ml: Arc::default(),

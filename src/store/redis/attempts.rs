@@ -8,6 +8,7 @@ use crate::store::{AttemptAggregate, ClassTally, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Attempts pruned per script run (each run is one atomic step under the timeout).
 const PRUNE_CHUNK: isize = 500;
@@ -141,6 +142,26 @@ impl RedisStore {
             .await
             .map_err(err("read the attempt log"))?;
         entries.iter().map(decode).collect()
+    }
+
+    /// Whether the log holds an attempt after `after`, waiting up to `at_most` for one
+    /// (`XREAD BLOCK`, on the connection kept for it: the read holds its connection).
+    pub(super) async fn wait_after(&self, after: u64, at_most: Duration) -> StoreResult<bool> {
+        let what = "wait for new attempts";
+        // At least 1 ms: `BLOCK 0` would wait for ever.
+        let block = at_most.as_millis().clamp(1, u128::from(u32::MAX));
+        let found: Option<redis::Value> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(block as u64)
+            .arg("STREAMS")
+            .arg(self.keys.log())
+            .arg(format!("{after}-0"))
+            .query_async(&mut self.wait_conn())
+            .await
+            .map_err(err(what))?;
+        Ok(found.is_some())
     }
 
     pub(super) async fn log_after(

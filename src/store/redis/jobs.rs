@@ -81,8 +81,29 @@ impl Raw {
     }
 }
 
+/// What a job write expects to find stored (see `scripts::PUT_JOBS`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Expect<'a> {
+    /// Nothing: the write is unconditional.
+    Anything,
+    /// Exactly this body and claim (compare-and-set).
+    Exactly(&'a Raw),
+    /// Any job but a killed one, or none.
+    NotKilled,
+}
+
+impl Expect<'_> {
+    fn arg(self) -> String {
+        match self {
+            Expect::Anything => String::new(),
+            Expect::Exactly(raw) => raw.expectation(),
+            Expect::NotKilled => scripts::UNLESS_KILLED.to_string(),
+        }
+    }
+}
+
 /// The eight script arguments of a job write (see `scripts::PUT_JOBS`).
-fn job_args(job: &ScheduledJob, expect: Option<&Raw>) -> StoreResult<[String; 8]> {
+fn job_args(job: &ScheduledJob, expect: Expect) -> StoreResult<[String; 8]> {
     let mut claimed = job.clone();
     claimed.state = JobState::Claimed;
     Ok([
@@ -91,7 +112,7 @@ fn job_args(job: &ScheduledJob, expect: Option<&Raw>) -> StoreResult<[String; 8]
         order_member(&JobSortKey::of(job)),
         group(job),
         due_member(job).unwrap_or_default(),
-        expect.map(Raw::expectation).unwrap_or_default(),
+        expect.arg(),
         serde_json::json!([job.queue, job.error_class, job.job_type]).to_string(),
         group(&claimed),
     ])
@@ -122,7 +143,7 @@ impl RedisStore {
         let mut call = scripts::PUT_JOBS.prepare_invoke();
         call.key(&self.job_keys()[..]);
         for job in &jobs {
-            call.arg(&job_args(job, None)?[..]);
+            call.arg(&job_args(job, Expect::Anything)?[..]);
         }
         let _: Vec<u8> = call
             .invoke_async(&mut self.conn())
@@ -131,13 +152,13 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Appends `attempt` and writes `job` in one script; with `expect`, only if the job is
-    /// still stored as that (else `Ok(None)`, nothing written).
+    /// Appends `attempt` and writes `job` in one script, only if the job is stored as `expect`
+    /// says (else `Ok(None)`, nothing written).
     pub(super) async fn append_with_job(
         &self,
         attempt: AttemptRecord,
         job: ScheduledJob,
-        expect: Option<&Raw>,
+        expect: Expect<'_>,
     ) -> StoreResult<Option<u64>> {
         let mut call = scripts::APPEND_WITH_JOB.prepare_invoke();
         call.key(&self.job_keys()[..])
@@ -166,7 +187,8 @@ impl RedisStore {
         if raw.job()? != *expected {
             return Ok(None);
         }
-        self.append_with_job(attempt, job, Some(&raw)).await
+        self.append_with_job(attempt, job, Expect::Exactly(&raw))
+            .await
     }
 
     /// Bodies and claims of these jobs, in order (`None` for an unknown id).

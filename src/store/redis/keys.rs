@@ -63,7 +63,19 @@ impl Keys {
     }
     /// Sequence numbers of one (job type, error class), scored by time in microseconds.
     pub fn aggregate(&self, job_type: &str, error_class: &str) -> String {
-        self.key(&format!("agg:{}:{job_type}:{error_class}", job_type.len()))
+        self.key(&format!(
+            "{AGGREGATE}{}:{job_type}:{error_class}",
+            job_type.len()
+        ))
+    }
+    /// A `SCAN … MATCH` pattern for every [`Self::aggregate`] set under this prefix.
+    pub fn aggregate_pattern(&self) -> String {
+        format!("{}*", glob_escape(&self.key(AGGREGATE)))
+    }
+    /// Builds before 81662f3 kept every attempt here too, scored by time (retention walked
+    /// it); this build neither writes nor prunes it, so the layout upgrade removes it.
+    pub fn legacy_attempts_by_time(&self) -> String {
+        self.key("attempts_by_time")
     }
     /// Attempts per error class, and successes per error class (never lowered by pruning).
     pub fn class_attempts(&self) -> String {
@@ -173,6 +185,21 @@ impl Keys {
     }
 }
 
+/// What every (job type, error class) set's name starts with after the prefix.
+const AGGREGATE: &str = "agg:";
+
+/// `text` with the characters Redis's glob patterns give a meaning escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A time as 20 digits that sort as the time does.
 pub fn sortable_time(at: DateTime<Utc>) -> String {
     let shifted = (i128::from(nanos(at)) + (1_i128 << 63)) as u64;
@@ -261,6 +288,13 @@ mod tests {
         let member = format!("{}:{}", sortable_time(Utc::now()), "x:y");
         assert_eq!(job_of_due_member(&member), Some("x:y"));
         assert!(member.as_str() < &due_until(Utc::now() + chrono::Duration::seconds(1))[1..]);
+    }
+
+    #[test]
+    fn the_aggregate_pattern_matches_only_literal_prefixes() {
+        let keys = Keys::new("a*b[1]?");
+        assert_eq!(keys.aggregate_pattern(), r"{a\*b\[1\]\?}:agg:*");
+        assert!(keys.aggregate("t", "c").starts_with(&keys.key(AGGREGATE)));
     }
 
     #[test]

@@ -124,19 +124,28 @@ return redis.call('SREM', KEYS[1], KEYS[2])
 
 /// Inserts or replaces jobs, moving each in every index. A job write ends any claim held by a
 /// script ([`CLAIM`]). A job with an expected state is written only if its stored body and
-/// claim are exactly that (compare-and-set, for reports under a lease).
+/// claim are exactly that (compare-and-set, for reports under a lease); one expecting
+/// [`UNLESS_KILLED`] only if it is not stored as killed (a first failure, written unread).
 ///
 /// KEYS: jobs, order member, group, due member (per-job hashes), order, due, groups, claim,
 /// scope, claimed group (per-job hashes). ARGV per job: id, json, order member, group, due
-/// member (`''` for none), expected `body\nclaim` (`''` for unconditional), scope, group when
-/// claimed. Returns 1 or 0 per job.
+/// member (`''` for none), expected `body\nclaim` (`''` for unconditional, or
+/// [`UNLESS_KILLED`]), scope, group when claimed. Returns 1 or 0 per job.
 pub static PUT_JOBS: LazyLock<Script> = LazyLock::new(|| Script::new(&PUT_JOBS_LUA));
+
+/// The expectation of a job write that applies unless the job is stored as killed (its
+/// group, `[queue, state, error class]`, says so). No `body\nclaim` expectation equals it: a
+/// stored body is a JSON object.
+pub const UNLESS_KILLED: &str = "!killed";
 
 /// The body of [`PUT_JOBS`], reused by [`APPEND_WITH_JOB`].
 const PUT_JOB_FN: &str = r#"
 local function put_job(k, a)
   local id, json, order, group, due, expect, scope, claimed = a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]
-  if expect ~= '' then
+  if expect == UNLESS_KILLED then
+    local stored = redis.call('HGET', k[3], id)
+    if stored and cjson.decode(stored)[2] == 'killed' then return 0 end
+  elseif expect ~= '' then
     local current = (redis.call('HGET', k[1], id) or '') .. '\n' .. (redis.call('HGET', k[8], id) or '')
     if current ~= expect then return 0 end
   end
@@ -174,7 +183,12 @@ end
 return out
 "#;
 
-static PUT_JOBS_LUA: LazyLock<String> = LazyLock::new(|| format!("{PUT_JOB_FN}{PUT_JOBS_BODY}"));
+static PUT_JOBS_LUA: LazyLock<String> =
+    LazyLock::new(|| format!("{}{PUT_JOB_FN}{PUT_JOBS_BODY}", *PUT_JOB_PRELUDE));
+
+/// What [`PUT_JOB_FN`] needs defined before it.
+static PUT_JOB_PRELUDE: LazyLock<String> =
+    LazyLock::new(|| format!("local UNLESS_KILLED = '{UNLESS_KILLED}'\n"));
 
 /// Appends one attempt and puts the job it scheduled, in one script: both or neither. A
 /// duplicate attempt (same idempotency key) writes nothing and returns the logged sequence
@@ -192,8 +206,12 @@ if put_job(KEYS, {unpack(ARGV, 6, 13)}) == 0 then return -1 end
 return append(11, 1, 1)[1]
 "#;
 
-static APPEND_WITH_JOB_LUA: LazyLock<String> =
-    LazyLock::new(|| format!("{PUT_JOB_FN}{APPEND_FN}{APPEND_WITH_JOB_BODY}"));
+static APPEND_WITH_JOB_LUA: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}{PUT_JOB_FN}{APPEND_FN}{APPEND_WITH_JOB_BODY}",
+        *PUT_JOB_PRELUDE
+    )
+});
 
 /// Claims due jobs, the longest-due first, in one script: no two claims get the same job
 /// while its lease holds, whichever replica runs them. A claimed job keeps its body; its
