@@ -71,7 +71,8 @@ pub struct DriftWindow {
     /// Scenario time (ms) of the decision that completed the window.
     pub closed_at_ms: u64,
     /// The drift score (the largest excess of a column's PSI over its training windows'
-    /// noise, among the columns that count), and the feature (or `prediction`) it is of.
+    /// noise that the window before also showed, among the columns that count), and the
+    /// feature (or `prediction`) it is of.
     pub score: f64,
     pub worst: String,
     /// Whether the score raises `ModelDriftDetected`.

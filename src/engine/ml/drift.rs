@@ -14,10 +14,12 @@
 //!
 //! The [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
 //! [`WINDOW`]; at the end of each window the PSI of every feature and of the prediction is
-//! computed, and the drift score is the largest **excess** of a column that counts: its PSI
-//! less its noise (never below 0). `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at
-//! 10⁻⁴. A stored reference without noise (fitted before it was kept) has noise 0: its score
-//! is the largest PSI.
+//! computed, and a column's **excess**: its PSI less its noise (never below 0). Drift is a
+//! move that lasts, so a column's **sustained** excess is the smaller of its excess in this
+//! window and in the one before (0 in the first window watched: one window proves nothing),
+//! and the drift score is the largest sustained excess of a column that counts.
+//! `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴. A stored reference
+//! without noise (fitted before it was kept) has noise 0.
 //!
 //! What counts: the features in [`POLICY_SHAPED`] follow the retry policy itself (which
 //! attempt a job is at, how long it has failed, how many failed retries its dependency saw),
@@ -164,12 +166,14 @@ impl Bins {
         counts.iter().map(|c| c / n).collect()
     }
 
-    /// The PSI of a live window's `counts` beside this column's noise.
-    fn drift(&self, counts: &[f64]) -> ColumnDrift {
+    /// The PSI of a live window's `counts` beside this column's noise, after a window whose
+    /// excess was `excess_before`.
+    fn drift(&self, counts: &[f64], excess_before: f64) -> ColumnDrift {
         ColumnDrift {
             name: self.name.clone(),
             psi: self.psi(counts),
             noise: self.noise,
+            excess_before,
         }
     }
 
@@ -235,12 +239,19 @@ pub struct ColumnDrift {
     pub name: String,
     pub psi: f64,
     pub noise: f64,
+    /// The column's [`Self::excess`] in the window before (0 in the first window watched).
+    pub excess_before: f64,
 }
 
 impl ColumnDrift {
     /// How far the PSI exceeds the training windows' own variation (0 when it does not).
     pub fn excess(&self) -> f64 {
         (self.psi - self.noise).max(0.0)
+    }
+
+    /// The excess this window and the one before both show.
+    pub fn sustained(&self) -> f64 {
+        self.excess().min(self.excess_before)
     }
 }
 
@@ -268,15 +279,14 @@ impl DriftScores {
             .chain(prediction)
     }
 
-    /// The largest excess of a column that counts over its noise (0 when none exceeds it).
+    /// The largest sustained excess of a column that counts (0 when none has one).
     pub fn score(&self) -> f64 {
-        self.counted().map(ColumnDrift::excess).fold(0.0, f64::max)
+        self.counted().map(ColumnDrift::sustained).fold(0.0, f64::max)
     }
 
-    /// The column that counts with the largest excess, or the largest PSI when none exceeds
-    /// its noise.
+    /// The column that counts with the largest sustained excess, then excess, then PSI.
     pub fn worst(&self) -> &str {
-        let key = |c: &ColumnDrift| (c.excess(), c.psi);
+        let key = |c: &ColumnDrift| (c.sustained(), c.excess(), c.psi);
         self.counted()
             .max_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal))
             .map_or("-", |c| c.name.as_str())
@@ -347,16 +357,25 @@ impl DriftMonitor {
 
     fn close(&mut self, reference: &Reference) {
         self.windows += 1;
+        let last = self.last.as_ref();
+        let before = |i: usize| {
+            last.and_then(|l| l.features.get(i))
+                .map_or(0.0, ColumnDrift::excess)
+        };
         let features = reference
             .columns
             .iter()
             .zip(&self.counts)
-            .map(|((_, b), c)| b.drift(c))
+            .enumerate()
+            .map(|(i, ((_, b), c))| b.drift(c, before(i)))
             .collect();
+        let prediction_before = last.map_or(0.0, |l| l.prediction.excess());
         self.last = Some(DriftScores {
             version: self.version.clone(),
             features,
-            prediction: reference.prediction.drift(&self.prediction),
+            prediction: reference
+                .prediction
+                .drift(&self.prediction, prediction_before),
             windows: self.windows,
             same_policy: self.same_policy,
         });
@@ -388,16 +407,18 @@ mod tests {
         assert!(far > near, "{far} > {near}");
     }
 
+    /// A column whose window before showed the same excess.
     fn column(name: &str, psi: f64, noise: f64) -> ColumnDrift {
         ColumnDrift {
             name: name.into(),
             psi,
             noise,
+            excess_before: (psi - noise).max(0.0),
         }
     }
 
     #[test]
-    fn the_score_is_the_largest_excess_over_noise_that_counts_and_names_its_column() {
+    fn the_score_is_the_largest_sustained_excess_over_noise_that_counts_and_names_its_column() {
         let scores = DriftScores {
             version: "ml-1".into(),
             features: vec![
@@ -433,6 +454,15 @@ mod tests {
             ..served
         };
         assert_eq!((within.score(), within.worst()), (0.0, "payload_size"));
+        let once = DriftScores {
+            features: vec![ColumnDrift {
+                excess_before: 0.0,
+                ..column("queue", 2.0, 0.1)
+            }],
+            ..within
+        };
+        assert_eq!(once.score(), 0.0, "one window over its noise is not drift yet");
+        assert_eq!(once.worst(), "queue");
         assert!(drifted(0.31, DEFAULT_THRESHOLD));
         assert!(
             !drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD),
@@ -478,13 +508,17 @@ mod tests {
         // A count that moves slowly: each window of 100 rows sits in a band of its own.
         let training: Vec<f64> = (0..1_000).map(|i| f64::from(i / 100)).collect();
         let bins = Bins::numeric("slow", &training).fitted(&training, 100);
-        let one_window = bins.psi(&bins.shares_of(&training[..100]));
-        assert!(one_window > 1.0, "{one_window}");
-        assert!((bins.noise - one_window).abs() < 1e-9, "{}", bins.noise);
-        let like_training = bins.drift(&bins.shares_of(&training[300..400]));
+        let windows: Vec<f64> = training
+            .chunks(100)
+            .map(|w| bins.psi(&bins.shares_of(w)))
+            .collect();
+        assert!(windows.iter().all(|&psi| psi > 1.0), "{windows:?}");
+        let largest = windows.iter().copied().fold(0.0, f64::max);
+        assert!((bins.noise - largest).abs() < 1e-9, "{} {windows:?}", bins.noise);
+        let like_training = bins.drift(&bins.shares_of(&training[300..400]), 0.0);
         assert_eq!(like_training.excess(), 0.0, "{like_training:?}");
         // Every row in a bin no training window reached (values gone missing).
-        let moved = bins.drift(&bins.shares_of(&[f64::NAN; 100]));
+        let moved = bins.drift(&bins.shares_of(&[f64::NAN; 100]), 0.0);
         assert!(moved.excess() > 1.0, "{moved:?}");
         let steady: Vec<f64> = (0..1_000).map(|i| f64::from(i % 10)).collect();
         let quiet = Bins::numeric("steady", &steady).fitted(&steady, 100);
