@@ -248,13 +248,17 @@ fn within_period(attempts: Vec<AttemptRecord>, period_ms: Option<u64>) -> Vec<At
 /// holds fewer than [`MIN_NOISE_WINDOWS`] of them), at most [`MAX_NOISE_WINDOWS`] of them,
 /// evenly spaced through the training part, concatenated in time order.
 fn reference_windows<'a>(data: &'a Dataset, train: &[Example]) -> (usize, Vec<Situation<'a>>) {
-    let window = (WINDOW as usize).min(train.len() / MIN_NOISE_WINDOWS).max(1);
+    let window = (WINDOW as usize)
+        .min(train.len() / MIN_NOISE_WINDOWS)
+        .max(1);
     let windows = train.len() / window;
     let taken = windows.min(MAX_NOISE_WINDOWS);
     let situations = (0..taken)
         .flat_map(|k| {
             let start = k * windows / taken * window;
-            train[start..start + window].iter().map(|e| data.situation(e))
+            train[start..start + window]
+                .iter()
+                .map(|e| data.situation(e))
         })
         .collect();
     (window, situations)

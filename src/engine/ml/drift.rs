@@ -281,14 +281,20 @@ impl DriftScores {
 
     /// The largest sustained excess of a column that counts (0 when none has one).
     pub fn score(&self) -> f64 {
-        self.counted().map(ColumnDrift::sustained).fold(0.0, f64::max)
+        self.counted()
+            .map(ColumnDrift::sustained)
+            .fold(0.0, f64::max)
     }
 
     /// The column that counts with the largest sustained excess, then excess, then PSI.
     pub fn worst(&self) -> &str {
         let key = |c: &ColumnDrift| (c.sustained(), c.excess(), c.psi);
         self.counted()
-            .max_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal))
+            .max_by(|a, b| {
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
             .map_or("-", |c| c.name.as_str())
     }
 }
@@ -461,7 +467,11 @@ mod tests {
             }],
             ..within
         };
-        assert_eq!(once.score(), 0.0, "one window over its noise is not drift yet");
+        assert_eq!(
+            once.score(),
+            0.0,
+            "one window over its noise is not drift yet"
+        );
         assert_eq!(once.worst(), "queue");
         assert!(drifted(0.31, DEFAULT_THRESHOLD));
         assert!(
@@ -514,7 +524,11 @@ mod tests {
             .collect();
         assert!(windows.iter().all(|&psi| psi > 1.0), "{windows:?}");
         let largest = windows.iter().copied().fold(0.0, f64::max);
-        assert!((bins.noise - largest).abs() < 1e-9, "{} {windows:?}", bins.noise);
+        assert!(
+            (bins.noise - largest).abs() < 1e-9,
+            "{} {windows:?}",
+            bins.noise
+        );
         let like_training = bins.drift(&bins.shares_of(&training[300..400]), 0.0);
         assert_eq!(like_training.excess(), 0.0, "{like_training:?}");
         // Every row in a bin no training window reached (values gone missing).

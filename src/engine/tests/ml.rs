@@ -268,7 +268,7 @@ fn drift_is_scored_per_window_and_rises_when_the_traffic_moves() {
         e.recommend(&failing(&format!("d-{i}"), queue), now);
     }
     let stable = e.ml_live().drift.expect("one window").score();
-    let mut moved_window = |e: &mut Engine, n: usize| {
+    let moved_window = |e: &mut Engine, n: usize| {
         for i in 0..window {
             let mut f = failing(&format!("m{n}-{i}"), "slow");
             f.attempt_number = 4;
