@@ -9,8 +9,11 @@ Per scenario: the median over the files of each cost, of ml / bayesian, and of t
 bayesian-to-oracle gap that ml closes ((bayesian - ml) / (bayesian - oracle); negative when ml
 costs more), plus the share of decisions the ML tier made, the median of the deploy gate's
 held-out decision-cost estimate (model / Bayesian tier, `est`), and whether its model passed
-the deploy gate and raised ModelDriftDetected (counts over the files). A model the gate refused
-did not serve: the Bayesian tier decided, so ml/bayes is 1 there.
+the deploy gate and raised ModelDriftDetected (counts over the files), and why the gate
+refused the others (counts over the files: F its forecasts were not better, S its decisions went
+where too few held-out retries did, C its decisions cost more, E they were not shown cheaper by
+two standard errors, T no model was trained). A model the gate refused did not serve: the
+Bayesian tier decided, so ml/bayes is 1 there.
 """
 
 import json
@@ -31,7 +34,8 @@ def main(paths):
                 rows[report["scenario"]].append(by_name(report))
     head = (
         f"{'scenario':<20} {'bayes':>8} {'ml':>8} {'oracle':>8} {'ml/bayes':>8} "
-        f"{'gap closed':>10} {'ml decides':>10} {'est':>6} {'gate':>5} {'drift alert':>11}"
+        f"{'gap closed':>10} {'ml decides':>10} {'est':>6} {'gate':>5} {'drift alert':>11} "
+        f"refused"
     )
     print(head)
     for scenario in sorted(rows):
@@ -51,10 +55,33 @@ def main(paths):
         est = f"{statistics.median(ests):.3f}" if ests else "-"
         gate = sum(1 for r in runs if r["ml"]["ml"]["passes_gate"])
         alerts = sum(1 for r in runs if any(w["alert"] for w in r["ml"]["ml"]["drift_windows"]))
+        reasons = defaultdict(int)
+        for r in runs:
+            for code in refusal(r["ml"]["ml"]):
+                reasons[code] += 1
+        refused = " ".join(f"{code}{n}" for code, n in sorted(reasons.items())) or "-"
         print(
             f"{scenario:<20} {bayes:>8.2f} {ml:>8.2f} {oracle:>8.2f} {ratio:>8.3f} "
-            f"{closed:>10} {decides * 100:>9.0f}% {est:>6} {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)}"
+            f"{closed:>10} {decides * 100:>9.0f}% {est:>6} {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)} "
+            f"{refused}"
         )
+
+
+# The deploy gate's reasons (model::deploy_gate) and their codes.
+REASONS = [
+    ("its forecasts are not better", "F"),
+    ("support too thin", "S"),
+    ("its decisions cost more", "C"),
+    ("not shown to cost less", "E"),
+]
+
+
+def refusal(ml):
+    """The codes of why the gate refused this run's model (none when it passed)."""
+    if ml.get("training_error"):
+        return ["T"]
+    why = ml.get("gate_refusal") or ""
+    return [code for text, code in REASONS if text in why]
 
 
 def gap(r):

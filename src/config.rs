@@ -107,8 +107,9 @@ pub struct AlertThresholds {
     /// Share (0–1] of answers that fell back from the Bayesian / ML tier that raises
     /// `fallback_tier:bayesian` / `fallback_tier:ml`.
     pub fallback_share: f64,
-    /// `ModelDriftDetected`: the serving ML model's drift score (largest PSI of a feature or
-    /// of the prediction over the last window) above this.
+    /// `ModelDriftDetected`: the watched ML model's drift score (largest PSI of a feature or
+    /// of the prediction over the last window, beyond what a window of the training data
+    /// showed) above this.
     pub drift_threshold: f64,
     /// `ModelCalibration`: the ML arm's live ECE above this, once `calibration_min_outcomes`
     /// retries it forecast have ended.

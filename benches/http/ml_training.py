@@ -9,9 +9,14 @@ measurements"). Usage: benches/http/ml_training.py PORT ATTEMPTS [MODEL_TYPE]
 2. Probes POST /recommendation every 5 ms on one connection for 10 s with no training: the
    baseline.
 3. Starts POST /ml/train {"async": true} and probes the same way until the job has ended;
-   prints the probe's p50/p99/max during the training, the training's wall time as the service
-   measured it (training_ms: loading the attempts from the store, examples, cross-validation,
-   fit, held-out scoring, the Bayesian replay and the decision costs) and its held-out figures.
+   prints the probe's p50/p99/max during the training, then per training stage (the job's
+   `progress` as last polled, every 0.5 s: loading the attempts, examples, each fold, the fit,
+   ...) with the seconds spent in it, the training's wall time as the service measured it
+   (training_ms: loading the attempts from the store, examples, cross-validation, fit,
+   held-out scoring, the Bayesian replay and the decision costs) and its held-out figures.
+
+ATTEMPTS 0 records nothing: the service's data directory already holds the attempts (a rerun
+against the same data, e.g. with another allocator or priority setting).
 """
 import http.client
 import json
@@ -24,6 +29,9 @@ DELAYS_MS = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000, 90_000]
 QUEUES = [("fast", 500, 2_000), ("mid", 5_000, 15_000), ("slow", 20_000, 40_000),
           ("batch", 60_000, 120_000)]
 BASE = "/api/v1/retry"
+# The slowest probes of the last probe() (latency ms, seconds into it, stage), at most SLOWEST.
+SLOWEST = 10
+slowest = []
 
 
 def history(n):
@@ -84,10 +92,11 @@ def ingest(port, n):
     print(f"INGEST attempts={sent} seconds={time.time() - t:.1f}", flush=True)
 
 
-def probe(port, until):
-    """POST /recommendation every 5 ms until until() is true; sorted latencies in ms."""
+def probe(port, until, stage=lambda: "idle"):
+    """POST /recommendation every 5 ms until until() is true; latencies in ms by stage()."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    lat, i = [], 0
+    lat, i, began = {}, 0, time.perf_counter()
+    slowest.clear()
     while not until():
         i += 1
         body = {"job_id": f"probe-{i}", "job_type": f"type-{i % 4}", "attempt_number": 1 + i % 3,
@@ -95,16 +104,29 @@ def probe(port, until):
                 "tenant": f"tenant-{i % 8}", "payload_size": 100}
         t = time.perf_counter()
         call(conn, "POST", "/recommendation", body)
-        lat.append((time.perf_counter() - t) * 1000)
+        took = (time.perf_counter() - t) * 1000
+        lat.setdefault(stage(), []).append(took)
+        slowest.append((took, t - began, stage()))
+        slowest.sort(reverse=True)
+        del slowest[SLOWEST:]
         time.sleep(0.005)
-    lat.sort()
     return lat
 
 
-def line(name, lat):
+def stage_name(progress):
+    """A job's progress without its counts ("fitting on 574473 examples" -> "fitting on")."""
+    return " ".join(w for w in progress.split() if not w.replace(",", "").isdigit())
+
+
+def print_slowest():
+    print("  SLOWEST " + ", ".join(f"{ms:.1f}ms@{at:.1f}s" for ms, at, _ in slowest), flush=True)
+
+
+def line(name, lat, extra=""):
+    lat = sorted(lat)
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
-    print(f"{name} n={len(lat)} p50={q(0.5):.2f}ms p99={q(0.99):.2f}ms max={lat[-1]:.1f}ms",
-          flush=True)
+    print(f"{name} n={len(lat)} p50={q(0.5):.2f}ms p99={q(0.99):.2f}ms max={lat[-1]:.1f}ms"
+          f"{extra}", flush=True)
 
 
 def main():
@@ -112,19 +134,28 @@ def main():
     model_type = sys.argv[3] if len(sys.argv) > 3 else "gradient_boost"
     ingest(port, n)
     end = time.time() + 10
-    line("PROBE idle", probe(port, lambda: time.time() > end))
+    line("PROBE idle", probe(port, lambda: time.time() > end)["idle"])
+    print_slowest()
     ctl = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     job = call(ctl, "POST", "/ml/train", {"model_type": model_type, "async": True})
-    state = {"job": job, "next": 0.0}
+    state = {"job": job, "next": 0.0, "seconds": {}, "at": time.time()}
 
     def ended():
-        if time.time() < state["next"]:
+        now = time.time()
+        if now < state["next"]:
             return False
-        state["next"] = time.time() + 0.5
+        state["next"] = now + 0.5
+        stage = stage_name(state["job"]["progress"])
+        state["seconds"][stage] = state["seconds"].get(stage, 0.0) + now - state["at"]
+        state["at"] = now
         state["job"] = call(ctl, "GET", f"/ml/jobs/{job['job_id']}")
         return state["job"]["state"] not in ("queued", "running")
 
-    line("PROBE training", probe(port, ended))
+    by_stage = probe(port, ended, lambda: stage_name(state["job"]["progress"]))
+    line("PROBE training", [x for lat in by_stage.values() for x in lat])
+    for stage, lat in by_stage.items():
+        line(f"  STAGE {stage!r}", lat, f" seconds={state['seconds'].get(stage, 0.0):.1f}")
+    print_slowest()
     done = state["job"]
     model = done.get("model") or {}
     print("TRAINING " + json.dumps({

@@ -14,7 +14,7 @@
 use super::Engine;
 use super::ml::dataset::{Dataset, Example};
 use super::ml::decision_cost::{self, Costs};
-use super::ml::drift::Reference;
+use super::ml::drift::{MAX_NOISE_WINDOWS, MIN_NOISE_WINDOWS, Reference, WINDOW};
 use super::ml::encode::{Encoder, Value};
 use super::ml::features::FeatureSet;
 use super::ml::features::Situation;
@@ -41,9 +41,6 @@ const MAX_JUDGED_DECISIONS: usize = 5_000;
 /// final fit's 5.3 s); capped, a fold past this size is a sliding window, its out-of-time
 /// score that of a model fitted on fewer rows than the final one (which uses them all).
 const MAX_FOLD_ROWS: usize = 150_000;
-/// Most training situations the drift reference is fitted on, evenly spaced through the
-/// training part: the deciles of 10⁵ values are as good a reference as those of all of them.
-const MAX_REFERENCE_ROWS: usize = 100_000;
 /// Fewest training examples a model is fitted on.
 pub const MIN_EXAMPLES: usize = 100;
 /// Categorical values seen fewer times than this in training are "missing".
@@ -216,15 +213,11 @@ pub fn train(
     progress("judging the decisions on the held-out retries".into());
     let decision_cost = decision_costs(&engine, &fitted, &data, test_part);
     progress("fitting the drift reference".into());
-    let every = train_part.len().div_ceil(MAX_REFERENCE_ROWS);
-    let situations: Vec<_> = train_part
-        .iter()
-        .step_by(every)
-        .map(|e| data.situation(e))
-        .collect();
+    let (window, situations) = reference_windows(&data, train_part);
     let span_ms = (train_part[train_part.len() - 1].at - train_part[0].at).num_milliseconds();
     let span_ms = u64::try_from(span_ms).unwrap_or(0);
-    let reference = Reference::fit(&fitted, &situations, median_delay(train_part), span_ms)?;
+    let delay_ms = median_delay(train_part);
+    let reference = Reference::fit(&fitted, &situations, window, delay_ms, span_ms)?;
     Ok(Trained {
         fitted,
         reference,
@@ -248,6 +241,27 @@ fn within_period(attempts: Vec<AttemptRecord>, period_ms: Option<u64>) -> Vec<At
         .into_iter()
         .filter(|a| a.timestamp >= from)
         .collect()
+}
+
+/// The situations the drift reference is fitted on, with their window length: windows of
+/// consecutive training retries as long as a live drift window (shorter when the training part
+/// holds fewer than [`MIN_NOISE_WINDOWS`] of them), at most [`MAX_NOISE_WINDOWS`] of them,
+/// evenly spaced through the training part, concatenated in time order.
+fn reference_windows<'a>(data: &'a Dataset, train: &[Example]) -> (usize, Vec<Situation<'a>>) {
+    let window = (WINDOW as usize)
+        .min(train.len() / MIN_NOISE_WINDOWS)
+        .max(1);
+    let windows = train.len() / window;
+    let taken = windows.min(MAX_NOISE_WINDOWS);
+    let situations = (0..taken)
+        .flat_map(|k| {
+            let start = k * windows / taken * window;
+            train[start..start + window]
+                .iter()
+                .map(|e| data.situation(e))
+        })
+        .collect();
+    (window, situations)
 }
 
 fn median_delay(examples: &[Example]) -> u64 {

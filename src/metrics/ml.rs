@@ -46,7 +46,7 @@ impl MlMetrics {
             "1 while the last ML training failed (ModelTrainingFailed), else 0",
             self.training_failed.clone(),
         );
-        r.register("ml_drift_score", "Drift score of the serving ML version: the largest PSI of a feature or of the prediction over the last window of served decisions (0 until a window completes)", self.drift_score.clone());
+        r.register("ml_drift_score", "Drift score of the watched ML version: the largest excess of a feature's or the prediction's PSI over the last window of its decisions above the largest a window of its training data showed (0 until a window completes)", self.drift_score.clone());
         r.register(
             "ml_drift_threshold",
             "The drift score above which ModelDriftDetected fires ([alerts] drift_threshold)",

@@ -295,7 +295,8 @@ pub struct MlSummary {
     pub canary_percent: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<String>,
-    /// Largest PSI of the last complete drift window (features and prediction).
+    /// The drift score of the last complete drift window: the largest excess of a feature's
+    /// or the prediction's PSI over the largest a window of the training data showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_score: Option<f64>,
     /// PSI per feature and of the prediction, last complete window.

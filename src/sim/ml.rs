@@ -29,6 +29,7 @@ use crate::model::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The version name the deployed model carries in explanations.
@@ -69,11 +70,22 @@ pub struct MlReport {
 pub struct DriftWindow {
     /// Scenario time (ms) of the decision that completed the window.
     pub closed_at_ms: u64,
-    /// The largest PSI, and the feature (or `prediction`) it is of.
+    /// The drift score (the largest excess of a column's PSI over its training windows'
+    /// noise that the window before also showed, among the columns that count), and the
+    /// feature (or `prediction`) it is of.
     pub score: f64,
     pub worst: String,
     /// Whether the score raises `ModelDriftDetected`.
     pub alert: bool,
+    /// Every column's PSI in the window and its noise, whether it counts or not.
+    pub columns: BTreeMap<String, ColumnPsi>,
+}
+
+/// A column's PSI in a drift window beside the largest its training windows showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnPsi {
+    pub psi: f64,
+    pub noise: f64,
 }
 
 impl MlReport {
@@ -206,6 +218,15 @@ impl MlPolicy {
             score,
             worst: scores.worst().to_string(),
             alert: drifted(score, report.drift_threshold),
+            columns: scores
+                .features
+                .iter()
+                .chain([&scores.prediction])
+                .map(|c| {
+                    let (psi, noise) = (c.psi, c.noise);
+                    (c.name.clone(), ColumnPsi { psi, noise })
+                })
+                .collect(),
         });
     }
 }

@@ -1,15 +1,25 @@
 //! Drift: how far the situations a model serves have moved from those it was trained on,
-//! by the population stability index (PSI) per feature and of the prediction.
+//! by the population stability index (PSI) per feature and of the prediction, beyond the
+//! variation the training data showed from one window to the next.
 //!
-//! The [`Reference`] is fitted with the model: for each situation feature (not the delay ones,
-//! which the tier chooses) the share of training rows in each bin — deciles of a numeric
-//! feature, each known value of a categorical one — plus a bin for missing or unknown values;
-//! and the same for the model's prediction at a fixed reference delay (the median training
-//! delay), so live and training predictions are compared at the same delay. The
-//! [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
+//! The [`Reference`] is fitted with the model on windows of consecutive training situations:
+//! for each situation feature (not the delay ones, which the tier chooses) the share of those
+//! rows in each bin — deciles of a numeric feature, each known value of a categorical one —
+//! plus a bin for missing or unknown values; and the same for the model's prediction at a
+//! fixed reference delay (the median training delay), so live and training predictions are
+//! compared at the same delay. Each column also keeps its **noise**: the largest PSI one of
+//! those training windows shows against the whole. Traffic that does not change still moves
+//! from window to window — a slowly varying count, a few long episodes, the Bayesian tier
+//! settling as it learns — and that much movement is not drift.
+//!
+//! The [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
 //! [`WINDOW`]; at the end of each window the PSI of every feature and of the prediction is
-//! computed, and the largest of those that count is the drift score.
-//! `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴.
+//! computed, and a column's **excess**: its PSI less its noise (never below 0). Drift is a
+//! move that lasts, so a column's **sustained** excess is the smaller of its excess in this
+//! window and in the one before (0 in the first window watched: one window proves nothing),
+//! and the drift score is the largest sustained excess of a column that counts.
+//! `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴. A stored reference
+//! without noise (fitted before it was kept) has noise 0.
 //!
 //! What counts: the features in [`POLICY_SHAPED`] follow the retry policy itself (which
 //! attempt a job is at, how long it has failed, how many failed retries its dependency saw),
@@ -30,6 +40,13 @@ use serde::{Deserialize, Serialize};
 
 /// Served decisions per drift window.
 pub const WINDOW: u64 = 500;
+/// Fewest training windows a column's noise is measured on: training data shorter than this
+/// many [`WINDOW`]s are cut into this many shorter windows (whose PSI is larger by chance,
+/// so the noise errs high and the alert late rather than false).
+pub const MIN_NOISE_WINDOWS: usize = 4;
+/// Most training windows the reference is fitted on, evenly spaced through the training part:
+/// 10⁵ situations give deciles as good as all of them would.
+pub const MAX_NOISE_WINDOWS: usize = 200;
 /// Numeric features are cut at these training quantiles.
 const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 /// Shares are floored here so an empty bin has a finite PSI term.
@@ -57,6 +74,10 @@ pub struct Bins {
     pub edges: Vec<f64>,
     /// Share of training rows per bin; the last bin is missing or unknown.
     pub shares: Vec<f64>,
+    /// The largest PSI a window of consecutive training rows showed against `shares` (see
+    /// the module docs); 0 in a reference stored before it was kept.
+    #[serde(default)]
+    pub noise: f64,
 }
 
 /// The training distribution a model's drift is measured against.
@@ -69,6 +90,7 @@ pub struct Reference {
 }
 
 impl Bins {
+    /// Cut points at the training deciles of `values` (shares not set yet).
     fn numeric(name: &str, values: &[f64]) -> Self {
         let mut known: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
         known.sort_by(f64::total_cmp);
@@ -78,37 +100,42 @@ impl Bins {
             .copied()
             .collect();
         edges.dedup();
-        let mut bins = Self {
+        Self {
             name: name.to_string(),
             edges,
-            shares: Vec::new(),
-        };
-        bins.shares = bins.shares_of(values);
-        bins
+            ..Self::default()
+        }
     }
 
     /// Bins at octaves of a count on its `ln(1 + count)` scale, whatever the training band.
-    fn octaves(name: &str, values: &[f64]) -> Self {
-        let mut bins = Self {
+    fn octaves(name: &str) -> Self {
+        Self {
             name: name.to_string(),
             // Between 2^k - 1 and 2^k, so no count sits on an edge.
             edges: (0..OCTAVES as i32)
                 .map(|k| (2f64.powi(k) + 0.5).ln())
                 .collect(),
-            shares: Vec::new(),
-        };
-        bins.shares = bins.shares_of(values);
-        bins
+            ..Self::default()
+        }
     }
 
-    fn categorical(name: &str, vocabulary: usize, values: &[f64]) -> Self {
-        let mut bins = Self {
+    fn categorical(name: &str, vocabulary: usize) -> Self {
+        Self {
             name: name.to_string(),
-            edges: Vec::new(),
             shares: vec![0.0; vocabulary + 1],
-        };
-        bins.shares = bins.shares_of(values);
-        bins
+            ..Self::default()
+        }
+    }
+
+    /// Sets the shares of `values` and the noise of its consecutive windows of `window`
+    /// values (a shorter last one left out).
+    fn fitted(mut self, values: &[f64], window: usize) -> Self {
+        self.shares = self.shares_of(values);
+        self.noise = values
+            .chunks_exact(window.max(1))
+            .map(|w| self.psi(&self.shares_of(w)))
+            .fold(0.0, f64::max);
+        self
     }
 
     fn len(&self) -> usize {
@@ -139,6 +166,17 @@ impl Bins {
         counts.iter().map(|c| c / n).collect()
     }
 
+    /// The PSI of a live window's `counts` beside this column's noise, after a window whose
+    /// excess was `excess_before`.
+    fn drift(&self, counts: &[f64], excess_before: f64) -> ColumnDrift {
+        ColumnDrift {
+            name: self.name.clone(),
+            psi: self.psi(counts),
+            noise: self.noise,
+            excess_before,
+        }
+    }
+
     /// PSI of `counts` (per bin) against the training shares.
     pub fn psi(&self, counts: &[f64]) -> f64 {
         let n: f64 = counts.iter().sum();
@@ -157,11 +195,13 @@ impl Bins {
 }
 
 impl Reference {
-    /// Fits the reference on the training `situations` and the model's predictions for them
-    /// at `reference_delay_ms`; `span_ms` is how long the training data last.
+    /// Fits the reference on the training `situations` — consecutive windows of `window`,
+    /// each of consecutive training rows — and the model's predictions for them at
+    /// `reference_delay_ms`; `span_ms` is how long the training data last.
     pub fn fit(
         model: &Fitted,
         situations: &[Situation<'_>],
+        window: usize,
         reference_delay_ms: u64,
         span_ms: u64,
     ) -> Result<Self, super::MlError> {
@@ -178,18 +218,40 @@ impl Reference {
             }
             let values = &indexed[j * rows.len()..(j + 1) * rows.len()];
             let bins = match model.encoder().vocabulary(name) {
-                Some(vocabulary) => Bins::categorical(name, vocabulary.len(), values),
-                None if name == OCTAVE_BINNED => Bins::octaves(name, values),
+                Some(vocabulary) => Bins::categorical(name, vocabulary.len()),
+                None if name == OCTAVE_BINNED => Bins::octaves(name),
                 None => Bins::numeric(name, values),
             };
-            columns.push((j, bins));
+            columns.push((j, bins.fitted(values, window)));
         }
         let predictions = model.predict_rows(&rows)?;
         Ok(Self {
             columns,
-            prediction: Bins::numeric("prediction", &predictions),
+            prediction: Bins::numeric("prediction", &predictions).fitted(&predictions, window),
             reference_delay_ms,
         })
+    }
+}
+
+/// One column's PSI in a live window, and the noise of its training windows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ColumnDrift {
+    pub name: String,
+    pub psi: f64,
+    pub noise: f64,
+    /// The column's [`Self::excess`] in the window before (0 in the first window watched).
+    pub excess_before: f64,
+}
+
+impl ColumnDrift {
+    /// How far the PSI exceeds the training windows' own variation (0 when it does not).
+    pub fn excess(&self) -> f64 {
+        (self.psi - self.noise).max(0.0)
+    }
+
+    /// The excess this window and the one before both show.
+    pub fn sustained(&self) -> f64 {
+        self.excess().min(self.excess_before)
     }
 }
 
@@ -197,9 +259,9 @@ impl Reference {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DriftScores {
     pub version: String,
-    /// PSI per situation feature.
-    pub features: Vec<(String, f64)>,
-    pub prediction: f64,
+    /// Per situation feature.
+    pub features: Vec<ColumnDrift>,
+    pub prediction: ColumnDrift,
     /// Windows completed since the version started being watched.
     pub windows: u64,
     /// Whether the Bayesian tier retried the watched situations, as it did the training rows
@@ -208,26 +270,32 @@ pub struct DriftScores {
 }
 
 impl DriftScores {
-    /// The columns whose PSI counts (see the module docs), with their PSI.
-    fn counted(&self) -> impl Iterator<Item = (&str, f64)> {
-        let prediction = self.same_policy.then_some(("prediction", self.prediction));
+    /// The columns that count (see the module docs).
+    fn counted(&self) -> impl Iterator<Item = &ColumnDrift> {
+        let prediction = self.same_policy.then_some(&self.prediction);
         self.features
             .iter()
-            .filter(|(name, _)| self.same_policy || !POLICY_SHAPED.contains(&name.as_str()))
-            .map(|(name, psi)| (name.as_str(), *psi))
+            .filter(|c| self.same_policy || !POLICY_SHAPED.contains(&c.name.as_str()))
             .chain(prediction)
     }
 
-    /// The largest PSI that counts (0 when none does).
+    /// The largest sustained excess of a column that counts (0 when none has one).
     pub fn score(&self) -> f64 {
-        self.counted().map(|c| c.1).fold(0.0, f64::max)
+        self.counted()
+            .map(ColumnDrift::sustained)
+            .fold(0.0, f64::max)
     }
 
-    /// The column with the largest PSI that counts.
+    /// The column that counts with the largest sustained excess, then excess, then PSI.
     pub fn worst(&self) -> &str {
+        let key = |c: &ColumnDrift| (c.sustained(), c.excess(), c.psi);
         self.counted()
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or("-", |c| c.0)
+            .max_by(|a, b| {
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .map_or("-", |c| c.name.as_str())
     }
 }
 
@@ -295,16 +363,25 @@ impl DriftMonitor {
 
     fn close(&mut self, reference: &Reference) {
         self.windows += 1;
+        let last = self.last.as_ref();
+        let before = |i: usize| {
+            last.and_then(|l| l.features.get(i))
+                .map_or(0.0, ColumnDrift::excess)
+        };
         let features = reference
             .columns
             .iter()
             .zip(&self.counts)
-            .map(|((_, b), c)| (b.name.clone(), b.psi(c)))
+            .enumerate()
+            .map(|(i, ((_, b), c))| b.drift(c, before(i)))
             .collect();
+        let prediction_before = last.map_or(0.0, |l| l.prediction.excess());
         self.last = Some(DriftScores {
             version: self.version.clone(),
             features,
-            prediction: reference.prediction.psi(&self.prediction),
+            prediction: reference
+                .prediction
+                .drift(&self.prediction, prediction_before),
             windows: self.windows,
             same_policy: self.same_policy,
         });
@@ -326,7 +403,7 @@ mod tests {
     #[test]
     fn psi_is_zero_for_the_training_shares_and_grows_with_the_shift() {
         let training: Vec<f64> = (0..1_000).map(|i| f64::from(i % 100)).collect();
-        let bins = Bins::numeric("x", &training);
+        let bins = Bins::numeric("x", &training).fitted(&training, training.len());
         let same: Vec<f64> = bins.shares.iter().map(|s| s * 500.0).collect();
         assert!(bins.psi(&same).abs() < 1e-9);
         let shifted = bins.shares_of(&training.iter().map(|x| x + 30.0).collect::<Vec<_>>());
@@ -336,18 +413,32 @@ mod tests {
         assert!(far > near, "{far} > {near}");
     }
 
+    /// A column whose window before showed the same excess.
+    fn column(name: &str, psi: f64, noise: f64) -> ColumnDrift {
+        ColumnDrift {
+            name: name.into(),
+            psi,
+            noise,
+            excess_before: (psi - noise).max(0.0),
+        }
+    }
+
     #[test]
-    fn the_score_is_the_largest_psi_that_counts_and_names_its_column() {
+    fn the_score_is_the_largest_sustained_excess_over_noise_that_counts_and_names_its_column() {
         let scores = DriftScores {
             version: "ml-1".into(),
-            features: vec![("queue".into(), 0.1), ("attempt_number".into(), 0.5)],
-            prediction: 0.2,
+            features: vec![
+                column("queue", 0.15, 0.05),
+                column("attempt_number", 0.9, 0.4),
+                column("payload_size", 0.6, 0.7),
+            ],
+            prediction: column("prediction", 0.2, 0.0),
             windows: 1,
             same_policy: true,
         };
         assert_eq!((scores.score(), scores.worst()), (0.5, "attempt_number"));
         let prediction = DriftScores {
-            prediction: 0.9,
+            prediction: column("prediction", 0.9, 0.0),
             ..scores.clone()
         };
         assert_eq!(
@@ -358,11 +449,30 @@ mod tests {
             same_policy: false,
             ..prediction
         };
+        assert!((served.score() - 0.1).abs() < 1e-12, "{served:?}");
         assert_eq!(
-            (served.score(), served.worst()),
-            (0.1, "queue"),
+            served.worst(),
+            "queue",
             "a serving model's own retries shape attempt_number and the prediction"
         );
+        let within = DriftScores {
+            features: vec![column("payload_size", 0.6, 0.7)],
+            ..served
+        };
+        assert_eq!((within.score(), within.worst()), (0.0, "payload_size"));
+        let once = DriftScores {
+            features: vec![ColumnDrift {
+                excess_before: 0.0,
+                ..column("queue", 2.0, 0.1)
+            }],
+            ..within
+        };
+        assert_eq!(
+            once.score(),
+            0.0,
+            "one window over its noise is not drift yet"
+        );
+        assert_eq!(once.worst(), "queue");
         assert!(drifted(0.31, DEFAULT_THRESHOLD));
         assert!(
             !drifted(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD),
@@ -374,7 +484,7 @@ mod tests {
     fn recent_failures_are_binned_by_octave_whatever_the_training_band() {
         let ln1p = |c: f64| c.ln_1p();
         let band: Vec<f64> = (46..=69).map(|c| ln1p(f64::from(c))).collect();
-        let bins = Bins::octaves("recent_failures", &band);
+        let bins = Bins::octaves("recent_failures").fitted(&band, band.len());
         let bin = |c: f64| bins.bin(ln1p(c));
         assert_eq!(
             (bin(0.0), bin(1.0), bin(2.0), bin(3.0), bin(4.0)),
@@ -395,10 +505,37 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_values_have_their_own_bin() {
-        let cat = Bins::categorical("queue", 2, &[0.0, 1.0, 1.0, f64::NAN]);
+        let cat = Bins::categorical("queue", 2).fitted(&[0.0, 1.0, 1.0, f64::NAN], 4);
         assert_eq!(cat.shares, [0.25, 0.5, 0.25]);
         assert_eq!(cat.bin(7.0), 2, "an index past the vocabulary is unknown");
-        let num = Bins::numeric("n", &[1.0, 2.0, f64::NAN]);
+        let values = [1.0, 2.0, f64::NAN];
+        let num = Bins::numeric("n", &values).fitted(&values, 3);
         assert_eq!(num.bin(f64::NAN), num.len() - 1);
+    }
+
+    #[test]
+    fn the_noise_is_the_largest_psi_of_a_training_window_and_a_live_window_like_one_scores_0() {
+        // A count that moves slowly: each window of 100 rows sits in a band of its own.
+        let training: Vec<f64> = (0..1_000).map(|i| f64::from(i / 100)).collect();
+        let bins = Bins::numeric("slow", &training).fitted(&training, 100);
+        let windows: Vec<f64> = training
+            .chunks(100)
+            .map(|w| bins.psi(&bins.shares_of(w)))
+            .collect();
+        assert!(windows.iter().all(|&psi| psi > 1.0), "{windows:?}");
+        let largest = windows.iter().copied().fold(0.0, f64::max);
+        assert!(
+            (bins.noise - largest).abs() < 1e-9,
+            "{} {windows:?}",
+            bins.noise
+        );
+        let like_training = bins.drift(&bins.shares_of(&training[300..400]), 0.0);
+        assert_eq!(like_training.excess(), 0.0, "{like_training:?}");
+        // Every row in a bin no training window reached (values gone missing).
+        let moved = bins.drift(&bins.shares_of(&[f64::NAN; 100]), 0.0);
+        assert!(moved.excess() > 1.0, "{moved:?}");
+        let steady: Vec<f64> = (0..1_000).map(|i| f64::from(i % 10)).collect();
+        let quiet = Bins::numeric("steady", &steady).fitted(&steady, 100);
+        assert!(quiet.noise < 1e-9, "every window alike: {}", quiet.noise);
     }
 }

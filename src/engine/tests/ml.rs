@@ -268,12 +268,20 @@ fn drift_is_scored_per_window_and_rises_when_the_traffic_moves() {
         e.recommend(&failing(&format!("d-{i}"), queue), now);
     }
     let stable = e.ml_live().drift.expect("one window").score();
-    for i in 0..window {
-        let mut f = failing(&format!("m-{i}"), "slow");
-        f.attempt_number = 4;
-        e.recommend(&f, now);
-    }
-    let moved = e.ml_live().drift.expect("two windows").score();
+    let moved_window = |e: &mut Engine, n: usize| {
+        for i in 0..window {
+            let mut f = failing(&format!("m{n}-{i}"), "slow");
+            f.attempt_number = 4;
+            e.recommend(&f, now);
+        }
+        e.ml_live().drift.expect("a complete window")
+    };
+    let once = moved_window(&mut e, 1);
+    assert!(
+        once.score() < 0.3,
+        "one moved window after a stable one does not raise the alert: {once:?}"
+    );
+    let moved = moved_window(&mut e, 2).score();
     assert!(
         moved > 0.3 && moved > stable,
         "stable {stable}, moved {moved}"
@@ -285,8 +293,9 @@ fn a_shadow_is_watched_for_drift_on_every_column_a_serving_model_on_those_its_po
     let history = two_queues(1_500, 9);
     let window = crate::engine::ml::drift::WINDOW as usize;
     let now = t0() + Duration::days(1);
+    // Two windows: drift is a move that lasts.
     let late_retries = |e: &mut Engine| {
-        for i in 0..window {
+        for i in 0..2 * window {
             let queue = if i % 2 == 0 { "fast" } else { "slow" };
             let mut f = failing(&format!("late-{i}"), queue);
             f.attempt_number = 3;

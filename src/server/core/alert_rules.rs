@@ -13,7 +13,7 @@
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
-//! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the serving ML version's drift score (largest PSI of a feature or of the prediction over the last window of served decisions) is above `drift_threshold` |
+//! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the watched ML version's drift score (the largest excess of a feature's or the prediction's PSI over the last window of its decisions above what a window of its training data showed) is above `drift_threshold` |
 //! | `model_calibration:<version>` | warning | the ML arm's live ECE is above `calibration_ece` after `calibration_min_outcomes` outcomes |
 //! | `model_training_failed` (`ModelTrainingFailed`) | critical | the last ML training failed (resolved when one succeeds); nothing serving changed |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |

@@ -607,8 +607,8 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
     };
     let mut drift: BTreeMap<String, f64> = BTreeMap::new();
     if let Some(d) = &live.drift {
-        drift.extend(d.features.iter().cloned());
-        drift.insert("prediction".into(), d.prediction);
+        let columns = d.features.iter().chain([&d.prediction]);
+        drift.extend(columns.map(|c| (c.name.clone(), c.psi)));
     }
     crate::model::MlSummary {
         serving,
