@@ -8,7 +8,7 @@
 //! the chosen model type: the most recent 20 % of retries held out, three forward-chaining
 //! folds). As `POST /ml/deploy` without `force` does, the model is deployed as the active
 //! version and the ML tier switched on only when it passes the deploy gate ([`deploy_gate`]:
-//! lower held-out log-loss than the Bayesian tier, and decisions shown to cost no more at the
+//! lower held-out log-loss than the Bayesian tier, and decisions shown to cost less at the
 //! held-out retries). A refused model is kept in shadow — it scores every decision and is
 //! never served — and the Bayesian tier goes on deciding, as in the service. A served model
 //! decides by the expected-cost rule of serving, and falls back to the Bayesian tier where
