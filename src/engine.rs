@@ -63,7 +63,7 @@ use registry::{Models, Thresholds};
 use rules::RuleSet;
 use settings::solve_params;
 pub use snapshot::SnapshotCopy;
-use snapshot::{SnapshotData, SnapshotRef};
+use snapshot::SnapshotRef;
 use std::sync::Arc;
 use tier::{Ctx, Draft, fall_back, guard_input};
 
@@ -578,7 +578,7 @@ impl Engine {
     pub fn snapshot(&self) -> EngineSnapshot {
         snapshot::encode(&SnapshotRef {
             models: &self.models.snapshot(),
-            episodes: &self.episodes,
+            episodes: &self.episodes.view(),
             guardrails: &self.guard,
             explore: self.explore,
         })
@@ -588,12 +588,12 @@ impl Engine {
     /// so a service takes it under the engine lock and encodes it ([`SnapshotCopy::encode`])
     /// after releasing the lock.
     pub fn snapshot_copy(&self) -> SnapshotCopy {
-        SnapshotCopy(SnapshotData {
+        SnapshotCopy {
             models: self.models.snapshot(),
-            episodes: self.episodes.clone(),
+            episodes: self.episodes.view(),
             guardrails: self.guard.clone(),
             explore: self.explore,
-        })
+        }
     }
 
     /// Loads a snapshot taken by `snapshot`. An empty snapshot (version 0) means "nothing

@@ -31,6 +31,12 @@ impl JobKey {
                 .as_u128(),
         )
     }
+
+    /// Which of `2^bits` ranges of keys this key lies in (its top `bits` bits, 1 to 64):
+    /// range `i` holds only keys below those of range `i + 1`.
+    pub fn range_of(self, bits: u32) -> usize {
+        (self.0 >> (128 - bits)) as usize
+    }
 }
 
 /// 32 hexadecimal digits, as snapshots hold it.

@@ -5,7 +5,7 @@
 //! their job ids rather than their keys) are still read.
 
 use super::bayes::ExploreShare;
-use super::episodes::{Episodes, EpisodesByJobId, LegacyEpisodes};
+use super::episodes::{Episodes, EpisodesByJobId, EpisodesView, LegacyEpisodes};
 use super::guardrails::GuardrailState;
 use super::registry::ModelsSnapshot;
 use crate::model::EngineSnapshot;
@@ -49,25 +49,30 @@ impl<Old: Into<Episodes>> From<OlderData<Old>> for SnapshotData {
 #[derive(Serialize)]
 pub struct SnapshotRef<'a> {
     pub models: &'a ModelsSnapshot,
-    pub episodes: &'a Episodes,
+    pub episodes: &'a EpisodesView,
     pub guardrails: &'a GuardrailState,
     pub explore: ExploreShare,
 }
 
 /// A copy of what the engine learned, taken by `Engine::snapshot_copy`, to be encoded away
-/// from the engine.
+/// from the engine. The episodes are a view that shares the table's ranges (see
+/// [`Episodes::view`]), so taking the copy does not grow with the open episodes.
 #[derive(Debug, Clone)]
-pub struct SnapshotCopy(pub(super) SnapshotData);
+pub struct SnapshotCopy {
+    pub(super) models: ModelsSnapshot,
+    pub(super) episodes: EpisodesView,
+    pub(super) guardrails: GuardrailState,
+    pub(super) explore: ExploreShare,
+}
 
 impl SnapshotCopy {
     /// The snapshot, as `Engine::snapshot` would have given it when the copy was taken.
     pub fn encode(&self) -> EngineSnapshot {
-        let data = &self.0;
         encode(&SnapshotRef {
-            models: &data.models,
-            episodes: &data.episodes,
-            guardrails: &data.guardrails,
-            explore: data.explore,
+            models: &self.models,
+            episodes: &self.episodes,
+            guardrails: &self.guardrails,
+            explore: self.explore,
         })
     }
 }

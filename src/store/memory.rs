@@ -240,8 +240,12 @@ impl Store for MemoryStore {
         Ok(self.inner.lock().strategy.clone())
     }
 
+    /// The copy of the snapshot (megabytes at 10⁵ open episodes) is made, and the previous
+    /// one freed, outside the lock every write takes.
     async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
-        self.inner.lock().snapshot = Some((snapshot.clone(), watermark));
+        let saved = Some((snapshot.clone(), watermark));
+        let previous = std::mem::replace(&mut self.inner.lock().snapshot, saved);
+        drop(previous);
         Ok(())
     }
 

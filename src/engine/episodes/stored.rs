@@ -6,7 +6,7 @@
 //! ([`LegacyEpisodes`], every episode an object with its own copy of its names); their ids are
 //! turned into keys as they are read.
 
-use super::{Episode, Episodes, JobKey, Labels, LabelsRef};
+use super::{Episode, Episodes, EpisodesView, JobKey, Labels, LabelsRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
@@ -41,11 +41,11 @@ struct Layout<Open> {
 }
 
 /// Written in key order (the table's own), so equal tables give equal text.
-impl Serialize for Episodes {
+impl Serialize for EpisodesView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut index: HashMap<*const Labels, u32> = HashMap::new();
         let mut labels = Vec::new();
-        for e in self.map.values() {
+        for (_, e) in self.iter() {
             index.entry(Arc::as_ptr(&e.labels)).or_insert_with(|| {
                 labels.push(e.labels.clone());
                 (labels.len() - 1) as u32
@@ -65,15 +65,22 @@ impl Serialize for Episodes {
     }
 }
 
+/// Written as its [`Episodes::view`].
+impl Serialize for Episodes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(serializer)
+    }
+}
+
 /// The open episodes written straight from the table (no copy of an episode).
 struct OpenRef<'a> {
-    table: &'a Episodes,
+    table: &'a EpisodesView,
     index: &'a HashMap<*const Labels, u32>,
 }
 
 impl Serialize for OpenRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.table.map.iter().map(|(&key, e)| -> Stored<JobKey> {
+        serializer.collect_seq(self.table.iter().map(|(&key, e)| -> Stored<JobKey> {
             (
                 key,
                 self.index[&Arc::as_ptr(&e.labels)],
@@ -146,7 +153,7 @@ impl Episodes {
                 last_delay_ms: delay,
                 view_evidence: evidence,
             };
-            table.map.insert(key, episode);
+            table.set(key, episode);
         }
         drop(labels);
         table.labels.prune();
@@ -200,7 +207,7 @@ impl From<LegacyEpisodes> for Episodes {
                 last_delay_ms: e.last_delay_ms,
                 view_evidence: e.view_evidence,
             };
-            table.map.insert(JobKey::of(&id), episode);
+            table.set(JobKey::of(&id), episode);
         }
         table
     }
