@@ -12,7 +12,7 @@ held-out decision-cost estimate (model / Bayesian tier, `est`), and whether its 
 the deploy gate and raised ModelDriftDetected (counts over the files), and why the gate
 refused the others (counts over the files: F its forecasts were not better, S its decisions went
 where too few held-out retries did, C its decisions cost more, E they were not shown cheaper by
-two standard errors, T no model was trained). A model the gate refused did not serve: the
+two standard errors, B they were the Bayesian tier's, T no model was trained). A model the gate refused did not serve: the
 Bayesian tier decided, so ml/bayes is 1 there.
 """
 
@@ -73,6 +73,7 @@ REASONS = [
     ("support too thin", "S"),
     ("its decisions cost more", "C"),
     ("not shown to cost less", "E"),
+    ("are the Bayesian tier's", "B"),
 ]
 
 
