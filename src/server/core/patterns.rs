@@ -78,8 +78,10 @@ pub struct PatternBook {
     ids: RandomState,
     /// The one shared copy of each key of the open episodes.
     keys: HashSet<Arc<Key>>,
-    /// The step of the last sweep of `open` for episodes older than 24 hours.
-    swept_step: Option<i64>,
+    /// How many jobs in `open` were first heard of in each step: the table is swept for
+    /// episodes older than 24 hours only when the oldest step here is that old, so a full table
+    /// whose episodes are all younger is never scanned.
+    opened_per_step: BTreeMap<i32, u32>,
     /// Most jobs in `open`.
     max_open: usize,
 }
@@ -180,7 +182,7 @@ impl PatternBook {
             open: BTreeMap::new(),
             ids: RandomState::new(),
             keys: HashSet::new(),
-            swept_step: None,
+            opened_per_step: BTreeMap::new(),
             max_open,
         }
     }
@@ -195,7 +197,7 @@ impl PatternBook {
     pub fn record_attempt(&mut self, a: &AttemptRecord, now: DateTime<Utc>) -> Option<i64> {
         let step = step_of(now);
         if a.success {
-            let ep = self.open.remove(&self.id(&a.job_id))?;
+            let ep = self.close_episode(&a.job_id)?;
             let ms = (a.timestamp - ep.first_failure).num_milliseconds().max(0) as u64;
             self.step_mut((&*ep.key).into(), step).add_recovery(ms);
             return Some(ep.opened_step.into());
@@ -211,7 +213,7 @@ impl PatternBook {
     /// Notes that a job ended without success at `now`; a followed job answers the step in
     /// which its first failure was heard of.
     pub fn record_end(&mut self, job_id: &str, ending: Ending, now: DateTime<Utc>) -> Option<i64> {
-        let ep = self.open.remove(&self.id(job_id))?;
+        let ep = self.close_episode(job_id)?;
         let s = self.step_mut((&*ep.key).into(), step_of(now));
         match ending {
             Ending::GaveUp => s.given_up += 1,
@@ -262,14 +264,7 @@ impl PatternBook {
         };
         let id = self.id(job_id);
         if self.open.len() >= self.max_open && !self.open.contains_key(&id) {
-            // Episodes only age out when the step changes: sweeping again within the same step
-            // would scan the full table for every new job and free nothing.
-            if self.swept_step != Some(step) {
-                self.open
-                    .retain(|_, ep| i64::from(ep.opened_step) > step - STEPS);
-                self.keys.retain(|k| Arc::strong_count(k) > 1);
-                self.swept_step = Some(step);
-            }
+            self.sweep_aged_out(step);
             if self.open.len() >= self.max_open {
                 return;
             }
@@ -279,7 +274,44 @@ impl PatternBook {
             first_failure: at,
             opened_step,
         };
-        self.open.insert(id, episode);
+        *self.opened_per_step.entry(opened_step).or_default() += 1;
+        if let Some(replaced) = self.open.insert(id, episode) {
+            self.uncount(replaced.opened_step);
+        }
+    }
+
+    /// Stops following `job_id`; answers its episode if it was followed.
+    fn close_episode(&mut self, job_id: &str) -> Option<Episode> {
+        let ep = self.open.remove(&self.id(job_id))?;
+        self.uncount(ep.opened_step);
+        Some(ep)
+    }
+
+    fn uncount(&mut self, opened_step: i32) {
+        if let Some(n) = self.opened_per_step.get_mut(&opened_step) {
+            *n -= 1;
+            if *n == 0 {
+                self.opened_per_step.remove(&opened_step);
+            }
+        }
+    }
+
+    /// Drops the episodes first heard of 24 hours or more before `step`, scanning the table
+    /// only when there is one.
+    fn sweep_aged_out(&mut self, step: i64) {
+        let oldest_kept = step - STEPS + 1;
+        let any_aged = self
+            .opened_per_step
+            .first_key_value()
+            .is_some_and(|(&s, _)| i64::from(s) < oldest_kept);
+        if !any_aged {
+            return;
+        }
+        self.open
+            .retain(|_, ep| i64::from(ep.opened_step) >= oldest_kept);
+        self.keys.retain(|k| Arc::strong_count(k) > 1);
+        let kept_from = i32::try_from(oldest_kept).unwrap_or(i32::MIN);
+        self.opened_per_step = self.opened_per_step.split_off(&kept_from);
     }
 
     /// The shared copy of `key`.
