@@ -24,6 +24,7 @@ pub mod features;
 pub mod fitted;
 pub mod gbt;
 pub mod live;
+pub mod live_check;
 pub mod logistic;
 pub mod metrics;
 pub mod serve;
