@@ -342,7 +342,11 @@ async fn a_bad_forced_model_is_rolled_back_by_the_live_check() {
         let failure = json!({"job_id": job, "job_type": "sync", "error_class": "unavailable",
             "queue": "fast", "timestamp": at.to_rfc3339()});
         let (status, answer) = api
-            .post_as(Role::Worker, &format!("{BASE}/failures"), &failure.to_string())
+            .post_as(
+                Role::Worker,
+                &format!("{BASE}/failures"),
+                &failure.to_string(),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         if answer["method"] != "ml" {
@@ -409,5 +413,8 @@ async fn a_bad_forced_model_is_rolled_back_by_the_live_check() {
     drop(api);
     let api = sqlite_api(dir.path()).await;
     let restarted = fail_fast_job(&api, "after-restart").await;
-    assert_ne!(restarted["method"], "ml", "the rollback was stored: {restarted}");
+    assert_ne!(
+        restarted["method"], "ml",
+        "the rollback was stored: {restarted}"
+    );
 }

@@ -128,7 +128,9 @@ impl MlMetrics {
             ("ml", check.map_or(0.0, |c| c.model_log_loss)),
             ("bayesian", check.map_or(0.0, |c| c.bayesian_log_loss)),
         ] {
-            self.check_log_loss.get_or_create(&TierLabel { tier }).set(loss);
+            self.check_log_loss
+                .get_or_create(&TierLabel { tier })
+                .set(loss);
         }
         self.check_standard_error
             .set(check.map_or(0.0, |c| c.standard_error));

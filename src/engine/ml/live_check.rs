@@ -99,7 +99,10 @@ impl LiveCheck {
         if self.window.len() == WINDOW {
             self.window.pop_front();
         }
-        let losses = (log_loss(p.model, p.success), log_loss(p.bayesian, p.success));
+        let losses = (
+            log_loss(p.model, p.success),
+            log_loss(p.bayesian, p.success),
+        );
         self.window.push_back(losses);
         self.comparison()
     }
@@ -184,11 +187,11 @@ mod tests {
         let mean = d.iter().sum::<f64>() / 3.0;
         let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0;
         assert!((c.difference - mean).abs() < 1e-12, "{c:?}");
-        assert!((c.standard_error - (var / 3.0).sqrt()).abs() < 1e-12, "{c:?}");
         assert!(
-            (c.bayesian_log_loss - 2.0f64.ln()).abs() < 1e-12,
+            (c.standard_error - (var / 3.0).sqrt()).abs() < 1e-12,
             "{c:?}"
         );
+        assert!((c.bayesian_log_loss - 2.0f64.ln()).abs() < 1e-12, "{c:?}");
         assert!(!c.worse, "3 outcomes are fewer than {MIN_OUTCOMES}");
     }
 
@@ -206,7 +209,10 @@ mod tests {
     fn a_model_as_good_or_better_is_never_found_worse() {
         for seed in 0..20 {
             let same = run(0.3, 0.3, 0.3, 2_000, seed);
-            assert!(same.iter().all(|c| !c.worse), "equal forecasts, seed {seed}");
+            assert!(
+                same.iter().all(|c| !c.worse),
+                "equal forecasts, seed {seed}"
+            );
             let better = run(0.3, 0.3, 0.6, 2_000, seed);
             assert!(better.iter().all(|c| !c.worse), "better, seed {seed}");
         }

@@ -518,7 +518,9 @@ async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResul
     let now = state.now();
     let retired: Vec<_> = versions
         .iter()
-        .filter(|v| v.version == rolled.version && matches!(v.state, MlState::Active | MlState::Canary))
+        .filter(|v| {
+            v.version == rolled.version && matches!(v.state, MlState::Active | MlState::Canary)
+        })
         .map(|v| {
             let v = MlVersion {
                 state: MlState::Retired,
@@ -552,7 +554,13 @@ async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResul
         "standard_error": c.standard_error,
     });
     state
-        .audit(LIVE_CHECK_ACTOR, "ml_rollback_auto", &rolled.version, &reason, detail)
+        .audit(
+            LIVE_CHECK_ACTOR,
+            "ml_rollback_auto",
+            &rolled.version,
+            &reason,
+            detail,
+        )
         .await
         .map(|_| ())
 }
