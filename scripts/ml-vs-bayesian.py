@@ -13,7 +13,9 @@ the deploy gate and raised ModelDriftDetected (counts over the files), and why t
 refused the others (counts over the files: F its forecasts were not better, S its decisions went
 where too few held-out retries did, C its decisions cost more, E they were not shown cheaper by
 two standard errors, B they were the Bayesian tier's, T no model was trained). A model the gate refused did not serve: the
-Bayesian tier decided, so ml/bayes is 1 there.
+Bayesian tier decided, so ml/bayes is 1 there. `rolled back` counts the served models the live
+check took off (README "ML tier"). After the table, every served model per file: its ml/bayes
+cost and, if the live check rolled it back, when (scenario minutes) and on what numbers.
 """
 
 import json
@@ -28,13 +30,17 @@ def by_name(report):
 
 def main(paths):
     rows = defaultdict(list)
+    served = []
     for path in paths:
         with open(path) as f:
             for report in json.load(f):
-                rows[report["scenario"]].append(by_name(report))
+                r = by_name(report)
+                rows[report["scenario"]].append(r)
+                if "ml" in r and r["ml"]["ml"]["passes_gate"]:
+                    served.append((path, report["scenario"], r))
     head = (
         f"{'scenario':<20} {'bayes':>8} {'ml':>8} {'oracle':>8} {'ml/bayes':>8} "
-        f"{'gap closed':>10} {'ml decides':>10} {'est':>6} {'gate':>5} {'drift alert':>11} "
+        f"{'gap closed':>10} {'ml decides':>10} {'est':>6} {'gate':>5} {'drift alert':>11} {'rolled back':>11} "
         f"refused"
     )
     print(head)
@@ -60,11 +66,24 @@ def main(paths):
             for code in refusal(r["ml"]["ml"]):
                 reasons[code] += 1
         refused = " ".join(f"{code}{n}" for code, n in sorted(reasons.items())) or "-"
+        rolled = sum(1 for r in runs if r["ml"]["ml"].get("rollback"))
         print(
             f"{scenario:<20} {bayes:>8.2f} {ml:>8.2f} {oracle:>8.2f} {ratio:>8.3f} "
             f"{closed:>10} {decides * 100:>9.0f}% {est:>6} {gate:>2}/{len(runs)} {alerts:>8}/{len(runs)} "
-            f"{refused}"
+            f"{rolled:>8}/{len(runs)} {refused}"
         )
+    print("served models (ml/bayes per file; the live check's rollback, if any):")
+    for path, scenario, r in served:
+        ratio = r["ml"]["cost_per_job"] / r["bayesian"]["cost_per_job"]
+        back = r["ml"]["ml"].get("rollback")
+        what = "kept"
+        if back:
+            what = (
+                f"rolled back at {back['at_ms'] / 60000:.1f} min: log-loss "
+                f"{back['model_log_loss']:.3f} vs {back['bayesian_log_loss']:.3f} over "
+                f"{back['outcomes']} retries, SE {back['standard_error']:.3f}"
+            )
+        print(f"  {path:<24} {scenario:<20} {ratio:>7.3f}  {what}")
 
 
 # The deploy gate's reasons (model::deploy_gate) and their codes.

@@ -54,9 +54,10 @@ use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
 use episodes::{Episode, Episodes};
 use guardrails::{GuardrailState, Verdict};
-use ml::deployment::{Arm, Deployed, Deployment, Health, LiveArm};
+use ml::deployment::{Arm, AutoRollback, Deployed, Deployment, Health, LiveArm};
 use ml::drift::DriftScores;
 use ml::live::ArmStats;
+use ml::live_check::Comparison;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use registry::{Models, Thresholds};
@@ -80,6 +81,10 @@ pub struct MlLive {
     pub arms: Vec<(LiveArm, ArmStats)>,
     /// Scores of the last complete drift window of the serving version.
     pub drift: Option<DriftScores>,
+    /// The serving version's live forecasts against the Bayesian tier's on the same retries.
+    pub check: Option<Comparison>,
+    /// The last automatic rollback by that check, until a version serves again.
+    pub auto_rollback: Option<AutoRollback>,
 }
 
 /// What [`Engine::recommend_shared`] gives: a final answer, or a retry for the shared ledger
@@ -219,7 +224,14 @@ impl Engine {
                 reference_prediction,
             } => {
                 self.ml.record_success();
-                forecasts.set(LiveArm::Ml, answer.estimated_success);
+                let at = answer.delay_ms;
+                match ml_tier::paired(&self.ml_inputs(), ctx, at).filter(|_| answer.should_retry) {
+                    Some((model, bayesian)) => {
+                        forecasts.set(LiveArm::Ml, model);
+                        forecasts.set(LiveArm::BayesianOnMl, bayesian);
+                    }
+                    None => forecasts.set(LiveArm::Ml, answer.estimated_success),
+                }
                 if let Some((deployed, _)) = self.ml.serving.clone() {
                     let situation = ml_tier::situation(ctx, &self.ml);
                     self.ml
@@ -304,7 +316,21 @@ impl Engine {
             health: self.ml.health(),
             arms: self.ml.live(),
             drift: self.ml.drift.scores().cloned(),
+            check: self.ml.live_check(),
+            auto_rollback: self.ml.auto_rollback().cloned(),
         }
+    }
+
+    /// An automatic rollback the service has yet to store (each is handed out once; see
+    /// [`Self::ml_rollback_not_stored`]).
+    pub fn ml_take_unstored_rollback(&mut self) -> Option<AutoRollback> {
+        self.ml.take_unstored_rollback()
+    }
+
+    /// Storing the automatic rollback failed: [`Self::ml_take_unstored_rollback`] hands it out
+    /// again.
+    pub fn ml_rollback_not_stored(&mut self) {
+        self.ml.rollback_not_stored();
     }
 
     /// The scores of the watched version's last complete drift window (the serving one, or
@@ -450,7 +476,15 @@ impl Engine {
     /// What the ML tier learns from an attempt: the failure counts its features read, and the
     /// outcome of a retry it forecast.
     fn ml_observe(&mut self, a: &AttemptRecord) {
-        self.ml.outcome(&a.job_id, a.attempt_number, a.success);
+        let at = a.timestamp;
+        let rolled_back = self
+            .ml
+            .outcome(&a.job_id, a.attempt_number, a.success, at)
+            .is_some();
+        if rolled_back {
+            // The shadow, if any, is what the drift windows watch now.
+            self.watch_drift();
+        }
         if !a.success {
             let second = a.timestamp.timestamp();
             self.ml.recent.record(&a.queue, &a.error_class, second);

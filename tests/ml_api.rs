@@ -315,3 +315,106 @@ async fn roles_and_bad_input_are_answered_with_the_field() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 }
+
+/// A forced model that believes the `fast` queue recovers within 2 s, served while that
+/// queue's dependency stays down: its forecasts for the retries it serves are confident and
+/// wrong, the Bayesian tier's for the same retries are not, and the live check rolls it back
+/// to the Bayesian tier on its own — stored, audited, alerted, in `/summary` and `/metrics` —
+/// but not before it has the minimum number of outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_forced_model_is_rolled_back_by_the_live_check() {
+    use retryctl::engine::ml::live_check::MIN_OUTCOMES;
+    let dir = tempfile::tempdir().unwrap();
+    let api = sqlite_api(dir.path()).await;
+    ingest(&api, &history(1_000, 3)).await;
+    let body = json!({"model_type": "logistic", "features": ["queue"]});
+    let (status, model) = operator(&api, "/ml/train", body).await;
+    assert_eq!(status, StatusCode::OK, "{model}");
+    let forced = json!({"version": "ml-1", "force": true, "reason": "test: a bad model"});
+    let (status, deployed) = operator(&api, "/ml/deploy", forced).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+
+    let start = Utc::now();
+    let mut served = 0;
+    for i in 0..(3 * MIN_OUTCOMES) {
+        let at = start + Duration::seconds(i as i64 * 120);
+        let job = format!("down-{i}");
+        let failure = json!({"job_id": job, "job_type": "sync", "error_class": "unavailable",
+            "queue": "fast", "timestamp": at.to_rfc3339()});
+        let (status, answer) = api
+            .post_as(
+                Role::Worker,
+                &format!("{BASE}/failures"),
+                &failure.to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        if answer["method"] != "ml" {
+            break;
+        }
+        served += 1;
+        let delay = answer["delay_ms"].as_u64().unwrap();
+        let retry = json!({"job_id": job, "job_type": "sync", "error_class": "unavailable",
+            "queue": "fast", "attempt_number": 2, "delay_ms": delay, "success": false,
+            "timestamp": (at + Duration::milliseconds(delay as i64)).to_rfc3339()});
+        ingest(&api, &[retry]).await;
+        if served == MIN_OUTCOMES - 1 {
+            let (_, summary) = api.get_as(Role::Viewer, &format!("{BASE}/summary")).await;
+            let ml = &summary["ml"];
+            assert_eq!(ml["serving"], "ml-1", "too few outcomes to judge yet: {ml}");
+            let check = &ml["live_check"];
+            assert_eq!(check["outcomes"], MIN_OUTCOMES as u64 - 1, "{check}");
+            let (model, bayes) = (
+                check["model_log_loss"].as_f64().unwrap(),
+                check["bayesian_log_loss"].as_f64().unwrap(),
+            );
+            assert!(model > bayes + 1.0, "confident and wrong: {check}");
+        }
+    }
+    assert!(
+        (MIN_OUTCOMES..3 * MIN_OUTCOMES).contains(&served),
+        "rolled back after {served} served retries"
+    );
+
+    let raised = alert_ids(&api).await;
+    assert!(
+        raised.contains(&"model_rolled_back:ml-1".to_string()),
+        "{raised:?}"
+    );
+    let (_, summary) = api.get_as(Role::Viewer, &format!("{BASE}/summary")).await;
+    let ml = &summary["ml"];
+    assert!(ml.get("serving").is_none(), "{ml}");
+    assert_eq!(summary["ml_enabled"], false);
+    let rollback = &ml["auto_rollback"];
+    assert_eq!(rollback["version"], "ml-1", "{ml}");
+    let reason = rollback["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("live log-loss") && reason.contains("standard error"),
+        "{reason}"
+    );
+    let (_, listed) = api.get_as(Role::Viewer, &format!("{BASE}/ml/models")).await;
+    assert_eq!(listed["models"][0]["state"], "retired", "{listed}");
+    let audit = api.state.store.list_audit(0, 100).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "ml_rollback_auto")
+        .unwrap_or_else(|| panic!("no ml_rollback_auto in {audit:?}"));
+    assert_eq!(entry.actor, "retryctl:live-check");
+    assert_eq!(entry.target, "ml-1");
+    assert_eq!(entry.reason, reason);
+    let viewer = Some(common::token_of(Role::Viewer));
+    let (_, _, metrics) = api.raw("GET", "/metrics", Some(("", viewer))).await;
+    assert!(
+        metrics.contains("retryctl_ml_auto_rollbacks_total 1"),
+        "{metrics}"
+    );
+    let after = fail_fast_job(&api, "after-rollback").await;
+    assert_ne!(after["method"], "ml", "{after}");
+    drop(api);
+    let api = sqlite_api(dir.path()).await;
+    let restarted = fail_fast_job(&api, "after-restart").await;
+    assert_ne!(
+        restarted["method"], "ml",
+        "the rollback was stored: {restarted}"
+    );
+}

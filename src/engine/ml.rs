@@ -5,7 +5,9 @@
 //! [`Model`] trait and the [`fitted::Fitted`] model that stores and serves them, the decision
 //! over the delay grid ([`serve`]) and what its decisions would have cost on held-out episodes
 //! ([`decision_cost`], the deploy gate's evidence), what the engine holds while serving ([`deployment`]: arms,
-//! health, [`live`] outcomes, [`drift`]), and the [`metrics`] a model is judged by. Like the
+//! health, [`live`] outcomes, the [`live_check`] that rolls a serving model back when its
+//! forecasts are worse than the Bayesian tier's, [`drift`]), and the [`metrics`] a model is
+//! judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
 //! Kinds: [`gbt::Boosted`], gradient-boosted trees by forust-ml (builds on stable Rust, no
@@ -24,6 +26,7 @@ pub mod features;
 pub mod fitted;
 pub mod gbt;
 pub mod live;
+pub mod live_check;
 pub mod logistic;
 pub mod metrics;
 pub mod serve;

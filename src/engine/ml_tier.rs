@@ -206,6 +206,42 @@ fn rationale(deployed: &Deployed, arm: Arm, s: &Situation<'_>, c: &Choice) -> St
     }
 }
 
+/// The serving model's and the Bayesian tier's P(success) for the retry the answer schedules
+/// after `delay_ms` (the delay after the guardrails), for the live check
+/// ([`super::ml::live_check`]); `None` where either cannot forecast it. The Bayesian forecast
+/// is the one the deploy gate compared on the held-out retries: the survival model of the
+/// job's (job type, error class) in its deciding view, at the first grid boundary at or after
+/// the retry's elapsed time.
+pub fn paired(inputs: &Inputs<'_>, ctx: &Ctx<'_>, delay_ms: u64) -> Option<(f64, f64)> {
+    let (deployed, _) = inputs.deployment.serving.as_ref()?;
+    let situation = situation(ctx, inputs.deployment);
+    let f = ctx.features;
+    let chosen = inputs
+        .models
+        .select(
+            &f.job_type,
+            &f.error_class,
+            f.tenant.as_deref(),
+            Some(ctx.hour),
+            inputs.thresholds,
+        )
+        .ok()?;
+    let model = *deployed
+        .model
+        .predict_delays(&situation, &[delay_ms])
+        .ok()?
+        .first()?;
+    let grid = &super::survival::GRID_MS;
+    let at = situation.elapsed_ms + delay_ms;
+    let j = grid.partition_point(|&b| b < at).min(grid.len() - 1);
+    let bayesian = chosen
+        .model
+        .candidate_in(chosen.view, situation.elapsed_ms, j, 1)
+        .success;
+    let valid = |p: f64| (0.0..=1.0).contains(&p);
+    (valid(model) && valid(bayesian)).then_some((model, bayesian))
+}
+
 /// The shadow's forecast for the served retry after `delay_ms`, its forecast at the drift
 /// reference delay, and the answer it would have given (explained), or why it could not.
 pub fn shadow(

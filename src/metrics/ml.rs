@@ -1,5 +1,6 @@
 //! The ML tier as metrics: trainings by outcome, whether the last one failed, the serving
-//! version's drift score, live outcomes and calibration per arm, and model errors.
+//! version's drift score, live outcomes and calibration per arm, the live check of its
+//! forecasts against the Bayesian tier's and the rollbacks it made, and model errors.
 
 use crate::model::MlSummary;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -32,6 +33,15 @@ pub struct MlMetrics {
     arm_forecast: Family<ArmLabel, Gauge<f64, AtomicU64>>,
     arm_ece: Family<ArmLabel, Gauge<f64, AtomicU64>>,
     model_errors: Gauge,
+    check_outcomes: Gauge,
+    check_log_loss: Family<TierLabel, Gauge<f64, AtomicU64>>,
+    check_standard_error: Gauge<f64, AtomicU64>,
+    auto_rollbacks: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabel {
+    tier: &'static str,
 }
 
 impl MlMetrics {
@@ -78,6 +88,18 @@ impl MlMetrics {
             "ML model errors since start (non-finite output, unreadable rows)",
             self.model_errors.clone(),
         );
+        r.register(
+            "ml_live_check_outcomes",
+            "Retries served by the ML version in the live check's window (0 when none serves)",
+            self.check_outcomes.clone(),
+        );
+        r.register("ml_live_check_log_loss", "Live log-loss in that window of the ML version's forecasts and of the Bayesian tier's for the same retries, by tier (ml, bayesian)", self.check_log_loss.clone());
+        r.register("ml_live_check_standard_error", "Standard error of the mean log-loss difference (ml - bayesian) in that window; the version is rolled back when the difference exceeds 3 of them after 200 outcomes", self.check_standard_error.clone());
+        r.register(
+            "ml_auto_rollbacks",
+            "ML versions rolled back to the Bayesian tier by the live check (ModelRolledBack)",
+            self.auto_rollbacks.clone(),
+        );
         for outcome in ["succeeded", "failed"] {
             let _ = self.trainings.get_or_create(&OutcomeLabel { outcome });
         }
@@ -92,8 +114,26 @@ impl MlMetrics {
         self.training_failed.set(i64::from(!succeeded));
     }
 
+    /// Counts a rollback by the live check.
+    pub fn rolled_back(&self) {
+        self.auto_rollbacks.inc();
+    }
+
     /// Sets the gauges from the tier's summary.
     pub fn update(&self, s: &MlSummary) {
+        let check = s.live_check.as_ref();
+        self.check_outcomes
+            .set(check.map_or(0, |c| i64::try_from(c.outcomes).unwrap_or(i64::MAX)));
+        for (tier, loss) in [
+            ("ml", check.map_or(0.0, |c| c.model_log_loss)),
+            ("bayesian", check.map_or(0.0, |c| c.bayesian_log_loss)),
+        ] {
+            self.check_log_loss
+                .get_or_create(&TierLabel { tier })
+                .set(loss);
+        }
+        self.check_standard_error
+            .set(check.map_or(0.0, |c| c.standard_error));
         self.drift_score.set(s.drift_score.unwrap_or(0.0));
         self.drift_threshold.set(s.drift_threshold);
         self.serving.set(i64::from(s.serving.is_some()));

@@ -310,6 +310,13 @@ pub struct MlSummary {
     pub drift: BTreeMap<String, f64>,
     pub drift_threshold: f64,
     pub arms: Vec<MlArmView>,
+    /// The serving version's live forecasts against the Bayesian tier's on the same retries
+    /// (the last up to 500 it served), once one has an outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_check: Option<MlLiveCheck>,
+    /// The last rollback the live check made, until a version serves again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<MlAutoRollback>,
     /// Model errors counted since start.
     pub errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +329,33 @@ pub struct MlSummary {
     pub last_training: Option<MlJob>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trained: Option<DateTime<Utc>>,
+}
+
+/// The live check of the serving ML version (`engine::ml::live_check`): its forecasts and
+/// the Bayesian tier's for the same retries, scored by their outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlLiveCheck {
+    /// Outcomes in the window.
+    pub outcomes: u64,
+    pub model_log_loss: f64,
+    pub bayesian_log_loss: f64,
+    /// `model_log_loss - bayesian_log_loss`, and the standard error of that mean.
+    pub difference: f64,
+    pub standard_error: f64,
+    /// The model is rolled back when the difference exceeds this many standard errors...
+    pub rollback_above_z: f64,
+    /// ... once the window holds this many outcomes.
+    pub min_outcomes: u64,
+}
+
+/// A rollback the live check made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlAutoRollback {
+    pub version: String,
+    /// The time of the outcome that decided it.
+    pub at: DateTime<Utc>,
+    /// Why, with the numbers.
+    pub reason: String,
 }
 
 #[cfg(test)]

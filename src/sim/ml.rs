@@ -15,7 +15,11 @@
 //! serving does (a Retry-After hint, the last allowed attempt, no Bayesian model to value what
 //! follows); "decided by" counts both. A training that fails (too few retries in the warm-up,
 //! one outcome only) leaves the Bayesian tier serving, and the report says why. The model is
-//! not retrained during the measured period. Each completed drift window of the model (serving,
+//! not retrained during the measured period. A served model is watched as in the service:
+//! the live check (`engine::ml::live_check`) compares its forecasts with the Bayesian tier's on
+//! the retries it served and takes it off when they are significantly worse; as the service
+//! does then, the ML tier is switched off and the Bayesian tier decides for the rest of the
+//! run, and the report says when and why (`rollback`). Each completed drift window of the model (serving,
 //! or in shadow) is recorded with the scenario time it closed at and whether its score raises
 //! `ModelDriftDetected` at the default threshold.
 
@@ -63,6 +67,23 @@ pub struct MlReport {
     pub drift_threshold: f64,
     /// Every completed drift window, in order.
     pub drift_windows: Vec<DriftWindow>,
+    /// When and why the live check rolled the served model back, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+}
+
+/// The live check's rollback of the served model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rollback {
+    /// Scenario time (ms) of the outcome that decided it.
+    pub at_ms: u64,
+    /// Outcomes in the window, the mean log-loss of both tiers' forecasts, the difference's
+    /// standard error.
+    pub outcomes: u64,
+    pub model_log_loss: f64,
+    pub bayesian_log_loss: f64,
+    pub standard_error: f64,
+    pub reason: String,
 }
 
 /// One completed drift window of the served decisions.
@@ -102,6 +123,7 @@ impl MlReport {
             gate_refusal: None,
             drift_threshold: DEFAULT_THRESHOLD,
             drift_windows: Vec::new(),
+            rollback: None,
         }
     }
 
@@ -204,6 +226,33 @@ impl MlPolicy {
             .map_err(|e| format!("switching the ML tier on: {e}"))
     }
 
+    /// What the service does when the live check rolls the model back: ML off, the Bayesian
+    /// tier decides from here; noted in the report.
+    /// (Nothing serves from here either way; switching ML off only stops the Bayesian tier's
+    /// answers being counted as fall-backs from ML.)
+    fn note_rollback(&mut self) {
+        let Some(rolled) = self.engine.ml_take_unstored_rollback() else {
+            return;
+        };
+        let mut strategy = self.engine.strategy().clone();
+        strategy.ml_enabled = false;
+        let mut reason = rolled.reason();
+        if let Err(e) = self.engine.set_strategy(strategy) {
+            reason.push_str(&format!(" (ML left on: {e})"));
+        }
+        let c = rolled.comparison;
+        if let Some(report) = self.report.as_mut() {
+            report.rollback = Some(Rollback {
+                at_ms: u64::try_from((rolled.at - self.start).num_milliseconds()).unwrap_or(0),
+                outcomes: c.outcomes as u64,
+                model_log_loss: c.model_log_loss,
+                bayesian_log_loss: c.bayesian_log_loss,
+                standard_error: c.standard_error,
+                reason,
+            });
+        }
+    }
+
     /// Records the drift window the last decision completed, if it completed one.
     fn note_drift(&mut self, now: DateTime<Utc>) {
         let (Some(report), Some(scores)) = (self.report.as_mut(), self.engine.ml_drift()) else {
@@ -255,6 +304,7 @@ impl Policy for MlPolicy {
             }
         }
         self.engine.observe(attempt);
+        self.note_rollback();
         Ok(())
     }
 

@@ -1,7 +1,10 @@
 //! What the engine holds of the ML tier while it serves: the deployed versions (one serving,
 //! as `active` for every job or as a `canary` for a stable share of jobs, and one scoring in
 //! `shadow`), the point-in-time failure counts the features need, the health of the tier
-//! (repeated model errors switch it off for a while), and the live outcome of each arm.
+//! (repeated model errors switch it off for a while), the live outcome of each arm, and the
+//! [`live_check`](super::live_check) of the serving model's forecasts against the Bayesian
+//! tier's on the retries it served, which takes the model off at once when it is significantly
+//! worse ([`AutoRollback`]; the service stores and audits that).
 //!
 //! The versions are handed in by the service (loaded from the store); the engine never reads
 //! them itself.
@@ -10,6 +13,7 @@ use super::drift::{DriftMonitor, Reference};
 use super::features::{RecentFailures, Situation};
 use super::fitted::Fitted;
 use super::live::{ArmStats, LiveStats};
+use super::live_check::{Comparison, LiveCheck, Paired};
 use crate::engine::job_key::JobKey;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -90,29 +94,44 @@ pub enum LiveArm {
     Control,
     /// The shadow model's forecast for the served retry.
     Shadow,
+    /// The Bayesian tier's forecast for a retry the ML model served (the live check's other
+    /// side).
+    BayesianOnMl,
 }
 
 impl LiveArm {
-    const ALL: [LiveArm; 3] = [LiveArm::Ml, LiveArm::Control, LiveArm::Shadow];
+    const ALL: [LiveArm; 4] = [
+        LiveArm::Ml,
+        LiveArm::Control,
+        LiveArm::Shadow,
+        LiveArm::BayesianOnMl,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             LiveArm::Ml => "ml",
             LiveArm::Control => "bayesian",
             LiveArm::Shadow => "shadow",
+            LiveArm::BayesianOnMl => "bayesian_on_ml",
         }
     }
 }
 
 /// The forecasts made for one retry, at most one per arm, kept inline: a served retry waiting
-/// for its outcome holds no heap block of its own.
+/// for its outcome holds no heap block of its own. Kept as `f32` (a probability needs no more),
+/// so four arms take the room three `f64` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Forecasts([Option<f64>; 3]);
+pub struct Forecasts([Option<f32>; 4]);
 
 impl Forecasts {
     /// Sets `arm`'s forecast (a second one for the same arm replaces the first).
     pub fn set(&mut self, arm: LiveArm, p: f64) {
-        self.0[arm as usize] = Some(p);
+        self.0[arm as usize] = Some(p as f32);
+    }
+
+    /// `arm`'s forecast, if one was made.
+    pub fn get(&self, arm: LiveArm) -> Option<f64> {
+        self.0[arm as usize].map(f64::from)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -124,7 +143,29 @@ impl Forecasts {
         LiveArm::ALL
             .into_iter()
             .zip(self.0)
-            .filter_map(|(arm, p)| Some((arm, p?)))
+            .filter_map(|(arm, p)| Some((arm, f64::from(p?))))
+    }
+}
+
+/// The serving version taken off by the live check: which, how it served, when (the time of
+/// the outcome that decided), and the comparison that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoRollback {
+    pub version: String,
+    pub arm: Arm,
+    pub at: DateTime<Utc>,
+    pub comparison: Comparison,
+}
+
+impl AutoRollback {
+    /// Why, with the numbers (the audit reason and the alert's message).
+    pub fn reason(&self) -> String {
+        format!(
+            "ML model {} ({}) rolled back to the Bayesian tier: {}",
+            self.version,
+            self.arm.name(),
+            self.comparison.describe()
+        )
     }
 }
 
@@ -153,6 +194,12 @@ pub struct Deployment {
     /// The order of the next served retry among those waiting.
     next_order: u64,
     pub drift: DriftMonitor,
+    /// The serving version's forecasts against the Bayesian tier's, on the retries it served.
+    check: LiveCheck,
+    /// The last automatic rollback, until a version serves again; and whether the service has
+    /// yet to store it.
+    rolled_back: Option<AutoRollback>,
+    rollback_unstored: bool,
 }
 
 /// Health of the tier, for status and alerts.
@@ -236,27 +283,77 @@ impl Deployment {
         self.pending.retain(|_, s| s.order >= median);
     }
 
-    /// Scores the forecasts made for this attempt of `job_id`, if any.
-    pub fn outcome(&mut self, job_id: &str, attempt: u32, success: bool) {
+    /// Scores the forecasts made for this attempt of `job_id`, if any, at `at` (the attempt's
+    /// time). When the live check finds the serving model significantly worse than the
+    /// Bayesian tier, the model stops serving here and the rollback is returned.
+    pub fn outcome(
+        &mut self,
+        job_id: &str,
+        attempt: u32,
+        success: bool,
+        at: DateTime<Utc>,
+    ) -> Option<&AutoRollback> {
         // Every attempt recorded comes here; without the ML tier nothing is pending, and the
         // id need not be hashed.
         if self.pending.is_empty() {
-            return;
+            return None;
         }
         let key = JobKey::of(job_id);
-        let Some(served) = self.pending.get(&key) else {
-            return;
-        };
+        let served = self.pending.get(&key)?;
         if served.attempt != attempt {
             if attempt > served.attempt {
                 self.pending.remove(&key);
             }
-            return;
+            return None;
         }
         let served = self.pending.remove(&key).expect("present");
         for (arm, p) in served.forecasts.iter() {
             self.live.record(arm, p, success);
         }
+        let f = served.forecasts;
+        let (model, bayesian) = (f.get(LiveArm::Ml)?, f.get(LiveArm::BayesianOnMl)?);
+        let comparison = self.check.record(Paired {
+            model,
+            bayesian,
+            success,
+        });
+        if !comparison.worse {
+            return None;
+        }
+        let (deployed, arm) = self.serving.take()?;
+        self.check = LiveCheck::default();
+        self.rollback_unstored = true;
+        self.rolled_back = Some(AutoRollback {
+            version: deployed.version.clone(),
+            arm,
+            at,
+            comparison,
+        });
+        self.rolled_back.as_ref()
+    }
+
+    /// The live check's comparison for the serving version, once it has an outcome.
+    pub fn live_check(&self) -> Option<Comparison> {
+        (self.serving.is_some() && !self.check.is_empty()).then(|| self.check.comparison())
+    }
+
+    /// The last automatic rollback, until a version serves again.
+    pub fn auto_rollback(&self) -> Option<&AutoRollback> {
+        self.rolled_back.as_ref()
+    }
+
+    /// The automatic rollback the service has not yet stored, once: the service stores it
+    /// and hands it back with [`Self::rollback_not_stored`] if the store refused.
+    pub fn take_unstored_rollback(&mut self) -> Option<AutoRollback> {
+        if !std::mem::take(&mut self.rollback_unstored) {
+            return None;
+        }
+        self.rolled_back.clone()
+    }
+
+    /// The store refused the rollback: it is handed out again.
+    pub fn rollback_not_stored(&mut self) {
+        self.rollback_unstored = self.rolled_back.is_some();
     }
 
     /// Live outcomes per arm.
@@ -264,10 +361,16 @@ impl Deployment {
         self.live.arms()
     }
 
-    /// Restarts the live comparison (a new version serves).
+    /// Restarts the live comparison and the live check (what serves changed). A version
+    /// serving again ends the last automatic rollback's record.
     pub fn reset_live(&mut self) {
         self.live = LiveStats::default();
         self.pending.clear();
+        self.check = LiveCheck::default();
+        if self.serving.is_some() {
+            self.rolled_back = None;
+            self.rollback_unstored = false;
+        }
     }
 
     /// Counts a situation the watched version decided or scored, for drift (features, and
@@ -338,17 +441,21 @@ mod tests {
             3,
             forecasts(&[(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]),
         );
-        d.outcome("a", 2, true);
+        d.outcome("a", 2, true, at());
         assert!(
             d.live().is_empty(),
             "an earlier attempt is not the forecast one"
         );
-        d.outcome("a", 3, true);
+        d.outcome("a", 3, true, at());
         let live = d.live();
         assert_eq!(live.len(), 2);
         assert_eq!(live[0].1.outcomes, 1);
-        d.outcome("a", 3, false);
+        d.outcome("a", 3, false, at());
         assert_eq!(d.live()[0].1.outcomes, 1, "scored once");
+    }
+
+    fn at() -> DateTime<Utc> {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()
     }
 
     fn forecasts(made: &[(LiveArm, f64)]) -> Forecasts {
@@ -368,7 +475,10 @@ mod tests {
         ]);
         assert_eq!(
             f.iter().collect::<Vec<_>>(),
-            [(LiveArm::Ml, 0.8), (LiveArm::Shadow, 0.4)]
+            [
+                (LiveArm::Ml, f64::from(0.8f32)),
+                (LiveArm::Shadow, f64::from(0.4f32))
+            ]
         );
         assert!(Forecasts::default().is_empty() && !f.is_empty());
     }
@@ -390,15 +500,15 @@ mod tests {
             ("newest", true),
         ] {
             let before = d.live().first().map_or(0, |(_, s)| s.outcomes);
-            d.outcome(id, 2, true);
+            d.outcome(id, 2, true, at());
             let after = d.live().first().map_or(0, |(_, s)| s.outcomes);
             assert_eq!(after - before == 1, scored, "{id}");
         }
     }
 
     #[test]
-    fn a_served_retry_takes_80_bytes_in_the_table_and_nothing_beside() {
-        // The job's key (16 bytes) and the retry's record with its forecasts, all inline.
-        assert_eq!(std::mem::size_of::<(JobKey, Served)>(), 80);
+    fn a_served_retry_takes_64_bytes_in_the_table_and_nothing_beside() {
+        // The job's key (16 bytes) and the retry's record with its four forecasts, all inline.
+        assert_eq!(std::mem::size_of::<(JobKey, Served)>(), 64);
     }
 }

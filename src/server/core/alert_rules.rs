@@ -15,6 +15,7 @@
 //! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
 //! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the watched ML version's drift score (the largest excess of a feature's or the prediction's PSI over the last window of its decisions above what a window of its training data showed) is above `drift_threshold` |
 //! | `model_calibration:<version>` | warning | the ML arm's live ECE is above `calibration_ece` after `calibration_min_outcomes` outcomes |
+//! | `model_rolled_back:<version>` (`ModelRolledBack`) | warning | the live check rolled the version back to the Bayesian tier: its live forecasts were significantly worse than the Bayesian tier's on the same retries (the message gives the numbers); resolved when a version serves again |
 //! | `model_training_failed` (`ModelTrainingFailed`) | critical | the last ML training failed (resolved when one succeeds); nothing serving changed |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
@@ -60,6 +61,8 @@ pub struct AlertInputs {
     pub ml_calibration: Option<CalibrationInput>,
     /// The last ML training failure (message), while no training has succeeded since.
     pub training_failed: Option<String>,
+    /// The version the live check rolled back and why, until a version serves again.
+    pub ml_rolled_back: Option<(String, String)>,
 }
 
 /// A condition that holds now.
@@ -135,6 +138,15 @@ fn ml_conditions(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> 
                 "ML model {version}: live calibration error {ece:.3} over {outcomes} outcomes, above {:.3}",
                 cfg.calibration_ece
             ),
+            &[("version", version)],
+        ));
+    }
+    if let Some((version, reason)) = &inputs.ml_rolled_back {
+        out.push(condition(
+            format!("model_rolled_back:{version}"),
+            "ModelRolledBack",
+            Severity::Warning,
+            reason.clone(),
             &[("version", version)],
         ));
     }
@@ -563,6 +575,19 @@ mod tests {
         assert_eq!(again[0].1, Change::Raised);
         assert_eq!(again[0].0.acked_by, None, "a new episode needs a new ack");
         assert_eq!(again[0].0.resolved_at, None);
+    }
+
+    #[test]
+    fn a_rollback_by_the_live_check_is_a_warning_with_its_reason() {
+        let inputs = AlertInputs {
+            ml_rolled_back: Some(("ml-3".into(), "live log-loss 0.9 against 0.4".into())),
+            ..Default::default()
+        };
+        let out = evaluate(&AlertThresholds::default(), &inputs);
+        assert_eq!(ids(&out), ["model_rolled_back:ml-3"]);
+        assert_eq!(out[0].name, "ModelRolledBack");
+        assert_eq!(out[0].severity, Severity::Warning);
+        assert_eq!(out[0].message, "live log-loss 0.9 against 0.4");
     }
 
     #[test]

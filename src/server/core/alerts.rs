@@ -31,6 +31,9 @@ pub async fn evaluate(state: AppState) {
     if let Err(e) = state.expire_pauses().await {
         tracing::warn!(error = %e, "could not end the expired pauses");
     }
+    if let Err(e) = super::ml::store_auto_rollback(&state).await {
+        tracing::warn!(error = ?e, "could not store the live check's ML rollback; retried next time");
+    }
     let now = state.now();
     let engine = engine_view(&state, now);
     state
@@ -103,6 +106,12 @@ fn apply_rules(
     inputs.ml_drift = ml_drift;
     inputs.ml_calibration = ml_calibration;
     inputs.training_failed = state.ml.training_failure().map(|(m, _)| m);
+    inputs.ml_rolled_back = state
+        .engine
+        .lock()
+        .ml_live()
+        .auto_rollback
+        .map(|r| (r.version.clone(), r.reason()));
     let conditions = alert_rules::evaluate(&state.ops.alert_config, &inputs);
     let changes = alert_rules::reconcile(&ops.alerts, conditions, now);
     for (alert, change) in &changes {

@@ -13,7 +13,8 @@
 //! and loads the difference (switching its ML tier on or off with it), without a restart.
 
 use super::state::AppState;
-use crate::engine::ml::deployment::{Arm, Deployed};
+use crate::engine::ml::deployment::{Arm, AutoRollback, Deployed};
+use crate::engine::ml::live_check::{MIN_OUTCOMES as LIVE_CHECK_MIN, Z as LIVE_CHECK_Z};
 use crate::engine::{TrainRequest, Trained, train_ml};
 use crate::model::{MLModel, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlState, MlVersion};
 use crate::server::edge::{ApiError, ApiResult};
@@ -488,6 +489,82 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
     current(state, "rolled_back").await
 }
 
+/// The actor an automatic rollback is audited as.
+pub const LIVE_CHECK_ACTOR: &str = "retryctl:live-check";
+
+/// Stores a rollback the engine made on its own (the live check found the serving version
+/// significantly worse than the Bayesian tier, `engine::ml::live_check`): the version retired,
+/// the ML tier switched off, audited as `ml_rollback_auto` with the numbers in the reason.
+/// Run by the alert loop and before a replica follows the stored states, so the stored
+/// version is not loaded again. Whether there was one.
+pub async fn store_auto_rollback(state: &AppState) -> ApiResult<bool> {
+    let _serial = state.ml_lock.lock().await;
+    store_auto_rollback_locked(state).await
+}
+
+async fn store_auto_rollback_locked(state: &AppState) -> ApiResult<bool> {
+    let Some(rolled) = state.engine.lock().ml_take_unstored_rollback() else {
+        return Ok(false);
+    };
+    let stored = retire_rolled_back(state, &rolled).await;
+    if stored.is_err() {
+        state.engine.lock().ml_rollback_not_stored();
+    }
+    stored.map(|()| true)
+}
+
+async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResult<()> {
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let now = state.now();
+    let retired: Vec<_> = versions
+        .iter()
+        .filter(|v| {
+            v.version == rolled.version && matches!(v.state, MlState::Active | MlState::Canary)
+        })
+        .map(|v| {
+            let v = MlVersion {
+                state: MlState::Retired,
+                canary_percent: 0.0,
+                updated_at: now,
+                ..v.clone()
+            };
+            (v, None)
+        })
+        .collect();
+    if !retired.is_empty() {
+        state.store_write(state.store.put_ml_versions(retired).await)?;
+    }
+    if state.engine.lock().ml_live().serving.is_none() {
+        set_ml_enabled(state, LIVE_CHECK_ACTOR, false).await?;
+    }
+    let reason = rolled.reason();
+    tracing::warn!(%reason, "ML model rolled back by the live check");
+    state.metrics.ml.rolled_back();
+    let now = state.now();
+    state
+        .ops
+        .lock()
+        .events
+        .push(now, super::events::kind::ALERT, None, reason.clone());
+    let c = &rolled.comparison;
+    let detail = json!({
+        "from": rolled.version, "to": null, "arm": rolled.arm.name(), "at": rolled.at,
+        "outcomes": c.outcomes, "model_log_loss": c.model_log_loss,
+        "bayesian_log_loss": c.bayesian_log_loss, "difference": c.difference,
+        "standard_error": c.standard_error,
+    });
+    state
+        .audit(
+            LIVE_CHECK_ACTOR,
+            "ml_rollback_auto",
+            &rolled.version,
+            &reason,
+            detail,
+        )
+        .await
+        .map(|_| ())
+}
+
 async fn set_ml_enabled(state: &AppState, actor: &str, on: bool) -> ApiResult<()> {
     if state.engine.lock().strategy().ml_enabled == on {
         return Ok(());
@@ -572,6 +649,9 @@ pub async fn follow_deployments(state: AppState) {
 
 async fn follow_once(state: &AppState) -> ApiResult<()> {
     let _serial = state.ml_lock.lock().await;
+    // A rollback this replica's live check made is stored first, or the stored states would
+    // bring the version back.
+    store_auto_rollback_locked(state).await?;
     let versions = state.store_read(state.store.list_ml_versions().await)?;
     let (serving, shadow) = stored_deployment(&versions);
     let live = state.engine.lock().ml_live();
@@ -634,6 +714,20 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
                 ece: s.ece(),
             })
             .collect(),
+        live_check: live.check.map(|c| crate::model::MlLiveCheck {
+            outcomes: c.outcomes as u64,
+            model_log_loss: c.model_log_loss,
+            bayesian_log_loss: c.bayesian_log_loss,
+            difference: c.difference,
+            standard_error: c.standard_error,
+            rollback_above_z: LIVE_CHECK_Z,
+            min_outcomes: LIVE_CHECK_MIN as u64,
+        }),
+        auto_rollback: live.auto_rollback.map(|r| crate::model::MlAutoRollback {
+            version: r.version.clone(),
+            at: r.at,
+            reason: r.reason(),
+        }),
         errors: live.health.errors,
         off_until: live.health.off_until,
         training: state.ml.running(),

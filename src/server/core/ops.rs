@@ -243,6 +243,7 @@ impl Ops {
             ml_drift: None,
             ml_calibration: None,
             training_failed: None,
+            ml_rolled_back: None,
         }
     }
 
