@@ -285,23 +285,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// Key by key through `attempts_by_key` (no index by time alone is kept: it was one more
+    /// B-tree for every attempt), at most [`PRUNE_CHUNK`] rows per commit.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let cutoff = nanos(before);
+        let mut from = None;
         let mut pruned = 0;
         loop {
-            let deleted = self
+            let start = from.take();
+            let (deleted, next) = self
                 .write(PRUNE_CHUNK as usize, move |conn| {
-                    conn.prepare_cached(
-                        "DELETE FROM attempts WHERE seq IN \
-                         (SELECT seq FROM attempts WHERE ts_ns < ?1 LIMIT ?2)",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![cutoff, PRUNE_CHUNK]))
-                    .map_err(sql("prune attempts"))
+                    rows::prune_step(conn, cutoff, start, PRUNE_CHUNK)
                 })
                 .await?;
-            pruned += deleted as u64;
-            if (deleted as i64) < PRUNE_CHUNK {
-                return Ok(pruned);
+            pruned += uint(deleted);
+            match next {
+                Some(next) => from = next,
+                None => return Ok(pruned),
             }
         }
     }
