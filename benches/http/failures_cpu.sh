@@ -16,8 +16,8 @@
 # (the thread named `sqlite-writer`; builds before it had that name call both SQLite threads
 # `retryctl-sqlite`, and then the busier of the two is taken: the checkpointer's share is
 # printed beside it under threads=), other_us the rest. load is the 1-minute load average
-# when the run started. Clock ticks are 1/CLK_TCK s (10 ms), so a 10 s run of a few thousand
-# failures a second resolves about 0.1 µs per failure.
+# when the run started. Clock ticks are 1/CLK_TCK s (10 ms on Linux), so a run of 20,000
+# failures resolves 0.5 µs per failure (per thread; the total is the sum of such counts).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STORE=${1:-sqlite}
