@@ -17,7 +17,7 @@
 # `retryctl-sqlite`, and then the busier of the two is taken: the checkpointer's share is
 # printed beside it under threads=), other_us the rest. load is the 1-minute load average
 # when the run started. Clock ticks are 1/CLK_TCK s (10 ms on Linux), so a run of 20,000
-# failures resolves 0.5 µs per failure (per thread; the total is the sum of such counts).
+# failures resolves 0.5 µs per failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STORE=${1:-sqlite}
