@@ -99,7 +99,7 @@ fn thread_cpu_seconds(name: &str) -> f64 {
 
 async fn ingest(store: Arc<SqliteStore>, opts: &Options) {
     let per_caller = opts.attempts / opts.callers;
-    let writer_cpu = thread_cpu_seconds("retryctl-sqlite");
+    let writer_cpu = thread_cpu_seconds("sqlite-writer");
     let (commits, start) = (store.commits(), Instant::now());
     let tasks: Vec<_> = (0..opts.callers)
         .map(|c| {
@@ -120,7 +120,7 @@ async fn ingest(store: Arc<SqliteStore>, opts: &Options) {
         task.await.unwrap();
     }
     let (secs, total) = (start.elapsed().as_secs_f64(), per_caller * opts.callers);
-    let cpu = thread_cpu_seconds("retryctl-sqlite") - writer_cpu;
+    let cpu = thread_cpu_seconds("sqlite-writer") - writer_cpu;
     println!(
         "ingest: {total} attempts, batch {}, {} callers: {secs:.2} s wall, {:.0} attempts/s, \
          {} commits, writer thread CPU {:.1} µs/attempt ({:.0} attempts per writer CPU-second)",

@@ -103,7 +103,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, rows: usize, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let result = self.writer.write(rows, f).await;
         result.map_err(|e| schema::locate(&self.path, e))
@@ -285,23 +285,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// Key by key through `attempts_by_key` (no index by time alone is kept: it was one more
+    /// B-tree for every attempt), at most [`PRUNE_CHUNK`] rows per commit.
     async fn prune_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let cutoff = nanos(before);
+        let mut from = None;
         let mut pruned = 0;
         loop {
-            let deleted = self
+            let start = from.take();
+            let (deleted, next) = self
                 .write(PRUNE_CHUNK as usize, move |conn| {
-                    conn.prepare_cached(
-                        "DELETE FROM attempts WHERE seq IN \
-                         (SELECT seq FROM attempts WHERE ts_ns < ?1 LIMIT ?2)",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![cutoff, PRUNE_CHUNK]))
-                    .map_err(sql("prune attempts"))
+                    rows::prune_step(conn, cutoff, start.clone(), PRUNE_CHUNK)
                 })
                 .await?;
-            pruned += deleted as u64;
-            if (deleted as i64) < PRUNE_CHUNK {
-                return Ok(pruned);
+            pruned += uint(deleted);
+            match next {
+                Some(next) => from = next,
+                None => return Ok(pruned),
             }
         }
     }
@@ -312,10 +312,11 @@ impl Store for SqliteStore {
         job: ScheduledJob,
     ) -> StoreResult<u64> {
         let attempt_body = to_json("attempt", &attempt)?;
+        let row = [(attempt, attempt_body)];
         let job_body = to_json("job", &job)?;
-        // One write = one savepoint in the group commit: a failure undoes both rows.
+        // One write: if it fails, the group commit undoes both rows.
         self.write(2, move |conn| {
-            let seqs = rows::insert_attempts(conn, &[(attempt, attempt_body)])?;
+            let seqs = rows::insert_attempts(conn, &row)?;
             rows::upsert_job(conn, &job, &job_body)?;
             Ok(seqs[0])
         })
@@ -434,7 +435,7 @@ impl Store for SqliteStore {
         self.write(1, move |conn| {
             let id = conn
                 .prepare_cached("INSERT INTO audit (body) VALUES (?1)")
-                .and_then(|mut stmt| stmt.insert([body]))
+                .and_then(|mut stmt| stmt.insert([&body]))
                 .map_err(sql("append audit entry"))?;
             Ok(uint(id))
         })
@@ -511,7 +512,7 @@ impl Store for SqliteStore {
                      model = COALESCE(excluded.model, ml_models.model)",
                 )
                 .map_err(sql("put ML model version"))?;
-            for (version, seq, body, model) in rows {
+            for (version, seq, body, model) in &rows {
                 stmt.execute(params![version, seq, body, model])
                     .map_err(sql("put ML model version"))?;
             }
@@ -580,7 +581,7 @@ impl Store for SqliteStore {
         self.write(1, move |conn| {
             let n = conn
                 .prepare_cached("DELETE FROM pauses WHERE id = ?1")
-                .and_then(|mut stmt| stmt.execute([id]))
+                .and_then(|mut stmt| stmt.execute([&id]))
                 .map_err(sql("remove pause"))?;
             Ok(n > 0)
         })

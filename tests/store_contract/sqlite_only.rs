@@ -1,11 +1,11 @@
 //! What only a persistent backend promises: data survives a reopen and a SIGKILL, concurrent
 //! writers share commits, and a bad data directory is a clear error, not a panic.
 
-use super::fixtures::{alert, attempt, audit, job};
+use super::fixtures::{alert, attempt, audit, job, secs, t0};
 use retryctl::engine::default_strategy;
 use retryctl::model::{EngineSnapshot, JobState};
 use retryctl::store::sqlite::{DB_FILE, SqliteStore};
-use retryctl::store::{Store, StoreConfig, StoreError};
+use retryctl::store::{Claim, JobFilter, Store, StoreConfig, StoreError};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -316,5 +316,116 @@ async fn a_whole_snapshot_of_an_earlier_version_is_read_and_a_short_one_is_corru
     assert!(
         matches!(err, StoreError::Corrupt(_)) && err.to_string().contains("0 of its 3 chunks"),
         "{err}"
+    );
+}
+
+/// The indexes of schema version 7 that version 8 replaced (README "Round 8"): a database in
+/// that layout is what an earlier build left on disk.
+const VERSION_7_INDEXES: &str = "DROP INDEX jobs_leases; \
+    CREATE INDEX attempts_by_ts ON attempts (ts_ns); \
+    CREATE INDEX jobs_in_order ON jobs (finished, sort_ns, job_id); \
+    CREATE INDEX jobs_due ON jobs (due_ns, job_id) WHERE due_ns IS NOT NULL; \
+    PRAGMA user_version = 7;";
+
+/// Data an earlier build wrote (schema version 7) is migrated on open, and the reads that used
+/// the dropped indexes answer as before: the unfiltered list page by page, a claim (a due
+/// job and an expired lease, in due order), retention, the counts.
+#[tokio::test]
+async fn an_earlier_builds_database_is_migrated_and_read_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lease = job("leased", JobState::Claimed, -30);
+    lease.claimed_by = Some("w0".into());
+    lease.lease_until = Some(t0() - secs(5));
+    let mut other_type = attempt("old-b", 1, -100, false);
+    other_type.job_type = "sms".into();
+    {
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .put_jobs(vec![
+                job("later", JobState::Scheduled, 60),
+                job("due", JobState::Scheduled, -10),
+                job("done", JobState::Succeeded, -50),
+                job("killed", JobState::Killed, -20),
+                lease,
+            ])
+            .await
+            .unwrap();
+        let attempts = vec![
+            attempt("old-a", 1, -100, false),
+            other_type,
+            attempt("new", 1, 10, true),
+        ];
+        store.append_attempts(attempts).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(VERSION_7_INDEXES).unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let indexes: Vec<String> = {
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN \
+                      ('attempts_by_ts', 'jobs_in_order', 'jobs_due', 'jobs_leases')",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(indexes, vec!["jobs_leases".to_string()]);
+
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = JobFilter {
+            cursor,
+            limit: 2,
+            ..JobFilter::default()
+        };
+        let page = store.list_jobs(filter).await.unwrap();
+        assert_eq!(page.total, 5);
+        listed.extend(page.jobs.into_iter().map(|j| j.job_id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    // Pending jobs first, by next attempt; then finished ones, by when they finished.
+    assert_eq!(listed, ["leased", "due", "later", "done", "killed"]);
+    let ids = store.list_job_ids(JobFilter::default()).await.unwrap();
+    assert_eq!(ids, listed);
+
+    let claim = Claim {
+        worker: "w1".into(),
+        now: t0(),
+        lease_until: t0() + secs(30),
+        limit: 10,
+        queue: None,
+        paused: Vec::new(),
+    };
+    let claimed: Vec<String> = store
+        .claim_due(claim)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(
+        claimed,
+        ["due", "leased"],
+        "in due order: -10 s, then the lease at -5 s"
+    );
+
+    assert_eq!(store.prune_attempts(t0()).await.unwrap(), 2);
+    let left = store.attempts_after(0, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.job_id, "new");
+    let tally = store.error_class_counts().await.unwrap();
+    assert_eq!(
+        tally["timeout"].attempts, 3,
+        "retention does not lower the tally"
     );
 }

@@ -78,7 +78,7 @@ fn spawn_restarting_at(path: &Path, restart_frames: i64) -> StoreResult<Nudge> {
     let restart = Arc::new(AtomicBool::new(false));
     let request = restart.clone();
     std::thread::Builder::new()
-        .name("retryctl-sqlite-checkpoint".into())
+        .name("sqlite-checkpt".into())
         .spawn(move || run(&conn, &nudged, &request, restart_frames))
         .map_err(|e| {
             crate::store::StoreError::unavailable(format!(

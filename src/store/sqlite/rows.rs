@@ -7,7 +7,7 @@ use crate::store::{
     Claim, ClassTally, JobFilter, JobSortKey, StoreError, StoreResult, nanos, page_limit,
 };
 use rusqlite::types::Value;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -68,6 +68,66 @@ pub fn insert_attempts(
     Ok(seqs)
 }
 
+/// The last (job type, error class) a retention pass has pruned whole, `None` before the first.
+pub type PrunedUpTo = Option<(String, String)>;
+
+/// One step of retention: deletes up to `budget` attempts older than `cutoff`, one (job type,
+/// error class) after another from the one after `from`, each through `attempts_by_key`.
+/// Returns how many it deleted and where the next step starts, `None` once every key was
+/// visited.
+pub fn prune_step(
+    conn: &Connection,
+    cutoff: i64,
+    from: PrunedUpTo,
+    budget: i64,
+) -> StoreResult<(i64, Option<PrunedUpTo>)> {
+    let mut delete = conn
+        .prepare_cached(
+            "DELETE FROM attempts WHERE seq IN (SELECT seq FROM attempts \
+             WHERE job_type = ?1 AND error_class = ?2 AND ts_ns < ?3 LIMIT ?4)",
+        )
+        .map_err(sql("prune attempts"))?;
+    let mut done = from;
+    let mut deleted = 0;
+    while let Some(key) = key_after(conn, done.as_ref())? {
+        let n = delete
+            .execute(params![key.0, key.1, cutoff, budget - deleted])
+            .map_err(sql("prune attempts"))?;
+        deleted += i64::try_from(n).unwrap_or(i64::MAX);
+        if deleted >= budget {
+            // This key may hold more: the next step starts with it again.
+            return Ok((deleted, Some(done)));
+        }
+        done = Some(key);
+    }
+    Ok((deleted, None))
+}
+
+/// The first (job type, error class) of the attempts after `after`, in `attempts_by_key`'s
+/// order.
+fn key_after(
+    conn: &Connection,
+    after: Option<&(String, String)>,
+) -> StoreResult<Option<(String, String)>> {
+    let pair = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+    let found = match after {
+        None => conn
+            .prepare_cached(
+                "SELECT job_type, error_class FROM attempts \
+                 ORDER BY job_type, error_class LIMIT 1",
+            )
+            .and_then(|mut stmt| stmt.query_row([], pair).optional()),
+        Some((job_type, class)) => conn
+            .prepare_cached(
+                "SELECT job_type, error_class FROM attempts \
+                 WHERE (job_type, error_class) > (?1, ?2) \
+                 ORDER BY job_type, error_class LIMIT 1",
+            )
+            .and_then(|mut stmt| stmt.query_row([job_type, class], pair).optional()),
+    };
+    found.map_err(sql("prune attempts"))
+}
+
 /// Adds attempts to the per-class tallies: one upsert per class in the batch.
 fn count_classes<'a>(
     conn: &Connection,
@@ -120,22 +180,15 @@ pub fn upsert_job(conn: &Connection, job: &ScheduledJob, body: &str) -> StoreRes
     Ok(())
 }
 
-/// Claims due jobs inside the writer's transaction, so no other claim can interleave.
+/// Claims due jobs inside the writer's transaction, so no other claim can interleave. Due
+/// scheduled jobs come from the per-state list order (a scheduled job's sort time is its due
+/// time), expired leases from `jobs_leases`; the two are merged in due order.
 pub fn claim_due(conn: &Connection, claim: &Claim) -> StoreResult<Vec<ScheduledJob>> {
-    let mut args = vec![
-        Value::Integer(nanos(claim.now)),
-        claim.queue.clone().map_or(Value::Null, Value::Text),
-    ];
-    let mut text =
-        String::from("SELECT body FROM jobs WHERE due_ns <= ?1 AND (?2 IS NULL OR queue = ?2)");
-    for scope in &claim.paused {
-        text.push_str(&paused_condition(scope, &mut args));
-    }
-    text.push_str(&format!(" ORDER BY due_ns, job_id LIMIT {}", claim.limit));
+    let (text, args) = due_query(claim);
     let bodies: Vec<String> = conn
         .prepare_cached(&text)
         .and_then(|mut stmt| {
-            let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get(2))?;
             rows.collect()
         })
         .map_err(sql("find due jobs"))?;
@@ -147,6 +200,28 @@ pub fn claim_due(conn: &Connection, claim: &Claim) -> StoreResult<Vec<ScheduledJ
         claimed.push(job);
     }
     Ok(claimed)
+}
+
+/// The due jobs a claim takes, in due order: `(sort or due time, job_id, body)` rows. The
+/// claimed jobs' index is named: without statistics SQLite would rather walk every claimed
+/// job by state and sort them.
+fn due_query(claim: &Claim) -> (String, Vec<Value>) {
+    let mut args = vec![
+        Value::Integer(nanos(claim.now)),
+        claim.queue.clone().map_or(Value::Null, Value::Text),
+    ];
+    let mut conds = String::from(" AND (?2 IS NULL OR queue = ?2)");
+    for scope in &claim.paused {
+        conds.push_str(&paused_condition(scope, &mut args));
+    }
+    let text = format!(
+        "SELECT sort_ns, job_id, body FROM jobs WHERE state = 'scheduled' AND finished = 0 \
+         AND sort_ns <= ?1{conds} UNION ALL SELECT due_ns, job_id, body FROM jobs \
+         INDEXED BY jobs_leases WHERE state = 'claimed' AND due_ns <= ?1{conds} \
+         ORDER BY 1, 2 LIMIT {}",
+        claim.limit
+    );
+    (text, args)
 }
 
 /// ` AND NOT (…)`: leaves out the jobs of one paused scope (the job type is read from the
@@ -194,15 +269,11 @@ pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPa
             Value::Text(key.job_id),
         ]);
     }
-    let sql_text = format!(
-        "SELECT body FROM jobs{} ORDER BY finished, sort_ns, job_id LIMIT {}",
-        where_clause(&conds),
-        limit + 1
-    );
+    let (sql_text, args) = in_list_order("body", &conds, &args, filter);
     let bodies: Vec<String> = tx
-        .prepare(&sql_text)
+        .prepare(&format!("{sql_text} LIMIT {}", limit + 1))
         .and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            stmt.query_map(params_from_iter(args.iter()), |r| r.get(3))?
                 .collect()
         })
         .map_err(sql("list jobs"))?;
@@ -225,17 +296,65 @@ pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPa
 /// (unless the filter looks into them: job type, tenant, text).
 pub fn list_job_ids(conn: &Connection, filter: &JobFilter) -> StoreResult<Vec<String>> {
     let (conds, args) = filter_conditions(filter);
-    let sql_text = format!(
-        "SELECT job_id FROM jobs{} ORDER BY finished, sort_ns, job_id",
-        where_clause(&conds)
-    );
+    let (sql_text, args) = in_list_order("NULL", &conds, &args, filter);
     conn.prepare(&sql_text)
         .and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            stmt.query_map(params_from_iter(args.iter()), |r| r.get(2))?
                 .collect()
         })
         .map_err(sql("list job ids"))
 }
+
+/// The jobs matching `conds` in list order (finished, sort_ns, job_id), with `column` as the
+/// fourth result column. A filter on the state, queue or error class walks that column's
+/// index, which is in list order within each value; without one, one SELECT per state is
+/// merged in order (together they are every job), each walking `jobs_by_state_in_order`, so
+/// no index of the whole list order is kept up to date on every write.
+fn in_list_order(
+    column: &str,
+    conds: &[&str],
+    args: &[Value],
+    filter: &JobFilter,
+) -> (String, Vec<Value>) {
+    let select = |conds: &[&str]| {
+        format!(
+            "SELECT finished, sort_ns, job_id, {column} FROM jobs{}",
+            where_clause(conds)
+        )
+    };
+    let order = " ORDER BY 1, 2, 3";
+    if filter.state.is_some() || filter.queue.is_some() || filter.error_class.is_some() {
+        return (format!("{}{order}", select(conds)), args.to_vec());
+    }
+    let mut arms = Vec::with_capacity(EVERY_STATE.len());
+    let mut all_args = Vec::with_capacity(args.len() * EVERY_STATE.len());
+    for state in EVERY_STATE {
+        let state = format!("state = '{}'", state.as_str());
+        let mut arm_conds = vec![state.as_str()];
+        arm_conds.extend_from_slice(conds);
+        arms.push(select(&arm_conds));
+        all_args.extend_from_slice(args);
+    }
+    (format!("{}{order}", arms.join(" UNION ALL ")), all_args)
+}
+
+/// Every state a job can have, for [`in_list_order`]'s merge.
+const EVERY_STATE: [JobState; 5] = [
+    JobState::Scheduled,
+    JobState::Claimed,
+    JobState::Succeeded,
+    JobState::Exhausted,
+    JobState::Killed,
+];
+/// A state added to [`JobState`] stops the build here until it is in [`EVERY_STATE`] too
+/// (a job in a state the merge leaves out would be missing from the unfiltered list).
+const _: fn(JobState) = |state| match state {
+    JobState::Scheduled
+    | JobState::Claimed
+    | JobState::Succeeded
+    | JobState::Exhausted
+    | JobState::Killed => {}
+};
 
 fn filter_conditions(filter: &JobFilter) -> (Vec<&'static str>, Vec<Value>) {
     let mut conds = Vec::new();
@@ -279,4 +398,80 @@ fn where_clause(conds: &[&str]) -> String {
 pub fn parse_state(name: &str) -> StoreResult<JobState> {
     serde_json::from_value(serde_json::Value::String(name.into()))
         .map_err(|_| StoreError::Corrupt(format!("unknown job state {name:?} in the jobs table")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PauseScope;
+    use chrono::Utc;
+
+    /// How SQLite runs `text`: one line per step of its plan.
+    fn plan(conn: &Connection, text: &str, args: &[Value]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("\n")
+    }
+
+    /// The list order and the claims walk indexes already in order: no sort of the jobs
+    /// (which would read every matching job for one page), with or without filters.
+    #[test]
+    fn listings_and_claims_read_in_index_order_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::schema::open_writer(&dir.path().join("p.db")).unwrap();
+        let filters = [
+            JobFilter::default(),
+            JobFilter {
+                tenant: Some("acme".into()),
+                text: Some("x".into()),
+                ..JobFilter::default()
+            },
+            JobFilter {
+                state: Some(JobState::Claimed),
+                ..JobFilter::default()
+            },
+            JobFilter {
+                queue: Some("q".into()),
+                ..JobFilter::default()
+            },
+            JobFilter {
+                error_class: Some("timeout".into()),
+                job_type: Some("email".into()),
+                ..JobFilter::default()
+            },
+        ];
+        for filter in &filters {
+            let (mut conds, mut args) = filter_conditions(filter);
+            conds.push("(finished, sort_ns, job_id) > (?, ?, ?)");
+            args.extend([
+                Value::Integer(0),
+                Value::Integer(5),
+                Value::Text("j".into()),
+            ]);
+            let (text, args) = in_list_order("body", &conds, &args, filter);
+            let plan = plan(&conn, &format!("{text} LIMIT 51"), &args);
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}:\n{plan}");
+            assert!(!plan.contains("SCAN jobs"), "{filter:?}:\n{plan}");
+        }
+        for queue in [None, Some("q".to_string())] {
+            let claim = Claim {
+                worker: "w".into(),
+                now: Utc::now(),
+                lease_until: Utc::now(),
+                limit: 10,
+                queue,
+                paused: vec![PauseScope {
+                    queue: "q2".into(),
+                    error_class: Some("timeout".into()),
+                    job_type: None,
+                }],
+            };
+            let (text, args) = due_query(&claim);
+            let plan = plan(&conn, &text, &args);
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            assert!(plan.contains("jobs_leases"), "{plan}");
+        }
+    }
 }

@@ -133,6 +133,18 @@ CREATE TABLE snapshot_chunks (
     PRIMARY KEY (generation, idx)
 );
 "#,
+    r#"
+-- Fewer B-trees per failure (each one a page or more per commit; README "Round 8"):
+-- retention prunes per (job type, error class) through attempts_by_key, not by time alone;
+-- the unfiltered list merges the per-state list orders (state is a prefix of
+-- jobs_by_state_in_order); a claim takes scheduled jobs from the per-state order, where
+-- sort_ns is the due time, and expired leases from an index of the claimed jobs alone, which
+-- a failure of a new job never touches.
+DROP INDEX attempts_by_ts;
+DROP INDEX jobs_in_order;
+DROP INDEX jobs_due;
+CREATE INDEX jobs_leases ON jobs (due_ns, job_id) WHERE state = 'claimed';
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
