@@ -101,7 +101,14 @@ mod tests {
     #[test]
     fn keys_are_ordered_as_their_128_bit_numbers_and_ranged_by_their_top_bits() {
         let key = |n: u128| JobKey::from_u128(n);
-        let numbers = [0, 1, u128::from(u64::MAX), 1 << 64, (1 << 64) + 1, u128::MAX];
+        let numbers = [
+            0,
+            1,
+            u128::from(u64::MAX),
+            1 << 64,
+            (1 << 64) + 1,
+            u128::MAX,
+        ];
         for (a, b) in numbers.iter().zip(&numbers[1..]) {
             assert!(key(*a) < key(*b), "{a} < {b}");
         }

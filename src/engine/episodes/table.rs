@@ -225,12 +225,18 @@ impl Table {
             assert_eq!(self.slot_of(*key), Some(slot));
             if at > 0 {
                 let parent = self.heap[(at - 1) / 2];
-                assert!(self.order_of(parent) < self.order_of(slot), "heap order at {at}");
+                assert!(
+                    self.order_of(parent) < self.order_of(slot),
+                    "heap order at {at}"
+                );
             }
         }
         for &slot in &self.free {
             let chunk = &self.chunks[slot as usize / CHUNK];
-            assert!(chunk[slot as usize % CHUNK].is_none(), "free slot {slot} holds one");
+            assert!(
+                chunk[slot as usize % CHUNK].is_none(),
+                "free slot {slot} holds one"
+            );
         }
     }
 }
