@@ -6,22 +6,24 @@
 //! (`[engine] max_open_episodes`, [`CAPACITY`] by default) each new job's episode takes the
 //! place of the least recently touched one.
 //!
-//! Memory is 72 bytes per open episode in the table's nodes, whatever the length of its job
-//! id: the id as a 128-bit [`JobKey`] and 56 bytes of episode, no heap block of its own; and
-//! 32 bytes in the index by last failure (its time and key). What an episode is about (job
-//! type, error class, tenant, queue) is one shared [`Labels`] per combination, which the
-//! models bound, not one copy per job. A snapshot writes the labels once and each episode as
-//! a short array that refers to them (see [`stored`]).
+//! An open episode costs about 90 bytes whatever the length of its job id (see [`table`]):
+//! a slot of 72 bytes (the id as a 128-bit [`JobKey`] and 56 bytes of episode, no heap block
+//! of its own), its slot number in a hash table and its place in the eviction order by last
+//! failure. What an episode is about (job type, error class, tenant, queue) is one shared
+//! [`Labels`] per combination, which the models bound, not one copy per job. A snapshot
+//! writes the labels once and each episode as a short array that refers to them (see
+//! [`stored`]).
 //!
 //! No operation walks the table under the engine's lock. Eviction and the idle sweep take
-//! the oldest entries off the index by last failure, so they cost what leaves, not what
-//! stays; and a full table evicts one episode per new one, not a tenth of itself at once
-//! (20,000 removals at the default capacity, 10–22 ms in a release build on 2 busy cores). The table is split by key into [`RANGES`] B-trees, each behind an `Arc`: a
-//! snapshot's copy ([`Episodes::view`]) shares them, and the first change to a range while a
-//! copy still holds it copies that range alone (a 64th of the table) instead of the copy
+//! the oldest episodes off the eviction order, so they cost what leaves, not what stays; and
+//! a full table evicts one episode per new one, not a tenth of itself at once (20,000
+//! removals at the default capacity, 10–22 ms in a release build on 2 busy cores). A
+//! snapshot's copy ([`Episodes::view`]) shares the table's chunks of slots, and the first
+//! change to a chunk while a copy still holds it copies that chunk alone instead of the copy
 //! taking the whole table at once.
 
 mod stored;
+mod table;
 
 pub use stored::{EpisodesByJobId, LegacyEpisodes};
 
@@ -29,20 +31,16 @@ use super::job_key::JobKey;
 use chrono::{DateTime, Duration, Utc};
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use table::{Chunks, Table};
 
 /// Episodes with no attempt for this long (by record time) are dropped.
 pub const IDLE_MS: i64 = 6 * 3_600_000;
 /// Most episodes kept at once unless configured otherwise (`[engine] max_open_episodes`).
 pub const CAPACITY: usize = 200_000;
-/// The table is split into `2^RANGE_BITS` ranges of keys (see the module docs).
+/// The table finds keys in `2^RANGE_BITS` hash tables, by their top bits, so growing one
+/// rehashes a 64th of the episodes under the engine's lock.
 const RANGE_BITS: u32 = 6;
-/// How many ranges of keys the table is split into.
-pub const RANGES: usize = 1 << RANGE_BITS;
-
-/// The open episodes of one range of keys.
-type Range = BTreeMap<JobKey, Episode>;
 
 /// What an episode is about. One shared copy per combination (interned by `Episodes`): a
 /// service with 100,000 pending jobs of a few kinds keeps a few of these, not 100,000.
@@ -115,14 +113,10 @@ impl Episode {
 }
 
 /// The bounded episode table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Episodes {
-    /// B-trees, not a hash map: a hash map's doubling rehashes every episode in one insert, a
-    /// stall of up to 100 ms at 10⁵ episodes under the engine's lock. Range `i` holds the keys
-    /// whose top bits are `i`, so the ranges in order are the table in key order.
-    ranges: Vec<Arc<Range>>,
-    /// (last failure, key) of every open episode: the eviction order.
-    by_last_failure: BTreeSet<(DateTime<Utc>, JobKey)>,
+    /// The open episodes by key, and their eviction order.
+    table: Table,
     /// The newest record time seen, the clock of eviction.
     newest: Option<DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
@@ -133,8 +127,7 @@ pub struct Episodes {
 impl Default for Episodes {
     fn default() -> Self {
         Self {
-            ranges: (0..RANGES).map(|_| Arc::default()).collect(),
-            by_last_failure: BTreeSet::new(),
+            table: Table::new(RANGE_BITS),
             newest: None,
             last_sweep: None,
             labels: LabelSet::default(),
@@ -142,19 +135,31 @@ impl Default for Episodes {
     }
 }
 
+/// Two tables are equal when they hold the same episodes under the same keys and the same
+/// clock, however their slots are laid out.
+impl PartialEq for Episodes {
+    fn eq(&self, other: &Self) -> bool {
+        (self.newest, self.last_sweep, self.count())
+            == (other.newest, other.last_sweep, other.count())
+            && table::in_key_order(&self.table.chunks())
+                .into_iter()
+                .all(|(key, e)| other.table.get(*key) == Some(e))
+    }
+}
+
 /// The episode table as it was when [`Episodes::view`] was called, for a snapshot: shares the
-/// table's ranges until the table changes them.
+/// table's chunks of slots until the table changes them.
 #[derive(Debug, Clone)]
 pub struct EpisodesView {
-    ranges: Vec<Arc<Range>>,
+    chunks: Chunks,
     newest: Option<DateTime<Utc>>,
     last_sweep: Option<DateTime<Utc>>,
 }
 
 impl EpisodesView {
-    /// The open episodes in key order.
-    fn iter(&self) -> impl Iterator<Item = (&JobKey, &Episode)> + Clone {
-        self.ranges.iter().flat_map(|range| range.iter())
+    /// The open episodes in key order (sorted now: the table keeps none).
+    fn open(&self) -> Vec<&(JobKey, Episode)> {
+        table::in_key_order(&self.chunks)
     }
 }
 
@@ -196,12 +201,11 @@ impl PartialEq for LabelSet {
 impl Episodes {
     /// Open episodes.
     pub fn count(&self) -> usize {
-        self.by_last_failure.len()
+        self.table.len()
     }
 
     pub fn get(&self, job_id: &str) -> Option<&Episode> {
-        let key = JobKey::of(job_id);
-        self.range(key).get(&key)
+        self.table.get(JobKey::of(job_id))
     }
 
     pub fn remove(&mut self, job_id: &str) -> Option<Episode> {
@@ -213,10 +217,10 @@ impl Episodes {
         self.labels.intern(labels)
     }
 
-    /// The table as it is now, for a snapshot, at the cost of one pointer per range.
+    /// The table as it is now, for a snapshot, at the cost of one pointer per chunk of slots.
     pub fn view(&self) -> EpisodesView {
         EpisodesView {
-            ranges: self.ranges.clone(),
+            chunks: self.table.chunks(),
             newest: self.newest,
             last_sweep: self.last_sweep,
         }
@@ -228,7 +232,7 @@ impl Episodes {
     pub fn put(&mut self, job_id: &str, episode: Episode, capacity: usize) {
         self.tick(episode.last_failure_at);
         let key = JobKey::of(job_id);
-        if !self.range(key).contains_key(&key) {
+        if self.table.get(key).is_none() {
             while self.count() >= capacity.max(1) {
                 self.evict_oldest();
             }
@@ -254,46 +258,24 @@ impl Episodes {
         }
     }
 
-    /// The range `key` lies in.
-    fn range(&self, key: JobKey) -> &Range {
-        &self.ranges[key.range_of(RANGE_BITS)]
-    }
-
-    /// The range `key` lies in, to change: copied first if a view still shares it.
-    fn range_mut(&mut self, key: JobKey) -> &mut Range {
-        Arc::make_mut(&mut self.ranges[key.range_of(RANGE_BITS)])
-    }
-
-    /// Inserts or replaces the episode under `key`, keeping the index in step.
+    /// Inserts or replaces the episode under `key`.
     fn set(&mut self, key: JobKey, episode: Episode) {
-        let at = episode.last_failure_at;
-        if let Some(old) = self.range_mut(key).insert(key, episode) {
-            self.by_last_failure.remove(&(old.last_failure_at, key));
-        }
-        self.by_last_failure.insert((at, key));
+        self.table.insert(key, episode);
     }
 
     fn remove_key(&mut self, key: JobKey) -> Option<Episode> {
-        if !self.range(key).contains_key(&key) {
-            return None;
-        }
-        let episode = self.range_mut(key).remove(&key)?;
-        self.by_last_failure.remove(&(episode.last_failure_at, key));
-        Some(episode)
+        self.table.remove(key)
     }
 
     /// The last failure of the least recently touched episode.
     fn oldest_failure(&self) -> Option<DateTime<Utc>> {
-        self.by_last_failure.first().map(|(at, _)| *at)
+        self.table.oldest().map(|(at, _)| at)
     }
 
     /// Drops the least recently touched episode (of those touched at the same time, the one
     /// of the lowest key), and its labels if no other episode uses them.
     fn evict_oldest(&mut self) {
-        let Some((_, key)) = self.by_last_failure.pop_first() else {
-            return;
-        };
-        if let Some(episode) = self.range_mut(key).remove(&key) {
+        if let Some(episode) = self.table.pop_oldest() {
             self.labels.forget_if_unused(&episode.labels);
         }
     }
@@ -313,6 +295,7 @@ impl<'a> From<&'a Labels> for LabelsRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -394,7 +377,7 @@ mod tests {
         assert!(eps.get("job-80").is_none() && eps.get("job-81").is_some());
         let one = episode(&mut eps, "q", t0() + Duration::hours(2));
         eps.put("one", one, 1);
-        let keys: Vec<_> = eps.view().iter().map(|(k, _)| *k).collect();
+        let keys: Vec<_> = eps.view().open().iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, [JobKey::of("one")]);
     }
 
@@ -625,12 +608,13 @@ mod tests {
                     }
                 }
                 let open: BTreeMap<JobKey, DateTime<Utc>> =
-                    eps.view().iter().map(|(k, e)| (*k, e.last_failure_at)).collect();
+                    eps.view().open().iter().map(|(k, e)| (*k, e.last_failure_at)).collect();
                 proptest::prop_assert_eq!(&open, &full.map);
                 proptest::prop_assert_eq!(eps.count(), full.map.len());
                 let indexed: BTreeSet<(DateTime<Utc>, JobKey)> =
                     open.iter().map(|(k, t)| (*t, *k)).collect();
-                proptest::prop_assert_eq!(&eps.by_last_failure, &indexed);
+                proptest::prop_assert_eq!(eps.table.oldest(), indexed.first().copied());
+                eps.table.check_invariants();
             }
         }
     }
@@ -638,24 +622,49 @@ mod tests {
     #[test]
     fn a_view_keeps_the_table_as_it_was_while_the_table_changes() {
         let mut eps = Episodes::default();
-        for i in 0..1_000 {
+        for i in 0..3_000 {
             let e = episode(&mut eps, "q", t0() + Duration::milliseconds(i));
             eps.put(&format!("job-{i}"), e, CAPACITY);
         }
         let view = eps.view();
         let before = serde_json::to_string(&view).unwrap();
-        for i in 0..500 {
+        for i in 0..1_500 {
             eps.remove(&format!("job-{i}"));
         }
         let later = episode(&mut eps, "q", t0() + Duration::hours(1));
-        eps.put("job-999", later, CAPACITY);
+        eps.put("job-2999", later, CAPACITY);
+        let again = episode(&mut eps, "q", t0() + Duration::hours(1));
+        eps.put("job-new", again, CAPACITY);
         assert_eq!(serde_json::to_string(&view).unwrap(), before);
-        assert_eq!(view.iter().count(), 1_000);
-        assert_eq!(eps.count(), 500);
-        let keys: Vec<JobKey> = view.iter().map(|(k, _)| *k).collect();
-        assert!(
-            keys.is_sorted(),
-            "ranges in order are the table in key order"
-        );
+        assert_eq!(view.open().len(), 3_000);
+        assert_eq!(eps.count(), 1_501);
+        let keys: Vec<JobKey> = view.open().iter().map(|(k, _)| *k).collect();
+        assert!(keys.is_sorted(), "written in key order");
+    }
+
+    #[test]
+    fn equal_tables_give_equal_snapshots_whatever_order_filled_their_slots() {
+        let fill = |order: &mut dyn Iterator<Item = i64>| {
+            let mut eps = Episodes::default();
+            for i in order {
+                let e = episode(&mut eps, "q", t0() + Duration::milliseconds(i % 7));
+                eps.put(&format!("job-{i}"), e, CAPACITY);
+            }
+            for i in (0..2_500).step_by(3) {
+                eps.remove(&format!("job-{i}"));
+            }
+            eps
+        };
+        let (up, down) = (fill(&mut (0..2_500)), fill(&mut (0..2_500).rev()));
+        assert_eq!(up, down);
+        let text = serde_json::to_string(&up).unwrap();
+        assert_eq!(text, serde_json::to_string(&down).unwrap());
+        let back: Episodes = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+
+    #[test]
+    fn a_slot_takes_the_72_bytes_the_table_docs_promise() {
+        assert_eq!(std::mem::size_of::<Option<(JobKey, Episode)>>(), 72);
     }
 }

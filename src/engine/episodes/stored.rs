@@ -43,16 +43,17 @@ struct Layout<Open> {
 /// Written in key order (the table's own), so equal tables give equal text.
 impl Serialize for EpisodesView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let table = self.open();
         let mut index: HashMap<*const Labels, u32> = HashMap::new();
         let mut labels = Vec::new();
-        for (_, e) in self.iter() {
+        for (_, e) in &table {
             index.entry(Arc::as_ptr(&e.labels)).or_insert_with(|| {
                 labels.push(e.labels.clone());
                 (labels.len() - 1) as u32
             });
         }
         let open = OpenRef {
-            table: self,
+            table: &table,
             index: &index,
         };
         Layout {
@@ -74,13 +75,13 @@ impl Serialize for Episodes {
 
 /// The open episodes written straight from the table (no copy of an episode).
 struct OpenRef<'a> {
-    table: &'a EpisodesView,
+    table: &'a [&'a (JobKey, Episode)],
     index: &'a HashMap<*const Labels, u32>,
 }
 
 impl Serialize for OpenRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.table.iter().map(|(&key, e)| -> Stored<JobKey> {
+        serializer.collect_seq(self.table.iter().map(|&&(key, ref e)| -> Stored<JobKey> {
             (
                 key,
                 self.index[&Arc::as_ptr(&e.labels)],
