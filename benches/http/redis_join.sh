@@ -104,7 +104,11 @@ time_joins() {
     port=$(free_port)
     started=$(now)
     replica "$bin" "$port" "$work" "$work/replica.log"
-    echo "RESULT $data log_head=$head start-up without a snapshot: $(since "$started") s" \
+    local wall cpu
+    wall=$(since "$started")
+    # CPU seconds the joining process used up to now (utime + stime, in clock ticks).
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/${PIDS[-1]}/stat")
+    echo "RESULT $data log_head=$head start-up without a snapshot: $wall s, cpu $cpu s" \
       "($(grep -o 'replayed=[0-9]*' "$work/replica.log" | head -1)) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     stop
     cp "$work/replica.log" "$dir/$data-$(basename "$bin")-$run.log"
