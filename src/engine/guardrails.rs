@@ -288,7 +288,12 @@ impl GuardrailState {
     /// that is far from the decision clock, at the decision clock.
     pub fn observe_attempt(&mut self, queue: &str, at: DateTime<Utc>) {
         let at = self.clock.place(at);
-        if !self.traffic.contains_key(queue) && self.traffic.len() >= MAX_KEYS {
+        // Every replayed attempt comes here: the queue's name is copied only for a new queue.
+        if let Some(traffic) = self.traffic.get_mut(queue) {
+            traffic.attempt(at);
+            return;
+        }
+        if self.traffic.len() >= MAX_KEYS {
             self.traffic.clear();
         }
         self.traffic

@@ -122,37 +122,51 @@ impl Models {
                 let (time, attempt) = m.log_likelihoods(o.previous_ms, c.elapsed_ms, c.success);
                 time - attempt
             });
-        let mut keys = vec![
-            ModelKey::new(o.job_type, o.error_class, None),
-            ModelKey::new(ANY_JOB, o.error_class, None),
+        let keys = [
+            Some(KeyRef::new(o.job_type, o.error_class, None)),
+            Some(KeyRef::new(ANY_JOB, o.error_class, None)),
+            Some(KeyRef::at_hour(o.job_type, o.error_class, o.hour)),
+            o.tenant
+                .map(|t| KeyRef::new(o.job_type, o.error_class, Some(t))),
         ];
-        keys.push(ModelKey::at_hour(o.job_type, o.error_class, o.hour));
-        if let Some(t) = o.tenant {
-            keys.push(ModelKey::new(o.job_type, o.error_class, Some(t)));
+        for key in keys.into_iter().flatten() {
+            self.learn(key, o.previous_ms, c);
         }
-        for key in keys {
-            if !self.map.contains_key(&key) && self.map.len() >= MAX_MODELS {
+        self.remember(o.job_type, o.error_class, o.case);
+        ratio
+    }
+
+    /// Feeds one outcome to the model under `key`, made first if there is none. Looked up by
+    /// reference: a replay of the log calls this for every retry, and the owned key (two or
+    /// three strings) is built only for a new model.
+    fn learn(&mut self, key: KeyRef<'_>, previous_ms: u64, c: &SimilarCase) {
+        let params = self.params;
+        if !self.map.contains_key(&key) {
+            if self.map.len() >= MAX_MODELS {
                 self.evict_stalest();
             }
-            let params = self.params;
-            let model = self
-                .map
-                .entry(key)
-                .or_insert_with(|| SurvivalModel::new(params));
-            model.observe(o.previous_ms, c.elapsed_ms, c.success, c.timestamp);
-            if model.needs_refresh() {
-                model.refresh_at(params, c.timestamp);
-            }
+            self.map.insert(key.owned(), SurvivalModel::new(params));
         }
-        let ring = self
-            .cases
-            .entry((o.job_type.to_string(), o.error_class.to_string()))
-            .or_default();
+        let model = self.map.get_mut(&key).expect("present or inserted above");
+        model.observe(previous_ms, c.elapsed_ms, c.success, c.timestamp);
+        if model.needs_refresh() {
+            model.refresh_at(params, c.timestamp);
+        }
+    }
+
+    /// Keeps `case` in the ring of recent outcomes of (job type, error class).
+    fn remember(&mut self, job_type: &str, error_class: &str, case: SimilarCase) {
+        let ring = match self.cases.get_mut(&keys::CaseKey(job_type, error_class)) {
+            Some(ring) => ring,
+            None => self
+                .cases
+                .entry((job_type.to_string(), error_class.to_string()))
+                .or_default(),
+        };
         if ring.len() >= CASES_PER_KEY {
             ring.pop_front();
         }
-        ring.push_back(o.case);
-        ratio
+        ring.push_back(case);
     }
 
     fn evict_stalest(&mut self) {

@@ -21,12 +21,9 @@ pub struct ModelKey {
 }
 
 impl ModelKey {
+    #[cfg(test)]
     pub fn new(job_type: &str, error_class: &str, tenant: Option<&str>) -> Self {
         KeyRef::new(job_type, error_class, tenant).owned()
-    }
-
-    pub(super) fn at_hour(job_type: &str, error_class: &str, hour: u8) -> Self {
-        KeyRef::at_hour(job_type, error_class, hour).owned()
     }
 
     /// The key by reference.
