@@ -167,7 +167,7 @@ mod tests {
         let keys = [
             ModelKey::new("email", "timeout", None),
             ModelKey::new("email", "timeout", Some("acme")),
-            ModelKey::at_hour("email", "timeout", 7),
+            KeyRef::at_hour("email", "timeout", 7).owned(),
             ModelKey::new("*", "timeout", None),
         ];
         for key in &keys {
@@ -195,7 +195,7 @@ mod tests {
     fn labels_name_tenant_and_hour() {
         assert_eq!(ModelKey::new("a", "b", None).label(), "a/b");
         assert_eq!(ModelKey::new("a", "b", Some("t")).label(), "a/b/t");
-        assert_eq!(ModelKey::at_hour("a", "b", 7).label(), "a/b@07h");
+        assert_eq!(KeyRef::at_hour("a", "b", 7).owned().label(), "a/b@07h");
     }
 
     #[test]
