@@ -38,9 +38,12 @@
 //! differ (a flaky timeout clears on the next try, a job caught in a maintenance window fails
 //! every try until it ends), so each failed retry of a job lowers the chance of its next one:
 //! the class's chance times `s / (s + k)` after `k` failed retries (a Beta prior over jobs
-//! worth [`JOB_PRIOR_STRENGTH`] tries). Without it a class whose late retries succeed 1 % of
-//! the time was planned as independent tickets at 1 % each, a few seconds apart, each worth
-//! its cost when giving up costs 300 retries, until the job's attempts ran out.
+//! worth [`JOB_PRIOR_STRENGTH`] tries), for the retry being decided; the plan after it keeps
+//! the class's chances (discounted there too, a flaky class's first retry waited seconds for
+//! an interval whose rate was higher by chance). Without it a class whose late retries
+//! succeed 1 % of the time was planned as independent tickets at 1 % each, a few seconds
+//! apart, each worth its cost when giving up costs 300 retries, until the job's attempts ran
+//! out.
 //!
 //! Decisions minimise expected cost: attempts × `per_attempt` + seconds waited × `per_second`,
 //! or `give_up_penalty` for stopping. A dynamic program over the grid, solved on the first
@@ -490,15 +493,12 @@ impl SurvivalModel {
     }
 
     /// Chance an attempt at boundary `j` fails, the failure having lasted to boundary `k`, in
-    /// the deciding view, for a job with `attempts` left (this one included). `alive` is the
-    /// elapsed view's survival from `k` to `j`.
-    fn fails(&self, view: View, alive: f64, j: usize, attempts: usize) -> f64 {
+    /// the deciding view. `alive` is the elapsed view's survival from `k` to `j`; `share` is
+    /// what is left of the class's per-attempt chance for the job ([`Self::job_share`]).
+    fn fails(&self, view: View, alive: f64, j: usize, share: f64) -> f64 {
         match view {
             View::Elapsed => alive,
-            View::PerAttempt => {
-                let chance = self.att_a[j] / (self.att_a[j] + self.att_b[j]);
-                1.0 - chance * self.job_share(attempts)
-            }
+            View::PerAttempt => 1.0 - share * self.att_a[j] / (self.att_a[j] + self.att_b[j]),
         }
     }
 
@@ -541,7 +541,7 @@ impl SurvivalModel {
                     let rest = value[(a - 1) * K + j];
                     let cost = p.per_attempt
                         + p.per_second * gap as f64 / 1000.0
-                        + self.fails(view, alive, j, a) * rest;
+                        + self.fails(view, alive, j, 1.0) * rest;
                     best = best.min(cost);
                 }
                 value[a * K + k] = best;
@@ -576,7 +576,8 @@ impl SurvivalModel {
     ) -> Candidate {
         let j = j.min(K - 1);
         let delay_ms = GRID_MS[j].saturating_sub(elapsed_ms);
-        let fails = self.fails(view, self.survive_from(elapsed_ms, j), j, attempts);
+        let share = self.job_share(attempts);
+        let fails = self.fails(view, self.survive_from(elapsed_ms, j), j, share);
         let p = self.params;
         let rest = if attempts > 1 {
             self.value_at(view, attempts - 1, j)
