@@ -105,5 +105,6 @@ pub fn solve_params(strategy: &RetryStrategy, settings: &EngineSettings) -> Solv
         give_up: settings.cost.give_up_penalty,
         min_delay_ms: g.min_delay_ms,
         max_delay_ms: g.max_delay_ms.max(g.min_delay_ms),
+        max_attempts: g.max_attempts.max(1),
     }
 }

@@ -34,6 +34,17 @@
 //! of its own retries' outcomes ([`job_view`]): once that passes a margin, the job's own view
 //! decides for it.
 //!
+//! In the per-attempt view one job's tries are not independent draws: jobs of one class
+//! differ (a flaky timeout clears on the next try, a job caught in a maintenance window fails
+//! every try until it ends), so each failed retry of a job lowers the chance of its next one:
+//! the class's chance times `s / (s + k)` after `k` failed retries (a Beta prior over jobs
+//! worth [`JOB_PRIOR_STRENGTH`] tries), for the retry being decided; the plan after it keeps
+//! the class's chances (discounted there too, a flaky class's first retry waited seconds for
+//! an interval whose rate was higher by chance). Without it a class whose late retries
+//! succeed 1 % of the time was planned as independent tickets at 1 % each, a few seconds
+//! apart, each worth its cost when giving up costs 300 retries, until the job's attempts ran
+//! out.
+//!
 //! Decisions minimise expected cost: attempts × `per_attempt` + seconds waited × `per_second`,
 //! or `give_up_penalty` for stopping. A dynamic program over the grid, solved on the first
 //! decision after the model is refreshed, gives the value of being at each boundary with `a` attempts left, so a
@@ -65,6 +76,9 @@ const ELAPSED_PRIOR_STRENGTH: f64 = 1.0;
 const MEMORY: f64 = 500.0;
 /// Below this many samples a success spanning several intervals is split evenly.
 const EM_WARMUP: u64 = 20;
+/// Tries' worth of the prior over jobs in the per-attempt view: after `k` failed retries a
+/// job's chance is the class's times `JOB_PRIOR_STRENGTH / (JOB_PRIOR_STRENGTH + k)`.
+pub const JOB_PRIOR_STRENGTH: f64 = 2.0;
 /// Log-likelihood (nats) a view must gain over the other to take over.
 const VIEW_MARGIN: f64 = 3.0;
 /// Log-likelihood (nats) a job's own retries must give one view over the other to choose it
@@ -144,6 +158,9 @@ pub struct SolveParams {
     pub give_up: f64,
     pub min_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// Attempts a job may make in all (the first run included): with the attempts left, it
+    /// says how many retries of a job have failed before.
+    pub max_attempts: u32,
 }
 
 /// A candidate next attempt.
@@ -455,18 +472,42 @@ impl SurvivalModel {
         self.plan = LazyPlan::default();
     }
 
+    /// Chance the failure lasts from `elapsed_ms` through boundary `j` (elapsed view). Within
+    /// the interval `elapsed_ms` falls in, the hazard is spread evenly over the interval's
+    /// time: a job that a guardrail held to just before a boundary (the circuit's probe,
+    /// pacing) is not credited with the whole interval's recovery for a retry a second away,
+    /// which made a retry every probe look worth its cost until the attempts ran out.
+    fn survive_from(&self, elapsed_ms: u64, j: usize) -> f64 {
+        let k = lo_index(elapsed_ms);
+        if j <= k {
+            return 1.0;
+        }
+        let (from, to) = (GRID_MS[k], GRID_MS[k + 1]);
+        let left = to.saturating_sub(elapsed_ms) as f64 / (to - from) as f64;
+        self.keep[k].powf(left.clamp(0.0, 1.0)) * self.survive(k + 1, j)
+    }
+
     /// Chance the failure lasts from boundary `k` through boundary `j` (elapsed view).
     fn survive(&self, k: usize, j: usize) -> f64 {
         (self.log_keep[j] - self.log_keep[k]).exp()
     }
 
     /// Chance an attempt at boundary `j` fails, the failure having lasted to boundary `k`, in
-    /// the deciding view. `alive` is the elapsed view's survival from `k` to `j`.
-    fn fails(&self, view: View, alive: f64, j: usize) -> f64 {
+    /// the deciding view. `alive` is the elapsed view's survival from `k` to `j`; `share` is
+    /// what is left of the class's per-attempt chance for the job ([`Self::job_share`]).
+    fn fails(&self, view: View, alive: f64, j: usize, share: f64) -> f64 {
         match view {
             View::Elapsed => alive,
-            View::PerAttempt => self.att_b[j] / (self.att_a[j] + self.att_b[j]),
+            View::PerAttempt => 1.0 - share * self.att_a[j] / (self.att_a[j] + self.att_b[j]),
         }
+    }
+
+    /// What is left of the class's per-attempt chance for a job with `attempts` left, whose
+    /// earlier retries all failed (see the module docs).
+    fn job_share(&self, attempts: usize) -> f64 {
+        let retries = self.params.max_attempts.max(1) as usize - 1;
+        let failed = retries.saturating_sub(attempts) as f64;
+        JOB_PRIOR_STRENGTH / (JOB_PRIOR_STRENGTH + failed)
     }
 
     fn solve(&self) -> Plan {
@@ -500,7 +541,7 @@ impl SurvivalModel {
                     let rest = value[(a - 1) * K + j];
                     let cost = p.per_attempt
                         + p.per_second * gap as f64 / 1000.0
-                        + self.fails(view, alive, j) * rest;
+                        + self.fails(view, alive, j, 1.0) * rest;
                     best = best.min(cost);
                 }
                 value[a * K + k] = best;
@@ -533,10 +574,10 @@ impl SurvivalModel {
         j: usize,
         attempts: usize,
     ) -> Candidate {
-        let k = lo_index(elapsed_ms);
         let j = j.min(K - 1);
         let delay_ms = GRID_MS[j].saturating_sub(elapsed_ms);
-        let fails = self.fails(view, self.survive(k, j.max(k)), j);
+        let share = self.job_share(attempts);
+        let fails = self.fails(view, self.survive_from(elapsed_ms, j), j, share);
         let p = self.params;
         let rest = if attempts > 1 {
             self.value_at(view, attempts - 1, j)

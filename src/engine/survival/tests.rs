@@ -8,6 +8,7 @@ pub(in crate::engine) fn params() -> SolveParams {
         give_up: 100.0,
         min_delay_ms: 0,
         max_delay_ms: 300_000,
+        max_attempts: 10,
     }
 }
 

@@ -172,7 +172,12 @@ fn given_up_in_window(jobs: &[Job], outcomes: &[Outcome]) -> Vec<String> {
 /// Three days of the workload on a fresh engine seeded with `seed`: each night's jobs and
 /// what happened to them.
 fn three_nights(seed: u64) -> Vec<(Vec<Job>, Vec<Outcome>)> {
-    let mut e = Engine::new(default_strategy(), EngineSettings::default(), seed);
+    three_nights_under(seed, EngineSettings::default())
+}
+
+/// [`three_nights`] with the engine's `settings` (e.g. other cost weights).
+fn three_nights_under(seed: u64, settings: EngineSettings) -> Vec<(Vec<Job>, Vec<Outcome>)> {
+    let mut e = Engine::new(default_strategy(), settings, seed);
     let mut rng = StdRng::seed_from_u64(seed);
     (0..3)
         .map(|day| {
@@ -180,6 +185,18 @@ fn three_nights(seed: u64) -> Vec<(Vec<Job>, Vec<Outcome>)> {
             let outcomes = replay(&mut e, &jobs, &mut rng);
             (jobs, outcomes)
         })
+        .collect()
+}
+
+/// The jobs of the window that used every attempt the guardrails allow before it ended.
+fn out_of_attempts_in_window(jobs: &[Job], outcomes: &[Outcome], max_attempts: u32) -> Vec<String> {
+    jobs.iter()
+        .zip(outcomes)
+        .filter(|(job, o)| {
+            let ended = |at| matches!(job.truth, Truth::Until(end) if at < end);
+            o.attempts >= max_attempts && o.stopped_at.is_some_and(ended)
+        })
+        .map(|(job, o)| format!("{} ({} attempts): {:#?}", job.id, o.attempts, o.rationales))
         .collect()
 }
 
@@ -237,4 +254,35 @@ fn no_window_job_runs_out_of_attempts_before_the_window_ends() {
     let (jobs, outcomes) = &nights[2];
     let stopped = given_up_in_window(jobs, outcomes);
     assert!(stopped.is_empty(), "{stopped:#?}");
+}
+
+/// When a second of waiting costs 1 and a lost job 600 (`--cost
+/// per_attempt=2,per_second=1,give_up=600`), waiting out the rest of a twenty-minute window
+/// costs about as much as giving the job up, so most window jobs are given up, and that is
+/// the plan. What must not happen is a job spending every attempt it has inside the window:
+/// each failed retry costs 2 and buys nothing a stop would not.
+/// Seeds the test under dear waiting runs (three simulated days each).
+const SEEDS: u64 = 5;
+
+#[test]
+fn under_dear_waiting_no_window_job_runs_out_of_attempts() {
+    let settings = EngineSettings {
+        cost: CostWeights {
+            per_attempt: 2.0,
+            per_second: 1.0,
+            give_up_penalty: 600.0,
+        },
+        ..EngineSettings::default()
+    };
+    let max_attempts = default_strategy().guardrails.max_attempts;
+    let mut spent = Vec::new();
+    for seed in 1..=SEEDS {
+        let nights = three_nights_under(seed, settings.clone());
+        for (night, (jobs, outcomes)) in nights.iter().enumerate().skip(1) {
+            for job in out_of_attempts_in_window(jobs, outcomes, max_attempts) {
+                spent.push(format!("seed {seed}, night {}, {job}", night + 1));
+            }
+        }
+    }
+    assert!(spent.is_empty(), "{spent:#?}");
 }
