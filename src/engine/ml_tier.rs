@@ -6,7 +6,7 @@
 use super::ml::deployment::{Arm, Deployed, Deployment};
 use super::ml::features::Situation;
 use super::ml::serve::{self, Choice, Setting};
-use super::registry::{Models, Thresholds};
+use super::registry::{Models, Selected, Thresholds};
 use super::rules::fmt_ms;
 use super::tier::{Ctx, Draft};
 use crate::model::{Explanation, Method, MlExplanation};
@@ -215,17 +215,7 @@ fn rationale(deployed: &Deployed, arm: Arm, s: &Situation<'_>, c: &Choice) -> St
 pub fn paired(inputs: &Inputs<'_>, ctx: &Ctx<'_>, delay_ms: u64) -> Option<(f64, f64)> {
     let (deployed, _) = inputs.deployment.serving.as_ref()?;
     let situation = situation(ctx, inputs.deployment);
-    let f = ctx.features;
-    let chosen = inputs
-        .models
-        .select(
-            &f.job_type,
-            &f.error_class,
-            f.tenant.as_deref(),
-            Some(ctx.hour),
-            inputs.thresholds,
-        )
-        .ok()?;
+    let chosen = class_model(inputs, ctx)?;
     let model = *deployed
         .model
         .predict_delays(&situation, &[delay_ms])
@@ -242,6 +232,22 @@ pub fn paired(inputs: &Inputs<'_>, ctx: &Ctx<'_>, delay_ms: u64) -> Option<(f64,
     (valid(model) && valid(bayesian)).then_some((model, bayesian))
 }
 
+/// The Bayesian tier's model for `ctx`'s job, as it would decide it (most specific level with
+/// enough data); `None` when there is none.
+fn class_model<'m>(inputs: &Inputs<'m>, ctx: &Ctx<'_>) -> Option<Selected<'m>> {
+    let f = ctx.features;
+    inputs
+        .models
+        .select(
+            &f.job_type,
+            &f.error_class,
+            f.tenant.as_deref(),
+            Some(ctx.hour),
+            inputs.thresholds,
+        )
+        .ok()
+}
+
 /// The shadow's forecast for the served retry after `delay_ms`, its forecast at the drift
 /// reference delay, and the answer it would have given (explained), or why it could not.
 pub fn shadow(
@@ -251,18 +257,8 @@ pub fn shadow(
 ) -> Option<Result<(f64, f64, MlExplanation), String>> {
     let deployed = inputs.deployment.shadow.as_ref()?;
     let situation = situation(ctx, inputs.deployment);
-    let f = ctx.features;
     let attempts = inputs.max_attempts.saturating_sub(ctx.attempt).max(1) as usize;
-    let chosen = inputs
-        .models
-        .select(
-            &f.job_type,
-            &f.error_class,
-            f.tenant.as_deref(),
-            Some(ctx.hour),
-            inputs.thresholds,
-        )
-        .ok()?;
+    let chosen = class_model(inputs, ctx)?;
     let run = || -> Result<(f64, f64, MlExplanation), super::ml::MlError> {
         let reference_delay = deployed.reference.reference_delay_ms;
         let p = deployed
