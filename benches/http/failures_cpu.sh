@@ -28,29 +28,7 @@ BIN=${RETRYCTL_BIN:-target/release/retryctl}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 TCK=$(getconf CLK_TCK)
-PID=
-DATA=
-stop() {
-  [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; }
-  [ -n "$DATA" ] && rm -rf "$DATA"
-  PID= DATA=
-}
-trap stop EXIT
-
-start() {
-  DATA=$(mktemp -d)
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  URL="http://127.0.0.1:$port"
-  RETRYCTL_LOG=warn "$BIN" serve --store "$STORE" --listen "127.0.0.1:$port" --data "$DATA" &
-  PID=$!
-  for _ in $(seq 100); do
-    curl -fs "$URL/api/v1/retry/health" >/dev/null && return
-    sleep 0.1
-  done
-  echo "the service did not start" >&2
-  exit 1
-}
+source benches/http/service.sh
 
 # ticks: "tid comm utime+stime" per thread, and "total - utime+stime" for the process. The
 # comm field is in parentheses and may hold spaces, so fields are counted after its ')'.
@@ -70,7 +48,7 @@ ticks() {
 }
 
 for run in $(seq "$RUNS"); do
-  start
+  start "$STORE"
   load=$(cut -d' ' -f1 /proc/loadavg)
   before=$(ticks)
   out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/http/failures.lua "$URL")

@@ -14,31 +14,7 @@ if [ -z "${RETRYCTL_BIN:-}" ]; then
   cargo build --release --locked --bin retryctl
 fi
 BIN=${RETRYCTL_BIN:-target/release/retryctl}
-PID=
-DATA=
-stop() {
-  [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; }
-  [ -n "$DATA" ] && rm -rf "$DATA"
-  PID= DATA=
-}
-trap stop EXIT
-
-# start STORE: a fresh service on a free port; sets URL.
-start() {
-  stop
-  DATA=$(mktemp -d)
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  URL="http://127.0.0.1:$port"
-  RETRYCTL_LOG=warn "$BIN" serve --store "$1" --listen "127.0.0.1:$port" --data "$DATA" &
-  PID=$!
-  for _ in $(seq 100); do
-    curl -fs "$URL/api/v1/retry/health" >/dev/null && return
-    sleep 0.1
-  done
-  echo "the service did not start" >&2
-  exit 1
-}
+source benches/http/service.sh
 
 start sqlite
 echo "== recommendations: $CONNECTIONS connections, $DURATION"

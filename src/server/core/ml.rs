@@ -433,6 +433,16 @@ fn transitions(
     out
 }
 
+/// `v` retired at `now`: it serves no share of jobs.
+fn retired(v: &MlVersion, now: DateTime<Utc>) -> MlVersion {
+    MlVersion {
+        state: MlState::Retired,
+        canary_percent: 0.0,
+        updated_at: now,
+        ..v.clone()
+    }
+}
+
 /// Retires the serving version and makes the most recently retired other one active, or none.
 pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
     let _serial = state.ml_lock.lock().await;
@@ -450,12 +460,7 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
         .filter(|v| v.state == MlState::Retired && v.version != serving.version)
         .max_by_key(|v| v.updated_at);
     let now = state.now();
-    let mut changes = vec![MlVersion {
-        state: MlState::Retired,
-        canary_percent: 0.0,
-        updated_at: now,
-        ..serving.clone()
-    }];
+    let mut changes = vec![retired(serving, now)];
     let restored = match previous {
         Some(p) => {
             let (_, deployed) = load(state, &p.version).await?;
@@ -521,15 +526,7 @@ async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResul
         .filter(|v| {
             v.version == rolled.version && matches!(v.state, MlState::Active | MlState::Canary)
         })
-        .map(|v| {
-            let v = MlVersion {
-                state: MlState::Retired,
-                canary_percent: 0.0,
-                updated_at: now,
-                ..v.clone()
-            };
-            (v, None)
-        })
+        .map(|v| (retired(v, now), None))
         .collect();
     if !retired.is_empty() {
         state.store_write(state.store.put_ml_versions(retired).await)?;
