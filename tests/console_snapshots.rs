@@ -766,6 +766,30 @@ fn group_by_error_filters_the_live_pane() {
     assert_eq!(app.mode, Mode::Normal);
 }
 
+/// A filter that matches nothing says so in the list, with the field syntax when a term looks
+/// like a mistyped field, instead of leaving an empty frame that reads as a frozen console.
+#[test]
+fn a_filter_that_matches_nothing_says_so() {
+    let mut app = fixture::app();
+    key(&mut app, '/');
+    type_text(&mut app, "quue=payments");
+    keys(&mut app, "enter");
+    let s = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(s.contains("no job matches \"quue=payments\""), "{s}");
+    assert!(s.contains("fields are queue:"), "{s}");
+
+    key(&mut app, '/');
+    keys(&mut app, "ctrl+u");
+    type_text(&mut app, "nosuchword");
+    keys(&mut app, "enter");
+    let s = screen(&mut app, 120, 40, &Glyphs::unicode());
+    assert!(
+        s.contains("no job matches \"nosuchword\" · / to change"),
+        "{s}"
+    );
+    assert!(!s.contains("fields are"), "{s}");
+}
+
 /// A training job as `/summary` shows it, from `json` over a running job's fields.
 fn training_job(extra: serde_json::Value) -> retryctl::model::MlJob {
     let mut job = serde_json::json!({

@@ -10,7 +10,7 @@ use crate::tui::app::{Conn, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use throbber_widgets_tui::Throbber;
 
 mod detail;
@@ -108,6 +108,17 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let mut state = TableState::default()
         .with_selected((!ctx.app.visible.is_empty()).then_some(ctx.app.selected - offset));
     frame.render_stateful_widget(table, area, &mut state);
+    if shown.is_empty() && area.height > 3 {
+        let inside = Rect::new(
+            area.x + 2,
+            area.y + 2,
+            area.width.saturating_sub(4),
+            area.height - 3,
+        );
+        let why = empty_list(&ctx.app.filter, data.jobs.jobs.is_empty());
+        let why = Paragraph::new(Line::styled(why, ctx.theme.dim())).wrap(Wrap { trim: true });
+        frame.render_widget(why, inside);
+    }
     // The rows under the frame's top line and the header.
     let rows = Rect::new(
         area.x + 1,
@@ -116,6 +127,31 @@ fn jobs(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         shown.len() as u16,
     );
     super::note_hits(ctx, |h| (h.jobs, h.first_job) = (rows, offset));
+}
+
+/// Why the list shows no row: an empty schedule, or a filter that matches nothing (with the
+/// filter, and the field syntax when a term looks like a mistyped field).
+fn empty_list(filter: &str, schedule_empty: bool) -> String {
+    if filter.trim().is_empty() {
+        return if schedule_empty {
+            "no job in the schedule".to_string()
+        } else {
+            "no job on this page".to_string()
+        };
+    }
+    let fieldlike = filter.split_whitespace().any(|t| match t.split_once(':') {
+        Some((key, _)) => !matches!(key, "queue" | "state" | "error"),
+        None => t.contains('='),
+    });
+    let hint = if fieldlike {
+        " · fields are queue:, state:, error:; other words match id, type, queue, error"
+    } else {
+        ""
+    };
+    format!(
+        "no job matches \"{}\"{hint} · / to change it",
+        filter.trim()
+    )
 }
 
 /// The list's title: the counts, the page (when the filter's jobs take more than one) and the
