@@ -304,7 +304,9 @@ fn plan(steps: u32) -> RetryPreview {
             estimated_success: 0.05 * f64::from(n),
             delay_ms: 30_000 * u64::from(n),
             method: Method::Bayesian,
-            rationale: format!("step {n}: the posterior says wait a little longer than before"),
+            rationale: format!(
+                "bayesian step {n}: the posterior says wait a little longer than before"
+            ),
             overridden: false,
         })
         .collect();

@@ -385,6 +385,9 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: u
     for (step, rec) in p.timeline.iter().zip(recs).skip(scroll).take(fit.visible) {
         let offset = fmt::until(step.scheduled_time, ctx.now);
         let reason = rec.map_or(step.rationale.as_str(), |r| r.rationale.as_str());
+        let method = fmt::step_method(step);
+        // A rationale names its method first ("bayesian (queue/class): …"): the column has it.
+        let reason = reason.strip_prefix(method).map_or(reason, str::trim_start);
         let row = Line::from(vec![
             Span::styled(format!(" #{:<2} ", step.attempt_number), ctx.theme.text()),
             Span::styled(format!("+{:<8}", fmt::secs(offset)), ctx.theme.warn()),
@@ -396,7 +399,7 @@ fn preview(frame: &mut Frame, area: Rect, ctx: &Ctx, p: &RetryPreview, scroll: u
                 format!(" {:>4} ", fmt::pct(step.estimated_success)),
                 ctx.theme.ok(),
             ),
-            Span::styled(format!("{:<8} ", fmt::step_method(step)), ctx.theme.info()),
+            Span::styled(format!("{method:<8} "), ctx.theme.info()),
             Span::styled(reason, ctx.theme.dim()),
         ]);
         // One row per attempt, so the rows counted for scrolling are the rows drawn.
