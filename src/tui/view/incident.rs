@@ -5,9 +5,7 @@ use super::Ctx;
 use super::overlay::{dialog, field, list_hint};
 use crate::model::BulkAction;
 use crate::present::fmt;
-use crate::tui::app::{
-    BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, PauseField, PauseForm, bulk_verb,
-};
+use crate::tui::app::{BULK_ACTIONS, BulkConfirm, BulkField, BulkForm, PauseField, PauseForm};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -103,7 +101,7 @@ pub fn bulk_confirm(frame: &mut Frame, area: Rect, ctx: &Ctx, c: &BulkConfirm) {
         "y / enter send  n / esc cancel"
     };
     lines.push(Line::styled(keys, ctx.theme.dim()));
-    let title = format!("Confirm bulk {}", bulk_verb(c.form.action));
+    let title = format!("Confirm bulk {}", short_action(c.form.action));
     dialog(frame, area, ctx, &title, lines);
 }
 
