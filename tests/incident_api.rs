@@ -190,7 +190,9 @@ async fn bulk_needs_an_operator_a_reason_and_a_confirm_over_the_bound() {
     let (status, body) = bulk(&api, Role::Operator, kill(json!({}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body["details"].to_string().contains("4 jobs match"),
+        body["details"]
+            .to_string()
+            .contains("4 pending jobs would change"),
         "{body}"
     );
     let (status, dry) = bulk(&api, Role::Operator, kill(json!({"dry_run": true}))).await;
@@ -207,6 +209,84 @@ async fn bulk_needs_an_operator_a_reason_and_a_confirm_over_the_bound() {
         (StatusCode::OK, json!(4)),
         "{done}"
     );
+}
+
+/// Reports a first failure of `job` in queue `q` at `at` (the record's own time).
+async fn fail_at(api: &Api, job: &str, at: chrono::DateTime<chrono::Utc>) {
+    let body = json!({
+        "job_id": job, "job_type": "email", "attempt_number": 1, "error_class": "timeout",
+        "error_code": "504", "queue": "q", "timestamp": at,
+    });
+    let (status, answer) = api
+        .post_as(
+            Role::Operator,
+            &format!("{BASE}/failures"),
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// In an incident the queue keeps failing between the count and the action: the dry run's
+/// `as_of` sent back leaves the newcomers alone, so the confirmed count still holds and the
+/// action goes through instead of being refused because more jobs match.
+#[tokio::test]
+async fn a_bulk_action_with_the_dry_runs_as_of_leaves_later_failures_alone() {
+    let mut config = config_with_tokens();
+    config.limits.bulk_confirm_over = 3;
+    let api = Api::with_config(config).await;
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(60);
+    for i in 0..4 {
+        fail_at(&api, &format!("old{i}"), t0 + chrono::Duration::seconds(i)).await;
+    }
+    let body = |extra: Value| {
+        let mut body = json!({"filter": {"queue": "q"}, "action": "override",
+            "delay": "10m", "reason": "PSP outage"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (status, dry) = bulk(&api, Role::Operator, body(json!({"dry_run": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(
+        (dry["changed"].clone(), dry["needs_confirm"].clone()),
+        (json!(4), json!(true))
+    );
+    let as_of = dry["as_of"].clone();
+    assert!(as_of.is_string(), "{dry}");
+
+    fail_at(&api, "new0", t0 + chrono::Duration::seconds(30)).await;
+    fail_at(&api, "new1", t0 + chrono::Duration::seconds(31)).await;
+    let (status, refused) = bulk(&api, Role::Operator, body(json!({"confirm": 4}))).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "without as_of six would change: {refused}"
+    );
+    assert!(
+        refused["details"].to_string().contains("6 pending jobs"),
+        "{refused}"
+    );
+
+    let (status, done) = bulk(
+        &api,
+        Role::Operator,
+        body(json!({"confirm": 4, "as_of": as_of})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (done["changed"].clone(), done["arrived_after"].clone()),
+        (json!(4), json!(2))
+    );
+    let (_, job) = api.get_as(Role::Viewer, &format!("{BASE}/jobs/new0")).await;
+    assert!(
+        job["job"]["override"].is_null(),
+        "a newcomer is left alone: {job}"
+    );
+    let (_, job) = api.get_as(Role::Viewer, &format!("{BASE}/jobs/old3")).await;
+    assert_eq!(job["job"]["override"]["reason"], "PSP outage", "{job}");
 }
 
 #[tokio::test]

@@ -68,9 +68,14 @@ pub struct BulkRequest {
     /// Report what would change without changing anything.
     #[serde(default)]
     pub dry_run: bool,
-    /// Required when more jobs match than the service's `bulk_confirm_over`: the matched count.
+    /// Required when the action would change more jobs than the service's `bulk_confirm_over`:
+    /// the most jobs it may change (the dry run's `changed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<u64>,
+    /// Act only on jobs whose episode started (first failure) at or before this time: the dry
+    /// run's `as_of`, so jobs that fail for the first time after the count are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// A matched job the bulk action left alone, and why.
@@ -94,8 +99,15 @@ pub struct BulkResult {
     /// The audit entry of the action (none for a dry run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_id: Option<u64>,
-    /// Whether the matched count is over `bulk_confirm_over` (then `confirm` must equal it).
+    /// Whether `changed` is over `bulk_confirm_over` (then `confirm` must be at least it).
     pub needs_confirm: bool,
+    /// The latest first failure among the matched jobs: send it back as the request's `as_of`
+    /// to act on these jobs only (none when nothing matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Jobs the filter matches whose first failure is after the request's `as_of`: left alone.
+    #[serde(default)]
+    pub arrived_after: u64,
 }
 
 /// `POST /emergency-stop` body.

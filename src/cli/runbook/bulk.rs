@@ -2,9 +2,10 @@
 //!
 //! It always asks the service for a dry run first. With `--dry-run` that is the answer;
 //! otherwise the count is confirmed (by `--yes`, or by typing it on a terminal; without a
-//! terminal the action is refused) and the action sent, with `confirm` set to the count when
-//! the service asks for it. The service compares that count with what matches when it acts,
-//! so jobs that arrive between the dry run and the action cannot slip in unconfirmed.
+//! terminal the action is refused) and the action sent with the dry run's `as_of`, and with
+//! `confirm` set to the count when the service asks for it: jobs that fail for the first time
+//! between the dry run and the action are left alone, and if more of the counted jobs would
+//! change than were confirmed the service refuses instead of acting.
 
 use super::{ConnArgs, FilterArgs, Refused, cell, print, print_json, reason};
 use crate::model::{BulkAction, BulkRequest, BulkResult};
@@ -100,7 +101,8 @@ pub async fn bulk(args: BulkArgs) -> anyhow::Result<()> {
         confirm(&args, &dry)?;
     }
     let req = BulkRequest {
-        confirm: dry.needs_confirm.then_some(dry.matched),
+        confirm: dry.needs_confirm.then_some(dry.changed),
+        as_of: dry.as_of,
         ..req
     };
     let done = client.bulk(&req).await.context(verb)?;
@@ -143,6 +145,7 @@ fn request(args: &BulkArgs, verb: &str) -> Result<BulkRequest, Refused> {
         reason: reason(verb, &args.reason)?,
         dry_run: false,
         confirm: None,
+        as_of: None,
     })
 }
 
@@ -215,6 +218,12 @@ pub fn result_text(verb: &str, filter: &str, r: &BulkResult) -> String {
     if skipped > 0 {
         out.push_str(&format!(" ({skipped} finished, skipped)"));
     }
+    if r.arrived_after > 0 {
+        out.push_str(&format!(
+            "; {} new since the count (first failure after its as_of) left alone",
+            r.arrived_after
+        ));
+    }
     if let Some(id) = r.audit_id {
         out.push_str(&format!("; audit entry {id}"));
     }
@@ -264,6 +273,8 @@ mod tests {
             }],
             audit_id: Some(9),
             needs_confirm: false,
+            as_of: None,
+            arrived_after: 0,
         };
         let text = result_text("kill", "queue:q", &r);
         assert_eq!(

@@ -20,13 +20,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
     description = "The filter takes the fields of `GET /jobs`. Pending jobs are changed as the \
         single-job actions would change them, in one pass and one store write; finished jobs \
         are listed in `skipped`. With `dry_run` nothing changes and the counts say what would. \
-        More matched jobs than the service's `bulk_confirm_over` need `confirm` equal to the \
-        matched count (409 naming the count otherwise). One audit entry names the filter, \
-        the action and the counts; each changed job gets an event.",
+        An action that would change more jobs than the service's `bulk_confirm_over` needs \
+        `confirm` of at least that count (409 naming the count otherwise). The dry run answers \
+        with `as_of`, the latest first failure among the matched jobs; sent back with the \
+        action, it leaves out jobs that failed for the first time after the count (counted in \
+        `arrived_after`), so a queue still failing does not grow the set confirmed. One audit \
+        entry names the filter, the action and the counts; each changed job gets an event.",
     request_body = BulkRequest,
     responses(
         (status = 200, description = "what changed (or would)", body = BulkResult),
-        (status = 409, description = "confirm missing or not the matched count")))]
+        (status = 409, description = "confirm missing or below the count of jobs that would change")))]
 async fn bulk_action(
     caller: Caller,
     State(state): State<AppState>,

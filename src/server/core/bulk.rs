@@ -101,27 +101,30 @@ fn store_filter(f: &BulkFilter) -> Result<JobFilter, FieldError> {
 /// Runs the plan for `actor` at `now`: dry runs only count.
 pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<BulkResult> {
     let (_locked, matched) = lock_matching_jobs(state, &plan.filter).await?;
-    let count = matched.len() as u64;
     let req = &plan.request;
-    let needs_confirm = count > state.config.limits.bulk_confirm_over;
-    if needs_confirm && !req.dry_run && req.confirm != Some(count) {
-        return Err(ApiError::conflict(format!(
-            "confirm: {count} jobs match, more than {} at once: send \"confirm\": {count} to act on them",
-            state.config.limits.bulk_confirm_over
-        )));
-    }
-    let now = state.now();
+    let (matched, arrived_after) = counted_before(matched, req.as_of);
+    let count = matched.len() as u64;
+    let as_of = matched.iter().map(|j| j.first_failure_at).max();
     let (pending, finished): (Vec<_>, Vec<_>) =
         matched.into_iter().partition(|j| j.state.is_pending());
+    let to_change = pending.len() as u64;
+    let over = state.config.limits.bulk_confirm_over;
+    let needs_confirm = to_change > over;
+    if needs_confirm && !req.dry_run && req.confirm.is_none_or(|c| c < to_change) {
+        return Err(unconfirmed(to_change, over, req.confirm));
+    }
+    let now = state.now();
     let skipped = skips(&finished);
     let mut result = BulkResult {
         action: req.action,
         dry_run: req.dry_run,
         matched: count,
-        changed: pending.len() as u64,
+        changed: to_change,
         skipped,
         audit_id: None,
         needs_confirm,
+        as_of,
+        arrived_after,
     };
     if req.dry_run || count == 0 {
         return Ok(result);
@@ -141,6 +144,7 @@ pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<Bul
     let detail = json!({
         "filter": req.filter, "action": req.action, "delay": req.delay,
         "matched": count, "changed": result.changed, "skipped": finished.len(),
+        "as_of": req.as_of, "arrived_after": arrived_after,
     });
     let target = describe(&req.filter);
     let action = format!("bulk_{}", req.action.as_str());
@@ -150,6 +154,37 @@ pub async fn run(state: &AppState, actor: &str, plan: BulkPlan) -> ApiResult<Bul
             .await?,
     );
     Ok(result)
+}
+
+/// The jobs whose episode started at or before `as_of` (all without it), and how many
+/// matched but started after it: jobs that failed for the first time since the count.
+fn counted_before(
+    jobs: Vec<ScheduledJob>,
+    as_of: Option<DateTime<Utc>>,
+) -> (Vec<ScheduledJob>, u64) {
+    let Some(as_of) = as_of else {
+        return (jobs, 0);
+    };
+    let before = jobs.len();
+    let kept: Vec<_> = jobs
+        .into_iter()
+        .filter(|j| j.first_failure_at <= as_of)
+        .collect();
+    let after = (before - kept.len()) as u64;
+    (kept, after)
+}
+
+/// The 409 for an action over `over` jobs without a `confirm` that covers them.
+fn unconfirmed(to_change: u64, over: u64, confirm: Option<u64>) -> ApiError {
+    let given = match confirm {
+        Some(c) => format!(" (confirmed {c})"),
+        None => String::new(),
+    };
+    ApiError::conflict(format!(
+        "confirm: {to_change} pending jobs would change, more than {over} at once{given}: \
+         send \"confirm\": {to_change} to act on them (and the dry run's \"as_of\" to leave out \
+         jobs that fail for the first time after it)"
+    ))
 }
 
 /// The jobs the filter matches, each locked and then read, so a failure or an operator
@@ -315,6 +350,7 @@ mod tests {
             reason: "dependency down".into(),
             dry_run: false,
             confirm: None,
+            as_of: None,
         }
     }
 

@@ -2,8 +2,9 @@
 //! dry-run count, the confirmation (a kill is confirmed by typing the count), the request.
 //!
 //! The console never counts the jobs itself: the number asked for comes from the service's
-//! dry run of the very request that is then sent, with `confirm` set to the matched count, so
-//! a service whose jobs changed in between refuses instead of acting on a different set.
+//! dry run of the very request that is then sent, with `confirm` set to that count and the
+//! dry run's `as_of`, so jobs that fail for the first time in between are left alone, and a
+//! service where more of the counted jobs would change refuses instead of acting.
 
 use super::form::Input;
 use super::{App, Call, Effect, Mode, Outcome};
@@ -129,7 +130,7 @@ impl BulkForm {
     }
 
     /// The request, once what was typed is complete: a reason, and a delay for an override.
-    fn request(&self, dry_run: bool, confirm: Option<u64>) -> Result<BulkRequest, String> {
+    fn request(&self, dry_run: bool, counted: Option<&BulkResult>) -> Result<BulkRequest, String> {
         let delay = if self.action == BulkAction::Override {
             let text = self.delay.text.trim();
             parse_duration(text).map_err(|e| format!("delay: {e}"))?;
@@ -147,7 +148,8 @@ impl BulkForm {
             delay,
             reason: reason.to_string(),
             dry_run,
-            confirm,
+            confirm: counted.map(|dry| dry.changed),
+            as_of: counted.and_then(|dry| dry.as_of),
         })
     }
 }
@@ -289,7 +291,7 @@ impl App {
             ));
             return self.open(Mode::BulkConfirm(c));
         }
-        let req = c.form.request(false, Some(c.dry.matched));
+        let req = c.form.request(false, Some(&c.dry));
         match req {
             Ok(req) => Some(Effect::Call(Call::Bulk {
                 filter: c.form.filter,
@@ -326,8 +328,12 @@ pub fn done_text(filter: &str, r: &BulkResult, expected: u64) -> String {
     } else {
         format!(" ({expected} when counted: the jobs changed in between)")
     };
+    let newcomers = match r.arrived_after {
+        0 => String::new(),
+        n => format!(", {n} new since the count left alone"),
+    };
     format!(
-        "bulk {} on {filter}: {} changed{drift}, {} skipped{audit}",
+        "bulk {} on {filter}: {} changed{drift}, {} skipped{newcomers}{audit}",
         r.action.as_str(),
         r.changed,
         r.matched.saturating_sub(r.changed)
@@ -383,11 +389,21 @@ mod tests {
             skipped: vec![],
             audit_id: Some(1),
             needs_confirm: false,
+            as_of: None,
+            arrived_after: 0,
         };
         assert_eq!(
             done_text("queue:q", &r, 80),
             "bulk override on queue:q: 80 changed, 2 skipped, audit #1"
         );
         assert!(done_text("queue:q", &r, 75).contains("80 changed (75 when counted"));
+        let r = BulkResult {
+            arrived_after: 52,
+            ..r
+        };
+        assert_eq!(
+            done_text("queue:q", &r, 80),
+            "bulk override on queue:q: 80 changed, 2 skipped, 52 new since the count left alone, audit #1"
+        );
     }
 }

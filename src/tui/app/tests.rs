@@ -484,6 +484,8 @@ fn bulk_result(matched: u64, changed: u64, dry_run: bool) -> crate::model::BulkR
         skipped: vec![],
         audit_id: None,
         needs_confirm: true,
+        as_of: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000)),
+        arrived_after: 0,
     }
 }
 
@@ -553,7 +555,13 @@ fn bulk_kill_counts_first_then_asks_for_the_count() {
     assert_eq!(filter, "queue:payments error:timeout");
     assert_eq!(
         (req.dry_run, req.confirm, *expected),
-        (false, Some(415), 412)
+        (false, Some(412), 412),
+        "the count confirmed is the jobs that would change, not the finished ones"
+    );
+    assert_eq!(
+        req.as_of,
+        bulk_result(415, 412, true).as_of,
+        "the dry run's as_of goes back"
     );
     assert_eq!(req.reason, "provider down");
 }
