@@ -271,6 +271,7 @@ async fn bulk_asks_for_confirmation_and_passes_the_count() {
 async fn a_pause_then_its_resume() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(&dir);
+    fail(&svc, "hook-1", "webhooks", "connection_refused").await;
     let text = ok(&run(
         &svc,
         &[
@@ -302,6 +303,16 @@ async fn a_pause_then_its_resume() {
         ],
     ));
     assert!(pause.until.is_none(), "no end given: until resumed");
+    let text = ok(&run(&svc, &["jobs", "--queue", "webhooks"]));
+    assert!(
+        text.contains("paused (9m5") || text.contains("paused (10m00s"),
+        "{text}"
+    );
+    let text = ok(&run(&svc, &["job", "hook-1"]));
+    assert!(
+        text.contains("left) by pause p-") && text.contains("vendor outage INC-42"),
+        "{text}"
+    );
     let listed: Vec<Pause> = parse(&run_as(&svc, VIEWER, &["pauses", "--json"]));
     assert_eq!(listed.len(), 2);
     let text = ok(&run(&svc, &["pauses"]));

@@ -143,3 +143,57 @@ async fn a_failure_in_a_timed_pause_is_scheduled_at_its_end() {
         "{next} before {until}"
     );
 }
+
+/// The plan shown for a job a pause holds starts at the pause's end and names the pause: the
+/// schedule's stored time (due in seconds) is not when it runs.
+#[tokio::test]
+async fn the_plan_of_a_held_job_starts_at_the_pause_end_and_names_it() {
+    let api = Api::with_config(config_with_tokens()).await;
+    fail(&api, "mail-1", "mail", "timeout").await;
+    fail(&api, "other-1", "other", "timeout").await;
+    let body = json!({"queue": "mail", "for": "2h", "reason": "smtp maintenance"});
+    let (status, created) = pause(&api, Role::Operator, body).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let until: chrono::DateTime<chrono::Utc> = created["until"].as_str().unwrap().parse().unwrap();
+    let time = |step: &Value| -> chrono::DateTime<chrono::Utc> {
+        step["scheduled_time"].as_str().unwrap().parse().unwrap()
+    };
+
+    let (status, detail) = api
+        .get_as(Role::Viewer, &format!("{BASE}/jobs/mail-1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let steps = detail["timeline"].as_array().unwrap();
+    assert_eq!(time(&steps[0]), until, "{detail}");
+    assert!(time(&steps[1]) > until, "later steps move too: {detail}");
+    let why = steps[0]["rationale"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "held by pause {} of mail until ",
+            created["id"].as_str().unwrap()
+        )) && why.contains("smtp maintenance"),
+        "{why}"
+    );
+    let (_, preview) = api
+        .get_as(Role::Viewer, &format!("{BASE}/jobs/mail-1/preview"))
+        .await;
+    assert_eq!(
+        preview["timeline"], detail["timeline"],
+        "one plan for both views"
+    );
+
+    let (_, other) = api
+        .get_as(Role::Viewer, &format!("{BASE}/jobs/other-1"))
+        .await;
+    let steps = other["timeline"].as_array().unwrap();
+    assert!(
+        time(&steps[0]) < until,
+        "a job outside the scope keeps its plan: {other}"
+    );
+    assert!(
+        !steps[0]["rationale"]
+            .as_str()
+            .unwrap()
+            .contains("held by pause")
+    );
+}

@@ -183,6 +183,36 @@ impl Pause {
     pub fn active_at(&self, now: DateTime<Utc>) -> bool {
         self.until.is_none_or(|u| u > now)
     }
+
+    /// Orders pauses by when they end: a later `until` ranks higher, and a pause without end
+    /// (until resumed) above every other.
+    pub fn end_rank(&self) -> (u8, DateTime<Utc>) {
+        self.until.map_or((1, DateTime::<Utc>::MIN_UTC), |u| (0, u))
+    }
+
+    /// Whether the pause holds the pending `job`'s next attempt at `now`: the job is in its
+    /// scope and due before the pause ends (or the pause lasts until resumed).
+    pub fn holds(&self, job: &super::ScheduledJob, now: DateTime<Utc>) -> bool {
+        let due = job.next_attempt_at.unwrap_or(job.updated_at);
+        job.state == super::JobState::Scheduled
+            && self.active_at(now)
+            && self
+                .scope
+                .covers(&job.queue, &job.error_class, &job.job_type)
+            && self.until.is_none_or(|u| due < u)
+    }
+}
+
+/// The pause among `pauses` that holds `job` at `now` the longest (one without end first).
+pub fn holding_pause<'a>(
+    pauses: &'a [Pause],
+    job: &super::ScheduledJob,
+    now: DateTime<Utc>,
+) -> Option<&'a Pause> {
+    pauses
+        .iter()
+        .filter(|p| p.holds(job, now))
+        .max_by_key(|p| p.end_rank())
 }
 
 /// `POST /pauses` body: the scope, an end (`until` or `for`, or neither: until resumed) and

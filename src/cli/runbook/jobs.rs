@@ -3,7 +3,9 @@
 
 use super::{ConnArgs, FilterArgs, cell, print, print_json, reason, relative, stamp, table, when};
 use crate::client::{ChangesQuery, Client};
-use crate::model::{ActionRequest, AuditEntry, JobDetail, JobPage, ScheduledJob};
+use crate::model::{
+    ActionRequest, AuditEntry, JobDetail, JobPage, Pause, ScheduledJob, holding_pause,
+};
 use crate::present::fmt;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -58,19 +60,26 @@ pub struct ActArgs {
 /// `retryctl jobs`: one page of the schedule.
 pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
     let query = args.filter.query(args.limit);
-    let page = args.conn.client()?.jobs(&query).await.context("jobs")?;
+    let client = args.conn.client()?;
+    let page = client.jobs(&query).await.context("jobs")?;
     if args.json {
         return print_json(&page);
     }
-    print(&jobs_text(&page, &args.filter, Utc::now()))
+    let pauses = client.pauses().await.context("jobs: the pauses in force")?;
+    print(&jobs_text(&page, &args.filter, &pauses, Utc::now()))
 }
 
 /// The table of `retryctl jobs` and a line saying how many more there are.
-pub fn jobs_text(page: &JobPage, filter: &FilterArgs, now: DateTime<Utc>) -> String {
+pub fn jobs_text(
+    page: &JobPage,
+    filter: &FilterArgs,
+    pauses: &[Pause],
+    now: DateTime<Utc>,
+) -> String {
     if page.jobs.is_empty() {
         return format!("no jobs match {}\n", filter.label());
     }
-    let rows: Vec<Vec<String>> = page.jobs.iter().map(|j| job_row(j, now)).collect();
+    let rows: Vec<Vec<String>> = page.jobs.iter().map(|j| job_row(j, pauses, now)).collect();
     let mut out = table(
         &[
             "JOB",
@@ -96,17 +105,29 @@ pub fn jobs_text(page: &JobPage, filter: &FilterArgs, now: DateTime<Utc>) -> Str
     out
 }
 
-fn job_row(j: &ScheduledJob, now: DateTime<Utc>) -> Vec<String> {
+fn job_row(j: &ScheduledJob, pauses: &[Pause], now: DateTime<Utc>) -> Vec<String> {
+    let next = match (holding_pause(pauses, j, now), j.next_attempt_at) {
+        (Some(p), _) => paused_text(p, now),
+        (None, Some(at)) => relative(at, now),
+        (None, None) => "-".into(),
+    };
     vec![
         cell(&j.job_id, 40),
         j.state.as_str().into(),
         format!("{}/{}", j.attempt_number, j.max_attempts),
         cell(&j.queue, 24),
         cell(&j.error_class, 28),
-        j.next_attempt_at
-            .map_or_else(|| "-".into(), |at| relative(at, now)),
+        next,
         cell(&j.last_error, 60),
     ]
+}
+
+/// `paused (9m55s left)` or `paused until resumed`: the next attempt of a job a pause holds.
+fn paused_text(p: &Pause, now: DateTime<Utc>) -> String {
+    match p.until {
+        Some(u) => format!("paused ({} left)", fmt::secs(fmt::until(u, now))),
+        None => "paused until resumed".into(),
+    }
 }
 
 /// `retryctl job ID`: the job, its attempts, its plan and its audit entries.
@@ -120,7 +141,8 @@ pub async fn job(args: JobArgs) -> anyhow::Result<()> {
         value["audit"] = serde_json::to_value(&audit)?;
         return print_json(&value);
     }
-    print(&job_text(&detail, &audit, Utc::now()))
+    let pauses = client.pauses().await.with_context(what)?;
+    print(&job_text(&detail, &audit, &pauses, Utc::now()))
 }
 
 /// The job's entries among the newest [`JOB_AUDIT_SCAN`] single-job changes, oldest first.
@@ -137,8 +159,23 @@ async fn job_audit(client: &Client, id: &str) -> anyhow::Result<Vec<AuditEntry>>
 }
 
 /// The human form of `retryctl job`.
-pub fn job_text(d: &JobDetail, audit: &[AuditEntry], now: DateTime<Utc>) -> String {
+pub fn job_text(
+    d: &JobDetail,
+    audit: &[AuditEntry],
+    pauses: &[Pause],
+    now: DateTime<Utc>,
+) -> String {
     let mut out = job_head(&d.job, now);
+    if let Some(p) = holding_pause(pauses, &d.job, now) {
+        out.push_str(&format!(
+            "{} by pause {} of {} ({}: {})\n",
+            paused_text(p, now),
+            p.id,
+            cell(&p.scope.label(), 120),
+            cell(&p.actor, 60),
+            cell(&p.reason, 200)
+        ));
+    }
     out.push_str("\nattempts\n");
     out.push_str(&attempts_table(d));
     out.push_str("\nplan\n");
@@ -175,12 +212,15 @@ fn job_head(j: &ScheduledJob, now: DateTime<Utc>) -> String {
         j.max_attempts
     );
     out.push_str(&format!(
-        "type {}  queue {}  tenant {}  error {} ({})\n",
+        "type {}  queue {}  tenant {}  error {}{}\n",
         cell(&j.job_type, 60),
         cell(&j.queue, 60),
         cell(j.tenant.as_deref().unwrap_or("-"), 60),
         cell(&j.error_class, 60),
-        cell(&j.error_code, 20)
+        match j.error_code.as_str() {
+            "" => String::new(),
+            code => format!(" ({})", cell(code, 20)),
+        }
     ));
     if !j.last_error.is_empty() {
         out.push_str(&format!("last error: {}\n", cell(&j.last_error, 400)));

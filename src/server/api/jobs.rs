@@ -10,6 +10,7 @@ use crate::model::{
 };
 use crate::server::core::events::kind;
 use crate::server::core::ingest::LedgerDown;
+use crate::server::core::pauses;
 use crate::server::core::schedule::{self, lease_end};
 use crate::server::core::state::AppState;
 use crate::server::edge::auth::{Access, Caller};
@@ -141,10 +142,14 @@ async fn plan(
     Ok(ApiJson(job_plan(&state, &job)))
 }
 
-/// The job's plan; a finished job has no next attempt, so nothing is planned.
+/// The job's plan; a finished job has no next attempt, so nothing is planned. A pause that
+/// holds the job moves its plan to the pause's end.
 fn job_plan(state: &AppState, job: &ScheduledJob) -> RetryPreview {
     if job.state.is_pending() {
-        return state.engine.lock().job_plan(job);
+        let mut plan = state.engine.lock().job_plan(job);
+        let now = state.now();
+        pauses::hold_plan(&mut plan, &state.ops.pauses.active(now), job, now);
+        return plan;
     }
     RetryPreview {
         job_id: job.job_id.clone(),

@@ -1,15 +1,16 @@
 //! Operator pauses of a queue, or of one error class or job type on it. While a pause holds,
 //! `/claim` does not hand out the scope's due jobs, and a new failure in the scope is scheduled
 //! no earlier than the pause's end (a pause without end leaves the job scheduled; it is handed
-//! out once resumed). A pause never makes the service give a job up.
+//! out once resumed). A pause never makes the service give a job up. The plan shown for a
+//! job a pause holds starts at the pause's end and names the pause.
 //!
 //! Pauses are stored (they survive a restart) and kept in memory for the claim and the ingest
 //! paths; each start, resume and expiry is audited (`pause`, `resume`, `pause_expired`).
 
 use super::state::AppState;
 use crate::model::{
-    FieldError, GuardrailEffect, Pause, PauseRequest, PauseScope, RetryRecommendation,
-    parse_short_duration,
+    FieldError, GuardrailEffect, Pause, PauseRequest, PauseScope, RetryPreview,
+    RetryRecommendation, ScheduledJob, holding_pause, parse_short_duration,
 };
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::StoreResult;
@@ -59,7 +60,7 @@ impl PauseBook {
         pauses
             .iter()
             .filter(|p| p.active_at(now) && p.scope.covers(queue, error_class, job_type))
-            .max_by_key(|p| p.until.map_or((1, DateTime::<Utc>::MIN_UTC), |u| (0, u)))
+            .max_by_key(|p| p.end_rank())
             .cloned()
     }
 
@@ -81,6 +82,51 @@ impl PauseBook {
             .cloned()
             .collect()
     }
+}
+
+/// The plan of a job a pause holds: its next attempt no earlier than the pause's end (every
+/// later step moves by as much), and the first step says which pause holds it. A pause
+/// without end leaves the times as planned: they start once it is resumed.
+pub fn hold_plan(
+    plan: &mut RetryPreview,
+    pauses: &[Pause],
+    job: &ScheduledJob,
+    now: DateTime<Utc>,
+) {
+    let Some(pause) = holding_pause(pauses, job, now) else {
+        return;
+    };
+    let Some(first) = plan.timeline.first() else {
+        return;
+    };
+    let start = first.scheduled_time.max(now);
+    if let Some(until) = pause.until.filter(|u| *u > start) {
+        let shift = until - first.scheduled_time;
+        for step in &mut plan.timeline {
+            step.scheduled_time += shift;
+        }
+    }
+    let note = pause_note(pause);
+    let prefix = |text: &mut String| *text = format!("{note}; then {text}");
+    prefix(&mut plan.timeline[0].rationale);
+    if let Some(rec) = plan.recommendations.first_mut() {
+        prefix(&mut rec.rationale);
+    }
+}
+
+/// `held by pause p-… of webhooks until 16:17:10 UTC (operator:jane: vendor down)`.
+fn pause_note(pause: &Pause) -> String {
+    let end = match pause.until {
+        Some(u) => format!("until {}", u.format("%H:%M:%S UTC")),
+        None => "until resumed".to_string(),
+    };
+    format!(
+        "held by pause {} of {} {end} ({}: {})",
+        pause.id,
+        pause.scope.label(),
+        pause.actor,
+        pause.reason
+    )
 }
 
 /// The pause a request asks for, at `now` by `actor`; errors name the field.

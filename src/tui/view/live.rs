@@ -3,7 +3,7 @@
 //! cases, and the live error stream.
 
 use super::{Ctx, block, flow};
-use crate::model::{Event, JobState, ScheduledJob};
+use crate::model::{Event, JobState, ScheduledJob, holding_pause};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::{Conn, Pane};
@@ -305,6 +305,17 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
             .to_symbol_span(state),
         None => Span::raw(" "),
     };
+    let pauses = ctx.app.data.as_ref().map_or(&[][..], |d| &d.summary.pauses);
+    if let Some(pause) = holding_pause(pauses, job, ctx.now) {
+        let text = match pause.until {
+            Some(u) => format!("paused {} left", fmt::secs(fmt::until(u, ctx.now))),
+            None => "paused, no end".to_string(),
+        };
+        return (
+            Span::styled(ctx.glyphs.warning, t.warn()),
+            Span::styled(text, t.warn()),
+        );
+    }
     match job.state {
         JobState::Scheduled => match job.next_attempt_at {
             Some(at) if at > ctx.now => {
