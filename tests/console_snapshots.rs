@@ -600,6 +600,27 @@ fn pause_dialog_resume_list_and_banner() {
     }
 }
 
+/// A job whose circuit an operator forced open is not handed out: its row says so instead of
+/// a countdown or "due, no worker yet".
+#[test]
+fn a_job_behind_a_circuit_forced_open_reads_as_held() {
+    let mut summary = fixture::summary();
+    summary.circuits =
+        vec![serde_json::from_value(serde_json::json!({
+        "queue": "sync", "error_class": "service_unavailable", "state": "open",
+        "failure_rate": 0.9, "forced": {"queue": "sync", "error_class": "service_unavailable",
+        "state": "open", "reason": "crm down", "actor": "operator:alice",
+        "forced_at": "2026-11-23T09:50:00Z"}
+    }))
+    .unwrap()];
+    let mut app = fixture::app_with(summary, fixture::jobs(), Some(fixture::detail()));
+    let s = screen(&mut app, 160, 45, &Glyphs::unicode());
+    let row = s.lines().find(|l| l.contains("sync-7")).unwrap();
+    assert!(row.contains("held: circuit open"), "{s}");
+    let other = s.lines().find(|l| l.contains("email-88")).unwrap();
+    assert!(!other.contains("held"), "{s}");
+}
+
 /// Enter on an alert in the Alerts tab puts its jobs on the Live tab, filtered.
 #[test]
 fn enter_on_an_alert_filters_the_live_tab() {

@@ -285,6 +285,14 @@ impl ForcedCircuit {
     pub fn label(&self) -> String {
         format!("{}/{}", self.queue, self.error_class)
     }
+
+    /// Whether the circuit, forced open, holds the scheduled `job` (no claim hands it out).
+    pub fn holds(&self, job: &super::ScheduledJob) -> bool {
+        self.state == CircuitForce::Open
+            && job.state == super::JobState::Scheduled
+            && self.queue == job.queue
+            && self.error_class == job.error_class
+    }
 }
 
 /// `POST /circuits/{queue}/{error_class}` body.

@@ -295,6 +295,22 @@ fn cells<'a>(job: &'a ScheduledJob, ids: &[&str], ctx: &'a Ctx, w: Widths) -> [C
     ]
 }
 
+/// Why a scheduled job is not handed out whatever its time: a pause in force over it
+/// (`paused 9m58s left`), or its circuit forced open by an operator.
+fn held(job: &ScheduledJob, ctx: &Ctx) -> Option<String> {
+    let summary = &ctx.app.data.as_ref()?.summary;
+    if let Some(pause) = holding_pause(&summary.pauses, job, ctx.now) {
+        return Some(match pause.until {
+            Some(u) => format!("paused {} left", fmt::secs(fmt::until(u, ctx.now))),
+            None => "paused, no end".to_string(),
+        });
+    }
+    let mut forced = summary.circuits.iter().filter_map(|c| c.forced.as_ref());
+    forced
+        .any(|f| f.holds(job))
+        .then(|| "held: circuit open".to_string())
+}
+
 /// The spinner cell and the "why nothing is happening" text of a job.
 fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>) {
     let t = ctx.theme;
@@ -305,15 +321,10 @@ fn next_attempt<'a>(job: &'a ScheduledJob, ctx: &'a Ctx) -> (Span<'a>, Span<'a>)
             .to_symbol_span(state),
         None => Span::raw(" "),
     };
-    let pauses = ctx.app.data.as_ref().map_or(&[][..], |d| &d.summary.pauses);
-    if let Some(pause) = holding_pause(pauses, job, ctx.now) {
-        let text = match pause.until {
-            Some(u) => format!("paused {} left", fmt::secs(fmt::until(u, ctx.now))),
-            None => "paused, no end".to_string(),
-        };
+    if let Some(held) = held(job, ctx) {
         return (
             Span::styled(ctx.glyphs.warning, t.warn()),
-            Span::styled(text, t.warn()),
+            Span::styled(held, t.warn()),
         );
     }
     match job.state {
