@@ -44,6 +44,40 @@ fn decode(entry: &Entry) -> StoreResult<Logged> {
     })
 }
 
+/// The entries of a page as `scripts::LOG_PAGE` returns it: per entry `ID LEN\n` and `LEN`
+/// bytes of attempt JSON.
+pub(super) fn decode_page(mut page: &[u8]) -> StoreResult<Vec<(u64, AttemptRecord)>> {
+    let mut out = Vec::new();
+    while !page.is_empty() {
+        let (seq, json, rest) = split_entry(page)?;
+        let attempt = serde_json::from_slice(json).map_err(|e| {
+            StoreError::Corrupt(format!("cannot decode attempt log entry {seq}: {e}"))
+        })?;
+        out.push((seq, attempt));
+        page = rest;
+    }
+    Ok(out)
+}
+
+/// The first entry of a page: its sequence number, its JSON and what follows it.
+fn split_entry(page: &[u8]) -> StoreResult<(u64, &[u8], &[u8])> {
+    let bad = || StoreError::Corrupt("a page of the attempt log is malformed".into());
+    let header_len = page.iter().position(|&b| b == b'\n').ok_or_else(bad)?;
+    let header = std::str::from_utf8(&page[..header_len]).map_err(|_| bad())?;
+    let (id, len) = header.split_once(' ').ok_or_else(bad)?;
+    let seq = id
+        .strip_suffix("-0")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let len: usize = len.parse().map_err(|_| bad())?;
+    let body = &page[header_len + 1..];
+    if body.len() < len {
+        return Err(bad());
+    }
+    let (json, rest) = body.split_at(len);
+    Ok((seq, json, rest))
+}
+
 /// The arguments of one attempt in the append scripts (see `scripts::APPEND`).
 pub(super) fn attempt_args(a: &AttemptRecord) -> StoreResult<[String; 5]> {
     Ok([
@@ -123,27 +157,6 @@ impl RedisStore {
         Ok(found.into_iter().map(|l| l.attempt).collect())
     }
 
-    /// Log entries after `after`, in order, at most `limit`.
-    pub(super) async fn log_entries_after(
-        &self,
-        after: u64,
-        limit: u32,
-    ) -> StoreResult<Vec<Logged>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let entries: Vec<Entry> = redis::cmd("XRANGE")
-            .arg(self.keys.log())
-            .arg(format!("({after}-0"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut self.follow_conn())
-            .await
-            .map_err(err("read the attempt log"))?;
-        entries.iter().map(decode).collect()
-    }
-
     /// Whether the log holds an attempt after `after`, waiting up to `at_most` for one
     /// (`XREAD BLOCK`, on the connection kept for it: the read holds its connection).
     pub(super) async fn wait_after(&self, after: u64, at_most: Duration) -> StoreResult<bool> {
@@ -164,13 +177,24 @@ impl RedisStore {
         Ok(found.is_some())
     }
 
+    /// The attempts after `after`, in log order, at most `limit`: one script call that
+    /// returns the page as one string (`scripts::LOG_PAGE`), on the log's own connection.
     pub(super) async fn log_after(
         &self,
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<(u64, AttemptRecord)>> {
-        let entries = self.log_entries_after(after, limit).await?;
-        Ok(entries.into_iter().map(|l| (l.seq, l.attempt)).collect())
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let page: Vec<u8> = scripts::LOG_PAGE
+            .key(self.keys.log())
+            .arg(format!("({after}-0"))
+            .arg(limit)
+            .invoke_async(&mut self.follow_conn())
+            .await
+            .map_err(err("read the attempt log"))?;
+        decode_page(&page)
     }
 
     pub(super) async fn aggregate(
@@ -371,5 +395,50 @@ impl RedisStore {
                 Ok(entry)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(job: &str) -> AttemptRecord {
+        serde_json::from_value(serde_json::json!({
+            "job_id": job, "job_type": "email", "attempt_number": 1, "error_class": "timeout",
+            "success": false, "timestamp": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn entry(id: &str, json: &str) -> String {
+        format!("{id} {}\n{json}", json.len())
+    }
+
+    #[test]
+    fn a_page_is_read_entry_by_entry_whatever_its_json_holds() {
+        // A job id with a space and an escaped newline: the length, not a separator, ends it.
+        let (a, b) = (attempt("a b\n"), attempt("b"));
+        let page = entry("7-0", &serde_json::to_string(&a).unwrap())
+            + &entry("12-0", &serde_json::to_string(&b).unwrap());
+        let read = decode_page(page.as_bytes()).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!((read[0].0, &read[0].1.job_id), (7, &a.job_id));
+        assert_eq!((read[1].0, &read[1].1.job_id), (12, &b.job_id));
+        assert!(decode_page(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_page_is_refused_not_cut_short() {
+        let json = serde_json::to_string(&attempt("a")).unwrap();
+        let whole = entry("7-0", &json);
+        for damaged in [
+            whole[..whole.len() - 1].to_string(),
+            whole.replacen("7-0", "7", 1),
+            whole.replacen(' ', "", 1),
+            entry("7-0", "{not json"),
+        ] {
+            let e = decode_page(damaged.as_bytes()).map(|_| ()).unwrap_err();
+            assert!(matches!(e, StoreError::Corrupt(_)), "{damaged:?}: {e}");
+        }
     }
 }
