@@ -268,30 +268,6 @@ end
 return out
 "#;
 
-/// Reads a page of the attempt log as one string, so a replica parses one reply value per page
-/// instead of six per attempt (the entry, its id, its fields, two names, the JSON): replaying
-/// 10⁶ attempts spent a third of its CPU in the client's parse of `XRANGE` replies (README
-/// "Redis: many replicas", round 4). The log's entries stay as they are (builds that read them
-/// with `XRANGE` share the log). KEYS: log. ARGV: first id (`(N-0`: after N), count. Returns,
-/// per entry in order, `ID LEN\n` then the entry's attempt JSON (`LEN` bytes).
-pub static LOG_PAGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"#!lua flags=no-writes
-local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
-local out = {}
-for i, entry in ipairs(entries) do
-  local fields, json = entry[2], nil
-  for j = 1, #fields, 2 do
-    if fields[j] == 'a' then json = fields[j + 1]; break end
-  end
-  if not json then return redis.error_reply('attempt log entry ' .. entry[1] .. ' has no attempt') end
-  out[i] = entry[1] .. ' ' .. #json .. '\n' .. json
-end
-return table.concat(out)
-"#,
-    )
-});
-
 /// Appends an audit entry with the next id. KEYS: audit_seq, audit. ARGV: json. Returns the id.
 pub static AUDIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
