@@ -159,10 +159,11 @@ live() {
   echo "RESULT attempts: log_head=$(seq_of) seconds=$(since "$started") snapshot=$(snapshot_mark)"
   local during=()
   if [ -n "${DURING:-}" ]; then
+    # In PIDS too, so a join that fails stops them with the rest.
     RUN_ID="$run-da" wrk -t1 -c4 -d600s --timeout 10s -s benches/http/attempts_unique.lua "http://127.0.0.1:$pa" >/dev/null &
-    during+=($!)
+    during+=($!); PIDS+=($!)
     RUN_ID="$run-db" wrk -t1 -c4 -d600s --timeout 10s -s benches/http/attempts_unique.lua "http://127.0.0.1:$pb" >/dev/null &
-    during+=($!)
+    during+=($!); PIDS+=($!)
   fi
   local work port head mark wall first cpu status
   for join in $(seq "$joins"); do
