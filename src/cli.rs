@@ -203,6 +203,8 @@ More environment variables (settings without a flag):
   RETRYCTL_BAYESIAN_THRESHOLD  success probability a delay must reach (0-1)
   RETRYCTL_RETENTION_DAYS      drop attempts older than this
   RETRYCTL_SNAPSHOT_INTERVAL   how often learning is saved, e.g. 30s
+  RETRYCTL_SNAPSHOT_AFTER_ATTEMPTS
+                               save it also after this many attempts (200000)
   RETRYCTL_REDIS_PASSWORD      Redis password when the --store URL has none
   RETRYCTL_LOG                 log filter, e.g. info or retryctl=debug
 

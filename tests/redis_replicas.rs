@@ -424,6 +424,57 @@ async fn the_first_leader_upgrades_an_earlier_builds_layout_and_audits_it() {
     assert_eq!(store.prune_attempts(Utc::now()).await.unwrap(), 5);
 }
 
+/// The leader snapshots by volume on the shared log (`snapshot_after_attempts`, the trigger
+/// SQLite has): with the interval an hour away, no snapshot while the log grew by fewer than
+/// 500 attempts; once the two replicas together appended more, one within seconds, covering at
+/// least the 500 that made it due. So a joining replica replays about that many at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_snapshots_after_every_n_attempts_appended_by_any_replica() {
+    let redis = RedisServer::start();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [
+        ("RETRYCTL_SNAPSHOT_INTERVAL", "1h"),
+        ("RETRYCTL_SNAPSHOT_AFTER_ATTEMPTS", "500"),
+    ];
+    let a = Service::start_on_redis(da.path(), &redis.url(), &env);
+    let b = Service::start_on_redis(db.path(), &redis.url(), &env);
+    let c = Cluster {
+        redis,
+        a,
+        b,
+        _dirs: (da, db),
+    };
+    let store = RedisStore::open(&RedisConfig::new(c.redis.url()))
+        .await
+        .unwrap();
+    let watermark = || async { store.load_snapshot().await.unwrap().map(|(_, w)| w) };
+    let t0 = Utc::now() - Duration::hours(1);
+    let (status, _) = post(&c.b, "/attempts", &batch("under", 100, t0)).await;
+    assert_eq!(status, 200);
+    both_reach(&c, 300).await;
+    // More than one look of the snapshot task (every second) at 300 attempts: none due.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(watermark().await, None, "a snapshot under the volume");
+    let (over_a, over_b) = (batch("over-a", 100, t0), batch("over-b", 100, t0));
+    let (ra, rb) = tokio::join!(
+        post(&c.a, "/attempts", &over_a),
+        post(&c.b, "/attempts", &over_b)
+    );
+    assert_eq!((ra.0, rb.0), (200, 200));
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(w) = watermark().await {
+            assert!((500..=900).contains(&w), "snapshot at {w}, log at 900");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot 10 s after 900 attempts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn leads(service: &Service) -> bool {
     let health = service.get("/health").await;
     health["leader"]

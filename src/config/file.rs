@@ -1,6 +1,6 @@
 //! The TOML config file: its schema, and errors that name the key and the line.
 
-use super::{Config, Role, Token, check_fraction, positive};
+use super::{Config, Role, Token, at_least_one, check_fraction, positive};
 use crate::engine::EngineSettings;
 use crate::model::{PolicyGuardrails, RetryPolicy, parse_duration, validate};
 use serde::Deserialize;
@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub retention: Option<RetentionSection>,
     /// How often the engine's learning is snapshotted, e.g. `"30s"`.
     pub snapshot_interval: Option<String>,
+    /// Attempts recorded after which a snapshot is taken before the interval is up.
+    pub snapshot_after_attempts: Option<u64>,
 }
 
 /// `[[tokens]]` as written: the secret inline (`token`) or in a file of its own (`token_file`,
@@ -251,6 +253,10 @@ impl FileConfig {
         }
         if let Some(interval) = &self.snapshot_interval {
             config.housekeeping.snapshot_interval = duration("snapshot_interval", interval)?;
+        }
+        if let Some(n) = self.snapshot_after_attempts {
+            config.housekeeping.snapshot_after_attempts =
+                at_least_one("snapshot_after_attempts", n)?;
         }
         Ok(())
     }

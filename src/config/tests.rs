@@ -227,6 +227,21 @@ fn the_cap_on_followed_jobs_is_read_from_the_file() {
 }
 
 #[test]
+fn the_snapshot_volume_is_read_from_the_file_and_the_environment() {
+    let key = "snapshot_after_attempts";
+    let config = from_file("test.toml", &format!("{key} = 5000\n")).unwrap();
+    assert_eq!(config.housekeeping.snapshot_after_attempts, 5_000);
+    assert_eq!(defaults().housekeeping.snapshot_after_attempts, 200_000);
+    let vars = env(&[("RETRYCTL_SNAPSHOT_AFTER_ATTEMPTS", "700")]);
+    let c = resolve(defaults(), None, &vars, &Overrides::default()).unwrap();
+    assert_eq!(c.housekeeping.snapshot_after_attempts, 700);
+    let zero = from_file("test.toml", &format!("{key} = 0\n")).unwrap_err();
+    assert!(zero.to_string().contains("must be at least 1"), "{zero}");
+    let vars = env(&[("RETRYCTL_SNAPSHOT_AFTER_ATTEMPTS", "0")]);
+    assert!(resolve(defaults(), None, &vars, &Overrides::default()).is_err());
+}
+
+#[test]
 fn the_engine_seed_is_read_from_the_file() {
     let config = from_file("test.toml", "[engine]\nseed = 42\n").unwrap();
     assert_eq!(config.engine.seed, Some(42));

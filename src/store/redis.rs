@@ -138,6 +138,11 @@ pub struct RedisStore {
     /// A connection for the follower's blocking wait for new attempts only: Redis answers
     /// nothing else sent on a connection while a blocking read waits on it.
     wait_conn: ConnectionManager,
+    /// A connection for the leader's lease and the replicas' published counts. On the shared
+    /// one, under a full load of appends, the lease call waited behind this replica's queued
+    /// appends past its bound: no replica held the lease for minutes, so no snapshot was taken
+    /// (README "Redis: many replicas", round 5).
+    chore_conn: ConnectionManager,
     keys: Keys,
     timeout: Duration,
     /// Set when a call timed out, cleared when one succeeds (see [`STALLED_TIMEOUT`]).
@@ -167,6 +172,7 @@ impl RedisStore {
             conn: connect(&client, config).await?,
             follow_conn: connect(&client, config).await?,
             wait_conn: connect(&client, config).await?,
+            chore_conn: connect(&client, config).await?,
             keys: Keys::new(&config.prefix),
             timeout: config.timeout,
             stalled: AtomicBool::new(false),
@@ -188,6 +194,11 @@ impl RedisStore {
     /// The connection for the blocking wait for new attempts (see `wait_conn`).
     fn wait_conn(&self) -> ConnectionManager {
         self.wait_conn.clone()
+    }
+
+    /// The connection for the lease and the published counts (see `chore_conn`).
+    fn chore_conn(&self) -> ConnectionManager {
+        self.chore_conn.clone()
     }
 
     /// Runs one store call within the timeout (the short one while Redis is known to stall).
@@ -703,7 +714,7 @@ impl Store for RedisStore {
                 .key(self.keys.lease(name))
                 .arg(holder)
                 .arg(ttl.as_millis() as u64)
-                .invoke_async(&mut self.conn())
+                .invoke_async(&mut self.chore_conn())
                 .await
                 .map_err(err(what))?;
             Ok(held == 1)
@@ -713,7 +724,7 @@ impl Store for RedisStore {
 
     async fn lease_holder(&self, name: &str) -> StoreResult<Option<String>> {
         self.timed("read a lease", async {
-            self.conn()
+            self.chore_conn()
                 .get(self.keys.lease(name))
                 .await
                 .map_err(err("read a lease"))
@@ -724,7 +735,7 @@ impl Store for RedisStore {
     async fn put_replica_counts(&self, replica: &str, counts: String) -> StoreResult<()> {
         self.timed_chore("publish this replica's counts", 0, async {
             let () = self
-                .conn()
+                .chore_conn()
                 .hset(self.keys.replica_counts(), replica, counts)
                 .await
                 .map_err(err("publish this replica's counts"))?;
@@ -735,7 +746,7 @@ impl Store for RedisStore {
 
     async fn replica_counts(&self) -> StoreResult<Vec<(String, String)>> {
         self.timed_chore("read the replicas' counts", 0, async {
-            self.conn()
+            self.chore_conn()
                 .hgetall(self.keys.replica_counts())
                 .await
                 .map_err(err("read the replicas' counts"))

@@ -6,7 +6,7 @@
 use super::leader::RENEW_EVERY;
 use super::state::AppState;
 use super::store_health::PROBE_EVERY;
-use crate::config::Config;
+use crate::config::{Config, Housekeeping};
 use crate::engine::Engine;
 use crate::model::FieldError;
 use crate::store::{Store, StoreError};
@@ -103,7 +103,7 @@ impl Background {
     pub fn start(state: &AppState) -> Self {
         let housekeeping = &state.config.housekeeping;
         let mut tasks = vec![
-            spawn_snapshots(state.clone(), housekeeping.snapshot_interval),
+            spawn_snapshots(state.clone(), housekeeping),
             spawn_every(housekeeping.prune_interval, state.clone(), prune),
             spawn_every(
                 state
@@ -183,16 +183,18 @@ where
     })
 }
 
-/// Attempts recorded since the last snapshot after which the next one is taken without waiting
-/// for the interval. Start-up replays what came after the last snapshot (about 150,000
-/// attempts/s on 2 cores, `benches/startup.sh`), so this keeps start-up after `kill -9` near a
-/// second and a half at any ingestion rate.
-const SNAPSHOT_AFTER_ATTEMPTS: u64 = 200_000;
 /// How often the snapshot task looks at the volume recorded.
 const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Snapshots every `interval`, and sooner once [`SNAPSHOT_AFTER_ATTEMPTS`] were recorded.
-fn spawn_snapshots(state: AppState, interval: Duration) -> JoinHandle<()> {
+/// Snapshots every `snapshot_interval`, and sooner once `snapshot_after_attempts` attempts were
+/// recorded since the last one. On a shared log the volume is the log's (what every replica
+/// appended, as the follower learns it), so the leader's snapshots keep what a joining replica
+/// replays near that many attempts at any ingestion rate.
+fn spawn_snapshots(state: AppState, housekeeping: &Housekeeping) -> JoinHandle<()> {
+    let (interval, after) = (
+        housekeeping.snapshot_interval,
+        housekeeping.snapshot_after_attempts,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SNAPSHOT_CHECK_EVERY.min(interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -200,7 +202,7 @@ fn spawn_snapshots(state: AppState, interval: Duration) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             let recorded = state.watermark().saturating_sub(taken_watermark);
-            if snapshot_due(taken_at.elapsed(), interval, recorded) {
+            if snapshot_due(taken_at.elapsed(), interval, recorded, after) {
                 (taken_at, taken_watermark) = (tokio::time::Instant::now(), state.watermark());
                 snapshot(state.clone()).await;
             }
@@ -209,8 +211,8 @@ fn spawn_snapshots(state: AppState, interval: Duration) -> JoinHandle<()> {
 }
 
 /// Whether a snapshot is due `elapsed` after the last one, with `recorded` attempts since.
-fn snapshot_due(elapsed: Duration, interval: Duration, recorded: u64) -> bool {
-    elapsed >= interval || recorded >= SNAPSHOT_AFTER_ATTEMPTS
+fn snapshot_due(elapsed: Duration, interval: Duration, recorded: u64, after: u64) -> bool {
+    elapsed >= interval || recorded >= after
 }
 
 async fn snapshot(state: AppState) {
@@ -280,13 +282,20 @@ mod tests {
 
     #[test]
     fn snapshots_come_by_time_or_by_volume() {
-        let interval = Duration::from_secs(30);
-        assert!(!snapshot_due(Duration::from_secs(1), interval, 1_000));
-        assert!(snapshot_due(Duration::from_secs(30), interval, 0));
-        assert!(snapshot_due(
+        let (interval, after) = (Duration::from_secs(30), 200_000);
+        assert!(!snapshot_due(
             Duration::from_secs(1),
             interval,
-            SNAPSHOT_AFTER_ATTEMPTS
+            1_000,
+            after
         ));
+        assert!(!snapshot_due(
+            Duration::from_secs(1),
+            interval,
+            after - 1,
+            after
+        ));
+        assert!(snapshot_due(Duration::from_secs(30), interval, 0, after));
+        assert!(snapshot_due(Duration::from_secs(1), interval, after, after));
     }
 }
