@@ -769,3 +769,94 @@ async fn the_mouse_selects_and_scrolls_in_tmux() {
     tmux.keys(&["q"]);
     tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }
+
+/// `POST` `body` to `path` (no tokens: the test service binds 127.0.0.1 without them).
+async fn post(svc: &Service, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(svc.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert!(status.is_success(), "POST {path}: {status} {answer}");
+    answer
+}
+
+/// One failure of a new job on the `fast` queue at `at`, and its retry failing after the
+/// recommended delay; whether the ML tier decided it.
+async fn served_retry_fails(svc: &Service, job: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
+    use serde_json::json;
+    let failure = json!({"job_id": job, "job_type": "sync", "error_class": "unavailable",
+        "queue": "fast", "timestamp": at.to_rfc3339()});
+    let answer = post(svc, "/failures", &failure).await;
+    let delay = answer["delay_ms"].as_u64().unwrap();
+    let retry = json!([{"job_id": job, "job_type": "sync", "error_class": "unavailable",
+        "queue": "fast", "attempt_number": 2, "delay_ms": delay, "success": false,
+        "timestamp": (at + chrono::Duration::milliseconds(delay as i64)).to_rfc3339()}]);
+    post(svc, "/attempts", &retry).await;
+    answer["method"] == "ml"
+}
+
+/// The live check in the Strategy pane and in `retryctl ml models`: a model forced to serve
+/// while its queue's dependency stays down (as in `ml_api`'s rollback test) shows its outcomes
+/// counted and its log-loss beside the Bayesian tier's, then the rollback with its time and
+/// reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_check_and_its_rollback_in_tmux() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    post(&svc, "/attempts", &json!(crate::ml_api::history(1_000, 3))).await;
+    let train = json!({"model_type": "logistic", "features": ["queue"]});
+    post(&svc, "/ml/train", &train).await;
+    let forced = json!({"version": "ml-1", "force": true, "reason": "test: a bad model"});
+    post(&svc, "/ml/deploy", &forced).await;
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 160, 50);
+    tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("ml-1"));
+
+    let start = chrono::Utc::now();
+    let at = |i: usize| start + chrono::Duration::seconds(i as i64 * 120);
+    for i in 0..50 {
+        assert!(served_retry_fails(&svc, &format!("down-{i}"), at(i)).await);
+    }
+    let screen = tmux.wait_for("the live check", |s| {
+        s.contains("live check 50 outcomes") && s.contains("vs bayes")
+    });
+    assert!(screen.contains("margin"), "{screen}");
+    let models = cli_ml_models(&svc);
+    assert!(
+        models.contains("live check of ml-1: 50 outcomes"),
+        "{models}"
+    );
+
+    let mut served = 50;
+    while served < 1_000 && served_retry_fails(&svc, &format!("down-{served}"), at(served)).await {
+        served += 1;
+    }
+    assert!(served < 1_000, "never rolled back");
+    let screen = tmux.wait_for("the rollback", |s| {
+        s.contains("rolled back ml-1") && s.contains("standard")
+    });
+    assert!(!screen.contains("live check"), "nothing serves: {screen}");
+    let models = cli_ml_models(&svc);
+    assert!(
+        models.contains("rolled back automatically at") && models.contains("ML model ml-1"),
+        "{models}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
+
+fn cli_ml_models(svc: &Service) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .args(["ml", "models"])
+        .env("RETRYCTL_API", svc.api())
+        .env("RETRYCTL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
