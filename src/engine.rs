@@ -224,7 +224,9 @@ impl Engine {
                 reference_prediction,
             } => {
                 self.ml.record_success();
-                match ml_tier::paired(&self.ml_inputs(), ctx, answer).filter(|_| answer.should_retry) {
+                match ml_tier::paired(&self.ml_inputs(), ctx, answer)
+                    .filter(|_| answer.should_retry)
+                {
                     Some(pairing) => forecasts.pair(pairing),
                     None => forecasts.set(LiveArm::Ml, answer.estimated_success),
                 }

@@ -243,7 +243,8 @@ pub fn paired(
         .and_then(|e| e.ml.as_ref())
         .is_some_and(|m| m.delay_ms == delay_ms);
     let attempts = inputs.max_attempts.saturating_sub(ctx.attempt) as usize;
-    let decisions = (own && attempts > 0).then(|| decisions(&chosen, &situation, delay_ms, attempts));
+    let decisions =
+        (own && attempts > 0).then(|| decisions(&chosen, &situation, delay_ms, attempts));
     Some(Pairing {
         model,
         bayesian,

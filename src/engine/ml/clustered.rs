@@ -96,11 +96,19 @@ mod tests {
     #[test]
     fn with_one_value_per_cluster_it_is_the_usual_standard_error() {
         let xs = [0.3, -0.1, 0.7, 0.2, 0.0];
-        let e = Estimate::of(&xs.iter().enumerate().map(|(i, &x)| (i as u64, x)).collect::<Vec<_>>());
+        let e = Estimate::of(
+            &xs.iter()
+                .enumerate()
+                .map(|(i, &x)| (i as u64, x))
+                .collect::<Vec<_>>(),
+        );
         let mean = xs.iter().sum::<f64>() / 5.0;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0;
         assert!((e.mean - mean).abs() < 1e-12);
-        assert!((e.standard_error - (var / 5.0).sqrt()).abs() < 1e-12, "{e:?}");
+        assert!(
+            (e.standard_error - (var / 5.0).sqrt()).abs() < 1e-12,
+            "{e:?}"
+        );
         assert_eq!(e.clusters, 5);
     }
 
@@ -116,14 +124,20 @@ mod tests {
                 .map(|g| (g, if g % 2 == 0 { 1.0 } else { -1.0 }))
                 .collect::<Vec<_>>(),
         );
-        assert!((e.standard_error - ten.standard_error).abs() < 1e-12, "{e:?} {ten:?}");
+        assert!(
+            (e.standard_error - ten.standard_error).abs() < 1e-12,
+            "{e:?} {ten:?}"
+        );
     }
 
     #[test]
     fn the_margin_is_students_t_at_the_tail_of_three_standard_errors() {
         assert!(critical(MIN_CLUSTERS - 1).is_infinite());
         let (c5, c10, c20, c1000) = (critical(5), critical(10), critical(20), critical(1_000));
-        assert!(c5 > c10 && c10 > c20 && c20 > c1000, "{c5} {c10} {c20} {c1000}");
+        assert!(
+            c5 > c10 && c10 > c20 && c20 > c1000,
+            "{c5} {c10} {c20} {c1000}"
+        );
         assert!((c10 - 4.09).abs() < 0.01, "{c10}");
         assert!((c1000 - Z).abs() < 0.02, "{c1000}");
     }

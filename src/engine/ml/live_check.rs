@@ -153,7 +153,9 @@ fn margin_of(clusters: usize) -> Option<f64> {
 }
 
 fn fmt_margin(m: Option<f64>) -> String {
-    m.map_or("no margin below 5 clusters".into(), |m| format!("margin {m:.1}"))
+    m.map_or("no margin below 5 clusters".into(), |m| {
+        format!("margin {m:.1}")
+    })
 }
 
 impl Comparison {
@@ -272,7 +274,10 @@ impl LiveCheck {
             self.window.pop_front();
         }
         self.window.push_back(Entry {
-            losses: (log_loss(p.model, p.success), log_loss(p.bayesian, p.success)),
+            losses: (
+                log_loss(p.model, p.success),
+                log_loss(p.bayesian, p.success),
+            ),
             cluster: p.cluster,
             success: p.success,
             decisions: p.decisions,
@@ -327,8 +332,10 @@ impl LiveCheck {
         if kept.is_empty() {
             return None;
         }
-        let outcomes: Vec<(f64, bool)> =
-            kept.iter().map(|(d, y, _)| (f64::from(d.model.p), *y)).collect();
+        let outcomes: Vec<(f64, bool)> = kept
+            .iter()
+            .map(|(d, y, _)| (f64::from(d.model.p), *y))
+            .collect();
         let offset = recalibration_offset(&outcomes);
         let (mut model_sum, mut bayes_sum) = (0.0, 0.0);
         let diffs: Vec<(u64, f64)> = kept
@@ -413,7 +420,10 @@ mod tests {
             "{c:?}"
         );
         assert!((c.bayesian_log_loss - 2.0f64.ln()).abs() < 1e-12, "{c:?}");
-        assert!(!c.forecasts_worse, "3 outcomes are fewer than {MIN_OUTCOMES}");
+        assert!(
+            !c.forecasts_worse,
+            "3 outcomes are fewer than {MIN_OUTCOMES}"
+        );
     }
 
     #[test]
@@ -503,7 +513,11 @@ mod tests {
 
     /// The difference in standard errors as if every outcome were independent (round 4).
     fn iid_z(check: &LiveCheck) -> f64 {
-        let d: Vec<f64> = check.window.iter().map(|e| e.losses.0 - e.losses.1).collect();
+        let d: Vec<f64> = check
+            .window
+            .iter()
+            .map(|e| e.losses.0 - e.losses.1)
+            .collect();
         let n = d.len() as f64;
         let mean = d.iter().sum::<f64>() / n;
         let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -564,7 +578,11 @@ mod tests {
         let c = decided(same, 0.9, |i| i % 2 == 0);
         assert!(c.forecasts_worse, "{c:?}");
         let d = c.decisions.expect("judged");
-        assert_eq!((d.difference, d.worse, c.worse), (0.0, false, false), "{c:?}");
+        assert_eq!(
+            (d.difference, d.worse, c.worse),
+            (0.0, false, false),
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -584,6 +602,9 @@ mod tests {
         let working = decided(retry_or_stop, 0.1, |_| true);
         let d = working.decisions.expect("judged");
         assert!(working.forecasts_worse, "{working:?}");
-        assert!(d.model_cost < 2.0 && !d.worse && !working.worse, "{working:?}");
+        assert!(
+            d.model_cost < 2.0 && !d.worse && !working.worse,
+            "{working:?}"
+        );
     }
 }

@@ -13,8 +13,8 @@
 //! and loads the difference (switching its ML tier on or off with it), without a restart.
 
 use super::state::AppState;
-use crate::engine::ml::deployment::{Arm, AutoRollback, Deployed};
 use crate::engine::ml::clustered::Z as LIVE_CHECK_Z;
+use crate::engine::ml::deployment::{Arm, AutoRollback, Deployed};
 use crate::engine::ml::live_check::{
     Comparison, MIN_OUTCOMES as LIVE_CHECK_MIN, TOLERANCE as LIVE_CHECK_TOLERANCE,
 };
