@@ -194,53 +194,36 @@ fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
 /// tier's on the same retries, its decisions' cost beside the Bayesian tier's, each with the
 /// difference in (cluster-robust) standard errors and the margin a rollback needs.
 fn live_check(c: &MlLiveCheck, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
     let mut out = vec![
-        pair(
-            "live check",
-            format!(
-                "{} outcomes, {} clusters (judged from {})",
-                c.outcomes, c.clusters, c.min_outcomes
-            ),
-            ctx,
-        ),
-        pair(
-            "log-loss",
-            format!(
-                "{:.3} vs bayes {:.3} {}",
-                c.model_log_loss,
-                c.bayesian_log_loss,
-                in_standard_errors(c.difference, c.standard_error, c.margin)
-            ),
-            ctx,
-        ),
+        pair("live check", format!("{} outcomes,", c.outcomes), ctx),
+        text(format!("{} clusters", c.clusters)),
+        text(format!("(judged from {})", c.min_outcomes)),
+        pair("log-loss", format!("{:.3}", c.model_log_loss), ctx),
+        text(format!("vs bayes {:.3}", c.bayesian_log_loss)),
     ];
+    out.extend(in_standard_errors(c.difference, c.standard_error, c.margin).map(text));
     if let Some(d) = &c.decisions {
         let excess = d.difference - d.tolerance * d.bayesian_cost;
-        out.push(pair(
-            "decisions",
-            format!(
-                "cost {:.2} vs bayes {:.2} {}",
-                d.model_cost,
-                d.bayesian_cost,
-                in_standard_errors(excess, d.standard_error, d.margin)
-            ),
-            ctx,
-        ));
+        out.push(pair("decisions cost", format!("{:.2}", d.model_cost), ctx));
+        out.push(text(format!("vs bayes {:.2}", d.bayesian_cost)));
+        out.extend(in_standard_errors(excess, d.standard_error, d.margin).map(text));
     }
     out
 }
 
-/// `+3.1 SE (rollback > 3.4)`: a difference in standard errors and the margin it must exceed.
-fn in_standard_errors(difference: f64, standard_error: f64, margin: Option<f64>) -> String {
+/// `+3.1 SE`, `(rollback > 3.4)`: a difference in standard errors and the margin it must
+/// exceed, as two groups that wrap apart.
+fn in_standard_errors(difference: f64, standard_error: f64, margin: Option<f64>) -> [String; 2] {
     let z = if standard_error > 0.0 {
-        format!("{:+.1}", difference / standard_error)
+        format!("{:+.1} SE", difference / standard_error)
     } else {
-        "-".into()
+        "- SE".into()
     };
-    let margin = margin.map_or("no rollback below 5 clusters".into(), |m| {
-        format!("rollback > {m:.1}")
+    let margin = margin.map_or("(no rollback below 5 clusters)".into(), |m| {
+        format!("(rollback > {m:.1})")
     });
-    format!("{z} SE ({margin})")
+    [z, margin]
 }
 
 /// The live check's last rollback: the version and when, in the warning colour, then its
