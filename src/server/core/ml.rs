@@ -757,6 +757,34 @@ pub fn upstream_model(v: &MlVersion, bytes: Option<&[u8]>) -> MLModel {
     }
 }
 
+/// The live check as `/summary` shows it.
+fn live_check_view(c: &Comparison) -> crate::model::MlLiveCheck {
+    crate::model::MlLiveCheck {
+        outcomes: c.outcomes as u64,
+        model_log_loss: c.model_log_loss,
+        bayesian_log_loss: c.bayesian_log_loss,
+        difference: c.difference,
+        standard_error: c.standard_error,
+        clusters: c.clusters as u64,
+        rollback_above_z: LIVE_CHECK_Z,
+        margin: c.margin,
+        min_outcomes: LIVE_CHECK_MIN as u64,
+        forecasts_worse: c.forecasts_worse,
+        decisions: c.decisions.map(|d| crate::model::MlLiveDecisions {
+            decisions: d.decisions as u64,
+            clusters: d.clusters as u64,
+            offset: d.offset,
+            model_cost: d.model_cost,
+            bayesian_cost: d.bayesian_cost,
+            difference: d.difference,
+            standard_error: d.standard_error,
+            tolerance: LIVE_CHECK_TOLERANCE,
+            margin: d.margin,
+            worse: d.worse,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,33 +849,5 @@ mod tests {
                 ("ml-3".into(), MlState::Shadow, 0.0)
             ]
         );
-    }
-}
-
-/// The live check as `/summary` shows it.
-fn live_check_view(c: &Comparison) -> crate::model::MlLiveCheck {
-    crate::model::MlLiveCheck {
-        outcomes: c.outcomes as u64,
-        model_log_loss: c.model_log_loss,
-        bayesian_log_loss: c.bayesian_log_loss,
-        difference: c.difference,
-        standard_error: c.standard_error,
-        clusters: c.clusters as u64,
-        rollback_above_z: LIVE_CHECK_Z,
-        margin: c.margin,
-        min_outcomes: LIVE_CHECK_MIN as u64,
-        forecasts_worse: c.forecasts_worse,
-        decisions: c.decisions.map(|d| crate::model::MlLiveDecisions {
-            decisions: d.decisions as u64,
-            clusters: d.clusters as u64,
-            offset: d.offset,
-            model_cost: d.model_cost,
-            bayesian_cost: d.bayesian_cost,
-            difference: d.difference,
-            standard_error: d.standard_error,
-            tolerance: LIVE_CHECK_TOLERANCE,
-            margin: d.margin,
-            worse: d.worse,
-        }),
     }
 }
