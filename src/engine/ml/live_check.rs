@@ -44,7 +44,7 @@ pub const MIN_OUTCOMES: usize = 200;
 /// Forecasts are clamped to this distance from 0 and 1 before their log-loss.
 pub const CLAMP: f64 = 1e-3;
 /// Seconds of the time blocks that, with the scope, make a cluster of outcomes.
-pub const BLOCK_S: i64 = 600;
+pub const BLOCK_S: i64 = 60;
 /// Share of the Bayesian decisions' mean cost the model's may exceed and still be kept (the
 /// issue's target: never worse than the Bayesian tier by more than 2 %).
 pub const TOLERANCE: f64 = 0.02;
