@@ -340,7 +340,7 @@ pub struct MlLiveCheck {
     pub model_log_loss: f64,
     pub bayesian_log_loss: f64,
     /// `model_log_loss - bayesian_log_loss`, and the standard error of that mean, robust to
-    /// outcomes that move together within a cluster (one scope in one 10-minute block).
+    /// outcomes that move together within a cluster (one scope in one 1-minute block).
     pub difference: f64,
     pub standard_error: f64,
     /// Clusters the outcomes fall in.
