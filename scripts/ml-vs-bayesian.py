@@ -15,7 +15,9 @@ where too few held-out retries did, C its decisions cost more, E they were not s
 two standard errors, B they were the Bayesian tier's, T no model was trained). A model the gate refused did not serve: the
 Bayesian tier decided, so ml/bayes is 1 there. `rolled back` counts the served models the live
 check took off (README "ML tier"). After the table, every served model per file: its ml/bayes
-cost and, if the live check rolled it back, when (scenario minutes) and on what numbers.
+cost and, if the live check rolled it back, when (scenario minutes) and on what numbers, else
+the live check as it stood at the end of the run (forecasts, and the decisions' cost under the
+recalibrated Bayesian forecast, model vs Bayesian).
 """
 
 import json
@@ -76,14 +78,32 @@ def main(paths):
     for path, scenario, r in served:
         ratio = r["ml"]["cost_per_job"] / r["bayesian"]["cost_per_job"]
         back = r["ml"]["ml"].get("rollback")
-        what = "kept"
+        end = r["ml"]["ml"].get("live_check_at_end")
+        what = "kept" + (f" ({check_text(end)})" if end else "")
         if back:
-            what = (
-                f"rolled back at {back['at_ms'] / 60000:.1f} min: log-loss "
-                f"{back['model_log_loss']:.3f} vs {back['bayesian_log_loss']:.3f} over "
-                f"{back['outcomes']} retries, SE {back['standard_error']:.3f}"
+            what = f"rolled back at {back['at_ms'] / 60000:.1f} min: " + check_text(
+                back.get("check") or back
             )
         print(f"  {path:<24} {scenario:<20} {ratio:>7.3f}  {what}")
+
+
+def check_text(c):
+    """The live check's numbers: forecasts (log-loss, clusters, standard error) and, when
+    judged, the decisions' cost under the recalibrated Bayesian forecast."""
+    text = (
+        f"log-loss {c['model_log_loss']:.3f} vs {c['bayesian_log_loss']:.3f} over "
+        f"{c['outcomes']} retries"
+    )
+    if "clusters" in c:
+        text += f" in {c['clusters']} clusters"
+    text += f", SE {c['standard_error']:.3f}"
+    if c.get("forecasts_worse"):
+        text += " (worse)"
+    d = c.get("decisions")
+    if d:
+        model, bayes, se, worse = d
+        text += f"; decisions {model:.2f} vs {bayes:.2f}, SE {se:.2f}" + (" (worse)" if worse else "")
+    return text
 
 
 # The deploy gate's reasons (model::deploy_gate) and their codes.

@@ -224,12 +224,10 @@ impl Engine {
                 reference_prediction,
             } => {
                 self.ml.record_success();
-                let at = answer.delay_ms;
-                match ml_tier::paired(&self.ml_inputs(), ctx, at).filter(|_| answer.should_retry) {
-                    Some((model, bayesian)) => {
-                        forecasts.set(LiveArm::Ml, model);
-                        forecasts.set(LiveArm::BayesianOnMl, bayesian);
-                    }
+                match ml_tier::paired(&self.ml_inputs(), ctx, answer)
+                    .filter(|_| answer.should_retry)
+                {
+                    Some(pairing) => forecasts.pair(pairing),
                     None => forecasts.set(LiveArm::Ml, answer.estimated_success),
                 }
                 if let Some((deployed, _)) = self.ml.serving.clone() {

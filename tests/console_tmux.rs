@@ -769,3 +769,109 @@ async fn the_mouse_selects_and_scrolls_in_tmux() {
     tmux.keys(&["q"]);
     tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
 }
+
+/// `POST` `body` to `path` (no tokens: the test service binds 127.0.0.1 without them).
+async fn post(svc: &Service, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(svc.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert!(status.is_success(), "POST {path}: {status} {answer}");
+    answer
+}
+
+/// A job on the `fast` queue failing at `at`, its retries following the service's answers and
+/// failing until 30 s after the first failure; whether the ML tier decided its first retry.
+async fn fast_episode(svc: &Service, job: &str, at: chrono::DateTime<chrono::Utc>) -> bool {
+    use serde_json::json;
+    let (mut elapsed, mut delay, mut first_by_ml) = (0u64, 0u64, None);
+    for n in 1..=10u32 {
+        let when = (at + chrono::Duration::milliseconds(elapsed as i64)).to_rfc3339();
+        let success = n > 1 && elapsed >= 30_000;
+        let record = json!({"job_id": job, "job_type": "sync", "queue": "fast",
+            "error_class": if success { "" } else { "unavailable" }, "attempt_number": n,
+            "delay_ms": delay, "success": success, "timestamp": when});
+        if success {
+            post(svc, "/attempts", &json!([record])).await;
+            break;
+        }
+        let answer = post(svc, "/failures", &record).await;
+        first_by_ml.get_or_insert(answer["method"] == "ml");
+        if answer["should_retry"] != true {
+            break;
+        }
+        delay = answer["delay_ms"].as_u64().unwrap();
+        elapsed += delay;
+    }
+    first_by_ml.unwrap_or(false)
+}
+
+/// The live check in the Strategy pane and in `retryctl ml models`: a model forced to serve
+/// that believes the `fast` queue recovers within 2 s while its outages last 30 s (as in
+/// `ml_api`'s rollback test) shows its outcomes counted, its log-loss and its decisions' cost
+/// beside the Bayesian tier's, then the rollback with its time and reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_check_and_its_rollback_in_tmux() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&dir.path().join("data"));
+    post(&svc, "/attempts", &json!(crate::ml_api::history(1_000, 3))).await;
+    let train = json!({"model_type": "logistic", "features": ["queue"]});
+    post(&svc, "/ml/train", &train).await;
+    let forced = json!({"version": "ml-1", "force": true, "reason": "test: a bad model"});
+    post(&svc, "/ml/deploy", &forced).await;
+    let home = dir.path();
+    let tmux = Tmux::start(&console_cmd(home, &svc), home, 160, 50);
+    tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("ml-1"));
+
+    let start = chrono::Utc::now();
+    let at = |i: usize| start + chrono::Duration::seconds(i as i64 * 120);
+    for i in 0..5 {
+        assert!(fast_episode(&svc, &format!("slow-now-{i}"), at(i)).await);
+    }
+    let check = svc.get("/summary").await["ml"]["live_check"].clone();
+    let (outcomes, clusters) = (&check["outcomes"], &check["clusters"]);
+    let counted = format!("live check {outcomes} outcomes, {clusters} clusters");
+    let screen = tmux.wait_for("the live check", |s| s.contains(&counted));
+    assert!(
+        screen.contains("vs bayes") && screen.contains("decisions cost"),
+        "{screen}"
+    );
+    let models = cli_ml_models(&svc);
+    assert!(
+        models.contains(&format!("live check of ml-1: {outcomes} outcomes")),
+        "{models}"
+    );
+
+    let mut jobs = 5;
+    while jobs < 500 && fast_episode(&svc, &format!("slow-now-{jobs}"), at(jobs)).await {
+        jobs += 1;
+    }
+    assert!(jobs < 500, "never rolled back");
+    let screen = tmux.wait_for("the rollback", |s| {
+        s.contains("rolled back ml-1") && s.contains("standard")
+    });
+    assert!(!screen.contains("live check"), "nothing serves: {screen}");
+    let models = cli_ml_models(&svc);
+    assert!(
+        models.contains("rolled back automatically at") && models.contains("ML model ml-1"),
+        "{models}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("clean exit", |s| s.contains("EXITED 0"));
+}
+
+fn cli_ml_models(svc: &Service) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_retryctl"))
+        .args(["ml", "models"])
+        .env("RETRYCTL_API", svc.api())
+        .env("RETRYCTL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}

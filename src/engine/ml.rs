@@ -6,7 +6,8 @@
 //! over the delay grid ([`serve`]) and what its decisions would have cost on held-out episodes
 //! ([`decision_cost`], the deploy gate's evidence), what the engine holds while serving ([`deployment`]: arms,
 //! health, [`live`] outcomes, the [`live_check`] that rolls a serving model back when its
-//! forecasts are worse than the Bayesian tier's, [`drift`]), and the [`metrics`] a model is
+//! forecasts and its decisions are worse than the Bayesian tier's, with [`clustered`]
+//! standard errors, [`drift`]), and the [`metrics`] a model is
 //! judged by. Like the
 //! rest of the engine it reads no clock, socket or file; training data is handed in.
 //!
@@ -17,6 +18,7 @@
 //! fixed after 0.8 by #432), so the meaning of its probability flips with the data's success
 //! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
+pub mod clustered;
 pub mod dataset;
 pub mod decision_cost;
 pub mod deployment;

@@ -5,6 +5,7 @@
 
 use super::ml::deployment::{Arm, Deployed, Deployment};
 use super::ml::features::Situation;
+use super::ml::live_check::{Decisions, Pairing, Valued, scope};
 use super::ml::serve::{self, Choice, Setting};
 use super::registry::{Models, Selected, Thresholds};
 use super::rules::fmt_ms;
@@ -206,14 +207,20 @@ fn rationale(deployed: &Deployed, arm: Arm, s: &Situation<'_>, c: &Choice) -> St
     }
 }
 
-/// The serving model's and the Bayesian tier's P(success) for the retry the answer schedules
-/// after `delay_ms` (the delay after the guardrails), for the live check
-/// ([`super::ml::live_check`]); `None` where either cannot forecast it. The Bayesian forecast
-/// is the one the deploy gate compared on the held-out retries: the survival model of the
-/// job's (job type, error class) in its deciding view, at the first grid boundary at or after
-/// the retry's elapsed time.
-pub fn paired(inputs: &Inputs<'_>, ctx: &Ctx<'_>, delay_ms: u64) -> Option<(f64, f64)> {
+/// What the live check ([`super::ml::live_check`]) keeps of the retry `answer` schedules:
+/// the serving model's and the Bayesian tier's P(success) at its delay (after the guardrails),
+/// its scope, and — when that delay is the model's own choice — what the model's delay and
+/// the Bayesian tier's cost-optimal choice cost by the expected-cost rule; `None` where either
+/// tier cannot forecast it. The Bayesian forecast is the one the deploy gate compared on the
+/// held-out retries: the survival model of the job's (job type, error class) in its deciding
+/// view, at the first grid boundary at or after the retry's elapsed time.
+pub fn paired(
+    inputs: &Inputs<'_>,
+    ctx: &Ctx<'_>,
+    answer: &crate::model::RetryRecommendation,
+) -> Option<Pairing> {
     let (deployed, _) = inputs.deployment.serving.as_ref()?;
+    let delay_ms = answer.delay_ms;
     let situation = situation(ctx, inputs.deployment);
     let chosen = class_model(inputs, ctx)?;
     let model = *deployed
@@ -221,15 +228,62 @@ pub fn paired(inputs: &Inputs<'_>, ctx: &Ctx<'_>, delay_ms: u64) -> Option<(f64,
         .predict_delays(&situation, &[delay_ms])
         .ok()?
         .first()?;
-    let grid = &super::survival::GRID_MS;
-    let at = situation.elapsed_ms + delay_ms;
-    let j = grid.partition_point(|&b| b < at).min(grid.len() - 1);
+    let j = boundary(situation.elapsed_ms + delay_ms);
     let bayesian = chosen
         .model
         .candidate_in(chosen.view, situation.elapsed_ms, j, 1)
         .success;
     let valid = |p: f64| (0.0..=1.0).contains(&p);
-    (valid(model) && valid(bayesian)).then_some((model, bayesian))
+    if !(valid(model) && valid(bayesian)) {
+        return None;
+    }
+    let own = answer
+        .explanation
+        .as_ref()
+        .and_then(|e| e.ml.as_ref())
+        .is_some_and(|m| m.delay_ms == delay_ms);
+    let attempts = inputs.max_attempts.saturating_sub(ctx.attempt) as usize;
+    let decisions =
+        (own && attempts > 0).then(|| decisions(&chosen, &situation, delay_ms, attempts));
+    Some(Pairing {
+        model,
+        bayesian,
+        scope: scope(&ctx.features.queue, &ctx.features.error_class),
+        decisions,
+    })
+}
+
+/// The first grid boundary at or after `at_ms` of elapsed time.
+fn boundary(at_ms: u64) -> usize {
+    let grid = &super::survival::GRID_MS;
+    grid.partition_point(|&b| b < at_ms).min(grid.len() - 1)
+}
+
+/// The model's served delay and the Bayesian tier's cost-optimal choice (or its stop), each
+/// valued by the Bayesian tier: wait cost, continuation, P(success).
+fn decisions(
+    chosen: &Selected<'_>,
+    situation: &Situation<'_>,
+    delay_ms: u64,
+    attempts: usize,
+) -> Decisions {
+    let (model, view, elapsed) = (chosen.model, chosen.view, situation.elapsed_ms);
+    let params = model.params();
+    let valued = |delay_ms: u64, j: usize| Valued {
+        wait: (params.per_attempt + params.per_second * delay_ms as f64 / 1000.0) as f32,
+        continuation: model.continuation(view, j, attempts) as f32,
+        p: model.candidate_in(view, elapsed, j, 1).success as f32,
+    };
+    let bayesian = model
+        .best_as(view, elapsed, attempts, 0)
+        .map(|d| d.best)
+        .filter(|best| best.cost < model.give_up_cost())
+        .map(|best| valued(best.delay_ms, best.index));
+    Decisions {
+        model: valued(delay_ms, boundary(elapsed + delay_ms)),
+        bayesian,
+        give_up: model.give_up_cost() as f32,
+    }
 }
 
 /// The Bayesian tier's model for `ctx`'s job, as it would decide it (most specific level with

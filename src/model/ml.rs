@@ -339,13 +339,52 @@ pub struct MlLiveCheck {
     pub outcomes: u64,
     pub model_log_loss: f64,
     pub bayesian_log_loss: f64,
-    /// `model_log_loss - bayesian_log_loss`, and the standard error of that mean.
+    /// `model_log_loss - bayesian_log_loss`, and the standard error of that mean, robust to
+    /// outcomes that move together within a cluster (one scope in one 1-minute block).
     pub difference: f64,
     pub standard_error: f64,
-    /// The model is rolled back when the difference exceeds this many standard errors...
+    /// Clusters the outcomes fall in.
+    #[serde(default)]
+    pub clusters: u64,
+    /// The normal tail the margin keeps: this many standard errors of a normal...
     pub rollback_above_z: f64,
+    /// ... which with this many clusters is this many standard errors (Student's t with
+    /// clusters - 1 degrees of freedom); none below 5 clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
     /// ... once the window holds this many outcomes.
     pub min_outcomes: u64,
+    /// The forecasts are worse by more than the margin.
+    #[serde(default)]
+    pub forecasts_worse: bool,
+    /// The served decisions against the Bayesian tier's at the same retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<MlLiveDecisions>,
+}
+
+/// The live check's decisions (`engine::ml::live_check`): at each retry the model served with
+/// its own delay, what that delay and the Bayesian tier's choice cost by the expected-cost
+/// rule, under the Bayesian forecast recalibrated on the window's outcomes. The model is rolled
+/// back when its forecasts are worse and so are its decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlLiveDecisions {
+    pub decisions: u64,
+    pub clusters: u64,
+    /// The log-odds offset that recalibrates the Bayesian forecast on the outcomes.
+    pub offset: f64,
+    /// Mean expected cost of the model's decisions and of the Bayesian tier's.
+    pub model_cost: f64,
+    pub bayesian_cost: f64,
+    /// `model_cost - bayesian_cost`, and its cluster-robust standard error.
+    pub difference: f64,
+    pub standard_error: f64,
+    /// The share of `bayesian_cost` the difference may reach before it counts.
+    pub tolerance: f64,
+    /// Standard errors the difference less the tolerance must exceed; none below 5 clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<f64>,
+    /// The decisions are worse by more than the tolerance and the margin.
+    pub worse: bool,
 }
 
 /// A rollback the live check made.

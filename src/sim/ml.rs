@@ -17,7 +17,8 @@
 //! one outcome only) leaves the Bayesian tier serving, and the report says why. The model is
 //! not retrained during the measured period. A served model is watched as in the service:
 //! the live check (`engine::ml::live_check`) compares its forecasts with the Bayesian tier's on
-//! the retries it served and takes it off when they are significantly worse; as the service
+//! the retries it served and takes it off when they, and its decisions, are significantly
+//! worse; as the service
 //! does then, the ML tier is switched off and the Bayesian tier decides for the rest of the
 //! run, and the report says when and why (`rollback`). Each completed drift window of the model (serving,
 //! or in shadow) is recorded with the scenario time it closed at and whether its score raises
@@ -26,6 +27,7 @@
 use super::policy::{Decision, Policy, PolicyError};
 use crate::engine::ml::deployment::{Arm, Deployed};
 use crate::engine::ml::drift::{DEFAULT_THRESHOLD, drifted};
+use crate::engine::ml::live_check::Comparison;
 use crate::engine::ml::{ModelKind, model_type_name};
 use crate::engine::{Engine, EngineSettings, TrainRequest, Trained, default_strategy, train_ml};
 use crate::model::{
@@ -70,6 +72,40 @@ pub struct MlReport {
     /// When and why the live check rolled the served model back, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// The live check of a model still serving at the end of the run, as it stood then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_check_at_end: Option<LiveCheckState>,
+}
+
+/// The live check's numbers at one moment (`engine::ml::live_check`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveCheckState {
+    pub outcomes: u64,
+    pub clusters: u64,
+    pub model_log_loss: f64,
+    pub bayesian_log_loss: f64,
+    pub standard_error: f64,
+    pub forecasts_worse: bool,
+    /// The decisions' mean cost under the recalibrated Bayesian forecast, the model's and
+    /// the Bayesian tier's, the standard error of the difference, and whether they are worse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<(f64, f64, f64, bool)>,
+}
+
+impl LiveCheckState {
+    fn of(c: &Comparison) -> Self {
+        Self {
+            outcomes: c.outcomes as u64,
+            clusters: c.clusters as u64,
+            model_log_loss: c.model_log_loss,
+            bayesian_log_loss: c.bayesian_log_loss,
+            standard_error: c.standard_error,
+            forecasts_worse: c.forecasts_worse,
+            decisions: c
+                .decisions
+                .map(|d| (d.model_cost, d.bayesian_cost, d.standard_error, d.worse)),
+        }
+    }
 }
 
 /// The live check's rollback of the served model.
@@ -83,6 +119,8 @@ pub struct Rollback {
     pub model_log_loss: f64,
     pub bayesian_log_loss: f64,
     pub standard_error: f64,
+    /// The whole comparison that decided it.
+    pub check: LiveCheckState,
     pub reason: String,
 }
 
@@ -124,6 +162,7 @@ impl MlReport {
             drift_threshold: DEFAULT_THRESHOLD,
             drift_windows: Vec::new(),
             rollback: None,
+            live_check_at_end: None,
         }
     }
 
@@ -248,6 +287,7 @@ impl MlPolicy {
                 model_log_loss: c.model_log_loss,
                 bayesian_log_loss: c.bayesian_log_loss,
                 standard_error: c.standard_error,
+                check: LiveCheckState::of(&c),
                 reason,
             });
         }
@@ -309,9 +349,11 @@ impl Policy for MlPolicy {
     }
 
     fn ml_report(&self) -> Option<MlReport> {
-        Some(self.report.clone().unwrap_or_else(|| {
+        let mut report = self.report.clone().unwrap_or_else(|| {
             let why = "no attempt after the warm-up: the model was never trained".to_string();
             MlReport::failed(self.kind, why)
-        }))
+        });
+        report.live_check_at_end = self.engine.ml_live().check.as_ref().map(LiveCheckState::of);
+        Some(report)
     }
 }

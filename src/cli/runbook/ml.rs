@@ -2,7 +2,9 @@
 //! API (`/ml/*`). `train` starts a training job and follows it to its end.
 
 use super::{ConnArgs, Refused, cell, print, print_json, stamp};
-use crate::model::{MLTrainingConfig, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlVersion};
+use crate::model::{
+    MLTrainingConfig, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlSummary, MlVersion,
+};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use std::time::Duration;
@@ -213,7 +215,57 @@ async fn models(args: ListArgs) -> anyhow::Result<()> {
     if listed.models.is_empty() {
         return print("no model versions yet: retryctl ml train\n");
     }
-    print(&versions_table(&listed.models))
+    let summary = args.conn.client()?.summary().await.context("ml models")?;
+    print(&format!(
+        "{}{}",
+        versions_table(&listed.models),
+        live_text(&summary.ml)
+    ))
+}
+
+/// The serving version's live check and the live check's last rollback, from `/summary`:
+/// nothing when neither is there.
+pub fn live_text(ml: &MlSummary) -> String {
+    let mut out = String::new();
+    if let (Some(c), Some(serving)) = (&ml.live_check, &ml.serving) {
+        out.push_str(&format!(
+            "\nlive check of {}: {} outcomes in {} clusters (judged from {}), log-loss {:.4} \
+             against the Bayesian tier's {:.4}, difference {:+.4}, standard error {:.4} ({})\n",
+            cell(serving, 40),
+            c.outcomes,
+            c.clusters,
+            c.min_outcomes,
+            c.model_log_loss,
+            c.bayesian_log_loss,
+            c.difference,
+            c.standard_error,
+            margin_text(c.margin),
+        ));
+        if let Some(d) = &c.decisions {
+            out.push_str(&format!(
+                "decisions: {} served with the model's own delay in {} clusters cost {:.3} \
+                 against the Bayesian tier's {:.3} a retry (forecast offset {:+.2} log-odds), \
+                 difference {:+.3}, standard error {:.3} (over {:.0} % of the Bayesian cost: {})\n",
+                d.decisions,
+                d.clusters,
+                d.model_cost,
+                d.bayesian_cost,
+                d.offset,
+                d.difference,
+                d.standard_error,
+                d.tolerance * 100.0,
+                margin_text(d.margin),
+            ));
+        }
+    }
+    if let Some(r) = &ml.auto_rollback {
+        out.push_str(&format!(
+            "\nrolled back automatically at {}: {}\n",
+            stamp(r.at),
+            cell(&r.reason, 1_000)
+        ));
+    }
+    out
 }
 
 async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
@@ -266,4 +318,10 @@ fn deployed_text(d: &MlDeployed) -> String {
         .as_ref()
         .map_or("none".to_string(), |v| v.version.clone());
     format!("{}: serving {serving}; shadow {shadow}\n", d.status)
+}
+
+fn margin_text(margin: Option<f64>) -> String {
+    margin.map_or("no rollback below 5 clusters".into(), |m| {
+        format!("rollback above {m:.2} standard errors")
+    })
 }

@@ -13,7 +13,7 @@ use super::drift::{DriftMonitor, Reference};
 use super::features::{RecentFailures, Situation};
 use super::fitted::Fitted;
 use super::live::{ArmStats, LiveStats};
-use super::live_check::{Comparison, LiveCheck, Paired};
+use super::live_check::{self, Comparison, Decisions, LiveCheck, Paired, Pairing};
 use crate::engine::job_key::JobKey;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -117,32 +117,46 @@ impl LiveArm {
     }
 }
 
-/// The forecasts made for one retry, at most one per arm, kept inline: a served retry waiting
-/// for its outcome holds no heap block of its own. Kept as `f32` (a probability needs no more),
-/// so four arms take the room three `f64` did.
+/// The forecasts made for one retry, at most one per arm, and for a retry the model served,
+/// its scope and decisions for the live check — kept inline: a served retry waiting for its
+/// outcome holds no heap block of its own. Kept as `f32` (a probability needs no more).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Forecasts([Option<f32>; 4]);
+pub struct Forecasts {
+    arms: [Option<f32>; 4],
+    /// [`live_check::scope`] of the retry, when the model served it.
+    scope: u32,
+    decisions: Option<Decisions>,
+}
 
 impl Forecasts {
     /// Sets `arm`'s forecast (a second one for the same arm replaces the first).
     pub fn set(&mut self, arm: LiveArm, p: f64) {
-        self.0[arm as usize] = Some(p as f32);
+        self.arms[arm as usize] = Some(p as f32);
+    }
+
+    /// The model's and the Bayesian tier's forecast for a retry the model served, with what
+    /// the live check keeps beside them.
+    pub fn pair(&mut self, p: Pairing) {
+        self.set(LiveArm::Ml, p.model);
+        self.set(LiveArm::BayesianOnMl, p.bayesian);
+        self.scope = p.scope;
+        self.decisions = p.decisions;
     }
 
     /// `arm`'s forecast, if one was made.
     pub fn get(&self, arm: LiveArm) -> Option<f64> {
-        self.0[arm as usize].map(f64::from)
+        self.arms[arm as usize].map(f64::from)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
+        self.arms.iter().all(Option::is_none)
     }
 
     /// The forecasts made, in the order of [`LiveArm`].
     pub fn iter(&self) -> impl Iterator<Item = (LiveArm, f64)> + '_ {
         LiveArm::ALL
             .into_iter()
-            .zip(self.0)
+            .zip(self.arms)
             .filter_map(|(arm, p)| Some((arm, f64::from(p?))))
     }
 }
@@ -316,6 +330,8 @@ impl Deployment {
             model,
             bayesian,
             success,
+            cluster: live_check::cluster(f.scope, at.timestamp()),
+            decisions: f.decisions,
         });
         if !comparison.worse {
             return None;
@@ -507,8 +523,9 @@ mod tests {
     }
 
     #[test]
-    fn a_served_retry_takes_64_bytes_in_the_table_and_nothing_beside() {
-        // The job's key (16 bytes) and the retry's record with its four forecasts, all inline.
-        assert_eq!(std::mem::size_of::<(JobKey, Served)>(), 64);
+    fn a_served_retry_takes_96_bytes_in_the_table_and_nothing_beside() {
+        // The job's key (16 bytes) and the retry's record with its four forecasts, and its
+        // scope and decisions for the live check (32 bytes more), all inline.
+        assert_eq!(std::mem::size_of::<(JobKey, Served)>(), 96);
     }
 }

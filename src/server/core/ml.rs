@@ -13,8 +13,11 @@
 //! and loads the difference (switching its ML tier on or off with it), without a restart.
 
 use super::state::AppState;
+use crate::engine::ml::clustered::Z as LIVE_CHECK_Z;
 use crate::engine::ml::deployment::{Arm, AutoRollback, Deployed};
-use crate::engine::ml::live_check::{MIN_OUTCOMES as LIVE_CHECK_MIN, Z as LIVE_CHECK_Z};
+use crate::engine::ml::live_check::{
+    Comparison, MIN_OUTCOMES as LIVE_CHECK_MIN, TOLERANCE as LIVE_CHECK_TOLERANCE,
+};
 use crate::engine::{TrainRequest, Trained, train_ml};
 use crate::model::{MLModel, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlState, MlVersion};
 use crate::server::edge::{ApiError, ApiResult};
@@ -711,15 +714,7 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
                 ece: s.ece(),
             })
             .collect(),
-        live_check: live.check.map(|c| crate::model::MlLiveCheck {
-            outcomes: c.outcomes as u64,
-            model_log_loss: c.model_log_loss,
-            bayesian_log_loss: c.bayesian_log_loss,
-            difference: c.difference,
-            standard_error: c.standard_error,
-            rollback_above_z: LIVE_CHECK_Z,
-            min_outcomes: LIVE_CHECK_MIN as u64,
-        }),
+        live_check: live.check.as_ref().map(live_check_view),
         auto_rollback: live.auto_rollback.map(|r| crate::model::MlAutoRollback {
             version: r.version.clone(),
             at: r.at,
@@ -759,6 +754,34 @@ pub fn upstream_model(v: &MlVersion, bytes: Option<&[u8]>) -> MLModel {
         enabled: matches!(v.state, MlState::Active | MlState::Canary),
         canary_percent: v.canary_percent,
         metadata,
+    }
+}
+
+/// The live check as `/summary` shows it.
+fn live_check_view(c: &Comparison) -> crate::model::MlLiveCheck {
+    crate::model::MlLiveCheck {
+        outcomes: c.outcomes as u64,
+        model_log_loss: c.model_log_loss,
+        bayesian_log_loss: c.bayesian_log_loss,
+        difference: c.difference,
+        standard_error: c.standard_error,
+        clusters: c.clusters as u64,
+        rollback_above_z: LIVE_CHECK_Z,
+        margin: c.margin,
+        min_outcomes: LIVE_CHECK_MIN as u64,
+        forecasts_worse: c.forecasts_worse,
+        decisions: c.decisions.map(|d| crate::model::MlLiveDecisions {
+            decisions: d.decisions as u64,
+            clusters: d.clusters as u64,
+            offset: d.offset,
+            model_cost: d.model_cost,
+            bayesian_cost: d.bayesian_cost,
+            difference: d.difference,
+            standard_error: d.standard_error,
+            tolerance: LIVE_CHECK_TOLERANCE,
+            margin: d.margin,
+            worse: d.worse,
+        }),
     }
 }
 

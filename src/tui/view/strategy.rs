@@ -9,7 +9,7 @@ mod glance;
 
 use super::flow::{column, elide, flow, share_rows};
 use super::{Ctx, summary_pane};
-use crate::model::{MlJob, RetryPolicy, Summary};
+use crate::model::{MlAutoRollback, MlJob, MlLiveCheck, RetryPolicy, Summary};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -176,11 +176,75 @@ fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
     if let Some(drift) = s.ml.drift_score {
         out.push(pair("drift", format!("{drift:.2}"), ctx));
     }
+    if let Some(check) = &s.ml.live_check {
+        out.extend(live_check(check, ctx));
+    }
+    if let Some(rollback) = &s.ml.auto_rollback {
+        out.extend(auto_rollback(rollback, ctx));
+    }
     if let Some(job) = &s.ml.training {
         out.push(training(job, ctx));
     } else if let Some(job) = &s.ml.last_training {
         out.push(training_result(job, ctx));
     }
+    out
+}
+
+/// The serving version's live check: outcomes counted, its log-loss beside the Bayesian
+/// tier's on the same retries, its decisions' cost beside the Bayesian tier's, each with the
+/// difference in (cluster-robust) standard errors and the margin a rollback needs.
+fn live_check(c: &MlLiveCheck, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+    let mut out = vec![
+        pair("live check", format!("{} outcomes,", c.outcomes), ctx),
+        text(format!("{} clusters", c.clusters)),
+        text(format!("(judged from {})", c.min_outcomes)),
+        pair("log-loss", format!("{:.3}", c.model_log_loss), ctx),
+        text(format!("vs bayes {:.3}", c.bayesian_log_loss)),
+    ];
+    out.extend(in_standard_errors(c.difference, c.standard_error, c.margin).map(text));
+    if let Some(d) = &c.decisions {
+        let excess = d.difference - d.tolerance * d.bayesian_cost;
+        out.push(pair("decisions cost", format!("{:.2}", d.model_cost), ctx));
+        out.push(text(format!("vs bayes {:.2}", d.bayesian_cost)));
+        out.extend(in_standard_errors(excess, d.standard_error, d.margin).map(text));
+    }
+    out
+}
+
+/// `+3.1 SE`, `(rollback > 3.4)`: a difference in standard errors and the margin it must
+/// exceed, as two groups that wrap apart.
+fn in_standard_errors(difference: f64, standard_error: f64, margin: Option<f64>) -> [String; 2] {
+    let z = if standard_error > 0.0 {
+        format!("{:+.1} SE", difference / standard_error)
+    } else {
+        "- SE".into()
+    };
+    let margin = margin.map_or("(no rollback below 5 clusters)".into(), |m| {
+        format!("(rollback > {m:.1})")
+    });
+    [z, margin]
+}
+
+/// The live check's last rollback: the version and when, in the warning colour, then its
+/// reason word by word so it wraps within the pane.
+fn auto_rollback(r: &MlAutoRollback, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let when = format!(
+        "{} {} ({})",
+        r.version,
+        r.at.format("%H:%M:%SZ"),
+        fmt::ago(r.at, ctx.now)
+    );
+    let mut out = vec![vec![
+        Span::styled("rolled back ", ctx.theme.warn()),
+        Span::styled(when, ctx.theme.warn()),
+    ]];
+    let reason = crate::present::sanitize::sanitize(&r.reason);
+    out.extend(
+        reason
+            .split_whitespace()
+            .map(|word| vec![Span::styled(word.to_string(), ctx.theme.text())]),
+    );
     out
 }
 
