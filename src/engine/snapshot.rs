@@ -4,9 +4,9 @@
 //! open episode an object with its own names, about four times larger) and 2 (episodes under
 //! their job ids rather than their keys) are still read.
 //!
-//! The service writes a snapshot straight into the store ([`SnapshotCopy`] is a
-//! [`SnapshotSource`]) and reads it back as it decodes it ([`StoredSnapshot`]), so neither
-//! holds the document's text whole.
+//! The service writes a snapshot straight into the store as it encodes it ([`SnapshotCopy`] is
+//! a [`SnapshotSource`]), and decodes it as the store reads it ([`StoredSnapshot`]), so the
+//! text is never held whole.
 
 use super::bayes::ExploreShare;
 use super::episodes::{Episodes, EpisodesByJobId, EpisodesView, LegacyEpisodes};
@@ -116,8 +116,8 @@ pub fn decode(snapshot: &EngineSnapshot) -> Result<Option<SnapshotData>, String>
 }
 
 /// A stored snapshot document (`{"version":V,"data":…}`) decoded as it is read: the version
-/// picks the layout the data is read in, so the data is never held as text. `None` inside for
-/// the empty snapshot.
+/// picks the layout the data is read in, so the data is never held as text (as
+/// [`EngineSnapshot`] holds it). `None` inside for the empty snapshot.
 pub struct StoredSnapshot(pub(super) Option<SnapshotData>);
 
 impl<'de> Deserialize<'de> for StoredSnapshot {

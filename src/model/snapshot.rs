@@ -2,9 +2,10 @@
 //! `{"version":V,"data":…}`.
 //!
 //! The engine writes and reads its layout; the store only saves and loads the document. It is
-//! written and read in pieces ([`SnapshotSource`], [`SnapshotReader`]): at the default cap of
-//! open episodes a snapshot is tens of megabytes, and a copy of it held whole while it was
-//! encoded and stored was the service's largest peak of memory.
+//! written in pieces as it is encoded ([`SnapshotSource`]): at the default cap of open
+//! episodes a snapshot is megabytes, and the copies of it held whole while it was encoded and
+//! stored (the text, the document around it, the store's own) made the service's largest
+//! peaks of memory. It is read back in pieces too ([`SnapshotReader`]), as it is decoded.
 
 use serde::{Deserialize, Serialize};
 use std::io;

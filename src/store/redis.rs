@@ -625,8 +625,7 @@ impl Store for RedisStore {
         published
     }
 
-    /// Read whole from its hash field (Redis has no ranges of a hash field) and decoded from
-    /// those bytes: one copy of the text, never two.
+    /// Read whole from its hash field (Redis has no ranges of a hash field).
     async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {        let what = "load the engine snapshot";
         let size: usize = self
             .timed_chore(what, 0, async {

@@ -266,9 +266,10 @@ impl AppState {
     }
 }
 
-/// Decodes a stored snapshot as the store reads it, on a blocking thread (tens of megabytes at
-/// the default cap of open episodes). A read that fails is the store's error; a document this
-/// engine cannot use is the inner error, and the caller replays the log instead.
+/// Decodes a stored snapshot as the store reads it, on a blocking thread (megabytes at the
+/// default cap of open episodes), without a copy of the whole text. A read that fails is the
+/// store's error; a document this engine cannot use is the inner error, and the caller
+/// replays the log instead.
 async fn decode_snapshot(reader: SnapshotReader) -> StoreResult<Result<StoredSnapshot, String>> {
     let decoded = tokio::task::spawn_blocking(move || {
         serde_json::from_reader::<_, StoredSnapshot>(std::io::BufReader::new(reader))
