@@ -823,7 +823,7 @@ pub async fn snapshot_round_trips_with_watermark(store: S) {
 
 /// A document of several pieces in every backend (3 MB) reads back byte for byte.
 pub async fn a_large_snapshot_reads_back_byte_for_byte(store: S) {
-    let episodes: Vec<String> = (0..150_000).map(|i| format!("episode-{i:08}")).collect();
+    let episodes: Vec<String> = (0..200_000).map(|i| format!("episode-{i:08}")).collect();
     let big = EngineSnapshot::new(3, &episodes).unwrap();
     store.save_snapshot(Box::new(big.clone()), 7).await.unwrap();
     let (mut reader, watermark) = store.load_snapshot().await.unwrap().unwrap();
