@@ -63,8 +63,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use registry::{Models, Thresholds};
 use rules::RuleSet;
 use settings::solve_params;
-pub use snapshot::{SnapshotCopy, StoredSnapshot};
 use snapshot::SnapshotRef;
+pub use snapshot::{SnapshotCopy, StoredSnapshot};
 use std::sync::Arc;
 use tier::{Ctx, Draft, fall_back, guard_input};
 

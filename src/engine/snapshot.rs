@@ -104,8 +104,7 @@ pub fn encode(data: &SnapshotRef<'_>) -> EngineSnapshot {
 /// What `snapshot` holds: `None` for the empty snapshot; an unknown version or malformed data
 /// is an error that says which.
 pub fn decode(snapshot: &EngineSnapshot) -> Result<Option<SnapshotData>, String> {
-    if !(snapshot.version == 0 || (OLDEST_VERSION..=SNAPSHOT_VERSION).contains(&snapshot.version))
-    {
+    if !(snapshot.version == 0 || (OLDEST_VERSION..=SNAPSHOT_VERSION).contains(&snapshot.version)) {
         return Err(unsupported(snapshot.version));
     }
     let mut data = serde_json::Deserializer::from_str(snapshot.data.get());
@@ -164,7 +163,9 @@ impl<'de> Visitor<'de> for DocumentVisitor {
             (Some(decoded), _) => Ok(decoded),
             (None, Some(text)) => {
                 let mut data = serde_json::Deserializer::from_str(text.get());
-                Layout(version).deserialize(&mut data).map_err(de::Error::custom)
+                Layout(version)
+                    .deserialize(&mut data)
+                    .map_err(de::Error::custom)
             }
             (None, None) => Err(de::Error::missing_field("data")),
         }

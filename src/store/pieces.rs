@@ -140,7 +140,10 @@ mod tests {
         }
         assert_eq!(got, 2_000, "the full pieces, not the part-filled one");
         let err = pieces.finish().await.unwrap_err();
-        assert!(err.to_string().contains("cannot be encoded: no more"), "{err}");
+        assert!(
+            err.to_string().contains("cannot be encoded: no more"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -320,7 +320,12 @@ impl RedisStore {
 
     /// Makes the document staged in `staging` (`bytes` long) the snapshot, with its
     /// watermark, and drops the staging key.
-    async fn publish_snapshot(&self, staging: &str, bytes: usize, watermark: u64) -> StoreResult<()> {
+    async fn publish_snapshot(
+        &self,
+        staging: &str,
+        bytes: usize,
+        watermark: u64,
+    ) -> StoreResult<()> {
         let what = "publish the engine snapshot";
         self.timed_chore(what, bytes, async {
             let () = scripts::PUBLISH_SNAPSHOT
@@ -626,7 +631,8 @@ impl Store for RedisStore {
     }
 
     /// Read whole from its hash field (Redis has no ranges of a hash field).
-    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {        let what = "load the engine snapshot";
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {
+        let what = "load the engine snapshot";
         let size: usize = self
             .timed_chore(what, 0, async {
                 redis::cmd("HSTRLEN")

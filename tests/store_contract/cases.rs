@@ -814,10 +814,16 @@ pub async fn snapshot_round_trips_with_watermark(store: S) {
         &serde_json::json!({"models": [{"key": "email/timeout", "alpha": 2.5}]}),
     )
     .unwrap();
-    store.save_snapshot(Box::new(snap.clone()), 41).await.unwrap();
+    store
+        .save_snapshot(Box::new(snap.clone()), 41)
+        .await
+        .unwrap();
     assert_eq!(loaded_snapshot(&*store).await, Some((snap.clone(), 41)));
     let newer = EngineSnapshot::new(3, &serde_json::json!({})).unwrap();
-    store.save_snapshot(Box::new(newer.clone()), 99).await.unwrap();
+    store
+        .save_snapshot(Box::new(newer.clone()), 99)
+        .await
+        .unwrap();
     assert_eq!(loaded_snapshot(&*store).await, Some((newer, 99)));
 }
 
@@ -841,7 +847,10 @@ pub async fn a_large_snapshot_reads_back_byte_for_byte(store: S) {
 /// is still the one loaded, and the next one saves as usual.
 pub async fn a_snapshot_whose_encoding_fails_leaves_the_previous_one(store: S) {
     let first = EngineSnapshot::new(3, &serde_json::json!({"k": 1})).unwrap();
-    store.save_snapshot(Box::new(first.clone()), 5).await.unwrap();
+    store
+        .save_snapshot(Box::new(first.clone()), 5)
+        .await
+        .unwrap();
     let err = store
         .save_snapshot(Box::new(FailsAfter(3 << 20)), 9)
         .await
@@ -849,7 +858,10 @@ pub async fn a_snapshot_whose_encoding_fails_leaves_the_previous_one(store: S) {
     assert!(err.to_string().contains("cannot be encoded"), "{err}");
     assert_eq!(loaded_snapshot(&*store).await, Some((first, 5)));
     let next = EngineSnapshot::new(3, &serde_json::json!({"k": 2})).unwrap();
-    store.save_snapshot(Box::new(next.clone()), 11).await.unwrap();
+    store
+        .save_snapshot(Box::new(next.clone()), 11)
+        .await
+        .unwrap();
     assert_eq!(loaded_snapshot(&*store).await, Some((next, 11)));
 }
 

@@ -66,7 +66,10 @@ async fn a_snapshot_cut_short_leaves_the_previous_one_and_its_staging_key_expire
     let server = RedisServer::start();
     let store = Arc::new(open(&server, "retryctl").await);
     let first = EngineSnapshot::new(3, &serde_json::json!({"k": 1})).unwrap();
-    store.save_snapshot(Box::new(first.clone()), 5).await.unwrap();
+    store
+        .save_snapshot(Box::new(first.clone()), 5)
+        .await
+        .unwrap();
     assert!(staging_keys(&server).await.is_empty());
     let (let_go, held) = std::sync::mpsc::channel();
     let leader = store.clone();
@@ -88,10 +91,16 @@ async fn a_snapshot_cut_short_leaves_the_previous_one_and_its_staging_key_expire
     assert!(saving.await.unwrap_err().is_cancelled());
     drop(let_go);
     let ttl: i64 = command(&server, redis::cmd("PTTL").arg(&staging)).await;
-    assert!((1..=600_000).contains(&ttl), "staging key expires in {ttl} ms");
+    assert!(
+        (1..=600_000).contains(&ttl),
+        "staging key expires in {ttl} ms"
+    );
     assert_eq!(loaded_snapshot(&*store).await, Some((first, 5)));
     let next = EngineSnapshot::new(3, &serde_json::json!({"k": 2})).unwrap();
-    store.save_snapshot(Box::new(next.clone()), 11).await.unwrap();
+    store
+        .save_snapshot(Box::new(next.clone()), 11)
+        .await
+        .unwrap();
     assert_eq!(loaded_snapshot(&*store).await, Some((next, 11)));
     assert_eq!(staging_keys(&server).await, vec![staging]);
 }

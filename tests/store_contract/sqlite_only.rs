@@ -301,7 +301,10 @@ fn a_snapshot_cut_short_by_sigkill_leaves_the_previous_one() {
         let store = SqliteStore::open(dir.path()).await.unwrap();
         assert_eq!(loaded_snapshot(&store).await, Some((first_snapshot(), 7)));
         let next = EngineSnapshot::new(3, &serde_json::json!({"k": 2})).unwrap();
-        store.save_snapshot(Box::new(next.clone()), 11).await.unwrap();
+        store
+            .save_snapshot(Box::new(next.clone()), 11)
+            .await
+            .unwrap();
         assert_eq!(loaded_snapshot(&store).await, Some((next, 11)));
     });
     assert_eq!(unpublished_chunks(dir.path()), 0);

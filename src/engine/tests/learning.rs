@@ -476,7 +476,10 @@ fn a_snapshot_written_and_read_in_pieces_is_the_same_snapshot() {
     assert!(again.snapshot() == e.snapshot(), "data before version");
     // The empty snapshot holds nothing; an unknown version and malformed data are refused.
     assert!(read(br#"{"version":0,"data":null}"#).unwrap().0.is_none());
-    let unknown = read(br#"{"version":99,"data":{}}"#).err().unwrap().to_string();
+    let unknown = read(br#"{"version":99,"data":{}}"#)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(unknown.contains("version 99 is not supported"), "{unknown}");
     let malformed = read(br#"{"version":3,"data":{"models":3}}"#).err().unwrap();
     assert!(malformed.is_data(), "{malformed}");

@@ -132,7 +132,9 @@ impl Reader {
         self.chunk = conn
             .prepare_cached("SELECT data FROM snapshot_chunks WHERE generation = ?1 AND idx = ?2")
             .and_then(|mut stmt| {
-                stmt.query_row(params![self.generation, int(self.next as u64)], |r| r.get(0))
+                stmt.query_row(params![self.generation, int(self.next as u64)], |r| {
+                    r.get(0)
+                })
             })
             .map_err(sql("read a snapshot chunk"))?;
         (self.next, self.pos) = (self.next + 1, 0);
