@@ -143,10 +143,10 @@ impl Reader {
 
     /// Ends the read transaction and hands the connection back.
     fn release(&mut self) {
-        if let (Some(conn), Some(give_back)) = (self.conn.take(), self.give_back.take()) {
-            if conn.execute_batch("ROLLBACK").is_ok() {
-                give_back(conn);
-            }
+        if let (Some(conn), Some(give_back)) = (self.conn.take(), self.give_back.take())
+            && conn.execute_batch("ROLLBACK").is_ok()
+        {
+            give_back(conn);
         }
     }
 }
