@@ -18,6 +18,11 @@
 # RETRYCTL_BENCH_HEAP=1 (needs gdb) glibc's heap in use is read too, just before the kill
 # (malloc_stats, printed into the service's log), and the resident memory once gdb has made
 # the service call malloc_trim (what of it was freed heap glibc had kept).
+# Throughout, /proc/PID/status is sampled every RETRYCTL_BENCH_SAMPLE seconds (default 0.5):
+# VmRSS and VmHWM (the peak resident memory since the process started) go to
+# $DATA/memory.tsv (seconds since the start, VmRSS KiB, VmHWM KiB, per process), and the
+# script prints the peak and the range of the samples at the end of each phase
+# (RETRYCTL_BENCH_SAMPLES=FILE keeps a copy of the samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ATTEMPTS=${1:-1000000}
@@ -29,8 +34,11 @@ DATA=${RETRYCTL_BENCH_DATA:-$(mktemp -d)}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT/api/v1/retry"
 PID=""
+SAMPLER=""
 cleanup() {
+  if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
   if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "${RETRYCTL_BENCH_SAMPLES:-}" ]; then cp "$DATA/memory.tsv" "$RETRYCTL_BENCH_SAMPLES" || true; fi
   [ -n "${RETRYCTL_BENCH_DATA:-}" ] || rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -39,10 +47,31 @@ start() {
   RETRYCTL_LOG=info "$BIN" serve --store "$STORE" --data "$DATA" --listen "127.0.0.1:$PORT" \
     >>"$DATA/serve.log" 2>&1 &
   PID=$!
+  sample_memory "$PID" &
+  SAMPLER=$!
 }
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{$(now) - $1:.2f}')"; }
 rss_mib() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
+# VmHWM of the service now: the most it has held resident since it started.
+hwm_mib() { awk '/^VmHWM:/ {printf "%d", $2 / 1024}' "/proc/$PID/status"; }
+BENCH_T0=$EPOCHREALTIME
+# Samples VmRSS and VmHWM of the service until it exits (one line per sample, tagged by PID).
+sample_memory() {
+  local pid=$1
+  while [ -r "/proc/$pid/status" ]; do
+    awk -v pid="$pid" -v t="$EPOCHREALTIME" -v t0="$BENCH_T0" \
+      '/^VmRSS:/ {r = $2} /^VmHWM:/ {h = $2} END {if (r) printf "%.1f\t%s\t%d\t%d\n", t - t0, pid, r, h}' \
+      "/proc/$pid/status" >>"$DATA/memory.tsv" 2>/dev/null || true
+    sleep "${RETRYCTL_BENCH_SAMPLE:-0.5}"
+  done
+}
+# The range of the VmRSS samples of the service since second $1 of the run.
+sampled_range() {
+  awk -v pid="$PID" -v from="$1" '$2 == pid && $1 >= from {if (!n++ || $3 < lo) lo = $3; if ($3 > hi) hi = $3}
+    END {printf "%d-%d MiB over %d samples", lo / 1024, hi / 1024, n}' "$DATA/memory.tsv"
+}
+elapsed() { awk -v t="$EPOCHREALTIME" -v t0="$BENCH_T0" 'BEGIN {printf "%.1f", t - t0}'; }
 # Resident memory by kind: anonymous (the heap, stacks) and file-backed (the binary, libraries).
 rss_kinds() {
   awk '/^Anonymous:/ {a = $2} /^Rss:/ {r = $2} END {printf "anonymous %d MiB, files %d MiB", a / 1024, (r - a) / 1024}' \
@@ -76,6 +105,7 @@ wait_for "$URL/health"
 echo "recording $ATTEMPTS attempts through POST /attempts ($STORE store)..."
 round=0
 began=$(now)
+began_at=$(elapsed)
 while [ "$(recorded)" -lt "$ATTEMPTS" ]; do
   round=$((round + 1))
   WRK_RUN=$round wrk -t2 -c8 -d"${RETRYCTL_BENCH_ROUND:-5s}" \
@@ -84,9 +114,11 @@ done
 sleep 1 # batches wrk gave up on may still be in flight
 echo "  $(recorded) attempts in $(since "$began") s"
 echo "resident memory before the kill: $(rss_mib) MiB ($(rss_kinds))"
+echo "  peak (VmHWM) $(hwm_mib) MiB; sampled during ingestion $(sampled_range "$began_at")"
 if [ -n "${RETRYCTL_BENCH_SETTLE:-}" ]; then
   sleep "$RETRYCTL_BENCH_SETTLE"
   echo "resident memory $RETRYCTL_BENCH_SETTLE s later: $(rss_mib) MiB ($(rss_kinds))"
+  echo "  peak (VmHWM) $(hwm_mib) MiB"
 fi
 if [ -n "${RETRYCTL_BENCH_HEAP:-}" ]; then
   echo "heap in use before the kill: $(heap_in_use)"
@@ -96,11 +128,12 @@ fi
 
 kill -9 "$PID"
 wait "$PID" 2>/dev/null || true
+wait "$SAMPLER" 2>/dev/null || true
 began=$(now)
 start
 wait_for "$URL/health"
 health_s=$(since "$began")
 recommend || { echo "no recommendation after the restart" >&2; exit 1; }
 echo "after kill -9: /health answered in $health_s s, a recommendation in $(since "$began") s"
-echo "resident memory after the restart: $(rss_mib) MiB ($(rss_kinds))"
-echo "the restart's log: $(grep -E "engine restored" "$DATA/serve.log" | tail -1 | sed 's/.*INFO //')"
+echo "resident memory after the restart: $(rss_mib) MiB ($(rss_kinds)); peak (VmHWM) $(hwm_mib) MiB"
+echo "the restart's log: $(grep -E "engine snapshot read|engine restored" "$DATA/serve.log" | tail -2 | sed 's/.*INFO //' | tr '\n' ' ')"

@@ -63,8 +63,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use registry::{Models, Thresholds};
 use rules::RuleSet;
 use settings::solve_params;
-pub use snapshot::SnapshotCopy;
 use snapshot::SnapshotRef;
+pub use snapshot::{SnapshotCopy, StoredSnapshot};
 use std::sync::Arc;
 use tier::{Ctx, Draft, fall_back, guard_input};
 
@@ -617,8 +617,8 @@ impl Engine {
     }
 
     /// [`Self::snapshot`] in two steps: this copy of what was learned is cheap (no encoding),
-    /// so a service takes it under the engine lock and encodes it ([`SnapshotCopy::encode`])
-    /// after releasing the lock.
+    /// so a service takes it under the engine lock and, after releasing the lock, has the store
+    /// write it as it encodes it (a [`crate::model::SnapshotSource`]).
     pub fn snapshot_copy(&self) -> SnapshotCopy {
         SnapshotCopy {
             models: self.models.snapshot(),
@@ -631,14 +631,22 @@ impl Engine {
     /// Loads a snapshot taken by `snapshot`. An empty snapshot (version 0) means "nothing
     /// learned yet"; an unknown version or malformed data is refused and nothing changes.
     pub fn restore(&mut self, snapshot: EngineSnapshot) -> Result<(), String> {
-        let Some(data) = snapshot::decode(&snapshot)? else {
-            return Ok(());
+        if let Some(data) = snapshot::decode(&snapshot)? {
+            self.restore_stored(StoredSnapshot(Some(data)));
+        }
+        Ok(())
+    }
+
+    /// Loads a snapshot decoded as the store read it (see [`StoredSnapshot`]); the empty
+    /// snapshot changes nothing.
+    pub fn restore_stored(&mut self, stored: StoredSnapshot) {
+        let StoredSnapshot(Some(data)) = stored else {
+            return;
         };
         self.models.restore(data.models);
         self.episodes = data.episodes;
         self.guard = data.guardrails.restored(&self.guard);
         self.explore = data.explore;
-        Ok(())
     }
 
     /// The request context, from the job's open episode and the guardrails' delay bounds.

@@ -30,7 +30,7 @@ pub use incident::*;
 pub use ml::*;
 pub use patterns::*;
 pub use schedule::*;
-pub use snapshot::EngineSnapshot;
+pub use snapshot::{EngineSnapshot, SnapshotReader, SnapshotSource};
 pub use views::*;
 
 use chrono::{DateTime, Utc};

@@ -8,8 +8,8 @@
 
 use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
-    Pause, PauseScope, RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
+    PauseScope, RetryStrategy, ScheduledJob, SnapshotReader, SnapshotSource, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod memory;
+pub mod pieces;
 pub mod redis;
 pub mod sqlite;
 
@@ -68,6 +69,16 @@ impl StoreError {
         Self::Unavailable {
             kind: StoreFailureKind::Other,
             message: message.into(),
+        }
+    }
+
+    /// The error behind a failed read of a [`SnapshotReader`]: the store's own when the reader
+    /// wrapped one, else an `Unavailable` one naming the I/O error.
+    pub fn of_read(error: std::io::Error) -> Self {
+        let message = error.to_string();
+        match error.into_inner().map(|inner| inner.downcast::<Self>()) {
+            Some(Ok(store_error)) => *store_error,
+            _ => Self::unavailable(format!("cannot read the engine snapshot: {message}")),
         }
     }
 
@@ -312,9 +323,17 @@ pub trait Store: Send + Sync {
     async fn save_strategy(&self, strategy: &RetryStrategy) -> StoreResult<()>;
     async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>>;
 
-    /// Saves what the engine learned up to attempt sequence `watermark`.
-    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()>;
-    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>>;
+    /// Saves what the engine learned up to attempt sequence `watermark`, writing the document
+    /// as `snapshot` encodes it (see [`pieces`]), never holding it whole. Until it returns
+    /// `Ok` the previous snapshot is the one loaded, also after a crash half-way through.
+    async fn save_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        watermark: u64,
+    ) -> StoreResult<()>;
+    /// The last snapshot saved, to be read as it is decoded, and its watermark. A reader's
+    /// error wraps the [`StoreError`] behind it ([`StoreError::of_read`] unwraps it).
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>>;
 
     /// Appends to the audit log; the entry's `id` is assigned by the store and returned.
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64>;

@@ -84,6 +84,8 @@ macro_rules! contract {
                 count_jobs_by_state_counts_present_states,
                 strategy_round_trips,
                 snapshot_round_trips_with_watermark,
+                a_large_snapshot_reads_back_byte_for_byte,
+                a_snapshot_whose_encoding_fails_leaves_the_previous_one,
                 audit_ids_increase_and_page,
                 alerts_upsert_and_list_newest_first,
                 concurrent_appenders_get_distinct_seqs,

@@ -3,18 +3,33 @@
 
 mod jobs;
 
+use super::pieces::Pieces;
 use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, JobSortKey, Store, StoreResult, page_limit,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
-    Pause, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
+    RetryStrategy, ScheduledJob, SnapshotReader, SnapshotSource,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::JobIndex;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Bytes of a piece of a snapshot as it is encoded (the pieces are joined here).
+const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
+
+/// A saved snapshot's document, shared by every reader of it.
+#[derive(Debug, Clone)]
+struct Document(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Document {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// Everything behind one mutex: operations are short and never await while holding it.
 #[derive(Debug, Default)]
@@ -40,7 +55,7 @@ struct Inner {
     strategy: Option<RetryStrategy>,
     ml_versions: BTreeMap<String, MlVersion>,
     ml_models: BTreeMap<String, Vec<u8>>,
-    snapshot: Option<(EngineSnapshot, u64)>,
+    snapshot: Option<(Document, u64)>,
     audit: Vec<AuditEntry>,
     alerts: BTreeMap<String, Alert>,
     pauses: BTreeMap<String, Pause>,
@@ -240,17 +255,31 @@ impl Store for MemoryStore {
         Ok(self.inner.lock().strategy.clone())
     }
 
-    /// The copy of the snapshot (megabytes at 10⁵ open episodes) is made, and the previous
-    /// one freed, outside the lock every write takes.
-    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
-        let saved = Some((snapshot.clone(), watermark));
+    /// The document (megabytes at 10⁵ open episodes) is encoded, and the previous one freed,
+    /// outside the lock every write takes.
+    async fn save_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        watermark: u64,
+    ) -> StoreResult<()> {
+        let mut pieces = Pieces::encode(snapshot, SNAPSHOT_PIECE_BYTES);
+        let mut document = Vec::new();
+        while let Some(piece) = pieces.next().await {
+            document.extend_from_slice(&piece);
+        }
+        pieces.finish().await?;
+        let saved = Some((Document(Arc::new(document)), watermark));
         let previous = std::mem::replace(&mut self.inner.lock().snapshot, saved);
         drop(previous);
         Ok(())
     }
 
-    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
-        Ok(self.inner.lock().snapshot.clone())
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {
+        let saved = self.inner.lock().snapshot.clone();
+        Ok(saved.map(|(document, watermark)| {
+            let reader: SnapshotReader = Box::new(std::io::Cursor::new(document));
+            (reader, watermark)
+        }))
     }
 
     async fn append_audit(&self, mut entry: AuditEntry) -> StoreResult<u64> {

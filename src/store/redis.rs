@@ -24,12 +24,13 @@ mod pacing;
 mod scripts;
 mod upgrade;
 
+use super::pieces::Pieces;
 use super::{AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult};
 use crate::model::pacing::{PaceAnswer, PaceCounters, PaceRequest, PaceSync};
 pub use crate::model::redact_url;
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
-    Pause, RetryStrategy, ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
+    RetryStrategy, ScheduledJob, SnapshotReader, SnapshotSource, StoreFailureKind,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +42,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -62,6 +64,13 @@ pub const MOST_ALLOWANCE: Duration = Duration::from_millis(750);
 /// snapshot): Redis appends it to its AOF and fsyncs before it answers, and a 10 MB snapshot
 /// took longer than 1.08 s at a load of 14 on this machine's shared disk.
 pub const CHORE_PER_MB: Duration = Duration::from_millis(250);
+/// Bytes of one piece of an engine snapshot staged in Redis: one `APPEND` each, about a
+/// fifth of a second of Redis's AOF writing on this machine's shared disk at a load of 14
+/// (see [`CHORE_PER_MB`]).
+pub const SNAPSHOT_PIECE_BYTES: usize = 1 << 20;
+/// How long a staged snapshot outlives its last piece: a leader that died while staging
+/// leaves it behind for this long.
+const STAGING_TTL_MS: i64 = 10 * 60 * 1_000;
 /// Default key prefix (the hash tag).
 pub const DEFAULT_PREFIX: &str = "retryctl";
 
@@ -286,6 +295,58 @@ impl RedisStore {
         self.timed(what, async {
             let removed: u64 = self.conn().hdel(key, field).await.map_err(err(what))?;
             Ok(removed > 0)
+        })
+        .await
+    }
+
+    /// Appends the snapshot's document to `staging` as its encoding fills each piece; the
+    /// bytes staged.
+    async fn stage_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        staging: &str,
+    ) -> StoreResult<usize> {
+        let what = "stage the engine snapshot";
+        let mut pieces = Pieces::encode(snapshot, SNAPSHOT_PIECE_BYTES);
+        let mut bytes = 0;
+        while let Some(piece) = pieces.next().await {
+            bytes += piece.len();
+            self.timed_chore(what, piece.len(), async {
+                let () = redis::pipe()
+                    .atomic()
+                    .append(staging, piece)
+                    .ignore()
+                    .pexpire(staging, STAGING_TTL_MS)
+                    .ignore()
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(err(what))?;
+                Ok(())
+            })
+            .await?;
+        }
+        pieces.finish().await?;
+        Ok(bytes)
+    }
+
+    /// Makes the document staged in `staging` (`bytes` long) the snapshot, with its
+    /// watermark, and drops the staging key.
+    async fn publish_snapshot(
+        &self,
+        staging: &str,
+        bytes: usize,
+        watermark: u64,
+    ) -> StoreResult<()> {
+        let what = "publish the engine snapshot";
+        self.timed_chore(what, bytes, async {
+            let () = scripts::PUBLISH_SNAPSHOT
+                .key(staging)
+                .key(self.keys.snapshot())
+                .arg(watermark)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(err(what))?;
+            Ok(())
         })
         .await
     }
@@ -550,22 +611,38 @@ impl Store for RedisStore {
         body.map(|b| from_json("the strategy", &b)).transpose()
     }
 
-    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
-        let doc = to_json("the engine snapshot", snapshot)?;
-        let bytes = doc.len();
-        let fields = [("doc", doc), ("watermark", watermark.to_string())];
-        self.timed_chore("save the engine snapshot", bytes, async {
-            let () = self
-                .conn()
-                .hset_multiple(self.keys.snapshot(), &fields)
-                .await
-                .map_err(err("save the engine snapshot"))?;
-            Ok(())
-        })
-        .await
+    /// Piece by piece into a staging key of its own (see [`SNAPSHOT_PIECE_BYTES`]), then
+    /// published into the snapshot hash by one script: a leader that dies half-way leaves the
+    /// previous snapshot in place and its staging key expires.
+    async fn save_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        watermark: u64,
+    ) -> StoreResult<()> {
+        let staging = self
+            .keys
+            .snapshot_staging(&format!("{:016x}", rand::random::<u64>()));
+        let staged = self.stage_snapshot(snapshot, &staging).await;
+        let published = match staged {
+            Ok(bytes) => self.publish_snapshot(&staging, bytes, watermark).await,
+            Err(e) => Err(e),
+        };
+        if published.is_err() {
+            // Best effort: the key expires anyway.
+            let what = "drop a staged engine snapshot";
+            let dropped = self.timed_chore(what, 0, async {
+                let () = self.conn().del(&staging).await.map_err(err(what))?;
+                Ok(())
+            });
+            if let Err(e) = dropped.await {
+                tracing::debug!(error = %e, "the staged snapshot is left to expire");
+            }
+        }
+        published
     }
 
-    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
+    /// Read whole from its hash field (Redis has no ranges of a hash field).
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {
         let what = "load the engine snapshot";
         let size: usize = self
             .timed_chore(what, 0, async {
@@ -577,7 +654,7 @@ impl Store for RedisStore {
                     .map_err(err(what))
             })
             .await?;
-        let (doc, watermark): (Option<String>, Option<u64>) = self
+        let (doc, watermark): (Option<Vec<u8>>, Option<u64>) = self
             .timed_chore(what, size, async {
                 redis::cmd("HMGET")
                     .arg(self.keys.snapshot())
@@ -588,9 +665,7 @@ impl Store for RedisStore {
             })
             .await?;
         match (doc, watermark) {
-            (Some(doc), Some(watermark)) => {
-                Ok(Some((from_json("the engine snapshot", &doc)?, watermark)))
-            }
+            (Some(doc), Some(watermark)) => Ok(Some((Box::new(io::Cursor::new(doc)), watermark))),
             _ => Ok(None),
         }
     }

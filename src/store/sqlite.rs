@@ -12,12 +12,13 @@ mod schema;
 mod snapshots;
 mod writer;
 
+use super::pieces::Pieces;
 use super::{
     AttemptAggregate, Claim, ClassTally, JobFilter, Store, StoreError, StoreResult, nanos,
 };
 use crate::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, ForcedCircuit, JobPage, JobState, MlVersion,
-    Pause, RetryStrategy, ScheduledJob,
+    Alert, AttemptRecord, AuditEntry, ForcedCircuit, JobPage, JobState, MlVersion, Pause,
+    RetryStrategy, ScheduledJob, SnapshotReader, SnapshotSource,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -165,17 +166,27 @@ struct Readers {
 
 impl Readers {
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let reused = self.idle.lock().pop();
-        let mut conn = match reused {
-            Some(conn) => conn,
-            None => schema::open_reader(&self.path)?,
-        };
+        let mut conn = self.take()?;
         let result = f(&mut conn);
+        self.give_back(conn);
+        result
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> StoreResult<Connection> {
+        let reused = self.idle.lock().pop();
+        match reused {
+            Some(conn) => Ok(conn),
+            None => schema::open_reader(&self.path),
+        }
+    }
+
+    /// Keeps `conn` for reuse, up to [`MAX_IDLE_READERS`].
+    fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock();
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
-        result
     }
 }
 
@@ -399,37 +410,49 @@ impl Store for SqliteStore {
         }
     }
 
-    /// In chunks, each its own small commit (see `snapshots`).
-    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
-        let json: Arc<[u8]> = to_json("engine snapshot", snapshot)?.into_bytes().into();
-        let count = json.len().div_ceil(snapshots::CHUNK_BYTES).max(1);
+    /// In chunks, each its own small commit (see `snapshots`), written as the encoding fills
+    /// them.
+    async fn save_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        watermark: u64,
+    ) -> StoreResult<()> {
         let generation = self.write(1, snapshots::next_generation).await?;
-        for idx in 0..count {
-            let json = json.clone();
+        let mut pieces = Pieces::encode(snapshot, snapshots::CHUNK_BYTES);
+        let mut count = 0;
+        while let Some(chunk) = pieces.next().await {
+            let idx = count;
             self.write(1, move |conn| {
-                let start = idx * snapshots::CHUNK_BYTES;
-                let end = (start + snapshots::CHUNK_BYTES).min(json.len());
-                snapshots::put_chunk(conn, generation, idx, &json[start..end])
+                snapshots::put_chunk(conn, generation, idx, &chunk)
             })
             .await?;
+            count += 1;
         }
+        pieces.finish().await?;
         self.write(1, move |conn| {
             snapshots::publish(conn, generation, count, watermark)
         })
         .await
     }
 
-    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
-        let Some((json, mark)) = self.read(snapshots::load).await? else {
+    /// Chunk by chunk, inside one read transaction (see `snapshots::Reader`).
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {
+        let readers = self.readers.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            snapshots::Reader::open(conn, move |conn| readers.give_back(conn))
+        })
+        .await
+        .map_err(|e| StoreError::unavailable(format!("read task failed: {e}")))?;
+        let Some((reader, mark)) = opened.map_err(|e| schema::locate(&self.path, e))? else {
             return Ok(None);
         };
         let mark = mark
             .and_then(|m| u64::try_from(m).ok())
             .ok_or_else(|| StoreError::Corrupt("the engine snapshot has no watermark".into()))?;
-        let snapshot = serde_json::from_slice(&json)
-            .map_err(|e| StoreError::Corrupt(format!("cannot decode engine snapshot: {e}")))?;
-        Ok(Some((snapshot, mark)))
+        Ok(Some((Box::new(reader), mark)))
     }
+
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {
         let body = to_json("audit entry", &entry)?;
         self.write(1, move |conn| {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use retryctl::model::{
-    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobPage, JobState, RetryStrategy,
-    ScheduledJob, StoreFailureKind,
+    Alert, AttemptRecord, AuditEntry, JobPage, JobState, RetryStrategy, ScheduledJob,
+    SnapshotReader, SnapshotSource, StoreFailureKind,
 };
 use retryctl::store::memory::MemoryStore;
 use retryctl::store::{
@@ -121,11 +121,15 @@ impl Store for FailingStore {
     async fn load_strategy(&self) -> StoreResult<Option<RetryStrategy>> {
         self.inner.load_strategy().await
     }
-    async fn save_snapshot(&self, snapshot: &EngineSnapshot, watermark: u64) -> StoreResult<()> {
+    async fn save_snapshot(
+        &self,
+        snapshot: Box<dyn SnapshotSource>,
+        watermark: u64,
+    ) -> StoreResult<()> {
         self.check()?;
         self.inner.save_snapshot(snapshot, watermark).await
     }
-    async fn load_snapshot(&self) -> StoreResult<Option<(EngineSnapshot, u64)>> {
+    async fn load_snapshot(&self) -> StoreResult<Option<(SnapshotReader, u64)>> {
         self.inner.load_snapshot().await
     }
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<u64> {

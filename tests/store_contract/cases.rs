@@ -1,6 +1,8 @@
 //! The contract cases: every backend must pass each of them on a fresh, empty store.
 
-use super::fixtures::{alert, attempt, audit, job, secs, t0};
+use super::fixtures::{
+    FailsAfter, alert, attempt, audit, document_of, job, loaded_snapshot, secs, t0,
+};
 use retryctl::engine::default_strategy;
 use retryctl::model::{
     AttemptRecord, CircuitForce, EngineSnapshot, ForcedCircuit, JobState, Pause, PauseScope,
@@ -806,20 +808,61 @@ pub async fn strategy_round_trips(store: S) {
 }
 
 pub async fn snapshot_round_trips_with_watermark(store: S) {
-    assert_eq!(store.load_snapshot().await.unwrap(), None);
+    assert!(store.load_snapshot().await.unwrap().is_none());
     let snap = EngineSnapshot::new(
         3,
         &serde_json::json!({"models": [{"key": "email/timeout", "alpha": 2.5}]}),
     )
     .unwrap();
-    store.save_snapshot(&snap, 41).await.unwrap();
-    assert_eq!(
-        store.load_snapshot().await.unwrap(),
-        Some((snap.clone(), 41))
-    );
+    store
+        .save_snapshot(Box::new(snap.clone()), 41)
+        .await
+        .unwrap();
+    assert_eq!(loaded_snapshot(&*store).await, Some((snap.clone(), 41)));
     let newer = EngineSnapshot::new(3, &serde_json::json!({})).unwrap();
-    store.save_snapshot(&newer, 99).await.unwrap();
-    assert_eq!(store.load_snapshot().await.unwrap(), Some((newer, 99)));
+    store
+        .save_snapshot(Box::new(newer.clone()), 99)
+        .await
+        .unwrap();
+    assert_eq!(loaded_snapshot(&*store).await, Some((newer, 99)));
+}
+
+/// A document of several pieces in every backend (3 MB) reads back byte for byte.
+pub async fn a_large_snapshot_reads_back_byte_for_byte(store: S) {
+    let episodes: Vec<String> = (0..200_000).map(|i| format!("episode-{i:08}")).collect();
+    let big = EngineSnapshot::new(3, &episodes).unwrap();
+    store.save_snapshot(Box::new(big.clone()), 7).await.unwrap();
+    let (mut reader, watermark) = store.load_snapshot().await.unwrap().unwrap();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut bytes).map(|_| bytes)
+    });
+    let bytes = read.await.unwrap().unwrap();
+    assert_eq!(watermark, 7);
+    assert!(bytes.len() > 3_000_000, "{} bytes", bytes.len());
+    assert!(bytes == document_of(&big), "the document read back differs");
+}
+
+/// An encoding that fails after some pieces were stored saves nothing: the previous snapshot
+/// is still the one loaded, and the next one saves as usual.
+pub async fn a_snapshot_whose_encoding_fails_leaves_the_previous_one(store: S) {
+    let first = EngineSnapshot::new(3, &serde_json::json!({"k": 1})).unwrap();
+    store
+        .save_snapshot(Box::new(first.clone()), 5)
+        .await
+        .unwrap();
+    let err = store
+        .save_snapshot(Box::new(FailsAfter(3 << 20)), 9)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be encoded"), "{err}");
+    assert_eq!(loaded_snapshot(&*store).await, Some((first, 5)));
+    let next = EngineSnapshot::new(3, &serde_json::json!({"k": 2})).unwrap();
+    store
+        .save_snapshot(Box::new(next.clone()), 11)
+        .await
+        .unwrap();
+    assert_eq!(loaded_snapshot(&*store).await, Some((next, 11)));
 }
 
 pub async fn audit_ids_increase_and_page(store: S) {

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use retryctl::model::{
-    Alert, AttemptRecord, AuditEntry, JobState, Method, RetryRecommendation, ScheduledJob, Severity,
+    Alert, AttemptRecord, AuditEntry, EngineSnapshot, JobState, Method, RetryRecommendation,
+    ScheduledJob, Severity, SnapshotSource,
 };
+use retryctl::store::Store;
 use std::collections::BTreeMap;
 
 /// A fixed "now" so cases do not depend on the clock.
@@ -105,5 +107,31 @@ pub fn alert(id: &str, raised: i64, active: bool) -> Alert {
         resolved_at: None,
         acked_at: None,
         acked_by: None,
+    }
+}
+
+/// The store's snapshot read whole, and its watermark, to compare.
+pub async fn loaded_snapshot(store: &dyn Store) -> Option<(EngineSnapshot, u64)> {
+    let (reader, watermark) = store.load_snapshot().await.unwrap()?;
+    let read = tokio::task::spawn_blocking(move || EngineSnapshot::read(reader));
+    Some((read.await.unwrap().unwrap(), watermark))
+}
+
+/// The stored document of a snapshot as its source writes it.
+pub fn document_of(snapshot: &dyn SnapshotSource) -> Vec<u8> {
+    let mut document = Vec::new();
+    snapshot.write_document(&mut document).unwrap();
+    document
+}
+
+/// A snapshot whose encoding writes `bytes` bytes of a document and then fails, as an encoding
+/// cut short would.
+pub struct FailsAfter(pub usize);
+
+impl SnapshotSource for FailsAfter {
+    fn write_document(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{\"version\":3,\"data\":[")?;
+        out.write_all(&vec![b'0'; self.0])?;
+        Err(std::io::Error::other("the test's encoding failed"))
     }
 }

@@ -4,12 +4,13 @@
 //! calls fail with a timeout instead of hanging, and data an earlier build wrote is upgraded
 //! to this layout once.
 
-use super::fixtures::{alert, attempt, audit, job, secs, t0};
+use super::fixtures::{alert, attempt, audit, job, loaded_snapshot, secs, t0};
 use crate::common::redis::RedisServer;
 use retryctl::engine::default_strategy;
-use retryctl::model::{EngineSnapshot, JobState, StoreFailureKind};
+use retryctl::model::{EngineSnapshot, JobState, SnapshotSource, StoreFailureKind};
 use retryctl::store::redis::{RedisConfig, RedisStore};
 use retryctl::store::{Claim, Store, StoreError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 async fn open(server: &RedisServer, prefix: &str) -> RedisStore {
@@ -26,6 +27,82 @@ async fn all_keys(server: &RedisServer) -> Vec<String> {
         .query_async(&mut conn)
         .await
         .unwrap()
+}
+
+/// Runs one command on `server` on a connection of its own.
+async fn command<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::Cmd) -> T {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+/// The keys snapshots are staged under (see `Keys::snapshot_staging`).
+async fn staging_keys(server: &RedisServer) -> Vec<String> {
+    command(
+        server,
+        redis::cmd("KEYS").arg("{retryctl}:snapshot_staging:*"),
+    )
+    .await
+}
+
+/// A snapshot whose encoding writes 3 MB of its document (several pieces), then waits until
+/// the test lets it go and fails.
+struct HeldEncoding(std::sync::mpsc::Receiver<()>);
+
+impl SnapshotSource for HeldEncoding {
+    fn write_document(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{\"version\":3,\"data\":[")?;
+        out.write_all(&vec![b'0'; 3 << 20])?;
+        let _ = self.0.recv();
+        Err(std::io::Error::other("let go by the test"))
+    }
+}
+
+/// A snapshot is written piece by piece under a staging key that expires, and published whole
+/// by one script; a leader that stops half-way (its task dropped, as a kill stops its calls)
+/// leaves the previous snapshot loaded and its staging key expiring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_cut_short_leaves_the_previous_one_and_its_staging_key_expires() {
+    let server = RedisServer::start();
+    let store = Arc::new(open(&server, "retryctl").await);
+    let first = EngineSnapshot::new(3, &serde_json::json!({"k": 1})).unwrap();
+    store
+        .save_snapshot(Box::new(first.clone()), 5)
+        .await
+        .unwrap();
+    assert!(staging_keys(&server).await.is_empty());
+    let (let_go, held) = std::sync::mpsc::channel();
+    let leader = store.clone();
+    let saving =
+        tokio::spawn(async move { leader.save_snapshot(Box::new(HeldEncoding(held)), 9).await });
+    let began = Instant::now();
+    let staging = loop {
+        if let [key] = &staging_keys(&server).await[..] {
+            let staged: usize = command(&server, redis::cmd("STRLEN").arg(key)).await;
+            if staged >= 2 << 20 {
+                break key.clone();
+            }
+        }
+        assert!(began.elapsed() < Duration::from_secs(30), "nothing staged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(loaded_snapshot(&*store).await, Some((first.clone(), 5)));
+    saving.abort();
+    assert!(saving.await.unwrap_err().is_cancelled());
+    drop(let_go);
+    let ttl: i64 = command(&server, redis::cmd("PTTL").arg(&staging)).await;
+    assert!(
+        (1..=600_000).contains(&ttl),
+        "staging key expires in {ttl} ms"
+    );
+    assert_eq!(loaded_snapshot(&*store).await, Some((first, 5)));
+    let next = EngineSnapshot::new(3, &serde_json::json!({"k": 2})).unwrap();
+    store
+        .save_snapshot(Box::new(next.clone()), 11)
+        .await
+        .unwrap();
+    assert_eq!(loaded_snapshot(&*store).await, Some((next, 11)));
+    assert_eq!(staging_keys(&server).await, vec![staging]);
 }
 
 /// One of every write the trait has.
@@ -50,7 +127,7 @@ async fn write_everything(store: &RedisStore) {
     assert_eq!(store.claim_due(claim).await.unwrap().len(), 1);
     store.save_strategy(&default_strategy()).await.unwrap();
     let snapshot = EngineSnapshot::new(1, &serde_json::json!({"k": 1})).unwrap();
-    store.save_snapshot(&snapshot, 2).await.unwrap();
+    store.save_snapshot(Box::new(snapshot), 2).await.unwrap();
     store.append_audit(audit("kill")).await.unwrap();
     store.put_alert(&alert("x", 0, true)).await.unwrap();
     store.probe_write().await.unwrap();

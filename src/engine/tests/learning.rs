@@ -439,6 +439,52 @@ fn a_snapshot_restores_everything_learned() {
     );
 }
 
+/// What the service stores: the document written as it is encoded is the whole snapshot's
+/// text byte for byte, and read back as it is decoded it restores the same engine.
+#[test]
+fn a_snapshot_written_and_read_in_pieces_is_the_same_snapshot() {
+    let mut e = smart_engine();
+    run(
+        &mut e,
+        Process::Outage {
+            from_ms: 6_000,
+            to_ms: 12_000,
+        },
+        60,
+        0,
+        &mut Lcg(6),
+        true,
+    );
+    for i in 0..50 {
+        e.observe(&attempt_record(&format!("open-{i}"), 1, 0, t0(), false));
+    }
+    let whole = serde_json::to_vec(&e.snapshot()).unwrap();
+    let mut streamed = Vec::new();
+    let copy = e.snapshot_copy();
+    crate::model::SnapshotSource::write_document(&copy, &mut streamed).unwrap();
+    assert!(streamed == whole, "the streamed document differs");
+    let read = |text: &[u8]| serde_json::from_reader::<_, StoredSnapshot>(text);
+    let mut back = smart_engine();
+    back.restore_stored(read(&streamed).unwrap());
+    assert!(back.snapshot() == e.snapshot(), "snapshots differ");
+    // Data before the version (no writer does this) is read too.
+    let text = std::str::from_utf8(&whole).unwrap();
+    let data = &text[text.find("\"data\":").unwrap() + 7..text.len() - 1];
+    let swapped = format!("{{\"data\":{data},\"version\":3}}");
+    let mut again = smart_engine();
+    again.restore_stored(read(swapped.as_bytes()).unwrap());
+    assert!(again.snapshot() == e.snapshot(), "data before version");
+    // The empty snapshot holds nothing; an unknown version and malformed data are refused.
+    assert!(read(br#"{"version":0,"data":null}"#).unwrap().0.is_none());
+    let unknown = read(br#"{"version":99,"data":{}}"#)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(unknown.contains("version 99 is not supported"), "{unknown}");
+    let malformed = read(br#"{"version":3,"data":{"models":3}}"#).err().unwrap();
+    assert!(malformed.is_data(), "{malformed}");
+}
+
 #[test]
 fn models_are_exported_in_the_upstream_shape() {
     let mut e = smart_engine();

@@ -5,9 +5,9 @@
 use super::ops::OpsState;
 use super::store_health::StoreHealth;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, StoredSnapshot};
 use crate::metrics::Metrics;
-use crate::model::{AuditEntry, RetryStrategy};
+use crate::model::{AuditEntry, RetryStrategy, SnapshotReader};
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::{Store, StoreError, StoreResult};
 use axum::extract::FromRef;
@@ -189,8 +189,9 @@ impl AppState {
     /// Snapshots what the engine learned, with the attempt watermark it covers. On a shared
     /// log the engine first follows it to its end, so nothing it learned lies beyond the
     /// watermark. Under the gate and the engine lock it only copies what was learned; the
-    /// encoding (which grows with the open episodes) runs on a blocking thread afterwards, so
-    /// requests do not wait for it.
+    /// store then encodes the copy (which grows with the open episodes) on a blocking thread
+    /// and writes it piece by piece as it fills, so requests do not wait for it and its text
+    /// is never held whole.
     pub async fn snapshot(&self) -> ApiResult<u64> {
         let (copy, watermark) = {
             // Gate before tail: the order every holder of both takes them in.
@@ -207,13 +208,7 @@ impl AppState {
             let copy = self.engine.lock().snapshot_copy();
             (copy, self.watermark.load(Ordering::Relaxed))
         };
-        let snapshot = tokio::task::spawn_blocking(move || copy.encode())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "the engine snapshot's encoding did not finish");
-                ApiError::internal("encoding the engine snapshot")
-            })?;
-        self.store_write(self.store.save_snapshot(&snapshot, watermark).await)?;
+        self.store_write(self.store.save_snapshot(Box::new(copy), watermark).await)?;
         Ok(watermark)
     }
 
@@ -221,12 +216,19 @@ impl AppState {
     /// attempts were replayed.
     pub async fn restore(&self) -> StoreResult<u64> {
         let mut after = 0;
-        if let Some((snapshot, watermark)) = self.store.load_snapshot().await? {
-            if let Err(e) = self.engine.lock().restore(snapshot) {
+        if let Some((reader, watermark)) = self.store.load_snapshot().await? {
+            let began = std::time::Instant::now();
+            match decode_snapshot(reader).await? {
+                Ok(stored) => {
+                    self.engine.lock().restore_stored(stored);
+                    after = watermark;
+                    let ms = began.elapsed().as_millis() as u64;
+                    tracing::info!(watermark, ms, "engine snapshot read and restored");
+                }
                 // A snapshot from another engine version: relearn from every attempt instead.
-                tracing::warn!(error = %e, "engine snapshot not usable; replaying all attempts");
-            } else {
-                after = watermark;
+                Err(e) => {
+                    tracing::warn!(error = %e, "engine snapshot not usable; replaying all attempts");
+                }
             }
         }
         let replayed = self.replay_after(after).await?;
@@ -261,5 +263,22 @@ impl AppState {
             self.watermark.fetch_max(after, Ordering::Relaxed);
             self.metrics.set_log_position(after);
         }
+    }
+}
+
+/// Decodes a stored snapshot as the store reads it, on a blocking thread (megabytes at the
+/// default cap of open episodes), without a copy of the whole text. A read that fails is the
+/// store's error; a document this engine cannot use is the inner error, and the caller
+/// replays the log instead.
+async fn decode_snapshot(reader: SnapshotReader) -> StoreResult<Result<StoredSnapshot, String>> {
+    let decoded = tokio::task::spawn_blocking(move || {
+        serde_json::from_reader::<_, StoredSnapshot>(std::io::BufReader::new(reader))
+    })
+    .await
+    .map_err(|e| StoreError::unavailable(format!("decoding the engine snapshot stopped: {e}")))?;
+    match decoded {
+        Ok(stored) => Ok(Ok(stored)),
+        Err(e) if e.is_io() => Err(StoreError::of_read(e.into())),
+        Err(e) => Ok(Err(format!("engine snapshot data is malformed: {e}"))),
     }
 }

@@ -131,6 +131,11 @@ impl Keys {
     pub fn snapshot(&self) -> String {
         self.key("snapshot")
     }
+    /// A snapshot's document while it is written, piece by piece, before it is published
+    /// into [`Self::snapshot`]; `token` keeps two writers apart.
+    pub fn snapshot_staging(&self, token: &str) -> String {
+        self.key(&format!("snapshot_staging:{token}"))
+    }
     pub fn audit_seq(&self) -> String {
         self.key("audit_seq")
     }

@@ -5,6 +5,25 @@
 use redis::Script;
 use std::sync::LazyLock;
 
+/// Publishes an engine snapshot staged piece by piece: copies the staged document into the
+/// snapshot hash with its watermark and drops the staging key, so a reader sees the previous
+/// snapshot or this one, whole.
+///
+/// KEYS: staging, snapshot. ARGV: watermark. Fails if the staging key is gone (expired).
+pub static PUBLISH_SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local doc = redis.call('GET', KEYS[1])
+if not doc then
+  return redis.error_reply('the staged engine snapshot ' .. KEYS[1] .. ' is gone (expired?)')
+end
+redis.call('HSET', KEYS[2], 'doc', doc, 'watermark', ARGV[1])
+redis.call('DEL', KEYS[1])
+return 0
+"#,
+    )
+});
+
 /// Appends attempts to the log with their indexes, skipping any whose idempotency key is
 /// already logged (a client resending an acknowledged or ambiguous request).
 ///

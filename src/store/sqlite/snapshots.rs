@@ -3,8 +3,10 @@
 //! it waited for. Here each chunk of [`CHUNK_BYTES`] is its own write in the group commit, and
 //! a last small write publishes the generation in the `snapshot` document (with its
 //! watermark) and drops every other generation. A crash before that write leaves the previous
-//! snapshot published; its unfinished chunks are dropped by the next snapshot. A `snapshot`
-//! document written whole by an earlier version is still read.
+//! snapshot published; its unfinished chunks are dropped by the next snapshot. The chunks are
+//! written as the engine's encoding fills them and read back one at a time as the engine
+//! decodes them ([`Reader`]), so neither side holds the whole text. A `snapshot` document
+//! written whole by an earlier version is still read.
 
 use super::rows::{int, sql};
 use crate::store::{StoreError, StoreResult};
@@ -63,26 +65,110 @@ pub fn publish(
     Ok(())
 }
 
-/// The published snapshot's JSON and watermark, read in one transaction (a snapshot published
-/// meanwhile cannot drop the chunks half-way through).
-pub fn load(conn: &mut Connection) -> StoreResult<Option<(Vec<u8>, Option<i64>)>> {
-    let tx = conn.transaction().map_err(sql("read the snapshot"))?;
-    let document: Option<(String, Option<i64>)> = tx
-        .query_row(
-            "SELECT body, watermark FROM documents WHERE name = ?1",
-            [DOCUMENT],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(sql("read the snapshot"))?;
-    let Some((body, watermark)) = document else {
-        return Ok(None);
-    };
-    let json = match published_generation(&body)? {
-        Some((generation, count)) => chunks(&tx, generation, count)?,
-        None => body.into_bytes(),
-    };
-    Ok(Some((json, watermark)))
+/// The published snapshot, read chunk by chunk as it is decoded, inside one read transaction
+/// on a connection of its own (a snapshot published meanwhile cannot drop its chunks half-way
+/// through); the connection is handed back when the reader is dropped. A snapshot written
+/// whole by an earlier version is read from its one row.
+pub struct Reader {
+    /// Holds the read transaction until the last chunk is read.
+    conn: Option<Connection>,
+    give_back: Option<Box<dyn FnOnce(Connection) + Send>>,
+    generation: i64,
+    count: usize,
+    next: usize,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Reader {
+    /// The published snapshot and its watermark, or `None` when none was saved. A generation
+    /// whose chunks are not all there is corrupt (never read short).
+    pub fn open(
+        conn: Connection,
+        give_back: impl FnOnce(Connection) + Send + 'static,
+    ) -> StoreResult<Option<(Self, Option<i64>)>> {
+        conn.execute_batch("BEGIN")
+            .map_err(sql("read the snapshot"))?;
+        let mut reader = Self {
+            conn: Some(conn),
+            give_back: Some(Box::new(give_back)),
+            generation: 0,
+            count: 0,
+            next: 0,
+            chunk: Vec::new(),
+            pos: 0,
+        };
+        let conn = reader.conn.as_ref().expect("just set");
+        let document: Option<(String, Option<i64>)> = conn
+            .query_row(
+                "SELECT body, watermark FROM documents WHERE name = ?1",
+                [DOCUMENT],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("read the snapshot"))?;
+        let Some((body, watermark)) = document else {
+            return Ok(None);
+        };
+        match published_generation(&body)? {
+            Some((generation, count)) => {
+                check_chunks(conn, generation, count)?;
+                (reader.generation, reader.count) = (generation, count);
+            }
+            None => {
+                reader.chunk = body.into_bytes();
+                reader.release();
+            }
+        }
+        Ok(Some((reader, watermark)))
+    }
+
+    /// The next chunk into `self.chunk`; false after the last.
+    fn advance(&mut self) -> StoreResult<bool> {
+        let Some(conn) = self.conn.as_ref().filter(|_| self.next < self.count) else {
+            self.release();
+            return Ok(false);
+        };
+        self.chunk = conn
+            .prepare_cached("SELECT data FROM snapshot_chunks WHERE generation = ?1 AND idx = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![self.generation, int(self.next as u64)], |r| {
+                    r.get(0)
+                })
+            })
+            .map_err(sql("read a snapshot chunk"))?;
+        (self.next, self.pos) = (self.next + 1, 0);
+        Ok(true)
+    }
+
+    /// Ends the read transaction and hands the connection back.
+    fn release(&mut self) {
+        if let (Some(conn), Some(give_back)) = (self.conn.take(), self.give_back.take())
+            && conn.execute_batch("ROLLBACK").is_ok()
+        {
+            give_back(conn);
+        }
+    }
+}
+
+impl std::io::Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if !self.advance().map_err(std::io::Error::other)? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// `(generation, chunk count)` of a document that names one; `None` for a whole snapshot.
@@ -102,24 +188,19 @@ fn published_generation(body: &str) -> StoreResult<Option<(i64, usize)>> {
     }
 }
 
-/// The chunks of `generation` joined, checked to be `count` in a row from 0.
-fn chunks(conn: &Connection, generation: i64, count: usize) -> StoreResult<Vec<u8>> {
+/// Checks that `generation` has its `count` chunks, numbered from 0 in a row.
+fn check_chunks(conn: &Connection, generation: i64, count: usize) -> StoreResult<()> {
     let mut stmt = conn
-        .prepare("SELECT idx, data FROM snapshot_chunks WHERE generation = ?1 ORDER BY idx")
+        .prepare("SELECT idx FROM snapshot_chunks WHERE generation = ?1 ORDER BY idx")
         .map_err(sql("read the snapshot's chunks"))?;
     let rows = stmt
-        .query_map([generation], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
+        .query_map([generation], |r| r.get::<_, i64>(0))
         .map_err(sql("read the snapshot's chunks"))?;
-    let mut json = Vec::new();
     let mut found = 0;
-    for row in rows {
-        let (idx, data) = row.map_err(sql("read the snapshot's chunks"))?;
-        if idx != found as i64 {
+    for idx in rows {
+        if idx.map_err(sql("read the snapshot's chunks"))? != found as i64 {
             break;
         }
-        json.extend_from_slice(&data);
         found += 1;
     }
     if found != count {
@@ -127,5 +208,5 @@ fn chunks(conn: &Connection, generation: i64, count: usize) -> StoreResult<Vec<u
             "the engine snapshot (generation {generation}) has {found} of its {count} chunks in a row"
         )));
     }
-    Ok(json)
+    Ok(())
 }
