@@ -357,6 +357,7 @@ proptest! {
     }
 }
 
+mod cold_window;
 mod learning;
 mod maintenance;
 mod ml;
