@@ -4,8 +4,7 @@
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,32 +29,9 @@ where
     }
 }
 
-/// Room for a typical answer (a `POST /failures` answer is 1–2 KB): encoded into one block of
-/// this size instead of a buffer that starts at 128 bytes and is copied into a block twice as
-/// large four or five times on the way.
-const RESPONSE_CAPACITY: usize = 4096;
-
 impl<T: Serialize> IntoResponse for ApiJson<T> {
-    /// What `axum::Json` answers (the same body and headers, a 500 in plain text if the value
-    /// cannot be encoded), encoded into a buffer sized for the answer.
     fn into_response(self) -> Response {
-        let mut body = Vec::with_capacity(RESPONSE_CAPACITY);
-        match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                body,
-            )
-                .into_response(),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                )],
-                e.to_string(),
-            )
-                .into_response(),
-        }
+        axum::Json(self.0).into_response()
     }
 }
 
