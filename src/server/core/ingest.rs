@@ -306,9 +306,9 @@ impl AppState {
         at: DateTime<Utc>,
     ) -> ApiResult<ScheduledJob> {
         self.learn(slice::from_ref(attempt));
-        let features = schedule::failure_features(report, previous, at);
+        let features = schedule::attempt_features(report, attempt, previous, at);
         let rec = self.recommend(&features, at);
-        let job = schedule::job_from_failure(report, previous, &rec, at);
+        let job = schedule::job_from_failure(report, previous, rec, at);
         let seq = self.store_failure(report, attempt, &job, previous).await?;
         self.watermark.fetch_max(seq, Ordering::Relaxed);
         Ok(job)
@@ -335,12 +335,12 @@ impl AppState {
         }
         let ahead = self.learning_ahead(attempt);
         self.learn(slice::from_ref(attempt));
-        let features = schedule::failure_features(report, previous, at);
+        let features = schedule::attempt_features(report, attempt, previous, at);
         let stored = async {
             let rec = self
                 .recommend_paced(&features, at, LedgerDown::Fail)
                 .await?;
-            let job = schedule::job_from_failure(report, previous, &rec, at);
+            let job = schedule::job_from_failure(report, previous, rec, at);
             if schedule::needs_stored_job(report) {
                 let seq = self.store_failure(report, attempt, &job, previous).await?;
                 Ok((job, seq))

@@ -2,8 +2,8 @@
 //! returns the job as it should be stored. Handlers do the I/O around them.
 
 use crate::model::{
-    ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest, RetryFeatures,
-    RetryRecommendation, ScheduledJob, parse_short_duration,
+    AttemptRecord, ClaimRequest, FailureReport, FieldError, JobOverride, JobState, OverrideRequest,
+    RetryFeatures, RetryRecommendation, ScheduledJob, parse_short_duration,
 };
 use chrono::{DateTime, Utc};
 
@@ -34,7 +34,18 @@ pub fn failure_features(
     previous: Option<&ScheduledJob>,
     at: DateTime<Utc>,
 ) -> RetryFeatures {
-    let mut features = report.to_attempt(at).features();
+    attempt_features(report, &report.to_attempt(at), previous, at)
+}
+
+/// [`failure_features`] from the attempt `report` makes at `at` (`report.to_attempt(at)`),
+/// already built by the caller: the same features without building the attempt twice.
+pub fn attempt_features(
+    report: &FailureReport,
+    attempt: &AttemptRecord,
+    previous: Option<&ScheduledJob>,
+    at: DateTime<Utc>,
+) -> RetryFeatures {
+    let mut features = attempt.features();
     features.retry_after_ms = report.retry_after_ms;
     features.first_failure_at = episode_start(report, previous, at);
     features
@@ -65,7 +76,7 @@ pub fn needs_stored_job(report: &FailureReport) -> bool {
 pub fn job_from_failure(
     report: &FailureReport,
     previous: Option<&ScheduledJob>,
-    rec: &RetryRecommendation,
+    rec: RetryRecommendation,
     at: DateTime<Utc>,
 ) -> ScheduledJob {
     let (state, next) = match rec.should_retry {
@@ -87,7 +98,7 @@ pub fn job_from_failure(
         next_attempt_at: next,
         first_failure_at,
         updated_at: at,
-        recommendation: rec.clone(),
+        recommendation: rec,
         r#override: None,
         claimed_by: None,
         lease_until: None,

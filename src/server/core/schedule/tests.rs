@@ -32,7 +32,7 @@ fn rec(should_retry: bool, delay_ms: u64) -> RetryRecommendation {
 #[test]
 fn a_failure_schedules_at_its_timestamp_plus_delay() {
     let at = t("2026-01-01T00:00:00Z");
-    let job = job_from_failure(&report(1), None, &rec(true, 2_500), at);
+    let job = job_from_failure(&report(1), None, rec(true, 2_500), at);
     assert_eq!(job.state, JobState::Scheduled);
     assert_eq!(job.next_attempt_at, Some(t("2026-01-01T00:00:02.500Z")));
     assert_eq!(job.first_failure_at, at);
@@ -44,7 +44,7 @@ fn a_failure_schedules_at_its_timestamp_plus_delay() {
 fn a_huge_error_text_is_capped_on_the_job() {
     let mut big = report(1);
     big.error_message = "ü".repeat(3_000);
-    let job = job_from_failure(&big, None, &rec(true, 1), t("2026-01-01T00:00:00Z"));
+    let job = job_from_failure(&big, None, rec(true, 1), t("2026-01-01T00:00:00Z"));
     assert!(job.last_error.len() <= MAX_ERROR_TEXT + '…'.len_utf8());
     assert!(job.last_error.ends_with('…'));
 }
@@ -52,13 +52,13 @@ fn a_huge_error_text_is_capped_on_the_job() {
 #[test]
 fn stop_means_exhausted_and_killed_stays_killed() {
     let at = t("2026-01-01T00:00:00Z");
-    let job = job_from_failure(&report(1), None, &rec(false, 0), at);
+    let job = job_from_failure(&report(1), None, rec(false, 0), at);
     assert_eq!(
         (job.state, job.next_attempt_at),
         (JobState::Exhausted, None)
     );
-    let dead = killed(&job_from_failure(&report(1), None, &rec(true, 10), at), at);
-    let again = job_from_failure(&report(2), Some(&dead), &rec(true, 10), at);
+    let dead = killed(&job_from_failure(&report(1), None, rec(true, 10), at), at);
+    let again = job_from_failure(&report(2), Some(&dead), rec(true, 10), at);
     assert_eq!(
         (again.state, again.next_attempt_at),
         (JobState::Killed, None)
@@ -68,7 +68,7 @@ fn stop_means_exhausted_and_killed_stays_killed() {
 #[test]
 fn later_attempts_continue_the_episode() {
     let start = t("2026-01-01T00:00:00Z");
-    let first = job_from_failure(&report(1), None, &rec(true, 1_000), start);
+    let first = job_from_failure(&report(1), None, rec(true, 1_000), start);
     let later = t("2026-01-01T00:00:05Z");
     let f = failure_features(&report(2), Some(&first), later);
     assert_eq!(f.first_failure_at, Some(start));
@@ -87,7 +87,7 @@ fn later_attempts_continue_the_episode() {
 #[test]
 fn success_finishes_only_pending_jobs() {
     let at = t("2026-01-01T00:00:00Z");
-    let job = job_from_failure(&report(1), None, &rec(true, 1_000), at);
+    let job = job_from_failure(&report(1), None, rec(true, 1_000), at);
     let done = succeeded(&job, at).unwrap();
     assert_eq!(
         (done.state, done.next_attempt_at),
@@ -141,7 +141,7 @@ fn override_accepts_exactly_one_of_delay_ms_delay_at() {
 #[test]
 fn operator_changes_release_a_claim() {
     let now = t("2026-01-01T00:00:00Z");
-    let mut job = job_from_failure(&report(1), None, &rec(true, 1_000), now);
+    let mut job = job_from_failure(&report(1), None, rec(true, 1_000), now);
     job.state = JobState::Claimed;
     job.claimed_by = Some("w1".into());
     let ov = JobOverride {
@@ -215,7 +215,7 @@ fn a_first_failure_without_a_lease_depends_on_the_stored_job_only_when_killed() 
     let (earlier, at) = (t("2026-01-01T00:00:00Z"), t("2026-01-01T01:00:00Z"));
     let first = report(1);
     assert!(!needs_stored_job(&first));
-    let unread = job_from_failure(&first, None, &rec(true, 2_500), at);
+    let unread = job_from_failure(&first, None, rec(true, 2_500), at);
     for state in [
         JobState::Scheduled,
         JobState::Claimed,
@@ -225,9 +225,9 @@ fn a_first_failure_without_a_lease_depends_on_the_stored_job_only_when_killed() 
     ] {
         let stored = ScheduledJob {
             state,
-            ..job_from_failure(&report(3), None, &rec(true, 9_000), earlier)
+            ..job_from_failure(&report(3), None, rec(true, 9_000), earlier)
         };
-        let read = job_from_failure(&first, Some(&stored), &rec(true, 2_500), at);
+        let read = job_from_failure(&first, Some(&stored), rec(true, 2_500), at);
         assert_eq!(read == unread, state != JobState::Killed, "{state:?}");
         assert_eq!(
             failure_features(&first, Some(&stored), at),
@@ -272,7 +272,7 @@ fn each_lease_field_given_is_checked_on_its_own() {
 fn claimed_by_w1() -> (DateTime<Utc>, DateTime<Utc>, ScheduledJob) {
     let at = t("2026-01-01T00:00:00Z");
     let until = t("2026-01-01T00:00:30Z");
-    let mut claimed = job_from_failure(&report(1), None, &rec(true, 1_000), at);
+    let mut claimed = job_from_failure(&report(1), None, rec(true, 1_000), at);
     claimed.state = JobState::Claimed;
     claimed.claimed_by = Some("w1".into());
     claimed.lease_until = Some(until);
