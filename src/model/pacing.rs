@@ -227,17 +227,40 @@ impl PaceSpends {
         merge_counts(&mut self.tenants, other.tenants);
     }
 
-    /// The most retries placed in one queue or one tenant.
-    pub fn most_in_one_key(&self) -> u64 {
-        let sums = |m: &BTreeMap<String, BTreeMap<i64, u64>>| {
-            m.values()
-                .map(|c| c.values().sum::<u64>())
-                .max()
-                .unwrap_or(0)
+    /// The most retries placed in one queue or one tenant, here and in `also` together.
+    pub fn most_in_one_key(&self, also: Option<&PaceSpends>) -> u64 {
+        let empty = PaceSpends::default();
+        let also = also.unwrap_or(&empty);
+        let tokens = |q: &String| {
+            let count = |s: &PaceSpends| s.budgets.get(q).map_or(0, |t| t.count);
+            count(self) + count(also)
         };
-        let tokens = self.budgets.values().map(|s| s.count).max().unwrap_or(0);
-        tokens.max(sums(&self.share)).max(sums(&self.tenants))
+        let most_tokens = self
+            .budgets
+            .keys()
+            .chain(also.budgets.keys())
+            .map(tokens)
+            .max()
+            .unwrap_or(0);
+        most_tokens
+            .max(most_counted(&self.share, &also.share))
+            .max(most_counted(&self.tenants, &also.tenants))
     }
+}
+
+/// The largest sum of one key's counts over `a` and `b` together.
+fn most_counted(
+    a: &BTreeMap<String, BTreeMap<i64, u64>>,
+    b: &BTreeMap<String, BTreeMap<i64, u64>>,
+) -> u64 {
+    let sum = |m: &BTreeMap<String, BTreeMap<i64, u64>>, key: &String| {
+        m.get(key).map_or(0, |c| c.values().sum::<u64>())
+    };
+    a.keys()
+        .chain(b.keys())
+        .map(|k| sum(a, k) + sum(b, k))
+        .max()
+        .unwrap_or(0)
 }
 
 fn merge_counts(
@@ -296,7 +319,13 @@ mod tests {
             }
         );
         assert_eq!(a.share["q"], BTreeMap::from([(5, 3), (6, 4)]));
-        assert_eq!(a.most_in_one_key(), 7, "queue q's share: 3 + 4");
+        assert_eq!(a.most_in_one_key(None), 7, "queue q's share: 3 + 4");
+        let mut c = PaceSpends::default();
+        c.budgets.insert("q".into(), TokensSpent { count: 4, at });
+        c.tenants.insert("t".into(), BTreeMap::from([(2, 9)]));
+        assert_eq!(a.most_in_one_key(Some(&c)), 10, "tenant t: 1 + 9");
+        c.tenants.clear();
+        assert_eq!(a.most_in_one_key(Some(&c)), 9, "queue q's tokens: 5 + 4");
         assert!(!a.is_empty() && PaceSpends::default().is_empty());
     }
 }

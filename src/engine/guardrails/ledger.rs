@@ -71,9 +71,13 @@ impl GuardrailState {
         }
     }
 
-    /// The most spends in one queue or tenant not yet handed to a sync.
+    /// The most spends in one queue or tenant the ledger has not answered for: not yet
+    /// handed to a sync, or handed to one still in flight. While a sync is in flight the
+    /// replica's counters do not yet show what the others spent, so its spends then count
+    /// toward the same block as the unsent ones.
     pub fn unsent_spends(&self) -> u64 {
-        self.ledger.unsent.most_in_one_key()
+        let in_flight = self.ledger.in_flight.as_ref();
+        self.ledger.unsent.most_in_one_key(in_flight)
     }
 
     /// Hands the unsent spends to a sync, with the queues and tenants whose shared counters
@@ -247,10 +251,19 @@ mod tests {
             (sync.queues, sync.tenants),
             (vec!["payments".to_string()], vec!["acme".to_string()])
         );
-        assert_eq!(s.unsent_spends(), 0, "handed to the sync");
-        // A retry while the sync is in flight; then the ledger answers with what every
-        // replica spent (this one's first retry among them).
+        assert_eq!(
+            s.unsent_spends(),
+            1,
+            "handed to a sync that has not answered"
+        );
+        assert!(
+            s.pace_sync(&cfg()).spends.is_empty(),
+            "nothing left to send"
+        );
+        // A retry while the sync is in flight counts toward the same block; then the ledger
+        // answers with what every replica spent (this one's first retry among them).
         retry(&mut s);
+        assert_eq!(s.unsent_spends(), 2);
         let shared = PaceCounters {
             budgets: BTreeMap::from([(
                 "payments".to_string(),
