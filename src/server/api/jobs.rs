@@ -266,8 +266,13 @@ crate::model::params::param_schema!(
 /// The optional body of apply / retry-now / kill and alert ack: an empty body or JSON `null`
 /// (the document's "no body") is no reason.
 pub(super) fn action_body(body: &Bytes) -> ApiResult<ActionRequest> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(ActionRequest::default());
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "request body: only whitespace, which is not JSON; send a JSON object or no body",
+        ));
     }
     require_object(body)?;
     Ok(parse_json::<Option<ActionRequest>>(body)?.unwrap_or_default())
@@ -460,6 +465,20 @@ async fn claim(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_body_is_nothing_or_json_never_bare_whitespace() {
+        assert_eq!(
+            action_body(&Bytes::new()).unwrap(),
+            ActionRequest::default()
+        );
+        assert_eq!(
+            action_body(&Bytes::from_static(b"null")).unwrap(),
+            ActionRequest::default()
+        );
+        let e = action_body(&Bytes::from_static(b"\n")).unwrap_err();
+        assert!(e.details.unwrap_or_default().contains("only whitespace"));
+    }
 
     proptest::proptest! {
         #![proptest_config(crate::fuzz::config(256))]
