@@ -10,12 +10,8 @@ use serde_json::{Value, json};
 
 const BASE: &str = "/api/v1/retry";
 
-/// Reports a first failure of `job` in `queue` with `class`; the job is then scheduled.
-async fn fail(api: &Api, job: &str, queue: &str, class: &str) {
-    let body = json!({
-        "job_id": job, "job_type": "email", "attempt_number": 1, "error_class": class,
-        "error_code": "503", "queue": queue, "error_message": format!("{class} from upstream"),
-    });
+/// Posts one failure report; the service must accept it.
+async fn post_failure(api: &Api, body: Value) {
     let (status, answer) = api
         .post_as(
             Role::Operator,
@@ -24,6 +20,15 @@ async fn fail(api: &Api, job: &str, queue: &str, class: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// Reports a first failure of `job` in `queue` with `class`; the job is then scheduled.
+async fn fail(api: &Api, job: &str, queue: &str, class: &str) {
+    let body = json!({
+        "job_id": job, "job_type": "email", "attempt_number": 1, "error_class": class,
+        "error_code": "503", "queue": queue, "error_message": format!("{class} from upstream"),
+    });
+    post_failure(api, body).await;
 }
 
 async fn bulk(api: &Api, role: Role, body: Value) -> (StatusCode, Value) {
@@ -217,14 +222,7 @@ async fn fail_at(api: &Api, job: &str, at: chrono::DateTime<chrono::Utc>) {
         "job_id": job, "job_type": "email", "attempt_number": 1, "error_class": "timeout",
         "error_code": "504", "queue": "q", "timestamp": at,
     });
-    let (status, answer) = api
-        .post_as(
-            Role::Operator,
-            &format!("{BASE}/failures"),
-            &body.to_string(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    post_failure(api, body).await;
 }
 
 /// In an incident the queue keeps failing between the count and the action: the dry run's
