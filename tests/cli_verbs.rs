@@ -484,10 +484,14 @@ fn tokens_can_come_from_files_for_the_service_and_the_cli() {
     );
 }
 
-#[test]
-fn circuit_forces_lists_and_releases() {
+/// Forcing a circuit open holds its jobs: `jobs` and `job` say so (not "due 5s ago"), the
+/// plan's first step names the circuit, and after the release they read as scheduled again.
+#[tokio::test(flavor = "multi_thread")]
+async fn circuit_forces_lists_and_releases() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(&dir);
+    fail(&svc, "hook-1", "webhooks", "timeout").await;
+    fail(&svc, "hook-2", "webhooks", "connection_refused").await;
     let text = ok(&run(
         &svc,
         &[
@@ -511,6 +515,27 @@ fn circuit_forces_lists_and_releases() {
     assert!(
         text.contains("webhooks/timeout  open") && text.contains("vendor down"),
         "{text}"
+    );
+    let text = ok(&run_as(&svc, VIEWER, &["jobs", "--queue", "webhooks"]));
+    let row = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row("hook-1 ").contains("held: circuit open"), "{text}");
+    assert!(!row("hook-2 ").contains("held"), "another class: {text}");
+    let text = ok(&run_as(&svc, VIEWER, &["job", "hook-1"]));
+    assert!(
+        text.contains("held until released: circuit webhooks/timeout forced open")
+            && text.contains("vendor down"),
+        "{text}"
+    );
+    let detail = get(&svc, "/jobs/hook-1").await;
+    let why = detail["timeline"][0]["rationale"].as_str().unwrap();
+    assert!(
+        why.starts_with("held by circuit webhooks/timeout forced open until released"),
+        "{detail}"
     );
     let err = refused(&run_as(
         &svc,
@@ -539,6 +564,10 @@ fn circuit_forces_lists_and_releases() {
         text.contains("no open, half-open or forced circuits"),
         "{text}"
     );
+    let text = ok(&run_as(&svc, VIEWER, &["jobs", "--queue", "webhooks"]));
+    assert!(!text.contains("held"), "released: {text}");
+    let detail = get(&svc, "/jobs/hook-1").await;
+    assert!(!detail.to_string().contains("held by circuit"), "{detail}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,8 @@
 use super::{ConnArgs, FilterArgs, cell, print, print_json, reason, relative, stamp, table, when};
 use crate::client::{ChangesQuery, Client};
 use crate::model::{
-    ActionRequest, AuditEntry, JobDetail, JobPage, Pause, ScheduledJob, holding_pause,
+    ActionRequest, AuditEntry, ForcedCircuit, JobDetail, JobPage, Pause, ScheduledJob,
+    holding_pause,
 };
 use crate::present::fmt;
 use anyhow::Context;
@@ -65,21 +66,72 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&page);
     }
-    let pauses = client.pauses().await.context("jobs: the pauses in force")?;
-    print(&jobs_text(&page, &args.filter, &pauses, Utc::now()))
+    let holds = Holds::fetch(&client).await.context("jobs")?;
+    print(&jobs_text(&page, &args.filter, &holds, Utc::now()))
+}
+
+/// What holds scheduled jobs back whatever their time: the pauses in force and the circuits an
+/// operator forced open (no claim hands their jobs out).
+pub struct Holds {
+    pub pauses: Vec<Pause>,
+    pub forced_open: Vec<ForcedCircuit>,
+}
+
+impl Holds {
+    async fn fetch(client: &Client) -> anyhow::Result<Holds> {
+        let pauses = client.pauses().await.context("the pauses in force")?;
+        let circuits = client.circuits().await.context("the forced circuits")?;
+        let forced_open = circuits.into_iter().filter_map(|c| c.forced).collect();
+        Ok(Holds {
+            pauses,
+            forced_open,
+        })
+    }
+
+    /// The circuit forced open that holds `job`, if any.
+    fn circuit(&self, job: &ScheduledJob) -> Option<&ForcedCircuit> {
+        self.forced_open.iter().find(|f| f.holds(job))
+    }
+
+    /// `paused (9m55s left)`, `paused until resumed` or `held: circuit open`: the next attempt
+    /// of a job something holds.
+    fn next_text(&self, job: &ScheduledJob, now: DateTime<Utc>) -> Option<String> {
+        if let Some(p) = holding_pause(&self.pauses, job, now) {
+            return Some(paused_text(p, now));
+        }
+        self.circuit(job).map(|_| "held: circuit open".to_string())
+    }
+
+    /// What holds the job and who decided it, for `retryctl job`'s line of the next attempt.
+    fn detail_line(&self, job: &ScheduledJob, now: DateTime<Utc>) -> Option<String> {
+        if let Some(p) = holding_pause(&self.pauses, job, now) {
+            return Some(format!(
+                "{} by pause {} of {} ({}: {})",
+                paused_text(p, now),
+                p.id,
+                cell(&p.scope.label(), 120),
+                cell(&p.actor, 60),
+                cell(&p.reason, 200)
+            ));
+        }
+        self.circuit(job).map(|f| {
+            format!(
+                "held until released: circuit {} forced open {} ({}: {})",
+                cell(&f.label(), 120),
+                when(f.forced_at, now),
+                cell(&f.actor, 60),
+                cell(&f.reason, 200)
+            )
+        })
+    }
 }
 
 /// The table of `retryctl jobs` and a line saying how many more there are.
-pub fn jobs_text(
-    page: &JobPage,
-    filter: &FilterArgs,
-    pauses: &[Pause],
-    now: DateTime<Utc>,
-) -> String {
+pub fn jobs_text(page: &JobPage, filter: &FilterArgs, holds: &Holds, now: DateTime<Utc>) -> String {
     if page.jobs.is_empty() {
         return format!("no jobs match {}\n", filter.label());
     }
-    let rows: Vec<Vec<String>> = page.jobs.iter().map(|j| job_row(j, pauses, now)).collect();
+    let rows: Vec<Vec<String>> = page.jobs.iter().map(|j| job_row(j, holds, now)).collect();
     let mut out = table(
         &[
             "JOB",
@@ -105,9 +157,9 @@ pub fn jobs_text(
     out
 }
 
-fn job_row(j: &ScheduledJob, pauses: &[Pause], now: DateTime<Utc>) -> Vec<String> {
-    let next = match (holding_pause(pauses, j, now), j.next_attempt_at) {
-        (Some(p), _) => paused_text(p, now),
+fn job_row(j: &ScheduledJob, holds: &Holds, now: DateTime<Utc>) -> Vec<String> {
+    let next = match (holds.next_text(j, now), j.next_attempt_at) {
+        (Some(held), _) => held,
         (None, Some(at)) => relative(at, now),
         (None, None) => "-".into(),
     };
@@ -141,8 +193,8 @@ pub async fn job(args: JobArgs) -> anyhow::Result<()> {
         value["audit"] = serde_json::to_value(&audit)?;
         return print_json(&value);
     }
-    let pauses = client.pauses().await.with_context(what)?;
-    print(&job_text(&detail, &audit, &pauses, Utc::now()))
+    let holds = Holds::fetch(&client).await.with_context(what)?;
+    print(&job_text(&detail, &audit, &holds, Utc::now()))
 }
 
 /// The job's entries among the newest [`JOB_AUDIT_SCAN`] single-job changes, oldest first.
@@ -159,23 +211,8 @@ async fn job_audit(client: &Client, id: &str) -> anyhow::Result<Vec<AuditEntry>>
 }
 
 /// The human form of `retryctl job`.
-pub fn job_text(
-    d: &JobDetail,
-    audit: &[AuditEntry],
-    pauses: &[Pause],
-    now: DateTime<Utc>,
-) -> String {
-    let mut out = job_head(&d.job, now);
-    if let Some(p) = holding_pause(pauses, &d.job, now) {
-        out.push_str(&format!(
-            "{} by pause {} of {} ({}: {})\n",
-            paused_text(p, now),
-            p.id,
-            cell(&p.scope.label(), 120),
-            cell(&p.actor, 60),
-            cell(&p.reason, 200)
-        ));
-    }
+pub fn job_text(d: &JobDetail, audit: &[AuditEntry], holds: &Holds, now: DateTime<Utc>) -> String {
+    let mut out = job_head(&d.job, holds.detail_line(&d.job, now), now);
     out.push_str("\nattempts\n");
     out.push_str(&attempts_table(d));
     out.push_str("\nplan\n");
@@ -203,7 +240,8 @@ pub fn job_text(
     out
 }
 
-fn job_head(j: &ScheduledJob, now: DateTime<Utc>) -> String {
+/// The job's header lines; `held` (what holds it) follows its next attempt's time.
+fn job_head(j: &ScheduledJob, held: Option<String>, now: DateTime<Utc>) -> String {
     let mut out = format!(
         "job {}  {}  attempt {}/{}\n",
         cell(&j.job_id, 200),
@@ -231,7 +269,10 @@ fn job_head(j: &ScheduledJob, now: DateTime<Utc>) -> String {
     ));
     match (j.next_attempt_at, fmt::job_end(j.state)) {
         (_, Some(ended)) => out.push_str(&format!("{ended} {}\n", when(j.updated_at, now))),
-        (Some(at), None) => out.push_str(&format!("next attempt {}\n", when(at, now))),
+        (Some(at), None) => {
+            let held = held.map(|h| format!(", {h}")).unwrap_or_default();
+            out.push_str(&format!("next attempt {}{held}\n", when(at, now)));
+        }
         (None, None) => {}
     }
     let r = &j.recommendation;

@@ -10,9 +10,9 @@ use crate::model::{
 };
 use crate::server::core::events::kind;
 use crate::server::core::ingest::LedgerDown;
-use crate::server::core::pauses;
 use crate::server::core::schedule::{self, lease_end};
 use crate::server::core::state::AppState;
+use crate::server::core::{circuits, pauses};
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::{ApiError, ApiResult};
 use crate::server::edge::json::{ApiJson, parse_json, require_object};
@@ -143,12 +143,17 @@ async fn plan(
 }
 
 /// The job's plan; a finished job has no next attempt, so nothing is planned. A pause that
-/// holds the job moves its plan to the pause's end.
+/// holds the job moves its plan to the pause's end; a pause or a circuit forced open that holds
+/// it is named in its first step.
 fn job_plan(state: &AppState, job: &ScheduledJob) -> RetryPreview {
     if job.state.is_pending() {
-        let mut plan = state.engine.lock().job_plan(job);
+        let (mut plan, forced) = {
+            let engine = state.engine.lock();
+            (engine.job_plan(job), engine.forced_circuits())
+        };
         let now = state.now();
         pauses::hold_plan(&mut plan, &state.ops.pauses.active(now), job, now);
+        circuits::hold_plan(&mut plan, &forced, job);
         return plan;
     }
     RetryPreview {

@@ -9,7 +9,7 @@
 use super::state::AppState;
 use crate::model::{
     CircuitForce, CircuitForceRequest, CircuitForceResult, CircuitView, FieldError, ForcedCircuit,
-    PauseScope,
+    PauseScope, RetryPreview, ScheduledJob,
 };
 use crate::server::edge::ApiResult;
 use crate::store::StoreResult;
@@ -34,6 +34,21 @@ fn requested(req: &CircuitForceRequest) -> Result<Option<CircuitForce>, FieldErr
         return Err(FieldError::new("reason", "required: say why"));
     }
     Ok(state)
+}
+
+/// The plan of a job that a circuit forced open holds: the times stay as planned (they start
+/// once the circuit is released) and the first step names the circuit and who forced it.
+pub fn hold_plan(plan: &mut RetryPreview, forced: &[ForcedCircuit], job: &ScheduledJob) {
+    let Some(f) = forced.iter().find(|f| f.holds(job)) else {
+        return;
+    };
+    let note = format!(
+        "held by circuit {} forced open until released ({}: {})",
+        f.label(),
+        f.actor,
+        f.reason
+    );
+    super::pauses::note_hold(plan, &note);
 }
 
 fn check_scope(queue: &str, error_class: &str) -> Result<(), FieldError> {

@@ -106,9 +106,16 @@ pub fn hold_plan(
             step.scheduled_time += shift;
         }
     }
-    let note = pause_note(pause);
+    note_hold(plan, &pause_note(pause));
+}
+
+/// Puts what holds the job (`note`) in front of its plan's first step and first
+/// recommendation: `held by …; then rules: …`.
+pub fn note_hold(plan: &mut RetryPreview, note: &str) {
     let prefix = |text: &mut String| *text = format!("{note}; then {text}");
-    prefix(&mut plan.timeline[0].rationale);
+    if let Some(first) = plan.timeline.first_mut() {
+        prefix(&mut first.rationale);
+    }
     if let Some(rec) = plan.recommendations.first_mut() {
         prefix(&mut rec.rationale);
     }
