@@ -28,8 +28,9 @@ pub struct QueueStatus {
     pub model_version: Option<String>,
     pub recommendations: u64,
     pub mark: QueueMark,
-    /// Why the mark: `normal`, `high retry rate`, `open circuit (timeout)`, `mostly falling
-    /// back (62 % of 40)`, `ml v3 in canary (10 %)`.
+    /// Why the mark: `normal`, `failing: 2000 failed, none succeeded` (20 or more failed
+    /// attempts in the window and not one success), `high retry rate`, `open circuit
+    /// (timeout)`, `mostly falling back (62 % of 40)`, `ml v3 in canary (10 %)`.
     pub reason: String,
 }
 

@@ -9,7 +9,7 @@
 use crate::model::{JobState, Method, StatusCounts, Summary};
 use crate::server::core::events::kind;
 use crate::server::core::state::AppState;
-use crate::server::core::views::QueueFacts;
+use crate::server::core::views::{QUEUE_WINDOW_SECS, QueueFacts};
 use crate::server::edge::auth::{Access, Caller};
 use crate::server::edge::error::ApiResult;
 use crate::server::edge::json::ApiJson;
@@ -56,8 +56,10 @@ async fn summary(caller: Caller, State(state): State<AppState>) -> ApiResult<Api
     summary.alerts = ops.alert_list().into_iter().filter(|a| a.active).collect();
     summary.recent_errors = ops.events.recent(kind::FAILURE, RECENT_ERRORS);
     summary.active_tier = ops.active_tier(now).unwrap_or(summary.active_tier);
+    let outcomes = ops.series.outcomes(QUEUE_WINDOW_SECS, now);
     let facts = QueueFacts {
         circuits: &summary.circuits,
+        outcomes: &outcomes,
         alerts: &summary.alerts,
         ml: summary.models.ml.as_ref(),
     };

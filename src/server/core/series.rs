@@ -8,7 +8,7 @@
 
 use crate::model::{AttemptRecord, ErrorClassCount, FieldError, QueueSeries, Series, parse_window};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The finest step: every window is counted in steps of this many milliseconds.
 pub const BASE_STEP_MS: u64 = 10_000;
@@ -22,6 +22,13 @@ pub const OTHER: &str = "other";
 const TOP_CLASSES: usize = 10;
 const DEFAULT_WINDOW: &str = "15m";
 const DEFAULT_STEP: &str = "10s";
+
+/// A queue's failed and successful attempts over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    pub failures: u64,
+    pub successes: u64,
+}
 
 /// Counts of one queue in one step.
 #[derive(Debug, Clone, Copy, Default)]
@@ -181,6 +188,27 @@ impl SeriesBook {
             queues,
             top_error_classes: self.top_classes(first, last + per),
         }
+    }
+
+    /// Per queue, the failures and successes recorded in the last `window_secs` (whole
+    /// 10-second steps, the current one included).
+    pub fn outcomes(&self, window_secs: u32, now: DateTime<Utc>) -> BTreeMap<String, Outcomes> {
+        let last = base_step(now);
+        let first = last - i64::from(window_secs) * 1000 / BASE_STEP_MS as i64 + 1;
+        self.queues
+            .rings
+            .iter()
+            .map(|(name, ring)| {
+                let mut sum = Outcomes::default();
+                for step in first..=last {
+                    let c = ring.get(step);
+                    sum.failures += u64::from(c.failures);
+                    sum.successes += u64::from(c.successes);
+                }
+                (name.clone(), sum)
+            })
+            .filter(|(_, o)| o.failures + o.successes > 0)
+            .collect()
     }
 
     fn top_classes(&self, from: i64, to: i64) -> Vec<ErrorClassCount> {

@@ -2,6 +2,7 @@
 //! attempts arrive: which tier decides each queue's retries (and how often it fell back),
 //! and today's retries and recommended delays. Time is passed in (the service's clock).
 
+use super::series::Outcomes;
 use super::window::WindowCounter;
 use crate::model::{
     Alert, AttemptRecord, CircuitView, Comparison, MLModel, Method, QueueMark, QueueStatus,
@@ -16,6 +17,8 @@ pub const QUEUE_WINDOW_SECS: u32 = 300;
 const FALLBACK_SHARE: f64 = 0.5;
 /// Recommendations a queue needs in the window before its fall-back share means anything.
 const FALLBACK_MIN: u64 = 10;
+/// Failed attempts in the window, with no success, that mark a queue failing.
+const FAILING_MIN: u64 = 20;
 /// Separates the queue from the key's kind in the window counter.
 const SEP: char = '\u{1f}';
 const FELL: &str = "fell_back";
@@ -38,6 +41,8 @@ impl Default for QueueBook {
 /// The state a status mark is read from, besides the queue's own decisions.
 pub struct QueueFacts<'a> {
     pub circuits: &'a [CircuitView],
+    /// Per queue, failures and successes recorded in the last [`QUEUE_WINDOW_SECS`].
+    pub outcomes: &'a BTreeMap<String, Outcomes>,
     pub alerts: &'a [Alert],
     pub ml: Option<&'a MLModel>,
 }
@@ -78,6 +83,11 @@ impl QueueBook {
                 counts.entry(queue.into()).or_default();
             }
         }
+        for (queue, o) in facts.outcomes {
+            if failing(o) {
+                counts.entry(queue.clone()).or_default();
+            }
+        }
         let queues = counts
             .into_iter()
             .map(|(queue, kinds)| status(queue, &kinds, facts))
@@ -112,8 +122,14 @@ fn status(queue: String, kinds: &BTreeMap<String, u64>, facts: &QueueFacts<'_>) 
     }
 }
 
-/// The most pressing mark: open circuit, high retry rate, mostly falling back, a model in
-/// canary, else normal.
+/// Whether a queue's window reads as failing: at least [`FAILING_MIN`] failed attempts and
+/// not one success (an outage, or a burst whose retries have not run yet).
+fn failing(o: &Outcomes) -> bool {
+    o.successes == 0 && o.failures >= FAILING_MIN
+}
+
+/// The most pressing mark: open circuit, failing, high retry rate, mostly falling back, a model
+/// in canary, else normal.
 fn mark(queue: &str, (fell, recs): (u64, u64), facts: &QueueFacts<'_>) -> (QueueMark, String) {
     let open: Vec<&str> = facts
         .circuits
@@ -125,6 +141,12 @@ fn mark(queue: &str, (fell, recs): (u64, u64), facts: &QueueFacts<'_>) -> (Queue
         return (
             QueueMark::Warning,
             format!("open circuit ({})", open.join(", ")),
+        );
+    }
+    if let Some(o) = facts.outcomes.get(queue).filter(|o| failing(o)) {
+        return (
+            QueueMark::Warning,
+            format!("failing: {} failed, none succeeded", o.failures),
         );
     }
     let storm = format!("retry_storm:{queue}");

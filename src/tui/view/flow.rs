@@ -173,9 +173,18 @@ pub fn distinct(text: &str, others: &[&str], width: usize, ellipsis: &str) -> St
     if shared < width / 2 {
         return middle(text, width, ellipsis);
     }
-    let head = cut(text, 3);
     let rest: String = text.chars().skip(shared.saturating_sub(1)).collect();
-    let room = width.saturating_sub(Span::raw(head.as_str()).width() + Span::raw(ellipsis).width());
+    let (rest_width, mark) = (
+        Span::raw(rest.as_str()).width(),
+        Span::raw(ellipsis).width(),
+    );
+    if rest_width + mark + 3 <= width {
+        // The whole distinguishing rest fits: the start fills the columns left.
+        let head = cut(text, width - mark - rest_width);
+        return format!("{head}{ellipsis}{rest}");
+    }
+    let head = cut(text, 3);
+    let room = width.saturating_sub(Span::raw(head.as_str()).width() + mark);
     let rest = column(&rest, room, ellipsis);
     format!("{head}{ellipsis}{}", rest.trim_end())
 }
@@ -196,12 +205,17 @@ pub fn share_rows(needs: &[usize], room: usize) -> Vec<usize> {
     shares
 }
 
+/// The noun (`(one, many)`) for `n` items: `queue` for 1, `queues` otherwise.
+pub fn noun_for<'a>(n: usize, (one, many): (&'a str, &'a str)) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
 /// The items (each one or more lines) that fit in `rows`; when some do not, the last row says
 /// how many were left out ("… 3 more policies").
 pub fn elide<'a>(
     items: Vec<Vec<Line<'a>>>,
     rows: usize,
-    noun: &str,
+    noun: (&str, &str),
     ellipsis: &str,
     style: Style,
 ) -> Vec<Line<'a>> {
@@ -223,7 +237,11 @@ pub fn elide<'a>(
         shown += 1;
     }
     out.push(Line::styled(
-        format!(" {ellipsis} {} more {noun}", total - shown),
+        format!(
+            " {ellipsis} {left} more {}",
+            noun_for(total - shown, noun),
+            left = total - shown
+        ),
         style,
     ));
     out
@@ -300,6 +318,10 @@ mod tests {
         let ids = ["newsletter-batch-0001-shard", "newsletter-batch-0002-shard"];
         assert_eq!(distinct(ids[0], &ids, 12, "…"), "new…01-shard");
         assert_eq!(distinct("pay-1201-long-id", &ids, 12, "…"), "pay-1…ong-id");
+        // A short distinguishing rest: the shared start fills the width.
+        let ids = ["payments-3", "payments-37", "payments-1"];
+        assert_eq!(distinct(ids[1], &ids, 10, "…"), "payment…37");
+        assert_eq!(distinct("payments-55", &ids, 10, "…"), "paymen…-55");
     }
 
     #[test]
@@ -315,9 +337,17 @@ mod tests {
     fn a_list_that_does_not_fit_ends_with_a_count() {
         let items: Vec<Vec<Line>> = (0..5).map(|i| vec![Line::from(format!("p{i}"))]).collect();
         let style = Style::default();
-        let lines = elide(items.clone(), 3, "policies", "…", style);
+        let lines = elide(items.clone(), 3, ("policy", "policies"), "…", style);
         assert_eq!(text(&lines), ["p0", "p1", " … 3 more policies"]);
-        assert_eq!(elide(items.clone(), 5, "policies", "…", style).len(), 5);
-        assert!(elide(items, 0, "policies", "…", style).is_empty());
+        assert_eq!(
+            elide(items.clone(), 5, ("policy", "policies"), "…", style).len(),
+            5
+        );
+        assert!(elide(items.clone(), 0, ("policy", "policies"), "…", style).is_empty());
+        // One left out: its noun in the singular.
+        let mut two_lines = items[..3].to_vec();
+        two_lines[2].push(Line::from("p2, second line"));
+        let lines = elide(two_lines, 3, ("policy", "policies"), "…", style);
+        assert_eq!(text(&lines), ["p0", "p1", " … 1 more policy"]);
     }
 }

@@ -7,7 +7,7 @@
 
 mod glance;
 
-use super::flow::{column, elide, flow, share_rows};
+use super::flow::{column, elide, flow, noun_for, share_rows};
 use super::{Ctx, summary_pane};
 use crate::model::{MlAutoRollback, MlJob, MlLiveCheck, RetryPolicy, Summary};
 use crate::present::fmt;
@@ -34,7 +34,8 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
 struct Section {
     head: Vec<Line<'static>>,
     items: Vec<Vec<Line<'static>>>,
-    noun: &'static str,
+    /// What the items are, one and many: `("queue", "queues")`.
+    noun: (&'static str, &'static str),
 }
 
 impl Section {
@@ -42,7 +43,7 @@ impl Section {
         Section {
             head,
             items: Vec::new(),
-            noun: "",
+            noun: ("", ""),
         }
     }
 }
@@ -53,23 +54,23 @@ fn pane_lines(s: &Summary, ctx: &Ctx, width: usize, height: usize) -> Vec<Line<'
         Section {
             head: glance::queues_heading(s, ctx),
             items: glance::queues(s, ctx, width),
-            noun: "queues",
+            noun: ("queue", "queues"),
         },
         Section::fixed(active(s, ctx, width)),
         Section {
             head: guardrails(s, ctx, width),
             items: queues(s, ctx, width),
-            noun: "queues",
+            noun: ("queue", "queues"),
         },
         Section {
             head: vec![heading("Policies (priority order)", ctx)],
             items: policies(&s.policies, ctx, width),
-            noun: "policies",
+            noun: ("policy", "policies"),
         },
         Section {
             head: vec![heading("Success by error class", ctx)],
             items: error_classes(s, ctx, width),
-            noun: "classes",
+            noun: ("class", "classes"),
         },
         Section::fixed(models(s, ctx, width)),
         Section::fixed(actions(ctx, width)),
@@ -116,7 +117,8 @@ fn section_lines(sec: Section, rows: usize, ctx: &Ctx) -> Vec<Line<'static>> {
     let (ellipsis, dim) = (ctx.glyphs.ellipsis, ctx.theme.dim());
     let mut lines = sec.head;
     if rows == 0 && !sec.items.is_empty() {
-        let count = format!(" {ellipsis} {} {}", sec.items.len(), sec.noun);
+        let n = sec.items.len();
+        let count = format!(" {ellipsis} {n} {}", noun_for(n, sec.noun));
         if let Some(heading) = lines.first_mut() {
             heading.push_span(Span::styled(count, dim));
         }

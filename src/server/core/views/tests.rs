@@ -15,9 +15,12 @@ fn rec(method: Method, delay_ms: u64) -> RetryRecommendation {
     serde_json::from_value(json).unwrap()
 }
 
+static NO_OUTCOMES: BTreeMap<String, Outcomes> = BTreeMap::new();
+
 fn facts<'a>(circuits: &'a [CircuitView], alerts: &'a [Alert]) -> QueueFacts<'a> {
     QueueFacts {
         circuits,
+        outcomes: &NO_OUTCOMES,
         alerts,
         ml: None,
     }
@@ -131,4 +134,64 @@ fn today_counts_retries_and_delays_and_compares_with_static() {
     let tomorrow = today.glance(&Comparison::default(), started, now() + Duration::days(1));
     assert_eq!((tomorrow.retries, tomorrow.mean_delay_ms), (0, None));
     assert_eq!(tomorrow.retries_vs_static, None);
+}
+
+#[test]
+fn a_queue_with_many_failures_and_no_success_reads_failing() {
+    let mut book = QueueBook::default();
+    book.note("payments", &rec(Method::Rules, 1000), now());
+    book.note("webhooks", &rec(Method::Rules, 1000), now());
+    let outcomes = BTreeMap::from([
+        (
+            "payments".to_string(),
+            Outcomes {
+                failures: 2000,
+                successes: 0,
+            },
+        ),
+        (
+            "webhooks".to_string(),
+            Outcomes {
+                failures: 2000,
+                successes: 1,
+            },
+        ),
+        (
+            "search".to_string(),
+            Outcomes {
+                failures: FAILING_MIN,
+                successes: 0,
+            },
+        ),
+        (
+            "email".to_string(),
+            Outcomes {
+                failures: FAILING_MIN - 1,
+                successes: 0,
+            },
+        ),
+    ]);
+    let facts = QueueFacts {
+        outcomes: &outcomes,
+        ..facts(&[], &[])
+    };
+    let lines = book.lines(&facts, now());
+    let mark = |name: &str| {
+        let q = lines.queues.iter().find(|q| q.queue == name);
+        q.map(|q| (q.mark, q.reason.clone()))
+    };
+    assert_eq!(
+        mark("payments"),
+        Some((
+            QueueMark::Warning,
+            "failing: 2000 failed, none succeeded".into()
+        ))
+    );
+    assert_eq!(mark("webhooks"), Some((QueueMark::Normal, "normal".into())));
+    assert_eq!(
+        mark("search").map(|m| m.0),
+        Some(QueueMark::Warning),
+        "listed without recommendations"
+    );
+    assert_eq!(mark("email"), None, "too few to judge, no recommendation");
 }
