@@ -15,6 +15,7 @@ mod ml;
 pub mod pacing;
 pub mod params;
 mod patterns;
+pub mod position;
 mod schedule;
 mod snapshot;
 pub mod validate;

@@ -2,6 +2,7 @@
 
 use super::{Config, Role, Token, at_least_one, check_fraction, positive};
 use crate::engine::EngineSettings;
+use crate::model::position::line_and_column;
 use crate::model::{PolicyGuardrails, RetryPolicy, parse_duration, validate};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -166,10 +167,7 @@ fn key_path(path: &serde_ignored::Path) -> String {
 }
 
 fn syntax_error(path: &str, text: &str, e: &toml::de::Error) -> ConfigError {
-    let offset = e.span().map_or(0, |s| s.start);
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let (line, column) = line_and_column(text, e.span().map_or(0, |s| s.start));
     let source_line = text.lines().nth(line - 1).unwrap_or("").trim();
     ConfigError::Syntax {
         path: path.into(),

@@ -6,6 +6,7 @@
 //! wrong type or an impossible value is refused with the key path and the line it is on.
 
 use crate::model::parse_duration;
+use crate::model::position::line_and_column;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::{Distribution, Uniform};
@@ -139,10 +140,7 @@ fn key_prefix(key: &str) -> String {
 }
 
 fn located(origin: &str, text: &str, key: &str, err: &toml::de::Error) -> ScenarioError {
-    let offset = err.span().map(|s| s.start).unwrap_or(0).min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    let (line, column) = line_and_column(text, err.span().map_or(0, |s| s.start));
     ScenarioError::Invalid {
         file: origin.to_string(),
         key: key.to_string(),

@@ -5,6 +5,7 @@
 //! covered by a table of test cases; [`load`] only adds reading the file.
 
 use crate::client::DEFAULT_API;
+use crate::model::position::line_at;
 use clap::Args;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -185,7 +186,7 @@ fn read_file(path: &Path) -> Result<ConsoleFile, ConfigError> {
         message: e.to_string(),
     })?;
     toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let line = e.span().map(|s| line_at(&text, s.start));
         ConfigError {
             origin: match line {
                 Some(l) => format!("{origin} line {l}"),

@@ -6,6 +6,7 @@
 //! naming the file and line.
 
 use super::action::Action;
+use crate::model::position::line_at;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -300,11 +301,6 @@ fn parse_file(origin: &str, text: &str) -> Result<Parsed, KeymapError> {
         parsed.insert(action, list);
     }
     Ok(parsed)
-}
-
-/// 1-based line of a byte offset.
-fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 #[cfg(test)]

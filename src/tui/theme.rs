@@ -6,6 +6,7 @@
 //! `NO_COLOR` set no colour is used at all: selection is reverse video, focus and critical
 //! severity are bold, and severity also carries a symbol, so nothing relies on colour alone.
 
+use crate::model::position::line_at;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use std::str::FromStr;
@@ -220,7 +221,7 @@ impl Palette {
 
 fn parse_file(origin: &str, text: &str) -> Result<ThemeFile, ThemeError> {
     toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let line = e.span().map(|s| line_at(text, s.start));
         ThemeError {
             origin: origin.to_string(),
             message: match line {
