@@ -109,7 +109,7 @@ def canary_text(ml):
     end = ml.get("canary_at_end")
     if end:
         return f"still a canary ({arms_text(end)})"
-    return "canary ended by the live check" if back else "no canary"
+    return "ended by the live check" if back else "no canary reported"
 
 
 def arms_text(c):
