@@ -227,7 +227,7 @@ mod tests {
         let values: Vec<(u64, bool, f64)> = (0..400)
             .map(|i| {
                 let outage = (i / 20) as u64;
-                let cost = if outage % 2 == 0 { 10.0 } else { 1.0 };
+                let cost = if outage.is_multiple_of(2) { 10.0 } else { 1.0 };
                 (outage, i % 2 == 0, cost)
             })
             .collect();
