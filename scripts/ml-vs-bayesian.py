@@ -17,7 +17,10 @@ Bayesian tier decided, so ml/bayes is 1 there. `rolled back` counts the served m
 check took off (README "ML tier"). After the table, every served model per file: its ml/bayes
 cost and, if the live check rolled it back, when (scenario minutes) and on what numbers, else
 the live check as it stood at the end of the run (forecasts, and the decisions' cost under the
-recalibrated Bayesian forecast, model vs Bayesian).
+recalibrated Bayesian forecast, model vs Bayesian), and the canary's course: promoted to every
+job (when, on what realized costs), rolled back by its realized costs or the live check, or still
+a canary at the end (the realized cost per ended episode of each arm). Last, the worst ml/bayes
+of any run and how many runs cost more than 1.02 x the Bayesian tier (the issue's target).
 """
 
 import json
@@ -84,7 +87,36 @@ def main(paths):
             what = f"rolled back at {back['at_ms'] / 60000:.1f} min: " + check_text(
                 back.get("check") or back
             )
-        print(f"  {path:<24} {scenario:<20} {ratio:>7.3f}  {what}")
+        print(f"  {path:<24} {scenario:<20} {ratio:>7.3f}  {canary_text(r['ml']['ml'])}; {what}")
+    ratios = [
+        r["ml"]["cost_per_job"] / r["bayesian"]["cost_per_job"]
+        for runs in rows.values()
+        for r in runs
+        if "ml" in r and r["bayesian"]["cost_per_job"] > 0
+    ]
+    over = sum(1 for x in ratios if x > 1.02)
+    print(f"runs: {len(ratios)}, worst ml/bayes {max(ratios):.3f}, above 1.02: {over}")
+
+
+def canary_text(ml):
+    """The canary's course: promoted, rolled back on its realized costs, or still a canary."""
+    promoted = ml.get("promotion")
+    back = ml.get("rollback") or {}
+    if promoted:
+        return f"promoted at {promoted['at_ms'] / 60000:.1f} min ({arms_text(promoted['canary'])})"
+    if back.get("canary"):
+        return f"canary rolled back on cost ({arms_text(back['canary'])})"
+    end = ml.get("canary_at_end")
+    if end:
+        return f"still a canary ({arms_text(end)})"
+    return "ended by the live check" if back else "no canary reported"
+
+
+def arms_text(c):
+    return (
+        f"realized {c['ml_cost']:.2f} over {c['ml_episodes']} vs {c['control_cost']:.2f} over "
+        f"{c['control_episodes']}, SE {c['standard_error']:.2f}, {c['clusters']} clusters"
+    )
 
 
 def check_text(c):

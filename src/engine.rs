@@ -54,7 +54,10 @@ use bayes::ExploreShare;
 use chrono::{DateTime, Utc};
 use episodes::{Episode, Episodes};
 use guardrails::{GuardrailState, Verdict};
-use ml::deployment::{Arm, AutoRollback, Deployed, Deployment, Health, LiveArm};
+use ml::canary::CostComparison;
+use ml::deployment::{
+    Arm, AutoPromotion, AutoRollback, CanaryStep, Deployed, Deployment, Health, LiveArm,
+};
 use ml::drift::DriftScores;
 use ml::live::ArmStats;
 use ml::live_check::Comparison;
@@ -83,8 +86,12 @@ pub struct MlLive {
     pub drift: Option<DriftScores>,
     /// The serving version's live forecasts against the Bayesian tier's on the same retries.
     pub check: Option<Comparison>,
-    /// The last automatic rollback by that check, until a version serves again.
+    /// The last automatic rollback by that check or the canary, until a version serves again.
     pub auto_rollback: Option<AutoRollback>,
+    /// A canary's realized costs per arm, while a canary serves.
+    pub canary: Option<CostComparison>,
+    /// The last automatic promotion of a canary, until another version serves.
+    pub auto_promotion: Option<AutoPromotion>,
 }
 
 /// What [`Engine::recommend_shared`] gives: a final answer, or a retry for the shared ledger
@@ -259,6 +266,34 @@ impl Engine {
         if let (Some(job), true) = (ctx.features.job_id.as_deref(), answer.should_retry) {
             self.ml.expect(job, ctx.attempt + 1, forecasts);
         }
+        self.canary_episode(ctx, answer);
+    }
+
+    /// A canary's episodes: one begins at a job's first failure; one ends when the answer
+    /// is to stop (given up, out of attempts). Success ends one in [`Self::ml_observe`].
+    fn canary_episode(&mut self, ctx: &Ctx<'_>, answer: &RetryRecommendation) {
+        let Some(job) = ctx.features.job_id.as_deref() else {
+            return;
+        };
+        if ctx.attempt == 1 {
+            let f = ctx.features;
+            let scope = ml::live_check::scope(&f.queue, &f.error_class);
+            self.ml.canary_start(job, scope, ctx.now);
+        }
+        if !answer.should_retry {
+            let ended = (ctx.now, false);
+            let step = self
+                .ml
+                .canary_end(job, ctx.attempt, ended, &self.settings.cost);
+            self.after_canary(step);
+        }
+    }
+
+    /// The canary rolled back: the shadow, if any, is what the drift windows watch now.
+    fn after_canary(&mut self, step: CanaryStep) {
+        if step == CanaryStep::RolledBack {
+            self.watch_drift();
+        }
     }
 
     fn ml_inputs(&self) -> ml_tier::Inputs<'_> {
@@ -316,7 +351,20 @@ impl Engine {
             drift: self.ml.drift.scores().cloned(),
             check: self.ml.live_check(),
             auto_rollback: self.ml.auto_rollback().cloned(),
+            canary: self.ml.canary_comparison(),
+            auto_promotion: self.ml.auto_promotion().cloned(),
         }
+    }
+
+    /// An automatic promotion of a canary the service has yet to store (each is handed out
+    /// once; see [`Self::ml_promotion_not_stored`]).
+    pub fn ml_take_unstored_promotion(&mut self) -> Option<AutoPromotion> {
+        self.ml.take_unstored_promotion()
+    }
+
+    /// Storing the automatic promotion failed: it is handed out again.
+    pub fn ml_promotion_not_stored(&mut self) {
+        self.ml.promotion_not_stored();
     }
 
     /// An automatic rollback the service has yet to store (each is handed out once; see
@@ -482,6 +530,13 @@ impl Engine {
         if rolled_back {
             // The shadow, if any, is what the drift windows watch now.
             self.watch_drift();
+        }
+        if a.success {
+            let ended = (at, true);
+            let step = self
+                .ml
+                .canary_end(&a.job_id, a.attempt_number, ended, &self.settings.cost);
+            self.after_canary(step);
         }
         if !a.success {
             let second = a.timestamp.timestamp();

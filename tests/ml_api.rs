@@ -182,15 +182,18 @@ async fn train_deploy_serve_roll_back_and_restart() {
     )
     .await;
     // Its forecasts are better; the gate may still refuse its decisions when the held-out
-    // retries do not show them cheaper (README "ML tier"), and force deploys it then.
-    let (status, deployed) = if status != StatusCode::CONFLICT {
-        (status, deployed)
-    } else {
+    // retries do not show them cheaper (README "ML tier"). Passed, it serves a 10 % canary
+    // first (promoted by the canary's realized costs); force deploys it to every job.
+    if status == StatusCode::CONFLICT {
         let details = deployed["details"].as_str().unwrap();
         assert!(details.contains("its decisions"), "{details}");
-        let forced = json!({"version": "ml-1", "force": true, "reason": "the queue matters"});
-        operator(&api, "/ml/deploy", forced).await
-    };
+    } else {
+        assert_eq!(status, StatusCode::OK, "{deployed}");
+        assert_eq!(deployed["serving"]["state"], "canary", "{deployed}");
+        assert_eq!(deployed["serving"]["canary_percent"], 10.0);
+    }
+    let forced = json!({"version": "ml-1", "force": true, "reason": "the queue matters"});
+    let (status, deployed) = operator(&api, "/ml/deploy", forced).await;
     assert_eq!(status, StatusCode::OK, "{deployed}");
     assert_eq!(deployed["serving"]["version"], "ml-1");
     assert_eq!(deployed["serving"]["state"], "active");

@@ -18,6 +18,7 @@
 //! fixed after 0.8 by #432), so the meaning of its probability flips with the data's success
 //! rate. The linear algebra (Cholesky) is nalgebra's, already built for statrs.
 
+pub mod canary;
 pub mod clustered;
 pub mod dataset;
 pub mod decision_cost;

@@ -225,7 +225,9 @@ pub struct MlModels {
 pub struct MlDeployRequest {
     #[schema(pattern = "^ml-[0-9]{1,18}$")]
     pub version: String,
-    /// Serve this share of jobs as a canary (percent, 0 < p < 100); absent or 100: active.
+    /// Serve this share of jobs as a canary (percent, 0 < p < 100). Absent or 100: every job
+    /// when forced; otherwise a canary of 10 % first, promoted to every job once its jobs'
+    /// realized cost is shown not dearer than the Bayesian tier's (rolled back when dearer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0.0, maximum = 100.0)]
     pub canary_percent: Option<f64>,
@@ -288,6 +290,49 @@ pub struct MlArmView {
     pub mean_forecast: f64,
     pub log_loss: f64,
     pub ece: f64,
+    /// While a canary serves (`ml` and `bayesian` arms): the episodes of the canary's closed
+    /// cohort that ended, and their mean realized cost under `[engine.cost]` (retries,
+    /// seconds from the first failure to the last attempt, give-ups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_episode: Option<f64>,
+}
+
+/// A canary's realized costs per arm, judged (`engine::ml::canary`): promoted to every job
+/// when the model's arm is shown not dearer, rolled back when it is shown dearer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlCanary {
+    pub ml_episodes: u64,
+    pub bayesian_episodes: u64,
+    /// Mean realized cost per ended episode of each arm.
+    pub ml_cost: f64,
+    pub bayesian_cost: f64,
+    /// `ml_cost - bayesian_cost`, and its standard error, robust to episodes of one scope
+    /// whose first failure fell in one 1-minute block moving together.
+    pub difference: f64,
+    pub standard_error: f64,
+    pub clusters: u64,
+    /// Episodes each arm needs before a verdict.
+    pub min_episodes: u64,
+    /// Promoted when `difference + promote_margin x standard_error <= 0`; rolled back when
+    /// `difference - rollback_margin x standard_error > 0`; none below 5 clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_margin: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_margin: Option<f64>,
+    /// `undecided`, `promote` or `roll_back`.
+    pub verdict: String,
+}
+
+/// A canary the engine promoted to every job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MlAutoPromotion {
+    pub version: String,
+    /// The time of the ended episode that decided it.
+    pub at: DateTime<Utc>,
+    /// Why, with the numbers.
+    pub reason: String,
 }
 
 /// The ML tier for `/summary`: what serves, drift, live outcomes per arm, training.
@@ -317,6 +362,12 @@ pub struct MlSummary {
     /// The last rollback the live check made, until a version serves again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_rollback: Option<MlAutoRollback>,
+    /// A canary's realized costs per arm, while a canary serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<MlCanary>,
+    /// The last promotion of a canary to every job, until another version serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion: Option<MlAutoPromotion>,
     /// Model errors counted since start.
     pub errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,15 +1,19 @@
 //! The `ml` strategy of `eval`: the engine the service runs, whose ML tier is trained when the
-//! warm-up ends and then, if the deploy gate passes it, serves every job, on the same virtual
-//! clock.
+//! warm-up ends and then, if the deploy gate passes it, serves a canary of the jobs and every
+//! job once the canary's realized costs show it not dearer, on the same virtual clock.
 //!
 //! Until the warm-up ends it is the `bayesian` strategy decision for decision (same seed, ML
 //! off). At the first attempt after the warm-up, the attempts recorded so far are handed to
 //! the service's own training code ([`train_ml`], the upstream `MLTrainingConfig` defaults with
 //! the chosen model type: the most recent 20 % of retries held out, three forward-chaining
-//! folds). As `POST /ml/deploy` without `force` does, the model is deployed as the active
-//! version and the ML tier switched on only when it passes the deploy gate ([`deploy_gate`]:
-//! lower held-out log-loss than the Bayesian tier, and decisions shown to cost less at the
-//! held-out retries). A refused model is kept in shadow — it scores every decision and is
+//! folds). As `POST /ml/deploy` without `force` does, the model is deployed and the ML tier
+//! switched on only when it passes the deploy gate ([`deploy_gate`]: lower held-out log-loss
+//! than the Bayesian tier, and decisions shown to cost less at the held-out retries), and
+//! then as a canary of [`canary::DEFAULT_PERCENT`] % of the jobs (by job id hash), the rest
+//! decided by the Bayesian tier; the engine promotes it to every job when its arm's realized
+//! cost per ended episode is shown not dearer than the Bayesian arm's, and rolls it back when
+//! it is shown dearer (`engine::ml::canary`), and the report says when (`promotion`,
+//! `rollback`). A refused model is kept in shadow — it scores every decision and is
 //! never served — and the Bayesian tier goes on deciding, as in the service. A served model
 //! decides by the expected-cost rule of serving, and falls back to the Bayesian tier where
 //! serving does (a Retry-After hint, the last allowed attempt, no Bayesian model to value what
@@ -25,6 +29,7 @@
 //! `ModelDriftDetected` at the default threshold.
 
 use super::policy::{Decision, Policy, PolicyError};
+use crate::engine::ml::canary::{self, CostComparison};
 use crate::engine::ml::deployment::{Arm, Deployed};
 use crate::engine::ml::drift::{DEFAULT_THRESHOLD, drifted};
 use crate::engine::ml::live_check::Comparison;
@@ -75,6 +80,48 @@ pub struct MlReport {
     /// The live check of a model still serving at the end of the run, as it stood then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_check_at_end: Option<LiveCheckState>,
+    /// When the canary's realized costs promoted the model to every job, if they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+    /// The canary's realized costs at the end of the run, while it was still a canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_at_end: Option<CanaryState>,
+}
+
+/// A canary's realized costs per arm (`engine::ml::canary`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryState {
+    pub ml_episodes: u64,
+    pub control_episodes: u64,
+    /// Mean realized cost per ended episode of the model's arm and of the Bayesian arm.
+    pub ml_cost: f64,
+    pub control_cost: f64,
+    pub standard_error: f64,
+    pub clusters: u64,
+    /// `undecided`, `promote` or `roll_back`.
+    pub verdict: String,
+}
+
+impl CanaryState {
+    fn of(c: &CostComparison) -> Self {
+        Self {
+            ml_episodes: c.ml_episodes as u64,
+            control_episodes: c.control_episodes as u64,
+            ml_cost: c.ml_cost,
+            control_cost: c.control_cost,
+            standard_error: c.standard_error,
+            clusters: c.clusters as u64,
+            verdict: c.verdict.name().into(),
+        }
+    }
+}
+
+/// The canary's promotion to every job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Promotion {
+    /// Scenario time (ms) of the ended episode that decided it.
+    pub at_ms: u64,
+    pub canary: CanaryState,
 }
 
 /// The live check's numbers at one moment (`engine::ml::live_check`).
@@ -119,8 +166,11 @@ pub struct Rollback {
     pub model_log_loss: f64,
     pub bayesian_log_loss: f64,
     pub standard_error: f64,
-    /// The whole comparison that decided it.
+    /// The live check as it stood (it decided unless `canary` is there).
     pub check: LiveCheckState,
+    /// The canary's realized costs, when they decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryState>,
     pub reason: String,
 }
 
@@ -163,6 +213,8 @@ impl MlReport {
             drift_windows: Vec::new(),
             rollback: None,
             live_check_at_end: None,
+            promotion: None,
+            canary_at_end: None,
         }
     }
 
@@ -245,8 +297,9 @@ impl MlPolicy {
         train_ml(attempts, &request, strategy, settings, &|_: String| {}).map_err(|e| e.to_string())
     }
 
-    /// What `POST /ml/deploy` does to the engine: serve the version to every job, ML on; or,
-    /// when the gate refused it, score it in shadow.
+    /// What `POST /ml/deploy` without `force` or a share does to the engine: serve the
+    /// version to a canary of [`canary::DEFAULT_PERCENT`] % of the jobs, ML on; or, when the
+    /// gate refused it, score it in shadow.
     fn deploy(&mut self, trained: Trained, serve: bool) -> Result<(), String> {
         let deployed = Arc::new(Deployed {
             version: VERSION.into(),
@@ -257,7 +310,8 @@ impl MlPolicy {
             self.engine.ml_shadow(Some(deployed));
             return Ok(());
         }
-        self.engine.ml_serve(Some((deployed, Arm::Active)));
+        let arm = Arm::Canary(canary::DEFAULT_PERCENT);
+        self.engine.ml_serve(Some((deployed, arm)));
         let mut strategy = self.engine.strategy().clone();
         strategy.ml_enabled = true;
         self.engine
@@ -288,7 +342,21 @@ impl MlPolicy {
                 bayesian_log_loss: c.bayesian_log_loss,
                 standard_error: c.standard_error,
                 check: LiveCheckState::of(&c),
+                canary: rolled.canary.as_ref().map(CanaryState::of),
                 reason,
+            });
+        }
+    }
+
+    /// What the service does when the canary is promoted: it serves every job; noted.
+    fn note_promotion(&mut self) {
+        let Some(promoted) = self.engine.ml_take_unstored_promotion() else {
+            return;
+        };
+        if let Some(report) = self.report.as_mut() {
+            report.promotion = Some(Promotion {
+                at_ms: u64::try_from((promoted.at - self.start).num_milliseconds()).unwrap_or(0),
+                canary: CanaryState::of(&promoted.comparison),
             });
         }
     }
@@ -332,6 +400,8 @@ impl Policy for MlPolicy {
     ) -> Result<Decision, PolicyError> {
         let rec = self.engine.recommend(features, now);
         self.note_drift(now);
+        self.note_rollback();
+        self.note_promotion();
         Ok(Decision::from_recommendation(&rec))
     }
 
@@ -345,6 +415,7 @@ impl Policy for MlPolicy {
         }
         self.engine.observe(attempt);
         self.note_rollback();
+        self.note_promotion();
         Ok(())
     }
 
@@ -353,7 +424,9 @@ impl Policy for MlPolicy {
             let why = "no attempt after the warm-up: the model was never trained".to_string();
             MlReport::failed(self.kind, why)
         });
-        report.live_check_at_end = self.engine.ml_live().check.as_ref().map(LiveCheckState::of);
+        let live = self.engine.ml_live();
+        report.live_check_at_end = live.check.as_ref().map(LiveCheckState::of);
+        report.canary_at_end = live.canary.as_ref().map(CanaryState::of);
         Some(report)
     }
 }

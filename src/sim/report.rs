@@ -147,9 +147,9 @@ fn ml_summary(ml: &MlReport) -> String {
         return format!("{} not trained: {why}", ml.model_type);
     };
     let gate = if ml.passes_gate {
-        "passed"
+        format!("passed, {}", canary_course(ml))
     } else {
-        "refused (the Bayesian tier served)"
+        "refused (the Bayesian tier served)".into()
     };
     let decisions = ml.decision_cost.as_ref().map_or("-".into(), |d| {
         format!(
@@ -177,6 +177,27 @@ fn ml_summary(ml: &MlReport) -> String {
         b.ece,
         ml.drift_windows.len(),
     )
+}
+
+/// What became of a model the gate passed: served as a canary, then promoted, rolled back,
+/// or still a canary at the end.
+fn canary_course(ml: &MlReport) -> String {
+    if let Some(p) = &ml.promotion {
+        return format!("canary promoted to every job at {}", fmt_ms(p.at_ms));
+    }
+    match &ml.rollback {
+        Some(r) if r.canary.is_some() => {
+            format!(
+                "canary rolled back on its jobs' cost at {}",
+                fmt_ms(r.at_ms)
+            )
+        }
+        Some(r) => format!(
+            "canary rolled back by the live check at {}",
+            fmt_ms(r.at_ms)
+        ),
+        None => "still a canary at the end".into(),
+    }
 }
 
 fn row(r: &StrategyResult) -> [String; 10] {

@@ -258,6 +258,35 @@ pub fn live_text(ml: &MlSummary) -> String {
             ));
         }
     }
+    if let Some(c) = &ml.canary {
+        let margins = match (c.promote_margin, c.rollback_margin) {
+            (Some(p), Some(r)) => {
+                format!("promoted below -{p:.2}, rolled back above {r:.2} standard errors")
+            }
+            _ => "no verdict below 5 clusters".into(),
+        };
+        out.push_str(&format!(
+            "\ncanary: realized cost {:.3} a job over {} ended episodes against the Bayesian \
+             arm's {:.3} over {} (judged from {} each), difference {:+.3}, standard error {:.3} \
+             in {} clusters ({margins}): {}\n",
+            c.ml_cost,
+            c.ml_episodes,
+            c.bayesian_cost,
+            c.bayesian_episodes,
+            c.min_episodes,
+            c.difference,
+            c.standard_error,
+            c.clusters,
+            c.verdict,
+        ));
+    }
+    if let Some(p) = &ml.auto_promotion {
+        out.push_str(&format!(
+            "\npromoted automatically at {}: {}\n",
+            stamp(p.at),
+            cell(&p.reason, 1_000)
+        ));
+    }
     if let Some(r) = &ml.auto_rollback {
         out.push_str(&format!(
             "\nrolled back automatically at {}: {}\n",

@@ -4,17 +4,21 @@
 //! (repeated model errors switch it off for a while), the live outcome of each arm, and the
 //! [`live_check`](super::live_check) of the serving model's forecasts against the Bayesian
 //! tier's on the retries it served, which takes the model off at once when it is significantly
-//! worse ([`AutoRollback`]; the service stores and audits that).
+//! worse ([`AutoRollback`]; the service stores and audits that), and the [`canary`]'s realized
+//! cost per arm, which promotes a canary to every job when its arm is shown not dearer
+//! ([`AutoPromotion`]) and rolls it back when it is shown dearer.
 //!
 //! The versions are handed in by the service (loaded from the store); the engine never reads
 //! them itself.
 
+use super::canary::{CanaryCost, CostComparison, Verdict};
 use super::drift::{DriftMonitor, Reference};
 use super::features::{RecentFailures, Situation};
 use super::fitted::Fitted;
 use super::live::{ArmStats, LiveStats};
 use super::live_check::{self, Comparison, Decisions, LiveCheck, Paired, Pairing};
 use crate::engine::job_key::JobKey;
+use crate::model::CostWeights;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -168,19 +172,58 @@ pub struct AutoRollback {
     pub version: String,
     pub arm: Arm,
     pub at: DateTime<Utc>,
+    /// The live check as it stood.
     pub comparison: Comparison,
+    /// The canary's realized costs, when they decided.
+    pub canary: Option<CostComparison>,
 }
 
 impl AutoRollback {
     /// Why, with the numbers (the audit reason and the alert's message).
     pub fn reason(&self) -> String {
+        let why = match &self.canary {
+            Some(c) => c.describe(),
+            None => self.comparison.describe(),
+        };
         format!(
-            "ML model {} ({}) rolled back to the Bayesian tier: {}",
+            "ML model {} ({}) rolled back to the Bayesian tier: {why}",
             self.version,
             self.arm.name(),
+        )
+    }
+}
+
+/// A canary promoted to every job because its arm was shown not dearer: which version, its
+/// share before, when, and the realized costs that decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoPromotion {
+    pub version: String,
+    pub percent: f64,
+    pub at: DateTime<Utc>,
+    pub comparison: CostComparison,
+}
+
+impl AutoPromotion {
+    /// Why, with the numbers (the audit reason).
+    pub fn reason(&self) -> String {
+        format!(
+            "ML model {} promoted from a {}% canary to every job: {}",
+            self.version,
+            self.percent,
             self.comparison.describe()
         )
     }
+}
+
+/// What an ended canary episode led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryStep {
+    /// Nothing changed.
+    Going,
+    /// The version serves every job now.
+    Promoted,
+    /// The version was taken off.
+    RolledBack,
 }
 
 /// A served retry waiting for its outcome: the attempt it will be, when it was served among
@@ -214,6 +257,12 @@ pub struct Deployment {
     /// yet to store it.
     rolled_back: Option<AutoRollback>,
     rollback_unstored: bool,
+    /// The realized cost per arm of a canary's episodes.
+    canary: CanaryCost,
+    /// The last automatic promotion, until another version serves; and whether the service
+    /// has yet to store it.
+    promoted: Option<AutoPromotion>,
+    promotion_unstored: bool,
 }
 
 /// Health of the tier, for status and alerts.
@@ -344,8 +393,92 @@ impl Deployment {
             arm,
             at,
             comparison,
+            canary: None,
         });
         self.rolled_back.as_ref()
+    }
+
+    /// Job `job_id` failed for the first time at `at`: while a canary serves, its episode is
+    /// followed in its arm.
+    pub fn canary_start(&mut self, job_id: &str, scope: u32, at: DateTime<Utc>) {
+        if let Some((_, Arm::Canary(percent))) = self.serving {
+            let ml = Self::in_canary(Some(job_id), percent);
+            self.canary.start(job_id, ml, scope, at);
+        }
+    }
+
+    /// Job `job_id`'s episode ended at `at` (success, or the engine said stop) after
+    /// `attempts` attempts. While a canary serves, its realized cost is kept and, every
+    /// [`super::canary::JUDGE_EVERY`] episodes, the arms are compared: the canary is promoted to
+    /// every job or rolled back as the comparison says ([`canary`] module docs).
+    pub fn canary_end(
+        &mut self,
+        job_id: &str,
+        attempts: u32,
+        (at, success): (DateTime<Utc>, bool),
+        weights: &CostWeights,
+    ) -> CanaryStep {
+        let Some((deployed, Arm::Canary(percent))) = self.serving.clone() else {
+            return CanaryStep::Going;
+        };
+        if !self.canary.end(job_id, attempts, at, success, weights) {
+            return CanaryStep::Going;
+        }
+        let comparison = self.canary.comparison();
+        let version = deployed.version.clone();
+        match comparison.verdict {
+            Verdict::Undecided => CanaryStep::Going,
+            Verdict::Promote => {
+                self.serving = Some((deployed, Arm::Active));
+                self.canary = CanaryCost::default();
+                self.promoted = Some(AutoPromotion {
+                    version,
+                    percent,
+                    at,
+                    comparison,
+                });
+                self.promotion_unstored = true;
+                CanaryStep::Promoted
+            }
+            Verdict::RollBack => {
+                self.serving = None;
+                let check = std::mem::take(&mut self.check).comparison();
+                self.canary = CanaryCost::default();
+                self.rollback_unstored = true;
+                self.rolled_back = Some(AutoRollback {
+                    version,
+                    arm: Arm::Canary(percent),
+                    at,
+                    comparison: check,
+                    canary: Some(comparison),
+                });
+                CanaryStep::RolledBack
+            }
+        }
+    }
+
+    /// The canary's realized costs as they stand, while a canary serves.
+    pub fn canary_comparison(&self) -> Option<CostComparison> {
+        matches!(self.serving, Some((_, Arm::Canary(_)))).then(|| self.canary.comparison())
+    }
+
+    /// The last automatic promotion, until another version serves.
+    pub fn auto_promotion(&self) -> Option<&AutoPromotion> {
+        self.promoted.as_ref()
+    }
+
+    /// The automatic promotion the service has not yet stored, once (see
+    /// [`Self::take_unstored_rollback`]).
+    pub fn take_unstored_promotion(&mut self) -> Option<AutoPromotion> {
+        if !std::mem::take(&mut self.promotion_unstored) {
+            return None;
+        }
+        self.promoted.clone()
+    }
+
+    /// The store refused the promotion: it is handed out again.
+    pub fn promotion_not_stored(&mut self) {
+        self.promotion_unstored = self.promoted.is_some();
     }
 
     /// The live check's comparison for the serving version, once it has an outcome.
@@ -383,6 +516,9 @@ impl Deployment {
         self.live = LiveStats::default();
         self.pending.clear();
         self.check = LiveCheck::default();
+        self.canary = CanaryCost::default();
+        self.promoted = None;
+        self.promotion_unstored = false;
         if self.serving.is_some() {
             self.rolled_back = None;
             self.rollback_unstored = false;

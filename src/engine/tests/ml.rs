@@ -4,7 +4,7 @@
 //! follow the queue; canary, shadow, fall-back and drift.
 
 use super::*;
-use crate::engine::ml::deployment::{Arm, Deployed, LiveArm};
+use crate::engine::ml::deployment::{Arm, CanaryStep, Deployed, Deployment, LiveArm};
 use crate::model::MLTrainingConfig;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -320,4 +320,120 @@ fn a_shadow_is_watched_for_drift_on_every_column_a_serving_model_on_those_its_po
         served.score() < 0.3,
         "the queues are as in training; the attempt number is the model's doing: {served:?}"
     );
+}
+
+/// Runs `jobs` episodes on queue `queue`, one after another 5 s apart from `start`, each
+/// failing first and recovering `outage_ms` (drawn per job) after its first failure, every
+/// retry decided by `e`. Stops early once nothing is a canary any more.
+fn canary_episodes(
+    e: &mut Engine,
+    (queue, outage_ms): (&str, std::ops::Range<u64>),
+    jobs: usize,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let day = t0() + Duration::days(1);
+    for i in 0..jobs {
+        if !matches!(e.ml_live().serving, Some((_, Arm::Canary(_)))) {
+            return;
+        }
+        let job = format!("canary-{i}");
+        let start = day + Duration::seconds(i as i64 * 5);
+        let outage = rng.random_range(outage_ms.clone());
+        let record = |n: u32, delay: u64, elapsed: u64, success: bool| {
+            let at = start + Duration::milliseconds(elapsed as i64);
+            let mut a = attempt(&job, "sync", "unavailable", n, delay, at, success);
+            a.queue = queue.into();
+            a
+        };
+        e.observe(&record(1, 0, 0, false));
+        let (mut n, mut elapsed) = (1, 0u64);
+        loop {
+            let mut f = failing(&job, queue);
+            f.attempt_number = n;
+            let r = e.recommend(&f, start + Duration::milliseconds(elapsed as i64));
+            if !r.should_retry {
+                break;
+            }
+            elapsed += r.delay_ms;
+            n += 1;
+            let success = elapsed >= outage;
+            e.observe(&record(n, r.delay_ms, elapsed, success));
+            if success {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_canary_whose_jobs_cost_less_than_the_bayesian_arms_is_promoted_to_every_job() {
+    // The world the model learned: `fast` recovers within 0.5-2 s, which the Bayesian tier
+    // (one model for both queues) cannot see.
+    let history = two_queues(1_500, 5);
+    let model = deployed(trained("gradient_boost", history.clone()));
+    let mut e = learned(&history);
+    e.ml_serve(Some((model, Arm::Canary(50.0))));
+    canary_episodes(&mut e, ("fast", 500..2_000), 2_000, 11);
+    let live = e.ml_live();
+    let promoted = live.auto_promotion.expect("promoted");
+    assert_eq!(live.serving, Some(("ml-1".into(), Arm::Active)));
+    let c = promoted.comparison;
+    assert!(c.ml_cost < c.control_cost, "{}", promoted.reason());
+    assert!(
+        c.ml_episodes >= crate::engine::ml::canary::MIN_EPISODES,
+        "{c:?}"
+    );
+    assert_eq!(
+        e.ml_take_unstored_promotion().map(|p| p.version),
+        Some("ml-1".into()),
+        "handed to the service to store, once"
+    );
+    assert!(e.ml_take_unstored_promotion().is_none());
+    let r = e.recommend(
+        &failing("after-promotion", "fast"),
+        t0() + Duration::days(2),
+    );
+    assert_eq!(r.method, Method::Ml, "every job now: {}", r.rationale);
+}
+
+#[test]
+fn a_canary_whose_jobs_cost_more_is_taken_off_with_its_numbers_for_the_service_to_store() {
+    // The arms' episodes as the engine reports them (a dearer model through the engine is
+    // also a worse forecaster, and the live check takes it off first): the model's jobs
+    // need four retries, the Bayesian arm's two.
+    let model = deployed(trained("logistic", two_queues(600, 6)));
+    let mut d = Deployment::default();
+    d.serving = Some((model, Arm::Canary(50.0)));
+    let weights = EngineSettings::default().cost;
+    let mut step = CanaryStep::Going;
+    for i in 0..2_000 {
+        let job = format!("job-{i}");
+        let start = t0() + Duration::seconds(i * 5);
+        d.canary_start(&job, 7, start);
+        let retries = if Deployment::in_canary(Some(&job), 50.0) {
+            4
+        } else {
+            2
+        };
+        let end = start + Duration::seconds(retries * 3);
+        step = d.canary_end(&job, retries as u32 + 1, (end, true), &weights);
+        if step != CanaryStep::Going {
+            break;
+        }
+    }
+    assert_eq!(step, CanaryStep::RolledBack);
+    assert!(d.serving.is_none(), "the Bayesian tier serves every job");
+    let rolled = d.take_unstored_rollback().expect("handed to the service");
+    let c = rolled
+        .canary
+        .expect("decided by the canary's realized costs");
+    assert!(c.ml_cost > c.control_cost, "{}", rolled.reason());
+    assert!(c.ml_episodes >= crate::engine::ml::canary::MIN_EPISODES_TO_ROLL_BACK);
+    assert!(
+        rolled.reason().contains("canary realized cost"),
+        "{}",
+        rolled.reason()
+    );
+    assert_eq!(rolled.arm, Arm::Canary(50.0));
 }

@@ -31,8 +31,8 @@ pub async fn evaluate(state: AppState) {
     if let Err(e) = state.expire_pauses().await {
         tracing::warn!(error = %e, "could not end the expired pauses");
     }
-    if let Err(e) = super::ml::store_auto_rollback(&state).await {
-        tracing::warn!(error = ?e, "could not store the live check's ML rollback; retried next time");
+    if let Err(e) = super::ml::store_auto_changes(&state).await {
+        tracing::warn!(error = ?e, "could not store the ML rollback or promotion the engine made; retried next time");
     }
     let now = state.now();
     let engine = engine_view(&state, now);

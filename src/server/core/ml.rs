@@ -5,21 +5,30 @@
 //!
 //! States: a trained version is a `candidate`. Deploying it as a shadow makes it `shadow` (the
 //! shadow before it goes back to `candidate`); deploying it to serve makes it `canary` or
-//! `active`, and the version that served before is `retired`. Rollback retires the serving
-//! version and makes the most recently retired other version active again, or none.
+//! `active`, and the version that served before is `retired`. A version the deploy gate passes
+//! is not served to every job at once: asked for every job, it serves a canary of
+//! [`canary::DEFAULT_PERCENT`] % first, and the engine promotes a canary to `active` when its
+//! arm's realized cost per ended episode is shown not dearer than the Bayesian arm's, or
+//! rolls it back when it is shown dearer (`engine::ml::canary`); `force` serves it as asked.
+//! Rollback retires the serving version and makes the most recently retired other version
+//! active again, or none.
 //!
 //! Replicas sharing a store follow one another's deployments: every [`FOLLOW_DEPLOYMENTS_EVERY`]
 //! each compares what the stored states say serves and shadows with what its engine serves,
 //! and loads the difference (switching its ML tier on or off with it), without a restart.
 
 use super::state::AppState;
+use crate::engine::ml::canary::{self, CostComparison};
 use crate::engine::ml::clustered::Z as LIVE_CHECK_Z;
-use crate::engine::ml::deployment::{Arm, AutoRollback, Deployed};
+use crate::engine::ml::deployment::{Arm, AutoPromotion, AutoRollback, Deployed, LiveArm};
+use crate::engine::ml::live::ArmStats;
 use crate::engine::ml::live_check::{
     Comparison, MIN_OUTCOMES as LIVE_CHECK_MIN, TOLERANCE as LIVE_CHECK_TOLERANCE,
 };
 use crate::engine::{TrainRequest, Trained, train_ml};
-use crate::model::{MLModel, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlState, MlVersion};
+use crate::model::{
+    MLModel, MlArmView, MlDeployRequest, MlDeployed, MlJob, MlJobState, MlState, MlVersion,
+};
 use crate::server::edge::{ApiError, ApiResult};
 use crate::store::ml_version_seq;
 use chrono::{DateTime, Utc};
@@ -358,7 +367,7 @@ pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiR
     }
     let now = state.now();
     let versions = state.store_read(state.store.list_ml_versions().await)?;
-    let arm = arm_of(&req);
+    let arm = arm_of(&req, gate.is_ok());
     let changes = transitions(&versions, &target.version, arm, req.shadow, now);
     state.store_write(
         state
@@ -396,9 +405,13 @@ pub async fn deploy(state: &AppState, req: MlDeployRequest, actor: &str) -> ApiR
     current(state, status).await
 }
 
-fn arm_of(req: &MlDeployRequest) -> Arm {
+/// How a deployment serves: the canary asked for; every job when forced; a version the gate
+/// passed asked to serve every job starts as a canary of [`canary::DEFAULT_PERCENT`] %, which
+/// the engine promotes on the canary's realized costs.
+fn arm_of(req: &MlDeployRequest, gated: bool) -> Arm {
     match req.canary_percent {
         Some(p) if p > 0.0 && p < 100.0 => Arm::Canary(p),
+        _ if gated && !req.force => Arm::Canary(canary::DEFAULT_PERCENT),
         _ => Arm::Active,
     }
 }
@@ -500,15 +513,76 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
 /// The actor an automatic rollback is audited as.
 pub const LIVE_CHECK_ACTOR: &str = "retryctl:live-check";
 
-/// Stores a rollback the engine made on its own (the live check found the serving version
-/// significantly worse than the Bayesian tier, `engine::ml::live_check`): the version retired,
-/// the ML tier switched off, audited as `ml_rollback_auto` with the numbers in the reason.
-/// Run by the alert loop and before a replica follows the stored states, so the stored
-/// version is not loaded again. Whether there was one.
-pub async fn store_auto_rollback(state: &AppState) -> ApiResult<bool> {
+/// Stores what the engine changed on its own: a rollback (the live check found the serving
+/// version significantly worse than the Bayesian tier, `engine::ml::live_check`, or a
+/// canary's jobs cost more, `engine::ml::canary`): the version retired, the ML tier switched
+/// off, audited as `ml_rollback_auto` with the numbers in the reason; and a canary's
+/// promotion: the version `active`, audited as `ml_promote_auto`. Run by the alert loop and
+/// before a replica follows the stored states, so the stored states do not undo it. Whether
+/// there was a rollback.
+pub async fn store_auto_changes(state: &AppState) -> ApiResult<bool> {
     let _serial = state.ml_lock.lock().await;
+    store_auto_changes_locked(state).await
+}
+
+async fn store_auto_changes_locked(state: &AppState) -> ApiResult<bool> {
+    store_auto_promotion_locked(state).await?;
     store_auto_rollback_locked(state).await
 }
+
+async fn store_auto_promotion_locked(state: &AppState) -> ApiResult<()> {
+    let Some(promoted) = state.engine.lock().ml_take_unstored_promotion() else {
+        return Ok(());
+    };
+    let stored = activate_promoted(state, &promoted).await;
+    if stored.is_err() {
+        state.engine.lock().ml_promotion_not_stored();
+    }
+    stored
+}
+
+async fn activate_promoted(state: &AppState, promoted: &AutoPromotion) -> ApiResult<()> {
+    let versions = state.store_read(state.store.list_ml_versions().await)?;
+    let now = state.now();
+    let active: Vec<_> = versions
+        .iter()
+        .filter(|v| v.version == promoted.version && v.state == MlState::Canary)
+        .map(|v| {
+            let v = MlVersion {
+                state: MlState::Active,
+                canary_percent: 100.0,
+                updated_at: now,
+                ..v.clone()
+            };
+            (v, None)
+        })
+        .collect();
+    if !active.is_empty() {
+        state.store_write(state.store.put_ml_versions(active).await)?;
+    }
+    let reason = promoted.reason();
+    tracing::info!(%reason, "ML canary promoted by its realized costs");
+    let c = &promoted.comparison;
+    let detail = json!({
+        "version": promoted.version, "from_percent": promoted.percent, "at": promoted.at,
+        "ml_episodes": c.ml_episodes, "bayesian_episodes": c.control_episodes,
+        "ml_cost": c.ml_cost, "bayesian_cost": c.control_cost,
+        "difference": c.difference, "standard_error": c.standard_error, "clusters": c.clusters,
+    });
+    state
+        .audit(
+            CANARY_ACTOR,
+            "ml_promote_auto",
+            &promoted.version,
+            &reason,
+            detail,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The actor an automatic promotion is audited as.
+pub const CANARY_ACTOR: &str = "retryctl:canary";
 
 async fn store_auto_rollback_locked(state: &AppState) -> ApiResult<bool> {
     let Some(rolled) = state.engine.lock().ml_take_unstored_rollback() else {
@@ -547,20 +621,26 @@ async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResul
         .events
         .push(now, super::events::kind::ALERT, None, reason.clone());
     let c = &rolled.comparison;
-    let detail = json!({
+    let mut detail = json!({
         "from": rolled.version, "to": null, "arm": rolled.arm.name(), "at": rolled.at,
         "outcomes": c.outcomes, "model_log_loss": c.model_log_loss,
         "bayesian_log_loss": c.bayesian_log_loss, "difference": c.difference,
         "standard_error": c.standard_error,
     });
+    let actor = match &rolled.canary {
+        Some(k) => {
+            detail["canary"] = json!({
+                "ml_episodes": k.ml_episodes, "bayesian_episodes": k.control_episodes,
+                "ml_cost": k.ml_cost, "bayesian_cost": k.control_cost,
+                "difference": k.difference, "standard_error": k.standard_error,
+                "clusters": k.clusters,
+            });
+            CANARY_ACTOR
+        }
+        None => LIVE_CHECK_ACTOR,
+    };
     state
-        .audit(
-            LIVE_CHECK_ACTOR,
-            "ml_rollback_auto",
-            &rolled.version,
-            &reason,
-            detail,
-        )
+        .audit(actor, "ml_rollback_auto", &rolled.version, &reason, detail)
         .await
         .map(|_| ())
 }
@@ -649,9 +729,9 @@ pub async fn follow_deployments(state: AppState) {
 
 async fn follow_once(state: &AppState) -> ApiResult<()> {
     let _serial = state.ml_lock.lock().await;
-    // A rollback this replica's live check made is stored first, or the stored states would
-    // bring the version back.
-    store_auto_rollback_locked(state).await?;
+    // A rollback or promotion this replica's engine made is stored first, or the stored
+    // states would undo it.
+    store_auto_changes_locked(state).await?;
     let versions = state.store_read(state.store.list_ml_versions().await)?;
     let (serving, shadow) = stored_deployment(&versions);
     let live = state.engine.lock().ml_live();
@@ -701,19 +781,17 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
         arms: live
             .arms
             .iter()
-            .map(|(arm, s)| crate::model::MlArmView {
-                arm: arm.name().into(),
-                outcomes: s.outcomes,
-                success_rate: s.success_rate(),
-                mean_forecast: if s.outcomes == 0 {
-                    0.0
-                } else {
-                    s.forecast_sum / s.outcomes as f64
-                },
-                log_loss: s.log_loss(),
-                ece: s.ece(),
-            })
+            .map(|(arm, s)| arm_view(*arm, s, live.canary.as_ref()))
             .collect(),
+        canary: live.canary.as_ref().map(canary_view),
+        auto_promotion: live
+            .auto_promotion
+            .as_ref()
+            .map(|p| crate::model::MlAutoPromotion {
+                version: p.version.clone(),
+                at: p.at,
+                reason: p.reason(),
+            }),
         live_check: live.check.as_ref().map(live_check_view),
         auto_rollback: live.auto_rollback.map(|r| crate::model::MlAutoRollback {
             version: r.version.clone(),
@@ -725,6 +803,45 @@ pub fn summary(state: &AppState) -> crate::model::MlSummary {
         training: state.ml.running(),
         last_training: state.ml.last_finished(),
         last_trained: state.ml.last_trained(),
+    }
+}
+
+/// One arm's live outcomes and, while a canary serves, its realized cost per episode.
+fn arm_view(arm: LiveArm, s: &ArmStats, canary: Option<&CostComparison>) -> MlArmView {
+    let realized = canary.and_then(|c| match arm {
+        LiveArm::Ml => Some((c.ml_episodes, c.ml_cost)),
+        LiveArm::Control => Some((c.control_episodes, c.control_cost)),
+        LiveArm::Shadow | LiveArm::BayesianOnMl => None,
+    });
+    MlArmView {
+        arm: arm.name().into(),
+        outcomes: s.outcomes,
+        success_rate: s.success_rate(),
+        mean_forecast: if s.outcomes == 0 {
+            0.0
+        } else {
+            s.forecast_sum / s.outcomes as f64
+        },
+        log_loss: s.log_loss(),
+        ece: s.ece(),
+        episodes: realized.map(|(n, _)| n as u64),
+        cost_per_episode: realized.map(|(_, cost)| cost),
+    }
+}
+
+fn canary_view(c: &CostComparison) -> crate::model::MlCanary {
+    crate::model::MlCanary {
+        ml_episodes: c.ml_episodes as u64,
+        bayesian_episodes: c.control_episodes as u64,
+        ml_cost: c.ml_cost,
+        bayesian_cost: c.control_cost,
+        difference: c.difference,
+        standard_error: c.standard_error,
+        clusters: c.clusters as u64,
+        min_episodes: crate::engine::ml::canary::MIN_EPISODES as u64,
+        promote_margin: c.promote_margin,
+        rollback_margin: c.rollback_margin,
+        verdict: c.verdict.name().into(),
     }
 }
 
@@ -849,5 +966,51 @@ mod tests {
                 ("ml-3".into(), MlState::Shadow, 0.0)
             ]
         );
+    }
+
+    #[test]
+    fn a_version_the_gate_passed_serves_a_canary_first_unless_forced_or_asked_for_a_share() {
+        let req = |canary_percent: Option<f64>, force: bool| MlDeployRequest {
+            version: "ml-1".into(),
+            canary_percent,
+            shadow: false,
+            force,
+            reason: String::new(),
+        };
+        let first = Arm::Canary(canary::DEFAULT_PERCENT);
+        assert_eq!(arm_of(&req(None, false), true), first);
+        assert_eq!(arm_of(&req(Some(100.0), false), true), first);
+        assert_eq!(arm_of(&req(Some(25.0), false), true), Arm::Canary(25.0));
+        assert_eq!(
+            arm_of(&req(None, true), true),
+            Arm::Active,
+            "forced: as asked"
+        );
+        assert_eq!(arm_of(&req(None, true), false), Arm::Active);
+        assert_eq!(arm_of(&req(Some(25.0), true), false), Arm::Canary(25.0));
+    }
+
+    #[test]
+    fn the_arms_show_their_realized_cost_while_a_canary_serves() {
+        let c = CostComparison {
+            ml_episodes: 120,
+            control_episodes: 1_080,
+            ml_cost: 4.5,
+            control_cost: 4.0,
+            difference: 0.5,
+            standard_error: 0.2,
+            clusters: 30,
+            promote_margin: Some(3.4),
+            rollback_margin: Some(2.1),
+            verdict: canary::Verdict::RollBack,
+        };
+        let stats = ArmStats::default();
+        let ml = arm_view(LiveArm::Ml, &stats, Some(&c));
+        assert_eq!((ml.episodes, ml.cost_per_episode), (Some(120), Some(4.5)));
+        let control = arm_view(LiveArm::Control, &stats, Some(&c));
+        assert_eq!(control.cost_per_episode, Some(4.0));
+        assert_eq!(arm_view(LiveArm::Shadow, &stats, Some(&c)).episodes, None);
+        assert_eq!(arm_view(LiveArm::Ml, &stats, None).episodes, None);
+        assert_eq!(canary_view(&c).verdict, "roll_back");
     }
 }

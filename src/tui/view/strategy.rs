@@ -9,7 +9,7 @@ mod glance;
 
 use super::flow::{column, elide, flow, noun_for, share_rows};
 use super::{Ctx, summary_pane};
-use crate::model::{MlAutoRollback, MlJob, MlLiveCheck, RetryPolicy, Summary};
+use crate::model::{MlAutoRollback, MlCanary, MlJob, MlLiveCheck, RetryPolicy, Summary};
 use crate::present::fmt;
 use crate::tui::action::Action;
 use crate::tui::app::Pane;
@@ -178,6 +178,13 @@ fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
     if let Some(drift) = s.ml.drift_score {
         out.push(pair("drift", format!("{drift:.2}"), ctx));
     }
+    if let Some(c) = &s.ml.canary {
+        out.extend(canary(c, ctx));
+    }
+    if let Some(p) = &s.ml.auto_promotion {
+        let when = format!("{} {}", p.version, p.at.format("%H:%M:%SZ"));
+        out.push(pair("promoted", when, ctx));
+    }
     if let Some(check) = &s.ml.live_check {
         out.extend(live_check(check, ctx));
     }
@@ -212,6 +219,29 @@ fn live_check(c: &MlLiveCheck, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
         out.extend(in_standard_errors(excess, d.standard_error, d.margin).map(text));
     }
     out
+}
+
+/// A canary's realized cost per ended episode, its arm beside the Bayesian arm, the
+/// difference in (cluster-robust) standard errors, and the margins of its verdicts.
+fn canary(c: &MlCanary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
+    let text = |t: String| vec![Span::styled(t, ctx.theme.text())];
+    let z = if c.standard_error > 0.0 {
+        format!("{:+.1} SE", c.difference / c.standard_error)
+    } else {
+        "- SE".into()
+    };
+    let margins = match (c.promote_margin, c.rollback_margin) {
+        (Some(p), Some(r)) => format!("(promote < -{p:.1}, rollback > {r:.1})"),
+        _ => "(no verdict below 5 clusters)".into(),
+    };
+    vec![
+        pair("canary cost", format!("{:.2}", c.ml_cost), ctx),
+        text(format!("a job ({} ended)", c.ml_episodes)),
+        text(format!("vs bayes {:.2}", c.bayesian_cost)),
+        text(format!("({} ended)", c.bayesian_episodes)),
+        text(z),
+        text(margins),
+    ]
 }
 
 /// `+3.1 SE`, `(rollback > 3.4)`: a difference in standard errors and the margin it must
