@@ -6,10 +6,9 @@
 //! lets the WAL start over when the checkpointer asks for it (see `checkpointer`).
 //!
 //! The reply carries the write (with the rows it captured) back to its caller, which drops it:
-//! the rows' memory is freed on the runtime thread that allocated it, not on this one. With
-//! the frees here, a profile put the runtime's threads in malloc's slow path (`_int_malloc`)
-//! 12 µs per failure against 4 µs on the memory store (README "Round 10", which also says
-//! that the change's effect on the total was within the noise of the runs).
+//! the rows' memory is freed on the runtime thread that allocated it, not on this thread, which
+//! every commit waits for (about 4 µs per failure of frees on the worker path; README
+//! "Round 10", where the effect on the service's total was within the noise of the runs).
 
 use super::checkpointer::{Nudge, checkpoint};
 use super::schema::{BIG_WRITE_CACHE_KIB, WRITER_CACHE_KIB, sql_error};
