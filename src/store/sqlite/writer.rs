@@ -259,9 +259,8 @@ mod tests {
         }
     }
 
-    /// What a write captured is freed by its caller, not by the writer thread (whose
-    /// allocator cache it would fill while the caller's ran empty), whether the write
-    /// succeeded or failed.
+    /// What a write captured is freed by its caller, not by the writer thread that every
+    /// commit waits for, whether the write succeeded or failed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_is_dropped_on_the_callers_thread() {
         let dir = tempfile::tempdir().unwrap();
