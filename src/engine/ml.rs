@@ -93,6 +93,21 @@ pub trait Model: std::fmt::Debug + Send + Sync {
 }
 
 /// Checks labels and rows before fitting: equal lengths, both outcomes present.
+/// Keeps the newer half of `map` by `age` (larger is newer; the median and above stay): how a
+/// bounded table of entries waiting for their outcome makes room.
+fn keep_newer_half<K, V, T: Ord + Copy>(
+    map: &mut std::collections::HashMap<K, V>,
+    age: impl Fn(&V) -> T,
+) {
+    let mut ages: Vec<T> = map.values().map(&age).collect();
+    if ages.is_empty() {
+        return;
+    }
+    let middle = ages.len() / 2;
+    let (_, &mut median, _) = ages.select_nth_unstable(middle);
+    map.retain(|_, v| age(v) >= median);
+}
+
 fn check_training(rows: usize, labels: &[bool]) -> Result<(), MlError> {
     if rows != labels.len() {
         return Err(MlError::LengthMismatch {

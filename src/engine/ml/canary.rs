@@ -217,10 +217,7 @@ impl CanaryCost {
     }
 
     fn drop_older_half(&mut self) {
-        let mut starts: Vec<i64> = self.open.values().map(|o| o.started_ms).collect();
-        let middle = starts.len() / 2;
-        let (_, &mut median, _) = starts.select_nth_unstable(middle);
-        self.open.retain(|_, o| o.started_ms >= median);
+        super::keep_newer_half(&mut self.open, |o| o.started_ms);
     }
 
     /// Job `job_id`'s episode ended at `at` after `attempts` attempts in all, with success or

@@ -340,10 +340,7 @@ impl Deployment {
 
     /// Forgets the older half of the retries waiting for their outcome.
     fn drop_older_half(&mut self) {
-        let mut orders: Vec<u64> = self.pending.values().map(|s| s.order).collect();
-        let middle = orders.len() / 2;
-        let (_, &mut median, _) = orders.select_nth_unstable(middle);
-        self.pending.retain(|_, s| s.order >= median);
+        super::keep_newer_half(&mut self.pending, |s| s.order);
     }
 
     /// Scores the forecasts made for this attempt of `job_id`, if any, at `at` (the attempt's
