@@ -29,6 +29,7 @@ mod packaging;
 mod patterns_api;
 mod pauses_api;
 mod prometheus;
+mod redis_faults;
 mod redis_replicas;
 mod scenarios;
 mod schedule_api;

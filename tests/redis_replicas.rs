@@ -24,14 +24,14 @@ fn the_configs_redis_defaults_are_the_stores() {
     assert_eq!(settings.timeout, retryctl::store::redis::DEFAULT_TIMEOUT);
 }
 
-struct Cluster {
-    redis: RedisServer,
-    a: Service,
-    b: Service,
+pub(crate) struct Cluster {
+    pub(crate) redis: RedisServer,
+    pub(crate) a: Service,
+    pub(crate) b: Service,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
-fn cluster() -> Cluster {
+pub(crate) fn cluster() -> Cluster {
     let redis = RedisServer::start();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let durable = [("RETRYCTL_REQUIRE_DURABLE", "true")];
@@ -45,7 +45,7 @@ fn cluster() -> Cluster {
     }
 }
 
-async fn post(service: &Service, path: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post(service: &Service, path: &str, body: &Value) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(service.url(path))
         .json(body)
@@ -101,7 +101,7 @@ async fn both_reach(c: &Cluster, seq: u64) {
     }
 }
 
-fn failure(job: &str, n: u32, at: DateTime<Utc>) -> Value {
+pub(crate) fn failure(job: &str, n: u32, at: DateTime<Utc>) -> Value {
     json!({
         "job_id": job, "job_type": "email", "error_class": "timeout", "error_code": "503",
         "error_message": "upstream timed out", "queue": "default", "attempt_number": n,

@@ -68,6 +68,19 @@ impl RedisServer {
         signal(self.pid(), "-CONT");
     }
 
+    /// The position of the last attempt appended to the log of the state under `prefix`
+    /// (0 before the first).
+    pub async fn log_head(&self, prefix: &str) -> u64 {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let head: Option<u64> = redis::cmd("GET")
+            .arg(format!("{{{prefix}}}:attempt_seq"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        head.unwrap_or(0)
+    }
+
     /// Turns the attempts stored under `prefix` into the layout builds before 81662f3 wrote:
     /// every attempt also in one sorted set by time (`attempts_by_time`), and the (job type,
     /// error class) sets not named in `aggregates`.
