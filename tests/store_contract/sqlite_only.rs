@@ -585,7 +585,10 @@ async fn a_version_8_database_keeps_every_job_and_attempt_and_lists_them_by_filt
         assert_eq!(store.get_job(&j.job_id).await.unwrap().as_ref(), Some(j));
     }
     let kept: Vec<_> = store.attempts_after(0, 100).await.unwrap();
-    assert_eq!(kept.into_iter().map(|(_, a)| a).collect::<Vec<_>>(), attempts);
+    assert_eq!(
+        kept.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+        attempts
+    );
     let by_state = store.count_jobs_by_state().await.unwrap();
     assert_eq!(by_state.values().sum::<u64>(), 30);
     assert_eq!(by_state[&JobState::Claimed], 10);

@@ -446,7 +446,11 @@ mod tests {
             "SELECT state, queue, error_class, count(*) FROM jobs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         );
         assert_eq!(counted, actual);
-        assert_eq!(counted.len(), 3, "no row is kept for a combination without jobs");
+        assert_eq!(
+            counted.len(),
+            3,
+            "no row is kept for a combination without jobs"
+        );
     }
 
     #[test]
