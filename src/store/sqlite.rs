@@ -385,7 +385,7 @@ impl Store for SqliteStore {
     async fn count_jobs_by_state(&self) -> StoreResult<BTreeMap<JobState, u64>> {
         self.read(|conn| {
             let raw: Vec<(String, i64)> = conn
-                .prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")
+                .prepare_cached("SELECT state, sum(n) FROM job_counts GROUP BY state")
                 .and_then(|mut stmt| {
                     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                         .collect()

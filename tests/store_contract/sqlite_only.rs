@@ -429,8 +429,20 @@ async fn a_whole_snapshot_of_an_earlier_version_is_read_and_a_short_one_is_corru
     );
 }
 
-/// The indexes of schema version 7 that version 8 replaced (README "Round 8"): a database in
-/// that layout is what an earlier build left on disk.
+/// Schema version 8's list orders and no job counts, as version 9 found them (README "Round
+/// 11"): a database in that layout is what an earlier build left on disk.
+const VERSION_8_LAYOUT: &str = "DROP TRIGGER jobs_counted_in; \
+    DROP TRIGGER jobs_counted_out; \
+    DROP TRIGGER jobs_counted_again; \
+    DROP TABLE job_counts; \
+    DROP INDEX jobs_by_state_in_order; \
+    CREATE INDEX jobs_by_state_in_order ON jobs (state, finished, sort_ns, job_id); \
+    CREATE INDEX jobs_by_queue_in_order ON jobs (queue, finished, sort_ns, job_id); \
+    CREATE INDEX jobs_by_class_in_order ON jobs (error_class, finished, sort_ns, job_id); \
+    PRAGMA user_version = 8;";
+
+/// The indexes of schema version 7 that version 8 replaced (README "Round 8"), on top of
+/// [`VERSION_8_LAYOUT`].
 const VERSION_7_INDEXES: &str = "DROP INDEX jobs_leases; \
     CREATE INDEX attempts_by_ts ON attempts (ts_ns); \
     CREATE INDEX jobs_in_order ON jobs (finished, sort_ns, job_id); \
@@ -468,6 +480,7 @@ async fn an_earlier_builds_database_is_migrated_and_read_as_before() {
         store.append_attempts(attempts).await.unwrap();
     }
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(VERSION_8_LAYOUT).unwrap();
     conn.execute_batch(VERSION_7_INDEXES).unwrap();
     drop(conn);
 
@@ -538,4 +551,100 @@ async fn an_earlier_builds_database_is_migrated_and_read_as_before() {
         tally["timeout"].attempts, 3,
         "retention does not lower the tally"
     );
+}
+
+/// Jobs in several states, queues and error classes, with their attempts, written by a build
+/// of schema version 8, are all there after the migration to version 9, and every filter on
+/// state, queue and error class lists them in order with the right totals.
+#[tokio::test]
+async fn a_version_8_database_keeps_every_job_and_attempt_and_lists_them_by_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = [JobState::Scheduled, JobState::Claimed, JobState::Killed];
+    let jobs: Vec<_> = (0..30)
+        .map(|i| {
+            let mut j = job(&format!("j{i:02}"), states[i % 3], 100 - i as i64);
+            j.queue = format!("q{}", i % 2);
+            j.error_class = ["timeout", "rate_limit", "reset", "dns", "tls"][i % 5].into();
+            j
+        })
+        .collect();
+    let attempts: Vec<_> = (0..30)
+        .map(|i| attempt(&format!("j{i:02}"), 1, i as i64, i % 4 == 0))
+        .collect();
+    {
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.put_jobs(jobs.clone()).await.unwrap();
+        store.append_attempts(attempts.clone()).await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(VERSION_8_LAYOUT).unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    for j in &jobs {
+        assert_eq!(store.get_job(&j.job_id).await.unwrap().as_ref(), Some(j));
+    }
+    let kept: Vec<_> = store.attempts_after(0, 100).await.unwrap();
+    assert_eq!(
+        kept.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+        attempts
+    );
+    let by_state = store.count_jobs_by_state().await.unwrap();
+    assert_eq!(by_state.values().sum::<u64>(), 30);
+    assert_eq!(by_state[&JobState::Claimed], 10);
+
+    let filters = [
+        JobFilter::default(),
+        JobFilter {
+            queue: Some("q1".into()),
+            ..JobFilter::default()
+        },
+        JobFilter {
+            error_class: Some("dns".into()),
+            ..JobFilter::default()
+        },
+        JobFilter {
+            state: Some(JobState::Scheduled),
+            queue: Some("q0".into()),
+            ..JobFilter::default()
+        },
+        JobFilter {
+            queue: Some("q0".into()),
+            error_class: Some("timeout".into()),
+            ..JobFilter::default()
+        },
+    ];
+    for filter in filters {
+        let matches = |j: &&retryctl::model::ScheduledJob| {
+            filter.queue.as_ref().is_none_or(|q| &j.queue == q)
+                && filter.state.is_none_or(|s| j.state == s)
+                && filter
+                    .error_class
+                    .as_ref()
+                    .is_none_or(|c| &j.error_class == c)
+        };
+        let mut expected: Vec<_> = jobs.iter().filter(matches).collect();
+        expected.sort_by_key(|j| {
+            let key = retryctl::store::JobSortKey::of(j);
+            (key.finished, key.at_ns, key.job_id)
+        });
+        let expected: Vec<String> = expected.into_iter().map(|j| j.job_id.clone()).collect();
+        let (mut listed, mut cursor) = (Vec::new(), None);
+        loop {
+            let page_filter = JobFilter {
+                cursor,
+                limit: 4,
+                ..filter.clone()
+            };
+            let page = store.list_jobs(page_filter).await.unwrap();
+            assert_eq!(page.total, expected.len() as u64, "{filter:?}");
+            listed.extend(page.jobs.into_iter().map(|j| j.job_id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(listed, expected, "{filter:?}");
+        assert_eq!(store.list_job_ids(filter.clone()).await.unwrap(), expected);
+    }
 }

@@ -256,7 +256,7 @@ pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPa
     let tx = conn.transaction().map_err(sql("list jobs"))?;
     let total: i64 = tx
         .query_row(
-            &format!("SELECT count(*) FROM jobs{}", where_clause(&conds)),
+            &count_query(filter, &conds),
             params_from_iter(args.iter()),
             |r| r.get(0),
         )
@@ -292,6 +292,23 @@ pub fn list_jobs(conn: &mut Connection, filter: &JobFilter) -> StoreResult<JobPa
     })
 }
 
+/// The query for how many jobs match `conds`. A filter on state, queue and error class alone
+/// adds up `job_counts` (a row per combination that has jobs); one that looks into the bodies
+/// (job type, tenant, text) counts the matching jobs themselves.
+fn count_query(filter: &JobFilter, conds: &[&str]) -> String {
+    let table = if looks_into_bodies(filter) {
+        "count(*) FROM jobs"
+    } else {
+        "coalesce(sum(n), 0) FROM job_counts"
+    };
+    format!("SELECT {table}{}", where_clause(conds))
+}
+
+/// Whether the filter reads the job bodies (no column or count holds those fields).
+fn looks_into_bodies(filter: &JobFilter) -> bool {
+    filter.job_type.is_some() || filter.tenant.is_some() || filter.text.is_some()
+}
+
 /// Every id the filter matches, in list order, read from the indexes without the bodies
 /// (unless the filter looks into them: job type, tenant, text).
 pub fn list_job_ids(conn: &Connection, filter: &JobFilter) -> StoreResult<Vec<String>> {
@@ -306,10 +323,12 @@ pub fn list_job_ids(conn: &Connection, filter: &JobFilter) -> StoreResult<Vec<St
 }
 
 /// The jobs matching `conds` in list order (finished, sort_ns, job_id), with `column` as the
-/// fourth result column. A filter on the state, queue or error class walks that column's
-/// index, which is in list order within each value; without one, one SELECT per state is
-/// merged in order (together they are every job), each walking `jobs_by_state_in_order`, so
-/// no index of the whole list order is kept up to date on every write.
+/// fourth result column. A filter on the state walks that state's part of
+/// `jobs_by_state_in_order`, which is in list order; without one, one SELECT per state is
+/// merged in order (together they are every job), each walking its state's part, so no index
+/// of the whole list order is kept up to date on every write. A filter on queue or error class
+/// is checked on the index's entries as they are walked (the index carries both columns), so
+/// only the rows of matching jobs are read.
 fn in_list_order(
     column: &str,
     conds: &[&str],
@@ -323,7 +342,7 @@ fn in_list_order(
         )
     };
     let order = " ORDER BY 1, 2, 3";
-    if filter.state.is_some() || filter.queue.is_some() || filter.error_class.is_some() {
+    if filter.state.is_some() {
         return (format!("{}{order}", select(conds)), args.to_vec());
     }
     let mut arms = Vec::with_capacity(EVERY_STATE.len());

@@ -145,6 +145,53 @@ DROP INDEX jobs_in_order;
 DROP INDEX jobs_due;
 CREATE INDEX jobs_leases ON jobs (due_ns, job_id) WHERE state = 'claimed';
 "#,
+    r#"
+-- Fewer B-trees per failure (README "Round 11"): a new job's entry lands at its due time, a
+-- random leaf of each list order, so every list order costs about a page per failure. The
+-- per-queue and per-error-class orders are gone: a filter on queue or error class walks the
+-- per-state order, which now carries both columns so the filter is checked in the index
+-- without reading the row; the totals of those filters come from job_counts, kept in step by
+-- triggers on every change of a job, whatever statement makes it.
+DROP INDEX jobs_by_queue_in_order;
+DROP INDEX jobs_by_class_in_order;
+DROP INDEX jobs_by_state_in_order;
+CREATE INDEX jobs_by_state_in_order
+    ON jobs (state, finished, sort_ns, job_id, queue, error_class);
+CREATE TABLE job_counts (
+    state       TEXT    NOT NULL,
+    queue       TEXT    NOT NULL,
+    error_class TEXT    NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (state, queue, error_class)
+) WITHOUT ROWID;
+INSERT INTO job_counts (state, queue, error_class, n)
+    SELECT state, queue, error_class, count(*) FROM jobs GROUP BY state, queue, error_class;
+CREATE TRIGGER jobs_counted_in AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (state, queue, error_class, n)
+        VALUES (new.state, new.queue, new.error_class, 1)
+        ON CONFLICT (state, queue, error_class) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER jobs_counted_out AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1
+        WHERE state = old.state AND queue = old.queue AND error_class = old.error_class;
+    DELETE FROM job_counts
+        WHERE state = old.state AND queue = old.queue AND error_class = old.error_class
+        AND n = 0;
+END;
+CREATE TRIGGER jobs_counted_again AFTER UPDATE OF state, queue, error_class ON jobs
+WHEN old.state IS NOT new.state OR old.queue IS NOT new.queue
+    OR old.error_class IS NOT new.error_class
+BEGIN
+    UPDATE job_counts SET n = n - 1
+        WHERE state = old.state AND queue = old.queue AND error_class = old.error_class;
+    DELETE FROM job_counts
+        WHERE state = old.state AND queue = old.queue AND error_class = old.error_class
+        AND n = 0;
+    INSERT INTO job_counts (state, queue, error_class, n)
+        VALUES (new.state, new.queue, new.error_class, 1)
+        ON CONFLICT (state, queue, error_class) DO UPDATE SET n = n + 1;
+END;
+"#,
 ];
 
 /// Opens the writer's connection: WAL, `synchronous=FULL`, schema migrated.
@@ -342,6 +389,15 @@ mod tests {
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(jobs, 1);
+        let counted: i64 = conn
+            .query_row(
+                "SELECT n FROM job_counts WHERE state = 'scheduled' AND queue = 'q' \
+                 AND error_class = 'timeout'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(counted, 1, "existing jobs are counted");
         let tally: (String, i64, i64) = conn
             .query_row("SELECT * FROM error_classes", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -351,6 +407,49 @@ mod tests {
             tally,
             ("timeout".to_string(), 2, 1),
             "existing attempts are counted"
+        );
+    }
+
+    /// `job_counts` holds, for every (state, queue, error class) with jobs, how many: after
+    /// inserts, upserts that change those columns or only the body, and deletes.
+    #[test]
+    fn job_counts_follow_every_change_of_the_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("t.db")).unwrap();
+        let put = |id: &str, state: &str, queue: &str, class: &str| {
+            conn.execute(
+                "INSERT INTO jobs VALUES (?1, ?3, ?2, ?4, 0, 5, 5, '{}') \
+                 ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, \
+                 queue = excluded.queue, error_class = excluded.error_class, body = 'x'",
+                [id, state, queue, class],
+            )
+            .unwrap();
+        };
+        put("a", "scheduled", "q1", "timeout");
+        put("b", "scheduled", "q1", "timeout");
+        put("c", "scheduled", "q2", "timeout");
+        put("a", "claimed", "q1", "timeout");
+        put("b", "scheduled", "q1", "timeout");
+        put("c", "scheduled", "q2", "rate_limit");
+        put("d", "killed", "q2", "rate_limit");
+        conn.execute("DELETE FROM jobs WHERE job_id = 'd'", [])
+            .unwrap();
+        let rows = |sql: &str| -> Vec<(String, String, String, i64)> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let counted = rows("SELECT state, queue, error_class, n FROM job_counts ORDER BY 1, 2, 3");
+        let actual = rows(
+            "SELECT state, queue, error_class, count(*) FROM jobs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        );
+        assert_eq!(counted, actual);
+        assert_eq!(
+            counted.len(),
+            3,
+            "no row is kept for a combination without jobs"
         );
     }
 
