@@ -760,7 +760,7 @@ impl Engine {
             let reason = format!("policy '{}' stops this error at once", p.policy.name);
             fall_back(&mut explanation, Method::Bayesian, Method::Rules, reason);
         } else if self.settings.bayesian_enabled && self.strategy.bayesian_enabled {
-            match bayes::tier(&self.models, self.bayes_setup(), ctx, &explanation, rng) {
+            match bayes::tier(&self.models, self.bayes_setup(ctx), ctx, &explanation, rng) {
                 Ok(d) => return d,
                 Err(reason) => fall_back(&mut explanation, Method::Bayesian, Method::Rules, reason),
             }
@@ -790,8 +790,10 @@ impl Engine {
         rules::draft(policy, ctx, explanation, rng)
     }
 
-    fn bayes_setup(&self) -> bayes::Setup {
+    fn bayes_setup(&self, ctx: &Ctx<'_>) -> bayes::Setup {
+        let f = ctx.features;
         bayes::Setup {
+            spread: self.models.never_recovered(&f.job_type, &f.error_class),
             thresholds: self.thresholds(),
             credibility: self.settings.credibility,
             threshold: self.strategy.bayesian_threshold,

@@ -1,7 +1,9 @@
 //! The Bayesian tier: the most specific model in the registry with enough data, and its
 //! decision — the cost-optimal next attempt from the survival model (or stop), Retry-After
 //! hints honoured, bounded exploration within a share of the decisions — with the rationale,
-//! alternatives, posterior and similar cases behind it.
+//! alternatives, posterior and similar cases behind it. Until a retry of its job type has
+//! succeeded, a job's attempts left are spread in log-time to the model's horizon
+//! ([`sparing_floor`]).
 
 use super::explain;
 use super::registry::{ModelKey, sample_confidence};
@@ -53,6 +55,9 @@ pub struct Setup {
     pub max_attempts: u32,
     /// Probability of exploring this time (see [`ExploreShare::rate_now`]).
     pub explore_rate: f64,
+    /// No retry of the job's (job type, error class) has succeeded yet: its attempts left are
+    /// spread to the horizon ([`sparing_floor`]).
+    pub spread: bool,
 }
 
 /// The tier's draft from the most specific model with enough data, or why it cannot answer.
@@ -78,6 +83,7 @@ pub fn tier<R: rand::Rng>(
         key,
         model: chosen.model,
         view: chosen.view,
+        spread: setup.spread,
         credibility: setup.credibility,
         threshold: setup.threshold,
         max_attempts: setup.max_attempts,
@@ -102,6 +108,8 @@ pub struct BayesInput<'a> {
     /// The view the model decides in (its own, or its class's: `Models::select`) unless the
     /// job's own evidence chooses.
     pub view: View,
+    /// Spread the job's attempts left to the horizon ([`Setup::spread`], [`sparing_floor`]).
+    pub spread: bool,
     pub credibility: f64,
     pub threshold: f64,
     /// Attempts the guardrails allow in all.
@@ -135,12 +143,27 @@ pub fn draft<R: rand::Rng>(
         return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
     }
     let own = job_view(ctx.view_evidence).filter(|v| *v != input.view);
-    let decision = model.best_as(own.unwrap_or(input.view), elapsed, attempts, 0)?;
+    let floor = input
+        .spread
+        .then(|| sparing_floor(model, elapsed, attempts))
+        .filter(|&at| at > elapsed);
+    let earliest = floor.unwrap_or(0);
+    let decision = model.best_as(own.unwrap_or(input.view), elapsed, attempts, earliest)?;
     let best = decision.best;
     explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
+        let spared = match floor {
+            Some(at) => format!(
+                " (no retry of '{}' with '{}' has succeeded yet, so its {attempts} attempts left are spread to span {}: none before {} elapsed)",
+                ctx.features.job_type,
+                ctx.features.error_class,
+                fmt_ms(SurvivalModel::horizon_ms()),
+                fmt_ms(at)
+            ),
+            None => String::new(),
+        };
         let rationale = format!(
-            "bayesian ({}): stop: the best retry (at {} elapsed, {:.1}% success) has expected cost {:.2}, not less than giving up ({:.2}); {samples} samples",
+            "bayesian ({}): stop: the best retry (at {} elapsed, {:.1}% success){spared} has expected cost {:.2}, not less than giving up ({:.2}); {samples} samples",
             input.key.label(),
             fmt_ms(GRID_MS[best.index]),
             best.success * 100.0,
@@ -157,7 +180,7 @@ pub fn draft<R: rand::Rng>(
             explanation,
         ));
     }
-    let explored = explore(input, decision, elapsed, attempts, rng);
+    let explored = explore(input, decision, elapsed, attempts, earliest, rng);
     let chosen = explored.unwrap_or(best);
     for alt in &mut explanation.alternatives {
         alt.chosen = alt.delay_ms == chosen.delay_ms;
@@ -182,6 +205,15 @@ pub fn draft<R: rand::Rng>(
         d.rationale.push_str(&format!(
             "; its own outcomes do not yet tell the views apart: it plans in the {} view its class chose",
             view_name(input.view)
+        ));
+    }
+    if let Some(at) = floor {
+        d.rationale.push_str(&format!(
+            "; no retry of '{}' with '{}' has succeeded yet: its {attempts} attempts left are spread to span {}, none before {} elapsed",
+            ctx.features.job_type,
+            ctx.features.error_class,
+            fmt_ms(SurvivalModel::horizon_ms()),
+            fmt_ms(at)
         ));
     }
     if explored.is_some() {
@@ -374,12 +406,37 @@ fn confidence(model: &SurvivalModel, width: f64) -> f64 {
     ((1.0 - width).clamp(0.0, 1.0) * sample_confidence(model.effective_samples())).clamp(0.0, 1.0)
 }
 
+/// The earliest elapsed time (ms) for the next retry of a job whose job type has never
+/// recovered: its `attempts` left spread geometrically from `elapsed_ms` to the model's
+/// horizon (each attempt covering the same ratio of elapsed time), within the maximum delay.
+///
+/// Until a retry of the job type has succeeded, nothing says on what time scale it recovers:
+/// a borrowed class's chance is other job types' (a flaky 70 %), a new model's per-attempt
+/// chance with no success is its prior's few per cent, and the elapsed view's prior spreads
+/// recovery evenly over log-time. Planned on those as independent tickets, a maintenance
+/// window's first jobs spent their attempts seconds apart and ran out inside the window
+/// (`mixed-day`'s cold start, `notes/r9-engine.md`); spread evenly in log-time, the attempts
+/// last to the horizon, and a retry that the spreading makes dear is a decided stop.
+pub fn sparing_floor(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) -> u64 {
+    if elapsed_ms == 0 || attempts == 0 {
+        return 0;
+    }
+    let horizon = SurvivalModel::horizon_ms() as f64;
+    let ratio = (horizon / elapsed_ms as f64)
+        .max(1.0)
+        .powf(1.0 / attempts as f64);
+    let reach = model.reachable(elapsed_ms);
+    let last = reach.end.checked_sub(1).map_or(elapsed_ms, |j| GRID_MS[j]);
+    ((elapsed_ms as f64 * ratio) as u64).min(last)
+}
+
 /// With probability `explore_rate`, the least-tried boundary near the optimum instead.
 fn explore<R: rand::Rng>(
     input: BayesInput<'_>,
     decision: Decision,
     elapsed: u64,
     attempts: usize,
+    earliest: u64,
     rng: &mut R,
 ) -> Option<Candidate> {
     let best = decision.best;
@@ -392,7 +449,7 @@ fn explore<R: rand::Rng>(
     let hi = (best.index + EXPLORE_SPAN + 1).min(reach.end);
     // Only near-optimal delays are tried: exploring must not cost a job its recovery.
     (lo..hi)
-        .filter(|&j| j != best.index)
+        .filter(|&j| j != best.index && GRID_MS[j] >= earliest)
         .map(|j| model.candidate_in(decision.view, elapsed, j, attempts))
         .filter(|c| c.cost <= best.cost * EXPLORE_SLACK)
         .min_by(|a, b| {

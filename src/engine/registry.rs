@@ -239,6 +239,14 @@ impl Models {
         Err(Box::new(none))
     }
 
+    /// True when no retry of (job type, error class) has succeeded in what its model
+    /// remembers, or it has no model yet.
+    pub fn never_recovered(&self, job_type: &str, error_class: &str) -> bool {
+        self.map
+            .get(&KeyRef::new(job_type, error_class, None))
+            .is_none_or(|m| !m.has_success())
+    }
+
     /// When any model was last trained (refreshed from its data), if ever.
     pub fn last_trained(&self) -> Option<DateTime<Utc>> {
         self.map

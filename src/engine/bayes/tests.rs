@@ -1,6 +1,8 @@
-//! The tier's explanation when the elapsed view overrules the per-attempt view's stop.
+//! The tier's explanation when the elapsed view overrules the per-attempt view's stop, and a
+//! job whose job type never recovered spreading its attempts.
 
 use super::*;
+use crate::engine::survival::lo_index;
 use crate::engine::survival::tests::window_evidence;
 use crate::model::RetryFeatures;
 use chrono::{DateTime, Utc};
@@ -9,17 +11,23 @@ use rand::rngs::StdRng;
 
 /// One minute into an episode of `ledger.sync` timeouts, attempt 5 of 10 just failed.
 fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
+    draft_at(model, 60_000, 5, false)
+}
+
+/// The draft at `elapsed_ms` after attempt `attempt` of 10 of a `ledger.sync` timeout failed;
+/// `spread`: no retry of its job type has succeeded yet.
+fn draft_at(model: &SurvivalModel, elapsed_ms: u64, attempt: u32, spread: bool) -> Draft {
     let features = RetryFeatures {
         job_type: "ledger.sync".into(),
         error_class: "timeout".into(),
-        attempt_number: 5,
+        attempt_number: attempt,
         ..RetryFeatures::default()
     };
     let ctx = Ctx {
         features: &features,
         now: DateTime::<Utc>::UNIX_EPOCH,
-        attempt: 5,
-        elapsed_ms: Some(60_000),
+        attempt,
+        elapsed_ms: Some(elapsed_ms),
         previous_delay_ms: None,
         max_delay_ms: 300_000,
         min_delay_ms: 0,
@@ -31,6 +39,7 @@ fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
         key: &key,
         model,
         view: model.view(),
+        spread,
         credibility: 0.8,
         threshold: 0.7,
         max_attempts: 10,
@@ -104,4 +113,70 @@ fn a_stop_both_views_agree_on_says_only_stop() {
         "{:?}",
         x.alternatives
     );
+}
+
+/// A job type's first failures, twelve failed retries in its first few seconds and nothing
+/// else: in the per-attempt view (where a new model starts) its chance is its prior's few per
+/// cent (0.5 / 13).
+fn failures_only() -> SurvivalModel {
+    let params = crate::engine::survival::tests::params();
+    let mut c = SurvivalModel::new(params).counts;
+    for e in [1_000, 2_000, 3_500] {
+        c.attempt_failures[lo_index(e)] = 4.0;
+    }
+    c.survived[..lo_index(3_500)]
+        .iter_mut()
+        .for_each(|x| *x = 4.0);
+    c.samples = 12;
+    SurvivalModel::from_counts(c, params)
+}
+
+/// Planned as independent tickets at a few per cent, a job whose job type never recovered
+/// would retry seconds apart and spend its attempts; until one of its job type's retries
+/// succeeds its attempts left are spread in log-time to the model's horizon instead.
+#[test]
+fn until_its_job_type_recovers_a_job_spreads_its_attempts_to_the_horizon() {
+    let model = failures_only();
+    assert_eq!(model.view(), View::PerAttempt);
+    let (elapsed, attempt) = (5_000, 3);
+    let free = draft_at(&model, elapsed, attempt, false);
+    assert!(free.should_retry && free.delay_ms <= 2_000, "{free:?}");
+    let spared = draft_at(&model, elapsed, attempt, true);
+    let floor = sparing_floor(&model, elapsed, 7);
+    assert!(floor > elapsed + 2_000, "floor {floor}");
+    assert!(
+        !spared.should_retry || elapsed + spared.delay_ms >= floor,
+        "{spared:?}"
+    );
+    assert!(
+        spared.rationale.contains(
+            "no retry of 'ledger.sync' with 'timeout' has succeeded yet: its 7 attempts left are spread to span 60m, none before 12.8s elapsed"
+        ),
+        "{}",
+        spared.rationale
+    );
+}
+
+/// The spread leaves every attempt left a share of the way to the horizon: from half a second
+/// with nine left, each floor is the ratio on from the last that would reach the horizon with
+/// the last attempt, or the last boundary in reach of the maximum delay (5 min) when that is
+/// nearer; the ninth is past ten minutes (12.5).
+#[test]
+fn the_floors_of_a_job_reach_the_horizon_with_its_last_attempt() {
+    let model = SurvivalModel::new(crate::engine::survival::tests::params());
+    let horizon = SurvivalModel::horizon_ms();
+    let mut elapsed = 500;
+    let mut floors = Vec::new();
+    for left in (1..=9).rev() {
+        let floor = sparing_floor(&model, elapsed, left);
+        let ratio = (horizon as f64 / elapsed as f64).powf(1.0 / left as f64);
+        let spread = (elapsed as f64 * ratio) as u64;
+        let last_in_reach = model.reachable(elapsed).map(|j| GRID_MS[j]).max().unwrap();
+        assert!(floor > elapsed, "{floors:?}");
+        assert_eq!(floor, spread.min(last_in_reach), "{floors:?}");
+        floors.push(floor);
+        elapsed = floor;
+    }
+    assert_eq!(sparing_floor(&model, 0, 9), 0);
+    assert!(elapsed >= 600_000, "{floors:?}");
 }
