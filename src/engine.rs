@@ -313,6 +313,18 @@ impl Engine {
         self.watch_drift();
     }
 
+    /// What `POST /ml/rollback` does to the engine: the serving version is taken off and goes
+    /// back to shadow unless another version shadows (as after an automatic rollback), and
+    /// `restored` serves every job, or nothing does. Whether the version taken off shadows.
+    pub fn ml_roll_back(&mut self, restored: Option<Arc<Deployed>>) -> bool {
+        let shadowed = match self.ml.serving.take() {
+            Some((taken_off, _)) => self.ml.shadow_taken_off(taken_off),
+            None => false,
+        };
+        self.ml_serve(restored.map(|d| (d, Arm::Active)));
+        shadowed
+    }
+
     /// Scores every request with `shadow` beside the served answer, or stops shadowing. When
     /// nothing serves, the drift windows watch the shadow and start over.
     pub fn ml_shadow(&mut self, shadow: Option<Arc<Deployed>>) {
@@ -324,16 +336,19 @@ impl Engine {
 
     /// The drift windows count the situations of the serving version's decisions or, when
     /// nothing serves, those the shadow scores (which the Bayesian tier's retries shaped, as
-    /// they shaped the training rows); they start over here.
+    /// they shaped the training rows); they start over here, and stop when nothing is left.
     fn watch_drift(&mut self) {
         let watched = match &self.ml.serving {
             Some((deployed, _)) => Some((deployed, false)),
             None => self.ml.shadow.as_ref().map(|d| (d, true)),
         };
-        if let Some((d, same_policy)) = watched.map(|(d, same)| (d.clone(), same)) {
-            self.ml
-                .drift
-                .restart(d.version.clone(), &d.reference, same_policy);
+        match watched.map(|(d, same)| (d.clone(), same)) {
+            Some((d, same_policy)) => {
+                self.ml
+                    .drift
+                    .restart(d.version.clone(), &d.reference, same_policy)
+            }
+            None => self.ml.drift.stop(),
         }
     }
 

@@ -610,7 +610,7 @@ async fn ml_train_models_deploy_and_rollback() {
     let text = ok(&run(&svc, &["ml", "rollback"]));
     assert_eq!(
         text,
-        "rolled_back: serving none (the Bayesian tier decides); shadow none\n"
+        format!("rolled_back: serving none (the Bayesian tier decides); shadow {version}\n")
     );
     let err = refused(&run(&svc, &["ml", "rollback"]));
     assert!(err.contains("nothing to roll back"), "{err}");

@@ -182,7 +182,7 @@ async fn train_deploy_serve_roll_back_and_restart() {
     )
     .await;
     // Its forecasts are better; the gate may still refuse its decisions when the held-out
-    // retries do not show them cheaper (README "ML tier"). Passed, it serves a 10 % canary
+    // retries do not show them cheaper (README "ML tier"). Passed, it serves a 5 % canary
     // first (promoted by the canary's realized costs); force deploys it to every job.
     if status == StatusCode::CONFLICT {
         let details = deployed["details"].as_str().unwrap();
@@ -190,7 +190,7 @@ async fn train_deploy_serve_roll_back_and_restart() {
     } else {
         assert_eq!(status, StatusCode::OK, "{deployed}");
         assert_eq!(deployed["serving"]["state"], "canary", "{deployed}");
-        assert_eq!(deployed["serving"]["canary_percent"], 10.0);
+        assert_eq!(deployed["serving"]["canary_percent"], 5.0);
     }
     let forced = json!({"version": "ml-1", "force": true, "reason": "the queue matters"});
     let (status, deployed) = operator(&api, "/ml/deploy", forced).await;
@@ -225,6 +225,10 @@ async fn train_deploy_serve_roll_back_and_restart() {
     assert!(
         rolled.get("serving").is_none(),
         "nothing served before ml-1: {rolled}"
+    );
+    assert_eq!(
+        rolled["shadow"]["version"], "ml-1",
+        "taken off, it goes back to shadow: {rolled}"
     );
     let after = fail_fast_job(&api, "new-fast-3").await;
     assert_ne!(after["method"], "ml", "{after}");
@@ -429,7 +433,11 @@ async fn a_bad_forced_model_is_rolled_back_by_the_live_check() {
         "{reason}"
     );
     let (_, listed) = api.get_as(Role::Viewer, &format!("{BASE}/ml/models")).await;
-    assert_eq!(listed["models"][0]["state"], "retired", "{listed}");
+    assert_eq!(
+        listed["models"][0]["state"], "shadow",
+        "taken off, it is scored in shadow and its drift watched: {listed}"
+    );
+    assert!(reason.contains("kept in shadow"), "{reason}");
     let audit = api.state.store.list_audit(0, 100).await.unwrap();
     let entry = audit
         .iter()
@@ -452,6 +460,11 @@ async fn a_bad_forced_model_is_rolled_back_by_the_live_check() {
     assert_ne!(
         restarted["method"], "ml",
         "the rollback was stored: {restarted}"
+    );
+    let (_, summary) = api.get_as(Role::Viewer, &format!("{BASE}/summary")).await;
+    assert_eq!(
+        summary["ml"]["shadow"], "ml-1",
+        "shadows after a restart: {summary}"
     );
 }
 

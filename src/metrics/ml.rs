@@ -28,6 +28,7 @@ pub struct MlMetrics {
     drift_score: Gauge<f64, AtomicU64>,
     drift_threshold: Gauge<f64, AtomicU64>,
     serving: Gauge,
+    shadowing: Gauge,
     arm_outcomes: Family<ArmLabel, Gauge>,
     arm_success_rate: Family<ArmLabel, Gauge<f64, AtomicU64>>,
     arm_forecast: Family<ArmLabel, Gauge<f64, AtomicU64>>,
@@ -66,6 +67,11 @@ impl MlMetrics {
             "ml_serving",
             "1 while an ML version serves (active or canary), else 0",
             self.serving.clone(),
+        );
+        r.register(
+            "ml_shadowing",
+            "1 while an ML version shadows (scored, never served; a version rolled back goes back to shadow), else 0",
+            self.shadowing.clone(),
         );
         r.register("ml_arm_outcomes", "Retries whose outcome met a forecast since the serving version was deployed, by arm (ml, bayesian = a canary's control group, shadow)", self.arm_outcomes.clone());
         r.register(
@@ -137,6 +143,7 @@ impl MlMetrics {
         self.drift_score.set(s.drift_score.unwrap_or(0.0));
         self.drift_threshold.set(s.drift_threshold);
         self.serving.set(i64::from(s.serving.is_some()));
+        self.shadowing.set(i64::from(s.shadow.is_some()));
         self.model_errors
             .set(i64::try_from(s.errors).unwrap_or(i64::MAX));
         for a in &s.arms {

@@ -346,8 +346,9 @@ pub struct MlSummary {
     pub canary_percent: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<String>,
-    /// The drift score of the last complete drift window: the largest excess of a feature's
-    /// or the prediction's PSI over the largest a window of the training data showed.
+    /// The drift score of the watched version's last complete drift window (the serving
+    /// version's, or the shadow's when nothing serves): the largest excess of a feature's or
+    /// the prediction's PSI over the largest a window of the training data showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_score: Option<f64>,
     /// PSI per feature and of the prediction, last complete window.
@@ -359,7 +360,8 @@ pub struct MlSummary {
     /// (the last up to 500 it served), once one has an outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_check: Option<MlLiveCheck>,
-    /// The last rollback the live check made, until a version serves again.
+    /// The last automatic rollback (the live check's or the canary's), until a version serves
+    /// again; its reason says whether the version was kept in shadow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_rollback: Option<MlAutoRollback>,
     /// A canary's realized costs per arm, while a canary serves.

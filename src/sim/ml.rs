@@ -24,9 +24,11 @@
 //! the retries it served and takes it off when they, and its decisions, are significantly
 //! worse; as the service
 //! does then, the ML tier is switched off and the Bayesian tier decides for the rest of the
-//! run, and the report says when and why (`rollback`). Each completed drift window of the model (serving,
-//! or in shadow) is recorded with the scenario time it closed at and whether its score raises
-//! `ModelDriftDetected` at the default threshold.
+//! run, the model goes back to shadow (scored, never served, its drift still watched), and
+//! the report says when and why (`rollback`). Each completed drift window of the model
+//! (serving, or in shadow) is recorded with the scenario time it closed at, whether the model
+//! was in shadow then, and whether its score raises `ModelDriftDetected` at the default
+//! threshold.
 
 use super::policy::{Decision, Policy, PolicyError};
 use crate::engine::ml::canary::{self, CostComparison};
@@ -179,6 +181,9 @@ pub struct Rollback {
 pub struct DriftWindow {
     /// Scenario time (ms) of the decision that completed the window.
     pub closed_at_ms: u64,
+    /// Whether the model was in shadow (nothing served): the Bayesian tier retried the
+    /// situations, as it did the training rows, so the policy-shaped columns count.
+    pub shadow: bool,
     /// The drift score (the largest excess of a column's PSI over its training windows'
     /// noise that the window before also showed, among the columns that count), and the
     /// feature (or `prediction`) it is of.
@@ -250,6 +255,8 @@ pub struct MlPolicy {
     warmup: Vec<AttemptRecord>,
     /// Set when the warm-up has ended.
     report: Option<MlReport>,
+    /// The drift monitor's (watch, windows) of the last window recorded.
+    drift_noted: (u64, u64),
 }
 
 impl MlPolicy {
@@ -270,6 +277,7 @@ impl MlPolicy {
             warmup_end,
             warmup: Vec::new(),
             report: None,
+            drift_noted: (0, 0),
         }
     }
 
@@ -366,12 +374,15 @@ impl MlPolicy {
         let (Some(report), Some(scores)) = (self.report.as_mut(), self.engine.ml_drift()) else {
             return;
         };
-        if scores.windows as usize <= report.drift_windows.len() {
+        let window = (scores.watch, scores.windows);
+        if window <= self.drift_noted {
             return;
         }
+        self.drift_noted = window;
         let score = scores.score();
         report.drift_windows.push(DriftWindow {
             closed_at_ms: u64::try_from((now - self.start).num_milliseconds()).unwrap_or(0),
+            shadow: scores.same_policy,
             score,
             worst: scores.worst().to_string(),
             alert: drifted(score, report.drift_threshold),

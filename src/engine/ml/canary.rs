@@ -48,11 +48,11 @@ use std::collections::{HashMap, VecDeque};
 
 /// The share of jobs (%) a version serves first when a deployment without `force` asks it to
 /// serve every job.
-pub const DEFAULT_PERCENT: f64 = 10.0;
+pub const DEFAULT_PERCENT: f64 = 5.0;
 /// Ended episodes each arm needs in the cohort before the canary can be promoted.
 pub const MIN_EPISODES: usize = 100;
 /// Ended episodes each arm needs in the cohort before the canary can be rolled back.
-pub const MIN_EPISODES_TO_ROLL_BACK: usize = 30;
+pub const MIN_EPISODES_TO_ROLL_BACK: usize = 15;
 /// One-sided tail, in normal standard errors, of the promotion's margin.
 pub const PROMOTE_Z: f64 = 3.0;
 /// One-sided tail, in normal standard errors, of the rollback's margin.

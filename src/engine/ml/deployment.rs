@@ -8,6 +8,11 @@
 //! cost per arm, which promotes a canary to every job when its arm is shown not dearer
 //! ([`AutoPromotion`]) and rolls it back when it is shown dearer.
 //!
+//! A version taken off goes back to shadow (scored beside every answer, never served) unless
+//! another version already shadows: drift is about the inputs against the training data, so
+//! its drift windows and forecasts are still watched, and `ModelDriftDetected` can still say
+//! that the candidate is stale. Nothing here serves it again by itself.
+//!
 //! The versions are handed in by the service (loaded from the store); the engine never reads
 //! them itself.
 
@@ -176,6 +181,8 @@ pub struct AutoRollback {
     pub comparison: Comparison,
     /// The canary's realized costs, when they decided.
     pub canary: Option<CostComparison>,
+    /// Whether the version went back to shadow (it does unless another version shadows).
+    pub shadowed: bool,
 }
 
 impl AutoRollback {
@@ -185,8 +192,13 @@ impl AutoRollback {
             Some(c) => c.describe(),
             None => self.comparison.describe(),
         };
+        let kept = if self.shadowed {
+            " (kept in shadow: scored, never served)"
+        } else {
+            ""
+        };
         format!(
-            "ML model {} ({}) rolled back to the Bayesian tier: {why}",
+            "ML model {} ({}) rolled back to the Bayesian tier{kept}: {why}",
             self.version,
             self.arm.name(),
         )
@@ -391,6 +403,7 @@ impl Deployment {
             at,
             comparison,
             canary: None,
+            shadowed: self.shadow_taken_off(deployed),
         });
         self.rolled_back.as_ref()
     }
@@ -448,10 +461,21 @@ impl Deployment {
                     at,
                     comparison: check,
                     canary: Some(comparison),
+                    shadowed: self.shadow_taken_off(deployed),
                 });
                 CanaryStep::RolledBack
             }
         }
+    }
+
+    /// A version taken off serving shadows from now on, unless another version already
+    /// does (module docs); whether it does.
+    pub fn shadow_taken_off(&mut self, deployed: Arc<Deployed>) -> bool {
+        if self.shadow.is_some() {
+            return false;
+        }
+        self.shadow = Some(deployed);
+        true
     }
 
     /// The canary's realized costs as they stand, while a canary serves.

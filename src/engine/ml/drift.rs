@@ -264,6 +264,9 @@ pub struct DriftScores {
     pub prediction: ColumnDrift,
     /// Windows completed since the version started being watched.
     pub windows: u64,
+    /// How many times the monitor had started over (a version deployed, shadowed or taken
+    /// off) when this window closed: with `windows`, tells the windows of one watch apart.
+    pub watch: u64,
     /// Whether the Bayesian tier retried the watched situations, as it did the training rows
     /// (a shadow), so the policy-shaped columns and the prediction count.
     pub same_policy: bool,
@@ -313,6 +316,7 @@ pub struct DriftMonitor {
     prediction: Vec<f64>,
     last: Option<DriftScores>,
     windows: u64,
+    watch: u64,
     same_policy: bool,
 }
 
@@ -352,6 +356,7 @@ impl DriftMonitor {
         self.same_policy = same_policy;
         self.seen = 0;
         self.windows = 0;
+        self.watch += 1;
         self.last = None;
         self.counts = reference
             .columns
@@ -359,6 +364,16 @@ impl DriftMonitor {
             .map(|(_, b)| vec![0.0; b.len()])
             .collect();
         self.prediction = vec![0.0; reference.prediction.len()];
+    }
+
+    /// Nothing is watched any more: no scores until a version is watched again.
+    pub fn stop(&mut self) {
+        self.seen = 0;
+        self.windows = 0;
+        self.watch += 1;
+        self.last = None;
+        self.counts.clear();
+        self.prediction.clear();
     }
 
     fn close(&mut self, reference: &Reference) {
@@ -383,6 +398,7 @@ impl DriftMonitor {
                 .prediction
                 .drift(&self.prediction, prediction_before),
             windows: self.windows,
+            watch: self.watch,
             same_policy: self.same_policy,
         });
         self.seen = 0;
@@ -434,6 +450,7 @@ mod tests {
             ],
             prediction: column("prediction", 0.2, 0.0),
             windows: 1,
+            watch: 1,
             same_policy: true,
         };
         assert_eq!((scores.score(), scores.worst()), (0.5, "attempt_number"));

@@ -436,4 +436,47 @@ fn a_canary_whose_jobs_cost_more_is_taken_off_with_its_numbers_for_the_service_t
         rolled.reason()
     );
     assert_eq!(rolled.arm, Arm::Canary(50.0));
+    let shadow = d.shadow.as_ref().expect("taken off, it shadows");
+    assert_eq!(shadow.version, rolled.version);
+    assert!(rolled.shadowed, "{}", rolled.reason());
+    assert!(
+        rolled.reason().contains("kept in shadow"),
+        "{}",
+        rolled.reason()
+    );
+}
+
+#[test]
+fn a_version_taken_off_shadows_unless_another_version_already_does_and_its_drift_is_watched() {
+    let history = two_queues(1_500, 9);
+    let model = |version: &str| {
+        let t = trained("gradient_boost", history.clone());
+        Arc::new(Deployed {
+            version: version.into(),
+            model: t.fitted,
+            reference: t.reference,
+        })
+    };
+    let mut e = learned(&history);
+    e.ml_serve(Some((model("ml-1"), Arm::Active)));
+    assert!(
+        e.ml_roll_back(None),
+        "nothing shadowed: the version taken off does"
+    );
+    let live = e.ml_live();
+    assert_eq!((live.serving, live.shadow.as_deref()), (None, Some("ml-1")));
+    // Its drift is watched as a shadow's: every column counts (the Bayesian tier retries).
+    let now = t0() + Duration::days(1);
+    for i in 0..2 * crate::engine::ml::drift::WINDOW {
+        let queue = if i % 2 == 0 { "fast" } else { "slow" };
+        let mut f = failing(&format!("late-{i}"), queue);
+        f.attempt_number = 3;
+        e.recommend(&f, now);
+    }
+    let drift = e.ml_live().drift.expect("a complete window");
+    assert!(drift.same_policy && drift.version == "ml-1", "{drift:?}");
+    assert!(drift.score() > 0.3, "{drift:?}");
+    e.ml_serve(Some((model("ml-2"), Arm::Active)));
+    assert!(!e.ml_roll_back(None), "ml-1 shadows already");
+    assert_eq!(e.ml_live().shadow.as_deref(), Some("ml-1"));
 }

@@ -13,9 +13,9 @@
 //! | `fallback_tier:bayesian` | warning | the Bayesian tier has warm models, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `fallback_tier:ml` | warning | ML is enabled, yet `fallback_share` or more of the recommendations in the window fell back from it |
 //! | `pause:<id>` | info | an operator pause is in force (the message names the scope, the end and the reason) |
-//! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the watched ML version's drift score (the largest excess of a feature's or the prediction's PSI over the last window of its decisions above what a window of its training data showed) is above `drift_threshold` |
+//! | `model_drift:<version>` (`ModelDriftDetected`) | warning | the watched ML version's drift score (the largest excess of a feature's or the prediction's PSI over the last window of its decisions above what a window of its training data showed) is above `drift_threshold`; the watched version is the serving one, or the shadow when nothing serves (a version rolled back goes back to shadow), and then the message says the candidate is stale: retrain before deploying it |
 //! | `model_calibration:<version>` | warning | the ML arm's live ECE is above `calibration_ece` after `calibration_min_outcomes` outcomes |
-//! | `model_rolled_back:<version>` (`ModelRolledBack`) | warning | the live check rolled the version back to the Bayesian tier: its live forecasts were significantly worse than the Bayesian tier's on the same retries (the message gives the numbers); resolved when a version serves again |
+//! | `model_rolled_back:<version>` (`ModelRolledBack`) | warning | the live check or the canary's realized costs rolled the version back to the Bayesian tier (the message gives the numbers, and whether the version was kept in shadow); resolved when a version serves again |
 //! | `model_training_failed` (`ModelTrainingFailed`) | critical | the last ML training failed (resolved when one succeeds); nothing serving changed |
 //! | `store_degraded` | critical | writes to the store fail (the service is degraded; the message gives the reason); resolved when a write succeeds again |
 //!
@@ -29,8 +29,8 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The serving ML version and its drift score.
-pub type DriftInput = (String, f64);
+/// The watched ML version, its drift score, and whether it is a shadow (nothing serves).
+pub type DriftInput = (String, f64, bool);
 /// The serving ML version, the outcomes its forecasts met, and their live ECE.
 pub type CalibrationInput = (String, u64, f64);
 
@@ -55,7 +55,8 @@ pub struct AlertInputs {
     pub store_degraded: Option<Degradation>,
     /// Operator pauses in force.
     pub pauses: Vec<Pause>,
-    /// The serving ML version and its drift score (last complete window), when it has one.
+    /// The watched ML version (serving, or the shadow when nothing serves), its drift score
+    /// (last complete window) and whether it is the shadow, when it has one.
     pub ml_drift: Option<DriftInput>,
     /// The serving ML version, its live outcomes and ECE.
     pub ml_calibration: Option<CalibrationInput>,
@@ -112,15 +113,20 @@ pub fn evaluate(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
 
 fn ml_conditions(cfg: &AlertThresholds, inputs: &AlertInputs) -> Vec<Condition> {
     let mut out = Vec::new();
-    if let Some((version, score)) = &inputs.ml_drift
+    if let Some((version, score, shadow)) = &inputs.ml_drift
         && drifted(*score, cfg.drift_threshold)
     {
+        let what = if *shadow {
+            "in shadow, not serving: the traffic has moved from its training data, so the candidate is stale; retrain (POST /ml/train) before deploying it"
+        } else {
+            "the traffic it serves has moved from its training data; retrain (POST /ml/train) or roll back"
+        };
         out.push(condition(
             format!("model_drift:{version}"),
             "ModelDriftDetected",
             Severity::Warning,
             format!(
-                "ML model {version}: drift score {score:.2} above {:.2}: the traffic it serves has moved from its training data; retrain (POST /ml/train) or roll back",
+                "ML model {version}: drift score {score:.2} above {:.2}: {what}",
                 cfg.drift_threshold
             ),
             &[("version", version)],

@@ -62,7 +62,8 @@ pub async fn evaluate(state: AppState) {
     refresh_gauges(&state).await;
 }
 
-/// The serving ML version's drift score and live calibration, for the alert rules.
+/// The watched ML version's drift score (the serving version's, or the shadow's when nothing
+/// serves) and the serving version's live calibration, for the alert rules.
 fn ml_watch(
     state: &AppState,
 ) -> (
@@ -70,10 +71,13 @@ fn ml_watch(
     Option<alert_rules::CalibrationInput>,
 ) {
     let live = state.engine.lock().ml_live();
+    let drift = live
+        .drift
+        .as_ref()
+        .map(|d| (d.version.clone(), d.score(), d.same_policy));
     let Some((version, _)) = live.serving else {
-        return (None, None);
+        return (drift, None);
     };
-    let drift = live.drift.map(|d| (version.clone(), d.score()));
     let calibration = live
         .arms
         .iter()

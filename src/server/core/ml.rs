@@ -10,8 +10,11 @@
 //! [`canary::DEFAULT_PERCENT`] % first, and the engine promotes a canary to `active` when its
 //! arm's realized cost per ended episode is shown not dearer than the Bayesian arm's, or
 //! rolls it back when it is shown dearer (`engine::ml::canary`); `force` serves it as asked.
-//! Rollback retires the serving version and makes the most recently retired other version
-//! active again, or none.
+//! Rollback (by `POST /ml/rollback`, the live check or the canary's costs) takes the serving
+//! version off: it goes back to `shadow` (scored beside every answer, never served, its drift
+//! still watched so `ModelDriftDetected` can say the candidate is stale) unless another version
+//! shadows, when it is `retired`. `POST /ml/rollback` also makes the most recently retired
+//! other version active again, or none. Nothing is deployed by itself.
 //!
 //! Replicas sharing a store follow one another's deployments: every [`FOLLOW_DEPLOYMENTS_EVERY`]
 //! each compares what the stored states say serves and shadows with what its engine serves,
@@ -449,17 +452,22 @@ fn transitions(
     out
 }
 
-/// `v` retired at `now`: it serves no share of jobs.
-fn retired(v: &MlVersion, now: DateTime<Utc>) -> MlVersion {
+/// `v` taken off at `now`: it serves no share of jobs, and shadows or is retired.
+fn taken_off(v: &MlVersion, shadowed: bool, now: DateTime<Utc>) -> MlVersion {
     MlVersion {
-        state: MlState::Retired,
+        state: if shadowed {
+            MlState::Shadow
+        } else {
+            MlState::Retired
+        },
         canary_percent: 0.0,
         updated_at: now,
         ..v.clone()
     }
 }
 
-/// Retires the serving version and makes the most recently retired other one active, or none.
+/// Takes the serving version off (to shadow unless another version shadows, else retired)
+/// and makes the most recently retired other one active, or none.
 pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
     let _serial = state.ml_lock.lock().await;
     let versions = state.store_read(state.store.list_ml_versions().await)?;
@@ -476,7 +484,9 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
         .filter(|v| v.state == MlState::Retired && v.version != serving.version)
         .max_by_key(|v| v.updated_at);
     let now = state.now();
-    let mut changes = vec![retired(serving, now)];
+    // The engine's rule (`Deployment::shadow_taken_off`), read before the store is written.
+    let shadowed = state.engine.lock().ml_live().shadow.is_none();
+    let mut changes = vec![taken_off(serving, shadowed, now)];
     let restored = match previous {
         Some(p) => {
             let (_, deployed) = load(state, &p.version).await?;
@@ -498,12 +508,9 @@ pub async fn rollback(state: &AppState, actor: &str) -> ApiResult<MlDeployed> {
     )?;
     let to = restored.as_ref().map(|d| d.version.clone());
     let enable = restored.is_some();
-    state
-        .engine
-        .lock()
-        .ml_serve(restored.map(|d| (d, Arm::Active)));
+    let shadowed = state.engine.lock().ml_roll_back(restored);
     set_ml_enabled(state, actor, enable).await?;
-    let detail = json!({"from": serving.version, "to": to});
+    let detail = json!({"from": serving.version, "to": to, "shadow": shadowed});
     state
         .audit(actor, "ml_rollback", &serving.version, "", detail)
         .await?;
@@ -515,8 +522,8 @@ pub const LIVE_CHECK_ACTOR: &str = "retryctl:live-check";
 
 /// Stores what the engine changed on its own: a rollback (the live check found the serving
 /// version significantly worse than the Bayesian tier, `engine::ml::live_check`, or a
-/// canary's jobs cost more, `engine::ml::canary`): the version retired, the ML tier switched
-/// off, audited as `ml_rollback_auto` with the numbers in the reason; and a canary's
+/// canary's jobs cost more, `engine::ml::canary`): the version in shadow (or retired when
+/// another version shadows), the ML tier switched off, audited as `ml_rollback_auto` with the numbers in the reason; and a canary's
 /// promotion: the version `active`, audited as `ml_promote_auto`. Run by the alert loop and
 /// before a replica follows the stored states, so the stored states do not undo it. Whether
 /// there was a rollback.
@@ -588,25 +595,25 @@ async fn store_auto_rollback_locked(state: &AppState) -> ApiResult<bool> {
     let Some(rolled) = state.engine.lock().ml_take_unstored_rollback() else {
         return Ok(false);
     };
-    let stored = retire_rolled_back(state, &rolled).await;
+    let stored = take_off_rolled_back(state, &rolled).await;
     if stored.is_err() {
         state.engine.lock().ml_rollback_not_stored();
     }
     stored.map(|()| true)
 }
 
-async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResult<()> {
+async fn take_off_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResult<()> {
     let versions = state.store_read(state.store.list_ml_versions().await)?;
     let now = state.now();
-    let retired: Vec<_> = versions
+    let off: Vec<_> = versions
         .iter()
         .filter(|v| {
             v.version == rolled.version && matches!(v.state, MlState::Active | MlState::Canary)
         })
-        .map(|v| (retired(v, now), None))
+        .map(|v| (taken_off(v, rolled.shadowed, now), None))
         .collect();
-    if !retired.is_empty() {
-        state.store_write(state.store.put_ml_versions(retired).await)?;
+    if !off.is_empty() {
+        state.store_write(state.store.put_ml_versions(off).await)?;
     }
     if state.engine.lock().ml_live().serving.is_none() {
         set_ml_enabled(state, LIVE_CHECK_ACTOR, false).await?;
@@ -622,7 +629,7 @@ async fn retire_rolled_back(state: &AppState, rolled: &AutoRollback) -> ApiResul
         .push(now, super::events::kind::ALERT, None, reason.clone());
     let c = &rolled.comparison;
     let mut detail = json!({
-        "from": rolled.version, "to": null, "arm": rolled.arm.name(), "at": rolled.at,
+        "from": rolled.version, "to": null, "shadow": rolled.shadowed, "arm": rolled.arm.name(), "at": rolled.at,
         "outcomes": c.outcomes, "model_log_loss": c.model_log_loss,
         "bayesian_log_loss": c.bayesian_log_loss, "difference": c.difference,
         "standard_error": c.standard_error,

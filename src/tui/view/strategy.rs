@@ -176,7 +176,13 @@ fn ml_details(s: &Summary, ctx: &Ctx) -> Vec<Vec<Span<'static>>> {
         out.push(pair("shadow", shadow.clone(), ctx));
     }
     if let Some(drift) = s.ml.drift_score {
-        out.push(pair("drift", format!("{drift:.2}"), ctx));
+        // With nothing serving, the drift is the shadow's: a stale candidate, not a served one.
+        let of = if s.ml.serving.is_none() && s.ml.shadow.is_some() {
+            " (shadow)"
+        } else {
+            ""
+        };
+        out.push(pair("drift", format!("{drift:.2}{of}"), ctx));
     }
     if let Some(c) = &s.ml.canary {
         out.extend(canary(c, ctx));
