@@ -388,19 +388,26 @@ fn model_drift_is_detected_within_two_windows_of_the_change_and_never_without_on
 
 /// A model the canary (or the live check) takes off goes back to shadow, as in the service:
 /// nothing serves it again, and its drift windows go on, now as a shadow's (README "ML
-/// tier"). At seed 3 the gate passes the model on `drift` and the canary rolls it back.
+/// tier"). Checked on the first seed at which the gate passes the model on `drift` and it is
+/// rolled back (which seed that is depends on what the Bayesian tier decided in the warm-up).
 #[test]
 fn a_model_rolled_back_in_eval_is_watched_in_shadow_and_never_served_again() {
-    let config = EvalConfig {
-        seed: 3,
-        ..EvalConfig::default()
-    };
-    let report = evaluate(&shipped("drift"), &config);
-    let ml = ml_report(&report);
-    let rollback = ml
-        .rollback
-        .as_ref()
-        .unwrap_or_else(|| panic!("the model served and was rolled back: {ml:?}"));
+    let reports: Vec<_> = (1..=6)
+        .map(|seed| {
+            let config = EvalConfig {
+                seed,
+                ..EvalConfig::default()
+            };
+            ml_report(&evaluate(&shipped("drift"), &config)).clone()
+        })
+        .collect();
+    let ml = reports
+        .iter()
+        .find(|ml| ml.rollback.is_some())
+        .unwrap_or_else(|| {
+            panic!("no seed of 1-6 served the model and rolled it back: {reports:?}")
+        });
+    let rollback = ml.rollback.as_ref().expect("found by its rollback");
     assert!(
         rollback.reason.contains("kept in shadow"),
         "{}",
