@@ -152,16 +152,10 @@ pub fn draft<R: rand::Rng>(
     let best = decision.best;
     explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
-        let spared = match floor {
-            Some(at) => format!(
-                " (no retry of '{}' with '{}' has succeeded yet, so its {attempts} attempts left are spread to span {}: none before {} elapsed)",
-                ctx.features.job_type,
-                ctx.features.error_class,
-                fmt_ms(SurvivalModel::horizon_ms()),
-                fmt_ms(at)
-            ),
-            None => String::new(),
-        };
+        let spared = floor.map_or_else(String::new, |at| {
+            let (why, spread) = spread_reason(ctx, attempts);
+            format!(" ({why}, so {spread}: none before {} elapsed)", fmt_ms(at))
+        });
         let rationale = format!(
             "bayesian ({}): stop: the best retry (at {} elapsed, {:.1}% success){spared} has expected cost {:.2}, not less than giving up ({:.2}); {samples} samples",
             input.key.label(),
@@ -208,11 +202,9 @@ pub fn draft<R: rand::Rng>(
         ));
     }
     if let Some(at) = floor {
+        let (why, spread) = spread_reason(ctx, attempts);
         d.rationale.push_str(&format!(
-            "; no retry of '{}' with '{}' has succeeded yet: its {attempts} attempts left are spread to span {}, none before {} elapsed",
-            ctx.features.job_type,
-            ctx.features.error_class,
-            fmt_ms(SurvivalModel::horizon_ms()),
+            "; {why}: {spread}, none before {} elapsed",
             fmt_ms(at)
         ));
     }
@@ -428,6 +420,21 @@ pub fn sparing_floor(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) ->
     let reach = model.reachable(elapsed_ms);
     let last = reach.end.checked_sub(1).map_or(elapsed_ms, |j| GRID_MS[j]);
     ((elapsed_ms as f64 * ratio) as u64).min(last)
+}
+
+/// Why a job's attempts are spread ([`sparing_floor`]) and how, for its rationale.
+fn spread_reason(ctx: &Ctx<'_>, attempts: usize) -> (String, String) {
+    let f = ctx.features;
+    (
+        format!(
+            "no retry of '{}' with '{}' has succeeded yet",
+            f.job_type, f.error_class
+        ),
+        format!(
+            "its {attempts} attempts left are spread to span {}",
+            fmt_ms(SurvivalModel::horizon_ms())
+        ),
+    )
 }
 
 /// With probability `explore_rate`, the least-tried boundary near the optimum instead.

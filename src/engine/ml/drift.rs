@@ -354,10 +354,7 @@ impl DriftMonitor {
     pub fn restart(&mut self, version: String, reference: &Reference, same_policy: bool) {
         self.version = version;
         self.same_policy = same_policy;
-        self.seen = 0;
-        self.windows = 0;
-        self.watch += 1;
-        self.last = None;
+        self.start_over();
         self.counts = reference
             .columns
             .iter()
@@ -368,12 +365,17 @@ impl DriftMonitor {
 
     /// Nothing is watched any more: no scores until a version is watched again.
     pub fn stop(&mut self) {
+        self.start_over();
+        self.counts.clear();
+        self.prediction.clear();
+    }
+
+    /// A new watch: no window seen, no scores yet.
+    fn start_over(&mut self) {
         self.seen = 0;
         self.windows = 0;
         self.watch += 1;
         self.last = None;
-        self.counts.clear();
-        self.prediction.clear();
     }
 
     fn close(&mut self, reference: &Reference) {
