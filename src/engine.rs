@@ -813,6 +813,7 @@ impl Engine {
             credibility: self.settings.credibility,
             threshold: self.strategy.bayesian_threshold,
             max_attempts: self.strategy.guardrails.max_attempts.max(1),
+            max_retry_age_ms: self.strategy.guardrails.max_retry_age.as_millis(),
             explore_rate: self.explore.rate_now(self.settings.exploration_rate),
         }
     }

@@ -2,8 +2,8 @@
 //! decision — the cost-optimal next attempt from the survival model (or stop), Retry-After
 //! hints honoured, bounded exploration within a share of the decisions — with the rationale,
 //! alternatives, posterior and similar cases behind it. Until a retry of its job type has
-//! succeeded, a job's attempts left are spread in log-time to the model's horizon
-//! ([`sparing_floor`]).
+//! succeeded, a job that has spent half its attempts spreads the rest in log-time to its
+//! maximum retry age ([`in_reserve`], [`sparing_floor`]).
 
 use super::explain;
 use super::registry::{ModelKey, sample_confidence};
@@ -53,10 +53,12 @@ pub struct Setup {
     pub threshold: f64,
     /// Attempts the guardrails allow in all.
     pub max_attempts: u32,
+    /// How long after its first failure a job may still retry (`max_retry_age`, ms).
+    pub max_retry_age_ms: u64,
     /// Probability of exploring this time (see [`ExploreShare::rate_now`]).
     pub explore_rate: f64,
-    /// No retry of the job's (job type, error class) has succeeded yet: its attempts left are
-    /// spread to the horizon ([`sparing_floor`]).
+    /// No retry of the job's (job type, error class) has succeeded yet: once it has spent half
+    /// its attempts, the rest are spread ([`in_reserve`], [`sparing_floor`]).
     pub spread: bool,
 }
 
@@ -87,6 +89,7 @@ pub fn tier<R: rand::Rng>(
         credibility: setup.credibility,
         threshold: setup.threshold,
         max_attempts: setup.max_attempts,
+        max_retry_age_ms: setup.max_retry_age_ms,
         explore_rate: setup.explore_rate,
     };
     let mut d = draft(input, ctx, explanation.clone(), rng).ok_or_else(|| {
@@ -108,12 +111,14 @@ pub struct BayesInput<'a> {
     /// The view the model decides in (its own, or its class's: `Models::select`) unless the
     /// job's own evidence chooses.
     pub view: View,
-    /// Spread the job's attempts left to the horizon ([`Setup::spread`], [`sparing_floor`]).
+    /// No retry of the job's type has succeeded: spread its reserve ([`Setup::spread`]).
     pub spread: bool,
     pub credibility: f64,
     pub threshold: f64,
     /// Attempts the guardrails allow in all.
     pub max_attempts: u32,
+    /// How long after its first failure the job may still retry (ms): the spread's end.
+    pub max_retry_age_ms: u64,
     /// Probability of exploring this time; 0 when the exploration share is used up.
     pub explore_rate: f64,
 }
@@ -143,9 +148,8 @@ pub fn draft<R: rand::Rng>(
         return Some(hinted(input, ctx, hint, elapsed, attempts, explanation));
     }
     let own = job_view(ctx.view_evidence).filter(|v| *v != input.view);
-    let floor = input
-        .spread
-        .then(|| sparing_floor(model, elapsed, attempts))
+    let floor = (input.spread && in_reserve(attempts, input.max_attempts))
+        .then(|| sparing_floor(model, elapsed, attempts, input.max_retry_age_ms))
         .filter(|&at| at > elapsed);
     let earliest = floor.unwrap_or(0);
     let decision = model.best_as(own.unwrap_or(input.view), elapsed, attempts, earliest)?;
@@ -153,7 +157,7 @@ pub fn draft<R: rand::Rng>(
     explanation.alternatives = alternatives(model, decision.view, elapsed, attempts, best.index);
     if best.cost >= model.give_up_cost() {
         let spared = floor.map_or_else(String::new, |at| {
-            let (why, spread) = spread_reason(ctx, attempts);
+            let (why, spread) = spread_reason(input, ctx, attempts);
             format!(" ({why}, so {spread}: none before {} elapsed)", fmt_ms(at))
         });
         let rationale = format!(
@@ -202,7 +206,7 @@ pub fn draft<R: rand::Rng>(
         ));
     }
     if let Some(at) = floor {
-        let (why, spread) = spread_reason(ctx, attempts);
+        let (why, spread) = spread_reason(input, ctx, attempts);
         d.rationale.push_str(&format!(
             "; {why}: {spread}, none before {} elapsed",
             fmt_ms(at)
@@ -398,23 +402,42 @@ fn confidence(model: &SurvivalModel, width: f64) -> f64 {
     ((1.0 - width).clamp(0.0, 1.0) * sample_confidence(model.effective_samples())).clamp(0.0, 1.0)
 }
 
-/// The earliest elapsed time (ms) for the next retry of a job whose job type has never
-/// recovered: its `attempts` left spread geometrically from `elapsed_ms` to the model's
-/// horizon (each attempt covering the same ratio of elapsed time), within the maximum delay.
+/// True when a job with `attempts_left` of `max_attempts` has fewer than half of them left:
+/// its reserve, which [`sparing_floor`] spreads while its job type has never recovered.
 ///
-/// Until a retry of the job type has succeeded, nothing says on what time scale it recovers:
-/// a borrowed class's chance is other job types' (a flaky 70 %), a new model's per-attempt
+/// Until a retry of the job type has succeeded, nothing says on what time scale it recovers.
+/// The first half of a job's attempts go as the model plans them: a flaky failure clears within
+/// a few tries (at a borrowed class's 70 %, five leave 0.2 %), and a job type failing in volume
+/// gets its circuit breaker's pacing from those retries. Spreading them as well made `demo`'s
+/// first partner-webhook window open its circuit later and taught the model a later first
+/// retry for its next windows (+0.34 per job over 20 seeds, second cost setting;
+/// `notes/r9-engine.md`, r18-engine).
+pub fn in_reserve(attempts_left: usize, max_attempts: u32) -> bool {
+    2 * attempts_left < max_attempts as usize
+}
+
+/// The earliest elapsed time (ms) for the next retry of a job whose job type has never
+/// recovered and that has spent half its attempts ([`in_reserve`]): its `attempts` left spread
+/// geometrically from `elapsed_ms` to `horizon_ms` (its maximum retry age; each attempt covering
+/// the same ratio of elapsed time), within the maximum delay.
+///
+/// A borrowed class's chance is other job types' (a flaky 70 %), a new model's per-attempt
 /// chance with no success is its prior's few per cent, and the elapsed view's prior spreads
 /// recovery evenly over log-time. Planned on those as independent tickets, a maintenance
 /// window's first jobs spent their attempts seconds apart and ran out inside the window
-/// (`mixed-day`'s cold start, `notes/r9-engine.md`); spread evenly in log-time, the attempts
-/// last to the horizon, and a retry that the spreading makes dear is a decided stop.
-pub fn sparing_floor(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) -> u64 {
+/// (`mixed-day`'s cold start, `notes/r9-engine.md`); spread evenly in log-time, the reserve
+/// lasts as long as the job may retry, and a retry that the spreading makes dear is a decided
+/// stop.
+pub fn sparing_floor(
+    model: &SurvivalModel,
+    elapsed_ms: u64,
+    attempts: usize,
+    horizon_ms: u64,
+) -> u64 {
     if elapsed_ms == 0 || attempts == 0 {
         return 0;
     }
-    let horizon = SurvivalModel::horizon_ms() as f64;
-    let ratio = (horizon / elapsed_ms as f64)
+    let ratio = (horizon_ms as f64 / elapsed_ms as f64)
         .max(1.0)
         .powf(1.0 / attempts as f64);
     let reach = model.reachable(elapsed_ms);
@@ -423,7 +446,7 @@ pub fn sparing_floor(model: &SurvivalModel, elapsed_ms: u64, attempts: usize) ->
 }
 
 /// Why a job's attempts are spread ([`sparing_floor`]) and how, for its rationale.
-fn spread_reason(ctx: &Ctx<'_>, attempts: usize) -> (String, String) {
+fn spread_reason(input: BayesInput<'_>, ctx: &Ctx<'_>, attempts: usize) -> (String, String) {
     let f = ctx.features;
     (
         format!(
@@ -431,8 +454,9 @@ fn spread_reason(ctx: &Ctx<'_>, attempts: usize) -> (String, String) {
             f.job_type, f.error_class
         ),
         format!(
-            "its {attempts} attempts left are spread to span {}",
-            fmt_ms(SurvivalModel::horizon_ms())
+            "its {attempts} attempts left (fewer than half of {}) are spread to its maximum retry age {}",
+            input.max_attempts,
+            fmt_ms(input.max_retry_age_ms)
         ),
     )
 }

@@ -723,11 +723,6 @@ impl SurvivalModel {
         self.counts.attempt_successes.iter().any(|&x| x > 0.0)
     }
 
-    /// The model's horizon: the last boundary of the grid (ms).
-    pub fn horizon_ms() -> u64 {
-        GRID_MS[K - 1]
-    }
-
     /// Attempts observed at boundary interval `j` (decayed).
     pub fn attempts_at(&self, j: usize) -> f64 {
         self.counts.attempt_successes[j] + self.counts.attempt_failures[j]

@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// The default `max_retry_age`: the end of a spread reserve.
+const DAY_MS: u64 = 24 * 3_600_000;
+
 /// One minute into an episode of `ledger.sync` timeouts, attempt 5 of 10 just failed.
 fn draft_at_a_minute(model: &SurvivalModel) -> Draft {
     draft_at(model, 60_000, 5, false)
@@ -43,6 +46,7 @@ fn draft_at(model: &SurvivalModel, elapsed_ms: u64, attempt: u32, spread: bool) 
         credibility: 0.8,
         threshold: 0.7,
         max_attempts: 10,
+        max_retry_age_ms: DAY_MS,
         explore_rate: 0.0,
     };
     let mut rng = StdRng::seed_from_u64(1);
@@ -132,44 +136,62 @@ fn failures_only() -> SurvivalModel {
 }
 
 /// Planned as independent tickets at a few per cent, a job whose job type never recovered
-/// would retry seconds apart and spend its attempts; until one of its job type's retries
-/// succeeds its attempts left are spread in log-time to the model's horizon instead.
+/// would retry seconds apart and spend its attempts; once it has spent half of them, until one
+/// of its job type's retries succeeds, the rest are spread in log-time to its maximum retry age
+/// instead.
 #[test]
-fn until_its_job_type_recovers_a_job_spreads_its_attempts_to_the_horizon() {
+fn until_its_job_type_recovers_a_job_spreads_its_reserve_to_its_maximum_retry_age() {
     let model = failures_only();
     assert_eq!(model.view(), View::PerAttempt);
-    let (elapsed, attempt) = (5_000, 3);
+    let (elapsed, attempt) = (5_000, 6);
     let free = draft_at(&model, elapsed, attempt, false);
     assert!(free.should_retry && free.delay_ms <= 2_000, "{free:?}");
     let spared = draft_at(&model, elapsed, attempt, true);
-    let floor = sparing_floor(&model, elapsed, 7);
+    let floor = sparing_floor(&model, elapsed, 4, DAY_MS);
     assert!(floor > elapsed + 2_000, "floor {floor}");
     assert!(
         !spared.should_retry || elapsed + spared.delay_ms >= floor,
         "{spared:?}"
     );
     assert!(
-        spared.rationale.contains(
-            "no retry of 'ledger.sync' with 'timeout' has succeeded yet: its 7 attempts left are spread to span 60m, none before 12.8s elapsed"
-        ),
+        spared.rationale.contains(&format!(
+            "no retry of 'ledger.sync' with 'timeout' has succeeded yet: its 4 attempts left (fewer than half of 10) are spread to its maximum retry age 1440m, none before {} elapsed",
+            fmt_ms(floor)
+        )),
         "{}",
         spared.rationale
     );
 }
 
-/// The spread leaves every attempt left a share of the way to the horizon: from half a second
-/// with nine left, each floor is the ratio on from the last that would reach the horizon with
-/// the last attempt, or the last boundary in reach of the maximum delay (5 min) when that is
-/// nearer; the ninth is past ten minutes (12.5).
+/// Issue 9 (`notes/r9-engine.md`, r18-engine): the first half of a job's attempts go as the
+/// model plans them, also while its job type has never recovered. Spreading them too (as
+/// r17-engine did from the second retry on) slowed the first partner-webhook window of `demo`
+/// enough to open its circuit later and teach the next windows a later first retry.
 #[test]
-fn the_floors_of_a_job_reach_the_horizon_with_its_last_attempt() {
+fn a_job_spends_the_first_half_of_its_attempts_as_the_model_plans() {
+    let model = failures_only();
+    let elapsed = 5_000;
+    for attempt in 1..=5 {
+        let free = draft_at(&model, elapsed, attempt, false);
+        let spread = draft_at(&model, elapsed, attempt, true);
+        assert_eq!(spread, free, "attempt {attempt}");
+    }
+    assert!(!in_reserve(5, 10) && in_reserve(4, 10) && in_reserve(0, 1));
+    assert!(!in_reserve(3, 5) && in_reserve(2, 5));
+}
+
+/// The spread leaves every attempt of the reserve a share of the way to the maximum retry age:
+/// from half a second with four left, each floor is the ratio on from the last that would reach
+/// a day with the last attempt, or the last boundary in reach of the maximum delay (5 min)
+/// when that is nearer; the fourth is past ten minutes.
+#[test]
+fn the_floors_of_a_job_reach_its_maximum_retry_age_with_its_last_attempt() {
     let model = SurvivalModel::new(crate::engine::survival::tests::params());
-    let horizon = SurvivalModel::horizon_ms();
     let mut elapsed = 500;
     let mut floors = Vec::new();
-    for left in (1..=9).rev() {
-        let floor = sparing_floor(&model, elapsed, left);
-        let ratio = (horizon as f64 / elapsed as f64).powf(1.0 / left as f64);
+    for left in (1..=4).rev() {
+        let floor = sparing_floor(&model, elapsed, left, DAY_MS);
+        let ratio = (DAY_MS as f64 / elapsed as f64).powf(1.0 / left as f64);
         let spread = (elapsed as f64 * ratio) as u64;
         let last_in_reach = model.reachable(elapsed).map(|j| GRID_MS[j]).max().unwrap();
         assert!(floor > elapsed, "{floors:?}");
@@ -177,6 +199,6 @@ fn the_floors_of_a_job_reach_the_horizon_with_its_last_attempt() {
         floors.push(floor);
         elapsed = floor;
     }
-    assert_eq!(sparing_floor(&model, 0, 9), 0);
+    assert_eq!(sparing_floor(&model, 0, 4, DAY_MS), 0);
     assert!(elapsed >= 600_000, "{floors:?}");
 }

@@ -149,8 +149,8 @@ fn out_of_attempts(settings: EngineSettings) -> Vec<String> {
 /// (the other job type's 70 %, then a few per cent in a model with no success yet), and ran
 /// out inside the window: at aa3f8a1 (0e6c08b's engine) 4, 4, 5, 4, 4 window jobs on seeds
 /// 1-5 (mixed-day in `eval`: 4, 5, 4, 4, 4). Since r17-engine a job whose job type has never
-/// recovered spreads its attempts left in log-time to the model's horizon
-/// (`bayes::sparing_floor`): none.
+/// recovered spreads its attempts left in log-time (`bayes::sparing_floor`; since r18-engine
+/// only the reserve, once half its attempts are spent, to its maximum retry age): none.
 #[test]
 fn a_window_its_job_type_never_saw_runs_no_job_out_of_attempts() {
     let spent = out_of_attempts(EngineSettings::default());
