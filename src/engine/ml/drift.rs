@@ -20,8 +20,8 @@
 //! - **shift**: how far the held-out slice — the retries after the training part, as live
 //!   traffic is — already stands from the training shares, beyond what a draw of its size
 //!   shows by chance (its PSI less the median PSI of [`SHIFT_DRAWS`] draws of as many
-//!   training rows, never below 0): the Bayesian tier settling as it learns, or the end of a
-//!   warm-up's start, move the data that much without drift.
+//!   training rows, never below 0): the Bayesian tier settling as it learns, or traffic
+//!   leaving the opening minutes of the data, move live windows that much without drift.
 //!
 //! The [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
 //! [`WINDOW`]; at the end of each window the PSI of every feature and of the prediction is
@@ -54,9 +54,9 @@ use serde::{Deserialize, Serialize};
 
 /// Served decisions per drift window.
 pub const WINDOW: u64 = 500;
-/// The runs of consecutive rows a drawn window is made of are at most this fraction of the
-/// rows they are drawn from (and at most [`WINDOW`] long), so short training data still give
-/// runs that start in different places.
+/// The runs of consecutive rows a drawn window is made of are at most 1/`MIN_NOISE_RUNS` of
+/// the rows they are drawn from (and at most [`WINDOW`] long), so short training data still
+/// give runs that start in different places.
 pub const MIN_NOISE_RUNS: usize = 4;
 /// Most runs of consecutive rows the reference is fitted on (and the held-out slice is
 /// compared with), evenly spaced: 10⁵ situations give deciles as good as all of them would.
@@ -233,7 +233,9 @@ impl Bins {
 
 /// Windows drawn from the training rows by a moving-block bootstrap: each is made of runs of
 /// `run` consecutive rows (the last one cut short) that start at random. Every column gets
-/// the same draws (the same seed), so their noises are measured on the same windows.
+/// the same draws (the same seed), so their noises are measured on the same windows. When the
+/// reference was fitted on evenly spaced runs rather than every row, a drawn run may join the
+/// end of one to the start of the next.
 #[derive(Debug, Clone, Copy)]
 struct NoiseDraws {
     run: usize,
