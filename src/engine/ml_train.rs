@@ -14,7 +14,7 @@
 use super::Engine;
 use super::ml::dataset::{Dataset, Example};
 use super::ml::decision_cost::{self, Costs};
-use super::ml::drift::{MAX_NOISE_WINDOWS, MIN_NOISE_WINDOWS, Reference, WINDOW};
+use super::ml::drift::{MAX_NOISE_RUNS, MIN_NOISE_RUNS, Reference, WINDOW};
 use super::ml::encode::{Encoder, Value};
 use super::ml::features::FeatureSet;
 use super::ml::features::Situation;
@@ -213,11 +213,19 @@ pub fn train(
     progress("judging the decisions on the held-out retries".into());
     let decision_cost = decision_costs(&engine, &fitted, &data, test_part);
     progress("fitting the drift reference".into());
-    let (window, situations) = reference_windows(&data, train_part);
+    let (run, situations) = reference_runs(&data, train_part);
+    let (_, held_situations) = reference_runs(&data, test_part);
     let span_ms = (train_part[train_part.len() - 1].at - train_part[0].at).num_milliseconds();
     let span_ms = u64::try_from(span_ms).unwrap_or(0);
     let delay_ms = median_delay(train_part);
-    let reference = Reference::fit(&fitted, &situations, window, delay_ms, span_ms)?;
+    let reference = Reference::fit(
+        &fitted,
+        &situations,
+        &held_situations,
+        run,
+        delay_ms,
+        span_ms,
+    )?;
     Ok(Trained {
         fitted,
         reference,
@@ -243,25 +251,21 @@ fn within_period(attempts: Vec<AttemptRecord>, period_ms: Option<u64>) -> Vec<At
         .collect()
 }
 
-/// The situations the drift reference is fitted on, with their window length: windows of
-/// consecutive training retries as long as a live drift window (shorter when the training part
-/// holds fewer than [`MIN_NOISE_WINDOWS`] of them), at most [`MAX_NOISE_WINDOWS`] of them,
-/// evenly spaced through the training part, concatenated in time order.
-fn reference_windows<'a>(data: &'a Dataset, train: &[Example]) -> (usize, Vec<Situation<'a>>) {
-    let window = (WINDOW as usize)
-        .min(train.len() / MIN_NOISE_WINDOWS)
-        .max(1);
-    let windows = train.len() / window;
-    let taken = windows.min(MAX_NOISE_WINDOWS);
+/// The situations of `part` (the training part or the held-out slice) the drift reference
+/// uses, with their run length: runs of consecutive retries as long as a live drift window
+/// (shorter when `part` holds fewer than [`MIN_NOISE_RUNS`] of them), at most
+/// [`MAX_NOISE_RUNS`] of them, evenly spaced through `part`, concatenated in time order.
+fn reference_runs<'a>(data: &'a Dataset, part: &[Example]) -> (usize, Vec<Situation<'a>>) {
+    let run = (WINDOW as usize).min(part.len() / MIN_NOISE_RUNS).max(1);
+    let runs = part.len() / run;
+    let taken = runs.min(MAX_NOISE_RUNS);
     let situations = (0..taken)
         .flat_map(|k| {
-            let start = k * windows / taken * window;
-            train[start..start + window]
-                .iter()
-                .map(|e| data.situation(e))
+            let start = k * runs / taken * run;
+            part[start..start + run].iter().map(|e| data.situation(e))
         })
         .collect();
-    (window, situations)
+    (run, situations)
 }
 
 fn median_delay(examples: &[Example]) -> u64 {

@@ -184,8 +184,8 @@ pub struct DriftWindow {
     /// Whether the model was in shadow (nothing served): the Bayesian tier retried the
     /// situations, as it did the training rows, so the policy-shaped columns count.
     pub shadow: bool,
-    /// The drift score (the largest excess of a column's PSI over its training windows'
-    /// noise that the window before also showed, among the columns that count), and the
+    /// The drift score (the largest excess of a column's PSI over its noise that the window
+    /// before also showed, among the columns that count; `engine::ml::drift`), and the
     /// feature (or `prediction`) it is of.
     pub score: f64,
     pub worst: String,
@@ -195,7 +195,8 @@ pub struct DriftWindow {
     pub columns: BTreeMap<String, ColumnPsi>,
 }
 
-/// A column's PSI in a drift window beside the largest its training windows showed.
+/// A column's PSI in a drift window beside its noise (the PSI a live window shows without
+/// drift, measured at training: `engine::ml::drift`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnPsi {
     pub psi: f64,

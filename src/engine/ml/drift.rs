@@ -1,16 +1,27 @@
 //! Drift: how far the situations a model serves have moved from those it was trained on,
 //! by the population stability index (PSI) per feature and of the prediction, beyond the
-//! variation the training data showed from one window to the next.
+//! variation the data show without drift.
 //!
-//! The [`Reference`] is fitted with the model on windows of consecutive training situations:
-//! for each situation feature (not the delay ones, which the tier chooses) the share of those
-//! rows in each bin — deciles of a numeric feature, each known value of a categorical one —
-//! plus a bin for missing or unknown values; and the same for the model's prediction at a
-//! fixed reference delay (the median training delay), so live and training predictions are
-//! compared at the same delay. Each column also keeps its **noise**: the largest PSI one of
-//! those training windows shows against the whole. Traffic that does not change still moves
-//! from window to window — a slowly varying count, a few long episodes, the Bayesian tier
-//! settling as it learns — and that much movement is not drift.
+//! The [`Reference`] is fitted with the model on the training situations: for each situation
+//! feature (not the delay ones, which the tier chooses) the share of those rows in each bin —
+//! deciles of a numeric feature, each known value of a categorical one — plus a bin for
+//! missing or unknown values; and the same for the model's prediction at a fixed reference
+//! delay (the median training delay), so live and training predictions are compared at the
+//! same delay. Each column also keeps its **noise**, the PSI a live window shows without
+//! drift, in two parts:
+//!
+//! - **chance**: the largest PSI of [`NOISE_DRAWS`] windows of [`WINDOW`] rows — the live
+//!   window's size — drawn from the training rows by a moving-block bootstrap: runs of
+//!   consecutive rows (at most a quarter of the training part, at most [`WINDOW`] long), each
+//!   starting at random, so a slowly varying count or a few long episodes move a drawn window
+//!   as they move a live one. A window shorter than the live one would leave bins empty by
+//!   chance, each adding about `share · ln(share / 10⁻⁴)` (0.7 for a decile), and make the
+//!   noise depend on how much training data there was (README "ML measurements", round 8);
+//! - **shift**: how far the held-out slice — the retries after the training part, as live
+//!   traffic is — already stands from the training shares, beyond what a draw of its size
+//!   shows by chance (its PSI less the median PSI of [`SHIFT_DRAWS`] draws of as many
+//!   training rows, never below 0): the Bayesian tier settling as it learns, or traffic
+//!   leaving the opening minutes of the data, move live windows that much without drift.
 //!
 //! The [`DriftMonitor`] counts the situations of the watched version's decisions in windows of
 //! [`WINDOW`]; at the end of each window the PSI of every feature and of the prediction is
@@ -19,7 +30,8 @@
 //! window and in the one before (0 in the first window watched: one window proves nothing),
 //! and the drift score is the largest sustained excess of a column that counts.
 //! `PSI = Σ (live − ref) · ln(live / ref)`, shares floored at 10⁻⁴. A stored reference
-//! without noise (fitted before it was kept) has noise 0.
+//! without noise (fitted before it was kept) has noise 0; one fitted before round 8 keeps the
+//! noise it was fitted with (the largest PSI of a few consecutive training windows).
 //!
 //! What counts: the features in [`POLICY_SHAPED`] follow the retry policy itself (which
 //! attempt a job is at, how long it has failed, how many failed retries its dependency saw),
@@ -36,17 +48,26 @@
 use super::encode::Value;
 use super::features::{REQUIRED, Situation};
 use super::fitted::Fitted;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Served decisions per drift window.
 pub const WINDOW: u64 = 500;
-/// Fewest training windows a column's noise is measured on: training data shorter than this
-/// many [`WINDOW`]s are cut into this many shorter windows (whose PSI is larger by chance,
-/// so the noise errs high and the alert late rather than false).
-pub const MIN_NOISE_WINDOWS: usize = 4;
-/// Most training windows the reference is fitted on, evenly spaced through the training part:
-/// 10⁵ situations give deciles as good as all of them would.
-pub const MAX_NOISE_WINDOWS: usize = 200;
+/// The runs of consecutive rows a drawn window is made of are at most 1/`MIN_NOISE_RUNS` of
+/// the rows they are drawn from (and at most [`WINDOW`] long), so short training data still
+/// give runs that start in different places.
+pub const MIN_NOISE_RUNS: usize = 4;
+/// Most runs of consecutive rows the reference is fitted on (and the held-out slice is
+/// compared with), evenly spaced: 10⁵ situations give deciles as good as all of them would.
+pub const MAX_NOISE_RUNS: usize = 200;
+/// Live-size windows drawn from the training rows for a column's chance PSI (its largest is
+/// about the 99.5th percentile).
+pub const NOISE_DRAWS: usize = 200;
+/// Draws of the held-out slice's size whose median PSI is what that size shows by chance.
+pub const SHIFT_DRAWS: usize = 25;
+/// The draws are the same for the same rows, so a training is reproducible.
+const NOISE_SEED: u64 = 0x5eed_d41f;
 /// Numeric features are cut at these training quantiles.
 const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 /// Shares are floored here so an empty bin has a finite PSI term.
@@ -74,7 +95,7 @@ pub struct Bins {
     pub edges: Vec<f64>,
     /// Share of training rows per bin; the last bin is missing or unknown.
     pub shares: Vec<f64>,
-    /// The largest PSI a window of consecutive training rows showed against `shares` (see
+    /// The PSI a live window shows without drift: chance plus the held-out slice's shift (see
     /// the module docs); 0 in a reference stored before it was kept.
     #[serde(default)]
     pub noise: f64,
@@ -127,15 +148,31 @@ impl Bins {
         }
     }
 
-    /// Sets the shares of `values` and the noise of its consecutive windows of `window`
-    /// values (a shorter last one left out).
-    fn fitted(mut self, values: &[f64], window: usize) -> Self {
+    /// Sets the shares of the training `values` and the noise, from `draws` of them and the
+    /// held-out slice's values `held`.
+    fn fitted(mut self, values: &[f64], held: &[f64], draws: &NoiseDraws) -> Self {
         self.shares = self.shares_of(values);
-        self.noise = values
-            .chunks_exact(window.max(1))
-            .map(|w| self.psi(&self.shares_of(w)))
+        let chance = draws
+            .live(values)
+            .map(|w| self.psi(&self.shares_of(&w)))
             .fold(0.0, f64::max);
+        self.noise = chance + self.shift(values, held, draws);
         self
+    }
+
+    /// How far the held-out values stand from the training shares beyond what as many
+    /// training rows show by chance (the median of their draws), never below 0.
+    fn shift(&self, values: &[f64], held: &[f64], draws: &NoiseDraws) -> f64 {
+        if held.is_empty() {
+            return 0.0;
+        }
+        let mut chance: Vec<f64> = draws
+            .sized(values, held.len(), SHIFT_DRAWS)
+            .map(|w| self.psi(&self.shares_of(&w)))
+            .collect();
+        chance.sort_by(f64::total_cmp);
+        let median = chance.get(chance.len() / 2).copied().unwrap_or(0.0);
+        (self.psi(&self.shares_of(held)) - median).max(0.0)
     }
 
     fn len(&self) -> usize {
@@ -194,23 +231,69 @@ impl Bins {
     }
 }
 
+/// Windows drawn from the training rows by a moving-block bootstrap: each is made of runs of
+/// `run` consecutive rows (the last one cut short) that start at random. Every column gets
+/// the same draws (the same seed), so their noises are measured on the same windows. When the
+/// reference was fitted on evenly spaced runs rather than every row, a drawn run may join the
+/// end of one to the start of the next.
+#[derive(Debug, Clone, Copy)]
+struct NoiseDraws {
+    run: usize,
+}
+
+impl NoiseDraws {
+    /// Draws of `rows` training rows in runs of `run` (at most the rows there are).
+    fn new(rows: usize, run: usize) -> Self {
+        Self {
+            run: run.clamp(1, rows.max(1)),
+        }
+    }
+
+    /// [`NOISE_DRAWS`] windows of `values` of the live window's size.
+    fn live<'a>(&self, values: &'a [f64]) -> impl Iterator<Item = Vec<f64>> + 'a {
+        self.sized(values, WINDOW as usize, NOISE_DRAWS)
+    }
+
+    /// `draws` windows of `values`, `size` long each, in runs no longer than the window.
+    fn sized<'a>(
+        &self,
+        values: &'a [f64],
+        size: usize,
+        draws: usize,
+    ) -> impl Iterator<Item = Vec<f64>> + 'a {
+        let run = self.run.min(size).min(values.len()).max(1);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(NOISE_SEED);
+        let last_start = values.len().saturating_sub(run);
+        (0..draws).map(move |_| {
+            let mut window = Vec::with_capacity(size);
+            while window.len() < size && !values.is_empty() {
+                let start = rng.random_range(0..=last_start);
+                let take = run.min(size - window.len());
+                window.extend_from_slice(&values[start..start + take]);
+            }
+            window
+        })
+    }
+}
+
 impl Reference {
-    /// Fits the reference on the training `situations` — consecutive windows of `window`,
-    /// each of consecutive training rows — and the model's predictions for them at
-    /// `reference_delay_ms`; `span_ms` is how long the training data last.
+    /// Fits the reference on the training `situations` — runs of `run` consecutive training
+    /// rows, in time order — and the `held_out` ones after them, with the model's predictions
+    /// for both at `reference_delay_ms`; `span_ms` is how long the training data last.
     pub fn fit(
         model: &Fitted,
         situations: &[Situation<'_>],
-        window: usize,
+        held_out: &[Situation<'_>],
+        run: usize,
         reference_delay_ms: u64,
         span_ms: u64,
     ) -> Result<Self, super::MlError> {
         let names = model.features().names();
-        let rows: Vec<Vec<Value<'_>>> = situations
-            .iter()
-            .map(|s| model.features().row(s, reference_delay_ms))
-            .collect();
+        let rows = rows_at(model, situations, reference_delay_ms);
+        let held_rows = rows_at(model, held_out, reference_delay_ms);
         let indexed = model.encoder().indexed_columns(&rows)?;
+        let held_indexed = model.encoder().indexed_columns(&held_rows)?;
+        let draws = NoiseDraws::new(rows.len(), run);
         let mut columns = Vec::new();
         for (j, name) in names.iter().enumerate() {
             if REQUIRED.contains(&name.as_str()) || (name == DAILY && span_ms < DAY_MS) {
@@ -222,18 +305,36 @@ impl Reference {
                 None if name == OCTAVE_BINNED => Bins::octaves(name),
                 None => Bins::numeric(name, values),
             };
-            columns.push((j, bins.fitted(values, window)));
+            let held = &held_indexed[j * held_rows.len()..(j + 1) * held_rows.len()];
+            columns.push((j, bins.fitted(values, held, &draws)));
         }
         let predictions = model.predict_rows(&rows)?;
+        let held_predictions = if held_rows.is_empty() {
+            Vec::new()
+        } else {
+            model.predict_rows(&held_rows)?
+        };
         Ok(Self {
             columns,
-            prediction: Bins::numeric("prediction", &predictions).fitted(&predictions, window),
+            prediction: Bins::numeric("prediction", &predictions).fitted(
+                &predictions,
+                &held_predictions,
+                &draws,
+            ),
             reference_delay_ms,
         })
     }
 }
 
-/// One column's PSI in a live window, and the noise of its training windows.
+/// The model's rows of `situations` at `delay_ms`.
+fn rows_at<'a>(model: &Fitted, situations: &[Situation<'a>], delay_ms: u64) -> Vec<Vec<Value<'a>>> {
+    situations
+        .iter()
+        .map(|s| model.features().row(s, delay_ms))
+        .collect()
+}
+
+/// One column's PSI in a live window, and its noise.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ColumnDrift {
     pub name: String,
@@ -244,7 +345,7 @@ pub struct ColumnDrift {
 }
 
 impl ColumnDrift {
-    /// How far the PSI exceeds the training windows' own variation (0 when it does not).
+    /// How far the PSI exceeds the noise (0 when it does not).
     pub fn excess(&self) -> f64 {
         (self.psi - self.noise).max(0.0)
     }
@@ -418,10 +519,16 @@ impl DriftMonitor {
 mod tests {
     use super::*;
 
+    /// `bins` fitted on `values` without a held-out slice, in runs of a quarter of them.
+    fn fit(bins: Bins, values: &[f64]) -> Bins {
+        let draws = NoiseDraws::new(values.len(), values.len() / MIN_NOISE_RUNS);
+        bins.fitted(values, &[], &draws)
+    }
+
     #[test]
     fn psi_is_zero_for_the_training_shares_and_grows_with_the_shift() {
         let training: Vec<f64> = (0..1_000).map(|i| f64::from(i % 100)).collect();
-        let bins = Bins::numeric("x", &training).fitted(&training, training.len());
+        let bins = fit(Bins::numeric("x", &training), &training);
         let same: Vec<f64> = bins.shares.iter().map(|s| s * 500.0).collect();
         assert!(bins.psi(&same).abs() < 1e-9);
         let shifted = bins.shares_of(&training.iter().map(|x| x + 30.0).collect::<Vec<_>>());
@@ -503,7 +610,7 @@ mod tests {
     fn recent_failures_are_binned_by_octave_whatever_the_training_band() {
         let ln1p = |c: f64| c.ln_1p();
         let band: Vec<f64> = (46..=69).map(|c| ln1p(f64::from(c))).collect();
-        let bins = Bins::octaves("recent_failures").fitted(&band, band.len());
+        let bins = fit(Bins::octaves("recent_failures"), &band);
         let bin = |c: f64| bins.bin(ln1p(c));
         assert_eq!(
             (bin(0.0), bin(1.0), bin(2.0), bin(3.0), bin(4.0)),
@@ -524,37 +631,90 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_values_have_their_own_bin() {
-        let cat = Bins::categorical("queue", 2).fitted(&[0.0, 1.0, 1.0, f64::NAN], 4);
+        let cat = fit(Bins::categorical("queue", 2), &[0.0, 1.0, 1.0, f64::NAN]);
         assert_eq!(cat.shares, [0.25, 0.5, 0.25]);
         assert_eq!(cat.bin(7.0), 2, "an index past the vocabulary is unknown");
         let values = [1.0, 2.0, f64::NAN];
-        let num = Bins::numeric("n", &values).fitted(&values, 3);
+        let num = fit(Bins::numeric("n", &values), &values);
         assert_eq!(num.bin(f64::NAN), num.len() - 1);
     }
 
     #[test]
-    fn the_noise_is_the_largest_psi_of_a_training_window_and_a_live_window_like_one_scores_0() {
-        // A count that moves slowly: each window of 100 rows sits in a band of its own.
-        let training: Vec<f64> = (0..1_000).map(|i| f64::from(i / 100)).collect();
-        let bins = Bins::numeric("slow", &training).fitted(&training, 100);
-        let windows: Vec<f64> = training
-            .chunks(100)
-            .map(|w| bins.psi(&bins.shares_of(w)))
-            .collect();
-        assert!(windows.iter().all(|&psi| psi > 1.0), "{windows:?}");
-        let largest = windows.iter().copied().fold(0.0, f64::max);
-        assert!(
-            (bins.noise - largest).abs() < 1e-9,
-            "{} {windows:?}",
-            bins.noise
+    fn a_slowly_moving_count_is_noise_and_a_live_window_like_the_training_scores_0() {
+        // A count that moves slowly: each run of 100 rows sits in a band of its own, so a
+        // drawn window of 500 holds a few bands, as a live window would.
+        let training: Vec<f64> = (0..2_000).map(|i| f64::from(i / 100)).collect();
+        let bins = Bins::numeric("slow", &training).fitted(
+            &training,
+            &[],
+            &NoiseDraws::new(training.len(), 100),
         );
-        let like_training = bins.drift(&bins.shares_of(&training[300..400]), 0.0);
+        assert!(bins.noise > 1.0, "{}", bins.noise);
+        let spread: Vec<f64> = [0, 500, 1_000, 1_500, 1_900]
+            .iter()
+            .flat_map(|&start| training[start..start + 100].iter().copied())
+            .collect();
+        let like_training = bins.drift(&bins.shares_of(&spread), 0.0);
         assert_eq!(like_training.excess(), 0.0, "{like_training:?}");
-        // Every row in a bin no training window reached (values gone missing).
-        let moved = bins.drift(&bins.shares_of(&[f64::NAN; 100]), 0.0);
+        // Every row in a bin no drawn window reached (values gone missing).
+        let moved = bins.drift(&bins.shares_of(&[f64::NAN; 500]), 0.0);
         assert!(moved.excess() > 1.0, "{moved:?}");
         let steady: Vec<f64> = (0..1_000).map(|i| f64::from(i % 10)).collect();
-        let quiet = Bins::numeric("steady", &steady).fitted(&steady, 100);
-        assert!(quiet.noise < 1e-9, "every window alike: {}", quiet.noise);
+        let quiet = fit(Bins::numeric("steady", &steady), &steady);
+        assert!(quiet.noise < 0.01, "every run alike: {}", quiet.noise);
+    }
+
+    #[test]
+    fn the_chance_noise_is_that_of_a_live_size_window_however_short_the_training_part() {
+        // 256 independent draws of a uniform digit: by chance a window of n of them shows a
+        // PSI of about (bins - 1) / n, so a 64-row window more than a 500-row one.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let training: Vec<f64> = (0..256)
+            .map(|_| f64::from(rng.random_range(0..10u8)))
+            .collect();
+        let bins = fit(Bins::numeric("digit", &training), &training);
+        let short = training
+            .chunks(64)
+            .map(|w| bins.psi(&bins.shares_of(w)))
+            .fold(0.0, f64::max);
+        assert!(bins.noise < 0.1, "{}", bins.noise);
+        assert!(short > bins.noise, "{short} against {}", bins.noise);
+        let live: Vec<f64> = (0..500)
+            .map(|_| f64::from(rng.random_range(0..10u8)))
+            .collect();
+        let live = bins.drift(&bins.shares_of(&live), 0.0);
+        assert!(live.excess() < 0.1, "{live:?}");
+    }
+
+    #[test]
+    fn a_held_out_slice_already_apart_from_the_training_adds_its_shift_to_the_noise() {
+        let training: Vec<f64> = (0..1_000).map(|i| f64::from(i % 10)).collect();
+        let draws = NoiseDraws::new(training.len(), 250);
+        let alike: Vec<f64> = (0..200).map(|i| f64::from(i % 10)).collect();
+        let fitted = |held: &[f64]| Bins::numeric("n", &training).fitted(&training, held, &draws);
+        let (without, with_alike) = (fitted(&[]), fitted(&alike));
+        assert!(
+            (with_alike.noise - without.noise).abs() < 0.01,
+            "{} {}",
+            with_alike.noise,
+            without.noise
+        );
+        // The held-out retries all in the upper half: half the bins empty.
+        let apart: Vec<f64> = (0..200).map(|i| f64::from(5 + i % 5)).collect();
+        let shifted = fitted(&apart);
+        let psi = shifted.psi(&shifted.shares_of(&apart));
+        assert!(psi > 1.0, "{psi}");
+        assert!(
+            (shifted.noise - without.noise - psi).abs() < 0.05,
+            "noise {} = {} + {psi}",
+            shifted.noise,
+            without.noise
+        );
+        let live = shifted.drift(&shifted.shares_of(&apart), 0.0);
+        assert_eq!(
+            live.excess(),
+            0.0,
+            "a live window like the held-out slice: {live:?}"
+        );
     }
 }
