@@ -827,7 +827,13 @@ async fn the_live_check_and_its_rollback_in_tmux() {
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let svc = Service::start(&dir.path().join("data"));
-    post(&svc, "/attempts", &json!(crate::ml_api::history(1_000, 3))).await;
+    let history = crate::ml_api::history(1_000, 3);
+    // The episodes come a day after the history began, at the same time of day, however long
+    // the setup below takes: the Bayesian tier keeps a model per hour of day, so episodes that
+    // started later on a slow machine met other hours' models (and the test then failed).
+    let history_began: chrono::DateTime<chrono::Utc> =
+        history[0]["timestamp"].as_str().unwrap().parse().unwrap();
+    post(&svc, "/attempts", &json!(history)).await;
     let train = json!({"model_type": "logistic", "features": ["queue"]});
     post(&svc, "/ml/train", &train).await;
     let forced = json!({"version": "ml-1", "force": true, "reason": "test: a bad model"});
@@ -836,7 +842,7 @@ async fn the_live_check_and_its_rollback_in_tmux() {
     let tmux = Tmux::start(&console_cmd(home, &svc), home, 160, 50);
     tmux.wait_for("data", |s| s.contains("CONNECTED") && s.contains("ml-1"));
 
-    let start = chrono::Utc::now();
+    let start = history_began + chrono::Duration::days(1);
     let at = |i: usize| start + chrono::Duration::seconds(i as i64 * 120);
     for i in 0..5 {
         assert!(fast_episode(&svc, &format!("slow-now-{i}"), at(i)).await);
