@@ -27,31 +27,14 @@ LAYOUT_BIN=${LAYOUT_BIN:-$BIN}
 for b in "$BIN" "$LAYOUT_BIN"; do
   [ -x "$b" ] || { echo "build first: cargo build --release ($b)" >&2; exit 1; }
 done
+. benches/http/service.sh
 DATA=$(mktemp -d)
-PID=
-stop() {
-  [ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; }
-  PID=
-}
-trap 'stop; rm -rf "$DATA"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT/api/v1/retry"
-serve() {
-  RETRYCTL_LOG=warn "$1" serve --store sqlite --data "$DATA" --listen "127.0.0.1:$PORT" &
-  PID=$!
-  for _ in $(seq 3000); do
-    curl -fs "$URL/health" >/dev/null && return
-    sleep 0.1
-  done
-  echo "the service did not start" >&2
-  exit 1
-}
-
-serve "$LAYOUT_BIN"
-curl -fs -X POST "$URL/failures" -H 'Content-Type: application/json' -d \
+serve_on "$LAYOUT_BIN" sqlite 3000
+API="$URL/api/v1/retry"
+curl -fs -X POST "$API/failures" -H 'Content-Type: application/json' -d \
   '{"job_id":"template","job_type":"job_1","error_class":"timeout","error_code":"503","error_message":"upstream unavailable","attempt_number":1,"queue":"q0","payload_size":1024}' \
   >/dev/null
-stop
+halt
 python3 - "$DATA/retryctl.db" "$JOBS" <<'PY'
 import json, random, sqlite3, sys, time
 db, jobs = sys.argv[1], int(sys.argv[2])
@@ -90,7 +73,8 @@ conn.close()
 PY
 
 started=$(date +%s.%N)
-serve "$BIN"
+serve_on "$BIN" sqlite 3000
+API="$URL/api/v1/retry"
 opened=$(date +%s.%N)
 echo "OPEN seconds=$(python3 -c "print(f'{$opened - $started:.2f}')") jobs=$((JOBS + 100))"
 QUERIES=(
@@ -111,12 +95,12 @@ QUERIES=(
 for q in "${QUERIES[@]}"; do
   query=$q
   if [ "$q" = "queue=q3&page=2" ]; then
-    cursor=$(curl -fs "$URL/jobs?queue=q3&limit=50" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')
+    cursor=$(curl -fs "$API/jobs?queue=q3&limit=50" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')
     query="queue=q3&cursor=$cursor"
   fi
   load=$(cut -d' ' -f1 /proc/loadavg)
-  total=$(curl -fs "$URL/jobs?$query" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-  times=$(for _ in $(seq "$REPEAT"); do curl -fs -o /dev/null -w '%{time_total}\n' "$URL/jobs?$query"; done)
+  total=$(curl -fs "$API/jobs?$query" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+  times=$(for _ in $(seq "$REPEAT"); do curl -fs -o /dev/null -w '%{time_total}\n' "$API/jobs?$query"; done)
   python3 - "${q:-unfiltered}" "$total" "$load" <<PY
 import statistics, sys
 t = [float(x) * 1000 for x in """$times""".split()]
